@@ -1,0 +1,71 @@
+// One error type for the whole server, so every surface (gRPC, HTTP admin, forwarding)
+// maps the same failure to the same status. The SDK has its own client-side classes.
+import { status as GrpcStatus } from '@grpc/grpc-js';
+
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'FAILED_PRECONDITION'
+  | 'UNAVAILABLE'
+  | 'DEADLINE_EXCEEDED'
+  | 'PERMISSION_DENIED'
+  | 'UNAUTHENTICATED'
+  | 'RESOURCE_EXHAUSTED'
+  | 'INTERNAL';
+
+export class PlacementError extends Error {
+  override readonly name = 'PlacementError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Known leader when the error is about leadership (0 = unknown). */
+    readonly leaderId = 0,
+    readonly leaderAddress = '',
+  ) {
+    super(message);
+  }
+}
+
+const grpcCodes: Record<ErrorCode, GrpcStatus> = {
+  INVALID_ARGUMENT: GrpcStatus.INVALID_ARGUMENT,
+  NOT_FOUND: GrpcStatus.NOT_FOUND,
+  ALREADY_EXISTS: GrpcStatus.ALREADY_EXISTS,
+  FAILED_PRECONDITION: GrpcStatus.FAILED_PRECONDITION,
+  UNAVAILABLE: GrpcStatus.UNAVAILABLE,
+  DEADLINE_EXCEEDED: GrpcStatus.DEADLINE_EXCEEDED,
+  PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
+  UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
+  RESOURCE_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
+  INTERNAL: GrpcStatus.INTERNAL,
+};
+
+const httpStatuses: Record<ErrorCode, number> = {
+  INVALID_ARGUMENT: 400,
+  NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  FAILED_PRECONDITION: 409,
+  UNAVAILABLE: 503,
+  DEADLINE_EXCEEDED: 504,
+  PERMISSION_DENIED: 403,
+  UNAUTHENTICATED: 401,
+  RESOURCE_EXHAUSTED: 413,
+  INTERNAL: 500,
+};
+
+/** Non-zero numeric code used in the admin API's `{"code": …}` envelope (the gRPC code number). */
+export function envelopeCode(code: ErrorCode): number {
+  return grpcCodes[code];
+}
+
+export function toGrpcStatus(code: ErrorCode): GrpcStatus {
+  return grpcCodes[code];
+}
+
+export function toHttpStatus(code: ErrorCode): number {
+  return httpStatuses[code];
+}
+
+export function invalidArgument(message: string): PlacementError {
+  return new PlacementError('INVALID_ARGUMENT', message);
+}

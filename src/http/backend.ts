@@ -1,0 +1,84 @@
+// What the admin HTTP layer needs from a running node. The node implements it; route tests
+// implement it in memory. Keeping the HTTP layer behind this seam lets it be tested without
+// a cluster and keeps Express out of the node's core.
+import type { Command, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
+import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
+
+export type MemberRole = 'voter' | 'learner';
+
+export interface MemberInfo {
+  id: number;
+  /** gRPC address (clients and peers). */
+  address: string;
+  httpAddress: string;
+  role: MemberRole;
+  isLeader: boolean;
+  /** As the leader sees it; null when this node is not the leader and could not ask it. */
+  matchIndex: number | null;
+  lag: number | null;
+}
+
+export interface ClusterStatus {
+  clusterId: string;
+  id: number;
+  /** 0 when no leader is known. */
+  leaderId: number;
+  term: number;
+  role: 'leader' | 'follower' | 'candidate' | 'pre-candidate' | 'learner';
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  revision: number;
+  members: MemberInfo[];
+}
+
+export interface HealthCheck {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface ListOptions {
+  prefix: string;
+  startAfter: string;
+  limit: number;
+  keysOnly: boolean;
+}
+
+export interface ListPage {
+  kvs: KeyValue[];
+  more: boolean;
+  nextKey: string;
+}
+
+export interface ReadOptions {
+  /** Local read, possibly stale; default is linearizable (ReadIndex). */
+  serializable?: boolean;
+}
+
+/** Every method throws PlacementError (src/errors.ts) on failure. */
+export interface AdminBackend {
+  status(): Promise<ClusterStatus>;
+  /** Members with match index and lag as the leader sees them (asks the leader if needed). */
+  members(): Promise<MemberInfo[]>;
+  /** Replicates a command through Raft (forwarding to the leader when needed) and returns its result. */
+  propose(command: Command): Promise<CommandResult>;
+
+  get(key: string, opts?: ReadOptions): Promise<KeyValue | null>;
+  list(opts: ListOptions, read?: ReadOptions): Promise<ListPage>;
+  getUser(name: string, opts?: ReadOptions): Promise<User | null>;
+  listUsers(opts?: ReadOptions): Promise<User[]>;
+  getConfig(name: string, opts?: ReadOptions): Promise<ConfigEntry | null>;
+  listConfig(opts?: ReadOptions): Promise<ConfigEntry[]>;
+  listLeases(opts?: ReadOptions): Promise<Lease[]>;
+
+  /** Digest of the replicated state at this node's applied index (served at GET /v1/debug/hash),
+   *  so tests and operators can check that replicas converged. */
+  stateHash(): Promise<{ appliedIndex: number; revision: number; hash: string }>;
+
+  /** Liveness: the process is up and its event loop turns. */
+  livez(): Promise<HealthCheck[]>;
+  /** Readiness: has a leader, has applied its committed entries, storage writable. */
+  readyz(): Promise<HealthCheck[]>;
+}
