@@ -195,7 +195,12 @@ export interface RaftInitialState {
 
 export type ProposeResult =
   | { ok: true; index: number; term: number }
-  | { ok: false; reason: 'not-leader' | 'transferring' | 'conf-change-pending' | 'too-large'; leader: NodeId };
+  | {
+      ok: false;
+      /** 'invalid': a ConfChange that names node 0 or would leave no voter. */
+      reason: 'not-leader' | 'transferring' | 'conf-change-pending' | 'too-large' | 'invalid';
+      leader: NodeId;
+    };
 
 export enum ProgressState {
   Probe = 'probe',

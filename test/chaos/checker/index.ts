@@ -60,53 +60,109 @@ const enum K {
   CasUnknown = 4,
 }
 
+/** One op as the search sees it after simplification. */
+interface PlannedOp {
+  src: HistoryOp;
+  kind: K;
+  /** read: value returned; write: value written; cas: expected. */
+  a: string | null;
+  /** cas: new value. */
+  b: string | null;
+  invoke: number;
+  /** +Infinity for indeterminate. */
+  complete: number;
+  /** Unobserved indeterminate write/CAS: its value is replaced by "⊥" and it joins a symmetry class. */
+  pool: boolean;
+}
+
 interface KeyPlan {
-  ops: HistoryOp[];
+  ops: PlannedOp[];
   preIllegal?: { message: string; blamed: number[] };
 }
 
 function planKey(all: HistoryOp[]): KeyPlan {
+  // Definitely failed ops never happened; indeterminate reads tell nothing.
   const live = all.filter((o) => o.status !== 'fail' && !(o.status === 'info' && o.call.kind === 'read'));
-  // Values some op may have written (definite or indeterminate).
-  const written = new Set<string | null>([null]);
+  // Who may have written each value (definite or indeterminate).
+  const writers = new Map<string | null, HistoryOp[]>();
   for (const o of live) {
-    if (o.call.kind === 'write' || o.call.kind === 'cas') written.add(o.call.value);
-  }
-  for (const o of live) {
-    if (o.status !== 'ok' || !o.result) continue;
-    if (o.result.kind === 'read' && !written.has(o.result.value)) {
-      return {
-        ops: live,
-        preIllegal: { message: `${describeOp(o)}: read a value no operation ever wrote`, blamed: [o.id] },
-      };
-    }
-    if (o.call.kind === 'cas' && o.result.kind === 'cas' && o.result.succeeded && !written.has(o.call.expected)) {
-      return {
-        ops: live,
-        preIllegal: { message: `${describeOp(o)}: succeeded against a value no operation ever wrote`, blamed: [o.id] },
-      };
+    if (o.call.kind === 'write' || o.call.kind === 'cas') {
+      const l = writers.get(o.call.value);
+      if (l) l.push(o);
+      else writers.set(o.call.value, [o]);
     }
   }
+  // Definite ops that require the state to hold a value: ok reads and successful CASes.
+  const requires = (o: HistoryOp): { value: string | null } | undefined => {
+    if (o.status !== 'ok' || !o.result) return undefined;
+    if (o.result.kind === 'read') return { value: o.result.value };
+    if (o.result.kind === 'cas' && o.result.succeeded && o.call.kind === 'cas') return { value: o.call.expected };
+    return undefined;
+  };
+  // Earliest completion among definite observers of each value.
+  const firstObserver = new Map<string | null, HistoryOp>();
   const observed = new Set<string | null>();
   let anyCasMismatch = false;
   for (const o of live) {
-    if (o.status === 'ok' && o.result?.kind === 'read') observed.add(o.result.value);
+    const req = requires(o);
+    if (req) {
+      if (req.value !== null && !writers.has(req.value)) {
+        const what = o.call.kind === 'read' ? 'read a value no operation ever wrote' : 'succeeded against a value no operation ever wrote';
+        return { ops: [], preIllegal: { message: `${describeOp(o)}: ${what}`, blamed: [o.id] } };
+      }
+      observed.add(req.value);
+      const f = firstObserver.get(req.value);
+      if (!f || o.complete < f.complete) firstObserver.set(req.value, o);
+    }
     if (o.call.kind === 'cas') observed.add(o.call.expected);
     if (o.status === 'ok' && o.result?.kind === 'cas' && !o.result.succeeded) anyCasMismatch = true;
   }
-  // The initial state (absent) is observable too: a write of null that nobody distinguishes is still a write.
-  const ops = anyCasMismatch
-    ? live
-    : live.filter((o) => {
-        if (o.status !== 'info') return true;
-        const c = o.call;
-        if (c.kind === 'write' || c.kind === 'cas') return observed.has(c.value);
-        return true;
-      });
+
+  const ops: PlannedOp[] = [];
+  for (const o of live) {
+    const c = o.call;
+    const base = { src: o, invoke: o.invoke, complete: o.status === 'info' ? Infinity : Math.max(o.complete, o.invoke), pool: false };
+    if (c.kind === 'read') {
+      ops.push({ ...base, kind: K.Read, a: o.result?.kind === 'read' ? o.result.value : null, b: null });
+      continue;
+    }
+    const value = c.value;
+    const unique = value !== null && writers.get(value)?.length === 1;
+    if (o.status === 'info' && unique) {
+      const obs = firstObserver.get(value);
+      if (obs) {
+        // Only this op writes `value` and a definite op saw it: it must have taken effect,
+        // before that observer completed.
+        if (obs.complete < o.invoke) {
+          return {
+            ops: [],
+            preIllegal: { message: `${describeOp(obs)} completed before ${describeOp(o)}, the only write of that value, was invoked`, blamed: [obs.id] },
+          };
+        }
+        if (c.kind === 'write') ops.push({ ...base, kind: K.Write, a: value, b: null, complete: obs.complete });
+        else ops.push({ ...base, kind: K.CasOk, a: c.expected, b: value, complete: obs.complete });
+        continue;
+      }
+      if (!observed.has(value)) {
+        // Nobody ever depended on `value`: without CAS mismatches the op is irrelevant
+        // (see the header comment); otherwise all such writes are interchangeable.
+        if (!anyCasMismatch) continue;
+        if (c.kind === 'write') ops.push({ ...base, kind: K.Write, a: value, b: null, pool: true });
+        else ops.push({ ...base, kind: K.CasUnknown, a: c.expected, b: value, pool: true });
+        continue;
+      }
+    }
+    if (c.kind === 'write') ops.push({ ...base, kind: K.Write, a: value, b: null });
+    else if (o.status === 'info') ops.push({ ...base, kind: K.CasUnknown, a: c.expected, b: value });
+    else if (o.result?.kind === 'cas' && o.result.succeeded) ops.push({ ...base, kind: K.CasOk, a: c.expected, b: value });
+    else ops.push({ ...base, kind: K.CasFail, a: c.expected, b: value });
+  }
   return { ops };
 }
 
-function compile(ops: HistoryOp[]): CompiledPartition & { valueName(v: number): string } {
+const BOTTOM = '\u22a5unobserved';
+
+function compile(ops: PlannedOp[]): CompiledPartition & { valueName(v: number): string } {
   const ids = new Map<string | null, number>([[null, 0]]);
   const names: (string | null)[] = [null];
   const intern = (v: string | null) => {
@@ -124,21 +180,28 @@ function compile(ops: HistoryOp[]): CompiledPartition & { valueName(v: number): 
   const kind = new Uint8Array(n);
   const a = new Int32Array(n);
   const b = new Int32Array(n);
+  const symmetryClass = new Int32Array(n);
+  const readOnly = new Uint8Array(n);
+  const classes = new Map<string, number>();
   ops.forEach((o, i) => {
     invoke[i] = o.invoke;
-    complete[i] = o.status === 'info' ? Infinity : Math.max(o.complete, o.invoke);
-    const c = o.call;
-    if (c.kind === 'read') {
-      kind[i] = K.Read;
-      a[i] = intern(o.result?.kind === 'read' ? o.result.value : null);
-    } else if (c.kind === 'write') {
-      kind[i] = K.Write;
-      a[i] = intern(c.value);
+    complete[i] = o.complete;
+    kind[i] = o.kind;
+    readOnly[i] = o.kind === K.Read || o.kind === K.CasFail ? 1 : 0;
+    if (o.pool && o.kind === K.Write) {
+      a[i] = intern(BOTTOM);
+    } else if (o.pool) {
+      a[i] = intern(o.a);
+      b[i] = intern(BOTTOM);
     } else {
-      a[i] = intern(c.expected);
-      b[i] = intern(c.value);
-      if (o.status === 'info') kind[i] = K.CasUnknown;
-      else kind[i] = o.result?.kind === 'cas' && o.result.succeeded ? K.CasOk : K.CasFail;
+      a[i] = intern(o.a);
+      b[i] = intern(o.b);
+    }
+    if (o.pool) {
+      const ck = `${o.kind}:${a[i]}`;
+      let id = classes.get(ck);
+      if (id === undefined) classes.set(ck, (id = classes.size + 1));
+      symmetryClass[i] = id;
     }
   });
   return {
@@ -146,6 +209,10 @@ function compile(ops: HistoryOp[]): CompiledPartition & { valueName(v: number): 
     invoke,
     complete,
     initialState: 0,
+    symmetryClass,
+    readOnly,
+    // An unobserved indeterminate write only matters to make a CAS mismatch (see planKey).
+    poolHelps: (s: number, op: number) => kind[op] === K.CasFail && s === a[op],
     step(s: number, op: number): number {
       switch (kind[op] as K) {
         case K.Read:
@@ -157,7 +224,8 @@ function compile(ops: HistoryOp[]): CompiledPartition & { valueName(v: number): 
         case K.CasFail:
           return s !== a[op] ? s : -1;
         case K.CasUnknown:
-          return s === a[op] ? b[op] : s;
+          // When it would be a no-op it is left out instead (same effect, fewer states).
+          return s === a[op] ? b[op] : -1;
       }
     },
     valueName: (v: number) => names[v] ?? '∅',
@@ -199,7 +267,7 @@ export function checkHistory(history: readonly HistoryOp[], options: CheckOption
     const keyDeadline = k0 + Math.max(0, deadline - k0) / keysLeft;
     const out = searchLinearization(p, { deadline: keyDeadline, maxCacheEntries });
     const elapsedMs = performance.now() - k0;
-    const toIds = (l: number[]) => l.map((i) => plan.ops[i]!.id);
+    const toIds = (l: number[]) => l.map((i) => plan.ops[i]!.src.id);
     if (out.verdict === 'ok') {
       results.push({ ...base, verdict: 'ok', elapsedMs });
     } else if (out.verdict === 'unknown') {
@@ -211,8 +279,8 @@ export function checkHistory(history: readonly HistoryOp[], options: CheckOption
         elapsedMs,
       });
     } else {
-      const blocked = out.blockedOp >= 0 ? plan.ops[out.blockedOp] : undefined;
-      const lastOk = out.longestPrefix.length > 0 ? plan.ops[out.longestPrefix[out.longestPrefix.length - 1]!] : undefined;
+      const blocked = out.blockedOp >= 0 ? plan.ops[out.blockedOp]!.src : undefined;
+      const lastOk = out.longestPrefix.length > 0 ? plan.ops[out.longestPrefix[out.longestPrefix.length - 1]!]!.src : undefined;
       const message =
         `not linearizable: the longest linearizable prefix has ${out.longestPrefix.length}/${p.n} ops ` +
         `and leaves the value ${p.valueName(out.stateAfterPrefix)}` +

@@ -22,6 +22,22 @@ export interface CompiledPartition {
   readonly initialState: number;
   /** New state after applying op in state, or -1 when the op's recorded outcome is impossible there. */
   step(state: number, op: number): number;
+  /**
+   * Optional symmetry classes (0 = none): indeterminate ops with the same class id have the
+   * same step function and no deadline, so they are interchangeable — at each search level
+   * only the first available member of a class needs to be tried (an exchange argument: any
+   * linearization using another member now can use this one now and that one later).
+   */
+  readonly symmetryClass?: Int32Array;
+  /**
+   * Ops with a non-zero symmetry class are "pool" ops whose only possible use is to unblock a
+   * definite op that cannot step in the current state (the model proves that placing them
+   * anywhere else can be undone). When given, pool ops are tried at a level only if some
+   * definite candidate op failed to step there and this returns true for it.
+   */
+  poolHelps?(state: number, op: number): boolean;
+  /** Ops that never change the state when legal (reads, CAS mismatches); enables the commit rule. */
+  readonly readOnly?: Uint8Array;
 }
 
 export interface SearchBudget {
@@ -91,7 +107,7 @@ export function searchLinearization(p: CompiledPartition, budget: SearchBudget):
   }
   next[last] = TAIL;
   prev[TAIL] = last;
-  next[TAIL] = -1;
+  next[TAIL] = TAIL; // the tail behaves like a return entry: it ends a phase scan
   prev[HEAD] = -1;
 
   const lift = (call: number) => {
@@ -133,11 +149,34 @@ export function searchLinearization(p: CompiledPartition, budget: SearchBudget):
     return true;
   };
 
+  const cls = p.symmetryClass ?? new Int32Array(n);
+  const poolHelps = p.poolHelps;
+  const readOnly = p.readOnly ?? new Uint8Array(n);
+  // Each level of the search scans the candidates (the calls before the first return left in
+  // the list) in three phases:
+  //  0. a definite read-only op (one that never changes the state when legal: a read, a CAS
+  //     mismatch) that is legal now is linearized at once and the level is *committed* to it: any
+  //     linearization from here can be rearranged to start with it (it changes nothing, and
+  //     no remaining op must precede it in real time since it is a candidate), so if it
+  //     fails, the level fails;
+  //  1. the other definite ops;
+  //  2. indeterminate ops: they are only needed when definite ops cannot proceed.
+  // The stack holds, per level: the op chosen, the state before it, the phase, the symmetry
+  // classes already tried, whether a pool op could help, and whether the level was committed.
+  const PH_PRESERVE = 0;
+  const PH_DEFINITE = 1;
+  const PH_INDETERMINATE = 2;
   const stackCall: number[] = [];
   const stackState: number[] = [];
+  const stackPhase: number[] = [];
+  const stackTried: (Set<number> | null)[] = [];
+  const stackPoolUseful: boolean[] = [];
+  let poolUseful = poolHelps === undefined; // at this level: did a definite candidate need a pool op?
   let state = p.initialState;
   let best: number[] = [];
   let bestState = state;
+  let phase = PH_PRESERVE;
+  let tried: Set<number> | null = null; // symmetry classes already tried at this level
 
   let iterations = 0;
   let entry = next[HEAD];
@@ -145,65 +184,100 @@ export function searchLinearization(p: CompiledPartition, budget: SearchBudget):
     if ((++iterations & 0xfff) === 0 && performance.now() > budget.deadline) {
       return { verdict: 'unknown', reason: 'time budget exhausted', longestPrefix: best };
     }
-    if (entry === TAIL || entry < 0) {
-      // Cannot happen while a definite op remains (its return precedes the tail); be defensive.
+    if (entry < 0) {
       return { verdict: 'unknown', reason: 'internal: ran off the entry list', longestPrefix: best };
     }
     if (entry < n) {
       const op = entry;
-      const ns = p.step(state, op);
-      if (ns >= 0) {
-        const w = op >>> 5;
-        const m = 1 << (op & 31);
-        bits[w] |= m;
-        const nh = (hash ^ zob[op]) >>> 0;
-        const key = mix(nh, ns);
-        let bucket = cache.get(key);
-        let seen = false;
-        if (bucket) {
-          for (const c of bucket) {
-            if (c.state === ns && sameBits(c.bits, bits)) {
-              seen = true;
-              break;
-            }
-          }
-        }
-        if (!seen) {
-          if (cacheSize >= budget.maxCacheEntries) {
-            return { verdict: 'unknown', reason: `memo table limit (${budget.maxCacheEntries} states) reached`, longestPrefix: best };
-          }
-          const ce: CacheEntry = { bits: bits.slice(), state: ns };
-          if (bucket) bucket.push(ce);
-          else cache.set(key, [ce]);
-          cacheSize++;
-          stackCall.push(op);
-          stackState.push(state);
-          state = ns;
-          hash = nh;
-          lift(op);
-          if (definite[op]) remainingDefinite--;
-          if (stackCall.length > best.length) {
-            best = stackCall.slice();
-            bestState = state;
-          }
-          entry = next[HEAD];
-          continue;
-        }
-        bits[w] &= ~m;
-      }
       entry = next[entry];
+      if ((phase === PH_INDETERMINATE) === (definite[op] === 1)) continue;
+      const c = cls[op];
+      if (c !== 0) {
+        if (!poolUseful || tried?.has(c)) continue;
+        (tried ??= new Set()).add(c);
+      }
+      const ns = p.step(state, op);
+      if (ns < 0) {
+        if (!poolUseful && phase === PH_PRESERVE && poolHelps!(state, op)) poolUseful = true;
+        continue;
+      }
+      if (phase === PH_PRESERVE && !readOnly[op]) continue;
+      if (phase === PH_DEFINITE && readOnly[op]) continue; // handled in phase 0
+      const w = op >>> 5;
+      const m = 1 << (op & 31);
+      bits[w] |= m;
+      const nh = (hash ^ zob[op]) >>> 0;
+      const key = mix(nh, ns);
+      let bucket = cache.get(key);
+      let seen = false;
+      if (bucket) {
+        for (const ce of bucket) {
+          if (ce.state === ns && sameBits(ce.bits, bits)) {
+            seen = true;
+            break;
+          }
+        }
+      }
+      if (seen) {
+        bits[w] &= ~m;
+        if (phase === PH_PRESERVE) {
+          // Committed choice already explored and failed: this level fails.
+          phase = PH_INDETERMINATE;
+          entry = TAIL;
+        }
+        continue;
+      }
+      if (cacheSize >= budget.maxCacheEntries) {
+        return { verdict: 'unknown', reason: `memo table limit (${budget.maxCacheEntries} states) reached`, longestPrefix: best };
+      }
+      const ce: CacheEntry = { bits: bits.slice(), state: ns };
+      if (bucket) bucket.push(ce);
+      else cache.set(key, [ce]);
+      cacheSize++;
+      stackCall.push(op);
+      stackState.push(state);
+      stackPhase.push(phase);
+      stackTried.push(tried);
+      stackPoolUseful.push(poolUseful);
+      state = ns;
+      hash = nh;
+      lift(op);
+      if (definite[op]) remainingDefinite--;
+      if (stackCall.length > best.length) {
+        best = stackCall.slice();
+        bestState = state;
+      }
+      phase = PH_PRESERVE;
+      tried = null;
+      poolUseful = poolHelps === undefined;
+      entry = next[HEAD];
     } else {
-      // Reached the return of an op not yet linearized: undo the last choice.
+      // Reached a return (or the tail): every candidate of this phase has been tried.
+      if (phase !== PH_INDETERMINATE) {
+        phase++;
+        entry = next[HEAD];
+        continue;
+      }
+      // Undo the last choice.
       if (stackCall.length === 0) {
         return { verdict: 'illegal', longestPrefix: best, stateAfterPrefix: bestState, blockedOp: blockedAfter(p, best) };
       }
       const op = stackCall.pop()!;
       state = stackState.pop()!;
+      phase = stackPhase.pop()!;
+      tried = stackTried.pop()!;
+      poolUseful = stackPoolUseful.pop()!;
       bits[op >>> 5] &= ~(1 << (op & 31));
       hash = (hash ^ zob[op]) >>> 0;
       unlift(op);
       if (definite[op]) remainingDefinite++;
-      entry = next[op];
+      if (phase === PH_PRESERVE) {
+        // That level was committed to `op`: it fails as a whole.
+        phase = PH_INDETERMINATE;
+        entry = TAIL;
+      } else {
+        entry = next[op];
+      }
     }
   }
   return { verdict: 'ok', linearization: stackCall.slice() };

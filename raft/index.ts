@@ -1,0 +1,4 @@
+// Public surface of the Raft core.
+export * from './types.js';
+export { RaftNode } from './node.js';
+export { encodeConfChange, decodeConfChange, applyConfChange } from './conf-change.js';

@@ -1,0 +1,1067 @@
+// RaftNode: the whole consensus state machine behind a small imperative API. Inputs are
+// tick(), step(message) and the client calls; outputs accumulate until the application takes
+// them with ready() and acknowledges them with advance(). See raft/README.md for the contract.
+
+import { applyConfChange, cloneConfState, decodeConfChange, encodeConfChange, isMember, isVoter } from './conf-change.js';
+import { RaftLog, entrySize } from './log.js';
+import { Progress } from './progress.js';
+import { committedIndex, quorumSize, voteResult, VoteResult } from './quorum.js';
+import { ReadOnly, decodeReadSeq, encodeReadSeq } from './read-only.js';
+import { EntryType, MessageType, NONE, ProgressState, Role } from './types.js';
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  PeerProgress,
+  PlantedBugs,
+  ProposeResult,
+  RaftConfig,
+  RaftInitialState,
+  RaftStatus,
+  ReadState,
+  Ready,
+  Snapshot,
+  SnapshotMeta,
+  SoftState,
+} from './types.js';
+
+// Local aliases: under loaders that compile ESM to CommonJS (tsx), every access to an imported
+// binding is a getter call; on the hot path that cost more than the Raft logic itself.
+const MT = MessageType;
+const R = Role;
+const PS = ProgressState;
+const ET = EntryType;
+
+const NO_ENTRIES: Entry[] = Object.freeze([]) as unknown as Entry[];
+const NO_BYTES = new Uint8Array(0);
+/** Vote context marking a campaign forced by leadership transfer: voters skip the lease check. */
+const CAMPAIGN_TRANSFER = new Uint8Array([0x54]);
+
+function isTransferCtx(ctx: Uint8Array): boolean {
+  return ctx.length === 1 && ctx[0] === 0x54;
+}
+
+interface ConfRecord {
+  /** Index of the ConfChange entry. */
+  index: number;
+  /** Configuration from that entry on. */
+  conf: ConfState;
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  private readonly electionTick: number;
+  private readonly heartbeatTick: number;
+  private readonly random: () => number;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly maxSizePerMsg: number;
+  private readonly maxInflightMsgs: number;
+  private readonly maxInflightBytes: number;
+  private readonly leaseRead: boolean;
+  private readonly bugs: PlantedBugs;
+  private readonly logger: RaftConfig['logger'];
+
+  private term: number;
+  private vote: NodeId;
+  private lead: NodeId = NONE;
+  private role: Role = R.Follower;
+  private readonly log: RaftLog;
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+
+  /** Configuration as of the snapshot, then one record per ConfChange entry still in the log. */
+  private baseConf: ConfState;
+  private confLog: ConfRecord[] = [];
+  private conf: ConfState;
+  private promotable = false;
+
+  private prs = new Map<NodeId, Progress>();
+  private votes = new Map<NodeId, boolean>();
+  private leadTransferee: NodeId = NONE;
+  private readonly readOnly = new ReadOnly();
+  /** Reads that arrived before this leader committed an entry of its own term. */
+  private pendingReads: { ctx: Uint8Array; from: NodeId }[] = [];
+
+  private msgs: Message[] = [];
+  private readStates: ReadState[] = [];
+  /** Work deferred to the next hasReady()/ready() so that many proposals share one Append. */
+  private bcastPending = false;
+  private sendPending = false;
+  private heartbeatPending = false;
+
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+  private snapshotHandedOut = false;
+
+  constructor(config: RaftConfig, initial: RaftInitialState) {
+    if (config.id === NONE) throw new Error('raft: id must be non-zero');
+    if (config.heartbeatTick <= 0 || config.electionTick <= config.heartbeatTick) {
+      throw new Error('raft: need 0 < heartbeatTick < electionTick');
+    }
+    this.id = config.id;
+    this.electionTick = config.electionTick;
+    this.heartbeatTick = config.heartbeatTick;
+    this.random = config.random;
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
+    this.maxSizePerMsg = config.maxSizePerMsg ?? 1 << 20;
+    this.maxInflightMsgs = Math.max(1, config.maxInflightMsgs ?? 256);
+    this.maxInflightBytes = config.maxInflightBytes ?? 0;
+    this.leaseRead = config.readOnlyOption === 'lease';
+    if (this.leaseRead && !this.checkQuorum) throw new Error('raft: lease-based reads need checkQuorum');
+    this.bugs = config.bugs ?? {};
+    this.logger = config.logger;
+
+    const snap = initial.snapshot;
+    this.log = new RaftLog(snap?.index ?? 0, snap?.term ?? 0, initial.entries);
+    const hs = initial.hardState;
+    this.term = hs.term;
+    this.vote = hs.vote;
+    // The applied index is durable with the state machine, and whatever was applied was
+    // committed, so it is a safe floor for commit even if the hard state lagged behind.
+    const commit = Math.min(Math.max(hs.commit, initial.applied, this.log.snapIndex), this.log.lastIndex());
+    this.log.committed = commit;
+    this.log.applied = Math.min(Math.max(initial.applied, this.log.snapIndex), commit);
+    this.log.applying = this.log.applied;
+
+    this.baseConf = cloneConfState(snap?.confState ?? initial.confState);
+    this.conf = this.baseConf;
+    for (const e of initial.entries) if (e.type === ET.ConfChange) this.recordConf(e);
+    this.promotable = isVoter(this.conf, this.id);
+
+    this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed };
+    this.prevSoft = { leader: NONE, role: R.Follower };
+    this.resetRandomizedElectionTimeout();
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  tick(): void {
+    if (this.role === R.Leader) this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  campaign(): void {
+    this.hup(false);
+  }
+
+  propose(data: Uint8Array): ProposeResult {
+    if (this.role !== R.Leader) return { ok: false, reason: 'not-leader', leader: this.lead };
+    if (this.leadTransferee !== NONE) return { ok: false, reason: 'transferring', leader: this.lead };
+    const index = this.log.lastIndex() + 1;
+    this.log.push({ term: this.term, index, type: ET.Normal, data });
+    this.bcastPending = true;
+    return { ok: true, index, term: this.term };
+  }
+
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    if (this.role !== R.Leader) return { ok: false, reason: 'not-leader', leader: this.lead };
+    if (this.leadTransferee !== NONE) return { ok: false, reason: 'transferring', leader: this.lead };
+    // One change at a time, and only after this leader committed an entry of its own term:
+    // without the latter, single-server changes can yield two disjoint majorities (Ongaro 2015).
+    const latest = this.confLog.length > 0 ? this.confLog[this.confLog.length - 1]!.index : 0;
+    if (latest > this.log.committed || this.log.term(this.log.committed) !== this.term) {
+      return { ok: false, reason: 'conf-change-pending', leader: this.lead };
+    }
+    if (cc.nodeId === NONE) return { ok: false, reason: 'invalid', leader: this.lead };
+    const next = applyConfChange(this.conf, cc);
+    if (next.voters.length === 0) return { ok: false, reason: 'invalid', leader: this.lead };
+    const index = this.log.lastIndex() + 1;
+    const e: Entry = { term: this.term, index, type: ET.ConfChange, data: encodeConfChange(cc) };
+    this.log.push(e);
+    this.recordConf(e);
+    this.onConfChanged();
+    this.bcastPending = true;
+    return { ok: true, index, term: this.term };
+  }
+
+  readIndex(ctx: Uint8Array): boolean {
+    if (this.lead === NONE) return false;
+    if (this.role === R.Leader) {
+      this.handleReadIndex(ctx, this.id);
+      return true;
+    }
+    this.send(MT.ReadIndex, this.lead, 0, 0, NO_ENTRIES, 0, false, 0, ctx);
+    return true;
+  }
+
+  transferLeadership(to: NodeId): void {
+    if (this.role !== R.Leader) return;
+    if (to === this.id) {
+      this.leadTransferee = NONE;
+      return;
+    }
+    const pr = this.prs.get(to);
+    if (pr === undefined || pr.isLearner || to === this.leadTransferee) return;
+    this.leadTransferee = to;
+    // The transfer is given one election timeout from now before it is abandoned.
+    this.electionElapsed = 0;
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
+    else this.wantSend(pr, false);
+  }
+
+  snapshotMetaAt(index: number): SnapshotMeta {
+    if (index > this.log.applied) throw new Error(`raft: snapshotMetaAt(${index}) beyond applied ${this.log.applied}`);
+    const term = this.log.term(index);
+    if (term < 0) throw new Error(`raft: snapshotMetaAt(${index}) is compacted (first index ${this.log.firstIndex()})`);
+    return { index, term, confState: cloneConfState(this.confAt(index)) };
+  }
+
+  compact(index: number): void {
+    if (index <= this.log.snapIndex) return;
+    const conf = this.confAt(index);
+    this.log.compact(index);
+    this.baseConf = conf;
+    let k = 0;
+    while (k < this.confLog.length && this.confLog[k]!.index <= index) k++;
+    if (k > 0) this.confLog = this.confLog.slice(k);
+  }
+
+  reportUnreachable(id: NodeId): void {
+    if (this.role !== R.Leader) return;
+    const pr = this.prs.get(id);
+    if (pr !== undefined && pr.state === PS.Replicate) pr.becomeProbe();
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    if (this.role !== R.Leader) return;
+    const pr = this.prs.get(id);
+    if (pr === undefined || pr.state !== PS.Snapshot) return;
+    if (!ok) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+    // Wait for the next heartbeat response before probing, as the follower may be busy installing.
+    pr.probeSent = true;
+  }
+
+  step(m: Message): void {
+    if (m.term > this.term) {
+      if (m.type === MT.Vote || m.type === MT.PreVote) {
+        // A member that heard from a live leader within the election timeout ignores
+        // campaigns, so a partitioned or removed server cannot depose a healthy leader.
+        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTick;
+        if (inLease && !isTransferCtx(m.context)) return;
+      }
+      if (m.type === MT.PreVote) {
+        // Pre-votes never change our term.
+      } else if (m.type === MT.PreVoteResponse && !m.reject) {
+        // A granted pre-vote echoes the future term we asked about; we only adopt it by campaigning.
+      } else if (m.type === MT.Append || m.type === MT.Heartbeat || m.type === MT.Snapshot) {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NONE);
+      }
+    } else if (m.term < this.term) {
+      switch (m.type) {
+        case MT.Append:
+        case MT.Heartbeat:
+        case MT.Snapshot:
+          // Reply false (§5.1): our higher term tells a stale leader to step down.
+          this.send(MT.AppendResponse, m.from, 0, 0, NO_ENTRIES, 0, true, 0, NO_BYTES);
+          return;
+        case MT.Vote:
+          this.send(MT.VoteResponse, m.from, 0, 0, NO_ENTRIES, 0, true, 0, NO_BYTES);
+          return;
+        case MT.PreVote:
+          this.send(MT.PreVoteResponse, m.from, 0, 0, NO_ENTRIES, 0, true, 0, NO_BYTES);
+          return;
+        default:
+          return;
+      }
+    }
+
+    if (m.type === MT.Vote || m.type === MT.PreVote) {
+      this.handleVote(m);
+      return;
+    }
+
+    switch (this.role) {
+      case R.Leader:
+        this.stepLeader(m);
+        break;
+      case R.Candidate:
+      case R.PreCandidate:
+        this.stepCandidate(m);
+        break;
+      case R.Follower:
+        this.stepFollower(m);
+        break;
+    }
+  }
+
+  hasReady(): boolean {
+    this.flush();
+    if (this.msgs.length > 0 || this.readStates.length > 0) return true;
+    if (this.lead !== this.prevSoft.leader || this.role !== this.prevSoft.role) return true;
+    const p = this.prevHard;
+    if (this.term !== p.term || this.vote !== p.vote || this.log.committed !== p.commit) return true;
+    if (this.log.pendingSnapshot !== undefined && !this.snapshotHandedOut) return true;
+    return this.log.hasToPersist() || this.log.hasToApply();
+  }
+
+  ready(): Ready {
+    this.flush();
+    const p = this.prevHard;
+    const termOrVoteChanged = this.term !== p.term || this.vote !== p.vote;
+    const rd: Ready = {
+      entries: this.log.toPersist(),
+      committedEntries: NO_ENTRIES,
+      messages: this.msgs,
+      readStates: this.readStates,
+      mustSync: false,
+    };
+    if (this.lead !== this.prevSoft.leader || this.role !== this.prevSoft.role) {
+      this.prevSoft = { leader: this.lead, role: this.role };
+      rd.softState = { leader: this.lead, role: this.role };
+    }
+    if (termOrVoteChanged || this.log.committed !== p.commit) {
+      this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed };
+      rd.hardState = { term: this.term, vote: this.vote, commit: this.log.committed };
+    }
+    const snap = this.log.pendingSnapshot;
+    if (snap !== undefined && !this.snapshotHandedOut) {
+      rd.snapshot = snap;
+      this.snapshotHandedOut = true;
+      if (this.log.applying < snap.meta.index) this.log.applying = snap.meta.index;
+    }
+    const ce = this.log.toApply();
+    if (ce.length > 0) {
+      rd.committedEntries = ce;
+      this.log.applying = ce[ce.length - 1]!.index;
+    }
+    if (rd.entries.length > 0) this.log.persisting = rd.entries[rd.entries.length - 1]!.index;
+    rd.mustSync = rd.entries.length > 0 || termOrVoteChanged || rd.snapshot !== undefined;
+    this.msgs = [];
+    this.readStates = [];
+    return rd;
+  }
+
+  advance(rd: Ready): void {
+    const log = this.log;
+    const stableBefore = log.stable;
+    if (rd.snapshot !== undefined) {
+      const idx = rd.snapshot.meta.index;
+      if (log.pendingSnapshot === rd.snapshot) {
+        log.pendingSnapshot = undefined;
+        this.snapshotHandedOut = false;
+      }
+      if (log.stable < idx) log.stable = idx;
+      if (log.persisting < log.stable) log.persisting = log.stable;
+      if (log.applied < idx) log.applied = idx;
+    }
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1]!;
+      log.stableTo(last.index, last.term);
+    }
+    if (rd.committedEntries.length > 0) {
+      const idx = rd.committedEntries[rd.committedEntries.length - 1]!.index;
+      if (log.applied < idx) log.applied = idx;
+    }
+    if (log.applying < log.applied) log.applying = log.applied;
+    // The leader counts its own log towards a majority only once it is durable.
+    if (this.role === R.Leader && log.stable !== stableBefore) {
+      const self = this.prs.get(this.id);
+      if (self !== undefined) self.maybeUpdate(log.stable);
+      if (this.maybeCommit()) this.bcastPending = true;
+    }
+  }
+
+  status(): RaftStatus {
+    const progress: PeerProgress[] = [];
+    if (this.role === R.Leader) {
+      for (const pr of this.prs.values()) {
+        progress.push({
+          id: pr.id,
+          isLearner: pr.isLearner,
+          match: pr.id === this.id ? this.log.stable : pr.match,
+          next: pr.next,
+          state: pr.state,
+          recentActive: pr.recentActive,
+          inflight: pr.inflights.count,
+        });
+      }
+    }
+    return {
+      id: this.id,
+      hardState: { term: this.term, vote: this.vote, commit: this.log.committed },
+      softState: { leader: this.lead, role: this.role },
+      applied: this.log.applied,
+      firstIndex: this.log.firstIndex(),
+      lastIndex: this.log.lastIndex(),
+      confState: cloneConfState(this.conf),
+      leadTransferee: this.leadTransferee,
+      progress,
+    };
+  }
+
+  // ---------------------------------------------------------------- roles
+
+  private resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.electionTick + Math.floor(this.random() * this.electionTick);
+    if (this.randomizedElectionTimeout >= 2 * this.electionTick) this.randomizedElectionTimeout = 2 * this.electionTick - 1;
+  }
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.votes.clear();
+    this.leadTransferee = NONE;
+    this.readOnly.reset();
+    this.pendingReads = [];
+    this.bcastPending = false;
+    this.sendPending = false;
+    this.heartbeatPending = false;
+  }
+
+  private becomeFollower(term: number, lead: NodeId): void {
+    this.reset(term);
+    this.lead = lead;
+    this.role = R.Follower;
+  }
+
+  private becomePreCandidate(): void {
+    // Term and vote stay as they are: a pre-campaign must leave no trace if it fails.
+    this.reset(this.term);
+    this.role = R.PreCandidate;
+  }
+
+  private becomeCandidate(): void {
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = R.Candidate;
+  }
+
+  private becomeLeader(): void {
+    this.reset(this.term);
+    this.role = R.Leader;
+    this.lead = this.id;
+    this.prs.clear();
+    const next = this.log.lastIndex() + 1;
+    for (const id of this.conf.voters) this.addProgress(id, next, false);
+    for (const id of this.conf.learners) this.addProgress(id, next, true);
+    const self = this.prs.get(this.id);
+    if (self !== undefined) {
+      self.becomeReplicate();
+      self.maybeUpdate(this.log.stable);
+      self.recentActive = true;
+    }
+    // The no-op lets the new leader commit (and so learn the commit index) in its own term.
+    this.log.push({ term: this.term, index: next, type: ET.Normal, data: NO_BYTES });
+    this.bcastPending = true;
+    this.logger?.('info', `raft ${this.id}: became leader at term ${this.term}`);
+  }
+
+  private addProgress(id: NodeId, next: number, learner: boolean): void {
+    this.prs.set(id, new Progress(id, next, learner, this.maxInflightMsgs, this.maxInflightBytes));
+  }
+
+  private hup(transfer: boolean): void {
+    if (this.role === R.Leader || !this.promotable) return;
+    if (this.preVote && !transfer) this.startCampaign(true, false);
+    else this.startCampaign(false, transfer);
+  }
+
+  private startCampaign(pre: boolean, transfer: boolean): void {
+    let term: number;
+    let type: MessageType;
+    if (pre) {
+      this.becomePreCandidate();
+      term = this.term + 1;
+      type = MT.PreVote;
+    } else {
+      this.becomeCandidate();
+      term = this.term;
+      type = MT.Vote;
+    }
+    this.votes.set(this.id, true);
+    if (this.tally() !== VoteResult.Pending) return;
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    const ctx = transfer ? CAMPAIGN_TRANSFER : NO_BYTES;
+    for (const id of this.conf.voters) {
+      if (id === this.id) continue;
+      this.msgs.push({
+        type,
+        from: this.id,
+        to: id,
+        term,
+        logTerm: lastTerm,
+        index: lastIndex,
+        entries: NO_ENTRIES,
+        commit: 0,
+        reject: false,
+        rejectHint: 0,
+        context: ctx,
+      });
+    }
+  }
+
+  /** Act on the votes gathered so far; returns the outcome. */
+  private tally(): VoteResult {
+    const res = voteResult(this.conf.voters, this.votes);
+    if (res === VoteResult.Won) {
+      if (this.role === R.PreCandidate) this.startCampaign(false, false);
+      else this.becomeLeader();
+    } else if (res === VoteResult.Lost) {
+      this.becomeFollower(this.term, NONE);
+    }
+    return res;
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup(false);
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTick) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum) {
+        if (!this.quorumActive()) {
+          this.logger?.('info', `raft ${this.id}: stepping down at term ${this.term}, no quorum active`);
+          this.becomeFollower(this.term, NONE);
+          return;
+        }
+        for (const pr of this.prs.values()) if (pr.id !== this.id) pr.recentActive = false;
+      }
+      // A transfer that has not completed within an election timeout is abandoned.
+      if (this.leadTransferee !== NONE) this.leadTransferee = NONE;
+    }
+    for (const pr of this.prs.values()) {
+      if (pr.state === PS.Snapshot && ++pr.snapshotTicks > 2 * this.electionTick) {
+        // The application never reported the snapshot's fate; assume it was lost and retry.
+        pr.becomeProbe();
+        this.wantSend(pr, false);
+      }
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTick) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat();
+    }
+  }
+
+  private quorumActive(): boolean {
+    const voters = this.conf.voters;
+    let active = 0;
+    for (const id of voters) {
+      if (id === this.id) active++;
+      else if (this.prs.get(id)?.recentActive === true) active++;
+    }
+    return active >= quorumSize(voters.length);
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  private recordConf(e: Entry): void {
+    let cc: ConfChange;
+    try {
+      cc = decodeConfChange(e.data);
+    } catch (err) {
+      this.logger?.('warn', `raft ${this.id}: ignoring malformed ConfChange at ${e.index}: ${String(err)}`);
+      return;
+    }
+    this.conf = applyConfChange(this.conf, cc);
+    this.confLog.push({ index: e.index, conf: this.conf });
+  }
+
+  /** Forget configurations whose entries were truncated away; true if the config changed. */
+  private revertConfFrom(index: number): boolean {
+    let changed = false;
+    while (this.confLog.length > 0 && this.confLog[this.confLog.length - 1]!.index >= index) {
+      this.confLog.pop();
+      changed = true;
+    }
+    if (changed) this.conf = this.confLog.length > 0 ? this.confLog[this.confLog.length - 1]!.conf : this.baseConf;
+    return changed;
+  }
+
+  private confAt(index: number): ConfState {
+    for (let k = this.confLog.length - 1; k >= 0; k--) {
+      if (this.confLog[k]!.index <= index) return this.confLog[k]!.conf;
+    }
+    return this.baseConf;
+  }
+
+  private latestConfIndex(): number {
+    return this.confLog.length > 0 ? this.confLog[this.confLog.length - 1]!.index : this.log.snapIndex;
+  }
+
+  /** A new configuration takes effect as soon as it is in the log (thesis §4.1). */
+  private onConfChanged(): void {
+    this.promotable = isVoter(this.conf, this.id);
+    if (this.role !== R.Leader) return;
+    const next = this.log.lastIndex() + 1;
+    for (const id of Array.from(this.prs.keys())) {
+      if (!isMember(this.conf, id)) this.prs.delete(id);
+    }
+    for (const id of this.conf.voters) {
+      const pr = this.prs.get(id);
+      if (pr === undefined) this.addProgress(id, next, false);
+      else pr.isLearner = false;
+    }
+    for (const id of this.conf.learners) {
+      const pr = this.prs.get(id);
+      if (pr === undefined) this.addProgress(id, next, true);
+      else pr.isLearner = true;
+    }
+    const self = this.prs.get(this.id);
+    if (self !== undefined && self.match < this.log.stable) self.maybeUpdate(this.log.stable);
+    if (this.leadTransferee !== NONE && !isVoter(this.conf, this.leadTransferee)) this.leadTransferee = NONE;
+    if (this.maybeCommit()) this.bcastPending = true;
+  }
+
+  // ---------------------------------------------------------------- votes
+
+  private handleVote(m: Message): void {
+    const pre = m.type === MT.PreVote;
+    const respType = pre ? MT.PreVoteResponse : MT.VoteResponse;
+    const canVote =
+      this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (pre && m.term > this.term);
+    // §5.4.1: grant only to a candidate whose log is at least as up-to-date as ours.
+    const logOk = this.bugs.voteWithoutLogCheck === true || this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && logOk) {
+      if (!pre) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+      // The grant reaches the candidate only after this Ready's hard state (our vote) is durable.
+      this.msgs.push(this.mkMsg(respType, m.from, m.term, false));
+    } else {
+      this.msgs.push(this.mkMsg(respType, m.from, this.term, true));
+    }
+  }
+
+  private mkMsg(type: MessageType, to: NodeId, term: number, reject: boolean): Message {
+    return {
+      type,
+      from: this.id,
+      to,
+      term,
+      logTerm: 0,
+      index: 0,
+      entries: NO_ENTRIES,
+      commit: 0,
+      reject,
+      rejectHint: 0,
+      context: NO_BYTES,
+    };
+  }
+
+  private send(
+    type: MessageType,
+    to: NodeId,
+    logTerm: number,
+    index: number,
+    entries: Entry[],
+    commit: number,
+    reject: boolean,
+    rejectHint: number,
+    context: Uint8Array,
+  ): void {
+    this.msgs.push({ type, from: this.id, to, term: this.term, logTerm, index, entries, commit, reject, rejectHint, context });
+  }
+
+  // ---------------------------------------------------------------- follower / candidate
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case MT.Append:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleAppend(m);
+        break;
+      case MT.Heartbeat:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleHeartbeat(m);
+        break;
+      case MT.Snapshot:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleSnapshot(m);
+        break;
+      case MT.TimeoutNow:
+        this.logger?.('info', `raft ${this.id}: TimeoutNow from ${m.from}, campaigning`);
+        this.hup(true);
+        break;
+      case MT.ReadIndexResponse:
+        this.readStates.push({ index: m.index, requestCtx: m.context });
+        break;
+      default:
+        break;
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case MT.Append:
+        this.becomeFollower(m.term, m.from);
+        this.handleAppend(m);
+        break;
+      case MT.Heartbeat:
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        break;
+      case MT.Snapshot:
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
+        break;
+      case MT.VoteResponse:
+      case MT.PreVoteResponse: {
+        const mine = this.role === R.PreCandidate ? MT.PreVoteResponse : MT.VoteResponse;
+        if (m.type !== mine) return;
+        if (!this.votes.has(m.from)) this.votes.set(m.from, !m.reject);
+        this.tally();
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private handleAppend(m: Message): void {
+    const log = this.log;
+    if (m.index < log.committed) {
+      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, NO_BYTES);
+      return;
+    }
+    if (!log.matchTerm(m.index, m.logTerm)) {
+      // Reply false (§5.3) with a hint: the last index at or below the probe whose term is
+      // no newer than the leader's, so the leader can skip a whole conflicting term at once.
+      const hint = log.findConflictByTerm(Math.min(m.index, log.lastIndex()), m.logTerm);
+      this.send(MT.AppendResponse, m.from, hint.term, m.index, NO_ENTRIES, 0, true, hint.index, NO_BYTES);
+      return;
+    }
+    const ents = m.entries;
+    const lastNew = m.index + ents.length;
+    let ci = -1;
+    for (let k = 0; k < ents.length; k++) {
+      const e = ents[k]!;
+      if (log.term(e.index) !== e.term) {
+        ci = k;
+        break;
+      }
+    }
+    if (ci >= 0) {
+      const first = ents[ci]!.index;
+      if (first <= log.committed) {
+        throw new Error(`raft ${this.id}: entry ${first} conflicts with committed entry (commit ${log.committed})`);
+      }
+      let confChanged = false;
+      if (this.bugs.noConflictTruncate === true && first <= log.lastIndex()) {
+        log.overwriteInPlace(ents, ci);
+        confChanged = this.revertConfFrom(first);
+      } else {
+        // §5.3: delete the conflicting entry and all that follow it, then append.
+        if (first <= log.lastIndex()) confChanged = this.revertConfFrom(first);
+        log.truncateAndAppend(ents, ci);
+      }
+      for (let k = ci; k < ents.length; k++) {
+        if (ents[k]!.type === ET.ConfChange) {
+          this.recordConf(ents[k]!);
+          confChanged = true;
+        }
+      }
+      if (confChanged) this.onConfChanged();
+    }
+    log.commitTo(Math.min(m.commit, lastNew));
+    // Sent only after this Ready's entries are durable (Ready contract).
+    this.send(MT.AppendResponse, m.from, 0, lastNew, NO_ENTRIES, 0, false, 0, NO_BYTES);
+  }
+
+  private handleHeartbeat(m: Message): void {
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.send(MT.HeartbeatResponse, m.from, 0, 0, NO_ENTRIES, 0, false, 0, m.context);
+  }
+
+  private handleSnapshot(m: Message): void {
+    const s = m.snapshot;
+    if (s === undefined) return;
+    const log = this.log;
+    const { index, term } = s.meta;
+    if (index <= log.committed) {
+      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, NO_BYTES);
+      return;
+    }
+    if (log.matchTerm(index, term)) {
+      // We already hold that prefix; committing it is all the snapshot can teach us.
+      log.commitTo(index);
+      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, NO_BYTES);
+      return;
+    }
+    this.logger?.('info', `raft ${this.id}: restoring snapshot at ${index}/${term}`);
+    log.restore({ meta: { index, term, confState: cloneConfState(s.meta.confState) }, data: s.data });
+    this.snapshotHandedOut = false;
+    this.baseConf = cloneConfState(s.meta.confState);
+    this.confLog = [];
+    this.conf = this.baseConf;
+    this.onConfChanged();
+    this.send(MT.AppendResponse, m.from, 0, index, NO_ENTRIES, 0, false, 0, NO_BYTES);
+  }
+
+  // ---------------------------------------------------------------- leader
+
+  private stepLeader(m: Message): void {
+    const pr = this.prs.get(m.from);
+    switch (m.type) {
+      case MT.AppendResponse:
+        if (pr !== undefined) this.handleAppendResponse(m, pr);
+        break;
+      case MT.HeartbeatResponse:
+        if (pr !== undefined) this.handleHeartbeatResponse(m, pr);
+        break;
+      case MT.ReadIndex:
+        if (pr !== undefined) this.handleReadIndex(m.context, m.from);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private handleAppendResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    const log = this.log;
+    if (m.reject) {
+      let hint = m.rejectHint;
+      if (m.logTerm > 0) hint = log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (pr.maybeDecrTo(m.index, hint)) {
+        if (pr.state === PS.Replicate) pr.becomeProbe();
+        this.wantSend(pr, false);
+      }
+      return;
+    }
+    // Only possible if safety is already broken (e.g. a planted bug elected a leader lacking
+    // committed entries); ignoring it keeps the core from indexing past its own log.
+    if (m.index > log.lastIndex()) return;
+    const wasPaused = pr.isPaused();
+    if (pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === PS.Probe)) {
+      if (pr.state === PS.Probe) {
+        pr.becomeReplicate();
+      } else if (pr.state === PS.Snapshot && pr.match + 1 >= log.firstIndex()) {
+        pr.becomeProbe();
+        pr.becomeReplicate();
+      } else if (pr.state === PS.Replicate) {
+        pr.inflights.freeLE(m.index);
+      }
+      if (this.maybeCommit()) this.bcastPending = true;
+      if (this.role !== R.Leader) return;
+      if (wasPaused || pr.next <= log.lastIndex()) this.wantSend(pr, false);
+      if (m.from === this.leadTransferee && pr.match === log.lastIndex()) this.sendTimeoutNow(m.from);
+    }
+  }
+
+  private handleHeartbeatResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    pr.probeSent = false;
+    // If every in-flight Append was lost, free a slot so the follower can be reached again.
+    if (pr.state === PS.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
+    // Even with nothing new to send, an empty Append at `next` exposes a gap left by lost
+    // messages: the follower rejects it and the leader falls back to probing.
+    if (pr.match < this.log.lastIndex()) this.wantSend(pr, true);
+    if (m.context.length > 0 && this.readOnly.pending() > 0) {
+      const seq = decodeReadSeq(m.context);
+      if (seq > pr.readAck) pr.readAck = seq;
+      this.releaseReads();
+    }
+  }
+
+  private handleReadIndex(ctx: Uint8Array, from: NodeId): void {
+    // The commit index is only known to be current once this leader committed in its term.
+    if (this.log.term(this.log.committed) !== this.term) {
+      this.pendingReads.push({ ctx, from });
+      return;
+    }
+    const soleVoter = this.conf.voters.length === 1 && this.conf.voters[0] === this.id;
+    if (soleVoter || this.leaseRead || this.bugs.readWithoutQuorum === true) {
+      this.respondRead(this.log.committed, ctx, from);
+      return;
+    }
+    this.readOnly.add(this.log.committed, ctx, from);
+    this.heartbeatPending = true;
+  }
+
+  private respondRead(index: number, ctx: Uint8Array, from: NodeId): void {
+    if (from === this.id) this.readStates.push({ index, requestCtx: ctx });
+    else this.send(MT.ReadIndexResponse, from, 0, index, NO_ENTRIES, 0, false, 0, ctx);
+  }
+
+  private releaseReads(): void {
+    const self = this.id;
+    const prs = this.prs;
+    const confirmed = committedIndex(this.conf.voters, (id) =>
+      id === self ? Number.MAX_SAFE_INTEGER : (prs.get(id)?.readAck ?? 0),
+    );
+    if (confirmed <= 0) return;
+    for (const r of this.readOnly.release(confirmed)) this.respondRead(r.index, r.ctx, r.from);
+  }
+
+  /** The leader's own log counts only as far as it is durable. Bound once: hot path. */
+  private readonly matchOf = (id: NodeId): number =>
+    id === this.id ? this.log.stable : (this.prs.get(id)?.match ?? 0);
+
+  private maybeCommit(): boolean {
+    const mci = committedIndex(this.conf.voters, this.matchOf);
+    if (mci <= this.log.committed) return false;
+    // §5.4.2: only an entry of the current term is committed by counting replicas.
+    if (this.log.term(mci) !== this.term && this.bugs.commitPriorTermByCount !== true) return false;
+    this.log.commitTo(mci);
+    this.afterLeaderCommit();
+    return true;
+  }
+
+  private afterLeaderCommit(): void {
+    if (this.pendingReads.length > 0 && this.log.term(this.log.committed) === this.term) {
+      const reads = this.pendingReads;
+      this.pendingReads = [];
+      for (const r of reads) this.handleReadIndex(r.ctx, r.from);
+    }
+    if (!isVoter(this.conf, this.id) && this.log.committed >= this.latestConfIndex()) {
+      // Our removal is committed: tell everyone, hand over to the most caught-up voter, leave.
+      this.bcastPending = true;
+      this.flush();
+      let best: Progress | undefined;
+      for (const id of this.conf.voters) {
+        const pr = this.prs.get(id);
+        if (pr !== undefined && (best === undefined || pr.match > best.match)) best = pr;
+      }
+      if (best !== undefined && best.match === this.log.lastIndex()) this.sendTimeoutNow(best.id);
+      this.logger?.('info', `raft ${this.id}: removed from the configuration, stepping down`);
+      this.becomeFollower(this.term, NONE);
+    }
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.send(MT.TimeoutNow, to, 0, 0, NO_ENTRIES, 0, false, 0, NO_BYTES);
+  }
+
+  private wantSend(pr: Progress, empty: boolean): void {
+    pr.wantSend = true;
+    if (empty) pr.sendEmpty = true;
+    this.sendPending = true;
+  }
+
+  /** Turn deferred replication work into messages (called from hasReady/ready). */
+  private flush(): void {
+    if (this.role !== R.Leader) return;
+    if (this.bcastPending) {
+      this.bcastPending = false;
+      for (const pr of this.prs.values()) {
+        if (pr.id === this.id) continue;
+        pr.wantSend = true;
+        pr.sendEmpty = true;
+      }
+      this.sendPending = true;
+    }
+    if (this.sendPending) {
+      this.sendPending = false;
+      for (const pr of this.prs.values()) {
+        if (!pr.wantSend) continue;
+        const empty = pr.sendEmpty;
+        pr.wantSend = false;
+        pr.sendEmpty = false;
+        if (pr.id !== this.id) this.sendAppend(pr, empty);
+      }
+    }
+    if (this.heartbeatPending) {
+      this.heartbeatPending = false;
+      this.bcastHeartbeat();
+    }
+  }
+
+  private sendAppend(pr: Progress, sendIfEmpty: boolean): void {
+    const log = this.log;
+    for (;;) {
+      if (pr.isPaused()) return;
+      const last = log.lastIndex();
+      if (pr.next > last && !sendIfEmpty) return;
+      const prev = pr.next - 1;
+      const prevTerm = log.term(prev);
+      if (prevTerm < 0) {
+        this.sendSnapshot(pr);
+        return;
+      }
+      let entries = NO_ENTRIES;
+      let bytes = 0;
+      if (pr.next <= last) {
+        const s = log.sliceBySize(pr.next, last, this.maxSizePerMsg);
+        entries = s.entries;
+        bytes = s.bytes;
+      }
+      this.msgs.push({
+        type: MT.Append,
+        from: this.id,
+        to: pr.id,
+        term: this.term,
+        logTerm: prevTerm,
+        index: prev,
+        entries,
+        commit: log.committed,
+        reject: false,
+        rejectHint: 0,
+        context: NO_BYTES,
+      });
+      sendIfEmpty = false;
+      if (pr.state === PS.Replicate) {
+        if (entries.length === 0) return;
+        const lastSent = entries[entries.length - 1]!.index;
+        pr.next = lastSent + 1;
+        pr.inflights.add(lastSent, bytes);
+      } else {
+        pr.probeSent = true;
+        return;
+      }
+    }
+  }
+
+  private sendSnapshot(pr: Progress): void {
+    // Snapshots are expensive; do not ship one to a member that is not answering.
+    if (!pr.recentActive) return;
+    const log = this.log;
+    const snapshot: Snapshot = {
+      meta: { index: log.snapIndex, term: log.snapTerm, confState: cloneConfState(this.baseConf) },
+      data: NO_BYTES,
+    };
+    pr.becomeSnapshot(log.snapIndex);
+    this.msgs.push({
+      type: MT.Snapshot,
+      from: this.id,
+      to: pr.id,
+      term: this.term,
+      logTerm: 0,
+      index: 0,
+      entries: NO_ENTRIES,
+      commit: log.committed,
+      reject: false,
+      rejectHint: 0,
+      context: NO_BYTES,
+      snapshot,
+    });
+  }
+
+  private bcastHeartbeat(): void {
+    const seq = this.readOnly.lastSeq();
+    const ctx = seq > 0 ? encodeReadSeq(seq) : NO_BYTES;
+    for (const pr of this.prs.values()) {
+      if (pr.id === this.id) continue;
+      this.send(MT.Heartbeat, pr.id, 0, 0, NO_ENTRIES, Math.min(pr.match, this.log.committed), false, 0, ctx);
+    }
+  }
+}
+
+

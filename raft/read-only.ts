@@ -1,0 +1,65 @@
+// Pending linearizable reads on the leader. Each request gets a sequence number that rides in
+// the context of the next heartbeat round; once a quorum of voters has acknowledged a round,
+// every request registered up to that round is safe to serve at the commit index it recorded.
+
+import type { NodeId } from './types.js';
+
+export interface ReadRequest {
+  seq: number;
+  /** Commit index when the request arrived: the read must observe at least this. */
+  index: number;
+  ctx: Uint8Array;
+  /** Who asked: the leader itself, or a follower that forwarded a ReadIndex. */
+  from: NodeId;
+}
+
+export class ReadOnly {
+  private queue: ReadRequest[] = [];
+  private head = 0;
+  /** Monotonic for the node's lifetime so acknowledgements from older rounds never alias. */
+  private seq = 0;
+
+  add(index: number, ctx: Uint8Array, from: NodeId): number {
+    const seq = ++this.seq;
+    this.queue.push({ seq, index, ctx, from });
+    return seq;
+  }
+
+  pending(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Sequence number of the newest pending request, 0 if none. */
+  lastSeq(): number {
+    return this.pending() > 0 ? this.queue[this.queue.length - 1]!.seq : 0;
+  }
+
+  /** Remove and return every request whose round (seq) is <= confirmed. */
+  release(confirmed: number): ReadRequest[] {
+    const out: ReadRequest[] = [];
+    while (this.head < this.queue.length && this.queue[this.head]!.seq <= confirmed) {
+      out.push(this.queue[this.head++]!);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    }
+    return out;
+  }
+
+  reset(): void {
+    this.queue = [];
+    this.head = 0;
+  }
+}
+
+export function encodeReadSeq(seq: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setFloat64(0, seq);
+  return out;
+}
+
+export function decodeReadSeq(ctx: Uint8Array): number {
+  if (ctx.length !== 8) return 0;
+  return new DataView(ctx.buffer, ctx.byteOffset, 8).getFloat64(0);
+}

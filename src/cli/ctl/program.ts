@@ -1,0 +1,189 @@
+// placement-ctl: command-line client of the Placement Center (commander).
+import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument, Option } from 'commander';
+import {
+  PlacementClient,
+  PlacementClientError,
+  DeadlineExceededError,
+  UnavailableError,
+  ClientClosedError,
+} from '../../client/index.js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes.js';
+import { out } from './output.js';
+import { registerKv } from './kv.js';
+import { registerCluster } from './cluster.js';
+import { registerPerf } from './perf.js';
+
+export const DEFAULT_ENDPOINTS = '127.0.0.1:1228';
+
+/** A bad command line discovered after commander parsed it (exit code 2). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** An expected, already-explained failure with a chosen exit code (no stack trace). */
+export class CtlError extends Error {
+  override name = 'CtlError';
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+    readonly code = 'FAILURE',
+  ) {
+    super(message);
+  }
+}
+
+export interface GlobalOptions {
+  endpoints: string;
+  json: boolean;
+  timeout: number;
+}
+
+/** Parses a duration: "500ms", "5s", "1m", or a bare number of seconds. Returns milliseconds. */
+export function parseDuration(raw: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(raw);
+  if (!m) throw new CommanderInvalidArgument('expected a duration such as 500ms, 5s or 1m');
+  const n = Number(m[1]);
+  const ms = m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
+  if (!(ms >= 1)) throw new CommanderInvalidArgument('the duration must be at least 1ms');
+  return Math.round(ms);
+}
+
+export function parsePositiveInt(raw: string): number {
+  if (!/^\d+$/.test(raw.trim())) throw new CommanderInvalidArgument('expected a positive integer');
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new CommanderInvalidArgument('expected a positive integer');
+  return n;
+}
+
+export function parseEndpoints(raw: string): string[] {
+  const list = raw
+    .split(',')
+    .map((e) => e.trim().replace(/^(grpc|http):\/\//i, ''))
+    .filter((e) => e !== '');
+  if (list.length === 0) throw new UsageError('--endpoints is empty');
+  for (const e of list) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(e) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(e)) {
+      throw new UsageError(`bad endpoint "${e}": expected host:port (e.g. 127.0.0.1:1228)`);
+    }
+  }
+  return [...new Set(list)];
+}
+
+/** A client configured from the global options (no background refresh timer: one-shot commands). */
+export function makeClient(g: GlobalOptions): PlacementClient {
+  return new PlacementClient({
+    endpoints: parseEndpoints(g.endpoints),
+    deadlineMs: g.timeout,
+    attemptTimeoutMs: Math.min(2000, g.timeout),
+    refreshIntervalMs: 0,
+  });
+}
+
+/** Runs `fn` with a client built from the global options, closing it afterwards. */
+export async function withClient<T>(cmd: Command, fn: (client: PlacementClient, g: GlobalOptions) => Promise<T>): Promise<T> {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  const client = makeClient(g);
+  try {
+    return await fn(client, g);
+  } finally {
+    client.close();
+  }
+}
+
+export function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('placement-ctl')
+    .description('Command-line client of the Placement Center metadata cluster.')
+    .addOption(
+      new Option('--endpoints <list>', 'comma-separated gRPC endpoints (host:port); any live member is enough')
+        .env('PLACEMENT_ENDPOINTS')
+        .default(DEFAULT_ENDPOINTS),
+    )
+    .option('--json', 'machine-readable JSON output on stdout', false)
+    .addOption(
+      new Option('--timeout <duration>', 'deadline per request, retries included (500ms, 5s, 1m; bare number = seconds)')
+        .argParser(parseDuration)
+        .default(5000, '5s'),
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `\nEnvironment:\n  PLACEMENT_ENDPOINTS  default for --endpoints\n  NO_COLOR             disable colours (colours are only used on a terminal anyway)\n\n${EXIT_CODES_HELP}\n\nExamples:\n  placement-ctl --endpoints 127.0.0.1:1228,127.0.0.1:1238 kv put /brokers/1 '{"host":"10.0.0.1"}'\n  placement-ctl kv ls --prefix /brokers/ --limit 10\n  placement-ctl --json cluster status\n  placement-ctl check perf --duration 5s --concurrency 64`,
+    );
+  registerKv(program);
+  registerCluster(program);
+  registerPerf(program);
+
+  // Every (sub)command: usage errors throw instead of exiting, so main() decides the code.
+  const configure = (c: Command): void => {
+    c.exitOverride();
+    c.configureOutput({
+      outputError: (str, write) => write(out.stderr.red(str)),
+    });
+    for (const sub of c.commands) configure(sub);
+  };
+  configure(program);
+  return program;
+}
+
+/** Maps an error to (exit code, message, code name). */
+export function classify(err: unknown): { exitCode: ExitCode; message: string; code: string } {
+  if (err instanceof CtlError) return { exitCode: err.exitCode, message: err.message, code: err.code };
+  if (err instanceof UsageError) return { exitCode: EXIT.USAGE, message: err.message, code: 'USAGE' };
+  if (err instanceof UnavailableError || err instanceof DeadlineExceededError) {
+    return { exitCode: EXIT.UNAVAILABLE, message: err.message, code: err.codeName };
+  }
+  if (err instanceof ClientClosedError) return { exitCode: EXIT.FAILURE, message: err.message, code: err.codeName };
+  if (err instanceof PlacementClientError) {
+    switch (err.code) {
+      case GrpcStatus.NOT_FOUND:
+        return { exitCode: EXIT.NOT_FOUND, message: err.message, code: err.codeName };
+      case GrpcStatus.INVALID_ARGUMENT:
+      case GrpcStatus.FAILED_PRECONDITION:
+      case GrpcStatus.OUT_OF_RANGE:
+      case GrpcStatus.ALREADY_EXISTS:
+      case GrpcStatus.PERMISSION_DENIED:
+      case GrpcStatus.UNAUTHENTICATED:
+      case GrpcStatus.RESOURCE_EXHAUSTED:
+        return { exitCode: EXIT.REJECTED, message: `rejected by the server: ${err.message}`, code: err.codeName };
+      default:
+        return { exitCode: EXIT.FAILURE, message: `server error (${err.codeName}): ${err.message}`, code: err.codeName };
+    }
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { exitCode: EXIT.FAILURE, message, code: 'INTERNAL' };
+}
+
+/** Runs placement-ctl with `argv` (process.argv form) and resolves with the exit code. */
+export async function run(argv: readonly string[]): Promise<ExitCode> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return (process.exitCode as ExitCode | undefined) ?? EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') {
+        return EXIT.OK;
+      }
+      // Commander already printed the message.
+      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    const { exitCode, message, code } = classify(err);
+    const json = argv.includes('--json');
+    if (json) {
+      process.stderr.write(`${JSON.stringify({ error: { code, message, exitCode } })}\n`);
+    } else {
+      process.stderr.write(`${out.stderr.red('placement-ctl: error:')} ${message}\n`);
+      if (exitCode === EXIT.FAILURE && process.env.PLACEMENT_DEBUG && err instanceof Error && err.stack) {
+        process.stderr.write(`${err.stack}\n`);
+      }
+    }
+    return exitCode;
+  }
+}

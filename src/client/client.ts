@@ -1,0 +1,671 @@
+// PlacementClient: the broker-facing SDK of the Placement Center.
+//
+// Any one live member is enough to start: the client learns the members from Cluster.Members,
+// keeps the list fresh (after fail-overs and on an unref'd timer), follows the leader hints
+// servers put in trailing metadata, and retries UNAVAILABLE / connection failures on other
+// members with exponential back-off and jitter, all inside a per-call deadline. Definite
+// failures (INVALID_ARGUMENT, NOT_FOUND, …) are never retried. Every logical write carries the
+// client id and a fresh sequence number that its retries reuse, so the server applies it once.
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import {
+  KvServiceClient,
+  type KeyValue as PbKeyValue,
+  type ResponseHeader as PbResponseHeader,
+  type CompareAndSwapRequest,
+  type CompareAndSwapReply,
+  type DeleteReply,
+  type ExistsReply,
+  type GetReply,
+  type ListReply,
+  type SetReply,
+} from '../../proto/gen/placement/v1/kv.js';
+import {
+  ClusterServiceClient,
+  type Member as PbMember,
+  type MembersReply,
+  type StatusReply,
+} from '../../proto/gen/placement/v1/cluster.js';
+import { backoffDelay, resolveBackoff, type ResolvedBackoff } from './backoff.js';
+import {
+  ClientClosedError,
+  DeadlineExceededError,
+  InvalidArgumentError,
+  NotFoundError,
+  PlacementClientError,
+  UnavailableError,
+  describeFailure,
+  errorFromStatus,
+  grpcCodeName,
+  isConnectionFailure,
+  leaderHintFrom,
+  type AttemptFailure,
+  type LeaderHint,
+} from './errors.js';
+import type {
+  CallOptions,
+  CasExpectation,
+  CasOptions,
+  CasResult,
+  ClusterStatus,
+  DeleteOptions,
+  DeleteResult,
+  KeyValue,
+  ListAllOptions,
+  ListOptions,
+  ListResult,
+  Member,
+  MembersResult,
+  PlacementClientOptions,
+  ReadOptions,
+  ResponseHeader,
+  RetryEvent,
+  SetOptions,
+  SetResult,
+  StatusOptions,
+  ValueInput,
+} from './types.js';
+
+const DEFAULT_DEADLINE_MS = 5000;
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 2000;
+const DEFAULT_REFRESH_INTERVAL_MS = 30_000;
+/** An endpoint that failed this recently is tried after the others. */
+const SUSPECT_MS = 3000;
+
+type Kind = 'read' | 'write';
+type UnaryCallback<Res> = (error: grpc.ServiceError | null, response: Res) => void;
+type Invoker<Res> = (
+  stubs: Endpoint,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: UnaryCallback<Res>,
+) => grpc.ClientUnaryCall;
+
+/** One member's channel, shared by both service stubs. */
+class Endpoint {
+  readonly channel: grpc.Channel;
+  readonly kv: KvServiceClient;
+  readonly cluster: ClusterServiceClient;
+  /** Date.now() of the last failure, 0 when the last attempt succeeded. */
+  failedAt = 0;
+
+  constructor(
+    readonly address: string,
+    credentials: grpc.ChannelCredentials,
+    options: grpc.ChannelOptions,
+  ) {
+    this.channel = new grpc.Channel(address, credentials, options);
+    this.kv = new KvServiceClient(address, credentials, { channelOverride: this.channel });
+    this.cluster = new ClusterServiceClient(address, credentials, { channelOverride: this.channel });
+  }
+
+  close(): void {
+    this.channel.close();
+  }
+}
+
+/** Normalises "host:port" endpoint strings (trims, drops a scheme prefix). */
+export function normalizeEndpoint(raw: string): string {
+  return raw.trim().replace(/^(grpc|http|dns):\/\/\/?/i, '');
+}
+
+function toBuffer(v: ValueInput): Buffer {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  throw new InvalidArgumentError(`value must be a string or bytes, got ${typeof v}`);
+}
+
+function checkKey(key: unknown, what = 'key'): string {
+  if (typeof key !== 'string') throw new InvalidArgumentError(`${what} must be a string, got ${typeof key}`);
+  return key;
+}
+
+function toKeyValue(kv: PbKeyValue): KeyValue {
+  return {
+    key: kv.key,
+    value: kv.value,
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    version: kv.version,
+    lease: kv.lease,
+  };
+}
+
+function toHeader(h: PbResponseHeader | undefined): ResponseHeader {
+  return {
+    clusterId: h?.clusterId ?? '',
+    memberId: h?.memberId ?? 0,
+    raftTerm: h?.raftTerm ?? 0,
+    revision: h?.revision ?? 0,
+  };
+}
+
+function toMember(m: PbMember): Member {
+  return {
+    id: m.id,
+    address: m.address,
+    role: m.role,
+    isLeader: m.isLeader,
+    matchIndex: m.matchIndex,
+    lag: m.lag,
+    httpAddress: m.httpAddress,
+  };
+}
+
+function toStatus(r: StatusReply): ClusterStatus {
+  return {
+    clusterId: r.clusterId,
+    id: r.id,
+    leaderId: r.leaderId,
+    leaderAddress: r.leaderAddress,
+    term: r.term,
+    role: r.role,
+    commitIndex: r.commitIndex,
+    appliedIndex: r.appliedIndex,
+    lastIndex: r.lastIndex,
+    snapshotIndex: r.snapshotIndex,
+    revision: r.revision,
+    version: r.version,
+    members: r.members.map(toMember),
+  };
+}
+
+interface InvokeOptions extends CallOptions {
+  /** Pin the call to this endpoint: one attempt, no fail-over. */
+  endpoint?: string;
+}
+
+/** The Placement Center client. Create one per process and share it; call `close()` when done. */
+export class PlacementClient {
+  /** Key-value operations. */
+  readonly kv: KvApi;
+  /** Cluster introspection. */
+  readonly cluster: ClusterApi;
+  /** Identity sent with every write for de-duplication. */
+  readonly clientId: string;
+
+  private readonly seeds: string[];
+  private learned: string[] = [];
+  private readonly channels = new Map<string, Endpoint>();
+  private readonly credentials: grpc.ChannelCredentials;
+  private readonly channelOptions: grpc.ChannelOptions;
+  private readonly defaultDeadlineMs: number;
+  private readonly attemptTimeoutMs: number;
+  private readonly backoff: ResolvedBackoff;
+  private readonly random: () => number;
+  private readonly discover: boolean;
+  private readonly onRetry: ((event: RetryEvent) => void) | undefined;
+  private nextSeq: number;
+  private preferred: string | undefined;
+  private leader: LeaderHint | undefined;
+  private discovered = false;
+  private refreshing: Promise<void> | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly active = new Set<grpc.ClientUnaryCall>();
+  private readonly sleepers = new Set<() => void>();
+
+  constructor(options: PlacementClientOptions) {
+    const list = typeof options.endpoints === 'string' ? options.endpoints.split(',') : [...options.endpoints];
+    this.seeds = [...new Set(list.map(normalizeEndpoint).filter((e) => e !== ''))];
+    if (this.seeds.length === 0) throw new InvalidArgumentError('PlacementClient needs at least one endpoint');
+    for (const e of this.seeds) {
+      if (!/^\S+:\d+$/.test(e)) throw new InvalidArgumentError(`endpoint "${e}" is not host:port`);
+    }
+    this.defaultDeadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+    if (!(this.defaultDeadlineMs > 0)) throw new InvalidArgumentError(`deadlineMs must be > 0, got ${this.defaultDeadlineMs}`);
+    if (!(this.attemptTimeoutMs > 0)) {
+      throw new InvalidArgumentError(`attemptTimeoutMs must be > 0, got ${this.attemptTimeoutMs}`);
+    }
+    this.clientId = options.clientId ?? randomUUID();
+    this.nextSeq = options.initialSeq ?? 1;
+    this.backoff = resolveBackoff(options.backoff);
+    this.random = options.random ?? Math.random;
+    this.discover = options.discoverMembers ?? true;
+    this.onRetry = options.onRetry;
+    this.credentials = options.credentials ?? grpc.credentials.createInsecure();
+    this.channelOptions = {
+      // Reconnect to a restarted member quickly instead of after grpc-js's default 1 s → 120 s back-off.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+      // Own subchannels, so close() really closes the connections.
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.enable_retries': 0,
+      ...options.channelOptions,
+    };
+    this.kv = new KvApi(this);
+    this.cluster = new ClusterApi(this);
+    const every = options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
+    if (this.discover && every > 0) {
+      this.refreshTimer = setInterval(() => this.scheduleRefresh(), every);
+      this.refreshTimer.unref();
+    }
+  }
+
+  /**
+   * Contacts the cluster, learns its members and returns them. Optional (every call connects on
+   * demand), but a cheap way to fail fast at start-up when no endpoint is reachable.
+   */
+  async connect(options: CallOptions = {}): Promise<MembersResult> {
+    return this.cluster.members(options);
+  }
+
+  /** Endpoints the client currently knows: the given ones, then the learned members. */
+  get endpoints(): readonly string[] {
+    return [...new Set([...this.seeds, ...this.learned])];
+  }
+
+  /** The leader as last learned from a status, member list or leader hint. */
+  get leaderHint(): LeaderHint | undefined {
+    return this.leader;
+  }
+
+  /** Sequence number the next write will carry. */
+  get nextSequence(): number {
+    return this.nextSeq;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Releases every channel and timer; in-flight calls reject with ClientClosedError. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    for (const call of [...this.active]) call.cancel();
+    for (const wake of [...this.sleepers]) wake();
+    for (const ep of this.channels.values()) ep.close();
+    this.channels.clear();
+  }
+
+  // ---- internals used by KvApi / ClusterApi -------------------------------------------------
+
+  /** @internal */
+  takeSeq(): number {
+    return this.nextSeq++;
+  }
+
+  /** @internal */
+  noteMembers(leaderId: number, members: readonly Member[], leaderAddress = ''): void {
+    const addrs = members.map((m) => normalizeEndpoint(m.address)).filter((a) => a !== '');
+    if (addrs.length > 0) this.learned = [...new Set(addrs)];
+    this.discovered = true;
+    const lm = members.find((m) => m.isLeader) ?? members.find((m) => leaderId !== 0 && m.id === leaderId);
+    if (lm && lm.address !== '') this.leader = { id: lm.id, address: normalizeEndpoint(lm.address) };
+    else if (leaderAddress !== '') this.leader = { id: leaderId, address: normalizeEndpoint(leaderAddress) };
+    else if (leaderId === 0) this.leader = undefined;
+  }
+
+  /** @internal */
+  async invoke<Res>(method: string, kind: Kind, call: Invoker<Res>, options: InvokeOptions = {}): Promise<Res> {
+    this.ensureOpen();
+    const deadlineMs = options.deadlineMs ?? this.defaultDeadlineMs;
+    if (!(deadlineMs > 0)) throw new InvalidArgumentError(`deadlineMs must be > 0, got ${deadlineMs}`);
+    const signal = options.signal;
+    const deadlineAt = Date.now() + deadlineMs;
+    const pinned = options.endpoint === undefined ? undefined : normalizeEndpoint(options.endpoint);
+    const failures: AttemptFailure[] = [];
+    const tried: string[] = [];
+    let round = new Set<string>();
+    let hint: LeaderHint | undefined;
+    let retry = 0;
+    let next = pinned ?? this.order(kind)[0]!;
+
+    for (;;) {
+      this.checkAborted(signal);
+      const remaining = deadlineAt - Date.now();
+      if (remaining <= 0) throw this.exhausted(method, deadlineMs, failures, tried, hint);
+      const attemptMs = Math.min(remaining, this.attemptTimeoutMs);
+      if (!tried.includes(next)) tried.push(next);
+      round.add(next);
+      const ep = this.endpoint(next);
+      let err: grpc.ServiceError;
+      try {
+        const res = await this.attempt(ep, call, attemptMs, signal);
+        ep.failedAt = 0;
+        this.preferred = next;
+        if (failures.length > 0 || !this.discovered) this.scheduleRefresh();
+        return res;
+      } catch (e) {
+        if (e instanceof PlacementClientError) throw e;
+        err = e as grpc.ServiceError;
+      }
+      this.ensureOpen();
+      this.checkAborted(signal);
+      const message = err.details ?? err.message;
+      const failure: AttemptFailure = { endpoint: next, code: err.code, codeName: grpcCodeName(err.code), message };
+      const h = leaderHintFrom(err.metadata);
+      if (h) {
+        hint = h;
+        if (h.address !== '') this.leader = { id: h.id, address: normalizeEndpoint(h.address) };
+      }
+      const timedOut = err.code === grpc.status.DEADLINE_EXCEEDED;
+      const retryable =
+        err.code === grpc.status.UNAVAILABLE ||
+        err.code === grpc.status.CANCELLED ||
+        (timedOut && Date.now() < deadlineAt) ||
+        (err.code === grpc.status.INTERNAL && /RST_STREAM|Connection dropped|session/i.test(message));
+      if (timedOut && !retryable) {
+        failures.push(failure);
+        throw this.exhausted(method, deadlineMs, failures, tried, hint);
+      }
+      if (!retryable) {
+        throw errorFromStatus(err.code, message, { endpoint: next, attempts: [...failures, failure], leaderHint: hint });
+      }
+      failures.push(failure);
+      ep.failedAt = Date.now();
+      if (this.leader && this.leader.address === next && (!h || normalizeEndpoint(h.address) === next)) {
+        // The leader we knew is gone or no longer leads.
+        this.leader = undefined;
+      }
+      if (pinned !== undefined) throw this.exhausted(method, deadlineMs, failures, tried, hint);
+      this.scheduleRefresh();
+
+      // Where next: a fresh leader hint first, then members not yet tried in this round.
+      const order = this.order(kind);
+      const hinted = h && h.address !== '' ? normalizeEndpoint(h.address) : undefined;
+      let candidate = hinted !== undefined && !round.has(hinted) ? hinted : order.find((a) => !round.has(a));
+      if (candidate === undefined) {
+        round = new Set();
+        candidate = order.find((a) => a !== next) ?? next;
+      }
+      const delayMs = backoffDelay(retry, this.backoff, this.random);
+      retry++;
+      if (Date.now() + delayMs >= deadlineAt) throw this.exhausted(method, deadlineMs, failures, tried, hint);
+      this.onRetry?.({ method, retry, failure, nextEndpoint: candidate, delayMs, leaderHint: hint });
+      await this.sleep(delayMs, signal);
+      next = candidate;
+    }
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new ClientClosedError();
+  }
+
+  private checkAborted(signal: AbortSignal | undefined): void {
+    if (signal?.aborted) {
+      const reason: unknown = signal.reason;
+      const text = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+      throw new PlacementClientError(grpc.status.CANCELLED, `call aborted: ${text}`, { cause: reason });
+    }
+  }
+
+  /** Endpoints in the order a call tries them. */
+  private order(kind: Kind): string[] {
+    const now = Date.now();
+    const all = this.endpoints;
+    const head: string[] = [];
+    if (kind === 'write' && this.leader && this.leader.address !== '') head.push(this.leader.address);
+    if (this.preferred !== undefined) head.push(this.preferred);
+    const list = [...new Set([...head, ...all])];
+    const healthy = list.filter((a) => now - (this.channels.get(a)?.failedAt ?? 0) >= SUSPECT_MS);
+    const suspect = list.filter((a) => now - (this.channels.get(a)?.failedAt ?? 0) < SUSPECT_MS);
+    suspect.sort((a, b) => (this.channels.get(a)?.failedAt ?? 0) - (this.channels.get(b)?.failedAt ?? 0));
+    return [...healthy, ...suspect];
+  }
+
+  private endpoint(address: string): Endpoint {
+    let ep = this.channels.get(address);
+    if (!ep) {
+      ep = new Endpoint(address, this.credentials, this.channelOptions);
+      this.channels.set(address, ep);
+    }
+    return ep;
+  }
+
+  private attempt<Res>(ep: Endpoint, call: Invoker<Res>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      let handle: grpc.ClientUnaryCall | undefined;
+      const onAbort = (): void => handle?.cancel();
+      handle = call(ep, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (handle) this.active.delete(handle);
+        signal?.removeEventListener('abort', onAbort);
+        if (this.closed) reject(new ClientClosedError('the Placement Center client was closed during the call'));
+        else if (err) reject(err);
+        else resolve(res);
+      });
+      this.active.add(handle);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Back-off sleep. Ref'd on purpose (a call is in flight); close() and aborts cut it short. */
+  private sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.sleepers.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  private exhausted(
+    method: string,
+    deadlineMs: number,
+    failures: readonly AttemptFailure[],
+    tried: readonly string[],
+    hint: LeaderHint | undefined,
+  ): PlacementClientError {
+    const last = failures[failures.length - 1];
+    const common = { attempts: failures, leaderHint: hint ?? this.leader, triedEndpoints: tried, endpoint: last?.endpoint };
+    if (!last) {
+      return new DeadlineExceededError(`${method}: deadline of ${deadlineMs} ms exceeded before any attempt`, {
+        ...common,
+        deadlineMs,
+      });
+    }
+    // The last reason seen per endpoint, in the order endpoints were first tried.
+    const reasons = new Map<string, { reason: string; transport: boolean }>();
+    for (const f of failures) {
+      reasons.set(f.endpoint, {
+        reason: describeFailure(f.code, f.message),
+        transport: isConnectionFailure({ code: f.code, details: f.message } as grpc.ServiceError),
+      });
+    }
+    const leaderPart = hint && hint.address !== '' ? ` (last leader hint: ${hint.id || '?'} at ${hint.address})` : '';
+    if (last.code === grpc.status.DEADLINE_EXCEEDED) {
+      const detail = [...reasons].map(([ep, r]) => `${ep}: ${r.reason}`).join('; ');
+      return new DeadlineExceededError(
+        `${method}: no answer within the ${deadlineMs} ms deadline after ${failures.length} attempt(s): ${detail}${leaderPart}`,
+        { ...common, deadlineMs, serverMessage: last.message },
+      );
+    }
+    const all = [...reasons.values()];
+    const uniq = [...new Set(all.map((r) => r.reason))];
+    if (all.every((r) => r.transport)) {
+      return new UnavailableError(`cannot reach any of ${[...reasons.keys()].join(', ')}: ${uniq.join('; ')}${leaderPart}`, {
+        ...common,
+        serverMessage: last.message,
+      });
+    }
+    const detail =
+      uniq.length === 1
+        ? `${[...reasons.keys()].join(', ')}: ${uniq[0]}`
+        : [...reasons].map(([ep, r]) => `${ep}: ${r.reason}`).join('; ');
+    return new UnavailableError(`cluster unavailable (tried ${detail})${leaderPart}`, {
+      ...common,
+      serverMessage: last.message,
+    });
+  }
+
+  /** Refreshes the member list in the background (coalesced; failures ignored). */
+  private scheduleRefresh(): void {
+    if (!this.discover || this.closed || this.refreshing) return;
+    this.refreshing = this.cluster
+      .members({ deadlineMs: Math.min(this.defaultDeadlineMs, 3000) })
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+  }
+}
+
+/** Key-value operations (`client.kv`). */
+export class KvApi {
+  /** @internal */
+  constructor(private readonly c: PlacementClient) {}
+
+  /** Writes `value` under `key`. Retries reuse the write's sequence number: applied once. */
+  async set(key: string, value: ValueInput, options: SetOptions = {}): Promise<SetResult> {
+    const req = {
+      key: checkKey(key),
+      value: toBuffer(value),
+      clientId: this.c.clientId,
+      seq: this.c.takeSeq(),
+      lease: options.lease ?? 0,
+      prevKv: options.prevKv ?? false,
+    };
+    const r = await this.c.invoke<SetReply>('KvService/Set', 'write', (s, md, o, cb) => s.kv.set(req, md, o, cb), options);
+    const header = toHeader(r.header);
+    return { header, revision: header.revision, prevKv: r.prevKv ? toKeyValue(r.prevKv) : undefined };
+  }
+
+  /** Alias of `set`. */
+  put(key: string, value: ValueInput, options: SetOptions = {}): Promise<SetResult> {
+    return this.set(key, value, options);
+  }
+
+  /** The key with its metadata, or `undefined` when it does not exist. */
+  async get(key: string, options: ReadOptions = {}): Promise<KeyValue | undefined> {
+    const req = { key: checkKey(key), serializable: options.serializable ?? false };
+    const r = await this.c.invoke<GetReply>('KvService/Get', 'read', (s, md, o, cb) => s.kv.get(req, md, o, cb), options);
+    if (!r.found) return undefined;
+    if (r.kv) return toKeyValue({ ...r.kv, key: r.kv.key === '' ? key : r.kv.key, value: r.kv.value.length > 0 ? r.kv.value : r.value });
+    return { key, value: r.value, createRevision: 0, modRevision: 0, version: 0, lease: 0 };
+  }
+
+  /** Like `get`, but a missing key throws NotFoundError. */
+  async getOrThrow(key: string, options: ReadOptions = {}): Promise<KeyValue> {
+    const kv = await this.get(key, options);
+    if (!kv) throw new NotFoundError(`key "${key}" not found`);
+    return kv;
+  }
+
+  /** The value as UTF-8 text, or `undefined` when the key does not exist. */
+  async getString(key: string, options: ReadOptions = {}): Promise<string | undefined> {
+    return (await this.get(key, options))?.value.toString('utf8');
+  }
+
+  async exists(key: string, options: ReadOptions = {}): Promise<boolean> {
+    const req = { key: checkKey(key), serializable: options.serializable ?? false };
+    const r = await this.c.invoke<ExistsReply>('KvService/Exists', 'read', (s, md, o, cb) => s.kv.exists(req, md, o, cb), options);
+    return r.exists;
+  }
+
+  /** Deletes `key`; `deleted` is false when it did not exist. */
+  async delete(key: string, options: DeleteOptions = {}): Promise<DeleteResult> {
+    const req = { key: checkKey(key), clientId: this.c.clientId, seq: this.c.takeSeq(), prevKv: options.prevKv ?? false };
+    const r = await this.c.invoke<DeleteReply>('KvService/Delete', 'write', (s, md, o, cb) => s.kv.delete(req, md, o, cb), options);
+    const header = toHeader(r.header);
+    return { header, deleted: r.deleted, revision: header.revision, prevKv: r.prevKv ? toKeyValue(r.prevKv) : undefined };
+  }
+
+  /** One page of the keys starting with `prefix`, in key order. */
+  async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
+    const limit = options.limit ?? 0;
+    if (!Number.isInteger(limit) || limit < 0 || limit > 0xffffffff) {
+      throw new InvalidArgumentError(`limit must be a non-negative integer, got ${limit}`);
+    }
+    const req = {
+      prefix: checkKey(prefix, 'prefix'),
+      limit,
+      startAfter: options.startAfter ?? '',
+      serializable: options.serializable ?? false,
+      keysOnly: options.keysOnly ?? false,
+    };
+    const r = await this.c.invoke<ListReply>('KvService/List', 'read', (s, md, o, cb) => s.kv.list(req, md, o, cb), options);
+    return { header: toHeader(r.header), kvs: r.kvs.map(toKeyValue), more: r.more, nextKey: r.nextKey };
+  }
+
+  /** Every key starting with `prefix` (paging as needed), up to `limit` keys. */
+  async *listAll(prefix: string, options: ListAllOptions = {}): AsyncGenerator<KeyValue, void, undefined> {
+    const max = options.limit ?? Infinity;
+    let startAfter = '';
+    let count = 0;
+    while (count < max) {
+      const want = options.pageSize ?? 0;
+      const left = max - count;
+      const limit = Number.isFinite(left) ? (want > 0 ? Math.min(want, left) : left) : want;
+      const page = await this.list(prefix, { ...options, limit, startAfter });
+      for (const kv of page.kvs) {
+        if (count >= max) return;
+        count++;
+        yield kv;
+      }
+      if (!page.more || page.kvs.length === 0) return;
+      startAfter = page.nextKey !== '' ? page.nextKey : page.kvs[page.kvs.length - 1]!.key;
+    }
+  }
+
+  /**
+   * Atomically writes `value` if the expectation holds. A retry after a lost reply returns the
+   * original outcome (the server de-duplicates by client id and sequence number).
+   */
+  async compareAndSwap(key: string, expect: CasExpectation, value: ValueInput, options: CasOptions = {}): Promise<CasResult> {
+    let e: CompareAndSwapRequest['expect'];
+    if ('modRevision' in expect) e = { $case: 'expectedModRevision', value: expect.modRevision };
+    else if ('value' in expect) e = { $case: 'expectedValue', value: toBuffer(expect.value) };
+    else if ('absent' in expect && expect.absent === true) e = { $case: 'expectAbsent', value: true };
+    else throw new InvalidArgumentError('compareAndSwap needs exactly one of modRevision, value or absent');
+    const req: CompareAndSwapRequest = {
+      key: checkKey(key),
+      expect: e,
+      value: toBuffer(value),
+      clientId: this.c.clientId,
+      seq: this.c.takeSeq(),
+      lease: options.lease ?? 0,
+    };
+    const r = await this.c.invoke<CompareAndSwapReply>(
+      'KvService/CompareAndSwap',
+      'write',
+      (s, md, o, cb) => s.kv.compareAndSwap(req, md, o, cb),
+      options,
+    );
+    const header = toHeader(r.header);
+    return { header, succeeded: r.succeeded, revision: header.revision, prevKv: r.prevKv ? toKeyValue(r.prevKv) : undefined };
+  }
+}
+
+/** Cluster introspection (`client.cluster`). */
+export class ClusterApi {
+  /** @internal */
+  constructor(private readonly c: PlacementClient) {}
+
+  /** The answering node's view of the cluster (with `endpoint`: that node's, one attempt). */
+  async status(options: StatusOptions = {}): Promise<ClusterStatus> {
+    const r = await this.c.invoke<StatusReply>(
+      'ClusterService/Status',
+      'read',
+      (s, md, o, cb) => s.cluster.status({}, md, o, cb),
+      options,
+    );
+    const st = toStatus(r);
+    if (st.members.length > 0) this.c.noteMembers(st.leaderId, st.members, st.leaderAddress);
+    return st;
+  }
+
+  /** The members with their addresses and the current leader; also refreshes the client's list. */
+  async members(options: StatusOptions = {}): Promise<MembersResult> {
+    const r = await this.c.invoke<MembersReply>(
+      'ClusterService/Members',
+      'read',
+      (s, md, o, cb) => s.cluster.members({}, md, o, cb),
+      options,
+    );
+    const members = r.members.map(toMember);
+    this.c.noteMembers(r.leaderId, members);
+    return { clusterId: r.clusterId, leaderId: r.leaderId, members };
+  }
+}

@@ -1,0 +1,50 @@
+// Public entry of the Placement Center SDK (the package's main export).
+export { PlacementClient, KvApi, ClusterApi, normalizeEndpoint } from './client.js';
+export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
+export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
+export {
+  PlacementClientError,
+  NotFoundError,
+  InvalidArgumentError,
+  AlreadyExistsError,
+  FailedPreconditionError,
+  PermissionDeniedError,
+  UnauthenticatedError,
+  ResourceExhaustedError,
+  InternalError,
+  UnimplementedError,
+  UnavailableError,
+  DeadlineExceededError,
+  ClientClosedError,
+  errorFromStatus,
+  grpcCodeName,
+  leaderHintFrom,
+  LEADER_ID_METADATA,
+  LEADER_ADDRESS_METADATA,
+} from './errors.js';
+export type { AttemptFailure, GrpcCodeName, LeaderHint, PlacementClientErrorOptions } from './errors.js';
+export type {
+  CallOptions,
+  CasExpectation,
+  CasOptions,
+  CasResult,
+  ClusterStatus,
+  DeleteOptions,
+  DeleteResult,
+  KeyValue,
+  ListAllOptions,
+  ListOptions,
+  ListResult,
+  Member,
+  MemberRole,
+  MembersResult,
+  NodeRole,
+  PlacementClientOptions,
+  ReadOptions,
+  ResponseHeader,
+  RetryEvent,
+  SetOptions,
+  SetResult,
+  StatusOptions,
+  ValueInput,
+} from './types.js';

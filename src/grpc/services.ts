@@ -1,0 +1,264 @@
+// Client-facing gRPC services (KvService, ClusterService) on top of a ServingNode.
+// Validation happens here, before anything reaches Raft: a bad request changes nothing.
+// Errors are PlacementError (src/errors.ts), mapped to gRPC codes; leadership errors carry the
+// leader hint in trailing metadata (x-placement-leader-id / x-placement-leader-address).
+import * as grpc from '@grpc/grpc-js';
+import type { Command, CommandResult } from '../../proto/gen/placement/v1/command.js';
+import { ResultCode } from '../../proto/gen/placement/v1/command.js';
+import {
+  KvServiceService,
+  type CompareAndSwapReply,
+  type CompareAndSwapRequest,
+  type DeleteReply,
+  type DeleteRequest,
+  type ExistsReply,
+  type ExistsRequest,
+  type GetReply,
+  type GetRequest,
+  type KeyValue,
+  type ListReply,
+  type ListRequest,
+  type ResponseHeader,
+  type SetReply,
+  type SetRequest,
+} from '../../proto/gen/placement/v1/kv.js';
+import {
+  ClusterServiceService,
+  type Member,
+  type MembersReply,
+  type MembersRequest,
+  type StatusReply,
+  type StatusRequest,
+} from '../../proto/gen/placement/v1/cluster.js';
+import type { ClusterStatus, ListPage, MemberInfo } from '../http/backend.js';
+import { PlacementError, invalidArgument, toGrpcStatus } from '../errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { instrumentGrpcService } from '../metrics/grpc.js';
+import { VERSION } from '../version.js';
+
+export const LEADER_ID_KEY = 'x-placement-leader-id';
+export const LEADER_ADDRESS_KEY = 'x-placement-leader-address';
+
+/** What the gRPC layer needs from the node. */
+export interface ServingNode {
+  readonly limits: { maxKeyBytes: number; maxValueBytes: number; maxListLimit: number; requestTimeoutMs: number };
+  /** Replicates a command (forwarding to the leader when needed); resolves with its applied result. */
+  propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  /** Resolves when a read at this node reflects every write acknowledged before the call
+   *  (ReadIndex); immediately for serializable reads. */
+  readBarrier(serializable: boolean, deadline: number): Promise<void>;
+  getKv(key: string): Promise<KeyValue | null>;
+  listKv(prefix: string, startAfter: string, limit: number, keysOnly: boolean): Promise<ListPage>;
+  header(): ResponseHeader;
+  clusterStatus(): ClusterStatus;
+  members(deadline: number): Promise<MemberInfo[]>;
+  /** False while shutting down: new requests are refused with UNAVAILABLE. */
+  accepting(): boolean;
+  /** Track in-flight requests so that shutdown can wait for them. */
+  track<T>(p: Promise<T>): Promise<T>;
+}
+
+const MALFORMED = Symbol('malformed');
+type Maybe<T> = T | { [MALFORMED]: string };
+
+/** A copy of a service definition whose request deserializer never throws: a malformed request
+ *  is answered INVALID_ARGUMENT by the handler (grpc-js would answer INTERNAL). */
+function tolerant<D extends Record<string, { requestDeserialize: (b: Buffer) => unknown }>>(def: D): D {
+  const out: Record<string, unknown> = {};
+  for (const [k, m] of Object.entries(def)) {
+    out[k] = {
+      ...m,
+      requestDeserialize: (b: Buffer) => {
+        try {
+          return m.requestDeserialize(b);
+        } catch (err) {
+          return { [MALFORMED]: (err as Error).message };
+        }
+      },
+    };
+  }
+  return out as D;
+}
+
+function checkMalformed<T>(req: Maybe<T>): T {
+  if (req && typeof req === 'object' && MALFORMED in req) {
+    throw invalidArgument(`malformed request: ${(req as { [MALFORMED]: string })[MALFORMED]}`);
+  }
+  return req as T;
+}
+
+export function toServiceError(err: unknown): grpc.ServiceError {
+  const pe = err instanceof PlacementError ? err : null;
+  const md = new grpc.Metadata();
+  let code = grpc.status.INTERNAL;
+  let message = (err as Error)?.message ?? String(err);
+  if (pe) {
+    code = toGrpcStatus(pe.code);
+    if (pe.leaderId) md.set(LEADER_ID_KEY, String(pe.leaderId));
+    if (pe.leaderAddress) md.set(LEADER_ADDRESS_KEY, pe.leaderAddress);
+  } else if (err && typeof err === 'object' && typeof (err as grpc.ServiceError).code === 'number') {
+    code = (err as grpc.ServiceError).code;
+    message = (err as grpc.ServiceError).details ?? message;
+  }
+  const se = new Error(message) as grpc.ServiceError;
+  se.code = code;
+  se.details = message;
+  se.metadata = md;
+  return se;
+}
+
+export function validateKey(key: string, max: number, what = 'key'): void {
+  if (key.length === 0) throw invalidArgument(`${what} must not be empty`);
+  const n = Buffer.byteLength(key, 'utf8');
+  if (n > max) throw invalidArgument(`${what} is ${n} bytes, over the limit of ${max} bytes (max-key-bytes)`);
+}
+
+export function validateValue(value: Uint8Array, max: number): void {
+  if (value.byteLength > max) throw invalidArgument(`value is ${value.byteLength} bytes, over the limit of ${max} bytes (max-value-bytes)`);
+}
+
+function checkResult(r: CommandResult): CommandResult {
+  switch (r.code) {
+    case ResultCode.RESULT_OK:
+    case ResultCode.RESULT_COMPARE_FAILED:
+    case ResultCode.RESULT_NOT_FOUND:
+      return r;
+    case ResultCode.RESULT_ALREADY_EXISTS:
+      throw new PlacementError('ALREADY_EXISTS', r.message || 'already exists');
+    case ResultCode.RESULT_INVALID:
+      throw invalidArgument(r.message || 'invalid command');
+    default:
+      throw new PlacementError('INTERNAL', `unexpected result code ${r.code}: ${r.message}`);
+  }
+}
+
+type Handler<Req, Rep> = (req: Req, deadline: number) => Promise<Rep>;
+
+function unary<Req, Rep>(node: ServingNode, fn: Handler<Req, Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> {
+  return (call, cb) => {
+    if (!node.accepting()) {
+      cb(toServiceError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
+      return;
+    }
+    const dl = call.getDeadline();
+    let deadline = Date.now() + node.limits.requestTimeoutMs;
+    const d = dl instanceof Date ? dl.getTime() : Number(dl);
+    if (Number.isFinite(d) && d > 0 && d < deadline) deadline = d;
+    let p: Promise<Rep>;
+    try {
+      p = fn(checkMalformed(call.request), deadline);
+    } catch (err) {
+      cb(toServiceError(err));
+      return;
+    }
+    node.track(p).then(
+      (rep) => cb(null, rep),
+      (err: unknown) => cb(toServiceError(err)),
+    );
+  };
+}
+
+function memberToWire(m: MemberInfo): Member {
+  return {
+    id: m.id,
+    address: m.address,
+    role: m.role,
+    isLeader: m.isLeader,
+    matchIndex: m.matchIndex ?? 0,
+    lag: m.lag ?? 0,
+    httpAddress: m.httpAddress,
+  };
+}
+
+export function registerClientServices(server: grpc.Server, node: ServingNode, metrics?: Metrics): void {
+  const lim = node.limits;
+  const kv = {
+    set: unary<SetRequest, SetReply>(node, async (req, deadline) => {
+      validateKey(req.key, lim.maxKeyBytes);
+      validateValue(req.value, lim.maxValueBytes);
+      const r = checkResult(
+        await node.propose(
+          { clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'put', value: { key: req.key, value: req.value, lease: req.lease } } },
+          deadline,
+        ),
+      );
+      return { header: { ...node.header(), revision: r.revision }, prevKv: req.prevKv ? r.prevKv : undefined };
+    }),
+    get: unary<GetRequest, GetReply>(node, async (req, deadline) => {
+      validateKey(req.key, lim.maxKeyBytes);
+      await node.readBarrier(req.serializable, deadline);
+      const kv = await node.getKv(req.key);
+      return { header: node.header(), found: kv !== null, value: kv?.value ?? Buffer.alloc(0), kv: kv ?? undefined };
+    }),
+    delete: unary<DeleteRequest, DeleteReply>(node, async (req, deadline) => {
+      validateKey(req.key, lim.maxKeyBytes);
+      const r = checkResult(
+        await node.propose({ clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'delete', value: { key: req.key } } }, deadline),
+      );
+      const deleted = r.code === ResultCode.RESULT_OK && (r.succeeded || r.prevKv !== undefined);
+      return { header: { ...node.header(), revision: r.revision }, deleted, prevKv: req.prevKv ? r.prevKv : undefined };
+    }),
+    exists: unary<ExistsRequest, ExistsReply>(node, async (req, deadline) => {
+      validateKey(req.key, lim.maxKeyBytes);
+      await node.readBarrier(req.serializable, deadline);
+      const kv = await node.getKv(req.key);
+      return { header: node.header(), exists: kv !== null };
+    }),
+    list: unary<ListRequest, ListReply>(node, async (req, deadline) => {
+      if (Buffer.byteLength(req.prefix, 'utf8') > lim.maxKeyBytes) throw invalidArgument(`prefix is over the limit of ${lim.maxKeyBytes} bytes (max-key-bytes)`);
+      if (req.limit > lim.maxListLimit) throw invalidArgument(`limit ${req.limit} is over the maximum of ${lim.maxListLimit} (max-list-limit)`);
+      await node.readBarrier(req.serializable, deadline);
+      const page = await node.listKv(req.prefix, req.startAfter, req.limit === 0 ? lim.maxListLimit : req.limit, req.keysOnly);
+      return { header: node.header(), kvs: page.kvs, more: page.more, nextKey: page.nextKey };
+    }),
+    compareAndSwap: unary<CompareAndSwapRequest, CompareAndSwapReply>(node, async (req, deadline) => {
+      validateKey(req.key, lim.maxKeyBytes);
+      validateValue(req.value, lim.maxValueBytes);
+      if (!req.expect) throw invalidArgument('compare-and-swap needs one expectation: expected_mod_revision, expected_value or expect_absent');
+      if (req.expect.$case === 'expectedValue') validateValue(req.expect.value, lim.maxValueBytes);
+      if (req.expect.$case === 'expectAbsent' && !req.expect.value) throw invalidArgument('expect_absent must be true when set');
+      const r = checkResult(
+        await node.propose(
+          {
+            clientId: req.clientId,
+            seq: req.seq,
+            leaderTimeMs: 0,
+            op: { $case: 'cas', value: { key: req.key, expect: req.expect, value: req.value, lease: req.lease } },
+          },
+          deadline,
+        ),
+      );
+      return { header: { ...node.header(), revision: r.revision }, succeeded: r.succeeded, prevKv: r.prevKv };
+    }),
+  };
+  const cluster = {
+    status: unary<StatusRequest, StatusReply>(node, async () => {
+      const s = node.clusterStatus();
+      const leader = s.members.find((m) => m.id === s.leaderId);
+      return {
+        clusterId: s.clusterId,
+        id: s.id,
+        leaderId: s.leaderId,
+        term: s.term,
+        role: s.role,
+        commitIndex: s.commitIndex,
+        appliedIndex: s.appliedIndex,
+        members: s.members.map(memberToWire),
+        revision: s.revision,
+        leaderAddress: leader?.address ?? '',
+        lastIndex: s.lastIndex,
+        snapshotIndex: s.snapshotIndex,
+        version: VERSION,
+      };
+    }),
+    members: unary<MembersRequest, MembersReply>(node, async (_req, deadline) => {
+      const ms = await node.members(deadline);
+      const s = node.clusterStatus();
+      return { clusterId: s.clusterId, leaderId: s.leaderId, members: ms.map(memberToWire) };
+    }),
+  };
+  const kvDef = tolerant(KvServiceService);
+  const clDef = tolerant(ClusterServiceService);
+  server.addService(kvDef, metrics ? instrumentGrpcService('placement.v1.KvService', kv, metrics, KvServiceService) : kv);
+  server.addService(clDef, metrics ? instrumentGrpcService('placement.v1.ClusterService', cluster, metrics, ClusterServiceService) : cluster);
+}

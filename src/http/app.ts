@@ -1,0 +1,492 @@
+// The admin HTTP plane of a node: /v1 admin API (JSON envelope), /metrics, /livez, /readyz.
+// Everything the routes need from the node goes through AdminBackend (backend.ts), so this file
+// has no knowledge of Raft or storage and is tested against an in-memory backend.
+//
+// Envelope: success `{"code":0,"data":…}`; failure `{"code":<gRPC code number>,"data":null,
+// "error":"…"}` with the HTTP status of src/errors.ts (400 bad input, 404 unknown, 409 conflict,
+// 413 body too large, 503 no leader…). When a failure names a known leader, the response also
+// carries `X-Placement-Leader-Id` / `X-Placement-Leader-Address` headers.
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import type { Command, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
+import { ResultCode } from '../../proto/gen/placement/v1/command.js';
+import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
+import { PlacementError, envelopeCode, toHttpStatus, type ErrorCode } from '../errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { AdminBackend, HealthCheck, ReadOptions } from './backend.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { hashPassword } from './passwords.js';
+import {
+  configNameSchema,
+  configPutBodySchema,
+  kvPutBodySchema,
+  listQuerySchema,
+  permissionsBodySchema,
+  readQuerySchema,
+  userCreateBodySchema,
+  userNameSchema,
+  userUpdateBodySchema,
+} from './schemas.js';
+
+/** Minimal logger shape (pino's Logger satisfies it). */
+export interface AdminLogger {
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface AdminAppOptions {
+  /** The node (or a test double). */
+  backend: AdminBackend;
+  /** The node's metrics; `GET /metrics` renders `metrics.registry`, and every request is counted in it. */
+  metrics: Metrics;
+  /** Where unexpected (500) errors and body-parser failures are logged. Default: silent. */
+  logger?: AdminLogger;
+  /** Maximum JSON body size (body-parser syntax). Default `2mb` (a 1 MiB value in base64 fits). */
+  bodyLimit?: string;
+  /** Maximum key length in UTF-8 bytes. Default 4096 (same default as the gRPC API). */
+  maxKeyBytes?: number;
+  /** Maximum value length in bytes (after base64 decoding). Default 1 MiB. */
+  maxValueBytes?: number;
+}
+
+export const DEFAULT_MAX_KEY_BYTES = 4096;
+export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
+
+type Encoding = 'utf8' | 'base64';
+
+/** A value rendered for JSON: UTF-8 text when it is valid UTF-8 (unless base64 is asked), else base64. */
+export function encodeValue(buf: Uint8Array, requested?: Encoding): { value: string; encoding: Encoding } {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (requested !== 'base64') {
+    try {
+      return { value: new TextDecoder('utf-8', { fatal: true }).decode(b), encoding: 'utf8' };
+    } catch {
+      /* not UTF-8: fall through to base64 */
+    }
+  }
+  return { value: b.toString('base64'), encoding: 'base64' };
+}
+
+function kvJson(kv: KeyValue, encoding?: Encoding, keysOnly = false) {
+  const base = {
+    key: kv.key,
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    version: kv.version,
+    lease: kv.lease,
+  };
+  return keysOnly ? base : { ...base, ...encodeValue(kv.value, encoding) };
+}
+
+/** A user as the API shows it: never the hash or the salt. */
+function userJson(u: User) {
+  return {
+    name: u.name,
+    permissions: u.permissions.map((p) => ({ prefix: p.prefix, read: p.read, write: p.write })),
+    createdAtMs: u.createdAtMs,
+    updatedAtMs: u.updatedAtMs,
+  };
+}
+
+function configJson(c: ConfigEntry, encoding?: Encoding) {
+  return { name: c.name, ...encodeValue(c.value, encoding), modRevision: c.modRevision, updatedAtMs: c.updatedAtMs };
+}
+
+function leaseJson(l: Lease) {
+  return { id: l.id, ttlMs: l.ttlMs, expiresAtMs: l.expiresAtMs };
+}
+
+/** Converts an Express path (`/v1/users/:name`, `/v1/kv/*key`) to OpenAPI form (`/v1/users/{name}`). */
+export function toOpenApiPath(expressPath: string): string {
+  return expressPath.replace(/[:*]([A-Za-z0-9_]+)/g, '{$1}');
+}
+
+/** Every route registered on an app made by createAdminApp, as `{ method: 'get', path: '/v1/users/{name}' }`. */
+export function listRoutes(app: express.Express): Array<{ method: string; path: string }> {
+  const out: Array<{ method: string; path: string }> = [];
+  const router = (app as unknown as { router: { stack: RouteLayer[] } }).router;
+  for (const layer of router.stack) {
+    if (!layer.route) continue;
+    for (const [method, on] of Object.entries(layer.route.methods)) {
+      if (on && method !== '_all') out.push({ method, path: toOpenApiPath(layer.route.path) });
+    }
+  }
+  return out;
+}
+
+interface RouteLayer {
+  route?: { path: string; methods: Record<string, boolean> };
+  match?: (path: string) => boolean;
+}
+
+function fail(code: ErrorCode, message: string): PlacementError {
+  return new PlacementError(code, message);
+}
+
+/** Formats zod issues as `field: rule; field: rule`. */
+function zodMessage(err: z.ZodError, where: 'body' | 'query' | 'path'): string {
+  return err.issues
+    .map((i) => {
+      const field = i.path.length > 0 ? i.path.map(String).join('.') : where;
+      return `${field}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+function parse<S extends z.ZodType>(schema: S, input: unknown, where: 'body' | 'query' | 'path'): z.output<S> {
+  if (where === 'body' && (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input))) {
+    throw fail('INVALID_ARGUMENT', 'body: must be a JSON object (send Content-Type: application/json)');
+  }
+  const r = schema.safeParse(input);
+  if (!r.success) throw fail('INVALID_ARGUMENT', zodMessage(r.error, where));
+  return r.data;
+}
+
+function decodeValue(value: string, encoding: Encoding | undefined, field: string, maxBytes: number): Buffer {
+  let buf: Buffer;
+  if (encoding === 'base64') {
+    if (value.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) {
+      throw fail('INVALID_ARGUMENT', `${field}: is not valid base64 (encoding is base64)`);
+    }
+    buf = Buffer.from(value, 'base64');
+  } else {
+    buf = Buffer.from(value, 'utf8');
+  }
+  if (buf.length > maxBytes) {
+    throw fail('INVALID_ARGUMENT', `${field}: must be at most ${maxBytes} bytes (value size limit), got ${buf.length}`);
+  }
+  return buf;
+}
+
+function checkKey(key: string, field: string, maxBytes: number, allowEmpty = false): void {
+  if (!allowEmpty && key.length === 0) throw fail('INVALID_ARGUMENT', `${field}: must not be empty`);
+  const n = Buffer.byteLength(key, 'utf8');
+  if (n > maxBytes) {
+    throw fail('INVALID_ARGUMENT', `${field}: must be at most ${maxBytes} bytes (key size limit), got ${n}`);
+  }
+}
+
+/** The key of `/v1/kv/*key`: path segments joined with `/` (so `/v1/kv//a/b` is `/a/b`; `%2F` also works). */
+function keyParam(req: Request): string {
+  const raw = (req.params as Record<string, string | string[] | undefined>).key;
+  return Array.isArray(raw) ? raw.join('/') : (raw ?? '');
+}
+
+function nameParam(req: Request): string {
+  const raw = (req.params as Record<string, string | string[] | undefined>).name;
+  return Array.isArray(raw) ? raw.join('/') : (raw ?? '');
+}
+
+function readOpts(q: { serializable?: boolean }): ReadOptions {
+  return q.serializable ? { serializable: true } : {};
+}
+
+function ok(res: Response, data: unknown, status = 200): void {
+  res.status(status).json({ code: 0, data });
+}
+
+function sendError(res: Response, httpStatus: number, code: number, message: string): void {
+  if (res.headersSent) return;
+  res.status(httpStatus).json({ code, data: null, error: message });
+}
+
+/** Maps a non-OK CommandResult to the PlacementError the API reports. */
+function checkResult(result: CommandResult, what: string): CommandResult {
+  switch (result.code) {
+    case ResultCode.RESULT_OK:
+      return result;
+    case ResultCode.RESULT_NOT_FOUND:
+      throw fail('NOT_FOUND', result.message || `${what} not found`);
+    case ResultCode.RESULT_ALREADY_EXISTS:
+      throw fail('ALREADY_EXISTS', result.message || `${what} already exists`);
+    case ResultCode.RESULT_COMPARE_FAILED:
+      throw fail('FAILED_PRECONDITION', result.message || `${what}: compare failed`);
+    case ResultCode.RESULT_INVALID:
+      throw fail('INVALID_ARGUMENT', result.message || `${what}: rejected as invalid`);
+    default:
+      throw fail('INTERNAL', `${what}: unexpected result code ${String(result.code)}`);
+  }
+}
+
+function command(op: NonNullable<Command['op']>): Command {
+  // The leader stamps leaderTimeMs; an empty clientId disables de-duplication (HTTP has no retry ids).
+  return { clientId: '', seq: 0, leaderTimeMs: 0, op };
+}
+
+async function health(res: Response, checks: Promise<HealthCheck[]>): Promise<void> {
+  let list: HealthCheck[];
+  try {
+    list = await checks;
+  } catch (err) {
+    list = [{ name: 'backend', ok: false, detail: err instanceof Error ? err.message : String(err) }];
+  }
+  const healthy = list.every((c) => c.ok);
+  res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'failing', checks: list });
+}
+
+/**
+ * Builds the admin Express app of one node. Mount it with `app.listen(port, host)` or
+ * `http.createServer(app)`. Routes (all JSON): see `GET /v1/openapi.json`.
+ */
+export function createAdminApp(opts: AdminAppOptions): express.Express {
+  const { backend, metrics, logger } = opts;
+  const maxKeyBytes = opts.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES;
+  const maxValueBytes = opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  // Request metrics: counted by route template (never the raw URL, to bound cardinality).
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = req.route ? `${req.baseUrl}${String((req.route as { path: string }).path)}` : 'unmatched';
+      metrics.observeHttp(req.method, route, res.statusCode, Number(process.hrtime.bigint() - start) / 1e9);
+    });
+    next();
+  });
+  app.use(express.json({ limit: opts.bodyLimit ?? '2mb' }));
+
+  // ---------------------------------------------------------------- health and metrics
+  app.get('/livez', (_req, res) => health(res, backend.livez()));
+  app.get('/readyz', (_req, res) => health(res, backend.readyz()));
+  app.get('/metrics', async (_req, res) => {
+    const text = await metrics.render();
+    res.set('Content-Type', metrics.contentType).send(text);
+  });
+
+  // ---------------------------------------------------------------- cluster
+  app.get('/v1/cluster/status', async (_req, res) => ok(res, await backend.status()));
+  app.get('/v1/cluster/members', async (_req, res) => ok(res, { members: await backend.members() }));
+  app.get('/v1/debug/hash', async (_req, res) => ok(res, await backend.stateHash()));
+  app.get('/v1/openapi.json', (_req, res) => {
+    res.json(buildOpenApiDocument({ maxKeyBytes, maxValueBytes }));
+  });
+
+  // ---------------------------------------------------------------- kv
+  app.get('/v1/kv', async (req, res) => {
+    const q = parse(listQuerySchema, req.query, 'query');
+    checkKey(q.prefix, 'prefix', maxKeyBytes, true);
+    checkKey(q.startAfter, 'startAfter', maxKeyBytes, true);
+    const keysOnly = q.keysOnly ?? false;
+    const page = await backend.list(
+      { prefix: q.prefix, startAfter: q.startAfter, limit: q.limit, keysOnly },
+      readOpts(q),
+    );
+    ok(res, {
+      kvs: page.kvs.map((kv) => kvJson(kv, q.encoding, keysOnly)),
+      more: page.more,
+      nextKey: page.more ? page.nextKey : '',
+    });
+  });
+  app.get('/v1/kv/*key', async (req, res) => {
+    const key = keyParam(req);
+    checkKey(key, 'key', maxKeyBytes);
+    const q = parse(readQuerySchema, req.query, 'query');
+    const kv = await backend.get(key, readOpts(q));
+    if (!kv) throw fail('NOT_FOUND', `key not found: ${key}`);
+    ok(res, kvJson(kv, q.encoding));
+  });
+  app.put('/v1/kv/*key', async (req, res) => {
+    const key = keyParam(req);
+    checkKey(key, 'key', maxKeyBytes);
+    const body = parse(kvPutBodySchema, req.body, 'body');
+    const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
+    const result = checkResult(
+      await backend.propose(command({ $case: 'put', value: { key, value, lease: body.lease ?? 0 } })),
+      `key ${key}`,
+    );
+    ok(res, {
+      key,
+      revision: result.revision,
+      prevKv: result.prevKv ? kvJson(result.prevKv, body.encoding) : null,
+    });
+  });
+  app.delete('/v1/kv/*key', async (req, res) => {
+    const key = keyParam(req);
+    checkKey(key, 'key', maxKeyBytes);
+    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key } })), `key ${key}`);
+    if (!result.succeeded && !result.prevKv) throw fail('NOT_FOUND', `key not found: ${key}`);
+    ok(res, { key, deleted: true, revision: result.revision, prevKv: result.prevKv ? kvJson(result.prevKv) : null });
+  });
+
+  // ---------------------------------------------------------------- leases (read-only)
+  app.get('/v1/leases', async (req, res) => {
+    const q = parse(readQuerySchema, req.query, 'query');
+    ok(res, { leases: (await backend.listLeases(readOpts(q))).map(leaseJson) });
+  });
+
+  // ---------------------------------------------------------------- users
+  const userName = (req: Request): string => parse(userNameSchema, nameParam(req), 'path') as string;
+  const loadUser = async (name: string): Promise<User> => {
+    const user = await backend.getUser(name);
+    if (!user) throw fail('NOT_FOUND', `user not found: ${name}`);
+    return user;
+  };
+  /** Proposes the user, then answers the stored version (the state machine may stamp times). */
+  const putUser = async (user: User, mode: 'create' | 'update'): Promise<User> => {
+    checkResult(
+      await backend.propose(
+        command({
+          $case: 'userPut',
+          value: { user, createOnly: mode === 'create', updateOnly: mode === 'update' },
+        }),
+      ),
+      `user ${user.name}`,
+    );
+    return (await backend.getUser(user.name)) ?? user;
+  };
+
+  app.get('/v1/users', async (req, res) => {
+    const q = parse(readQuerySchema, req.query, 'query');
+    ok(res, { users: (await backend.listUsers(readOpts(q))).map(userJson) });
+  });
+  app.post('/v1/users', async (req, res) => {
+    const body = parse(userCreateBodySchema, req.body, 'body');
+    for (const [i, p] of body.permissions.entries()) checkKey(p.prefix, `permissions.${i}.prefix`, maxKeyBytes, true);
+    const { hash, salt } = await hashPassword(body.password);
+    const now = Date.now();
+    const user: User = {
+      name: body.name,
+      passwordHash: hash,
+      salt,
+      permissions: body.permissions,
+      createdAtMs: now,
+      updatedAtMs: now,
+    };
+    ok(res, userJson(await putUser(user, 'create')), 201);
+  });
+  app.get('/v1/users/:name', async (req, res) => {
+    const name = userName(req);
+    const q = parse(readQuerySchema, req.query, 'query');
+    const user = await backend.getUser(name, readOpts(q));
+    if (!user) throw fail('NOT_FOUND', `user not found: ${name}`);
+    ok(res, userJson(user));
+  });
+  app.put('/v1/users/:name', async (req, res) => {
+    const name = userName(req);
+    const body = parse(userUpdateBodySchema, req.body, 'body');
+    for (const [i, p] of (body.permissions ?? []).entries()) {
+      checkKey(p.prefix, `permissions.${i}.prefix`, maxKeyBytes, true);
+    }
+    const existing = await loadUser(name);
+    const secret = body.password !== undefined ? await hashPassword(body.password) : null;
+    const user: User = {
+      ...existing,
+      passwordHash: secret ? secret.hash : existing.passwordHash,
+      salt: secret ? secret.salt : existing.salt,
+      permissions: body.permissions ?? existing.permissions,
+      updatedAtMs: Date.now(),
+    };
+    ok(res, userJson(await putUser(user, 'update')));
+  });
+  app.delete('/v1/users/:name', async (req, res) => {
+    const name = userName(req);
+    checkResult(await backend.propose(command({ $case: 'userDelete', value: { name } })), `user ${name}`);
+    ok(res, { name, deleted: true });
+  });
+  app.get('/v1/users/:name/permissions', async (req, res) => {
+    const name = userName(req);
+    const q = parse(readQuerySchema, req.query, 'query');
+    const user = await backend.getUser(name, readOpts(q));
+    if (!user) throw fail('NOT_FOUND', `user not found: ${name}`);
+    ok(res, { name, permissions: userJson(user).permissions });
+  });
+  app.put('/v1/users/:name/permissions', async (req, res) => {
+    const name = userName(req);
+    const body = parse(permissionsBodySchema, req.body, 'body');
+    for (const [i, p] of body.permissions.entries()) checkKey(p.prefix, `permissions.${i}.prefix`, maxKeyBytes, true);
+    const existing = await loadUser(name);
+    const user: User = { ...existing, permissions: body.permissions, updatedAtMs: Date.now() };
+    ok(res, { name, permissions: userJson(await putUser(user, 'update')).permissions });
+  });
+
+  // ---------------------------------------------------------------- config entries
+  const configName = (req: Request): string => parse(configNameSchema, nameParam(req), 'path') as string;
+  app.get('/v1/config', async (req, res) => {
+    const q = parse(readQuerySchema, req.query, 'query');
+    ok(res, { entries: (await backend.listConfig(readOpts(q))).map((c) => configJson(c, q.encoding)) });
+  });
+  app.get('/v1/config/*name', async (req, res) => {
+    const name = configName(req);
+    const q = parse(readQuerySchema, req.query, 'query');
+    const entry = await backend.getConfig(name, readOpts(q));
+    if (!entry) throw fail('NOT_FOUND', `config entry not found: ${name}`);
+    ok(res, configJson(entry, q.encoding));
+  });
+  app.put('/v1/config/*name', async (req, res) => {
+    const name = configName(req);
+    const body = parse(configPutBodySchema, req.body, 'body');
+    const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
+    const result = checkResult(
+      await backend.propose(command({ $case: 'configSet', value: { name, value } })),
+      `config entry ${name}`,
+    );
+    ok(res, { name, revision: result.revision });
+  });
+  app.delete('/v1/config/*name', async (req, res) => {
+    const name = configName(req);
+    const result = checkResult(
+      await backend.propose(command({ $case: 'configDelete', value: { name } })),
+      `config entry ${name}`,
+    );
+    ok(res, { name, deleted: true, revision: result.revision });
+  });
+
+  // ---------------------------------------------------------------- fallbacks
+  // Known path, other method → 405 with Allow; unknown path → JSON 404 (never Express's HTML).
+  app.use((req: Request, res: Response) => {
+    const router = (app as unknown as { router: { stack: RouteLayer[] } }).router;
+    const allowed = new Set<string>();
+    for (const layer of router.stack) {
+      if (layer.route && layer.match?.(req.path)) {
+        for (const [m, on] of Object.entries(layer.route.methods)) if (on) allowed.add(m.toUpperCase());
+      }
+    }
+    if (allowed.size > 0) {
+      if (allowed.has('GET')) allowed.add('HEAD');
+      res.set('Allow', [...allowed].sort().join(', '));
+      sendError(res, 405, 12, `method ${req.method} not allowed on ${req.path}; allowed: ${[...allowed].sort().join(', ')}`);
+      return;
+    }
+    sendError(res, 404, envelopeCode('NOT_FOUND'), `no route: ${req.method} ${req.path}`);
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof PlacementError) {
+      if (err.leaderId) res.set('X-Placement-Leader-Id', String(err.leaderId));
+      if (err.leaderAddress) res.set('X-Placement-Leader-Address', err.leaderAddress);
+      if (err.code === 'INTERNAL') logger?.error({ err, method: req.method, path: req.path }, 'admin request failed');
+      sendError(res, toHttpStatus(err.code), envelopeCode(err.code), err.message);
+      return;
+    }
+    // body-parser errors carry `type` and a 4xx `status`.
+    const e = err as { type?: string; status?: number; statusCode?: number; message?: string; limit?: number };
+    const status = e.status ?? e.statusCode;
+    switch (e.type) {
+      case 'entity.too.large':
+        sendError(
+          res,
+          413,
+          envelopeCode('RESOURCE_EXHAUSTED'),
+          `body: must be at most ${opts.bodyLimit ?? '2mb'} (request body size limit)`,
+        );
+        return;
+      case 'entity.parse.failed':
+        sendError(res, 400, envelopeCode('INVALID_ARGUMENT'), `body: malformed JSON (${e.message ?? 'parse error'})`);
+        return;
+      case 'encoding.unsupported':
+      case 'charset.unsupported':
+        sendError(res, 415, envelopeCode('INVALID_ARGUMENT'), `body: ${e.message ?? 'unsupported encoding'}`);
+        return;
+    }
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      sendError(res, status, envelopeCode('INVALID_ARGUMENT'), e.message ?? 'bad request');
+      return;
+    }
+    logger?.error({ err, method: req.method, path: req.path }, 'admin request failed');
+    sendError(res, 500, envelopeCode('INTERNAL'), 'internal error');
+  });
+
+  return app;
+}

@@ -1,0 +1,423 @@
+// The OpenAPI 3.1 document served at GET /v1/openapi.json. Request bodies and query parameters
+// are generated from the zod schemas the server validates with (schemas.ts); responses are
+// described here. test/http/openapi.test.ts checks that every Express route is documented and
+// every documented operation exists.
+import { z } from 'zod';
+import {
+  configPutBodySchema,
+  kvPutBodySchema,
+  listQuerySchema,
+  permissionsBodySchema,
+  readQuerySchema,
+  userCreateBodySchema,
+  userUpdateBodySchema,
+} from './schemas.js';
+
+type Json = Record<string, unknown>;
+
+function schemaOf(s: z.ZodType): Json {
+  const out = z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Json;
+  delete out.$schema;
+  return out;
+}
+
+function queryParams(s: z.ZodObject): Json[] {
+  return Object.entries(s.shape).map(([name, field]) => {
+    const schema = schemaOf(field as z.ZodType);
+    const description = (schema.description as string | undefined) ?? undefined;
+    delete schema.description;
+    return { name, in: 'query', required: false, schema, ...(description ? { description } : {}) };
+  });
+}
+
+const pathParam = (name: string, description: string): Json => ({
+  name,
+  in: 'path',
+  required: true,
+  description,
+  schema: { type: 'string' },
+});
+
+const envelope = (data: Json): Json => ({
+  type: 'object',
+  required: ['code', 'data'],
+  properties: { code: { const: 0 }, data },
+});
+
+const ok = (description: string, data: Json): Json => ({
+  description,
+  content: { 'application/json': { schema: envelope(data) } },
+});
+
+const err = (description: string): Json => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+const jsonBody = (s: z.ZodType): Json => ({
+  required: true,
+  content: { 'application/json': { schema: schemaOf(s) } },
+});
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+
+const commonErrors = {
+  '503': err('No leader (writes and linearizable reads), or the node cannot serve'),
+};
+const badInput = { '400': err('Invalid input: the message names the field and the rule') };
+const writeErrors = { ...badInput, '413': err('Request body too large'), ...commonErrors };
+
+export interface OpenApiOptions {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+}
+
+/** The OpenAPI document of the admin API. */
+export function buildOpenApiDocument(opts: OpenApiOptions): Json {
+  const keyParam = pathParam(
+    'key',
+    `The key (1..${opts.maxKeyBytes} UTF-8 bytes). Slashes may be written literally (/v1/kv//a/b is key "/a/b") or as %2F.`,
+  );
+  const userParam = pathParam('name', 'User name: 1..128 of letters, digits, _ . @ -');
+  const configParam = pathParam('name', 'Config entry name: 1..256 of letters, digits, _ . : / -');
+  const readParams = queryParams(readQuerySchema);
+  const health = (what: string): Json => ({
+    get: {
+      summary: what,
+      tags: ['health'],
+      responses: {
+        '200': { description: 'All checks pass', content: { 'application/json': { schema: ref('Health') } } },
+        '503': { description: 'A check fails', content: { 'application/json': { schema: ref('Health') } } },
+      },
+    },
+  });
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Placement Center admin API',
+      version: '1.0.0',
+      description:
+        'Admin plane of a Placement Center node. Every /v1 answer is {"code":0,"data":…} on success and ' +
+        '{"code":<non-zero>,"data":null,"error":"…"} on failure (code = gRPC status number). Writes are ' +
+        'replicated through Raft; a follower forwards them to the leader. Reads are linearizable unless ' +
+        `serializable=true. Values are UTF-8 text unless encoding=base64 (max ${opts.maxValueBytes} bytes).`,
+    },
+    paths: {
+      '/livez': health('Liveness: the process is up and its event loop turns'),
+      '/readyz': health('Readiness: has a leader, has applied its committed entries, storage writable'),
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics (text exposition format)',
+          tags: ['metrics'],
+          responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
+      '/v1/openapi.json': {
+        get: {
+          summary: 'This document',
+          tags: ['meta'],
+          responses: { '200': { description: 'OpenAPI document', content: { 'application/json': { schema: { type: 'object' } } } } },
+        },
+      },
+      '/v1/cluster/status': {
+        get: {
+          summary: "This node's view of the cluster",
+          tags: ['cluster'],
+          responses: { '200': ok('Status', ref('ClusterStatus')), ...commonErrors },
+        },
+      },
+      '/v1/cluster/members': {
+        get: {
+          summary: 'Members with role, match index and replication lag as the leader sees them',
+          tags: ['cluster'],
+          responses: {
+            '200': ok('Members', { type: 'object', properties: { members: { type: 'array', items: ref('Member') } } }),
+            ...commonErrors,
+          },
+        },
+      },
+      '/v1/debug/hash': {
+        get: {
+          summary: 'Digest of the replicated state at the applied index (compare across replicas)',
+          tags: ['debug'],
+          responses: {
+            '200': ok('State hash', {
+              type: 'object',
+              properties: { appliedIndex: { type: 'integer' }, revision: { type: 'integer' }, hash: { type: 'string' } },
+            }),
+          },
+        },
+      },
+      '/v1/kv': {
+        get: {
+          summary: 'List keys by prefix, one page at a time',
+          tags: ['kv'],
+          parameters: queryParams(listQuerySchema),
+          responses: {
+            '200': ok('A page of keys', {
+              type: 'object',
+              properties: {
+                kvs: { type: 'array', items: ref('KeyValue') },
+                more: { type: 'boolean' },
+                nextKey: { type: 'string', description: 'Pass as startAfter to get the next page ("" when more is false)' },
+              },
+            }),
+            ...badInput,
+            ...commonErrors,
+          },
+        },
+      },
+      '/v1/kv/{key}': {
+        get: {
+          summary: 'Get a key',
+          tags: ['kv'],
+          parameters: [keyParam, ...readParams],
+          responses: { '200': ok('The key', ref('KeyValue')), ...badInput, '404': err('No such key'), ...commonErrors },
+        },
+        put: {
+          summary: 'Set a key (replicated)',
+          tags: ['kv'],
+          parameters: [keyParam],
+          requestBody: jsonBody(kvPutBodySchema),
+          responses: {
+            '200': ok('Written', {
+              type: 'object',
+              properties: { key: { type: 'string' }, revision: { type: 'integer' }, prevKv: { anyOf: [ref('KeyValue'), { type: 'null' }] } },
+            }),
+            ...writeErrors,
+          },
+        },
+        delete: {
+          summary: 'Delete a key (replicated)',
+          tags: ['kv'],
+          parameters: [keyParam],
+          responses: {
+            '200': ok('Deleted', {
+              type: 'object',
+              properties: {
+                key: { type: 'string' },
+                deleted: { const: true },
+                revision: { type: 'integer' },
+                prevKv: { anyOf: [ref('KeyValue'), { type: 'null' }] },
+              },
+            }),
+            ...badInput,
+            '404': err('No such key'),
+            ...commonErrors,
+          },
+        },
+      },
+      '/v1/leases': {
+        get: {
+          summary: 'List leases',
+          tags: ['kv'],
+          parameters: readParams,
+          responses: {
+            '200': ok('Leases', { type: 'object', properties: { leases: { type: 'array', items: ref('Lease') } } }),
+            ...commonErrors,
+          },
+        },
+      },
+      '/v1/users': {
+        get: {
+          summary: 'List users (never hashes or salts)',
+          tags: ['users'],
+          parameters: readParams,
+          responses: {
+            '200': ok('Users', { type: 'object', properties: { users: { type: 'array', items: ref('User') } } }),
+            ...commonErrors,
+          },
+        },
+        post: {
+          summary: 'Create a user; the password is stored as a salted scrypt hash',
+          tags: ['users'],
+          requestBody: jsonBody(userCreateBodySchema),
+          responses: { '201': ok('Created', ref('User')), ...writeErrors, '409': err('User exists') },
+        },
+      },
+      '/v1/users/{name}': {
+        get: {
+          summary: 'Get a user',
+          tags: ['users'],
+          parameters: [userParam, ...readParams],
+          responses: { '200': ok('User', ref('User')), ...badInput, '404': err('No such user'), ...commonErrors },
+        },
+        put: {
+          summary: 'Update a user (password and/or permissions)',
+          tags: ['users'],
+          parameters: [userParam],
+          requestBody: jsonBody(userUpdateBodySchema),
+          responses: { '200': ok('Updated', ref('User')), ...writeErrors, '404': err('No such user') },
+        },
+        delete: {
+          summary: 'Delete a user',
+          tags: ['users'],
+          parameters: [userParam],
+          responses: {
+            '200': ok('Deleted', { type: 'object', properties: { name: { type: 'string' }, deleted: { const: true } } }),
+            ...badInput,
+            '404': err('No such user'),
+            ...commonErrors,
+          },
+        },
+      },
+      '/v1/users/{name}/permissions': {
+        get: {
+          summary: "A user's permissions on key prefixes",
+          tags: ['users'],
+          parameters: [userParam, ...readParams],
+          responses: { '200': ok('Permissions', ref('Permissions')), ...badInput, '404': err('No such user'), ...commonErrors },
+        },
+        put: {
+          summary: "Replace a user's permissions",
+          tags: ['users'],
+          parameters: [userParam],
+          requestBody: jsonBody(permissionsBodySchema),
+          responses: { '200': ok('Permissions', ref('Permissions')), ...writeErrors, '404': err('No such user') },
+        },
+      },
+      '/v1/config': {
+        get: {
+          summary: 'List resource configuration entries',
+          tags: ['config'],
+          parameters: readParams,
+          responses: {
+            '200': ok('Entries', { type: 'object', properties: { entries: { type: 'array', items: ref('ConfigEntry') } } }),
+            ...commonErrors,
+          },
+        },
+      },
+      '/v1/config/{name}': {
+        get: {
+          summary: 'Get a configuration entry',
+          tags: ['config'],
+          parameters: [configParam, ...readParams],
+          responses: { '200': ok('Entry', ref('ConfigEntry')), ...badInput, '404': err('No such entry'), ...commonErrors },
+        },
+        put: {
+          summary: 'Set a configuration entry (replicated)',
+          tags: ['config'],
+          parameters: [configParam],
+          requestBody: jsonBody(configPutBodySchema),
+          responses: {
+            '200': ok('Set', { type: 'object', properties: { name: { type: 'string' }, revision: { type: 'integer' } } }),
+            ...writeErrors,
+          },
+        },
+        delete: {
+          summary: 'Delete a configuration entry (replicated)',
+          tags: ['config'],
+          parameters: [configParam],
+          responses: {
+            '200': ok('Deleted', {
+              type: 'object',
+              properties: { name: { type: 'string' }, deleted: { const: true }, revision: { type: 'integer' } },
+            }),
+            ...badInput,
+            '404': err('No such entry'),
+            ...commonErrors,
+          },
+        },
+      },
+    },
+    components: {
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['code', 'data', 'error'],
+          properties: {
+            code: { type: 'integer', description: 'gRPC status number (3 invalid argument, 5 not found, 6 exists, 14 unavailable…)' },
+            data: { type: 'null' },
+            error: { type: 'string' },
+          },
+        },
+        Health: {
+          type: 'object',
+          properties: {
+            status: { enum: ['ok', 'failing'] },
+            checks: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['name', 'ok'],
+                properties: { name: { type: 'string' }, ok: { type: 'boolean' }, detail: { type: 'string' } },
+              },
+            },
+          },
+        },
+        Member: {
+          type: 'object',
+          properties: {
+            id: { type: 'integer' },
+            address: { type: 'string' },
+            httpAddress: { type: 'string' },
+            role: { enum: ['voter', 'learner'] },
+            isLeader: { type: 'boolean' },
+            matchIndex: { type: ['integer', 'null'] },
+            lag: { type: ['integer', 'null'] },
+          },
+        },
+        ClusterStatus: {
+          type: 'object',
+          properties: {
+            clusterId: { type: 'string' },
+            id: { type: 'integer' },
+            leaderId: { type: 'integer', description: '0 when no leader is known' },
+            term: { type: 'integer' },
+            role: { enum: ['leader', 'follower', 'candidate', 'pre-candidate', 'learner'] },
+            commitIndex: { type: 'integer' },
+            appliedIndex: { type: 'integer' },
+            lastIndex: { type: 'integer' },
+            snapshotIndex: { type: 'integer' },
+            revision: { type: 'integer' },
+            members: { type: 'array', items: ref('Member') },
+          },
+        },
+        KeyValue: {
+          type: 'object',
+          properties: {
+            key: { type: 'string' },
+            value: { type: 'string', description: 'Absent with keysOnly' },
+            encoding: { enum: ['utf8', 'base64'], description: 'base64 when asked, or when the value is not valid UTF-8' },
+            createRevision: { type: 'integer' },
+            modRevision: { type: 'integer' },
+            version: { type: 'integer' },
+            lease: { type: 'integer' },
+          },
+        },
+        Lease: {
+          type: 'object',
+          properties: { id: { type: 'integer' }, ttlMs: { type: 'integer' }, expiresAtMs: { type: 'integer' } },
+        },
+        Permission: {
+          type: 'object',
+          properties: { prefix: { type: 'string' }, read: { type: 'boolean' }, write: { type: 'boolean' } },
+        },
+        Permissions: {
+          type: 'object',
+          properties: { name: { type: 'string' }, permissions: { type: 'array', items: ref('Permission') } },
+        },
+        User: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            permissions: { type: 'array', items: ref('Permission') },
+            createdAtMs: { type: 'integer' },
+            updatedAtMs: { type: 'integer' },
+          },
+        },
+        ConfigEntry: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            value: { type: 'string' },
+            encoding: { enum: ['utf8', 'base64'] },
+            modRevision: { type: 'integer' },
+            updatedAtMs: { type: 'integer' },
+          },
+        },
+      },
+    },
+  };
+}

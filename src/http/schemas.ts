@@ -1,0 +1,103 @@
+// Request schemas of the admin API (zod). The same schemas feed validation (app.ts) and the
+// OpenAPI document (openapi.ts), so the document cannot drift from what the server accepts.
+// Byte-length limits that are configurable per server (key and value size) are checked after
+// parsing, in app.ts, with messages that name the field and the limit.
+import { z } from 'zod';
+
+export const encodingSchema = z
+  .enum(['utf8', 'base64'])
+  .describe('How `value` is encoded in JSON: UTF-8 text (default) or base64 of arbitrary bytes.');
+
+/** `true`/`false`/`1`/`0` in a query string. */
+const queryBool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+export const readQuerySchema = z.object({
+  serializable: queryBool
+    .optional()
+    .describe('Serve from the local replica without a ReadIndex round (may be stale). Default false: linearizable.'),
+  encoding: encodingSchema.optional(),
+});
+
+export const listQuerySchema = z.object({
+  prefix: z.string().default('').describe('Only keys starting with this prefix ("" = all keys).'),
+  startAfter: z.string().default('').describe('Continuation: only keys strictly greater than this one (the previous page\'s nextKey).'),
+  limit: z
+    .string()
+    .regex(/^[0-9]+$/, 'must be a positive integer')
+    .transform((v) => Number(v))
+    .pipe(z.number().int().min(1).max(10000))
+    .default(100)
+    .describe('Page size, 1..10000 (default 100).'),
+  keysOnly: queryBool.optional().describe('Return keys and metadata without values.'),
+  serializable: queryBool.optional().describe('Local, possibly stale read. Default false: linearizable.'),
+  encoding: encodingSchema.optional(),
+});
+
+export const kvPutBodySchema = z
+  .object({
+    value: z.string().describe('The value, encoded as `encoding` says.'),
+    encoding: encodingSchema.optional(),
+    lease: z.number().int().min(0).optional().describe('Lease id to attach the key to (0 or absent: none).'),
+  })
+  .strict();
+
+export const permissionSchema = z
+  .object({
+    prefix: z.string().max(4096).describe('Key prefix the permission covers ("" = every key).'),
+    read: z.boolean().default(false),
+    write: z.boolean().default(false),
+  })
+  .strict();
+
+export const userNameSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.@-]+$/, 'may contain only letters, digits and _ . @ -');
+
+export const passwordSchema = z.string().min(8).max(1024);
+
+export const userCreateBodySchema = z
+  .object({
+    name: userNameSchema,
+    password: passwordSchema,
+    permissions: z.array(permissionSchema).max(1000).default([]),
+  })
+  .strict();
+
+export const userUpdateBodySchema = z
+  .object({
+    password: passwordSchema.optional(),
+    permissions: z.array(permissionSchema).max(1000).optional(),
+  })
+  .strict()
+  .refine((b) => b.password !== undefined || b.permissions !== undefined, {
+    message: 'at least one of password, permissions is required',
+  });
+
+export const permissionsBodySchema = z
+  .object({
+    permissions: z.array(permissionSchema).max(1000),
+  })
+  .strict();
+
+export const configNameSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[A-Za-z0-9_.:/-]+$/, 'may contain only letters, digits and _ . : / -');
+
+export const configPutBodySchema = z
+  .object({
+    value: z.string().describe('The value, encoded as `encoding` says.'),
+    encoding: encodingSchema.optional(),
+  })
+  .strict();
+
+export type KvPutBody = z.infer<typeof kvPutBodySchema>;
+export type UserCreateBody = z.infer<typeof userCreateBodySchema>;
+export type UserUpdateBody = z.infer<typeof userUpdateBodySchema>;
+export type PermissionsBody = z.infer<typeof permissionsBodySchema>;
+export type ConfigPutBody = z.infer<typeof configPutBodySchema>;

@@ -1,0 +1,589 @@
+// Prometheus instruments of a Placement Center node, in one registry per node.
+//
+// Two ways values get in:
+//  - pull: gauges whose value lives in the node (term, commit index, peer lag, WAL segments, DB
+//    size…) are read at scrape time from getters the node binds once (`bindRaftStatus`,
+//    `bindStorageStatus`). The node keeps no metric state of its own for them.
+//  - push: counters and histograms of events (proposals, messages, WAL syncs, applies, snapshots,
+//    requests) are updated by the node through the small methods below, each O(1).
+//
+// Naming follows the Prometheus conventions that `promtool check metrics` enforces: base units
+// (seconds, bytes), `_total` on counters only, `_seconds` / `_bytes` histograms, no unit
+// abbreviations. prom-client's default `nodejs_active_{handles,requests,resources}_total` gauges
+// are re-exposed as `nodejs_active_{handles,requests,resources}_all` (a gauge must not end in
+// `_total`).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Raft state read at scrape time. All indexes are Raft log indexes. */
+export interface RaftStatusSnapshot {
+  /** Current term. */
+  term: number;
+  /** Id of the known leader, 0 when none is known. */
+  leaderId: number;
+  /** True when this node is the leader. */
+  isLeader: boolean;
+  commitIndex: number;
+  appliedIndex: number;
+  /** Last index in this node's log (optional). */
+  lastIndex?: number;
+  /** Index covered by the latest snapshot (optional). */
+  snapshotIndex?: number;
+  /** Proposals accepted by this node and not yet committed/failed (optional, default 0). */
+  proposalsPending?: number;
+  /**
+   * Per-peer replication progress as this node sees it. Only meaningful on the leader; a
+   * follower returns [] (series of departed peers disappear at the next scrape).
+   */
+  peers?: PeerProgress[];
+}
+
+export interface PeerProgress {
+  /** Peer node id. */
+  id: number;
+  /** Highest index known replicated on the peer. */
+  matchIndex: number;
+  /** Entries the peer is behind the leader's last index (leader lastIndex − matchIndex). */
+  lag: number;
+}
+
+/** Storage state read at scrape time. */
+export interface StorageStatusSnapshot {
+  /** Number of WAL segment files on disk. */
+  walSegments: number;
+  /** Size of the state-machine database on disk, in bytes. */
+  dbSizeBytes: number;
+}
+
+export interface MetricsOptions {
+  /** Prefix of this project's metric names. Default `placement_`. */
+  prefix?: string;
+  /** Register prom-client's process/Node.js default metrics (CPU, memory, event-loop lag…). Default true. */
+  defaultMetrics?: boolean;
+  /** Labels added to every series, e.g. `{ node: '1' }`. Default none (Prometheus adds `instance`). */
+  defaultLabels?: Record<string, string>;
+}
+
+/** Latency buckets in seconds: 100 µs … 10 s. */
+export const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+/** Disk sync buckets in seconds: 50 µs … 5 s. */
+export const SYNC_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256,
+  0.512, 1, 2, 5,
+];
+/** Size buckets in bytes: 1 KiB … 4 GiB. */
+export const SIZE_BUCKETS = [
+  1024, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864, 268435456, 1073741824,
+  4294967296,
+];
+
+type Getter<T> = () => T;
+
+/**
+ * Every Prometheus instrument of one node. Create one per node process (or per in-process node
+ * in tests: each instance owns its own `registry`, nothing is global).
+ *
+ * What the node wires:
+ *  - once at start: `bindRaftStatus(getter)`, `bindStorageStatus(getter)`;
+ *  - on events: `recordLeader`, `proposalCommitted`, `proposalFailed`, `readIndex`,
+ *    `messageSent` / `messageReceived`, `observePeerRtt`, `observeWalSync`, `walBytesWritten`,
+ *    `observeApply`, `snapshotTaken`, `snapshotInstalled`;
+ *  - its gRPC handlers through `instrumentGrpcService` (src/metrics/grpc.ts);
+ *  - the HTTP admin app (`createAdminApp`) instruments itself with `observeHttp`.
+ */
+export class Metrics {
+  /** The registry holding every instrument; `GET /metrics` renders it. */
+  readonly registry: Registry;
+
+  // ---- Raft (pull) ----
+  /** `placement_raft_term` gauge: current term. */
+  readonly raftTerm: Gauge;
+  /** `placement_raft_is_leader` gauge: 1 when this node leads. */
+  readonly raftIsLeader: Gauge;
+  /** `placement_raft_has_leader` gauge: 1 when a leader is known. */
+  readonly raftHasLeader: Gauge;
+  /** `placement_raft_leader_id` gauge: id of the known leader, 0 when none. */
+  readonly raftLeaderId: Gauge;
+  /** `placement_raft_commit_index` gauge. */
+  readonly raftCommitIndex: Gauge;
+  /** `placement_raft_applied_index` gauge. */
+  readonly raftAppliedIndex: Gauge;
+  /** `placement_raft_last_index` gauge. */
+  readonly raftLastIndex: Gauge;
+  /** `placement_raft_snapshot_index` gauge. */
+  readonly raftSnapshotIndex: Gauge;
+  /** `placement_raft_proposals_pending` gauge. */
+  readonly raftProposalsPending: Gauge;
+  /** `placement_raft_peer_replication_lag_entries{peer}` gauge (leader only). */
+  readonly raftPeerLag: Gauge<'peer'>;
+  /** `placement_raft_peer_match_index{peer}` gauge (leader only). */
+  readonly raftPeerMatchIndex: Gauge<'peer'>;
+
+  // ---- Raft (push) ----
+  /** `placement_raft_leader_changes_total` counter: leader changes seen by this node. */
+  readonly raftLeaderChanges: Counter;
+  /** `placement_raft_proposals_committed_total` counter. */
+  readonly raftProposalsCommitted: Counter;
+  /** `placement_raft_proposals_failed_total{reason}` counter. */
+  readonly raftProposalsFailed: Counter<'reason'>;
+  /** `placement_raft_read_index_requests_total` counter. */
+  readonly raftReadIndexRequests: Counter;
+  /** `placement_raft_read_index_failures_total{reason}` counter. */
+  readonly raftReadIndexFailures: Counter<'reason'>;
+  /** `placement_raft_snapshots_taken_total` counter. */
+  readonly raftSnapshotsTaken: Counter;
+  /** `placement_raft_snapshots_installed_total` counter. */
+  readonly raftSnapshotsInstalled: Counter;
+  /** `placement_raft_snapshot_duration_seconds{operation="take"|"install"}` histogram. */
+  readonly raftSnapshotDuration: Histogram<'operation'>;
+  /** `placement_raft_snapshot_size_bytes{operation="take"|"install"}` histogram. */
+  readonly raftSnapshotSize: Histogram<'operation'>;
+  /** `placement_raft_peer_round_trip_seconds{peer}` histogram: heartbeat/append round trip. */
+  readonly raftPeerRtt: Histogram<'peer'>;
+  /** `placement_raft_messages_sent_total{type}` counter. */
+  readonly raftMessagesSent: Counter<'type'>;
+  /** `placement_raft_messages_received_total{type}` counter. */
+  readonly raftMessagesReceived: Counter<'type'>;
+
+  // ---- Storage ----
+  /** `placement_storage_wal_sync_duration_seconds` histogram (fsync/fdatasync of the WAL). */
+  readonly walSyncDuration: Histogram;
+  /** `placement_storage_wal_written_bytes_total` counter. */
+  readonly walBytesWrittenTotal: Counter;
+  /** `placement_storage_wal_segments` gauge (pull). */
+  readonly walSegments: Gauge;
+  /** `placement_storage_db_size_bytes` gauge (pull). */
+  readonly dbSize: Gauge;
+  /** `placement_state_machine_apply_duration_seconds` histogram: applying one batch of committed entries. */
+  readonly applyDuration: Histogram;
+  /** `placement_state_machine_applied_entries_total` counter. */
+  readonly appliedEntries: Counter;
+
+  // ---- gRPC / HTTP ----
+  /** `placement_grpc_requests_total{service,method,code}` counter (code = gRPC status name, e.g. OK). */
+  readonly grpcRequests: Counter<'service' | 'method' | 'code'>;
+  /** `placement_grpc_request_duration_seconds{service,method}` histogram. */
+  readonly grpcDuration: Histogram<'service' | 'method'>;
+  /** `placement_http_requests_total{method,route,code}` counter (route = Express route template). */
+  readonly httpRequests: Counter<'method' | 'route' | 'code'>;
+  /** `placement_http_request_duration_seconds{method,route}` histogram. */
+  readonly httpDuration: Histogram<'method' | 'route'>;
+
+  private raftSource: Getter<RaftStatusSnapshot> | null = null;
+  private storageSource: Getter<StorageStatusSnapshot> | null = null;
+  private lastLeaderId = 0;
+  private cachedRaft: { at: number; value: RaftStatusSnapshot } | null = null;
+
+  constructor(opts: MetricsOptions = {}) {
+    const p = opts.prefix ?? 'placement_';
+    const registry = new Registry();
+    if (opts.defaultLabels) registry.setDefaultLabels(opts.defaultLabels);
+    this.registry = registry;
+    const registers = [registry];
+    const self = this;
+
+    // Pull gauges: each collect() reads the bound getter (the getter is memoised for a few ms
+    // so one scrape calls it once rather than once per gauge).
+    const raftGauge = (name: string, help: string, pick: (s: RaftStatusSnapshot) => number | undefined) =>
+      new Gauge({
+        name: p + name,
+        help,
+        registers,
+        collect() {
+          const s = self.readRaft();
+          if (!s) return;
+          const v = pick(s);
+          if (v !== undefined) this.set(v);
+        },
+      });
+    this.raftTerm = raftGauge('raft_term', 'Current Raft term of this node.', (s) => s.term);
+    this.raftIsLeader = raftGauge('raft_is_leader', '1 when this node is the Raft leader, else 0.', (s) =>
+      s.isLeader ? 1 : 0,
+    );
+    this.raftHasLeader = raftGauge('raft_has_leader', '1 when this node knows a leader, else 0.', (s) =>
+      s.leaderId !== 0 ? 1 : 0,
+    );
+    this.raftLeaderId = raftGauge('raft_leader_id', 'Id of the leader this node knows, 0 when none.', (s) => s.leaderId);
+    this.raftCommitIndex = raftGauge('raft_commit_index', 'Highest log index known committed.', (s) => s.commitIndex);
+    this.raftAppliedIndex = raftGauge(
+      'raft_applied_index',
+      'Highest log index applied to the state machine.',
+      (s) => s.appliedIndex,
+    );
+    this.raftLastIndex = raftGauge('raft_last_index', 'Last index in the local Raft log.', (s) => s.lastIndex);
+    this.raftSnapshotIndex = raftGauge(
+      'raft_snapshot_index',
+      'Log index covered by the latest local snapshot.',
+      (s) => s.snapshotIndex,
+    );
+    this.raftProposalsPending = raftGauge(
+      'raft_proposals_pending',
+      'Proposals accepted by this node and not yet committed or failed.',
+      (s) => s.proposalsPending ?? 0,
+    );
+    const peerGauge = (name: string, help: string, pick: (peer: PeerProgress) => number) =>
+      new Gauge<'peer'>({
+        name: p + name,
+        help,
+        labelNames: ['peer'],
+        registers,
+        collect() {
+          const s = self.readRaft();
+          this.reset();
+          if (!s || !s.isLeader) return;
+          for (const peer of s.peers ?? []) this.set({ peer: String(peer.id) }, pick(peer));
+        },
+      });
+    this.raftPeerLag = peerGauge(
+      'raft_peer_replication_lag_entries',
+      'Log entries a peer is behind the leader (reported by the leader only).',
+      (x) => x.lag,
+    );
+    this.raftPeerMatchIndex = peerGauge(
+      'raft_peer_match_index',
+      'Highest log index known replicated on a peer (reported by the leader only).',
+      (x) => x.matchIndex,
+    );
+
+    this.raftLeaderChanges = new Counter({
+      name: p + 'raft_leader_changes_total',
+      help: 'Leader changes observed by this node (including to no leader and back).',
+      registers,
+    });
+    this.raftProposalsCommitted = new Counter({
+      name: p + 'raft_proposals_committed_total',
+      help: 'Proposals made through this node that were committed.',
+      registers,
+    });
+    this.raftProposalsFailed = new Counter<'reason'>({
+      name: p + 'raft_proposals_failed_total',
+      help: 'Proposals made through this node that failed, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.raftReadIndexRequests = new Counter({
+      name: p + 'raft_read_index_requests_total',
+      help: 'Linearizable (ReadIndex) reads requested on this node.',
+      registers,
+    });
+    this.raftReadIndexFailures = new Counter<'reason'>({
+      name: p + 'raft_read_index_failures_total',
+      help: 'Linearizable (ReadIndex) reads that failed, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.raftSnapshotsTaken = new Counter({
+      name: p + 'raft_snapshots_taken_total',
+      help: 'Snapshots taken by this node.',
+      registers,
+    });
+    this.raftSnapshotsInstalled = new Counter({
+      name: p + 'raft_snapshots_installed_total',
+      help: 'Snapshots received from the leader and installed by this node.',
+      registers,
+    });
+    this.raftSnapshotDuration = new Histogram<'operation'>({
+      name: p + 'raft_snapshot_duration_seconds',
+      help: 'Time to take or install a snapshot.',
+      labelNames: ['operation'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.raftSnapshotSize = new Histogram<'operation'>({
+      name: p + 'raft_snapshot_size_bytes',
+      help: 'Size of snapshots taken or installed.',
+      labelNames: ['operation'],
+      buckets: SIZE_BUCKETS,
+      registers,
+    });
+    this.raftPeerRtt = new Histogram<'peer'>({
+      name: p + 'raft_peer_round_trip_seconds',
+      help: 'Round-trip time of Raft messages to a peer (send to response).',
+      labelNames: ['peer'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.raftMessagesSent = new Counter<'type'>({
+      name: p + 'raft_messages_sent_total',
+      help: 'Raft messages sent to peers, by message type.',
+      labelNames: ['type'],
+      registers,
+    });
+    this.raftMessagesReceived = new Counter<'type'>({
+      name: p + 'raft_messages_received_total',
+      help: 'Raft messages received from peers, by message type.',
+      labelNames: ['type'],
+      registers,
+    });
+
+    this.walSyncDuration = new Histogram({
+      name: p + 'storage_wal_sync_duration_seconds',
+      help: 'Duration of WAL syncs to stable storage.',
+      buckets: SYNC_BUCKETS,
+      registers,
+    });
+    this.walBytesWrittenTotal = new Counter({
+      name: p + 'storage_wal_written_bytes_total',
+      help: 'Bytes appended to the WAL.',
+      registers,
+    });
+    this.walSegments = new Gauge({
+      name: p + 'storage_wal_segments',
+      help: 'WAL segment files on disk.',
+      registers,
+      collect() {
+        const s = self.readStorage();
+        if (s) this.set(s.walSegments);
+      },
+    });
+    this.dbSize = new Gauge({
+      name: p + 'storage_db_size_bytes',
+      help: 'Size of the state-machine database on disk.',
+      registers,
+      collect() {
+        const s = self.readStorage();
+        if (s) this.set(s.dbSizeBytes);
+      },
+    });
+    this.applyDuration = new Histogram({
+      name: p + 'state_machine_apply_duration_seconds',
+      help: 'Time to apply one batch of committed entries to the state machine.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.appliedEntries = new Counter({
+      name: p + 'state_machine_applied_entries_total',
+      help: 'Committed entries applied to the state machine.',
+      registers,
+    });
+
+    this.grpcRequests = new Counter<'service' | 'method' | 'code'>({
+      name: p + 'grpc_requests_total',
+      help: 'gRPC requests handled, by service, method and status code.',
+      labelNames: ['service', 'method', 'code'],
+      registers,
+    });
+    this.grpcDuration = new Histogram<'service' | 'method'>({
+      name: p + 'grpc_request_duration_seconds',
+      help: 'gRPC request handling latency, by service and method.',
+      labelNames: ['service', 'method'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.httpRequests = new Counter<'method' | 'route' | 'code'>({
+      name: p + 'http_requests_total',
+      help: 'HTTP requests handled by the admin server, by method, route template and status code.',
+      labelNames: ['method', 'route', 'code'],
+      registers,
+    });
+    this.httpDuration = new Histogram<'method' | 'route'>({
+      name: p + 'http_request_duration_seconds',
+      help: 'HTTP admin request latency, by method and route template.',
+      labelNames: ['method', 'route'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+
+    if (opts.defaultMetrics ?? true) registerDefaultMetrics(registry);
+  }
+
+  // ---------------------------------------------------------------- pull sources
+
+  /**
+   * Binds the getter the Raft gauges read at scrape time (term, leader, indexes, pending
+   * proposals, per-peer progress). Call once at node start; a later call replaces the getter.
+   * The getter must be synchronous and cheap; if it throws, the Raft gauges keep their last
+   * values for that scrape.
+   */
+  bindRaftStatus(getter: () => RaftStatusSnapshot): void {
+    this.raftSource = getter;
+    this.cachedRaft = null;
+  }
+
+  /** Binds the getter the storage gauges (WAL segments, DB size) read at scrape time. */
+  bindStorageStatus(getter: () => StorageStatusSnapshot): void {
+    this.storageSource = getter;
+  }
+
+  // ---------------------------------------------------------------- raft events
+
+  /**
+   * Tells the metrics which leader this node currently knows (0 = none). Increments
+   * `raft_leader_changes_total` when it differs from the last value recorded. Cheap: call it
+   * whenever the node's leader may have changed (e.g. on every Raft Ready / state change).
+   */
+  recordLeader(leaderId: number): void {
+    if (leaderId !== this.lastLeaderId) {
+      this.lastLeaderId = leaderId;
+      this.raftLeaderChanges.inc();
+    }
+  }
+
+  /** Counts `n` proposals that committed (call when their result is delivered). */
+  proposalCommitted(n = 1): void {
+    this.raftProposalsCommitted.inc(n);
+  }
+
+  /**
+   * Counts `n` proposals that failed. `reason` is a small fixed vocabulary, e.g. `not_leader`,
+   * `no_leader`, `timeout`, `dropped`, `stepped_down`, `forward_failed`.
+   */
+  proposalFailed(reason: string, n = 1): void {
+    this.raftProposalsFailed.inc({ reason }, n);
+  }
+
+  /** Counts one ReadIndex request; pass `failureReason` (e.g. `no_leader`, `timeout`) when it failed. */
+  readIndex(failureReason?: string): void {
+    this.raftReadIndexRequests.inc();
+    if (failureReason !== undefined) this.raftReadIndexFailures.inc({ reason: failureReason });
+  }
+
+  /** Counts a Raft message sent to a peer; `type` e.g. `append`, `append_response`, `vote`, `heartbeat`, `snapshot`, `timeout_now`. */
+  messageSent(type: string, n = 1): void {
+    this.raftMessagesSent.inc({ type }, n);
+  }
+
+  /** Counts a Raft message received from a peer; same `type` vocabulary as `messageSent`. */
+  messageReceived(type: string, n = 1): void {
+    this.raftMessagesReceived.inc({ type }, n);
+  }
+
+  /** Observes one round trip to peer `peerId`, in seconds. */
+  observePeerRtt(peerId: number, seconds: number): void {
+    this.raftPeerRtt.observe({ peer: String(peerId) }, seconds);
+  }
+
+  /** Records a snapshot this node took: how long it took (seconds) and its size (bytes). */
+  snapshotTaken(seconds: number, sizeBytes: number): void {
+    this.raftSnapshotsTaken.inc();
+    this.raftSnapshotDuration.observe({ operation: 'take' }, seconds);
+    this.raftSnapshotSize.observe({ operation: 'take' }, sizeBytes);
+  }
+
+  /** Records a snapshot this node installed from the leader: duration (seconds) and size (bytes). */
+  snapshotInstalled(seconds: number, sizeBytes: number): void {
+    this.raftSnapshotsInstalled.inc();
+    this.raftSnapshotDuration.observe({ operation: 'install' }, seconds);
+    this.raftSnapshotSize.observe({ operation: 'install' }, sizeBytes);
+  }
+
+  // ---------------------------------------------------------------- storage events
+
+  /** Observes one WAL sync, in seconds. */
+  observeWalSync(seconds: number): void {
+    this.walSyncDuration.observe(seconds);
+  }
+
+  /** Counts bytes appended to the WAL. */
+  walBytesWritten(bytes: number): void {
+    this.walBytesWrittenTotal.inc(bytes);
+  }
+
+  /** Observes applying one batch of `entries` committed entries, in seconds. */
+  observeApply(seconds: number, entries = 1): void {
+    this.applyDuration.observe(seconds);
+    this.appliedEntries.inc(entries);
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** Records one finished gRPC call. `code` is the gRPC status name (`OK`, `UNAVAILABLE`, …). */
+  observeGrpc(service: string, method: string, code: string, seconds: number): void {
+    this.grpcRequests.inc({ service, method, code });
+    this.grpcDuration.observe({ service, method }, seconds);
+  }
+
+  /** Records one finished HTTP request (used by createAdminApp). `route` must be a template, never a raw URL. */
+  observeHttp(method: string, route: string, code: number, seconds: number): void {
+    this.httpRequests.inc({ method, route, code: String(code) });
+    this.httpDuration.observe({ method, route }, seconds);
+  }
+
+  // ---------------------------------------------------------------- exposition
+
+  /** The Prometheus text exposition of every metric. */
+  render(): Promise<string> {
+    this.cachedRaft = null;
+    return this.registry.metrics();
+  }
+
+  /** Content-Type of `render()`'s output. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private readRaft(): RaftStatusSnapshot | null {
+    if (!this.raftSource) return null;
+    const now = Date.now();
+    if (this.cachedRaft && now - this.cachedRaft.at < 5) return this.cachedRaft.value;
+    try {
+      const value = this.raftSource();
+      this.cachedRaft = { at: now, value };
+      return value;
+    } catch {
+      return null;
+    }
+  }
+
+  private readStorage(): StorageStatusSnapshot | null {
+    if (!this.storageSource) return null;
+    try {
+      return this.storageSource();
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** prom-client's gauges that break the `_total`-is-for-counters rule, and their replacements. */
+const NONCONFORMING_DEFAULTS: Array<{ old: string; name: string; help: string; count: () => number }> = [
+  {
+    old: 'nodejs_active_handles_total',
+    name: 'nodejs_active_handles_all',
+    help: 'Total number of active libuv handles (all types).',
+    count: () => activeHandles(),
+  },
+  {
+    old: 'nodejs_active_requests_total',
+    name: 'nodejs_active_requests_all',
+    help: 'Total number of active libuv requests (all types).',
+    count: () => activeRequests(),
+  },
+  {
+    old: 'nodejs_active_resources_total',
+    name: 'nodejs_active_resources_all',
+    help: 'Total number of active resources keeping the event loop alive (all types).',
+    count: () => process.getActiveResourcesInfo().length,
+  },
+];
+
+type ProcessInternals = { _getActiveHandles?: () => unknown[]; _getActiveRequests?: () => unknown[] };
+
+function activeHandles(): number {
+  const fn = (process as unknown as ProcessInternals)._getActiveHandles;
+  return typeof fn === 'function' ? fn.call(process).length : 0;
+}
+
+function activeRequests(): number {
+  const fn = (process as unknown as ProcessInternals)._getActiveRequests;
+  return typeof fn === 'function' ? fn.call(process).length : 0;
+}
+
+/** prom-client's default metrics, with the three `_total` gauges renamed to `_all`. */
+function registerDefaultMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const m of NONCONFORMING_DEFAULTS) {
+    if (!registry.getSingleMetric(m.old)) continue;
+    registry.removeSingleMetric(m.old);
+    new Gauge({
+      name: m.name,
+      help: m.help,
+      registers: [registry],
+      collect() {
+        this.set(m.count());
+      },
+    });
+  }
+}
+

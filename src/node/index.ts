@@ -1,0 +1,133 @@
+// Runs a node as a process: storage, gRPC server (clients + peers + health), admin HTTP server,
+// signal handling. `startNode` is the programmatic form (tests, bench); `runNode` adds signals.
+import { createServer, type Server as HttpServer } from 'node:http';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { NodeConfig } from '../config/index.js';
+import { createLogger, type Logger } from '../log.js';
+import { Metrics } from '../metrics/metrics.js';
+import { createAdminApp } from '../http/app.js';
+import { registerClientServices } from '../grpc/services.js';
+import { CHANNEL_OPTIONS } from '../transport/index.js';
+import { VERSION } from '../version.js';
+import { PlacementNode } from './node.js';
+
+export { PlacementNode } from './node.js';
+
+export interface RunningNode {
+  node: PlacementNode;
+  grpcPort: number;
+  httpPort: number;
+  log: Logger;
+  metrics: Metrics;
+  /** Graceful stop (what SIGTERM does). */
+  stop(): Promise<void>;
+}
+
+function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  let host = addr.slice(0, i);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host, port: Number(addr.slice(i + 1)) };
+}
+
+export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): Promise<RunningNode> {
+  let node: PlacementNode | null = null;
+  const log =
+    opts.log ??
+    createLogger({ nodeId: cfg.id, level: cfg.logLevel, view: () => (node ? node.view() : { term: 0, role: 'starting' }) });
+  if (cfg.plantedBug) {
+    log.warn(
+      { plantedBug: cfg.plantedBug },
+      '!!!!!!!! PLANTED BUG ENABLED (PLACEMENT_PLANTED_BUG=' + cfg.plantedBug + '): linearizable reads are answered from local state WITHOUT ReadIndex. TEST USE ONLY. !!!!!!!!',
+    );
+  }
+  const metrics = new Metrics({ defaultLabels: {} });
+  node = new PlacementNode(cfg, { log, metrics });
+  await node.open();
+
+  const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.keepalive_permit_without_calls': 1 });
+  node.transport.register(server);
+  registerClientServices(server, node, metrics);
+  const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
+  health.addToServer(server);
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(cfg.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+
+  let http: HttpServer | null = null;
+  let httpPort = 0;
+  if (cfg.http) {
+    const app = createAdminApp({
+      backend: node,
+      metrics,
+      maxKeyBytes: cfg.maxKeyBytes,
+      maxValueBytes: cfg.maxValueBytes,
+      logger: log,
+    });
+    http = createServer(app);
+    const { host, port } = splitHostPort(cfg.http);
+    httpPort = await new Promise<number>((resolve, reject) => {
+      http!.once('error', reject);
+      http!.listen(port, host, () => resolve((http!.address() as import('node:net').AddressInfo).port));
+    });
+  }
+  node.start();
+  health.setStatus('', 'SERVING');
+  health.setStatus('placement.v1.KvService', 'SERVING');
+  log.info(
+    { version: VERSION, clusterId: cfg.clusterId, grpc: cfg.listen, grpcPort, http: cfg.http || 'off', httpPort, dataDir: cfg.dataDir, peers: Object.fromEntries(cfg.peers) },
+    'placement-center node started',
+  );
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    if (stopping) return stopping;
+    stopping = (async () => {
+      log.info('shutting down: refusing new requests');
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus('placement.v1.KvService', 'NOT_SERVING');
+      await node!.shutdown();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      if (http) {
+        http.closeAllConnections();
+        await new Promise<void>((r) => http!.close(() => r()));
+      }
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  return { node, grpcPort, httpPort, log, metrics, stop };
+}
+
+/** Starts the node and wires SIGINT/SIGTERM to a graceful stop (a second signal exits at once). */
+export async function runNode(cfg: NodeConfig): Promise<void> {
+  const running = await startNode(cfg);
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      running.log.warn({ signal: sig }, 'second signal: exiting immediately');
+      process.exit(130);
+    }
+    running.log.info({ signal: sig }, 'signal received: stopping gracefully');
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        running.log.error({ err: (err as Error).message }, 'graceful stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

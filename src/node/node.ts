@@ -1,0 +1,884 @@
+// PlacementNode: one member of a Placement Center cluster in this process. It owns the Raft core
+// (raft/), durable storage (storage/: WAL, snapshot files, state machine), the peer transport and
+// the client services, and runs the driver loop:
+//
+//   tick timer / inbound messages / proposals / reads  ->  RaftNode
+//   while hasReady():  rd = ready()
+//     1. persist  snapshot marker + entries + hard state: one WAL save = one group-committed fsync
+//                 (the leader's own Appends/Heartbeats go out before its fsync, as in etcd: the
+//                 leader counts itself for commit only once its entries are stable)
+//     2. send     every other message, only after step 1 completed
+//     3. apply    install a received snapshot, then committed entries as one state-machine batch
+//     4. reads    ReadStates complete once the applied index reaches them
+//     advance(rd)
+//
+// Everything that arrives while a Ready is being processed is stepped into the core right away
+// and comes out batched in the next Ready: proposals arriving together become one entry batch,
+// one fsync and one Append per peer.
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { RaftNode, decodeConfChange, ConfChangeType, EntryType, MessageType, Role } from '../../raft/index.js';
+import type { Message, Ready, SnapshotMeta, RaftStatus } from '../../raft/index.js';
+import { SnapshotStore, StateMachine, Wal } from '../../storage/index.js';
+import { Command, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
+import type { KeyValue, ResponseHeader } from '../../proto/gen/placement/v1/kv.js';
+import type { ForwardReply, ForwardRequest } from '../../proto/gen/placement/v1/peer.js';
+import type {
+  AdminBackend,
+  ClusterStatus,
+  HealthCheck,
+  ListOptions,
+  ListPage,
+  MemberInfo,
+  ReadOptions,
+} from '../http/backend.js';
+import { PlacementError, toGrpcStatus, type ErrorCode } from '../errors.js';
+import type { NodeConfig } from '../config/index.js';
+import { dialAddress } from '../config/index.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { PeerTransport, type SnapshotSink, type SnapshotSource } from '../transport/index.js';
+import type { ServingNode } from '../grpc/services.js';
+import { ProposalTable, ReadTable } from './waiters.js';
+
+const grpcToCode = new Map<number, ErrorCode>(
+  (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'INTERNAL'] as ErrorCode[]).map(
+    (c) => [toGrpcStatus(c) as number, c],
+  ),
+);
+
+export interface NodeDeps {
+  log: Logger;
+  metrics?: Metrics;
+}
+
+export class PlacementNode implements AdminBackend, ServingNode {
+  readonly cfg: NodeConfig;
+  readonly log: Logger;
+  readonly metrics?: Metrics;
+  readonly limits: ServingNode['limits'];
+
+  private wal!: Wal;
+  private store!: SnapshotStore;
+  private sm!: StateMachine;
+  private raft!: RaftNode;
+  readonly transport: PeerTransport;
+
+  private role: Role = Role.Follower;
+  private leaderId = 0;
+  private term = 0;
+  private appliedIndex = 0;
+  private lastSnapIndex = 0;
+  private pendingCompact = 0;
+  private snapshotting = false;
+
+  private readonly proposals = new ProposalTable();
+  private readonly reads: ReadTable;
+  private leaderWaiters: (() => void)[] = [];
+
+  private tickTimer: NodeJS.Timeout | null = null;
+  private housekeepingTimer: NodeJS.Timeout | null = null;
+  private loopRunning = false;
+  private loopScheduled = false;
+  private loopIdle: (() => void)[] = [];
+  private stopped = false;
+  private accepting_ = false;
+  private inflight = new Set<Promise<unknown>>();
+  private inboundSinceReady = 0;
+  private inboundWaiters: (() => void)[] = [];
+  private storageError: Error | null = null;
+  private members_ = { voters: [] as number[], learners: [] as number[] };
+  private applyChain: Promise<void> = Promise.resolve();
+  private applyBacklog = 0;
+  private dbSizeCache = { at: 0, bytes: 0 };
+
+  constructor(cfg: NodeConfig, deps: NodeDeps) {
+    this.cfg = cfg;
+    this.log = deps.log;
+    this.metrics = deps.metrics;
+    this.limits = {
+      maxKeyBytes: cfg.maxKeyBytes,
+      maxValueBytes: cfg.maxValueBytes,
+      maxListLimit: cfg.maxListLimit,
+      requestTimeoutMs: cfg.requestTimeoutMs,
+    };
+    this.reads = new ReadTable(cfg.id);
+    this.transport = new PeerTransport({
+      clusterId: cfg.clusterId,
+      selfId: cfg.id,
+      log: deps.log,
+      handler: {
+        isMember: (id) => this.isMember(id),
+        onMessages: (msgs) => this.onMessages(msgs),
+        receiveSnapshot: (meta) => this.receiveSnapshot(meta),
+        onSnapshotMessage: (m) => this.onMessages([m]),
+        openSnapshot: (meta) => this.openSnapshot(meta),
+        reportUnreachable: (id) => {
+          if (this.raft) this.raft.reportUnreachable(id);
+        },
+        reportSnapshot: (id, ok) => {
+          this.raft.reportSnapshot(id, ok);
+          this.schedule();
+        },
+        forward: (req, deadline) => this.onForward(req, deadline),
+      },
+    });
+  }
+
+  /** For log lines: current term and role. */
+  view(): { term: number; role: string } {
+    return { term: this.term, role: this.role };
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async open(): Promise<void> {
+    const dir = this.cfg.dataDir;
+    mkdirSync(dir, { recursive: true });
+    const metrics = this.metrics;
+    const { wal, recovered } = await Wal.open(join(dir, 'wal'), {
+      observer: {
+        onSync: (seconds, bytes) => {
+          metrics?.observeWalSync(seconds);
+          metrics?.walBytesWritten(bytes);
+        },
+        onTailTruncated: (file, offset, dropped, reason) =>
+          this.log.warn({ file, offset, dropped, reason }, 'WAL: truncated an unacknowledged tail during recovery'),
+      },
+    });
+    this.wal = wal;
+    this.store = await SnapshotStore.open(join(dir, 'snap'), { retain: 3 });
+    this.sm = await StateMachine.open(join(dir, 'sm'));
+    const snap = recovered.snapshot;
+    if (snap && this.sm.appliedIndex < snap.index) {
+      this.log.info({ index: snap.index, applied: this.sm.appliedIndex }, 'state machine behind the snapshot: installing it');
+      await this.sm.installSnapshot(this.store.openReader(snap));
+    }
+    this.appliedIndex = this.sm.appliedIndex;
+    this.lastSnapIndex = this.store.latest()?.meta.index ?? 0;
+    const voters = [...this.cfg.peers.keys()].sort((a, b) => a - b);
+    this.raft = new RaftNode(
+      {
+        id: this.cfg.id,
+        electionTick: this.cfg.electionTicks,
+        heartbeatTick: this.cfg.heartbeatTicks,
+        random: Math.random,
+        preVote: true,
+        checkQuorum: true,
+        maxSizePerMsg: 4 * 1024 * 1024,
+        maxInflightMsgs: 256,
+        logger: (level, msg) => this.log[level](msg),
+      },
+      {
+        hardState: recovered.hardState,
+        snapshot: snap,
+        entries: recovered.entries,
+        confState: { voters, learners: [] },
+        applied: this.appliedIndex,
+      },
+    );
+    const st = this.raft.status();
+    this.term = st.hardState.term;
+    this.members_ = { voters: [...st.confState.voters], learners: [...st.confState.learners] };
+    for (const id of [...this.members_.voters, ...this.members_.learners, ...this.cfg.peers.keys()]) {
+      const addr = dialAddress(this.cfg, id);
+      if (addr && id !== this.cfg.id) this.transport.setPeer(id, addr);
+    }
+    this.log.info(
+      {
+        term: st.hardState.term,
+        commit: st.hardState.commit,
+        applied: this.appliedIndex,
+        firstIndex: st.firstIndex,
+        lastIndex: st.lastIndex,
+        snapshot: snap?.index ?? 0,
+        voters: this.members_.voters,
+      },
+      'recovered',
+    );
+    metrics?.bindRaftStatus(() => {
+      const s = this.raft.status();
+      return {
+        term: s.hardState.term,
+        leaderId: s.softState.leader,
+        isLeader: s.softState.role === Role.Leader,
+        commitIndex: s.hardState.commit,
+        appliedIndex: this.appliedIndex,
+        lastIndex: s.lastIndex,
+        snapshotIndex: this.lastSnapIndex,
+        proposalsPending: this.proposals.size,
+        peers: s.progress.filter((p) => p.id !== this.cfg.id).map((p) => ({ id: p.id, matchIndex: p.match, lag: Math.max(0, s.lastIndex - p.match) })),
+      };
+    });
+    metrics?.bindStorageStatus(() => ({ walSegments: this.wal.segmentCount, dbSizeBytes: this.dbSize() }));
+  }
+
+  /** Starts ticking. Call after the gRPC server listens. */
+  start(): void {
+    this.accepting_ = true;
+    this.tickTimer = setInterval(() => {
+      this.raft.tick();
+      this.schedule();
+    }, this.cfg.tickMs);
+    this.housekeepingTimer = setInterval(() => this.housekeeping(), 100);
+    this.schedule();
+  }
+
+  accepting(): boolean {
+    return this.accepting_ && !this.stopped;
+  }
+
+  track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const done = (): void => {
+      this.inflight.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  /**
+   * Graceful stop: refuse new requests, let in-flight ones finish, hand leadership to a caught-up
+   * peer when leading, then stop the loop and sync/close storage.
+   */
+  async shutdown(opts: { drainMs?: number; transferMs?: number } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.accepting_ = false;
+    const drainUntil = Date.now() + (opts.drainMs ?? 5000);
+    while (this.inflight.size > 0 && Date.now() < drainUntil) {
+      await Promise.race([Promise.allSettled([...this.inflight]), sleep(Math.max(1, drainUntil - Date.now()))]);
+    }
+    if (this.role === Role.Leader && this.members_.voters.length > 1) await this.handOffLeadership(opts.transferMs ?? 3000);
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
+    await this.loopDone();
+    await this.applyChain;
+    const stopping = (): PlacementError => new PlacementError('UNAVAILABLE', 'node is shutting down');
+    this.proposals.failAll(stopping);
+    this.reads.failAll(stopping);
+    for (const w of this.leaderWaiters.splice(0)) w();
+    this.transport.close();
+    await this.wal.close();
+    await this.sm.close();
+    this.log.info({ applied: this.appliedIndex }, 'storage synced and closed');
+  }
+
+  private async handOffLeadership(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline && this.role === Role.Leader) {
+      const st = this.raft.status();
+      const target = st.progress
+        .filter((p) => p.id !== this.cfg.id && !p.isLearner && p.recentActive)
+        .sort((a, b) => b.match - a.match)[0];
+      if (!target) {
+        this.log.warn('no active peer to hand leadership to');
+        return;
+      }
+      if (st.leadTransferee !== target.id) {
+        this.log.info({ to: target.id, match: target.match, lastIndex: st.lastIndex }, 'transferring leadership before shutdown');
+        this.raft.transferLeadership(target.id);
+        this.schedule();
+      }
+      await sleep(this.cfg.tickMs);
+    }
+    if (this.role === Role.Leader) this.log.warn('leadership transfer did not complete in time');
+    else this.log.info({ leader: this.leaderId }, 'leadership handed off');
+  }
+
+  private loopDone(): Promise<void> {
+    if (!this.loopRunning) return Promise.resolve();
+    return new Promise((r) => this.loopIdle.push(r));
+  }
+
+  // ------------------------------------------------------------------ driver loop
+
+  private schedule(): void {
+    if (this.loopScheduled || this.stopped) return;
+    this.loopScheduled = true;
+    setImmediate(() => {
+      this.loopScheduled = false;
+      void this.runLoop();
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    if (this.loopRunning || this.stopped) return;
+    this.loopRunning = true;
+    try {
+      while (!this.stopped && this.raft.hasReady()) {
+        const rd = this.raft.ready();
+        this.releaseInbound();
+        await this.handleReady(rd);
+        this.raft.advance(rd);
+        this.afterAdvance();
+      }
+    } catch (err) {
+      this.fatal(err as Error);
+    } finally {
+      this.loopRunning = false;
+      for (const r of this.loopIdle.splice(0)) r();
+    }
+  }
+
+  private fatal(err: Error): void {
+    this.storageError = err;
+    this.log.fatal({ err: err.message, stack: err.stack }, 'driver loop failed: storage is unusable, exiting');
+    // A node that cannot persist must not keep participating. Exit without acknowledging anything more.
+    process.exit(70);
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    if (process.env.PC_DEBUG_READY) this.log.warn({ e: rd.entries.length, c: rd.committedEntries.length, m: rd.messages.map((m) => `${MessageType[m.type]}>${m.to}:${m.entries.length}`).join(' '), sync: rd.mustSync, hs: !!rd.hardState }, 'ready');
+    if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
+    if (rd.hardState) this.term = rd.hardState.term;
+
+    // Leader: Appends and Heartbeats may go out before its own fsync.
+    let late: Message[] = rd.messages;
+    if (this.role === Role.Leader && rd.messages.length > 0) {
+      const early: Message[] = [];
+      late = [];
+      for (const m of rd.messages) {
+        if (m.type === MessageType.Append || m.type === MessageType.Heartbeat) early.push(m);
+        else late.push(m);
+      }
+      this.send(early);
+    }
+
+    // 1. persist
+    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      const p = this.wal.save({ snapshot: rd.snapshot?.meta, entries: rd.entries, hardState: rd.hardState });
+      if (rd.mustSync) await p;
+      else p.catch((err: Error) => this.fatal(err));
+    }
+
+    // 2. send
+    this.send(late);
+
+    // 3. apply: queued in order on the apply chain, so that persisting and replicating the next
+    // batch overlaps applying this one. The backlog is bounded: past it, the loop waits.
+    if (rd.snapshot) {
+      const meta = rd.snapshot.meta;
+      this.enqueueApply(() => this.installSnapshot(meta));
+    }
+    if (rd.committedEntries.length > 0) {
+      const entries = rd.committedEntries;
+      this.applyBacklog += entries.length;
+      this.enqueueApply(() => this.apply(entries));
+    }
+
+    // 4. reads: a ReadState completes once the applied index reaches it (see apply()).
+    for (const rs of rd.readStates) this.reads.onReadState(rs.requestCtx, rs.index);
+    this.reads.onApplied(this.appliedIndex);
+    if (rd.readStates.length > 0) this.kickReads();
+    if (this.applyBacklog > 8192) await this.applyChain;
+  }
+
+  private enqueueApply(fn: () => Promise<void>): void {
+    this.applyChain = this.applyChain.then(fn).catch((err: Error) => this.fatal(err));
+  }
+
+  private send(msgs: Message[]): void {
+    if (msgs.length === 0) return;
+    const local: Message[] = [];
+    const remote: Message[] = [];
+    for (const m of msgs) (m.to === this.cfg.id ? local : remote).push(m);
+    if (this.metrics) for (const m of remote) this.metrics.messageSent(MessageType[m.type] ?? String(m.type));
+    this.transport.send(remote);
+    if (local.length > 0) for (const m of local) this.raft.step(m);
+  }
+
+  private afterAdvance(): void {
+    if (this.pendingCompact > 0) {
+      const idx = this.pendingCompact;
+      this.pendingCompact = 0;
+      this.raft.compact(idx);
+    }
+    if (!this.snapshotting && this.appliedIndex - this.lastSnapIndex >= this.cfg.snapshotEvery) {
+      this.snapshotting = true;
+      void this.takeSnapshot().finally(() => {
+        this.snapshotting = false;
+      });
+    }
+  }
+
+  private onSoftState(leader: number, role: Role): void {
+    const wasLeader = this.role === Role.Leader;
+    const leaderChanged = leader !== this.leaderId;
+    this.role = role;
+    this.leaderId = leader;
+    if (leaderChanged) {
+      this.metrics?.recordLeader(leader);
+      this.log.info({ leader, role }, leader ? 'leader changed' : 'leader lost');
+      this.reads.requeueInflight();
+    }
+    if (wasLeader && role !== Role.Leader) {
+      const n = this.proposals.size;
+      this.proposals.failAll(
+        () => new PlacementError('UNAVAILABLE', 'leadership lost before the write was applied; its outcome is unknown, retry with the same client_id/seq', leader, this.addressOf(leader)),
+      );
+      if (n > 0) this.metrics?.proposalFailed('leadership-lost', n);
+    }
+    if (leader) {
+      for (const w of this.leaderWaiters.splice(0)) w();
+      this.kickReads();
+    }
+  }
+
+  private async apply(entries: import('../../raft/index.js').Entry[]): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    const results = await this.sm.apply(entries);
+    this.metrics?.observeApply(Number(process.hrtime.bigint() - t0) / 1e9, entries.length);
+    if (process.env.PC_DEBUG_READY) this.log.warn({ n: entries.length, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, 'applied');
+    let committed = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.type === EntryType.ConfChange) this.onConfChangeApplied(e.data);
+      if (this.proposals.size > 0) {
+        const before = this.proposals.size;
+        this.proposals.applied(e.index, e.term, results[i] ?? null);
+        if (this.proposals.size < before) committed++;
+      }
+    }
+    if (committed > 0) this.metrics?.proposalCommitted(committed);
+    this.appliedIndex = entries[entries.length - 1]!.index;
+    this.applyBacklog -= entries.length;
+    this.reads.onApplied(this.appliedIndex);
+  }
+
+  private onConfChangeApplied(data: Uint8Array): void {
+    try {
+      const cc = decodeConfChange(data);
+      const addr = Buffer.from(cc.context).toString('utf8');
+      if (cc.type === ConfChangeType.RemoveNode) {
+        if (cc.nodeId !== this.cfg.id) this.transport.removePeer(cc.nodeId);
+      } else if (cc.nodeId !== this.cfg.id) {
+        const dial = this.cfg.dial.get(cc.nodeId) ?? (addr || this.cfg.peers.get(cc.nodeId));
+        if (dial) {
+          this.cfg.peers.set(cc.nodeId, this.cfg.peers.get(cc.nodeId) ?? dial);
+          this.transport.setPeer(cc.nodeId, dial);
+        }
+      }
+      const st = this.raft.status();
+      this.members_ = { voters: [...st.confState.voters], learners: [...st.confState.learners] };
+      this.log.info({ change: ConfChangeType[cc.type], node: cc.nodeId, voters: this.members_.voters, learners: this.members_.learners }, 'membership changed');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'cannot decode conf change');
+    }
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  private isMember(id: number): boolean {
+    if (this.members_.voters.includes(id) || this.members_.learners.includes(id)) return true;
+    return false;
+  }
+
+  private onMessages(msgs: Message[]): void | Promise<void> {
+    if (this.stopped || !this.raft) return;
+    for (const m of msgs) {
+      this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
+      this.raft.step(m);
+    }
+    this.inboundSinceReady += msgs.length;
+    this.schedule();
+    if (this.inboundSinceReady > 20_000) return new Promise((r) => this.inboundWaiters.push(r));
+  }
+
+  private releaseInbound(): void {
+    this.inboundSinceReady = 0;
+    for (const w of this.inboundWaiters.splice(0)) w();
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  private async takeSnapshot(): Promise<void> {
+    const index = this.appliedIndex;
+    const t0 = Date.now();
+    try {
+      const meta = this.raft.snapshotMetaAt(index);
+      const info = await this.sm.createSnapshot(this.store, { confState: meta.confState, index });
+      await this.wal.save({ snapshot: info.meta });
+      const prev = this.lastSnapIndex;
+      this.lastSnapIndex = info.meta.index;
+      this.metrics?.snapshotTaken((Date.now() - t0) / 1000, info.size);
+      // Compact to the previous snapshot: followers slightly behind still catch up from the log.
+      if (prev > 0) {
+        this.pendingCompact = prev;
+        this.schedule();
+        await this.wal.compact(prev);
+      }
+      this.log.info({ index: info.meta.index, bytes: info.size, ms: Date.now() - t0, compactedTo: prev }, 'snapshot taken');
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, index }, 'snapshot failed');
+    }
+  }
+
+  private async installSnapshot(meta: SnapshotMeta): Promise<void> {
+    const t0 = Date.now();
+    const info = this.store.find(meta);
+    if (!info) throw new Error(`snapshot ${meta.index}/${meta.term} to install is not in the store`);
+    await this.sm.installSnapshot(this.store.openReader(meta));
+    this.appliedIndex = meta.index;
+    this.reads.onApplied(this.appliedIndex);
+    this.lastSnapIndex = Math.max(this.lastSnapIndex, meta.index);
+    this.members_ = { voters: [...meta.confState.voters], learners: [...meta.confState.learners] };
+    this.metrics?.snapshotInstalled((Date.now() - t0) / 1000, info.size);
+    this.log.info({ index: meta.index, term: meta.term, bytes: info.size, ms: Date.now() - t0 }, 'snapshot installed');
+  }
+
+  private async receiveSnapshot(meta: SnapshotMeta): Promise<SnapshotSink> {
+    const existing = this.store.find(meta);
+    if (existing) {
+      // Already have it: swallow the bytes.
+      return { write: async () => {}, commit: async () => {}, abort: async () => {} };
+    }
+    const rx = await this.store.beginReceive(meta);
+    return {
+      write: (chunk) => rx.write(chunk),
+      commit: async () => {
+        await rx.commit();
+      },
+      abort: () => rx.abort(),
+    };
+  }
+
+  private async openSnapshot(meta: SnapshotMeta): Promise<SnapshotSource> {
+    const r = this.store.openReader(meta, { chunkSize: 256 * 1024 });
+    return { size: r.size, chunks: r.chunks() };
+  }
+
+  // ------------------------------------------------------------------ housekeeping
+
+  private housekeeping(): void {
+    const now = Date.now();
+    this.proposals.expire(now);
+    this.reads.expire(now);
+    if (this.reads.stale(now, this.cfg.tickMs * this.cfg.electionTicks)) {
+      this.reads.unissue();
+      this.kickReads();
+    }
+  }
+
+  private dbSize(): number {
+    const now = Date.now();
+    if (now - this.dbSizeCache.at > 10_000) {
+      this.dbSizeCache = { at: now, bytes: dirSize(join(this.cfg.dataDir, 'sm')) };
+    }
+    return this.dbSizeCache.bytes;
+  }
+
+  // ------------------------------------------------------------------ leadership helpers
+
+  addressOf(id: number): string {
+    return id ? (this.cfg.peers.get(id) ?? '') : '';
+  }
+
+  private noLeader(): PlacementError {
+    return new PlacementError('UNAVAILABLE', `no leader (member ${this.cfg.id} is ${this.role} in term ${this.term}); retry later`, this.leaderId, this.addressOf(this.leaderId));
+  }
+
+  /** Resolves with the leader id; waits at most leaderWaitMs (and never past `deadline`). */
+  private async awaitLeader(deadline: number): Promise<number> {
+    if (this.leaderId) return this.leaderId;
+    const until = Math.min(deadline, Date.now() + this.cfg.leaderWaitMs);
+    while (!this.leaderId) {
+      if (this.stopped) throw new PlacementError('UNAVAILABLE', 'node is shutting down');
+      const left = until - Date.now();
+      if (left <= 0) throw this.noLeader();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.leaderWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.leaderId;
+  }
+
+  private async leaderChangeOrTimeout(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.leaderWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /** Proposes locally (leader) or forwards to the leader; resolves with the applied result. */
+  propose(cmd: Command, deadline: number = this.deadline()): Promise<CommandResult> {
+    if (!this.accepting()) return Promise.reject(new PlacementError('UNAVAILABLE', 'node is shutting down'));
+    return this.track(this.proposeLoop(cmd, deadline));
+  }
+
+  private async proposeLoop(cmd: Command, deadline: number): Promise<CommandResult> {
+    const giveUp = Math.min(deadline, Date.now() + this.cfg.leaderWaitMs + this.cfg.requestTimeoutMs);
+    for (;;) {
+      if (this.stopped) throw new PlacementError('UNAVAILABLE', 'node is shutting down');
+      const leader = await this.awaitLeader(deadline);
+      if (leader === this.cfg.id) {
+        const r = this.proposeLocal(cmd, deadline);
+        if (r) return r;
+      } else {
+        const r = await this.forwardCommand(leader, cmd, deadline);
+        if (r) return r;
+      }
+      // Nothing was proposed (not leader / transferring): wait for the next leader and retry.
+      if (Date.now() >= giveUp) throw this.noLeader();
+      await this.leaderChangeOrTimeout(Math.min(this.cfg.tickMs * 2, Math.max(1, giveUp - Date.now())));
+    }
+  }
+
+  /** Null when this node cannot propose right now (nothing was proposed). */
+  private proposeLocal(cmd: Command, deadline: number): Promise<CommandResult> | null {
+    const data = Command.encode({ ...cmd, leaderTimeMs: Date.now() }).finish();
+    const r = this.raft.propose(data);
+    if (process.env.PC_DEBUG_READY && r.ok && r.index % 16 === 0) this.log.warn({ index: r.index }, 'proposed');
+    if (!r.ok) {
+      if (r.reason === 'too-large') throw new PlacementError('INVALID_ARGUMENT', 'command too large for one Raft entry');
+      return null;
+    }
+    this.schedule();
+    return this.proposals.add(r.index, r.term, deadline);
+  }
+
+  /** Null when the leader said it is not the leader (nothing was proposed). */
+  private async forwardCommand(leader: number, cmd: Command, deadline: number): Promise<CommandResult | null> {
+    let reply: ForwardReply;
+    try {
+      reply = await this.transport.forward(leader, { kind: { $case: 'command', value: cmd } }, deadline);
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      if (e.code === grpc.status.DEADLINE_EXCEEDED) throw new PlacementError('DEADLINE_EXCEEDED', `forwarded write to leader ${leader} timed out; its outcome is unknown`);
+      throw new PlacementError('UNAVAILABLE', `cannot reach leader ${leader}: ${e.details ?? e.message}; outcome unknown, retry with the same client_id/seq`, leader, this.addressOf(leader));
+    }
+    if (reply.errorCode === 0 && reply.result) return reply.result;
+    if (reply.errorCode === grpc.status.FAILED_PRECONDITION && reply.errorMessage.startsWith('not leader')) return null;
+    const code = grpcToCode.get(reply.errorCode) ?? 'INTERNAL';
+    throw new PlacementError(code, reply.errorMessage, reply.leaderId, this.addressOf(reply.leaderId));
+  }
+
+  /** Leader side of Forward. Never forwards again (no multi-hop). */
+  private async onForward(req: ForwardRequest, deadline: number): Promise<ForwardReply> {
+    const base: ForwardReply = { errorCode: 0, errorMessage: '', leaderId: this.leaderId, result: undefined, term: this.term, members: [], leaderLastIndex: 0 };
+    if (!this.accepting()) return { ...base, errorCode: grpc.status.UNAVAILABLE, errorMessage: 'leader is shutting down' };
+    const kind = req.kind;
+    if (!kind) return { ...base, errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: 'empty forward request' };
+    if (this.role !== Role.Leader) return { ...base, errorCode: grpc.status.FAILED_PRECONDITION, errorMessage: `not leader (member ${this.cfg.id})` };
+    try {
+      if (kind.$case === 'command') {
+        const p = this.proposeLocal(kind.value, deadline);
+        if (!p) return { ...base, errorCode: grpc.status.FAILED_PRECONDITION, errorMessage: `not leader (member ${this.cfg.id} cannot propose now)` };
+        const result = await this.track(p);
+        return { ...base, result };
+      }
+      const st = this.raft.status();
+      return {
+        ...base,
+        leaderLastIndex: st.lastIndex,
+        members: st.progress.map((p) => ({ id: p.id, isLearner: p.isLearner, matchIndex: p.match, lag: Math.max(0, st.lastIndex - p.match) })),
+      };
+    } catch (err) {
+      const pe = err instanceof PlacementError ? err : new PlacementError('INTERNAL', (err as Error).message);
+      return { ...base, errorCode: toGrpcStatus(pe.code), errorMessage: pe.message, leaderId: pe.leaderId || this.leaderId };
+    }
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  async readBarrier(serializable: boolean, deadline: number): Promise<void> {
+    if (serializable) return;
+    if (this.cfg.plantedBug === 'local-reads') return; // PLANTED BUG (test-only): no ReadIndex
+    try {
+      await this.awaitLeader(deadline);
+      const p = this.reads.add(deadline);
+      this.kickReads();
+      await p;
+      this.metrics?.readIndex();
+    } catch (err) {
+      this.metrics?.readIndex((err as PlacementError).code ?? 'error');
+      throw err;
+    }
+  }
+
+  private kickReads(): void {
+    if (this.stopped || !this.leaderId) return;
+    const ctx = this.reads.nextRound(Date.now());
+    if (!ctx) return;
+    if (this.raft.readIndex(ctx)) this.schedule();
+    else this.reads.unissue();
+  }
+
+  async getKv(key: string): Promise<KeyValue | null> {
+    return (await this.sm.get(key)) ?? null;
+  }
+
+  async listKv(prefix: string, startAfter: string, limit: number, keysOnly: boolean): Promise<ListPage> {
+    const r = await this.sm.list(prefix, { startAfter: startAfter || undefined, limit, keysOnly });
+    return { kvs: r.kvs, more: r.more, nextKey: r.nextKey };
+  }
+
+  header(): ResponseHeader {
+    return { clusterId: this.cfg.clusterId, memberId: this.cfg.id, raftTerm: this.term, revision: this.sm.revision };
+  }
+
+  // ------------------------------------------------------------------ status
+
+  raftStatus(): RaftStatus {
+    return this.raft.status();
+  }
+
+  clusterStatus(): ClusterStatus {
+    const st = this.raft.status();
+    const isLearner = st.confState.learners.includes(this.cfg.id);
+    const role: ClusterStatus['role'] = isLearner ? 'learner' : (st.softState.role as ClusterStatus['role']);
+    const progress = new Map(st.progress.map((p) => [p.id, p]));
+    const ids = [...st.confState.voters.map((id) => [id, 'voter'] as const), ...st.confState.learners.map((id) => [id, 'learner'] as const)];
+    return {
+      clusterId: this.cfg.clusterId,
+      id: this.cfg.id,
+      leaderId: st.softState.leader,
+      term: st.hardState.term,
+      role,
+      commitIndex: st.hardState.commit,
+      appliedIndex: this.appliedIndex,
+      lastIndex: st.lastIndex,
+      snapshotIndex: this.lastSnapIndex,
+      revision: this.sm.revision,
+      members: ids.map(([id, r]) => {
+        const p = progress.get(id);
+        return {
+          id,
+          address: this.cfg.peers.get(id) ?? '',
+          httpAddress: this.cfg.peerHttp.get(id) ?? (id === this.cfg.id ? this.cfg.http : ''),
+          role: r,
+          isLeader: id === st.softState.leader,
+          matchIndex: p ? p.match : null,
+          lag: p ? Math.max(0, st.lastIndex - p.match) : null,
+        };
+      }),
+    };
+  }
+
+  // ------------------------------------------------------------------ AdminBackend
+
+  async status(): Promise<ClusterStatus> {
+    return this.clusterStatus();
+  }
+
+  async members(deadline = Date.now() + this.cfg.requestTimeoutMs): Promise<MemberInfo[]> {
+    const local = this.clusterStatus();
+    if (this.role === Role.Leader || !this.leaderId || this.leaderId === this.cfg.id) return local.members;
+    try {
+      const reply = await this.transport.forward(this.leaderId, { kind: { $case: 'members', value: true } }, Math.min(deadline, Date.now() + 2000));
+      if (reply.errorCode !== 0) return local.members;
+      const byId = new Map(reply.members.map((m) => [m.id, m]));
+      return local.members.map((m) => {
+        const r = byId.get(m.id);
+        return r ? { ...m, matchIndex: r.matchIndex, lag: r.lag } : m;
+      });
+    } catch {
+      return local.members;
+    }
+  }
+
+  private deadline(): number {
+    return Date.now() + this.cfg.requestTimeoutMs;
+  }
+
+  private guard(): void {
+    if (!this.accepting()) throw new PlacementError('UNAVAILABLE', 'node is shutting down');
+  }
+
+  async get(key: string, opts?: ReadOptions): Promise<KeyValue | null> {
+    this.guard();
+    await this.readBarrier(!!opts?.serializable, this.deadline());
+    return this.getKv(key);
+  }
+
+  async list(opts: ListOptions, read?: ReadOptions): Promise<ListPage> {
+    this.guard();
+    await this.readBarrier(!!read?.serializable, this.deadline());
+    return this.listKv(opts.prefix, opts.startAfter, opts.limit, opts.keysOnly);
+  }
+
+  async getUser(name: string, opts?: ReadOptions): Promise<User | null> {
+    this.guard();
+    await this.readBarrier(!!opts?.serializable, this.deadline());
+    return (await this.sm.getUser(name)) ?? null;
+  }
+
+  async listUsers(opts?: ReadOptions): Promise<User[]> {
+    this.guard();
+    await this.readBarrier(!!opts?.serializable, this.deadline());
+    return this.sm.listUsers();
+  }
+
+  async getConfig(name: string, opts?: ReadOptions): Promise<ConfigEntry | null> {
+    this.guard();
+    await this.readBarrier(!!opts?.serializable, this.deadline());
+    return (await this.sm.getConfig(name)) ?? null;
+  }
+
+  async listConfig(opts?: ReadOptions): Promise<ConfigEntry[]> {
+    this.guard();
+    await this.readBarrier(!!opts?.serializable, this.deadline());
+    return this.sm.listConfig();
+  }
+
+  async listLeases(opts?: ReadOptions): Promise<Lease[]> {
+    this.guard();
+    await this.readBarrier(!!opts?.serializable, this.deadline());
+    return this.sm.listLeases();
+  }
+
+  async stateHash(): Promise<{ appliedIndex: number; revision: number; hash: string }> {
+    for (let i = 0; i < 5; i++) {
+      const applied = this.appliedIndex;
+      const revision = this.sm.revision;
+      const hash = await this.sm.hash();
+      if (applied === this.appliedIndex) return { appliedIndex: applied, revision, hash };
+    }
+    await this.loopDone();
+    await this.applyChain;
+    return { appliedIndex: this.appliedIndex, revision: this.sm.revision, hash: await this.sm.hash() };
+  }
+
+  async livez(): Promise<HealthCheck[]> {
+    return [{ name: 'process', ok: true, detail: `pid ${process.pid}` }];
+  }
+
+  async readyz(): Promise<HealthCheck[]> {
+    const st = this.raft.status();
+    const lag = st.hardState.commit - this.appliedIndex;
+    return [
+      { name: 'leader', ok: st.softState.leader !== 0, detail: st.softState.leader ? `leader ${st.softState.leader}` : 'no leader known' },
+      { name: 'applied', ok: lag <= 1000, detail: `applied ${this.appliedIndex} of committed ${st.hardState.commit}` },
+      { name: 'storage', ok: this.storageError === null && !this.stopped, detail: this.storageError ? this.storageError.message : this.stopped ? 'closed' : 'writable' },
+      { name: 'accepting', ok: this.accepting(), detail: this.accepting() ? 'serving' : 'shutting down' },
+    ];
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function dirSize(dir: string): number {
+  let total = 0;
+  try {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      const s = statSync(p);
+      total += s.isDirectory() ? dirSize(p) : s.size;
+    }
+  } catch {
+    // racing with a snapshot install
+  }
+  return total;
+}

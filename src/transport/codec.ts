@@ -1,0 +1,65 @@
+// 1:1 mapping between the Raft core's Message (raft/types.ts) and the wire RaftMessage.
+import type { Entry, Message, SnapshotMeta } from '../../raft/types.js';
+import type { RaftEntry, RaftMessage, RaftSnapshotMeta } from '../../proto/gen/placement/v1/peer.js';
+
+const EMPTY = Buffer.alloc(0);
+
+function buf(u: Uint8Array): Buffer {
+  if (u.byteLength === 0) return EMPTY;
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+export function entryToWire(e: Entry): RaftEntry {
+  return { term: e.term, index: e.index, type: e.type, data: buf(e.data) };
+}
+
+export function entryFromWire(e: RaftEntry): Entry {
+  return { term: e.term, index: e.index, type: e.type, data: e.data };
+}
+
+export function snapshotMetaToWire(m: SnapshotMeta): RaftSnapshotMeta {
+  return { index: m.index, term: m.term, confState: { voters: [...m.confState.voters], learners: [...m.confState.learners] } };
+}
+
+export function snapshotMetaFromWire(m: RaftSnapshotMeta): SnapshotMeta {
+  return {
+    index: m.index,
+    term: m.term,
+    confState: { voters: [...(m.confState?.voters ?? [])], learners: [...(m.confState?.learners ?? [])] },
+  };
+}
+
+export function messageToWire(m: Message): RaftMessage {
+  return {
+    type: m.type,
+    from: m.from,
+    to: m.to,
+    term: m.term,
+    logTerm: m.logTerm,
+    index: m.index,
+    entries: m.entries.length === 0 ? [] : m.entries.map(entryToWire),
+    commit: m.commit,
+    reject: m.reject,
+    rejectHint: m.rejectHint,
+    context: buf(m.context),
+    snapshot: m.snapshot ? snapshotMetaToWire(m.snapshot.meta) : undefined,
+  };
+}
+
+/** `snapshotData` is attached by the snapshot stream receiver (the core treats it as opaque). */
+export function messageFromWire(m: RaftMessage, snapshotData: Uint8Array = EMPTY): Message {
+  return {
+    type: m.type,
+    from: m.from,
+    to: m.to,
+    term: m.term,
+    logTerm: m.logTerm,
+    index: m.index,
+    entries: m.entries.length === 0 ? [] : m.entries.map(entryFromWire),
+    commit: m.commit,
+    reject: m.reject,
+    rejectHint: m.rejectHint,
+    context: m.context,
+    snapshot: m.snapshot ? { meta: snapshotMetaFromWire(m.snapshot), data: snapshotData } : undefined,
+  };
+}

@@ -1,0 +1,171 @@
+// placement-ctl (real child process) against a real 3-node cluster: output, --json parsing,
+// and every error path: not found, rejected input, a dead member, no quorum, cluster down.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster, type Cluster } from '../support/cluster.js';
+import { runCtl, type CtlResult } from './support/run-ctl.js';
+
+const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, NOT_FOUND: 4, REJECTED: 5, COMPARE_FAILED: 6 };
+
+function clean(r: CtlResult): void {
+  assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, `stack trace in stderr: ${r.stderr}`);
+  assert.doesNotMatch(r.stdout + r.stderr, /\x1b\[/, 'colour codes on a non-TTY');
+}
+
+interface StatusJson {
+  clusterId: string;
+  leaderId: number;
+  members: Array<{ id: number; address: string; role: string; isLeader: boolean; reachable: boolean; term: number | null; commitIndex: number | null; appliedIndex: number | null; lag: number | null }>;
+}
+
+describe('placement-ctl against a real 3-node cluster', { timeout: 170_000 }, () => {
+  let c: Cluster;
+  let all: string;
+  before(async () => {
+    c = await startCluster({ nodes: 3 });
+    all = c.nodes.map((n) => n.grpcAddress).join(',');
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  test('kv commands and --json through a single member', async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!.grpcAddress;
+    const put = await runCtl(['--endpoints', follower, 'kv', 'put', '/brokers/1', '{"host":"10.0.0.1"}']);
+    assert.equal(put.code, EXIT.OK, put.stderr);
+    assert.equal(put.stdout, 'OK\n');
+    const [putJson, get, getJson, exists, ls, lsJson] = await Promise.all([
+      runCtl(['--endpoints', follower, '--json', 'kv', 'put', '/brokers/2', 'two']),
+      runCtl(['--endpoints', follower, 'kv', 'get', '/brokers/1']),
+      runCtl(['--endpoints', follower, '--json', 'kv', 'get', '/brokers/1']),
+      runCtl(['--endpoints', follower, 'kv', 'exists', '/brokers/1']),
+      runCtl(['--endpoints', follower, 'kv', 'ls', '--prefix', '/brokers/']),
+      runCtl(['--endpoints', all, '--json', 'kv', 'ls', '--prefix', '/brokers/', '--limit', '1']),
+    ]);
+    for (const r of [putJson, get, getJson, exists, ls, lsJson]) {
+      assert.equal(r.code, EXIT.OK, r.stderr);
+      clean(r);
+    }
+    assert.ok((JSON.parse(putJson.stdout) as { revision: number }).revision > 0);
+    assert.equal(get.stdout, '{"host":"10.0.0.1"}\n');
+    const gj = JSON.parse(getJson.stdout) as { found: boolean; value: string; version: number; modRevision: number };
+    assert.equal(gj.found, true);
+    assert.equal(gj.value, '{"host":"10.0.0.1"}');
+    assert.equal(gj.version, 1);
+    assert.equal(exists.stdout, 'true\n');
+    assert.match(ls.stdout, /^KEY\s+VALUE\s+MOD_REV\s+VERSION\n\/brokers\/1\s+\{"host":"10\.0\.0\.1"\}\s+\d+\s+1\n\/brokers\/2\s+two\s+\d+\s+1\n$/);
+    const lj = JSON.parse(lsJson.stdout) as { count: number; more: boolean; kvs: Array<{ key: string }> };
+    assert.equal(lj.count, 1);
+    assert.equal(lj.more, true);
+    assert.equal(lj.kvs[0]!.key, '/brokers/1');
+
+    const [cas, casFail, del] = await Promise.all([
+      runCtl(['--endpoints', all, 'kv', 'cas', '/brokers/2', 'TWO', '--expect-value', 'two']),
+      runCtl(['--endpoints', all, 'kv', 'cas', '/brokers/1', 'x', '--expect-absent']),
+      runCtl(['--endpoints', all, 'kv', 'del', '/brokers/1']),
+    ]);
+    assert.equal(cas.code, EXIT.OK, cas.stderr);
+    assert.equal(casFail.code, EXIT.COMPARE_FAILED, casFail.stderr);
+    assert.equal(del.code, EXIT.OK, del.stderr);
+  });
+
+  test('error paths: not found (4), rejected input (5), usage (2)', async () => {
+    const [get, getJson, del, exists, emptyKey, bigKey, usage] = await Promise.all([
+      runCtl(['--endpoints', all, 'kv', 'get', '/nope']),
+      runCtl(['--endpoints', all, '--json', 'kv', 'get', '/nope']),
+      runCtl(['--endpoints', all, 'kv', 'del', '/nope']),
+      runCtl(['--endpoints', all, 'kv', 'exists', '/nope']),
+      runCtl(['--endpoints', all, 'kv', 'put', '', 'x']),
+      runCtl(['--endpoints', all, '--json', 'kv', 'put', 'k'.repeat(5000), 'x']),
+      runCtl(['--endpoints', all, 'kv', 'put', 'only-key']),
+    ]);
+    for (const r of [get, getJson, del, exists, emptyKey, bigKey, usage]) clean(r);
+    assert.equal(get.code, EXIT.NOT_FOUND);
+    assert.equal(get.stderr, 'placement-ctl: error: key "/nope" not found\n');
+    assert.equal(getJson.code, EXIT.NOT_FOUND);
+    assert.deepEqual(JSON.parse(getJson.stdout), { found: false, key: '/nope' });
+    assert.equal(del.code, EXIT.NOT_FOUND);
+    assert.equal(exists.code, EXIT.NOT_FOUND);
+    assert.equal(exists.stdout, 'false\n');
+    assert.equal(emptyKey.code, EXIT.REJECTED, emptyKey.stderr);
+    assert.match(emptyKey.stderr, /^placement-ctl: error: rejected by the server: .*key/);
+    assert.equal(bigKey.code, EXIT.REJECTED, bigKey.stderr);
+    const bj = JSON.parse(bigKey.stderr) as { error: { code: string; message: string; exitCode: number } };
+    assert.equal(bj.error.code, 'INVALID_ARGUMENT');
+    assert.match(bj.error.message, /4096|limit/);
+    assert.equal(usage.code, EXIT.USAGE);
+    assert.match(usage.stderr, /missing required argument 'value'/);
+  });
+
+  test('cluster status, member list and check perf', async () => {
+    const leader = await c.waitForLeader();
+    const [st, stJson, ml, perf] = await Promise.all([
+      runCtl(['--endpoints', c.node(1).grpcAddress, 'cluster', 'status']),
+      runCtl(['--endpoints', all, '--json', 'cluster', 'status']),
+      runCtl(['--endpoints', all, '--json', 'member', 'list']),
+      runCtl(['--endpoints', all, '--json', 'check', 'perf', '--duration', '1s', '--concurrency', '8']),
+    ]);
+    for (const r of [st, stJson, ml, perf]) {
+      assert.equal(r.code, EXIT.OK, r.stderr);
+      clean(r);
+    }
+    const rows = st.stdout.trimEnd().split('\n');
+    assert.match(rows[0]!, /^ID\s+ADDRESS\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAG\s+LEADER$/);
+    assert.equal(rows.length, 4);
+    const leaderRow = rows.find((r) => r.endsWith('*'))!;
+    assert.match(leaderRow, new RegExp(`^${leader}\\s+${c.node(leader).grpcAddress.replace(/\./g, '\\.')}\\s+leader\\s+\\d+\\s+\\d+\\s+\\d+\\s+0\\s+\\*$`));
+    const sj = JSON.parse(stJson.stdout) as StatusJson;
+    assert.equal(sj.leaderId, leader);
+    assert.deepEqual(sj.members.map((m) => m.id), [1, 2, 3]);
+    assert.equal(sj.members.filter((m) => m.isLeader).length, 1);
+    for (const m of sj.members) {
+      assert.equal(m.reachable, true);
+      assert.ok((m.commitIndex ?? 0) > 0);
+      assert.ok(['leader', 'follower'].includes(m.role));
+    }
+    const mj = JSON.parse(ml.stdout) as { leaderId: number; members: Array<{ id: number; address: string; httpAddress: string }> };
+    assert.deepEqual(mj.members.map((m) => m.address), c.nodes.map((n) => n.grpcAddress));
+    const pj = JSON.parse(perf.stdout) as { writes: number; errors: number; throughput: number; latencyMs: { p50: number; p99: number } };
+    assert.ok(pj.writes > 0);
+    assert.equal(pj.errors, 0);
+    assert.ok(pj.latencyMs.p50 > 0 && pj.latencyMs.p50 <= pj.latencyMs.p99);
+  });
+
+  test('a dead member, then no quorum, then the whole cluster down', async () => {
+    const leader = await c.waitForLeader();
+    const victim = c.nodes.find((n) => n.id !== leader)!;
+    await c.kill(victim.id);
+    // The dead member first in --endpoints: the command still works, status marks it.
+    const others = c.nodes.filter((n) => n.id !== victim.id).map((n) => n.grpcAddress);
+    const [put, st] = await Promise.all([
+      runCtl(['--endpoints', [victim.grpcAddress, ...others].join(','), 'kv', 'put', '/while-down', '1']),
+      runCtl(['--endpoints', all, '--timeout', '3s', 'cluster', 'status']),
+    ]);
+    assert.equal(put.code, EXIT.OK, put.stderr);
+    assert.equal(st.code, EXIT.OK, st.stderr);
+    assert.match(st.stdout, new RegExp(`\\n${victim.id}\\s+${victim.grpcAddress.replace(/\./g, '\\.')}\\s+unreachable\\s+-`));
+    assert.match(st.stderr, new RegExp(`warning: member ${victim.id}: cannot reach any of ${victim.grpcAddress.replace(/\./g, '\\.')}: connection refused`));
+    clean(st);
+
+    // Only one member left: no leader, writes fail UNAVAILABLE within the timeout → exit 3.
+    await c.kill(leader);
+    const last = c.nodes.find((n) => n.id !== leader && n.id !== victim.id)!;
+    const noQuorum = await runCtl(['--endpoints', last.grpcAddress, '--timeout', '3s', 'kv', 'put', '/no-quorum', 'x']);
+    assert.equal(noQuorum.code, EXIT.UNAVAILABLE, noQuorum.stderr);
+    assert.match(noQuorum.stderr, /^placement-ctl: error: /);
+    clean(noQuorum);
+
+    await c.kill(last.id);
+    const [down, downJson] = await Promise.all([
+      runCtl(['--endpoints', all, '--timeout', '2s', 'kv', 'get', '/x']),
+      runCtl(['--endpoints', all, '--timeout', '2s', '--json', 'member', 'list']),
+    ]);
+    assert.equal(down.code, EXIT.UNAVAILABLE);
+    assert.equal(down.stderr, `placement-ctl: error: cannot reach any of ${c.nodes.map((n) => n.grpcAddress).join(', ')}: connection refused\n`);
+    clean(down);
+    assert.equal(downJson.code, EXIT.UNAVAILABLE);
+    assert.equal(downJson.stdout, '');
+    assert.equal((JSON.parse(downJson.stderr) as { error: { code: string } }).error.code, 'UNAVAILABLE');
+  });
+});

@@ -1,0 +1,318 @@
+// SDK behaviour against an in-process fake cluster (real gRPC on loopback): typed operations,
+// member discovery, fail-over, leader hints, back-off, deadlines, de-dup sequence reuse,
+// error mapping and close().
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import {
+  PlacementClient,
+  ClientClosedError,
+  DeadlineExceededError,
+  InvalidArgumentError,
+  NotFoundError,
+  PlacementClientError,
+  UnavailableError,
+  FailedPreconditionError,
+  backoffDelay,
+  resolveBackoff,
+  seededRandom,
+  type RetryEvent,
+} from '../../src/client/index.js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { FakeCluster, deadAddress } from './support/fake-cluster.js';
+
+const SEED = 20261121;
+
+describe('PlacementClient against a fake cluster', () => {
+  let fc: FakeCluster;
+  const clients: PlacementClient[] = [];
+  const mk = (opts: Partial<ConstructorParameters<typeof PlacementClient>[0]> & { endpoints: string[] }): PlacementClient => {
+    const c = new PlacementClient({ random: seededRandom(SEED), ...opts });
+    clients.push(c);
+    return c;
+  };
+
+  before(async () => {
+    fc = await FakeCluster.start(3);
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await fc.stop();
+  });
+  beforeEach(async () => {
+    for (const n of fc.nodes) {
+      n.fault = undefined;
+      if (!n.running) await n.start();
+    }
+    fc.leaderId = 1;
+    fc.calls.length = 0;
+  });
+
+  test('typed key-value operations', async () => {
+    const c = mk({ endpoints: [fc.node(1).address] });
+    const s1 = await c.kv.set('/brokers/1', '{"host":"10.0.0.1"}');
+    assert.ok(s1.revision > 0);
+    assert.equal(s1.header.clusterId, 'fake');
+    const kv = await c.kv.get('/brokers/1');
+    assert.ok(kv);
+    assert.equal(kv.value.toString(), '{"host":"10.0.0.1"}');
+    assert.equal(kv.version, 1);
+    assert.equal(kv.modRevision, s1.revision);
+    const s2 = await c.kv.set('/brokers/1', Buffer.from([0, 1, 2]), { prevKv: true });
+    assert.equal(s2.prevKv?.value.toString(), '{"host":"10.0.0.1"}');
+    assert.deepEqual([...(await c.kv.get('/brokers/1'))!.value], [0, 1, 2]);
+    assert.equal(await c.kv.get('/missing'), undefined);
+    assert.equal(await c.kv.getString('/missing'), undefined);
+    await assert.rejects(c.kv.getOrThrow('/missing'), (e: unknown) => e instanceof NotFoundError && e.code === GrpcStatus.NOT_FOUND);
+    assert.equal(await c.kv.exists('/brokers/1'), true);
+    assert.equal(await c.kv.exists('/missing'), false);
+    const d = await c.kv.delete('/brokers/1', { prevKv: true });
+    assert.equal(d.deleted, true);
+    assert.deepEqual([...d.prevKv!.value], [0, 1, 2]);
+    assert.equal((await c.kv.delete('/brokers/1')).deleted, false);
+
+    for (let i = 0; i < 7; i++) await c.kv.set(`/topics/t${i}`, `v${i}`);
+    await c.kv.set('/other', 'x');
+    const page = await c.kv.list('/topics/', { limit: 3 });
+    assert.deepEqual(page.kvs.map((k) => k.key), ['/topics/t0', '/topics/t1', '/topics/t2']);
+    assert.equal(page.more, true);
+    const page2 = await c.kv.list('/topics/', { limit: 3, startAfter: page.nextKey });
+    assert.deepEqual(page2.kvs.map((k) => k.key), ['/topics/t3', '/topics/t4', '/topics/t5']);
+    const all: string[] = [];
+    for await (const k of c.kv.listAll('/topics/', { pageSize: 2 })) all.push(k.key);
+    assert.equal(all.length, 7);
+    const five: string[] = [];
+    for await (const k of c.kv.listAll('/topics/', { pageSize: 2, limit: 5 })) five.push(k.key);
+    assert.deepEqual(five, ['/topics/t0', '/topics/t1', '/topics/t2', '/topics/t3', '/topics/t4']);
+
+    const cas1 = await c.kv.compareAndSwap('/lock', { absent: true }, 'me');
+    assert.equal(cas1.succeeded, true);
+    const cas2 = await c.kv.compareAndSwap('/lock', { absent: true }, 'other');
+    assert.equal(cas2.succeeded, false);
+    assert.equal(cas2.prevKv?.value.toString(), 'me');
+    const cas3 = await c.kv.compareAndSwap('/lock', { value: 'me' }, 'me2');
+    assert.equal(cas3.succeeded, true);
+    const cas4 = await c.kv.compareAndSwap('/lock', { modRevision: cas3.revision }, 'me3');
+    assert.equal(cas4.succeeded, true);
+    assert.equal(await c.kv.getString('/lock'), 'me3');
+  });
+
+  test('learns the members from one endpoint and reports the leader', async () => {
+    const c = mk({ endpoints: [fc.node(2).address] });
+    assert.deepEqual(c.endpoints, [fc.node(2).address]);
+    const m = await c.connect();
+    assert.equal(m.members.length, 3);
+    assert.equal(m.leaderId, 1);
+    assert.deepEqual([...c.endpoints].sort(), fc.nodes.map((n) => n.address).sort());
+    assert.deepEqual(c.leaderHint, { id: 1, address: fc.node(1).address });
+    const st = await c.cluster.status();
+    assert.equal(st.leaderId, 1);
+    assert.equal(st.members.length, 3);
+    const own = await c.cluster.status({ endpoint: fc.node(3).address });
+    assert.equal(own.id, 3);
+    assert.equal(own.role, 'follower');
+  });
+
+  test('fails over from a dead endpoint and from a stopped member', async () => {
+    const dead = await deadAddress();
+    const events: RetryEvent[] = [];
+    const c = mk({ endpoints: [dead, fc.node(1).address], onRetry: (e) => events.push(e) });
+    await c.kv.set('/a', '1');
+    assert.ok(events.length >= 1);
+    assert.equal(events[0]!.failure.endpoint, dead);
+    assert.equal(events[0]!.failure.codeName, 'UNAVAILABLE');
+    await c.connect(); // learn every member
+    // The node the client talks to dies: the next calls go elsewhere.
+    await fc.node(1).stop();
+    fc.leaderId = 2;
+    for (let i = 0; i < 5; i++) await c.kv.set(`/after/${i}`, String(i));
+    assert.equal(await c.kv.getString('/after/4'), '4');
+  });
+
+  test('follows the leader hint in trailing metadata', async () => {
+    const events: RetryEvent[] = [];
+    // Node 3 is not among the endpoints and discovery is off: only the hint can lead there.
+    const c = mk({ endpoints: [fc.node(1).address], discoverMembers: false, onRetry: (e) => events.push(e) });
+    fc.node(1).fault = { kind: 'unavailable', message: 'not the leader', leaderId: 3, leaderAddress: fc.node(3).address };
+    const r = await c.kv.set('/hinted', 'x');
+    assert.equal(r.header.memberId, 3);
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.nextEndpoint, fc.node(3).address);
+    assert.deepEqual(events[0]!.leaderHint, { id: 3, address: fc.node(3).address });
+    assert.deepEqual(c.leaderHint, { id: 3, address: fc.node(3).address });
+    // The next write goes to the known leader directly.
+    fc.calls.length = 0;
+    await c.kv.set('/hinted2', 'y');
+    assert.deepEqual(fc.callsTo('Set').map((x) => x.node), [3]);
+  });
+
+  test('never retries INVALID_ARGUMENT or other definite failures', async () => {
+    const c = mk({ endpoints: fc.nodes.map((n) => n.address) });
+    await assert.rejects(c.kv.set('', 'x'), (e: unknown) => {
+      assert.ok(e instanceof InvalidArgumentError);
+      assert.equal(e.code, GrpcStatus.INVALID_ARGUMENT);
+      assert.equal(e.codeName, 'INVALID_ARGUMENT');
+      assert.equal(e.serverMessage, 'key is empty');
+      assert.match(e.message, /key is empty/);
+      return true;
+    });
+    assert.equal(fc.callsTo('Set').length, 1);
+    await assert.rejects(c.kv.get('k'.repeat(5000)), (e: unknown) => e instanceof InvalidArgumentError && /4096-byte limit/.test(e.message));
+    assert.equal(fc.callsTo('Get').length, 1);
+    fc.node(1).fault = { kind: 'status', code: GrpcStatus.FAILED_PRECONDITION, message: 'lease 9 not found' };
+    fc.node(2).fault = fc.node(1).fault;
+    fc.node(3).fault = fc.node(1).fault;
+    await assert.rejects(c.kv.set('/x', 'y', { lease: 9 }), (e: unknown) => e instanceof FailedPreconditionError && e.message === 'lease 9 not found');
+    assert.equal(fc.callsTo('Set').length, 2);
+  });
+
+  test('a write whose reply was lost is retried with the same seq and applied once', async () => {
+    const c = mk({ endpoints: [fc.node(1).address, fc.node(2).address], clientId: 'broker-7', discoverMembers: false });
+    await c.kv.set('/counter', '0');
+    const appliedBefore = fc.applied;
+    // The first attempt is applied, then its reply is lost; the retry must not apply it again.
+    fc.node(1).fault = { kind: 'drop-reply', count: 1 };
+    const seqBefore = c.nextSequence;
+    const r = await c.kv.compareAndSwap('/counter', { value: '0' }, '1');
+    assert.equal(r.succeeded, true, 'the retry returns the original (successful) outcome');
+    assert.equal(fc.applied, appliedBefore + 1, 'applied exactly once');
+    const cas = fc.callsTo('CompareAndSwap');
+    assert.equal(cas.length, 2);
+    assert.equal(cas[0]!.request.seq, cas[1]!.request.seq);
+    assert.equal(cas[0]!.request.clientId, 'broker-7');
+    assert.equal(cas[0]!.request.seq, seqBefore);
+    assert.equal(await c.kv.getString('/counter'), '1');
+    // Distinct logical writes carry increasing sequence numbers.
+    await c.kv.set('/s1', 'a');
+    await c.kv.delete('/s1');
+    const seqs = fc.calls.filter((x) => x.method !== 'Get' && typeof x.request.seq === 'number').map((x) => x.request.seq as number);
+    for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! >= seqs[i - 1]!);
+    assert.equal(c.nextSequence, seqBefore + 3);
+  });
+
+  test('exponential back-off with jitter between retries, seeded', async () => {
+    const b = resolveBackoff({ initialMs: 10, maxMs: 80, jitter: 0 });
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((n) => backoffDelay(n, b, () => 0.5)), [10, 20, 40, 80, 80, 80]);
+    const j = resolveBackoff({ initialMs: 100, maxMs: 1000, jitter: 0.5 });
+    const rnd = seededRandom(SEED);
+    for (let n = 0; n < 50; n++) {
+      const d = backoffDelay(n % 6, j, rnd);
+      const base = Math.min(1000, 100 * 2 ** (n % 6));
+      assert.ok(d >= base / 2 && d <= base, `delay ${d} within [${base / 2}, ${base}]`);
+    }
+    assert.throws(() => resolveBackoff({ initialMs: 10, maxMs: 5 }), RangeError);
+
+    const events: RetryEvent[] = [];
+    const c = mk({
+      endpoints: [fc.node(1).address],
+      discoverMembers: false,
+      deadlineMs: 700,
+      backoff: { initialMs: 10, maxMs: 160, jitter: 0 },
+      onRetry: (e) => events.push(e),
+    });
+    fc.node(1).fault = { kind: 'unavailable', message: 'no leader' };
+    await assert.rejects(c.kv.set('/x', 'y'), UnavailableError);
+    assert.deepEqual(
+      events.slice(0, 5).map((e) => e.delayMs),
+      [10, 20, 40, 80, 160],
+    );
+    assert.ok(events.every((e, i) => e.retry === i + 1));
+  });
+
+  test('leaderless cluster: UnavailableError inside the deadline, with the last leader hint', async () => {
+    for (const n of fc.nodes) n.fault = { kind: 'unavailable', message: 'no leader elected', leaderId: 2, leaderAddress: fc.node(2).address };
+    const c = mk({ endpoints: [fc.node(1).address], deadlineMs: 600 });
+    const t0 = Date.now();
+    await assert.rejects(c.kv.set('/x', 'y'), (e: unknown) => {
+      assert.ok(e instanceof UnavailableError);
+      assert.equal(e.code, GrpcStatus.UNAVAILABLE);
+      assert.deepEqual(e.leaderHint, { id: 2, address: fc.node(2).address });
+      assert.match(e.message, /cluster unavailable/);
+      assert.match(e.message, /no leader elected/);
+      assert.ok(e.attempts.length >= 2);
+      return true;
+    });
+    const took = Date.now() - t0;
+    assert.ok(took <= 600 + 300, `took ${took} ms`);
+    // Per-call override of the deadline.
+    const t1 = Date.now();
+    await assert.rejects(c.kv.get('/x', { deadlineMs: 150 }), UnavailableError);
+    assert.ok(Date.now() - t1 <= 150 + 300);
+  });
+
+  test('a hung member costs one attempt timeout; a hung cluster gives DeadlineExceededError', async () => {
+    fc.node(1).fault = { kind: 'hang' };
+    const c = mk({ endpoints: [fc.node(1).address, fc.node(2).address], discoverMembers: false, attemptTimeoutMs: 200, deadlineMs: 3000 });
+    assert.equal((await c.kv.set('/h', '1')).header.memberId, 2);
+    for (const n of fc.nodes) n.fault = { kind: 'hang' };
+    const t0 = Date.now();
+    await assert.rejects(c.kv.get('/h', { deadlineMs: 500 }), (e: unknown) => {
+      assert.ok(e instanceof DeadlineExceededError, String(e));
+      assert.equal(e.code, GrpcStatus.DEADLINE_EXCEEDED);
+      assert.equal(e.deadlineMs, 500);
+      assert.match(e.message, /no answer within the 500 ms deadline/);
+      return true;
+    });
+    const took = Date.now() - t0;
+    assert.ok(took >= 450 && took <= 500 + 300, `took ${took} ms`);
+  });
+
+  test('every endpoint refusing connections: "cannot reach any of …: connection refused"', async () => {
+    const a = await deadAddress();
+    const b = await deadAddress();
+    const c = mk({ endpoints: [a, b], deadlineMs: 400 });
+    await assert.rejects(c.kv.get('/x'), (e: unknown) => {
+      assert.ok(e instanceof UnavailableError);
+      assert.equal(e.message, `cannot reach any of ${a}, ${b}: connection refused`);
+      assert.deepEqual(e.triedEndpoints, [a, b]);
+      return true;
+    });
+  });
+
+  test('close() rejects in-flight calls, refuses new ones, and is idempotent', async () => {
+    fc.node(1).fault = { kind: 'hang' };
+    const c = mk({ endpoints: [fc.node(1).address], discoverMembers: false, deadlineMs: 10_000, attemptTimeoutMs: 10_000 });
+    const p = c.kv.get('/x');
+    while (fc.callsTo('Get', 1).length === 0) await new Promise((r) => setImmediate(r));
+    c.close();
+    await assert.rejects(p, ClientClosedError);
+    await assert.rejects(c.kv.get('/x'), ClientClosedError);
+    c.close();
+    assert.equal(c.isClosed, true);
+  });
+
+  test('abort signal cancels a call', async () => {
+    fc.node(1).fault = { kind: 'hang' };
+    const c = mk({ endpoints: [fc.node(1).address], discoverMembers: false, deadlineMs: 10_000, attemptTimeoutMs: 10_000 });
+    const ac = new AbortController();
+    const p = c.kv.get('/x', { signal: ac.signal });
+    while (fc.callsTo('Get', 1).length === 0) await new Promise((r) => setImmediate(r));
+    ac.abort(new Error('shutting down'));
+    await assert.rejects(p, (e: unknown) => e instanceof PlacementClientError && e.code === GrpcStatus.CANCELLED && /shutting down/.test(e.message));
+  });
+
+  test('bad options and arguments fail fast, locally', () => {
+    assert.throws(() => new PlacementClient({ endpoints: [] }), InvalidArgumentError);
+    assert.throws(() => new PlacementClient({ endpoints: ['nohostport'] }), InvalidArgumentError);
+    assert.throws(() => new PlacementClient({ endpoints: 'a:1', deadlineMs: 0 }), InvalidArgumentError);
+  });
+
+  test('no timer or channel keeps the process alive, with or without close()', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/exit-check.ts', import.meta.url));
+    for (const mode of ['close', 'no-close', 'dead']) {
+      const target = mode === 'dead' ? await deadAddress() : fc.node(1).address;
+      const child = spawn(process.execPath, ['--import', 'tsx', fixture, target, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let outText = '';
+      child.stdout.on('data', (d: Buffer) => (outText += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (outText += d.toString()));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      clearTimeout(killer);
+      assert.equal(signal, null, `mode ${mode}: child had to be killed (kept alive): ${outText}`);
+      assert.equal(code, 0, `mode ${mode}: ${outText}`);
+      assert.match(outText, /done/);
+    }
+  });
+});

@@ -1,0 +1,320 @@
+// The node as a real 3-process cluster on loopback: writes through followers, linearizable and
+// serializable reads everywhere, bad input, foreign peers, leader failover (timed), catch-up of a
+// restarted leader, graceful hand-off on SIGTERM, and a full-cluster crash that loses no
+// acknowledged write. Subtests share one cluster and run in order.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { startCluster, poll, type Cluster } from '../support/cluster.js';
+import { kvClient, type KvClient } from '../support/kv.js';
+import { PeerServiceClient, type RaftBatch } from '../../proto/gen/placement/v1/peer.js';
+import { MessageType } from '../../raft/types.js';
+
+const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+describe('3-node cluster', () => {
+  let c: Cluster;
+  const clients = new Map<number, KvClient>();
+  const acked = new Map<string, string>();
+  const kv = (id: number): KvClient => {
+    let k = clients.get(id);
+    if (!k) {
+      k = kvClient(c.node(id).grpcAddress);
+      clients.set(id, k);
+    }
+    return k;
+  };
+  const resetClient = (id: number): void => {
+    clients.get(id)?.close();
+    clients.delete(id);
+  };
+
+  /** Writes through any live node, retrying UNAVAILABLE; resolves when acknowledged. */
+  async function writeSomewhere(key: string, value: string, ids: number[], deadlineMs = 20_000): Promise<number> {
+    const until = Date.now() + deadlineMs;
+    let i = 0;
+    let last: unknown;
+    while (Date.now() < until) {
+      const id = ids[i++ % ids.length]!;
+      try {
+        await kv(id).set({ key, value: enc(value), clientId: 'test-writer', seq: hashSeq(key) }, { timeoutMs: 2000 });
+        acked.set(key, value);
+        return id;
+      } catch (err) {
+        last = err;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    throw new Error(`write ${key} not acknowledged in ${deadlineMs} ms: ${(last as Error)?.message}`);
+  }
+
+  before(async () => {
+    c = await startCluster({ nodes: 3 });
+  });
+
+  after(async () => {
+    for (const k of clients.values()) k.close();
+    await c?.stop();
+  });
+
+  it('writes through a follower and reads it back from every node', async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!.id;
+    const r = await kv(follower).set({ key: 'greeting', value: enc('hello'), prevKv: true });
+    acked.set('greeting', 'hello');
+    assert.equal(r.header?.clusterId, 'test');
+    assert.equal(r.header?.memberId, follower);
+    assert.ok((r.header?.revision ?? 0) > 0);
+    for (const n of c.nodes) {
+      const g = await kv(n.id).get({ key: 'greeting' });
+      assert.equal(g.found, true, `node ${n.id} finds the key`);
+      assert.equal(g.value.toString(), 'hello', `node ${n.id} reads the written value (linearizable)`);
+      const e = await kv(n.id).exists({ key: 'greeting' });
+      assert.equal(e.exists, true);
+    }
+    // Serializable reads converge (may lag briefly).
+    for (const n of c.nodes) {
+      await poll(async () => (await kv(n.id).get({ key: 'greeting', serializable: true })).found, { what: `serializable read on ${n.id}` });
+    }
+    const missing = await kv(follower).get({ key: 'nope' });
+    assert.equal(missing.found, false);
+  });
+
+  it('supports delete, list with pagination, and compare-and-swap through followers', async () => {
+    const leader = await c.waitForLeader();
+    const f = c.nodes.find((n) => n.id !== leader)!.id;
+    for (let i = 0; i < 5; i++) {
+      await kv(f).set({ key: `list/${i}`, value: enc(String(i)) });
+      acked.set(`list/${i}`, String(i));
+    }
+    const p1 = await kv(f).list({ prefix: 'list/', limit: 3 });
+    assert.deepEqual(p1.kvs.map((k) => k.key), ['list/0', 'list/1', 'list/2']);
+    assert.equal(p1.more, true);
+    const p2 = await kv(leader).list({ prefix: 'list/', limit: 3, startAfter: p1.nextKey });
+    assert.deepEqual(p2.kvs.map((k) => k.key), ['list/3', 'list/4']);
+    assert.equal(p2.more, false);
+
+    const cur = await kv(f).get({ key: 'list/0' });
+    const ok = await kv(f).compareAndSwap({ key: 'list/0', expect: { $case: 'expectedModRevision', value: cur.kv!.modRevision }, value: enc('swapped') });
+    assert.equal(ok.succeeded, true);
+    acked.set('list/0', 'swapped');
+    const no = await kv(f).compareAndSwap({ key: 'list/0', expect: { $case: 'expectedValue', value: enc('wrong') }, value: enc('x') });
+    assert.equal(no.succeeded, false);
+    assert.equal((await kv(leader).get({ key: 'list/0' })).value.toString(), 'swapped');
+
+    await kv(f).set({ key: 'doomed', value: enc('x') });
+    const d = await kv(f).delete({ key: 'doomed' });
+    assert.equal(d.deleted, true);
+    const d2 = await kv(f).delete({ key: 'doomed' });
+    assert.equal(d2.deleted, false);
+    assert.equal((await kv(leader).exists({ key: 'doomed' })).exists, false);
+  });
+
+  it('rejects bad input with INVALID_ARGUMENT naming the limit, and changes nothing', async () => {
+    const leader = await c.waitForLeader();
+    const f = c.nodes.find((n) => n.id !== leader)!.id;
+    const before = (await kv(leader).get({ key: 'greeting' })).header!.revision;
+    const expectInvalid = async (p: Promise<unknown>, re: RegExp): Promise<void> => {
+      await assert.rejects(p, (err: grpc.ServiceError) => {
+        assert.equal(err.code, grpc.status.INVALID_ARGUMENT, `code for ${re}: ${err.message}`);
+        assert.match(err.details, re);
+        return true;
+      });
+    };
+    await expectInvalid(kv(f).set({ key: '', value: enc('x') }), /key must not be empty/);
+    await expectInvalid(kv(f).set({ key: 'k'.repeat(4097), value: enc('x') }), /4096 bytes/);
+    await expectInvalid(kv(f).set({ key: 'big', value: Buffer.alloc(1024 * 1024 + 1) }), /1048576 bytes/);
+    await expectInvalid(kv(f).get({ key: '' }), /key must not be empty/);
+    await expectInvalid(kv(f).delete({ key: 'é'.repeat(2049) }), /4098 bytes.*4096/);
+    await expectInvalid(kv(f).compareAndSwap({ key: 'cas', value: enc('v') }), /expectation/);
+    // A malformed protobuf body.
+    const raw = kv(f).raw.kv;
+    await expectInvalid(
+      new Promise((resolve, reject) =>
+        raw.makeUnaryRequest(
+          '/placement.v1.KvService/Set',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]),
+          { deadline: Date.now() + 5000 },
+          (err, rep) => (err ? reject(err) : resolve(rep)),
+        ),
+      ),
+      /malformed/,
+    );
+    // The maximum itself is fine.
+    await kv(f).set({ key: 'k'.repeat(4096), value: enc('edge') });
+    const afterRev = (await kv(leader).get({ key: 'greeting' })).header!.revision;
+    assert.equal(afterRev, before + 1, 'only the valid write changed the revision');
+    assert.equal((await kv(leader).exists({ key: 'big' })).exists, false);
+  });
+
+  it('rejects and logs peer traffic from another cluster id or a non-member', async () => {
+    const target = c.nodes[0]!;
+    const peer = new PeerServiceClient(target.grpcAddress, grpc.credentials.createInsecure());
+    const send = (batch: RaftBatch): Promise<grpc.ServiceError | null> =>
+      new Promise((resolve) => {
+        const s = peer.raft((err) => resolve(err));
+        s.on('error', () => {});
+        s.write(batch);
+        s.end();
+      });
+    const msg = {
+      type: MessageType.Vote,
+      from: 2,
+      to: target.id,
+      term: 1_000_000,
+      logTerm: 1_000_000,
+      index: 1_000_000,
+      entries: [],
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+      context: Buffer.alloc(0),
+      snapshot: undefined,
+    };
+    const termBefore = (await c.status(target.id)).term;
+    const e1 = await send({ clusterId: 'other-cluster', from: 2, to: target.id, messages: [msg] });
+    assert.equal(e1?.code, grpc.status.FAILED_PRECONDITION);
+    assert.match(e1!.details, /cluster id mismatch/);
+    const e2 = await send({ clusterId: 'test', from: 9, to: target.id, messages: [{ ...msg, from: 9 }] });
+    assert.equal(e2?.code, grpc.status.PERMISSION_DENIED);
+    assert.match(e2!.details, /not in this cluster/);
+    const forward = await new Promise<grpc.ServiceError | null>((resolve) =>
+      peer.forward({ clusterId: 'other-cluster', from: 2, kind: { $case: 'members', value: true } }, (err) => resolve(err)),
+    );
+    assert.equal(forward?.code, grpc.status.FAILED_PRECONDITION);
+    peer.close();
+    assert.ok((await c.status(target.id)).term < 1_000_000, 'the forged vote request changed nothing');
+    assert.equal((await c.status(target.id)).term, termBefore);
+    await poll(async () => /rejected peer traffic: cluster id mismatch/.test(c.logs(target.id)), { what: 'rejection logged' });
+    assert.match(c.logs(target.id), /rejected peer traffic: member 9 is not in this cluster/);
+  });
+
+  it('reports cluster status over gRPC and HTTP', async () => {
+    const leader = await c.waitForLeader();
+    const st = await kv(leader).status();
+    assert.equal(st.leaderId, leader);
+    assert.equal(st.role, 'leader');
+    assert.equal(st.members.length, 3);
+    assert.ok(st.leaderAddress.endsWith(String(c.node(leader).grpcPort)));
+    const f = c.nodes.find((n) => n.id !== leader)!.id;
+    const m = await kv(f).members();
+    assert.equal(m.leaderId, leader);
+    assert.ok(m.members.every((x) => x.matchIndex > 0), 'a follower reports the leader\'s match indexes');
+    const res = await fetch(`http://${c.node(f).httpAddress}/v1/cluster/status`);
+    const body = (await res.json()) as { code: number; data: Record<string, unknown> };
+    assert.equal(body.code, 0);
+    for (const k of ['id', 'leaderId', 'term', 'role', 'commitIndex', 'appliedIndex', 'members']) assert.ok(k in body.data, k);
+  });
+
+  it('elects a new leader after kill -9 and accepts writes again quickly; the old leader catches up', async () => {
+    const leader = await c.waitForLeader();
+    const others = c.nodes.filter((n) => n.id !== leader).map((n) => n.id);
+    for (let i = 0; i < 20; i++) await writeSomewhere(`pre-${i}`, `v${i}`, others);
+    await c.kill(leader, 'SIGKILL');
+    const t0 = Date.now();
+    await writeSomewhere('after-failover', 'yes', others);
+    const ms = Date.now() - t0;
+    console.log(`# failover: kill -9 of leader ${leader} -> first acknowledged write after ${ms} ms`);
+    const newLeader = await c.waitForLeader({ among: others });
+    assert.notEqual(newLeader, leader);
+    assert.ok(ms < 10_000, `failover took ${ms} ms`);
+    for (let i = 0; i < 20; i++) await writeSomewhere(`during-${i}`, `d${i}`, others);
+
+    resetClient(leader);
+    await c.start(leader);
+    const target = (await c.status(newLeader)).commitIndex;
+    await poll(async () => ((await c.tryStatus(leader))?.appliedIndex ?? 0) >= target, { what: `old leader ${leader} to apply up to ${target}` });
+    const r = await kv(leader).get({ key: 'during-19', serializable: true });
+    assert.equal(r.value.toString(), 'd19');
+    assert.equal((await kv(leader).get({ key: 'after-failover' })).value.toString(), 'yes');
+  });
+
+  it('without a quorum, writes fail UNAVAILABLE after a bounded wait', async () => {
+    const leader = await c.waitForLeader();
+    const [a, b] = c.nodes.filter((n) => n.id !== leader).map((n) => n.id) as [number, number];
+    await c.kill(a, 'SIGKILL');
+    await c.kill(b, 'SIGKILL');
+    // The lone old leader steps down (check-quorum) and then refuses with UNAVAILABLE.
+    const t0 = Date.now();
+    const err = await poll(
+      async () => {
+        try {
+          await kv(leader).set({ key: 'no-quorum', value: enc('x') }, { timeoutMs: 15_000 });
+          return null;
+        } catch (e) {
+          return e as grpc.ServiceError;
+        }
+      },
+      { what: 'a failed write', timeoutMs: 30_000 },
+    );
+    const ms = Date.now() - t0;
+    assert.ok(err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED, `code ${err.code}: ${err.details}`);
+    assert.ok(ms < 15_000, `failed after ${ms} ms`);
+    const after = await poll(
+      async () => {
+        try {
+          await kv(leader).set({ key: 'no-quorum', value: enc('x') }, { timeoutMs: 15_000 });
+          return null;
+        } catch (e) {
+          return (e as grpc.ServiceError).code === grpc.status.UNAVAILABLE ? (e as grpc.ServiceError) : null;
+        }
+      },
+      { what: 'UNAVAILABLE once leaderless', timeoutMs: 30_000 },
+    );
+    assert.match(after.details, /no leader|leadership lost|cannot reach/);
+    resetClient(a);
+    resetClient(b);
+    await Promise.all([c.start(a), c.start(b)]);
+    await c.waitForLeader();
+  });
+
+  it('hands leadership to a caught-up peer on SIGTERM and exits 0', async () => {
+    const leader = await c.waitForLeader();
+    const others = c.nodes.filter((n) => n.id !== leader).map((n) => n.id);
+    await writeSomewhere('before-sigterm', 'x', others);
+    const code = await c.stopNode(leader);
+    assert.equal(code, 0);
+    assert.match(c.logs(leader), /leadership handed off/);
+    const next = await c.waitForLeader({ among: others, timeoutMs: 10_000 });
+    assert.ok(others.includes(next));
+    resetClient(leader);
+    await c.start(leader);
+  });
+
+  it('loses no acknowledged write when every node is killed with SIGKILL', async () => {
+    const leader = await c.waitForLeader();
+    const ids = c.nodes.map((n) => n.id);
+    // Concurrent writes, some still in flight at the moment of the kill.
+    const inflight: Promise<unknown>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const key = `crash-${i}`;
+      inflight.push(
+        kv(ids[i % 3]!)
+          .set({ key, value: enc(`c${i}`) }, { timeoutMs: 5000 })
+          .then(() => acked.set(key, `c${i}`), () => undefined),
+      );
+      if (i === 150) await Promise.all(inflight.slice(0, 100));
+    }
+    await Promise.all(ids.map((id) => c.kill(id, 'SIGKILL')));
+    await Promise.allSettled(inflight);
+    for (const id of ids) resetClient(id);
+    await Promise.all(ids.map((id) => c.start(id)));
+    const l2 = await c.waitForLeader();
+    assert.ok(l2 > 0 && leader > 0);
+    const missing: string[] = [];
+    for (const [key, value] of acked) {
+      const r = await kv(l2).get({ key });
+      if (!r.found || r.value.toString() !== value) missing.push(`${key}=${value} (found ${r.found ? r.value.toString() : 'nothing'})`);
+    }
+    assert.deepEqual(missing, [], `every acknowledged write survives (${acked.size} checked)`);
+    console.log(`# full-cluster SIGKILL: ${acked.size} acknowledged writes checked, none lost`);
+  });
+});
+
+function hashSeq(key: string): number {
+  let h = 0;
+  for (const ch of key) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return h + 1;
+}

@@ -1,0 +1,78 @@
+// Snapshots and compaction on a real cluster: with a small --snapshot-every, a follower that is
+// down while the log is compacted past its position catches up through a streamed snapshot
+// install, and then keeps following the log.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startCluster, poll, type Cluster } from '../support/cluster.js';
+import { kvClient, type KvClient } from '../support/kv.js';
+
+describe('snapshot catch-up', () => {
+  let c: Cluster;
+  const clients: KvClient[] = [];
+  before(async () => {
+    c = await startCluster({ nodes: 3, extraArgs: ['--snapshot-every', '40'] });
+  });
+  after(async () => {
+    for (const k of clients) k.close();
+    await c?.stop();
+  });
+
+  it('a follower behind the compacted log catches up through a streamed snapshot', async () => {
+    const leader = await c.waitForLeader();
+    const [down, other] = c.nodes.filter((n) => n.id !== leader).map((n) => n.id) as [number, number];
+    const kv = kvClient(c.node(leader).grpcAddress);
+    clients.push(kv);
+    for (let i = 0; i < 10; i++) await kv.set({ key: `early/${i}`, value: Buffer.from(`e${i}`) });
+    await c.kill(down, 'SIGKILL');
+    // Enough writes for several snapshots: the leader compacts to the previous snapshot's index.
+    const batch: Promise<unknown>[] = [];
+    for (let i = 0; i < 300; i++) {
+      batch.push(kv.set({ key: `late/${String(i).padStart(3, '0')}`, value: Buffer.alloc(512, i % 256) }));
+      if (batch.length === 32) await Promise.all(batch.splice(0));
+    }
+    await Promise.all(batch);
+    const ls = await poll(async () => {
+      const s = await c.status(leader);
+      return s.snapshotIndex >= 200 ? s : null;
+    }, { what: 'leader snapshots' });
+    assert.match(c.logs(leader), /snapshot taken/);
+    assert.ok(ls.snapshotIndex > 0);
+
+    await c.start(down);
+    const target = (await c.status(leader)).commitIndex;
+    await poll(async () => ((await c.tryStatus(down))?.appliedIndex ?? 0) >= target, { what: `node ${down} to catch up to ${target}`, timeoutMs: 30_000 });
+    assert.match(c.logs(down), /snapshot installed/, 'the restarted follower installed a snapshot');
+    assert.match(c.logs(leader), /snapshot sent/);
+    const f = kvClient(c.node(down).grpcAddress);
+    clients.push(f);
+    const r = await f.get({ key: 'late/299', serializable: true });
+    assert.equal(r.found, true);
+    assert.deepEqual(r.value, Buffer.alloc(512, 299 % 256));
+    assert.equal((await f.get({ key: 'early/3', serializable: true })).value.toString(), 'e3');
+    const page = await f.list({ prefix: 'late/', serializable: true, keysOnly: true, limit: 1000 });
+    assert.equal(page.kvs.length, 300);
+
+    // It keeps following the log afterwards.
+    await kv.set({ key: 'post-snapshot', value: Buffer.from('ok') });
+    await poll(async () => (await f.get({ key: 'post-snapshot', serializable: true })).found, { what: 'post-snapshot write on the follower' });
+
+    // And all replicas converge to the same state.
+    const hashes = await poll(async () => {
+      const hs = await Promise.all([leader, down, other].map(async (id) => {
+        const res = await fetch(`http://${c.node(id).httpAddress}/v1/debug/hash`);
+        return ((await res.json()) as { data: { hash: string; appliedIndex: number } }).data;
+      }));
+      return hs.every((h) => h.appliedIndex === hs[0]!.appliedIndex) ? hs : null;
+    }, { what: 'equal applied indexes' });
+    assert.equal(new Set(hashes.map((h) => h.hash)).size, 1, `state hashes agree: ${JSON.stringify(hashes)}`);
+
+    // A restart recovers from snapshot + WAL tail.
+    await c.kill(down, 'SIGKILL');
+    await c.start(down);
+    const t2 = (await c.status(leader)).commitIndex;
+    await poll(async () => ((await c.tryStatus(down))?.appliedIndex ?? 0) >= t2, { what: 'restart recovery' });
+    const f2 = kvClient(c.node(down).grpcAddress);
+    clients.push(f2);
+    assert.equal((await f2.get({ key: 'post-snapshot', serializable: true })).value.toString(), 'ok');
+  });
+});

@@ -1,0 +1,358 @@
+// Test helper: a real Placement Center cluster as separate OS processes on loopback.
+//
+//   import { startCluster } from '../support/cluster.js';
+//   const c = await startCluster({ nodes: 3 });          // free ports, temp data dir, waits for a leader
+//   try {
+//     const leader = await c.waitForLeader();             // id agreed on by every running node
+//     const st = await c.status(2);                       // GET /v1/cluster/status of node 2 (data part)
+//     await c.kill(leader);                               // SIGKILL by pid, resolves when the process exited
+//     await c.restart(leader);                            // same id, ports and data dir
+//   } finally {
+//     await c.stop();                                     // every child killed by pid (also on failure)
+//   }
+//
+// Options (all optional):
+//   nodes       number of members (default 3)
+//   env         extra environment for every node (e.g. { PLACEMENT_PLANTED_BUG: 'local-reads' })
+//   nodeEnv     (id) => extra environment for one node
+//   extraArgs   extra CLI args for every node, or (id) => args (e.g. ['--snapshot-every', '50'])
+//   dial        (id) => { peerId: 'host:port' } — overrides how node `id` reaches each peer
+//               (pass a fault proxy's address; `--peers` stays the advertised address)
+//   dataDir     parent directory for node data (default: a fresh temp dir, removed by stop()
+//               unless keepData is set or a node's log mentions a crash)
+//   clusterId   --cluster-id (default 'test')
+//   waitForLeader  wait for an elected leader before returning (default true)
+//   startTimeoutMs deadline for start and leader election (default 30 s)
+//
+// Handles: `c.nodes[i]` = { id, grpcPort, httpPort, grpcAddress, httpAddress, dataDir, logFile,
+// pid (null while stopped) }. Methods: node(id), start(id), kill(id, signal='SIGKILL'),
+// restart(id), stopNode(id) (SIGTERM, graceful), waitForLeader({ timeoutMs, among }), status(id),
+// tryStatus(id) (null instead of throwing), waitFor(pred, { timeoutMs, what }), logs(id), stop().
+// Node logs (JSON lines) go to <dataDir>/node-<id>.log.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const SERVER_ENTRY = join(REPO_ROOT, 'src', 'cli', 'server.ts');
+
+export interface MemberStatus {
+  id: number;
+  address: string;
+  httpAddress: string;
+  role: string;
+  isLeader: boolean;
+  matchIndex: number | null;
+  lag: number | null;
+}
+
+export interface NodeStatus {
+  clusterId: string;
+  id: number;
+  leaderId: number;
+  term: number;
+  role: string;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  revision: number;
+  members: MemberStatus[];
+}
+
+export interface NodeHandle {
+  id: number;
+  grpcPort: number;
+  httpPort: number;
+  grpcAddress: string;
+  httpAddress: string;
+  dataDir: string;
+  logFile: string;
+  pid: number | null;
+  proc: ChildProcess | null;
+}
+
+export interface StartOptions {
+  nodes?: number;
+  env?: Record<string, string>;
+  nodeEnv?: (id: number) => Record<string, string>;
+  extraArgs?: string[] | ((id: number) => string[]);
+  dial?: (id: number) => Record<number, string>;
+  dataDir?: string;
+  keepData?: boolean;
+  clusterId?: string;
+  waitForLeader?: boolean;
+  startTimeoutMs?: number;
+}
+
+export interface Cluster {
+  nodes: NodeHandle[];
+  rootDir: string;
+  clusterId: string;
+  /** `1=127.0.0.1:p1,2=...` as passed to --peers. */
+  peersArg: string;
+  node(id: number): NodeHandle;
+  start(id: number): Promise<void>;
+  kill(id: number, signal?: NodeJS.Signals): Promise<void>;
+  stopNode(id: number, timeoutMs?: number): Promise<number | null>;
+  restart(id: number): Promise<void>;
+  waitForLeader(opts?: { timeoutMs?: number; among?: number[] }): Promise<number>;
+  status(id: number): Promise<NodeStatus>;
+  tryStatus(id: number): Promise<NodeStatus | null>;
+  waitFor<T>(pred: () => Promise<T | null | undefined | false>, opts?: { timeoutMs?: number; what?: string; intervalMs?: number }): Promise<T>;
+  logs(id: number): string;
+  stop(): Promise<void>;
+}
+
+/** Ports the OS reports free right now (bound to port 0, then released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () =>
+      new Promise<import('node:net').Server>((res, rej) => {
+        const s = createServer();
+        s.once('error', rej);
+        s.listen(0, '127.0.0.1', () => res(s));
+      }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const p of live) {
+      if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
+  });
+}
+
+function exited(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => p.once('exit', () => r()));
+}
+
+export async function poll<T>(
+  pred: () => Promise<T | null | undefined | false>,
+  opts: { timeoutMs?: number; what?: string; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  let lastErr: unknown = null;
+  for (;;) {
+    try {
+      const v = await pred();
+      if (v !== null && v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}
+
+export async function fetchStatus(httpAddress: string, timeoutMs = 2000): Promise<NodeStatus> {
+  const res = await fetch(`http://${httpAddress}/v1/cluster/status`, { signal: AbortSignal.timeout(timeoutMs) });
+  const body = (await res.json()) as { code: number; data: NodeStatus | null; error?: string };
+  if (body.code !== 0 || !body.data) throw new Error(`status of ${httpAddress}: ${body.error ?? res.status}`);
+  return body.data;
+}
+
+export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
+  installExitHook();
+  const n = opts.nodes ?? 3;
+  const ownsRoot = !opts.dataDir;
+  const rootDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'placement-test-'));
+  mkdirSync(rootDir, { recursive: true });
+  const clusterId = opts.clusterId ?? 'test';
+  const ports = await freePorts(2 * n);
+  const nodes: NodeHandle[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = i + 1;
+    const dataDir = join(rootDir, `node-${id}`);
+    nodes.push({
+      id,
+      grpcPort: ports[2 * i]!,
+      httpPort: ports[2 * i + 1]!,
+      grpcAddress: `127.0.0.1:${ports[2 * i]}`,
+      httpAddress: `127.0.0.1:${ports[2 * i + 1]}`,
+      dataDir,
+      logFile: join(rootDir, `node-${id}.log`),
+      pid: null,
+      proc: null,
+    });
+  }
+  const peersArg = nodes.map((h) => `${h.id}=${h.grpcAddress}`).join(',');
+  const peerHttpArg = nodes.map((h) => `${h.id}=${h.httpAddress}`).join(',');
+  const node = (id: number): NodeHandle => {
+    const h = nodes.find((x) => x.id === id);
+    if (!h) throw new Error(`no node ${id}`);
+    return h;
+  };
+
+  const start = async (id: number): Promise<void> => {
+    const h = node(id);
+    if (h.proc) throw new Error(`node ${id} is already running (pid ${h.pid})`);
+    mkdirSync(h.dataDir, { recursive: true });
+    const args = [
+      '--import',
+      'tsx',
+      SERVER_ENTRY,
+      '--id',
+      String(id),
+      '--cluster-id',
+      clusterId,
+      '--data-dir',
+      h.dataDir,
+      '--listen',
+      h.grpcAddress,
+      '--http',
+      h.httpAddress,
+      '--peers',
+      peersArg,
+      '--peer-http',
+      peerHttpArg,
+    ];
+    const dial = opts.dial?.(id);
+    if (dial && Object.keys(dial).length > 0) args.push('--dial', Object.entries(dial).map(([k, v]) => `${k}=${v}`).join(','));
+    const extra = typeof opts.extraArgs === 'function' ? opts.extraArgs(id) : (opts.extraArgs ?? []);
+    args.push(...extra);
+    const fd = openSync(h.logFile, 'a');
+    const proc = spawn(process.execPath, args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, PLACEMENT_LOG_LEVEL: process.env.PLACEMENT_LOG_LEVEL ?? 'info', ...opts.env, ...opts.nodeEnv?.(id) },
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    live.add(proc);
+    h.proc = proc;
+    h.pid = proc.pid ?? null;
+    proc.once('exit', () => {
+      live.delete(proc);
+      if (h.proc === proc) {
+        h.proc = null;
+        h.pid = null;
+      }
+    });
+    // Ready when its admin endpoint answers.
+    await poll(
+      async () => {
+        if (h.proc !== proc) throw new Error(`node ${id} exited during start; log:\n${tail(h.logFile)}`);
+        return await fetchStatus(h.httpAddress, 1000);
+      },
+      { timeoutMs: opts.startTimeoutMs ?? 30_000, what: `node ${id} to serve /v1/cluster/status`, intervalMs: 100 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- node ${id} log ---\n${tail(h.logFile)}`);
+    });
+  };
+
+  const kill = async (id: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const h = node(id);
+    const p = h.proc;
+    if (!p || p.pid === undefined) return;
+    try {
+      process.kill(p.pid, signal);
+    } catch {
+      // already gone
+    }
+    if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') await exited(p);
+  };
+
+  const stopNode = async (id: number, timeoutMs = 15_000): Promise<number | null> => {
+    const h = node(id);
+    const p = h.proc;
+    if (!p || p.pid === undefined) return null;
+    process.kill(p.pid, 'SIGTERM');
+    const t = setTimeout(() => {
+      try {
+        process.kill(p.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }, timeoutMs);
+    await exited(p);
+    clearTimeout(t);
+    return p.exitCode;
+  };
+
+  const tryStatus = async (id: number): Promise<NodeStatus | null> => {
+    const h = node(id);
+    if (!h.proc) return null;
+    try {
+      return await fetchStatus(h.httpAddress, 1000);
+    } catch {
+      return null;
+    }
+  };
+
+  const waitForLeader = async (o: { timeoutMs?: number; among?: number[] } = {}): Promise<number> => {
+    return poll(
+      async () => {
+        const ids = (o.among ?? nodes.map((h) => h.id)).filter((id) => node(id).proc);
+        const sts = await Promise.all(ids.map((id) => tryStatus(id)));
+        if (sts.some((s) => s === null)) return null;
+        const leaders = new Set(sts.map((s) => s!.leaderId));
+        if (leaders.size !== 1) return null;
+        const leader = sts[0]!.leaderId;
+        if (leader === 0 || !ids.includes(leader)) return null;
+        const ls = sts.find((s) => s!.id === leader)!;
+        return ls.role === 'leader' ? leader : null;
+      },
+      { timeoutMs: o.timeoutMs ?? opts.startTimeoutMs ?? 30_000, what: 'a leader all running nodes agree on', intervalMs: 50 },
+    );
+  };
+
+  const tail = (file: string, lines = 40): string => {
+    if (!existsSync(file)) return '(no log)';
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  };
+
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((h) => kill(h.id, 'SIGKILL')));
+    if (ownsRoot && !opts.keepData && !process.env.PLACEMENT_KEEP_TEST_DATA) rmSync(rootDir, { recursive: true, force: true });
+  };
+
+  const cluster: Cluster = {
+    nodes,
+    rootDir,
+    clusterId,
+    peersArg,
+    node,
+    start,
+    kill,
+    stopNode,
+    restart: async (id) => {
+      await kill(id, 'SIGKILL');
+      await start(id);
+    },
+    waitForLeader,
+    status: async (id) => fetchStatus(node(id).httpAddress),
+    tryStatus,
+    waitFor: poll,
+    logs: (id) => (existsSync(node(id).logFile) ? readFileSync(node(id).logFile, 'utf8') : ''),
+    stop,
+  };
+  try {
+    await Promise.all(nodes.map((h) => start(h.id)));
+    if (opts.waitForLeader ?? true) await waitForLeader();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return cluster;
+}
