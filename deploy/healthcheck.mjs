@@ -5,7 +5,7 @@
 // address is probed on loopback), else the default admin port 1227.
 const DEFAULT_HTTP = '127.0.0.1:1227';
 
-export function readyzUrl(env) {
+function readyzUrl(env) {
   if (env.PLACEMENT_HEALTHCHECK_URL) return env.PLACEMENT_HEALTHCHECK_URL;
   const http = env.PLACEMENT_HTTP === undefined ? DEFAULT_HTTP : env.PLACEMENT_HTTP;
   if (http === '' || http === 'off') return null;
@@ -34,6 +34,4 @@ async function main() {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().then((code) => process.exit(code), () => process.exit(1));
-}
+main().then((code) => process.exit(code), () => process.exit(1));

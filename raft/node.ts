@@ -3,7 +3,7 @@
 // them with ready() and acknowledges them with advance(). See raft/README.md for the contract.
 
 import { applyConfChange, cloneConfState, decodeConfChange, encodeConfChange, isMember, isVoter } from './conf-change.js';
-import { RaftLog, entrySize } from './log.js';
+import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { committedIndex, quorumSize, voteResult, VoteResult } from './quorum.js';
 import { ReadOnly, decodeReadSeq, encodeReadSeq } from './read-only.js';

@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf proto/gen
-npx buf generate
+# buf is fetched on demand: as a devDependency its optional per-platform packages,
+# which this registry does not serve, make package-lock.json unusable for `npm ci`.
+npx --yes @bufbuild/buf@1.75.0 generate
 echo "generated: $(find proto/gen -name '*.ts' | sort | tr '\n' ' ')"

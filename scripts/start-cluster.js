@@ -47,7 +47,8 @@ for (const n of nodes) {
   mkdirSync(n.dataDir, { recursive: true });
   const fd = openSync(n.log, 'a');
   const args = [entry, '--id', String(n.id), '--cluster-id', 'local', '--data-dir', n.dataDir, '--listen', n.grpc, '--http', n.http, '--peers', peers, '--peer-http', peerHttp, ...extra];
-  n.proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', fd, fd], env: process.env });
+  // Own process group: a terminal's Ctrl-C reaches only this script, which stops the nodes with one SIGTERM each.
+  n.proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', fd, fd], env: process.env, detached: true });
   closeSync(fd);
   n.proc.on('exit', (code, signal) => {
     exited++;

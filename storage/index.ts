@@ -1,15 +1,20 @@
 // Public surface of storage/: durable Raft log, snapshot files and the replicated state machine.
 // Nothing here imports from src/. See storage/README.md for the on-disk layout.
 //
-// Typical node wiring:
-//   const { wal, recovered } = await Wal.open(`${data}/wal`);
+// Typical node wiring (order matters for crash safety):
+//   const { wal, recovered } = await Wal.open(`${data}/wal`);        // throws WalCorruptionError → refuse to start
 //   const snaps = await SnapshotStore.open(`${data}/snap`);
 //   const sm = await StateMachine.open(`${data}/sm`);
-//   // Ready loop: await wal.save({ snapshot?, entries, hardState }) → send → sm.apply(committed)
-//   // Compaction: const info = await sm.createSnapshot(snaps, { confState });
-//   //             await wal.save({ snapshot: info.meta }); await wal.compact(info.meta.index);
-//   // Received snapshot: rx = await snaps.beginReceive(meta); rx.write(...); info = await rx.commit();
-//   //             await sm.installSnapshot(snaps.openReader(meta)); await wal.save({ snapshot: meta });
+//   // Startup: if recovered.snapshot.index > sm.appliedIndex (crash between WAL save and install),
+//   //   await sm.installSnapshot(snaps.openReader(recovered.snapshot)) first.
+//   //   RaftInitialState = { hardState, snapshot, entries } from `recovered`, applied = sm.appliedIndex.
+//   // Ready loop: await wal.save({ snapshot?, entries, hardState }) → send messages →
+//   //   sm.apply(committedEntries, { confState if it changed }) → advance.
+//   // Local snapshot + compaction: const info = await sm.createSnapshot(snaps, { confState });
+//   //   await wal.save({ snapshot: info.meta }); await wal.compact(info.meta.index);
+//   // Sending a snapshot: for await (const chunk of snaps.openReader(meta).chunks()) send(chunk).
+//   // Receiving: rx = await snaps.beginReceive(meta); await rx.write(chunk)...; await rx.commit();
+//   //   then (via Ready.snapshot) await wal.save({ snapshot: meta, ... }); await sm.installSnapshot(snaps.openReader(meta)).
 
 export { Wal, segmentName } from './wal/wal.js';
 export type { WalBatch, WalObserver, WalOptions, WalRecovered, WalStats } from './wal/wal.js';

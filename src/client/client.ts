@@ -313,6 +313,7 @@ export class PlacementClient {
     let round = new Set<string>();
     let hint: LeaderHint | undefined;
     let retry = 0;
+    let rounds = 0;
     let next = pinned ?? this.order(kind)[0]!;
 
     for (;;) {
@@ -368,12 +369,16 @@ export class PlacementClient {
       // Where next: a fresh leader hint first, then members not yet tried in this round.
       const order = this.order(kind);
       const hinted = h && h.address !== '' ? normalizeEndpoint(h.address) : undefined;
+      // Moving on to a member not yet tried in this round happens at once; once every member
+      // has failed, the next round starts after an exponential back-off with jitter.
       let candidate = hinted !== undefined && !round.has(hinted) ? hinted : order.find((a) => !round.has(a));
+      let delayMs = 0;
       if (candidate === undefined) {
         round = new Set();
         candidate = order.find((a) => a !== next) ?? next;
+        delayMs = backoffDelay(rounds, this.backoff, this.random);
+        rounds++;
       }
-      const delayMs = backoffDelay(retry, this.backoff, this.random);
       retry++;
       if (Date.now() + delayMs >= deadlineAt) throw this.exhausted(method, deadlineMs, failures, tried, hint);
       this.onRetry?.({ method, retry, failure, nextEndpoint: candidate, delayMs, leaderHint: hint });

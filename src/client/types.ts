@@ -172,7 +172,7 @@ export interface RetryEvent {
   readonly failure: AttemptFailure;
   /** Where the next attempt goes. */
   readonly nextEndpoint: string;
-  /** Back-off slept before the next attempt. */
+  /** Back-off slept before the next attempt (0 when moving on to a member not yet tried in this round). */
   readonly delayMs: number;
   readonly leaderHint: LeaderHint | undefined;
 }

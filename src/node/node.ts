@@ -330,7 +330,6 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    if (process.env.PC_DEBUG_READY) this.log.warn({ e: rd.entries.length, c: rd.committedEntries.length, m: rd.messages.map((m) => `${MessageType[m.type]}>${m.to}:${m.entries.length}`).join(' '), sync: rd.mustSync, hs: !!rd.hardState }, 'ready');
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
     if (rd.hardState) this.term = rd.hardState.term;
 
@@ -430,7 +429,6 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const t0 = process.hrtime.bigint();
     const results = await this.sm.apply(entries);
     this.metrics?.observeApply(Number(process.hrtime.bigint() - t0) / 1e9, entries.length);
-    if (process.env.PC_DEBUG_READY) this.log.warn({ n: entries.length, ms: Number(process.hrtime.bigint() - t0) / 1e6 }, 'applied');
     let committed = 0;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
@@ -638,7 +636,6 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private proposeLocal(cmd: Command, deadline: number): Promise<CommandResult> | null {
     const data = Command.encode({ ...cmd, leaderTimeMs: Date.now() }).finish();
     const r = this.raft.propose(data);
-    if (process.env.PC_DEBUG_READY && r.ok && r.index % 16 === 0) this.log.warn({ index: r.index }, 'proposed');
     if (!r.ok) {
       if (r.reason === 'too-large') throw new PlacementError('INVALID_ARGUMENT', 'command too large for one Raft entry');
       return null;

@@ -202,6 +202,8 @@ export class Wal {
   static async open(dir: string, opts: WalOptions = {}): Promise<{ wal: Wal; recovered: WalRecovered }> {
     await fsp.mkdir(dir, { recursive: true });
     const names = await fsp.readdir(dir);
+    // Temp files of interrupted segment creations / head rewrites never became part of the log.
+    for (const n of names) if (n.startsWith('.') && n.endsWith('.tmp')) await fsp.rm(join(dir, n), { force: true });
     let seqs = names.flatMap((n) => {
       const m = SEG_RE.exec(n);
       return m ? [parseInt(m[1], 16)] : [];
@@ -321,14 +323,12 @@ export class Wal {
     const lastFile = join(dir, segmentName(lastSeq));
     const fh = await fsp.open(lastFile, 'r+');
     try {
-      if (truncatedTail || lastSize === 0) {
+      if (lastSize === 0) {
+        // Segments are created atomically with their header: an empty one was damaged from outside.
+        throw new WalCorruptionError(lastFile, 0, 'newest segment has no valid header record');
+      }
+      if (truncatedTail) {
         await fh.truncate(lastSize);
-        if (lastSize === 0) {
-          // Crash while creating this segment: rewrite its header.
-          const h = encodeSegmentHeader(lastSeq);
-          await fh.write(h, 0, h.length, 0);
-          lastSize = h.length;
-        }
         await fh.datasync();
       }
       if (!head || head.last !== lastSeq || head.first !== seqs[0]) {
@@ -350,17 +350,24 @@ export class Wal {
     };
   }
 
+  /**
+   * Create segment `seq` with its header records atomically (temp file, fsync, rename, fsync dir):
+   * a segment file either does not exist or starts with a complete header.
+   */
   private static async createSegment(dir: string, seq: number, header: Buffer[]): Promise<FileHandle> {
     const file = join(dir, segmentName(seq));
-    const fh = await fsp.open(file, 'wx+');
+    const tmp = join(dir, `.${segmentName(seq)}.tmp`);
+    const fh = await fsp.open(tmp, 'w+');
     try {
       const buf = Buffer.concat([encodeSegmentHeader(seq), ...header]);
       await fh.write(buf, 0, buf.length, 0);
       await fh.sync();
+      await fsp.rename(tmp, file);
       await fsyncDir(dir);
       return fh;
     } catch (e) {
       await fh.close();
+      await fsp.rm(tmp, { force: true });
       throw e;
     }
   }

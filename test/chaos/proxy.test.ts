@@ -56,6 +56,11 @@ async function connect(port: number): Promise<net.Socket> {
   return s;
 }
 
+/** Resolves when the socket closes (for whatever reason: reset, end, error). */
+function closed(s: net.Socket): Promise<void> {
+  return new Promise((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
+}
+
 /** Read exactly n bytes. */
 function readN(s: net.Socket, n: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -110,10 +115,10 @@ test('blackhole (drop) discards bytes, then heal resets the damaged connection',
   await dropped2;
   assert.equal(echo.received(), receivedBefore);
   // Heal: the streams that lost bytes are reset; fresh connections work.
-  const closed = once(c, 'close');
-  const closed2 = once(c2, 'close');
+  const closedC = closed(c);
+  const closed2 = closed(c2);
   p.heal();
-  await Promise.all([closed, closed2]);
+  await Promise.all([closedC, closed2]);
   const c3 = await connect(p.port);
   assert.equal(await roundTrip(c3, 'after'), 'after');
 });
@@ -181,7 +186,7 @@ test('a dead target closes the accepted connection', async () => {
   await new Promise<void>((resolve) => echo.server.close(() => resolve()));
   const p = await proxyTo(port);
   const c = await connect(p.port);
-  await once(c, 'close');
+  await closed(c);
 });
 
 test('network partition shapes cut exactly the links between groups', async () => {

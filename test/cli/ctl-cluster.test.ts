@@ -35,8 +35,8 @@ describe('placement-ctl against a real 3-node cluster', { timeout: 170_000 }, ()
     const put = await runCtl(['--endpoints', follower, 'kv', 'put', '/brokers/1', '{"host":"10.0.0.1"}']);
     assert.equal(put.code, EXIT.OK, put.stderr);
     assert.equal(put.stdout, 'OK\n');
-    const [putJson, get, getJson, exists, ls, lsJson] = await Promise.all([
-      runCtl(['--endpoints', follower, '--json', 'kv', 'put', '/brokers/2', 'two']),
+    const putJson = await runCtl(['--endpoints', follower, '--json', 'kv', 'put', '/brokers/2', 'two']);
+    const [get, getJson, exists, ls, lsJson] = await Promise.all([
       runCtl(['--endpoints', follower, 'kv', 'get', '/brokers/1']),
       runCtl(['--endpoints', follower, '--json', 'kv', 'get', '/brokers/1']),
       runCtl(['--endpoints', follower, 'kv', 'exists', '/brokers/1']),

@@ -20,9 +20,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { resolveConfig } from '../../src/config/index.js';
-import { Agent, AgentError, NetLab, netnsUnavailableReason, waitFor } from './netns.js';
+import { Agent, AgentError, FatalWaitError, NetLab, netnsUnavailableReason, waitFor } from './netns.js';
 import { REPO_ROOT, dashboardExpressions, loadCompose, mapContainerPaths, portOf, type ComposeService } from './compose.js';
 
 interface Envelope<T> {
@@ -70,6 +70,12 @@ test('compose topology on network namespaces: forms, replicates, is scraped, sur
     return;
   }
 
+  try {
+    execFileSync('prometheus', ['--version'], { stdio: 'ignore' });
+  } catch {
+    assert.fail('the `prometheus` binary is not installed: `apt-get install prometheus` (Debian); .ci/run installs it');
+  }
+
   const compose = loadCompose();
   const tmp = mkdtempSync(join(tmpdir(), 'pc-netns-'));
   const lab = await NetLab.create();
@@ -105,7 +111,7 @@ test('compose topology on network namespaces: forms, replicates, is scraped, sur
     for (const m of compose.prometheus.mounts.filter((x) => x.type === 'volume')) promDirs[m.target] = join(tmp, m.source);
     const promArgs = mapContainerPaths(compose.prometheus.command, compose.prometheus.mounts, promDirs);
     prometheusLog = join(tmp, 'prometheus.log');
-    lab.spawn(compose.prometheus.name, 'prometheus', promArgs, { cwd: tmp, logFile: prometheusLog });
+    const promChild = lab.spawn(compose.prometheus.name, 'prometheus', promArgs, { cwd: tmp, logFile: prometheusLog });
     const promPort = compose.prometheus.ports.find((p) => p.published === 9090)?.target ?? 9090;
     const prom = `http://${compose.prometheus.name}:${promPort}`;
 
@@ -129,7 +135,7 @@ test('compose topology on network namespaces: forms, replicates, is scraped, sur
     // ---- 1. the cluster forms: every node ready, one leader all agree on
     await waitFor('all three nodes ready', async () => {
       for (const n of nodes) {
-        if (n.child?.exitCode !== null) throw new Error(`${n.service.name} exited with ${n.child?.exitCode}:\n${tail(n.log)}`);
+        if (n.child?.exitCode !== null) throw new FatalWaitError(`${n.service.name} exited with code ${n.child?.exitCode}:\n${tail(n.log)}`);
         const r = await client.http(`http://${n.service.name}:${n.httpPort}/readyz`, { timeoutMs: 2_000 });
         if (r.status !== 200) return undefined;
       }
@@ -174,6 +180,7 @@ test('compose topology on network namespaces: forms, replicates, is scraped, sur
 
     // ---- 3. Prometheus scrapes the three nodes and loaded the alert rules
     const targets = await waitFor('Prometheus to report the three targets up', async () => {
+      if (promChild.exitCode !== null) throw new FatalWaitError(`prometheus exited with code ${promChild.exitCode}:\n${tail(prometheusLog)}`);
       const r = await client.json<Envelope<{ activeTargets: PromTarget[] }> & { status: string }>(`${prom}/api/v1/targets`);
       const ours = (r.body.data?.activeTargets ?? []).filter((x) => x.labels.job === 'placement-center');
       return ours.length === 3 && ours.every((x) => x.health === 'up') ? ours : undefined;

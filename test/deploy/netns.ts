@@ -251,8 +251,11 @@ export class NetLab {
   }
 }
 
+/** Thrown by a waitFor probe to stop waiting at once (e.g. the process waited on has died). */
+export class FatalWaitError extends Error {}
+
 /** Polls `probe` until it returns a value other than undefined, or throws after timeoutMs with
- *  the last error or value in the message. */
+ *  the last error or value in the message. A FatalWaitError from the probe ends the wait at once. */
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
@@ -267,6 +270,7 @@ export async function waitFor<T>(
       if (v !== undefined) return v;
       last = 'not yet';
     } catch (err) {
+      if (err instanceof FatalWaitError) throw err;
       last = err;
     }
     if (Date.now() >= deadline) {

@@ -150,3 +150,17 @@ test('Transfer: the target campaigns even inside the voters\' lease', () => {
   net.deliverAll();
   assert.equal(net.leader(), 2);
 });
+
+test('Membership: no promiscuous peers — votes and acks from non-members do not count', () => {
+  const n = newNode(1, [1, 2, 3], { preVote: false });
+  n.campaign();
+  drainMsgs(n);
+  n.step(msg({ type: MessageType.VoteResponse, from: 9, to: 1, term: 1 }));
+  assert.equal(n.status().softState.role, Role.Candidate, 'a stranger\'s vote does not make a majority');
+  n.step(msg({ type: MessageType.VoteResponse, from: 2, to: 1, term: 1 }));
+  assert.equal(n.status().softState.role, Role.Leader);
+  drainMsgs(n);
+  n.step(msg({ type: MessageType.AppendResponse, from: 9, to: 1, term: 1, index: 1 }));
+  assert.equal(n.status().hardState.commit, 0, 'a stranger\'s ack does not commit');
+  assert.deepEqual(n.status().progress.map((p) => p.id).sort(), [1, 2, 3]);
+});

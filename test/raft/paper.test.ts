@@ -411,3 +411,11 @@ test('Leader: an Append lost in transit is resent without waiting for a new prop
   net.tickAll(3);
   assert.deepEqual(net.members.get(2)!.state, ['a', 'b']);
 });
+
+test('Leader: keeps votedFor when it becomes leader (the vote of the term is never cleared)', () => {
+  const n = newNode(1, [1, 2, 3], noPreVote);
+  makeLeader(n);
+  assert.deepEqual(n.status().hardState, { term: 1, vote: 1, commit: 0 });
+  for (let i = 0; i < 5; i++) n.tick();
+  assert.equal(n.status().hardState.vote, 1);
+});

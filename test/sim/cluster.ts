@@ -143,6 +143,8 @@ interface FaultProfile {
   dup: number;
   maxDelay: number;
   crash: number;
+  /** Chance that a newly elected leader crashes a few message deliveries later. */
+  flap: number;
   partition: number;
   transfer: number;
   conf: number;
@@ -244,6 +246,8 @@ export class Simulation {
   private readSeq = 0;
   private ackedMax = 0;
   private toRemove: number[] = [];
+  /** Crashes scheduled at a delivery count: a node can fail between any two messages. */
+  private crashPlan: { node: number; inc: number; atDelivery: number }[] = [];
   private reports: (() => void)[] = [];
   private inReady = false;
   private readonly traceCap: number;
@@ -403,6 +407,7 @@ export class Simulation {
       dup: r.pick([0, 0.01, 0.05, 0.15]),
       maxDelay: r.pick([1, 2, 4, 10]),
       crash: r.pick([0.002, 0.005, 0.01, 0.02]),
+      flap: r.pick([0, 0, 0.1, 0.3]),
       partition: r.pick([0.005, 0.01, 0.03]),
       transfer: r.pick([0, 0.005, 0.02]),
       conf: r.pick([0, 0.005, 0.02]),
@@ -412,7 +417,7 @@ export class Simulation {
   }
 
   private calmProfile(): FaultProfile {
-    return { drop: 0, dup: 0, maxDelay: 2, crash: 0, partition: 0, transfer: 0, conf: 0 };
+    return { drop: 0, dup: 0, maxDelay: 2, crash: 0, flap: 0, partition: 0, transfer: 0, conf: 0 };
   }
 
   /** After healing: a leader must emerge and commit a fresh write within LIVENESS_BOUND. */
@@ -656,6 +661,13 @@ export class Simulation {
         throw new Violation('single-vote-per-term', `node ${n.id} changed its vote in term ${hs.term} from ${prev.vote} to ${hs.vote}`);
       }
       if (hs.commit < prev.commit) throw new Violation('hard-state', `node ${n.id} commit went back from ${prev.commit} to ${hs.commit}`);
+      if (n.role === Role.Leader && hs.term === prev.term && hs.commit > prev.commit && n.view.term(hs.commit) !== hs.term) {
+        // Figure 2 / §5.4.2: a leader commits by counting replicas only entries of its own term.
+        throw new Violation(
+          'leader-commit-rule',
+          `leader ${n.id} of term ${hs.term} advanced its commit index to ${hs.commit}, an entry of term ${n.view.term(hs.commit)}`,
+        );
+      }
       if (hs.commit > n.view.lastIndex()) {
         throw new Violation('hard-state', `node ${n.id} commit ${hs.commit} beyond its last index ${n.view.lastIndex()}`);
       }
@@ -677,6 +689,9 @@ export class Simulation {
         if (term !== n.hs.term) throw new Error(`driver: leader ${n.id} term ${term} differs from its hard state ${n.hs.term}`);
         this.checker.observeLeader(n.id, term, n.view);
         this.stats.leaderTerms++;
+        if (this.phase === 'chaos' && this.rng.chance(this.profile.flap)) {
+          this.crashPlan.push({ node: n.id, inc: n.incarnation, atDelivery: this.stats.delivered + this.rng.range(1, 30) });
+        }
         this.tr(`node ${n.id} is leader of term ${term} (last=${n.view.lastIndex()})`);
       }
     }
@@ -899,6 +914,13 @@ export class Simulation {
         this.dropped(f.inc, m, true);
         continue;
       }
+      if (this.crashPlan.length > 0 && this.dueCrash()) {
+        if (to.state !== 'up') {
+          this.stats.dropped++;
+          this.dropped(f.inc, m, true);
+          continue;
+        }
+      }
       this.stats.delivered++;
       this.hash.add(m.type).add(m.from).add(m.to).add(m.term).add(m.index).add(m.entries.length).add(m.commit);
       this.trm(m);
@@ -908,6 +930,25 @@ export class Simulation {
     }
     this.runReports();
     return true;
+  }
+
+  /** Carries out scheduled crashes whose delivery count has come; true if any happened. */
+  private dueCrash(): boolean {
+    let any = false;
+    const keep: typeof this.crashPlan = [];
+    for (const c of this.crashPlan) {
+      if (c.atDelivery > this.stats.delivered) {
+        keep.push(c);
+        continue;
+      }
+      const n = this.byId.get(c.node);
+      if (this.phase === 'chaos' && n !== undefined && n.state === 'up' && n.incarnation === c.inc) {
+        this.crash(n, this.rng.range(1, 40));
+        any = true;
+      }
+    }
+    this.crashPlan = keep;
+    return any;
   }
 
   /** Messages still due after the last delivery round of a tick wait for the next tick. */

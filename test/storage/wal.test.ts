@@ -285,6 +285,19 @@ describe('WAL damage', () => {
     await assert.rejects(Wal.open(dir), (e: unknown) => e instanceof WalCorruptionError && /oldest segment is missing/.test(e.message));
   });
 
+  it('an emptied newest segment is refused; leftover temp files are ignored', async () => {
+    const dir = tempDir(after);
+    await build(dir, 1024);
+    const files = segs(dir);
+    writeFileSync(join(dir, '.0000000000000099.wal.tmp'), 'partial segment creation');
+    const ok = await Wal.open(dir, { segmentBytes: 1024 });
+    assert.equal(ok.wal.lastIndex, 100);
+    await ok.wal.close();
+    assert.ok(!readdirSync(dir).some((n) => n.endsWith('.tmp')));
+    truncateSync(join(dir, files[files.length - 1]), 0);
+    await assert.rejects(Wal.open(dir), (e: unknown) => e instanceof WalCorruptionError && /no valid header/.test(e.message));
+  });
+
   it('payload helper is deterministic', () => {
     assert.deepEqual(payload(3, 4), payload(3, 4));
     assert.notDeepEqual(payload(3, 4), payload(4, 3));

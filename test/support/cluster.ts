@@ -23,6 +23,8 @@
 //   clusterId   --cluster-id (default 'test')
 //   waitForLeader  wait for an elected leader before returning (default true)
 //   startTimeoutMs deadline for start and leader election (default 30 s)
+//   nodeArgs    extra Node.js runtime flags for every node (e.g. ['--cpu-prof'])
+//   useDist     run the compiled server (dist/, needs `npm run build`) instead of src/ through tsx
 //
 // Handles: `c.nodes[i]` = { id, grpcPort, httpPort, grpcAddress, httpAddress, dataDir, logFile,
 // pid (null while stopped) }. Methods: node(id), start(id), kill(id, signal='SIGKILL'),
@@ -86,6 +88,8 @@ export interface StartOptions {
   clusterId?: string;
   waitForLeader?: boolean;
   startTimeoutMs?: number;
+  useDist?: boolean;
+  nodeArgs?: string[];
 }
 
 export interface Cluster {
@@ -210,9 +214,8 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     if (h.proc) throw new Error(`node ${id} is already running (pid ${h.pid})`);
     mkdirSync(h.dataDir, { recursive: true });
     const args = [
-      '--import',
-      'tsx',
-      SERVER_ENTRY,
+      ...(opts.nodeArgs ?? []),
+      ...(opts.useDist ? [join(REPO_ROOT, 'bin', 'placement-center.js')] : ['--import', 'tsx', SERVER_ENTRY]),
       '--id',
       String(id),
       '--cluster-id',

@@ -1,0 +1,77 @@
+// npm run chaos -- --time SECONDS --nodes 3|5 --nemesis LIST [--seed S] [--clients N] [--keys K]
+//                  [--rate OPS] [--op-timeout MS] [--planted-bug local-reads] [--report-dir DIR]
+// Exit code 0 only on a pass (linearizable, converged, no acknowledged write lost).
+
+import { Command, Option } from 'commander';
+import { NEMESES, type NemesisKind } from './nemesis.js';
+import { runChaos } from './run.js';
+
+const program = new Command('chaos')
+  .description('Jepsen-style fault injection against a real Placement Center cluster, with a linearizability checker')
+  .option('--time <seconds>', 'how long clients and nemesis run', '60')
+  .addOption(new Option('--nodes <n>', 'cluster size').choices(['3', '5']).default('3'))
+  .option('--nemesis <list>', `comma-separated: ${NEMESES.join(', ')}`, 'mixed')
+  .option('--seed <n>', 'PRNG seed (default: random, printed)')
+  .option('--clients <n>', 'concurrent clients', '10')
+  .option('--keys <n>', 'number of keys', '5')
+  .option('--rate <ops>', 'target operations per second across clients', '60')
+  .option('--op-timeout <ms>', 'deadline of one operation', '1000')
+  .addOption(new Option('--planted-bug <bug>', 'run the servers with a planted bug (the run should then FAIL)').choices(['local-reads']))
+  .option('--report-dir <dir>', 'where to write the JSON and HTML report (default: reports/)')
+  .option('--check-budget <ms>', 'time budget of the linearizability checker', '120000')
+  .option('--keep-data', 'keep node data directories even on a pass')
+  .allowExcessArguments(false);
+
+// Ctrl-C / SIGTERM: exit normally so the exit hook SIGKILLs every node by pid.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+
+program.parse(process.argv);
+const opts = program.opts<Record<string, string | boolean | undefined>>();
+const int = (name: string, min: number): number => {
+  const v = Number(opts[name]);
+  if (!Number.isInteger(v) || v < min) {
+    console.error(`--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be an integer >= ${min}`);
+    process.exit(2);
+  }
+  return v;
+};
+const nemeses = String(opts.nemesis)
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const n of nemeses) {
+  if (!(NEMESES as readonly string[]).includes(n)) {
+    console.error(`unknown nemesis "${n}" (known: ${NEMESES.join(', ')})`);
+    process.exit(2);
+  }
+}
+const seed = opts.seed !== undefined ? int('seed', 0) : Math.floor(Math.random() * 2 ** 31);
+const time = int('time', 1);
+const nodes = Number(opts.nodes);
+const clients = int('clients', 1);
+const command = `npm run chaos -- --time ${time} --nodes ${nodes} --nemesis ${nemeses.join(',')} --seed ${seed} --clients ${clients} --keys ${int('keys', 1)} --rate ${int('rate', 1)}${opts.plantedBug ? ` --planted-bug ${String(opts.plantedBug)}` : ''}`;
+console.log(`chaos: seed ${seed}\n  replay: ${command}`);
+
+const outcome = await runChaos({
+  timeSec: time,
+  nodes,
+  nemeses: nemeses as NemesisKind[],
+  seed,
+  clients,
+  keys: int('keys', 1),
+  rate: int('rate', 1),
+  opTimeoutMs: int('opTimeout', 1),
+  plantedBug: opts.plantedBug === 'local-reads' ? 'local-reads' : '',
+  reportDir: typeof opts.reportDir === 'string' ? opts.reportDir : undefined,
+  checkBudgetMs: int('checkBudget', 1),
+  keepData: opts.keepData === true,
+  command,
+  log: (l) => console.log(l),
+});
+const s = outcome.report.stats;
+console.log(
+  `\n${outcome.verdict.toUpperCase()}: ${s.ops} ops (${s.ok} ok, ${s.info} indeterminate, ${s.fail} failed), ${s.faults} faults, linearizability ${outcome.report.linearizability.verdict}`,
+);
+for (const r of outcome.reasons) console.log(`  - ${r}`);
+console.log(`report: ${outcome.files.html}\n        ${outcome.files.json}`);
+process.exit(outcome.verdict === 'pass' ? 0 : 1);

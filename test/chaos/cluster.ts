@@ -1,0 +1,318 @@
+// The cluster under test for the chaos harness: real `placement-center` processes on
+// loopback, each dialing its peers through the fault proxy (Network), with the process-level
+// faults the nemeses need (SIGKILL + restart, SIGSTOP / SIGCONT). Every child is tracked by
+// pid and killed at stop() — and, as a last resort, when this process exits.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Network } from './proxy.js';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const SERVER_ENTRY = join(REPO_ROOT, 'src', 'cli', 'server.ts');
+
+export interface NodeStatus {
+  id: number;
+  leaderId: number;
+  term: number;
+  role: string;
+  commitIndex: number;
+  appliedIndex: number;
+}
+
+export interface StateHash {
+  appliedIndex: number;
+  revision: number;
+  hash: string;
+}
+
+export interface ChaosNode {
+  id: number;
+  grpcAddress: string;
+  httpAddress: string;
+  dataDir: string;
+  logFile: string;
+  proc: ChildProcess | null;
+  paused: boolean;
+  /** Times this node was (re)started. */
+  starts: number;
+}
+
+export interface ClusterOptions {
+  nodes: number;
+  rootDir: string;
+  rnd: () => number;
+  env?: Record<string, string>;
+  clusterId?: string;
+  /** Extra server flags (e.g. ['--tick-ms', '50']). */
+  extraArgs?: string[];
+  startTimeoutMs?: number;
+}
+
+const live = new Set<ChildProcess>();
+let exitHook = false;
+function installExitHook(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const p of live) {
+      if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  });
+}
+
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((res, rej) => {
+          const s = net.createServer();
+          s.once('error', rej);
+          s.listen(0, '127.0.0.1', () => res(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}
+
+async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const body = (await res.json()) as { code: number; data?: T; error?: string; message?: string };
+  if (body.code !== 0 || body.data === undefined) throw new Error(`${url}: ${body.error ?? body.message ?? res.status}`);
+  return body.data;
+}
+
+export function exited(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => p.once('exit', () => r()));
+}
+
+/** Polls `pred` until it returns a value; the harness's only way of waiting on the cluster. */
+export async function waitFor<T>(
+  pred: () => Promise<T | null | undefined | false>,
+  what: string,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown = null;
+  for (;;) {
+    try {
+      const v = await pred();
+      if (v !== null && v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export class ChaosCluster {
+  readonly nodes: ChaosNode[] = [];
+  network!: Network;
+  private readonly clusterId: string;
+  private peersArg = '';
+
+  constructor(private readonly o: ClusterOptions) {
+    this.clusterId = o.clusterId ?? 'chaos';
+  }
+
+  get ids(): number[] {
+    return this.nodes.map((n) => n.id);
+  }
+
+  node(id: number): ChaosNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  /** Allocates ports, starts the proxies, then every node; waits for a leader. */
+  async start(): Promise<void> {
+    installExitHook();
+    const n = this.o.nodes;
+    const ports = await freePorts(2 * n);
+    const targets = new Map<number, { host: string; port: number }>();
+    for (let i = 0; i < n; i++) {
+      const id = i + 1;
+      this.nodes.push({
+        id,
+        grpcAddress: `127.0.0.1:${ports[2 * i]}`,
+        httpAddress: `127.0.0.1:${ports[2 * i + 1]}`,
+        dataDir: join(this.o.rootDir, `node-${id}`),
+        logFile: join(this.o.rootDir, `node-${id}.log`),
+        proc: null,
+        paused: false,
+        starts: 0,
+      });
+      targets.set(id, { host: '127.0.0.1', port: ports[2 * i]! });
+    }
+    this.peersArg = this.nodes.map((x) => `${x.id}=${x.grpcAddress}`).join(',');
+    this.network = new Network(this.ids, targets, this.o.rnd);
+    await this.network.start();
+    await Promise.all(this.ids.map((id) => this.startNode(id)));
+    await this.waitForLeader(this.o.startTimeoutMs ?? 60_000);
+  }
+
+  /** Spawns node `id` (same ports and data dir every time) and waits until it serves status. */
+  async startNode(id: number): Promise<void> {
+    const h = this.node(id);
+    if (h.proc) throw new Error(`node ${id} already running (pid ${h.proc.pid})`);
+    mkdirSync(h.dataDir, { recursive: true });
+    const args = [
+      '--import',
+      'tsx',
+      SERVER_ENTRY,
+      '--id',
+      String(id),
+      '--cluster-id',
+      this.clusterId,
+      '--data-dir',
+      h.dataDir,
+      '--listen',
+      h.grpcAddress,
+      '--http',
+      h.httpAddress,
+      '--peers',
+      this.peersArg,
+      '--peer-http',
+      this.nodes.map((x) => `${x.id}=${x.httpAddress}`).join(','),
+      '--dial',
+      this.network.dialArg(id),
+      ...(this.o.extraArgs ?? []),
+    ];
+    const fd = openSync(h.logFile, 'a');
+    const proc = spawn(process.execPath, args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, PLACEMENT_LOG_LEVEL: process.env.PLACEMENT_LOG_LEVEL ?? 'warn', ...this.o.env },
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    live.add(proc);
+    h.proc = proc;
+    h.paused = false;
+    h.starts++;
+    proc.once('exit', () => {
+      live.delete(proc);
+      if (h.proc === proc) {
+        h.proc = null;
+        h.paused = false;
+      }
+    });
+    await waitFor(
+      async () => {
+        if (h.proc !== proc) throw new Error(`node ${id} exited during start:\n${this.logTail(id)}`);
+        return await getJson<NodeStatus>(`http://${h.httpAddress}/v1/cluster/status`, 1000);
+      },
+      `node ${id} to serve /v1/cluster/status`,
+      this.o.startTimeoutMs ?? 60_000,
+    );
+  }
+
+  /** SIGKILL by pid; resolves once the process is gone. */
+  async kill(id: number): Promise<void> {
+    const h = this.node(id);
+    const p = h.proc;
+    if (!p || p.pid === undefined) return;
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await exited(p);
+  }
+
+  pause(id: number): void {
+    const h = this.node(id);
+    if (!h.proc?.pid || h.paused) return;
+    process.kill(h.proc.pid, 'SIGSTOP');
+    h.paused = true;
+  }
+
+  resume(id: number): void {
+    const h = this.node(id);
+    if (!h.proc?.pid || !h.paused) return;
+    process.kill(h.proc.pid, 'SIGCONT');
+    h.paused = false;
+  }
+
+  isRunning(id: number): boolean {
+    return this.node(id).proc !== null;
+  }
+
+  /** Running and not paused. */
+  isServing(id: number): boolean {
+    const h = this.node(id);
+    return h.proc !== null && !h.paused;
+  }
+
+  async status(id: number, timeoutMs = 1000): Promise<NodeStatus | null> {
+    if (!this.isServing(id)) return null;
+    try {
+      return await getJson<NodeStatus>(`http://${this.node(id).httpAddress}/v1/cluster/status`, timeoutMs);
+    } catch {
+      return null;
+    }
+  }
+
+  async stateHash(id: number, timeoutMs = 2000): Promise<StateHash | null> {
+    if (!this.isServing(id)) return null;
+    try {
+      return await getJson<StateHash>(`http://${this.node(id).httpAddress}/v1/debug/hash`, timeoutMs);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The node that calls itself leader with the highest term, among serving nodes (null if none). */
+  async currentLeader(): Promise<number | null> {
+    const sts = await Promise.all(this.ids.map((id) => this.status(id)));
+    let best: NodeStatus | null = null;
+    for (const s of sts) if (s && s.role === 'leader' && (!best || s.term > best.term)) best = s;
+    return best?.id ?? null;
+  }
+
+  /** A leader that every serving node agrees on. */
+  async waitForLeader(timeoutMs: number): Promise<number> {
+    return waitFor(
+      async () => {
+        const ids = this.ids.filter((id) => this.isServing(id));
+        const sts = await Promise.all(ids.map((id) => this.status(id)));
+        if (sts.some((s) => s === null)) return null;
+        const leaders = new Set(sts.map((s) => s!.leaderId));
+        if (leaders.size !== 1) return null;
+        const leader = sts[0]!.leaderId;
+        const ls = sts.find((s) => s!.id === leader);
+        return ls && ls.role === 'leader' ? leader : null;
+      },
+      'a leader every serving node agrees on',
+      timeoutMs,
+    );
+  }
+
+  logTail(id: number, lines = 30): string {
+    const f = this.node(id).logFile;
+    if (!existsSync(f)) return '(no log)';
+    return readFileSync(f, 'utf8').split('\n').slice(-lines).join('\n');
+  }
+
+  /** Kills every node by pid (paused ones too) and closes the proxies. */
+  async stop(): Promise<void> {
+    await Promise.all(this.ids.map((id) => this.kill(id)));
+    await this.network?.close();
+  }
+}

@@ -1,0 +1,188 @@
+// Concurrent clients doing single-attempt reads, writes and compare-and-swaps on a small key
+// set through real gRPC (the generated KvServiceClient, no SDK retries), recording every
+// operation with invoke/complete times on one monotonic clock.
+//
+// Outcome classification (the checker relies on it):
+//  - OK                                    → 'ok' with the result;
+//  - INVALID_ARGUMENT, or UNAVAILABLE with "No connection established" (the call never left
+//    this process: no transport to the node) → 'fail' (it cannot have taken effect);
+//  - anything else (deadline, connection lost, UNAVAILABLE/FAILED_PRECONDITION after the request
+//    may have reached a node that could have proposed it) → 'info' (indeterminate).
+// Each op carries a unique (client_id, seq) and a unique value, so a write is identifiable.
+
+import * as grpc from '@grpc/grpc-js';
+import { KvServiceClient } from '../../proto/gen/placement/v1/kv.js';
+import type { HistoryOp, OpCall, OpResult } from './checker/history.js';
+
+export interface WorkloadOptions {
+  clients: number;
+  keys: string[];
+  /** Node id → gRPC address. Client i talks to node nodes[i % n] only. */
+  nodes: { id: number; grpcAddress: string }[];
+  opTimeoutMs: number;
+  rnd: () => number;
+  /** Monotonic clock (ms) shared with the nemesis and report. */
+  clock: () => number;
+  /** Target total operation rate (ops/s) across clients; pacing is randomized. */
+  rate: number;
+  readRatio?: number;
+  casRatio?: number;
+  /** Use CompareAndSwap (when the server implements it). */
+  cas?: boolean;
+  runId: string;
+}
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  // One attempt per operation: no transparent or configured retries.
+  'grpc.enable_retries': 0,
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.min_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
+  'grpc.keepalive_time_ms': 5000,
+  'grpc.keepalive_timeout_ms': 2000,
+};
+
+type Callback<T> = (err: grpc.ServiceError | null, rep: T) => void;
+
+export class Workload {
+  readonly history: HistoryOp[] = [];
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private readonly stubs: KvServiceClient[] = [];
+  private nextId = 0;
+  private readonly wakers = new Set<() => void>();
+  /** Count of ops per status, for progress lines. */
+  readonly counts = { ok: 0, fail: 0, info: 0 };
+
+  constructor(private readonly o: WorkloadOptions) {}
+
+  start(): void {
+    this.running = true;
+    for (let c = 0; c < this.o.clients; c++) {
+      const node = this.o.nodes[c % this.o.nodes.length]!;
+      const stub = new KvServiceClient(node.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      this.stubs.push(stub);
+      this.loops.push(this.loop(c, node.id, stub));
+    }
+  }
+
+  /** Stops issuing new ops and waits for the in-flight ones (each is bounded by its deadline). */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const w of this.wakers) w();
+    await Promise.all(this.loops);
+    for (const s of this.stubs) s.close();
+  }
+
+  /** Pause between ops: exponential with mean clients/rate seconds; cut short by stop(). */
+  private think(): Promise<void> {
+    const meanMs = (1000 * this.o.clients) / this.o.rate;
+    const ms = Math.min(5 * meanMs, -Math.log(1 - this.o.rnd()) * meanMs);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wakers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.wakers.add(done);
+    });
+  }
+
+  private async loop(client: number, node: number, stub: KvServiceClient): Promise<void> {
+    const clientId = `${this.o.runId}-c${client}`;
+    let seq = 0;
+    let written = 0;
+    // Last value this client saw on each key (from a read or its own write): CAS expectations.
+    const seen = new Map<string, string | null>();
+    const readRatio = this.o.readRatio ?? 0.5;
+    const casRatio = this.o.cas === false ? 0 : (this.o.casRatio ?? 0.15);
+    while (this.running) {
+      await this.think();
+      if (!this.running) break;
+      const key = this.o.keys[Math.floor(this.o.rnd() * this.o.keys.length)]!;
+      const r = this.o.rnd();
+      let call: OpCall;
+      if (r < readRatio) call = { kind: 'read' };
+      else if (r < readRatio + casRatio && seen.has(key)) call = { kind: 'cas', expected: seen.get(key)!, value: `c${client}-${++written}` };
+      else call = { kind: 'write', value: `c${client}-${++written}` };
+      const op = await this.perform(client, node, stub, key, call, clientId, ++seq);
+      this.history.push(op);
+      this.counts[op.status]++;
+      if (op.status === 'ok' && op.result) {
+        if (op.result.kind === 'read') seen.set(key, op.result.value);
+        else if (call.kind === 'write') seen.set(key, call.value);
+        else if (call.kind === 'cas' && op.result.kind === 'cas' && op.result.succeeded) seen.set(key, call.value);
+      }
+    }
+  }
+
+  private perform(
+    client: number,
+    node: number,
+    stub: KvServiceClient,
+    key: string,
+    call: OpCall,
+    clientId: string,
+    seq: number,
+  ): Promise<HistoryOp> {
+    const id = this.nextId++;
+    const options: Partial<grpc.CallOptions> = { deadline: Date.now() + this.o.opTimeoutMs };
+    const md = new grpc.Metadata();
+    return new Promise<HistoryOp>((resolve) => {
+      const invoke = this.o.clock();
+      const finish = (err: grpc.ServiceError | null, result?: OpResult) => {
+        const complete = this.o.clock();
+        const base: HistoryOp = { id, client, key, call, status: 'ok', invoke, complete, node };
+        if (!err) {
+          resolve({ ...base, result: result! });
+          return;
+        }
+        resolve({ ...base, status: classify(err), error: `${grpc.status[err.code] ?? err.code}: ${err.details ?? err.message}` });
+      };
+      switch (call.kind) {
+        case 'read':
+          stub.get({ key, serializable: false }, md, options, ((err, rep) =>
+            finish(err, err ? undefined : { kind: 'read', value: rep.found ? rep.value.toString('utf8') : null })) as Callback<{
+            found: boolean;
+            value: Buffer;
+          }>);
+          break;
+        case 'write':
+          if (call.value === null) {
+            stub.delete({ key, clientId, seq, prevKv: false }, md, options, (err) => finish(err, { kind: 'write' }));
+          } else {
+            stub.set({ key, value: Buffer.from(call.value, 'utf8'), clientId, seq, lease: 0, prevKv: false }, md, options, (err) =>
+              finish(err, { kind: 'write' }),
+            );
+          }
+          break;
+        case 'cas':
+          stub.compareAndSwap(
+            {
+              key,
+              expect:
+                call.expected === null
+                  ? { $case: 'expectAbsent', value: true }
+                  : { $case: 'expectedValue', value: Buffer.from(call.expected, 'utf8') },
+              value: Buffer.from(call.value, 'utf8'),
+              clientId,
+              seq,
+              lease: 0,
+            },
+            md,
+            options,
+            (err, rep) => finish(err, err ? undefined : { kind: 'cas', succeeded: rep.succeeded }),
+          );
+          break;
+      }
+    });
+  }
+}
+
+/** Definite rejection vs unknown outcome; see the header comment. */
+export function classify(err: grpc.ServiceError): 'fail' | 'info' {
+  if (err.code === grpc.status.INVALID_ARGUMENT) return 'fail';
+  if (err.code === grpc.status.UNAVAILABLE && /No connection established/i.test(err.details ?? err.message)) return 'fail';
+  return 'info';
+}
