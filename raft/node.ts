@@ -6,7 +6,7 @@ import { applyConfChange, cloneConfState, decodeConfChange, encodeConfChange, is
 import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { committedIndex, quorumSize, voteResult, VoteResult } from './quorum.js';
-import { ReadOnly, decodeReadSeq, encodeReadSeq } from './read-only.js';
+import { ReadOnly, decodeReadSeq, decodeSentAt, encodeReadSeq } from './read-only.js';
 import { EntryType, MessageType, NONE, ProgressState, Role } from './types.js';
 import type {
   ConfChange,
@@ -73,6 +73,12 @@ export class RaftNode {
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /** Ticks since the current leadership transfer began (its own timer: see transferLeadership). */
+  private transferElapsed = 0;
+  /** Ticks over the node's lifetime; the leader's lease is measured on it. */
+  private clock = 0;
+  /** This leader sent TimeoutNow in its term: its target may win without waiting out any lease. */
+  private timeoutNowSent = false;
   private randomizedElectionTimeout = 0;
 
   /** Configuration as of the snapshot, then one record per ConfChange entry still in the log. */
@@ -143,6 +149,7 @@ export class RaftNode {
   // ---------------------------------------------------------------- public API
 
   tick(): void {
+    this.clock++;
     if (this.role === R.Leader) this.tickHeartbeat();
     else this.tickElection();
   }
@@ -200,8 +207,10 @@ export class RaftNode {
     const pr = this.prs.get(to);
     if (pr === undefined || pr.isLearner || to === this.leadTransferee) return;
     this.leadTransferee = to;
-    // The transfer is given one election timeout from now before it is abandoned.
-    this.electionElapsed = 0;
+    // The transfer is given one election timeout from now before it is abandoned. It has its
+    // own timer: resetting electionElapsed (as etcd does) would postpone the check-quorum, so
+    // repeated transfers could keep an isolated leader (and its lease) alive forever.
+    this.transferElapsed = 0;
     if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
     else this.wantSend(pr, false);
   }
@@ -417,6 +426,8 @@ export class RaftNode {
     this.resetRandomizedElectionTimeout();
     this.votes.clear();
     this.leadTransferee = NONE;
+    this.transferElapsed = 0;
+    this.timeoutNowSent = false;
     this.readOnly.reset();
     this.pendingReads = [];
     this.bcastPending = false;
@@ -540,8 +551,11 @@ export class RaftNode {
         }
         for (const pr of this.prs.values()) if (pr.id !== this.id) pr.recentActive = false;
       }
-      // A transfer that has not completed within an election timeout is abandoned.
-      if (this.leadTransferee !== NONE) this.leadTransferee = NONE;
+    }
+    // A transfer that has not completed within an election timeout is abandoned.
+    if (this.leadTransferee !== NONE && ++this.transferElapsed >= this.electionTick) {
+      this.leadTransferee = NONE;
+      this.transferElapsed = 0;
     }
     for (const pr of this.prs.values()) {
       if (pr.state === PS.Snapshot && ++pr.snapshotTicks > 2 * this.electionTick) {
@@ -874,6 +888,10 @@ export class RaftNode {
     // Even with nothing new to send, an empty Append at `next` exposes a gap left by lost
     // messages: the follower rejects it and the leader falls back to probing.
     if (pr.match < this.log.lastIndex()) this.wantSend(pr, true);
+    if (this.leaseRead) {
+      const sentAt = decodeSentAt(m.context);
+      if (sentAt > pr.leaseAck) pr.leaseAck = sentAt;
+    }
     if (m.context.length > 0 && this.readOnly.pending() > 0) {
       const seq = decodeReadSeq(m.context);
       if (seq > pr.readAck) pr.readAck = seq;
@@ -888,12 +906,27 @@ export class RaftNode {
       return;
     }
     const soleVoter = this.conf.voters.length === 1 && this.conf.voters[0] === this.id;
-    if (soleVoter || this.leaseRead || this.bugs.readWithoutQuorum === true) {
+    if (soleVoter || (this.leaseRead && this.leaseValid()) || this.bugs.readWithoutQuorum === true) {
       this.respondRead(this.log.committed, ctx, from);
       return;
     }
     this.readOnly.add(this.log.committed, ctx, from);
     this.heartbeatPending = true;
+  }
+
+  /**
+   * Lease mode: a quorum of voters acknowledged a heartbeat sent at clock s, so each of them
+   * ignores campaigns until electionTick ticks after receiving it (>= s): no other leader can
+   * exist before s + electionTick. One tick of margin covers the order in which nodes tick.
+   * (Bounded clock drift and no app-forced campaign() are still assumed; see README.)
+   */
+  private leaseValid(): boolean {
+    if (this.timeoutNowSent) return false;
+    const self = this.id;
+    const now = this.clock;
+    const prs = this.prs;
+    const s = committedIndex(this.conf.voters, (id) => (id === self ? now : (prs.get(id)?.leaseAck ?? -1)));
+    return s >= 0 && now - s < this.electionTick - 1;
   }
 
   private respondRead(index: number, ctx: Uint8Array, from: NodeId): void {
@@ -947,6 +980,7 @@ export class RaftNode {
   }
 
   private sendTimeoutNow(to: NodeId): void {
+    this.timeoutNowSent = true;
     this.send(MT.TimeoutNow, to, 0, 0, NO_ENTRIES, 0, false, 0, NO_BYTES);
   }
 
@@ -1056,7 +1090,7 @@ export class RaftNode {
 
   private bcastHeartbeat(): void {
     const seq = this.readOnly.lastSeq();
-    const ctx = seq > 0 ? encodeReadSeq(seq) : NO_BYTES;
+    const ctx = this.leaseRead ? encodeReadSeq(seq, this.clock) : seq > 0 ? encodeReadSeq(seq) : NO_BYTES;
     for (const pr of this.prs.values()) {
       if (pr.id === this.id) continue;
       this.send(MT.Heartbeat, pr.id, 0, 0, NO_ENTRIES, Math.min(pr.match, this.log.committed), false, 0, ctx);

@@ -73,6 +73,8 @@ export class Progress {
   recentActive = false;
   /** Highest read-index heartbeat round this member acknowledged in the current term. */
   readAck = 0;
+  /** Lease mode: leader clock at which the newest heartbeat this member acknowledged was sent. */
+  leaseAck = -1;
   /** The flush after the next ready()/hasReady() should try to send to this member. */
   wantSend = false;
   /** ...even with no new entries (to carry a new commit index). */

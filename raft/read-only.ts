@@ -43,6 +43,11 @@ export class ReadOnly {
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      // Under continuous reads the queue may never drain: drop the served prefix once it
+      // dominates, or the array grows with every read ever made (O(1) amortized).
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
     return out;
   }
@@ -53,13 +58,22 @@ export class ReadOnly {
   }
 }
 
-export function encodeReadSeq(seq: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setFloat64(0, seq);
+/** Heartbeat context: the read round, and in lease mode also the leader's clock at sending. */
+export function encodeReadSeq(seq: number, sentAt?: number): Uint8Array {
+  const out = new Uint8Array(sentAt === undefined ? 8 : 16);
+  const dv = new DataView(out.buffer);
+  dv.setFloat64(0, seq);
+  if (sentAt !== undefined) dv.setFloat64(8, sentAt);
   return out;
 }
 
 export function decodeReadSeq(ctx: Uint8Array): number {
-  if (ctx.length !== 8) return 0;
+  if (ctx.length !== 8 && ctx.length !== 16) return 0;
   return new DataView(ctx.buffer, ctx.byteOffset, 8).getFloat64(0);
+}
+
+/** The leader's clock when the heartbeat was sent (lease mode), -1 if the context has none. */
+export function decodeSentAt(ctx: Uint8Array): number {
+  if (ctx.length !== 16) return -1;
+  return new DataView(ctx.buffer, ctx.byteOffset, 16).getFloat64(8);
 }

@@ -38,6 +38,7 @@ import {
   errorFromStatus,
   grpcCodeName,
   isConnectionFailure,
+  isNotConnectedTimeout,
   leaderHintFrom,
   type AttemptFailure,
   type LeaderHint,
@@ -477,7 +478,9 @@ export class PlacementClient {
       });
     }
     const leaderPart = hint && hint.address !== '' ? ` (last leader hint: ${hint.id || '?'} at ${hint.address})` : '';
-    if (last.code === grpc.status.DEADLINE_EXCEEDED) {
+    // A request that was sent and got no answer: its outcome is unknown.
+    const unanswered = failures.some((f) => f.code === grpc.status.DEADLINE_EXCEEDED && !isNotConnectedTimeout(f.code, f.message));
+    if (unanswered) {
       const detail = [...reasons].map(([ep, r]) => `${ep}: ${r.reason}`).join('; ');
       return new DeadlineExceededError(
         `${method}: no answer within the ${deadlineMs} ms deadline after ${failures.length} attempt(s): ${detail}${leaderPart}`,

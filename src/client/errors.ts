@@ -220,8 +220,17 @@ export function leaderHintFrom(metadata: Metadata | undefined): LeaderHint | und
   return { id: Number.isFinite(id) && id > 0 ? id : 0, address };
 }
 
+/**
+ * True when a deadline passed before a connection was even established (grpc-js reports
+ * "Waiting for LB pick"): the request never left the client.
+ */
+export function isNotConnectedTimeout(code: number, message: string): boolean {
+  return code === GrpcStatus.DEADLINE_EXCEEDED && /Waiting for LB pick/i.test(message);
+}
+
 /** True when a gRPC error looks like the transport could not reach the endpoint at all. */
 export function isConnectionFailure(err: ServiceError): boolean {
+  if (isNotConnectedTimeout(err.code, err.details ?? err.message)) return true;
   if (err.code !== GrpcStatus.UNAVAILABLE) return false;
   return /No connection established|ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|Name resolution failed|ENOTFOUND|EAI_AGAIN|Connection dropped|connection closed|Connection closed|GOAWAY/i.test(
     err.details ?? err.message,
@@ -235,6 +244,7 @@ export function describeFailure(code: number, message: string): string {
   if (/EHOSTUNREACH|ENETUNREACH/.test(message)) return 'host unreachable';
   if (/Name resolution failed|ENOTFOUND|EAI_AGAIN/.test(message)) return 'name not resolved';
   if (/ECONNRESET|Connection dropped|connection closed/i.test(message)) return 'connection lost';
+  if (isNotConnectedTimeout(code, message)) return 'connection not established in time';
   if (code === GrpcStatus.DEADLINE_EXCEEDED) return 'no answer in time';
   return message === '' ? grpcCodeName(code).toLowerCase() : message;
 }

@@ -477,7 +477,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (this.stopped || !this.raft) return;
     for (const m of msgs) {
       this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
-      this.raft.step(m);
+      try {
+        this.raft.step(m);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, from: m.from, type: m.type }, 'raft rejected a malformed message');
+      }
     }
     this.inboundSinceReady += msgs.length;
     this.schedule();

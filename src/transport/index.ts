@@ -107,6 +107,7 @@ class PeerLink {
   private backoffMs = 50;
   private sendingSnapshot = false;
   private lastDropLog = 0;
+  private lastRejectedLog = 0;
   private closed = false;
 
   constructor(
@@ -183,7 +184,8 @@ class PeerLink {
       if (err && !this.closed && err.code !== grpc.status.CANCELLED) {
         this.t.log.debug({ peer: this.id, err: err.message }, 'peer stream closed');
         this.t.handler.reportUnreachable(this.id);
-        if (err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.PERMISSION_DENIED) {
+        if ((err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.PERMISSION_DENIED) && Date.now() - this.lastRejectedLog > 10_000) {
+          this.lastRejectedLog = Date.now();
           this.t.log.warn({ peer: this.id, err: err.details }, 'peer rejected our messages');
         }
         this.scheduleRetry();

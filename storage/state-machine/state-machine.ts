@@ -78,33 +78,13 @@ function result(code: ResultCode, revision: number, extra: Partial<CommandResult
   return { code, message: '', revision, prevKv: undefined, succeeded: code === ResultCode.RESULT_OK, lease: undefined, ...extra };
 }
 
-/** Per-client de-dup window: seq → encoded CommandResult, newest `window` seqs kept. */
-function decodeDedup(b: Buffer): Map<number, Buffer> {
-  const m = new Map<number, Buffer>();
-  const n = b.readUInt32LE(0);
-  let o = 4;
-  for (let i = 0; i < n; i++) {
-    const seq = readU64(b, o);
-    const len = b.readUInt32LE(o + 8);
-    m.set(seq, b.subarray(o + 12, o + 12 + len));
-    o += 12 + len;
-  }
-  return m;
-}
-function encodeDedup(m: Map<number, Buffer>): Buffer {
-  let size = 4;
-  for (const v of m.values()) size += 12 + v.length;
-  const b = Buffer.allocUnsafe(size);
-  b.writeUInt32LE(m.size, 0);
-  let o = 4;
-  for (const [seq, v] of m) {
-    writeU64(b, seq, o);
-    b.writeUInt32LE(v.length, o + 8);
-    v.copy(b, o + 12);
-    o += 12 + v.length;
-  }
-  return b;
-}
+/**
+ * De-dup records live one per (client, seq) so a command touches only its own record and the one
+ * leaving the window: a single per-client blob would be rewritten whole on every write.
+ * Key `client` alone holds the floor: the highest seq whose result was forgotten.
+ */
+const dedupKey = (clientId: string, seq: number): string => `${clientId}\u0000${hex16(seq)}`;
+const DEDUP_SEQ_HEX = 16;
 
 /** Pending writes of one apply() batch; reads inside the batch see them first. */
 class Tx {
@@ -166,15 +146,15 @@ class Tx {
  *
  * Namespaces (sublevels of one LevelDB): kv (key → KeyValue), leases (hex id → Lease),
  * leasekeys (hex id + "/" + key → ""), nodes (broker registry, reserved), users (name → User),
- * config (name → ConfigEntry), meta (applied index/term, revision, confState), dedup (client → window).
+ * config (name → ConfigEntry), meta (applied index/term, revision, confState), dedup (client+seq → result, client → floor).
  *
  * Semantics:
  * - The cluster revision grows by exactly 1 for every command that changes state (put, delete of
  *   an existing key, successful CAS, lease grant/revoke/keep-alive, user put/delete, config
  *   set/delete). Failed or no-op commands leave it unchanged.
  * - De-duplication: a Command with a non-empty clientId is remembered by (clientId, seq) in a
- *   window of the client's newest `dedupWindow` seqs. A repeat inside the window returns the stored
- *   result without applying. A seq older than the whole (full) window is rejected with
+ *   window of `dedupWindow` seqs below the client's newest. A repeat inside the window returns the
+ *   stored result without applying. A seq at or below the window's floor is rejected with
  *   RESULT_INVALID and not applied: we can no longer tell whether it ran. Client records are kept
  *   until a future GC command removes them.
  * - Only one apply()/installSnapshot() runs at a time (they queue). Reads see the last completed batch.
@@ -194,7 +174,7 @@ export class StateMachine {
     readonly dir: string,
     opts: StateMachineOptions,
   ) {
-    this.dedupWindow = Math.max(1, opts.dedupWindow ?? 64);
+    this.dedupWindow = Math.max(1, opts.dedupWindow ?? 1024);
   }
 
   /** Open (or create) the state machine in `dir`; removes leftovers of an interrupted snapshot install. */
@@ -301,7 +281,10 @@ export class StateMachine {
         continue;
       }
       decoded.set(e.index, cmd);
-      if (cmd.clientId) want('dedup', cmd.clientId);
+      if (cmd.clientId) {
+        want('dedup', cmd.clientId);
+        want('dedup', dedupKey(cmd.clientId, cmd.seq));
+      }
       const op = cmd.op;
       switch (op?.$case) {
         case 'put':
@@ -381,20 +364,33 @@ export class StateMachine {
       return result(ResultCode.RESULT_INVALID, tx.revision, { message: `undecodable command: ${cmd.message}` });
     }
     if (!cmd.clientId) return this.execute(tx, cmd);
-    const raw = await tx.get('dedup', cmd.clientId);
-    const window = raw ? decodeDedup(raw) : new Map<number, Buffer>();
-    const seen = window.get(cmd.seq);
+    const client = cmd.clientId;
+    const seen = await tx.get('dedup', dedupKey(client, cmd.seq));
     if (seen) return CommandResult.decode(seen);
-    if (window.size >= this.dedupWindow && cmd.seq < Math.min(...window.keys())) {
+    const floorRaw = await tx.get('dedup', client);
+    const floor = floorRaw ? readU64(floorRaw, 0) : 0;
+    if (cmd.seq <= floor) {
       return result(ResultCode.RESULT_INVALID, tx.revision, {
-        message: `seq ${cmd.seq} of client ${cmd.clientId} is older than the de-duplication window; not applied`,
+        message: `seq ${cmd.seq} of client ${client} is older than the de-duplication window; not applied`,
       });
     }
-    const r = this.execute(tx, cmd);
-    const res = await r;
-    window.set(cmd.seq, Buffer.from(CommandResult.encode(res).finish()));
-    while (window.size > this.dedupWindow) window.delete(Math.min(...window.keys()));
-    tx.put('dedup', cmd.clientId, encodeDedup(window));
+    const res = await this.execute(tx, cmd);
+    tx.put('dedup', dedupKey(client, cmd.seq), Buffer.from(CommandResult.encode(res).finish()));
+    const newFloor = cmd.seq - this.dedupWindow;
+    if (newFloor > floor) {
+      // Seqs normally advance one at a time, so this forgets one record; a jump scans the client's records.
+      if (newFloor - floor <= 64) {
+        for (let s = floor + 1; s <= newFloor; s++) tx.del('dedup', dedupKey(client, s));
+      } else {
+        const prefix = `${client}\u0000`;
+        for (const k of await tx.keysWithPrefix('dedup', prefix)) {
+          if (k.length === prefix.length + DEDUP_SEQ_HEX && parseInt(k.slice(prefix.length), 16) <= newFloor) tx.del('dedup', k);
+        }
+      }
+      const b = Buffer.allocUnsafe(8);
+      writeU64(b, newFloor, 0);
+      tx.put('dedup', client, b);
+    }
     return res;
   }
 
@@ -634,11 +630,16 @@ export class StateMachine {
 
   /**
    * Write a snapshot of the state as of NOW (an explicit LevelDB snapshot is taken synchronously
-   * when this is called; apply() may continue meanwhile). meta.index/term are the applied
-   * index/term of that view; confState is `opts.confState` or the one last given to apply().
-   * If `opts.index` is given it must equal the view's applied index.
+   * when this is called; apply() may continue meanwhile). Every apply() is one atomic batch, so the
+   * view is always at a batch boundary: meta.index/term are the applied index/term of that view.
+   * Membership: `opts.confStateAt(index)` if given (recommended when applies may be in flight),
+   * else `opts.confState`, else the one last given to apply(). If `opts.index` is given it must
+   * equal the view's applied index (SM_INVALID otherwise).
    */
-  async createSnapshot(store: SnapshotStore, opts: { confState?: ConfState; index?: number } = {}): Promise<SnapshotInfo> {
+  async createSnapshot(
+    store: SnapshotStore,
+    opts: { confState?: ConfState; confStateAt?: (index: number) => ConfState; index?: number } = {},
+  ): Promise<SnapshotInfo> {
     const snap = this.db.snapshot();
     try {
       const meta = this.sub('meta');
@@ -649,7 +650,8 @@ export class StateMachine {
         throw new StorageError('SM_INVALID', `createSnapshot: requested index ${opts.index} but the state is at ${index}`);
       }
       const csRaw = await meta.get('confState', { snapshot: snap });
-      const confState = opts.confState ?? (csRaw ? (JSON.parse(csRaw.toString('utf8')) as ConfState) : { voters: [], learners: [] });
+      const confState =
+        opts.confStateAt?.(index) ?? opts.confState ?? (csRaw ? (JSON.parse(csRaw.toString('utf8')) as ConfState) : { voters: [], learners: [] });
       const db = this.db;
       async function* content(): AsyncGenerator<Buffer> {
         let parts: Buffer[] = [];

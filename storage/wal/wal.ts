@@ -430,12 +430,17 @@ export class Wal {
         }
       }
       // Check against the shape as it will be after the snapshot marker.
-      const probe = new LogShape<{ term: number }>();
-      probe.base = this.shape.base;
-      probe.items = this.shape.items; // read-only use below (applySnapshot replaces, never mutates)
-      probe.snapshot = this.shape.snapshot;
-      if (batch.snapshot) probe.applySnapshot(batch.snapshot);
-      const err = probe.checkAppend(entries[0].index);
+      let err: string | undefined;
+      if (batch.snapshot) {
+        const probe = new LogShape<{ term: number }>();
+        probe.base = this.shape.base;
+        probe.items = this.shape.items; // read-only use (applySnapshot replaces, never mutates)
+        probe.snapshot = this.shape.snapshot;
+        probe.applySnapshot(batch.snapshot);
+        err = probe.checkAppend(entries[0].index);
+      } else {
+        err = this.shape.checkAppend(entries[0].index);
+      }
       if (err) return Promise.reject(new StorageError('WAL_INVALID_APPEND', err));
     }
     if (batch.snapshot) {
@@ -504,11 +509,14 @@ export class Wal {
       const t0 = performance.now();
       try {
         if (size > 0) {
-          const buf = batch.length === 1 ? batch[0].buf : Buffer.concat(batch.map((p) => p.buf), size);
-          let written = 0;
-          while (written < size) {
-            const { bytesWritten } = await this.fh.write(buf, written, size - written, this.activeSize + written);
-            written += bytesWritten;
+          const bufs = batch.map((p) => p.buf);
+          let written = (await this.fh.writev(bufs, this.activeSize)).bytesWritten;
+          if (written < size) {
+            const rest = Buffer.concat(bufs, size);
+            while (written < size) {
+              const { bytesWritten } = await this.fh.write(rest, written, size - written, this.activeSize + written);
+              written += bytesWritten;
+            }
           }
           await this.fh.datasync();
           this.activeSize += size;

@@ -178,3 +178,58 @@ test('mutated random histories are caught', () => {
   victim.result = { kind: 'read', value: firstWrite.call.value };
   assert.equal(checkHistory(h, { timeBudgetMs: 20_000 }).verdict, 'illegal');
 });
+
+/** Exhaustive oracle for tiny histories: every order that respects real time, indeterminate ops optional. */
+function bruteForce(h: HistoryOp[]): boolean {
+  const ops = h.filter((o) => o.status !== 'fail');
+  const done = (o: HistoryOp) => (o.status === 'info' ? Infinity : o.complete);
+  const used = ops.map(() => false);
+  const rec = (state: string | null): boolean => {
+    if (ops.every((o, i) => used[i] || o.status === 'info')) return true;
+    for (let i = 0; i < ops.length; i++) {
+      if (used[i]) continue;
+      const o = ops[i]!;
+      if (ops.some((p, j) => !used[j] && j !== i && done(p) < o.invoke)) continue;
+      let next = state;
+      const c = o.call;
+      if (c.kind === 'read') {
+        if (o.status === 'ok' && o.result?.kind === 'read' && o.result.value !== state) continue;
+      } else if (c.kind === 'write') {
+        next = c.value;
+      } else {
+        const match = state === c.expected;
+        if (o.status === 'ok' && o.result?.kind === 'cas' && o.result.succeeded !== match) continue;
+        if (match) next = c.value;
+      }
+      used[i] = true;
+      const ok = rec(next);
+      used[i] = false;
+      if (ok) return true;
+    }
+    return false;
+  };
+  return rec(null);
+}
+
+test('agrees with an exhaustive search on small random (often mutated) histories', () => {
+  const seed = Number(process.env.CHECKER_SEED ?? 424242);
+  const rnd = mulberry32(seed);
+  let illegal = 0;
+  for (let t = 0; t < 600; t++) {
+    const h = generateLegalHistory({ seed: Math.floor(rnd() * 2 ** 31), clients: 4, keys: 1, opsPerClient: 3, indeterminate: 0.3, cas: 0.3, deletes: 0.15 });
+    if (rnd() < 0.7) {
+      // Mutate one outcome: a read returns another value, or a CAS flips.
+      const o = h[Math.floor(rnd() * h.length)]!;
+      if (o.status === 'ok' && o.result?.kind === 'read') {
+        const values = h.flatMap((x) => (x.call.kind === 'read' ? [] : [x.call.value]));
+        o.result = { kind: 'read', value: values[Math.floor(rnd() * values.length)] ?? null };
+      } else if (o.status === 'ok' && o.result?.kind === 'cas') {
+        o.result = { kind: 'cas', succeeded: !o.result.succeeded };
+      }
+    }
+    const expected = bruteForce(h);
+    if (!expected) illegal++;
+    assert.equal(checkHistory(h).verdict, expected ? 'ok' : 'illegal', `seed ${seed} case ${t}: ${JSON.stringify(h)}`);
+  }
+  assert.ok(illegal > 50, `the mutations produced illegal histories (${illegal})`);
+});

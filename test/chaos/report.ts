@@ -78,6 +78,13 @@ const FAULT_COLORS: Record<string, string> = {
   delay: '#16a085',
 };
 
+function opColor(o: HistoryOp, blamed: Set<number>): string {
+  if (blamed.has(o.id)) return '#e74c3c';
+  if (o.status === 'fail') return '#bbbbbb';
+  if (o.status === 'info') return '#f5b041';
+  return o.call.kind === 'read' ? '#2e86c1' : o.call.kind === 'write' ? '#27ae60' : '#8e44ad';
+}
+
 function opClass(o: HistoryOp, blamed: Set<number>): string {
   const parts = ['op', o.call.kind, o.status];
   if (blamed.has(o.id)) parts.push('blamed');
@@ -112,18 +119,18 @@ function timeline(o: TimelineOpts): string {
     const color = FAULT_COLORS[f.nemesis] ?? '#888';
     out.push(
       `<rect x="${x(f.start).toFixed(1)}" y="${top - 4}" width="${Math.max(1, x(end) - x(f.start)).toFixed(1)}" height="${height - top}" fill="${color}" opacity="0.13"><title>${esc(f.what)} (${(f.start / 1000).toFixed(2)}s–${(end / 1000).toFixed(2)}s)</title></rect>`,
-      `<text x="${(x(f.start) + 2).toFixed(1)}" y="${top - 8}" class="flabel" fill="${color}">${esc(f.what)}</text>`,
+      `<text x="${(x(f.start) + 2).toFixed(1)}" y="${top - 8}" fill="${color}" font-family="monospace" font-size="10" font-weight="bold">${esc(f.what)}</text>`,
     );
   }
   // Time axis.
   const span = o.t1 - o.t0;
   const step = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000].find((s) => (s * o.pxPerMs) >= 80) ?? 60000;
   for (let t = Math.ceil(o.t0 / step) * step; t <= o.t0 + span; t += step) {
-    out.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${top}" y2="${height}" class="grid"/>`);
-    out.push(`<text x="${(x(t) + 2).toFixed(1)}" y="${height - 1}" class="tick">${(t / 1000).toFixed(step < 1000 ? 2 : 0)}s</text>`);
+    out.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${top}" y2="${height}" stroke="#eee"/>`);
+    out.push(`<text x="${(x(t) + 2).toFixed(1)}" y="${height - 1}" fill="#888" font-family="monospace" font-size="10">${(t / 1000).toFixed(step < 1000 ? 2 : 0)}s</text>`);
   }
   o.rowNames.forEach((name, i) => {
-    out.push(`<text x="2" y="${top + i * rowH + rowH - 4}" class="rowname">${esc(name)}</text>`);
+    out.push(`<text x="2" y="${top + i * rowH + rowH - 4}" fill="#444" font-family="monospace" font-size="10">${esc(name)}</text>`);
   });
   for (const op of o.ops) {
     const row = o.rowOf(op);
@@ -132,14 +139,16 @@ function timeline(o: TimelineOpts): string {
     const x1 = Math.max(x0 + 2, x(op.complete));
     const title = `${describeOp(op)}  [${(op.invoke / 1000).toFixed(3)}s → ${(op.complete / 1000).toFixed(3)}s]${op.node ? ` via node ${op.node}` : ''}${op.error ? `  ${op.error}` : ''}`;
     out.push(`<g class="${opClass(op, o.blamed)}"><title>${esc(title)}</title>`);
-    out.push(`<rect x="${x0.toFixed(1)}" y="${y}" width="${(x1 - x0).toFixed(1)}" height="${rowH - 4}" rx="2"/>`);
+    const fill = opColor(op, o.blamed);
+    const stroke = o.blamed.has(op.id) ? ' stroke="#000" stroke-width="1.5"' : '';
+    out.push(`<rect x="${x0.toFixed(1)}" y="${y}" width="${(x1 - x0).toFixed(1)}" height="${rowH - 4}" rx="2" fill="${fill}"${stroke}/>`);
     if (op.status === 'info') {
-      // Indeterminate: may take effect any time later — draw a fading tail to the end.
-      out.push(`<rect x="${x1.toFixed(1)}" y="${y + (rowH - 4) / 2 - 1}" width="${Math.max(0, x(o.t1) - x1).toFixed(1)}" height="2" class="tail"/>`);
+      // Indeterminate: may take effect any time later — draw a faint tail to the end.
+      out.push(`<rect x="${x1.toFixed(1)}" y="${y + (rowH - 4) / 2 - 1}" width="${Math.max(0, x(o.t1) - x1).toFixed(1)}" height="2" fill="${fill}" opacity="0.25"/>`);
     }
     if (o.labels) {
       const lbl = describeOp(op).replace(/^#\d+ c-?\d+ /, '');
-      out.push(`<text x="${(x0 + 3).toFixed(1)}" y="${y + rowH - 8}" class="oplabel">${esc(lbl)}</text>`);
+      out.push(`<text x="${(x0 + 3).toFixed(1)}" y="${y + rowH - 8}" fill="#fff" font-family="monospace" font-size="10">${esc(lbl)}</text>`);
     }
     out.push('</g>');
   }
@@ -156,6 +165,34 @@ function clientRows(ops: HistoryOp[]): { rowOf: (o: HistoryOp) => number; names:
     rowOf: (o) => idx.get(o.client)!,
     names: clients.map((c) => (c < 0 ? 'final' : `c${c}${nodeOf.get(c) ? ` →n${nodeOf.get(c)}` : ''}`)),
   };
+}
+
+/**
+ * A plain-words reason for a blamed read, when there is a simple one: the value it returned
+ * had provably been overwritten (a definite write that started after the value's writer
+ * finished and completed before the read began), or was never written.
+ */
+export function explainBlamed(op: HistoryOp, history: HistoryOp[]): string | undefined {
+  if (op.call.kind !== 'read' || op.result?.kind !== 'read') return undefined;
+  const v = op.result.value;
+  const mutations = history.filter((o) => o.key === op.key && o.status !== 'fail' && o.call.kind !== 'read');
+  const writer = mutations.find((o) => (o.call.kind === 'write' || o.call.kind === 'cas') && o.call.value === v);
+  if (v !== null && !writer) return `${describeOp(op)} returned a value nobody wrote`;
+  const after = writer ? writer.complete : -Infinity;
+  const newer = mutations.find(
+    (o) =>
+      o.status === 'ok' &&
+      o !== writer &&
+      (o.call.kind === 'write' || (o.result?.kind === 'cas' && o.result.succeeded)) &&
+      o.invoke > after &&
+      o.complete < op.invoke,
+  );
+  if (!newer) return undefined;
+  return (
+    `stale read: ${describeOp(op)} (${(op.invoke / 1000).toFixed(3)}s–${(op.complete / 1000).toFixed(3)}s${op.node ? `, node ${op.node}` : ''}) ` +
+    `returned ${writer ? `the value of ${describeOp(writer)}` : 'the initial (absent) value'}, but ${describeOp(newer)} had started after that ` +
+    `and completed at ${(newer.complete / 1000).toFixed(3)}s, before the read began`
+  );
 }
 
 export function renderHtml(r: ChaosReport): string {
@@ -192,10 +229,11 @@ export function renderHtml(r: ChaosReport): string {
       a0 = Math.min(...keyOps.map((o) => o.invoke));
       a1 = Math.min(a0 + 3000, Math.max(...keyOps.map((o) => o.complete)));
     }
-    const ops = h.filter((o) => o.key === k.key && o.status !== 'fail' && o.complete >= a0 && o.invoke <= a1);
+    const ops = h.filter((o) => o.key === k.key && o.status !== 'fail' && o.complete >= a0 && o.invoke <= a1).sort((x, y) => x.invoke - y.invoke);
     const rr = clientRows(ops);
+    const why = focus.map((f) => explainBlamed(f, h)).filter((x): x is string => x !== undefined);
     anomalies.push(
-      `<section class="anomaly"><h3>key <code>${esc(k.key)}</code>: ${k.verdict}</h3><p>${esc(k.message ?? '')}</p>` +
+      `<section class="anomaly"><h3>key <code>${esc(k.key)}</code>: ${k.verdict}</h3><p>${esc(k.message ?? '')}</p>${why.map((w) => `<p><b>${esc(w)}</b></p>`).join('')}` +
         `<div class="scroll">${timeline({ ops, faults: r.faults, t0: a0, t1: a1, pxPerMs: Math.max(0.3, 1600 / Math.max(1, a1 - a0)), blamed, labels: true, rowOf: rr.rowOf, rowNames: rr.names })}</div>` +
         `<details><summary>${ops.length} operations on this key in the window</summary><pre>${esc(ops.map((o) => `${(o.invoke / 1000).toFixed(3)}–${(o.complete / 1000).toFixed(3)}s  ${describeOp(o)}${o.node ? ` (n${o.node})` : ''}${o.error ? `  ${o.error}` : ''}`).join('\n'))}</pre></details></section>`,
     );
@@ -225,14 +263,7 @@ h1 .pass{color:#1e8449}h1 .fail{color:#c0392b}
 table{border-collapse:collapse;margin:6px 0 14px}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
 tr.illegal td{background:#fde2e0}tr.unknown td{background:#fff3cd}
 .scroll{overflow-x:auto;border:1px solid #ddd;margin:6px 0}
-svg.timeline text{font:10px monospace}
-.rowname{fill:#444}.tick{fill:#888}.flabel{font-weight:bold}
-.grid{stroke:#eee}
-.op rect{stroke:none}
-.op.read.ok rect{fill:#2e86c1}.op.write.ok rect{fill:#27ae60}.op.cas.ok rect{fill:#8e44ad}
-.op.fail rect{fill:#bbb}.op.info rect{fill:#f5b041}.op.info rect.tail{fill:#f5b041;opacity:.25}
-.op.blamed rect{fill:#e74c3c!important;stroke:#000;stroke-width:1.5}
-.oplabel{fill:#fff;pointer-events:none}
+.op:hover rect{opacity:.7}
 .legend span{display:inline-block;padding:0 6px;margin-right:6px;color:#fff;border-radius:3px}
 code{font-size:12px}pre{font-size:11px;max-height:300px;overflow:auto;background:#f7f7f7;padding:6px}
 </style></head><body>

@@ -62,7 +62,7 @@ describe('placement-ctl against a real 3-node cluster', { timeout: 170_000 }, ()
 
     const [cas, casFail, del] = await Promise.all([
       runCtl(['--endpoints', all, 'kv', 'cas', '/brokers/2', 'TWO', '--expect-value', 'two']),
-      runCtl(['--endpoints', all, 'kv', 'cas', '/brokers/1', 'x', '--expect-absent']),
+      runCtl(['--endpoints', all, 'kv', 'cas', '/brokers/2', 'x', '--expect-absent']),
       runCtl(['--endpoints', all, 'kv', 'del', '/brokers/1']),
     ]);
     assert.equal(cas.code, EXIT.OK, cas.stderr);

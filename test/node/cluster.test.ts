@@ -9,6 +9,7 @@ import { startCluster, poll, type Cluster } from '../support/cluster.js';
 import { kvClient, type KvClient } from '../support/kv.js';
 import { PeerServiceClient, type RaftBatch } from '../../proto/gen/placement/v1/peer.js';
 import { MessageType } from '../../raft/types.js';
+import { service as healthService } from 'grpc-health-check';
 
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -189,6 +190,30 @@ describe('3-node cluster', () => {
     assert.equal((await c.status(target.id)).term, termBefore);
     await poll(async () => /rejected peer traffic: cluster id mismatch/.test(c.logs(target.id)), { what: 'rejection logged' });
     assert.match(c.logs(target.id), /rejected peer traffic: member 9 is not in this cluster/);
+  });
+
+  it('applies a retried write (same client_id/seq) once', async () => {
+    const leader = await c.waitForLeader();
+    const f = c.nodes.find((n) => n.id !== leader)!.id;
+    const first = await kv(f).set({ key: 'dedup', value: enc('one'), clientId: 'retrier', seq: 1 });
+    acked.set('dedup', 'one');
+    const again = await kv(leader).set({ key: 'dedup', value: enc('one'), clientId: 'retrier', seq: 1 });
+    assert.equal(again.header!.revision, first.header!.revision, 'the retry returns the original result');
+    const g = await kv(leader).get({ key: 'dedup' });
+    assert.equal(g.kv!.version, 1, 'applied once');
+  });
+
+  it('serves grpc.health.v1', async () => {
+    const Health = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
+    const h = new Health(c.nodes[0]!.grpcAddress, grpc.credentials.createInsecure()) as unknown as {
+      check(req: { service: string }, cb: (err: grpc.ServiceError | null, rep: { status: string | number }) => void): void;
+      close(): void;
+    };
+    for (const service of ['', 'placement.v1.KvService']) {
+      const rep = await new Promise<{ status: string | number }>((res, rej) => h.check({ service }, (err, r) => (err ? rej(err) : res(r))));
+      assert.ok(rep.status === 'SERVING' || rep.status === 1, `health of "${service}": ${rep.status}`);
+    }
+    h.close();
   });
 
   it('reports cluster status over gRPC and HTTP', async () => {

@@ -103,6 +103,11 @@ test('ReadIndex (lease): the leader answers from its lease without a heartbeat r
   const n = newNode(1, [1, 2, 3], { preVote: false, readOnlyOption: 'lease' });
   makeLeader(n);
   ackAll(n, [2, 3]);
+  // The lease starts when a quorum acknowledges a heartbeat (the context carries its send time).
+  n.tick();
+  const hb = ofType(drainMsgs(n), MessageType.Heartbeat).find((m) => m.to === 2)!;
+  n.step(msg({ type: MessageType.HeartbeatResponse, from: 2, to: 1, term: hb.term, context: hb.context }));
+  drainMsgs(n);
   n.readIndex(enc('l'));
   const rd = drain(n);
   assert.equal(rd.readStates.length, 1);

@@ -315,6 +315,11 @@ describe('StateMachine: convergence, snapshots', () => {
     assert.equal((await c2.sm.get('after'))?.value.toString(), 'x');
     // createSnapshot with an explicit index that does not match is refused.
     await assert.rejects(c2.sm.createSnapshot(store, { index: 5 }), /requested index 5/);
+    // confStateAt is asked for the membership at the view's index; without options the stored one is used.
+    const seen: number[] = [];
+    const i2 = await c2.sm.createSnapshot(store, { confStateAt: (i) => (seen.push(i), { voters: [9], learners: [] }) });
+    assert.deepEqual([seen, i2.meta.confState], [[301], { voters: [9], learners: [] }]);
+    assert.deepEqual((await c2.sm.createSnapshot(store)).meta.confState, conf);
   });
 
   it('a corrupt snapshot is not installed; leftovers of an interrupted install are removed on open', async () => {

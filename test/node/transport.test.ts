@@ -1,0 +1,157 @@
+// Peer transport (src/transport/) in one process: two endpoints on loopback exchange batched
+// Raft messages over one long-lived stream; foreign clusters and non-members are rejected;
+// a snapshot file is streamed in chunks; forwards reach the handler.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { PeerTransport, type TransportHandler, type SnapshotSink } from '../../src/transport/index.js';
+import { MessageType, type Message, type SnapshotMeta } from '../../raft/types.js';
+
+const log = pino({ level: 'silent' });
+
+function msg(from: number, to: number, i: number, data = Buffer.alloc(0)): Message {
+  return {
+    type: MessageType.Append,
+    from,
+    to,
+    term: 1,
+    logTerm: 1,
+    index: i,
+    entries: data.length ? [{ term: 1, index: i + 1, type: 0, data }] : [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: Buffer.alloc(0),
+  };
+}
+
+interface Endpoint {
+  t: PeerTransport;
+  server: grpc.Server;
+  port: number;
+  received: Message[];
+  batches: number;
+  snapshots: { meta: SnapshotMeta; bytes: Buffer }[];
+  snapshotReports: [number, boolean][];
+  unreachable: number[];
+}
+
+async function endpoint(id: number, clusterId: string, members: number[]): Promise<Endpoint> {
+  const e = { received: [], batches: 0, snapshots: [], snapshotReports: [], unreachable: [] } as unknown as Endpoint;
+  const handler: TransportHandler = {
+    isMember: (x) => members.includes(x),
+    onMessages: (ms) => {
+      e.batches++;
+      e.received.push(...ms);
+    },
+    receiveSnapshot: async (meta): Promise<SnapshotSink> => {
+      const parts: Buffer[] = [];
+      return {
+        write: async (c) => void parts.push(Buffer.from(c)),
+        commit: async () => void e.snapshots.push({ meta, bytes: Buffer.concat(parts) }),
+        abort: async () => {},
+      };
+    },
+    onSnapshotMessage: (m) => e.received.push(m),
+    openSnapshot: async () => {
+      const data = Buffer.alloc(700_000, 7);
+      return {
+        size: data.length,
+        chunks: (async function* () {
+          for (let o = 0; o < data.length; o += 65536) yield data.subarray(o, o + 65536);
+        })(),
+      };
+    },
+    reportUnreachable: (x) => e.unreachable.push(x),
+    reportSnapshot: (x, ok) => e.snapshotReports.push([x, ok]),
+    forward: async (req) => ({ errorCode: 0, errorMessage: '', leaderId: id, result: undefined, term: 9, members: [], leaderLastIndex: req.from }),
+  };
+  e.t = new PeerTransport({ clusterId, selfId: id, log, handler });
+  e.server = new grpc.Server();
+  e.t.register(e.server);
+  e.port = await new Promise((res, rej) => e.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? rej(err) : res(p))));
+  return e;
+}
+
+async function until(pred: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('peer transport', () => {
+  let a: Endpoint;
+  let b: Endpoint;
+  let stranger: Endpoint;
+  before(async () => {
+    a = await endpoint(1, 'c1', [1, 2]);
+    b = await endpoint(2, 'c1', [1, 2]);
+    stranger = await endpoint(2, 'other', [1, 2]);
+    a.t.setPeer(2, `127.0.0.1:${b.port}`);
+    b.t.setPeer(1, `127.0.0.1:${a.port}`);
+  });
+  after(() => {
+    for (const e of [a, b, stranger]) {
+      e.t.close();
+      e.server.forceShutdown();
+    }
+  });
+
+  it('delivers messages in order, batched on one stream', async () => {
+    const n = 500;
+    for (let i = 0; i < n; i++) a.t.send([msg(1, 2, i, Buffer.from(`e${i}`))]);
+    await until(() => b.received.length === n, 'all messages');
+    assert.deepEqual(b.received.map((m) => m.index), Array.from({ length: n }, (_, i) => i));
+    assert.equal(b.received[42]!.entries[0]!.data.toString(), 'e42');
+    assert.ok(b.batches < n / 10, `${b.batches} batches for ${n} messages sent in one turn`);
+  });
+
+  it('streams a snapshot in chunks and reports the outcome', async () => {
+    const meta = { index: 100, term: 3, confState: { voters: [1, 2], learners: [] } };
+    a.t.send([{ ...msg(1, 2, 0), type: MessageType.Snapshot, snapshot: { meta, data: new Uint8Array() } }]);
+    await until(() => a.snapshotReports.length === 1, 'snapshot report');
+    assert.deepEqual(a.snapshotReports[0], [2, true]);
+    assert.equal(b.snapshots.length, 1);
+    assert.equal(b.snapshots[0]!.bytes.length, 700_000);
+    assert.deepEqual(b.snapshots[0]!.meta, meta);
+    assert.equal(b.received.at(-1)!.type, MessageType.Snapshot);
+  });
+
+  it('forwards requests to the peer', async () => {
+    const r = await b.t.forward(1, { kind: { $case: 'members', value: true } }, Date.now() + 5000);
+    assert.equal(r.term, 9);
+    assert.equal(r.leaderLastIndex, 2, 'the handler saw the sender id');
+  });
+
+  it('rejects a peer from another cluster and reports it unreachable', async () => {
+    const c = await endpoint(1, 'c1', [1, 2]);
+    try {
+      c.t.setPeer(2, `127.0.0.1:${stranger.port}`);
+      c.t.send([msg(1, 2, 0)]);
+      await until(() => c.unreachable.includes(2), 'unreachable report');
+      assert.equal(stranger.received.length, 0);
+      assert.equal(stranger.t.stats.rejected >= 1, true);
+    } finally {
+      c.t.close();
+      c.server.forceShutdown();
+    }
+  });
+
+  it('bounds the queue to a dead peer: drops and reports unreachable instead of growing', async () => {
+    const d = await endpoint(1, 'c1', [1, 3]);
+    try {
+      const small = new PeerTransport({ clusterId: 'c1', selfId: 1, log, handler: { ...(d.t.handler), reportUnreachable: (x) => d.unreachable.push(x) }, maxQueueMessages: 10 });
+      small.setPeer(3, '127.0.0.1:1'); // nothing listens there
+      for (let i = 0; i < 100; i++) small.send([msg(1, 3, i)]);
+      assert.ok(small.stats.dropped >= 90, `dropped ${small.stats.dropped}`);
+      assert.ok(d.unreachable.filter((x) => x === 3).length >= 90);
+      small.close();
+    } finally {
+      d.t.close();
+      d.server.forceShutdown();
+    }
+  });
+});

@@ -1,0 +1,113 @@
+// Regression tests from the adversarial review of the core: one test per rule that was broken.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MessageType, Role } from '../../raft/index.js';
+import { ReadOnly } from '../../raft/read-only.js';
+import { Network, enc } from './network.js';
+
+test('ReadIndex (lease): a leader stops answering from its lease once no quorum acknowledged a heartbeat within the election timeout', () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: 'lease' });
+  net.elect(1);
+  net.node(1).propose(enc('a'));
+  net.deliverAll();
+  // Let a check-quorum round pass with everyone connected, then cut the leader off right after it.
+  for (let t = 0; t < 10; t++) net.tickAll(1);
+  net.isolate(1);
+  let newLeader = 0;
+  let staleReads = 0;
+  for (let t = 0; t < 40; t++) {
+    for (const id of [1, 2, 3]) net.tick(id);
+    net.deliverAll();
+    if (newLeader === 0) {
+      for (const id of [2, 3]) if (net.node(id).status().softState.role === Role.Leader) newLeader = id;
+      if (newLeader !== 0) {
+        net.node(newLeader).propose(enc('b'));
+        net.deliverAll();
+      }
+    } else if (net.node(1).status().softState.role === Role.Leader) {
+      const before = net.members.get(1)!.readStates.length;
+      net.node(1).readIndex(enc(`r${t}`));
+      net.deliverAll();
+      staleReads += net.members.get(1)!.readStates.length - before;
+    }
+  }
+  assert.notEqual(newLeader, 0, 'the majority elects a new leader');
+  assert.equal(staleReads, 0, 'the deposed leader answered reads from an expired lease');
+});
+
+test('ReadIndex (lease): no lease reads once the leader has sent TimeoutNow (the target skips the voters\' lease)', () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: 'lease' });
+  net.elect(1);
+  net.tickAll(1);
+  net.node(1).propose(enc('a'));
+  net.deliverAll();
+  // The leader is cut off right after its TimeoutNow goes out.
+  net.filters.push((m) => (m.from !== 1 && m.to !== 1) || m.type === MessageType.TimeoutNow);
+  net.node(1).transferLeadership(2);
+  net.deliverAll();
+  assert.equal(net.node(2).status().softState.role, Role.Leader);
+  net.node(2).propose(enc('b'));
+  net.deliverAll();
+  const written = net.node(2).status().hardState.commit;
+  assert.equal(net.node(1).status().softState.role, Role.Leader, 'the old leader has not heard of the new term');
+  net.node(1).readIndex(enc('r'));
+  net.deliverAll();
+  for (const rs of net.members.get(1)!.readStates) assert.ok(rs.index >= written, `stale read at ${rs.index} < ${written}`);
+});
+
+test('ReadIndex (lease): a leader with a fresh lease still answers at once, and falls back to a quorum round otherwise', () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: 'lease' });
+  net.elect(1);
+  net.tickAll(2);
+  const m = net.members.get(1)!;
+  net.node(1).readIndex(enc('fresh'));
+  net.processReady(1);
+  assert.equal(m.readStates.length, 1, 'answered from the lease without a round trip');
+  // Followers silent for an election timeout: the lease expires, the read waits for a round.
+  net.isolate(1);
+  net.tick(1, 9);
+  net.heal();
+  net.node(1).readIndex(enc('late'));
+  net.processReady(1);
+  assert.equal(m.readStates.length, 1);
+  net.deliverAll();
+  assert.equal(m.readStates.length, 2, 'answered after a quorum acknowledged a heartbeat');
+});
+
+test('Check-quorum: repeated leadership transfers do not postpone the quorum check of an isolated leader', () => {
+  const net = new Network([1, 2, 3]);
+  net.elect(1);
+  net.isolate(1);
+  for (let t = 0; t < 60; t++) {
+    if (t % 5 === 0) net.node(1).transferLeadership(t % 10 === 0 ? 2 : 3);
+    net.tick(1);
+  }
+  assert.notEqual(net.node(1).status().softState.role, Role.Leader);
+});
+
+test('Transfer: still abandoned after one election timeout when check-quorum has its own timer', () => {
+  const net = new Network([1, 2, 3]);
+  net.elect(1);
+  net.filters.push((m) => m.type !== MessageType.TimeoutNow);
+  net.node(1).transferLeadership(2);
+  net.deliverAll();
+  assert.equal(net.node(1).status().leadTransferee, 2);
+  assert.equal(net.node(1).propose(enc('x')).ok, false);
+  net.tickAll(10);
+  assert.equal(net.node(1).status().softState.role, Role.Leader);
+  assert.equal(net.node(1).status().leadTransferee, 0);
+  assert.equal(net.node(1).propose(enc('y')).ok, true);
+});
+
+test('Performance: the pending-read queue stays bounded under continuous reads', () => {
+  const ro = new ReadOnly();
+  // Each heartbeat round confirms everything but the newest request: the queue never drains.
+  for (let i = 0; i < 100_000; i++) {
+    const seq = ro.add(i, new Uint8Array(0), 1);
+    ro.release(seq - 1);
+  }
+  assert.equal(ro.pending(), 1);
+  const internal = ro as unknown as { queue: unknown[] };
+  assert.ok(internal.queue.length < 5000, `queue holds ${internal.queue.length} slots for 1 pending read`);
+});
