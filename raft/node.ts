@@ -79,6 +79,9 @@ export class RaftNode {
   private clock = 0;
   /** This leader sent TimeoutNow in its term: its target may win without waiting out any lease. */
   private timeoutNowSent = false;
+  /** Lease mode, restarted member: it may have acknowledged a leader's heartbeat just before the
+   *  crash, so it ignores campaigns for its first electionTick ticks as if it were in a lease. */
+  private readonly restartLease: boolean;
   private randomizedElectionTimeout = 0;
 
   /** Configuration as of the snapshot, then one record per ConfChange entry still in the log. */
@@ -104,6 +107,12 @@ export class RaftNode {
   private prevSoft: SoftState;
   private prevHard: HardState;
   private snapshotHandedOut = false;
+  /** Meta of the state the application has applied (index, term, membership), and of the last
+   *  committed entry handed out for applying. A snapshot received from the leader drops the
+   *  log before the application installs it; meanwhile its state machine still sits at
+   *  `applied`, and snapshotMetaAt(applied) must keep working. */
+  private appliedMeta: SnapshotMeta | undefined;
+  private applyingMeta: SnapshotMeta | undefined;
 
   constructor(config: RaftConfig, initial: RaftInitialState) {
     if (config.id === NONE) throw new Error('raft: id must be non-zero');
@@ -122,6 +131,7 @@ export class RaftNode {
     this.leaseRead = config.readOnlyOption === 'lease';
     if (this.leaseRead && !this.checkQuorum) throw new Error('raft: lease-based reads need checkQuorum');
     this.bugs = config.bugs ?? {};
+    this.restartLease = this.leaseRead && initial.hardState.term > 0;
     this.logger = config.logger;
 
     const snap = initial.snapshot;
@@ -140,6 +150,10 @@ export class RaftNode {
     this.conf = this.baseConf;
     for (const e of initial.entries) if (e.type === ET.ConfChange) this.recordConf(e);
     this.promotable = isVoter(this.conf, this.id);
+    const appliedTerm = this.log.term(this.log.applied);
+    if (appliedTerm >= 0) {
+      this.appliedMeta = { index: this.log.applied, term: appliedTerm, confState: this.confAt(this.log.applied) };
+    }
 
     this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed };
     this.prevSoft = { leader: NONE, role: R.Follower };
@@ -218,6 +232,10 @@ export class RaftNode {
   snapshotMetaAt(index: number): SnapshotMeta {
     if (index > this.log.applied) throw new Error(`raft: snapshotMetaAt(${index}) beyond applied ${this.log.applied}`);
     const term = this.log.term(index);
+    const am = this.appliedMeta;
+    if (term < 0 && am !== undefined && am.index === index) {
+      return { index, term: am.term, confState: cloneConfState(am.confState) };
+    }
     if (term < 0) throw new Error(`raft: snapshotMetaAt(${index}) is compacted (first index ${this.log.firstIndex()})`);
     return { index, term, confState: cloneConfState(this.confAt(index)) };
   }
@@ -253,7 +271,10 @@ export class RaftNode {
       if (m.type === MT.Vote || m.type === MT.PreVote) {
         // A member that heard from a live leader within the election timeout ignores
         // campaigns, so a partitioned or removed server cannot depose a healthy leader.
-        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTick;
+        const inLease =
+          this.checkQuorum &&
+          ((this.lead !== NONE && this.electionElapsed < this.electionTick) ||
+            (this.restartLease && this.clock < this.electionTick));
         if (inLease && !isTransferCtx(m.context)) return;
       }
       if (m.type === MT.PreVote) {
@@ -341,7 +362,9 @@ export class RaftNode {
     const ce = this.log.toApply();
     if (ce.length > 0) {
       rd.committedEntries = ce;
-      this.log.applying = ce[ce.length - 1]!.index;
+      const last = ce[ce.length - 1]!;
+      this.log.applying = last.index;
+      this.applyingMeta = { index: last.index, term: last.term, confState: this.confAt(last.index) };
     }
     if (rd.entries.length > 0) this.log.persisting = rd.entries[rd.entries.length - 1]!.index;
     rd.mustSync = rd.entries.length > 0 || termOrVoteChanged || rd.snapshot !== undefined;
@@ -361,7 +384,10 @@ export class RaftNode {
       }
       if (log.stable < idx) log.stable = idx;
       if (log.persisting < log.stable) log.persisting = log.stable;
-      if (log.applied < idx) log.applied = idx;
+      if (log.applied < idx) {
+        log.applied = idx;
+        this.appliedMeta = rd.snapshot.meta;
+      }
     }
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1]!;
@@ -369,7 +395,11 @@ export class RaftNode {
     }
     if (rd.committedEntries.length > 0) {
       const idx = rd.committedEntries[rd.committedEntries.length - 1]!.index;
-      if (log.applied < idx) log.applied = idx;
+      if (log.applied < idx) {
+        log.applied = idx;
+        const am = this.applyingMeta;
+        this.appliedMeta = am !== undefined && am.index === idx ? am : undefined;
+      }
     }
     if (log.applying < log.applied) log.applying = log.applied;
     // The leader counts its own log towards a majority only once it is durable.

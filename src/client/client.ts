@@ -70,6 +70,8 @@ import type {
 const DEFAULT_DEADLINE_MS = 5000;
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 2000;
 const DEFAULT_REFRESH_INTERVAL_MS = 30_000;
+/** Largest page listAll asks for explicitly (the server's default --max-list-limit). */
+const LIST_PAGE_MAX = 1000;
 /** An endpoint that failed this recently is tried after the others. */
 const SUSPECT_MS = 3000;
 
@@ -602,11 +604,23 @@ export class KvApi {
     const max = options.limit ?? Infinity;
     let startAfter = '';
     let count = 0;
+    let serverDefaultPages = false;
     while (count < max) {
       const want = options.pageSize ?? 0;
       const left = max - count;
-      const limit = Number.isFinite(left) ? (want > 0 ? Math.min(want, left) : left) : want;
-      const page = await this.list(prefix, { ...options, limit, startAfter });
+      // Ask for no more than needed, but never for more than a typical server maximum
+      // (--max-list-limit, 1000 by default): 0 asks for the server's default page instead.
+      let limit = Number.isFinite(left) ? (want > 0 ? Math.min(want, left) : left) : want;
+      if (limit > LIST_PAGE_MAX || serverDefaultPages) limit = 0;
+      let page: ListResult;
+      try {
+        page = await this.list(prefix, { ...options, limit, startAfter });
+      } catch (e) {
+        // A server configured with a smaller maximum page: fall back to its default page.
+        if (!(e instanceof InvalidArgumentError) || limit === 0 || !/limit/i.test(e.message)) throw e;
+        serverDefaultPages = true;
+        continue;
+      }
       for (const kv of page.kvs) {
         if (count >= max) return;
         count++;

@@ -1,4 +1,21 @@
 // Public entry of the Placement Center SDK (the package's main export).
+//
+//   import { PlacementClient, NotFoundError, UnavailableError } from 'placement-center';
+//   const client = new PlacementClient({ endpoints: ['127.0.0.1:1228'], deadlineMs: 5000 });
+//   await client.connect();                                   // optional: learn members, fail fast
+//   await client.kv.set('/brokers/1', JSON.stringify({ host: '10.0.0.1' }));
+//   const kv = await client.kv.get('/brokers/1');             // KeyValue | undefined
+//   const cas = await client.kv.compareAndSwap('/controller', { absent: true }, '1');
+//   for await (const k of client.kv.listAll('/brokers/')) console.log(k.key);
+//   const st = await client.cluster.status();                 // leader, term, commit/applied, members
+//   client.close();
+//
+// Retries: UNAVAILABLE, connection failures and per-attempt timeouts move on to the next member
+// (leader hint first) and, once every member failed, back off exponentially with jitter, all
+// inside the call's deadline (`deadlineMs`, overridable per call). Definite failures are thrown at
+// once as typed errors (InvalidArgumentError, NotFoundError, …). A write keeps its (clientId, seq)
+// across retries, so the server applies it once. Keep a client's writes in flight below the
+// server's de-duplication window (64 per client id by default); use more clients beyond that.
 export { PlacementClient, KvApi, ClusterApi, normalizeEndpoint } from './client.js';
 export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';

@@ -46,7 +46,15 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   node = new PlacementNode(cfg, { log, metrics });
   await node.open();
 
-  const server = new grpc.Server({ ...CHANNEL_OPTIONS, 'grpc.keepalive_permit_without_calls': 1 });
+  // Requests up to the configured value limit (plus room for the key and framing) must reach the
+  // handlers, which answer INVALID_ARGUMENT naming the limit instead of a transport-level error.
+  const maxMessage = Math.max(64 * 1024 * 1024, cfg.maxValueBytes * 2 + cfg.maxKeyBytes + 1024 * 1024);
+  const server = new grpc.Server({
+    ...CHANNEL_OPTIONS,
+    'grpc.max_receive_message_length': maxMessage,
+    'grpc.max_send_message_length': maxMessage,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
   node.transport.register(server);
   registerClientServices(server, node, metrics);
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });

@@ -91,6 +91,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private members_ = { voters: [] as number[], learners: [] as number[] };
   private applyChain: Promise<void> = Promise.resolve();
   private applyBacklog = 0;
+  private deferredHardState: import('../../raft/index.js').HardState | undefined;
   private dbSizeCache = { at: 0, bytes: 0 };
 
   constructor(cfg: NodeConfig, deps: NodeDeps) {
@@ -260,6 +261,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.reads.failAll(stopping);
     for (const w of this.leaderWaiters.splice(0)) w();
     this.transport.close();
+    if (this.deferredHardState) await this.wal.save({ hardState: this.deferredHardState });
     await this.wal.close();
     await this.sm.close();
     this.log.info({ applied: this.appliedIndex }, 'storage synced and closed');
@@ -345,9 +347,15 @@ export class PlacementNode implements AdminBackend, ServingNode {
       this.send(early);
     }
 
-    // 1. persist
-    if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
-      const p = this.wal.save({ snapshot: rd.snapshot?.meta, entries: rd.entries, hardState: rd.hardState });
+    // 1. persist. A hard state that only moves the commit index (term and vote unchanged) needs no
+    // fsync of its own: it rides along with the next save (or the idle flush in housekeeping).
+    // After a crash the commit index is recovered from the applied index and the leader.
+    if (!rd.mustSync && !rd.snapshot && rd.entries.length === 0 && rd.hardState) {
+      this.deferredHardState = rd.hardState;
+    } else if (rd.snapshot || rd.entries.length > 0 || rd.hardState || this.deferredHardState) {
+      const hardState = rd.hardState ?? this.deferredHardState;
+      this.deferredHardState = undefined;
+      const p = this.wal.save({ snapshot: rd.snapshot?.meta, entries: rd.entries, hardState });
       if (rd.mustSync) await p;
       else p.catch((err: Error) => this.fatal(err));
     }
@@ -396,8 +404,12 @@ export class PlacementNode implements AdminBackend, ServingNode {
     }
     if (!this.snapshotting && this.appliedIndex - this.lastSnapIndex >= this.cfg.snapshotEvery) {
       this.snapshotting = true;
-      void this.takeSnapshot().finally(() => {
-        this.snapshotting = false;
+      // Started from the apply chain, so that no apply batch is in flight when the state
+      // machine's view is taken; the snapshot is written while applying continues.
+      this.enqueueApply(async () => {
+        void this.takeSnapshot().finally(() => {
+          this.snapshotting = false;
+        });
       });
     }
   }
@@ -495,6 +507,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   // ------------------------------------------------------------------ snapshots
 
+  /** Must be called when no apply batch is in flight (from the apply chain): the state machine's
+   *  view is taken synchronously, at exactly `appliedIndex`. */
   private async takeSnapshot(): Promise<void> {
     const index = this.appliedIndex;
     const t0 = Date.now();
@@ -555,12 +569,20 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   private housekeeping(): void {
     const now = Date.now();
+    this.flushDeferredHardState();
     this.proposals.expire(now);
     this.reads.expire(now);
     if (this.reads.stale(now, this.cfg.tickMs * this.cfg.electionTicks)) {
       this.reads.unissue();
       this.kickReads();
     }
+  }
+
+  private flushDeferredHardState(): void {
+    if (!this.deferredHardState || this.loopRunning || this.stopped) return;
+    const hardState = this.deferredHardState;
+    this.deferredHardState = undefined;
+    this.wal.save({ hardState }).catch((err: Error) => this.fatal(err));
   }
 
   private dbSize(): number {

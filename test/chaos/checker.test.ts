@@ -55,7 +55,9 @@ test('read of a value never written is illegal', () => {
   assert.equal(res.verdict, 'illegal');
   assert.match(res.keys[0]!.message ?? '', /no operation ever wrote/);
   // A definitely failed write does not count as written.
-  assert.equal(verdict([fail(w([0, 0, 10], 'a')), r([1, 20, 30], 'a')]), 'illegal');
+  const rejected = checkHistory([fail(w([0, 0, 10], 'a')), r([1, 20, 30], 'a')]);
+  assert.equal(rejected.verdict, 'illegal');
+  assert.match(rejected.keys[0]!.message ?? '', /written only by .* definitely rejected/);
 });
 
 test('concurrent overlapping operations that are legal', () => {

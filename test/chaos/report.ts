@@ -177,7 +177,12 @@ export function explainBlamed(op: HistoryOp, history: HistoryOp[]): string | und
   const v = op.result.value;
   const mutations = history.filter((o) => o.key === op.key && o.status !== 'fail' && o.call.kind !== 'read');
   const writer = mutations.find((o) => (o.call.kind === 'write' || o.call.kind === 'cas') && o.call.value === v);
-  if (v !== null && !writer) return `${describeOp(op)} returned a value nobody wrote`;
+  if (v !== null && !writer) {
+    const rejected = history.find((o) => o.key === op.key && o.status === 'fail' && o.call.kind !== 'read' && o.call.value === v);
+    return rejected
+      ? `${describeOp(op)} returned the value of ${describeOp(rejected)}, which the server had definitely rejected (${rejected.error ?? 'failed'})`
+      : `${describeOp(op)} returned a value nobody wrote`;
+  }
   const after = writer ? writer.complete : -Infinity;
   const newer = mutations.find(
     (o) =>

@@ -4,8 +4,9 @@
 //
 // Outcome classification (the checker relies on it):
 //  - OK                                    → 'ok' with the result;
-//  - INVALID_ARGUMENT, or UNAVAILABLE with "No connection established" (the call never left
-//    this process: no transport to the node) → 'fail' (it cannot have taken effect);
+//  - INVALID_ARGUMENT, or UNAVAILABLE whose details start with grpc-js's own "No connection
+//    established" (the call never left this process: no transport to the node) → 'fail' (it
+//    cannot have taken effect);
 //  - anything else (deadline, connection lost, UNAVAILABLE/FAILED_PRECONDITION after the request
 //    may have reached a node that could have proposed it) → 'info' (indeterminate).
 // Each op carries a unique (client_id, seq) and a unique value, so a write is identifiable.
@@ -183,6 +184,8 @@ export class Workload {
 /** Definite rejection vs unknown outcome; see the header comment. */
 export function classify(err: grpc.ServiceError): 'fail' | 'info' {
   if (err.code === grpc.status.INVALID_ARGUMENT) return 'fail';
-  if (err.code === grpc.status.UNAVAILABLE && /No connection established/i.test(err.details ?? err.message)) return 'fail';
+  // grpc-js's own picker error (the call never started). Anchored: a node that failed to
+  // forward says "cannot reach leader N: No connection established…; outcome unknown".
+  if (err.code === grpc.status.UNAVAILABLE && /^No connection established/.test(err.details ?? '')) return 'fail';
   return 'info';
 }

@@ -2,8 +2,26 @@
 // and every error path: not found, rejected input, a dead member, no quorum, cluster down.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { runCtl, type CtlResult } from './support/run-ctl.js';
+
+/** Runs examples/broker.ts (through tsx) against `endpoint`. */
+async function spawnExample(endpoint: string): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../examples/broker.ts', import.meta.url))], {
+    env: { ...process.env, PLACEMENT_ENDPOINTS: endpoint, BROKER_ID: '4' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(killer);
+  return { code, output };
+}
 
 const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, NOT_FOUND: 4, REJECTED: 5, COMPARE_FAILED: 6 };
 
@@ -100,6 +118,7 @@ describe('placement-ctl against a real 3-node cluster', { timeout: 170_000 }, ()
 
   test('cluster status, member list and check perf', async () => {
     const leader = await c.waitForLeader();
+    const example = spawnExample(c.node(2).grpcAddress);
     const [st, stJson, ml, perf] = await Promise.all([
       runCtl(['--endpoints', c.node(1).grpcAddress, 'cluster', 'status']),
       runCtl(['--endpoints', all, '--json', 'cluster', 'status']),
@@ -126,6 +145,11 @@ describe('placement-ctl against a real 3-node cluster', { timeout: 170_000 }, ()
     }
     const mj = JSON.parse(ml.stdout) as { leaderId: number; members: Array<{ id: number; address: string; httpAddress: string }> };
     assert.deepEqual(mj.members.map((m) => m.address), c.nodes.map((n) => n.grpcAddress));
+    const ex = await example;
+    assert.equal(ex.code, 0, ex.output);
+    assert.match(ex.output, /connected; members: 1@.*, 2@.*, 3@.*, leader \d/);
+    assert.match(ex.output, /registered \/brokers\/ids\/4 at revision \d+/);
+    assert.match(ex.output, /cluster test: leader \d, term \d+, commit \d+, applied \d+/);
     const pj = JSON.parse(perf.stdout) as { writes: number; errors: number; throughput: number; latencyMs: { p50: number; p99: number } };
     assert.ok(pj.writes > 0);
     assert.equal(pj.errors, 0);

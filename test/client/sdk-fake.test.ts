@@ -88,6 +88,19 @@ describe('PlacementClient against a fake cluster', () => {
     for await (const k of c.kv.listAll('/topics/', { pageSize: 2, limit: 5 })) five.push(k.key);
     assert.deepEqual(five, ['/topics/t0', '/topics/t1', '/topics/t2', '/topics/t3', '/topics/t4']);
 
+    // A server with a smaller maximum page: listAll falls back to the server's default pages.
+    fc.listMax = 3;
+    fc.listDefault = 3;
+    try {
+      const paged: string[] = [];
+      for await (const k of c.kv.listAll('/topics/', { pageSize: 50 })) paged.push(k.key);
+      assert.equal(paged.length, 7);
+      await assert.rejects(c.kv.list('/topics/', { limit: 50 }), InvalidArgumentError);
+    } finally {
+      fc.listMax = 1000;
+      fc.listDefault = 100;
+    }
+
     const cas1 = await c.kv.compareAndSwap('/lock', { absent: true }, 'me');
     assert.equal(cas1.succeeded, true);
     const cas2 = await c.kv.compareAndSwap('/lock', { absent: true }, 'other');
@@ -114,6 +127,29 @@ describe('PlacementClient against a fake cluster', () => {
     const own = await c.cluster.status({ endpoint: fc.node(3).address });
     assert.equal(own.id, 3);
     assert.equal(own.role, 'follower');
+  });
+
+  test('keeps the member list fresh: a replaced member is learned by the background refresh', async () => {
+    const local = await FakeCluster.start(3);
+    const c = mk({ endpoints: [local.node(1).address], refreshIntervalMs: 30 });
+    try {
+      await c.connect();
+      assert.equal(c.endpoints.length, 3);
+      const n4 = await local.addNode();
+      await local.removeNode(3);
+      const deadline = Date.now() + 10_000;
+      while (!(c.endpoints.includes(n4.address) && c.endpoints.length === 3) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual([...c.endpoints].sort(), [local.node(1).address, local.node(2).address, n4.address].sort());
+      // Only the new member is left alive: the client reaches it although it was never given its address.
+      await local.node(1).stop();
+      await local.node(2).stop();
+      assert.equal((await c.kv.set('/fresh', 'yes')).header.memberId, 4);
+    } finally {
+      c.close();
+      await local.stop();
+    }
   });
 
   test('fails over from a dead endpoint and from a stopped member', async () => {

@@ -17,6 +17,7 @@ describe('3-node cluster', () => {
   let c: Cluster;
   const clients = new Map<number, KvClient>();
   const acked = new Map<string, string>();
+  let writerSeq = 0; // one client id, increasing seq: a retry of the same write reuses its seq
   const kv = (id: number): KvClient => {
     let k = clients.get(id);
     if (!k) {
@@ -35,10 +36,11 @@ describe('3-node cluster', () => {
     const until = Date.now() + deadlineMs;
     let i = 0;
     let last: unknown;
+    const seq = ++writerSeq;
     while (Date.now() < until) {
       const id = ids[i++ % ids.length]!;
       try {
-        await kv(id).set({ key, value: enc(value), clientId: 'test-writer', seq: hashSeq(key) }, { timeoutMs: 2000 });
+        await kv(id).set({ key, value: enc(value), clientId: 'test-writer', seq }, { timeoutMs: 2000 });
         acked.set(key, value);
         return id;
       } catch (err) {
@@ -337,9 +339,3 @@ describe('3-node cluster', () => {
     console.log(`# full-cluster SIGKILL: ${acked.size} acknowledged writes checked, none lost`);
   });
 });
-
-function hashSeq(key: string): number {
-  let h = 0;
-  for (const ch of key) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return h + 1;
-}

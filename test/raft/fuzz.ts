@@ -4,7 +4,7 @@
 // in test/sim/; this one exists so the core's unit tests catch regressions on their own.
 
 import { RaftNode, EntryType, MessageType, ConfChangeType, NONE, Role } from '../../raft/index.js';
-import type { ConfState, Entry, HardState, Message, NodeId, PlantedBugs, Snapshot } from '../../raft/index.js';
+import type { ConfState, Entry, HardState, Message, NodeId, PlantedBugs, RaftConfig, Snapshot } from '../../raft/index.js';
 import { rng, enc, dec } from './network.js';
 
 interface Disk {
@@ -29,7 +29,7 @@ export interface FuzzResult {
   leaders: number;
 }
 
-export function fuzz(seed: number, steps: number, nNodes = 3, bugs: PlantedBugs = {}): FuzzResult {
+export function fuzz(seed: number, steps: number, nNodes = 3, bugs: PlantedBugs = {}, extra: Partial<RaftConfig> = {}): FuzzResult {
   const r = rng(seed * 2654435761);
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
   const ids = Array.from({ length: nNodes }, (_, i) => i + 1);
@@ -51,7 +51,7 @@ export function fuzz(seed: number, steps: number, nNodes = 3, bugs: PlantedBugs 
 
   const start = (id: NodeId, disk: Disk): void => {
     const node = new RaftNode(
-      { id, electionTick: 10, heartbeatTick: 2, random: rng(seed * 31 + id * 977 + sims.size), maxSizePerMsg: 200, maxInflightMsgs: 4, bugs },
+      { id, electionTick: 10, heartbeatTick: 2, random: rng(seed * 31 + id * 977 + sims.size), maxSizePerMsg: 200, maxInflightMsgs: 4, bugs, ...extra },
       { hardState: { ...disk.hardState }, snapshot: disk.snapshot?.meta, entries: disk.entries.slice(), confState: boot, applied: disk.applied },
     );
     const state = disk.snapshot ? (JSON.parse(dec(disk.snapshot.data)) as string[]) : [];

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { MessageType, Role } from '../../raft/index.js';
 import { ReadOnly } from '../../raft/read-only.js';
 import { Network, enc } from './network.js';
+import { newNode, msg, ent, drain } from './helpers.js';
 
 test('ReadIndex (lease): a leader stops answering from its lease once no quorum acknowledged a heartbeat within the election timeout', () => {
   const net = new Network([1, 2, 3], { readOnlyOption: 'lease' });
@@ -110,4 +111,52 @@ test('Performance: the pending-read queue stays bounded under continuous reads',
   assert.equal(ro.pending(), 1);
   const internal = ro as unknown as { queue: unknown[] };
   assert.ok(internal.queue.length < 5000, `queue holds ${internal.queue.length} slots for 1 pending read`);
+});
+
+test('Snapshot: snapshotMetaAt(applied) still answers while a snapshot from the leader awaits installation', () => {
+  // Follower 2 applied up to 2 (term 1); its log runs to 3. A snapshot at 5/2 arrives: the core
+  // drops the log at once, but the state machine stays at 2 until the Ready installs the snapshot.
+  const n = newNode(2, [1, 2, 3], {}, {
+    hardState: { term: 1, vote: 0, commit: 2 },
+    entries: [ent(1, 1, 'a'), ent(2, 1, 'b'), ent(3, 1, 'c')],
+    applied: 2,
+  });
+  n.step(msg({ type: MessageType.Snapshot, from: 1, to: 2, term: 2, snapshot: { meta: { index: 5, term: 2, confState: { voters: [1, 2, 3, 4], learners: [] } }, data: new Uint8Array(0) } }));
+  assert.equal(n.status().applied, 2);
+  assert.deepEqual(n.snapshotMetaAt(2), { index: 2, term: 1, confState: { voters: [1, 2, 3], learners: [] } });
+  n.compact(2); // a no-op: the log is gone already
+  const rd = drain(n);
+  assert.equal(rd.snapshot?.meta.index, 5);
+  assert.equal(n.status().applied, 5);
+  assert.deepEqual(n.snapshotMetaAt(5).confState.voters, [1, 2, 3, 4]);
+  assert.throws(() => n.snapshotMetaAt(2));
+});
+
+test('ReadIndex (lease): a voter that restarts honours the lease it may have granted before the crash', () => {
+  const net = new Network([1, 2, 3], { readOnlyOption: 'lease' });
+  net.elect(1);
+  net.node(1).propose(enc('a'));
+  net.deliverAll();
+  // 2 loses the leader (link 1-2 cut) and keeps trying; 3 hears from 1 and ignores 2's campaigns.
+  net.filters.push((m) => !((m.from === 1 && m.to === 2) || (m.from === 2 && m.to === 1)));
+  for (let t = 0; t < 25; t++) net.tickAll(1);
+  assert.equal(net.node(1).status().softState.role, Role.Leader);
+  net.node(1).readIndex(enc('before'));
+  net.deliverAll();
+  assert.equal(net.members.get(1)!.readStates.length, 1, 'lease valid, read answered at once');
+  // Now 1 is cut off entirely and 3 crash-restarts: it forgot it heard from 1 a moment ago.
+  net.isolate(1);
+  net.restart(3);
+  let newLeader = 0;
+  for (let t = 0; t < 30 && newLeader === 0; t++) {
+    net.tickAll(1); // every clock runs at the same rate (the lease's assumption)
+    for (const id of [2, 3]) if (net.node(id).status().softState.role === Role.Leader) newLeader = id;
+  }
+  assert.notEqual(newLeader, 0);
+  net.node(newLeader).propose(enc('b'));
+  net.deliverAll();
+  const written = net.node(newLeader).status().hardState.commit;
+  net.node(1).readIndex(enc('after'));
+  net.deliverAll();
+  for (const rs of net.members.get(1)!.readStates.slice(1)) assert.ok(rs.index >= written, `stale read at ${rs.index} < ${written}`);
 });

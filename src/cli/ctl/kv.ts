@@ -133,27 +133,15 @@ export function registerKv(program: Command): void {
         }
         const prefix = opts.prefix ?? prefixArg ?? '';
         await withClient(cmd, async (client, g) => {
+          // One key beyond the limit tells whether more keys match.
           const kvs: KeyValue[] = [];
-          let more = false;
-          const limit = opts.limit;
-          let startAfter = '';
-          // Page until the limit (or the end) is reached; one more key tells whether more remain.
-          for (;;) {
-            const want = limit === undefined ? 0 : limit - kvs.length;
-            const page = await client.kv.list(prefix, {
-              limit: want,
-              startAfter,
-              keysOnly: opts.keysOnly === true,
-              serializable: opts.serializable === true,
-            });
-            kvs.push(...page.kvs);
-            more = page.more;
-            if (!page.more || page.kvs.length === 0) break;
-            if (limit !== undefined && kvs.length >= limit) break;
-            startAfter = page.nextKey !== '' ? page.nextKey : page.kvs[page.kvs.length - 1]!.key;
+          const opt = { keysOnly: opts.keysOnly === true, serializable: opts.serializable === true };
+          for await (const k of client.kv.listAll(prefix, { ...opt, ...(opts.limit !== undefined ? { limit: opts.limit + 1 } : {}) })) {
+            kvs.push(k);
           }
-          if (limit !== undefined && kvs.length > limit) {
-            kvs.length = limit;
+          let more = false;
+          if (opts.limit !== undefined && kvs.length > opts.limit) {
+            kvs.length = opts.limit;
             more = true;
           }
           if (g.json) {

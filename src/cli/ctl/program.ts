@@ -66,6 +66,8 @@ export function parseEndpoints(raw: string): string[] {
     if (!/^[^\s:]+:\d{1,5}$/.test(e) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(e)) {
       throw new UsageError(`bad endpoint "${e}": expected host:port (e.g. 127.0.0.1:1228)`);
     }
+    const port = Number(e.slice(e.lastIndexOf(':') + 1));
+    if (port < 1 || port > 65535) throw new UsageError(`bad endpoint "${e}": port ${port} is out of range`);
   }
   return [...new Set(list)];
 }

@@ -107,8 +107,13 @@ function planKey(all: HistoryOp[]): KeyPlan {
     const req = requires(o);
     if (req) {
       if (req.value !== null && !writers.has(req.value)) {
-        const what = o.call.kind === 'read' ? 'read a value no operation ever wrote' : 'succeeded against a value no operation ever wrote';
-        return { ops: [], preIllegal: { message: `${describeOp(o)}: ${what}`, blamed: [o.id] } };
+        const v = req.value;
+        const failed = all.find((x) => x.status === 'fail' && (x.call.kind === 'write' || x.call.kind === 'cas') && x.call.value === v);
+        const what = o.call.kind === 'read' ? 'read a value' : 'succeeded against a value';
+        const message = failed
+          ? `${describeOp(o)}: ${what} written only by ${describeOp(failed)}, which was definitely rejected (${failed.error ?? 'failed'})`
+          : `${describeOp(o)}: ${what} no operation ever wrote`;
+        return { ops: [], preIllegal: { message, blamed: failed ? [o.id, failed.id] : [o.id] } };
       }
       observed.add(req.value);
       const f = firstObserver.get(req.value);

@@ -105,12 +105,30 @@ export class FakeCluster {
   clusterId = 'fake';
   /** Default page size of List. */
   listDefault = 100;
+  /** Largest page List accepts (INVALID_ARGUMENT above it). */
+  listMax = 1000;
 
   static async start(n: number): Promise<FakeCluster> {
     const c = new FakeCluster();
     for (let i = 1; i <= n; i++) c.nodes.push(new FakeNode(i, await freePort(), c));
     for (const node of c.nodes) await node.start();
     return c;
+  }
+
+  /** Adds (and starts) a member; it shows up in Members/Status replies. */
+  async addNode(): Promise<FakeNode> {
+    const id = Math.max(0, ...this.nodes.map((n) => n.id)) + 1;
+    const n = new FakeNode(id, await freePort(), this);
+    this.nodes.push(n);
+    await n.start();
+    return n;
+  }
+
+  /** Stops a member and drops it from the membership. */
+  async removeNode(id: number): Promise<void> {
+    const n = this.node(id);
+    await n.stop();
+    this.nodes.splice(this.nodes.indexOf(n), 1);
   }
 
   node(id: number): FakeNode {
@@ -263,6 +281,10 @@ export class FakeCluster {
       list: (call, cb) => {
         const r = call.request;
         if (this.gate(node, 'List', r, cb as grpc.sendUnaryData<never>)) return;
+        if (r.limit > this.listMax) {
+          cb({ code: grpc.status.INVALID_ARGUMENT, details: `limit ${r.limit} is over the maximum of ${this.listMax} (max-list-limit)` });
+          return;
+        }
         const limit = r.limit === 0 ? this.listDefault : r.limit;
         const keys = [...this.store.keys()]
           .filter((k) => k.startsWith(r.prefix) && (r.startAfter === '' || k > r.startAfter))
