@@ -91,6 +91,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private members_ = { voters: [] as number[], learners: [] as number[] };
   private applyChain: Promise<void> = Promise.resolve();
   private applyBacklog = 0;
+  private readKickScheduled = false;
   private deferredHardState: import('../../raft/index.js').HardState | undefined;
   private dbSizeCache = { at: 0, bytes: 0 };
 
@@ -729,7 +730,18 @@ export class PlacementNode implements AdminBackend, ServingNode {
     }
   }
 
+  /** Starts a ReadIndex round for the queued reads, on the next turn of the event loop so that
+   *  reads arriving together share one round. */
   private kickReads(): void {
+    if (this.readKickScheduled) return;
+    this.readKickScheduled = true;
+    setImmediate(() => {
+      this.readKickScheduled = false;
+      this.issueReadRound();
+    });
+  }
+
+  private issueReadRound(): void {
     if (this.stopped || !this.leaderId) return;
     const ctx = this.reads.nextRound(Date.now());
     if (!ctx) return;

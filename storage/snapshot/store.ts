@@ -140,6 +140,30 @@ async function* readRange(fh: FileHandle, start: number, end: number, chunkSize:
   }
 }
 
+/** The content bytes of a snapshot file; throws SnapshotCorruptionError at the end if the checksum does not match. */
+async function* readContent(path: string, chunkSize: number): AsyncGenerator<Buffer> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const { headerLen } = await readHeader(fh, path, size);
+    const end = size - TRAILER;
+    if (end < headerLen) throw new SnapshotCorruptionError(path, 'file too short');
+    const h = createHash('sha256');
+    for await (const c of readRange(fh, 0, headerLen, chunkSize)) h.update(c);
+    for await (const c of readRange(fh, headerLen, end, chunkSize)) {
+      h.update(c);
+      yield c;
+    }
+    const trailer = Buffer.alloc(TRAILER);
+    await fh.read(trailer, 0, TRAILER, end);
+    if (!trailer.subarray(0, 8).equals(END_MAGIC)) throw new SnapshotCorruptionError(path, 'bad trailer magic');
+    if (readU64(trailer, 8) !== end - headerLen) throw new SnapshotCorruptionError(path, 'content length mismatch');
+    if (!h.digest().equals(trailer.subarray(16))) throw new SnapshotCorruptionError(path, 'checksum mismatch');
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Buffered writer that hashes everything it writes. */
 class HashingFileWriter {
   private readonly hash = createHash('sha256');
@@ -187,6 +211,9 @@ class HashingFileWriter {
 export class SnapshotStore {
   private readonly retain: number;
   private snapshots: SnapshotInfo[] = [];
+  /** Paths with a stream handed out (chunks()/content() called, not finished): prune() keeps them. */
+  private readonly pins = new Map<string, number>();
+  private pruneChain: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly dir: string,
@@ -279,42 +306,62 @@ export class SnapshotStore {
     const info = this.require(meta);
     const chunkSize = opts.chunkSize ?? 1 << 20;
     const path = info.path;
+    // A stream is pinned from the moment it is handed out (chunks()/content() called) until it
+    // finishes: the generator body, and so its open(), only runs at the first read, which may come
+    // much later (a transport connecting to a slow peer); prune() must not delete the file meanwhile.
+    // A stream that is never read keeps its file until the next restart (harmless).
+    const pinned = <T>(gen: (release: () => void) => AsyncGenerator<T>): AsyncGenerator<T> => {
+      this.pin(path);
+      let released = false;
+      return gen(() => {
+        if (!released) {
+          released = true;
+          this.unpin(path);
+        }
+      });
+    };
     return {
       meta: info.meta,
       size: info.size,
-      async *chunks() {
-        // One descriptor for the whole stream: a concurrent prune() cannot pull the file away.
-        const fh = await fsp.open(path, 'r');
-        try {
-          yield* readRange(fh, 0, (await fh.stat()).size, chunkSize);
-        } finally {
-          await fh.close();
-        }
-      },
-      async *content() {
-        const fh = await fsp.open(path, 'r');
-        try {
-          const size = (await fh.stat()).size;
-          const { headerLen } = await readHeader(fh, path, size);
-          const end = size - TRAILER;
-          if (end < headerLen) throw new SnapshotCorruptionError(path, 'file too short');
-          const h = createHash('sha256');
-          for await (const c of readRange(fh, 0, headerLen, chunkSize)) h.update(c);
-          for await (const c of readRange(fh, headerLen, end, chunkSize)) {
-            h.update(c);
-            yield c;
+      chunks: () =>
+        pinned(async function* (release) {
+          try {
+            // One descriptor for the whole stream.
+            const fh = await fsp.open(path, 'r');
+            try {
+              yield* readRange(fh, 0, (await fh.stat()).size, chunkSize);
+            } finally {
+              await fh.close();
+            }
+          } finally {
+            release();
           }
-          const trailer = Buffer.alloc(TRAILER);
-          await fh.read(trailer, 0, TRAILER, end);
-          if (!trailer.subarray(0, 8).equals(END_MAGIC)) throw new SnapshotCorruptionError(path, 'bad trailer magic');
-          if (readU64(trailer, 8) !== end - headerLen) throw new SnapshotCorruptionError(path, 'content length mismatch');
-          if (!h.digest().equals(trailer.subarray(16))) throw new SnapshotCorruptionError(path, 'checksum mismatch');
+        }),
+      content: () => pinned(async function* (release) {
+        try {
+          yield* readContent(path, chunkSize);
         } finally {
-          await fh.close();
+          release();
         }
-      },
+      }),
     };
   }
+
+  private pin(path: string): void {
+    this.pins.set(path, (this.pins.get(path) ?? 0) + 1);
+  }
+
+  private unpin(path: string): void {
+    const n = (this.pins.get(path) ?? 1) - 1;
+    if (n > 0) {
+      this.pins.set(path, n);
+      return;
+    }
+    this.pins.delete(path);
+    // It may have been kept past the retain limit only because it was pinned.
+    if (this.snapshots.length > this.retain) this.prune().catch(() => undefined);
+  }
+
 
   /** Start receiving a snapshot file from a peer (raw bytes as produced by SnapshotReader.chunks()). */
   async beginReceive(meta: SnapshotMeta): Promise<SnapshotReceiver> {
@@ -365,11 +412,23 @@ export class SnapshotStore {
   }
 
   /** Delete all but the newest `retain` snapshots. Called automatically after each commit. */
-  async prune(): Promise<void> {
-    while (this.snapshots.length > this.retain) {
-      const old = this.snapshots.shift()!;
-      await fsp.rm(old.path, { force: true });
-    }
+  prune(): Promise<void> {
+    // One at a time, so that awaiting prune() also waits for one started by a finished stream.
+    const p = this.pruneChain.then(() => this.pruneNow());
+    this.pruneChain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async pruneNow(): Promise<void> {
+    // Decide synchronously (concurrent prunes/installs see a consistent list). The newest `retain`
+    // always stay; older ones go unless a stream of theirs is in progress (see openReader).
+    const excess = this.snapshots.length - this.retain;
+    if (excess <= 0) return;
+    const victims = this.snapshots.slice(0, excess).filter((s) => !this.pins.has(s.path));
+    if (victims.length === 0) return;
+    const gone = new Set(victims);
+    this.snapshots = this.snapshots.filter((s) => !gone.has(s));
+    for (const v of victims) await fsp.rm(v.path, { force: true });
     await fsyncDir(this.dir);
   }
 

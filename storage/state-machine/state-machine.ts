@@ -35,7 +35,7 @@ export interface ApplyEntry {
 }
 
 export interface StateMachineOptions {
-  /** Results remembered per client for de-duplication (default 64). */
+  /** Results remembered per client for de-duplication (default 1024). */
   dedupWindow?: number;
 }
 
@@ -69,6 +69,8 @@ type Db = ClassicLevel<Buffer, Buffer>;
 type Sub = AbstractSublevel<Db, string | Buffer | Uint8Array, string, Buffer>;
 
 const CURRENT = 'CURRENT_DB';
+/** installSnapshot writes the loaded content in batches of at most ~this many bytes. */
+const INSTALL_BATCH_BYTES = 8 * 1024 * 1024;
 const ENTRY_CONF_CHANGE = 1;
 const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
 /** Upper bound for utf8 keys starting with `prefix` (0xff never occurs in UTF-8). */
@@ -693,6 +695,8 @@ export class StateMachine {
       const fresh = await StateMachine.openDb(path);
       try {
         let batch = fresh.batch();
+        // Flush by count and by bytes: 10,000 records of 1 MiB values would be 10 GiB in one batch.
+        let batchBytes = 0;
         let carry: Buffer = Buffer.alloc(0);
         for await (const chunk of source.content()) {
           let buf = carry.length ? Buffer.concat([carry, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -705,13 +709,15 @@ export class StateMachine {
             if (o + 8 + kl + vl > buf.length) break;
             // classic-level copies key and value into the native WriteBatch right away.
             batch.put(buf.subarray(o + 4, o + 4 + kl), buf.subarray(o + 8 + kl, o + 8 + kl + vl));
+            batchBytes += 8 + kl + vl;
             o += 8 + kl + vl;
           }
           carry = o < buf.length ? Buffer.from(buf.subarray(o)) : Buffer.alloc(0);
           buf = carry;
-          if (batch.length >= 10000) {
+          if (batch.length >= 10000 || batchBytes >= INSTALL_BATCH_BYTES) {
             await batch.write();
             batch = fresh.batch();
+            batchBytes = 0;
           }
         }
         if (carry.length) throw new StorageError('SNAPSHOT_CORRUPT', 'snapshot content ends inside a record');

@@ -124,8 +124,11 @@ class LogShape<T extends { term: number }> {
   skipTo(first: number, at: { file: string; offset: number }): void {
     this.items = [];
     this.base = first - 1;
-    this.maxGapEnd = first - 1;
-    this.gapAt = at;
+    // Keep the highest missing index seen: a later overwrite may restart below an earlier gap.
+    if (first - 1 > this.maxGapEnd) {
+      this.maxGapEnd = first - 1;
+      this.gapAt = at;
+    }
   }
   applySnapshot(meta: SnapshotMeta): void {
     if (this.snapshot && meta.index <= this.snapshot.index) return; // stale or repeated marker
@@ -293,6 +296,10 @@ export class Wal {
           if (rec.entries.length > 0) {
             const first = rec.entries[0].index;
             if (first > shape.lastIndex + 1) shape.skipTo(first, { file, offset: off });
+            // An overwrite reaching back into a range whose entries were compacted away (the base
+            // came from a gap, not from a snapshot marker): what it supersedes is gone anyway; it is
+            // accepted under the same rule (a snapshot covering the gap must be replayed by the end).
+            else if (first <= shape.base && first > (shape.snapshot?.index ?? 0)) shape.skipTo(first, { file, offset: off });
             const err = shape.checkAppend(first);
             if (err) throw new WalCorruptionError(file, off, err);
             shape.append(rec.entries[0].index, rec.entries);
@@ -473,6 +480,8 @@ export class Wal {
 
   /** Resolves once everything saved before this call is durable. */
   sync(): Promise<void> {
+    // After a failed write nothing later is durable: never report success on top of it.
+    if (this.failed) return Promise.reject(new StorageError('WAL_FAILED', `WAL failed earlier: ${String(this.failed)}`));
     if (this.pending.length === 0 && !this.flushRunning) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ buf: Buffer.alloc(0), entries: 0, maxIndex: 0, resolve, reject });
@@ -607,10 +616,11 @@ export class Wal {
   /** Wait for pending saves, then close the active segment. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.sync().catch(() => undefined);
+    // Refuse new saves first: one accepted while closing would be written to a handle being closed.
+    this.closed = true;
+    // The flush loop drains everything already queued before it stops.
     if (this.flushing) await this.flushing;
     await this.serial;
-    this.closed = true;
     await this.fh.close();
   }
 }

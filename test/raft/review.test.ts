@@ -3,9 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageType, Role } from '../../raft/index.js';
+import type { Message } from '../../raft/index.js';
 import { ReadOnly } from '../../raft/read-only.js';
 import { Network, enc } from './network.js';
-import { newNode, msg, ent, drain } from './helpers.js';
+import { newNode, msg, ent, drain, drainMsgs } from './helpers.js';
 
 test('ReadIndex (lease): a leader stops answering from its lease once no quorum acknowledged a heartbeat within the election timeout', () => {
   const net = new Network([1, 2, 3], { readOnlyOption: 'lease' });
@@ -160,3 +161,28 @@ test('ReadIndex (lease): a voter that restarts honours the lease it may have gra
   net.deliverAll();
   for (const rs of net.members.get(1)!.readStates.slice(1)) assert.ok(rs.index >= written, `stale read at ${rs.index} < ${written}`);
 });
+
+test('ReadIndex: an acknowledgement of a heartbeat sent before a request arrived does not confirm that request', () => {
+  const n = newNode(1, [1, 2, 3], { preVote: false });
+  const sent = (): Message[] => drainMsgs(n);
+  makeLeaderAndCommit(n);
+  n.readIndex(enc('A'));
+  const hb1 = sent().find((m) => m.type === MessageType.Heartbeat && m.to === 2)!;
+  n.readIndex(enc('B'));
+  sent();
+  n.step(msg({ type: MessageType.HeartbeatResponse, from: 2, to: 1, term: hb1.term, context: hb1.context }));
+  const rd = drain(n);
+  assert.deepEqual(rd.readStates.map((r) => new TextDecoder().decode(r.requestCtx)), ['A']);
+});
+
+function makeLeaderAndCommit(n: ReturnType<typeof newNode>): void {
+  n.campaign();
+  for (const m of drainMsgs(n)) {
+    if (m.type === MessageType.Vote) n.step(msg({ type: MessageType.VoteResponse, from: m.to, to: 1, term: m.term }));
+  }
+  drainMsgs(n);
+  const st = n.status();
+  for (const f of [2, 3]) n.step(msg({ type: MessageType.AppendResponse, from: f, to: 1, term: st.hardState.term, index: st.lastIndex }));
+  drainMsgs(n);
+  assert.equal(n.status().hardState.commit, st.lastIndex);
+}

@@ -81,6 +81,7 @@ const LIVENESS_BOUND = 40 * ELECTION_TICK;
 /** Ticks the final phase may take to converge. */
 const FINAL_BOUND = 60 * ELECTION_TICK;
 const MAX_EXTRA_NODES = 6;
+const MAX_IN_FLIGHT = 5000;
 const MAX_MEMBERS = 7;
 const EMPTY = new Uint8Array(0);
 
@@ -232,6 +233,7 @@ export class Simulation {
   private now = 0;
   /** In-flight messages bucketed by the tick they are due. */
   private readonly net = new Map<number, InFlight[]>();
+  private inFlight = 0;
   private blocked = new Set<number>();
   private partitionUntil = 0;
   private phase: 'chaos' | 'calm' | 'final' = 'calm';
@@ -856,7 +858,9 @@ export class Simulation {
     const r = this.rng;
     const to = this.byId.get(m.to);
     if (this.opts.traceSends) this.tr(`send ${formatMessage(m)}`);
-    if (to === undefined || to.state === 'removed' || this.linkBlocked(m.from, m.to) || r.chance(p.drop)) {
+    // A bounded network buffer: a message storm (possible only with a broken node) is shed.
+    const full = this.inFlight >= MAX_IN_FLIGHT;
+    if (to === undefined || to.state === 'removed' || full || this.linkBlocked(m.from, m.to) || r.chance(p.drop)) {
       if (this.opts.traceSends) this.tr(`drop ${formatMessage(m)}`);
       this.stats.dropped++;
       this.dropped(n.incarnation, m, to !== undefined && to.state !== 'up');
@@ -869,6 +873,7 @@ export class Simulation {
       const b = this.net.get(at);
       if (b === undefined) this.net.set(at, [f]);
       else b.push(f);
+      this.inFlight++;
     }
   }
 
@@ -904,6 +909,7 @@ export class Simulation {
     const due = this.net.get(this.now);
     if (due === undefined) return false;
     this.net.delete(this.now);
+    this.inFlight -= due.length;
     this.rng.shuffle(due);
     for (const f of due) {
       const m = f.m;
@@ -956,6 +962,7 @@ export class Simulation {
     const left = this.net.get(this.now);
     if (left === undefined) return;
     this.net.delete(this.now);
+    // (stays counted in inFlight)
     const next = this.net.get(this.now + 1);
     if (next === undefined) this.net.set(this.now + 1, left);
     else for (const f of left) next.push(f);

@@ -19,7 +19,7 @@
 //   dial        (id) => { peerId: 'host:port' } — overrides how node `id` reaches each peer
 //               (pass a fault proxy's address; `--peers` stays the advertised address)
 //   dataDir     parent directory for node data (default: a fresh temp dir, removed by stop()
-//               unless keepData is set or a node's log mentions a crash)
+//               unless keepData is set)
 //   clusterId   --cluster-id (default 'test')
 //   waitForLeader  wait for an elected leader before returning (default true)
 //   startTimeoutMs deadline for start and leader election (default 30 s)
@@ -30,7 +30,8 @@
 // pid (null while stopped) }. Methods: node(id), start(id), kill(id, signal='SIGKILL'),
 // restart(id), stopNode(id) (SIGTERM, graceful), waitForLeader({ timeoutMs, among }), status(id),
 // tryStatus(id) (null instead of throwing), waitFor(pred, { timeoutMs, what }), logs(id), stop().
-// Node logs (JSON lines) go to <dataDir>/node-<id>.log.
+// Node logs (JSON lines) go to <rootDir>/node-<id>.log; set PLACEMENT_KEEP_TEST_DATA=1 to keep
+// the temp dir (data + logs) after stop(). Every child is also SIGKILLed if this process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
