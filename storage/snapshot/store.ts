@@ -12,7 +12,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConfState, SnapshotMeta } from '../../raft/types.js';
 import { SnapshotCorruptionError, StorageError } from '../errors.js';
-import { fsyncDir } from '../util/fs.js';
+import { fsyncDir, mkdirDurable } from '../util/fs.js';
 import { readU64, writeU64 } from '../wal/record.js';
 
 const MAGIC = Buffer.from('PCSNAP01');
@@ -224,7 +224,7 @@ export class SnapshotStore {
 
   /** Open (or create) the directory, delete leftover temp files and index the snapshots present. */
   static async open(dir: string, opts: SnapshotStoreOptions = {}): Promise<SnapshotStore> {
-    await fsp.mkdir(dir, { recursive: true });
+    await mkdirDurable(dir);
     const s = new SnapshotStore(dir, opts);
     for (const name of await fsp.readdir(dir)) {
       if (name.startsWith('.partial-')) {

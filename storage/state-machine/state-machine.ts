@@ -21,7 +21,7 @@ import {
 } from '../../proto/gen/placement/v1/command.js';
 import { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import { StorageError } from '../errors.js';
-import { fsyncDir, writeFileAtomic } from '../util/fs.js';
+import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
 import type { SnapshotInfo, SnapshotStore } from '../snapshot/store.js';
 import { readU64, writeU64 } from '../wal/record.js';
 
@@ -181,7 +181,7 @@ export class StateMachine {
 
   /** Open (or create) the state machine in `dir`; removes leftovers of an interrupted snapshot install. */
   static async open(dir: string, opts: StateMachineOptions = {}): Promise<StateMachine> {
-    await fsp.mkdir(dir, { recursive: true });
+    await mkdirDurable(dir);
     const sm = new StateMachine(dir, opts);
     let name: string;
     try {

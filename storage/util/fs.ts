@@ -12,6 +12,17 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * mkdir -p, then fsync the parent of every directory it created: otherwise a power loss could
+ * drop a freshly created data directory (and every synced file in it) as a whole.
+ */
+export async function mkdirDurable(dir: string): Promise<void> {
+  const created = await fsp.mkdir(dir, { recursive: true });
+  if (created === undefined) return;
+  const stop = dirname(created);
+  for (let p = dir; p !== stop && dirname(p) !== p; p = dirname(p)) await fsyncDir(dirname(p));
+}
+
 /** Write a small file atomically: temp file, fsync, rename over the target, fsync the directory. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const dir = dirname(path);

@@ -16,7 +16,7 @@ import {
   findLaterValidRecord,
   readFrame,
 } from './record.js';
-import { fsyncDir, writeFileAtomic } from '../util/fs.js';
+import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
 
 /** Metrics hooks; the WAL never imports a metrics library. All callbacks must be cheap and must not throw. */
 export interface WalObserver {
@@ -90,6 +90,9 @@ interface Pending {
 }
 
 const HEAD_FILE = 'wal.head';
+const termOfEntry = (e: Entry): number => e.term;
+const termOfNumber = (t: number): number => t;
+const identity = <T>(x: T): T => x;
 const SEG_RE = /^([0-9a-f]{16})\.wal$/;
 export const segmentName = (seq: number): string => `${seq.toString(16).padStart(16, '0')}.wal`;
 
@@ -97,7 +100,8 @@ export const segmentName = (seq: number): string => `${seq.toString(16).padStart
  * The log shape shared by replay and live operation: a base (snapshot index) and the terms of the
  * entries after it. Applying the same records in the same order yields the same shape.
  */
-class LogShape<T extends { term: number }> {
+class LogShape<T> {
+  constructor(private readonly termOf: (item: T) => number) {}
   base = 0;
   items: T[] = [];
   snapshot: SnapshotMeta | undefined;
@@ -116,9 +120,9 @@ class LogShape<T extends { term: number }> {
     if (first <= this.base) return `entries start at ${first} which is covered by the snapshot at ${this.base}`;
     return undefined;
   }
-  append(first: number, items: T[]): void {
+  append<S>(first: number, src: readonly S[], map: (s: S) => T): void {
     this.items.length = first - this.base - 1;
-    for (const it of items) this.items.push(it);
+    for (const it of src) this.items.push(map(it));
   }
   /** Replay only: entries continue after a compacted-away range (must be covered by a later snapshot marker). */
   skipTo(first: number, at: { file: string; offset: number }): void {
@@ -137,7 +141,7 @@ class LogShape<T extends { term: number }> {
       // Replay after compaction: an older marker (segment header) than the entries that follow a gap.
     } else if (s === this.base) {
       // Replay after compaction: the marker covers exactly the compacted range; keep the entries.
-    } else if (s <= this.lastIndex && this.items[s - this.base - 1].term === meta.term) {
+    } else if (s <= this.lastIndex && this.termOf(this.items[s - this.base - 1]) === meta.term) {
       this.items = this.items.slice(s - this.base); // compaction point: keep the suffix
       this.base = s;
     } else {
@@ -160,7 +164,8 @@ class LogShape<T extends { term: number }> {
  * - After an I/O error the WAL is failed: every later save() rejects (restart the node).
  */
 export class Wal {
-  private readonly shape = new LogShape<{ term: number }>();
+  /** Live shape: only the terms (a packed number array, no per-entry objects). */
+  private readonly shape = new LogShape<number>(termOfNumber);
   private hardState: HardState;
   private durableHardState: HardState;
   private durableSnapshot: SnapshotMeta | undefined;
@@ -194,7 +199,7 @@ export class Wal {
     this.activeSize = init.size;
     this.shape.base = init.shape.base;
     this.shape.snapshot = init.shape.snapshot;
-    this.shape.items = init.shape.items.map((e) => ({ term: e.term }));
+    this.shape.items = init.shape.items.map(termOfEntry);
   }
 
   /**
@@ -203,7 +208,7 @@ export class Wal {
    * Damage anywhere else throws {@link WalCorruptionError} naming the file and offset.
    */
   static async open(dir: string, opts: WalOptions = {}): Promise<{ wal: Wal; recovered: WalRecovered }> {
-    await fsp.mkdir(dir, { recursive: true });
+    await mkdirDurable(dir);
     const names = await fsp.readdir(dir);
     // Temp files of interrupted segment creations / head rewrites never became part of the log.
     for (const n of names) if (n.startsWith('.') && n.endsWith('.tmp')) await fsp.rm(join(dir, n), { force: true });
@@ -225,7 +230,7 @@ export class Wal {
       // Brand-new log.
       const fh = await Wal.createSegment(dir, 1, []);
       await writeFileAtomic(join(dir, HEAD_FILE), JSON.stringify({ first: 1, last: 1 }));
-      const shape = new LogShape<Entry>();
+      const shape = new LogShape<Entry>(termOfEntry);
       const wal = new Wal(dir, opts, {
         hardState: { term: 0, vote: 0, commit: 0 },
         segments: [{ seq: 1, maxIndex: 0 }],
@@ -255,7 +260,7 @@ export class Wal {
     }
 
     // Replay.
-    const shape = new LogShape<Entry>();
+    const shape = new LogShape<Entry>(termOfEntry);
     let hardState: HardState = { term: 0, vote: 0, commit: 0 };
     const segments: SegmentInfo[] = [];
     let truncatedTail: WalRecovered['truncatedTail'];
@@ -302,7 +307,7 @@ export class Wal {
             else if (first <= shape.base && first > (shape.snapshot?.index ?? 0)) shape.skipTo(first, { file, offset: off });
             const err = shape.checkAppend(first);
             if (err) throw new WalCorruptionError(file, off, err);
-            shape.append(rec.entries[0].index, rec.entries);
+            shape.append(rec.entries[0].index, rec.entries, identity);
             info.maxIndex = Math.max(info.maxIndex, rec.maxIndex);
           }
         } else if (rec.type === RecordType.HardState) {
@@ -391,7 +396,8 @@ export class Wal {
   term(index: number): number | undefined {
     if (this.shape.snapshot && index === this.shape.snapshot.index) return this.shape.snapshot.term;
     if (index === 0) return 0;
-    return this.shape.items[index - this.shape.base - 1]?.term;
+    const i = index - this.shape.base - 1;
+    return i >= 0 && i < this.shape.items.length ? this.shape.items[i] : undefined;
   }
   /** Latest snapshot marker accepted by save(). */
   get snapshot(): SnapshotMeta | undefined {
@@ -439,7 +445,7 @@ export class Wal {
       // Check against the shape as it will be after the snapshot marker.
       let err: string | undefined;
       if (batch.snapshot) {
-        const probe = new LogShape<{ term: number }>();
+        const probe = new LogShape<number>(termOfNumber);
         probe.base = this.shape.base;
         probe.items = this.shape.items; // read-only use (applySnapshot replaces, never mutates)
         probe.snapshot = this.shape.snapshot;
@@ -456,7 +462,7 @@ export class Wal {
     }
     if (entries.length > 0) {
       bufs.push(encodeEntries(entries));
-      this.shape.append(entries[0].index, entries.map((e) => ({ term: e.term })));
+      this.shape.append(entries[0].index, entries, termOfEntry);
     }
     if (batch.hardState) {
       bufs.push(encodeHardState(batch.hardState));

@@ -1,7 +1,7 @@
 // Configuration: flag > env > file > default, validation with clear messages, exit code 2.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,15 +60,24 @@ describe('config', () => {
     bad({ id: '1', peers, logLevel: 'loud' }, /logLevel/);
   });
 
-  it('the executable exits 2 on bad configuration and 0 for --help', () => {
-    const run = (args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/server.ts', ...args], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, PLACEMENT_ID: '' } });
-    const r = run(['--id', '0', '--peers', peers]);
+  it('the executable exits 2 on bad configuration and 0 for --help', async () => {
+    const run = (args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+      new Promise((resolve) => {
+        const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/server.ts', ...args], { cwd: REPO_ROOT, env: { ...process.env, PLACEMENT_ID: '' } });
+        let stdout = '';
+        let stderr = '';
+        p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
+        p.on('close', (status) => {
+          clearTimeout(t);
+          resolve({ status, stdout, stderr });
+        });
+      });
+    const [r, u, h] = await Promise.all([run(['--id', '0', '--peers', peers]), run(['--no-such-flag']), run(['--help'])]);
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /invalid configuration/);
-    const u = run(['--no-such-flag']);
     assert.equal(u.status, 2);
-    const h = run(['--help']);
     assert.equal(h.status, 0);
     for (const s of ['--id', '--data-dir', '--listen', '--http', '--peers', '--dial', '--cluster-id', 'PLACEMENT_PEERS', '--snapshot-every', '--config']) assert.ok(h.stdout.includes(s), s);
   });

@@ -1,6 +1,6 @@
-// Minimal, deterministic reproductions of Raft core bugs found by the simulator.
+// Minimal, deterministic reproductions of Raft core bugs seen in simulator runs, kept as
+// regression scenarios (core-regressions.test.ts asserts them).
 // Run: npx tsx test/sim/core-repro.ts   (prints FIXED or BUG per scenario; exit 1 if any BUG)
-// Each scenario is also exported so a test can assert the fix.
 
 import { RaftNode } from '../../raft/index.js';
 import { EntryType, MessageType } from '../../raft/types.js';

@@ -160,3 +160,16 @@ describe('review: WAL replay after compaction', () => {
     await r.wal.close();
   });
 });
+
+describe('review: directory creation', () => {
+  it('opens storage in nested directories that do not exist yet (parents fsynced)', async () => {
+    const root = tempDir(after);
+    const { wal } = await Wal.open(join(root, 'a', 'b', 'wal'));
+    await wal.save({ entries: entries(1, 1, 1) });
+    await wal.close();
+    const store = await SnapshotStore.open(join(root, 'a', 'c', 'snap'));
+    assert.equal(store.latest(), undefined);
+    const sm = await StateMachine.open(join(root, 'd', 'sm'));
+    await sm.close();
+  });
+});
