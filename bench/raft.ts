@@ -127,6 +127,7 @@ console.log(table(['proposals per round', 'committed proposals/s', 'rounds/s', '
 
 console.log(`\nSimulator under faults (drops, duplicates, delays, partitions, crash-restarts, snapshots, membership changes)\n`);
 const simRows: string[][] = [];
+runSimulation({ seed: 1, steps: 2000, nodes: 3 }); // warm-up
 for (const [label, nodesOf] of [
   ['3 nodes', () => 3],
   ['5 nodes', () => 5],

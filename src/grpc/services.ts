@@ -36,6 +36,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import { instrumentGrpcService } from '../metrics/grpc.js';
 import { VERSION } from '../version.js';
 
+const EMPTY = Buffer.alloc(0);
+
 export const LEADER_ID_KEY = 'x-placement-leader-id';
 export const LEADER_ADDRESS_KEY = 'x-placement-leader-address';
 
@@ -48,6 +50,8 @@ export interface ServingNode {
    *  (ReadIndex); immediately for serializable reads. */
   readBarrier(serializable: boolean, deadline: number): Promise<void>;
   getKv(key: string): Promise<KeyValue | null>;
+  /** getKv without waiting, when the value can be read synchronously; `undefined` = use getKv. */
+  getKvSync?(key: string): KeyValue | null | undefined;
   listKv(prefix: string, startAfter: string, limit: number, keysOnly: boolean): Promise<ListPage>;
   header(): ResponseHeader;
   clusterStatus(): ClusterStatus;
@@ -184,11 +188,16 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
       );
       return { header: { ...node.header(), revision: r.revision }, prevKv: req.prevKv ? r.prevKv : undefined };
     }),
-    get: unary<GetRequest, GetReply>(node, async (req, deadline) => {
+    get: unary<GetRequest, GetReply>(node, (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
-      await node.readBarrier(req.serializable, deadline);
-      const kv = await node.getKv(req.key);
-      return { header: node.header(), found: kv !== null, value: kv?.value ?? Buffer.alloc(0), kv: kv ?? undefined };
+      const reply = (kv: KeyValue | null): GetReply => ({ header: node.header(), found: kv !== null, value: kv?.value ?? EMPTY, kv: kv ?? undefined });
+      const read = (): GetReply | Promise<GetReply> => {
+        const kv = node.getKvSync?.(req.key);
+        return kv !== undefined ? reply(kv) : node.getKv(req.key).then(reply);
+      };
+      // No async function and no extra turns: serializable reads answer in the same tick.
+      if (req.serializable) return Promise.resolve(read());
+      return node.readBarrier(false, deadline).then(read);
     }),
     delete: unary<DeleteRequest, DeleteReply>(node, async (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
@@ -201,7 +210,8 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
     exists: unary<ExistsRequest, ExistsReply>(node, async (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
       await node.readBarrier(req.serializable, deadline);
-      const kv = await node.getKv(req.key);
+      const sync = node.getKvSync?.(req.key);
+      const kv = sync !== undefined ? sync : await node.getKv(req.key);
       return { header: node.header(), exists: kv !== null };
     }),
     list: unary<ListRequest, ListReply>(node, async (req, deadline) => {

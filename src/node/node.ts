@@ -91,7 +91,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private members_ = { voters: [] as number[], learners: [] as number[] };
   private applyChain: Promise<void> = Promise.resolve();
   private applyBacklog = 0;
-  private readKickScheduled = false;
+  private readKickPending = false;
   private deferredHardState: import('../../raft/index.js').HardState | undefined;
   private dbSizeCache = { at: 0, bytes: 0 };
 
@@ -302,6 +302,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.loopScheduled = true;
     setImmediate(() => {
       this.loopScheduled = false;
+      // A ReadIndex round is started in the same turn as the loop that sends it out.
+      if (this.readKickPending) {
+        this.readKickPending = false;
+        this.issueReadRound();
+      }
       void this.runLoop();
     });
   }
@@ -638,6 +643,16 @@ export class PlacementNode implements AdminBackend, ServingNode {
   /** Proposes locally (leader) or forwards to the leader; resolves with the applied result. */
   propose(cmd: Command, deadline: number = this.deadline()): Promise<CommandResult> {
     if (!this.accepting()) return Promise.reject(new PlacementError('UNAVAILABLE', 'node is shutting down'));
+    if (this.leaderId === this.cfg.id) {
+      // Fast path on the leader: propose right away (no async retry loop per request).
+      let r: Promise<CommandResult> | null;
+      try {
+        r = this.proposeLocal(cmd, deadline);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (r) return this.track(r);
+    }
     return this.track(this.proposeLoop(cmd, deadline));
   }
 
@@ -715,9 +730,25 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   // ------------------------------------------------------------------ reads
 
-  async readBarrier(serializable: boolean, deadline: number): Promise<void> {
-    if (serializable) return;
-    if (this.cfg.plantedBug === 'local-reads') return; // PLANTED BUG (test-only): no ReadIndex
+  readBarrier(serializable: boolean, deadline: number): Promise<void> {
+    if (serializable) return RESOLVED;
+    if (this.cfg.plantedBug === 'local-reads') return RESOLVED; // PLANTED BUG (test-only): no ReadIndex
+    if (!this.leaderId) return this.readBarrierSlow(deadline);
+    // Fast path (a leader is known): join the next ReadIndex round without extra awaits.
+    const p = this.reads.add(deadline);
+    this.kickReads();
+    const m = this.metrics;
+    if (!m) return p;
+    return p.then(
+      () => m.readIndex(),
+      (err: unknown) => {
+        m.readIndex((err as PlacementError).code ?? 'error');
+        throw err;
+      },
+    );
+  }
+
+  private async readBarrierSlow(deadline: number): Promise<void> {
     try {
       await this.awaitLeader(deadline);
       const p = this.reads.add(deadline);
@@ -730,27 +761,37 @@ export class PlacementNode implements AdminBackend, ServingNode {
     }
   }
 
-  /** Starts a ReadIndex round for the queued reads, on the next turn of the event loop so that
-   *  reads arriving together share one round. */
+  /** Starts a ReadIndex round for the queued reads on the driver's next turn (see schedule()),
+   *  so that reads arriving together share one round and it goes out in that same turn. */
   private kickReads(): void {
-    if (this.readKickScheduled) return;
-    this.readKickScheduled = true;
-    setImmediate(() => {
-      this.readKickScheduled = false;
-      this.issueReadRound();
-    });
+    this.readKickPending = true;
+    this.schedule();
   }
 
+  /** Called from the scheduled turn, right before runLoop (which sends the round out). */
   private issueReadRound(): void {
     if (this.stopped || !this.leaderId) return;
     const ctx = this.reads.nextRound(Date.now());
     if (!ctx) return;
-    if (this.raft.readIndex(ctx)) this.schedule();
-    else this.reads.unissue();
+    if (!this.raft.readIndex(ctx)) this.reads.unissue();
   }
 
   async getKv(key: string): Promise<KeyValue | null> {
-    return (await this.sm.get(key)) ?? null;
+    return this.getKvSync(key) ?? (await this.sm.get(key)) ?? null;
+  }
+
+  /**
+   * The key's current value read synchronously (classic-level getSync: no thread-pool round
+   * trip). `undefined` means "could not read synchronously" (the database is being swapped by a
+   * snapshot install): use getKv(). Same view as getKv: the last applied batch.
+   */
+  getKvSync(key: string): KeyValue | null | undefined {
+    try {
+      return this.sm.getSync(key) ?? null;
+    } catch (err) {
+      if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN') return undefined;
+      throw err;
+    }
   }
 
   async listKv(prefix: string, startAfter: string, limit: number, keysOnly: boolean): Promise<ListPage> {
@@ -899,6 +940,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
     ];
   }
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

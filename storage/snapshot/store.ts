@@ -140,6 +140,9 @@ async function* readRange(fh: FileHandle, start: number, end: number, chunkSize:
   }
 }
 
+/** Releases the pin of a snapshot stream that was dropped without being read to the end. */
+const streamFinalizer = new FinalizationRegistry<() => void>((release) => release());
+
 /** The content bytes of a snapshot file; throws SnapshotCorruptionError at the end if the checksum does not match. */
 async function* readContent(path: string, chunkSize: number): AsyncGenerator<Buffer> {
   const fh = await fsp.open(path, 'r');
@@ -309,16 +312,34 @@ export class SnapshotStore {
     // A stream is pinned from the moment it is handed out (chunks()/content() called) until it
     // finishes: the generator body, and so its open(), only runs at the first read, which may come
     // much later (a transport connecting to a slow peer); prune() must not delete the file meanwhile.
-    // A stream that is never read keeps its file until the next restart (harmless).
-    const pinned = <T>(gen: (release: () => void) => AsyncGenerator<T>): AsyncGenerator<T> => {
+    // A stream dropped before its first read is released by return()/throw(), or when it is
+    // garbage-collected.
+    const pinned = <T>(gen: (release: () => void) => AsyncGenerator<T>): AsyncIterableIterator<T> => {
       this.pin(path);
       let released = false;
-      return gen(() => {
+      const release = (): void => {
         if (!released) {
           released = true;
           this.unpin(path);
         }
-      });
+      };
+      const it = gen(release);
+      const wrapper: AsyncIterableIterator<T> = {
+        next: () => it.next(),
+        return: (v?: unknown) => {
+          release();
+          return it.return(v as never);
+        },
+        throw: (e?: unknown) => {
+          release();
+          return it.throw(e);
+        },
+        [Symbol.asyncIterator]() {
+          return wrapper;
+        },
+      };
+      streamFinalizer.register(wrapper, release);
+      return wrapper;
     };
     return {
       meta: info.meta,
@@ -369,6 +390,10 @@ export class SnapshotStore {
     const fh = await fsp.open(tmp, 'wx');
     let pos = 0;
     let done = false;
+    // Writes run one after another in call order, and commit() waits for them: a caller that does
+    // not await each write() must neither interleave chunks nor fsync before the last one landed.
+    let writes: Promise<void> = Promise.resolve();
+    let writeError: unknown;
     const store = this;
     const abort = async (): Promise<void> => {
       if (done) return;
@@ -381,18 +406,27 @@ export class SnapshotStore {
       get bytesReceived() {
         return pos;
       },
-      async write(chunk: Uint8Array): Promise<void> {
-        if (done) throw new StorageError('SNAPSHOT_CORRUPT', 'receiver already finished');
-        let off = 0;
-        while (off < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, pos);
-          off += bytesWritten;
-          pos += bytesWritten;
-        }
+      write(chunk: Uint8Array): Promise<void> {
+        if (done) return Promise.reject(new StorageError('SNAPSHOT_CORRUPT', 'receiver already finished'));
+        const p = writes.then(async () => {
+          if (writeError) throw writeError;
+          let off = 0;
+          while (off < chunk.length) {
+            const { bytesWritten } = await fh.write(chunk, off, chunk.length - off, pos);
+            off += bytesWritten;
+            pos += bytesWritten;
+          }
+        });
+        writes = p.catch((e: unknown) => {
+          writeError ??= e;
+        });
+        return p;
       },
       async commit(): Promise<SnapshotInfo> {
         if (done) throw new StorageError('SNAPSHOT_CORRUPT', 'receiver already finished');
         try {
+          await writes;
+          if (writeError) throw writeError;
           await fh.sync();
           await fh.close();
           const v = await verifySnapshotFile(tmp);

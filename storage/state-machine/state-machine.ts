@@ -86,7 +86,6 @@ function result(code: ResultCode, revision: number, extra: Partial<CommandResult
  * Key `client` alone holds the floor: the highest seq whose result was forgotten.
  */
 const dedupKey = (clientId: string, seq: number): string => `${clientId}\u0000${hex16(seq)}`;
-const DEDUP_SEQ_HEX = 16;
 
 /** Pending writes of one apply() batch; reads inside the batch see them first. */
 class Tx {
@@ -128,6 +127,21 @@ class Tx {
     if (!o) this.overlay.set(ns, (o = new Map()));
     o.set(key, null);
   }
+  /**
+   * Keys k in `ns` with gt < k <= lte, as stored plus this batch's changes. Only for bounds that
+   * share a prefix and differ in ASCII (UTF-16 and UTF-8 order agree there).
+   */
+  async keysInRange(ns: Ns, gt: string, lte: string): Promise<string[]> {
+    const set = new Set<string>();
+    for await (const k of this.sm.sub(ns).keys({ gt, lte })) set.add(k as string);
+    for (const [k, v] of this.overlay.get(ns) ?? []) {
+      if (k <= gt || k > lte) continue;
+      if (v === null) set.delete(k);
+      else set.add(k);
+    }
+    return [...set];
+  }
+
   /** Keys in `ns` starting with `prefix`, as stored plus this batch's changes, sorted. */
   async keysWithPrefix(ns: Ns, prefix: string): Promise<string[]> {
     const set = new Set<string>();
@@ -189,6 +203,12 @@ export class StateMachine {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       name = 'db-000001';
+      // Without the pointer only a first open (crashed before writing it) is unambiguous: never
+      // guess and delete a database that may hold the live state.
+      const dbs = (await fsp.readdir(dir)).filter((n) => /^db-\d+$/.test(n));
+      if (dbs.some((n) => n !== name)) {
+        throw new StorageError('SM_INVALID', `${CURRENT} is missing in ${dir} but it holds ${dbs.sort().join(', ')}; refusing to guess which is live`);
+      }
     }
     if (!/^db-\d{6,}$/.test(name)) throw new StorageError('SM_INVALID', `bad ${CURRENT} file in ${dir}: ${JSON.stringify(name)}`);
     for (const n of await fsp.readdir(dir)) {
@@ -380,14 +400,13 @@ export class StateMachine {
     tx.put('dedup', dedupKey(client, cmd.seq), Buffer.from(CommandResult.encode(res).finish()));
     const newFloor = cmd.seq - this.dedupWindow;
     if (newFloor > floor) {
-      // Seqs normally advance one at a time, so this forgets one record; a jump scans the client's records.
-      if (newFloor - floor <= 64) {
+      // Seqs normally advance one at a time, so this forgets one record. A jump reads just the
+      // records in (floor, newFloor] instead of deleting every seq in it blindly (a client whose
+      // seqs advance by 64 per command would otherwise cost 64 deletes per command).
+      if (newFloor - floor <= 4) {
         for (let s = floor + 1; s <= newFloor; s++) tx.del('dedup', dedupKey(client, s));
       } else {
-        const prefix = `${client}\u0000`;
-        for (const k of await tx.keysWithPrefix('dedup', prefix)) {
-          if (k.length === prefix.length + DEDUP_SEQ_HEX && parseInt(k.slice(prefix.length), 16) <= newFloor) tx.del('dedup', k);
-        }
+        for (const k of await tx.keysInRange('dedup', dedupKey(client, floor), dedupKey(client, newFloor))) tx.del('dedup', k);
       }
       const b = Buffer.allocUnsafe(8);
       writeU64(b, newFloor, 0);
@@ -531,6 +550,15 @@ export class StateMachine {
 
   async get(key: string): Promise<KeyValue | undefined> {
     const raw = await this.sub('kv').get(key);
+    return raw ? KeyValue.decode(raw) : undefined;
+  }
+
+  /**
+   * get() without the thread-pool round trip: LevelDB's memtable/block cache is read on the
+   * calling thread (classic-level getSync). Same view as get(): the last completed batch.
+   */
+  getSync(key: string): KeyValue | undefined {
+    const raw = this.sub('kv').getSync(key);
     return raw ? KeyValue.decode(raw) : undefined;
   }
 
@@ -715,7 +743,10 @@ export class StateMachine {
           carry = o < buf.length ? Buffer.from(buf.subarray(o)) : Buffer.alloc(0);
           buf = carry;
           if (batch.length >= 10000 || batchBytes >= INSTALL_BATCH_BYTES) {
-            await batch.write();
+            // sync every batch, not only the last: LevelDB's sync write fsyncs only the current log
+            // file, and a batch that went to an older log (memtable switch, table not yet written)
+            // would otherwise not be durable when the pointer flips.
+            await batch.write({ sync: true } as never);
             batch = fresh.batch();
             batchBytes = 0;
           }
@@ -729,8 +760,9 @@ export class StateMachine {
         await batch.write({ sync: true } as never);
         const applied = await fresh.get(Buffer.from('!meta!applied'));
         const idx = applied ? readU64(applied, 0) : 0;
-        if (idx !== source.meta.index) {
-          throw new StorageError('SNAPSHOT_CORRUPT', `snapshot content is at applied index ${idx}, meta says ${source.meta.index}`);
+        const term = applied ? readU64(applied, 8) : 0;
+        if (idx !== source.meta.index || term !== source.meta.term) {
+          throw new StorageError('SNAPSHOT_CORRUPT', `snapshot content is at applied ${idx}/${term}, meta says ${source.meta.index}/${source.meta.term}`);
         }
       } catch (e) {
         await fresh.close();

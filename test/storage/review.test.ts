@@ -2,7 +2,7 @@
 
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SnapshotStore, StateMachine, snapshotFileName, Wal, type ApplyEntry } from '../../storage/index.js';
@@ -78,6 +78,30 @@ describe('review: snapshot retention vs. readers', () => {
     await store.prune();
     assert.deepEqual(store.list().map((s) => s.meta.index), [30]);
     assert.ok(!existsSync(join(dir, snapshotFileName({ index: 10, term: 1 }))));
+    // A stream abandoned before its first read (return() without next()) releases its pin.
+    const abandoned = store.openReader({ index: 30, term: 1 }).chunks() as AsyncIterableIterator<Buffer>;
+    await store.create({ index: 40, term: 1, confState: conf }, [Buffer.alloc(10)]);
+    assert.deepEqual(store.list().map((s) => s.meta.index), [30, 40], 'kept while handed out');
+    await abandoned.return!();
+    await store.prune();
+    assert.deepEqual(store.list().map((s) => s.meta.index), [40]);
+  });
+});
+
+describe('review: snapshot receive', () => {
+  it('chunks written without awaiting each write() land in order and commit() waits for them', async () => {
+    const src = await SnapshotStore.open(tempDir(after));
+    const content = Buffer.alloc(2_000_000);
+    for (let i = 0; i < content.length; i++) content[i] = (i * 7919) & 0xff;
+    await src.create({ index: 50, term: 2, confState: conf }, [content]);
+    const dst = await SnapshotStore.open(tempDir(after));
+    const rx = await dst.beginReceive({ index: 50, term: 2, confState: conf });
+    const pending: Promise<void>[] = [];
+    for await (const c of src.openReader({ index: 50, term: 2 }, { chunkSize: 64 * 1024 }).chunks()) pending.push(rx.write(c));
+    const info = await rx.commit(); // before the writes are awaited
+    await Promise.all(pending);
+    assert.equal(info.size, src.latest()!.size);
+    await dst.verify({ index: 50, term: 2 });
   });
 });
 
@@ -102,8 +126,10 @@ describe('review: state machine', () => {
     const proto = Object.getPrototypeOf((b as unknown as { db: { batch(): object } }).db.batch());
     const origWrite = proto.write;
     let writes = 0;
+    let unsynced = 0;
     proto.write = function (this: unknown, ...args: unknown[]) {
       writes++;
+      if (!(args[0] as { sync?: boolean } | undefined)?.sync) unsynced++;
       return origWrite.apply(this, args);
     };
     try {
@@ -112,9 +138,46 @@ describe('review: state machine', () => {
       proto.write = origWrite;
     }
     assert.ok(writes >= 2, `install wrote ${writes} batch(es) for 24 MiB`);
+    // Every batch of the new database is synced before the pointer flips (LevelDB syncs only the
+    // current log file on a sync write; earlier batches may sit in an older, unsynced log).
+    assert.equal(unsynced, 0, `${unsynced} of ${writes} install batches were not synced`);
     assert.equal(b.appliedIndex, 24);
     assert.equal(await b.hash(), await a.hash());
     assert.ok((await b.get('big/7'))?.value.equals(big(7)));
+  });
+
+  it('installSnapshot refuses content whose applied term differs from the metadata, keeping the old state', async () => {
+    const a = await StateMachine.open(tempDir(after));
+    after(() => a.close());
+    await a.apply([{ index: 1, term: 3, data: enc('x', Buffer.from('1')) }]);
+    const store = await SnapshotStore.open(tempDir(after));
+    const info = await a.createSnapshot(store, { confState: conf });
+    assert.deepEqual([info.meta.index, info.meta.term], [1, 3]);
+    const b = await StateMachine.open(tempDir(after));
+    after(() => b.close());
+    await b.apply([{ index: 1, term: 1, data: enc('old', Buffer.from('state')) }]);
+    const reader = store.openReader(info.meta);
+    await assert.rejects(b.installSnapshot({ meta: { ...info.meta, term: 4 }, content: () => reader.content() }), /applied/);
+    assert.equal(b.appliedTerm, 1);
+    assert.equal((await b.get('old'))?.value.toString(), 'state');
+  });
+
+  it('a missing CURRENT_DB pointer is refused instead of deleting the live database', async () => {
+    const dir = tempDir(after);
+    const a = await StateMachine.open(dir);
+    await a.apply([{ index: 1, term: 1, data: enc('x', Buffer.from('1')) }]);
+    const store = await SnapshotStore.open(tempDir(after));
+    const info = await a.createSnapshot(store, { confState: conf });
+    await a.installSnapshot(store.openReader(info.meta)); // live state now in db-000002
+    await a.close();
+    rmSync(join(dir, 'CURRENT_DB'));
+    await assert.rejects(StateMachine.open(dir), /CURRENT_DB is missing/);
+    assert.ok(existsSync(join(dir, 'db-000002')), 'the live database is still there');
+    // A first open that crashed before writing the pointer is still fine.
+    const fresh = tempDir(after);
+    await (await StateMachine.open(fresh)).close();
+    rmSync(join(fresh, 'CURRENT_DB'));
+    await (await StateMachine.open(fresh)).close();
   });
 
   it('hash is independent of batching when de-dup floors move (small window, seq jumps)', async () => {

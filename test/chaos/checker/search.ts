@@ -7,8 +7,14 @@
 //
 // Indeterminate operations complete at +infinity: they may be linearized at any point after
 // their invoke, and they may be left out — the search succeeds as soon as every *definite*
-// operation is linearized (an op still pending at the end is simply omitted, which is the
-// same as linearizing it after everything else because indeterminate steps are total).
+// operation is linearized (an indeterminate op still pending then is simply omitted: it never
+// happened, which its unknown outcome allows).
+//
+// On top of Lowe's algorithm, three sound reductions keep real histories tractable (see the
+// comments at each): read-only ops that are legal now are committed to without branching;
+// indeterminate ops are only tried when no definite op can proceed; interchangeable
+// indeterminate ops form symmetry classes of which one member is tried per level. They are
+// checked against an exhaustive oracle in checker.test.ts.
 //
 // The search is bounded in time and memory: on exhaustion it returns 'unknown', never 'ok'.
 
