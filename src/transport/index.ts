@@ -2,11 +2,12 @@
 //
 // Outbound, one PeerLink per peer holds one gRPC channel and one long-lived client stream
 // (`Raft`) on which queued messages go out as batches: everything the driver hands over in one
-// synchronous step becomes one RaftBatch, flushed from a microtask right after that step. The queue is bounded in messages and bytes; when
-// the stream does not drain (slow or blackholed peer) and the queue is full, further messages are
-// dropped and the peer is reported unreachable to the core, which retries - nothing grows
-// without bound. Snapshot messages are not queued: the snapshot file is streamed in chunks by
-// `InstallSnapshot`, then the outcome is reported to the core.
+// synchronous step becomes one RaftBatch, flushed from a microtask right after that step. The
+// queue is bounded in messages and bytes; when the stream does not drain (slow or blackholed
+// peer) and the queue is full, further messages are dropped and the peer is reported
+// unreachable to the core, which retries - nothing grows without bound. Snapshot messages are
+// not queued: the snapshot file is streamed in chunks by `InstallSnapshot`, then the outcome is
+// reported to the core.
 //
 // Inbound, every batch/chunk/forward names the cluster and the sender; traffic from another
 // cluster or a non-member is rejected with FAILED_PRECONDITION / PERMISSION_DENIED and logged.

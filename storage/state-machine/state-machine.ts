@@ -69,6 +69,16 @@ type Db = ClassicLevel<Buffer, Buffer>;
 type Sub = AbstractSublevel<Db, string | Buffer | Uint8Array, string, Buffer>;
 
 const CURRENT = 'CURRENT_DB';
+/**
+ * On-disk format of the replicated state (`!meta!format`, u64). Bump it on any change to how keys
+ * or values are laid out or interpreted. 1 (no marker): one de-dup window blob per client under
+ * `!dedup!<client>`; 2: one record per (client, seq) and an 8-byte floor under `!dedup!<client>`.
+ * A database or snapshot in another format is refused: read with the wrong layout it would be
+ * applied differently than on the other replicas (format 1 read as 2 turns every blob into a huge
+ * floor and every later command into a silent "older than the de-duplication window" no-op).
+ */
+const FORMAT = 2;
+const FORMAT_KEY = Buffer.from('!meta!format');
 /** installSnapshot writes the loaded content in batches of at most ~this many bytes. */
 const INSTALL_BATCH_BYTES = 8 * 1024 * 1024;
 const ENTRY_CONF_CHANGE = 1;
@@ -215,9 +225,40 @@ export class StateMachine {
       if (n !== name && /^db-\d+$/.test(n)) await fsp.rm(join(dir, n), { recursive: true, force: true });
       if (n.startsWith('.') && n.endsWith('.tmp')) await fsp.rm(join(dir, n), { force: true });
     }
-    await sm.attach(name, await StateMachine.openDb(join(dir, name)));
+    const db = await StateMachine.openDb(join(dir, name));
+    try {
+      await StateMachine.checkFormat(db, `state machine in ${join(dir, name)}`, 'SM_INVALID');
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+    await sm.attach(name, db);
     await writeFileAtomic(join(dir, CURRENT), name);
     return sm;
+  }
+
+  /**
+   * Refuses a database in another on-disk format (see FORMAT); stamps the current format on one
+   * without a marker that holds nothing in the old layout (new, or written before the marker).
+   */
+  private static async checkFormat(db: Db, what: string, code: 'SM_INVALID' | 'SNAPSHOT_CORRUPT'): Promise<void> {
+    const raw = await db.get(FORMAT_KEY);
+    if (raw) {
+      const v = readU64(raw, 0);
+      if (v !== FORMAT) throw new StorageError(code, `${what} has on-disk format ${v}; this build reads format ${FORMAT} only`);
+      return;
+    }
+    // No marker: format 1 kept a window blob (never exactly 8 bytes) under `!dedup!<client>`,
+    // where format 2 keeps the 8-byte floor (per-seq records have a NUL in their key).
+    const p = NS_PREFIX.dedup;
+    for await (const [k, v] of db.iterator({ gte: p, lt: Buffer.concat([p.subarray(0, p.length - 1), Buffer.from([p[p.length - 1]! + 1])]) })) {
+      if (k.indexOf(0, p.length) < 0 && v.length !== 8) {
+        throw new StorageError(code, `${what} has on-disk format 1 (per-client de-dup blobs); this build reads format ${FORMAT} only`);
+      }
+    }
+    const b = Buffer.alloc(8);
+    writeU64(b, FORMAT, 0);
+    await db.put(FORMAT_KEY, b, { sync: true } as never);
   }
 
   private static async openDb(path: string): Promise<Db> {
@@ -642,7 +683,7 @@ export class StateMachine {
     try {
       const h = createHash('sha256');
       const len = Buffer.allocUnsafe(4);
-      const skip = new Set(['!meta!applied', '!meta!confState']);
+      const skip = new Set(['!meta!applied', '!meta!confState', '!meta!format']);
       for await (const [k, v] of this.db.iterator({ snapshot: snap })) {
         if (skip.has(k.toString('latin1'))) continue;
         len.writeUInt32LE(k.length, 0);
@@ -764,6 +805,7 @@ export class StateMachine {
         if (idx !== source.meta.index || term !== source.meta.term) {
           throw new StorageError('SNAPSHOT_CORRUPT', `snapshot content is at applied ${idx}/${term}, meta says ${source.meta.index}/${source.meta.term}`);
         }
+        await StateMachine.checkFormat(fresh, `snapshot ${source.meta.index}/${source.meta.term}`, 'SNAPSHOT_CORRUPT');
       } catch (e) {
         await fresh.close();
         await fsp.rm(path, { recursive: true, force: true });

@@ -4,14 +4,28 @@
 // pid and killed at stop() — and, as a last resort, when this process exits.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Network } from './proxy.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const SERVER_ENTRY = join(REPO_ROOT, 'src', 'cli', 'server.ts');
+
+/**
+ * Copies the server's code (as it is now) into `dir` and returns the entry point there. Nodes run
+ * from source (tsx): spawned from the checkout, a node restarted after somebody edited the tree
+ * would run other code than its peers, on the same data. That is how the 06:30 seed-7 run
+ * "diverged": the de-dup layout changed mid-run, and the two nodes restarted after the edit read
+ * the old layout wrongly. Every (re)start of one run uses this frozen copy.
+ */
+function freezeServerCode(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  for (const d of ['src', 'raft', 'storage', 'proto']) cpSync(join(REPO_ROOT, d), join(dir, d), { recursive: true });
+  for (const f of ['package.json', 'tsconfig.json']) cpSync(join(REPO_ROOT, f), join(dir, f));
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return join(dir, 'src', 'cli', 'server.ts');
+}
 
 export interface NodeStatus {
   id: number;
@@ -126,6 +140,8 @@ export class ChaosCluster {
   network!: Network;
   private readonly clusterId: string;
   private peersArg = '';
+  private serverEntry = '';
+  private codeDir = '';
 
   constructor(private readonly o: ClusterOptions) {
     this.clusterId = o.clusterId ?? 'chaos';
@@ -144,6 +160,8 @@ export class ChaosCluster {
   /** Allocates ports, starts the proxies, then every node; waits for a leader. */
   async start(): Promise<void> {
     installExitHook();
+    this.codeDir = join(this.o.rootDir, 'code');
+    this.serverEntry = freezeServerCode(this.codeDir);
     const n = this.o.nodes;
     const ports = await freePorts(2 * n);
     const targets = new Map<number, { host: string; port: number }>();
@@ -176,7 +194,7 @@ export class ChaosCluster {
     const args = [
       '--import',
       'tsx',
-      SERVER_ENTRY,
+      this.serverEntry,
       '--id',
       String(id),
       '--cluster-id',
@@ -197,7 +215,7 @@ export class ChaosCluster {
     ];
     const fd = openSync(h.logFile, 'a');
     const proc = spawn(process.execPath, args, {
-      cwd: REPO_ROOT,
+      cwd: this.codeDir,
       env: { ...process.env, PLACEMENT_LOG_LEVEL: process.env.PLACEMENT_LOG_LEVEL ?? 'warn', ...this.o.env },
       stdio: ['ignore', fd, fd],
     });
