@@ -26,9 +26,20 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
+// Safety nets for CI: a test file whose tests have all finished exits even if some handle was
+// left open (--test-force-exit), and no single test may hang the run (--test-timeout).
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-force-exit',
+    `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? 600000}`,
+    '--test-reporter=spec',
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 const forward = (sig) => child.kill(sig);
