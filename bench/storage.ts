@@ -39,9 +39,10 @@ async function walBench(label: string, concurrency: number, perSave: number, tot
   );
 }
 
+// 64 clients, each numbering its own writes 1, 2, 3… as the SDK does.
 function putCommand(i: number): Uint8Array {
   return Command.encode(
-    Command.fromPartial({ clientId: `c${i % 64}`, seq: i, leaderTimeMs: i, op: { $case: 'put', value: { key: `key/${String(i).padStart(8, '0')}`, value: Buffer.alloc(256, i % 251), lease: 0 } } }),
+    Command.fromPartial({ clientId: `c${i % 64}`, seq: Math.floor(i / 64) + 1, leaderTimeMs: i, op: { $case: 'put', value: { key: `key/${String(i).padStart(8, '0')}`, value: Buffer.alloc(256, i % 251), lease: 0 } } }),
   ).finish();
 }
 
