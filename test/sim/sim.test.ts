@@ -8,7 +8,7 @@ import type { SimResult } from './cluster.js';
 import { replayCommand } from './replay.js';
 
 const SEEDS_PER_SIZE = 200;
-const STEPS = 500;
+const STEPS = 2000;
 
 function sweep(nodes: number, start: number): { failures: SimResult[]; ticks: number; acked: number; snapshots: number; crashes: number } {
   const failures: SimResult[] = [];
