@@ -1,0 +1,75 @@
+// Measurement helpers shared by `npm run bench` (bench/cluster.ts) and `npm run bench:etcd`
+// (bench/etcd.ts), so the two systems are measured by exactly the same loop, percentile method and
+// CPU accounting.
+import { readFileSync } from 'node:fs';
+
+export interface Result {
+  name: string;
+  inFlight: number;
+  ops: number;
+  errors: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+}
+
+export function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export async function drive(name: string, inFlight: number, seconds: number, op: (i: number) => Promise<unknown>): Promise<Result> {
+  const lat: number[] = [];
+  let errors = 0;
+  let i = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      try {
+        await op(i++);
+        lat.push(performance.now() - s);
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const elapsed = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  return { name, inFlight, ops: lat.length, errors, seconds: elapsed, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+export function rssMiB(pid: number | null | undefined): string {
+  if (!pid) return '-';
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? (Number(m[1]) / 1024).toFixed(0) : '-';
+  } catch {
+    return '-';
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number | null | undefined): number {
+  if (!pid) return 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return 0;
+  }
+}
+
+export function line(r: Result, nodeCpu: number, clientCpu: number, leaderCpu: number): string {
+  const rate = r.ops / r.seconds;
+  const perOp = (s: number): string => (r.ops > 0 ? ((s * 1e6) / r.ops).toFixed(0) : '-');
+  return `${r.name.padEnd(24)} ${String(r.inFlight).padStart(9)} ${rate.toFixed(0).padStart(9)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(7)} ${perOp(nodeCpu).padStart(12)} ${perOp(leaderCpu).padStart(12)} ${perOp(clientCpu).padStart(12)}`;
+}
+
+/** Column headers matching line(). */
+export function header(): string {
+  return `${'operation'.padEnd(24)} ${'in-flight'.padStart(9)} ${'ops/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)} ${'node µs/op'.padStart(12)} ${'leader µs/op'.padStart(12)} ${'client µs/op'.padStart(12)}`;
+}
