@@ -1,6 +1,11 @@
 // `npm run bench`: load generator against a local 3-node cluster (separate processes, loopback).
 //
-// Measures, each for BENCH_SECONDS (default 5) after a short warm-up:
+// Measures, each for BENCH_SECONDS (default 5) after a short warm-up, for each transport:
+//   - `sdk`: the PlacementClient SDK as a broker uses it (KvService.Session streams, writes with a
+//     client id and sequence number, so the server de-duplicates them);
+//   - `unary`: one raw grpc-js unary call per operation, no client id (the cheapest thing a
+//     plain gRPC client in any language can do);
+// the rows:
 //   - writes/s and p50/p99 latency at 1, 16 and 64 requests in flight, 256-byte values, sent to
 //     the leader (what the SDK does once it knows the leader);
 //   - linearizable reads/s (ReadIndex) and serializable reads/s at 64 in flight, spread over all
@@ -8,12 +13,14 @@
 //   - RSS of every node at the end;
 //   - CPU (user+sys) per operation of all nodes, of the leader alone, and of this load generator.
 // Options (env): BENCH_SECONDS, BENCH_CONCURRENCY (e.g. "1,16,64"), BENCH_SRC=1 runs the nodes
-// from src/ through tsx instead of dist/ (dist is used when built).
+// from src/ through tsx instead of dist/ (dist is used when built), BENCH_TRANSPORT=sdk|unary
+// runs one transport only.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startCluster, REPO_ROOT } from '../test/support/cluster.js';
 import { kvClient, type KvClient } from '../test/support/kv.js';
+import { PlacementClient } from '../src/client/index.js';
 import { cpuSeconds, drive, header, line, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -23,6 +30,14 @@ const VALUE = Buffer.alloc(256, 0x61);
 // stop at the end). BENCH_ONLY=write|lin|ser: run only that part.
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 const ONLY = process.env.BENCH_ONLY ?? '';
+const TRANSPORTS = (process.env.BENCH_TRANSPORT ?? 'sdk,unary').split(',');
+
+/** The operations a row drives, whichever transport carries them. */
+interface Ops {
+  set(key: string, value: Buffer): Promise<unknown>;
+  /** Reads spread over the nodes by `i`. */
+  get(i: number, key: string, serializable: boolean): Promise<unknown>;
+}
 
 async function main(): Promise<void> {
   const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
@@ -31,6 +46,7 @@ async function main(): Promise<void> {
     nodeArgs: PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
   });
   const clients: KvClient[] = [];
+  const sdks: PlacementClient[] = [];
   try {
     const leader = await c.waitForLeader();
     const lk = kvClient(c.node(leader).grpcAddress, { 'grpc.max_concurrent_streams': 1000, 'grpc.enable_channelz': 0 } as grpc.ChannelOptions);
@@ -40,10 +56,28 @@ async function main(): Promise<void> {
       clients.push(k);
       return k;
     });
+    const unary: Ops = {
+      set: (key, value) => lk.set({ key, value }),
+      get: (i, key, serializable) => all[i % 3]!.get({ key, serializable }),
+    };
+    // The SDK: one client for writes (it finds the leader), one pinned to each node for reads.
+    const sdk = (endpoints: string[]): PlacementClient => {
+      const p = new PlacementClient({ endpoints, discoverMembers: endpoints.length > 1, channelOptions: { 'grpc.enable_channelz': 0 } });
+      sdks.push(p);
+      return p;
+    };
+    const writer = sdk(c.nodes.map((n) => n.grpcAddress));
+    await writer.connect();
+    const readers = c.nodes.map((n) => sdk([n.grpcAddress]));
+    const viaSdk: Ops = {
+      set: (key, value) => writer.kv.set(key, value),
+      get: (i, key, serializable) => readers[i % 3]!.kv.get(key, { serializable }),
+    };
     console.log(`leader: node ${leader}; ${SECONDS} s per measurement; 256-byte values\n`);
     console.log(header());
-    // Warm-up (JIT, connections, first snapshot of keys).
+    // Warm-up (JIT, connections, the keys the reads use).
     await drive('warm-up', 16, 1.5, (i) => lk.set({ key: `bench/warm/${i % 1000}`, value: VALUE }));
+    await drive('warm-up', 16, 1, (i) => writer.kv.set(`bench/warm/${i % 1000}`, VALUE));
     const keys = 10_000;
     const measure = async (name: string, n: number, op: (i: number) => Promise<unknown>): Promise<void> => {
       const n0 = c.nodes.reduce((a, h) => a + cpuSeconds(h.pid), 0);
@@ -55,13 +89,18 @@ async function main(): Promise<void> {
       const l1 = cpuSeconds(c.node(leader).pid);
       console.log(line(r, n1 - n0, (cu.user + cu.system) / 1e6, l1 - l0));
     };
-    if (!ONLY || ONLY === 'write') for (const n of LEVELS) await measure('write (Set)', n, (i) => lk.set({ key: `bench/${n}/${i % keys}`, value: VALUE }));
     const readKey = (i: number): string => `bench/warm/${i % 1000}`;
-    if (!ONLY || ONLY === 'lin') await measure('read linearizable', 64, (i) => all[i % 3]!.get({ key: readKey(i) }));
-    if (!ONLY || ONLY === 'ser') await measure('read serializable', 64, (i) => all[i % 3]!.get({ key: readKey(i), serializable: true }));
+    for (const t of TRANSPORTS) {
+      const ops = t === 'sdk' ? viaSdk : t === 'unary' ? unary : null;
+      if (!ops) throw new Error(`BENCH_TRANSPORT: unknown transport "${t}" (sdk or unary)`);
+      if (!ONLY || ONLY === 'write') for (const n of LEVELS) await measure(`${t} write (Set)`, n, (i) => ops.set(`bench/${t}/${n}/${i % keys}`, VALUE));
+      if (!ONLY || ONLY === 'lin') await measure(`${t} read linearizable`, 64, (i) => ops.get(i, readKey(i), false));
+      if (!ONLY || ONLY === 'ser') await measure(`${t} read serializable`, 64, (i) => ops.get(i, readKey(i), true));
+    }
     console.log(`\nRSS per node (MiB): ${c.nodes.map((n) => `node ${n.id}${n.id === leader ? ' (leader)' : ''}: ${rssMiB(n.pid)}`).join(', ')}`);
   } finally {
     for (const k of clients) k.close();
+    for (const p of sdks) p.close();
     if (PROFILE_DIR) await Promise.all(c.nodes.map((n) => c.stopNode(n.id).catch(() => {})));
     await c.stop();
   }

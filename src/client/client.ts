@@ -27,6 +27,7 @@ import {
   type StatusReply,
 } from '../../proto/gen/placement/v1/cluster.js';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff } from './backoff.js';
+import { ClientSession, type Cancellable, type KvMethod, type KvReplies, type KvRequests } from './session.js';
 import {
   ClientClosedError,
   DeadlineExceededError,
@@ -80,15 +81,16 @@ type UnaryCallback<Res> = (error: grpc.ServiceError | null, response: Res) => vo
 type Invoker<Res> = (
   stubs: Endpoint,
   metadata: grpc.Metadata,
-  options: Partial<grpc.CallOptions>,
+  options: Partial<grpc.CallOptions> & { deadline: number },
   callback: UnaryCallback<Res>,
-) => grpc.ClientUnaryCall;
+) => Cancellable;
 
-/** One member's channel, shared by both service stubs. */
+/** One member's channel, shared by both service stubs and the KV session. */
 class Endpoint {
   readonly channel: grpc.Channel;
   readonly kv: KvServiceClient;
   readonly cluster: ClusterServiceClient;
+  private session: ClientSession | undefined;
   /** Date.now() of the last failure, 0 when the last attempt succeeded. */
   failedAt = 0;
 
@@ -96,13 +98,56 @@ class Endpoint {
     readonly address: string,
     credentials: grpc.ChannelCredentials,
     options: grpc.ChannelOptions,
+    private useSession: boolean,
   ) {
     this.channel = new grpc.Channel(address, credentials, options);
     this.kv = new KvServiceClient(address, credentials, { channelOverride: this.channel });
     this.cluster = new ClusterServiceClient(address, credentials, { channelOverride: this.channel });
   }
 
+  /** One KV operation, on the session stream or as a unary call. */
+  kvCall<M extends KvMethod>(
+    method: M,
+    request: KvRequests[M],
+    metadata: grpc.Metadata,
+    options: Partial<grpc.CallOptions> & { deadline: number },
+    cb: UnaryCallback<KvReplies[M]>,
+  ): Cancellable {
+    if (!this.useSession) return this.unary(method, request, metadata, options, cb);
+    this.session ??= new ClientSession(this.kv, this.channel);
+    let fallback: Cancellable | undefined;
+    const handle = this.session.call(method, request, Math.max(1, options.deadline - Date.now()), (err, reply) => {
+      if (err?.code === grpc.status.UNIMPLEMENTED && this.useSession) {
+        // A server without KvService.Session (an older version): unary calls from now on.
+        this.useSession = false;
+        this.session?.close();
+        this.session = undefined;
+        fallback = this.unary(method, request, metadata, options, cb);
+        return;
+      }
+      cb(err, reply as KvReplies[M]);
+    });
+    return { cancel: () => (fallback ?? handle).cancel() };
+  }
+
+  private unary<M extends KvMethod>(
+    method: M,
+    request: KvRequests[M],
+    metadata: grpc.Metadata,
+    options: Partial<grpc.CallOptions>,
+    cb: UnaryCallback<KvReplies[M]>,
+  ): Cancellable {
+    const fn = this.kv[method] as unknown as (
+      req: KvRequests[M],
+      md: grpc.Metadata,
+      o: Partial<grpc.CallOptions>,
+      cb: UnaryCallback<KvReplies[M]>,
+    ) => grpc.ClientUnaryCall;
+    return fn.call(this.kv, request, metadata, options, cb);
+  }
+
   close(): void {
+    this.session?.close();
     this.channel.close();
   }
 }
@@ -206,7 +251,8 @@ export class PlacementClient {
   private refreshing: Promise<void> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly active = new Set<grpc.ClientUnaryCall>();
+  private readonly active = new Set<Cancellable>();
+  private readonly useSession: boolean;
   private readonly sleepers = new Set<() => void>();
 
   constructor(options: PlacementClientOptions) {
@@ -228,6 +274,9 @@ export class PlacementClient {
     this.random = options.random ?? Math.random;
     this.discover = options.discoverMembers ?? true;
     this.onRetry = options.onRetry;
+    const transport = options.transport ?? 'session';
+    if (transport !== 'session' && transport !== 'unary') throw new InvalidArgumentError(`transport must be "session" or "unary", got ${String(transport)}`);
+    this.useSession = transport === 'session';
     this.credentials = options.credentials ?? grpc.credentials.createInsecure();
     this.channelOptions = {
       // Reconnect to a restarted member quickly instead of after grpc-js's default 1 s → 120 s back-off.
@@ -236,6 +285,8 @@ export class PlacementClient {
       // Own subchannels, so close() really closes the connections.
       'grpc.use_local_subchannel_pool': 1,
       'grpc.enable_retries': 0,
+      // Results of a List or of many batched reads can exceed grpc-js's 4 MiB default.
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
       ...options.channelOptions,
     };
     this.kv = new KvApi(this);
@@ -419,7 +470,7 @@ export class PlacementClient {
   private endpoint(address: string): Endpoint {
     let ep = this.channels.get(address);
     if (!ep) {
-      ep = new Endpoint(address, this.credentials, this.channelOptions);
+      ep = new Endpoint(address, this.credentials, this.channelOptions, this.useSession);
       this.channels.set(address, ep);
     }
     return ep;
@@ -427,7 +478,7 @@ export class PlacementClient {
 
   private attempt<Res>(ep: Endpoint, call: Invoker<Res>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
-      let handle: grpc.ClientUnaryCall | undefined;
+      let handle: Cancellable | undefined;
       const onAbort = (): void => handle?.cancel();
       handle = call(ep, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (handle) this.active.delete(handle);
@@ -537,7 +588,7 @@ export class KvApi {
       lease: options.lease ?? 0,
       prevKv: options.prevKv ?? false,
     };
-    const r = await this.c.invoke<SetReply>('KvService/Set', 'write', (s, md, o, cb) => s.kv.set(req, md, o, cb), options);
+    const r = await this.c.invoke<SetReply>('KvService/Set', 'write', (s, md, o, cb) => s.kvCall('set', req, md, o, cb), options);
     const header = toHeader(r.header);
     return { header, revision: header.revision, prevKv: r.prevKv ? toKeyValue(r.prevKv) : undefined };
   }
@@ -550,7 +601,7 @@ export class KvApi {
   /** The key with its metadata, or `undefined` when it does not exist. */
   async get(key: string, options: ReadOptions = {}): Promise<KeyValue | undefined> {
     const req = { key: checkKey(key), serializable: options.serializable ?? false };
-    const r = await this.c.invoke<GetReply>('KvService/Get', 'read', (s, md, o, cb) => s.kv.get(req, md, o, cb), options);
+    const r = await this.c.invoke<GetReply>('KvService/Get', 'read', (s, md, o, cb) => s.kvCall('get', req, md, o, cb), options);
     if (!r.found) return undefined;
     if (r.kv) return toKeyValue({ ...r.kv, key: r.kv.key === '' ? key : r.kv.key, value: r.kv.value.length > 0 ? r.kv.value : r.value });
     return { key, value: r.value, createRevision: 0, modRevision: 0, version: 0, lease: 0 };
@@ -570,14 +621,14 @@ export class KvApi {
 
   async exists(key: string, options: ReadOptions = {}): Promise<boolean> {
     const req = { key: checkKey(key), serializable: options.serializable ?? false };
-    const r = await this.c.invoke<ExistsReply>('KvService/Exists', 'read', (s, md, o, cb) => s.kv.exists(req, md, o, cb), options);
+    const r = await this.c.invoke<ExistsReply>('KvService/Exists', 'read', (s, md, o, cb) => s.kvCall('exists', req, md, o, cb), options);
     return r.exists;
   }
 
   /** Deletes `key`; `deleted` is false when it did not exist. */
   async delete(key: string, options: DeleteOptions = {}): Promise<DeleteResult> {
     const req = { key: checkKey(key), clientId: this.c.clientId, seq: this.c.takeSeq(), prevKv: options.prevKv ?? false };
-    const r = await this.c.invoke<DeleteReply>('KvService/Delete', 'write', (s, md, o, cb) => s.kv.delete(req, md, o, cb), options);
+    const r = await this.c.invoke<DeleteReply>('KvService/Delete', 'write', (s, md, o, cb) => s.kvCall('delete', req, md, o, cb), options);
     const header = toHeader(r.header);
     return { header, deleted: r.deleted, revision: header.revision, prevKv: r.prevKv ? toKeyValue(r.prevKv) : undefined };
   }
@@ -595,7 +646,7 @@ export class KvApi {
       serializable: options.serializable ?? false,
       keysOnly: options.keysOnly ?? false,
     };
-    const r = await this.c.invoke<ListReply>('KvService/List', 'read', (s, md, o, cb) => s.kv.list(req, md, o, cb), options);
+    const r = await this.c.invoke<ListReply>('KvService/List', 'read', (s, md, o, cb) => s.kvCall('list', req, md, o, cb), options);
     return { header: toHeader(r.header), kvs: r.kvs.map(toKeyValue), more: r.more, nextKey: r.nextKey };
   }
 
@@ -652,7 +703,7 @@ export class KvApi {
     const r = await this.c.invoke<CompareAndSwapReply>(
       'KvService/CompareAndSwap',
       'write',
-      (s, md, o, cb) => s.kv.compareAndSwap(req, md, o, cb),
+      (s, md, o, cb) => s.kvCall('compareAndSwap', req, md, o, cb),
       options,
     );
     const header = toHeader(r.header);

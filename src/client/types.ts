@@ -201,6 +201,12 @@ export interface PlacementClientOptions {
   /** Default: insecure (plaintext). */
   credentials?: ChannelCredentials;
   channelOptions?: ChannelOptions;
+  /**
+   * How KV operations travel: `session` (default) multiplexes them on one long-lived stream per
+   * member (KvService.Session), batching what is issued together; `unary` makes one gRPC call per
+   * operation. A server without Session support is spoken to with unary calls automatically.
+   */
+  transport?: 'session' | 'unary';
   /** Called before every retry (observability). */
   onRetry?: (event: RetryEvent) => void;
 }

@@ -35,6 +35,8 @@ import { PlacementError, invalidArgument, toGrpcStatus } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { instrumentGrpcService } from '../metrics/grpc.js';
 import { VERSION } from '../version.js';
+import { checkMalformed, tolerant, type Maybe } from './malformed.js';
+import { SessionHub } from './session.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -60,35 +62,6 @@ export interface ServingNode {
   accepting(): boolean;
   /** Track in-flight requests so that shutdown can wait for them. */
   track<T>(p: Promise<T>): Promise<T>;
-}
-
-const MALFORMED = Symbol('malformed');
-type Maybe<T> = T | { [MALFORMED]: string };
-
-/** A copy of a service definition whose request deserializer never throws: a malformed request
- *  is answered INVALID_ARGUMENT by the handler (grpc-js would answer INTERNAL). */
-function tolerant<D extends Record<string, { requestDeserialize: (b: Buffer) => unknown }>>(def: D): D {
-  const out: Record<string, unknown> = {};
-  for (const [k, m] of Object.entries(def)) {
-    out[k] = {
-      ...m,
-      requestDeserialize: (b: Buffer) => {
-        try {
-          return m.requestDeserialize(b);
-        } catch (err) {
-          return { [MALFORMED]: (err as Error).message };
-        }
-      },
-    };
-  }
-  return out as D;
-}
-
-function checkMalformed<T>(req: Maybe<T>): T {
-  if (req && typeof req === 'object' && MALFORMED in req) {
-    throw invalidArgument(`malformed request: ${(req as { [MALFORMED]: string })[MALFORMED]}`);
-  }
-  return req as T;
 }
 
 export function toServiceError(err: unknown): grpc.ServiceError {
@@ -136,7 +109,7 @@ function checkResult(r: CommandResult): CommandResult {
   }
 }
 
-type Handler<Req, Rep> = (req: Req, deadline: number) => Promise<Rep>;
+export type Handler<Req, Rep> = (req: Req, deadline: number) => Promise<Rep>;
 
 function unary<Req, Rep>(node: ServingNode, fn: Handler<Req, Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> {
   return (call, cb) => {
@@ -174,21 +147,34 @@ function memberToWire(m: MemberInfo): Member {
   };
 }
 
-export function registerClientServices(server: grpc.Server, node: ServingNode, metrics?: Metrics): void {
+/** The KvService operations, transport-free: the unary methods and the Session stream (session.ts)
+ *  both call these, so an operation behaves the same whichever way it arrives. */
+export interface KvOps {
+  set: Handler<SetRequest, SetReply>;
+  get: Handler<GetRequest, GetReply>;
+  delete: Handler<DeleteRequest, DeleteReply>;
+  exists: Handler<ExistsRequest, ExistsReply>;
+  list: Handler<ListRequest, ListReply>;
+  compareAndSwap: Handler<CompareAndSwapRequest, CompareAndSwapReply>;
+}
+
+const h = <Req, Rep>(fn: Handler<Req, Rep>): Handler<Req, Rep> => fn;
+
+export function kvOps(node: ServingNode): KvOps {
   const lim = node.limits;
-  const kv = {
-    set: unary<SetRequest, SetReply>(node, async (req, deadline) => {
+  return {
+    set: h<SetRequest, SetReply>(async (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
       validateValue(req.value, lim.maxValueBytes);
       const r = checkResult(
         await node.propose(
-          { clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'put', value: { key: req.key, value: req.value, lease: req.lease } } },
+          { clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'put', value: { key: req.key, value: req.value, lease: req.lease, prevKv: req.prevKv } } },
           deadline,
         ),
       );
-      return { header: { ...node.header(), revision: r.revision }, prevKv: req.prevKv ? r.prevKv : undefined };
+      return { header: { ...node.header(), revision: r.revision }, prevKv: r.prevKv };
     }),
-    get: unary<GetRequest, GetReply>(node, (req, deadline) => {
+    get: h<GetRequest, GetReply>((req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
       const reply = (kv: KeyValue | null): GetReply => ({ header: node.header(), found: kv !== null, value: kv?.value ?? EMPTY, kv: kv ?? undefined });
       const read = (): GetReply | Promise<GetReply> => {
@@ -199,29 +185,29 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
       if (req.serializable) return Promise.resolve(read());
       return node.readBarrier(false, deadline).then(read);
     }),
-    delete: unary<DeleteRequest, DeleteReply>(node, async (req, deadline) => {
+    delete: h<DeleteRequest, DeleteReply>(async (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
       const r = checkResult(
-        await node.propose({ clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'delete', value: { key: req.key } } }, deadline),
+        await node.propose({ clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'delete', value: { key: req.key, prevKv: req.prevKv } } }, deadline),
       );
       const deleted = r.code === ResultCode.RESULT_OK && (r.succeeded || r.prevKv !== undefined);
       return { header: { ...node.header(), revision: r.revision }, deleted, prevKv: req.prevKv ? r.prevKv : undefined };
     }),
-    exists: unary<ExistsRequest, ExistsReply>(node, async (req, deadline) => {
+    exists: h<ExistsRequest, ExistsReply>(async (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
       await node.readBarrier(req.serializable, deadline);
       const sync = node.getKvSync?.(req.key);
       const kv = sync !== undefined ? sync : await node.getKv(req.key);
       return { header: node.header(), exists: kv !== null };
     }),
-    list: unary<ListRequest, ListReply>(node, async (req, deadline) => {
+    list: h<ListRequest, ListReply>(async (req, deadline) => {
       if (Buffer.byteLength(req.prefix, 'utf8') > lim.maxKeyBytes) throw invalidArgument(`prefix is over the limit of ${lim.maxKeyBytes} bytes (max-key-bytes)`);
       if (req.limit > lim.maxListLimit) throw invalidArgument(`limit ${req.limit} is over the maximum of ${lim.maxListLimit} (max-list-limit)`);
       await node.readBarrier(req.serializable, deadline);
       const page = await node.listKv(req.prefix, req.startAfter, req.limit === 0 ? lim.maxListLimit : req.limit, req.keysOnly);
       return { header: node.header(), kvs: page.kvs, more: page.more, nextKey: page.nextKey };
     }),
-    compareAndSwap: unary<CompareAndSwapRequest, CompareAndSwapReply>(node, async (req, deadline) => {
+    compareAndSwap: h<CompareAndSwapRequest, CompareAndSwapReply>(async (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
       validateValue(req.value, lim.maxValueBytes);
       if (!req.expect) throw invalidArgument('compare-and-swap needs one expectation: expected_mod_revision, expected_value or expect_absent');
@@ -240,6 +226,27 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
       );
       return { header: { ...node.header(), revision: r.revision }, succeeded: r.succeeded, prevKv: r.prevKv };
     }),
+  };
+}
+
+/** What the node's shutdown needs from the client services. */
+export interface ClientServices {
+  /** Ends every Session stream once its in-flight operations have answered. */
+  closeSessions(): void;
+}
+
+export function registerClientServices(server: grpc.Server, node: ServingNode, metrics?: Metrics): ClientServices {
+  const ops = kvOps(node);
+  // Session operations are counted one by one under their own method names (session.ts), so the
+  // stream itself is left out of the per-call instrumentation: its "latency" is its lifetime.
+  const sessions = new SessionHub(node, ops, metrics);
+  const kv = {
+    set: unary(node, ops.set),
+    get: unary(node, ops.get),
+    delete: unary(node, ops.delete),
+    exists: unary(node, ops.exists),
+    list: unary(node, ops.list),
+    compareAndSwap: unary(node, ops.compareAndSwap),
   };
   const cluster = {
     status: unary<StatusRequest, StatusReply>(node, async () => {
@@ -269,6 +276,8 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
   };
   const kvDef = tolerant(KvServiceService);
   const clDef = tolerant(ClusterServiceService);
-  server.addService(kvDef, metrics ? instrumentGrpcService('placement.v1.KvService', kv, metrics, KvServiceService) : kv);
+  const kvHandlers = metrics ? instrumentGrpcService('placement.v1.KvService', kv, metrics, KvServiceService) : kv;
+  server.addService(kvDef, { ...kvHandlers, session: sessions.handler });
   server.addService(clDef, metrics ? instrumentGrpcService('placement.v1.ClusterService', cluster, metrics, ClusterServiceService) : cluster);
+  return { closeSessions: () => sessions.closeAll() };
 }

@@ -293,7 +293,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     const body = parse(kvPutBodySchema, req.body, 'body');
     const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
     const result = checkResult(
-      await backend.propose(command({ $case: 'put', value: { key, value, lease: body.lease ?? 0 } })),
+      await backend.propose(command({ $case: 'put', value: { key, value, lease: body.lease ?? 0, prevKv: true } })),
       `key ${key}`,
     );
     ok(res, {
@@ -305,7 +305,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   app.delete('/v1/kv/*key', async (req, res) => {
     const key = keyParam(req);
     checkKey(key, 'key', maxKeyBytes);
-    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key } })), `key ${key}`);
+    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key, prevKv: true } })), `key ${key}`);
     if (!result.succeeded && !result.prevKv) throw fail('NOT_FOUND', `key not found: ${key}`);
     ok(res, { key, deleted: true, revision: result.revision, prevKv: result.prevKv ? kvJson(result.prevKv) : null });
   });

@@ -56,7 +56,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     'grpc.keepalive_permit_without_calls': 1,
   });
   node.transport.register(server);
-  registerClientServices(server, node, metrics);
+  const clientServices = registerClientServices(server, node, metrics);
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const grpcPort = await new Promise<number>((resolve, reject) =>
@@ -96,6 +96,8 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       health.setStatus('', 'NOT_SERVING');
       health.setStatus('placement.v1.KvService', 'NOT_SERVING');
       await node!.shutdown();
+      // Open Session streams would hold tryShutdown until the force timeout below.
+      clientServices.closeSessions();
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           server.forceShutdown();

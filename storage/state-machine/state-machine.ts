@@ -468,7 +468,7 @@ export class StateMachine {
           return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `lease ${lease} not found` });
         }
         const prev = await this.readKv(tx, key);
-        return this.writeKv(tx, key, value, lease, prev);
+        return this.writeKv(tx, key, value, lease, prev, op.value.prevKv);
       }
       case 'delete': {
         const { key } = op.value;
@@ -478,7 +478,7 @@ export class StateMachine {
         tx.revision++;
         tx.del('kv', key);
         if (prev.lease) tx.del('leasekeys', `${hex16(prev.lease)}/${key}`);
-        return result(ResultCode.RESULT_OK, tx.revision, { prevKv: prev, succeeded: true });
+        return result(ResultCode.RESULT_OK, tx.revision, { prevKv: op.value.prevKv ? prev : undefined, succeeded: true });
       }
       case 'cas': {
         const c = op.value;
@@ -491,7 +491,7 @@ export class StateMachine {
         if (c.lease && !(await tx.get('leases', hex16(c.lease)))) {
           return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { prevKv: prev, succeeded: false, message: `lease ${c.lease} not found` });
         }
-        return this.writeKv(tx, c.key, c.value, c.lease, prev);
+        return this.writeKv(tx, c.key, c.value, c.lease, prev, true);
       }
       case 'leaseGrant': {
         const { id, ttlMs } = op.value;
@@ -571,7 +571,8 @@ export class StateMachine {
     return raw ? KeyValue.decode(raw) : undefined;
   }
 
-  private writeKv(tx: Tx, key: string, value: Buffer, lease: number, prev: KeyValue | undefined): CommandResult {
+  /** `returnPrev`: put the previous key-value in the result (and so in the de-dup record). */
+  private writeKv(tx: Tx, key: string, value: Buffer, lease: number, prev: KeyValue | undefined, returnPrev: boolean): CommandResult {
     tx.revision++;
     const kv: KeyValue = {
       key,
@@ -584,7 +585,7 @@ export class StateMachine {
     tx.put('kv', key, Buffer.from(KeyValue.encode(kv).finish()));
     if (prev?.lease && prev.lease !== lease) tx.del('leasekeys', `${hex16(prev.lease)}/${key}`);
     if (lease) tx.put('leasekeys', `${hex16(lease)}/${key}`, Buffer.alloc(0));
-    return result(ResultCode.RESULT_OK, tx.revision, { prevKv: prev, succeeded: true });
+    return result(ResultCode.RESULT_OK, tx.revision, { prevKv: returnPrev ? prev : undefined, succeeded: true });
   }
 
   // ---- reads (serve the last completed batch) ----

@@ -113,6 +113,44 @@ describe('PlacementClient against a fake cluster', () => {
     assert.equal(await c.kv.getString('/lock'), 'me3');
   });
 
+  test('operations issued together share one Session message, and each caller gets its own result', async () => {
+    const c = mk({ endpoints: [fc.node(1).address], discoverMembers: false });
+    await c.kv.set('/warm', 'w');
+    fc.sessionBatches.length = 0;
+    const keys = Array.from({ length: 50 }, (_, i) => `/batch/${i}`);
+    const sets = await Promise.all(keys.map((k, i) => c.kv.set(k, `v${i}`)));
+    assert.deepEqual(fc.sessionBatches, [50], 'fifty sets issued in one turn leave in one message');
+    assert.equal(new Set(sets.map((r) => r.revision)).size, 50, 'every set got its own revision back');
+    const got = await Promise.all(keys.map((k) => c.kv.getString(k)));
+    assert.deepEqual(got, keys.map((_, i) => `v${i}`));
+    assert.deepEqual(fc.sessionBatches, [50, 50]);
+    // One bad operation in a batch fails alone, with its own typed error.
+    const [bad, good] = await Promise.allSettled([c.kv.set('', 'x'), c.kv.set('/fine', 'y')]);
+    assert.equal(bad.status, 'rejected');
+    assert.ok(bad.status === 'rejected' && bad.reason instanceof InvalidArgumentError && bad.reason.serverMessage === 'key is empty');
+    assert.equal(good.status, 'fulfilled');
+    assert.deepEqual(fc.sessionBatches, [50, 50, 2]);
+  });
+
+  test('a server without KvService.Session is spoken to with unary calls; transport "unary" never opens one', async () => {
+    fc.sessions = false;
+    try {
+      const c = mk({ endpoints: [fc.node(1).address], discoverMembers: false });
+      fc.sessionBatches.length = 0;
+      await c.kv.set('/legacy', 'x');
+      assert.equal(await c.kv.getString('/legacy'), 'x');
+      assert.deepEqual(fc.sessionBatches, []);
+      assert.equal(fc.callsTo('Set').length, 1, 'the set was applied once, by a unary call');
+    } finally {
+      fc.sessions = true;
+    }
+    const u = mk({ endpoints: [fc.node(1).address], discoverMembers: false, transport: 'unary' });
+    await u.kv.set('/unary', 'u');
+    assert.equal(await u.kv.getString('/unary'), 'u');
+    assert.deepEqual(fc.sessionBatches, []);
+    assert.throws(() => mk({ endpoints: [fc.node(1).address], transport: 'carrier-pigeon' as 'unary' }), InvalidArgumentError);
+  });
+
   test('learns the members from one endpoint and reports the leader', async () => {
     const c = mk({ endpoints: [fc.node(2).address] });
     assert.deepEqual(c.endpoints, [fc.node(2).address]);

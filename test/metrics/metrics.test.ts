@@ -90,6 +90,9 @@ describe('metrics of a busy node', () => {
     compareAndSwap(_call, cb) {
       cb({ code: grpc.status.UNIMPLEMENTED });
     },
+    session(call) {
+      call.emit('error', { code: grpc.status.UNIMPLEMENTED });
+    },
   };
 
   before(async () => {

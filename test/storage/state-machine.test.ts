@@ -9,8 +9,9 @@ import { rng, seedFromEnv, tempDir } from './helpers.js';
 type Op = NonNullable<Command['op']>;
 const enc = (op: Op, extra: { clientId?: string; seq?: number; leaderTimeMs?: number } = {}): Uint8Array =>
   Command.encode(Command.fromPartial({ op, clientId: extra.clientId ?? '', seq: extra.seq ?? 0, leaderTimeMs: extra.leaderTimeMs ?? 0 })).finish();
-const put = (key: string, value: string, lease = 0): Op => ({ $case: 'put', value: { key, value: Buffer.from(value), lease } });
-const del = (key: string): Op => ({ $case: 'delete', value: { key } });
+// prev_kv on: most tests check the previous key-value in results.
+const put = (key: string, value: string, lease = 0, prevKv = true): Op => ({ $case: 'put', value: { key, value: Buffer.from(value), lease, prevKv } });
+const del = (key: string, prevKv = true): Op => ({ $case: 'delete', value: { key, prevKv } });
 
 /** Test harness: a state machine plus a running log index. */
 class Harness {
@@ -198,6 +199,23 @@ describe('StateMachine: leases, users, config', () => {
 });
 
 describe('StateMachine: de-duplication', () => {
+  it('the previous key-value is returned, and kept in the de-dup record, only when asked for', async () => {
+    const h = await Harness.open(tempDir(after));
+    after(() => h.sm.close());
+    await h.run(put('p', 'old'));
+    const quiet = await h.run(put('p', 'new', 0, false), { clientId: 'cli', seq: 1 });
+    assert.equal(quiet.code, ResultCode.RESULT_OK);
+    assert.equal(quiet.prevKv, undefined, 'no prev_kv asked, none returned');
+    assert.deepEqual(await h.run(put('p', 'new', 0, false), { clientId: 'cli', seq: 1 }), quiet, 'the retry gets the same (small) result');
+    const loud = await h.run(put('p', 'newer', 0, true), { clientId: 'cli', seq: 2 });
+    assert.equal(loud.prevKv?.value.toString(), 'new');
+    assert.equal((await h.run(put('p', 'newer', 0, true), { clientId: 'cli', seq: 2 })).prevKv?.value.toString(), 'new');
+    const gone = await h.run(del('p', false), { clientId: 'cli', seq: 3 });
+    assert.equal(gone.succeeded, true);
+    assert.equal(gone.prevKv, undefined);
+    assert.equal(await h.sm.exists('p'), false);
+  });
+
   it('a repeated (client, seq) returns the stored result without applying; too-old seqs are refused', async () => {
     const h = await Harness.open(tempDir(after), { dedupWindow: 4 });
     after(() => h.sm.close());
@@ -210,9 +228,9 @@ describe('StateMachine: de-duplication', () => {
     // Same seq from another client is independent.
     assert.equal((await h.run(put('d', '1'), { clientId: 'other', seq: 1 })).revision, 3);
     // Failed results are remembered too.
-    const f = await h.run({ $case: 'delete', value: { key: 'missing' } }, { clientId: 'cli', seq: 3 });
+    const f = await h.run(del('missing'), { clientId: 'cli', seq: 3 });
     await h.run(put('missing', 'now'));
-    assert.deepEqual(await h.run({ $case: 'delete', value: { key: 'missing' } }, { clientId: 'cli', seq: 3 }), f);
+    assert.deepEqual(await h.run(del('missing'), { clientId: 'cli', seq: 3 }), f);
     assert.equal(await h.sm.exists('missing'), true);
     const bySeq = new Map<number, CommandResult>();
     for (let s = 4; s <= 8; s++) bySeq.set(s, await h.run(put('c', `s${s}`), { clientId: 'cli', seq: s }));

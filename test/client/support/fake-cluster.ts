@@ -16,6 +16,7 @@ import {
   type ResponseHeader,
 } from '../../../proto/gen/placement/v1/kv.js';
 import { ClusterServiceService, type ClusterServiceServer, type Member } from '../../../proto/gen/placement/v1/cluster.js';
+import { fakeSession, type UnaryKvHandlers } from './fake-session.js';
 
 export type Fault =
   /** Every call fails UNAVAILABLE (e.g. no leader), with the leader hint in trailing metadata. */
@@ -107,6 +108,10 @@ export class FakeCluster {
   listDefault = 100;
   /** Largest page List accepts (INVALID_ARGUMENT above it). */
   listMax = 1000;
+  /** False: KvService.Session answers UNIMPLEMENTED (a server that predates it). */
+  sessions = true;
+  /** Operations per KvService.Session message received, in arrival order (all nodes). */
+  readonly sessionBatches: number[] = [];
 
   static async start(n: number): Promise<FakeCluster> {
     const c = new FakeCluster();
@@ -238,6 +243,11 @@ export class FakeCluster {
   }
 
   kvImpl(node: FakeNode): KvServiceServer {
+    const unary = this.unaryKvImpl(node);
+    return { ...unary, session: fakeSession(unary, () => this.sessions, (n) => this.sessionBatches.push(n)) };
+  }
+
+  private unaryKvImpl(node: FakeNode): UnaryKvHandlers {
     return {
       set: (call, cb) => {
         const r = call.request;

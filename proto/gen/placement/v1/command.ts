@@ -48,10 +48,16 @@ export interface PutOp {
   key: string;
   value: Buffer;
   lease: number;
+  /**
+   * Return (and keep in the de-duplication record) the previous key-value. Off by default: the
+   * record of every write would otherwise hold a copy of the value it replaced.
+   */
+  prevKv: boolean;
 }
 
 export interface DeleteOp {
   key: string;
+  prevKv: boolean;
 }
 
 export interface CompareAndSwapOp {
@@ -401,7 +407,7 @@ export const Command: MessageFns<Command> = {
 };
 
 function createBasePutOp(): PutOp {
-  return { key: "", value: Buffer.alloc(0), lease: 0 };
+  return { key: "", value: Buffer.alloc(0), lease: 0, prevKv: false };
 }
 
 export const PutOp: MessageFns<PutOp> = {
@@ -414,6 +420,9 @@ export const PutOp: MessageFns<PutOp> = {
     }
     if (message.lease !== 0) {
       writer.uint32(24).uint64(message.lease);
+    }
+    if (message.prevKv !== false) {
+      writer.uint32(32).bool(message.prevKv);
     }
     return writer;
   },
@@ -455,6 +464,14 @@ export const PutOp: MessageFns<PutOp> = {
             message.lease = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.prevKv = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -475,18 +492,22 @@ export const PutOp: MessageFns<PutOp> = {
     message.key = object.key ?? "";
     message.value = object.value ?? Buffer.alloc(0);
     message.lease = object.lease ?? 0;
+    message.prevKv = object.prevKv ?? false;
     return message;
   },
 };
 
 function createBaseDeleteOp(): DeleteOp {
-  return { key: "" };
+  return { key: "", prevKv: false };
 }
 
 export const DeleteOp: MessageFns<DeleteOp> = {
   encode(message: DeleteOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
+    }
+    if (message.prevKv !== false) {
+      writer.uint32(16).bool(message.prevKv);
     }
     return writer;
   },
@@ -512,6 +533,14 @@ export const DeleteOp: MessageFns<DeleteOp> = {
             message.key = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.prevKv = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -530,6 +559,7 @@ export const DeleteOp: MessageFns<DeleteOp> = {
   fromPartial(object: DeepPartial<DeleteOp>): DeleteOp {
     const message = createBaseDeleteOp();
     message.key = object.key ?? "";
+    message.prevKv = object.prevKv ?? false;
     return message;
   },
 };

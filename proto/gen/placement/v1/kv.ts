@@ -10,8 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -148,6 +150,55 @@ export interface CompareAndSwapReply {
   succeeded: boolean;
   /** The key as it was before the operation (absent if it did not exist). */
   prevKv: KeyValue | undefined;
+}
+
+/**
+ * One operation of a Session stream. The client numbers its operations (xid) so that results,
+ * which come back in completion order, can be matched; ZooKeeper's client protocol works the same.
+ */
+export interface SessionOp {
+  xid: number;
+  /**
+   * How long the client waits for this operation; the server gives up at the lower of this and
+   * its own request timeout. 0 means the server's request timeout.
+   */
+  timeoutMs: number;
+  op:
+    | { $case: "set"; value: SetRequest }
+    | { $case: "get"; value: GetRequest }
+    | { $case: "delete"; value: DeleteRequest }
+    | { $case: "exists"; value: ExistsRequest }
+    | { $case: "list"; value: ListRequest }
+    | { $case: "compareAndSwap"; value: CompareAndSwapRequest }
+    | undefined;
+}
+
+/** Operations sent together (a client batches what it issues in the same event-loop turn). */
+export interface SessionRequest {
+  ops: SessionOp[];
+}
+
+/** The outcome of one SessionOp: exactly what the unary method would have answered. */
+export interface SessionResult {
+  xid: number;
+  /** gRPC status code of the operation (0 = OK; then `reply` is set). */
+  code: number;
+  error: string;
+  /** Leader hint for UNAVAILABLE / FAILED_PRECONDITION, as the unary methods put in trailers. */
+  leaderId: number;
+  leaderAddress: string;
+  reply:
+    | { $case: "set"; value: SetReply }
+    | { $case: "get"; value: GetReply }
+    | { $case: "delete"; value: DeleteReply }
+    | { $case: "exists"; value: ExistsReply }
+    | { $case: "list"; value: ListReply }
+    | { $case: "compareAndSwap"; value: CompareAndSwapReply }
+    | undefined;
+}
+
+export interface SessionReply {
+  results: SessionResult[];
 }
 
 function createBaseKeyValue(): KeyValue {
@@ -1449,6 +1500,498 @@ export const CompareAndSwapReply: MessageFns<CompareAndSwapReply> = {
   },
 };
 
+function createBaseSessionOp(): SessionOp {
+  return { xid: 0, timeoutMs: 0, op: undefined };
+}
+
+export const SessionOp: MessageFns<SessionOp> = {
+  encode(message: SessionOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.xid !== 0) {
+      writer.uint32(8).uint64(message.xid);
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(16).uint32(message.timeoutMs);
+    }
+    switch (message.op?.$case) {
+      case "set":
+        SetRequest.encode(message.op.value, writer.uint32(26).fork()).join();
+        break;
+      case "get":
+        GetRequest.encode(message.op.value, writer.uint32(34).fork()).join();
+        break;
+      case "delete":
+        DeleteRequest.encode(message.op.value, writer.uint32(42).fork()).join();
+        break;
+      case "exists":
+        ExistsRequest.encode(message.op.value, writer.uint32(50).fork()).join();
+        break;
+      case "list":
+        ListRequest.encode(message.op.value, writer.uint32(58).fork()).join();
+        break;
+      case "compareAndSwap":
+        CompareAndSwapRequest.encode(message.op.value, writer.uint32(66).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.xid = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.op = { $case: "set", value: SetRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.op = { $case: "get", value: GetRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.op = { $case: "delete", value: DeleteRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.op = { $case: "exists", value: ExistsRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.op = { $case: "list", value: ListRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.op = { $case: "compareAndSwap", value: CompareAndSwapRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SessionOp>): SessionOp {
+    return SessionOp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionOp>): SessionOp {
+    const message = createBaseSessionOp();
+    message.xid = object.xid ?? 0;
+    message.timeoutMs = object.timeoutMs ?? 0;
+    switch (object.op?.$case) {
+      case "set": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "set", value: SetRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "get": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "get", value: GetRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "delete": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "delete", value: DeleteRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "exists": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "exists", value: ExistsRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "list": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "list", value: ListRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "compareAndSwap": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "compareAndSwap", value: CompareAndSwapRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSessionRequest(): SessionRequest {
+  return { ops: [] };
+}
+
+export const SessionRequest: MessageFns<SessionRequest> = {
+  encode(message: SessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ops) {
+      SessionOp.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ops.push(SessionOp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SessionRequest>): SessionRequest {
+    return SessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionRequest>): SessionRequest {
+    const message = createBaseSessionRequest();
+    message.ops = object.ops?.map((e) => SessionOp.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSessionResult(): SessionResult {
+  return { xid: 0, code: 0, error: "", leaderId: 0, leaderAddress: "", reply: undefined };
+}
+
+export const SessionResult: MessageFns<SessionResult> = {
+  encode(message: SessionResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.xid !== 0) {
+      writer.uint32(8).uint64(message.xid);
+    }
+    if (message.code !== 0) {
+      writer.uint32(16).uint32(message.code);
+    }
+    if (message.error !== "") {
+      writer.uint32(26).string(message.error);
+    }
+    if (message.leaderId !== 0) {
+      writer.uint32(32).uint64(message.leaderId);
+    }
+    if (message.leaderAddress !== "") {
+      writer.uint32(42).string(message.leaderAddress);
+    }
+    switch (message.reply?.$case) {
+      case "set":
+        SetReply.encode(message.reply.value, writer.uint32(50).fork()).join();
+        break;
+      case "get":
+        GetReply.encode(message.reply.value, writer.uint32(58).fork()).join();
+        break;
+      case "delete":
+        DeleteReply.encode(message.reply.value, writer.uint32(66).fork()).join();
+        break;
+      case "exists":
+        ExistsReply.encode(message.reply.value, writer.uint32(74).fork()).join();
+        break;
+      case "list":
+        ListReply.encode(message.reply.value, writer.uint32(82).fork()).join();
+        break;
+      case "compareAndSwap":
+        CompareAndSwapReply.encode(message.reply.value, writer.uint32(90).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.xid = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.leaderId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.leaderAddress = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reply = { $case: "set", value: SetReply.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reply = { $case: "get", value: GetReply.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reply = { $case: "delete", value: DeleteReply.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.reply = { $case: "exists", value: ExistsReply.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.reply = { $case: "list", value: ListReply.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.reply = { $case: "compareAndSwap", value: CompareAndSwapReply.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SessionResult>): SessionResult {
+    return SessionResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionResult>): SessionResult {
+    const message = createBaseSessionResult();
+    message.xid = object.xid ?? 0;
+    message.code = object.code ?? 0;
+    message.error = object.error ?? "";
+    message.leaderId = object.leaderId ?? 0;
+    message.leaderAddress = object.leaderAddress ?? "";
+    switch (object.reply?.$case) {
+      case "set": {
+        if (object.reply?.value !== undefined && object.reply?.value !== null) {
+          message.reply = { $case: "set", value: SetReply.fromPartial(object.reply.value) };
+        }
+        break;
+      }
+      case "get": {
+        if (object.reply?.value !== undefined && object.reply?.value !== null) {
+          message.reply = { $case: "get", value: GetReply.fromPartial(object.reply.value) };
+        }
+        break;
+      }
+      case "delete": {
+        if (object.reply?.value !== undefined && object.reply?.value !== null) {
+          message.reply = { $case: "delete", value: DeleteReply.fromPartial(object.reply.value) };
+        }
+        break;
+      }
+      case "exists": {
+        if (object.reply?.value !== undefined && object.reply?.value !== null) {
+          message.reply = { $case: "exists", value: ExistsReply.fromPartial(object.reply.value) };
+        }
+        break;
+      }
+      case "list": {
+        if (object.reply?.value !== undefined && object.reply?.value !== null) {
+          message.reply = { $case: "list", value: ListReply.fromPartial(object.reply.value) };
+        }
+        break;
+      }
+      case "compareAndSwap": {
+        if (object.reply?.value !== undefined && object.reply?.value !== null) {
+          message.reply = { $case: "compareAndSwap", value: CompareAndSwapReply.fromPartial(object.reply.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSessionReply(): SessionReply {
+  return { results: [] };
+}
+
+export const SessionReply: MessageFns<SessionReply> = {
+  encode(message: SessionReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      SessionResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(SessionResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SessionReply>): SessionReply {
+    return SessionReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionReply>): SessionReply {
+    const message = createBaseSessionReply();
+    message.results = object.results?.map((e) => SessionResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type KvServiceService = typeof KvServiceService;
 export const KvServiceService = {
   set: {
@@ -1506,6 +2049,20 @@ export const KvServiceService = {
     responseSerialize: (value: CompareAndSwapReply): Buffer => Buffer.from(CompareAndSwapReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): CompareAndSwapReply => CompareAndSwapReply.decode(value),
   },
+  /**
+   * The same operations multiplexed on one long-lived stream: many operations in flight, batched
+   * both ways, without the cost of a gRPC call each. What the SDK uses; the unary methods above
+   * stay for simple clients (grpcurl, other languages).
+   */
+  session: {
+    path: "/placement.v1.KvService/Session" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: SessionRequest): Buffer => Buffer.from(SessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SessionRequest => SessionRequest.decode(value),
+    responseSerialize: (value: SessionReply): Buffer => Buffer.from(SessionReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SessionReply => SessionReply.decode(value),
+  },
 } as const;
 
 export interface KvServiceServer extends UntypedServiceImplementation {
@@ -1515,6 +2072,12 @@ export interface KvServiceServer extends UntypedServiceImplementation {
   exists: handleUnaryCall<ExistsRequest, ExistsReply>;
   list: handleUnaryCall<ListRequest, ListReply>;
   compareAndSwap: handleUnaryCall<CompareAndSwapRequest, CompareAndSwapReply>;
+  /**
+   * The same operations multiplexed on one long-lived stream: many operations in flight, batched
+   * both ways, without the cost of a gRPC call each. What the SDK uses; the unary methods above
+   * stay for simple clients (grpcurl, other languages).
+   */
+  session: handleBidiStreamingCall<SessionRequest, SessionReply>;
 }
 
 export interface KvServiceClient extends Client {
@@ -1599,6 +2162,14 @@ export interface KvServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CompareAndSwapReply) => void,
   ): ClientUnaryCall;
+  /**
+   * The same operations multiplexed on one long-lived stream: many operations in flight, batched
+   * both ways, without the cost of a gRPC call each. What the SDK uses; the unary methods above
+   * stay for simple clients (grpcurl, other languages).
+   */
+  session(): ClientDuplexStream<SessionRequest, SessionReply>;
+  session(options: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionReply>;
+  session(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionReply>;
 }
 
 export const KvServiceClient = makeGenericClientConstructor(KvServiceService, "placement.v1.KvService") as unknown as {

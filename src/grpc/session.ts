@@ -1,0 +1,208 @@
+// Server side of KvService.Session: many KV operations multiplexed on one long-lived bidi stream.
+//
+// Why: a grpc-js unary call costs a few hundred microseconds of CPU on each side (an HTTP/2
+// stream, headers, trailers, timers), more than the Raft and storage work of a write. On a
+// session, operations that arrive together are decoded from one message and their results, which
+// come back in completion order tagged with the client's xid, leave together in one message per
+// event-loop turn. Each operation runs through exactly the same handler as its unary method
+// (kvOps), so validation, de-duplication, ReadIndex and forwarding are identical.
+//
+// Per-operation failures are results (code + message + leader hint), never stream errors: one bad
+// operation does not disturb the others. The stream itself fails only for a malformed message
+// (INVALID_ARGUMENT: its xids cannot be trusted) or too many operations in flight
+// (RESOURCE_EXHAUSTED).
+import * as grpc from '@grpc/grpc-js';
+import type { SessionOp, SessionReply, SessionRequest, SessionResult } from '../../proto/gen/placement/v1/kv.js';
+import { PlacementError, toGrpcStatus } from '../errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { grpcCodeName } from '../metrics/grpc.js';
+import type { KvOps, ServingNode } from './services.js';
+import { malformedReason, type Maybe } from './malformed.js';
+
+const SERVICE = 'placement.v1.KvService';
+const METHOD_NAMES: Record<NonNullable<SessionOp['op']>['$case'], string> = {
+  set: 'Set',
+  get: 'Get',
+  delete: 'Delete',
+  exists: 'Exists',
+  list: 'List',
+  compareAndSwap: 'CompareAndSwap',
+};
+
+/** Operations one session may have in flight; beyond it the client is not reading its results. */
+export const MAX_SESSION_INFLIGHT = 10_000;
+
+type SessionCall = grpc.ServerDuplexStream<Maybe<SessionRequest>, SessionReply>;
+
+export class SessionHub {
+  private readonly open = new Set<Session>();
+
+  constructor(
+    private readonly node: ServingNode,
+    private readonly ops: KvOps,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  /** The grpc-js handler for KvService.Session. */
+  readonly handler = (call: SessionCall): void => {
+    const s = new Session(call, this.node, this.ops, this.metrics, () => this.open.delete(s));
+    this.open.add(s);
+  };
+
+  /** Number of open session streams (for tests and metrics). */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Ends every session once its in-flight operations have answered (graceful shutdown). */
+  closeAll(): void {
+    for (const s of this.open) s.close();
+  }
+}
+
+class Session {
+  private readonly out: SessionResult[] = [];
+  private flushScheduled = false;
+  private inflight = 0;
+  private clientDone = false;
+  private closing = false;
+  private finished = false;
+
+  constructor(
+    private readonly call: SessionCall,
+    private readonly node: ServingNode,
+    private readonly ops: KvOps,
+    private readonly metrics: Metrics | undefined,
+    private readonly onFinished: () => void,
+  ) {
+    call.on('data', (req: Maybe<SessionRequest>) => this.onRequest(req));
+    call.on('end', () => {
+      this.clientDone = true;
+      this.maybeEnd();
+    });
+    call.on('error', () => this.finish());
+    call.on('cancelled', () => this.finish());
+    call.on('close', () => this.finish());
+  }
+
+  close(): void {
+    this.closing = true;
+    this.maybeEnd();
+  }
+
+  private onRequest(raw: Maybe<SessionRequest>): void {
+    if (this.finished) return;
+    const bad = malformedReason(raw);
+    if (bad !== undefined) {
+      this.fail(grpc.status.INVALID_ARGUMENT, `malformed session request: ${bad}`);
+      return;
+    }
+    const req = raw as SessionRequest;
+    if (this.inflight + req.ops.length > MAX_SESSION_INFLIGHT) {
+      this.fail(grpc.status.RESOURCE_EXHAUSTED, `more than ${MAX_SESSION_INFLIGHT} operations in flight on one session`);
+      return;
+    }
+    for (const op of req.ops) this.run(op);
+  }
+
+  private run(op: SessionOp): void {
+    const start = this.metrics ? process.hrtime.bigint() : 0n;
+    const method = op.op ? METHOD_NAMES[op.op.$case] : 'Unknown';
+    this.inflight++;
+    const done = (r: SessionResult): void => {
+      this.inflight--;
+      if (this.metrics) this.metrics.observeGrpc(SERVICE, method, grpcCodeName(r.code), Number(process.hrtime.bigint() - start) / 1e9);
+      this.push(r);
+    };
+    const failed = (err: unknown): void => done(errorResult(op.xid, err));
+    if (!this.node.accepting() || this.closing) {
+      failed(new PlacementError('UNAVAILABLE', 'node is shutting down'));
+      return;
+    }
+    let deadline = Date.now() + this.node.limits.requestTimeoutMs;
+    if (op.timeoutMs > 0) deadline = Math.min(deadline, Date.now() + op.timeoutMs);
+    const xid = op.xid;
+    try {
+      const o = op.op;
+      if (!o) throw new PlacementError('INVALID_ARGUMENT', 'session operation names no operation');
+      // One case per operation so that each reply lands in its own field of the oneof.
+      switch (o.$case) {
+        case 'set':
+          this.node.track(this.ops.set(o.value, deadline)).then((v) => done(ok(xid, { $case: 'set', value: v })), failed);
+          break;
+        case 'get':
+          this.node.track(this.ops.get(o.value, deadline)).then((v) => done(ok(xid, { $case: 'get', value: v })), failed);
+          break;
+        case 'delete':
+          this.node.track(this.ops.delete(o.value, deadline)).then((v) => done(ok(xid, { $case: 'delete', value: v })), failed);
+          break;
+        case 'exists':
+          this.node.track(this.ops.exists(o.value, deadline)).then((v) => done(ok(xid, { $case: 'exists', value: v })), failed);
+          break;
+        case 'list':
+          this.node.track(this.ops.list(o.value, deadline)).then((v) => done(ok(xid, { $case: 'list', value: v })), failed);
+          break;
+        case 'compareAndSwap':
+          this.node
+            .track(this.ops.compareAndSwap(o.value, deadline))
+            .then((v) => done(ok(xid, { $case: 'compareAndSwap', value: v })), failed);
+          break;
+      }
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  private push(r: SessionResult): void {
+    if (this.finished) return;
+    this.out.push(r);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Results completing in the same turn (one applied batch, one ReadIndex round) share a message.
+      setImmediate(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.finished || this.out.length === 0) return;
+    this.call.write({ results: this.out.splice(0) });
+    this.maybeEnd();
+  };
+
+  private maybeEnd(): void {
+    if (this.finished || this.inflight > 0 || this.out.length > 0) return;
+    if (this.clientDone || this.closing) {
+      this.finished = true;
+      this.call.end();
+      this.onFinished();
+    }
+  }
+
+  private fail(code: grpc.status, message: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    const err = Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+    this.call.emit('error', err);
+    this.onFinished();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.onFinished();
+  }
+}
+
+function ok(xid: number, reply: SessionResult['reply']): SessionResult {
+  return { xid, code: 0, error: '', leaderId: 0, leaderAddress: '', reply };
+}
+
+function errorResult(xid: number, err: unknown): SessionResult {
+  if (err instanceof PlacementError) {
+    return { xid, code: toGrpcStatus(err.code), error: err.message, leaderId: err.leaderId ?? 0, leaderAddress: err.leaderAddress ?? '', reply: undefined };
+  }
+  const e = err as { code?: unknown; details?: string; message?: string };
+  const code = typeof e?.code === 'number' ? e.code : grpc.status.INTERNAL;
+  return { xid, code, error: e?.details ?? e?.message ?? String(err), leaderId: 0, leaderAddress: '', reply: undefined };
+}
