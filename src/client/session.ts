@@ -103,7 +103,7 @@ export class ClientSession {
 
   constructor(
     private readonly kv: KvServiceClient,
-    private readonly channel: grpc.Channel,
+    private readonly channel: Pick<grpc.Channel, 'getConnectivityState'>,
   ) {}
 
   /** Sends one operation; `cb` is called exactly once (unless the session is closed first). */

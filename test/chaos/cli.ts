@@ -16,6 +16,7 @@ const program = new Command('chaos')
   .option('--keys <n>', 'number of keys', '5')
   .option('--rate <ops>', 'target operations per second across clients', '60')
   .option('--op-timeout <ms>', 'deadline of one operation', '1000')
+  .option('--transport <kind>', 'how clients send operations: unary, session or mixed (every other client on a session)', 'mixed')
   .addOption(new Option('--planted-bug <bug>', 'run the servers with a planted bug (the run should then FAIL)').choices(['local-reads']))
   .option('--report-dir <dir>', 'where to write the JSON and HTML report (default: reports/)')
   .option('--check-budget <ms>', 'time budget of the linearizability checker', '120000')
@@ -45,11 +46,16 @@ for (const n of nemeses) {
     process.exit(2);
   }
 }
+const transport = String(opts.transport);
+if (!['unary', 'session', 'mixed'].includes(transport)) {
+  console.error(`unknown transport "${transport}" (unary, session or mixed)`);
+  process.exit(2);
+}
 const seed = opts.seed !== undefined ? int('seed', 0) : Math.floor(Math.random() * 2 ** 31);
 const time = int('time', 1);
 const nodes = Number(opts.nodes);
 const clients = int('clients', 1);
-const command = `npm run chaos -- --time ${time} --nodes ${nodes} --nemesis ${nemeses.join(',')} --seed ${seed} --clients ${clients} --keys ${int('keys', 1)} --rate ${int('rate', 1)}${opts.plantedBug ? ` --planted-bug ${String(opts.plantedBug)}` : ''}`;
+const command = `npm run chaos -- --time ${time} --nodes ${nodes} --nemesis ${nemeses.join(',')} --seed ${seed} --clients ${clients} --keys ${int('keys', 1)} --rate ${int('rate', 1)} --transport ${transport}${opts.plantedBug ? ` --planted-bug ${String(opts.plantedBug)}` : ''}`;
 console.log(`chaos: seed ${seed}\n  replay: ${command}`);
 
 const outcome = await runChaos({
@@ -61,6 +67,7 @@ const outcome = await runChaos({
   keys: int('keys', 1),
   rate: int('rate', 1),
   opTimeoutMs: int('opTimeout', 1),
+  transport: transport as 'unary' | 'session' | 'mixed',
   plantedBug: opts.plantedBug === 'local-reads' ? 'local-reads' : '',
   reportDir: typeof opts.reportDir === 'string' ? opts.reportDir : undefined,
   checkBudgetMs: int('checkBudget', 1),

@@ -29,6 +29,8 @@ export interface ChaosOptions {
   opTimeoutMs?: number;
   /** Target ops/s across all clients. */
   rate?: number;
+  /** unary / session / mixed (default: every other client on a KvService.Session stream). */
+  transport?: 'unary' | 'session' | 'mixed';
   /** Sets PLACEMENT_PLANTED_BUG on every node (test-only server bug). */
   plantedBug?: '' | 'local-reads';
   /** Where reports go (default <repo>/reports). */
@@ -98,6 +100,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
       clock,
       rate: o.rate ?? 60,
       runId,
+      transport: o.transport ?? 'mixed',
     });
     nemesis = new Nemesis(cluster, {
       kinds: o.nemeses,

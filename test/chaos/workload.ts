@@ -1,6 +1,8 @@
 // Concurrent clients doing single-attempt reads, writes and compare-and-swaps on a small key
 // set through real gRPC (the generated KvServiceClient, no SDK retries), recording every
-// operation with invoke/complete times on one monotonic clock.
+// operation with invoke/complete times on one monotonic clock. By default every other client
+// sends its operations on a KvService.Session stream (the SDK's transport, src/client/session.ts)
+// instead of unary calls, so both paths are checked.
 //
 // Outcome classification (the checker relies on it):
 //  - OK                                    → 'ok' with the result;
@@ -13,6 +15,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { KvServiceClient } from '../../proto/gen/placement/v1/kv.js';
+import { ClientSession, type KvMethod, type KvReplies, type KvRequests } from '../../src/client/session.js';
 import type { HistoryOp, OpCall, OpResult } from './checker/history.js';
 
 export interface WorkloadOptions {
@@ -31,6 +34,8 @@ export interface WorkloadOptions {
   /** Use CompareAndSwap (when the server implements it). */
   cas?: boolean;
   runId: string;
+  /** How clients send operations; `mixed` (default): odd-numbered clients use a session. */
+  transport?: 'unary' | 'session' | 'mixed';
 }
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -45,11 +50,28 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 
 type Callback<T> = (err: grpc.ServiceError | null, rep: T) => void;
 
+/** One client's way of sending an operation (a unary call or a session operation). */
+type Send = <M extends KvMethod>(method: M, req: KvRequests[M], timeoutMs: number, cb: Callback<KvReplies[M]>) => void;
+
+function unarySender(stub: KvServiceClient): Send {
+  return (method, req, timeoutMs, cb) => {
+    const fn = stub[method] as unknown as (r: unknown, md: grpc.Metadata, o: Partial<grpc.CallOptions>, cb: unknown) => unknown;
+    fn.call(stub, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, cb);
+  };
+}
+
+function sessionSender(session: ClientSession): Send {
+  return (method, req, timeoutMs, cb) => {
+    session.call(method, req, timeoutMs, (err, rep) => cb(err, rep as never));
+  };
+}
+
 export class Workload {
   readonly history: HistoryOp[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
   private readonly stubs: KvServiceClient[] = [];
+  private readonly sessions: ClientSession[] = [];
   private nextId = 0;
   private readonly wakers = new Set<() => void>();
   /** Count of ops per status, for progress lines. */
@@ -63,7 +85,16 @@ export class Workload {
       const node = this.o.nodes[c % this.o.nodes.length]!;
       const stub = new KvServiceClient(node.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
       this.stubs.push(stub);
-      this.loops.push(this.loop(c, node.id, stub));
+      const t = this.o.transport ?? 'mixed';
+      let send: Send;
+      if (t === 'session' || (t === 'mixed' && c % 2 === 1)) {
+        const session = new ClientSession(stub, stub.getChannel());
+        this.sessions.push(session);
+        send = sessionSender(session);
+      } else {
+        send = unarySender(stub);
+      }
+      this.loops.push(this.loop(c, node.id, send));
     }
   }
 
@@ -72,6 +103,7 @@ export class Workload {
     this.running = false;
     for (const w of this.wakers) w();
     await Promise.all(this.loops);
+    for (const s of this.sessions) s.close();
     for (const s of this.stubs) s.close();
   }
 
@@ -90,7 +122,7 @@ export class Workload {
     });
   }
 
-  private async loop(client: number, node: number, stub: KvServiceClient): Promise<void> {
+  private async loop(client: number, node: number, send: Send): Promise<void> {
     const clientId = `${this.o.runId}-c${client}`;
     let seq = 0;
     let written = 0;
@@ -107,7 +139,7 @@ export class Workload {
       if (r < readRatio) call = { kind: 'read' };
       else if (r < readRatio + casRatio && seen.has(key)) call = { kind: 'cas', expected: seen.get(key)!, value: `c${client}-${++written}` };
       else call = { kind: 'write', value: `c${client}-${++written}` };
-      const op = await this.perform(client, node, stub, key, call, clientId, ++seq);
+      const op = await this.perform(client, node, send, key, call, clientId, ++seq);
       this.history.push(op);
       this.counts[op.status]++;
       if (op.status === 'ok' && op.result) {
@@ -118,18 +150,9 @@ export class Workload {
     }
   }
 
-  private perform(
-    client: number,
-    node: number,
-    stub: KvServiceClient,
-    key: string,
-    call: OpCall,
-    clientId: string,
-    seq: number,
-  ): Promise<HistoryOp> {
+  private perform(client: number, node: number, send: Send, key: string, call: OpCall, clientId: string, seq: number): Promise<HistoryOp> {
     const id = this.nextId++;
-    const options: Partial<grpc.CallOptions> = { deadline: Date.now() + this.o.opTimeoutMs };
-    const md = new grpc.Metadata();
+    const timeoutMs = this.o.opTimeoutMs;
     return new Promise<HistoryOp>((resolve) => {
       const invoke = this.o.clock();
       const finish = (err: grpc.ServiceError | null, result?: OpResult) => {
@@ -143,23 +166,22 @@ export class Workload {
       };
       switch (call.kind) {
         case 'read':
-          stub.get({ key, serializable: false }, md, options, ((err, rep) =>
-            finish(err, err ? undefined : { kind: 'read', value: rep.found ? rep.value.toString('utf8') : null })) as Callback<{
-            found: boolean;
-            value: Buffer;
-          }>);
+          send('get', { key, serializable: false }, timeoutMs, (err, rep) =>
+            finish(err, err ? undefined : { kind: 'read', value: rep.found ? rep.value.toString('utf8') : null }),
+          );
           break;
         case 'write':
           if (call.value === null) {
-            stub.delete({ key, clientId, seq, prevKv: false }, md, options, (err) => finish(err, { kind: 'write' }));
+            send('delete', { key, clientId, seq, prevKv: false }, timeoutMs, (err) => finish(err, { kind: 'write' }));
           } else {
-            stub.set({ key, value: Buffer.from(call.value, 'utf8'), clientId, seq, lease: 0, prevKv: false }, md, options, (err) =>
+            send('set', { key, value: Buffer.from(call.value, 'utf8'), clientId, seq, lease: 0, prevKv: false }, timeoutMs, (err) =>
               finish(err, { kind: 'write' }),
             );
           }
           break;
         case 'cas':
-          stub.compareAndSwap(
+          send(
+            'compareAndSwap',
             {
               key,
               expect:
@@ -171,8 +193,7 @@ export class Workload {
               seq,
               lease: 0,
             },
-            md,
-            options,
+            timeoutMs,
             (err, rep) => finish(err, err ? undefined : { kind: 'cas', succeeded: rep.succeeded }),
           );
           break;
