@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'PERMISSION_DENIED'
   | 'UNAUTHENTICATED'
   | 'RESOURCE_EXHAUSTED'
+  /** A retried write whose first attempt may or may not have been applied (see ResultCode). */
+  | 'ABORTED'
   | 'INTERNAL';
 
 export class PlacementError extends Error {
@@ -37,6 +39,7 @@ const grpcCodes: Record<ErrorCode, GrpcStatus> = {
   PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
   UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
   RESOURCE_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
+  ABORTED: GrpcStatus.ABORTED,
   INTERNAL: GrpcStatus.INTERNAL,
 };
 
@@ -50,6 +53,7 @@ const httpStatuses: Record<ErrorCode, number> = {
   PERMISSION_DENIED: 403,
   UNAUTHENTICATED: 401,
   RESOURCE_EXHAUSTED: 413,
+  ABORTED: 409,
   INTERNAL: 500,
 };
 

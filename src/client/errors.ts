@@ -147,6 +147,18 @@ export class ResourceExhaustedError extends PlacementClientError {
   }
 }
 
+/**
+ * A retried write arrived after the server had forgotten its sequence number (more than the
+ * de-duplication window of newer writes from this client were applied meanwhile): an earlier
+ * attempt may or may not have been applied, and this one was not. Read the key to find out.
+ */
+export class OutcomeUnknownError extends PlacementClientError {
+  override name = 'OutcomeUnknownError';
+  constructor(message: string, options: PlacementClientErrorOptions = {}) {
+    super(GrpcStatus.ABORTED, message, options);
+  }
+}
+
 export class InternalError extends PlacementClientError {
   override name = 'InternalError';
   constructor(message: string, options: PlacementClientErrorOptions = {}) {
@@ -273,6 +285,8 @@ export function errorFromStatus(
       return new UnauthenticatedError(message, opts);
     case GrpcStatus.RESOURCE_EXHAUSTED:
       return new ResourceExhaustedError(message, opts);
+    case GrpcStatus.ABORTED:
+      return new OutcomeUnknownError(message, opts);
     case GrpcStatus.INTERNAL:
       return new InternalError(message, opts);
     case GrpcStatus.UNIMPLEMENTED:

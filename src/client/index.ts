@@ -29,6 +29,7 @@ export {
   UnauthenticatedError,
   ResourceExhaustedError,
   InternalError,
+  OutcomeUnknownError,
   UnimplementedError,
   UnavailableError,
   DeadlineExceededError,

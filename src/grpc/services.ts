@@ -104,6 +104,8 @@ function checkResult(r: CommandResult): CommandResult {
       throw new PlacementError('ALREADY_EXISTS', r.message || 'already exists');
     case ResultCode.RESULT_INVALID:
       throw invalidArgument(r.message || 'invalid command');
+    case ResultCode.RESULT_OUTCOME_UNKNOWN:
+      throw new PlacementError('ABORTED', r.message);
     default:
       throw new PlacementError('INTERNAL', `unexpected result code ${r.code}: ${r.message}`);
   }

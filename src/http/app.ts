@@ -203,6 +203,8 @@ function checkResult(result: CommandResult, what: string): CommandResult {
       throw fail('FAILED_PRECONDITION', result.message || `${what}: compare failed`);
     case ResultCode.RESULT_INVALID:
       throw fail('INVALID_ARGUMENT', result.message || `${what}: rejected as invalid`);
+    case ResultCode.RESULT_OUTCOME_UNKNOWN:
+      throw fail('ABORTED', result.message);
     default:
       throw fail('INTERNAL', `${what}: unexpected result code ${String(result.code)}`);
   }

@@ -43,7 +43,7 @@ import type { ServingNode } from '../grpc/services.js';
 import { ProposalTable, ReadTable } from './waiters.js';
 
 const grpcToCode = new Map<number, ErrorCode>(
-  (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'INTERNAL'] as ErrorCode[]).map(
+  (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
     (c) => [toGrpcStatus(c) as number, c],
   ),
 );

@@ -433,8 +433,8 @@ export class StateMachine {
     const floorRaw = await tx.get('dedup', client);
     const floor = floorRaw ? readU64(floorRaw, 0) : 0;
     if (cmd.seq <= floor) {
-      return result(ResultCode.RESULT_INVALID, tx.revision, {
-        message: `seq ${cmd.seq} of client ${client} is older than the de-duplication window; not applied`,
+      return result(ResultCode.RESULT_OUTCOME_UNKNOWN, tx.revision, {
+        message: `outcome unknown: seq ${cmd.seq} of client ${client} is older than the de-duplication window of ${this.dedupWindow}; an earlier attempt with it may have been applied, this one was not`,
       });
     }
     const res = await this.execute(tx, cmd);

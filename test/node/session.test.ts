@@ -165,6 +165,22 @@ describe('KvService.Session', () => {
     assert.equal(g!.reply.value.kv!.version, 1);
   });
 
+  it('a retry older than the de-dup window answers ABORTED "outcome unknown" and applies nothing', async () => {
+    const s = open(leader);
+    const n = 1024 + 6; // the state machine remembers the last 1024 seqs of each client
+    s.send(Array.from({ length: n }, (_, i) => set(i + 1, `session/window/${i % 8}`, `v${i + 1}`, 'window-client', i + 1)));
+    const all = await s.waitFor(Array.from({ length: n }, (_, i) => i + 1), 30_000);
+    assert.deepEqual(all.filter((r) => r.code !== grpc.status.OK).map((r) => r.error), []);
+    s.send([set(5000, 'session/window/late', 'late', 'window-client', 1)]);
+    const [late] = await s.waitFor([5000]);
+    assert.equal(late!.code, grpc.status.ABORTED, late!.error);
+    assert.match(late!.error, /^outcome unknown: seq 1 of client window-client is older than the de-duplication window of 1024/);
+    s.send([get(5001, 'session/window/late')]);
+    const [g] = await s.waitFor([5001]);
+    assert.ok(g!.reply?.$case === 'get');
+    assert.equal(g!.reply.value.found, false, 'the late retry wrote nothing');
+  });
+
   it('a message that does not decode fails the stream with INVALID_ARGUMENT and changes nothing', async () => {
     const before = await c.status(leader);
     const client = new grpc.Client(c.node(follower).grpcAddress, grpc.credentials.createInsecure());

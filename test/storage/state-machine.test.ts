@@ -236,7 +236,8 @@ describe('StateMachine: de-duplication', () => {
     for (let s = 4; s <= 8; s++) bySeq.set(s, await h.run(put('c', `s${s}`), { clientId: 'cli', seq: s }));
     // Window is 4: seqs 5..8 remembered; seq 2 is older than the window.
     const old = await h.run(put('c', 'stale'), { clientId: 'cli', seq: 2 });
-    assert.equal(old.code, ResultCode.RESULT_INVALID);
+    assert.equal(old.code, ResultCode.RESULT_OUTCOME_UNKNOWN);
+    assert.match(old.message, /outcome unknown: seq 2 of client cli is older than the de-duplication window of 4/);
     assert.equal((await h.sm.get('c'))?.value.toString(), 's8');
     assert.deepEqual(await h.run(put('c', 'x'), { clientId: 'cli', seq: 5 }), bySeq.get(5));
     assert.equal(r2.revision, 2);

@@ -18,6 +18,11 @@ export enum ResultCode {
   RESULT_ALREADY_EXISTS = 2,
   RESULT_COMPARE_FAILED = 3,
   RESULT_INVALID = 4,
+  /**
+   * RESULT_OUTCOME_UNKNOWN - The (client_id, seq) is older than the de-duplication window: an earlier attempt with this seq
+   * may or may not have been applied, and nothing was applied now.
+   */
+  RESULT_OUTCOME_UNKNOWN = 5,
   UNRECOGNIZED = -1,
 }
 
