@@ -84,6 +84,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private loopIdle: (() => void)[] = [];
   private stopped = false;
   private accepting_ = false;
+  private readonly rttProbes = new Map<number, number>();
   private inflight = new Set<Promise<unknown>>();
   private inboundSinceReady = 0;
   private inboundWaiters: (() => void)[] = [];
@@ -392,7 +393,13 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const local: Message[] = [];
     const remote: Message[] = [];
     for (const m of msgs) (m.to === this.cfg.id ? local : remote).push(m);
-    if (this.metrics) for (const m of remote) this.metrics.messageSent(MessageType[m.type] ?? String(m.type));
+    if (this.metrics) {
+      const now = performance.now();
+      for (const m of remote) {
+        this.metrics.messageSent(MessageType[m.type] ?? String(m.type));
+        if (m.type === MessageType.Heartbeat) this.startRttProbe(m.to, now);
+      }
+    }
     this.transport.send(remote);
     if (local.length > 0) for (const m of local) this.raft.step(m);
   }
@@ -486,10 +493,28 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return false;
   }
 
+  /**
+   * Heartbeat round trips feed placement_raft_peer_round_trip_seconds. One probe per peer at a
+   * time (heartbeats carry no id to match replies with); a probe whose reply was lost is dropped
+   * after a second, so it cannot turn into a huge bogus sample.
+   */
+  private startRttProbe(peer: number, now: number): void {
+    const sent = this.rttProbes.get(peer);
+    if (sent === undefined || now - sent > 1000) this.rttProbes.set(peer, now);
+  }
+
+  private endRttProbe(peer: number): void {
+    const sent = this.rttProbes.get(peer);
+    if (sent === undefined) return;
+    this.rttProbes.delete(peer);
+    this.metrics?.observePeerRtt(peer, (performance.now() - sent) / 1000);
+  }
+
   private onMessages(msgs: Message[]): void | Promise<void> {
     if (this.stopped || !this.raft) return;
     for (const m of msgs) {
       this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
+      if (m.type === MessageType.HeartbeatResponse) this.endRttProbe(m.from);
       try {
         this.raft.step(m);
       } catch (err) {

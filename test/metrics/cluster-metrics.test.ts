@@ -116,6 +116,13 @@ describe('metrics of a real 3-node cluster', () => {
     for (const x of views.filter((y) => y !== leaderView)) {
       assert.equal(x.families.get('placement_raft_peer_replication_lag_entries')?.samples.length ?? 0, 0);
     }
+    // Heartbeat round trips to both peers are measured on the leader (a loopback RTT is well under a second).
+    for (const n of c.nodes.filter((m) => m.id !== leader)) {
+      const count = sampleValue(leaderView.families, 'placement_raft_peer_round_trip_seconds_count', { peer: String(n.id) }) ?? 0;
+      const sum = sampleValue(leaderView.families, 'placement_raft_peer_round_trip_seconds_sum', { peer: String(n.id) }) ?? 0;
+      assert.ok(count >= 1, `leader measured round trips to peer ${n.id}: ${count}`);
+      assert.ok(sum / count > 0 && sum / count < 1, `mean round trip to peer ${n.id}: ${sum / count} s`);
+    }
     const committed = views.reduce((a, x) => a + (sampleValue(x.families, 'placement_raft_proposals_committed_total') ?? 0), 0);
     assert.ok(committed >= 30, `proposals committed across nodes: ${committed}`);
 
