@@ -77,7 +77,8 @@ async function main(): Promise<void> {
     console.log(header());
     // Warm-up (JIT, connections, the keys the reads use).
     await drive('warm-up', 16, 1.5, (i) => lk.set({ key: `bench/warm/${i % 1000}`, value: VALUE }));
-    await drive('warm-up', 16, 1, (i) => writer.kv.set(`bench/warm/${i % 1000}`, VALUE));
+    await drive('warm-up', 64, 2, (i) => writer.kv.set(`bench/warm/${i % 1000}`, VALUE));
+    await drive('warm-up', 64, 1, (i) => readers[i % 3]!.kv.get(`bench/warm/${i % 1000}`));
     const keys = 10_000;
     const measure = async (name: string, n: number, op: (i: number) => Promise<unknown>): Promise<void> => {
       const n0 = c.nodes.reduce((a, h) => a + cpuSeconds(h.pid), 0);

@@ -8,8 +8,8 @@
 // client id and a fresh sequence number that its retries reuse, so the server applies it once.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { KvServiceClient } from '../../proto/services.js';
 import {
-  KvServiceClient,
   type KeyValue as PbKeyValue,
   type ResponseHeader as PbResponseHeader,
   type CompareAndSwapRequest,

@@ -35,6 +35,7 @@ import { PlacementError, invalidArgument, toGrpcStatus } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { instrumentGrpcService } from '../metrics/grpc.js';
 import { VERSION } from '../version.js';
+import { KvService } from '../../proto/services.js';
 import { checkMalformed, tolerant, type Maybe } from './malformed.js';
 import { SessionHub } from './session.js';
 
@@ -276,7 +277,7 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
       return { clusterId: s.clusterId, leaderId: s.leaderId, members: ms.map(memberToWire) };
     }),
   };
-  const kvDef = tolerant(KvServiceService);
+  const kvDef = tolerant(KvService);
   const clDef = tolerant(ClusterServiceService);
   const kvHandlers = metrics ? instrumentGrpcService('placement.v1.KvService', kv, metrics, KvServiceService) : kv;
   server.addService(kvDef, { ...kvHandlers, session: sessions.handler });

@@ -95,6 +95,13 @@ type Getter<T> = () => T;
 export class Metrics {
   /** The registry holding every instrument; `GET /metrics` renders it. */
   readonly registry: Registry;
+  // Labelled children of the per-request and per-message instruments, looked up by a plain string:
+  // prom-client hashes the label object on every inc()/observe() otherwise, a visible cost at
+  // tens of thousands of calls per second. (Counters and histograms are never reset.)
+  private readonly grpcCounterChildren = new Map<string, { inc(n?: number): void }>();
+  private readonly grpcDurationChildren = new Map<string, { observe(v: number): void }>();
+  private readonly sentChildren = new Map<string, { inc(n?: number): void }>();
+  private readonly receivedChildren = new Map<string, { inc(n?: number): void }>();
 
   // ---- Raft (pull) ----
   /** `placement_raft_term` gauge: current term. */
@@ -441,12 +448,16 @@ export class Metrics {
 
   /** Counts a Raft message sent to a peer; `type` e.g. `append`, `append_response`, `vote`, `heartbeat`, `snapshot`, `timeout_now`. */
   messageSent(type: string, n = 1): void {
-    this.raftMessagesSent.inc({ type }, n);
+    let c = this.sentChildren.get(type);
+    if (!c) this.sentChildren.set(type, (c = this.raftMessagesSent.labels({ type })));
+    c.inc(n);
   }
 
   /** Counts a Raft message received from a peer; same `type` vocabulary as `messageSent`. */
   messageReceived(type: string, n = 1): void {
-    this.raftMessagesReceived.inc({ type }, n);
+    let c = this.receivedChildren.get(type);
+    if (!c) this.receivedChildren.set(type, (c = this.raftMessagesReceived.labels({ type })));
+    c.inc(n);
   }
 
   /** Observes one round trip to peer `peerId`, in seconds. */
@@ -490,8 +501,14 @@ export class Metrics {
 
   /** Records one finished gRPC call. `code` is the gRPC status name (`OK`, `UNAVAILABLE`, …). */
   observeGrpc(service: string, method: string, code: string, seconds: number): void {
-    this.grpcRequests.inc({ service, method, code });
-    this.grpcDuration.observe({ service, method }, seconds);
+    const k = `${service}/${method}/${code}`;
+    let c = this.grpcCounterChildren.get(k);
+    if (!c) this.grpcCounterChildren.set(k, (c = this.grpcRequests.labels({ service, method, code })));
+    c.inc();
+    const hk = `${service}/${method}`;
+    let h = this.grpcDurationChildren.get(hk);
+    if (!h) this.grpcDurationChildren.set(hk, (h = this.grpcDuration.labels({ service, method })));
+    h.observe(seconds);
   }
 
   /** Records one finished HTTP request (used by createAdminApp). `route` must be a template, never a raw URL. */

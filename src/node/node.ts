@@ -41,6 +41,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { PeerTransport, type SnapshotSink, type SnapshotSource } from '../transport/index.js';
 import type { ServingNode } from '../grpc/services.js';
 import { ProposalTable, ReadTable } from './waiters.js';
+import { encodeMessage } from '../../proto/codec.js';
 
 const grpcToCode = new Map<number, ErrorCode>(
   (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
@@ -85,6 +86,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private stopped = false;
   private accepting_ = false;
   private readonly rttProbes = new Map<number, number>();
+  /** Bytes of entries applied since the last snapshot started (the --snapshot-bytes trigger). */
+  private bytesSinceSnapshot = 0;
   private inflight = new Set<Promise<unknown>>();
   private inboundSinceReady = 0;
   private inboundWaiters: (() => void)[] = [];
@@ -410,7 +413,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
       this.pendingCompact = 0;
       this.raft.compact(idx);
     }
-    if (!this.snapshotting && this.appliedIndex - this.lastSnapIndex >= this.cfg.snapshotEvery) {
+    const due = this.appliedIndex - this.lastSnapIndex >= this.cfg.snapshotEvery || this.bytesSinceSnapshot >= this.cfg.snapshotBytes;
+    if (!this.snapshotting && due) {
       this.snapshotting = true;
       // Started from the apply chain, so that no apply batch is in flight when the state
       // machine's view is taken; the snapshot is written while applying continues.
@@ -448,6 +452,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private async apply(entries: import('../../raft/index.js').Entry[]): Promise<void> {
     const t0 = process.hrtime.bigint();
     const results = await this.sm.apply(entries);
+    for (const e of entries) this.bytesSinceSnapshot += e.data.length;
     this.metrics?.observeApply(Number(process.hrtime.bigint() - t0) / 1e9, entries.length);
     let committed = 0;
     for (let i = 0; i < entries.length; i++) {
@@ -537,6 +542,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
    *  view is taken synchronously, at exactly `appliedIndex`. */
   private async takeSnapshot(): Promise<void> {
     const index = this.appliedIndex;
+    this.bytesSinceSnapshot = 0;
     const t0 = Date.now();
     try {
       const meta = this.raft.snapshotMetaAt(index);
@@ -546,12 +552,14 @@ export class PlacementNode implements AdminBackend, ServingNode {
       this.lastSnapIndex = info.meta.index;
       this.metrics?.snapshotTaken((Date.now() - t0) / 1000, info.size);
       // Compact to the previous snapshot: followers slightly behind still catch up from the log.
-      if (prev > 0) {
-        this.pendingCompact = prev;
+      // (The core sends the snapshot at its compaction point, so that point must be a snapshot.)
+      const compactTo = prev;
+      if (compactTo > 0) {
+        this.pendingCompact = compactTo;
         this.schedule();
-        await this.wal.compact(prev);
+        await this.wal.compact(compactTo);
       }
-      this.log.info({ index: info.meta.index, bytes: info.size, ms: Date.now() - t0, compactedTo: prev }, 'snapshot taken');
+      this.log.info({ index: info.meta.index, bytes: info.size, ms: Date.now() - t0, compactedTo: compactTo }, 'snapshot taken');
     } catch (err) {
       this.log.error({ err: (err as Error).message, index }, 'snapshot failed');
     }
@@ -699,7 +707,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     // `cmd` is this request's own object (built by the handler or decoded from a forward): stamp
     // the leader's time in place instead of copying it on every write.
     cmd.leaderTimeMs = Date.now();
-    const data = Command.encode(cmd).finish();
+    const data = encodeMessage(Command, cmd);
     const r = this.raft.propose(data);
     if (!r.ok) {
       if (r.reason === 'too-large') throw new PlacementError('INVALID_ARGUMENT', 'command too large for one Raft entry');

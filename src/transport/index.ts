@@ -16,9 +16,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Message, SnapshotMeta } from '../../raft/types.js';
 import { MessageType } from '../../raft/types.js';
+import { PeerService, PeerServiceClient } from '../../proto/services.js';
 import {
-  PeerServiceClient,
-  PeerServiceService,
   type ForwardReply,
   type ForwardRequest,
   type RaftBatch,
@@ -418,7 +417,7 @@ export class PeerTransport {
 
   /** Registers PeerService on the node's gRPC server. */
   register(server: grpc.Server): void {
-    server.addService(PeerServiceService, {
+    server.addService(PeerService, {
       raft: (call: grpc.ServerReadableStream<RaftBatch, RaftStreamAck>, cb: grpc.sendUnaryData<RaftStreamAck>) => {
         let received = 0;
         let done = false;

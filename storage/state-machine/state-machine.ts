@@ -24,6 +24,7 @@ import { StorageError } from '../errors.js';
 import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
 import type { SnapshotInfo, SnapshotStore } from '../snapshot/store.js';
 import { readU64, writeU64 } from '../wal/record.js';
+import { encodeMessage } from '../../proto/codec.js';
 
 /** An entry handed to apply(): the fields of raft's Entry that matter here. */
 export interface ApplyEntry {
@@ -438,7 +439,7 @@ export class StateMachine {
       });
     }
     const res = await this.execute(tx, cmd);
-    tx.put('dedup', dedupKey(client, cmd.seq), Buffer.from(CommandResult.encode(res).finish()));
+    tx.put('dedup', dedupKey(client, cmd.seq), encodeMessage(CommandResult, res));
     const newFloor = cmd.seq - this.dedupWindow;
     if (newFloor > floor) {
       // Seqs normally advance one at a time, so this forgets one record. A jump reads just the
@@ -499,7 +500,7 @@ export class StateMachine {
         if (await tx.get('leases', hex16(id))) return result(ResultCode.RESULT_ALREADY_EXISTS, tx.revision, { message: `lease ${id} exists` });
         const lease: Lease = { id, ttlMs, expiresAtMs: now + ttlMs };
         tx.revision++;
-        tx.put('leases', hex16(id), Buffer.from(Lease.encode(lease).finish()));
+        tx.put('leases', hex16(id), encodeMessage(Lease, lease));
         return result(ResultCode.RESULT_OK, tx.revision, { lease });
       }
       case 'leaseKeepAlive': {
@@ -508,7 +509,7 @@ export class StateMachine {
         const lease = Lease.decode(raw);
         lease.expiresAtMs = now + lease.ttlMs;
         tx.revision++;
-        tx.put('leases', hex16(lease.id), Buffer.from(Lease.encode(lease).finish()));
+        tx.put('leases', hex16(lease.id), encodeMessage(Lease, lease));
         return result(ResultCode.RESULT_OK, tx.revision, { lease });
       }
       case 'leaseRevoke': {
@@ -536,7 +537,7 @@ export class StateMachine {
         const prev = prevRaw ? User.decode(prevRaw) : undefined;
         const stored: User = { ...user, createdAtMs: prev ? prev.createdAtMs : now, updatedAtMs: now };
         tx.revision++;
-        tx.put('users', user.name, Buffer.from(User.encode(stored).finish()));
+        tx.put('users', user.name, encodeMessage(User, stored));
         return result(ResultCode.RESULT_OK, tx.revision);
       }
       case 'userDelete': {
@@ -551,7 +552,7 @@ export class StateMachine {
         if (!name) return invalid('empty config name');
         tx.revision++;
         const entry: ConfigEntry = { name, value, modRevision: tx.revision, updatedAtMs: now };
-        tx.put('config', name, Buffer.from(ConfigEntry.encode(entry).finish()));
+        tx.put('config', name, encodeMessage(ConfigEntry, entry));
         return result(ResultCode.RESULT_OK, tx.revision);
       }
       case 'configDelete': {
@@ -582,7 +583,7 @@ export class StateMachine {
       version: prev ? prev.version + 1 : 1,
       lease,
     };
-    tx.put('kv', key, Buffer.from(KeyValue.encode(kv).finish()));
+    tx.put('kv', key, encodeMessage(KeyValue, kv));
     if (prev?.lease && prev.lease !== lease) tx.del('leasekeys', `${hex16(prev.lease)}/${key}`);
     if (lease) tx.put('leasekeys', `${hex16(lease)}/${key}`, Buffer.alloc(0));
     return result(ResultCode.RESULT_OK, tx.revision, { prevKv: returnPrev ? prev : undefined, succeeded: true });

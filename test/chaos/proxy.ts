@@ -29,6 +29,15 @@ interface Pipe {
   pendingUp: Buffer[];
   releaseUp: number; // earliest time the next delayed chunk may go up / down (keeps order)
   releaseDown: number;
+  /** Delayed chunks (null = half-close) per direction, in release order, drained by one timer:
+   *  a timer per chunk can fire out of order (timers are armed against a cached loop time). */
+  delayedUp: Delayed[];
+  delayedDown: Delayed[];
+}
+
+interface Delayed {
+  at: number;
+  chunk: Buffer | null;
 }
 
 /**
@@ -123,7 +132,7 @@ export class LinkProxy extends EventEmitter {
     this.stats.accepted++;
     this.emit('accepted', this.stats.accepted);
     down.setNoDelay(true);
-    const p: Pipe = { down, up: null, upConnected: false, damaged: false, pendingUp: [], releaseUp: 0, releaseDown: 0 };
+    const p: Pipe = { down, up: null, upConnected: false, damaged: false, pendingUp: [], releaseUp: 0, releaseDown: 0, delayedUp: [], delayedDown: [] };
     this.pipes.add(p);
     down.on('error', () => this.resetPipe(p));
     down.on('close', () => this.closePipe(p));
@@ -157,13 +166,50 @@ export class LinkProxy extends EventEmitter {
       p.damaged = true;
       return;
     }
-    const end = () => {
-      const s = dir === 'up' ? p.up : p.down;
-      if (this.pipes.has(p) && s && !s.destroyed) s.end();
-    };
-    const wait = (dir === 'up' ? p.releaseUp : p.releaseDown) - performance.now();
-    if (wait > 0) setTimeout(end, wait).unref();
-    else end();
+    const queue = dir === 'up' ? p.delayedUp : p.delayedDown;
+    if (queue.length > 0) {
+      this.enqueueDelayed(p, dir, { at: dir === 'up' ? p.releaseUp : p.releaseDown, chunk: null });
+      return;
+    }
+    const s = dir === 'up' ? p.up : p.down;
+    if (this.pipes.has(p) && s && !s.destroyed) s.end();
+  }
+
+  private enqueueDelayed(p: Pipe, dir: 'up' | 'down', item: Delayed): void {
+    const queue = dir === 'up' ? p.delayedUp : p.delayedDown;
+    queue.push(item);
+    if (queue.length === 1) this.armDelayed(p, dir);
+  }
+
+  private armDelayed(p: Pipe, dir: 'up' | 'down'): void {
+    const queue = dir === 'up' ? p.delayedUp : p.delayedDown;
+    const head = queue[0];
+    if (!head) return;
+    setTimeout(() => this.drainDelayed(p, dir), Math.max(0, head.at - performance.now())).unref();
+  }
+
+  private drainDelayed(p: Pipe, dir: 'up' | 'down'): void {
+    const queue = dir === 'up' ? p.delayedUp : p.delayedDown;
+    if (!this.pipes.has(p)) {
+      queue.length = 0;
+      return;
+    }
+    // Timers fire up to a millisecond early or late; what is due within half a millisecond goes now.
+    const now = performance.now() + 0.5;
+    while (queue.length > 0 && queue[0]!.at <= now) {
+      const { chunk } = queue.shift()!;
+      if (chunk === null) {
+        const s = dir === 'up' ? p.up : p.down;
+        if (s && !s.destroyed) s.end();
+      } else if (this.state.blackhole === 'drop') {
+        p.damaged = true;
+        this.stats.bytesDropped += chunk.length;
+        this.emit('dropped', chunk.length);
+      } else {
+        this.deliver(p, chunk, dir);
+      }
+    }
+    this.armDelayed(p, dir);
   }
 
   private forward(p: Pipe, chunk: Buffer, dir: 'up' | 'down'): void {
@@ -184,16 +230,7 @@ export class LinkProxy extends EventEmitter {
     const at = Math.max(want, dir === 'up' ? p.releaseUp : p.releaseDown);
     if (dir === 'up') p.releaseUp = at;
     else p.releaseDown = at;
-    setTimeout(() => {
-      if (!this.pipes.has(p)) return;
-      if (this.state.blackhole === 'drop') {
-        p.damaged = true;
-        this.stats.bytesDropped += chunk.length;
-        this.emit('dropped', chunk.length);
-        return;
-      }
-      this.deliver(p, chunk, dir);
-    }, at - now).unref();
+    this.enqueueDelayed(p, dir, { at, chunk });
   }
 
   private deliver(p: Pipe, chunk: Buffer, dir: 'up' | 'down'): void {

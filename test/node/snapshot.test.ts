@@ -76,3 +76,30 @@ describe('snapshot catch-up', () => {
     assert.equal((await f2.get({ key: 'post-snapshot', serializable: true })).value.toString(), 'ok');
   });
 });
+
+describe('snapshot by size', () => {
+  let c: Cluster;
+  after(async () => {
+    await c?.stop();
+  });
+
+  it('--snapshot-bytes takes a snapshot once the applied entries hold that many bytes, whatever --snapshot-every says', async () => {
+    c = await startCluster({ nodes: 1, extraArgs: ['--snapshot-every', '1000000', '--snapshot-bytes', '16384'] });
+    const leader = await c.waitForLeader();
+    const kv = kvClient(c.node(leader).grpcAddress);
+    try {
+      // 10 entries of ~600 bytes: under the threshold, no snapshot yet.
+      for (let i = 0; i < 10; i++) await kv.set({ key: `big/${i}`, value: Buffer.alloc(512, i) });
+      assert.equal((await c.status(leader)).snapshotIndex, 0);
+      for (let i = 10; i < 60; i++) await kv.set({ key: `big/${i}`, value: Buffer.alloc(512, i) });
+      const s = await poll(async () => {
+        const st = await c.status(leader);
+        return st.snapshotIndex > 0 ? st : null;
+      }, { what: 'a snapshot triggered by size' });
+      assert.ok(s.snapshotIndex >= 27 && s.snapshotIndex <= 61, `snapshot at ${s.snapshotIndex}: after ~16 KiB of entries`);
+      assert.match(c.logs(leader), /snapshot taken/);
+    } finally {
+      kv.close();
+    }
+  });
+});

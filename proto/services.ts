@@ -1,0 +1,53 @@
+// The service definitions and client classes the code uses: the generated ones with their
+// serializers switched to the shared writer (proto/codec.ts). Same paths, same wire bytes.
+import * as grpc from '@grpc/grpc-js';
+import { withSharedWriter } from './codec.js';
+import {
+  CompareAndSwapReply,
+  CompareAndSwapRequest,
+  DeleteReply,
+  DeleteRequest,
+  ExistsReply,
+  ExistsRequest,
+  GetReply,
+  GetRequest,
+  KvServiceService,
+  ListReply,
+  ListRequest,
+  SessionReply,
+  SessionRequest,
+  SetReply,
+  SetRequest,
+  KvServiceClient as GeneratedKvClient,
+} from './gen/placement/v1/kv.js';
+import {
+  ForwardReply,
+  ForwardRequest,
+  PeerServiceService,
+  RaftBatch,
+  RaftStreamAck,
+  SnapshotChunk,
+  SnapshotInstallReply,
+  PeerServiceClient as GeneratedPeerClient,
+} from './gen/placement/v1/peer.js';
+
+export const KvService = withSharedWriter(KvServiceService, {
+  set: [SetRequest, SetReply],
+  get: [GetRequest, GetReply],
+  delete: [DeleteRequest, DeleteReply],
+  exists: [ExistsRequest, ExistsReply],
+  list: [ListRequest, ListReply],
+  compareAndSwap: [CompareAndSwapRequest, CompareAndSwapReply],
+  session: [SessionRequest, SessionReply],
+} as never);
+
+export const PeerService = withSharedWriter(PeerServiceService, {
+  raft: [RaftBatch, RaftStreamAck],
+  installSnapshot: [SnapshotChunk, SnapshotInstallReply],
+  forward: [ForwardRequest, ForwardReply],
+} as never);
+
+export type KvServiceClient = GeneratedKvClient;
+export type PeerServiceClient = GeneratedPeerClient;
+export const KvServiceClient = grpc.makeGenericClientConstructor(KvService, 'placement.v1.KvService') as unknown as typeof GeneratedKvClient;
+export const PeerServiceClient = grpc.makeGenericClientConstructor(PeerService, 'placement.v1.PeerService') as unknown as typeof GeneratedPeerClient;
