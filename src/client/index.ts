@@ -15,7 +15,12 @@
 // inside the call's deadline (`deadlineMs`, overridable per call). Definite failures are thrown at
 // once as typed errors (InvalidArgumentError, NotFoundError, …). A write keeps its (clientId, seq)
 // across retries, so the server applies it once. Keep a client's writes in flight below the
-// server's de-duplication window (64 per client id by default); use more clients beyond that.
+// server's de-duplication window (the last 1024 sequence numbers of each client id): a retry that
+// arrives later fails with OutcomeUnknownError. Use more clients beyond that.
+//
+// Transport: KV operations travel on one long-lived KvService.Session stream per member, batched
+// per event-loop turn (`transport: 'unary'` makes one gRPC call per operation instead). The stream
+// is ended after 300 ms without operations, so a process that never calls close() still exits.
 export { PlacementClient, KvApi, ClusterApi, normalizeEndpoint } from './client.js';
 export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';

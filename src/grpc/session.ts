@@ -29,6 +29,9 @@ const METHOD_NAMES: Record<NonNullable<SessionOp['op']>['$case'], string> = {
   compareAndSwap: 'CompareAndSwap',
 };
 
+/** Results are sent in messages of about this many bytes at most (one result may be larger). */
+const MAX_REPLY_BYTES = 1 << 20;
+
 /** Operations one session may have in flight; beyond it the client is not reading its results. */
 export const MAX_SESSION_INFLIGHT = 10_000;
 
@@ -67,6 +70,7 @@ class Session {
   private clientDone = false;
   private closing = false;
   private finished = false;
+  private paused = false;
 
   constructor(
     private readonly call: SessionCall,
@@ -166,7 +170,32 @@ class Session {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     if (this.finished || this.out.length === 0) return;
-    this.call.write({ results: this.out.splice(0) });
+    // Messages of about MAX_REPLY_BYTES: a clients' receive limit (grpc-js: 4 MiB by default)
+    // applies to each message, and one turn can complete many large reads.
+    let ok = true;
+    let batch: SessionResult[] = [];
+    let bytes = 0;
+    for (const r of this.out.splice(0)) {
+      const n = resultBytes(r);
+      if (batch.length > 0 && bytes + n > MAX_REPLY_BYTES) {
+        ok = this.call.write({ results: batch }) && ok;
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(r);
+      bytes += n;
+    }
+    ok = this.call.write({ results: batch }) && ok;
+    if (!ok && !this.paused) {
+      // The client is not reading its results: stop reading its operations until it catches up,
+      // or a client that never reads could make the server buffer results without bound.
+      this.paused = true;
+      this.call.pause();
+      this.call.once('drain', () => {
+        this.paused = false;
+        if (!this.finished) this.call.resume();
+      });
+    }
     this.maybeEnd();
   };
 
@@ -205,4 +234,27 @@ function errorResult(xid: number, err: unknown): SessionResult {
   const e = err as { code?: unknown; details?: string; message?: string };
   const code = typeof e?.code === 'number' ? e.code : grpc.status.INTERNAL;
   return { xid, code, error: e?.details ?? e?.message ?? String(err), leaderId: 0, leaderAddress: '', reply: undefined };
+}
+
+/** Rough encoded size of a result: the values and keys it carries plus a little framing. */
+function resultBytes(r: SessionResult): number {
+  const kvBytes = (kv: { key: string; value: Uint8Array } | undefined): number => (kv ? kv.key.length + kv.value.byteLength + 48 : 0);
+  const rep = r.reply;
+  let n = 64 + r.error.length;
+  if (!rep) return n;
+  switch (rep.$case) {
+    case 'get':
+      n += rep.value.value.byteLength + kvBytes(rep.value.kv);
+      break;
+    case 'list':
+      for (const kv of rep.value.kvs) n += kvBytes(kv);
+      break;
+    case 'set':
+    case 'delete':
+    case 'compareAndSwap':
+      n += kvBytes(rep.value.prevKv);
+      break;
+    default:
+  }
+  return n;
 }

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { startCluster, type Cluster } from '../support/cluster.js';
+import { poll, startCluster, type Cluster } from '../support/cluster.js';
 import { kvClient } from '../support/kv.js';
 import {
   KvServiceClient,
@@ -203,6 +203,45 @@ describe('KvService.Session', () => {
     }
     const now = await c.status(leader);
     assert.equal(now.revision, before.revision, 'nothing was written');
+  });
+
+  it('a client that stops reading its results stops the server reading its operations (back-pressure)', async () => {
+    const kv = kvClient(c.node(leader).grpcAddress);
+    const big = Buffer.alloc(512 * 1024, 7);
+    await kv.set({ key: 'session/big-value', value: big });
+    kv.close();
+    const gets = async (): Promise<number> => {
+      const text = await (await fetch(`http://${c.node(leader).httpAddress}/metrics`)).text();
+      const m = /^placement_grpc_requests_total\{[^}]*method="Get"[^}]*code="OK"[^}]*\} (\d+)/m.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const before = await gets();
+    const client = new KvServiceClient(c.node(leader).grpcAddress, grpc.credentials.createInsecure());
+    const call = client.session();
+    call.on('error', (e) => assert.fail(`session failed: ${e.message}`));
+    const n = 400;
+    let received = 0;
+    call.on('data', (r: SessionReply) => (received += r.results.length));
+    call.pause(); // read nothing: every answer is about 1 MiB
+    // One operation per message, a turn apart, as a client issuing reads over time would.
+    for (let i = 0; i < n; i++) {
+      call.write({ ops: [get(i + 1, 'session/big-value', true)] });
+      await new Promise((r) => setImmediate(r));
+    }
+    // Wait until the server stops making progress, then check that it stopped early.
+    let last = -1;
+    let now = await gets();
+    while (now !== last) {
+      last = now;
+      await new Promise((r) => setTimeout(r, 300));
+      now = await gets();
+    }
+    const servedWhilePaused = now - before;
+    assert.ok(servedWhilePaused < n / 2, `served ${servedWhilePaused} of ${n} reads of 512 KiB to a client that read nothing`);
+    call.resume();
+    await poll(async () => received === n, { what: `all ${n} results after resuming (got ${received})`, timeoutMs: 30_000 });
+    call.end();
+    client.close();
   });
 
   it('a graceful stop ends open sessions with OK after answering what is in flight', async () => {
