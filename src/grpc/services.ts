@@ -243,6 +243,7 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
   // Session operations are counted one by one under their own method names (session.ts), so the
   // stream itself is left out of the per-call instrumentation: its "latency" is its lifetime.
   const sessions = new SessionHub(node, ops, metrics);
+  metrics?.bindSessions(() => sessions.size);
   const kv = {
     set: unary(node, ops.set),
     get: unary(node, ops.get),

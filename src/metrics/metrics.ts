@@ -160,6 +160,9 @@ export class Metrics {
   readonly walBytesWrittenTotal: Counter;
   /** `placement_storage_wal_segments` gauge (pull). */
   readonly walSegments: Gauge;
+  /** `placement_grpc_sessions_open` gauge: KvService.Session streams currently open. */
+  readonly grpcSessionsOpen: Gauge;
+  private sessionsSource: (() => number) | null = null;
   /** `placement_storage_db_size_bytes` gauge (pull). */
   readonly dbSize: Gauge;
   /** `placement_state_machine_apply_duration_seconds` histogram: applying one batch of committed entries. */
@@ -335,6 +338,14 @@ export class Metrics {
       help: 'Bytes appended to the WAL.',
       registers,
     });
+    this.grpcSessionsOpen = new Gauge({
+      name: p + 'grpc_sessions_open',
+      help: 'KvService.Session streams currently open (each SDK client keeps one per member it talks to).',
+      registers,
+      collect() {
+        if (self.sessionsSource) this.set(self.sessionsSource());
+      },
+    });
     this.walSegments = new Gauge({
       name: p + 'storage_wal_segments',
       help: 'WAL segment files on disk.',
@@ -409,6 +420,11 @@ export class Metrics {
   }
 
   /** Binds the getter the storage gauges (WAL segments, DB size) read at scrape time. */
+  /** Binds the count of open KvService.Session streams, read at scrape time. */
+  bindSessions(count: () => number): void {
+    this.sessionsSource = count;
+  }
+
   bindStorageStatus(getter: () => StorageStatusSnapshot): void {
     this.storageSource = getter;
   }

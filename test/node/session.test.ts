@@ -121,6 +121,10 @@ describe('KvService.Session', () => {
     assert.match(none!.error, /names no operation/);
     assert.equal(longKey!.code, grpc.status.INVALID_ARGUMENT);
     assert.match(longKey!.error, /over the limit of 4096 bytes \(max-key-bytes\)/);
+    const metrics = await (await fetch(`http://${c.node(follower).httpAddress}/metrics`)).text();
+    const open_ = /^placement_grpc_sessions_open (\d+)/m.exec(metrics);
+    assert.ok(open_ && Number(open_[1]) >= 1, `placement_grpc_sessions_open on the follower: ${open_?.[1]}`);
+    assert.match(metrics, /^placement_grpc_requests_total\{[^}]*method="Set"[^}]*code="INVALID_ARGUMENT"[^}]*\} [1-9]/m, 'session operations are counted per method and code');
 
     // Linearizable reads on the same stream, at every node, see both writes; nothing else changed.
     for (const n of c.nodes) {
