@@ -116,17 +116,19 @@ class Tx {
     if (c?.has(key)) return c.get(key);
     return this.sm.sub(ns).get(key);
   }
-  /** Read many keys in one native call per namespace, so that execution rarely waits on LevelDB. */
-  async prefetch(wanted: Map<Ns, Set<string>>): Promise<void> {
-    await Promise.all(
-      [...wanted].map(async ([ns, keys]) => {
-        const list = [...keys];
-        const values = await this.sm.sub(ns).getMany(list);
-        const c = new Map<string, Buffer | undefined>();
-        list.forEach((k, i) => c.set(k, values[i]));
-        this.cache.set(ns, c);
-      }),
-    );
+  /**
+   * Reads every key the batch will look at before it executes, so that execution never waits on
+   * LevelDB. On the calling thread (getSync: memtable and block cache, the disk only on a miss):
+   * a thread-pool round trip (getMany) cost ~0.1 ms idle and far more under load, per batch.
+   */
+  prefetch(wanted: Map<Ns, Set<string>>): void {
+    const db = this.sm.rawDb;
+    for (const [ns, keys] of wanted) {
+      const prefix = NS_PREFIX[ns];
+      const c = new Map<string, Buffer | undefined>();
+      for (const k of keys) c.set(k, db.getSync(Buffer.concat([prefix, Buffer.from(k, 'utf8')])));
+      this.cache.set(ns, c);
+    }
   }
   put(ns: Ns, key: string, value: Buffer): void {
     let o = this.overlay.get(ns);
@@ -286,6 +288,11 @@ export class StateMachine {
     this._confState = cs ? (JSON.parse(cs.toString('utf8')) as ConfState) : undefined;
   }
 
+  /** @internal The database under the sublevels (raw `!ns!key` keys). */
+  get rawDb(): Db {
+    return this.db;
+  }
+
   /** @internal */
   sub(ns: Ns): Sub {
     return this.subs.get(ns)!;
@@ -376,7 +383,7 @@ export class StateMachine {
         default:
       }
     }
-    if (wanted.size > 0) await tx.prefetch(wanted);
+    if (wanted.size > 0) tx.prefetch(wanted);
     // Pass 2: execute in log order.
     for (const e of entries) {
       if (e.index <= tx.applied) {
