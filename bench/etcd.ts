@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { freePorts, poll } from '../test/support/cluster.js';
+import { Children } from './children.js';
 import { cpuSeconds, drive, header, line, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -36,20 +37,7 @@ function putRequest(key: string, value: Buffer): Buffer {
 
 // ---- the etcd cluster ----
 interface Member { name: string; clientUrl: string; grpcAddress: string; proc: ChildProcess; pid: number }
-const procs = new Set<ChildProcess>();
-function killAll(): void {
-  for (const p of procs) {
-    if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+const children = new Children();
 
 async function startEtcd(root: string): Promise<Member[]> {
   const ports = await freePorts(6);
@@ -73,7 +61,7 @@ async function startEtcd(root: string): Promise<Member[]> {
       '--log-level', 'warn',
     ], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
-    procs.add(proc);
+    children.add(proc);
     if (proc.pid === undefined) throw new Error(`could not start ${ETCD}`);
     return { name, clientUrl, grpcAddress: `127.0.0.1:${ports[2 * i]}`, proc, pid: proc.pid };
   });
@@ -140,9 +128,7 @@ async function main(): Promise<void> {
     console.log(`\nRSS per member (MiB): ${members.map((m) => `${m.name}${m === leader ? ' (leader)' : ''}: ${rssMiB(m.pid)}`).join(', ')}`);
   } finally {
     client?.close();
-    const exits = [...procs].map((p) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r()))));
-    killAll();
-    await Promise.all(exits);
+    await children.stopAll();
     rmSync(root, { recursive: true, force: true });
   }
 }

@@ -33,6 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zookeeper, { type Client as ZkClient, type Transaction } from 'node-zookeeper-client';
 import { freePorts, poll } from '../test/support/cluster.js';
+import { Children } from './children.js';
 import { cpuSeconds, drive, header, line, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -49,24 +50,11 @@ const KEYS = 10_000;
 
 // ---- the ZooKeeper ensemble ----
 interface Member { id: number; name: string; clientPort: number; proc: ChildProcess; pid: number; log: string }
-const procs = new Set<ChildProcess>();
+const children = new Children();
 let tempRoot: string | null = null;
-function killAll(): void {
-  for (const p of procs) {
-    if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-process.on('exit', () => {
-  killAll();
+children.atExit(() => {
   if (tempRoot) rmSync(tempRoot, { recursive: true, force: true });
 });
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
 function checkInstall(): void {
   const java = spawnSync(JAVA, ['-version'], { stdio: 'ignore' });
@@ -131,7 +119,7 @@ async function startEnsemble(root: string): Promise<Member[]> {
       'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfg,
     ], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
-    procs.add(proc);
+    children.add(proc);
     if (proc.pid === undefined) throw new Error(`could not start ${JAVA}`);
     return { id, name, clientPort: ports[3 * i]!, proc, pid: proc.pid, log };
   });
@@ -285,9 +273,7 @@ async function main(): Promise<void> {
       });
       c.close();
     })));
-    const exits = [...procs].map((p) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r()))));
-    killAll();
-    await Promise.all(exits);
+    await children.stopAll();
     rmSync(root, { recursive: true, force: true });
     tempRoot = null;
   }
