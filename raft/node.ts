@@ -103,6 +103,12 @@ export class RaftNode {
   private bcastPending = false;
   private sendPending = false;
   private heartbeatPending = false;
+  /** Follower: the highest readSeq this term's leader has sent us (0 after any term or role change). */
+  private readSeqSeen = 0;
+  /** Follower: readSeqSeen still has to go back to the leader. 1: owed; 2: owed, and a Ready went
+   *  by without a message to the leader to carry it, so the next Ready sends a ReadAck. The one
+   *  Ready of grace lets the app's next ReadIndex (issued as the last round completes) carry it. */
+  private readEcho: 0 | 1 | 2 = 0;
 
   private prevSoft: SoftState;
   private prevHard: HardState;
@@ -326,7 +332,7 @@ export class RaftNode {
 
   hasReady(): boolean {
     this.flush();
-    if (this.msgs.length > 0 || this.readStates.length > 0) return true;
+    if (this.msgs.length > 0 || this.readStates.length > 0 || this.readEcho !== 0) return true;
     if (this.lead !== this.prevSoft.leader || this.role !== this.prevSoft.role) return true;
     const p = this.prevHard;
     if (this.term !== p.term || this.vote !== p.vote || this.log.committed !== p.commit) return true;
@@ -336,6 +342,8 @@ export class RaftNode {
 
   ready(): Ready {
     this.flush();
+    if (this.role === R.Leader) this.stampReadSeq();
+    else if (this.readEcho !== 0) this.echoReadSeq();
     const p = this.prevHard;
     const termOrVoteChanged = this.term !== p.term || this.vote !== p.vote;
     const rd: Ready = {
@@ -463,6 +471,8 @@ export class RaftNode {
     this.bcastPending = false;
     this.sendPending = false;
     this.heartbeatPending = false;
+    this.readSeqSeen = 0;
+    this.readEcho = 0;
   }
 
   private becomeFollower(term: number, lead: NodeId): void {
@@ -544,6 +554,7 @@ export class RaftNode {
         reject: false,
         rejectHint: 0,
         context: ctx,
+        readSeq: 0,
       });
     }
   }
@@ -704,6 +715,7 @@ export class RaftNode {
       reject,
       rejectHint: 0,
       context: NO_BYTES,
+      readSeq: 0,
     };
   }
 
@@ -718,7 +730,7 @@ export class RaftNode {
     rejectHint: number,
     context: Uint8Array,
   ): void {
-    this.msgs.push({ type, from: this.id, to, term: this.term, logTerm, index, entries, commit, reject, rejectHint, context });
+    this.msgs.push({ type, from: this.id, to, term: this.term, logTerm, index, entries, commit, reject, rejectHint, context, readSeq: 0 });
   }
 
   // ---------------------------------------------------------------- follower / candidate
@@ -749,6 +761,11 @@ export class RaftNode {
         break;
       default:
         break;
+    }
+    // step() dropped older terms and a newer term reset us, so this is our term's leader.
+    if (m.readSeq > this.readSeqSeen && m.from === this.lead && this.role === R.Follower) {
+      this.readSeqSeen = m.readSeq;
+      if (this.readEcho === 0) this.readEcho = 1;
     }
   }
 
@@ -863,6 +880,12 @@ export class RaftNode {
 
   private stepLeader(m: Message): void {
     const pr = this.prs.get(m.from);
+    if (pr !== undefined && m.readSeq > pr.readAck) {
+      // A follower in our term heard from us after reads up to readSeq were registered.
+      pr.readAck = m.readSeq;
+      pr.recentActive = true;
+      if (this.readOnly.pending() > 0) this.releaseReads();
+    }
     switch (m.type) {
       case MT.AppendResponse:
         if (pr !== undefined) this.handleAppendResponse(m, pr);
@@ -935,13 +958,31 @@ export class RaftNode {
       this.pendingReads.push({ ctx, from });
       return;
     }
-    const soleVoter = this.conf.voters.length === 1 && this.conf.voters[0] === this.id;
-    if (soleVoter || (this.leaseRead && this.leaseValid()) || this.bugs.readWithoutQuorum === true) {
+    if (this.readVouchers(from, 0) >= quorumSize(this.conf.voters.length) || (this.leaseRead && this.leaseValid()) || this.bugs.readWithoutQuorum === true) {
       this.respondRead(this.log.committed, ctx, from);
       return;
     }
     this.readOnly.add(this.log.committed, ctx, from);
     this.heartbeatPending = true;
+  }
+
+  /**
+   * Voters known not to have moved past this term since a read's index was recorded: this
+   * leader; the voter that asked (`from`), because it accepts our ReadIndexResponse only while
+   * still in this term (a message from an older term is dropped in step()), so it cannot have
+   * voted for a newer leader before the index was recorded; and every voter that acknowledged a
+   * heartbeat round >= `seq` (0: none yet). A quorum of them rules out a newer leader having
+   * committed anything the index misses (thesis §6.4, with the requester's own term check
+   * standing in for its heartbeat acknowledgement). In a 3-voter cluster a follower's read
+   * therefore needs no heartbeat round at all.
+   */
+  private readVouchers(from: NodeId, seq: number): number {
+    let n = 0;
+    for (const id of this.conf.voters) {
+      if (id === this.id || id === from) n++;
+      else if (seq > 0 && (this.prs.get(id)?.readAck ?? 0) >= seq) n++;
+    }
+    return n;
   }
 
   /**
@@ -965,13 +1006,8 @@ export class RaftNode {
   }
 
   private releaseReads(): void {
-    const self = this.id;
-    const prs = this.prs;
-    const confirmed = committedIndex(this.conf.voters, (id) =>
-      id === self ? Number.MAX_SAFE_INTEGER : (prs.get(id)?.readAck ?? 0),
-    );
-    if (confirmed <= 0) return;
-    for (const r of this.readOnly.release(confirmed)) this.respondRead(r.index, r.ctx, r.from);
+    const q = quorumSize(this.conf.voters.length);
+    for (const r of this.readOnly.releaseWhile((r) => this.readVouchers(r.from, r.seq) >= q)) this.respondRead(r.index, r.ctx, r.from);
   }
 
   /** The leader's own log counts only as far as it is durable. Bound once: hot path. */
@@ -1044,7 +1080,63 @@ export class RaftNode {
     }
     if (this.heartbeatPending) {
       this.heartbeatPending = false;
-      this.bcastHeartbeat();
+      if (this.leaseRead) this.bcastHeartbeat();
+      else this.heartbeatUnsolicited();
+    }
+  }
+
+  /**
+   * A read round: voters get a message carrying the new readSeq (stamped in ready()) and answer
+   * it, with an AppendResponse, a ReadIndex or a ReadAck. If enough voters for a quorum already
+   * get a message in this Ready, the round costs no message of its own; otherwise the voters
+   * without one get a heartbeat. (Should a carrier be lost, the next periodic heartbeat, which
+   * carries the newest readSeq too, completes the round.)
+   */
+  private heartbeatUnsolicited(): void {
+    const uncovered: NodeId[] = [];
+    for (const id of this.conf.voters) {
+      if (id === this.id) continue;
+      let covered = false;
+      for (const m of this.msgs) {
+        if (m.to === id && m.term === this.term && m.from === this.id) {
+          covered = true;
+          break;
+        }
+      }
+      if (!covered) uncovered.push(id);
+    }
+    // This leader (if a voter) plus the covered voters: V - uncovered either way.
+    if (this.conf.voters.length - uncovered.length >= quorumSize(this.conf.voters.length)) return;
+    const seq = this.readOnly.lastSeq();
+    const ctx = seq > 0 ? encodeReadSeq(seq) : NO_BYTES;
+    for (const id of uncovered) {
+      const pr = this.prs.get(id);
+      if (pr !== undefined) this.send(MT.Heartbeat, id, 0, 0, NO_ENTRIES, Math.min(pr.match, this.log.committed), false, 0, ctx);
+    }
+  }
+
+  /** Leader, in ready(): every message of this term leaves after the reads registered so far. */
+  private stampReadSeq(): void {
+    const seq = this.readOnly.lastSeq();
+    if (seq === 0) return;
+    for (const m of this.msgs) if (m.term === this.term && m.from === this.id) m.readSeq = seq;
+  }
+
+  /** Follower, in ready(): hand readSeqSeen back on a message to the leader, or on a ReadAck. */
+  private echoReadSeq(): void {
+    let carried = false;
+    for (const m of this.msgs) {
+      if (m.to === this.lead && m.term === this.term) {
+        m.readSeq = this.readSeqSeen;
+        carried = true;
+      }
+    }
+    if (carried || this.lead === NONE) this.readEcho = 0;
+    else if (this.readEcho === 1) this.readEcho = 2;
+    else {
+      this.send(MT.ReadAck, this.lead, 0, 0, NO_ENTRIES, 0, false, 0, NO_BYTES);
+      this.msgs[this.msgs.length - 1]!.readSeq = this.readSeqSeen;
+      this.readEcho = 0;
     }
   }
 
@@ -1079,6 +1171,7 @@ export class RaftNode {
         reject: false,
         rejectHint: 0,
         context: NO_BYTES,
+        readSeq: 0,
       });
       sendIfEmpty = false;
       if (pr.state === PS.Replicate) {
@@ -1114,6 +1207,7 @@ export class RaftNode {
       reject: false,
       rejectHint: 0,
       context: NO_BYTES,
+      readSeq: 0,
       snapshot,
     });
   }

@@ -34,10 +34,10 @@ export class ReadOnly {
     return this.pending() > 0 ? this.queue[this.queue.length - 1]!.seq : 0;
   }
 
-  /** Remove and return every request whose round (seq) is <= confirmed. */
-  release(confirmed: number): ReadRequest[] {
+  /** Remove and return the oldest requests, in order, as long as `confirmed` holds for them. */
+  releaseWhile(confirmed: (r: ReadRequest) => boolean): ReadRequest[] {
     const out: ReadRequest[] = [];
-    while (this.head < this.queue.length && this.queue[this.head]!.seq <= confirmed) {
+    while (this.head < this.queue.length && confirmed(this.queue[this.head]!)) {
       out.push(this.queue[this.head++]!);
     }
     if (this.head === this.queue.length) {

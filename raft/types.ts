@@ -66,6 +66,8 @@ export enum MessageType {
   /** Follower asks the leader for a read index; `context` carries the request id. */
   ReadIndex = 11,
   ReadIndexResponse = 12,
+  /** Follower to leader: nothing but `readSeq`, when no other message would carry it soon. */
+  ReadAck = 13,
 }
 
 /**
@@ -90,6 +92,13 @@ export interface Message {
   rejectHint: number;
   /** Heartbeat / ReadIndex: opaque request context echoed in the response. */
   context: Uint8Array;
+  /**
+   * Read rounds riding on ordinary traffic. Leader to follower: every read registered so far
+   * (ReadOnly seq) was registered before this message left. Follower to leader: the highest
+   * such value received from this term's leader, i.e. "I was still in your term after you
+   * registered those reads" (the same proof a heartbeat acknowledgement gives). 0: none.
+   */
+  readSeq: number;
   snapshot?: Snapshot;
 }
 

@@ -54,6 +54,11 @@ export interface NodeDeps {
   metrics?: Metrics;
 }
 
+/** Leader reads wait for a follower's ReadIndex to carry their round only while followers are
+ *  reading (one arrived this recently), and only this long. */
+const READ_CARRIER_WINDOW_MS = 2;
+const READ_CARRIER_WAIT_MS = 1;
+
 export class PlacementNode implements AdminBackend, ServingNode {
   readonly cfg: NodeConfig;
   readonly log: Logger;
@@ -82,6 +87,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private housekeepingTimer: NodeJS.Timeout | null = null;
   private loopRunning = false;
   private loopScheduled = false;
+  /** Leader: a follower's ReadIndex arrived since the last driver pass (its answer leaves in the next). */
+  private readCarriers = false;
+  private lastReadIndexAt = -Infinity;
+  /** Leader: when queued reads started waiting for a carrier (0: not waiting). */
+  private readDeferredAt = 0;
   private loopIdle: (() => void)[] = [];
   private stopped = false;
   private accepting_ = false;
@@ -95,7 +105,6 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private members_ = { voters: [] as number[], learners: [] as number[] };
   private applyChain: Promise<void> = Promise.resolve();
   private applyBacklog = 0;
-  private readKickScheduled = false;
   private deferredHardState: import('../../raft/index.js').HardState | undefined;
   private dbSizeCache = { at: 0, bytes: 0 };
 
@@ -109,7 +118,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       maxListLimit: cfg.maxListLimit,
       requestTimeoutMs: cfg.requestTimeoutMs,
     };
-    this.reads = new ReadTable(cfg.id);
+    this.reads = new ReadTable();
     this.transport = new PeerTransport({
       clusterId: cfg.clusterId,
       selfId: cfg.id,
@@ -314,7 +323,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (this.loopRunning || this.stopped) return;
     this.loopRunning = true;
     try {
-      while (!this.stopped && this.raft.hasReady()) {
+      while (!this.stopped) {
+        this.issueReadRound();
+        if (!this.raft.hasReady()) break;
         const rd = this.raft.ready();
         this.releaseInbound();
         await this.handleReady(rd);
@@ -520,6 +531,10 @@ export class PlacementNode implements AdminBackend, ServingNode {
     for (const m of msgs) {
       this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
       if (m.type === MessageType.HeartbeatResponse) this.endRttProbe(m.from);
+      else if (m.type === MessageType.ReadIndex) {
+        this.readCarriers = true;
+        this.lastReadIndexAt = performance.now();
+      }
       try {
         this.raft.step(m);
       } catch (err) {
@@ -792,25 +807,41 @@ export class PlacementNode implements AdminBackend, ServingNode {
     }
   }
 
-  /** Starts a ReadIndex round for the queued reads, on the next turn of the event loop so that
-   *  reads arriving together share one round. (Issuing it sooner was measured to be slower: with
-   *  one round in flight at a time, smaller rounds make the reads arriving just after wait
-   *  for two rounds.) */
+  /** Queued reads start their round from the driver loop (see issueReadRound). */
   private kickReads(): void {
-    if (this.readKickScheduled) return;
-    this.readKickScheduled = true;
-    setImmediate(() => {
-      this.readKickScheduled = false;
-      this.issueReadRound();
-    });
+    this.schedule();
   }
 
+  /**
+   * Starts a ReadIndex round for the queued reads, if none is in flight. Called at the top of
+   * every driver-loop pass: the reads that arrived in this turn of the event loop share one
+   * round, and the round leaves in the same Ready as whatever else this pass sends. That is
+   * what lets rounds ride on other traffic: a follower's ReadIndex carries its acknowledgement
+   * of the leader's read rounds (readSeq), and a leader's round needs no heartbeat of its own
+   * when its ReadIndexResponses and Appends go out in the same Ready (raft/README.md).
+   */
   private issueReadRound(): void {
-    if (this.stopped || !this.leaderId) return;
+    const carriers = this.readCarriers;
+    this.readCarriers = false;
+    if (!this.reads.hasQueued() || !this.leaderId) return;
+    if (this.role === Role.Leader && !carriers) {
+      // No follower's ReadIndex arrived for this pass, so no ReadIndexResponse would carry the
+      // round. If followers are reading (one arrived within READ_CARRIER_WINDOW_MS), wait up to
+      // READ_CARRIER_WAIT_MS for the next; otherwise go alone, with heartbeats.
+      const now = performance.now();
+      if (now - this.lastReadIndexAt < READ_CARRIER_WINDOW_MS) {
+        if (this.readDeferredAt === 0) {
+          this.readDeferredAt = now;
+          setTimeout(() => this.schedule(), READ_CARRIER_WAIT_MS).unref();
+          return;
+        }
+        if (now - this.readDeferredAt < READ_CARRIER_WAIT_MS) return;
+      }
+    }
+    this.readDeferredAt = 0;
     const ctx = this.reads.nextRound(Date.now());
     if (!ctx) return;
-    if (this.raft.readIndex(ctx)) this.schedule();
-    else this.reads.unissue();
+    if (!this.raft.readIndex(ctx)) this.reads.unissue();
   }
 
   async getKv(key: string): Promise<KeyValue | null> {

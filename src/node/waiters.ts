@@ -8,6 +8,7 @@
 // Reads are batched: every read that arrives while a ReadIndex round is in flight joins the next
 // round, so one heartbeat quorum serves many reads. A round's read index is known when its
 // ReadState arrives; its reads complete once the applied index reaches it.
+import { randomBytes } from 'node:crypto';
 import type { CommandResult } from '../../proto/gen/placement/v1/command.js';
 import { PlacementError } from '../errors.js';
 
@@ -74,7 +75,13 @@ export class ReadTable {
   private ready: { index: number; waiters: Waiter<void>[] }[] = [];
   private seq = 0;
 
-  constructor(private readonly nodeTag: number) {}
+  /**
+   * A round's context is (incarnation, seq). seq restarts with the process, so the incarnation
+   * is drawn at random per start: a ReadIndexResponse the leader computed for the previous
+   * incarnation (still queued towards us when we restarted) must never match a new round, or a
+   * read would be served at an index recorded before it began.
+   */
+  constructor(private readonly incarnation: number = randomBytes(4).readUInt32BE(0)) {}
 
   get pending(): number {
     return this.queued.length + (this.inflight?.waiters.length ?? 0) + this.ready.reduce((n, r) => n + r.waiters.length, 0);
@@ -84,11 +91,16 @@ export class ReadTable {
     return new Promise((resolve, reject) => this.queued.push({ resolve, reject, deadline }));
   }
 
+  /** Reads wait for a round to start. */
+  hasQueued(): boolean {
+    return this.queued.length > 0 && this.inflight === null;
+  }
+
   /** If no round is in flight and reads are queued, starts one: returns its context for raft.readIndex. */
   nextRound(now: number): Buffer | null {
     if (this.inflight || this.queued.length === 0) return null;
     const ctx = Buffer.allocUnsafe(12);
-    ctx.writeUInt32BE(this.nodeTag >>> 0, 0);
+    ctx.writeUInt32BE(this.incarnation >>> 0, 0);
     ctx.writeDoubleBE(++this.seq, 4);
     this.inflight = { ctx, waiters: this.queued, issuedAt: now };
     this.queued = [];

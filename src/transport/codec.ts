@@ -42,6 +42,7 @@ export function messageToWire(m: Message): RaftMessage {
     reject: m.reject,
     rejectHint: m.rejectHint,
     context: buf(m.context),
+    readSeq: m.readSeq,
     snapshot: m.snapshot ? snapshotMetaToWire(m.snapshot.meta) : undefined,
   };
 }
@@ -60,6 +61,7 @@ export function messageFromWire(m: RaftMessage, snapshotData: Uint8Array = EMPTY
     reject: m.reject,
     rejectHint: m.rejectHint,
     context: m.context,
+    readSeq: m.readSeq,
     snapshot: m.snapshot ? { meta: snapshotMetaFromWire(m.snapshot), data: snapshotData } : undefined,
   };
 }

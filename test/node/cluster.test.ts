@@ -174,6 +174,7 @@ describe('3-node cluster', () => {
       reject: false,
       rejectHint: 0,
       context: Buffer.alloc(0),
+      readSeq: 0,
       snapshot: undefined,
     };
     const termBefore = (await c.status(target.id)).term;

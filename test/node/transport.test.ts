@@ -23,6 +23,7 @@ function msg(from: number, to: number, i: number, data = Buffer.alloc(0)): Messa
     reject: false,
     rejectHint: 0,
     context: Buffer.alloc(0),
+    readSeq: 0,
   };
 }
 

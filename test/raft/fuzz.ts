@@ -263,7 +263,15 @@ export function fuzz(seed: number, steps: number, nNodes = 3, bugs: PlantedBugs 
         sims.get(id)!.node.tick();
         process(id);
       }
-      while (pool.length > 0) deliverOne(false);
+      // Bounded: a livelock (two members bouncing messages forever) is a finding, not a hang.
+      for (let n = 0; pool.length > 0; n++) {
+        if (n > 200_000) {
+          fail(`liveness: messages still bouncing after ${n} deliveries: ${pool.slice(0, 4).map((m) => `${m.type} ${m.from}->${m.to}`).join(', ')}`);
+          break;
+        }
+        deliverOne(false);
+      }
+      if (violation !== undefined) break;
       const l = leaderNow();
       if (l !== NONE && !proposed) {
         proposed = sims.get(l)!.node.propose(enc(marker)).ok;

@@ -31,6 +31,7 @@ export function msg(p: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' |
     reject: false,
     rejectHint: 0,
     context: new Uint8Array(0),
+    readSeq: 0,
     ...p,
   };
 }
@@ -75,7 +76,7 @@ export function ackAll(n: RaftNode, from: NodeId[]): void {
   for (const f of from) {
     n.step({
       type: MessageType.AppendResponse, from: f, to: st.id, term: st.hardState.term, logTerm: 0,
-      index: st.lastIndex, entries: [], commit: 0, reject: false, rejectHint: 0, context: new Uint8Array(0),
+      index: st.lastIndex, entries: [], commit: 0, reject: false, rejectHint: 0, context: new Uint8Array(0), readSeq: 0,
     });
   }
   drainMsgs(n);

@@ -167,10 +167,12 @@ const MSG_NAMES: Record<number, string> = {
   [MessageType.TimeoutNow]: 'TimeoutNow',
   [MessageType.ReadIndex]: 'ReadIndex',
   [MessageType.ReadIndexResponse]: 'ReadIndexResp',
+  [MessageType.ReadAck]: 'ReadAck',
 };
 
 export function formatMessage(m: Message): string {
   let s = `${MSG_NAMES[m.type] ?? m.type} ${m.from}->${m.to} t${m.term}`;
+  if (m.readSeq > 0) s += ` rs=${m.readSeq}`;
   switch (m.type) {
     case MessageType.Append:
       s += ` prev=${m.index}/${m.logTerm} n=${m.entries.length}`;

@@ -63,7 +63,11 @@ export interface RaftMessage {
   rejectHint: number;
   context: Buffer;
   /** Set for Snapshot messages only. */
-  snapshot: RaftSnapshotMeta | undefined;
+  snapshot:
+    | RaftSnapshotMeta
+    | undefined;
+  /** Read rounds riding on ordinary traffic (raft/types.ts Message.readSeq). 0: none. */
+  readSeq: number;
 }
 
 /** A batch of messages from one member to another, sent on a long-lived client stream. */
@@ -414,6 +418,7 @@ function createBaseRaftMessage(): RaftMessage {
     rejectHint: 0,
     context: Buffer.alloc(0),
     snapshot: undefined,
+    readSeq: 0,
   };
 }
 
@@ -454,6 +459,9 @@ export const RaftMessage: MessageFns<RaftMessage> = {
     }
     if (message.snapshot !== undefined) {
       RaftSnapshotMeta.encode(message.snapshot, writer.uint32(98).fork()).join();
+    }
+    if (message.readSeq !== 0) {
+      writer.uint32(104).uint64(message.readSeq);
     }
     return writer;
   },
@@ -567,6 +575,14 @@ export const RaftMessage: MessageFns<RaftMessage> = {
             message.snapshot = RaftSnapshotMeta.decode(reader, reader.uint32());
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.readSeq = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -598,6 +614,7 @@ export const RaftMessage: MessageFns<RaftMessage> = {
     message.snapshot = (object.snapshot !== undefined && object.snapshot !== null)
       ? RaftSnapshotMeta.fromPartial(object.snapshot)
       : undefined;
+    message.readSeq = object.readSeq ?? 0;
     return message;
   },
 };
