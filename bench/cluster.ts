@@ -12,15 +12,16 @@
 //     three nodes;
 //   - RSS of every node at the end;
 //   - CPU (user+sys) per operation of all nodes, of the leader alone, and of this load generator.
-// Options (env): BENCH_SECONDS, BENCH_CONCURRENCY (e.g. "1,16,64"), BENCH_SRC=1 runs the nodes
+// Options (env): BENCH_SECONDS, BENCH_CONCURRENCY (e.g. "1,16,64"), BENCH_SRC=1 runs the nodes (and the SDK)
 // from src/ through tsx instead of dist/ (dist is used when built), BENCH_TRANSPORT=sdk|unary
-// runs one transport only.
+// runs one transport only, BENCH_MESSAGES=1 prints the Raft messages per second of each row.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { startCluster, REPO_ROOT } from '../test/support/cluster.js';
 import { kvClient, type KvClient } from '../test/support/kv.js';
-import { PlacementClient } from '../src/client/index.js';
+import type { PlacementClient } from '../src/client/index.js';
 import { cpuSeconds, drive, header, line, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -42,6 +43,9 @@ interface Ops {
 async function main(): Promise<void> {
   const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
   console.log(`starting a 3-node cluster (${useDist ? 'dist/' : 'src/ via tsx'}) ...`);
+  // The SDK as brokers load it: the package's compiled entry point (dist/) when built.
+  const sdkPath = useDist ? join(REPO_ROOT, 'dist', 'src', 'client', 'index.js') : '../src/client/index.js';
+  const { PlacementClient: Client } = (await import(useDist ? pathToFileURL(sdkPath).href : sdkPath)) as typeof import('../src/client/index.js');
   const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' },
     nodeArgs: PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
   });
@@ -62,7 +66,7 @@ async function main(): Promise<void> {
     };
     // The SDK: one client for writes (it finds the leader), one pinned to each node for reads.
     const sdk = (endpoints: string[]): PlacementClient => {
-      const p = new PlacementClient({ endpoints, discoverMembers: endpoints.length > 1, channelOptions: { 'grpc.enable_channelz': 0 } });
+      const p = new Client({ endpoints, discoverMembers: endpoints.length > 1, channelOptions: { 'grpc.enable_channelz': 0 } });
       sdks.push(p);
       return p;
     };
@@ -80,7 +84,21 @@ async function main(): Promise<void> {
     await drive('warm-up', 64, 2, (i) => writer.kv.set(`bench/warm/${i % 1000}`, VALUE));
     await drive('warm-up', 64, 1, (i) => readers[i % 3]!.kv.get(`bench/warm/${i % 1000}`));
     const keys = 10_000;
+    // BENCH_MESSAGES=1: also print the Raft messages each node sent per second during the row.
+    const peerMessages = async (): Promise<Map<string, number>[]> =>
+      Promise.all(
+        c.nodes.map(async (h) => {
+          const text = await (await fetch(`http://${h.httpAddress}/metrics`)).text();
+          const m = new Map<string, number>();
+          for (const l of text.split('\n')) {
+            const hit = /^placement_raft_messages_sent_total\{type="(\w+)"\} (\S+)$/.exec(l);
+            if (hit) m.set(hit[1]!, Number(hit[2]));
+          }
+          return m;
+        }),
+      );
     const measure = async (name: string, n: number, op: (i: number) => Promise<unknown>): Promise<void> => {
+      const m0 = process.env.BENCH_MESSAGES ? await peerMessages() : [];
       const n0 = c.nodes.reduce((a, h) => a + cpuSeconds(h.pid), 0);
       const l0 = cpuSeconds(c.node(leader).pid);
       const c0 = process.cpuUsage();
@@ -89,6 +107,14 @@ async function main(): Promise<void> {
       const n1 = c.nodes.reduce((a, h) => a + cpuSeconds(h.pid), 0);
       const l1 = cpuSeconds(c.node(leader).pid);
       console.log(line(r, n1 - n0, (cu.user + cu.system) / 1e6, l1 - l0));
+      if (m0.length > 0) {
+        const m1 = await peerMessages();
+        const rates = c.nodes.map((h, i) => {
+          const parts = [...m1[i]!].map(([t, v]) => [t, (v - (m0[i]!.get(t) ?? 0)) / r.seconds] as const).filter(([, v]) => v >= 1);
+          return `node ${h.id}${h.id === leader ? ' (leader)' : ''}: ${parts.map(([t, v]) => `${t} ${v.toFixed(0)}`).join(', ')}`;
+        });
+        console.log(`  messages/s: ${rates.join('; ')}`);
+      }
     };
     const readKey = (i: number): string => `bench/warm/${i % 1000}`;
     for (const t of TRANSPORTS) {
