@@ -74,4 +74,32 @@ describe('ReadTable', () => {
     r.expire(Date.now());
     await assert.rejects(q, (e: PlacementError) => e.code === 'DEADLINE_EXCEEDED');
   });
+
+  it('an answer meant for a previous incarnation of the process never completes a new round', async () => {
+    const before = new ReadTable(7);
+    before.add(Date.now() + 10_000).catch(() => {});
+    const old = before.nextRound(Date.now())!;
+    // Restarted: seq starts over, and the leader still had the old round's answer queued.
+    const after = new ReadTable(8);
+    let served = false;
+    const p = after.add(Date.now() + 10_000).then(() => (served = true));
+    assert.equal(after.hasQueued(), true);
+    const ctx = after.nextRound(Date.now())!;
+    assert.equal(after.hasQueued(), false, 'a round is in flight');
+    after.onReadState(old, 3);
+    after.onApplied(100);
+    await new Promise((res) => setImmediate(res));
+    assert.equal(served, false);
+    after.onReadState(ctx, 5);
+    after.onApplied(100);
+    await p;
+    assert.equal(served, true);
+    // Without an explicit incarnation each table draws one (32 random bits), so two processes of
+    // the same member do not produce the same first context.
+    const a = new ReadTable();
+    const b = new ReadTable();
+    a.add(Date.now() + 10_000).catch(() => {});
+    b.add(Date.now() + 10_000).catch(() => {});
+    assert.ok(!a.nextRound(Date.now())!.equals(b.nextRound(Date.now())!));
+  });
 });
