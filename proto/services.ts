@@ -1,7 +1,7 @@
 // The service definitions and client classes the code uses: the generated ones with their
-// serializers switched to the shared writer (proto/codec.ts). Same paths, same wire bytes.
+// serializers and deserializers switched to the cheaper codec (proto/codec.ts). Same paths, same wire bytes.
 import * as grpc from '@grpc/grpc-js';
-import { withSharedWriter } from './codec.js';
+import { withFastCodec } from './codec.js';
 import {
   CompareAndSwapReply,
   CompareAndSwapRequest,
@@ -31,7 +31,7 @@ import {
   PeerServiceClient as GeneratedPeerClient,
 } from './gen/placement/v1/peer.js';
 
-export const KvService = withSharedWriter(KvServiceService, {
+export const KvService = withFastCodec(KvServiceService, {
   set: [SetRequest, SetReply],
   get: [GetRequest, GetReply],
   delete: [DeleteRequest, DeleteReply],
@@ -41,7 +41,7 @@ export const KvService = withSharedWriter(KvServiceService, {
   session: [SessionRequest, SessionReply],
 } as never);
 
-export const PeerService = withSharedWriter(PeerServiceService, {
+export const PeerService = withFastCodec(PeerServiceService, {
   raft: [RaftBatch, RaftStreamAck],
   installSnapshot: [SnapshotChunk, SnapshotInstallReply],
   forward: [ForwardRequest, ForwardReply],

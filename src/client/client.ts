@@ -368,7 +368,7 @@ export class PlacementClient {
     let hint: LeaderHint | undefined;
     let retry = 0;
     let rounds = 0;
-    let next = pinned ?? this.order(kind)[0]!;
+    let next = pinned ?? this.first(kind);
 
     for (;;) {
       this.checkAborted(signal);
@@ -451,6 +451,15 @@ export class PlacementClient {
       const text = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
       throw new PlacementClientError(grpc.status.CANCELLED, `call aborted: ${text}`, { cause: reason });
     }
+  }
+
+  /** order(kind)[0] without building the whole list: the common case on every call. */
+  private first(kind: Kind): string {
+    const now = Date.now();
+    const healthy = (a: string): boolean => now - (this.channels.get(a)?.failedAt ?? 0) >= SUSPECT_MS;
+    if (kind === 'write' && this.leader && this.leader.address !== '' && healthy(this.leader.address)) return this.leader.address;
+    if (this.preferred !== undefined && healthy(this.preferred)) return this.preferred;
+    return this.order(kind)[0]!;
   }
 
   /** Endpoints in the order a call tries them. */

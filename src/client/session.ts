@@ -70,7 +70,9 @@ export const NOT_CONNECTED = 'session stream not connected (Waiting for LB pick)
 interface Pending {
   method: KvMethod;
   cb: (err: grpc.ServiceError | null, reply?: unknown) => void;
-  timer: NodeJS.Timeout;
+  /** performance.now() past which the operation fails with DEADLINE_EXCEEDED. */
+  deadline: number;
+  timeoutMs: number;
 }
 
 function serviceError(code: grpc.status, details: string, metadata = new grpc.Metadata()): grpc.ServiceError {
@@ -88,6 +90,13 @@ class SessionStream {
   /** The server has answered something on this stream, so it is connected. */
   answered = false;
   ended = false;
+  /**
+   * One timer per stream, not one per operation (a setTimeout and clearTimeout cost about as
+   * much as encoding the operation): it fires at the earliest deadline it was armed for, fails
+   * what has expired, and re-arms for the earliest deadline left.
+   */
+  timer: NodeJS.Timeout | undefined;
+  timerAt = Infinity;
 
   constructor(readonly call: grpc.ClientDuplexStream<SessionRequest, SessionReply>) {}
 }
@@ -114,13 +123,9 @@ export class ClientSession {
     }
     const s = this.stream();
     const xid = this.nextXid++;
-    const timer = setTimeout(() => {
-      if (!s.pending.delete(xid)) return;
-      this.noteIdle(s);
-      const connected = s.answered || this.channel.getConnectivityState(false) === grpc.connectivityState.READY;
-      cb(serviceError(grpc.status.DEADLINE_EXCEEDED, connected ? `Deadline exceeded after ${timeoutMs} ms` : `Deadline exceeded: ${NOT_CONNECTED}`));
-    }, timeoutMs);
-    s.pending.set(xid, { method, cb: cb as Pending['cb'], timer });
+    const deadline = performance.now() + timeoutMs;
+    s.pending.set(xid, { method, cb: cb as Pending['cb'], deadline, timeoutMs });
+    if (deadline < s.timerAt) this.armTimer(s, deadline);
     this.queue.push({ xid, timeoutMs: Math.min(timeoutMs, 0xffffffff), op: { $case: method, value: request } as SessionOp['op'] });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -132,7 +137,6 @@ export class ClientSession {
         const p = s.pending.get(xid);
         if (!p) return;
         s.pending.delete(xid);
-        clearTimeout(p.timer);
         this.noteIdle(s);
         p.cb(serviceError(grpc.status.CANCELLED, 'Cancelled on client'));
       },
@@ -192,7 +196,6 @@ export class ClientSession {
       const p = s.pending.get(r.xid);
       if (!p) continue; // timed out or cancelled meanwhile
       s.pending.delete(r.xid);
-      clearTimeout(p.timer);
       deliver(p, r);
     }
     this.noteIdle(s);
@@ -208,14 +211,49 @@ export class ClientSession {
   private failAll(s: SessionStream, err: grpc.ServiceError): void {
     const all = [...s.pending.values()];
     s.pending.clear();
-    for (const p of all) {
-      clearTimeout(p.timer);
-      p.cb(err);
+    this.disarmTimer(s);
+    for (const p of all) p.cb(err);
+  }
+
+  private armTimer(s: SessionStream, at: number): void {
+    if (s.timer) clearTimeout(s.timer);
+    s.timerAt = at;
+    s.timer = setTimeout(() => this.expire(s), Math.max(0, at - performance.now()));
+  }
+
+  private disarmTimer(s: SessionStream): void {
+    if (s.timer) clearTimeout(s.timer);
+    s.timer = undefined;
+    s.timerAt = Infinity;
+  }
+
+  /** Fails the operations whose deadline has passed; re-arms for the earliest one left. */
+  private expire(s: SessionStream): void {
+    s.timer = undefined;
+    s.timerAt = Infinity;
+    const now = performance.now();
+    const expired: Pending[] = [];
+    let next = Infinity;
+    for (const [xid, p] of s.pending) {
+      if (p.deadline <= now) {
+        s.pending.delete(xid);
+        expired.push(p);
+      } else if (p.deadline < next) {
+        next = p.deadline;
+      }
+    }
+    if (next !== Infinity) this.armTimer(s, next);
+    if (expired.length === 0) return;
+    this.noteIdle(s);
+    const connected = s.answered || this.channel.getConnectivityState(false) === grpc.connectivityState.READY;
+    for (const p of expired) {
+      p.cb(serviceError(grpc.status.DEADLINE_EXCEEDED, connected ? `Deadline exceeded after ${p.timeoutMs} ms` : `Deadline exceeded: ${NOT_CONNECTED}`));
     }
   }
 
   /** Arms the idle timer once the stream has nothing in flight. */
   private noteIdle(s: SessionStream): void {
+    if (s.pending.size === 0) this.disarmTimer(s);
     if (s.pending.size > 0 || s !== this.current) return;
     this.lastActive = Date.now();
     if (this.idleTimer) return;

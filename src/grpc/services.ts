@@ -63,6 +63,9 @@ export interface ServingNode {
   accepting(): boolean;
   /** Track in-flight requests so that shutdown can wait for them. */
   track<T>(p: Promise<T>): Promise<T>;
+  /** The same, for a request whose end the caller signals itself (session operations). */
+  requestStarted(): void;
+  requestFinished(): void;
 }
 
 export function toServiceError(err: unknown): grpc.ServiceError {

@@ -110,12 +110,12 @@ class Session {
   }
 
   private run(op: SessionOp): void {
-    const start = this.metrics ? process.hrtime.bigint() : 0n;
+    const start = this.metrics ? performance.now() : 0;
     const method = op.op ? METHOD_NAMES[op.op.$case] : 'Unknown';
     this.inflight++;
     const done = (r: SessionResult): void => {
       this.inflight--;
-      if (this.metrics) this.metrics.observeGrpc(SERVICE, method, grpcCodeName(r.code), Number(process.hrtime.bigint() - start) / 1e9);
+      if (this.metrics) this.metrics.observeGrpc(SERVICE, method, grpcCodeName(r.code), (performance.now() - start) / 1e3);
       this.push(r);
     };
     const failed = (err: unknown): void => done(errorResult(op.xid, err));
@@ -126,34 +126,39 @@ class Session {
     let deadline = Date.now() + this.node.limits.requestTimeoutMs;
     if (op.timeoutMs > 0) deadline = Math.min(deadline, Date.now() + op.timeoutMs);
     const xid = op.xid;
+    // In flight for the node's graceful shutdown from here until its result is pushed.
+    this.node.requestStarted();
+    const answer = (r: SessionResult): void => {
+      this.node.requestFinished();
+      done(r);
+    };
+    const refused = (err: unknown): void => answer(errorResult(xid, err));
     try {
       const o = op.op;
       if (!o) throw new PlacementError('INVALID_ARGUMENT', 'session operation names no operation');
       // One case per operation so that each reply lands in its own field of the oneof.
       switch (o.$case) {
         case 'set':
-          this.node.track(this.ops.set(o.value, deadline)).then((v) => done(ok(xid, { $case: 'set', value: v })), failed);
+          this.ops.set(o.value, deadline).then((v) => answer(ok(xid, { $case: 'set', value: v })), refused);
           break;
         case 'get':
-          this.node.track(this.ops.get(o.value, deadline)).then((v) => done(ok(xid, { $case: 'get', value: v })), failed);
+          this.ops.get(o.value, deadline).then((v) => answer(ok(xid, { $case: 'get', value: v })), refused);
           break;
         case 'delete':
-          this.node.track(this.ops.delete(o.value, deadline)).then((v) => done(ok(xid, { $case: 'delete', value: v })), failed);
+          this.ops.delete(o.value, deadline).then((v) => answer(ok(xid, { $case: 'delete', value: v })), refused);
           break;
         case 'exists':
-          this.node.track(this.ops.exists(o.value, deadline)).then((v) => done(ok(xid, { $case: 'exists', value: v })), failed);
+          this.ops.exists(o.value, deadline).then((v) => answer(ok(xid, { $case: 'exists', value: v })), refused);
           break;
         case 'list':
-          this.node.track(this.ops.list(o.value, deadline)).then((v) => done(ok(xid, { $case: 'list', value: v })), failed);
+          this.ops.list(o.value, deadline).then((v) => answer(ok(xid, { $case: 'list', value: v })), refused);
           break;
         case 'compareAndSwap':
-          this.node
-            .track(this.ops.compareAndSwap(o.value, deadline))
-            .then((v) => done(ok(xid, { $case: 'compareAndSwap', value: v })), failed);
+          this.ops.compareAndSwap(o.value, deadline).then((v) => answer(ok(xid, { $case: 'compareAndSwap', value: v })), refused);
           break;
       }
     } catch (err) {
-      failed(err);
+      refused(err);
     }
   }
 

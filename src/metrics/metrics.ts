@@ -13,6 +13,7 @@
 // are re-exposed as `nodejs_active_{handles,requests,resources}_all` (a gauge must not end in
 // `_total`).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './fast.js';
 
 /** Raft state read at scrape time. All indexes are Raft log indexes. */
 export interface RaftStatusSnapshot {
@@ -98,10 +99,10 @@ export class Metrics {
   // Labelled children of the per-request and per-message instruments, looked up by a plain string:
   // prom-client hashes the label object on every inc()/observe() otherwise, a visible cost at
   // tens of thousands of calls per second. (Counters and histograms are never reset.)
-  private readonly grpcCounterChildren = new Map<string, { inc(n?: number): void }>();
-  private readonly grpcDurationChildren = new Map<string, { observe(v: number): void }>();
-  private readonly sentChildren = new Map<string, { inc(n?: number): void }>();
-  private readonly receivedChildren = new Map<string, { inc(n?: number): void }>();
+  private readonly grpcCounterChildren = new Map<string, CounterChild>();
+  private readonly grpcDurationChildren = new Map<string, HistogramChild>();
+  private readonly sentChildren = new Map<string, CounterChild>();
+  private readonly receivedChildren = new Map<string, CounterChild>();
 
   // ---- Raft (pull) ----
   /** `placement_raft_term` gauge: current term. */
@@ -149,9 +150,9 @@ export class Metrics {
   /** `placement_raft_peer_round_trip_seconds{peer}` histogram: heartbeat/append round trip. */
   readonly raftPeerRtt: Histogram<'peer'>;
   /** `placement_raft_messages_sent_total{type}` counter. */
-  readonly raftMessagesSent: Counter<'type'>;
+  readonly raftMessagesSent: FastCounter<'type'>;
   /** `placement_raft_messages_received_total{type}` counter. */
-  readonly raftMessagesReceived: Counter<'type'>;
+  readonly raftMessagesReceived: FastCounter<'type'>;
 
   // ---- Storage ----
   /** `placement_storage_wal_sync_duration_seconds` histogram (fsync/fdatasync of the WAL). */
@@ -172,9 +173,9 @@ export class Metrics {
 
   // ---- gRPC / HTTP ----
   /** `placement_grpc_requests_total{service,method,code}` counter (code = gRPC status name, e.g. OK). */
-  readonly grpcRequests: Counter<'service' | 'method' | 'code'>;
+  readonly grpcRequests: FastCounter<'service' | 'method' | 'code'>;
   /** `placement_grpc_request_duration_seconds{service,method}` histogram. */
-  readonly grpcDuration: Histogram<'service' | 'method'>;
+  readonly grpcDuration: FastHistogram<'service' | 'method'>;
   /** `placement_http_requests_total{method,route,code}` counter (route = Express route template). */
   readonly httpRequests: Counter<'method' | 'route' | 'code'>;
   /** `placement_http_request_duration_seconds{method,route}` histogram. */
@@ -314,13 +315,13 @@ export class Metrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.raftMessagesSent = new Counter<'type'>({
+    this.raftMessagesSent = new FastCounter<'type'>({
       name: p + 'raft_messages_sent_total',
       help: 'Raft messages sent to peers, by message type.',
       labelNames: ['type'],
       registers,
     });
-    this.raftMessagesReceived = new Counter<'type'>({
+    this.raftMessagesReceived = new FastCounter<'type'>({
       name: p + 'raft_messages_received_total',
       help: 'Raft messages received from peers, by message type.',
       labelNames: ['type'],
@@ -376,13 +377,13 @@ export class Metrics {
       registers,
     });
 
-    this.grpcRequests = new Counter<'service' | 'method' | 'code'>({
+    this.grpcRequests = new FastCounter<'service' | 'method' | 'code'>({
       name: p + 'grpc_requests_total',
       help: 'gRPC requests handled, by service, method and status code.',
       labelNames: ['service', 'method', 'code'],
       registers,
     });
-    this.grpcDuration = new Histogram<'service' | 'method'>({
+    this.grpcDuration = new FastHistogram<'service' | 'method'>({
       name: p + 'grpc_request_duration_seconds',
       help: 'gRPC request handling latency, by service and method.',
       labelNames: ['service', 'method'],
@@ -456,23 +457,23 @@ export class Metrics {
     this.raftProposalsFailed.inc({ reason }, n);
   }
 
-  /** Counts one ReadIndex request; pass `failureReason` (e.g. `no_leader`, `timeout`) when it failed. */
-  readIndex(failureReason?: string): void {
-    this.raftReadIndexRequests.inc();
-    if (failureReason !== undefined) this.raftReadIndexFailures.inc({ reason: failureReason });
+  /** Counts `n` ReadIndex requests (default one); pass `failureReason` (e.g. `no_leader`, `timeout`) when they failed. */
+  readIndex(failureReason?: string, n = 1): void {
+    this.raftReadIndexRequests.inc(n);
+    if (failureReason !== undefined) this.raftReadIndexFailures.inc({ reason: failureReason }, n);
   }
 
   /** Counts a Raft message sent to a peer; `type` e.g. `append`, `append_response`, `vote`, `heartbeat`, `snapshot`, `timeout_now`. */
   messageSent(type: string, n = 1): void {
     let c = this.sentChildren.get(type);
-    if (!c) this.sentChildren.set(type, (c = this.raftMessagesSent.labels({ type })));
+    if (!c) this.sentChildren.set(type, (c = this.raftMessagesSent.child({ type })));
     c.inc(n);
   }
 
   /** Counts a Raft message received from a peer; same `type` vocabulary as `messageSent`. */
   messageReceived(type: string, n = 1): void {
     let c = this.receivedChildren.get(type);
-    if (!c) this.receivedChildren.set(type, (c = this.raftMessagesReceived.labels({ type })));
+    if (!c) this.receivedChildren.set(type, (c = this.raftMessagesReceived.child({ type })));
     c.inc(n);
   }
 
@@ -519,11 +520,11 @@ export class Metrics {
   observeGrpc(service: string, method: string, code: string, seconds: number): void {
     const k = `${service}/${method}/${code}`;
     let c = this.grpcCounterChildren.get(k);
-    if (!c) this.grpcCounterChildren.set(k, (c = this.grpcRequests.labels({ service, method, code })));
+    if (!c) this.grpcCounterChildren.set(k, (c = this.grpcRequests.child({ service, method, code })));
     c.inc();
     const hk = `${service}/${method}`;
     let h = this.grpcDurationChildren.get(hk);
-    if (!h) this.grpcDurationChildren.set(hk, (h = this.grpcDuration.labels({ service, method })));
+    if (!h) this.grpcDurationChildren.set(hk, (h = this.grpcDuration.child({ service, method })));
     h.observe(seconds);
   }
 

@@ -98,7 +98,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private readonly rttProbes = new Map<number, number>();
   /** Bytes of entries applied since the last snapshot started (the --snapshot-bytes trigger). */
   private bytesSinceSnapshot = 0;
-  private inflight = new Set<Promise<unknown>>();
+  /** Client requests in flight (graceful shutdown lets them finish), and who waits for zero. */
+  private inflight = 0;
+  private drainWaiters: Array<() => void> = [];
   private inboundSinceReady = 0;
   private inboundWaiters: (() => void)[] = [];
   private storageError: Error | null = null;
@@ -119,6 +121,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       requestTimeoutMs: cfg.requestTimeoutMs,
     };
     this.reads = new ReadTable();
+    this.reads.onOutcome = (failure, n) => this.metrics?.readIndex(failure, n);
     this.transport = new PeerTransport({
       clusterId: cfg.clusterId,
       selfId: cfg.id,
@@ -244,11 +247,21 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return this.accepting_ && !this.stopped;
   }
 
+  /** Counts a client request in flight until `requestFinished()`: shutdown waits for it. */
+  requestStarted(): void {
+    this.inflight++;
+  }
+
+  requestFinished(): void {
+    if (--this.inflight > 0) return;
+    this.inflight = 0;
+    for (const wake of this.drainWaiters.splice(0)) wake();
+  }
+
+  /** requestStarted(), then requestFinished() when `p` settles. */
   track<T>(p: Promise<T>): Promise<T> {
-    this.inflight.add(p);
-    const done = (): void => {
-      this.inflight.delete(p);
-    };
+    this.requestStarted();
+    const done = (): void => this.requestFinished();
     p.then(done, done);
     return p;
   }
@@ -261,8 +274,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (this.stopped) return;
     this.accepting_ = false;
     const drainUntil = Date.now() + (opts.drainMs ?? 5000);
-    while (this.inflight.size > 0 && Date.now() < drainUntil) {
-      await Promise.race([Promise.allSettled([...this.inflight]), sleep(Math.max(1, drainUntil - Date.now()))]);
+    if (this.inflight > 0) {
+      const drained = new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+      await Promise.race([drained, sleep(Math.max(1, drainUntil - Date.now()))]);
     }
     if (this.role === Role.Leader && this.members_.voters.length > 1) await this.handOffLeadership(opts.transferMs ?? 3000);
     this.stopped = true;
@@ -780,31 +794,23 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (serializable) return RESOLVED;
     if (this.cfg.plantedBug === 'local-reads') return RESOLVED; // PLANTED BUG (test-only): no ReadIndex
     if (!this.leaderId) return this.readBarrierSlow(deadline);
-    // Fast path (a leader is known): join the next ReadIndex round without extra awaits.
+    // Fast path (a leader is known): join the next ReadIndex round without extra awaits. The
+    // table counts outcomes for the metrics (onOutcome).
     const p = this.reads.add(deadline);
     this.kickReads();
-    const m = this.metrics;
-    if (!m) return p;
-    return p.then(
-      () => m.readIndex(),
-      (err: unknown) => {
-        m.readIndex((err as PlacementError).code ?? 'error');
-        throw err;
-      },
-    );
+    return p;
   }
 
   private async readBarrierSlow(deadline: number): Promise<void> {
     try {
       await this.awaitLeader(deadline);
-      const p = this.reads.add(deadline);
-      this.kickReads();
-      await p;
-      this.metrics?.readIndex();
     } catch (err) {
       this.metrics?.readIndex((err as PlacementError).code ?? 'error');
       throw err;
     }
+    const p = this.reads.add(deadline);
+    this.kickReads();
+    return p;
   }
 
   /** Queued reads start their round from the driver loop (see issueReadRound). */

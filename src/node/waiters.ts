@@ -69,6 +69,11 @@ interface ReadRound {
 }
 
 export class ReadTable {
+  /**
+   * Told how many reads completed (failure undefined) or failed (failure = the error code), in
+   * bulk: counting here costs one call per round instead of a promise reaction per read.
+   */
+  onOutcome: ((failure: string | undefined, n: number) => void) | undefined;
   private queued: Waiter<void>[] = [];
   private inflight: ReadRound | null = null;
   /** Rounds with a known read index, waiting for apply. */
@@ -130,24 +135,33 @@ export class ReadTable {
   onApplied(applied: number): void {
     if (this.ready.length === 0) return;
     const keep: typeof this.ready = [];
+    let done = 0;
     for (const r of this.ready) {
-      if (r.index <= applied) for (const w of r.waiters) w.resolve();
-      else keep.push(r);
+      if (r.index <= applied) {
+        for (const w of r.waiters) w.resolve();
+        done += r.waiters.length;
+      } else {
+        keep.push(r);
+      }
     }
     this.ready = keep;
+    if (done > 0) this.onOutcome?.(undefined, done);
   }
 
   expire(now: number): void {
     const err = (): PlacementError => new PlacementError('DEADLINE_EXCEEDED', 'linearizable read did not complete before the deadline (no quorum?)');
+    let failed = 0;
     const filter = (ws: Waiter<void>[]): Waiter<void>[] =>
       ws.filter((w) => {
         if (w.deadline > now) return true;
         w.reject(err());
+        failed++;
         return false;
       });
     this.queued = filter(this.queued);
     if (this.inflight) this.inflight.waiters = filter(this.inflight.waiters);
     for (const r of this.ready) r.waiters = filter(r.waiters);
+    if (failed > 0) this.onOutcome?.('DEADLINE_EXCEEDED', failed);
   }
 
   failAll(err: () => PlacementError): void {
@@ -156,6 +170,7 @@ export class ReadTable {
     this.inflight = null;
     this.ready = [];
     for (const w of all) w.reject(err());
+    if (all.length > 0) this.onOutcome?.(err().code, all.length);
   }
 
   /** Leader changed: rounds in flight may be lost; move them back to the queue to re-issue. */

@@ -24,7 +24,7 @@ import { StorageError } from '../errors.js';
 import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
 import type { SnapshotInfo, SnapshotStore } from '../snapshot/store.js';
 import { readU64, writeU64 } from '../wal/record.js';
-import { encodeMessage } from '../../proto/codec.js';
+import { decodeMessage, encodeMessage } from '../../proto/codec.js';
 
 /** An entry handed to apply(): the fields of raft's Entry that matter here. */
 export interface ApplyEntry {
@@ -346,7 +346,7 @@ export class StateMachine {
       if (e.index <= this._applied || e.type === ENTRY_CONF_CHANGE || e.data.length === 0) continue;
       let cmd: Command;
       try {
-        cmd = Command.decode(e.data);
+        cmd = decodeMessage(Command, e.data);
       } catch (err) {
         decoded.set(e.index, err as Error);
         continue;
@@ -437,7 +437,7 @@ export class StateMachine {
     if (!cmd.clientId) return this.execute(tx, cmd);
     const client = cmd.clientId;
     const seen = await tx.get('dedup', dedupKey(client, cmd.seq));
-    if (seen) return CommandResult.decode(seen);
+    if (seen) return decodeMessage(CommandResult, seen);
     const floorRaw = await tx.get('dedup', client);
     const floor = floorRaw ? readU64(floorRaw, 0) : 0;
     if (cmd.seq <= floor) {
@@ -513,7 +513,7 @@ export class StateMachine {
       case 'leaseKeepAlive': {
         const raw = await tx.get('leases', hex16(op.value.id));
         if (!raw) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `lease ${op.value.id} not found` });
-        const lease = Lease.decode(raw);
+        const lease = decodeMessage(Lease, raw);
         lease.expiresAtMs = now + lease.ttlMs;
         tx.revision++;
         tx.put('leases', hex16(lease.id), encodeMessage(Lease, lease));
@@ -532,7 +532,7 @@ export class StateMachine {
           tx.del('leasekeys', lk);
         }
         tx.del('leases', hex16(id));
-        return result(ResultCode.RESULT_OK, tx.revision, { lease: Lease.decode(raw) });
+        return result(ResultCode.RESULT_OK, tx.revision, { lease: decodeMessage(Lease, raw) });
       }
       case 'userPut': {
         const { user, createOnly, updateOnly } = op.value;
@@ -541,7 +541,7 @@ export class StateMachine {
         const prevRaw = await tx.get('users', user.name);
         if (createOnly && prevRaw) return result(ResultCode.RESULT_ALREADY_EXISTS, tx.revision, { message: `user ${user.name} exists` });
         if (updateOnly && !prevRaw) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `user ${user.name} not found` });
-        const prev = prevRaw ? User.decode(prevRaw) : undefined;
+        const prev = prevRaw ? decodeMessage(User, prevRaw) : undefined;
         const stored: User = { ...user, createdAtMs: prev ? prev.createdAtMs : now, updatedAtMs: now };
         tx.revision++;
         tx.put('users', user.name, encodeMessage(User, stored));
@@ -576,7 +576,7 @@ export class StateMachine {
 
   private async readKv(tx: Tx, key: string): Promise<KeyValue | undefined> {
     const raw = await tx.get('kv', key);
-    return raw ? KeyValue.decode(raw) : undefined;
+    return raw ? decodeMessage(KeyValue, raw) : undefined;
   }
 
   /** `returnPrev`: put the previous key-value in the result (and so in the de-dup record). */
@@ -600,7 +600,7 @@ export class StateMachine {
 
   async get(key: string): Promise<KeyValue | undefined> {
     const raw = await this.sub('kv').get(key);
-    return raw ? KeyValue.decode(raw) : undefined;
+    return raw ? decodeMessage(KeyValue, raw) : undefined;
   }
 
   /**
@@ -609,7 +609,7 @@ export class StateMachine {
    */
   getSync(key: string): KeyValue | undefined {
     const raw = this.sub('kv').getSync(key);
-    return raw ? KeyValue.decode(raw) : undefined;
+    return raw ? decodeMessage(KeyValue, raw) : undefined;
   }
 
   async exists(key: string): Promise<boolean> {
@@ -634,7 +634,7 @@ export class StateMachine {
         more = true;
         break;
       }
-      const kv = KeyValue.decode(v as Buffer);
+      const kv = decodeMessage(KeyValue, v as Buffer);
       if (opts.keysOnly) kv.value = Buffer.alloc(0);
       kvs.push(kv);
     }
@@ -643,35 +643,35 @@ export class StateMachine {
 
   async getUser(name: string): Promise<User | undefined> {
     const raw = await this.sub('users').get(name);
-    return raw ? User.decode(raw) : undefined;
+    return raw ? decodeMessage(User, raw) : undefined;
   }
 
   async listUsers(): Promise<User[]> {
     const out: User[] = [];
-    for await (const v of this.sub('users').values()) out.push(User.decode(v as Buffer));
+    for await (const v of this.sub('users').values()) out.push(decodeMessage(User, v as Buffer));
     return out;
   }
 
   async getConfig(name: string): Promise<ConfigEntry | undefined> {
     const raw = await this.sub('config').get(name);
-    return raw ? ConfigEntry.decode(raw) : undefined;
+    return raw ? decodeMessage(ConfigEntry, raw) : undefined;
   }
 
   async listConfig(): Promise<ConfigEntry[]> {
     const out: ConfigEntry[] = [];
-    for await (const v of this.sub('config').values()) out.push(ConfigEntry.decode(v as Buffer));
+    for await (const v of this.sub('config').values()) out.push(decodeMessage(ConfigEntry, v as Buffer));
     return out;
   }
 
   async getLease(id: number): Promise<Lease | undefined> {
     const raw = await this.sub('leases').get(hex16(id));
-    return raw ? Lease.decode(raw) : undefined;
+    return raw ? decodeMessage(Lease, raw) : undefined;
   }
 
   /** All leases in id order (the leader revokes those with expiresAtMs < its clock). */
   async listLeases(): Promise<Lease[]> {
     const out: Lease[] = [];
-    for await (const v of this.sub('leases').values()) out.push(Lease.decode(v as Buffer));
+    for await (const v of this.sub('leases').values()) out.push(decodeMessage(Lease, v as Buffer));
     return out;
   }
 
