@@ -39,19 +39,20 @@ export class FastInt64Writer extends BinaryWriter {
  */
 export class FastInt64Reader extends BinaryReader {
   override uint64(): bigint | string {
-    const start = this.pos;
-    const v = this.uint32();
-    if (this.pos - start <= 4) return v as unknown as string;
-    this.pos = start;
-    return super.uint64();
+    return this.short() ?? super.uint64();
   }
 
   override int64(): bigint | string {
+    return this.short() ?? super.int64();
+  }
+
+  /** The varint at pos if it is at most 4 bytes (consumed), else undefined (pos unchanged). */
+  private short(): string | undefined {
     const start = this.pos;
     const v = this.uint32();
     if (this.pos - start <= 4) return v as unknown as string;
     this.pos = start;
-    return super.int64();
+    return undefined;
   }
 }
 

@@ -47,51 +47,51 @@ interface Options<L extends string> {
   registers: Registry[];
 }
 
-/** The key of a label set, in labelNames order (children are made rarely; this is not hot). */
-function keyOf<L extends string>(labelNames: readonly L[], labels: Labels<L>): string {
-  return labelNames.map((n) => {
-    const v = labels[n];
-    if (typeof v !== 'string') throw new Error(`label "${n}" is missing`);
-    return v;
-  }).join('\u0000');
-}
-
-function register(metric: object, registers: Registry[]): void {
-  for (const r of registers) r.registerMetric(metric as Metric);
-}
-
-export class FastCounter<L extends string> {
-  readonly type = 'counter' as const;
+/** What both kinds share: identity, registration, and one record per label set. */
+abstract class Labelled<L extends string, R extends { labels: Labels<L> }> {
   readonly aggregator = 'sum' as const;
   readonly name: string;
   readonly help: string;
+  protected readonly children = new Map<string, R>();
   private readonly labelNames: readonly L[];
-  private readonly children = new Map<string, CounterRecord<L>>();
 
   constructor(o: Options<L>) {
     this.name = o.name;
     this.help = o.help;
     this.labelNames = o.labelNames;
-    register(this, o.registers);
+    for (const r of o.registers) r.registerMetric(this as unknown as Metric);
   }
+
+  /** The record of one label set, made on first use (rare: callers keep the child). */
+  protected record(labels: Labels<L>, make: (labels: Labels<L>, what: string) => R): R {
+    const values = this.labelNames.map((n) => {
+      const v = labels[n];
+      if (typeof v !== 'string') throw new Error(`${this.name}: label "${n}" is missing`);
+      return v;
+    });
+    const key = values.join('\u0000');
+    let c = this.children.get(key);
+    if (!c) this.children.set(key, (c = make({ ...labels }, `${this.name}{${values.join(',')}}`)));
+    return c;
+  }
+}
+
+export class FastCounter<L extends string> extends Labelled<L, CounterRecord<L>> {
+  readonly type = 'counter' as const;
 
   /** The child for one label set; keep it and call inc() on it. */
   child(labels: Labels<L>): CounterChild {
-    const key = keyOf(this.labelNames, labels);
-    let c = this.children.get(key);
-    if (!c) {
+    return this.record(labels, (own, what) => {
       const rec: CounterRecord<L> = {
-        labels: { ...labels },
+        labels: own,
         value: 0,
         inc(n = 1) {
-          if (!(n >= 0)) throw new Error(`counter ${key}: increment must be >= 0, got ${n}`);
+          if (!(n >= 0)) throw new Error(`${what}: increment must be >= 0, got ${n}`);
           rec.value += n;
         },
       };
-      c = rec;
-      this.children.set(key, c);
-    }
-    return c;
+      return rec;
+    });
   }
 
   async get(): Promise<Exposition> {
@@ -104,36 +104,26 @@ export class FastCounter<L extends string> {
   }
 }
 
-export class FastHistogram<L extends string> {
+export class FastHistogram<L extends string> extends Labelled<L, HistogramRecord<L>> {
   readonly type = 'histogram' as const;
-  readonly aggregator = 'sum' as const;
-  readonly name: string;
-  readonly help: string;
-  private readonly labelNames: readonly L[];
   private readonly bounds: readonly number[];
-  private readonly children = new Map<string, HistogramRecord<L>>();
 
   constructor(o: Options<L> & { buckets: readonly number[] }) {
-    this.name = o.name;
-    this.help = o.help;
-    this.labelNames = o.labelNames;
+    super(o);
     this.bounds = [...o.buckets].sort((a, b) => a - b);
-    register(this, o.registers);
   }
 
   /** The child for one label set; keep it and call observe() on it. */
   child(labels: Labels<L>): HistogramChild {
-    const key = keyOf(this.labelNames, labels);
-    let c = this.children.get(key);
-    if (!c) {
-      const bounds = this.bounds;
+    const bounds = this.bounds;
+    return this.record(labels, (own, what) => {
       const rec: HistogramRecord<L> = {
-        labels: { ...labels },
+        labels: own,
         counts: new Float64Array(bounds.length + 1),
         sum: 0,
         count: 0,
         observe(value) {
-          if (typeof value !== 'number' || Number.isNaN(value)) throw new Error(`histogram ${key}: value must be a number, got ${value}`);
+          if (typeof value !== 'number' || Number.isNaN(value)) throw new Error(`${what}: value must be a number, got ${value}`);
           let i = 0;
           while (i < bounds.length && value > bounds[i]!) i++;
           rec.counts[i]!++;
@@ -141,10 +131,8 @@ export class FastHistogram<L extends string> {
           rec.count++;
         },
       };
-      c = rec;
-      this.children.set(key, c);
-    }
-    return c;
+      return rec;
+    });
   }
 
   async get(): Promise<Exposition> {
