@@ -35,6 +35,24 @@ const MAX_REPLY_BYTES = 1 << 20;
 /** Operations one session may have in flight; beyond it the client is not reading its results. */
 export const MAX_SESSION_INFLIGHT = 10_000;
 
+/**
+ * Bytes of results a session may hold that the client has not taken yet (pushed, or written but
+ * not yet accepted by HTTP/2 flow control). Past it, operations that have arrived wait unstarted
+ * and the stream stops reading more, so a client that does not read its results costs the
+ * server at most about this much memory, however its operations arrived (one by one or in a
+ * burst that is decoded in one turn).
+ */
+export const MAX_UNTAKEN_REPLY_BYTES = 8 << 20;
+
+/**
+ * A result's size is known only once it is computed, so operations are started at most this many
+ * per turn (the next ones after the results of these are counted), and at most MAX_STARTED are
+ * computing at once: a burst of ten thousand reads of a large value in one message cannot make
+ * the server build gigabytes of results for a client that does not take them.
+ */
+const PUMP_STEP = 32;
+const MAX_STARTED = 1024;
+
 type SessionCall = grpc.ServerDuplexStream<Maybe<SessionRequest>, SessionReply>;
 
 export class SessionHub {
@@ -65,6 +83,12 @@ export class SessionHub {
 
 class Session {
   private readonly out: SessionResult[] = [];
+  /** Operations received but not started yet (see PUMP_STEP); backlog[backlogHead] is next. */
+  private backlog: SessionOp[] = [];
+  private backlogHead = 0;
+  private pumpScheduled = false;
+  /** Bytes of results pushed and not yet accepted by the transport. */
+  private untakenBytes = 0;
   private flushScheduled = false;
   private inflight = 0;
   private clientDone = false;
@@ -91,6 +115,8 @@ class Session {
 
   close(): void {
     this.closing = true;
+    // Operations still waiting are answered now ("shutting down": small results).
+    if (this.waiting() > 0) this.pump();
     this.maybeEnd();
   }
 
@@ -102,11 +128,63 @@ class Session {
       return;
     }
     const req = raw as SessionRequest;
-    if (this.inflight + req.ops.length > MAX_SESSION_INFLIGHT) {
+    if (this.inflight + this.waiting() + req.ops.length > MAX_SESSION_INFLIGHT) {
       this.fail(grpc.status.RESOURCE_EXHAUSTED, `more than ${MAX_SESSION_INFLIGHT} operations in flight on one session`);
       return;
     }
-    for (const op of req.ops) this.run(op);
+    if (this.waiting() === 0 && req.ops.length <= PUMP_STEP && this.mayStart()) {
+      // The common case: a small batch and a client that takes its results.
+      for (const op of req.ops) this.run(op);
+      return;
+    }
+    for (const op of req.ops) this.backlog.push(op);
+    this.pump();
+  }
+
+  private waiting(): number {
+    return this.backlog.length - this.backlogHead;
+  }
+
+  private mayStart(): boolean {
+    return this.untakenBytes < MAX_UNTAKEN_REPLY_BYTES && this.inflight < MAX_STARTED;
+  }
+
+  /** Starts waiting operations: up to PUMP_STEP now, the rest in later turns, within the budgets. */
+  private readonly pump = (): void => {
+    this.pumpScheduled = false;
+    let started = 0;
+    while (this.waiting() > 0 && !this.finished && (this.closing || (started < PUMP_STEP && this.mayStart()))) {
+      this.run(this.backlog[this.backlogHead++]!);
+      started++;
+    }
+    if (this.waiting() === 0) {
+      this.backlog = [];
+      this.backlogHead = 0;
+      if (this.untakenBytes < MAX_UNTAKEN_REPLY_BYTES) this.resumeReading();
+      return;
+    }
+    this.pauseReading();
+    // Stopped by the step alone: continue next turn. Otherwise a result (push) or the transport
+    // taking bytes (write callback) pumps again.
+    if (this.mayStart()) this.schedulePump();
+  };
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.finished) return;
+    this.pumpScheduled = true;
+    setImmediate(this.pump);
+  }
+
+  private pauseReading(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.call.pause();
+  }
+
+  private resumeReading(): void {
+    if (!this.paused || this.finished) return;
+    this.paused = false;
+    this.call.resume();
   }
 
   private run(op: SessionOp): void {
@@ -164,7 +242,9 @@ class Session {
 
   private push(r: SessionResult): void {
     if (this.finished) return;
+    this.untakenBytes += resultBytes(r);
     this.out.push(r);
+    if (this.waiting() > 0 && this.mayStart()) this.schedulePump();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Results completing in the same turn (one applied batch, one ReadIndex round) share a message.
@@ -177,35 +257,34 @@ class Session {
     if (this.finished || this.out.length === 0) return;
     // Messages of about MAX_REPLY_BYTES: a clients' receive limit (grpc-js: 4 MiB by default)
     // applies to each message, and one turn can complete many large reads.
-    let ok = true;
     let batch: SessionResult[] = [];
     let bytes = 0;
     for (const r of this.out.splice(0)) {
       const n = resultBytes(r);
       if (batch.length > 0 && bytes + n > MAX_REPLY_BYTES) {
-        ok = this.call.write({ results: batch }) && ok;
+        this.write(batch, bytes);
         batch = [];
         bytes = 0;
       }
       batch.push(r);
       bytes += n;
     }
-    ok = this.call.write({ results: batch }) && ok;
-    if (!ok && !this.paused) {
-      // The client is not reading its results: stop reading its operations until it catches up,
-      // or a client that never reads could make the server buffer results without bound.
-      this.paused = true;
-      this.call.pause();
-      this.call.once('drain', () => {
-        this.paused = false;
-        if (!this.finished) this.call.resume();
-      });
-    }
+    this.write(batch, bytes);
     this.maybeEnd();
   };
 
+  /** Writes one message; its bytes count as untaken until HTTP/2 has accepted them. */
+  private write(results: SessionResult[], bytes: number): void {
+    this.call.write({ results }, () => {
+      this.untakenBytes -= bytes;
+      if (this.waiting() > 0) this.pump();
+      else if (this.paused && this.untakenBytes < MAX_UNTAKEN_REPLY_BYTES) this.resumeReading();
+    });
+    if (this.untakenBytes >= MAX_UNTAKEN_REPLY_BYTES) this.pauseReading();
+  }
+
   private maybeEnd(): void {
-    if (this.finished || this.inflight > 0 || this.out.length > 0) return;
+    if (this.finished || this.inflight > 0 || this.out.length > 0 || this.waiting() > 0) return;
     if (this.clientDone || this.closing) {
       this.finished = true;
       this.call.end();
@@ -224,6 +303,8 @@ class Session {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.backlog = [];
+    this.backlogHead = 0;
     this.onFinished();
   }
 }

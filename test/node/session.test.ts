@@ -248,6 +248,38 @@ describe('KvService.Session', () => {
     client.close();
   });
 
+  it('a burst of operations to a client that reads nothing: the server starts only what its result budget allows', async () => {
+    const gets = async (): Promise<number> => {
+      const text = await (await fetch(`http://${c.node(leader).httpAddress}/metrics`)).text();
+      const m = /^placement_grpc_requests_total\{[^}]*method="Get"[^}]*code="OK"[^}]*\} (\d+)/m.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const before = await gets();
+    const client = new KvServiceClient(c.node(leader).grpcAddress, grpc.credentials.createInsecure());
+    const call = client.session();
+    call.on('error', (e) => assert.fail(`session failed: ${e.message}`));
+    const n = 400;
+    let received = 0;
+    call.on('data', (r: SessionReply) => (received += r.results.length));
+    call.pause();
+    // All in one message: decoded in one turn, so only the result budget can hold them back.
+    call.write({ ops: Array.from({ length: n }, (_, i) => get(i + 1, 'session/big-value', true)) });
+    let last = -1;
+    let now = await gets();
+    while (now !== last) {
+      last = now;
+      await new Promise((r) => setTimeout(r, 300));
+      now = await gets();
+    }
+    const served = now - before;
+    // 8 MiB of untaken results is 16 of these; the first step starts 32 (PUMP_STEP) before any is counted.
+    assert.ok(served >= 1 && served <= 64, `served ${served} of ${n} reads of 512 KiB from one message to a client that read nothing`);
+    call.resume();
+    await poll(async () => received === n, { what: `all ${n} results after resuming (got ${received})`, timeoutMs: 30_000 });
+    call.end();
+    client.close();
+  });
+
   it('a graceful stop ends open sessions with OK after answering what is in flight', async () => {
     const s = open(follower);
     s.send([set(1, 'session/before-stop', 'x')]);
