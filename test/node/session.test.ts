@@ -209,75 +209,64 @@ describe('KvService.Session', () => {
     assert.equal(now.revision, before.revision, 'nothing was written');
   });
 
-  it('a client that stops reading its results stops the server reading its operations (back-pressure)', async () => {
+  /** Gets the leader has answered OK so far (its metrics). */
+  const servedGets = async (): Promise<number> => {
+    const text = await (await fetch(`http://${c.node(leader).httpAddress}/metrics`)).text();
+    const m = /^placement_grpc_requests_total\{[^}]*method="Get"[^}]*code="OK"[^}]*\} (\d+)/m.exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+
+  /**
+   * Opens a session to the leader that reads nothing, lets `send` write `n` reads of a 512 KiB
+   * value on it, waits until the leader stops serving, and returns how many it served by then.
+   * Then it reads again and checks that all `n` results arrive.
+   */
+  const servedToPausedClient = async (n: number, send: (call: grpc.ClientDuplexStream<SessionRequest, SessionReply>, op: (i: number) => SessionOp) => Promise<void>): Promise<number> => {
     const kv = kvClient(c.node(leader).grpcAddress);
-    const big = Buffer.alloc(512 * 1024, 7);
-    await kv.set({ key: 'session/big-value', value: big });
+    await kv.set({ key: 'session/big-value', value: Buffer.alloc(512 * 1024, 7) });
     kv.close();
-    const gets = async (): Promise<number> => {
-      const text = await (await fetch(`http://${c.node(leader).httpAddress}/metrics`)).text();
-      const m = /^placement_grpc_requests_total\{[^}]*method="Get"[^}]*code="OK"[^}]*\} (\d+)/m.exec(text);
-      return m ? Number(m[1]) : 0;
-    };
-    const before = await gets();
+    const before = await servedGets();
     const client = new KvServiceClient(c.node(leader).grpcAddress, grpc.credentials.createInsecure());
     const call = client.session();
     call.on('error', (e) => assert.fail(`session failed: ${e.message}`));
-    const n = 400;
     let received = 0;
     call.on('data', (r: SessionReply) => (received += r.results.length));
     call.pause(); // read nothing: every answer is about 1 MiB
-    // One operation per message, a turn apart, as a client issuing reads over time would.
-    for (let i = 0; i < n; i++) {
-      call.write({ ops: [get(i + 1, 'session/big-value', true)] });
-      await new Promise((r) => setImmediate(r));
-    }
-    // Wait until the server stops making progress, then check that it stopped early.
+    await send(call, (i) => get(i + 1, 'session/big-value', true));
     let last = -1;
-    let now = await gets();
+    let now = await servedGets();
     while (now !== last) {
       last = now;
       await new Promise((r) => setTimeout(r, 300));
-      now = await gets();
+      now = await servedGets();
     }
-    const servedWhilePaused = now - before;
-    assert.ok(servedWhilePaused < n / 2, `served ${servedWhilePaused} of ${n} reads of 512 KiB to a client that read nothing`);
     call.resume();
     await poll(async () => received === n, { what: `all ${n} results after resuming (got ${received})`, timeoutMs: 30_000 });
     call.end();
     client.close();
+    return now - before;
+  };
+
+  it('a client that stops reading its results stops the server reading its operations (back-pressure)', async () => {
+    const n = 400;
+    // One operation per message, a turn apart, as a client issuing reads over time would.
+    const served = await servedToPausedClient(n, async (call, op) => {
+      for (let i = 0; i < n; i++) {
+        call.write({ ops: [op(i)] });
+        await new Promise((r) => setImmediate(r));
+      }
+    });
+    assert.ok(served < n / 2, `served ${served} of ${n} reads of 512 KiB to a client that read nothing`);
   });
 
   it('a burst of operations to a client that reads nothing: the server starts only what its result budget allows', async () => {
-    const gets = async (): Promise<number> => {
-      const text = await (await fetch(`http://${c.node(leader).httpAddress}/metrics`)).text();
-      const m = /^placement_grpc_requests_total\{[^}]*method="Get"[^}]*code="OK"[^}]*\} (\d+)/m.exec(text);
-      return m ? Number(m[1]) : 0;
-    };
-    const before = await gets();
-    const client = new KvServiceClient(c.node(leader).grpcAddress, grpc.credentials.createInsecure());
-    const call = client.session();
-    call.on('error', (e) => assert.fail(`session failed: ${e.message}`));
     const n = 400;
-    let received = 0;
-    call.on('data', (r: SessionReply) => (received += r.results.length));
-    call.pause();
     // All in one message: decoded in one turn, so only the result budget can hold them back.
-    call.write({ ops: Array.from({ length: n }, (_, i) => get(i + 1, 'session/big-value', true)) });
-    let last = -1;
-    let now = await gets();
-    while (now !== last) {
-      last = now;
-      await new Promise((r) => setTimeout(r, 300));
-      now = await gets();
-    }
-    const served = now - before;
+    const served = await servedToPausedClient(n, async (call, op) => {
+      call.write({ ops: Array.from({ length: n }, (_, i) => op(i)) });
+    });
     // 8 MiB of untaken results is 16 of these; one turn starts up to 64 (PUMP_STEP) before any is counted.
     assert.ok(served >= 1 && served <= 80, `served ${served} of ${n} reads of 512 KiB from one message to a client that read nothing`);
-    call.resume();
-    await poll(async () => received === n, { what: `all ${n} results after resuming (got ${received})`, timeoutMs: 30_000 });
-    call.end();
-    client.close();
   });
 
   it('a graceful stop ends open sessions with OK after answering what is in flight', async () => {
