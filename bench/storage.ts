@@ -1,8 +1,10 @@
 // Storage benchmark: `npm run bench:storage` (env: BENCH_ENTRIES, BENCH_KEYS, BENCH_DIR).
-// Reports WAL group-commit throughput for 256-byte entries, syncs/s, state-machine apply rate and
-// snapshot create/install time. Numbers only; nothing is asserted.
+// Reports WAL group-commit throughput for 256-byte entries, syncs/s, state-machine apply rate,
+// snapshot create/install time, and what a thread-pool round trip costs next to a synchronous
+// page-cache write (why the WAL writes synchronously and only syncs on the pool). Numbers only;
+// nothing is asserted.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, promises as fsp, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SnapshotStore, StateMachine, Wal, type ApplyEntry } from '../storage/index.js';
@@ -75,8 +77,32 @@ async function smBench(): Promise<void> {
   await fresh.close();
 }
 
+/** One 20 KB write (a typical group commit) through the thread pool, and synchronously. */
+async function hopBench(rounds = 2000): Promise<void> {
+  const buf = Buffer.alloc(20_000, 7);
+  const fh = await fsp.open(join(root, 'hop-async'), 'w');
+  let onThread = 0;
+  let total = 0;
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    const p = fh.write(buf, 0, buf.length, 0);
+    onThread += performance.now() - t0;
+    await p;
+    total += performance.now() - t0;
+  }
+  await fh.close();
+  const fd = openSync(join(root, 'hop-sync'), 'w');
+  const t0 = performance.now();
+  for (let i = 0; i < rounds; i++) writeSync(fd, buf, 0, buf.length, 0);
+  const sync = performance.now() - t0;
+  closeSync(fd);
+  const us = (ms: number): string => fmt((ms * 1000) / rounds, 1);
+  console.log(`20 KB write: thread pool ${us(onThread)} µs of this thread + ${us(total - onThread)} µs until the answer; synchronous ${us(sync)} µs`);
+}
+
 try {
   console.log(`storage bench in ${root} (node ${process.version})`);
+  await hopBench();
   await walBench('1000 concurrent saves x 1 entry (256 B)', 1000, 1);
   await walBench('64 concurrent saves x 16 entries (256 B)', 64, 16);
   await walBench('1 save at a time x 1 entry (256 B), no group commit', 1, 1, 2000);
