@@ -456,10 +456,14 @@ export class PlacementClient {
   /** order(kind)[0] without building the whole list: the common case on every call. */
   private first(kind: Kind): string {
     const now = Date.now();
-    const healthy = (a: string): boolean => now - (this.channels.get(a)?.failedAt ?? 0) >= SUSPECT_MS;
-    if (kind === 'write' && this.leader && this.leader.address !== '' && healthy(this.leader.address)) return this.leader.address;
-    if (this.preferred !== undefined && healthy(this.preferred)) return this.preferred;
+    if (kind === 'write' && this.leader && this.leader.address !== '' && !this.suspect(this.leader.address, now)) return this.leader.address;
+    if (this.preferred !== undefined && !this.suspect(this.preferred, now)) return this.preferred;
     return this.order(kind)[0]!;
+  }
+
+  /** An endpoint that failed within SUSPECT_MS is tried after the others. */
+  private suspect(address: string, now: number): boolean {
+    return now - (this.channels.get(address)?.failedAt ?? 0) < SUSPECT_MS;
   }
 
   /** Endpoints in the order a call tries them. */
@@ -470,8 +474,8 @@ export class PlacementClient {
     if (kind === 'write' && this.leader && this.leader.address !== '') head.push(this.leader.address);
     if (this.preferred !== undefined) head.push(this.preferred);
     const list = [...new Set([...head, ...all])];
-    const healthy = list.filter((a) => now - (this.channels.get(a)?.failedAt ?? 0) >= SUSPECT_MS);
-    const suspect = list.filter((a) => now - (this.channels.get(a)?.failedAt ?? 0) < SUSPECT_MS);
+    const healthy = list.filter((a) => !this.suspect(a, now));
+    const suspect = list.filter((a) => this.suspect(a, now));
     suspect.sort((a, b) => (this.channels.get(a)?.failedAt ?? 0) - (this.channels.get(b)?.failedAt ?? 0));
     return [...healthy, ...suspect];
   }

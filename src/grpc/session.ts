@@ -84,6 +84,8 @@ export class SessionHub {
 
 class Session {
   private readonly out: SessionResult[] = [];
+  /** resultBytes() of each result in `out`, computed once. */
+  private readonly outBytes: number[] = [];
   /** Operations received but not started yet (see PUMP_STEP); backlog[backlogHead] is next. */
   private backlog: SessionOp[] = [];
   private backlogHead = 0;
@@ -254,8 +256,10 @@ class Session {
 
   private push(r: SessionResult): void {
     if (this.finished) return;
-    this.untakenBytes += resultBytes(r);
+    const n = resultBytes(r);
+    this.untakenBytes += n;
     this.out.push(r);
+    this.outBytes.push(n);
     if (this.waiting() > 0) this.schedulePump();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -271,8 +275,11 @@ class Session {
     // applies to each message, and one turn can complete many large reads.
     let batch: SessionResult[] = [];
     let bytes = 0;
-    for (const r of this.out.splice(0)) {
-      const n = resultBytes(r);
+    const results = this.out.splice(0);
+    const sizes = this.outBytes.splice(0);
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      const n = sizes[i]!;
       if (batch.length > 0 && bytes + n > MAX_REPLY_BYTES) {
         this.write(batch, bytes);
         batch = [];
