@@ -9,12 +9,14 @@
 //   - writes/s and p50/p99 latency at 1, 16 and 64 requests in flight, 256-byte values, sent to
 //     the leader (what the SDK does once it knows the leader);
 //   - linearizable reads/s (ReadIndex) and serializable reads/s at 64 in flight, spread over all
-//     three nodes;
+//     three nodes: each of the 64 callers reads from one node, as a broker reads from its own
+//     (BENCH_READ_SPREAD=op alternates nodes per operation instead; see bench/measure.ts);
 //   - RSS of every node at the end;
 //   - CPU (user+sys) per operation of all nodes, of the leader alone, and of this load generator.
 // Options (env): BENCH_SECONDS, BENCH_CONCURRENCY (e.g. "1,16,64"), BENCH_SRC=1 runs the nodes (and the SDK)
 // from src/ through tsx instead of dist/ (dist is used when built), BENCH_TRANSPORT=sdk|unary
-// runs one transport only, BENCH_MESSAGES=1 prints the Raft messages per second of each row.
+// runs one transport only, BENCH_MESSAGES=1 prints the Raft messages per second of each row,
+// BENCH_READ_SPREAD=caller|op how reads are spread over the nodes.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,7 +24,7 @@ import * as grpc from '@grpc/grpc-js';
 import { startCluster, REPO_ROOT } from '../test/support/cluster.js';
 import { kvClient, type KvClient } from '../test/support/kv.js';
 import type { PlacementClient } from '../src/client/index.js';
-import { cpuSeconds, drive, header, line, rssMiB } from './measure.js';
+import { READ_SPREAD, cpuSeconds, drive, header, line, readTarget, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
@@ -36,8 +38,8 @@ const TRANSPORTS = (process.env.BENCH_TRANSPORT ?? 'sdk,unary').split(',');
 /** The operations a row drives, whichever transport carries them. */
 interface Ops {
   set(key: string, value: Buffer): Promise<unknown>;
-  /** Reads spread over the nodes by `i`. */
-  get(i: number, key: string, serializable: boolean): Promise<unknown>;
+  /** Reads from node `target` (0..2; see READ_SPREAD). */
+  get(target: number, key: string, serializable: boolean): Promise<unknown>;
 }
 
 async function main(): Promise<void> {
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
     });
     const unary: Ops = {
       set: (key, value) => lk.set({ key, value }),
-      get: (i, key, serializable) => all[i % 3]!.get({ key, serializable }),
+      get: (target, key, serializable) => all[target]!.get({ key, serializable }),
     };
     // The SDK: one client for writes (it finds the leader), one pinned to each node for reads.
     const sdk = (endpoints: string[]): PlacementClient => {
@@ -75,9 +77,9 @@ async function main(): Promise<void> {
     const readers = c.nodes.map((n) => sdk([n.grpcAddress]));
     const viaSdk: Ops = {
       set: (key, value) => writer.kv.set(key, value),
-      get: (i, key, serializable) => readers[i % 3]!.kv.get(key, { serializable }),
+      get: (target, key, serializable) => readers[target]!.kv.get(key, { serializable }),
     };
-    console.log(`leader: node ${leader}; ${SECONDS} s per measurement; 256-byte values\n`);
+    console.log(`leader: node ${leader}; ${SECONDS} s per measurement; 256-byte values; reads spread per ${READ_SPREAD}\n`);
     console.log(header());
     // Warm-up (JIT, connections, the keys the reads use).
     await drive('warm-up', 16, 1.5, (i) => lk.set({ key: `bench/warm/${i % 1000}`, value: VALUE }));
@@ -97,7 +99,7 @@ async function main(): Promise<void> {
           return m;
         }),
       );
-    const measure = async (name: string, n: number, op: (i: number) => Promise<unknown>): Promise<void> => {
+    const measure = async (name: string, n: number, op: (i: number, worker: number) => Promise<unknown>): Promise<void> => {
       const m0 = process.env.BENCH_MESSAGES ? await peerMessages() : [];
       const n0 = c.nodes.reduce((a, h) => a + cpuSeconds(h.pid), 0);
       const l0 = cpuSeconds(c.node(leader).pid);
@@ -121,8 +123,8 @@ async function main(): Promise<void> {
       const ops = t === 'sdk' ? viaSdk : t === 'unary' ? unary : null;
       if (!ops) throw new Error(`BENCH_TRANSPORT: unknown transport "${t}" (sdk or unary)`);
       if (!ONLY || ONLY === 'write') for (const n of LEVELS) await measure(`${t} write (Set)`, n, (i) => ops.set(`bench/${t}/${n}/${i % keys}`, VALUE));
-      if (!ONLY || ONLY === 'lin') await measure(`${t} read linearizable`, 64, (i) => ops.get(i, readKey(i), false));
-      if (!ONLY || ONLY === 'ser') await measure(`${t} read serializable`, 64, (i) => ops.get(i, readKey(i), true));
+      if (!ONLY || ONLY === 'lin') await measure(`${t} read linearizable`, 64, (i, w) => ops.get(readTarget(i, w, 3), readKey(i), false));
+      if (!ONLY || ONLY === 'ser') await measure(`${t} read serializable`, 64, (i, w) => ops.get(readTarget(i, w, 3), readKey(i), true));
     }
     console.log(`\nRSS per node (MiB): ${c.nodes.map((n) => `node ${n.id}${n.id === leader ? ' (leader)' : ''}: ${rssMiB(n.pid)}`).join(', ')}`);
   } finally {

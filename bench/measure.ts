@@ -18,17 +18,40 @@ export function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export async function drive(name: string, inFlight: number, seconds: number, op: (i: number) => Promise<unknown>): Promise<Result> {
+/**
+ * How reads are spread over the members. `caller` (the default): each of the in-flight callers
+ * sticks to one member (caller w to member w % n), as brokers do: every broker's SDK sends its
+ * reads to its own preferred member, so a member gets the operations of the brokers attached to
+ * it. `op` (BENCH_READ_SPREAD=op): consecutive operations alternate between members whoever
+ * issues them, so the operations one reply makes a caller issue are split three ways; that is
+ * how these benches spread reads up to the fifth session, kept to compare with those numbers.
+ */
+export const READ_SPREAD: 'caller' | 'op' = (() => {
+  const v = process.env.BENCH_READ_SPREAD ?? 'caller';
+  if (v !== 'caller' && v !== 'op') throw new Error(`BENCH_READ_SPREAD: "${v}" is neither "caller" nor "op"`);
+  return v;
+})();
+
+/** The member (0..n-1) operation `i` of caller `worker` reads from (see READ_SPREAD). */
+export function readTarget(i: number, worker: number, n: number): number {
+  return (READ_SPREAD === 'op' ? i : worker) % n;
+}
+
+/**
+ * Runs `op` from `inFlight` concurrent callers for `seconds`. `i` numbers the operations across
+ * all callers; `worker` (0..inFlight-1) is the caller issuing it.
+ */
+export async function drive(name: string, inFlight: number, seconds: number, op: (i: number, worker: number) => Promise<unknown>): Promise<Result> {
   const lat: number[] = [];
   let errors = 0;
   let i = 0;
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
-  const worker = async (): Promise<void> => {
+  const worker = async (_: unknown, w: number): Promise<void> => {
     while (performance.now() < end) {
       const s = performance.now();
       try {
-        await op(i++);
+        await op(i++, w);
         lat.push(performance.now() - s);
       } catch {
         errors++;

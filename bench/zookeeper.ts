@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import zookeeper, { type Client as ZkClient, type Transaction } from 'node-zookeeper-client';
 import { freePorts, poll } from '../test/support/cluster.js';
 import { Children } from './children.js';
-import { cpuSeconds, drive, header, line, rssMiB } from './measure.js';
+import { READ_SPREAD, cpuSeconds, drive, header, line, readTarget, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5); // seconds of writes, then of reads, untimed
@@ -236,13 +236,13 @@ async function main(): Promise<void> {
     for (const n of new Set(LEVELS)) await populate(lc, `/bench/${n}`, KEYS);
     await populate(lc, '/bench/follower', KEYS);
     await populate(lc, '/bench/warm', 1000);
-    console.log(`leader: ${leader.name} (pid ${leader.pid}); ${SECONDS} s per measurement after ${WARMUP} s + ${WARMUP} s of write + read warm-up; 256-byte values; setData on ${KEYS} pre-created znodes per level\n`);
+    console.log(`leader: ${leader.name} (pid ${leader.pid}); ${SECONDS} s per measurement after ${WARMUP} s + ${WARMUP} s of write + read warm-up; 256-byte values; reads spread per ${READ_SPREAD}; setData on ${KEYS} pre-created znodes per level\n`);
     console.log(header());
     // Longer than our 1.5 s: HotSpot's C2 compiles a method only after ~10k calls, and without this
     // the first measurements (and the reads) run partly interpreted and come out ~30% lower.
     await drive('warm-up', 16, WARMUP, (i) => setData(lc, `/bench/warm/${i % 1000}`, VALUE));
     await drive('warm-up reads', 64, WARMUP, (i) => Promise.all([sync(all[i % 3]!, '/bench/warm'), getData(all[i % 3]!, `/bench/warm/${i % 1000}`)]));
-    const measure = async (name: string, n: number, op: (i: number) => Promise<unknown>): Promise<void> => {
+    const measure = async (name: string, n: number, op: (i: number, worker: number) => Promise<unknown>): Promise<void> => {
       const n0 = members.reduce((a, m) => a + cpuSeconds(m.pid), 0);
       const l0 = cpuSeconds(leader.pid);
       const c0 = process.cpuUsage();
@@ -255,11 +255,11 @@ async function main(): Promise<void> {
     for (const n of LEVELS) await measure('write (setData)', n, (i) => setData(lc, `/bench/${n}/${i % KEYS}`, VALUE));
     await measure('write via follower', top, (i) => setData(fc, `/bench/follower/${i % KEYS}`, VALUE));
     const readKey = (i: number): string => `/bench/warm/${i % 1000}`;
-    await measure('read sync+getData', 64, (i) => {
-      const c = all[i % 3]!;
+    await measure('read sync+getData', 64, (i, w) => {
+      const c = all[readTarget(i, w, 3)]!;
       return Promise.all([sync(c, readKey(i)), getData(c, readKey(i))]);
     });
-    await measure('read getData (local)', 64, (i) => getData(all[i % 3]!, readKey(i)));
+    await measure('read getData (local)', 64, (i, w) => getData(all[readTarget(i, w, 3)]!, readKey(i)));
     const still = await findLeader(members);
     if (still !== leader) console.log(`\nnote: leadership moved to ${still.name} during the run`);
     console.log(`\nRSS per member (MiB): ${members.map((m) => `${m.name}${m === leader ? ' (leader)' : ''}: ${rssMiB(m.pid)}`).join(', ')}`);
