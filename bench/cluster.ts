@@ -16,7 +16,7 @@
 // Options (env): BENCH_SECONDS, BENCH_CONCURRENCY (e.g. "1,16,64"), BENCH_SRC=1 runs the nodes (and the SDK)
 // from src/ through tsx instead of dist/ (dist is used when built), BENCH_TRANSPORT=sdk|unary
 // runs one transport only, BENCH_MESSAGES=1 prints the Raft messages per second of each row,
-// BENCH_READ_SPREAD=caller|op how reads are spread over the nodes.
+// BENCH_READ_SPREAD=caller|op how reads are spread over the nodes, BENCH_NODE_ARGS extra node flags.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,6 +33,8 @@ const VALUE = Buffer.alloc(256, 0x61);
 // stop at the end). BENCH_ONLY=write|lin|ser: run only that part.
 const PROFILE_DIR = process.env.BENCH_PROFILE;
 const ONLY = process.env.BENCH_ONLY ?? '';
+// BENCH_NODE_ARGS="--flag ...": extra Node.js/V8 flags for the three nodes (experiments).
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const TRANSPORTS = (process.env.BENCH_TRANSPORT ?? 'sdk,unary').split(',');
 
 /** The operations a row drives, whichever transport carries them. */
@@ -49,7 +51,7 @@ async function main(): Promise<void> {
   const sdkPath = useDist ? join(REPO_ROOT, 'dist', 'src', 'client', 'index.js') : '../src/client/index.js';
   const { PlacementClient: Client } = (await import(useDist ? pathToFileURL(sdkPath).href : sdkPath)) as typeof import('../src/client/index.js');
   const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' },
-    nodeArgs: PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [],
+    nodeArgs: [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), ...NODE_ARGS],
   });
   const clients: KvClient[] = [];
   const sdks: PlacementClient[] = [];
