@@ -66,6 +66,12 @@ type Ns = 'kv' | 'leases' | 'leasekeys' | 'nodes' | 'users' | 'config' | 'meta' 
 const NAMESPACES: Ns[] = ['kv', 'leases', 'leasekeys', 'nodes', 'users', 'config', 'meta', 'dedup'];
 /** abstract-level's sublevel key prefix for each namespace. */
 const NS_PREFIX = Object.fromEntries(NAMESPACES.map((ns) => [ns, Buffer.from(`!${ns}!`)])) as Record<Ns, Buffer>;
+const NS_PREFIX_TEXT = Object.fromEntries(NAMESPACES.map((ns) => [ns, `!${ns}!`])) as Record<Ns, string>;
+
+/** The root-level LevelDB key of `key` in namespace `ns` (the sublevel layout `!ns!key`), in one allocation. */
+function rawKey(ns: Ns, key: string): Buffer {
+  return Buffer.from(NS_PREFIX_TEXT[ns] + key, 'utf8');
+}
 type Db = ClassicLevel<Buffer, Buffer>;
 type Sub = AbstractSublevel<Db, string | Buffer | Uint8Array, string, Buffer>;
 
@@ -109,12 +115,17 @@ class Tx {
     public applied: number,
     public appliedTerm: number,
   ) {}
-  async get(ns: Ns, key: string): Promise<Buffer | undefined> {
+  /**
+   * Synchronous: the overlay, then the prefetched values, then LevelDB on this thread (getSync).
+   * Executing a command therefore needs no promise unless it iterates (keysInRange,
+   * keysWithPrefix), and a batch of plain puts runs without a microtask per command.
+   */
+  get(ns: Ns, key: string): Buffer | undefined {
     const o = this.overlay.get(ns);
     if (o?.has(key)) return o.get(key) ?? undefined;
     const c = this.cache.get(ns);
     if (c?.has(key)) return c.get(key);
-    return this.sm.sub(ns).get(key);
+    return this.sm.rawDb.getSync(rawKey(ns, key));
   }
   /**
    * Reads every key the batch will look at before it executes, so that execution never waits on
@@ -124,9 +135,8 @@ class Tx {
   prefetch(wanted: Map<Ns, Set<string>>): void {
     const db = this.sm.rawDb;
     for (const [ns, keys] of wanted) {
-      const prefix = NS_PREFIX[ns];
       const c = new Map<string, Buffer | undefined>();
-      for (const k of keys) c.set(k, db.getSync(Buffer.concat([prefix, Buffer.from(k, 'utf8')])));
+      for (const k of keys) c.set(k, db.getSync(rawKey(ns, k)));
       this.cache.set(ns, c);
     }
   }
@@ -396,7 +406,8 @@ export class StateMachine {
       if (e.type === ENTRY_CONF_CHANGE || e.data.length === 0) {
         results.push(result(ResultCode.RESULT_OK, tx.revision));
       } else {
-        results.push(await this.applyCommand(tx, decoded.get(e.index)!));
+        const r = this.applyCommand(tx, decoded.get(e.index)!);
+        results.push(r instanceof Promise ? await r : r);
       }
       tx.applied = e.index;
       tx.appliedTerm = e.term;
@@ -415,9 +426,8 @@ export class StateMachine {
     // Raw root-level keys (`!ns!key`, the sublevel layout) in one batch: cheaper than per-op sublevel encoding.
     const batch = this.db.batch();
     for (const [ns, m] of tx.overlay) {
-      const prefix = NS_PREFIX[ns];
       for (const [k, v] of m) {
-        const key = Buffer.concat([prefix, Buffer.from(k, 'utf8')]);
+        const key = rawKey(ns, k);
         if (v === null) batch.del(key);
         else batch.put(key, v);
       }
@@ -430,41 +440,53 @@ export class StateMachine {
     return results;
   }
 
-  private async applyCommand(tx: Tx, cmd: Command | Error): Promise<CommandResult> {
+  /** A promise only when the command has to iterate keys (see Tx.get). */
+  private applyCommand(tx: Tx, cmd: Command | Error): CommandResult | Promise<CommandResult> {
     if (cmd instanceof Error) {
       return result(ResultCode.RESULT_INVALID, tx.revision, { message: `undecodable command: ${cmd.message}` });
     }
     if (!cmd.clientId) return this.execute(tx, cmd);
     const client = cmd.clientId;
-    const seen = await tx.get('dedup', dedupKey(client, cmd.seq));
+    const seen = tx.get('dedup', dedupKey(client, cmd.seq));
     if (seen) return decodeMessage(CommandResult, seen);
-    const floorRaw = await tx.get('dedup', client);
+    const floorRaw = tx.get('dedup', client);
     const floor = floorRaw ? readU64(floorRaw, 0) : 0;
     if (cmd.seq <= floor) {
       return result(ResultCode.RESULT_OUTCOME_UNKNOWN, tx.revision, {
         message: `outcome unknown: seq ${cmd.seq} of client ${client} is older than the de-duplication window of ${this.dedupWindow}; an earlier attempt with it may have been applied, this one was not`,
       });
     }
-    const res = await this.execute(tx, cmd);
-    tx.put('dedup', dedupKey(client, cmd.seq), encodeMessage(CommandResult, res));
-    const newFloor = cmd.seq - this.dedupWindow;
-    if (newFloor > floor) {
-      // Seqs normally advance one at a time, so this forgets one record. A jump reads just the
-      // records in (floor, newFloor] instead of deleting every seq in it blindly (a client whose
-      // seqs advance by 64 per command would otherwise cost 64 deletes per command).
-      if (newFloor - floor <= 4) {
-        for (let s = floor + 1; s <= newFloor; s++) tx.del('dedup', dedupKey(client, s));
-      } else {
-        for (const k of await tx.keysInRange('dedup', dedupKey(client, floor), dedupKey(client, newFloor))) tx.del('dedup', k);
-      }
+    const res = this.execute(tx, cmd);
+    if (res instanceof Promise) return res.then((r) => this.remember(tx, client, cmd.seq, floor, r));
+    return this.remember(tx, client, cmd.seq, floor, res);
+  }
+
+  /** Stores the de-dup record of (client, seq) and moves the client's window; returns `res`. */
+  private remember(tx: Tx, client: string, seq: number, floor: number, res: CommandResult): CommandResult | Promise<CommandResult> {
+    tx.put('dedup', dedupKey(client, seq), encodeMessage(CommandResult, res));
+    const newFloor = seq - this.dedupWindow;
+    if (newFloor <= floor) return res;
+    const setFloor = (): CommandResult => {
       const b = Buffer.allocUnsafe(8);
       writeU64(b, newFloor, 0);
       tx.put('dedup', client, b);
+      return res;
+    };
+    // Seqs normally advance one at a time, so this forgets one record. A jump reads just the
+    // records in (floor, newFloor] instead of deleting every seq in it blindly (a client whose
+    // seqs advance by 64 per command would otherwise cost 64 deletes per command).
+    if (newFloor - floor <= 4) {
+      for (let s = floor + 1; s <= newFloor; s++) tx.del('dedup', dedupKey(client, s));
+      return setFloor();
     }
-    return res;
+    return tx.keysInRange('dedup', dedupKey(client, floor), dedupKey(client, newFloor)).then((keys) => {
+      for (const k of keys) tx.del('dedup', k);
+      return setFloor();
+    });
   }
 
-  private async execute(tx: Tx, cmd: Command): Promise<CommandResult> {
+  /** A promise only for a lease revoke (it iterates the lease's keys). */
+  private execute(tx: Tx, cmd: Command): CommandResult | Promise<CommandResult> {
     const now = cmd.leaderTimeMs;
     const op = cmd.op;
     const invalid = (message: string): CommandResult => result(ResultCode.RESULT_INVALID, tx.revision, { message });
@@ -472,16 +494,16 @@ export class StateMachine {
       case 'put': {
         const { key, value, lease } = op.value;
         if (!key) return invalid('empty key');
-        if (lease && !(await tx.get('leases', hex16(lease)))) {
+        if (lease && !(tx.get('leases', hex16(lease)))) {
           return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `lease ${lease} not found` });
         }
-        const prev = await this.readKv(tx, key);
+        const prev = this.readKv(tx, key);
         return this.writeKv(tx, key, value, lease, prev, op.value.prevKv);
       }
       case 'delete': {
         const { key } = op.value;
         if (!key) return invalid('empty key');
-        const prev = await this.readKv(tx, key);
+        const prev = this.readKv(tx, key);
         if (!prev) return result(ResultCode.RESULT_OK, tx.revision, { succeeded: false });
         tx.revision++;
         tx.del('kv', key);
@@ -492,11 +514,11 @@ export class StateMachine {
         const c = op.value;
         if (!c.key) return invalid('empty key');
         if (!c.expect) return invalid('compare-and-swap without an expectation');
-        const prev = await this.readKv(tx, c.key);
+        const prev = this.readKv(tx, c.key);
         if (!casHolds(c, prev)) {
           return result(ResultCode.RESULT_COMPARE_FAILED, tx.revision, { prevKv: prev, succeeded: false, message: 'compare failed' });
         }
-        if (c.lease && !(await tx.get('leases', hex16(c.lease)))) {
+        if (c.lease && !(tx.get('leases', hex16(c.lease)))) {
           return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { prevKv: prev, succeeded: false, message: `lease ${c.lease} not found` });
         }
         return this.writeKv(tx, c.key, c.value, c.lease, prev, true);
@@ -504,14 +526,14 @@ export class StateMachine {
       case 'leaseGrant': {
         const { id, ttlMs } = op.value;
         if (!id || ttlMs <= 0) return invalid('lease id must be non-zero and ttl positive');
-        if (await tx.get('leases', hex16(id))) return result(ResultCode.RESULT_ALREADY_EXISTS, tx.revision, { message: `lease ${id} exists` });
+        if (tx.get('leases', hex16(id))) return result(ResultCode.RESULT_ALREADY_EXISTS, tx.revision, { message: `lease ${id} exists` });
         const lease: Lease = { id, ttlMs, expiresAtMs: now + ttlMs };
         tx.revision++;
         tx.put('leases', hex16(id), encodeMessage(Lease, lease));
         return result(ResultCode.RESULT_OK, tx.revision, { lease });
       }
       case 'leaseKeepAlive': {
-        const raw = await tx.get('leases', hex16(op.value.id));
+        const raw = tx.get('leases', hex16(op.value.id));
         if (!raw) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `lease ${op.value.id} not found` });
         const lease = decodeMessage(Lease, raw);
         lease.expiresAtMs = now + lease.ttlMs;
@@ -521,24 +543,26 @@ export class StateMachine {
       }
       case 'leaseRevoke': {
         const id = op.value.id;
-        const raw = await tx.get('leases', hex16(id));
+        const raw = tx.get('leases', hex16(id));
         if (!raw) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `lease ${id} not found` });
         tx.revision++;
         const prefix = `${hex16(id)}/`;
-        for (const lk of await tx.keysWithPrefix('leasekeys', prefix)) {
-          const key = lk.slice(prefix.length);
-          const kv = await this.readKv(tx, key);
-          if (kv && kv.lease === id) tx.del('kv', key);
-          tx.del('leasekeys', lk);
-        }
-        tx.del('leases', hex16(id));
-        return result(ResultCode.RESULT_OK, tx.revision, { lease: decodeMessage(Lease, raw) });
+        return tx.keysWithPrefix('leasekeys', prefix).then((keys) => {
+          for (const lk of keys) {
+            const key = lk.slice(prefix.length);
+            const kv = this.readKv(tx, key);
+            if (kv && kv.lease === id) tx.del('kv', key);
+            tx.del('leasekeys', lk);
+          }
+          tx.del('leases', hex16(id));
+          return result(ResultCode.RESULT_OK, tx.revision, { lease: decodeMessage(Lease, raw) });
+        });
       }
       case 'userPut': {
         const { user, createOnly, updateOnly } = op.value;
         if (!user || !user.name) return invalid('user without a name');
         if (createOnly && updateOnly) return invalid('create_only and update_only are exclusive');
-        const prevRaw = await tx.get('users', user.name);
+        const prevRaw = tx.get('users', user.name);
         if (createOnly && prevRaw) return result(ResultCode.RESULT_ALREADY_EXISTS, tx.revision, { message: `user ${user.name} exists` });
         if (updateOnly && !prevRaw) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `user ${user.name} not found` });
         const prev = prevRaw ? decodeMessage(User, prevRaw) : undefined;
@@ -549,7 +573,7 @@ export class StateMachine {
       }
       case 'userDelete': {
         const { name } = op.value;
-        if (!(await tx.get('users', name))) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `user ${name} not found` });
+        if (!(tx.get('users', name))) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `user ${name} not found` });
         tx.revision++;
         tx.del('users', name);
         return result(ResultCode.RESULT_OK, tx.revision);
@@ -564,7 +588,7 @@ export class StateMachine {
       }
       case 'configDelete': {
         const { name } = op.value;
-        if (!(await tx.get('config', name))) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `config ${name} not found` });
+        if (!(tx.get('config', name))) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `config ${name} not found` });
         tx.revision++;
         tx.del('config', name);
         return result(ResultCode.RESULT_OK, tx.revision);
@@ -574,8 +598,8 @@ export class StateMachine {
     }
   }
 
-  private async readKv(tx: Tx, key: string): Promise<KeyValue | undefined> {
-    const raw = await tx.get('kv', key);
+  private readKv(tx: Tx, key: string): KeyValue | undefined {
+    const raw = tx.get('kv', key);
     return raw ? decodeMessage(KeyValue, raw) : undefined;
   }
 
@@ -584,7 +608,7 @@ export class StateMachine {
     tx.revision++;
     const kv: KeyValue = {
       key,
-      value: Buffer.from(value),
+      value,
       createRevision: prev ? prev.createRevision : tx.revision,
       modRevision: tx.revision,
       version: prev ? prev.version + 1 : 1,
