@@ -1,6 +1,6 @@
-// Measurement helpers shared by `npm run bench` (bench/cluster.ts) and `npm run bench:etcd`
-// (bench/etcd.ts), so the two systems are measured by exactly the same loop, percentile method and
-// CPU accounting.
+// Measurement helpers shared by `npm run bench` (bench/cluster.ts), `npm run bench:etcd`
+// (bench/etcd.ts) and `npm run bench:zk` (bench/zookeeper.ts), so the three systems are measured
+// by exactly the same loop, read spread, percentile method and CPU accounting.
 import { readFileSync } from 'node:fs';
 
 export interface Result {
@@ -23,8 +23,8 @@ export function pct(sorted: number[], p: number): number {
  * sticks to one member (caller w to member w % n), as brokers do: every broker's SDK sends its
  * reads to its own preferred member, so a member gets the operations of the brokers attached to
  * it. `op` (BENCH_READ_SPREAD=op): consecutive operations alternate between members whoever
- * issues them, so the operations one reply makes a caller issue are split three ways; that is
- * how these benches spread reads up to the fifth session, kept to compare with those numbers.
+ * issues them, so the operations one reply makes a caller issue are split three ways. Kept to
+ * compare with numbers measured that way (README, "Performance").
  */
 export const READ_SPREAD: 'caller' | 'op' = (() => {
   const v = process.env.BENCH_READ_SPREAD ?? 'caller';
