@@ -6,17 +6,20 @@
 //   - `unary`: one raw grpc-js unary call per operation, no client id (the cheapest thing a
 //     plain gRPC client in any language can do);
 // the rows:
-//   - writes/s and p50/p99 latency at 1, 16 and 64 requests in flight, 256-byte values, sent to
+//   - writes/s and p50/p99 latency at 1, 16, 64 and 256 requests in flight, 256-byte values, sent to
 //     the leader (what the SDK does once it knows the leader);
-//   - linearizable reads/s (ReadIndex) and serializable reads/s at 64 in flight, spread over all
-//     three nodes: each of the 64 callers reads from one node, as a broker reads from its own
-//     (BENCH_READ_SPREAD=op alternates nodes per operation instead; see bench/measure.ts);
+//   - linearizable reads/s (ReadIndex) and serializable reads/s at 64 and 256 in flight
+//     (BENCH_READ_CONCURRENCY), spread over all three nodes: each caller reads from one node, as
+//     a broker reads from its own (BENCH_READ_SPREAD=op alternates nodes per operation instead;
+//     see bench/measure.ts);
+//   - each read row divided by the write rate at the same level (the design target is 3×);
 //   - RSS of every node at the end;
 //   - CPU (user+sys) per operation of all nodes, of the leader alone, and of this load generator.
 // Options (env): BENCH_SECONDS, BENCH_CONCURRENCY (e.g. "1,16,64"), BENCH_SRC=1 runs the nodes (and the SDK)
 // from src/ through tsx instead of dist/ (dist is used when built), BENCH_TRANSPORT=sdk|unary
 // runs one transport only, BENCH_MESSAGES=1 prints the Raft messages per second of each row,
-// BENCH_READ_SPREAD=caller|op how reads are spread over the nodes, BENCH_NODE_ARGS extra node flags.
+// BENCH_READ_SPREAD=caller|op how reads are spread over the nodes, BENCH_READ_CONCURRENCY (e.g.
+// "64,256") the read rows' levels, BENCH_NODE_ARGS extra node flags.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,10 +27,10 @@ import * as grpc from '@grpc/grpc-js';
 import { startCluster, REPO_ROOT } from '../test/support/cluster.js';
 import { kvClient, type KvClient } from '../test/support/kv.js';
 import type { PlacementClient } from '../src/client/index.js';
-import { READ_SPREAD, cpuSeconds, drive, header, line, readTarget, rssMiB } from './measure.js';
+import { READ_LEVELS, READ_SPREAD, cpuSeconds, drive, header, line, readRatios, readTarget, rssMiB, type Result } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
+const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
 const VALUE = Buffer.alloc(256, 0x61);
 // BENCH_PROFILE=DIR: run the nodes with --cpu-prof into DIR (profiles are written on the graceful
 // stop at the end). BENCH_ONLY=write|lin|ser: run only that part.
@@ -101,6 +104,7 @@ async function main(): Promise<void> {
           return m;
         }),
       );
+    const results: Result[] = [];
     const measure = async (name: string, n: number, op: (i: number, worker: number) => Promise<unknown>): Promise<void> => {
       const m0 = process.env.BENCH_MESSAGES ? await peerMessages() : [];
       const n0 = c.nodes.reduce((a, h) => a + cpuSeconds(h.pid), 0);
@@ -111,6 +115,7 @@ async function main(): Promise<void> {
       const n1 = c.nodes.reduce((a, h) => a + cpuSeconds(h.pid), 0);
       const l1 = cpuSeconds(c.node(leader).pid);
       console.log(line(r, n1 - n0, (cu.user + cu.system) / 1e6, l1 - l0));
+      results.push(r);
       if (m0.length > 0) {
         const m1 = await peerMessages();
         const rates = c.nodes.map((h, i) => {
@@ -125,8 +130,14 @@ async function main(): Promise<void> {
       const ops = t === 'sdk' ? viaSdk : t === 'unary' ? unary : null;
       if (!ops) throw new Error(`BENCH_TRANSPORT: unknown transport "${t}" (sdk or unary)`);
       if (!ONLY || ONLY === 'write') for (const n of LEVELS) await measure(`${t} write (Set)`, n, (i) => ops.set(`bench/${t}/${n}/${i % keys}`, VALUE));
-      if (!ONLY || ONLY === 'lin') await measure(`${t} read linearizable`, 64, (i, w) => ops.get(readTarget(i, w, 3), readKey(i), false));
-      if (!ONLY || ONLY === 'ser') await measure(`${t} read serializable`, 64, (i, w) => ops.get(readTarget(i, w, 3), readKey(i), true));
+      for (const n of READ_LEVELS) {
+        if (!ONLY || ONLY === 'lin') await measure(`${t} read linearizable`, n, (i, w) => ops.get(readTarget(i, w, 3), readKey(i), false));
+        if (!ONLY || ONLY === 'ser') await measure(`${t} read serializable`, n, (i, w) => ops.get(readTarget(i, w, 3), readKey(i), true));
+      }
+    }
+    for (const t of TRANSPORTS) {
+      const ratios = readRatios(results.filter((r) => r.name.startsWith(`${t} `)), (r) => r.name.includes(' write '));
+      if (ratios.length > 0) console.log(`\n${ratios.join('\n')}`);
     }
     console.log(`\nRSS per node (MiB): ${c.nodes.map((n) => `node ${n.id}${n.id === leader ? ' (leader)' : ''}: ${rssMiB(n.pid)}`).join(', ')}`);
   } finally {

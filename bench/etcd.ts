@@ -17,7 +17,7 @@ import { Children } from './children.js';
 import { cpuSeconds, drive, header, line, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
+const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
 const VALUE = Buffer.alloc(256, 0x61);
 const ETCD = process.env.ETCD_BIN ?? 'etcd';
 

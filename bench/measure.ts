@@ -32,6 +32,34 @@ export const READ_SPREAD: 'caller' | 'op' = (() => {
   return v;
 })();
 
+/**
+ * In-flight levels of the read rows (BENCH_READ_CONCURRENCY, default "64,256"). At 64, the level
+ * of the write target, a linearizable read row is bound by round-trip latency (the cores are not
+ * saturated); 256 shows what the cluster serves when they are.
+ */
+export const READ_LEVELS: number[] = (() => {
+  const v = (process.env.BENCH_READ_CONCURRENCY ?? '64,256').split(',').map((x) => Number(x.trim()));
+  if (v.length === 0 || v.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_READ_CONCURRENCY: "${process.env.BENCH_READ_CONCURRENCY}" is not a list of positive integers`);
+  return v;
+})();
+
+/**
+ * Each read row's rate divided by the write rate measured at the same in-flight level (or, if
+ * writes were not measured there, at the highest write level not above it), one line per row.
+ */
+export function readRatios(results: Result[], isWrite: (r: Result) => boolean): string[] {
+  const rate = (r: Result): number => r.ops / r.seconds;
+  const writes = results.filter(isWrite).sort((a, b) => a.inFlight - b.inFlight);
+  const out: string[] = [];
+  for (const r of results) {
+    if (isWrite(r)) continue;
+    const base = [...writes].reverse().find((w) => w.inFlight <= r.inFlight);
+    if (!base || rate(base) === 0) continue;
+    out.push(`${r.name} at ${r.inFlight} in flight: ${(rate(r) / rate(base)).toFixed(2)}× the writes/s at ${base.inFlight}`);
+  }
+  return out;
+}
+
 /** The member (0..n-1) operation `i` of caller `worker` reads from (see READ_SPREAD). */
 export function readTarget(i: number, worker: number, n: number): number {
   return (READ_SPREAD === 'op' ? i : worker) % n;

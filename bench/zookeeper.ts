@@ -10,11 +10,11 @@
 // bench/cluster.ts (bench/measure.ts), BENCH_SECONDS (default 5) per measurement, and the same
 // columns. Measured:
 //   - writes: setData of a 256-byte value on znodes /bench/<n>/<i % 10000> that were created
-//     (untimed, in multi batches) before the run, at 1, 16 and 64 in flight, sent to the leader's
+//     (untimed, in multi batches) before the run, at 1, 16, 64 and 256 in flight, sent to the leader's
 //     client port (the leader is the member whose `srvr` says "Mode: leader");
 //   - the same writes at the highest level through a session on a follower (followers forward
 //     writes to the leader, so this is what a client that didn't pick the leader gets);
-//   - reads: getData at 64 in flight spread over one session per member. ZooKeeper serves reads
+//   - reads: getData at 64 and 256 in flight (BENCH_READ_CONCURRENCY) spread over one session per member. ZooKeeper serves reads
 //     from the local replica, so this compares with our *serializable* reads; "sync+getData" sends
 //     a sync and then the getData on the same session (pipelined; the session's FIFO order makes
 //     the read wait for the sync), ZooKeeper's recipe for an up-to-date read, which is the closest
@@ -34,11 +34,11 @@ import { join } from 'node:path';
 import zookeeper, { type Client as ZkClient, type Transaction } from 'node-zookeeper-client';
 import { freePorts, poll } from '../test/support/cluster.js';
 import { Children } from './children.js';
-import { READ_SPREAD, cpuSeconds, drive, header, line, readTarget, rssMiB } from './measure.js';
+import { READ_LEVELS, READ_SPREAD, cpuSeconds, drive, header, line, readRatios, readTarget, rssMiB, type Result } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 5); // seconds of writes, then of reads, untimed
-const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
+const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
 const VALUE = Buffer.alloc(256, 0x61);
 const ZK_JAR = process.env.ZK_JAR ?? '/usr/share/java/zookeeper.jar';
 const JAVA = process.env.JAVA_BIN ?? 'java';
@@ -242,6 +242,7 @@ async function main(): Promise<void> {
     // the first measurements (and the reads) run partly interpreted and come out ~30% lower.
     await drive('warm-up', 16, WARMUP, (i) => setData(lc, `/bench/warm/${i % 1000}`, VALUE));
     await drive('warm-up reads', 64, WARMUP, (i) => Promise.all([sync(all[i % 3]!, '/bench/warm'), getData(all[i % 3]!, `/bench/warm/${i % 1000}`)]));
+    const results: Result[] = [];
     const measure = async (name: string, n: number, op: (i: number, worker: number) => Promise<unknown>): Promise<void> => {
       const n0 = members.reduce((a, m) => a + cpuSeconds(m.pid), 0);
       const l0 = cpuSeconds(leader.pid);
@@ -251,15 +252,20 @@ async function main(): Promise<void> {
       const n1 = members.reduce((a, m) => a + cpuSeconds(m.pid), 0);
       const l1 = cpuSeconds(leader.pid);
       console.log(line(r, n1 - n0, (cu.user + cu.system) / 1e6, l1 - l0));
+      results.push(r);
     };
     for (const n of LEVELS) await measure('write (setData)', n, (i) => setData(lc, `/bench/${n}/${i % KEYS}`, VALUE));
     await measure('write via follower', top, (i) => setData(fc, `/bench/follower/${i % KEYS}`, VALUE));
     const readKey = (i: number): string => `/bench/warm/${i % 1000}`;
-    await measure('read sync+getData', 64, (i, w) => {
-      const c = all[readTarget(i, w, 3)]!;
-      return Promise.all([sync(c, readKey(i)), getData(c, readKey(i))]);
-    });
-    await measure('read getData (local)', 64, (i, w) => getData(all[readTarget(i, w, 3)]!, readKey(i)));
+    for (const n of READ_LEVELS) {
+      await measure('read sync+getData', n, (i, w) => {
+        const c = all[readTarget(i, w, 3)]!;
+        return Promise.all([sync(c, readKey(i)), getData(c, readKey(i))]);
+      });
+      await measure('read getData (local)', n, (i, w) => getData(all[readTarget(i, w, 3)]!, readKey(i)));
+    }
+    const ratios = readRatios(results.filter((r) => r.name !== 'write via follower'), (r) => r.name === 'write (setData)');
+    if (ratios.length > 0) console.log(`\n${ratios.join('\n')}`);
     const still = await findLeader(members);
     if (still !== leader) console.log(`\nnote: leadership moved to ${still.name} during the run`);
     console.log(`\nRSS per member (MiB): ${members.map((m) => `${m.name}${m === leader ? ' (leader)' : ''}: ${rssMiB(m.pid)}`).join(', ')}`);
