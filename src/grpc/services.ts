@@ -52,6 +52,8 @@ export interface ServingNode {
   /** Resolves when a read at this node reflects every write acknowledged before the call
    *  (ReadIndex); immediately for serializable reads. */
   readBarrier(serializable: boolean, deadline: number): Promise<void>;
+  /** True when a serializable read needs no readBarrier (nothing answered is still unwritten). */
+  readsCurrent?(): boolean;
   getKv(key: string): Promise<KeyValue | null>;
   /** getKv without waiting, when the value can be read synchronously; `undefined` = use getKv. */
   getKvSync?(key: string): KeyValue | null | undefined;
@@ -188,8 +190,8 @@ export function kvOps(node: ServingNode): KvOps {
         return kv !== undefined ? reply(kv) : node.getKv(req.key).then(reply);
       };
       // No async function and no extra turns: serializable reads answer in the same tick.
-      if (req.serializable) return Promise.resolve(read());
-      return node.readBarrier(false, deadline).then(read);
+      if (req.serializable && node.readsCurrent?.() !== false) return Promise.resolve(read());
+      return node.readBarrier(req.serializable, deadline).then(read);
     }),
     delete: h<DeleteRequest, DeleteReply>(async (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);

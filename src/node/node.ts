@@ -106,6 +106,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private storageError: Error | null = null;
   private members_ = { voters: [] as number[], learners: [] as number[] };
   private applyChain: Promise<void> = Promise.resolve();
+  /** An applied batch's results were answered and its LevelDB write has not completed yet. */
+  private unpersistedApply = false;
+  private persistWaiters: (() => void)[] = [];
   private applyBacklog = 0;
   private deferredHardState: import('../../raft/index.js').HardState | undefined;
   private dbSizeCache = { at: 0, bytes: 0 };
@@ -476,23 +479,59 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   private async apply(entries: import('../../raft/index.js').Entry[]): Promise<void> {
     const t0 = process.hrtime.bigint();
-    const results = await this.sm.apply(entries);
-    for (const e of entries) this.bytesSinceSnapshot += e.data.length;
+    let answered = false;
+    const answer = (results: CommandResult[]): void => {
+      answered = true;
+      this.answerProposals(entries, results);
+    };
+    // Writers are answered as soon as their results are computed, while the batch is still being
+    // written to LevelDB: the entries are committed, so the outcome is final and survives a
+    // crash (the WAL replays them). Until the write completes, reads that skip the ReadIndex
+    // round wait for it (serializableBarrier), so a client always reads its acknowledged writes;
+    // linearizable reads wait for appliedIndex, which moves only after the write.
+    const results = await this.sm.apply(entries, {
+      onExecuted: (r) => {
+        this.unpersistedApply = true;
+        answer(r);
+      },
+    });
+    if (!answered) answer(results);
+    for (const e of entries) {
+      this.bytesSinceSnapshot += e.data.length;
+      if (e.type === EntryType.ConfChange) this.onConfChangeApplied(e.data);
+    }
     this.metrics?.observeApply(Number(process.hrtime.bigint() - t0) / 1e9, entries.length);
+    this.appliedIndex = entries[entries.length - 1]!.index;
+    this.applyBacklog -= entries.length;
+    this.unpersistedApply = false;
+    if (this.persistWaiters.length > 0) for (const w of this.persistWaiters.splice(0)) w();
+    this.reads.onApplied(this.appliedIndex);
+  }
+
+  private answerProposals(entries: import('../../raft/index.js').Entry[], results: CommandResult[]): void {
+    if (this.proposals.size === 0) return;
     let committed = 0;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (e.type === EntryType.ConfChange) this.onConfChangeApplied(e.data);
-      if (this.proposals.size > 0) {
-        const before = this.proposals.size;
-        this.proposals.applied(e.index, e.term, results[i] ?? null);
-        if (this.proposals.size < before) committed++;
-      }
+      const before = this.proposals.size;
+      this.proposals.applied(e.index, e.term, results[i] ?? null);
+      if (this.proposals.size < before) committed++;
     }
     if (committed > 0) this.metrics?.proposalCommitted(committed);
-    this.appliedIndex = entries[entries.length - 1]!.index;
-    this.applyBacklog -= entries.length;
-    this.reads.onApplied(this.appliedIndex);
+  }
+
+  /**
+   * Resolves once every result already answered is visible in the state machine: at once
+   * unless an applied batch is still being written (see apply()).
+   */
+  serializableBarrier(): Promise<void> {
+    if (!this.unpersistedApply) return RESOLVED;
+    return new Promise((resolve) => this.persistWaiters.push(resolve));
+  }
+
+  /** True when a serializable read may be served synchronously, without serializableBarrier(). */
+  readsCurrent(): boolean {
+    return !this.unpersistedApply;
   }
 
   private onConfChangeApplied(data: Uint8Array): void {
@@ -791,7 +830,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   // ------------------------------------------------------------------ reads
 
   readBarrier(serializable: boolean, deadline: number): Promise<void> {
-    if (serializable) return RESOLVED;
+    if (serializable) return this.serializableBarrier();
     if (this.cfg.plantedBug === 'local-reads') return RESOLVED; // PLANTED BUG (test-only): no ReadIndex
     if (!this.leaderId) return this.readBarrierSlow(deadline);
     // Fast path (a leader is known): join the next ReadIndex round without extra awaits. The

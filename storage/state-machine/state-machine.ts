@@ -336,12 +336,17 @@ export class StateMachine {
    * Returns one CommandResult per entry (no-op, ConfChange and already-applied entries get
    * RESULT_OK with the current revision). Entries at or below appliedIndex are skipped; a gap
    * (first new index > appliedIndex + 1) throws SM_INVALID.
+   *
+   * `onExecuted`, if given, receives the results as soon as they are computed, before the batch
+   * is written: the entries are committed (durable in the Raft log), so their outcome is final
+   * and a caller may answer them early. Reads of this state machine still see the previous
+   * batch until the returned promise resolves.
    */
-  apply(entries: readonly ApplyEntry[], opts: { confState?: ConfState } = {}): Promise<CommandResult[]> {
-    return this.exclusive(() => this.applyNow(entries, opts.confState));
+  apply(entries: readonly ApplyEntry[], opts: { confState?: ConfState; onExecuted?: (results: CommandResult[]) => void } = {}): Promise<CommandResult[]> {
+    return this.exclusive(() => this.applyNow(entries, opts.confState, opts.onExecuted));
   }
 
-  private async applyNow(entries: readonly ApplyEntry[], confState: ConfState | undefined): Promise<CommandResult[]> {
+  private async applyNow(entries: readonly ApplyEntry[], confState: ConfState | undefined, onExecuted?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
     const tx = new Tx(this, this._revision, this._applied, this._appliedTerm);
     const results: CommandResult[] = [];
     // Pass 1: decode commands and prefetch every key they will read.
@@ -432,6 +437,7 @@ export class StateMachine {
         else batch.put(key, v);
       }
     }
+    onExecuted?.(results);
     await batch.write();
     this._applied = tx.applied;
     this._appliedTerm = tx.appliedTerm;

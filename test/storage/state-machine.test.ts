@@ -112,6 +112,25 @@ describe('StateMachine: KV semantics', () => {
     assert.equal(await h.sm.exists('y'), false);
   });
 
+  it('onExecuted hands over the results before the batch is written; reads see it only once apply() resolves', async () => {
+    const h = await Harness.open(tempDir(after));
+    after(() => h.sm.close());
+    await h.run(put('k', 'old'));
+    let early: { results: CommandResult[]; seen: string | undefined; applied: number } | undefined;
+    const p = h.sm.apply([h.entry(enc(put('k', 'new'))), h.entry(enc(put('k2', 'x')))], {
+      onExecuted: (results) => {
+        early = { results, seen: h.sm.getSync('k')?.value.toString(), applied: h.sm.appliedIndex };
+      },
+    });
+    const rs = await p;
+    assert.ok(early, 'onExecuted was called');
+    assert.deepEqual(early.results, rs, 'the early results are the final ones');
+    assert.equal(early.seen, 'old', 'while the batch is being written, reads still see the previous batch');
+    assert.equal(early.applied, 1);
+    assert.equal(h.sm.getSync('k')?.value.toString(), 'new');
+    assert.equal(h.sm.appliedIndex, 3);
+  });
+
   it('list: prefix, startAfter paging, limit, keysOnly, non-ASCII keys', async () => {
     const h = await Harness.open(tempDir(after));
     after(() => h.sm.close());
