@@ -613,7 +613,8 @@ export class KvApi {
 
   /** The key with its metadata, or `undefined` when it does not exist. */
   async get(key: string, options: ReadOptions = {}): Promise<KeyValue | undefined> {
-    const req = { key: checkKey(key), serializable: options.serializable ?? false };
+    // kvMetadataOnly: the value comes once, in r.value; kv brings the revisions.
+    const req = { key: checkKey(key), serializable: options.serializable ?? false, kvMetadataOnly: true };
     const r = await this.c.invoke<GetReply>('KvService/Get', 'read', (s, md, o, cb) => s.kvCall('get', req, md, o, cb), options);
     if (!r.found) return undefined;
     if (r.kv) return toKeyValue({ ...r.kv, key: r.kv.key === '' ? key : r.kv.key, value: r.kv.value.length > 0 ? r.kv.value : r.value });

@@ -184,7 +184,13 @@ export function kvOps(node: ServingNode): KvOps {
     }),
     get: h<GetRequest, GetReply>((req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
-      const reply = (kv: KeyValue | null): GetReply => ({ header: node.header(), found: kv !== null, value: kv?.value ?? EMPTY, kv: kv ?? undefined });
+      const slim = req.kvMetadataOnly;
+      const reply = (kv: KeyValue | null): GetReply => ({
+        header: node.header(),
+        found: kv !== null,
+        value: kv?.value ?? EMPTY,
+        kv: kv === null ? undefined : slim ? { ...kv, key: '', value: EMPTY } : kv,
+      });
       const read = (): GetReply | Promise<GetReply> => {
         const kv = node.getKvSync?.(req.key);
         return kv !== undefined ? reply(kv) : node.getKv(req.key).then(reply);

@@ -233,7 +233,7 @@ async function finalReads(
         const stub = new KvServiceClient(cluster.node(target).grpcAddress, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 });
         try {
           const invoke = clock();
-          const r = await unary<GetReply>((cb) => stub.get({ key, serializable: false }, new grpc.Metadata(), { deadline: Date.now() + 3000 }, cb));
+          const r = await unary<GetReply>((cb) => stub.get({ key, serializable: false, kvMetadataOnly: false }, new grpc.Metadata(), { deadline: Date.now() + 3000 }, cb));
           return { r, invoke, complete: clock(), target };
         } finally {
           stub.close();

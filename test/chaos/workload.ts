@@ -166,7 +166,7 @@ export class Workload {
       };
       switch (call.kind) {
         case 'read':
-          send('get', { key, serializable: false }, timeoutMs, (err, rep) =>
+          send('get', { key, serializable: false, kvMetadataOnly: false }, timeoutMs, (err, rep) =>
             finish(err, err ? undefined : { kind: 'read', value: rep.found ? rep.value.toString('utf8') : null }),
           );
           break;

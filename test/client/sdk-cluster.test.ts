@@ -68,7 +68,9 @@ describe('PlacementClient against a real 3-node cluster', { timeout: 170_000 }, 
     try {
       await client.connect();
       assert.equal(client.endpoints.length, 3, 'learned every member from one');
-      await client.kv.set('/counter', '0');
+      const set = await client.kv.set('/counter', '0');
+      // get() asks for kv_metadata_only: the key and value are filled in from the request and the reply.
+      assert.deepEqual(await client.kv.get('/counter'), { key: '/counter', value: Buffer.from('0'), createRevision: set.revision, modRevision: set.revision, version: 1, lease: 0 });
 
       const loop = (async () => {
         for (let i = 0; !stop; i++) {

@@ -38,7 +38,7 @@ test('each session operation times out at its own deadline, in deadline order', 
   const outcome = (name: string) =>
     new Promise<void>((resolve) => {
       const timeouts: Record<string, number> = { slow: 400, fast: 60, answered: 80, mid: 200, cancelled: 100 };
-      const h = session.call('get', { key: name, serializable: false }, timeouts[name]!, (err) => {
+      const h = session.call('get', { key: name, serializable: false, kvMetadataOnly: false }, timeouts[name]!, (err) => {
         failures.push(err ? `${name}: ${grpc.status[err.code]} ${err.details}` : `${name}: ok`);
         resolve();
       });
@@ -65,7 +65,7 @@ test('a late answer after the deadline is ignored, and nothing fails twice', { t
   const { session, stream } = setup();
   const seen: string[] = [];
   await new Promise<void>((resolve) => {
-    session.call('get', { key: 'k', serializable: false }, 30, (err) => {
+    session.call('get', { key: 'k', serializable: false, kvMetadataOnly: false }, 30, (err) => {
       seen.push(err ? grpc.status[err.code]! : 'ok');
       resolve();
     });

@@ -75,7 +75,7 @@ async function handle(req: AgentRequest): Promise<AgentAnswer> {
     case 'grpc-get':
       return new Promise((resolve) => {
         kv(req.target).get(
-          { key: req.key, serializable: req.serializable ?? false },
+          { key: req.key, serializable: req.serializable ?? false, kvMetadataOnly: false },
           new grpc.Metadata(),
           { deadline: deadline(req.timeoutMs) },
           (err, reply) =>

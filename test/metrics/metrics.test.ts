@@ -147,7 +147,7 @@ describe('metrics of a busy node', () => {
     // Real gRPC traffic: successes and errors with and without codes.
     for (let i = 0; i < 20; i++) {
       await call<SetReply>((cb) => client.set({ key: `k${i}`, value: Buffer.from('v'), clientId: '', seq: 0, lease: 0, prevKv: false }, cb));
-      await call<GetReply>((cb) => client.get({ key: `k${i}`, serializable: false }, cb));
+      await call<GetReply>((cb) => client.get({ key: `k${i}`, serializable: false, kvMetadataOnly: false }, cb));
     }
     await call<SetReply>((cb) => client.set({ key: '', value: Buffer.alloc(0), clientId: '', seq: 0, lease: 0, prevKv: false }, cb));
     await call((cb) => client.delete({ key: 'x', clientId: '', seq: 0, prevKv: false }, cb));

@@ -75,6 +75,15 @@ describe('3-node cluster', () => {
       const e = await kv(n.id).exists({ key: 'greeting' });
       assert.equal(e.exists, true);
     }
+    // kv_metadata_only: the value travels once (in `value`); kv keeps the revisions.
+    const full = await kv(leader).get({ key: 'greeting' });
+    const slim = await kv(leader).get({ key: 'greeting', kvMetadataOnly: true });
+    assert.equal(full.kv?.value.toString(), 'hello');
+    assert.equal(full.kv?.key, 'greeting');
+    assert.equal(slim.value.toString(), 'hello');
+    assert.equal(slim.kv?.key, '');
+    assert.equal(slim.kv?.value.length, 0);
+    assert.deepEqual({ ...slim.kv, key: 'greeting', value: full.kv?.value }, full.kv);
     // Serializable reads converge (may lag briefly).
     for (const n of c.nodes) {
       await poll(async () => (await kv(n.id).get({ key: 'greeting', serializable: true })).found, { what: `serializable read on ${n.id}` });

@@ -73,7 +73,7 @@ const set = (xid: number, key: string, value: string, clientId = '', seq = 0): S
 const get = (xid: number, key: string, serializable = false): SessionOp => ({
   xid,
   timeoutMs: 10_000,
-  op: { $case: 'get', value: { key, serializable } },
+  op: { $case: 'get', value: { key, serializable, kvMetadataOnly: false } },
 });
 
 describe('KvService.Session', () => {

@@ -71,6 +71,13 @@ export interface GetRequest {
   key: string;
   /** Serve from the local state machine without a ReadIndex round: may be stale. */
   serializable: boolean;
+  /**
+   * Leave `kv.key` and `kv.value` of the reply empty: they are this request's key and the
+   * reply's `value`, so the value travels once (a broker's reads are mostly small values, where
+   * the second copy is a large share of the bytes). `kv` still carries the revisions, version
+   * and lease. The SDK sets it.
+   */
+  kvMetadataOnly: boolean;
 }
 
 export interface GetReply {
@@ -594,7 +601,7 @@ export const SetReply: MessageFns<SetReply> = {
 };
 
 function createBaseGetRequest(): GetRequest {
-  return { key: "", serializable: false };
+  return { key: "", serializable: false, kvMetadataOnly: false };
 }
 
 export const GetRequest: MessageFns<GetRequest> = {
@@ -604,6 +611,9 @@ export const GetRequest: MessageFns<GetRequest> = {
     }
     if (message.serializable !== false) {
       writer.uint32(16).bool(message.serializable);
+    }
+    if (message.kvMetadataOnly !== false) {
+      writer.uint32(24).bool(message.kvMetadataOnly);
     }
     return writer;
   },
@@ -637,6 +647,14 @@ export const GetRequest: MessageFns<GetRequest> = {
             message.serializable = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kvMetadataOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -656,6 +674,7 @@ export const GetRequest: MessageFns<GetRequest> = {
     const message = createBaseGetRequest();
     message.key = object.key ?? "";
     message.serializable = object.serializable ?? false;
+    message.kvMetadataOnly = object.kvMetadataOnly ?? false;
     return message;
   },
 };
