@@ -50,7 +50,8 @@ export interface ServingNode {
   /** Replicates a command (forwarding to the leader when needed); resolves with its applied result. */
   propose(cmd: Command, deadline: number): Promise<CommandResult>;
   /** Resolves when a read at this node reflects every write acknowledged before the call
-   *  (ReadIndex); immediately for serializable reads. */
+   *  (ReadIndex); for serializable reads, once every write this node already answered is
+   *  visible locally (at once, unless its state-machine batch is still being written). */
   readBarrier(serializable: boolean, deadline: number): Promise<void>;
   /** True when a serializable read needs no readBarrier (nothing answered is still unwritten). */
   readsCurrent?(): boolean;
