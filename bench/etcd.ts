@@ -7,19 +7,13 @@
 // same columns: writes/s, p50/p99, CPU (user+sys) per op of all members, of the leader, and of
 // this load generator; RSS per member at the end. Data dirs live under os.tmpdir() like the
 // Placement Center bench. Options (env): BENCH_SECONDS, BENCH_CONCURRENCY, ETCD_BIN.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { freePorts, poll } from '../test/support/cluster.js';
-import { Children } from './children.js';
+import { requireEtcd, startEtcdCluster, type EtcdCluster } from '../test/support/etcd.js';
 import { cpuSeconds, drive, header, line, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
 const VALUE = Buffer.alloc(256, 0x61);
-const ETCD = process.env.ETCD_BIN ?? 'etcd';
 
 function varint(n: number): number[] {
   const out: number[] = [];
@@ -35,71 +29,16 @@ function putRequest(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from([0x0a, ...varint(k.length)]), k, Buffer.from([0x12, ...varint(value.length)]), value]);
 }
 
-// ---- the etcd cluster ----
-interface Member { name: string; clientUrl: string; grpcAddress: string; proc: ChildProcess; pid: number }
-const children = new Children();
-
-async function startEtcd(root: string): Promise<Member[]> {
-  const ports = await freePorts(6);
-  const names = ['m1', 'm2', 'm3'];
-  const peerUrl = (i: number): string => `http://127.0.0.1:${ports[2 * i + 1]}`;
-  const initialCluster = names.map((n, i) => `${n}=${peerUrl(i)}`).join(',');
-  const members = names.map((name, i) => {
-    const clientUrl = `http://127.0.0.1:${ports[2 * i]}`;
-    const fd = openSync(join(root, `${name}.log`), 'a');
-    const proc = spawn(ETCD, [
-      '--name', name,
-      '--data-dir', join(root, name),
-      '--listen-client-urls', clientUrl,
-      '--advertise-client-urls', clientUrl,
-      '--listen-peer-urls', peerUrl(i),
-      '--initial-advertise-peer-urls', peerUrl(i),
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', 'bench-etcd',
-      '--initial-cluster-state', 'new',
-      '--logger', 'zap',
-      '--log-level', 'warn',
-    ], { stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    children.add(proc);
-    if (proc.pid === undefined) throw new Error(`could not start ${ETCD}`);
-    return { name, clientUrl, grpcAddress: `127.0.0.1:${ports[2 * i]}`, proc, pid: proc.pid };
-  });
-  for (const m of members) {
-    await poll(async () => {
-      if (m.proc.exitCode !== null) throw new Error(`etcd ${m.name} exited; see ${join(root, `${m.name}.log`)}`);
-      const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-      return ((await res.json()) as { health?: string }).health === 'true';
-    }, { what: `etcd ${m.name} healthy`, timeoutMs: 30_000 });
-  }
-  return members;
-}
-
-/** The member whose /metrics says etcd_server_is_leader 1. */
-async function findLeader(members: Member[]): Promise<Member> {
-  return poll(async () => {
-    for (const m of members) {
-      const text = await (await fetch(`${m.clientUrl}/metrics`, { signal: AbortSignal.timeout(1000) })).text();
-      if (/^etcd_server_is_leader 1$/m.test(text)) return m;
-    }
-    return null;
-  }, { what: 'an etcd leader', timeoutMs: 30_000 });
-}
-
 async function main(): Promise<void> {
-  const root = mkdtempSync(join(tmpdir(), 'etcd-bench-'));
   let client: grpc.Client | null = null;
+  let etcd: EtcdCluster | null = null;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   try {
-    const version = await new Promise<string>((res) => {
-      const p = spawn(ETCD, ['--version']);
-      let out = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      p.on('error', () => res('?'));
-      p.on('close', () => res(out.split('\n')[0] ?? '?'));
-    });
-    console.log(`starting a 3-member etcd cluster (${version}) under ${root} ...`);
-    const members = await startEtcd(root);
-    const leader = await findLeader(members);
+    const version = requireEtcd();
+    console.log(`starting a 3-member etcd cluster (${version}) ...`);
+    etcd = await startEtcdCluster();
+    const members = etcd.members;
+    const leader = await etcd.leader();
     client = new grpc.Client(leader.grpcAddress, grpc.credentials.createInsecure(), {
       'grpc.max_concurrent_streams': 1000,
       'grpc.enable_channelz': 0,
@@ -123,13 +62,12 @@ async function main(): Promise<void> {
       const l1 = cpuSeconds(leader.pid);
       console.log(line(r, n1 - n0, (cu.user + cu.system) / 1e6, l1 - l0));
     }
-    const still = await findLeader(members);
+    const still = await etcd.leader();
     if (still !== leader) console.log(`\nnote: leadership moved to ${still.name} during the run`);
     console.log(`\nRSS per member (MiB): ${members.map((m) => `${m.name}${m === leader ? ' (leader)' : ''}: ${rssMiB(m.pid)}`).join(', ')}`);
   } finally {
     client?.close();
-    await children.stopAll();
-    rmSync(root, { recursive: true, force: true });
+    await etcd?.stop();
   }
 }
 
