@@ -42,7 +42,7 @@ export interface ReadOptions extends CallOptions {
 }
 
 export interface SetOptions extends CallOptions {
-  /** Attach the key to a lease (0 / absent: none). */
+  /** Attach the key to a lease (0 / absent: none). A lease that does not exist fails the write with NotFoundError; nothing is written. */
   lease?: number;
   /** Return the previous key-value in the result. */
   prevKv?: boolean;

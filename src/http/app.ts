@@ -9,9 +9,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
 import type { Command, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
-import { ResultCode } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import { PlacementError, envelopeCode, toHttpStatus, type ErrorCode } from '../errors.js';
+import { answerResult } from '../results.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AdminBackend, HealthCheck, ReadOptions } from './backend.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -190,24 +190,9 @@ function sendError(res: Response, httpStatus: number, code: number, message: str
   res.status(httpStatus).json({ code, data: null, error: message });
 }
 
-/** Maps a non-OK CommandResult to the PlacementError the API reports. */
+/** The result when the command was applied; the PlacementError its row in src/results.ts names otherwise. */
 function checkResult(result: CommandResult, what: string): CommandResult {
-  switch (result.code) {
-    case ResultCode.RESULT_OK:
-      return result;
-    case ResultCode.RESULT_NOT_FOUND:
-      throw fail('NOT_FOUND', result.message || `${what} not found`);
-    case ResultCode.RESULT_ALREADY_EXISTS:
-      throw fail('ALREADY_EXISTS', result.message || `${what} already exists`);
-    case ResultCode.RESULT_COMPARE_FAILED:
-      throw fail('FAILED_PRECONDITION', result.message || `${what}: compare failed`);
-    case ResultCode.RESULT_INVALID:
-      throw fail('INVALID_ARGUMENT', result.message || `${what}: rejected as invalid`);
-    case ResultCode.RESULT_OUTCOME_UNKNOWN:
-      throw fail('ABORTED', result.message);
-    default:
-      throw fail('INTERNAL', `${what}: unexpected result code ${String(result.code)}`);
-  }
+  return answerResult(result, { what });
 }
 
 function command(op: NonNullable<Command['op']>): Command {
