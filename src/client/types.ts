@@ -207,6 +207,12 @@ export interface PlacementClientOptions {
    * operation. A server without Session support is spoken to with unary calls automatically.
    */
   transport?: 'session' | 'unary';
+  /**
+   * When every endpoint has refused every connection for this long, a call fails with
+   * UnavailableError ("cannot reach any of …") instead of waiting out its deadline (default
+   * 1000 ms). Endpoints that accept connections but do not answer still get the whole deadline.
+   */
+  refusedGiveUpMs?: number;
   /** Called before every retry (observability). */
   onRetry?: (event: RetryEvent) => void;
 }

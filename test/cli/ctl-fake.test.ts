@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { FakeCluster, deadAddress } from '../client/support/fake-cluster.js';
 import { PlacementClient } from '../../src/client/index.js';
 import { runCtl, type CtlResult } from './support/run-ctl.js';
+import { createServer, type AddressInfo } from 'node:net';
 
 const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, NOT_FOUND: 4, REJECTED: 5, COMPARE_FAILED: 6 };
 
@@ -164,6 +165,35 @@ describe('placement-ctl against a fake cluster', () => {
     assert.equal(viaEnv.code, EXIT.UNAVAILABLE);
     assert.match(viaEnv.stderr, new RegExp(`cannot reach any of ${a}: connection refused`));
     assert.equal(envOk.code, EXIT.NOT_FOUND, envOk.stderr);
+  });
+
+  test('every endpoint refusing connections fails in about a second, not at --timeout; one that never answers keeps the timeout', async () => {
+    const a = await deadAddress();
+    const b = await deadAddress();
+    // A socket that accepts connections and never says a word (a hung process, a black hole).
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const quiet = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const t0 = performance.now();
+      const refused = await runCtl(['--endpoints', `${a},${b}`, '--timeout', '60s', 'kv', 'put', '/x', 'y']);
+      const refusedMs = performance.now() - t0;
+      assert.equal(refused.code, EXIT.UNAVAILABLE);
+      assert.equal(refused.stderr, `placement-ctl: error: cannot reach any of ${a}, ${b}: connection refused\n`);
+      // Behaviour, not speed: it gave up on its own, long before the 60 s timeout.
+      assert.ok(refusedMs < 30_000, `refused endpoints took ${Math.round(refusedMs)} ms`);
+
+      const t1 = performance.now();
+      const hung = await runCtl(['--endpoints', `${quiet},${a}`, '--timeout', '1500ms', 'kv', 'get', '/x']);
+      const hungMs = performance.now() - t1;
+      assert.equal(hung.code, EXIT.UNAVAILABLE, hung.stderr);
+      assert.doesNotMatch(hung.stderr, new RegExp(`${quiet}: connection refused`));
+      assert.match(hung.stderr, /connection not established in time|no answer/);
+      assert.ok(hungMs >= 1500, `an endpoint that never answers waits out --timeout (took ${Math.round(hungMs)} ms)`);
+      noStack(hung);
+    } finally {
+      silent.close();
+    }
   });
 
   test('no leader: exit 3 with the servers\' reason', async () => {
