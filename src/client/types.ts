@@ -39,6 +39,8 @@ export interface CallOptions {
 export interface ReadOptions extends CallOptions {
   /** Serve from the answering node's local state without a ReadIndex round (may be stale). */
   serializable?: boolean;
+  /** Ask this endpoint only (one attempt, no fail-over): how `placement-ctl endpoint health` probes each member. */
+  endpoint?: string;
 }
 
 export interface SetOptions extends CallOptions {

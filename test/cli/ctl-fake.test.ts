@@ -7,7 +7,7 @@ import { PlacementClient } from '../../src/client/index.js';
 import { runCtl, type CtlResult } from './support/run-ctl.js';
 import { createServer, type AddressInfo } from 'node:net';
 
-const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, NOT_FOUND: 4, REJECTED: 5, COMPARE_FAILED: 6 };
+const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, NOT_FOUND: 4, REJECTED: 5, COMPARE_FAILED: 6, UNHEALTHY: 7 };
 
 function noStack(r: CtlResult): void {
   assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, `stack trace in stderr: ${r.stderr}`);
@@ -35,7 +35,8 @@ describe('placement-ctl against a fake cluster', () => {
     ]);
     assert.equal(help.code, EXIT.OK);
     assert.match(help.stdout, /Exit codes:/);
-    for (const line of [/0\s+success/, /2\s+usage error/, /3\s+cluster unreachable/, /4\s+key not found/]) assert.match(help.stdout, line);
+    for (const line of [/0\s+success/, /2\s+usage error/, /3\s+cluster unreachable/, /4\s+key not found/, /7\s+cluster not healthy/]) assert.match(help.stdout, line);
+    assert.match(help.stdout, /endpoint\s+per-endpoint health and status/);
     assert.match(help.stdout, /PLACEMENT_ENDPOINTS/);
     for (const r of [unknownOpt, missingArg, badTimeout, badEndpoint]) {
       assert.equal(r.code, EXIT.USAGE, `${r.stderr}`);
@@ -216,10 +217,10 @@ describe('placement-ctl against a fake cluster', () => {
     ]);
     assert.equal(st.code, EXIT.OK, st.stderr);
     const rows = st.stdout.trimEnd().split('\n');
-    assert.match(rows[0]!, /^ID\s+ADDRESS\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAG\s+LEADER$/);
+    assert.match(rows[0]!, /^ID\s+ADDRESS\s+REACHABLE\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAG\s+LEADER$/);
     assert.equal(rows.length, 4);
-    assert.match(rows[1]!, new RegExp(`^1\\s+${fc.node(1).address}\\s+leader\\s+7\\s+\\d+\\s+\\d+\\s+0\\s+\\*$`));
-    assert.match(rows[2]!, new RegExp(`^2\\s+${fc.node(2).address}\\s+follower\\s+7\\s+\\d+\\s+\\d+\\s+1$`));
+    assert.match(rows[1]!, new RegExp(`^1\\s+${fc.node(1).address}\\s+yes\\s+leader\\s+7\\s+\\d+\\s+\\d+\\s+0\\s+\\*$`));
+    assert.match(rows[2]!, new RegExp(`^2\\s+${fc.node(2).address}\\s+yes\\s+follower\\s+7\\s+\\d+\\s+\\d+\\s+1$`));
     const headerCol = rows[0]!.indexOf('ROLE');
     for (const r of rows.slice(1)) assert.match(r.slice(headerCol), /^(leader|follower)/);
     const sj = JSON.parse(stJson.stdout) as { leaderId: number; members: Array<{ id: number; role: string; isLeader: boolean; lag: number }> };
@@ -231,9 +232,9 @@ describe('placement-ctl against a fake cluster', () => {
     await fc.node(3).stop();
     try {
       const down = await runCtl(['--endpoints', ep, '--timeout', '2s', 'cluster', 'status']);
-      assert.equal(down.code, EXIT.OK, down.stderr);
-      assert.match(down.stdout, new RegExp(`\\n3\\s+${fc.node(3).address}\\s+unreachable\\s+-\\s+-\\s+-\\s+-`));
-      assert.match(down.stderr, /warning: member 3: cannot reach any of .*: connection refused/);
+      assert.equal(down.code, EXIT.UNHEALTHY, down.stderr);
+      assert.match(down.stdout, new RegExp(`\\n3\\s+${fc.node(3).address}\\s+no\\s+unreachable\\s+-\\s+-\\s+-\\s+-`));
+      assert.equal(down.stderr, `cluster is not healthy: member 3 (${fc.node(3).address}) unreachable: connection refused\n`);
       noStack(down);
     } finally {
       await fc.node(3).start();

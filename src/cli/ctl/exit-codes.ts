@@ -13,6 +13,9 @@ export const EXIT = {
   REJECTED: 5,
   /** kv cas: the expectation did not hold, nothing was written. */
   COMPARE_FAILED: 6,
+  /** The cluster answered but is not healthy: a member unreachable or no leader (cluster status),
+   *  an endpoint unhealthy or not answering (endpoint health, endpoint status). */
+  UNHEALTHY: 7,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -24,4 +27,6 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  cluster unreachable or unavailable (no member answered, no leader, timeout)
   4  key not found (kv get, kv del, kv exists), or lease not found (kv put --lease)
   5  request rejected by the server (invalid argument, failed precondition)
-  6  compare-and-swap expectation not met (kv cas)`;
+  6  compare-and-swap expectation not met (kv cas)
+  7  cluster not healthy: a member unreachable or no leader (cluster status), an endpoint
+     unhealthy (endpoint health, endpoint status)`;
