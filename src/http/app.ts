@@ -19,6 +19,7 @@ import { hashPassword } from './passwords.js';
 import {
   configNameSchema,
   configPutBodySchema,
+  keyQuerySchema,
   kvPutBodySchema,
   listQuerySchema,
   permissionsBodySchema,
@@ -50,6 +51,8 @@ export interface AdminAppOptions {
 }
 
 export const DEFAULT_MAX_KEY_BYTES = 4096;
+/** Query parameters of a list that make no sense with `key` (one key). */
+const LIST_ONLY_PARAMS = ['prefix', 'startAfter', 'limit', 'keysOnly'] as const;
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 
 type Encoding = 'utf8' | 'base64';
@@ -251,7 +254,55 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   });
 
   // ---------------------------------------------------------------- kv
+  // One key is addressed either by path (/v1/kv/brokers/1 is key "brokers/1"; /v1/kv//brokers/1
+  // or %2F for "/brokers/1") or, for keys that start with "/", by query: /v1/kv?key=/brokers/1.
+  const getKey = async (key: string, req: Request, res: Response): Promise<void> => {
+    checkKey(key, 'key', maxKeyBytes);
+    const q = parse(readQuerySchema, req.query, 'query');
+    const kv = await backend.get(key, readOpts(q));
+    if (!kv) throw fail('NOT_FOUND', `key not found: ${key}`);
+    ok(res, kvJson(kv, q.encoding));
+  };
+  const putKey = async (key: string, req: Request, res: Response): Promise<void> => {
+    checkKey(key, 'key', maxKeyBytes);
+    const body = parse(kvPutBodySchema, req.body, 'body');
+    const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
+    const result = checkResult(
+      await backend.propose(command({ $case: 'put', value: { key, value, lease: body.lease ?? 0, prevKv: true } })),
+      `key ${key}`,
+    );
+    ok(res, {
+      key,
+      revision: result.revision,
+      prevKv: result.prevKv ? kvJson(result.prevKv, body.encoding) : null,
+    });
+  };
+  const deleteKey = async (key: string, res: Response): Promise<void> => {
+    checkKey(key, 'key', maxKeyBytes);
+    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key, prevKv: true } })), `key ${key}`);
+    if (!result.succeeded && !result.prevKv) throw fail('NOT_FOUND', `key not found: ${key}`);
+    ok(res, { key, deleted: true, revision: result.revision, prevKv: result.prevKv ? kvJson(result.prevKv) : null });
+  };
+  /** The `key` query parameter; undefined when absent. */
+  const keyQuery = (req: Request): string | undefined => {
+    const raw = (req.query as Record<string, unknown>).key;
+    if (raw === undefined) return undefined;
+    return parse(keyQuerySchema, { key: raw }, 'query').key;
+  };
+  const requireKeyQuery = (req: Request): string => {
+    const key = keyQuery(req);
+    if (key === undefined) throw fail('INVALID_ARGUMENT', 'key: required (/v1/kv?key=/brokers/1, or the key in the path: /v1/kv/{key})');
+    return key;
+  };
+
   app.get('/v1/kv', async (req, res) => {
+    const key = keyQuery(req);
+    if (key !== undefined) {
+      const listOnly = LIST_ONLY_PARAMS.filter((p) => p in (req.query as object));
+      if (listOnly.length > 0) throw fail('INVALID_ARGUMENT', `key: cannot be combined with ${listOnly.join(', ')} (those list keys; key reads one)`);
+      await getKey(key, req, res);
+      return;
+    }
     const q = parse(listQuerySchema, req.query, 'query');
     checkKey(q.prefix, 'prefix', maxKeyBytes, true);
     checkKey(q.startAfter, 'startAfter', maxKeyBytes, true);
@@ -266,36 +317,11 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
       nextKey: page.more ? page.nextKey : '',
     });
   });
-  app.get('/v1/kv/*key', async (req, res) => {
-    const key = keyParam(req);
-    checkKey(key, 'key', maxKeyBytes);
-    const q = parse(readQuerySchema, req.query, 'query');
-    const kv = await backend.get(key, readOpts(q));
-    if (!kv) throw fail('NOT_FOUND', `key not found: ${key}`);
-    ok(res, kvJson(kv, q.encoding));
-  });
-  app.put('/v1/kv/*key', async (req, res) => {
-    const key = keyParam(req);
-    checkKey(key, 'key', maxKeyBytes);
-    const body = parse(kvPutBodySchema, req.body, 'body');
-    const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
-    const result = checkResult(
-      await backend.propose(command({ $case: 'put', value: { key, value, lease: body.lease ?? 0, prevKv: true } })),
-      `key ${key}`,
-    );
-    ok(res, {
-      key,
-      revision: result.revision,
-      prevKv: result.prevKv ? kvJson(result.prevKv, body.encoding) : null,
-    });
-  });
-  app.delete('/v1/kv/*key', async (req, res) => {
-    const key = keyParam(req);
-    checkKey(key, 'key', maxKeyBytes);
-    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key, prevKv: true } })), `key ${key}`);
-    if (!result.succeeded && !result.prevKv) throw fail('NOT_FOUND', `key not found: ${key}`);
-    ok(res, { key, deleted: true, revision: result.revision, prevKv: result.prevKv ? kvJson(result.prevKv) : null });
-  });
+  app.put('/v1/kv', async (req, res) => putKey(requireKeyQuery(req), req, res));
+  app.delete('/v1/kv', async (req, res) => deleteKey(requireKeyQuery(req), res));
+  app.get('/v1/kv/*key', async (req, res) => getKey(keyParam(req), req, res));
+  app.put('/v1/kv/*key', async (req, res) => putKey(keyParam(req), req, res));
+  app.delete('/v1/kv/*key', async (req, res) => deleteKey(keyParam(req), res));
 
   // ---------------------------------------------------------------- leases (read-only)
   app.get('/v1/leases', async (req, res) => {
