@@ -5,14 +5,14 @@
 // The tarball holds what the SDK and the two CLIs need and nothing else: no tests, benches,
 // scripts or TypeScript sources, no source maps.
 //
-// The compiled dist/ comes from `npm ci` (prepare → build); the pack skips its prepare script
-// (a full build takes most of a minute on a shared CI machine) and builds first only when dist/
-// is missing or older than the sources. Dependencies install from the npm cache when they are
-// there (--prefer-offline), else from the registry.
+// The compiled dist/ comes from `npm ci` (prepare → build); the test runs `npm run build` first
+// (tsc -b: a no-op when dist/ is current) and packs with --ignore-scripts so prepare does not
+// run it again. Dependencies install from the npm cache when they are there (--prefer-offline),
+// else from the registry.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,28 +30,6 @@ interface Packed {
   files: Array<{ path: string }>;
 }
 
-/** The newest modification time under `dir` of files ending in one of `exts`. */
-function newest(dir: string, exts: string[]): number {
-  let t = 0;
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    if (st.isDirectory()) t = Math.max(t, newest(p, exts));
-    else if (exts.some((e) => name.endsWith(e)) && !name.endsWith('.d.ts')) t = Math.max(t, st.mtimeMs);
-  }
-  return t;
-}
-
-function distIsCurrent(): boolean {
-  try {
-    const built = Math.min(...['src', 'raft', 'storage', 'proto'].map((d) => newest(join(REPO_ROOT, 'dist', d), ['.js'])));
-    const sources = Math.max(...['src', 'raft', 'storage', 'proto'].map((d) => newest(join(REPO_ROOT, d), ['.ts'])));
-    return built > 0 && built >= sources;
-  } catch {
-    return false;
-  }
-}
-
 describe('npm pack → npm install → SDK types and both CLIs', { timeout: 600_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'placement-pack-'));
   const project = join(work, 'app');
@@ -67,7 +45,8 @@ describe('npm pack → npm install → SDK types and both CLIs', { timeout: 600_
   };
 
   before(async () => {
-    if (!distIsCurrent()) await timed('npm run build', () => run('npm', ['run', 'build'], { cwd: REPO_ROOT }));
+    // tsc -b: nothing is compiled when dist/ is current (as after npm ci).
+    await timed('npm run build', () => run('npm', ['run', 'build'], { cwd: REPO_ROOT }));
     const { stdout } = await timed('npm pack', () =>
       run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: REPO_ROOT, maxBuffer: 16 << 20 }),
     );
