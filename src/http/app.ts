@@ -51,9 +51,9 @@ export interface AdminAppOptions {
 }
 
 export const DEFAULT_MAX_KEY_BYTES = 4096;
+export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 /** Query parameters of a list that make no sense with `key` (one key). */
 const LIST_ONLY_PARAMS = ['prefix', 'startAfter', 'limit', 'keysOnly'] as const;
-export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 
 type Encoding = 'utf8' | 'base64';
 
