@@ -5,23 +5,70 @@
 //   node 2: gRPC 127.0.0.1:1238  admin HTTP 127.0.0.1:1237  data ./data/node-2  log ./data/node-2.log
 //   node 3: gRPC 127.0.0.1:1248  admin HTTP 127.0.0.1:1247  data ./data/node-3  log ./data/node-3.log
 //
+// Options (before any node arguments; e.g. `npm start -- --base-port 2227 --data-root /tmp/pc`):
+//   --data-root DIR   where the nodes keep data and logs (env PLACEMENT_DATA_ROOT; default ./data)
+//   --base-port N     node i gets admin HTTP N+10(i-1) and gRPC N+10(i-1)+1 (env
+//                     PLACEMENT_BASE_PORT; default 1227), so a second cluster does not collide
+// Every other argument is passed to every node (e.g. `npm start -- --snapshot-every 1000`).
+//
 // Uses the compiled server in dist/ (built by `npm ci` through `prepare`); builds it first when
-// it is missing. Ctrl-C (or SIGTERM) stops all three gracefully. Extra arguments are passed to
-// every node (e.g. `npm start -- --snapshot-every 1000`). PLACEMENT_DATA_ROOT overrides ./data.
+// it is missing.
+//
+// Stopping: every way stops all three nodes gracefully (SIGTERM each, SIGKILL after 20 s) and
+// exits once they have exited, so nothing is left listening:
+//   - Ctrl-C in the terminal: the nodes run in their own process group, so only this script
+//     (and npm) get the SIGINT, and the nodes get one SIGTERM each from here;
+//   - SIGINT, SIGTERM or SIGHUP to this script;
+//   - SIGINT or SIGTERM to the npm process: the start script in package.json is
+//     `exec node scripts/start-cluster.js`, so the shell npm starts becomes this process and
+//     npm's forwarded signal reaches it;
+//   - npm (or whatever started this script) dying: the script notices it was orphaned.
+// A second signal kills the nodes at once.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const dataRoot = resolve(process.env.PLACEMENT_DATA_ROOT ?? join(root, 'data'));
+
+/** Takes this script's own options out of argv; the rest goes to the nodes. */
+function parseOptions(argv, env) {
+  const opts = { dataRoot: env.PLACEMENT_DATA_ROOT ?? join(root, 'data'), basePort: env.PLACEMENT_BASE_PORT ?? '1227' };
+  const rest = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^--(data-root|base-port)(?:=(.*))?$/.exec(a);
+    if (!m) {
+      rest.push(a);
+      continue;
+    }
+    const value = m[2] ?? argv[++i];
+    if (value === undefined) fail(`--${m[1]} needs a value`);
+    if (m[1] === 'data-root') opts.dataRoot = value;
+    else opts.basePort = value;
+  }
+  const base = Number(opts.basePort);
+  if (!/^\d+$/.test(String(opts.basePort)) || base < 1 || base + 21 > 65535) {
+    fail(`base port must be an integer from 1 to 65514 (it uses N..N+21), got "${opts.basePort}"`);
+  }
+  return { dataRoot: resolve(opts.dataRoot), basePort: base, extra: rest };
+}
+
+function fail(message) {
+  console.error(`start-cluster: ${message}`);
+  process.exit(2);
+}
+
+const { dataRoot, basePort, extra } = parseOptions(process.argv.slice(2), process.env);
+// The terminal or npm may be gone while the nodes stop: a closed stdout must not crash this
+// script (that would orphan the nodes).
+for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
 const entry = join(root, 'bin', 'placement-center.js');
-const extra = process.argv.slice(2);
 
 const nodes = [1, 2, 3].map((id) => ({
   id,
-  grpc: `127.0.0.1:${1218 + 10 * id}`,
-  http: `127.0.0.1:${1217 + 10 * id}`,
+  grpc: `127.0.0.1:${basePort + 10 * (id - 1) + 1}`,
+  http: `127.0.0.1:${basePort + 10 * (id - 1)}`,
   dataDir: join(dataRoot, `node-${id}`),
   log: join(dataRoot, `node-${id}.log`),
   proc: null,
@@ -53,6 +100,7 @@ for (const n of nodes) {
   n.proc.on('exit', (code, signal) => {
     exited++;
     if (!stopping) console.log(`node ${n.id} exited unexpectedly (${signal ?? `code ${code}`}); see ${n.log}`);
+    else console.log(`node ${n.id} stopped (${signal ?? `code ${code}`})`);
     if (exited === nodes.length) {
       console.log('all nodes stopped');
       process.exit(0);
@@ -60,7 +108,7 @@ for (const n of nodes) {
   });
 }
 
-console.log('Placement Center: local 3-node cluster');
+console.log(`Placement Center: local 3-node cluster (start script pid ${process.pid})`);
 for (const n of nodes) {
   console.log(`  node ${n.id}: gRPC ${n.grpc}  admin http://${n.http}/v1/cluster/status  metrics http://${n.http}/metrics  data ${n.dataDir}  log ${n.log}  (pid ${n.proc.pid})`);
 }
@@ -83,7 +131,7 @@ async function status(n) {
     if (leader && sts.every((s) => s && s.leaderId === leader.id)) {
       const ln = nodes.find((n) => n.id === leader.id);
       console.log(`leader: node ${leader.id} (${ln.grpc}), term ${leader.term}. Ctrl-C stops all three gracefully.`);
-      console.log(`try:  curl -s http://${ln.http}/v1/cluster/status`);
+      console.log(`try:  npx placement-ctl --endpoints ${ln.grpc} cluster status`);
       return;
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -91,18 +139,38 @@ async function status(n) {
   if (!stopping) console.log('no leader elected yet; check the logs');
 })();
 
-function stopAll(sig) {
+/** When the first stop signal came: a repeat within REPEAT_GRACE_MS is the same stop request. */
+let stopAt = 0;
+/**
+ * Ctrl-C reaches this script twice at once: from the terminal (the whole foreground process
+ * group) and forwarded by npm. Only a repeat that comes later, from a human, kills the nodes.
+ */
+const REPEAT_GRACE_MS = 1000;
+
+function stopAll(why) {
   if (stopping) {
-    console.log('second signal: killing nodes');
-    for (const n of nodes) if (n.proc && n.proc.exitCode === null) n.proc.kill('SIGKILL');
+    if (Date.now() - stopAt < REPEAT_GRACE_MS) return;
+    console.log(`${why} again: killing the nodes`);
+    for (const n of nodes) if (n.proc && n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill('SIGKILL');
     return;
   }
   stopping = true;
-  console.log(`${sig}: stopping the cluster gracefully ...`);
+  stopAt = Date.now();
+  console.log(`${why}: stopping the cluster gracefully ...`);
   for (const n of nodes) if (n.proc && n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill('SIGTERM');
   setTimeout(() => {
     for (const n of nodes) if (n.proc && n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill('SIGKILL');
   }, 20_000).unref();
 }
-process.on('SIGINT', () => stopAll('SIGINT'));
-process.on('SIGTERM', () => stopAll('SIGTERM'));
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => stopAll(sig));
+
+// Orphaned (npm or the shell that started this script died, e.g. SIGKILL): stop too, rather
+// than leave a cluster running that nobody can Ctrl-C. The parent's pid is read once at start.
+const parent = process.ppid;
+const orphanCheck = setInterval(() => {
+  if (process.ppid !== parent) {
+    clearInterval(orphanCheck);
+    stopAll(`parent process ${parent} is gone`);
+  }
+}, 500);
+orphanCheck.unref();

@@ -40,6 +40,7 @@ import {
   grpcCodeName,
   isConnectionFailure,
   isNotConnectedTimeout,
+  isRefused,
   leaderHintFrom,
   type AttemptFailure,
   type LeaderHint,
@@ -71,6 +72,8 @@ import type {
 const DEFAULT_DEADLINE_MS = 5000;
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 2000;
 const DEFAULT_REFRESH_INTERVAL_MS = 30_000;
+/** Every endpoint refusing connections for this long ends a call (a member restarting is back by then). */
+const DEFAULT_REFUSED_GIVE_UP_MS = 1000;
 /** Largest page listAll asks for explicitly (the server's default --max-list-limit). */
 const LIST_PAGE_MAX = 1000;
 /** An endpoint that failed this recently is tried after the others. */
@@ -244,6 +247,7 @@ export class PlacementClient {
   private readonly random: () => number;
   private readonly discover: boolean;
   private readonly onRetry: ((event: RetryEvent) => void) | undefined;
+  private readonly refusedGiveUpMs: number;
   private nextSeq: number;
   private preferred: string | undefined;
   private leader: LeaderHint | undefined;
@@ -274,6 +278,8 @@ export class PlacementClient {
     this.random = options.random ?? Math.random;
     this.discover = options.discoverMembers ?? true;
     this.onRetry = options.onRetry;
+    this.refusedGiveUpMs = options.refusedGiveUpMs ?? DEFAULT_REFUSED_GIVE_UP_MS;
+    if (!(this.refusedGiveUpMs >= 0)) throw new InvalidArgumentError(`refusedGiveUpMs must be >= 0, got ${this.refusedGiveUpMs}`);
     const transport = options.transport ?? 'session';
     if (transport !== 'session' && transport !== 'unary') throw new InvalidArgumentError(`transport must be "session" or "unary", got ${String(transport)}`);
     this.useSession = transport === 'session';
@@ -360,7 +366,11 @@ export class PlacementClient {
     const deadlineMs = options.deadlineMs ?? this.defaultDeadlineMs;
     if (!(deadlineMs > 0)) throw new InvalidArgumentError(`deadlineMs must be > 0, got ${deadlineMs}`);
     const signal = options.signal;
-    const deadlineAt = Date.now() + deadlineMs;
+    const startedAt = Date.now();
+    const deadlineAt = startedAt + deadlineMs;
+    // Nothing listens anywhere (every endpoint refused every connection): give up at this time
+    // instead of at the deadline. Any other failure (a timeout, "no leader") keeps the deadline.
+    const refusedGiveUpAt = startedAt + this.refusedGiveUpMs;
     const pinned = options.endpoint === undefined ? undefined : normalizeEndpoint(options.endpoint);
     const failures: AttemptFailure[] = [];
     const tried: string[] = [];
@@ -434,11 +444,22 @@ export class PlacementClient {
         rounds++;
       }
       retry++;
+      if (this.everyEndpointRefused(failures, pinned)) {
+        if (Date.now() >= refusedGiveUpAt) throw this.exhausted(method, deadlineMs, failures, tried, hint);
+        delayMs = Math.min(delayMs, refusedGiveUpAt - Date.now());
+      }
       if (Date.now() + delayMs >= deadlineAt) throw this.exhausted(method, deadlineMs, failures, tried, hint);
       this.onRetry?.({ method, retry, failure, nextEndpoint: candidate, delayMs, leaderHint: hint });
       await this.sleep(delayMs, signal);
       next = candidate;
     }
+  }
+
+  /** True when every endpoint this call may use has been tried and every attempt was refused. */
+  private everyEndpointRefused(failures: readonly AttemptFailure[], pinned: string | undefined): boolean {
+    if (failures.length === 0 || !failures.every((f) => isRefused(f.code, f.message))) return false;
+    const failed = new Set(failures.map((f) => f.endpoint));
+    return (pinned !== undefined ? [pinned] : this.endpoints).every((e) => failed.has(e));
   }
 
   private ensureOpen(): void {

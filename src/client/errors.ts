@@ -249,6 +249,11 @@ export function isConnectionFailure(err: ServiceError): boolean {
   );
 }
 
+/** True when the endpoint refused the connection: nothing listens there (a definite, fast answer). */
+export function isRefused(code: number, message: string): boolean {
+  return code === GrpcStatus.UNAVAILABLE && /ECONNREFUSED/.test(message);
+}
+
 /** A short human reason for a transport failure ("connection refused", …). */
 export function describeFailure(code: number, message: string): string {
   if (/ECONNREFUSED/.test(message)) return 'connection refused';

@@ -39,10 +39,12 @@ export interface CallOptions {
 export interface ReadOptions extends CallOptions {
   /** Serve from the answering node's local state without a ReadIndex round (may be stale). */
   serializable?: boolean;
+  /** Ask this endpoint only (one attempt, no fail-over): how `placement-ctl endpoint health` probes each member. */
+  endpoint?: string;
 }
 
 export interface SetOptions extends CallOptions {
-  /** Attach the key to a lease (0 / absent: none). */
+  /** Attach the key to a lease (0 / absent: none). A lease that does not exist fails the write with NotFoundError; nothing is written. */
   lease?: number;
   /** Return the previous key-value in the result. */
   prevKv?: boolean;
@@ -207,6 +209,12 @@ export interface PlacementClientOptions {
    * operation. A server without Session support is spoken to with unary calls automatically.
    */
   transport?: 'session' | 'unary';
+  /**
+   * When every endpoint has refused every connection for this long, a call fails with
+   * UnavailableError ("cannot reach any of …") instead of waiting out its deadline (default
+   * 1000 ms). Endpoints that accept connections but do not answer still get the whole deadline.
+   */
+  refusedGiveUpMs?: number;
   /** Called before every retry (observability). */
   onRetry?: (event: RetryEvent) => void;
 }

@@ -3,8 +3,7 @@
 // Errors are PlacementError (src/errors.ts), mapped to gRPC codes; leadership errors carry the
 // leader hint in trailing metadata (x-placement-leader-id / x-placement-leader-address).
 import * as grpc from '@grpc/grpc-js';
-import type { Command, CommandResult } from '../../proto/gen/placement/v1/command.js';
-import { ResultCode } from '../../proto/gen/placement/v1/command.js';
+import { ResultCode, type Command, type CommandResult } from '../../proto/gen/placement/v1/command.js';
 import {
   KvServiceService,
   type CompareAndSwapReply,
@@ -35,6 +34,7 @@ import { PlacementError, invalidArgument, toGrpcStatus } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { instrumentGrpcService } from '../metrics/grpc.js';
 import { VERSION } from '../version.js';
+import { answerResult } from '../results.js';
 import { KvService } from '../../proto/services.js';
 import { checkMalformed, tolerant, type Maybe } from './malformed.js';
 import { SessionHub } from './session.js';
@@ -101,23 +101,6 @@ export function validateValue(value: Uint8Array, max: number): void {
   if (value.byteLength > max) throw invalidArgument(`value is ${value.byteLength} bytes, over the limit of ${max} bytes (max-value-bytes)`);
 }
 
-function checkResult(r: CommandResult): CommandResult {
-  switch (r.code) {
-    case ResultCode.RESULT_OK:
-    case ResultCode.RESULT_COMPARE_FAILED:
-    case ResultCode.RESULT_NOT_FOUND:
-      return r;
-    case ResultCode.RESULT_ALREADY_EXISTS:
-      throw new PlacementError('ALREADY_EXISTS', r.message || 'already exists');
-    case ResultCode.RESULT_INVALID:
-      throw invalidArgument(r.message || 'invalid command');
-    case ResultCode.RESULT_OUTCOME_UNKNOWN:
-      throw new PlacementError('ABORTED', r.message);
-    default:
-      throw new PlacementError('INTERNAL', `unexpected result code ${r.code}: ${r.message}`);
-  }
-}
-
 export type Handler<Req, Rep> = (req: Req, deadline: number) => Promise<Rep>;
 
 function unary<Req, Rep>(node: ServingNode, fn: Handler<Req, Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> {
@@ -175,7 +158,7 @@ export function kvOps(node: ServingNode): KvOps {
     set: h<SetRequest, SetReply>(async (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
       validateValue(req.value, lim.maxValueBytes);
-      const r = checkResult(
+      const r = answerResult(
         await node.propose(
           { clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'put', value: { key: req.key, value: req.value, lease: req.lease, prevKv: req.prevKv } } },
           deadline,
@@ -202,10 +185,10 @@ export function kvOps(node: ServingNode): KvOps {
     }),
     delete: h<DeleteRequest, DeleteReply>(async (req, deadline) => {
       validateKey(req.key, lim.maxKeyBytes);
-      const r = checkResult(
+      const r = answerResult(
         await node.propose({ clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'delete', value: { key: req.key, prevKv: req.prevKv } } }, deadline),
       );
-      const deleted = r.code === ResultCode.RESULT_OK && (r.succeeded || r.prevKv !== undefined);
+      const deleted = r.succeeded || r.prevKv !== undefined;
       return { header: { ...node.header(), revision: r.revision }, deleted, prevKv: req.prevKv ? r.prevKv : undefined };
     }),
     exists: h<ExistsRequest, ExistsReply>(async (req, deadline) => {
@@ -228,7 +211,8 @@ export function kvOps(node: ServingNode): KvOps {
       if (!req.expect) throw invalidArgument('compare-and-swap needs one expectation: expected_mod_revision, expected_value or expect_absent');
       if (req.expect.$case === 'expectedValue') validateValue(req.expect.value, lim.maxValueBytes);
       if (req.expect.$case === 'expectAbsent' && !req.expect.value) throw invalidArgument('expect_absent must be true when set');
-      const r = checkResult(
+      // An unmet expectation is CAS's own answer (succeeded: false); every other non-OK result fails.
+      const r = answerResult(
         await node.propose(
           {
             clientId: req.clientId,
@@ -238,8 +222,9 @@ export function kvOps(node: ServingNode): KvOps {
           },
           deadline,
         ),
+        { replySaysUnmet: true },
       );
-      return { header: { ...node.header(), revision: r.revision }, succeeded: r.succeeded, prevKv: r.prevKv };
+      return { header: { ...node.header(), revision: r.revision }, succeeded: r.code === ResultCode.RESULT_OK && r.succeeded, prevKv: r.prevKv };
     }),
   };
 }

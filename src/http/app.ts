@@ -9,9 +9,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
 import type { Command, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
-import { ResultCode } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import { PlacementError, envelopeCode, toHttpStatus, type ErrorCode } from '../errors.js';
+import { answerResult } from '../results.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AdminBackend, HealthCheck, ReadOptions } from './backend.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -19,6 +19,7 @@ import { hashPassword } from './passwords.js';
 import {
   configNameSchema,
   configPutBodySchema,
+  keyQuerySchema,
   kvPutBodySchema,
   listQuerySchema,
   permissionsBodySchema,
@@ -51,6 +52,8 @@ export interface AdminAppOptions {
 
 export const DEFAULT_MAX_KEY_BYTES = 4096;
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
+/** Query parameters of a list that make no sense with `key` (one key). */
+const LIST_ONLY_PARAMS = ['prefix', 'startAfter', 'limit', 'keysOnly'] as const;
 
 type Encoding = 'utf8' | 'base64';
 
@@ -190,24 +193,9 @@ function sendError(res: Response, httpStatus: number, code: number, message: str
   res.status(httpStatus).json({ code, data: null, error: message });
 }
 
-/** Maps a non-OK CommandResult to the PlacementError the API reports. */
+/** The result when the command was applied; the PlacementError its row in src/results.ts names otherwise. */
 function checkResult(result: CommandResult, what: string): CommandResult {
-  switch (result.code) {
-    case ResultCode.RESULT_OK:
-      return result;
-    case ResultCode.RESULT_NOT_FOUND:
-      throw fail('NOT_FOUND', result.message || `${what} not found`);
-    case ResultCode.RESULT_ALREADY_EXISTS:
-      throw fail('ALREADY_EXISTS', result.message || `${what} already exists`);
-    case ResultCode.RESULT_COMPARE_FAILED:
-      throw fail('FAILED_PRECONDITION', result.message || `${what}: compare failed`);
-    case ResultCode.RESULT_INVALID:
-      throw fail('INVALID_ARGUMENT', result.message || `${what}: rejected as invalid`);
-    case ResultCode.RESULT_OUTCOME_UNKNOWN:
-      throw fail('ABORTED', result.message);
-    default:
-      throw fail('INTERNAL', `${what}: unexpected result code ${String(result.code)}`);
-  }
+  return answerResult(result, { what });
 }
 
 function command(op: NonNullable<Command['op']>): Command {
@@ -266,7 +254,55 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   });
 
   // ---------------------------------------------------------------- kv
+  // One key is addressed either by path (/v1/kv/brokers/1 is key "brokers/1"; /v1/kv//brokers/1
+  // or %2F for "/brokers/1") or, for keys that start with "/", by query: /v1/kv?key=/brokers/1.
+  const getKey = async (key: string, req: Request, res: Response): Promise<void> => {
+    checkKey(key, 'key', maxKeyBytes);
+    const q = parse(readQuerySchema, req.query, 'query');
+    const kv = await backend.get(key, readOpts(q));
+    if (!kv) throw fail('NOT_FOUND', `key not found: ${key}`);
+    ok(res, kvJson(kv, q.encoding));
+  };
+  const putKey = async (key: string, req: Request, res: Response): Promise<void> => {
+    checkKey(key, 'key', maxKeyBytes);
+    const body = parse(kvPutBodySchema, req.body, 'body');
+    const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
+    const result = checkResult(
+      await backend.propose(command({ $case: 'put', value: { key, value, lease: body.lease ?? 0, prevKv: true } })),
+      `key ${key}`,
+    );
+    ok(res, {
+      key,
+      revision: result.revision,
+      prevKv: result.prevKv ? kvJson(result.prevKv, body.encoding) : null,
+    });
+  };
+  const deleteKey = async (key: string, res: Response): Promise<void> => {
+    checkKey(key, 'key', maxKeyBytes);
+    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key, prevKv: true } })), `key ${key}`);
+    if (!result.succeeded && !result.prevKv) throw fail('NOT_FOUND', `key not found: ${key}`);
+    ok(res, { key, deleted: true, revision: result.revision, prevKv: result.prevKv ? kvJson(result.prevKv) : null });
+  };
+  /** The `key` query parameter; undefined when absent. */
+  const keyQuery = (req: Request): string | undefined => {
+    const raw = (req.query as Record<string, unknown>).key;
+    if (raw === undefined) return undefined;
+    return parse(keyQuerySchema, { key: raw }, 'query').key;
+  };
+  const requireKeyQuery = (req: Request): string => {
+    const key = keyQuery(req);
+    if (key === undefined) throw fail('INVALID_ARGUMENT', 'key: required (/v1/kv?key=/brokers/1, or the key in the path: /v1/kv/{key})');
+    return key;
+  };
+
   app.get('/v1/kv', async (req, res) => {
+    const key = keyQuery(req);
+    if (key !== undefined) {
+      const listOnly = LIST_ONLY_PARAMS.filter((p) => p in (req.query as object));
+      if (listOnly.length > 0) throw fail('INVALID_ARGUMENT', `key: cannot be combined with ${listOnly.join(', ')} (those list keys; key reads one)`);
+      await getKey(key, req, res);
+      return;
+    }
     const q = parse(listQuerySchema, req.query, 'query');
     checkKey(q.prefix, 'prefix', maxKeyBytes, true);
     checkKey(q.startAfter, 'startAfter', maxKeyBytes, true);
@@ -281,36 +317,11 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
       nextKey: page.more ? page.nextKey : '',
     });
   });
-  app.get('/v1/kv/*key', async (req, res) => {
-    const key = keyParam(req);
-    checkKey(key, 'key', maxKeyBytes);
-    const q = parse(readQuerySchema, req.query, 'query');
-    const kv = await backend.get(key, readOpts(q));
-    if (!kv) throw fail('NOT_FOUND', `key not found: ${key}`);
-    ok(res, kvJson(kv, q.encoding));
-  });
-  app.put('/v1/kv/*key', async (req, res) => {
-    const key = keyParam(req);
-    checkKey(key, 'key', maxKeyBytes);
-    const body = parse(kvPutBodySchema, req.body, 'body');
-    const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
-    const result = checkResult(
-      await backend.propose(command({ $case: 'put', value: { key, value, lease: body.lease ?? 0, prevKv: true } })),
-      `key ${key}`,
-    );
-    ok(res, {
-      key,
-      revision: result.revision,
-      prevKv: result.prevKv ? kvJson(result.prevKv, body.encoding) : null,
-    });
-  });
-  app.delete('/v1/kv/*key', async (req, res) => {
-    const key = keyParam(req);
-    checkKey(key, 'key', maxKeyBytes);
-    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key, prevKv: true } })), `key ${key}`);
-    if (!result.succeeded && !result.prevKv) throw fail('NOT_FOUND', `key not found: ${key}`);
-    ok(res, { key, deleted: true, revision: result.revision, prevKv: result.prevKv ? kvJson(result.prevKv) : null });
-  });
+  app.put('/v1/kv', async (req, res) => putKey(requireKeyQuery(req), req, res));
+  app.delete('/v1/kv', async (req, res) => deleteKey(requireKeyQuery(req), res));
+  app.get('/v1/kv/*key', async (req, res) => getKey(keyParam(req), req, res));
+  app.put('/v1/kv/*key', async (req, res) => putKey(keyParam(req), req, res));
+  app.delete('/v1/kv/*key', async (req, res) => deleteKey(keyParam(req), res));
 
   // ---------------------------------------------------------------- leases (read-only)
   app.get('/v1/leases', async (req, res) => {

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import {
   configPutBodySchema,
+  keyQuerySchema,
   kvPutBodySchema,
   listQuerySchema,
   permissionsBodySchema,
@@ -76,8 +77,22 @@ export interface OpenApiOptions {
 export function buildOpenApiDocument(opts: OpenApiOptions): Json {
   const keyParam = pathParam(
     'key',
-    `The key (1..${opts.maxKeyBytes} UTF-8 bytes). Slashes may be written literally (/v1/kv//a/b is key "/a/b") or as %2F.`,
+    `The key (1..${opts.maxKeyBytes} UTF-8 bytes). Slashes may be written literally (/v1/kv//a/b is key "/a/b") or as %2F; for keys that start with "/", /v1/kv?key=/a/b is the plainer form.`,
   );
+  const keyQuery: Json = { ...queryParams(keyQuerySchema)[0]!, required: true };
+  const putReply: Json = {
+    type: 'object',
+    properties: { key: { type: 'string' }, revision: { type: 'integer' }, prevKv: { anyOf: [ref('KeyValue'), { type: 'null' }] } },
+  };
+  const deleteReply: Json = {
+    type: 'object',
+    properties: {
+      key: { type: 'string' },
+      deleted: { const: true },
+      revision: { type: 'integer' },
+      prevKv: { anyOf: [ref('KeyValue'), { type: 'null' }] },
+    },
+  };
   const userParam = pathParam('name', 'User name: 1..128 of letters, digits, _ . @ -');
   const configParam = pathParam('name', 'Config entry name: 1..256 of letters, digits, _ . : / -');
   const readParams = queryParams(readQuerySchema);
@@ -151,21 +166,41 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
       },
       '/v1/kv': {
         get: {
-          summary: 'List keys by prefix, one page at a time',
+          summary: 'List keys by prefix, one page at a time; or, with key, get that one key',
+          description: 'With `key` (e.g. `?key=/brokers/1`) this reads one key and answers like GET /v1/kv/{key}; `key` cannot be combined with prefix, startAfter, limit or keysOnly.',
           tags: ['kv'],
-          parameters: queryParams(listQuerySchema),
+          parameters: [{ ...keyQuery, required: false }, ...queryParams(listQuerySchema)],
           responses: {
-            '200': ok('A page of keys', {
-              type: 'object',
-              properties: {
-                kvs: { type: 'array', items: ref('KeyValue') },
-                more: { type: 'boolean' },
-                nextKey: { type: 'string', description: 'Pass as startAfter to get the next page ("" when more is false)' },
-              },
+            '200': ok('A page of keys (or, with key, the key)', {
+              oneOf: [
+                {
+                  type: 'object',
+                  properties: {
+                    kvs: { type: 'array', items: ref('KeyValue') },
+                    more: { type: 'boolean' },
+                    nextKey: { type: 'string', description: 'Pass as startAfter to get the next page ("" when more is false)' },
+                  },
+                },
+                ref('KeyValue'),
+              ],
             }),
             ...badInput,
+            '404': err('With key: no such key'),
             ...commonErrors,
           },
+        },
+        put: {
+          summary: 'Set the key named by the key query parameter (replicated); same as PUT /v1/kv/{key}',
+          tags: ['kv'],
+          parameters: [keyQuery],
+          requestBody: jsonBody(kvPutBodySchema),
+          responses: { '200': ok('Written', putReply), ...writeErrors, '404': err('The lease named in the body does not exist (nothing written)') },
+        },
+        delete: {
+          summary: 'Delete the key named by the key query parameter (replicated); same as DELETE /v1/kv/{key}',
+          tags: ['kv'],
+          parameters: [keyQuery],
+          responses: { '200': ok('Deleted', deleteReply), ...badInput, '404': err('No such key'), ...commonErrors },
         },
       },
       '/v1/kv/{key}': {
@@ -180,32 +215,13 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           tags: ['kv'],
           parameters: [keyParam],
           requestBody: jsonBody(kvPutBodySchema),
-          responses: {
-            '200': ok('Written', {
-              type: 'object',
-              properties: { key: { type: 'string' }, revision: { type: 'integer' }, prevKv: { anyOf: [ref('KeyValue'), { type: 'null' }] } },
-            }),
-            ...writeErrors,
-          },
+          responses: { '200': ok('Written', putReply), ...writeErrors, '404': err('The lease named in the body does not exist (nothing written)') },
         },
         delete: {
           summary: 'Delete a key (replicated)',
           tags: ['kv'],
           parameters: [keyParam],
-          responses: {
-            '200': ok('Deleted', {
-              type: 'object',
-              properties: {
-                key: { type: 'string' },
-                deleted: { const: true },
-                revision: { type: 'integer' },
-                prevKv: { anyOf: [ref('KeyValue'), { type: 'null' }] },
-              },
-            }),
-            ...badInput,
-            '404': err('No such key'),
-            ...commonErrors,
-          },
+          responses: { '200': ok('Deleted', deleteReply), ...badInput, '404': err('No such key'), ...commonErrors },
         },
       },
       '/v1/leases': {

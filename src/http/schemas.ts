@@ -20,6 +20,13 @@ export const readQuerySchema = z.object({
   encoding: encodingSchema.optional(),
 });
 
+/** `?key=` addresses one key by query, so keys starting with "/" need no "//" in the path. */
+export const keyQuerySchema = z.object({
+  key: z
+    .string({ error: 'must be given once' })
+    .describe('One key, e.g. /brokers/1 (the same as /v1/kv/{key}; keys that start with "/" need no "//" this way). On GET, reads that key instead of listing.'),
+});
+
 export const listQuerySchema = z.object({
   prefix: z.string().default('').describe('Only keys starting with this prefix ("" = all keys).'),
   startAfter: z.string().default('').describe('Continuation: only keys strictly greater than this one (the previous page\'s nextKey).'),

@@ -23,7 +23,7 @@ async function spawnExample(endpoint: string): Promise<{ code: number | null; ou
   return { code, output };
 }
 
-const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, NOT_FOUND: 4, REJECTED: 5, COMPARE_FAILED: 6 };
+const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, NOT_FOUND: 4, REJECTED: 5, COMPARE_FAILED: 6, UNHEALTHY: 7 };
 
 function clean(r: CtlResult): void {
   assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, `stack trace in stderr: ${r.stderr}`);
@@ -33,8 +33,32 @@ function clean(r: CtlResult): void {
 interface StatusJson {
   clusterId: string;
   leaderId: number;
-  members: Array<{ id: number; address: string; role: string; isLeader: boolean; reachable: boolean; term: number | null; commitIndex: number | null; appliedIndex: number | null; lag: number | null }>;
+  healthy: boolean;
+  problems: string[];
+  members: Array<{
+    id: number;
+    address: string;
+    role: string;
+    isLeader: boolean;
+    reachable: boolean;
+    reachableAtAddress: boolean;
+    reachedVia: string | null;
+    term: number | null;
+    commitIndex: number | null;
+    appliedIndex: number | null;
+    lag: number | null;
+  }>;
 }
+
+interface HealthJson {
+  endpoint: string;
+  health: boolean;
+  took: string;
+  tookMs: number;
+  error?: string;
+}
+
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('placement-ctl against a real 3-node cluster', { timeout: 170_000 }, () => {
   let c: Cluster;
@@ -119,27 +143,39 @@ describe('placement-ctl against a real 3-node cluster', { timeout: 170_000 }, ()
   test('cluster status, member list and check perf', async () => {
     const leader = await c.waitForLeader();
     const example = spawnExample(c.node(2).grpcAddress);
-    const [st, stJson, ml, perf] = await Promise.all([
+    const [st, stJson, ml, perf, health, epStatus] = await Promise.all([
       runCtl(['--endpoints', c.node(1).grpcAddress, 'cluster', 'status']),
       runCtl(['--endpoints', all, '--json', 'cluster', 'status']),
       runCtl(['--endpoints', all, '--json', 'member', 'list']),
       runCtl(['--endpoints', all, '--json', 'check', 'perf', '--duration', '1s', '--concurrency', '8']),
+      runCtl(['--endpoints', c.node(1).grpcAddress, '--json', 'endpoint', 'health', '--cluster']),
+      runCtl(['--endpoints', all, '--json', 'endpoint', 'status']),
     ]);
-    for (const r of [st, stJson, ml, perf]) {
+    for (const r of [st, stJson, ml, perf, health, epStatus]) {
       assert.equal(r.code, EXIT.OK, r.stderr);
       clean(r);
     }
+    const hj = JSON.parse(health.stdout) as HealthJson[];
+    assert.deepEqual(hj.map((h) => [h.endpoint, h.health]), c.nodes.map((n) => [n.grpcAddress, true]), '--cluster: every member');
+    const ej = JSON.parse(epStatus.stdout) as Array<{ endpoint: string; id: number; isLeader: boolean; isLearner: boolean; raftIndex: number; errors: string[] }>;
+    assert.deepEqual(ej.map((e) => [e.endpoint, e.id, e.isLeader, e.isLearner, e.errors]), c.nodes.map((n) => [n.grpcAddress, n.id, n.id === leader, false, []]));
+    for (const e of ej) assert.ok(e.raftIndex > 0);
     const rows = st.stdout.trimEnd().split('\n');
-    assert.match(rows[0]!, /^ID\s+ADDRESS\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAG\s+LEADER$/);
+    assert.match(rows[0]!, /^ID\s+ADDRESS\s+REACHABLE\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAG\s+LEADER$/);
     assert.equal(rows.length, 4);
     const leaderRow = rows.find((r) => r.endsWith('*'))!;
-    assert.match(leaderRow, new RegExp(`^${leader}\\s+${c.node(leader).grpcAddress.replace(/\./g, '\\.')}\\s+leader\\s+\\d+\\s+\\d+\\s+\\d+\\s+0\\s+\\*$`));
+    assert.match(leaderRow, new RegExp(`^${leader}\\s+${c.node(leader).grpcAddress.replace(/\./g, '\\.')}\\s+yes\\s+leader\\s+\\d+\\s+\\d+\\s+\\d+\\s+0\\s+\\*$`));
+    assert.equal(st.stderr, '', 'a healthy cluster: no warning');
     const sj = JSON.parse(stJson.stdout) as StatusJson;
+    assert.equal(sj.healthy, true);
+    assert.deepEqual(sj.problems, []);
     assert.equal(sj.leaderId, leader);
     assert.deepEqual(sj.members.map((m) => m.id), [1, 2, 3]);
     assert.equal(sj.members.filter((m) => m.isLeader).length, 1);
     for (const m of sj.members) {
       assert.equal(m.reachable, true);
+      assert.equal(m.reachableAtAddress, true);
+      assert.equal(m.reachedVia, m.address);
       assert.ok((m.commitIndex ?? 0) > 0);
       assert.ok(['leader', 'follower'].includes(m.role));
     }
@@ -162,23 +198,69 @@ describe('placement-ctl against a real 3-node cluster', { timeout: 170_000 }, ()
     await c.kill(victim.id);
     // The dead member first in --endpoints: the command still works, status marks it.
     const others = c.nodes.filter((n) => n.id !== victim.id).map((n) => n.grpcAddress);
-    const [put, st] = await Promise.all([
+    const [put, st, stJson, health, healthJson, eps] = await Promise.all([
       runCtl(['--endpoints', [victim.grpcAddress, ...others].join(','), 'kv', 'put', '/while-down', '1']),
       runCtl(['--endpoints', all, '--timeout', '3s', 'cluster', 'status']),
+      runCtl(['--endpoints', all, '--timeout', '3s', '--json', 'cluster', 'status']),
+      runCtl(['--endpoints', others[0]!, '--timeout', '3s', 'endpoint', 'health', '--cluster']),
+      runCtl(['--endpoints', all, '--timeout', '3s', '--json', 'endpoint', 'health']),
+      runCtl(['--endpoints', all, '--timeout', '3s', 'endpoint', 'status']),
     ]);
     assert.equal(put.code, EXIT.OK, put.stderr);
-    assert.equal(st.code, EXIT.OK, st.stderr);
-    assert.match(st.stdout, new RegExp(`\\n${victim.id}\\s+${victim.grpcAddress.replace(/\./g, '\\.')}\\s+unreachable\\s+-`));
-    assert.match(st.stderr, new RegExp(`warning: member ${victim.id}: cannot reach any of ${victim.grpcAddress.replace(/\./g, '\\.')}: connection refused`));
+    // A member down: the table still shows everyone, and the exit code says "not healthy".
+    assert.equal(st.code, EXIT.UNHEALTHY, st.stderr);
+    assert.match(st.stdout, new RegExp(`\\n${victim.id}\\s+${esc(victim.grpcAddress)}\\s+no\\s+unreachable\\s+-`));
+    assert.equal(st.stderr, `cluster is not healthy: member ${victim.id} (${victim.grpcAddress}) unreachable: connection refused\n`);
     clean(st);
+    assert.equal(stJson.code, EXIT.UNHEALTHY);
+    const sj = JSON.parse(stJson.stdout) as StatusJson;
+    assert.equal(sj.healthy, false);
+    assert.deepEqual(sj.problems, [`member ${victim.id} (${victim.grpcAddress}) unreachable: connection refused`]);
+    assert.equal(sj.members.find((m) => m.id === victim.id)!.reachable, false);
+    // endpoint health: one line per member, the dead one false with its error.
+    assert.equal(health.code, EXIT.UNHEALTHY, health.stderr);
+    const hrows = health.stdout.trimEnd().split('\n');
+    assert.match(hrows[0]!, /^ENDPOINT\s+HEALTH\s+TOOK\s+ERROR$/);
+    assert.equal(hrows.length, 4);
+    for (const n of c.nodes) {
+      const row = hrows.find((r) => r.startsWith(`${n.grpcAddress} `))!;
+      if (n.id === victim.id) assert.match(row, new RegExp(`^${esc(n.grpcAddress)}\\s+false\\s+[\\d.]+ms\\s+cannot reach any of ${esc(n.grpcAddress)}: connection refused$`));
+      else assert.match(row, new RegExp(`^${esc(n.grpcAddress)}\\s+true\\s+[\\d.]+ms$`));
+    }
+    clean(health);
+    assert.equal(healthJson.code, EXIT.UNHEALTHY);
+    const hj = JSON.parse(healthJson.stdout) as HealthJson[];
+    assert.deepEqual(hj.map((h) => [h.endpoint, h.health]), c.nodes.map((n) => [n.grpcAddress, n.id !== victim.id]));
+    for (const h of hj) {
+      assert.match(h.took, /^[\d.]+ms$/);
+      assert.equal(typeof h.tookMs, 'number');
+      assert.equal(h.error === undefined, h.health);
+    }
+    assert.equal(eps.code, EXIT.UNHEALTHY);
+    assert.match(eps.stdout, /^ENDPOINT\s+ID\s+VERSION\s+IS LEADER\s+IS LEARNER\s+RAFT TERM\s+RAFT INDEX\s+RAFT APPLIED INDEX\s+REVISION\s+ERRORS\n/);
+    assert.match(eps.stdout, new RegExp(`\\n${esc(victim.grpcAddress)}\\s+-\\s+-\\s+-\\s+-\\s+-\\s+-\\s+-\\s+-\\s+cannot reach any of`));
 
     // Only one member left: no leader, writes fail UNAVAILABLE within the timeout → exit 3.
     await c.kill(leader);
     const last = c.nodes.find((n) => n.id !== leader && n.id !== victim.id)!;
-    const noQuorum = await runCtl(['--endpoints', last.grpcAddress, '--timeout', '3s', 'kv', 'put', '/no-quorum', 'x']);
+    const [noQuorum, stNoLeader, healthNoLeader] = await Promise.all([
+      runCtl(['--endpoints', last.grpcAddress, '--timeout', '3s', 'kv', 'put', '/no-quorum', 'x']),
+      runCtl(['--endpoints', last.grpcAddress, '--timeout', '3s', '--json', 'cluster', 'status']),
+      runCtl(['--endpoints', last.grpcAddress, '--timeout', '2s', '--json', 'endpoint', 'health']),
+    ]);
     assert.equal(noQuorum.code, EXIT.UNAVAILABLE, noQuorum.stderr);
     assert.match(noQuorum.stderr, /^placement-ctl: error: /);
     clean(noQuorum);
+    // The last member answers, but there is no leader: not healthy, and the probe fails.
+    assert.equal(stNoLeader.code, EXIT.UNHEALTHY, stNoLeader.stderr);
+    const nl = JSON.parse(stNoLeader.stdout) as StatusJson;
+    assert.equal(nl.leaderId, 0);
+    assert.ok(nl.problems.includes('no leader'), nl.problems.join('; '));
+    assert.equal(healthNoLeader.code, EXIT.UNHEALTHY, healthNoLeader.stderr);
+    const hn = JSON.parse(healthNoLeader.stdout) as HealthJson[];
+    assert.equal(hn.length, 1);
+    assert.equal(hn[0]!.health, false);
+    assert.ok(hn[0]!.error, 'the reason it is unhealthy');
 
     await c.kill(last.id);
     const [down, downJson] = await Promise.all([

@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { FakeCluster, deadAddress } from '../client/support/fake-cluster.js';
 import { PlacementClient } from '../../src/client/index.js';
 import { runCtl, type CtlResult } from './support/run-ctl.js';
+import { createServer, type AddressInfo } from 'node:net';
 
-const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, NOT_FOUND: 4, REJECTED: 5, COMPARE_FAILED: 6 };
+const EXIT = { OK: 0, FAILURE: 1, USAGE: 2, UNAVAILABLE: 3, NOT_FOUND: 4, REJECTED: 5, COMPARE_FAILED: 6, UNHEALTHY: 7 };
 
 function noStack(r: CtlResult): void {
   assert.doesNotMatch(r.stderr, /\n\s+at .+:\d+:\d+/, `stack trace in stderr: ${r.stderr}`);
@@ -34,7 +35,8 @@ describe('placement-ctl against a fake cluster', () => {
     ]);
     assert.equal(help.code, EXIT.OK);
     assert.match(help.stdout, /Exit codes:/);
-    for (const line of [/0\s+success/, /2\s+usage error/, /3\s+cluster unreachable/, /4\s+key not found/]) assert.match(help.stdout, line);
+    for (const line of [/0\s+success/, /2\s+usage error/, /3\s+cluster unreachable/, /4\s+key not found/, /7\s+cluster not healthy/]) assert.match(help.stdout, line);
+    assert.match(help.stdout, /endpoint\s+per-endpoint health and status/);
     assert.match(help.stdout, /PLACEMENT_ENDPOINTS/);
     for (const r of [unknownOpt, missingArg, badTimeout, badEndpoint]) {
       assert.equal(r.code, EXIT.USAGE, `${r.stderr}`);
@@ -166,6 +168,35 @@ describe('placement-ctl against a fake cluster', () => {
     assert.equal(envOk.code, EXIT.NOT_FOUND, envOk.stderr);
   });
 
+  test('every endpoint refusing connections fails in about a second, not at --timeout; one that never answers keeps the timeout', async () => {
+    const a = await deadAddress();
+    const b = await deadAddress();
+    // A socket that accepts connections and never says a word (a hung process, a black hole).
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const quiet = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const t0 = performance.now();
+      const refused = await runCtl(['--endpoints', `${a},${b}`, '--timeout', '60s', 'kv', 'put', '/x', 'y']);
+      const refusedMs = performance.now() - t0;
+      assert.equal(refused.code, EXIT.UNAVAILABLE);
+      assert.equal(refused.stderr, `placement-ctl: error: cannot reach any of ${a}, ${b}: connection refused\n`);
+      // Behaviour, not speed: it gave up on its own, long before the 60 s timeout.
+      assert.ok(refusedMs < 30_000, `refused endpoints took ${Math.round(refusedMs)} ms`);
+
+      const t1 = performance.now();
+      const hung = await runCtl(['--endpoints', `${quiet},${a}`, '--timeout', '1500ms', 'kv', 'get', '/x']);
+      const hungMs = performance.now() - t1;
+      assert.equal(hung.code, EXIT.UNAVAILABLE, hung.stderr);
+      assert.doesNotMatch(hung.stderr, new RegExp(`${quiet}: connection refused`));
+      assert.match(hung.stderr, /connection not established in time|no answer/);
+      assert.ok(hungMs >= 1500, `an endpoint that never answers waits out --timeout (took ${Math.round(hungMs)} ms)`);
+      noStack(hung);
+    } finally {
+      silent.close();
+    }
+  });
+
   test('no leader: exit 3 with the servers\' reason', async () => {
     for (const n of fc.nodes) n.fault = { kind: 'unavailable', message: 'no leader elected' };
     try {
@@ -186,10 +217,10 @@ describe('placement-ctl against a fake cluster', () => {
     ]);
     assert.equal(st.code, EXIT.OK, st.stderr);
     const rows = st.stdout.trimEnd().split('\n');
-    assert.match(rows[0]!, /^ID\s+ADDRESS\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAG\s+LEADER$/);
+    assert.match(rows[0]!, /^ID\s+ADDRESS\s+REACHABLE\s+ROLE\s+TERM\s+COMMIT\s+APPLIED\s+LAG\s+LEADER$/);
     assert.equal(rows.length, 4);
-    assert.match(rows[1]!, new RegExp(`^1\\s+${fc.node(1).address}\\s+leader\\s+7\\s+\\d+\\s+\\d+\\s+0\\s+\\*$`));
-    assert.match(rows[2]!, new RegExp(`^2\\s+${fc.node(2).address}\\s+follower\\s+7\\s+\\d+\\s+\\d+\\s+1$`));
+    assert.match(rows[1]!, new RegExp(`^1\\s+${fc.node(1).address}\\s+yes\\s+leader\\s+7\\s+\\d+\\s+\\d+\\s+0\\s+\\*$`));
+    assert.match(rows[2]!, new RegExp(`^2\\s+${fc.node(2).address}\\s+yes\\s+follower\\s+7\\s+\\d+\\s+\\d+\\s+1$`));
     const headerCol = rows[0]!.indexOf('ROLE');
     for (const r of rows.slice(1)) assert.match(r.slice(headerCol), /^(leader|follower)/);
     const sj = JSON.parse(stJson.stdout) as { leaderId: number; members: Array<{ id: number; role: string; isLeader: boolean; lag: number }> };
@@ -201,9 +232,9 @@ describe('placement-ctl against a fake cluster', () => {
     await fc.node(3).stop();
     try {
       const down = await runCtl(['--endpoints', ep, '--timeout', '2s', 'cluster', 'status']);
-      assert.equal(down.code, EXIT.OK, down.stderr);
-      assert.match(down.stdout, new RegExp(`\\n3\\s+${fc.node(3).address}\\s+unreachable\\s+-\\s+-\\s+-\\s+-`));
-      assert.match(down.stderr, /warning: member 3: cannot reach any of .*: connection refused/);
+      assert.equal(down.code, EXIT.UNHEALTHY, down.stderr);
+      assert.match(down.stdout, new RegExp(`\\n3\\s+${fc.node(3).address}\\s+no\\s+unreachable\\s+-\\s+-\\s+-\\s+-`));
+      assert.equal(down.stderr, `cluster is not healthy: member 3 (${fc.node(3).address}) unreachable: connection refused\n`);
       noStack(down);
     } finally {
       await fc.node(3).start();

@@ -337,13 +337,19 @@ describe('PlacementClient against a fake cluster', () => {
   test('every endpoint refusing connections: "cannot reach any of …: connection refused"', async () => {
     const a = await deadAddress();
     const b = await deadAddress();
-    const c = mk({ endpoints: [a, b], deadlineMs: 400 });
+    // The deadline is a minute: refusals everywhere end the call on their own (refusedGiveUpMs).
+    const c = mk({ endpoints: [a, b], deadlineMs: 60_000 });
+    const t0 = performance.now();
     await assert.rejects(c.kv.get('/x'), (e: unknown) => {
       assert.ok(e instanceof UnavailableError);
       assert.equal(e.message, `cannot reach any of ${a}, ${b}: connection refused`);
       assert.deepEqual(e.triedEndpoints, [a, b]);
       return true;
     });
+    assert.ok(performance.now() - t0 < 30_000, 'gave up before the deadline');
+    // refusedGiveUpMs: 0 gives up once every endpoint refused once.
+    const once = mk({ endpoints: [a, b], deadlineMs: 60_000, refusedGiveUpMs: 0 });
+    await assert.rejects(once.kv.set('/x', 'y'), (e: unknown) => e instanceof UnavailableError && e.attempts.length === 2);
   });
 
   test('close() rejects in-flight calls, refuses new ones, and is idempotent', async () => {

@@ -180,10 +180,46 @@ describe('kv routes', () => {
     assert.equal(backend.proposed.length, 1);
   });
 
-  it('an empty key: /v1/kv/ is the list route (trailing slash), so PUT there is 405', async () => {
+  it('an empty key: /v1/kv/ is the /v1/kv route (trailing slash), so PUT there names no key: 400, nothing written', async () => {
     await request(app).get('/v1/kv/').expect(200);
-    assertError(await request(app).put('/v1/kv/').send({ value: 'x' }), 405, 12, /allowed: GET, HEAD/);
+    assertError(await request(app).put('/v1/kv/').send({ value: 'x' }), 400, 3, /^key: required/);
     assert.equal(backend.proposed.length, 0);
+  });
+
+  it('?key= addresses the README\'s keys that start with "/": GET, PUT and DELETE /v1/kv?key=/brokers/1', async () => {
+    const put = await request(app).put('/v1/kv?key=/brokers/1').send({ value: '{"host":"10.0.0.7"}' }).expect(200);
+    assert.equal(put.body.data.key, '/brokers/1');
+    // The same key as the path form's /v1/kv//brokers/1, not "brokers/1".
+    const viaPath = await request(app).get('/v1/kv//brokers/1').expect(200);
+    assert.equal(viaPath.body.data.value, '{"host":"10.0.0.7"}');
+    await request(app).get('/v1/kv/brokers/1').expect(404);
+    const got = await request(app).get('/v1/kv').query({ key: '/brokers/1' }).expect(200);
+    assert.deepEqual(got.body.data, viaPath.body.data);
+    const serializable = await request(app).get('/v1/kv?key=/brokers/1&serializable=true&encoding=base64').expect(200);
+    assert.equal(serializable.body.data.encoding, 'base64');
+    assert.deepEqual(backend.reads.slice(-1), [{ op: 'get', serializable: true }]);
+    // The key may also be percent-encoded in the query.
+    await request(app).get('/v1/kv?key=%2Fbrokers%2F1').expect(200);
+    const del = await request(app).delete('/v1/kv?key=/brokers/1').expect(200);
+    assert.equal(del.body.data.key, '/brokers/1');
+    assert.equal(del.body.data.deleted, true);
+    assertError(await request(app).get('/v1/kv?key=/brokers/1'), 404, 5, /key not found: \/brokers\/1/);
+    assertError(await request(app).delete('/v1/kv?key=/brokers/1'), 404, 5, /key not found/);
+    // Listing still works without key.
+    await request(app).put('/v1/kv?key=/brokers/2').send({ value: 'b2' }).expect(200);
+    const list = await request(app).get('/v1/kv?prefix=/brokers/').expect(200);
+    assert.deepEqual(list.body.data.kvs.map((k: { key: string }) => k.key), ['/brokers/2']);
+  });
+
+  it('?key= errors: missing on PUT/DELETE, empty, repeated, or mixed with list parameters: 400, nothing written', async () => {
+    const before = backend.proposed.length;
+    assertError(await request(app).put('/v1/kv').send({ value: 'x' }), 400, 3, /^key: required/);
+    assertError(await request(app).delete('/v1/kv'), 400, 3, /^key: required/);
+    assertError(await request(app).put('/v1/kv?key=').send({ value: 'x' }), 400, 3, /^key: must not be empty/);
+    assertError(await request(app).put('/v1/kv?key=/a&key=/b').send({ value: 'x' }), 400, 3, /^key: /);
+    assertError(await request(app).get('/v1/kv?key=/a&prefix=/'), 400, 3, /^key: cannot be combined with prefix/);
+    assertError(await request(app).put(`/v1/kv?key=${'k'.repeat(4097)}`).send({ value: 'x' }), 400, 3, /4096 bytes/);
+    assert.equal(backend.proposed.length, before);
   });
 
   it('default limits: 4 KiB keys and 1 MiB values', async () => {

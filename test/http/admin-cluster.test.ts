@@ -73,6 +73,18 @@ describe('admin API on a real 3-node cluster', () => {
     const del = await call(follower, 'DELETE', '/v1/kv//brokers/1');
     assert.equal(del.status, 200);
     assert.equal((await call(follower, 'DELETE', '/v1/kv//brokers/1')).status, 404);
+
+    // The README's form for keys that start with "/": ?key=, through a follower, read everywhere.
+    const q = await call(follower, 'PUT', '/v1/kv?key=/brokers/2', { value: '{"host":"10.0.0.7"}' });
+    assert.equal(q.status, 200, JSON.stringify(q.body));
+    assert.equal(q.body.data.key, '/brokers/2');
+    for (const n of c.nodes) {
+      const kv = await call(n.httpAddress, 'GET', '/v1/kv?key=/brokers/2');
+      assert.equal(kv.status, 200, `node ${n.id}: ${JSON.stringify(kv.body)}`);
+      assert.equal(kv.body.data.value, '{"host":"10.0.0.7"}');
+    }
+    assert.equal((await call(follower, 'DELETE', '/v1/kv?key=/brokers/2')).status, 200);
+    assert.equal((await call(follower, 'GET', '/v1/kv?key=/brokers/2')).status, 404);
   });
 
   it('with no quorum, writes answer 503 in the envelope and serializable reads still answer', async () => {

@@ -68,6 +68,21 @@ describe('OpenAPI document', () => {
     for (const r of refs) assert.ok(r in d.components.schemas, `unresolved $ref ${r}`);
   });
 
+  it('documents the ?key= form: GET (optional, with the list parameters), PUT and DELETE (required) on /v1/kv', async () => {
+    const d = await doc();
+    type Param = { name: string; in: string; required: boolean; schema: { type: string } };
+    const kv = d.paths['/v1/kv'] as Record<string, { parameters: Param[]; requestBody?: unknown }>;
+    assert.deepEqual(Object.keys(kv).filter((m) => HTTP_METHODS.includes(m)).sort(), ['delete', 'get', 'put']);
+    const keyOf = (m: string): Param | undefined => kv[m]!.parameters.find((p) => p.name === 'key' && p.in === 'query');
+    assert.equal(keyOf('get')?.required, false);
+    assert.deepEqual(kv.get!.parameters.map((p) => p.name).sort(), ['encoding', 'key', 'keysOnly', 'limit', 'prefix', 'serializable', 'startAfter']);
+    for (const m of ['put', 'delete']) {
+      assert.equal(keyOf(m)?.required, true, `${m} /v1/kv: key is required`);
+      assert.equal(keyOf(m)?.schema.type, 'string');
+    }
+    assert.deepEqual(kv.put!.requestBody, (d.paths['/v1/kv/{key}'] as Record<string, { requestBody: unknown }>).put!.requestBody, 'same body as the path form');
+  });
+
   it('documents the request bodies the server validates', async () => {
     const d = await doc();
     const put = d.paths['/v1/kv/{key}']!.put as {

@@ -15,7 +15,7 @@
 //   nodes       number of members (default 3)
 //   env         extra environment for every node (e.g. { PLACEMENT_PLANTED_BUG: 'local-reads' })
 //   nodeEnv     (id) => extra environment for one node
-//   extraArgs   extra CLI args for every node, or (id) => args (e.g. ['--snapshot-every', '50'])
+//   extraArgs   extra CLI args for every node, or (id, nodes) => args (e.g. ['--snapshot-every', '50'])
 //   dial        (id) => { peerId: 'host:port' } — overrides how node `id` reaches each peer
 //               (pass a fault proxy's address; `--peers` stays the advertised address)
 //   dataDir     parent directory for node data (default: a fresh temp dir, removed by stop()
@@ -82,7 +82,7 @@ export interface StartOptions {
   nodes?: number;
   env?: Record<string, string>;
   nodeEnv?: (id: number) => Record<string, string>;
-  extraArgs?: string[] | ((id: number) => string[]);
+  extraArgs?: string[] | ((id: number, nodes: readonly NodeHandle[]) => string[]);
   dial?: (id: number) => Record<number, string>;
   dataDir?: string;
   keepData?: boolean;
@@ -234,7 +234,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     ];
     const dial = opts.dial?.(id);
     if (dial && Object.keys(dial).length > 0) args.push('--dial', Object.entries(dial).map(([k, v]) => `${k}=${v}`).join(','));
-    const extra = typeof opts.extraArgs === 'function' ? opts.extraArgs(id) : (opts.extraArgs ?? []);
+    const extra = typeof opts.extraArgs === 'function' ? opts.extraArgs(id, nodes) : (opts.extraArgs ?? []);
     args.push(...extra);
     const fd = openSync(h.logFile, 'a');
     const proc = spawn(process.execPath, args, {

@@ -1,12 +1,24 @@
 // placement-ctl cluster status | member list
+//
+// `cluster status` asks every member for its own view, at the address the member advertises. A
+// client outside the members' network (the host of a Compose cluster, whose members advertise
+// service names) may not reach those addresses; a member that answered at one of --endpoints is
+// then shown as reached through it. Exit code 7 when the cluster is not healthy: a member that
+// could not be reached at all, or no leader.
 import type { Command } from 'commander';
-import type { ClusterStatus, Member } from '../../client/index.js';
+import type { ClusterStatus, Member, PlacementClient } from '../../client/index.js';
+import { EXIT } from './exit-codes.js';
 import { out, printJson, println, table } from './output.js';
-import { withClient } from './program.js';
+import { parseEndpoints, withClient } from './program.js';
 
 interface Row {
   id: number;
+  /** The address the member advertises (its gRPC address in the membership). */
   address: string;
+  /** This client reached the member at its advertised address. */
+  reachableAtAddress: boolean;
+  /** The endpoint its status came from (the advertised address, or one of --endpoints); null when not reached. */
+  reachedVia: string | null;
   reachable: boolean;
   role: string;
   isLeader: boolean;
@@ -18,29 +30,62 @@ interface Row {
   error?: string;
 }
 
+type Probe = { st: ClusterStatus; error?: undefined } | { st?: undefined; error: string };
+
+/** Each address's own status, one attempt each, all at once. */
+async function probeAll(client: PlacementClient, addresses: readonly string[], deadlineMs: number): Promise<Map<string, Probe>> {
+  const unique = [...new Set(addresses)];
+  const probes = await Promise.all(
+    unique.map(async (a): Promise<Probe> => {
+      try {
+        return { st: await client.cluster.status({ endpoint: a, deadlineMs }) };
+      } catch (e) {
+        return { error: e instanceof Error ? e.message : String(e) };
+      }
+    }),
+  );
+  return new Map(unique.map((a, i) => [a, probes[i]!]));
+}
+
+/** The short reason of a failed probe ("name not resolved"), without the "cannot reach any of X:" prefix. */
+function reason(error: string): string {
+  const m = /^cannot reach any of [^:]+:\d+: (.*)$/.exec(error);
+  return m ? m[1]! : error;
+}
+
 export function registerCluster(program: Command): void {
   const cluster = program.command('cluster').description('cluster state');
 
   cluster
     .command('status')
-    .description("every member's own view: id, address, role, term, commit, applied, lag (leader marked *)")
+    .description(
+      "every member's own view: id, advertised address, whether this client reached it, role, term, commit, applied, lag (leader marked *); " +
+        'exit code 7 when a member is unreachable or there is no leader',
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       await withClient(cmd, async (client, g) => {
         const members = await client.cluster.members();
-        // Ask every member for its own status, each with one attempt.
+        const given = parseEndpoints(g.endpoints);
         const perMember = Math.min(g.timeout, 2000);
-        const results = await Promise.all(
-          members.members.map(async (m): Promise<{ m: Member; st?: ClusterStatus; error?: string }> => {
-            try {
-              return { m, st: await client.cluster.status({ endpoint: m.address, deadlineMs: perMember }) };
-            } catch (e) {
-              return { m, error: e instanceof Error ? e.message : String(e) };
-            }
-          }),
-        );
-        const leaderSt = results.find((r) => r.st?.role === 'leader')?.st;
-        const leaderId = leaderSt?.id ?? members.leaderId;
-        const rows: Row[] = results.map(({ m, st, error }) => {
+        const probes = await probeAll(client, [...members.members.map((m) => m.address), ...given], perMember);
+        // Which member answered at each of --endpoints (the way in when advertised addresses are not reachable).
+        const viaGiven = new Map<number, { endpoint: string; st: ClusterStatus }>();
+        for (const e of given) {
+          const st = probes.get(e)?.st;
+          if (st && !viaGiven.has(st.id)) viaGiven.set(st.id, { endpoint: e, st });
+        }
+        const answers = members.members.map((m: Member) => {
+          const direct = probes.get(m.address)!;
+          // A direct answer from another member (an address reused by a replaced member) does not count.
+          if (direct.st && direct.st.id === m.id) return { m, st: direct.st, via: m.address, direct: true, error: undefined };
+          const other = viaGiven.get(m.id);
+          const error = direct.error ?? `${m.address} answered as member ${direct.st!.id}`;
+          if (other) return { m, st: other.st, via: other.endpoint, direct: false, error };
+          return { m, st: undefined, via: null, direct: false, error };
+        });
+        const leaderSt = answers.find((r) => r.st?.role === 'leader')?.st;
+        const leaderId = leaderSt?.id ?? 0;
+        const rows: Row[] = answers.map(({ m, st, via, direct, error }) => {
           const view = leaderSt?.members.find((x) => x.id === m.id);
           let lag: number | null = null;
           if (st && leaderSt) {
@@ -51,6 +96,8 @@ export function registerCluster(program: Command): void {
           return {
             id: m.id,
             address: m.address,
+            reachableAtAddress: direct,
+            reachedVia: via,
             reachable: st !== undefined,
             role: st ? st.role : 'unreachable',
             isLeader: m.id === leaderId && leaderId !== 0,
@@ -63,18 +110,24 @@ export function registerCluster(program: Command): void {
           };
         });
         rows.sort((a, b) => a.id - b.id);
+        const problems: string[] = [];
+        for (const r of rows) if (!r.reachable) problems.push(`member ${r.id} (${r.address}) unreachable: ${reason(r.error ?? 'no answer')}`);
+        if (leaderId === 0) problems.push('no leader');
+        const healthy = problems.length === 0;
+        if (!healthy) process.exitCode = EXIT.UNHEALTHY;
         if (g.json) {
-          printJson({ clusterId: leaderSt?.clusterId ?? members.clusterId, leaderId, members: rows });
+          printJson({ clusterId: leaderSt?.clusterId ?? members.clusterId, leaderId, healthy, problems, members: rows });
           return;
         }
         const c = out.stdout;
         const dash = (v: number | null): string => (v === null ? '-' : String(v));
         println(
           table(
-            ['ID', 'ADDRESS', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'LAG', 'LEADER'],
+            ['ID', 'ADDRESS', 'REACHABLE', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'LAG', 'LEADER'],
             rows.map((r) => [
               r.id,
               r.address,
+              r.reachableAtAddress ? 'yes' : r.reachable ? `via ${r.reachedVia}` : c.red('no'),
               r.reachable ? (r.isLeader ? c.green(r.role) : r.role) : c.red(r.role),
               dash(r.term),
               dash(r.commitIndex),
@@ -84,10 +137,15 @@ export function registerCluster(program: Command): void {
             ]),
           ),
         );
-        if (leaderId === 0) process.stderr.write(`${out.stderr.yellow('warning:')} no leader is known\n`);
+        const e = out.stderr;
         for (const r of rows) {
-          if (r.error !== undefined) process.stderr.write(`${out.stderr.yellow('warning:')} member ${r.id}: ${r.error}\n`);
+          if (r.reachable && !r.reachableAtAddress) {
+            process.stderr.write(
+              `${e.yellow('note:')} member ${r.id} advertises ${r.address}, which this client cannot reach (${reason(r.error ?? '')}); its status came through ${r.reachedVia}\n`,
+            );
+          }
         }
+        if (!healthy) process.stderr.write(`${e.red('cluster is not healthy:')} ${problems.join('; ')}\n`);
       });
     });
 

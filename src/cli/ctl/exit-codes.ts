@@ -7,12 +7,15 @@ export const EXIT = {
   USAGE: 2,
   /** No member could be reached or none could serve the request in time (no leader, timeout). */
   UNAVAILABLE: 3,
-  /** The key does not exist (kv get / del / exists). */
+  /** The key does not exist (kv get / del / exists), or the lease a write names does not (kv put --lease). */
   NOT_FOUND: 4,
   /** The server rejected the request as invalid (INVALID_ARGUMENT, FAILED_PRECONDITION, …). */
   REJECTED: 5,
   /** kv cas: the expectation did not hold, nothing was written. */
   COMPARE_FAILED: 6,
+  /** The cluster answered but is not healthy: a member unreachable or no leader (cluster status),
+   *  an endpoint unhealthy or not answering (endpoint health, endpoint status). */
+  UNHEALTHY: 7,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -22,6 +25,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   1  other failure (unexpected server error, perf check below its threshold)
   2  usage error (unknown command or option, bad argument)
   3  cluster unreachable or unavailable (no member answered, no leader, timeout)
-  4  key not found (kv get, kv del, kv exists)
+  4  key not found (kv get, kv del, kv exists), or lease not found (kv put --lease)
   5  request rejected by the server (invalid argument, failed precondition)
-  6  compare-and-swap expectation not met (kv cas)`;
+  6  compare-and-swap expectation not met (kv cas)
+  7  cluster not healthy: a member unreachable or no leader (cluster status), an endpoint
+     unhealthy (endpoint health, endpoint status)`;

@@ -41,7 +41,7 @@ export function registerKv(program: Command): void {
     .description('write a value (use "-" to read the value from stdin)')
     .argument('<key>', 'key')
     .argument('<value>', 'value, or "-" for stdin')
-    .option('--lease <id>', 'attach the key to a lease', parsePositiveInt)
+    .option('--lease <id>', 'attach the key to a lease (exit code 4, nothing written, when it does not exist)', parsePositiveInt)
     .option('--prev-kv', 'print the previous value too')
     .action(async (key: string, value: string, opts: { lease?: number; prevKv?: boolean }, cmd: Command) => {
       const data = value === '-' ? await readStdin() : Buffer.from(value, 'utf8');

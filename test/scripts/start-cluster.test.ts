@@ -1,0 +1,195 @@
+// `npm start` (scripts/start-cluster.js) and every way a user stops it (issue 25, item 2): Ctrl-C
+// in a terminal (a real pseudo-terminal through util-linux `script`, so the kernel's line
+// discipline sends SIGINT to the foreground process group), SIGINT or SIGTERM to the npm process
+// alone, SIGTERM to the start script, and npm killed outright (the script is orphaned). Each time
+// the three nodes stop gracefully (exit code 0 after their own "stopping gracefully"), the script
+// and npm exit, and nothing listens on the six ports any more.
+//
+// Each run uses its own data root and free ports (--data-root, --base-port), so it never touches
+// a developer's ./data or a cluster on the README's ports. Runs the compiled server (dist/, built
+// by `npm ci`), as `npm start` does.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../support/cluster.js';
+
+type Mode = 'ctrl-c in a terminal' | 'SIGINT to npm' | 'SIGTERM to npm' | 'SIGTERM to the start script' | 'npm killed (SIGKILL)';
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** A base port N whose six ports (N, N+1, N+10, N+11, N+20, N+21) are free now. */
+async function freeBase(): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const p = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve(port));
+      });
+    });
+    if (p + 21 > 65535) continue;
+    const ports = [p, p + 1, p + 10, p + 11, p + 20, p + 21];
+    if ((await Promise.all(ports.map(bindable))).every(Boolean)) return p;
+  }
+  throw new Error('no free block of ports');
+}
+
+/** Resolves with the connect error code ('ECONNREFUSED' when nothing listens), or 'connected'. */
+function probe(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+function waitFor(child: ChildProcess, output: () => string, re: RegExp, what: string, timeoutMs: number): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      const m = re.exec(output());
+      if (m) {
+        cleanup();
+        resolve(m);
+      }
+      return !!m;
+    };
+    const onExit = (): void => {
+      cleanup();
+      reject(new Error(`exited before ${what}; output:\n${output()}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out waiting for ${what}; output:\n${output()}`));
+    }, timeoutMs);
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.stdout!.off('data', check);
+      child.off('exit', onExit);
+    };
+    if (check()) return;
+    child.stdout!.on('data', check);
+    child.once('exit', onExit);
+  });
+}
+
+const leftovers = new Set<number>();
+
+async function runAndStop(mode: Mode): Promise<void> {
+  const dataRoot = mkdtempSync(join(tmpdir(), 'placement-npm-start-'));
+  const base = await freeBase();
+  const ports = [base, base + 1, base + 10, base + 11, base + 20, base + 21];
+  const npmArgs = ['start', '--', '--base-port', String(base), '--data-root', dataRoot];
+  const terminal = mode === 'ctrl-c in a terminal';
+  // `script -qfec CMD /dev/null`: CMD runs on a new pseudo-terminal whose input is our stdin.
+  const child = terminal
+    ? spawn('script', ['-qfec', `npm ${npmArgs.map((a) => `'${a}'`).join(' ')}`, '/dev/null'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn('npm', npmArgs, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid !== undefined) leftovers.add(child.pid);
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const pids: number[] = [];
+  try {
+    const script = Number((await waitFor(child, () => out, /local 3-node cluster \(start script pid (\d+)\)/, 'the start banner', 30_000))[1]);
+    pids.push(script);
+    leftovers.add(script);
+    await waitFor(child, () => out, /\(pid \d+\)[^\n]*\n[^\n]*\(pid \d+\)[^\n]*\n[^\n]*\(pid \d+\)/, 'the three node pids', 30_000);
+    const nodePids = [...out.matchAll(/ {2}node \d: .*\(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    assert.equal(nodePids.length, 3, out);
+    for (const p of nodePids) {
+      pids.push(p);
+      leftovers.add(p);
+    }
+    await waitFor(child, () => out, /leader: node \d/, 'a leader', 60_000);
+    for (const p of ports) assert.equal(await probe(p), 'connected', `port ${p} listens while the cluster runs`);
+
+    switch (mode) {
+      case 'ctrl-c in a terminal':
+        child.stdin!.write('\x03');
+        break;
+      case 'SIGINT to npm':
+        process.kill(child.pid!, 'SIGINT');
+        break;
+      case 'SIGTERM to npm':
+        process.kill(child.pid!, 'SIGTERM');
+        break;
+      case 'SIGTERM to the start script':
+        process.kill(script, 'SIGTERM');
+        break;
+      case 'npm killed (SIGKILL)':
+        process.kill(child.pid!, 'SIGKILL');
+        break;
+    }
+    // npm (or script(1)) exits; the start script exits once its nodes have.
+    const gone = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 40_000).unref())]);
+    assert.ok(gone, `${mode}: npm still running 40 s later; output:\n${out}`);
+    const deadline = Date.now() + 40_000;
+    while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const p of pids) assert.equal(alive(p), false, `${mode}: pid ${p} still running; output:\n${out}`);
+    for (const p of ports) assert.equal(await probe(p), 'ECONNREFUSED', `${mode}: something still listens on ${p}`);
+    if (mode !== 'npm killed (SIGKILL)') {
+      // With npm gone at once, the script's later output has nowhere to go: its logs say it instead.
+      assert.match(out, /stopping the cluster gracefully/, out);
+      for (const id of [1, 2, 3]) assert.match(out, new RegExp(`node ${id} stopped \\(code 0\\)`), `${mode}: node ${id} stopped gracefully\n${out}`);
+      assert.match(out, /all nodes stopped/);
+    }
+    assert.doesNotMatch(out, /killing the nodes|exited unexpectedly/, out);
+    for (const id of [1, 2, 3]) {
+      const log = readFileSync(join(dataRoot, `node-${id}.log`), 'utf8');
+      assert.match(log, /"msg":"signal received: stopping gracefully"/, `${mode}: node ${id} log`);
+      assert.doesNotMatch(log, /second signal/, `${mode}: node ${id} got one signal`);
+    }
+  } finally {
+    for (const p of pids) {
+      if (alive(p)) process.kill(p, 'SIGKILL');
+      leftovers.delete(p);
+    }
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.pid !== undefined) leftovers.delete(child.pid);
+    rmSync(dataRoot, { recursive: true, force: true });
+  }
+}
+
+describe('npm start stops all three nodes gracefully, whichever way it is stopped', { timeout: 300_000 }, () => {
+  after(() => {
+    for (const p of leftovers) if (alive(p)) process.kill(p, 'SIGKILL');
+  });
+  for (const mode of ['ctrl-c in a terminal', 'SIGINT to npm', 'SIGTERM to npm', 'SIGTERM to the start script', 'npm killed (SIGKILL)'] as const) {
+    test(mode, () => runAndStop(mode));
+  }
+
+  test('a --base-port whose ports do not fit is refused (exit 2) before anything starts', async () => {
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'start-cluster.js'), '--base-port', '65530'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      c.once('exit', (code) => resolve({ code, out }));
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.out, /^start-cluster: base port must be an integer from 1 to 65514/);
+  });
+});
