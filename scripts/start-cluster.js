@@ -24,8 +24,12 @@
 //     npm's forwarded signal reaches it;
 //   - npm (or whatever started this script) dying: the script notices it was orphaned.
 // A second signal kills the nodes at once.
+//
+// Peer traffic is authenticated: the first start generates the cluster's peer secret in
+// <data-root>/peer-secret (0600) and every node is given it (--peer-secret-file).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, closeSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -86,14 +90,21 @@ if (!existsSync(join(root, 'dist', 'src', 'cli', 'server.js'))) {
   }
 }
 
-mkdirSync(dataRoot, { recursive: true });
+mkdirSync(dataRoot, { recursive: true, mode: 0o700 });
+const peerSecretFile = join(dataRoot, 'peer-secret');
+if (!existsSync(peerSecretFile)) {
+  writeFileSync(peerSecretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  console.log(`generated the cluster's peer secret: ${peerSecretFile}`);
+} else if ((statSync(peerSecretFile).mode & 0o077) !== 0) {
+  chmodSync(peerSecretFile, 0o600);
+}
 let stopping = false;
 let exited = 0;
 
 for (const n of nodes) {
   mkdirSync(n.dataDir, { recursive: true });
   const fd = openSync(n.log, 'a');
-  const args = [entry, '--id', String(n.id), '--cluster-id', 'local', '--data-dir', n.dataDir, '--listen', n.grpc, '--http', n.http, '--peers', peers, '--peer-http', peerHttp, ...extra];
+  const args = [entry, '--id', String(n.id), '--cluster-id', 'local', '--data-dir', n.dataDir, '--listen', n.grpc, '--http', n.http, '--peers', peers, '--peer-http', peerHttp, '--peer-secret-file', peerSecretFile, ...extra];
   // Own process group: a terminal's Ctrl-C reaches only this script, which stops the nodes with one SIGTERM each.
   n.proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', fd, fd], env: process.env, detached: true });
   closeSync(fd);
