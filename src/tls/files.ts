@@ -6,6 +6,7 @@ import { readFileSync, statSync, type Stats } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { tightenMode, PRIVATE_FILE_MODE } from '../../storage/util/fs.js';
+import { ConfigError } from '../config/index.js';
 
 export interface TlsFiles {
   certFile: string;
@@ -23,8 +24,8 @@ export interface TlsMaterial {
   validTo: string;
 }
 
-export class TlsFileError extends Error {
-  override readonly name = 'TlsFileError';
+/** Unusable TLS files: a configuration error (the CLI exits 2 with this message). */
+export class TlsFileError extends ConfigError {
 }
 
 function read(path: string, what: string): Buffer {

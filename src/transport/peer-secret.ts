@@ -10,14 +10,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MIN_PEER_SECRET_CHARS, type NodeConfig } from '../config/index.js';
+import { ConfigError, MIN_PEER_SECRET_CHARS, type NodeConfig } from '../config/index.js';
 import { writeFileAtomic } from '../../storage/util/fs.js';
 import { guardSecretFile, type TlsLogger } from '../tls/files.js';
 
 export const GENERATED_SECRET_FILE = 'peer-secret';
 
-export class PeerSecretError extends Error {
-  override readonly name = 'PeerSecretError';
+/** A missing or unusable peer secret: a configuration error (the CLI exits 2 with this message). */
+export class PeerSecretError extends ConfigError {
 }
 
 /** A new random secret in the form the loaders accept (64 hex characters). */
