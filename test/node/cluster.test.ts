@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { startCluster, poll, type Cluster } from '../support/cluster.js';
 import { kvClient, type KvClient } from '../support/kv.js';
-import { readFileSync } from 'node:fs';
-import { PeerProbe, wireMessage } from '../support/peer.js';
+import { PeerProbe, readPeerSecret, wireMessage } from '../support/peer.js';
 import { MessageType } from '../../raft/types.js';
 import { service as healthService } from 'grpc-health-check';
 
@@ -178,7 +177,7 @@ describe('3-node cluster', () => {
 
   it('rejects and logs peer traffic without the cluster secret, from another cluster id or from a non-member', async () => {
     const target = c.nodes[0]!;
-    const secret = readFileSync(c.peerSecretFile);
+    const secret = readPeerSecret(c.peerSecretFile);
     const msg = wireMessage({ type: MessageType.Vote, from: 2, to: target.id, term: 1_000_000, logTerm: 1_000_000, index: 1_000_000 });
     const termBefore = (await c.status(target.id)).term;
     // No secret: nothing is accepted, whatever the message says.

@@ -2,6 +2,7 @@
 // that opens a node's PeerService the way an outside process would (an attacker without the
 // secret, a process holding the secret but not a member, a rogue or buggy member), to send
 // hand-made Raft batches, snapshot chunks and forwards.
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { PeerServiceClient } from '../../proto/services.js';
 import type { ForwardReply, ForwardRequest, PeerHelloReply, RaftBatch, RaftMessage, SnapshotChunk, SnapshotInstallReply } from '../../proto/gen/placement/v1/peer.js';
@@ -13,6 +14,11 @@ import { PeerAuthClient, deriveClusterKey, type PeerSession } from '../../src/tr
 import { peerLimits } from '../../src/transport/validate.js';
 
 export const TEST_SECRET = Buffer.from('transport-test-secret-0123456789abcdef');
+
+/** A peer secret file's secret, as a node reads it (surrounding whitespace trimmed). */
+export function readPeerSecret(file: string): Buffer {
+  return Buffer.from(readFileSync(file, 'utf8').trim(), 'utf8');
+}
 
 /** Secret-based security for an in-process PeerTransport (plaintext). */
 export function testSecurity(clusterId: string, secret = TEST_SECRET): PeerSecurity {
@@ -68,9 +74,15 @@ export class PeerProbe {
   async authenticate(): Promise<void> {
     if (!this.o.secret) return;
     const auth = new PeerAuthClient({ clusterId: this.o.clusterId, selfId: this.o.from, key: deriveClusterKey(this.o.secret, this.o.clusterId) });
-    this.session = await auth.open(this.o.to, (req) =>
-      new Promise((resolve, reject) => this.client.hello(req, (err, r) => (err ? reject(err) : resolve(r)))),
-    );
+    try {
+      this.session = await auth.open(this.o.to, (req) =>
+        new Promise((resolve, reject) => this.client.hello(req, (err, r) => (err ? reject(err) : resolve(r)))),
+      );
+    } catch (err) {
+      // A node that predates peer authentication has no Hello: the probe then goes on like any
+      // process could (this is how the regression probes show what they did to the old code).
+      if ((err as grpc.ServiceError).code !== grpc.status.UNIMPLEMENTED) throw err;
+    }
   }
 
   private md(method: string): grpc.Metadata {
