@@ -8,12 +8,11 @@ import { commonNameOf } from '../tls/identity.js';
 
 export type Caller =
   /** No identity was presented (or none that could be verified). */
-  | { readonly kind: 'anonymous'; readonly tls: boolean }
+  | { readonly kind: 'anonymous' }
   /** A client certificate that chains to --trusted-ca-file; `user` is its CN. */
-  | { readonly kind: 'certificate'; readonly user: string; readonly tls: true };
+  | { readonly kind: 'certificate'; readonly user: string };
 
-export const ANONYMOUS_PLAINTEXT: Caller = Object.freeze({ kind: 'anonymous', tls: false });
-const ANONYMOUS_TLS: Caller = Object.freeze({ kind: 'anonymous', tls: true });
+export const ANONYMOUS: Caller = Object.freeze({ kind: 'anonymous' });
 
 /** What grpc-js's getAuthContext() returns (the type is not exported by the package). */
 export interface GrpcAuthContext {
@@ -36,7 +35,7 @@ export function grpcCaller(call: GrpcCallLike): Caller {
   // grpc-js reports a peer certificate only when the TLS handshake verified it against the CA.
   const cert = ctx.sslPeerCertificate;
   const cn = cert ? commonNameOf(cert) : '';
-  c = cn ? { kind: 'certificate', user: cn, tls: true } : ctx.transportSecurityType === 'ssl' ? ANONYMOUS_TLS : ANONYMOUS_PLAINTEXT;
+  c = cn ? { kind: 'certificate', user: cn } : ANONYMOUS;
   grpcCallers.set(call, c);
   return c;
 }
@@ -48,13 +47,10 @@ export function httpCaller(req: IncomingMessage): Caller {
   let c = httpCallers.get(req);
   if (c) return c;
   const sock = req.socket;
-  if (sock instanceof TLSSocket) {
-    const cert = sock.authorized ? sock.getPeerCertificate() : undefined;
-    const cn = cert && cert.raw ? commonNameOf(cert) : '';
-    c = cn ? { kind: 'certificate', user: cn, tls: true } : ANONYMOUS_TLS;
-  } else {
-    c = ANONYMOUS_PLAINTEXT;
-  }
+  // Like grpc-js, only a certificate the handshake verified against the CA names anyone.
+  const cert = sock instanceof TLSSocket && sock.authorized ? sock.getPeerCertificate() : undefined;
+  const cn = cert && cert.raw ? commonNameOf(cert) : '';
+  c = cn ? { kind: 'certificate', user: cn } : ANONYMOUS;
   httpCallers.set(req, c);
   return c;
 }

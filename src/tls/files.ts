@@ -155,7 +155,12 @@ export class TlsWatcher {
  * shared through a group) is left as it is, with a warning.
  */
 export async function guardSecretFile(path: string, what: string, log: TlsLogger): Promise<void> {
-  const st = statSync(path);
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch {
+    return; // reading it reports what is wrong, naming the file
+  }
   if ((st.mode & 0o077) === 0) return;
   const mine = typeof process.getuid === 'function' && st.uid === process.getuid();
   if (mine) {

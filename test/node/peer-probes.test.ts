@@ -130,3 +130,40 @@ describe('issue 20 peer probes', { timeout: 180_000 }, () => {
     await healthy('/probe/after-forward');
   });
 });
+
+describe('secrets stay secret', { timeout: 120_000 }, () => {
+  it('no API answer, metric, OpenAPI document or log line carries the peer secret or the key derived from it', async () => {
+    const c = await startCluster({ nodes: 3 });
+    const clients: KvClient[] = [];
+    try {
+      const secret = readPeerSecret(c.peerSecretFile);
+      const { deriveClusterKey } = await import('../../src/transport/peer-auth.js');
+      const key = deriveClusterKey(secret, c.clusterId);
+      const needles = [secret.toString('utf8'), key.toString('hex'), key.toString('base64'), secret.toString('base64')];
+      // Peer traffic has flowed (sessions opened, forwards made) before anything is collected.
+      const leader = await c.waitForLeader();
+      const follower = c.nodes.find((n) => n.id !== leader)!;
+      const k = kvClient(follower.grpcAddress);
+      clients.push(k);
+      await k.set({ key: '/secret/probe', value: Buffer.from('v') });
+      const texts: string[] = [];
+      for (const n of c.nodes) {
+        const kc = kvClient(n.grpcAddress);
+        clients.push(kc);
+        // Anonymous ClusterService calls, as any client may make them.
+        texts.push(JSON.stringify(await kc.status({})), JSON.stringify(await kc.members({})));
+        for (const path of ['/v1/cluster/status', '/v1/cluster/members', '/metrics', '/v1/openapi.json', '/v1/config', '/livez', '/readyz']) {
+          texts.push(await (await fetch(`http://${n.httpAddress}${path}`)).text());
+        }
+      }
+      for (const n of c.nodes) await c.stopNode(n.id);
+      for (const n of c.nodes) texts.push(c.logs(n.id));
+      const all = texts.join('\n');
+      assert.ok(all.length > 10_000, 'something was collected');
+      for (const needle of needles) assert.ok(!all.includes(needle), 'the secret (or its key) leaked');
+    } finally {
+      for (const k of clients) k.close();
+      await c.stop();
+    }
+  });
+});
