@@ -13,7 +13,8 @@
 #
 # The CA (ca.crt, ca.key) is created on first use and reused after, so members and clients can be
 # added later; a leaf that exists is replaced (a rotation: running nodes reload it). Keys are
-# written 0600 in a 0700 directory; every file is written under a temporary name and renamed.
+# written 0600, certificates 0644 (Prometheus, running as another user, reads the CA); every file
+# is written under a temporary name and renamed.
 # Example (the compose TLS profile runs this):
 #   deploy/make-certs.sh certs member:1:pc1,localhost,127.0.0.1 member:2:pc2,localhost,127.0.0.1 client:root
 set -euo pipefail
@@ -27,12 +28,15 @@ shift
 days=${CERT_DAYS:-825}
 umask 077
 mkdir -p "$out"
-chmod 700 "$out"
+chmod 755 "$out"
 tmp=$(mktemp -d "$out/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-# Writes $2 to $1 atomically.
-place() { mv -f "$2" "$1"; }
+# Moves $2 to $1 atomically: keys stay 0600, certificates are public.
+place() {
+  case "$1" in *.key) chmod 600 "$2" ;; *) chmod 644 "$2" ;; esac
+  mv -f "$2" "$1"
+}
 
 if [ ! -f "$out/ca.crt" ] || [ ! -f "$out/ca.key" ]; then
   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/ca.key" 2>/dev/null
