@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, closeSync, openSync, readdirSync, statSync, writeSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { SnapshotStore, Wal, WalCorruptionError, SnapshotCorruptionError } from '../../storage/index.js';
+import { SnapshotStore, StateMachine, StorageError, Wal, WalCorruptionError, SnapshotCorruptionError } from '../../storage/index.js';
 import { decodeBody, FRAME_HEADER, MAX_RECORD_BODY, RecordType } from '../../storage/wal/record.js';
 import { MAX_SNAPSHOT_HEADER } from '../../storage/snapshot/store.js';
 import { entries, tempDir } from './helpers.js';
@@ -147,6 +147,44 @@ describe('snapshot files with implausible fields', () => {
     writeSync(fd, bad, 0, bad.length, 12);
     closeSync(fd);
     await assert.rejects(verifySnapshotFile(path), /invalid header fields: conf state voters is not a list of member ids/);
+  });
+
+  it('refuses state-machine content whose key or value length is implausible, before buffering the rest', async () => {
+    const dir = tempDir(after, 'crafted-snap');
+    const store = await SnapshotStore.open(dir);
+    const meta = { index: 10, term: 2, confState: { voters: [1], learners: [] } };
+    for (const [what, record] of [
+      ['key', (() => {
+        const b = Buffer.alloc(8);
+        b.writeUInt32LE(0xfffffff0, 0);
+        return b;
+      })()],
+      ['value', (() => {
+        const b = Buffer.alloc(9);
+        b.writeUInt32LE(1, 0);
+        b[4] = 0x6b;
+        b.writeUInt32LE(0xfffffff0, 5);
+        return b;
+      })()],
+    ] as const) {
+      // Checksummed like any snapshot: only the length field inside is wrong.
+      const m = { ...meta, index: meta.index + (what === 'key' ? 0 : 1) };
+      await store.create(m, (function* () {
+        yield record;
+        yield Buffer.alloc(4 * 1024 * 1024, 1);
+      })());
+      const sm = await StateMachine.open(join(dir, `sm-${what}`));
+      try {
+        await assert.rejects(sm.installSnapshot(store.openReader(m)), (err: unknown) => {
+          assert.ok(err instanceof StorageError && err.code === 'SNAPSHOT_CORRUPT', String(err));
+          assert.match((err as Error).message, new RegExp(`implausible ${what} length 4294967280`));
+          return true;
+        });
+        assert.equal(sm.appliedIndex, 0, 'nothing installed');
+      } finally {
+        await sm.close();
+      }
+    }
   });
 
   it('refuses a file too short to hold a header', async () => {
