@@ -61,6 +61,9 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.enable_channelz': 0,
 };
 
+/** A Hello to a peer that does not answer (blackholed, stopped) gives up after this; the link retries. */
+const HELLO_TIMEOUT_MS = 3000;
+
 /** A writer for one incoming snapshot file. */
 export interface SnapshotSink {
   write(chunk: Buffer): Promise<void>;
@@ -173,7 +176,7 @@ class PeerLink {
       const opening = auth
         .open(this.id, (req: PeerHello) =>
           new Promise<PeerHelloReply>((resolve, reject) => {
-            client.hello(req, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null, reply: PeerHelloReply) => (err ? reject(err) : resolve(reply)));
+            client.hello(req, new grpc.Metadata(), { deadline: Date.now() + HELLO_TIMEOUT_MS }, (err: grpc.ServiceError | null, reply: PeerHelloReply) => (err ? reject(err) : resolve(reply)));
           }),
         )
         .then(
