@@ -6,6 +6,7 @@
 // own API accepted, never the reverse: followers cannot fall behind on an entry the leader took).
 import type { Command } from '../../proto/gen/placement/v1/command.js';
 import { validateKey, validateValue } from '../grpc/services.js';
+import { configNameSchema, userNameSchema } from '../http/schemas.js';
 
 export interface CommandLimits {
   maxKeyBytes: number;
@@ -13,9 +14,7 @@ export interface CommandLimits {
   maxLeaseTtlMs: number;
 }
 
-/** As the admin API's schemas (src/http/schemas.ts) accept them. */
-const USER_NAME = /^[A-Za-z0-9_.@-]{1,128}$/;
-const CONFIG_NAME = /^[A-Za-z0-9_.:/-]{1,256}$/;
+/** As the admin API's body schema accepts them (src/http/schemas.ts). */
 const MAX_PERMISSIONS = 1000;
 /** scrypt hash and salt sizes are fixed by src/http/passwords.ts; anything near this is bogus. */
 const MAX_SECRET_FIELD = 1024;
@@ -94,10 +93,11 @@ function checkCommand(cmd: Command, lim: CommandLimits): void {
   }
 }
 
+// Names follow the admin API's own schemas, so the two can never disagree.
 function checkUserName(name: string): void {
-  if (!USER_NAME.test(name)) fail(`user name "${name.slice(0, 64)}" is invalid: 1..128 letters, digits and _ . @ -`);
+  if (!userNameSchema.safeParse(name).success) fail(`user name "${name.slice(0, 64)}" is invalid: 1..128 letters, digits and _ . @ -`);
 }
 
 function checkConfigName(name: string): void {
-  if (!CONFIG_NAME.test(name)) fail(`config entry name "${name.slice(0, 64)}" is invalid: 1..256 letters, digits and _ . : / -`);
+  if (!configNameSchema.safeParse(name).success) fail(`config entry name "${name.slice(0, 64)}" is invalid: 1..256 letters, digits and _ . : / -`);
 }
