@@ -20,11 +20,18 @@
 // runs one transport only, BENCH_MESSAGES=1 prints the Raft messages per second of each row,
 // BENCH_READ_SPREAD=caller|op how reads are spread over the nodes, BENCH_READ_CONCURRENCY (e.g.
 // "64,256") the read rows' levels, BENCH_NODE_ARGS extra node flags.
-import { existsSync } from 'node:fs';
+// BENCH_TLS=on runs the cluster with TLS everywhere (client port with client certificates,
+// which peers share, and admin HTTPS; certificates from deploy/make-certs.sh) and the SDK over
+// TLS; BENCH_TLS=both alternates plain and TLS clusters BENCH_TLS_ROUNDS times (default 2: plain
+// then TLS, then TLS then plain) and ends with the TLS/plain throughput ratio of each row per
+// round. Only the SDK transport runs over TLS (the raw unary client is plaintext-only).
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { startCluster, REPO_ROOT } from '../test/support/cluster.js';
+import { makeClusterCerts, type CertDir } from '../test/support/certs.js';
 import { kvClient, type KvClient } from '../test/support/kv.js';
 import type { PlacementClient } from '../src/client/index.js';
 import { READ_LEVELS, READ_SPREAD, cpuSeconds, drive, header, line, readRatios, readTarget, rssMiB, type Result } from './measure.js';
@@ -38,7 +45,9 @@ const PROFILE_DIR = process.env.BENCH_PROFILE;
 const ONLY = process.env.BENCH_ONLY ?? '';
 // BENCH_NODE_ARGS="--flag ...": extra Node.js/V8 flags for the three nodes (experiments).
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-const TRANSPORTS = (process.env.BENCH_TRANSPORT ?? 'sdk,unary').split(',');
+const TLS_MODE = process.env.BENCH_TLS ?? 'off';
+const TLS_ROUNDS = Number(process.env.BENCH_TLS_ROUNDS ?? 2);
+const TRANSPORTS = (process.env.BENCH_TRANSPORT ?? (TLS_MODE === 'off' ? 'sdk,unary' : 'sdk')).split(',');
 
 /** The operations a row drives, whichever transport carries them. */
 interface Ops {
@@ -47,14 +56,22 @@ interface Ops {
   get(target: number, key: string, serializable: boolean): Promise<unknown>;
 }
 
-async function main(): Promise<void> {
+/** One 3-node cluster, every row measured on it; `certs`: TLS everywhere with these certificates. */
+async function runCluster(certs: CertDir | null): Promise<Result[]> {
   const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
-  console.log(`starting a 3-node cluster (${useDist ? 'dist/' : 'src/ via tsx'}) ...`);
+  console.log(`starting a 3-node cluster (${useDist ? 'dist/' : 'src/ via tsx'}, ${certs ? 'TLS with client certificates on every port' : 'plaintext'}) ...`);
   // The SDK as brokers load it: the package's compiled entry point (dist/) when built.
   const sdkPath = useDist ? join(REPO_ROOT, 'dist', 'src', 'client', 'index.js') : '../src/client/index.js';
   const { PlacementClient: Client } = (await import(useDist ? pathToFileURL(sdkPath).href : sdkPath)) as typeof import('../src/client/index.js');
+  const client = certs ? certs.read(certs.client('bench')) : null;
   const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' },
     nodeArgs: [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), ...NODE_ARGS],
+    ...(certs && client
+      ? {
+          extraArgs: (id: number) => ['--cert-file', certs.member(id).cert, '--key-file', certs.member(id).key, '--trusted-ca-file', certs.caFile, '--client-cert-auth'],
+          https: { ca: certs.ca, ...client },
+        }
+      : {}),
   });
   const clients: KvClient[] = [];
   const sdks: PlacementClient[] = [];
@@ -73,7 +90,7 @@ async function main(): Promise<void> {
     };
     // The SDK: one client for writes (it finds the leader), one pinned to each node for reads.
     const sdk = (endpoints: string[]): PlacementClient => {
-      const p = new Client({ endpoints, discoverMembers: endpoints.length > 1, channelOptions: { 'grpc.enable_channelz': 0 } });
+      const p = new Client({ endpoints, discoverMembers: endpoints.length > 1, channelOptions: { 'grpc.enable_channelz': 0 }, ...(certs && client ? { tls: { ca: certs.ca, ...client } } : {}) });
       sdks.push(p);
       return p;
     };
@@ -87,7 +104,7 @@ async function main(): Promise<void> {
     console.log(`leader: node ${leader}; ${SECONDS} s per measurement; 256-byte values; reads spread per ${READ_SPREAD}\n`);
     console.log(header());
     // Warm-up (JIT, connections, the keys the reads use).
-    await drive('warm-up', 16, 1.5, (i) => lk.set({ key: `bench/warm/${i % 1000}`, value: VALUE }));
+    if (!certs) await drive('warm-up', 16, 1.5, (i) => lk.set({ key: `bench/warm/${i % 1000}`, value: VALUE }));
     await drive('warm-up', 64, 2, (i) => writer.kv.set(`bench/warm/${i % 1000}`, VALUE));
     await drive('warm-up', 64, 1, (i) => readers[i % 3]!.kv.get(`bench/warm/${i % 1000}`));
     const keys = 10_000;
@@ -106,7 +123,7 @@ async function main(): Promise<void> {
       );
     const results: Result[] = [];
     const measure = async (name: string, n: number, op: (i: number, worker: number) => Promise<unknown>): Promise<void> => {
-      const m0 = process.env.BENCH_MESSAGES ? await peerMessages() : [];
+      const m0 = process.env.BENCH_MESSAGES && !certs ? await peerMessages() : [];
       const n0 = c.nodes.reduce((a, h) => a + cpuSeconds(h.pid), 0);
       const l0 = cpuSeconds(c.node(leader).pid);
       const c0 = process.cpuUsage();
@@ -140,11 +157,57 @@ async function main(): Promise<void> {
       if (ratios.length > 0) console.log(`\n${ratios.join('\n')}`);
     }
     console.log(`\nRSS per node (MiB): ${c.nodes.map((n) => `node ${n.id}${n.id === leader ? ' (leader)' : ''}: ${rssMiB(n.pid)}`).join(', ')}`);
+    return results;
   } finally {
     for (const k of clients) k.close();
     for (const p of sdks) p.close();
     if (PROFILE_DIR) await Promise.all(c.nodes.map((n) => c.stopNode(n.id).catch(() => {})));
     await c.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  if (TLS_MODE !== 'off' && TLS_MODE !== 'on' && TLS_MODE !== 'both') throw new Error(`BENCH_TLS: "${TLS_MODE}" is not off, on or both`);
+  if (TLS_MODE === 'off') {
+    await runCluster(null);
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'pc-bench-certs-'));
+  try {
+    const certs = makeClusterCerts(dir, 3, ['bench']);
+    if (TLS_MODE === 'on') {
+      await runCluster(certs);
+      return;
+    }
+    // Alternating pairs, so that the machine's drift hits both sides alike.
+    const rounds: Array<{ plain: Result[]; tls: Result[] }> = [];
+    for (let r = 0; r < TLS_ROUNDS; r++) {
+      const order = r % 2 === 0 ? [false, true] : [true, false];
+      const round = { plain: [] as Result[], tls: [] as Result[] };
+      for (const tls of order) {
+        console.log(`\n=== round ${r + 1} of ${TLS_ROUNDS}: ${tls ? 'TLS' : 'plaintext'} ===`);
+        round[tls ? 'tls' : 'plain'] = await runCluster(tls ? certs : null);
+      }
+      rounds.push(round);
+    }
+    console.log('\nTLS / plaintext throughput, per round (same row, same round):');
+    const rate = (x: Result): number => x.ops / x.seconds;
+    for (const row of rounds[0]!.plain) {
+      const key = `${row.name} @${row.inFlight}`;
+      const ratios = rounds.map((rd) => {
+        const p = rd.plain.find((x) => x.name === row.name && x.inFlight === row.inFlight);
+        const t = rd.tls.find((x) => x.name === row.name && x.inFlight === row.inFlight);
+        return p && t ? rate(t) / rate(p) : NaN;
+      });
+      const plain = rounds.map((rd) => rate(rd.plain.find((x) => x.name === row.name && x.inFlight === row.inFlight)!));
+      const tls = rounds.map((rd) => rate(rd.tls.find((x) => x.name === row.name && x.inFlight === row.inFlight)!));
+      const span = (v: number[]): string => `${Math.round(Math.min(...v)).toLocaleString('en-US')}-${Math.round(Math.max(...v)).toLocaleString('en-US')}`;
+      console.log(
+        `  ${key.padEnd(36)} plain ${span(plain).padStart(15)}/s  TLS ${span(tls).padStart(15)}/s  ratio ${ratios.map((x) => `${(100 * x).toFixed(0)}%`).join(', ')} (range ${(100 * Math.min(...ratios)).toFixed(0)}-${(100 * Math.max(...ratios)).toFixed(0)}%)`,
+      );
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -23,6 +23,8 @@ import {
 import {
   ForwardReply,
   ForwardRequest,
+  PeerHello,
+  PeerHelloReply,
   PeerServiceService,
   RaftBatch,
   RaftStreamAck,
@@ -42,6 +44,7 @@ export const KvService = withFastCodec(KvServiceService, {
 } as never);
 
 export const PeerService = withFastCodec(PeerServiceService, {
+  hello: [PeerHello, PeerHelloReply],
   raft: [RaftBatch, RaftStreamAck],
   installSnapshot: [SnapshotChunk, SnapshotInstallReply],
   forward: [ForwardRequest, ForwardReply],

@@ -9,6 +9,10 @@
 //   --data-root DIR   where the nodes keep data and logs (env PLACEMENT_DATA_ROOT; default ./data)
 //   --base-port N     node i gets admin HTTP N+10(i-1) and gRPC N+10(i-1)+1 (env
 //                     PLACEMENT_BASE_PORT; default 1227), so a second cluster does not collide
+//   --tls             TLS on every port (env PLACEMENT_START_TLS=1): deploy/make-certs.sh makes a
+//                     CA, member certificates and a client certificate in <data-root>/certs on
+//                     first use; clients need a certificate from that CA (--client-cert-auth),
+//                     the admin API is HTTPS without client certificates, peers share the TLS port
 // Every other argument is passed to every node (e.g. `npm start -- --snapshot-every 1000`).
 //
 // Uses the compiled server in dist/ (built by `npm ci` through `prepare`); builds it first when
@@ -24,8 +28,13 @@
 //     npm's forwarded signal reaches it;
 //   - npm (or whatever started this script) dying: the script notices it was orphaned.
 // A second signal kills the nodes at once.
+//
+// Peer traffic is authenticated: the first start generates the cluster's peer secret in
+// <data-root>/peer-secret (0600) and every node is given it (--peer-secret-file).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, closeSync, writeFileSync, chmodSync, statSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -33,10 +42,14 @@ const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 /** Takes this script's own options out of argv; the rest goes to the nodes. */
 function parseOptions(argv, env) {
-  const opts = { dataRoot: env.PLACEMENT_DATA_ROOT ?? join(root, 'data'), basePort: env.PLACEMENT_BASE_PORT ?? '1227' };
+  const opts = { dataRoot: env.PLACEMENT_DATA_ROOT ?? join(root, 'data'), basePort: env.PLACEMENT_BASE_PORT ?? '1227', tls: env.PLACEMENT_START_TLS === '1' };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === '--tls') {
+      opts.tls = true;
+      continue;
+    }
     const m = /^--(data-root|base-port)(?:=(.*))?$/.exec(a);
     if (!m) {
       rest.push(a);
@@ -51,7 +64,7 @@ function parseOptions(argv, env) {
   if (!/^\d+$/.test(String(opts.basePort)) || base < 1 || base + 21 > 65535) {
     fail(`base port must be an integer from 1 to 65514 (it uses N..N+21), got "${opts.basePort}"`);
   }
-  return { dataRoot: resolve(opts.dataRoot), basePort: base, extra: rest };
+  return { dataRoot: resolve(opts.dataRoot), basePort: base, tls: opts.tls, extra: rest };
 }
 
 function fail(message) {
@@ -59,7 +72,7 @@ function fail(message) {
   process.exit(2);
 }
 
-const { dataRoot, basePort, extra } = parseOptions(process.argv.slice(2), process.env);
+const { dataRoot, basePort, tls, extra } = parseOptions(process.argv.slice(2), process.env);
 // The terminal or npm may be gone while the nodes stop: a closed stdout must not crash this
 // script (that would orphan the nodes).
 for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
@@ -86,14 +99,34 @@ if (!existsSync(join(root, 'dist', 'src', 'cli', 'server.js'))) {
   }
 }
 
-mkdirSync(dataRoot, { recursive: true });
+mkdirSync(dataRoot, { recursive: true, mode: 0o700 });
+const peerSecretFile = join(dataRoot, 'peer-secret');
+if (!existsSync(peerSecretFile)) {
+  writeFileSync(peerSecretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  console.log(`generated the cluster's peer secret: ${peerSecretFile}`);
+} else if ((statSync(peerSecretFile).mode & 0o077) !== 0) {
+  chmodSync(peerSecretFile, 0o600);
+}
+// --tls: certificates made once with openssl; a member's certificate is also its client
+// certificate towards the others (the peers share the client port).
+const certDir = join(dataRoot, 'certs');
+const cert = (name) => join(certDir, name);
+if (tls && !existsSync(cert('client-root.crt'))) {
+  const r = spawnSync('bash', [join(root, 'deploy', 'make-certs.sh'), certDir, ...nodes.map((n) => `member:${n.id}:127.0.0.1,localhost`), 'client:root'], { stdio: 'inherit' });
+  if (r.status !== 0) fail('deploy/make-certs.sh failed (is openssl installed?)');
+}
+const tlsArgs = (n) =>
+  tls
+    ? ['--cert-file', cert(`member-${n.id}.crt`), '--key-file', cert(`member-${n.id}.key`), '--trusted-ca-file', cert('ca.crt'), '--client-cert-auth', '--http-tls', 'no-client-cert']
+    : [];
+const scheme = tls ? 'https' : 'http';
 let stopping = false;
 let exited = 0;
 
 for (const n of nodes) {
   mkdirSync(n.dataDir, { recursive: true });
   const fd = openSync(n.log, 'a');
-  const args = [entry, '--id', String(n.id), '--cluster-id', 'local', '--data-dir', n.dataDir, '--listen', n.grpc, '--http', n.http, '--peers', peers, '--peer-http', peerHttp, ...extra];
+  const args = [entry, '--id', String(n.id), '--cluster-id', 'local', '--data-dir', n.dataDir, '--listen', n.grpc, '--http', n.http, '--peers', peers, '--peer-http', peerHttp, '--peer-secret-file', peerSecretFile, ...tlsArgs(n), ...extra];
   // Own process group: a terminal's Ctrl-C reaches only this script, which stops the nodes with one SIGTERM each.
   n.proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', fd, fd], env: process.env, detached: true });
   closeSync(fd);
@@ -110,16 +143,38 @@ for (const n of nodes) {
 
 console.log(`Placement Center: local 3-node cluster (start script pid ${process.pid})`);
 for (const n of nodes) {
-  console.log(`  node ${n.id}: gRPC ${n.grpc}  admin http://${n.http}/v1/cluster/status  metrics http://${n.http}/metrics  data ${n.dataDir}  log ${n.log}  (pid ${n.proc.pid})`);
+  console.log(`  node ${n.id}: gRPC ${n.grpc}  admin ${scheme}://${n.http}/v1/cluster/status  metrics ${scheme}://${n.http}/metrics  data ${n.dataDir}  log ${n.log}  (pid ${n.proc.pid})`);
 }
+if (tls) console.log(`  TLS everywhere; CA ${cert('ca.crt')}, client certificate ${cert('client-root.crt')} (key ${cert('client-root.key')})`);
 
 async function status(n) {
   try {
+    if (tls) return (await httpsJson(`https://${n.http}/v1/cluster/status`)).data;
     const res = await fetch(`http://${n.http}/v1/cluster/status`, { signal: AbortSignal.timeout(1000) });
     return (await res.json()).data;
   } catch {
     return null;
   }
+}
+
+/** GET over HTTPS trusting the cluster's CA (fetch() cannot be given a CA). */
+function httpsJson(url) {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca: readFileSync(cert('ca.crt')), timeout: 1000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 // Report once a leader is elected.
@@ -131,7 +186,8 @@ async function status(n) {
     if (leader && sts.every((s) => s && s.leaderId === leader.id)) {
       const ln = nodes.find((n) => n.id === leader.id);
       console.log(`leader: node ${leader.id} (${ln.grpc}), term ${leader.term}. Ctrl-C stops all three gracefully.`);
-      console.log(`try:  npx placement-ctl --endpoints ${ln.grpc} cluster status`);
+      const tlsFlags = tls ? ` --cacert ${cert('ca.crt')} --cert ${cert('client-root.crt')} --key ${cert('client-root.key')}` : '';
+      console.log(`try:  npx placement-ctl --endpoints ${ln.grpc}${tlsFlags} cluster status`);
       return;
     }
     await new Promise((r) => setTimeout(r, 200));

@@ -66,7 +66,16 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
     throw err;
   }
   const { runNode } = await import('../node/index.js');
-  await runNode(cfg);
+  try {
+    await runNode(cfg);
+  } catch (err) {
+    // Files named by the configuration that turn out unusable (TLS certificates, peer secret).
+    if (err instanceof ConfigError) {
+      process.stderr.write(`placement-center: invalid configuration:\n  ${err.message.split('\n').join('\n  ')}\n`);
+      process.exit(EXIT_BAD_CONFIG);
+    }
+    throw err;
+  }
 }
 
 const isEntry = (() => {

@@ -66,6 +66,7 @@ import type {
   SetOptions,
   SetResult,
   StatusOptions,
+  TlsOptions,
   ValueInput,
 } from './types.js';
 
@@ -87,6 +88,17 @@ type Invoker<Res> = (
   options: Partial<grpc.CallOptions> & { deadline: number },
   callback: UnaryCallback<Res>,
 ) => Cancellable;
+
+/** Channel credentials from the SDK's TlsOptions. */
+function tlsCredentials(tls: TlsOptions): grpc.ChannelCredentials {
+  const buf = (v: string | Uint8Array | undefined): Buffer | null => (v === undefined ? null : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v));
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new InvalidArgumentError('tls.cert and tls.key go together');
+  try {
+    return grpc.credentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
+  } catch (err) {
+    throw new InvalidArgumentError(`tls: ${(err as Error).message}`);
+  }
+}
 
 /** One member's channel, shared by both service stubs and the KV session. */
 class Endpoint {
@@ -283,8 +295,10 @@ export class PlacementClient {
     const transport = options.transport ?? 'session';
     if (transport !== 'session' && transport !== 'unary') throw new InvalidArgumentError(`transport must be "session" or "unary", got ${String(transport)}`);
     this.useSession = transport === 'session';
-    this.credentials = options.credentials ?? grpc.credentials.createInsecure();
+    if (options.tls && options.credentials) throw new InvalidArgumentError('give either tls or credentials, not both');
+    this.credentials = options.credentials ?? (options.tls ? tlsCredentials(options.tls) : grpc.credentials.createInsecure());
     this.channelOptions = {
+      ...(options.tls?.serverName ? { 'grpc.ssl_target_name_override': options.tls.serverName, 'grpc.default_authority': options.tls.serverName } : {}),
       // Reconnect to a restarted member quickly instead of after grpc-js's default 1 s → 120 s back-off.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,

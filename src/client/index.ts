@@ -69,5 +69,6 @@ export type {
   SetOptions,
   SetResult,
   StatusOptions,
+  TlsOptions,
   ValueInput,
 } from './types.js';

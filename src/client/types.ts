@@ -179,6 +179,18 @@ export interface RetryEvent {
   readonly leaderHint: LeaderHint | undefined;
 }
 
+/** TLS settings of the SDK; PEM contents (not file names), as strings or bytes. */
+export interface TlsOptions {
+  /** CA bundle the members' certificates must chain to (default: the system's root CAs). */
+  ca?: string | Uint8Array;
+  /** This client's certificate, for members started with --client-cert-auth (its CN names the caller). */
+  cert?: string | Uint8Array;
+  /** The private key of `cert`. */
+  key?: string | Uint8Array;
+  /** Check the members' certificates for this name instead of the host of each endpoint. */
+  serverName?: string;
+}
+
 export interface PlacementClientOptions {
   /** One or more gRPC endpoints ("host:port"); any single live member is enough. */
   endpoints: readonly string[] | string;
@@ -200,8 +212,10 @@ export interface PlacementClientOptions {
   discoverMembers?: boolean;
   /** Period of the background member refresh (default 30000 ms; 0 disables the timer). */
   refreshIntervalMs?: number;
-  /** Default: insecure (plaintext). */
+  /** Default: insecure (plaintext), or TLS when `tls` is given. Exclusive with `tls`. */
   credentials?: ChannelCredentials;
+  /** Talk TLS to the members (see TlsOptions). `{}` trusts the system's root CAs. */
+  tls?: TlsOptions;
   channelOptions?: ChannelOptions;
   /**
    * How KV operations travel: `session` (default) multiplexes them on one long-lived stream per

@@ -34,12 +34,56 @@ export interface NodeConfig {
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /** Test-only planted bug (env PLACEMENT_PLANTED_BUG); '' when none. */
   plantedBug: '' | 'local-reads';
+  /** Upper bound of a lease's TTL (a grant over it is refused like an oversized value). */
+  maxLeaseTtlMs: number;
+  /** Client-port TLS (gRPC and, unless httpTls says otherwise, admin HTTP); '' = plaintext. */
+  certFile: string;
+  keyFile: string;
+  trustedCaFile: string;
+  clientCertAuth: boolean;
+  /** Admin HTTP TLS: like the client port, HTTPS without client certificates, or plain HTTP. */
+  httpTls: 'client' | 'no-client-cert' | 'off';
+  /** Separate gRPC address of the peer service ('' = peers share `listen`). */
+  peerListen: string;
+  /** Peer-port address of every member (with peerListen). */
+  peerAddresses: PeerMap;
+  peerCertFile: string;
+  peerKeyFile: string;
+  peerTrustedCaFile: string;
+  peerClientCertAuth: boolean;
+  /** File holding the cluster's peer secret ('' = none given). */
+  peerSecretFile: string;
+  /** The secret itself from env PLACEMENT_PEER_SECRET (never a flag: flags show in `ps`). */
+  peerSecret: RedactedSecret | null;
+  /** How often certificate and key files are checked for changes. */
+  tlsReloadMs: number;
+}
+
+/** A secret value that never prints: logs, JSON and util.inspect show `[redacted]`. */
+export class RedactedSecret {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return '[redacted]';
+  }
+  toString(): string {
+    return '[redacted]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return '[redacted]';
+  }
 }
 
 export interface OptionSpec {
   key: keyof NodeConfig;
   flag: string;
   env: string;
+  /** `<x>` takes a value; `[bool]` is a switch (given alone it means true; env/file: true/false). */
   arg: string;
   help: string;
   default?: string;
@@ -66,6 +110,20 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'leaderWaitMs', flag: '--leader-wait-ms', env: 'PLACEMENT_LEADER_WAIT_MS', arg: '<ms>', help: 'how long a request waits for a leader before failing UNAVAILABLE', default: '2000' },
   { key: 'maxListLimit', flag: '--max-list-limit', env: 'PLACEMENT_MAX_LIST_LIMIT', arg: '<n>', help: 'largest page a List returns (also the default page)', default: '1000' },
   { key: 'logLevel', flag: '--log-level', env: 'PLACEMENT_LOG_LEVEL', arg: '<level>', help: 'trace|debug|info|warn|error|fatal|silent', default: 'info' },
+  { key: 'maxLeaseTtlMs', flag: '--max-lease-ttl-ms', env: 'PLACEMENT_MAX_LEASE_TTL_MS', arg: '<ms>', help: 'longest accepted lease TTL in milliseconds (one year by default)', default: String(365 * 24 * 3600 * 1000) },
+  { key: 'certFile', flag: '--cert-file', env: 'PLACEMENT_CERT_FILE', arg: '<file>', help: 'TLS certificate (PEM) of the client gRPC port and the admin HTTP port: turns TLS on there; reloaded when the file changes' },
+  { key: 'keyFile', flag: '--key-file', env: 'PLACEMENT_KEY_FILE', arg: '<file>', help: 'private key (PEM) of --cert-file' },
+  { key: 'trustedCaFile', flag: '--trusted-ca-file', env: 'PLACEMENT_TRUSTED_CA_FILE', arg: '<file>', help: 'CA bundle (PEM) client certificates must chain to (with --client-cert-auth)' },
+  { key: 'clientCertAuth', flag: '--client-cert-auth', env: 'PLACEMENT_CLIENT_CERT_AUTH', arg: '[bool]', help: 'clients must present a certificate from --trusted-ca-file; its CN names the caller', default: 'false' },
+  { key: 'httpTls', flag: '--http-tls', env: 'PLACEMENT_HTTP_TLS', arg: '<mode>', help: 'admin HTTP: "client" (the client port\'s TLS settings), "no-client-cert" (HTTPS, no client certificate asked: for probes and scrapers), "off" (plain HTTP)', default: 'client' },
+  { key: 'peerListen', flag: '--peer-listen', env: 'PLACEMENT_PEER_LISTEN', arg: '<host:port>', help: 'separate gRPC address for peer traffic, with its own TLS settings (default: peers share --listen and its TLS)' },
+  { key: 'peerAddresses', flag: '--peer-addresses', env: 'PLACEMENT_PEER_ADDRESSES', arg: '<list>', help: 'peer-port address of every member as id=host:port,... (required with --peer-listen; --peers stays the client address)' },
+  { key: 'peerCertFile', flag: '--peer-cert-file', env: 'PLACEMENT_PEER_CERT_FILE', arg: '<file>', help: 'TLS certificate (PEM) of the peer port, also presented when dialing peers (needs --peer-listen); name the member in its CN or a SAN: member-<id>' },
+  { key: 'peerKeyFile', flag: '--peer-key-file', env: 'PLACEMENT_PEER_KEY_FILE', arg: '<file>', help: 'private key (PEM) of --peer-cert-file' },
+  { key: 'peerTrustedCaFile', flag: '--peer-trusted-ca-file', env: 'PLACEMENT_PEER_TRUSTED_CA_FILE', arg: '<file>', help: 'CA bundle (PEM) peer certificates must chain to' },
+  { key: 'peerClientCertAuth', flag: '--peer-client-cert-auth', env: 'PLACEMENT_PEER_CLIENT_CERT_AUTH', arg: '[bool]', help: 'peers must present a certificate from --peer-trusted-ca-file naming the member id they claim (CN or SAN member-<id>)', default: 'false' },
+  { key: 'peerSecretFile', flag: '--peer-secret-file', env: 'PLACEMENT_PEER_SECRET_FILE', arg: '<file>', help: 'file holding the cluster\'s shared peer secret (at least 32 characters, e.g. `openssl rand -hex 32`); peers prove they hold it without sending it. Env PLACEMENT_PEER_SECRET may give the secret itself' },
+  { key: 'tlsReloadMs', flag: '--tls-reload-ms', env: 'PLACEMENT_TLS_RELOAD_MS', arg: '<ms>', help: 'how often certificate, key and CA files are checked for changes', default: '5000' },
 ];
 
 export class ConfigError extends Error {
@@ -81,6 +139,13 @@ const hostPort = z
   }, 'port must be 0..65535');
 
 const int = (min: number) => z.coerce.number().int('must be an integer').min(min, `must be >= ${min}`);
+
+/** A switch: true/false from a flag, the environment or a file ("true", "1", "false", "0"). */
+const bool = z.preprocess((v) => {
+  if (v === true || v === 'true' || v === '1') return true;
+  if (v === false || v === 'false' || v === '0' || v === undefined) return false;
+  return v;
+}, z.boolean({ message: 'must be true or false' }));
 
 const schema = z
   .object({
@@ -104,6 +169,21 @@ const schema = z
     maxListLimit: int(1),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     plantedBug: z.enum(['', 'local-reads']),
+    maxLeaseTtlMs: int(1),
+    certFile: z.string(),
+    keyFile: z.string(),
+    trustedCaFile: z.string(),
+    clientCertAuth: bool,
+    httpTls: z.enum(['client', 'no-client-cert', 'off']),
+    peerListen: z.union([z.literal(''), hostPort]),
+    peerAddresses: z.map(z.number(), hostPort),
+    peerCertFile: z.string(),
+    peerKeyFile: z.string(),
+    peerTrustedCaFile: z.string(),
+    peerClientCertAuth: bool,
+    peerSecretFile: z.string(),
+    peerSecret: z.instanceof(RedactedSecret).nullable(),
+    tlsReloadMs: int(10),
   })
   .superRefine((c, ctx) => {
     if (c.heartbeatTicks >= c.electionTicks) {
@@ -112,12 +192,53 @@ const schema = z
     if (!c.peers.has(c.id)) {
       ctx.addIssue({ code: 'custom', path: ['peers'], message: `must include this node's id ${c.id}` });
     }
-    for (const [k, m] of [['dial', c.dial], ['peerHttp', c.peerHttp]] as const) {
+    for (const [k, m] of [['dial', c.dial], ['peerHttp', c.peerHttp], ['peerAddresses', c.peerAddresses]] as const) {
       for (const id of m.keys()) {
         if (!c.peers.has(id)) ctx.addIssue({ code: 'custom', path: [k], message: `names id ${id}, which is not in peers` });
       }
     }
+    checkSecurity(c, (path, message) => ctx.addIssue({ code: 'custom', path: [path], message }));
   });
+
+/** The TLS and peer-authentication settings must make sense together (see README "Security"). */
+function checkSecurity(c: Omit<NodeConfig, 'plantedBug'> & { plantedBug: string }, issue: (path: keyof NodeConfig, message: string) => void): void {
+  const pair = (cert: 'certFile' | 'peerCertFile', key: 'keyFile' | 'peerKeyFile'): void => {
+    if (c[cert] && !c[key]) issue(key, `required with --${cert === 'certFile' ? '' : 'peer-'}cert-file`);
+    if (c[key] && !c[cert]) issue(cert, `required with --${key === 'keyFile' ? '' : 'peer-'}key-file`);
+  };
+  pair('certFile', 'keyFile');
+  pair('peerCertFile', 'peerKeyFile');
+  if (c.trustedCaFile && !c.certFile) issue('trustedCaFile', 'client certificates can only be checked with TLS on: set --cert-file and --key-file');
+  if (c.clientCertAuth && !(c.certFile && c.trustedCaFile)) issue('clientCertAuth', 'needs --cert-file, --key-file and --trusted-ca-file');
+  if (c.httpTls === 'no-client-cert' && !c.certFile) issue('httpTls', '"no-client-cert" serves HTTPS with --cert-file, which is not set');
+  if (c.peerListen) {
+    for (const id of c.peers.keys()) if (!c.peerAddresses.has(id)) issue('peerAddresses', `must name the peer port of every member (id ${id} is missing)`);
+  } else {
+    if (c.peerAddresses.size > 0) issue('peerAddresses', 'only used with --peer-listen');
+    for (const k of ['peerCertFile', 'peerKeyFile', 'peerTrustedCaFile'] as const) {
+      if (c[k]) issue(k, 'peer TLS needs its own port: set --peer-listen (without it, peers share --listen and its TLS settings)');
+    }
+    if (c.peerClientCertAuth) issue('peerClientCertAuth', 'peer TLS needs its own port: set --peer-listen');
+  }
+  if (c.peerTrustedCaFile && !c.peerCertFile) issue('peerTrustedCaFile', 'needs --peer-cert-file and --peer-key-file (TLS on the peer port)');
+  if (c.peerClientCertAuth && !(c.peerCertFile && c.peerTrustedCaFile)) issue('peerClientCertAuth', 'needs --peer-cert-file, --peer-key-file and --peer-trusted-ca-file');
+  if (c.peerSecretFile && c.peerSecret) issue('peerSecretFile', 'give the peer secret once: either --peer-secret-file or PLACEMENT_PEER_SECRET');
+  if (c.peerSecret && c.peerSecret.reveal().trim().length < MIN_PEER_SECRET_CHARS) {
+    issue('peerSecret', `PLACEMENT_PEER_SECRET must be at least ${MIN_PEER_SECRET_CHARS} characters`);
+  }
+  // Safe by default: members accept peer traffic only from a process that proves it belongs.
+  // A single member generates its own secret (nothing to share yet); several must be given one.
+  if (c.peers.size > 1 && !c.peerSecretFile && !c.peerSecret && !c.peerClientCertAuth) {
+    issue(
+      'peerSecretFile',
+      'peer traffic must be authenticated: give every member the same secret (--peer-secret-file, or PLACEMENT_PEER_SECRET), ' +
+        'or peer certificates with --peer-client-cert-auth (`npm start` and docker-compose.yml generate a secret)',
+    );
+  }
+}
+
+/** Shortest accepted peer secret (after trimming whitespace). */
+export const MIN_PEER_SECRET_CHARS = 32;
 
 /** Parses `1=h:p,2=h:p` (or a JSON object {"1": "h:p"}) into a map. */
 export function parsePeerList(input: unknown, what: string): PeerMap {
@@ -193,12 +314,15 @@ export function resolveConfig(flags: RawSource, env: NodeJS.ProcessEnv, file?: R
   const peers = parsePeerList(merged.peers, 'peers');
   const idNum = Number(merged.id);
   if (peers.size === 0 && Number.isInteger(idNum) && idNum > 0 && typeof merged.listen === 'string') peers.set(idNum, merged.listen);
+  for (const k of ['certFile', 'keyFile', 'trustedCaFile', 'peerListen', 'peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerSecretFile'] as const) merged[k] ??= '';
   const candidate = {
     ...merged,
     peers,
     peerHttp: parsePeerList(merged.peerHttp, 'peer-http'),
     dial: parsePeerList(merged.dial, 'dial'),
+    peerAddresses: parsePeerList(merged.peerAddresses, 'peer-addresses'),
     plantedBug: env.PLACEMENT_PLANTED_BUG ?? '',
+    peerSecret: env.PLACEMENT_PEER_SECRET ? new RedactedSecret(env.PLACEMENT_PEER_SECRET) : null,
   };
   if (merged.id === undefined) throw new ConfigError('id: required (--id, PLACEMENT_ID or "id" in the config file)');
   const r = schema.safeParse(candidate);
@@ -214,7 +338,7 @@ export function resolveConfig(flags: RawSource, env: NodeJS.ProcessEnv, file?: R
   return r.data as NodeConfig;
 }
 
-/** The address used to reach peer `id`. */
+/** The address used to reach peer `id` (its peer port when peers have their own). */
 export function dialAddress(cfg: NodeConfig, id: number): string {
-  return cfg.dial.get(id) ?? cfg.peers.get(id) ?? '';
+  return cfg.dial.get(id) ?? cfg.peerAddresses.get(id) ?? cfg.peers.get(id) ?? '';
 }

@@ -1,6 +1,8 @@
-// Runs a node as a process: storage, gRPC server (clients + peers + health), admin HTTP server,
-// signal handling. `startNode` is the programmatic form (tests, bench); `runNode` adds signals.
+// Runs a node as a process: storage, gRPC server (clients + peers + health, or peers on their own
+// port), admin HTTP(S) server, signal handling. `startNode` is the programmatic form (tests,
+// bench); `runNode` adds signals. TLS and peer authentication are set up in security.ts.
 import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { NodeConfig } from '../config/index.js';
@@ -10,13 +12,18 @@ import { createAdminApp } from '../http/app.js';
 import { registerClientServices } from '../grpc/services.js';
 import { CHANNEL_OPTIONS } from '../transport/index.js';
 import { VERSION } from '../version.js';
+import { mkdirDurable } from '../../storage/util/fs.js';
+import { followCertificates } from '../tls/credentials.js';
 import { PlacementNode } from './node.js';
+import { nodeSecurity } from './security.js';
 
 export { PlacementNode } from './node.js';
 
 export interface RunningNode {
   node: PlacementNode;
   grpcPort: number;
+  /** Port of the separate peer server (--peer-listen); 0 when peers share grpcPort. */
+  peerPort: number;
   httpPort: number;
   log: Logger;
   metrics: Metrics;
@@ -42,26 +49,34 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       '!!!!!!!! PLANTED BUG ENABLED (PLACEMENT_PLANTED_BUG=' + cfg.plantedBug + '): linearizable reads are answered from local state WITHOUT ReadIndex. TEST USE ONLY. !!!!!!!!',
     );
   }
+  // The data dir is private to this user, tightened if it already existed looser (etcd
+  // CVE-2020-15113); the WAL, snapshot and state-machine directories inside are made the same way.
+  await mkdirDurable(cfg.dataDir);
+  const security = await nodeSecurity(cfg, log);
   const metrics = new Metrics({ defaultLabels: {} });
   node = new PlacementNode(cfg, { log, metrics });
+  node.transport.useSecurity(security.peer);
   await node.open();
 
   // Requests up to the configured value limit (plus room for the key and framing) must reach the
   // handlers, which answer INVALID_ARGUMENT naming the limit instead of a transport-level error.
   const maxMessage = Math.max(64 * 1024 * 1024, cfg.maxValueBytes * 2 + cfg.maxKeyBytes + 1024 * 1024);
-  const server = new grpc.Server({
+  const serverOptions: grpc.ServerOptions = {
     ...CHANNEL_OPTIONS,
     'grpc.max_receive_message_length': maxMessage,
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_permit_without_calls': 1,
-  });
-  node.transport.register(server);
+  };
+  const server = new grpc.Server(serverOptions);
+  const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
+  node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(cfg.listen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-  );
+  const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
+    new Promise<number>((resolve, reject) => srv.bindAsync(addr, creds, (err, port) => (err ? reject(err) : resolve(port))));
+  const grpcPort = await bind(server, cfg.listen, security.clientServer);
+  const peerPort = peerServer ? await bind(peerServer, cfg.peerListen, security.peerServer!) : 0;
 
   let http: HttpServer | null = null;
   let httpPort = 0;
@@ -73,7 +88,13 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       maxValueBytes: cfg.maxValueBytes,
       logger: log,
     });
-    http = createServer(app);
+    if (security.https) {
+      const https = createHttpsServer(security.https.options, app);
+      followCertificates(https, security.https.watcher);
+      http = https;
+    } else {
+      http = createServer(app);
+    }
     const { host, port } = splitHostPort(cfg.http);
     httpPort = await new Promise<number>((resolve, reject) => {
       http!.once('error', reject);
@@ -84,7 +105,18 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   health.setStatus('', 'SERVING');
   health.setStatus('placement.v1.KvService', 'SERVING');
   log.info(
-    { version: VERSION, clusterId: cfg.clusterId, grpc: cfg.listen, grpcPort, http: cfg.http || 'off', httpPort, dataDir: cfg.dataDir, peers: Object.fromEntries(cfg.peers) },
+    {
+      version: VERSION,
+      clusterId: cfg.clusterId,
+      grpc: cfg.listen,
+      grpcPort,
+      ...(peerServer ? { peerListen: cfg.peerListen, peerPort } : {}),
+      http: cfg.http || 'off',
+      httpPort,
+      dataDir: cfg.dataDir,
+      peers: Object.fromEntries(cfg.peers),
+      security: security.summary,
+    },
     'placement-center node started',
   );
 
@@ -98,16 +130,22 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       await node!.shutdown();
       // Open Session streams would hold tryShutdown until the force timeout below.
       clientServices.closeSessions();
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 2000);
-        server.tryShutdown(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      await Promise.all(
+        [server, ...(peerServer ? [peerServer] : [])].map(
+          (srv) =>
+            new Promise<void>((resolve) => {
+              const t = setTimeout(() => {
+                srv.forceShutdown();
+                resolve();
+              }, 2000);
+              srv.tryShutdown(() => {
+                clearTimeout(t);
+                resolve();
+              });
+            }),
+        ),
+      );
+      security.close();
       if (http) {
         http.closeAllConnections();
         await new Promise<void>((r) => http!.close(() => r()));
@@ -116,7 +154,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     })();
     return stopping;
   };
-  return { node, grpcPort, httpPort, log, metrics, stop };
+  return { node, grpcPort, peerPort, httpPort, log, metrics, stop };
 }
 
 /** Starts the node and wires SIGINT/SIGTERM to a graceful stop (a second signal exits at once). */

@@ -33,7 +33,8 @@ import type {
   MemberInfo,
   ReadOptions,
 } from '../http/backend.js';
-import { PlacementError, toGrpcStatus, type ErrorCode } from '../errors.js';
+import { PlacementError, invalidArgument, toGrpcStatus, type ErrorCode } from '../errors.js';
+import { commandProblem } from '../validation/command.js';
 import type { NodeConfig } from '../config/index.js';
 import { dialAddress } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -772,6 +773,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   /** Null when this node cannot propose right now (nothing was proposed). */
   private proposeLocal(cmd: Command, deadline: number): Promise<CommandResult> | null {
+    // Every proposal, a forwarded one included, meets the limits followers check entries against.
+    const problem = commandProblem(cmd, this.cfg);
+    if (problem !== null) throw invalidArgument(problem);
     // `cmd` is this request's own object (built by the handler or decoded from a forward): stamp
     // the leader's time in place instead of copying it on every write.
     cmd.leaderTimeMs = Date.now();

@@ -9,8 +9,14 @@
 // not queued: the snapshot file is streamed in chunks by `InstallSnapshot`, then the outcome is
 // reported to the core.
 //
-// Inbound, every batch/chunk/forward names the cluster and the sender; traffic from another
-// cluster or a non-member is rejected with FAILED_PRECONDITION / PERMISSION_DENIED and logged.
+// Every call is authenticated (peer-auth.ts: a session opened with Hello on the cluster secret,
+// and/or a peer certificate naming the member); nothing is served before `useSecurity()`.
+// Inbound, every batch/chunk/forward names the cluster and the sender, which must be the
+// authenticated member; every message is validated like client input before it reaches the core
+// (validate.ts). Unauthenticated calls get UNAUTHENTICATED, traffic from another cluster
+// FAILED_PRECONDITION, a non-member or a member claiming another's id PERMISSION_DENIED, a
+// malformed or out-of-range message INVALID_ARGUMENT (the stream ends; nothing of the batch is
+// delivered); each refusal is logged (rate-limited).
 // When the driver's inbound backlog is high, `onMessages` returns a promise and the stream is
 // paused until it resolves (back-pressure reaches the sender through HTTP/2 flow control).
 import * as grpc from '@grpc/grpc-js';
@@ -20,13 +26,29 @@ import { PeerService, PeerServiceClient } from '../../proto/services.js';
 import {
   type ForwardReply,
   type ForwardRequest,
+  type PeerHello,
+  type PeerHelloReply,
   type RaftBatch,
   type RaftStreamAck,
   type SnapshotChunk,
   type SnapshotInstallReply,
 } from '../../proto/gen/placement/v1/peer.js';
 import type { Logger } from '../log.js';
+import type { GrpcCallLike } from '../auth/caller.js';
 import { messageFromWire, messageToWire } from './codec.js';
+import { PeerAuthClient, PeerAuthError, PeerAuthServer, type PeerIdentity, type PeerSession } from './peer-auth.js';
+import { messageProblem, snapshotMessageProblem, type PeerLimits } from './validate.js';
+
+/** How peers authenticate each other and what their messages may hold (see peer-auth.ts). */
+export interface PeerSecurity {
+  /** Cluster key derived from the shared secret (deriveClusterKey), or null: certificates only. */
+  key: Buffer | null;
+  /** Peers must present a certificate from the peer CA naming the member they claim to be. */
+  requireCert: boolean;
+  /** Channel credentials for dialing member `id` (insecure, or TLS checking that it is `id`). */
+  dial(id: number): grpc.ChannelCredentials;
+  limits: PeerLimits;
+}
 
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
@@ -38,6 +60,9 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // nothing here reads it.
   'grpc.enable_channelz': 0,
 };
+
+/** A Hello to a peer that does not answer (blackholed, stopped) gives up after this; the link retries. */
+const HELLO_TIMEOUT_MS = 3000;
 
 /** A writer for one incoming snapshot file. */
 export interface SnapshotSink {
@@ -111,7 +136,11 @@ class PeerLink {
   private sendingSnapshot = false;
   private lastDropLog = 0;
   private lastRejectedLog = 0;
+  private lastHelloLog = 0;
   private closed = false;
+  /** The authenticated session on this peer (secret mode), or the Hello opening one. */
+  private session: PeerSession | null = null;
+  private opening: Promise<PeerSession> | null = null;
 
   constructor(
     private readonly t: PeerTransport,
@@ -126,7 +155,7 @@ class PeerLink {
   }
 
   getClient(): PeerServiceClient {
-    if (!this.client) this.client = new PeerServiceClient(this.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    if (!this.client) this.client = new PeerServiceClient(this.address, this.t.security.dial(this.id), CHANNEL_OPTIONS);
     return this.client;
   }
 
@@ -134,6 +163,56 @@ class PeerLink {
     this.endStream();
     this.client?.close();
     this.client = null;
+    this.session = null;
+  }
+
+  /** The session calls to this peer must carry (null: certificates only, no session). */
+  sessionFor(): Promise<PeerSession | null> {
+    const auth = this.t.authClient;
+    if (!auth.usesSecret) return Promise.resolve(null);
+    if (this.session) return Promise.resolve(this.session);
+    if (!this.opening) {
+      const client = this.getClient();
+      const opening = auth
+        .open(this.id, (req: PeerHello) =>
+          new Promise<PeerHelloReply>((resolve, reject) => {
+            client.hello(req, new grpc.Metadata(), { deadline: Date.now() + HELLO_TIMEOUT_MS }, (err: grpc.ServiceError | null, reply: PeerHelloReply) => (err ? reject(err) : resolve(reply)));
+          }),
+        )
+        .then(
+          (session) => {
+            if (this.opening === opening) {
+              this.opening = null;
+              if (this.client === client) this.session = session;
+            }
+            return session;
+          },
+          (err: unknown) => {
+            if (this.opening === opening) this.opening = null;
+            throw err;
+          },
+        );
+      this.opening = opening;
+    }
+    return this.opening;
+  }
+
+  /** The peer refused `session` (it restarted, or evicted it): the next call opens a new one. */
+  dropSession(session: PeerSession | null): void {
+    if (session && this.session === session) this.session = null;
+  }
+
+  private helloFailed(err: unknown): void {
+    const e = err as Partial<grpc.ServiceError>;
+    const now = Date.now();
+    if (now - this.lastHelloLog > 10_000 && !this.closed) {
+      this.lastHelloLog = now;
+      const refused = e.code === grpc.status.UNAUTHENTICATED || e.code === grpc.status.PERMISSION_DENIED || e.code === grpc.status.FAILED_PRECONDITION || e.code === undefined;
+      if (refused) this.t.log.warn({ peer: this.id, err: e.details ?? e.message }, 'cannot authenticate with peer');
+      else this.t.log.debug({ peer: this.id, err: e.details ?? e.message }, 'peer hello failed');
+    }
+    this.t.handler.reportUnreachable(this.id);
+    this.scheduleRetry();
   }
 
   private endStream(): void {
@@ -181,7 +260,8 @@ class PeerLink {
   }
 
   private openStream(): grpc.ClientWritableStream<RaftBatch> {
-    const md = new grpc.Metadata();
+    const session = this.session;
+    const md = session ? session.metadata('Raft') : new grpc.Metadata();
     const s = this.getClient().raft(md, (err: grpc.ServiceError | null, _ack: RaftStreamAck) => {
       if (this.stream === s) {
         this.stream = null;
@@ -189,8 +269,12 @@ class PeerLink {
       }
       if (err && !this.closed && err.code !== grpc.status.CANCELLED) {
         this.t.log.debug({ peer: this.id, err: err.message }, 'peer stream closed');
+        // A session the peer does not know (it restarted) is expected: the retry opens a new one,
+        // and a real authentication failure shows up when that Hello fails.
+        const staleSession = err.code === grpc.status.UNAUTHENTICATED && session !== null;
+        if (staleSession) this.dropSession(session);
         this.t.handler.reportUnreachable(this.id);
-        if ((err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.PERMISSION_DENIED) && Date.now() - this.lastRejectedLog > 10_000) {
+        if (REFUSALS.has(err.code) && !staleSession && Date.now() - this.lastRejectedLog > 10_000) {
           this.lastRejectedLog = Date.now();
           this.t.log.warn({ peer: this.id, err: err.details }, 'peer rejected our messages');
         }
@@ -217,6 +301,11 @@ class PeerLink {
 
   flush(): void {
     if (this.closed || this.waitingDrain || this.retryTimer || this.queue.length === 0) return;
+    if (!this.stream && this.t.authClient.usesSecret && !this.session) {
+      // Messages wait in the (bounded) queue while the session opens; one Hello at a time.
+      if (!this.opening) this.sessionFor().then(() => this.flush(), (err: unknown) => this.helloFailed(err));
+      return;
+    }
     const stream = this.stream ?? this.openStream();
     while (this.queue.length > 0) {
       let n = 0;
@@ -254,14 +343,16 @@ class PeerLink {
     let ok = false;
     let src: SnapshotSource | null = null;
     try {
+      const session = await this.sessionFor();
       src = await this.t.handler.openSnapshot(meta);
       const source = src;
       ok = await new Promise<boolean>((resolve) => {
         const call = this.getClient().installSnapshot(
-          new grpc.Metadata(),
+          session ? session.metadata('InstallSnapshot') : new grpc.Metadata(),
           { deadline: Date.now() + 10 * 60_000 },
           (err: grpc.ServiceError | null, reply: SnapshotInstallReply) => {
             if (err) {
+              if (err.code === grpc.status.UNAUTHENTICATED) this.dropSession(session);
               this.t.log.warn({ peer: this.id, err: err.message, index: meta.index }, 'snapshot install failed');
               resolve(false);
             } else resolve(reply.accepted);
@@ -328,6 +419,14 @@ class PeerLink {
   }
 }
 
+/** Codes with which a peer refuses our traffic (worth a warning, unlike a lost connection). */
+const REFUSALS = new Set<number>([
+  grpc.status.FAILED_PRECONDITION,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.INVALID_ARGUMENT,
+]);
+
 export class PeerTransport {
   readonly clusterId: string;
   readonly selfId: number;
@@ -340,6 +439,8 @@ export class PeerTransport {
   readonly stats: TransportStats = { sent: 0, received: 0, dropped: 0, rejected: 0, snapshotsSent: 0, snapshotsReceived: 0 };
   private readonly links = new Map<number, PeerLink>();
   private lastRejectLog = new Map<string, number>();
+  private security_: PeerSecurity | null = null;
+  private authClient_: PeerAuthClient | null = null;
 
   constructor(opts: TransportOptions) {
     this.clusterId = opts.clusterId;
@@ -350,6 +451,22 @@ export class PeerTransport {
     this.maxQueueBytes = opts.maxQueueBytes ?? 64 * 1024 * 1024;
     this.maxBatchBytes = opts.maxBatchBytes ?? 8 * 1024 * 1024;
     this.snapshotChunkBytes = opts.snapshotChunkBytes ?? 256 * 1024;
+  }
+
+  /** How peers authenticate and what their messages may hold. Required before register() or any send. */
+  useSecurity(security: PeerSecurity): void {
+    this.security_ = security;
+    this.authClient_ = new PeerAuthClient({ clusterId: this.clusterId, selfId: this.selfId, key: security.key });
+  }
+
+  get security(): PeerSecurity {
+    if (!this.security_) throw new Error('peer transport: useSecurity() was not called (peer traffic is never unauthenticated)');
+    return this.security_;
+  }
+
+  get authClient(): PeerAuthClient {
+    if (!this.authClient_) throw new Error('peer transport: useSecurity() was not called (peer traffic is never unauthenticated)');
+    return this.authClient_;
   }
 
   /** Adds or re-addresses a peer. */
@@ -374,25 +491,66 @@ export class PeerTransport {
   }
 
   /** Forwards a request to `to` (normally the leader). Rejects with the gRPC ServiceError. */
-  forward(to: number, req: Omit<ForwardRequest, 'clusterId' | 'from'>, deadline: number): Promise<ForwardReply> {
+  async forward(to: number, req: Omit<ForwardRequest, 'clusterId' | 'from'>, deadline: number): Promise<ForwardReply> {
     const l = this.links.get(to);
-    if (!l) return Promise.reject(new Error(`no link to member ${to}`));
-    return new Promise((resolve, reject) => {
-      l.getClient().forward(
-        { ...req, clusterId: this.clusterId, from: this.selfId },
-        new grpc.Metadata(),
-        { deadline },
-        (err, reply) => (err ? reject(err) : resolve(reply)),
-      );
-    });
+    if (!l) throw new Error(`no link to member ${to}`);
+    const body: ForwardRequest = { ...req, clusterId: this.clusterId, from: this.selfId };
+    const call = (session: PeerSession | null): Promise<ForwardReply> =>
+      new Promise((resolve, reject) => {
+        l.getClient().forward(body, session ? session.metadata('Forward') : new grpc.Metadata(), { deadline }, (err, reply) => (err ? reject(err) : resolve(reply)));
+      });
+    const session = await l.sessionFor();
+    try {
+      return await call(session);
+    } catch (err) {
+      // Refused before it reached the leader's handler (a session the leader no longer knows,
+      // e.g. after its restart): nothing was proposed, so one retry on a new session is safe.
+      if ((err as grpc.ServiceError).code !== grpc.status.UNAUTHENTICATED || !session) throw err;
+      l.dropSession(session);
+      return call(await l.sessionFor());
+    }
   }
 
-  private reject(kind: string, clusterId: string, from: number, to: number): grpc.ServiceError | null {
+  private logRefusal(kind: string, from: number, why: string, extra: Record<string, unknown> = {}): void {
+    this.stats.rejected++;
+    const key = `${kind}:${from}:${why.slice(0, 40)}`;
+    const now = Date.now();
+    if (now - (this.lastRejectLog.get(key) ?? 0) > 2000) {
+      this.lastRejectLog.set(key, now);
+      if (this.lastRejectLog.size > 1000) this.lastRejectLog.clear();
+      this.log.warn({ kind, from, ...extra }, `rejected peer traffic: ${why}`);
+    }
+  }
+
+  private refuse(kind: string, err: unknown, from: number): grpc.ServiceError {
+    const e = err instanceof PeerAuthError ? err : new PeerAuthError(grpc.status.INTERNAL, (err as Error)?.message ?? String(err));
+    this.logRefusal(kind, from, e.message, { code: grpc.status[e.code] });
+    return e.toServiceError();
+  }
+
+  private authenticate(kind: string, method: string, call: { metadata: grpc.Metadata } & GrpcCallLike): PeerIdentity | grpc.ServiceError {
+    try {
+      return this.authServer!.authenticate(method, call.metadata, call.getAuthContext());
+    } catch (err) {
+      return this.refuse(kind, err, 0);
+    }
+  }
+
+  private invalid(kind: string, from: number, why: string): grpc.ServiceError {
+    return this.refuse(kind, new PeerAuthError(grpc.status.INVALID_ARGUMENT, why), from);
+  }
+
+  private authServer: PeerAuthServer | null = null;
+
+  private reject(kind: string, clusterId: string, from: number, to: number, ident: PeerIdentity): grpc.ServiceError | null {
     let code: grpc.status | null = null;
     let why = '';
     if (clusterId !== this.clusterId) {
       code = grpc.status.FAILED_PRECONDITION;
       why = `cluster id mismatch: got "${clusterId}", this node belongs to "${this.clusterId}"`;
+    } else if (from !== ident.member) {
+      code = grpc.status.PERMISSION_DENIED;
+      why = `authenticated as member ${ident.member} (${ident.via}), claims to be member ${from}`;
     } else if (!this.handler.isMember(from)) {
       code = grpc.status.PERMISSION_DENIED;
       why = `member ${from} is not in this cluster's configuration`;
@@ -401,24 +559,29 @@ export class PeerTransport {
       why = `message for member ${to} delivered to member ${this.selfId}`;
     }
     if (code === null) return null;
-    this.stats.rejected++;
-    const key = `${kind}:${clusterId}:${from}`;
-    const now = Date.now();
-    if (now - (this.lastRejectLog.get(key) ?? 0) > 2000) {
-      this.lastRejectLog.set(key, now);
-      this.log.warn({ kind, from, to, clusterId }, `rejected peer traffic: ${why}`);
-    }
-    const err = new Error(why) as grpc.ServiceError;
-    err.code = code;
-    err.details = why;
-    err.metadata = new grpc.Metadata();
-    return err;
+    return this.refuse(kind, new PeerAuthError(code, why), from);
   }
 
-  /** Registers PeerService on the node's gRPC server. */
+  /** Registers PeerService on a gRPC server (the node's client server, or its own peer server). */
   register(server: grpc.Server): void {
+    const sec = this.security;
+    const auth = new PeerAuthServer({ clusterId: this.clusterId, selfId: this.selfId, key: sec.key, requireCert: sec.requireCert, isMember: (id) => this.handler.isMember(id) });
+    this.authServer = auth;
     server.addService(PeerService, {
+      hello: (call: grpc.ServerUnaryCall<PeerHello, PeerHelloReply>, cb: grpc.sendUnaryData<PeerHelloReply>) => {
+        try {
+          cb(null, auth.hello(call.request, call.getAuthContext()));
+        } catch (err) {
+          cb(this.refuse('hello', err, call.request.from));
+        }
+      },
       raft: (call: grpc.ServerReadableStream<RaftBatch, RaftStreamAck>, cb: grpc.sendUnaryData<RaftStreamAck>) => {
+        const ident = this.authenticate('raft', 'Raft', call);
+        if ('code' in ident) {
+          cb(ident);
+          return;
+        }
+        const limits = sec.limits;
         let received = 0;
         let done = false;
         const finish = (err: grpc.ServiceError | null): void => {
@@ -429,16 +592,20 @@ export class PeerTransport {
         };
         call.on('data', (batch: RaftBatch) => {
           if (done) return;
-          const err = this.reject('raft', batch.clusterId, batch.from, batch.to);
+          const err = this.reject('raft', batch.clusterId, batch.from, batch.to, ident);
           if (err) {
             finish(err);
             return;
           }
-          const msgs: Message[] = [];
-          for (const wm of batch.messages) {
-            if (wm.from !== batch.from || (wm.to !== this.selfId && wm.to !== 0)) continue;
-            msgs.push(messageFromWire(wm));
+          // The whole batch is checked before any of it is delivered.
+          for (let i = 0; i < batch.messages.length; i++) {
+            const problem = messageProblem(batch.messages[i]!, ident.member, this.selfId, limits);
+            if (problem) {
+              finish(this.invalid('raft', ident.member, `message ${i} of a batch: ${problem}`));
+              return;
+            }
           }
+          const msgs: Message[] = batch.messages.map((wm) => messageFromWire(wm));
           received += msgs.length;
           this.stats.received += msgs.length;
           const p = this.handler.onMessages(msgs);
@@ -452,7 +619,12 @@ export class PeerTransport {
         call.on('cancelled', () => finish(null));
       },
       installSnapshot: (call: grpc.ServerReadableStream<SnapshotChunk, SnapshotInstallReply>, cb: grpc.sendUnaryData<SnapshotInstallReply>) => {
-        void this.receiveSnapshot(call).then(
+        const ident = this.authenticate('snapshot', 'InstallSnapshot', call);
+        if ('code' in ident) {
+          cb(ident);
+          return;
+        }
+        void this.receiveSnapshot(call, ident).then(
           (r) => cb(null, r),
           (err: unknown) => {
             if (err && typeof err === 'object' && 'code' in err && typeof (err as grpc.ServiceError).code === 'number') cb(err as grpc.ServiceError);
@@ -461,8 +633,13 @@ export class PeerTransport {
         );
       },
       forward: (call: grpc.ServerUnaryCall<ForwardRequest, ForwardReply>, cb: grpc.sendUnaryData<ForwardReply>) => {
+        const ident = this.authenticate('forward', 'Forward', call);
+        if ('code' in ident) {
+          cb(ident);
+          return;
+        }
         const req = call.request;
-        const err = this.reject('forward', req.clusterId, req.from, 0);
+        const err = this.reject('forward', req.clusterId, req.from, 0, ident);
         if (err) {
           cb(err);
           return;
@@ -481,19 +658,22 @@ export class PeerTransport {
     });
   }
 
-  private async receiveSnapshot(call: grpc.ServerReadableStream<SnapshotChunk, SnapshotInstallReply>): Promise<SnapshotInstallReply> {
+  private async receiveSnapshot(call: grpc.ServerReadableStream<SnapshotChunk, SnapshotInstallReply>, ident: PeerIdentity): Promise<SnapshotInstallReply> {
     let sink: SnapshotSink | null = null;
     let header: Message | null = null;
     let expected = 0;
     let committed = false;
+    const limits = this.security.limits;
     try {
       for await (const raw of call) {
         const chunk = raw as SnapshotChunk;
+        const err = this.reject('snapshot', chunk.clusterId, chunk.from, chunk.to, ident);
+        if (err) throw err;
+        if (chunk.data.byteLength > limits.maxChunkBytes) throw this.invalid('snapshot', ident.member, `snapshot chunk of ${chunk.data.byteLength} bytes (at most ${limits.maxChunkBytes})`);
         if (!header) {
-          const err = this.reject('snapshot', chunk.clusterId, chunk.from, chunk.to);
-          if (err) throw err;
-          if (!chunk.message?.snapshot) throw new Error('first snapshot chunk carries no Snapshot message');
-          header = messageFromWire(chunk.message);
+          const problem = snapshotMessageProblem(chunk.message, ident.member, this.selfId, limits);
+          if (problem) throw this.invalid('snapshot', ident.member, problem);
+          header = messageFromWire(chunk.message!);
           sink = await this.handler.receiveSnapshot(header.snapshot!.meta, chunk.from);
           this.log.info({ from: chunk.from, index: header.snapshot!.meta.index }, 'receiving snapshot');
         }

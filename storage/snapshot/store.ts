@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { ConfState, SnapshotMeta } from '../../raft/types.js';
 import { SnapshotCorruptionError, StorageError } from '../errors.js';
 import { fsyncDir, mkdirDurable } from '../util/fs.js';
-import { readU64, writeU64 } from '../wal/record.js';
+import { checkConfState, readU64, writeU64 } from '../wal/record.js';
 
 const MAGIC = Buffer.from('PCSNAP01');
 const END_MAGIC = Buffer.from('PCSNEND1');
@@ -109,24 +109,39 @@ export async function verifySnapshotFile(path: string): Promise<{ meta: Snapshot
   }
 }
 
+/**
+ * The meta JSON is a few hundred bytes (index, term, member ids); a length field beyond this is
+ * damage and is refused before anything is allocated from it (etcd CVE-2020-15106).
+ */
+export const MAX_SNAPSHOT_HEADER = 1024 * 1024;
+
 async function readHeader(fh: FileHandle, path: string, size: number): Promise<{ meta: SnapshotMeta; headerLen: number }> {
+  if (size < 12 + TRAILER) throw new SnapshotCorruptionError(path, `file too short (${size} bytes)`);
   const pre = Buffer.alloc(12);
   await fh.read(pre, 0, 12, 0);
   if (!pre.subarray(0, 8).equals(MAGIC)) throw new SnapshotCorruptionError(path, 'bad magic');
   const len = pre.readUInt32LE(8);
-  if (12 + len + TRAILER > size) throw new SnapshotCorruptionError(path, 'header overruns file');
+  if (len > MAX_SNAPSHOT_HEADER) throw new SnapshotCorruptionError(path, `implausible header length ${len} (at most ${MAX_SNAPSHOT_HEADER})`);
+  if (12 + len + TRAILER > size) throw new SnapshotCorruptionError(path, `header length ${len} overruns the file (${size} bytes)`);
   const json = Buffer.alloc(len);
-  await fh.read(json, 0, len, 12);
-  let meta: SnapshotMeta;
+  const { bytesRead } = await fh.read(json, 0, len, 12);
+  if (bytesRead !== len) throw new SnapshotCorruptionError(path, 'short read of the header');
+  let raw: { index?: unknown; term?: unknown; confState?: unknown };
   try {
-    meta = JSON.parse(json.toString('utf8')) as SnapshotMeta;
+    raw = JSON.parse(json.toString('utf8')) as typeof raw;
   } catch {
     throw new SnapshotCorruptionError(path, 'unparseable header');
   }
-  if (!Number.isSafeInteger(meta.index) || !Number.isSafeInteger(meta.term) || !meta.confState) {
+  if (typeof raw !== 'object' || raw === null || !Number.isSafeInteger(raw.index) || !Number.isSafeInteger(raw.term) || (raw.index as number) < 0 || (raw.term as number) < 0) {
     throw new SnapshotCorruptionError(path, 'invalid header fields');
   }
-  return { meta, headerLen: 12 + len };
+  let confState: ConfState;
+  try {
+    confState = checkConfState(raw.confState);
+  } catch (err) {
+    throw new SnapshotCorruptionError(path, `invalid header fields: ${(err as Error).message}`);
+  }
+  return { meta: { index: raw.index as number, term: raw.term as number, confState }, headerLen: 12 + len };
 }
 
 async function* readRange(fh: FileHandle, start: number, end: number, chunkSize: number): AsyncGenerator<Buffer> {

@@ -23,7 +23,7 @@ import { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import { StorageError } from '../errors.js';
 import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
 import type { SnapshotInfo, SnapshotStore } from '../snapshot/store.js';
-import { readU64, writeU64 } from '../wal/record.js';
+import { MAX_RECORD_BODY, readU64, writeU64 } from '../wal/record.js';
 import { decodeMessage, encodeMessage } from '../../proto/codec.js';
 
 /** An entry handed to apply(): the fields of raft's Entry that matter here. */
@@ -812,8 +812,12 @@ export class StateMachine {
           for (;;) {
             if (o + 4 > buf.length) break;
             const kl = buf.readUInt32LE(o);
+            // No key or value outgrows one WAL record: a larger length field is damage, refused
+            // before the rest of the content is buffered waiting for it (etcd CVE-2020-15106).
+            if (kl > MAX_RECORD_BODY) throw new StorageError('SNAPSHOT_CORRUPT', `snapshot content: implausible key length ${kl}`);
             if (o + 8 + kl > buf.length) break;
             const vl = buf.readUInt32LE(o + 4 + kl);
+            if (vl > MAX_RECORD_BODY) throw new StorageError('SNAPSHOT_CORRUPT', `snapshot content: implausible value length ${vl}`);
             if (o + 8 + kl + vl > buf.length) break;
             // classic-level copies key and value into the native WriteBatch right away.
             batch.put(buf.subarray(o + 4, o + 4 + kl), buf.subarray(o + 8 + kl, o + 8 + kl + vl));

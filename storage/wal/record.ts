@@ -9,7 +9,7 @@
 // be < 2^53 (JavaScript safe integers), which every Raft index/term/node id is.
 
 import { crc32 } from 'node:zlib';
-import type { ConfState, Entry, HardState, SnapshotMeta } from '../../raft/types.js';
+import { EntryType, type ConfState, type Entry, type HardState, type SnapshotMeta } from '../../raft/types.js';
 
 export const FRAME_HEADER = 8;
 /** Upper bound on one record body; a larger length field is treated as damage. */
@@ -101,29 +101,58 @@ export type DecodedRecord =
   | { type: RecordType.HardState; hardState: HardState }
   | { type: RecordType.Snapshot; meta: SnapshotMeta };
 
-/** Decode a record body (type byte + payload) whose CRC already matched. Throws on malformed content. */
+/** Bytes of one entry's fixed part in an Entries record: index, term, type, data length. */
+const ENTRY_HEADER = 8 + 8 + 1 + 4;
+
+/** Reads a u64 that must be a safe integer (every index, term and node id is); throws naming `what`. */
+function readSafeU64(body: Buffer, off: number, what: string): number {
+  const v = readU64(body, off);
+  if (!Number.isSafeInteger(v)) throw new Error(`${what} ${v} is beyond 2^53 (not a valid index/term/id)`);
+  return v;
+}
+
+function needBytes(body: Buffer, end: number, what: string): void {
+  if (end > body.length) throw new Error(`${what} needs ${end} bytes, the record has ${body.length}`);
+}
+
+/**
+ * Decode a record body (type byte + payload) whose CRC already matched. Throws on malformed
+ * content. Every count and length read from the body is checked against the bytes actually
+ * present before anything is allocated from it: a CRC is no proof of sanity (a crafted or buggy
+ * file carries a valid CRC over nonsense), and a huge count must fail as corruption, not as an
+ * out-of-memory or a bare RangeError (etcd CVE-2020-15106 / CVE-2020-15112).
+ */
 export function decodeBody(body: Buffer): DecodedRecord {
+  if (body.length < 1) throw new Error('empty record');
   const type = body[0];
   let o = 1;
   switch (type) {
     case RecordType.SegmentHeader: {
+      if (body.length !== 1 + 4 + 4 + 8) throw new Error(`bad segment header length ${body.length}`);
       if (body.readUInt32LE(o) !== SEGMENT_MAGIC) throw new Error('bad segment magic');
       const version = body.readUInt32LE(o + 4);
       if (version !== SEGMENT_VERSION) throw new Error(`unsupported segment version ${version}`);
-      return { type, seq: readU64(body, o + 8) };
+      return { type, seq: readSafeU64(body, o + 8, 'segment sequence') };
     }
     case RecordType.Entries: {
+      needBytes(body, o + 4, 'entry count');
       const n = body.readUInt32LE(o);
       o += 4;
+      // Each entry takes at least its fixed header: a count the record cannot hold is damage.
+      if (n > (body.length - o) / ENTRY_HEADER) {
+        throw new Error(`implausible entry count ${n} for a record of ${body.length} bytes`);
+      }
       const entries: Entry[] = new Array(n);
       let maxIndex = 0;
       for (let i = 0; i < n; i++) {
-        const index = readU64(body, o);
-        const term = readU64(body, o + 8);
+        needBytes(body, o + ENTRY_HEADER, `entry ${i} header`);
+        const index = readSafeU64(body, o, 'entry index');
+        const term = readSafeU64(body, o + 8, 'entry term');
         const etype = body[o + 16];
+        if (etype !== EntryType.Normal && etype !== EntryType.ConfChange) throw new Error(`unknown entry type ${etype}`);
         const len = body.readUInt32LE(o + 17);
-        o += 21;
-        if (o + len > body.length) throw new Error('entry data overruns record');
+        o += ENTRY_HEADER;
+        if (len > body.length - o) throw new Error(`implausible entry data length ${len} (${body.length - o} bytes left in the record)`);
         // Copy: the segment buffer is large and must not be retained by every entry.
         const data = new Uint8Array(len);
         data.set(body.subarray(o, o + len));
@@ -137,18 +166,39 @@ export function decodeBody(body: Buffer): DecodedRecord {
     }
     case RecordType.HardState:
       if (body.length !== 25) throw new Error('bad hard state length');
-      return { type, hardState: { term: readU64(body, 1), vote: readU64(body, 9), commit: readU64(body, 17) } };
+      return {
+        type,
+        hardState: { term: readSafeU64(body, 1, 'hard state term'), vote: readSafeU64(body, 9, 'hard state vote'), commit: readSafeU64(body, 17, 'hard state commit') },
+      };
     case RecordType.Snapshot: {
-      const index = readU64(body, 1);
-      const term = readU64(body, 9);
+      needBytes(body, 21, 'snapshot record header');
+      const index = readSafeU64(body, 1, 'snapshot index');
+      const term = readSafeU64(body, 9, 'snapshot term');
       const len = body.readUInt32LE(17);
-      if (21 + len !== body.length) throw new Error('bad snapshot record length');
-      const cs = JSON.parse(body.subarray(21, 21 + len).toString('utf8')) as ConfState;
-      return { type, meta: { index, term, confState: { voters: cs.voters ?? [], learners: cs.learners ?? [] } } };
+      if (21 + len !== body.length) throw new Error(`bad snapshot record length: conf state of ${len} bytes in a record of ${body.length}`);
+      let cs: unknown;
+      try {
+        cs = JSON.parse(body.subarray(21, 21 + len).toString('utf8'));
+      } catch {
+        throw new Error('unparseable conf state in snapshot record');
+      }
+      return { type, meta: { index, term, confState: checkConfState(cs) } };
     }
     default:
       throw new Error(`unknown record type ${type}`);
   }
+}
+
+/** A ConfState read from disk: lists of safe positive integers, nothing else. */
+export function checkConfState(v: unknown): ConfState {
+  const o = (typeof v === 'object' && v !== null ? v : {}) as { voters?: unknown; learners?: unknown };
+  const ids = (x: unknown, what: string): number[] => {
+    if (x === undefined) return [];
+    if (!Array.isArray(x) || x.some((id) => !Number.isSafeInteger(id) || (id as number) <= 0)) throw new Error(`conf state ${what} is not a list of member ids`);
+    return x as number[];
+  };
+  if (typeof v !== 'object' || v === null) throw new Error('conf state is not an object');
+  return { voters: ids(o.voters, 'voters'), learners: ids(o.learners, 'learners') };
 }
 
 export type ScanResult =

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import type { Entry, HardState, SnapshotMeta } from '../../raft/types.js';
 import { StorageError, WalCorruptionError } from '../errors.js';
 import {
+  FRAME_HEADER,
+  MAX_RECORD_BODY,
   RecordType,
   decodeBody,
   encodeEntries,
@@ -17,6 +19,8 @@ import {
   readFrame,
 } from './record.js';
 import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
+
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 /** Metrics hooks; the WAL never imports a metrics library. All callbacks must be cheap and must not throw. */
 export interface WalObserver {
@@ -189,7 +193,7 @@ export class Wal {
     opts: WalOptions,
     init: { hardState: HardState; segments: SegmentInfo[]; fh: FileHandle; size: number; shape: LogShape<Entry> },
   ) {
-    this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.observer = opts.observer;
     this.hardState = init.hardState;
     this.durableHardState = init.hardState;
@@ -269,6 +273,11 @@ export class Wal {
       const seq = seqs[i];
       const file = join(dir, segmentName(seq));
       const isLast = i === seqs.length - 1;
+      // A segment holds at most its rotation size plus one record: anything larger is damage,
+      // refused before the file is read into memory.
+      const size = (await fsp.stat(file)).size;
+      const plausible = Math.max(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_BYTES) + FRAME_HEADER + MAX_RECORD_BODY;
+      if (size > plausible) throw new WalCorruptionError(file, 0, `implausible segment size ${size} bytes (at most ${plausible})`);
       const buf = await fsp.readFile(file);
       const info: SegmentInfo = { seq, maxIndex: 0 };
       let off = 0;

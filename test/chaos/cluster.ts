@@ -4,7 +4,8 @@
 // pid and killed at stop() — and, as a last resort, when this process exits.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,6 +141,7 @@ export class ChaosCluster {
   network!: Network;
   private readonly clusterId: string;
   private peersArg = '';
+  private peerSecretFile = '';
   private serverEntry = '';
   private codeDir = '';
 
@@ -180,6 +182,9 @@ export class ChaosCluster {
       targets.set(id, { host: '127.0.0.1', port: ports[2 * i]! });
     }
     this.peersArg = this.nodes.map((x) => `${x.id}=${x.grpcAddress}`).join(',');
+    // Peer traffic is authenticated (as in production): one secret for every member.
+    this.peerSecretFile = join(this.o.rootDir, 'peer-secret');
+    if (!existsSync(this.peerSecretFile)) writeFileSync(this.peerSecretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     this.network = new Network(this.ids, targets, this.o.rnd);
     await this.network.start();
     await Promise.all(this.ids.map((id) => this.startNode(id)));
@@ -216,7 +221,7 @@ export class ChaosCluster {
     const fd = openSync(h.logFile, 'a');
     const proc = spawn(process.execPath, args, {
       cwd: this.codeDir,
-      env: { ...process.env, PLACEMENT_LOG_LEVEL: process.env.PLACEMENT_LOG_LEVEL ?? 'warn', ...this.o.env },
+      env: { ...process.env, PLACEMENT_LOG_LEVEL: process.env.PLACEMENT_LOG_LEVEL ?? 'warn', PLACEMENT_PEER_SECRET_FILE: this.peerSecretFile, ...this.o.env },
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);

@@ -9,6 +9,8 @@ import { parse } from 'yaml';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const COMPOSE_FILE = resolve(REPO_ROOT, 'docker-compose.yml');
+/** The TLS profile, merged over COMPOSE_FILE (`docker compose -f ... -f ...`). */
+export const COMPOSE_TLS_FILE = resolve(REPO_ROOT, 'docker-compose.tls.yml');
 
 export interface Mount {
   /** 'volume' for a named volume, 'bind' for a host path (resolved against the repo root). */
@@ -30,6 +32,7 @@ export interface ComposeService {
   mounts: Mount[];
   ports: PortMapping[];
   command: string[];
+  entrypoint: string[];
   networks: string[];
 }
 
@@ -105,6 +108,7 @@ function parseService(name: string, v: unknown): ComposeService {
   const raw = asRecord(v, `services.${name}`);
   const what = `services.${name}`;
   const command = raw.command === undefined ? [] : Array.isArray(raw.command) ? raw.command.map(String) : String(raw.command).split(/\s+/);
+  const entrypoint = raw.entrypoint === undefined ? [] : Array.isArray(raw.entrypoint) ? raw.entrypoint.map(String) : String(raw.entrypoint).split(/\s+/);
   const networks = raw.networks === undefined ? [] : Array.isArray(raw.networks) ? raw.networks.map(String) : Object.keys(asRecord(raw.networks, `${what}.networks`));
   return {
     name,
@@ -113,18 +117,61 @@ function parseService(name: string, v: unknown): ComposeService {
     mounts: ((raw.volumes as unknown[] | undefined) ?? []).map((m, i) => parseMount(m, `${what}.volumes[${i}]`)),
     ports: ((raw.ports as unknown[] | undefined) ?? []).map((p, i) => parsePort(p, `${what}.ports[${i}]`)),
     command,
+    entrypoint,
     networks,
   };
 }
 
-export function loadCompose(path = COMPOSE_FILE): ComposeModel {
+/** The mount target of a volume entry (short `src:target[:mode]` or long form). */
+function mountTarget(v: unknown): string {
+  return typeof v === 'string' ? v.split(':')[1] ?? v : String((v as Record<string, unknown>).target);
+}
+
+/**
+ * Merges an override file over a base, the way `docker compose -f base -f override` does for
+ * what these files use: mappings merge key by key (environment, depends_on), volume lists merge
+ * by mount target, other lists (command, entrypoint) and scalars are replaced.
+ */
+function mergeService(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    if (k === 'volumes' && Array.isArray(b) && Array.isArray(v)) {
+      const byTarget = new Map<string, unknown>(b.map((m) => [mountTarget(m), m]));
+      for (const m of v) byTarget.set(mountTarget(m), m);
+      out[k] = [...byTarget.values()];
+    } else if (k === 'depends_on' && b !== undefined) {
+      const asMap = (x: unknown): Record<string, unknown> => (Array.isArray(x) ? Object.fromEntries(x.map((n) => [String(n), { condition: 'service_started' }])) : (x as Record<string, unknown>));
+      out[k] = { ...asMap(b), ...asMap(v) };
+    } else if (typeof b === 'object' && b !== null && !Array.isArray(b) && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      out[k] = { ...(b as Record<string, unknown>), ...(v as Record<string, unknown>) };
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+export function loadCompose(path: string | string[] = COMPOSE_FILE): ComposeModel {
   // `merge: true` resolves the `<<: *anchor` keys the way docker compose does.
-  const raw = asRecord(parse(readFileSync(path, 'utf8'), { merge: true }), 'docker-compose.yml');
+  const files = (Array.isArray(path) ? path : [path]).map((p) => asRecord(parse(readFileSync(p, 'utf8'), { merge: true }), p));
+  const raw: Record<string, unknown> = { ...files[0]! };
+  for (const over of files.slice(1)) {
+    const services = { ...asRecord(raw.services, 'services') };
+    for (const [name, v] of Object.entries(asRecord(over.services ?? {}, 'services'))) {
+      services[name] = services[name] ? mergeService(asRecord(services[name], name), asRecord(v, name)) : v;
+    }
+    raw.services = services;
+    raw.volumes = { ...asRecord(raw.volumes ?? {}, 'volumes'), ...asRecord(over.volumes ?? {}, 'volumes') };
+  }
   const services = new Map<string, ComposeService>();
   for (const [name, v] of Object.entries(asRecord(raw.services, 'services'))) services.set(name, parseService(name, v));
+  // Nodes: services of the image that are configured as a member (one-shot helpers of the same
+  // image, such as the peer-secret and certs makers, are not).
   const nodes = [...services.values()].filter((s) => {
     const build = s.raw.build;
-    return typeof build === 'object' && build !== null && (build as Record<string, unknown>).dockerfile === 'deploy/Dockerfile';
+    const fromImage = typeof build === 'object' && build !== null && (build as Record<string, unknown>).dockerfile === 'deploy/Dockerfile';
+    return fromImage && s.environment.PLACEMENT_ID !== undefined;
   });
   const prometheus = [...services.values()].find((s) => String(s.raw.image ?? '').includes('prometheus'));
   if (!prometheus) throw new Error('docker-compose.yml: no Prometheus service (an image named *prometheus*)');

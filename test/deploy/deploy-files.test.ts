@@ -4,15 +4,18 @@
 // files that exist and are in the build context, and the HEALTHCHECK script works.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { OPTIONS, parsePeerList, resolveConfig } from '../../src/config/index.js';
-import { REPO_ROOT, loadCompose, portOf } from './compose.js';
+import { COMPOSE_FILE, COMPOSE_TLS_FILE, REPO_ROOT, loadCompose, mapContainerPaths, portOf, type ComposeService } from './compose.js';
 
 const KNOWN_ENV = new Set([...OPTIONS.map((o) => o.env), 'PLACEMENT_CONFIG']);
 
@@ -320,4 +323,131 @@ test('healthcheck.mjs: exit 0 on /readyz 200, 1 on 503 or when nothing listens',
   assert.equal(r.code, 1, r.out);
   r = await runHealthcheck({ ...base, PLACEMENT_HTTP: 'off' });
   assert.equal(r.code, 0, r.out);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Peer secret and the TLS profile
+
+/** Runs a one-shot service of the image the way compose would: its entrypoint and command, with
+ *  container paths of the image (/app/...) and of its named volumes mapped to host paths. */
+function runOneShot(svc: ComposeService, volumeRoot: string): void {
+  const volumes: Record<string, string> = { '/app/deploy': join(REPO_ROOT, 'deploy') };
+  for (const m of svc.mounts.filter((x) => x.type === 'volume')) volumes[m.target] = join(volumeRoot, m.source);
+  const argv = mapContainerPaths([...svc.entrypoint, ...svc.command], [], volumes);
+  const [cmd, ...args] = argv as [string, ...string[]];
+  execFileSync(cmd === 'node' ? process.execPath : cmd, args, { stdio: 'pipe' });
+}
+
+/** A node's environment with container paths in named volumes mapped under `volumeRoot`. */
+function mappedEnv(n: ComposeService, volumeRoot: string): Record<string, string> {
+  const dirs: Record<string, string> = {};
+  for (const m of n.mounts.filter((x) => x.type === 'volume')) dirs[m.target] = join(volumeRoot, m.source);
+  return Object.fromEntries(Object.entries(n.environment).map(([k, v]) => [k, mapContainerPaths([v], [], dirs)[0]!]));
+}
+
+test('compose: a one-shot service makes the peer secret every node reads from a shared read-only volume', () => {
+  const c = loadCompose();
+  const maker = c.services.get('peer-secret');
+  assert.ok(maker, 'a peer-secret service');
+  assert.deepEqual(maker.entrypoint.slice(0, 2), ['node', '/app/deploy/peer-secret.mjs']);
+  const ins = parseDockerfile(readFileSync(join(REPO_ROOT, 'deploy/Dockerfile'), 'utf8'));
+  assert.ok(ins.some((i) => i.op === 'COPY' && i.args.includes('deploy/peer-secret.mjs')), 'the image carries deploy/peer-secret.mjs');
+  const secretMount = maker.mounts.find((m) => m.type === 'volume')!;
+  for (const n of c.nodes) {
+    const file = n.environment.PLACEMENT_PEER_SECRET_FILE;
+    assert.ok(file, `${n.name}: PLACEMENT_PEER_SECRET_FILE set`);
+    const m = n.mounts.find((x) => x.source === secretMount.source);
+    assert.ok(m && m.readOnly && file.startsWith(`${m.target}/`), `${n.name}: reads the secret from the shared volume, read-only`);
+    const deps = n.raw.depends_on as Record<string, { condition?: string }>;
+    assert.equal(deps['peer-secret']?.condition, 'service_completed_successfully', `${n.name}: starts after the secret exists`);
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'pc-compose-secret-'));
+  try {
+    runOneShot(maker, tmp);
+    const envs = c.nodes.map((n) => mappedEnv(n, tmp));
+    const file = envs[0]!.PLACEMENT_PEER_SECRET_FILE!;
+    const secret = readFileSync(file, 'utf8');
+    assert.match(secret, /^[0-9a-f]{64}\n$/);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    runOneShot(maker, tmp);
+    assert.equal(readFileSync(file, 'utf8'), secret, 'kept on the next `up`');
+    for (const e of envs) assert.equal(e.PLACEMENT_PEER_SECRET_FILE, file, 'every node reads the same file');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('compose TLS profile: the certs service makes every file the nodes name, and the loader accepts them', () => {
+  const c = loadCompose([COMPOSE_FILE, COMPOSE_TLS_FILE]);
+  assert.deepEqual(c.nodes.map((n) => n.name), ['pc1', 'pc2', 'pc3']);
+  const certs = c.services.get('certs');
+  assert.ok(certs, 'a certs service');
+  assert.deepEqual(certs.entrypoint, ['bash', '/app/deploy/make-certs.sh']);
+  const tmp = mkdtempSync(join(tmpdir(), 'pc-compose-tls-'));
+  try {
+    runOneShot(c.services.get('peer-secret')!, tmp);
+    runOneShot(certs, tmp);
+    for (const n of c.nodes) {
+      const deps = n.raw.depends_on as Record<string, { condition?: string }>;
+      assert.equal(deps.certs?.condition, 'service_completed_successfully', `${n.name}: starts after its certificates exist`);
+      const env = mappedEnv(n, tmp);
+      const cfg = resolveConfig({}, env);
+      for (const f of [cfg.certFile, cfg.keyFile, cfg.trustedCaFile, cfg.peerCertFile, cfg.peerKeyFile, cfg.peerTrustedCaFile, cfg.peerSecretFile]) {
+        assert.ok(f && existsSync(f), `${n.name}: ${f} exists`);
+      }
+      assert.equal(cfg.clientCertAuth, true);
+      assert.equal(cfg.peerClientCertAuth, true);
+      assert.equal(cfg.httpTls, 'no-client-cert', 'probes and Prometheus need only the CA');
+      assert.ok(cfg.peerListen, 'peers on their own port');
+      assert.equal(cfg.peerAddresses.get(cfg.id), `${n.name}:${portOf(cfg.peerListen)}`);
+      const cert = new X509Certificate(readFileSync(cfg.peerCertFile));
+      assert.ok(cert.checkIssued(new X509Certificate(readFileSync(cfg.peerTrustedCaFile))), `${n.name}: issued by the CA`);
+      assert.match(cert.subjectAltName ?? '', new RegExp(`DNS:member-${cfg.id}\\b`), `${n.name}: names member-${cfg.id}`);
+      assert.match(cert.subjectAltName ?? '', new RegExp(`DNS:${n.name}\\b`), `${n.name}: valid for the host name peers dial`);
+      assert.match(cert.subjectAltName ?? '', /IP Address:127\.0\.0\.1/, `${n.name}: valid for the health check on loopback`);
+      assert.equal(statSync(cfg.keyFile).mode & 0o777, 0o600);
+    }
+    // Prometheus scrapes HTTPS with the CA from the certs volume.
+    const p = c.prometheus;
+    const configArg = p.command.find((a) => a.startsWith('--config.file='))!;
+    const configMount = p.mounts.find((m) => m.target === configArg.slice('--config.file='.length));
+    assert.ok(configMount && existsSync(configMount.source));
+    const pc = parse(readFileSync(configMount.source, 'utf8')) as { scrape_configs: { job_name: string; scheme?: string; tls_config?: { ca_file?: string } }[] };
+    const job = pc.scrape_configs.find((j) => j.job_name === 'placement-center')!;
+    assert.equal(job.scheme, 'https');
+    const caMount = p.mounts.find((m) => job.tls_config?.ca_file?.startsWith(`${m.target}/`));
+    assert.ok(caMount && caMount.type === 'volume' && c.volumes.includes(caMount.source), 'the CA file comes from the certs volume');
+    assert.ok(existsSync(join(tmp, caMount.source, job.tls_config!.ca_file!.slice(caMount.target.length + 1))));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('healthcheck.mjs speaks HTTPS like the node: the CA from the environment, the node certificate when client certificates are required', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pc-hc-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('bash', [join(REPO_ROOT, 'deploy/make-certs.sh'), dir, 'member:1:127.0.0.1'], { stdio: 'ignore' });
+  const f = (n: string): string => join(dir, n);
+  const serve = async (requireCert: boolean): Promise<{ port: number; close: () => Promise<void> }> => {
+    const s = createHttpsServer({ cert: readFileSync(f('member-1.crt')), key: readFileSync(f('member-1.key')), ca: readFileSync(f('ca.crt')), requestCert: requireCert, rejectUnauthorized: requireCert }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"ok"}');
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    return { port: (s.address() as AddressInfo).port, close: () => new Promise<void>((r) => s.close(() => r())) };
+  };
+  const base = { PATH: process.env.PATH, PLACEMENT_CERT_FILE: f('member-1.crt'), PLACEMENT_KEY_FILE: f('member-1.key'), PLACEMENT_TRUSTED_CA_FILE: f('ca.crt') };
+  const open = await serve(false);
+  let r = await runHealthcheck({ ...base, PLACEMENT_HTTP: `0.0.0.0:${open.port}`, PLACEMENT_HTTP_TLS: 'no-client-cert' });
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /https:\/\/127\.0\.0\.1/);
+  r = await runHealthcheck({ ...base, PLACEMENT_TRUSTED_CA_FILE: '', PLACEMENT_HTTP: `0.0.0.0:${open.port}` });
+  assert.equal(r.code, 1, 'a certificate from an unknown CA is not trusted');
+  await open.close();
+  const strict = await serve(true);
+  r = await runHealthcheck({ ...base, PLACEMENT_HTTP: `0.0.0.0:${strict.port}`, PLACEMENT_CLIENT_CERT_AUTH: 'true' });
+  assert.equal(r.code, 0, r.out);
+  r = await runHealthcheck({ ...base, PLACEMENT_HTTP: `0.0.0.0:${strict.port}` });
+  assert.equal(r.code, 1, 'no client certificate presented');
+  await strict.close();
 });

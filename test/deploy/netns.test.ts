@@ -90,6 +90,16 @@ test('compose topology on network namespaces: forms, replicates, is scraped, sur
     await lab.addHost('client', 30);
     t.diagnostic(`lab ${lab.runId}: ${[...lab.hosts.values()].map((h) => `${h.name}=${h.ip}`).join(' ')}`);
 
+    // ---- one-shot services of the image that the nodes wait for (the peer secret), run the way
+    // compose runs them: their entrypoint and command, image and volume paths mapped to the host
+    for (const svc of compose.services.values()) {
+      if (svc.entrypoint.length === 0 || !compose.nodes.some((n) => (n.raw.depends_on as Record<string, unknown> | undefined)?.[svc.name])) continue;
+      const dirs: Record<string, string> = { '/app/deploy': join(REPO_ROOT, 'deploy') };
+      for (const m of svc.mounts.filter((x) => x.type === 'volume')) dirs[m.target] = join(tmp, m.source);
+      const [cmd, ...args] = mapContainerPaths([...svc.entrypoint, ...svc.command], [], dirs) as [string, ...string[]];
+      execFileSync(cmd === 'node' ? process.execPath : cmd, args, { stdio: 'pipe' });
+    }
+
     // ---- nodes, with the compose environment; named volumes become temporary directories
     for (const svc of compose.nodes) {
       const env: Record<string, string> = { ...svc.environment };

@@ -30,6 +30,11 @@ test('promtool check config deploy/prometheus.yml (with its rule files)', async 
   assert.match(out, /SUCCESS/);
 });
 
+test('promtool check config deploy/prometheus-tls.yml (the compose TLS profile)', async () => {
+  const out = await promtool('check', 'config', 'deploy/prometheus-tls.yml');
+  assert.match(out, /SUCCESS/);
+});
+
 test('promtool check rules deploy/alerts.yml', async () => {
   const out = await promtool('check', 'rules', 'deploy/alerts.yml');
   assert.match(out, /SUCCESS: \d+ rules found/);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { startCluster, poll, type Cluster } from '../support/cluster.js';
 import { kvClient, type KvClient } from '../support/kv.js';
-import { PeerServiceClient, type RaftBatch } from '../../proto/gen/placement/v1/peer.js';
+import { PeerProbe, readPeerSecret, wireMessage } from '../support/peer.js';
 import { MessageType } from '../../raft/types.js';
 import { service as healthService } from 'grpc-health-check';
 
@@ -175,47 +175,30 @@ describe('3-node cluster', () => {
     assert.equal((await kv(leader).exists({ key: 'big' })).exists, false);
   });
 
-  it('rejects and logs peer traffic from another cluster id or a non-member', async () => {
+  it('rejects and logs peer traffic without the cluster secret, from another cluster id or from a non-member', async () => {
     const target = c.nodes[0]!;
-    const peer = new PeerServiceClient(target.grpcAddress, grpc.credentials.createInsecure());
-    const send = (batch: RaftBatch): Promise<grpc.ServiceError | null> =>
-      new Promise((resolve) => {
-        const s = peer.raft((err) => resolve(err));
-        s.on('error', () => {});
-        s.write(batch);
-        s.end();
-      });
-    const msg = {
-      type: MessageType.Vote,
-      from: 2,
-      to: target.id,
-      term: 1_000_000,
-      logTerm: 1_000_000,
-      index: 1_000_000,
-      entries: [],
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-      context: Buffer.alloc(0),
-      readSeq: 0,
-      snapshot: undefined,
-    };
+    const secret = readPeerSecret(c.peerSecretFile);
+    const msg = wireMessage({ type: MessageType.Vote, from: 2, to: target.id, term: 1_000_000, logTerm: 1_000_000, index: 1_000_000 });
     const termBefore = (await c.status(target.id)).term;
-    const e1 = await send({ clusterId: 'other-cluster', from: 2, to: target.id, messages: [msg] });
-    assert.equal(e1?.code, grpc.status.FAILED_PRECONDITION);
-    assert.match(e1!.details, /cluster id mismatch/);
-    const e2 = await send({ clusterId: 'test', from: 9, to: target.id, messages: [{ ...msg, from: 9 }] });
-    assert.equal(e2?.code, grpc.status.PERMISSION_DENIED);
-    assert.match(e2!.details, /not in this cluster/);
-    const forward = await new Promise<grpc.ServiceError | null>((resolve) =>
-      peer.forward({ clusterId: 'other-cluster', from: 2, kind: { $case: 'members', value: true } }, (err) => resolve(err)),
-    );
-    assert.equal(forward?.code, grpc.status.FAILED_PRECONDITION);
-    peer.close();
+    // No secret: nothing is accepted, whatever the message says.
+    const anon = new PeerProbe({ address: target.grpcAddress, clusterId: 'test', from: 2, to: target.id });
+    const e0 = await anon.raft([anon.batch([msg])]);
+    assert.equal(e0?.code, grpc.status.UNAUTHENTICATED);
+    await assert.rejects(anon.forward({ kind: { $case: 'members', value: true } }), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
+    anon.close();
+    // The secret, but another cluster's id: refused at Hello.
+    const other = new PeerProbe({ address: target.grpcAddress, clusterId: 'other-cluster', from: 2, to: target.id, secret });
+    await assert.rejects(other.authenticate(), (e: grpc.ServiceError) => e.code === grpc.status.FAILED_PRECONDITION && /cluster id mismatch/.test(e.details));
+    other.close();
+    // The secret, claiming a member id the cluster does not have.
+    const stranger = new PeerProbe({ address: target.grpcAddress, clusterId: 'test', from: 9, to: target.id, secret });
+    await assert.rejects(stranger.authenticate(), (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED && /not in this cluster/.test(e.details));
+    stranger.close();
     assert.ok((await c.status(target.id)).term < 1_000_000, 'the forged vote request changed nothing');
     assert.equal((await c.status(target.id)).term, termBefore);
     await poll(async () => /rejected peer traffic: cluster id mismatch/.test(c.logs(target.id)), { what: 'rejection logged' });
     assert.match(c.logs(target.id), /rejected peer traffic: member 9 is not in this cluster/);
+    assert.match(c.logs(target.id), /rejected peer traffic: no peer session/);
   });
 
   it('applies a retried write (same client_id/seq) once', async () => {

@@ -1,16 +1,21 @@
 // Peer transport (src/transport/) in one process: two endpoints on loopback exchange batched
-// Raft messages over one long-lived stream; foreign clusters and non-members are rejected;
-// a snapshot file is streamed in chunks; forwards reach the handler.
+// Raft messages over one long-lived stream (after opening an authenticated session with the
+// cluster secret); foreign clusters and non-members are rejected; a snapshot file is streamed in
+// chunks; forwards reach the handler.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { PeerTransport, type TransportHandler, type SnapshotSink } from '../../src/transport/index.js';
 import { MessageType, type Message, type SnapshotMeta } from '../../raft/types.js';
+import { commandEntry, testSecurity } from '../support/peer.js';
 
 const log = pino({ level: 'silent' });
 
-function msg(from: number, to: number, i: number, data = Buffer.alloc(0)): Message {
+/** A put command as a client would propose it (entries carry commands, which are validated). */
+const put = (value: string): Buffer => commandEntry({ $case: 'put', value: { key: 'k', value: Buffer.from(value), lease: 0, prevKv: false } });
+
+function msg(from: number, to: number, i: number, data: Uint8Array = Buffer.alloc(0)): Message {
   return {
     type: MessageType.Append,
     from,
@@ -69,6 +74,7 @@ async function endpoint(id: number, clusterId: string, members: number[]): Promi
     forward: async (req) => ({ errorCode: 0, errorMessage: '', leaderId: id, result: undefined, term: 9, members: [], leaderLastIndex: req.from }),
   };
   e.t = new PeerTransport({ clusterId, selfId: id, log, handler });
+  e.t.useSecurity(testSecurity(clusterId));
   e.server = new grpc.Server();
   e.t.register(e.server);
   e.port = await new Promise((res, rej) => e.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? rej(err) : res(p))));
@@ -103,10 +109,10 @@ describe('peer transport', () => {
 
   it('delivers messages in order, batched on one stream', async () => {
     const n = 500;
-    for (let i = 0; i < n; i++) a.t.send([msg(1, 2, i, Buffer.from(`e${i}`))]);
+    for (let i = 0; i < n; i++) a.t.send([msg(1, 2, i, put(`e${i}`))]);
     await until(() => b.received.length === n, 'all messages');
     assert.deepEqual(b.received.map((m) => m.index), Array.from({ length: n }, (_, i) => i));
-    assert.equal(b.received[42]!.entries[0]!.data.toString(), 'e42');
+    assert.deepEqual(b.received[42]!.entries[0]!.data, put('e42'));
     assert.ok(b.batches < n / 10, `${b.batches} batches for ${n} messages sent in one turn`);
   });
 
@@ -145,6 +151,7 @@ describe('peer transport', () => {
     const d = await endpoint(1, 'c1', [1, 3]);
     try {
       const small = new PeerTransport({ clusterId: 'c1', selfId: 1, log, handler: { ...(d.t.handler), reportUnreachable: (x) => d.unreachable.push(x) }, maxQueueMessages: 10 });
+      small.useSecurity(testSecurity('c1'));
       small.setPeer(3, '127.0.0.1:1'); // nothing listens there
       for (let i = 0; i < 100; i++) small.send([msg(1, 3, i)]);
       assert.ok(small.stats.dropped >= 90, `dropped ${small.stats.dropped}`);

@@ -11,11 +11,12 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../support/cluster.js';
+import { runCtl } from '../cli/support/run-ctl.js';
 
 type Mode = 'ctrl-c in a terminal' | 'SIGINT to npm' | 'SIGTERM to npm' | 'SIGTERM to the start script' | 'npm killed (SIGKILL)';
 
@@ -191,5 +192,43 @@ describe('npm start stops all three nodes gracefully, whichever way it is stoppe
     });
     assert.equal(r.code, 2);
     assert.match(r.out, /^start-cluster: base port must be an integer from 1 to 65514/);
+  });
+});
+
+describe('npm start authenticates peers, and --tls turns TLS on everywhere', { timeout: 300_000 }, () => {
+  test('a peer secret is generated once (0600) and given to every node; with --tls the cluster serves clients with a certificate only', async () => {
+    const dataRoot = mkdtempSync(join(tmpdir(), 'placement-npm-start-tls-'));
+    const base = await freeBase();
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'start-cluster.js'), '--base-port', String(base), '--data-root', dataRoot, '--tls'], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const pids: number[] = [];
+    try {
+      await waitFor(child, () => out, /\(pid \d+\)[^\n]*\n[^\n]*\(pid \d+\)[^\n]*\n[^\n]*\(pid \d+\)/, 'the three node pids', 60_000);
+      for (const m of out.matchAll(/ {2}node \d: .*\(pid (\d+)\)/g)) pids.push(Number(m[1]));
+      const hint = (await waitFor(child, () => out, /try: {2}npx placement-ctl (.*) cluster status/, 'a leader', 60_000))[1]!;
+      assert.match(out, /generated the cluster's peer secret/);
+      assert.match(out, /admin https:\/\//);
+      const secret = join(dataRoot, 'peer-secret');
+      assert.equal(statSync(secret).mode & 0o777, 0o600);
+      for (const id of [1, 2, 3]) assert.match(readFileSync(join(dataRoot, `node-${id}.log`), 'utf8'), /"peerAuth":"secret"/);
+      // The command line the script suggests works, and without the client certificate nothing does.
+      const args = hint.split(' ');
+      const ok = await runCtl([...args, 'kv', 'put', '/npm-start/tls', 'yes']);
+      assert.equal(ok.code, 0, ok.stderr);
+      const denied = await runCtl([args[0]!, args[1]!, args[2]!, args[3]!, '--timeout', '2s', 'kv', 'get', '/npm-start/tls']);
+      assert.notEqual(denied.code, 0, 'no client certificate: refused');
+      process.kill(Number(/start script pid (\d+)/.exec(out)![1]), 'SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      for (const p of pids) if (alive(p)) process.kill(p, 'SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(dataRoot, { recursive: true, force: true });
+    }
   });
 });

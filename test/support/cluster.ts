@@ -25,6 +25,12 @@
 //   startTimeoutMs deadline for start and leader election (default 30 s)
 //   nodeArgs    extra Node.js runtime flags for every node (e.g. ['--cpu-prof'])
 //   useDist     run the compiled server (dist/, needs `npm run build`) instead of src/ through tsx
+//   https       { ca, cert?, key? }: the nodes' admin HTTP is HTTPS (TLS tests); status polling
+//               trusts `ca` and presents cert/key
+//
+// Every node gets the same freshly generated peer secret (<rootDir>/peer-secret, passed as
+// PLACEMENT_PEER_SECRET_FILE; `c.peerSecretFile`), as `npm start` does; a test can override it
+// per node through `nodeEnv`.
 //
 // Handles: `c.nodes[i]` = { id, grpcPort, httpPort, grpcAddress, httpAddress, dataDir, logFile,
 // pid (null while stopped) }. Methods: node(id), start(id), kill(id, signal='SIGKILL'),
@@ -33,7 +39,9 @@
 // Node logs (JSON lines) go to <rootDir>/node-<id>.log; set PLACEMENT_KEEP_TEST_DATA=1 to keep
 // the temp dir (data + logs) after stop(). Every child is also SIGKILLed if this process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -91,6 +99,14 @@ export interface StartOptions {
   startTimeoutMs?: number;
   useDist?: boolean;
   nodeArgs?: string[];
+  https?: HttpsClientOptions;
+}
+
+/** How the test reaches nodes whose admin HTTP is HTTPS. */
+export interface HttpsClientOptions {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 export interface Cluster {
@@ -99,6 +115,8 @@ export interface Cluster {
   clusterId: string;
   /** `1=127.0.0.1:p1,2=...` as passed to --peers. */
   peersArg: string;
+  /** The peer secret file every node is given. */
+  peerSecretFile: string;
   node(id: number): NodeHandle;
   start(id: number): Promise<void>;
   kill(id: number, signal?: NodeJS.Signals): Promise<void>;
@@ -171,10 +189,40 @@ export async function poll<T>(
   }
 }
 
-export async function fetchStatus(httpAddress: string, timeoutMs = 2000): Promise<NodeStatus> {
-  const res = await fetch(`http://${httpAddress}/v1/cluster/status`, { signal: AbortSignal.timeout(timeoutMs) });
-  const body = (await res.json()) as { code: number; data: NodeStatus | null; error?: string };
-  if (body.code !== 0 || !body.data) throw new Error(`status of ${httpAddress}: ${body.error ?? res.status}`);
+/** GET over HTTPS with a custom CA (and client certificate), which fetch() cannot take. */
+export function httpsGetJson(url: string, tls: HttpsClientOptions, timeoutMs = 2000): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca: tls.ca, cert: tls.cert, key: tls.key, timeout: timeoutMs }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(parts).toString('utf8')) });
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function fetchStatus(httpAddress: string, timeoutMs = 2000, https?: HttpsClientOptions): Promise<NodeStatus> {
+  let body: { code: number; data: NodeStatus | null; error?: string };
+  let status: number;
+  if (https) {
+    const r = await httpsGetJson(`https://${httpAddress}/v1/cluster/status`, https, timeoutMs);
+    body = r.body as typeof body;
+    status = r.status;
+  } else {
+    const res = await fetch(`http://${httpAddress}/v1/cluster/status`, { signal: AbortSignal.timeout(timeoutMs) });
+    body = (await res.json()) as typeof body;
+    status = res.status;
+  }
+  if (body.code !== 0 || !body.data) throw new Error(`status of ${httpAddress}: ${body.error ?? status}`);
   return body.data;
 }
 
@@ -204,6 +252,8 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
   }
   const peersArg = nodes.map((h) => `${h.id}=${h.grpcAddress}`).join(',');
   const peerHttpArg = nodes.map((h) => `${h.id}=${h.httpAddress}`).join(',');
+  const peerSecretFile = join(rootDir, 'peer-secret');
+  if (!existsSync(peerSecretFile)) writeFileSync(peerSecretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   const node = (id: number): NodeHandle => {
     const h = nodes.find((x) => x.id === id);
     if (!h) throw new Error(`no node ${id}`);
@@ -239,7 +289,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     const fd = openSync(h.logFile, 'a');
     const proc = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
-      env: { ...process.env, PLACEMENT_LOG_LEVEL: process.env.PLACEMENT_LOG_LEVEL ?? 'info', ...opts.env, ...opts.nodeEnv?.(id) },
+      env: { ...process.env, PLACEMENT_LOG_LEVEL: process.env.PLACEMENT_LOG_LEVEL ?? 'info', PLACEMENT_PEER_SECRET_FILE: peerSecretFile, ...opts.env, ...opts.nodeEnv?.(id) },
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);
@@ -257,7 +307,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     await poll(
       async () => {
         if (h.proc !== proc) throw new Error(`node ${id} exited during start; log:\n${tail(h.logFile)}`);
-        return await fetchStatus(h.httpAddress, 1000);
+        return await fetchStatus(h.httpAddress, 1000, opts.https);
       },
       { timeoutMs: opts.startTimeoutMs ?? 30_000, what: `node ${id} to serve /v1/cluster/status`, intervalMs: 100 },
     ).catch((err: Error) => {
@@ -298,7 +348,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     const h = node(id);
     if (!h.proc) return null;
     try {
-      return await fetchStatus(h.httpAddress, 1000);
+      return await fetchStatus(h.httpAddress, 1000, opts.https);
     } catch {
       return null;
     }
@@ -336,6 +386,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     rootDir,
     clusterId,
     peersArg,
+    peerSecretFile,
     node,
     start,
     kill,
@@ -345,7 +396,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
       await start(id);
     },
     waitForLeader,
-    status: async (id) => fetchStatus(node(id).httpAddress),
+    status: async (id) => fetchStatus(node(id).httpAddress, 2000, opts.https),
     tryStatus,
     waitFor: poll,
     logs: (id) => (existsSync(node(id).logFile) ? readFileSync(node(id).logFile, 'utf8') : ''),

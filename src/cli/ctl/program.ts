@@ -1,4 +1,5 @@
 // placement-ctl: command-line client of the Placement Center (commander).
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError as CommanderInvalidArgument, Option } from 'commander';
 import {
   PlacementClient,
@@ -6,6 +7,7 @@ import {
   DeadlineExceededError,
   UnavailableError,
   ClientClosedError,
+  type TlsOptions,
 } from '../../client/index.js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes.js';
@@ -38,6 +40,10 @@ export interface GlobalOptions {
   endpoints: string;
   json: boolean;
   timeout: number;
+  /** TLS: CA bundle file verifying the members, and this client's certificate and key files. */
+  cacert?: string;
+  cert?: string;
+  key?: string;
 }
 
 /** Parses a duration: "500ms", "5s", "1m", or a bare number of seconds. Returns milliseconds. */
@@ -60,7 +66,7 @@ export function parsePositiveInt(raw: string): number {
 export function parseEndpoints(raw: string): string[] {
   const list = raw
     .split(',')
-    .map((e) => e.trim().replace(/^(grpc|http):\/\//i, ''))
+    .map((e) => e.trim().replace(/^(grpc|grpcs|http|https):\/\//i, ''))
     .filter((e) => e !== '');
   if (list.length === 0) throw new UsageError('--endpoints is empty');
   for (const e of list) {
@@ -73,6 +79,22 @@ export function parseEndpoints(raw: string): string[] {
   return [...new Set(list)];
 }
 
+/** The SDK's TLS options from --cacert/--cert/--key (or https:// endpoints); undefined = plaintext. */
+export function tlsFromGlobals(g: GlobalOptions): TlsOptions | undefined {
+  const secureScheme = /(^|,)\s*(grpcs|https):\/\//i.test(g.endpoints);
+  if (!g.cacert && !g.cert && !g.key && !secureScheme) return undefined;
+  if (Boolean(g.cert) !== Boolean(g.key)) throw new UsageError('--cert and --key go together');
+  const read = (file: string | undefined, flag: string): Buffer | undefined => {
+    if (!file) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return { ca: read(g.cacert, '--cacert'), cert: read(g.cert, '--cert'), key: read(g.key, '--key') };
+}
+
 /** A client configured from the global options (no background refresh timer: one-shot commands). */
 export function makeClient(g: GlobalOptions): PlacementClient {
   return new PlacementClient({
@@ -80,6 +102,7 @@ export function makeClient(g: GlobalOptions): PlacementClient {
     deadlineMs: g.timeout,
     attemptTimeoutMs: Math.min(2000, g.timeout),
     refreshIntervalMs: 0,
+    tls: tlsFromGlobals(g),
   });
 }
 
@@ -114,10 +137,13 @@ export function buildProgram(): Command {
         .argParser(parseDuration)
         .default(5000, '5s'),
     )
+    .addOption(new Option('--cacert <file>', 'TLS: CA bundle (PEM) verifying the members\' certificates (turns TLS on)').env('PLACEMENT_CACERT'))
+    .addOption(new Option('--cert <file>', 'TLS: this client\'s certificate (PEM), for members started with --client-cert-auth').env('PLACEMENT_CERT'))
+    .addOption(new Option('--key <file>', 'TLS: the private key (PEM) of --cert').env('PLACEMENT_KEY'))
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      `\nEnvironment:\n  PLACEMENT_ENDPOINTS  default for --endpoints\n  NO_COLOR             disable colours (colours are only used on a terminal anyway)\n\n${EXIT_CODES_HELP}\n\nExamples:\n  placement-ctl --endpoints 127.0.0.1:1228,127.0.0.1:1238 kv put /brokers/1 '{"host":"10.0.0.1"}'\n  placement-ctl kv ls --prefix /brokers/ --limit 10\n  placement-ctl --json cluster status\n  placement-ctl --endpoints 127.0.0.1:1228 endpoint health --cluster\n  placement-ctl check perf --duration 5s --concurrency 64`,
+      `\nEnvironment:\n  PLACEMENT_ENDPOINTS  default for --endpoints\n  PLACEMENT_CACERT, PLACEMENT_CERT, PLACEMENT_KEY  defaults for --cacert, --cert, --key\n  NO_COLOR             disable colours (colours are only used on a terminal anyway)\n\n${EXIT_CODES_HELP}\n\nExamples:\n  placement-ctl --endpoints 127.0.0.1:1228,127.0.0.1:1238 kv put /brokers/1 '{"host":"10.0.0.1"}'\n  placement-ctl kv ls --prefix /brokers/ --limit 10\n  placement-ctl --json cluster status\n  placement-ctl --endpoints 127.0.0.1:1228 endpoint health --cluster\n  placement-ctl check perf --duration 5s --concurrency 64`,
     );
   registerKv(program);
   registerCluster(program);

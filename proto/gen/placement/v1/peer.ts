@@ -137,6 +137,25 @@ export interface ForwardReply {
   leaderLastIndex: number;
 }
 
+/**
+ * Opens an authenticated session. The caller sends a fresh random nonce; the answer carries the
+ * member's own nonce (which names the session) and its proof that it holds the cluster secret:
+ * HMAC over both nonces and both member ids. Each later call of the session carries a sequence
+ * number and an HMAC under the session key (derived from the secret and both nonces) in its
+ * metadata; a sequence number is accepted once.
+ */
+export interface PeerHello {
+  clusterId: string;
+  from: number;
+  to: number;
+  clientNonce: Buffer;
+}
+
+export interface PeerHelloReply {
+  serverNonce: Buffer;
+  serverProof: Buffer;
+}
+
 function createBaseRaftEntry(): RaftEntry {
   return { term: 0, index: 0, type: 0, data: Buffer.alloc(0) };
 }
@@ -1307,8 +1326,175 @@ export const ForwardReply: MessageFns<ForwardReply> = {
   },
 };
 
+function createBasePeerHello(): PeerHello {
+  return { clusterId: "", from: 0, to: 0, clientNonce: Buffer.alloc(0) };
+}
+
+export const PeerHello: MessageFns<PeerHello> = {
+  encode(message: PeerHello, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clusterId !== "") {
+      writer.uint32(10).string(message.clusterId);
+    }
+    if (message.from !== 0) {
+      writer.uint32(16).uint64(message.from);
+    }
+    if (message.to !== 0) {
+      writer.uint32(24).uint64(message.to);
+    }
+    if (message.clientNonce.length !== 0) {
+      writer.uint32(34).bytes(message.clientNonce);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerHello {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerHello();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.from = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.to = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.clientNonce = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PeerHello>): PeerHello {
+    return PeerHello.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PeerHello>): PeerHello {
+    const message = createBasePeerHello();
+    message.clusterId = object.clusterId ?? "";
+    message.from = object.from ?? 0;
+    message.to = object.to ?? 0;
+    message.clientNonce = object.clientNonce ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBasePeerHelloReply(): PeerHelloReply {
+  return { serverNonce: Buffer.alloc(0), serverProof: Buffer.alloc(0) };
+}
+
+export const PeerHelloReply: MessageFns<PeerHelloReply> = {
+  encode(message: PeerHelloReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.serverNonce.length !== 0) {
+      writer.uint32(10).bytes(message.serverNonce);
+    }
+    if (message.serverProof.length !== 0) {
+      writer.uint32(18).bytes(message.serverProof);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PeerHelloReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePeerHelloReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.serverNonce = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.serverProof = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PeerHelloReply>): PeerHelloReply {
+    return PeerHelloReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PeerHelloReply>): PeerHelloReply {
+    const message = createBasePeerHelloReply();
+    message.serverNonce = object.serverNonce ?? Buffer.alloc(0);
+    message.serverProof = object.serverProof ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 export type PeerServiceService = typeof PeerServiceService;
 export const PeerServiceService = {
+  hello: {
+    path: "/placement.v1.PeerService/Hello" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PeerHello): Buffer => Buffer.from(PeerHello.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PeerHello => PeerHello.decode(value),
+    responseSerialize: (value: PeerHelloReply): Buffer => Buffer.from(PeerHelloReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PeerHelloReply => PeerHelloReply.decode(value),
+  },
   raft: {
     path: "/placement.v1.PeerService/Raft" as const,
     requestStream: true as const,
@@ -1340,12 +1526,25 @@ export const PeerServiceService = {
 } as const;
 
 export interface PeerServiceServer extends UntypedServiceImplementation {
+  hello: handleUnaryCall<PeerHello, PeerHelloReply>;
   raft: handleClientStreamingCall<RaftBatch, RaftStreamAck>;
   installSnapshot: handleClientStreamingCall<SnapshotChunk, SnapshotInstallReply>;
   forward: handleUnaryCall<ForwardRequest, ForwardReply>;
 }
 
 export interface PeerServiceClient extends Client {
+  hello(request: PeerHello, callback: (error: ServiceError | null, response: PeerHelloReply) => void): ClientUnaryCall;
+  hello(
+    request: PeerHello,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PeerHelloReply) => void,
+  ): ClientUnaryCall;
+  hello(
+    request: PeerHello,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PeerHelloReply) => void,
+  ): ClientUnaryCall;
   raft(callback: (error: ServiceError | null, response: RaftStreamAck) => void): ClientWritableStream<RaftBatch>;
   raft(
     metadata: Metadata,

@@ -1,0 +1,103 @@
+// The limits every replicated command obeys, whoever proposes it. The leader checks each command
+// here right before proposing it (node.ts proposeLocal), so a forwarded command gets exactly the
+// checks a client request gets, and followers check every entry they receive against the same
+// rules (src/transport/validate.ts). A rule added here is therefore enforced on every path; a
+// rule a client path does not also enforce must not be added (the leader would refuse what its
+// own API accepted, never the reverse: followers cannot fall behind on an entry the leader took).
+import type { Command } from '../../proto/gen/placement/v1/command.js';
+import { validateKey, validateValue } from '../grpc/services.js';
+import { configNameSchema, userNameSchema } from '../http/schemas.js';
+
+export interface CommandLimits {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  maxLeaseTtlMs: number;
+}
+
+/** As the admin API's body schema accepts them (src/http/schemas.ts). */
+const MAX_PERMISSIONS = 1000;
+/** scrypt hash and salt sizes are fixed by src/http/passwords.ts; anything near this is bogus. */
+const MAX_SECRET_FIELD = 1024;
+
+/** What is wrong with `cmd`, in the words a client would get, or null when it is within limits. */
+export function commandProblem(cmd: Command, lim: CommandLimits): string | null {
+  try {
+    checkCommand(cmd, lim);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+function checkCommand(cmd: Command, lim: CommandLimits): void {
+  const op = cmd.op;
+  if (!op) fail('command carries no operation');
+  switch (op.$case) {
+    case 'put':
+      validateKey(op.value.key, lim.maxKeyBytes);
+      validateValue(op.value.value, lim.maxValueBytes);
+      return;
+    case 'delete':
+      validateKey(op.value.key, lim.maxKeyBytes);
+      return;
+    case 'cas': {
+      validateKey(op.value.key, lim.maxKeyBytes);
+      validateValue(op.value.value, lim.maxValueBytes);
+      const expect = op.value.expect;
+      if (!expect) fail('compare-and-swap needs one expectation: expected_mod_revision, expected_value or expect_absent');
+      if (expect.$case === 'expectedValue') validateValue(expect.value, lim.maxValueBytes);
+      if (expect.$case === 'expectAbsent' && !expect.value) fail('expect_absent must be true when set');
+      return;
+    }
+    case 'leaseGrant':
+      if (op.value.id === 0) fail('lease id must be non-zero');
+      if (!(op.value.ttlMs >= 1 && op.value.ttlMs <= lim.maxLeaseTtlMs)) {
+        fail(`lease TTL ${op.value.ttlMs} ms is outside 1..${lim.maxLeaseTtlMs} ms (max-lease-ttl-ms)`);
+      }
+      return;
+    case 'leaseRevoke':
+    case 'leaseKeepAlive':
+      if (op.value.id === 0) fail('lease id must be non-zero');
+      return;
+    case 'userPut': {
+      const u = op.value.user;
+      if (!u) fail('user is missing');
+      checkUserName(u.name);
+      if (u.passwordHash.byteLength > MAX_SECRET_FIELD || u.salt.byteLength > MAX_SECRET_FIELD) fail('password hash or salt is oversized');
+      if (u.permissions.length > MAX_PERMISSIONS) fail(`at most ${MAX_PERMISSIONS} permissions per user, got ${u.permissions.length}`);
+      for (const p of u.permissions) {
+        const n = Buffer.byteLength(p.prefix, 'utf8');
+        if (n > lim.maxKeyBytes) fail(`permission prefix is ${n} bytes, over the limit of ${lim.maxKeyBytes} bytes (max-key-bytes)`);
+      }
+      return;
+    }
+    case 'userDelete':
+      checkUserName(op.value.name);
+      return;
+    case 'configSet':
+      checkConfigName(op.value.name);
+      validateValue(op.value.value, lim.maxValueBytes);
+      return;
+    case 'configDelete':
+      checkConfigName(op.value.name);
+      return;
+    default: {
+      // A new operation must decide its limits here before it can be proposed at all.
+      const unknown: never = op;
+      fail(`unknown operation ${(unknown as { $case: string }).$case}`);
+    }
+  }
+}
+
+// Names follow the admin API's own schemas, so the two can never disagree.
+function checkUserName(name: string): void {
+  if (!userNameSchema.safeParse(name).success) fail(`user name "${name.slice(0, 64)}" is invalid: 1..128 letters, digits and _ . @ -`);
+}
+
+function checkConfigName(name: string): void {
+  if (!configNameSchema.safeParse(name).success) fail(`config entry name "${name.slice(0, 64)}" is invalid: 1..256 letters, digits and _ . : / -`);
+}
