@@ -4,7 +4,9 @@
 // removes, in small batches that yield to the event loop, every log event and history entry with
 // a main revision below C except, per key, the newest one at or below C when it is a put (a read
 // at C or later may need it). Events at exactly C stay until a later compaction: a watch may
-// start at the compact revision (etcd allows it) and must see them all.
+// start at the compact revision (etcd allows it) and must see them all. So a pass looks at the
+// events up to and including C (those at C supersede older ones) but stops its progress at C:
+// the next pass looks at C's events again, under the next compact revision.
 //
 // Its progress (`!local!compacted`: the next log position to look at) is written in the same
 // LevelDB batch as each step's deletions, so a crash resumes where it stopped. The progress is
@@ -104,9 +106,9 @@ export class Compactor {
     }
   }
 
-  /** One step: up to STEP log events below `c`, from the progress on. */
+  /** One step: up to STEP log events at or below `c`, from the progress on. */
   private async step(db: Db, c: number): Promise<void> {
-    const it = db.iterator({ gte: rawKey('log', logKey(this.done.main, this.done.sub)), lt: rawKey('log', logKey(c, 0)), highWaterMarkBytes: 1 << 20 } as never);
+    const it = db.iterator({ gte: rawKey('log', logKey(this.done.main, this.done.sub)), lt: rawKey('log', logKey(c + 1, 0)), highWaterMarkBytes: 1 << 20 } as never);
     let events: [Buffer, Buffer][];
     try {
       events = await it.nextv(STEP);
@@ -144,12 +146,14 @@ export class Compactor {
         for (const [key, list] of byKey) {
           const esc = escapeKey(key);
           const end = esc + HIST_KEY_END;
-          // All but the newest of this step are superseded by it.
-          for (let i = 0; i < list.length - 1; i++) drop(key, list[i]!.main, list[i]!.sub);
+          // All but the newest of this step are superseded by it (events at c always stay).
+          for (let i = 0; i < list.length - 1; i++) if (list[i]!.main < c) drop(key, list[i]!.main, list[i]!.sub);
           const last = list[list.length - 1]!;
-          const newest = await first(histSeekAt(key, c), end);
-          const isNewest = newest !== undefined && newest.main === last.main && newest.sub === last.sub;
-          if (!isNewest || last.tombstone) drop(key, last.main, last.sub);
+          if (last.main < c) {
+            const newest = await first(histSeekAt(key, c), end);
+            const isNewest = newest !== undefined && newest.main === last.main && newest.sub === last.sub;
+            if (!isNewest || last.tombstone) drop(key, last.main, last.sub);
+          }
           // The entry before this step's first one (kept by an earlier compaction) is superseded too.
           const e1 = list[0]!;
           const older = await first(olderThan(key, e1.main, e1.sub), end);
@@ -160,7 +164,7 @@ export class Compactor {
       }
       const lastKey = events[events.length - 1]![0];
       const l = parseLogKey(lastKey, LOG_PLEN);
-      next = l.sub === 0xffffffff ? { main: l.main + 1, sub: 0 } : { main: l.main, sub: l.sub + 1 };
+      next = l.main >= c ? { main: c, sub: 0 } : l.sub === 0xffffffff ? { main: l.main + 1, sub: 0 } : { main: l.main, sub: l.sub + 1 };
     }
     const p = Buffer.allocUnsafe(12);
     writeU64(p, next.main, 0);
