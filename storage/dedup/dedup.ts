@@ -8,7 +8,7 @@
 // (client, seq) — two clients sharing an id — is refused (RESULT_CLIENT_ID_REUSED), never answered
 // with the other request's result.
 
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { CommandResult, ResultCode } from '../../proto/gen/placement/v1/command.js';
 import { decodeMessage, encodeMessage } from '../../proto/codec.js';
 import { readU64, writeU64 } from '../wal/record.js';
@@ -27,7 +27,6 @@ export const dedupKey = (client: string, seq: number): string => `${client}\u000
  * leader_time_ms (3), hashed as encoded. The bytes are the log entry's, identical on every replica.
  */
 export function fingerprint(data: Uint8Array): Buffer {
-  const h = createHash('sha256');
   let o = 0;
   const varint = (): number => {
     let v = 0;
@@ -39,10 +38,12 @@ export function fingerprint(data: Uint8Array): Buffer {
       mul *= 128;
     }
   };
+  // The fields hashed, as [start, end) byte ranges; encoders write fields 1-3 first, so this is
+  // normally one range: the command's tail, hashed in one call.
+  const parts: [number, number][] = [];
   while (o < data.length) {
     const start = o;
     const tag = varint();
-    const field = Math.floor(tag / 8);
     switch (tag & 7) {
       case 0:
         varint();
@@ -61,10 +62,23 @@ export function fingerprint(data: Uint8Array): Buffer {
       default:
         throw new Error(`fingerprint: wire type ${tag & 7} at byte ${start}`);
     }
-    if (field > 3) h.update(data.subarray(start, o));
+    if (Math.floor(tag / 8) <= 3) continue;
+    const last = parts[parts.length - 1];
+    if (last && last[1] === start) last[1] = o;
+    else parts.push([start, o]);
   }
+  if (parts.length <= 1) {
+    const [a, b] = parts[0] ?? [0, 0];
+    return sha256(data.subarray(a, b)).subarray(0, FINGERPRINT_BYTES);
+  }
+  const h = createHash('sha256');
+  for (const [a, b] of parts) h.update(data.subarray(a, b));
   return h.digest().subarray(0, FINGERPRINT_BYTES);
 }
+
+/** One-shot SHA-256 (crypto.hash, Node ≥ 20.12: half the cost of a Hash object), else a Hash. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+const sha256 = (b: Uint8Array): Buffer => (oneShot ? oneShot('sha256', b, 'buffer') : createHash('sha256').update(b).digest());
 
 export interface Dedup {
   client: string;

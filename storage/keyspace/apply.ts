@@ -25,7 +25,8 @@ import type { Tx } from '../state-machine/tx.js';
 import { drive, wait, type Co } from './coroutine.js';
 import { KeyspaceError } from './errors.js';
 import { bin, bytesOf, keyRange } from './keys.js';
-import { decodeKv, range, rangeSpec } from './range.js';
+import { range, rangeSpec } from './range.js';
+import { decodeCurrent, withoutValue, type Current } from './records.js';
 import { MAX_TXN_OPS_CEILING, checkDeleteRange, checkPut, checkTxn } from './validate.js';
 import { View } from './view.js';
 import { KeyspaceWrite } from './write.js';
@@ -105,25 +106,27 @@ function putIn(w: KeyspaceWrite, req: PutRequest): PutResponse {
   const key = bin(req.key);
   const prev = w.current(key);
   if ((req.ignoreValue || req.ignoreLease) && !prev) throw new KeyspaceError('KEY_NOT_FOUND');
-  w.put(key, req.key, req.ignoreValue ? prev!.value : req.value, req.ignoreLease ? prev!.lease : req.lease, prev);
-  return { header: header(w.rev), prevKv: req.prevKv ? prev : undefined };
+  const prevKv = prev && (req.prevKv || req.ignoreValue) ? w.load(key, prev) : undefined;
+  w.put(key, req.key, req.ignoreValue ? prevKv!.value : req.value, req.ignoreLease ? prev!.lease : req.lease, prev);
+  return { header: header(w.rev), prevKv: req.prevKv ? prevKv : undefined };
 }
 
 function* deleteIn(w: KeyspaceWrite, view: View, req: DeleteRangeRequest): Co<DeleteRangeResponse> {
   const r = keyRange(req.key, req.rangeEnd);
-  const victims: [string, KeyValue][] = [];
+  const victims: [string, Current][] = [];
   if (r.single) {
     const prev = w.current(r.from);
     if (prev) victims.push([r.from, prev]);
   } else {
     yield* wait(
       (async () => {
-        for await (const chunk of view.scanCurrent(r.from, r.to, true)) for (const [k, rec] of chunk) victims.push([k, decodeKv(rec!)]);
+        for await (const chunk of view.scanCurrent(r.from, r.to, true)) for (const [k, rec] of chunk) victims.push([k, decodeCurrent(rec!)]);
       })(),
     );
   }
+  const prevKvs = req.prevKv ? victims.map(([k, c]) => w.load(k, c)) : [];
   for (const [k, prev] of victims) w.delete(k, r.single ? req.key : bytesOf(k), prev);
-  return { header: header(w.readRevision), deleted: victims.length, prevKvs: req.prevKv ? victims.map((v) => v[1]) : [] };
+  return { header: header(w.readRevision), deleted: victims.length, prevKvs };
 }
 
 function* rangeIn(w: KeyspaceWrite, view: View, req: RangeRequest): Co<RangeResponse> {
@@ -182,18 +185,23 @@ function* comparePath(view: View, req: TxnRequest, path: boolean[]): Co<void> {
 /** Every key of the compare's range satisfies it; an empty range compares a zero key-value, except VALUE (never holds). */
 function* compareHolds(view: View, c: Compare): Co<boolean> {
   const r = keyRange(c.key, c.rangeEnd);
+  // Only a VALUE compare reads the value.
+  const kvOf = (k: string, rec: Buffer): KeyValue => {
+    const cur = decodeCurrent(rec);
+    return c.target === Target.VALUE ? view.load(k, cur) : withoutValue(EMPTY, cur);
+  };
   if (r.single) {
     const rec = view.get('kv', r.from);
     if (!rec) return c.target === Target.VALUE ? false : compareKv(c, undefined);
-    return compareKv(c, decodeKv(rec));
+    return compareKv(c, kvOf(r.from, rec));
   }
   return yield* wait(
     (async () => {
       let any = false;
       for await (const chunk of view.scanCurrent(r.from, r.to, true)) {
-        for (const [, rec] of chunk) {
+        for (const [k, rec] of chunk) {
           any = true;
-          if (!compareKv(c, decodeKv(rec!))) return false;
+          if (!compareKv(c, kvOf(k, rec!))) return false;
         }
       }
       if (!any) return c.target === Target.VALUE ? false : compareKv(c, undefined);

@@ -18,7 +18,7 @@ import type { Db } from '../state-machine/layout.js';
 import { rawKey } from '../state-machine/layout.js';
 import { readU64, writeU64 } from '../wal/record.js';
 import { HIST_KEY_END, bin, escapeKey, histKey, logKey, parseLogKey } from './keys.js';
-import { decodeKv } from './range.js';
+import { decodeKv } from './records.js';
 
 const PROGRESS = rawKey('local', 'compacted');
 /** Log events looked at per step. */

@@ -31,8 +31,9 @@ export function nativePut(tx: Tx, op: PutOp, leaseExists: LeaseExists): CommandR
   const w = new KeyspaceWrite(tx);
   const k = utf8ToBin(key);
   const prev = w.current(k);
+  const prevKv = op.prevKv && prev ? toNative(w.load(k, prev), key) : undefined;
   w.put(k, Buffer.from(k, 'latin1'), value, lease, prev);
-  return result(ResultCode.RESULT_OK, w.end(), { prevKv: op.prevKv && prev ? toNative(prev, key) : undefined, succeeded: true });
+  return result(ResultCode.RESULT_OK, w.end(), { prevKv, succeeded: true });
 }
 
 export function nativeDelete(tx: Tx, op: DeleteOp): CommandResult {
@@ -42,8 +43,9 @@ export function nativeDelete(tx: Tx, op: DeleteOp): CommandResult {
   const k = utf8ToBin(key);
   const prev = w.current(k);
   if (!prev) return result(ResultCode.RESULT_OK, tx.revision, { succeeded: false });
-  w.delete(k, prev.key, prev);
-  return result(ResultCode.RESULT_OK, w.end(), { prevKv: op.prevKv ? toNative(prev, key) : undefined, succeeded: true });
+  const prevKv = op.prevKv ? toNative(w.load(k, prev), key) : undefined;
+  w.delete(k, Buffer.from(k, 'latin1'), prev);
+  return result(ResultCode.RESULT_OK, w.end(), { prevKv, succeeded: true });
 }
 
 export function nativeCas(tx: Tx, c: CompareAndSwapOp, leaseExists: LeaseExists): CommandResult {
@@ -52,13 +54,15 @@ export function nativeCas(tx: Tx, c: CompareAndSwapOp, leaseExists: LeaseExists)
   if (!c.expect) return invalid('compare-and-swap without an expectation');
   const w = new KeyspaceWrite(tx);
   const k = utf8ToBin(c.key);
-  const prev = w.current(k);
+  const cur = w.current(k);
+  // A CAS answers with the key as it was, whatever the outcome.
+  const prev = cur ? w.load(k, cur) : undefined;
   const prevKv = prev ? toNative(prev, c.key) : undefined;
   if (!casHolds(c, prev)) return result(ResultCode.RESULT_COMPARE_FAILED, tx.revision, { prevKv, succeeded: false, message: 'compare failed' });
   if (c.lease && !leaseExists(c.lease)) {
     return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { prevKv, succeeded: false, message: `lease ${c.lease} not found` });
   }
-  w.put(k, Buffer.from(k, 'latin1'), c.value, c.lease, prev);
+  w.put(k, Buffer.from(k, 'latin1'), c.value, c.lease, cur);
   return result(ResultCode.RESULT_OK, w.end(), { prevKv, succeeded: true });
 }
 

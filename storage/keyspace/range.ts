@@ -6,11 +6,11 @@
 // limit; more says that keys matched beyond those returned. Sorting is stable, so equal targets
 // keep key order (what etcd's insertion sort gives for small results).
 
-import { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
+import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { RangeRequest_SortOrder as Order, RangeRequest_SortTarget as Target, type RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { decodeMessage } from '../../proto/codec.js';
 import { KeyspaceError } from './errors.js';
 import { bytesOf, keyRange, logKey, type KeyRange } from './keys.js';
+import { decodeCurrent, decodeKv, withoutValue } from './records.js';
 import type { View } from './view.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -68,10 +68,6 @@ export function rangeSpec(r: RangeRequest): RangeSpec {
   };
 }
 
-export function decodeKv(record: Buffer): KeyValue {
-  return decodeMessage(KeyValue, record);
-}
-
 /** The revision to read, or etcd's error: future above `current`, compacted below `compactRev`. */
 export function readRevision(requested: number, current: number, compactRev: number): number {
   if (requested > current) throw new KeyspaceError('FUTURE_REV');
@@ -105,8 +101,8 @@ export function rangeSync(view: View, s: RangeSpec, current: number, compactRev:
   const rec = view.get('kv', s.range.from);
   if (!rec) return { kvs: [], more: false, count: 0, revision: current, truncated: false };
   if (s.countOnly) return { kvs: [], more: false, count: 1, revision: current, truncated: false };
-  const kv = decodeKv(rec);
-  if (s.keysOnly) kv.value = EMPTY;
+  const cur = decodeCurrent(rec);
+  const kv = s.keysOnly ? withoutValue(bytesOf(s.range.from), cur) : view.load(s.range.from, cur);
   return { kvs: keep(s, kv) ? [kv] : [], more: false, count: 1, revision: current, truncated: false };
 }
 
@@ -122,33 +118,33 @@ export async function range(view: View, s: RangeSpec, current: number, compactRe
 /** One key as the range sees it: its metadata now, its value on demand. */
 interface Item {
   key: string;
-  /** The record, decoded (value included unless dropped to save memory). */
+  /** The key's KeyValue; without its value in 'meta' mode. */
   kv: KeyValue;
-  /** Reloads the value after it was dropped. */
-  reload(): KeyValue;
+  /** The KeyValue with its value (read again in 'meta' mode). */
+  full(): KeyValue;
 }
 
+/** 'count': bare keys; 'meta': KeyValues without values; 'full': with values. */
+type Mode = 'count' | 'meta' | 'full';
+
 interface Source {
-  /**
-   * Items in key order, in chunks; `withValues: false` only counts (items are bare keys).
-   * `want` > 0: how many the caller needs at most (sizes the first read).
-   */
-  items(from: string, withValues: boolean, want: number): AsyncGenerator<(Item | string)[]>;
+  /** Items in key order, in chunks. `want` > 0: how many the caller needs at most (sizes the first read). */
+  items(from: string, mode: Mode, want: number): AsyncGenerator<(Item | string)[]>;
 }
 
 function currentSource(view: View, r: KeyRange): Source {
   return {
-    async *items(from, withValues, want) {
-      for await (const chunk of view.scanCurrent(from, r.to, withValues, want)) {
-        if (!withValues) {
+    async *items(from, mode, want) {
+      for await (const chunk of view.scanCurrent(from, r.to, mode !== 'count', want)) {
+        if (mode === 'count') {
           yield chunk.map(([k]) => k);
           continue;
         }
-        yield chunk.map(([k, rec]) => ({
-          key: k,
-          kv: decodeKv(rec!),
-          reload: () => decodeKv(view.get('kv', k)!),
-        }));
+        yield chunk.map(([k, rec]) => {
+          const cur = decodeCurrent(rec!);
+          const full = (): KeyValue => view.load(k, cur);
+          return { key: k, kv: mode === 'full' ? full() : withoutValue(bytesOf(k), cur), full };
+        });
       }
     },
   };
@@ -156,22 +152,24 @@ function currentSource(view: View, r: KeyRange): Source {
 
 function historySource(view: View, r: KeyRange, rev: number): Source {
   return {
-    async *items(from, withValues) {
+    async *items(from, mode) {
       for await (const chunk of view.scanHistory(from, r.to, rev)) {
         const out: (Item | string)[] = [];
         for (const e of chunk) {
           if (e.tombstone) continue;
-          if (!withValues) {
+          if (mode === 'count') {
             out.push(e.key);
             continue;
           }
           const lk = logKey(e.main, e.sub);
-          const load = (): KeyValue => {
+          const full = (): KeyValue => {
             const rec = view.get('log', lk);
             if (!rec) throw new Error(`keyspace: history of ${JSON.stringify(e.key)} at ${e.main}/${e.sub} has no event record`);
             return decodeKv(rec);
           };
-          out.push({ key: e.key, kv: load(), reload: load });
+          const kv = full();
+          // 'meta': keep no view into the record, so its value can be freed.
+          out.push({ key: e.key, kv: mode === 'full' ? kv : { ...kv, key: bytesOf(e.key), value: EMPTY }, full });
         }
         if (out.length) yield out;
       }
@@ -185,7 +183,7 @@ const size = (kv: KeyValue): number => kv.key.length + kv.value.length + KV_OVER
 async function streamed(s: RangeSpec, src: Source, current: number, opts: RangeOptions): Promise<RangeResult> {
   if (s.countOnly) {
     let count = 0;
-    for await (const chunk of src.items(s.range.from, false, 0)) count += chunk.length;
+    for await (const chunk of src.items(s.range.from, 'count', 0)) count += chunk.length;
     return { kvs: [], more: false, count, revision: current, truncated: false };
   }
   const kvs: KeyValue[] = [];
@@ -194,7 +192,7 @@ async function streamed(s: RangeSpec, src: Source, current: number, opts: RangeO
   /** The first key past the page, if any. */
   let beyond: string | undefined;
   const budget = opts.maxBytes ?? Infinity;
-  outer: for await (const chunk of src.items(s.range.from, true, s.limit > 0 ? s.limit + 1 : 0)) {
+  outer: for await (const chunk of src.items(s.range.from, s.keysOnly ? 'meta' : 'full', s.limit > 0 ? s.limit + 1 : 0)) {
     for (const it of chunk) {
       const item = it as Item;
       if (s.limit > 0 && kvs.length >= s.limit) {
@@ -202,7 +200,6 @@ async function streamed(s: RangeSpec, src: Source, current: number, opts: RangeO
         break outer;
       }
       const kv = item.kv;
-      if (s.keysOnly) kv.value = EMPTY;
       const b = size(kv);
       if (kvs.length > 0 && bytes + b > budget) {
         truncated = true;
@@ -216,7 +213,7 @@ async function streamed(s: RangeSpec, src: Source, current: number, opts: RangeO
   let count = kvs.length;
   if (beyond !== undefined) {
     if (opts.noCount) count = -1;
-    else for await (const chunk of src.items(beyond, false, 0)) count += chunk.length;
+    else for await (const chunk of src.items(beyond, 'count', 0)) count += chunk.length;
   }
   return { kvs, more: beyond !== undefined, count, revision: current, truncated };
 }
@@ -226,16 +223,10 @@ async function collected(s: RangeSpec, src: Source, current: number, opts: Range
   const byValue = s.sortTarget === Target.VALUE && !s.countOnly;
   let all: Item[] = [];
   let count = 0;
-  for await (const chunk of src.items(s.range.from, !s.countOnly, 0)) {
+  // Only what sorting and filtering need is kept for every key; the page's values are read at the end.
+  for await (const chunk of src.items(s.range.from, s.countOnly ? 'count' : byValue ? 'full' : 'meta', 0)) {
     count += chunk.length;
-    if (s.countOnly) continue;
-    for (const it of chunk) {
-      const item = it as Item;
-      // Keep only what sorting and filtering need (the key and value are views into the whole
-      // record); the page's records are read again at the end.
-      if (!byValue) item.kv = { key: EMPTY, value: EMPTY, createRevision: item.kv.createRevision, modRevision: item.kv.modRevision, version: item.kv.version, lease: item.kv.lease };
-      all.push(item);
-    }
+    if (!s.countOnly) for (const it of chunk) all.push(it as Item);
   }
   if (s.countOnly) return { kvs: [], more: false, count, revision: current, truncated: false };
   all = all.filter((i) => keep(s, i.kv));
@@ -256,7 +247,7 @@ async function collected(s: RangeSpec, src: Source, current: number, opts: Range
   let truncated = false;
   const budget = opts.maxBytes ?? Infinity;
   for (const item of all) {
-    const kv = s.keysOnly ? { ...item.kv, key: bytesOf(item.key), value: EMPTY } : byValue ? item.kv : item.reload();
+    const kv = s.keysOnly ? { ...item.kv, value: EMPTY } : byValue ? item.kv : item.full();
     const b = size(kv);
     if (kvs.length > 0 && bytes + b > budget) {
       truncated = true;

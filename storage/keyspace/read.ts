@@ -10,7 +10,8 @@ import { readU64 } from '../wal/record.js';
 import { rawKey, type Db } from '../state-machine/layout.js';
 import { KeyspaceError } from './errors.js';
 import { bin, inRange, keyRange, logKey, parseLogKey, prefixEnd, utf8ToBin } from './keys.js';
-import { KV_OVERHEAD, decodeKv, range, rangeSpec, type RangeOptions, type RangeResult } from './range.js';
+import { KV_OVERHEAD, range, rangeSpec, type RangeOptions, type RangeResult } from './range.js';
+import { decodeCurrent, decodeKv, loadCurrent } from './records.js';
 import { toNative } from './native.js';
 import { View } from './view.js';
 import { checkRange } from './validate.js';
@@ -140,15 +141,23 @@ export function readEvents(db: Db, req: EventsRequest): Promise<EventsPage> {
 
 // ---- the native API (string keys, placement.v1.KeyValue) -------------------------------------
 
-/** The key's current value, read on the calling thread (classic-level getSync). */
+/**
+ * The key's current value, read on the calling thread (classic-level getSync): its current state,
+ * then its event. No batch can land between the two reads in a way that loses the event: only a
+ * compaction above the key's newer value removes it, and that needs JavaScript to run first.
+ */
 export function nativeGetSync(db: Db, key: string): NativeKv | undefined {
-  const rec = db.getSync(rawKey('kv', utf8ToBin(key)));
-  return rec ? toNative(decodeKv(rec), key) : undefined;
+  const k = utf8ToBin(key);
+  const rec = db.getSync(rawKey('kv', k));
+  return rec ? toNative(loadCurrent((lk) => db.getSync(rawKey('log', lk)), k, decodeCurrent(rec)), key) : undefined;
 }
 
-export async function nativeGet(db: Db, key: string): Promise<NativeKv | undefined> {
-  const rec = await db.get(rawKey('kv', utf8ToBin(key)));
-  return rec ? toNative(decodeKv(rec), key) : undefined;
+export function nativeGet(db: Db, key: string): Promise<NativeKv | undefined> {
+  const k = utf8ToBin(key);
+  return onSnapshot(db, async (view) => {
+    const rec = view.get('kv', k);
+    return rec ? toNative(view.load(k, decodeCurrent(rec)), key) : undefined;
+  });
 }
 
 export interface ListOptions {

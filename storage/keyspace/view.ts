@@ -6,7 +6,9 @@
 import type { Db } from '../state-machine/layout.js';
 import { NS_PREFIX, rawBounds, rawKey } from '../state-machine/layout.js';
 import type { Tx } from '../state-machine/tx.js';
-import { HIST_KEY_END, HIST_TERMINATOR, escapeKey, histSeek, parseHist, type HistEntry } from './keys.js';
+import { HIST_KEY_END, HIST_TERMINATOR, escapeKey, histSeek, invRev, parseHist, type HistEntry } from './keys.js';
+import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
+import { loadCurrent, type Current } from './records.js';
 
 type Snapshot = ReturnType<Db['snapshot']>;
 
@@ -23,6 +25,12 @@ const HIST_CHUNK = 256;
 const HIST_CHUNK_BYTES = 64 * 1024;
 const HIST_KEY_END_BYTES = Buffer.from(HIST_KEY_END, 'latin1');
 
+/** The main revision of a raw history key (its last 12 bytes are the inverted revision). */
+function mainOf(raw: Buffer): number {
+  const o = raw.length - 12;
+  return Number.MAX_SAFE_INTEGER - (raw.readUInt32BE(o) * 2 ** 32 + raw.readUInt32BE(o + 4));
+}
+
 export class View {
   constructor(
     readonly db: Db,
@@ -38,8 +46,13 @@ export class View {
     return this.snapshot ? this.db.getSync(rawKey(ns, key), { snapshot: this.snapshot }) : this.db.getSync(rawKey(ns, key));
   }
 
+  /** A key's current KeyValue, value included, from its current state. */
+  load(key: string, c: Current): KeyValue {
+    return loadCurrent((lk) => this.get('log', lk), key, c);
+  }
+
   /**
-   * The current records of the keys in [from, to), in key order, in chunks. `values: false`
+   * The current states (records.ts) of the keys in [from, to), in key order, in chunks. `values: false`
    * leaves the records out (counting); `want` > 0 sizes the first read for a small page.
    */
   async *scanCurrent(from: string, to: string | undefined, values: boolean, want = 0): AsyncGenerator<[string, Buffer | undefined][]> {
@@ -149,11 +162,12 @@ export class View {
           continue;
         }
         const [rk, v] = buf[i]!;
-        const e = parseHist(rk, HIST_PLEN, v);
-        const keyLen = HIST_PLEN + e.escLen + HIST_TERMINATOR.length;
+        // Entries are told apart by their raw bytes; only the one returned is parsed.
+        const keyLen = rk.length - 12;
         const sameKey = (b: Buffer): boolean => b.length === rk.length && b.compare(rk, 0, keyLen, 0, keyLen) === 0;
         let seekTo: Buffer;
-        if (e.main <= rev) {
+        if (mainOf(rk) <= rev) {
+          const e = parseHist(rk, HIST_PLEN, v);
           out.push({ key: e.key, main: e.main, sub: e.sub, tombstone: e.tombstone });
           i++;
           while (i < buf.length && sameKey(buf[i]![0])) i++;
@@ -163,12 +177,12 @@ export class View {
         } else {
           // Newer than rev: look further in this chunk, else seek to (key, rev).
           let j = i + 1;
-          while (j < buf.length && sameKey(buf[j]![0]) && parseHist(buf[j]![0], HIST_PLEN, undefined).main > rev) j++;
+          while (j < buf.length && sameKey(buf[j]![0]) && mainOf(buf[j]![0]) > rev) j++;
           if (j < buf.length) {
             i = j;
             continue;
           }
-          seekTo = rawKey('hist', histSeek(e.key, rev));
+          seekTo = Buffer.concat([rk.subarray(0, keyLen), Buffer.from(invRev(rev, 0xffffffff), 'latin1')]);
         }
         it.seek(seekTo);
         if (out.length) yield out;

@@ -2,16 +2,16 @@
 // writes gets the same main revision and its own sub revision, and the change costs exactly one
 // revision if it wrote anything (etcd's storeTxnWrite).
 //
-// Each write goes to three places in the same batch: the key's current record (`kv`), the event
-// log in revision order (`log`), and the key's history index (`hist`); the same encoded record
-// serves `kv` and `log`.
+// Each write goes to three places in the same batch: the event log in revision order (`log`, the
+// full record, value included), the key's history index (`hist`), and the key's current state
+// (`kv`, a small pointer to its current event: records.ts).
 
 import { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { encodeMessage } from '../../proto/codec.js';
 import type { Tx } from '../state-machine/tx.js';
 import { attach, detach } from '../leases/attachments.js';
 import { HIST_DELETE, HIST_PUT, histKey, logKey } from './keys.js';
-import { decodeKv } from './range.js';
+import { decodeCurrent, encodeCurrent, loadCurrent, type Current } from './records.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -33,41 +33,39 @@ export class KeyspaceWrite {
     return this.sub > 0;
   }
 
-  /** The key's current record, including this batch's writes. */
-  current(key: string): KeyValue | undefined {
+  /** The key's current state, including this batch's writes. */
+  current(key: string): Current | undefined {
     const r = this.tx.get('kv', key);
-    return r ? decodeKv(r) : undefined;
+    return r ? decodeCurrent(r) : undefined;
   }
 
-  /** Writes `key` (`prev`: its current record). Returns the new record. */
-  put(key: string, keyBytes: Buffer, value: Buffer, lease: number, prev: KeyValue | undefined): KeyValue {
-    const kv: KeyValue = {
-      key: keyBytes,
-      createRevision: prev ? prev.createRevision : this.rev,
-      modRevision: this.rev,
-      version: prev ? prev.version + 1 : 1,
-      value,
-      lease,
-    };
-    const rec = encodeMessage(KeyValue, kv);
+  /** The key's current KeyValue, value included. */
+  load(key: string, c: Current): KeyValue {
+    return loadCurrent((lk) => this.tx.get('log', lk), key, c);
+  }
+
+  /** Writes `key` (`prev`: its current state). */
+  put(key: string, keyBytes: Buffer, value: Buffer, lease: number, prev: Current | undefined): void {
+    const createRevision = prev ? prev.createRevision : this.rev;
+    const version = prev ? prev.version + 1 : 1;
+    const rec = encodeMessage(KeyValue, { key: keyBytes, createRevision, modRevision: this.rev, version, value, lease });
     const tx = this.tx;
-    tx.put('kv', key, rec);
-    tx.put('log', logKey(this.rev, this.sub), rec);
-    tx.put('hist', histKey(key, this.rev, this.sub), HIST_PUT);
-    this.sub++;
+    const sub = this.sub++;
+    tx.put('log', logKey(this.rev, sub), rec);
+    tx.put('hist', histKey(key, this.rev, sub), HIST_PUT);
+    tx.put('kv', key, encodeCurrent({ main: this.rev, sub, createRevision, version, lease }));
     if (prev && prev.lease !== 0 && prev.lease !== lease) detach(tx, prev.lease, key);
     if (lease !== 0) attach(tx, lease, key);
-    return kv;
   }
 
-  /** Deletes `key`, which exists with record `prev`. The log keeps a tombstone: key and mod revision, version 0. */
-  delete(key: string, keyBytes: Buffer, prev: KeyValue): void {
+  /** Deletes `key`, whose current state is `prev`. The log keeps a tombstone: key and mod revision, version 0. */
+  delete(key: string, keyBytes: Buffer, prev: Current): void {
     const tomb = encodeMessage(KeyValue, { key: keyBytes, createRevision: 0, modRevision: this.rev, version: 0, value: EMPTY, lease: 0 });
     const tx = this.tx;
+    const sub = this.sub++;
+    tx.put('log', logKey(this.rev, sub), tomb);
+    tx.put('hist', histKey(key, this.rev, sub), HIST_DELETE);
     tx.del('kv', key);
-    tx.put('log', logKey(this.rev, this.sub), tomb);
-    tx.put('hist', histKey(key, this.rev, this.sub), HIST_DELETE);
-    this.sub++;
     if (prev.lease !== 0) detach(tx, prev.lease, key);
   }
 

@@ -47,7 +47,7 @@ export function revoke(tx: Tx, op: LeaseRevokeOp): CommandResult | Promise<Comma
     for (const lk of attached) {
       const key = lk.slice(prefix.length);
       const kv = w.current(key);
-      if (kv && kv.lease === id) w.delete(key, kv.key, kv);
+      if (kv && kv.lease === id) w.delete(key, Buffer.from(key, 'latin1'), kv);
       else tx.del('leasekeys', lk);
     }
     tx.del('leases', hex16(id));

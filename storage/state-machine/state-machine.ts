@@ -55,9 +55,10 @@ const CURRENT = 'CURRENT_DB';
  * A database or snapshot in another format is refused: read with the wrong layout it would be
  * applied differently than on the other replicas (format 1 read as 2 turns every blob into a huge
  * floor and every later command into a silent "older than the de-duplication window" no-op).
- * 3: the multi-version keyspace (storage/keyspace: `kv` holds mvccpb.KeyValue records under
- * binary keys, plus the `log` and `hist` history; keyspace revisions start at 1 and count key
- * changes only; de-dup records start with the request's fingerprint).
+ * 3: the multi-version keyspace (storage/keyspace: the `log` of mvccpb.KeyValue events by
+ * revision, the `hist` index by key and revision, `kv` pointing at each key's current event; keys
+ * are bytes; keyspace revisions start at 1 and count key changes only; de-dup records start with
+ * the request's fingerprint).
  */
 const FORMAT = 3;
 const FORMAT_KEY = Buffer.from('!meta!format');

@@ -23,6 +23,12 @@ describe('de-dup fingerprint', () => {
     assert.notDeepEqual(fingerprint(enc({ $case: 'delete', value: { key: 'k', prevKv: false } }, 'a', 1, 10)), base);
     const etcd = (v: string): Op => ({ $case: 'etcdPut', value: { key: Buffer.from('k'), value: Buffer.from(v), lease: 0, prevKv: false, ignoreValue: false, ignoreLease: false } });
     assert.notDeepEqual(fingerprint(enc(etcd('v'), 'a', 1)), fingerprint(enc(etcd('w'), 'a', 1)));
+    // Field order on the wire does not matter: client_id written after the operation.
+    const opOnly = enc(put('k', 'v'), '', 0, 0);
+    const clientLast = Buffer.concat([opOnly, Buffer.from([0x0a, 1, 0x41, 0x10, 7])]);
+    assert.equal(Command.decode(clientLast).clientId, 'A');
+    assert.deepEqual(fingerprint(clientLast), base);
+    assert.deepEqual(fingerprint(Buffer.concat([Buffer.from([0x0a, 1, 0x41]), opOnly, Buffer.from([0x10, 7])])), base);
   });
 
   it('a reused (client, seq) with another request is refused, changes nothing, and keeps refusing after a restart', async () => {
