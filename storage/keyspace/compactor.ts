@@ -36,7 +36,7 @@ export class Compactor {
   private done: Pos = { main: 0, sub: 0 };
   private loop: Promise<void> | null = null;
   private stopping = false;
-  private waiters: { rev: number; resolve: () => void }[] = [];
+  private waiters: { rev: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   /** Steps written since open (tests and benchmarks look at it). */
   steps = 0;
   /** The last error that stopped the loop, if any (it restarts on the next kick). */
@@ -66,10 +66,13 @@ export class Compactor {
     });
   }
 
-  /** Resolves once the history below `rev` is physically gone (etcd's Compact with physical=true). */
+  /**
+   * Resolves once the history below `rev` (a compact revision that was applied) is physically
+   * gone (etcd's Compact with physical=true); rejects if the state machine closes first.
+   */
   wait(rev: number): Promise<void> {
     if (this.done.main >= rev) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ rev, resolve }));
+    return new Promise((resolve, reject) => this.waiters.push({ rev, resolve, reject }));
   }
 
   /** Everything below this main revision has been looked at. */
@@ -77,10 +80,18 @@ export class Compactor {
     return this.done.main;
   }
 
-  /** Stops after the current step (before close or a database swap). */
+  /** Stops after the current step (before a database swap: waiters carry over to the next database). */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.loop;
+  }
+
+  /** Stops for good: waiters are rejected. */
+  async close(): Promise<void> {
+    await this.stop();
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w.reject(new Error('state machine closed before its physical compaction finished'));
   }
 
   private settle(): void {

@@ -497,7 +497,7 @@ export class StateMachine {
   /** Wait for queued applies, then close the database. */
   async close(): Promise<void> {
     await this.exclusive(async () => {
-      await this.compactor.stop();
+      await this.compactor.close();
       await this.db.close();
     });
   }
