@@ -21,7 +21,13 @@ const KV_PLEN = NS_PREFIX.kv.length;
  */
 const CHUNK = 1000;
 const CHUNK_BYTES = 1 << 20;
+/**
+ * History entries read per round trip: a read that keeps finding what it needs in sequence grows
+ * to HIST_CHUNK; after a seek it starts again at HIST_SEEK_CHUNK, so a key with a long history
+ * costs a seek or two, not a read of its entries.
+ */
 const HIST_CHUNK = 256;
+const HIST_SEEK_CHUNK = 8;
 const HIST_CHUNK_BYTES = 64 * 1024;
 const HIST_KEY_END_BYTES = Buffer.from(HIST_KEY_END, 'latin1');
 
@@ -150,14 +156,16 @@ export class View {
       highWaterMarkBytes: HIST_CHUNK_BYTES,
     } as never);
     try {
-      let buf = await it.nextv(HIST_CHUNK);
+      let size = HIST_SEEK_CHUNK;
+      let buf = await it.nextv(size);
       let i = 0;
       let out: HistEntry[] = [];
       while (buf.length > 0) {
         if (i >= buf.length) {
           if (out.length) yield out;
           out = [];
-          buf = await it.nextv(HIST_CHUNK);
+          size = Math.min(HIST_CHUNK, size * 2);
+          buf = await it.nextv(size);
           i = 0;
           continue;
         }
@@ -187,7 +195,8 @@ export class View {
         it.seek(seekTo);
         if (out.length) yield out;
         out = [];
-        buf = await it.nextv(HIST_CHUNK);
+        size = HIST_SEEK_CHUNK;
+        buf = await it.nextv(size);
         i = 0;
       }
       if (out.length) yield out;
