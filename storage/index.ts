@@ -43,6 +43,7 @@ export {
   checkTxn,
   DEFAULT_MAX_REQUEST_BYTES,
   DEFAULT_MAX_TXN_OPS,
+  MAX_TXN_DEPTH,
   MAX_TXN_OPS_CEILING,
 } from './keyspace/validate.js';
 export { StorageError, WalCorruptionError, SnapshotCorruptionError } from './errors.js';

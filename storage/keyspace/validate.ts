@@ -15,6 +15,13 @@ export const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
  * constant, the same on every replica: a per-node setting there could make replicas disagree.
  */
 export const MAX_TXN_OPS_CEILING = 10_000;
+/**
+ * Deepest nesting of txns accepted. etcd bounds it through the op limit (every level spends at
+ * least one op of what its parent leaves, so 128 with the default); the applier's ceiling would
+ * allow 10,000 levels, deep enough to overflow the stack of the recursive checks and execution
+ * on every replica at once. Deeper txns are refused as etcd refuses them at its default limit.
+ */
+export const MAX_TXN_DEPTH = 128;
 
 type Check = KeyspaceError | undefined;
 
@@ -43,7 +50,23 @@ export function checkRequestSize(bytes: number, maxRequestBytes = DEFAULT_MAX_RE
  * leaves), empty keys, empty operations, then etcd's rule that a txn may not write a key twice.
  */
 export function checkTxn(r: TxnRequest, maxTxnOps = DEFAULT_MAX_TXN_OPS): Check {
+  if (txnDepth(r) > MAX_TXN_DEPTH) return new KeyspaceError('TOO_MANY_OPS');
   return checkTxnOps(r, maxTxnOps) ?? checkIntervals(r.success).err ?? checkIntervals(r.failure).err;
+}
+
+/** Nesting depth of a txn (1 = no nested txn), without recursion. */
+function txnDepth(r: TxnRequest): number {
+  let depth = 0;
+  let level: TxnRequest[] = [r];
+  while (level.length > 0 && depth <= MAX_TXN_DEPTH) {
+    depth++;
+    const next: TxnRequest[] = [];
+    for (const t of level) {
+      for (const op of [...t.success, ...t.failure]) if (op.request?.$case === 'requestTxn') next.push(op.request.value);
+    }
+    level = next;
+  }
+  return depth;
 }
 
 function checkTxnOps(r: TxnRequest, maxTxnOps: number): Check {

@@ -186,9 +186,38 @@ describe('keyspace: etcd errors, each changing nothing', () => {
     assert.equal(checkTxn(TxnRequest.fromPartial({ compare: c2, success: [nested(1)] }), 3), undefined);
     assert.equal(checkTxn(TxnRequest.fromPartial({ compare: c2, success: [nested(2)] }), 3)?.kind, 'TOO_MANY_OPS');
     assert.equal(checkPut(PutRequest.fromPartial({ key: B('k'), value: B('v') })), undefined);
+    const deep = (depth: number): TxnRequest => {
+      let t = TxnRequest.fromPartial({ success: [put('leaf', 'v')] });
+      for (let i = 1; i < depth; i++) t = TxnRequest.fromPartial({ success: [{ request: { $case: 'requestTxn', value: t } }] });
+      return t;
+    };
+    assert.equal(checkTxn(deep(128)), undefined);
+    assert.equal(checkTxn(deep(129), 10_000)?.kind, 'TOO_MANY_OPS');
     assert.equal(checkRequestSize(1.5 * 1024 * 1024), undefined);
     assert.equal(checkRequestSize(1.5 * 1024 * 1024 + 1)?.message, 'etcdserver: request is too large');
     assert.equal(checkRequestSize(101, 100)?.grpcCode, 3);
+  });
+
+  it('a forged txn nested thousands deep is refused on every replica, not a stack overflow', async () => {
+    const h = await EtcdHarness.open(tempDir(after));
+    after(() => h.sm.close());
+    const varint = (n: number): Buffer => {
+      const out: number[] = [];
+      for (; n >= 0x80; n >>>= 7) out.push((n & 0x7f) | 0x80);
+      out.push(n);
+      return Buffer.from(out);
+    };
+    const field = (tag: number, body: Buffer): Buffer => Buffer.concat([varint(tag), varint(body.length), body]);
+    for (const depth of [129, 3000]) {
+      // Built as bytes, inside out: encoding it with the generated code would overflow the stack here.
+      let txn: Buffer = Buffer.from(TxnRequest.encode(TxnRequest.fromPartial({ success: [put('leaf', 'v')] })).finish());
+      for (let i = 1; i < depth; i++) txn = field((2 << 3) | 2, field((4 << 3) | 2, txn)); // success: [RequestOp{request_txn}]
+      const [r] = await h.sm.apply([{ index: ++h.index, term: 1, data: field((42 << 3) | 2, txn) }]); // Command.etcd_txn
+      assert.equal(r!.code, ResultCode.RESULT_INVALID, `depth ${depth}: ${r!.message}`);
+      assert.match(r!.message, /^(etcdserver: too many operations in txn request|undecodable command)/);
+    }
+    assert.equal(h.sm.revision, 1);
+    assert.deepEqual((await h.get('leaf')).kvs, []);
   });
 
   it('duplicate-key rule: the two branches of a nested txn may put the same key; overlapping deletes are fine; a from-key delete is not an interval (as etcd)', async () => {
