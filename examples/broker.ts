@@ -16,12 +16,10 @@ interface BrokerInfo {
   startedAt: string;
 }
 
-const client = new PlacementClient({
-  endpoints,
-  deadlineMs: 5000,
-  // A stable id per broker incarnation: writes retried after a lost reply are applied once.
-  clientId: `broker-${brokerId}-${process.pid}`,
-});
+// The SDK gives each client a random 128-bit id: writes retried after a lost reply are applied
+// once, and no other process can collide with it (an id derived from the pid could: a restarted
+// broker may get the same pid, and its writes would be refused as reused).
+const client = new PlacementClient({ endpoints, deadlineMs: 5000 });
 
 try {
   // 1. Connect: any one live member is enough; the client learns the others.

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'PERMISSION_DENIED'
   | 'UNAUTHENTICATED'
   | 'RESOURCE_EXHAUSTED'
+  /** A revision outside the retained history (etcd's compacted / future revision). */
+  | 'OUT_OF_RANGE'
   /** A retried write whose first attempt may or may not have been applied (see ResultCode). */
   | 'ABORTED'
   | 'INTERNAL';
@@ -39,6 +41,7 @@ const grpcCodes: Record<ErrorCode, GrpcStatus> = {
   PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
   UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
   RESOURCE_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
+  OUT_OF_RANGE: GrpcStatus.OUT_OF_RANGE,
   ABORTED: GrpcStatus.ABORTED,
   INTERNAL: GrpcStatus.INTERNAL,
 };
@@ -53,6 +56,7 @@ const httpStatuses: Record<ErrorCode, number> = {
   PERMISSION_DENIED: 403,
   UNAUTHENTICATED: 401,
   RESOURCE_EXHAUSTED: 413,
+  OUT_OF_RANGE: 400,
   ABORTED: 409,
   INTERNAL: 500,
 };

@@ -28,6 +28,10 @@ export const RESULT_ANSWERS = {
   [ResultCode.RESULT_COMPARE_FAILED]: { error: 'FAILED_PRECONDITION', fallback: 'compare failed', unmet: true },
   [ResultCode.RESULT_INVALID]: { error: 'INVALID_ARGUMENT', fallback: 'invalid command' },
   [ResultCode.RESULT_OUTCOME_UNKNOWN]: { error: 'ABORTED', fallback: 'outcome unknown: an earlier attempt may or may not have been applied' },
+  // Never the other request's stored result: its writer would take it for its own.
+  [ResultCode.RESULT_CLIENT_ID_REUSED]: { error: 'FAILED_PRECONDITION', fallback: 'client id reused with a different request' },
+  // Only the etcd commands answer it (a compacted or future revision).
+  [ResultCode.RESULT_OUT_OF_RANGE]: { error: 'OUT_OF_RANGE', fallback: 'revision out of range' },
 } as const satisfies Record<Exclude<ResultCode, ResultCode.UNRECOGNIZED>, ResultAnswer>;
 
 /** The row of `code`, or undefined when the table has none. */

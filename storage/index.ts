@@ -21,5 +21,29 @@ export type { WalBatch, WalObserver, WalOptions, WalRecovered, WalStats } from '
 export { SnapshotStore, snapshotFileName, verifySnapshotFile } from './snapshot/store.js';
 export type { SnapshotInfo, SnapshotReader, SnapshotReceiver, SnapshotStoreOptions } from './snapshot/store.js';
 export { StateMachine } from './state-machine/state-machine.js';
-export type { ApplyEntry, ListOptions, ListResult, SnapshotContentSource, StateMachineOptions } from './state-machine/state-machine.js';
+export type {
+  ApplyEntry,
+  EventsPage,
+  EventsRequest,
+  ListOptions,
+  ListResult,
+  RangeOptions,
+  RangeResult,
+  SnapshotContentSource,
+  StateMachineOptions,
+} from './state-machine/state-machine.js';
+// The etcd KV API's checks and errors, shared by the gRPC layer and the applier.
+export { KeyspaceError, GRPC } from './keyspace/errors.js';
+export type { KeyspaceErrorKind } from './keyspace/errors.js';
+export {
+  checkDeleteRange,
+  checkPut,
+  checkRange,
+  checkRequestSize,
+  checkTxn,
+  DEFAULT_MAX_REQUEST_BYTES,
+  DEFAULT_MAX_TXN_OPS,
+  MAX_TXN_DEPTH,
+  MAX_TXN_OPS_CEILING,
+} from './keyspace/validate.js';
 export { StorageError, WalCorruptionError, SnapshotCorruptionError } from './errors.js';

@@ -6,7 +6,7 @@
 // members with exponential back-off and jitter, all inside a per-call deadline. Definite
 // failures (INVALID_ARGUMENT, NOT_FOUND, …) are never retried. Every logical write carries the
 // client id and a fresh sequence number that its retries reuse, so the server applies it once.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { KvServiceClient } from '../../proto/services.js';
 import {
@@ -284,7 +284,9 @@ export class PlacementClient {
     if (!(this.attemptTimeoutMs > 0)) {
       throw new InvalidArgumentError(`attemptTimeoutMs must be > 0, got ${this.attemptTimeoutMs}`);
     }
-    this.clientId = options.clientId ?? randomUUID();
+    // 128 random bits: two clients sharing an id would see each other's writes refused as reused
+    // (FAILED_PRECONDITION), so an id must never be derived from anything guessable (a pid, a host).
+    this.clientId = options.clientId ?? randomBytes(16).toString('hex');
     this.nextSeq = options.initialSeq ?? 1;
     this.backoff = resolveBackoff(options.backoff);
     this.random = options.random ?? Math.random;

@@ -201,7 +201,11 @@ export interface PlacementClientOptions {
    * capped by what remains of the call's deadline).
    */
   attemptTimeoutMs?: number;
-  /** Identity used for write de-duplication (default: a random UUID). */
+  /**
+   * Identity used for write de-duplication (default: 128 random bits, fresh per client). Keep the
+   * default unless you persist (clientId, seq) yourself: an id shared by two clients makes the
+   * cluster refuse the second one's writes as "client id reused with a different request".
+   */
   clientId?: string;
   /** First sequence number (default 1). Must increase across restarts when a clientId is reused. */
   initialSeq?: number;

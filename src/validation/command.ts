@@ -85,6 +85,14 @@ function checkCommand(cmd: Command, lim: CommandLimits): void {
     case 'configDelete':
       checkConfigName(op.value.name);
       return;
+    case 'etcdPut':
+    case 'etcdDeleteRange':
+    case 'etcdTxn':
+    case 'etcdCompaction':
+      // etcd's own rules, no others: the etcd KV service checks them before proposing (with the
+      // configured --max-txn-ops / --max-request-bytes) and the applier again on every replica
+      // (storage/keyspace/validate.ts), answering etcd's errors.
+      return;
     default: {
       // A new operation must decide its limits here before it can be proposed at all.
       const unknown: never = op;

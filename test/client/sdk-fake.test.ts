@@ -374,6 +374,16 @@ describe('PlacementClient against a fake cluster', () => {
     await assert.rejects(p, (e: unknown) => e instanceof PlacementClientError && e.code === GrpcStatus.CANCELLED && /shutting down/.test(e.message));
   });
 
+  test('the default client id is 128 random bits, different for every client', () => {
+    const ids = Array.from({ length: 20 }, () => {
+      const c = new PlacementClient({ endpoints: 'a:1' });
+      c.close();
+      return c.clientId;
+    });
+    for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
+    assert.equal(new Set(ids).size, ids.length);
+  });
+
   test('bad options and arguments fail fast, locally', () => {
     assert.throws(() => new PlacementClient({ endpoints: [] }), InvalidArgumentError);
     assert.throws(() => new PlacementClient({ endpoints: ['nohostport'] }), InvalidArgumentError);
@@ -396,6 +406,10 @@ describe('PlacementClient against a fake cluster', () => {
     assert.match(text, /connected; members: 1@.*, 2@.*, 3@.*, leader 1/);
     assert.match(text, /registered \/brokers\/ids\/7 at revision \d+/);
     assert.match(text, /broker 7 at .*:9099/);
+    // Its writes carry the SDK's random id, not one derived from the pid (a restarted broker may
+    // get the same pid, and the cluster would refuse its writes as a reused id).
+    const put = fc.callsTo('Set').find((call) => call.request.key === '/brokers/ids/7');
+    assert.match(String(put?.request.clientId), /^[0-9a-f]{32}$/);
     assert.match(text, /cluster fake: leader 1, term 7/);
     assert.equal(JSON.parse((await c0().kv.getString('/brokers/ids/7'))!).port, 9099);
   });

@@ -25,7 +25,7 @@ import {
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 
 function result(partial: Partial<CommandResult> & { revision: number }): CommandResult {
-  return { code: ResultCode.RESULT_OK, message: '', prevKv: undefined, succeeded: true, lease: undefined, ...partial };
+  return { code: ResultCode.RESULT_OK, message: '', prevKv: undefined, succeeded: true, lease: undefined, response: undefined, ...partial };
 }
 
 export class MemoryBackend implements AdminBackend {

@@ -155,9 +155,9 @@ describe('KvService.Session', () => {
     s.send([set(1, 'session/once', 'first', 'session-test-client', 7)]);
     const [first] = await s.waitFor([1]);
     assert.equal(first!.code, grpc.status.OK, first!.error);
-    // The retry, on another node's session, carries a different value: the stored result wins.
+    // The retry, on another node's session: the same request gets the stored result.
     const t = open(follower);
-    t.send([set(1, 'session/once', 'retry', 'session-test-client', 7)]);
+    t.send([set(1, 'session/once', 'first', 'session-test-client', 7)]);
     const [again] = await t.waitFor([1]);
     assert.equal(again!.code, grpc.status.OK, again!.error);
     const rev = (r: SessionResult): number => (r.reply?.$case === 'set' ? r.reply.value.header!.revision : -1);
@@ -166,6 +166,25 @@ describe('KvService.Session', () => {
     const [g] = await t.waitFor([2]);
     assert.ok(g!.reply?.$case === 'get');
     assert.equal(g!.reply.value.value.toString(), 'first');
+    assert.equal(g!.reply.value.kv!.version, 1);
+  });
+
+  // Issue 16 item 2: two clients sharing an id used to get each other's stored results, so the
+  // second one's write was acknowledged and never applied.
+  it('another request under the same (client id, seq) is refused with FAILED_PRECONDITION, not answered with the stored result', async () => {
+    const s = open(leader);
+    s.send([set(1, 'session/shared-id', 'mine', 'shared-client', 3)]);
+    const [first] = await s.waitFor([1]);
+    assert.equal(first!.code, grpc.status.OK, first!.error);
+    const t = open(follower);
+    t.send([set(1, 'session/shared-id', 'theirs', 'shared-client', 3)]);
+    const [other] = await t.waitFor([1]);
+    assert.equal(other!.code, grpc.status.FAILED_PRECONDITION, other!.error);
+    assert.match(other!.error, /^client id reused with a different request/);
+    t.send([get(2, 'session/shared-id')]);
+    const [g] = await t.waitFor([2]);
+    assert.ok(g!.reply?.$case === 'get');
+    assert.equal(g!.reply.value.value.toString(), 'mine', 'nothing of the second request was applied');
     assert.equal(g!.reply.value.kv!.version, 1);
   });
 

@@ -44,6 +44,13 @@ const EXPECTED: Record<number, { set: Grpc; del: Grpc; cas: Grpc; http: number }
   },
   [ResultCode.RESULT_INVALID]: { set: { status: grpc.status.INVALID_ARGUMENT }, del: { status: grpc.status.INVALID_ARGUMENT }, cas: { status: grpc.status.INVALID_ARGUMENT }, http: 400 },
   [ResultCode.RESULT_OUTCOME_UNKNOWN]: { set: { status: grpc.status.ABORTED }, del: { status: grpc.status.ABORTED }, cas: { status: grpc.status.ABORTED }, http: 409 },
+  [ResultCode.RESULT_CLIENT_ID_REUSED]: {
+    set: { status: grpc.status.FAILED_PRECONDITION },
+    del: { status: grpc.status.FAILED_PRECONDITION },
+    cas: { status: grpc.status.FAILED_PRECONDITION },
+    http: 409,
+  },
+  [ResultCode.RESULT_OUT_OF_RANGE]: { set: { status: grpc.status.OUT_OF_RANGE }, del: { status: grpc.status.OUT_OF_RANGE }, cas: { status: grpc.status.OUT_OF_RANGE }, http: 400 },
   [UNKNOWN_CODE]: { set: { status: grpc.status.INTERNAL }, del: { status: grpc.status.INTERNAL }, cas: { status: grpc.status.INTERNAL }, http: 500 },
 };
 
@@ -59,6 +66,7 @@ function scripted(code: number): CommandResult {
     // success shows up as succeeded/deleted true.
     succeeded: true,
     lease: undefined,
+    response: undefined,
   };
 }
 

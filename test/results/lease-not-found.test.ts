@@ -37,10 +37,11 @@ describe(`writes naming lease ${LEASE}, which does not exist`, { timeout: 120_00
     c = await startCluster({ nodes: 3 });
     leader = await c.waitForLeader();
     follower = c.nodes.find((n) => n.id !== leader)!.id;
-    // One real write so the revision is not 0 and "nothing changed" means something.
+    // One real write so "nothing changed" means something (a new cluster is at revision 1, as
+    // etcd, so the first write makes revision 2).
     const k = raw(leader);
     await k.set({ key: '/existing', value: Buffer.from('1') });
-    await c.waitFor(async () => (await revisions()).every((r) => r === 1), { what: 'revision 1 everywhere' });
+    await c.waitFor(async () => (await revisions()).every((r) => r === 2), { what: 'revision 2 everywhere' });
   });
   after(async () => {
     for (const k of clients) k.close();
@@ -118,7 +119,7 @@ describe(`writes naming lease ${LEASE}, which does not exist`, { timeout: 120_00
   });
 
   test('none of those writes changed anything: same revision, no new key, on every node', async () => {
-    assert.deepEqual(await revisions(), [1, 1, 1]);
+    assert.deepEqual(await revisions(), [2, 2, 2]);
     for (const n of c.nodes) {
       const list = await raw(n.id).list({ prefix: '/', serializable: true });
       assert.deepEqual(list.kvs.map((kv) => kv.key), ['/existing'], `keys on node ${n.id}`);

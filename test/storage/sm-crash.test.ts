@@ -16,16 +16,17 @@ const APPLIER = fileURLToPath(new URL('./fixtures/sm-applier.ts', import.meta.ur
 
 async function checkStateIsFunctionOfIndex(sm: StateMachine): Promise<void> {
   const n = sm.appliedIndex;
-  assert.equal(sm.revision, n, 'every entry is a put: revision == applied index');
+  assert.equal(sm.revision, n + 1, 'every entry is a put: revision == applied index + 1 (a new store is at revision 1)');
   const { kvs } = await sm.list('');
   assert.equal(kvs.length, Math.min(n, KEYS));
   for (const kv of kvs) {
     const j = Number(kv.key.slice(1));
+    // Entry i is the put at revision i + 1.
     const last = n - ((((n - j) % KEYS) + KEYS) % KEYS);
-    assert.equal(kv.modRevision, last, `${kv.key} mod revision at applied ${n}`);
+    assert.equal(kv.modRevision, last + 1, `${kv.key} mod revision at applied ${n}`);
     assert.ok(kv.value.equals(valueOf(last)), `${kv.key} value at applied ${n}`);
-    assert.equal(kv.createRevision, j === 0 ? KEYS : j);
-    assert.equal(kv.version, Math.floor((last - kv.createRevision) / KEYS) + 1);
+    assert.equal(kv.createRevision, (j === 0 ? KEYS : j) + 1);
+    assert.equal(kv.version, Math.floor((last + 1 - kv.createRevision) / KEYS) + 1);
   }
 }
 

@@ -32,31 +32,33 @@ class Harness {
 }
 
 describe('StateMachine: KV semantics', () => {
+  // A new store is at revision 1, as in etcd: the first write makes revision 2.
   it('put/get tracks create/mod revision and version; delete and re-create', async () => {
     const h = await Harness.open(tempDir(after));
     after(() => h.sm.close());
+    assert.equal(h.sm.revision, 1);
     let r = await h.run(put('a', '1'));
     assert.equal(r.code, ResultCode.RESULT_OK);
-    assert.equal(r.revision, 1);
+    assert.equal(r.revision, 2);
     assert.equal(r.prevKv, undefined);
     r = await h.run(put('a', '2'));
-    assert.equal(r.revision, 2);
+    assert.equal(r.revision, 3);
     assert.equal(r.prevKv?.value.toString(), '1');
     await h.run(put('b', 'x'));
-    assert.deepEqual(await h.sm.get('a'), { key: 'a', value: Buffer.from('2'), createRevision: 1, modRevision: 2, version: 2, lease: 0 });
+    assert.deepEqual(await h.sm.get('a'), { key: 'a', value: Buffer.from('2'), createRevision: 2, modRevision: 3, version: 2, lease: 0 });
     r = await h.run(del('a'));
     assert.equal(r.succeeded, true);
-    assert.equal(r.revision, 4);
+    assert.equal(r.revision, 5);
     assert.equal(r.prevKv?.version, 2);
     r = await h.run(del('a'));
     assert.equal(r.succeeded, false);
     assert.equal(r.code, ResultCode.RESULT_OK);
-    assert.equal(r.revision, 4, 'no write, no new revision');
+    assert.equal(r.revision, 5, 'no write, no new revision');
     assert.equal(await h.sm.exists('a'), false);
     r = await h.run(put('a', '3'));
-    assert.deepEqual(await h.sm.get('a'), { key: 'a', value: Buffer.from('3'), createRevision: 5, modRevision: 5, version: 1, lease: 0 });
+    assert.deepEqual(await h.sm.get('a'), { key: 'a', value: Buffer.from('3'), createRevision: 6, modRevision: 6, version: 1, lease: 0 });
     assert.equal((await h.run(put('', 'x'))).code, ResultCode.RESULT_INVALID);
-    assert.equal(h.sm.revision, 5);
+    assert.equal(h.sm.revision, 6);
     assert.equal(h.sm.appliedIndex, h.index);
   });
 
@@ -69,12 +71,12 @@ describe('StateMachine: KV semantics', () => {
     });
     let r = await h.run(cas('k', { $case: 'expectAbsent', value: true }, 'v1'));
     assert.equal(r.succeeded, true);
-    assert.equal(r.revision, 1);
+    assert.equal(r.revision, 2);
     r = await h.run(cas('k', { $case: 'expectAbsent', value: true }, 'v2'));
-    assert.deepEqual([r.code, r.succeeded, r.revision, r.prevKv?.value.toString()], [ResultCode.RESULT_COMPARE_FAILED, false, 1, 'v1']);
+    assert.deepEqual([r.code, r.succeeded, r.revision, r.prevKv?.value.toString()], [ResultCode.RESULT_COMPARE_FAILED, false, 2, 'v1']);
     r = await h.run(cas('k', { $case: 'expectedModRevision', value: 7 }, 'v2'));
     assert.equal(r.code, ResultCode.RESULT_COMPARE_FAILED);
-    r = await h.run(cas('k', { $case: 'expectedModRevision', value: 1 }, 'v2'));
+    r = await h.run(cas('k', { $case: 'expectedModRevision', value: 2 }, 'v2'));
     assert.equal(r.succeeded, true);
     r = await h.run(cas('k', { $case: 'expectedValue', value: Buffer.from('nope') }, 'v3'));
     assert.equal(r.code, ResultCode.RESULT_COMPARE_FAILED);
@@ -84,7 +86,7 @@ describe('StateMachine: KV semantics', () => {
     assert.equal(r.succeeded, true, 'mod revision 0 means absent');
     r = await h.run({ $case: 'cas', value: { key: 'k', expect: undefined, value: Buffer.alloc(0), lease: 0 } });
     assert.equal(r.code, ResultCode.RESULT_INVALID);
-    assert.deepEqual(await h.sm.get('k'), { key: 'k', value: Buffer.from('v3'), createRevision: 1, modRevision: 3, version: 3, lease: 0 });
+    assert.deepEqual(await h.sm.get('k'), { key: 'k', value: Buffer.from('v3'), createRevision: 2, modRevision: 4, version: 3, lease: 0 });
   });
 
   it('a batch sees its own writes and is atomic with the applied index', async () => {
@@ -94,16 +96,16 @@ describe('StateMachine: KV semantics', () => {
       h.entry(enc(put('x', '1'))),
       h.entry(new Uint8Array(0)), // no-op
       h.entry(new Uint8Array([1, 2, 3]), 1), // ConfChange: only advances the index
-      h.entry(enc({ $case: 'cas', value: { key: 'x', expect: { $case: 'expectedModRevision', value: 1 }, value: Buffer.from('2'), lease: 0 } })),
+      h.entry(enc({ $case: 'cas', value: { key: 'x', expect: { $case: 'expectedModRevision', value: 2 }, value: Buffer.from('2'), lease: 0 } })),
       h.entry(enc(del('x'))),
       h.entry(enc(put('x', '3'))),
       h.entry(new Uint8Array([0xff, 0xff, 0xff])), // undecodable
     ]);
     assert.deepEqual(rs.map((r) => r.code), [0, 0, 0, 0, 0, 0, ResultCode.RESULT_INVALID]);
     assert.equal(rs[3].succeeded, true);
-    assert.deepEqual(await h.sm.get('x'), { key: 'x', value: Buffer.from('3'), createRevision: 4, modRevision: 4, version: 1, lease: 0 });
+    assert.deepEqual(await h.sm.get('x'), { key: 'x', value: Buffer.from('3'), createRevision: 5, modRevision: 5, version: 1, lease: 0 });
     assert.equal(h.sm.appliedIndex, 7);
-    assert.equal(h.sm.revision, 4);
+    assert.equal(h.sm.revision, 5);
     // Re-delivered entries are skipped; a gap is refused.
     const again = await h.sm.apply([{ index: 6, term: 1, data: enc(put('x', 'again')) }]);
     assert.equal(again[0].message, 'already applied');
@@ -207,8 +209,13 @@ describe('StateMachine: leases, users, config', () => {
     assert.equal((await h.run({ $case: 'userDelete', value: { name: 'ann' } })).code, ResultCode.RESULT_NOT_FOUND);
     assert.equal(await h.sm.getUser('ann'), undefined);
 
+    // Users and config change no key: the keyspace revision stays; a config entry's mod revision
+    // is the Raft index of the command that set it.
+    const before = h.sm.revision;
     const r = await h.run({ $case: 'configSet', value: { name: 'retention', value: Buffer.from('7d') } }, { leaderTimeMs: 555 });
-    assert.deepEqual(await h.sm.getConfig('retention'), { name: 'retention', value: Buffer.from('7d'), modRevision: r.revision, updatedAtMs: 555 });
+    assert.equal(r.revision, before);
+    assert.equal(before, 1, 'nothing above changed a key');
+    assert.deepEqual(await h.sm.getConfig('retention'), { name: 'retention', value: Buffer.from('7d'), modRevision: h.index, updatedAtMs: 555 });
     await h.run({ $case: 'configSet', value: { name: 'a', value: Buffer.from('1') } });
     assert.deepEqual((await h.sm.listConfig()).map((c) => c.name), ['a', 'retention']);
     assert.equal((await h.run({ $case: 'configDelete', value: { name: 'a' } })).code, ResultCode.RESULT_OK);
@@ -243,9 +250,9 @@ describe('StateMachine: de-duplication', () => {
     const again = await h.run(put('c', '1'), { clientId: 'cli', seq: 1 });
     assert.deepEqual(again, r1);
     assert.equal((await h.sm.get('c'))?.value.toString(), '2', 'the retry did not overwrite');
-    assert.equal(h.sm.revision, 2);
+    assert.equal(h.sm.revision, 3);
     // Same seq from another client is independent.
-    assert.equal((await h.run(put('d', '1'), { clientId: 'other', seq: 1 })).revision, 3);
+    assert.equal((await h.run(put('d', '1'), { clientId: 'other', seq: 1 })).revision, 4);
     // Failed results are remembered too.
     const f = await h.run(del('missing'), { clientId: 'cli', seq: 3 });
     await h.run(put('missing', 'now'));
@@ -258,15 +265,15 @@ describe('StateMachine: de-duplication', () => {
     assert.equal(old.code, ResultCode.RESULT_OUTCOME_UNKNOWN);
     assert.match(old.message, /outcome unknown: seq 2 of client cli is older than the de-duplication window of 4/);
     assert.equal((await h.sm.get('c'))?.value.toString(), 's8');
-    assert.deepEqual(await h.run(put('c', 'x'), { clientId: 'cli', seq: 5 }), bySeq.get(5));
-    assert.equal(r2.revision, 2);
+    assert.deepEqual(await h.run(put('c', 's5'), { clientId: 'cli', seq: 5 }), bySeq.get(5));
+    assert.equal(r2.revision, 3);
     // Survives a restart (it is replicated state, in the same batches).
     const dir = h.sm.dir;
     await h.sm.close();
     const h2 = await Harness.open(dir, { dedupWindow: 4 });
     after(() => h2.sm.close());
     const rev = h2.sm.revision;
-    const rep = await h2.run(put('c', 'y'), { clientId: 'cli', seq: 8 });
+    const rep = await h2.run(put('c', 's8'), { clientId: 'cli', seq: 8 });
     assert.equal(rep.code, ResultCode.RESULT_OK);
     assert.equal(h2.sm.revision, rev);
     assert.equal((await h2.sm.get('c'))?.value.toString(), 's8');

@@ -6,6 +6,16 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import {
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  PutRequest,
+  PutResponse,
+  TxnRequest,
+  TxnResponse,
+} from "../../etcd/etcdserverpb/rpc.js";
 import { KeyValue } from "./kv.js";
 
 export const protobufPackage = "placement.v1";
@@ -23,6 +33,13 @@ export enum ResultCode {
    * may or may not have been applied, and nothing was applied now.
    */
   RESULT_OUTCOME_UNKNOWN = 5,
+  /**
+   * RESULT_CLIENT_ID_REUSED - The (client_id, seq) was applied before for a different request: two clients share an id, or
+   * one reused a seq. Nothing was applied, and the earlier result is not returned.
+   */
+  RESULT_CLIENT_ID_REUSED = 6,
+  /** RESULT_OUT_OF_RANGE - A revision outside the retained history: compacted, or in the future. */
+  RESULT_OUT_OF_RANGE = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -46,6 +63,12 @@ export interface Command {
     | { $case: "userDelete"; value: UserDeleteOp }
     | { $case: "configSet"; value: ConfigSetOp }
     | { $case: "configDelete"; value: ConfigDeleteOp }
+    | //
+    /** The etcd v3 KV requests themselves, applied with etcd's semantics (storage/keyspace/). */
+    { $case: "etcdPut"; value: PutRequest }
+    | { $case: "etcdDeleteRange"; value: DeleteRangeRequest }
+    | { $case: "etcdTxn"; value: TxnRequest }
+    | { $case: "etcdCompaction"; value: CompactionRequest }
     | undefined;
 }
 
@@ -147,7 +170,10 @@ export interface ConfigDeleteOp {
 export interface CommandResult {
   code: ResultCode;
   message: string;
-  /** Cluster revision after this command (unchanged when the command wrote nothing). */
+  /**
+   * Keyspace revision after this command (unchanged when it changed no key: leases, users and
+   * config do not move it, as in etcd).
+   */
   revision: number;
   /** For puts, deletes and CAS: the key before the command, when it existed. */
   prevKv:
@@ -155,7 +181,19 @@ export interface CommandResult {
     | undefined;
   /** For CAS: whether the expectation held. For delete: whether the key existed. */
   succeeded: boolean;
-  lease: Lease | undefined;
+  lease:
+    | Lease
+    | undefined;
+  /**
+   * For the etcd commands: etcd's response. Its header carries only the revision; the member
+   * that answers fills cluster_id, member_id and raft_term.
+   */
+  response:
+    | { $case: "etcdPut"; value: PutResponse }
+    | { $case: "etcdDeleteRange"; value: DeleteRangeResponse }
+    | { $case: "etcdTxn"; value: TxnResponse }
+    | { $case: "etcdCompaction"; value: CompactionResponse }
+    | undefined;
 }
 
 function createBaseCommand(): Command {
@@ -203,6 +241,18 @@ export const Command: MessageFns<Command> = {
         break;
       case "configDelete":
         ConfigDeleteOp.encode(message.op.value, writer.uint32(266).fork()).join();
+        break;
+      case "etcdPut":
+        PutRequest.encode(message.op.value, writer.uint32(322).fork()).join();
+        break;
+      case "etcdDeleteRange":
+        DeleteRangeRequest.encode(message.op.value, writer.uint32(330).fork()).join();
+        break;
+      case "etcdTxn":
+        TxnRequest.encode(message.op.value, writer.uint32(338).fork()).join();
+        break;
+      case "etcdCompaction":
+        CompactionRequest.encode(message.op.value, writer.uint32(346).fork()).join();
         break;
     }
     return writer;
@@ -325,6 +375,38 @@ export const Command: MessageFns<Command> = {
             message.op = { $case: "configDelete", value: ConfigDeleteOp.decode(reader, reader.uint32()) };
             continue;
           }
+          case 40: {
+            if (tag !== 322) {
+              break;
+            }
+
+            message.op = { $case: "etcdPut", value: PutRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 41: {
+            if (tag !== 330) {
+              break;
+            }
+
+            message.op = { $case: "etcdDeleteRange", value: DeleteRangeRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 42: {
+            if (tag !== 338) {
+              break;
+            }
+
+            message.op = { $case: "etcdTxn", value: TxnRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 43: {
+            if (tag !== 346) {
+              break;
+            }
+
+            message.op = { $case: "etcdCompaction", value: CompactionRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -403,6 +485,30 @@ export const Command: MessageFns<Command> = {
       case "configDelete": {
         if (object.op?.value !== undefined && object.op?.value !== null) {
           message.op = { $case: "configDelete", value: ConfigDeleteOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "etcdPut": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "etcdPut", value: PutRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "etcdDeleteRange": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "etcdDeleteRange", value: DeleteRangeRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "etcdTxn": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "etcdTxn", value: TxnRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "etcdCompaction": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "etcdCompaction", value: CompactionRequest.fromPartial(object.op.value) };
         }
         break;
       }
@@ -1508,7 +1614,15 @@ export const ConfigDeleteOp: MessageFns<ConfigDeleteOp> = {
 };
 
 function createBaseCommandResult(): CommandResult {
-  return { code: 0, message: "", revision: 0, prevKv: undefined, succeeded: false, lease: undefined };
+  return {
+    code: 0,
+    message: "",
+    revision: 0,
+    prevKv: undefined,
+    succeeded: false,
+    lease: undefined,
+    response: undefined,
+  };
 }
 
 export const CommandResult: MessageFns<CommandResult> = {
@@ -1530,6 +1644,20 @@ export const CommandResult: MessageFns<CommandResult> = {
     }
     if (message.lease !== undefined) {
       Lease.encode(message.lease, writer.uint32(50).fork()).join();
+    }
+    switch (message.response?.$case) {
+      case "etcdPut":
+        PutResponse.encode(message.response.value, writer.uint32(322).fork()).join();
+        break;
+      case "etcdDeleteRange":
+        DeleteRangeResponse.encode(message.response.value, writer.uint32(330).fork()).join();
+        break;
+      case "etcdTxn":
+        TxnResponse.encode(message.response.value, writer.uint32(338).fork()).join();
+        break;
+      case "etcdCompaction":
+        CompactionResponse.encode(message.response.value, writer.uint32(346).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1595,6 +1723,38 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.lease = Lease.decode(reader, reader.uint32());
             continue;
           }
+          case 40: {
+            if (tag !== 322) {
+              break;
+            }
+
+            message.response = { $case: "etcdPut", value: PutResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 41: {
+            if (tag !== 330) {
+              break;
+            }
+
+            message.response = { $case: "etcdDeleteRange", value: DeleteRangeResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 42: {
+            if (tag !== 338) {
+              break;
+            }
+
+            message.response = { $case: "etcdTxn", value: TxnResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 43: {
+            if (tag !== 346) {
+              break;
+            }
+
+            message.response = { $case: "etcdCompaction", value: CompactionResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1620,6 +1780,35 @@ export const CommandResult: MessageFns<CommandResult> = {
       : undefined;
     message.succeeded = object.succeeded ?? false;
     message.lease = (object.lease !== undefined && object.lease !== null) ? Lease.fromPartial(object.lease) : undefined;
+    switch (object.response?.$case) {
+      case "etcdPut": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "etcdPut", value: PutResponse.fromPartial(object.response.value) };
+        }
+        break;
+      }
+      case "etcdDeleteRange": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = {
+            $case: "etcdDeleteRange",
+            value: DeleteRangeResponse.fromPartial(object.response.value),
+          };
+        }
+        break;
+      }
+      case "etcdTxn": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "etcdTxn", value: TxnResponse.fromPartial(object.response.value) };
+        }
+        break;
+      }
+      case "etcdCompaction": {
+        if (object.response?.value !== undefined && object.response?.value !== null) {
+          message.response = { $case: "etcdCompaction", value: CompactionResponse.fromPartial(object.response.value) };
+        }
+        break;
+      }
+    }
     return message;
   },
 };

@@ -1,0 +1,277 @@
+// etcd's Range over a View: the current keyspace or the keyspace as of a past revision, with
+// limit, sorting, the revision filters, keys_only, count_only, `count` and `more` computed exactly
+// as etcd 3.4 does (etcdserver/apply.go Range, mvcc rangeKeys), plus a byte budget.
+//
+// count is the number of keys in the range at the revision, before the revision filters and the
+// limit; more says that keys matched beyond those returned. Sorting is stable, so equal targets
+// keep key order (what etcd's insertion sort gives for small results).
+
+import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
+import { RangeRequest_SortOrder as Order, RangeRequest_SortTarget as Target, type RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { KeyspaceError } from './errors.js';
+import { bytesOf, keyRange, logKey, type KeyRange } from './keys.js';
+import { decodeCurrent, decodeKv, withoutValue } from './records.js';
+import type { View } from './view.js';
+
+const EMPTY = Buffer.alloc(0);
+/** Bytes a KeyValue costs in a reply beyond its key and value (tags and revision varints). */
+export const KV_OVERHEAD = 40;
+
+export interface RangeOptions {
+  /**
+   * Stop the page before its key and value bytes exceed this (at least one key is returned):
+   * a reply that cannot be sent is never built. The result then says `truncated` and `more`.
+   */
+  maxBytes?: number;
+  /** Skip counting past the page (count is then the keys seen, -1 if unknown): the native List needs no count. */
+  noCount?: boolean;
+}
+
+export interface RangeResult {
+  kvs: KeyValue[];
+  more: boolean;
+  count: number;
+  /** The keyspace revision of the view (etcd's header revision), whatever revision was read. */
+  revision: number;
+  /** The byte budget stopped the page early. */
+  truncated: boolean;
+}
+
+/** What a range reads, from an etcd RangeRequest. */
+export interface RangeSpec {
+  range: KeyRange;
+  limit: number;
+  revision: number;
+  sortOrder: Order;
+  sortTarget: Target;
+  keysOnly: boolean;
+  countOnly: boolean;
+  minModRevision: number;
+  maxModRevision: number;
+  minCreateRevision: number;
+  maxCreateRevision: number;
+}
+
+export function rangeSpec(r: RangeRequest): RangeSpec {
+  return {
+    range: keyRange(r.key, r.rangeEnd),
+    limit: r.limit,
+    revision: r.revision,
+    sortOrder: r.sortOrder,
+    sortTarget: r.sortTarget,
+    keysOnly: r.keysOnly,
+    countOnly: r.countOnly,
+    minModRevision: r.minModRevision,
+    maxModRevision: r.maxModRevision,
+    minCreateRevision: r.minCreateRevision,
+    maxCreateRevision: r.maxCreateRevision,
+  };
+}
+
+/** The revision to read, or etcd's error: future above `current`, compacted below `compactRev`. */
+export function readRevision(requested: number, current: number, compactRev: number): number {
+  if (requested > current) throw new KeyspaceError('FUTURE_REV');
+  const rev = requested <= 0 ? current : requested;
+  if (rev < compactRev) throw new KeyspaceError('COMPACTED', compactRev);
+  return rev;
+}
+
+const filtered = (s: RangeSpec): boolean => s.minModRevision !== 0 || s.maxModRevision !== 0 || s.minCreateRevision !== 0 || s.maxCreateRevision !== 0;
+
+/** Sorted or filtered ranges read every key first (as etcd does), then sort, filter and cut. */
+const collects = (s: RangeSpec): boolean =>
+  filtered(s) || (s.sortOrder !== Order.NONE && !(s.sortOrder === Order.ASCEND && s.sortTarget === Target.KEY)) || (s.sortOrder === Order.NONE && s.sortTarget !== Target.KEY);
+
+function keep(s: RangeSpec, kv: KeyValue): boolean {
+  if (s.maxModRevision !== 0 && kv.modRevision > s.maxModRevision) return false;
+  if (s.minModRevision !== 0 && kv.modRevision < s.minModRevision) return false;
+  if (s.maxCreateRevision !== 0 && kv.createRevision > s.maxCreateRevision) return false;
+  if (s.minCreateRevision !== 0 && kv.createRevision < s.minCreateRevision) return false;
+  return true;
+}
+
+/**
+ * A single key at the current revision, synchronously (the common read, also inside apply), or
+ * undefined when the spec needs the asynchronous path.
+ */
+export function rangeSync(view: View, s: RangeSpec, current: number, compactRev: number): RangeResult | undefined {
+  if (!s.range.single) return undefined;
+  const rev = readRevision(s.revision, current, compactRev);
+  if (rev !== current) return undefined;
+  const rec = view.get('kv', s.range.from);
+  if (!rec) return { kvs: [], more: false, count: 0, revision: current, truncated: false };
+  if (s.countOnly) return { kvs: [], more: false, count: 1, revision: current, truncated: false };
+  const cur = decodeCurrent(rec);
+  const kv = s.keysOnly ? withoutValue(bytesOf(s.range.from), cur) : view.load(s.range.from, cur);
+  return { kvs: keep(s, kv) ? [kv] : [], more: false, count: 1, revision: current, truncated: false };
+}
+
+/** Reads the range as etcd would; throws KeyspaceError for a future or compacted revision. */
+export async function range(view: View, s: RangeSpec, current: number, compactRev: number, opts: RangeOptions = {}): Promise<RangeResult> {
+  const sync = rangeSync(view, s, current, compactRev);
+  if (sync) return sync;
+  const rev = readRevision(s.revision, current, compactRev);
+  const source = rev === current ? currentSource(view, s.range) : historySource(view, s.range, rev);
+  return collects(s) ? collected(s, source, current, opts) : streamed(s, source, current, opts);
+}
+
+/** One key as the range sees it: its metadata now, its value on demand. */
+interface Item {
+  key: string;
+  /** The key's KeyValue; without its value in 'meta' mode. */
+  kv: KeyValue;
+  /** The KeyValue with its value (read again in 'meta' mode). */
+  full(): KeyValue;
+}
+
+/** 'count': bare keys; 'meta': KeyValues without values; 'full': with values. */
+type Mode = 'count' | 'meta' | 'full';
+
+interface Source {
+  /** Items in key order, in chunks. `want` > 0: how many the caller needs at most (sizes the first read). */
+  items(from: string, mode: Mode, want: number): AsyncGenerator<(Item | string)[]>;
+}
+
+function currentSource(view: View, r: KeyRange): Source {
+  return {
+    async *items(from, mode, want) {
+      for await (const chunk of view.scanCurrent(from, r.to, mode !== 'count', want)) {
+        if (mode === 'count') {
+          yield chunk.map(([k]) => k);
+          continue;
+        }
+        yield chunk.map(([k, rec]) => {
+          const cur = decodeCurrent(rec!);
+          const full = (): KeyValue => view.load(k, cur);
+          return { key: k, kv: mode === 'full' ? full() : withoutValue(bytesOf(k), cur), full };
+        });
+      }
+    },
+  };
+}
+
+function historySource(view: View, r: KeyRange, rev: number): Source {
+  return {
+    async *items(from, mode) {
+      for await (const chunk of view.scanHistory(from, r.to, rev)) {
+        const out: (Item | string)[] = [];
+        for (const e of chunk) {
+          if (e.tombstone) continue;
+          if (mode === 'count') {
+            out.push(e.key);
+            continue;
+          }
+          const lk = logKey(e.main, e.sub);
+          const full = (): KeyValue => {
+            const rec = view.get('log', lk);
+            if (!rec) throw new Error(`keyspace: history of ${JSON.stringify(e.key)} at ${e.main}/${e.sub} has no event record`);
+            return decodeKv(rec);
+          };
+          const kv = full();
+          // 'meta': keep no view into the record, so its value can be freed.
+          out.push({ key: e.key, kv: mode === 'full' ? kv : { ...kv, key: bytesOf(e.key), value: EMPTY }, full });
+        }
+        if (out.length) yield out;
+      }
+    },
+  };
+}
+
+const size = (kv: KeyValue): number => kv.key.length + kv.value.length + KV_OVERHEAD;
+
+/** Key order, no filters: the page is read, then the rest only counted (keys, no values). */
+async function streamed(s: RangeSpec, src: Source, current: number, opts: RangeOptions): Promise<RangeResult> {
+  if (s.countOnly) {
+    let count = 0;
+    for await (const chunk of src.items(s.range.from, 'count', 0)) count += chunk.length;
+    return { kvs: [], more: false, count, revision: current, truncated: false };
+  }
+  const kvs: KeyValue[] = [];
+  let bytes = 0;
+  let truncated = false;
+  /** The first key past the page, if any. */
+  let beyond: string | undefined;
+  const budget = opts.maxBytes ?? Infinity;
+  outer: for await (const chunk of src.items(s.range.from, s.keysOnly ? 'meta' : 'full', s.limit > 0 ? s.limit + 1 : 0)) {
+    for (const it of chunk) {
+      const item = it as Item;
+      if (s.limit > 0 && kvs.length >= s.limit) {
+        beyond = item.key;
+        break outer;
+      }
+      const kv = item.kv;
+      const b = size(kv);
+      if (kvs.length > 0 && bytes + b > budget) {
+        truncated = true;
+        beyond = item.key;
+        break outer;
+      }
+      bytes += b;
+      kvs.push(kv);
+    }
+  }
+  let count = kvs.length;
+  if (beyond !== undefined) {
+    if (opts.noCount) count = -1;
+    else for await (const chunk of src.items(beyond, 'count', 0)) count += chunk.length;
+  }
+  return { kvs, more: beyond !== undefined, count, revision: current, truncated };
+}
+
+/** Sort or filters: every key's metadata first, then filter, sort, cut, and load the page's values. */
+async function collected(s: RangeSpec, src: Source, current: number, opts: RangeOptions): Promise<RangeResult> {
+  const byValue = s.sortTarget === Target.VALUE && !s.countOnly;
+  let all: Item[] = [];
+  let count = 0;
+  // Only what sorting and filtering need is kept for every key; the page's values are read at the end.
+  for await (const chunk of src.items(s.range.from, s.countOnly ? 'count' : byValue ? 'full' : 'meta', 0)) {
+    count += chunk.length;
+    if (!s.countOnly) for (const it of chunk) all.push(it as Item);
+  }
+  if (s.countOnly) return { kvs: [], more: false, count, revision: current, truncated: false };
+  all = all.filter((i) => keep(s, i.kv));
+  const order = s.sortOrder === Order.NONE ? Order.ASCEND : s.sortOrder;
+  if (!(order === Order.ASCEND && s.sortTarget === Target.KEY)) {
+    const cmp = comparator(s.sortTarget);
+    const dir = order === Order.DESCEND ? -1 : 1;
+    // Array.prototype.sort is stable: ties stay in key order in both directions.
+    all.sort((a, b) => dir * cmp(a, b));
+  }
+  let more = false;
+  if (s.limit > 0 && all.length > s.limit) {
+    all = all.slice(0, s.limit);
+    more = true;
+  }
+  const kvs: KeyValue[] = [];
+  let bytes = 0;
+  let truncated = false;
+  const budget = opts.maxBytes ?? Infinity;
+  for (const item of all) {
+    const kv = s.keysOnly ? { ...item.kv, value: EMPTY } : byValue ? item.kv : item.full();
+    const b = size(kv);
+    if (kvs.length > 0 && bytes + b > budget) {
+      truncated = true;
+      more = true;
+      break;
+    }
+    bytes += b;
+    kvs.push(kv);
+  }
+  return { kvs, more, count, revision: current, truncated };
+}
+
+function comparator(t: Target): (a: Item, b: Item) => number {
+  const num = (f: (kv: KeyValue) => number) => (a: Item, b: Item) => f(a.kv) - f(b.kv);
+  switch (t) {
+    case Target.VERSION:
+      return num((kv) => kv.version);
+    case Target.CREATE:
+      return num((kv) => kv.createRevision);
+    case Target.MOD:
+      return num((kv) => kv.modRevision);
+    case Target.VALUE:
+      return (a, b) => Buffer.compare(a.kv.value, b.kv.value);
+    default:
+      return (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  }
+}
