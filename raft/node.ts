@@ -7,6 +7,7 @@ import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { committedIndex, quorumSize, voteResult, VoteResult } from './quorum.js';
 import { ReadOnly, decodeReadSeq, decodeSentAt, encodeReadSeq } from './read-only.js';
+import { checkRestartState } from './restart.js';
 import { EntryType, MessageType, NONE, ProgressState, Role } from './types.js';
 import type {
   ConfChange,
@@ -83,6 +84,10 @@ export class RaftNode {
    *  crash, so it ignores campaigns for its first electionTick ticks as if it were in a lease. */
   private readonly restartLease: boolean;
   private randomizedElectionTimeout = 0;
+  /** Started with `rejoin` and not yet caught up with a leader (see RaftInitialState.rejoin). */
+  private rejoining: boolean;
+  /** Rejoining: commit index of the first Append/Snapshot accepted from this term's leader (-1: none yet). */
+  private rejoinTarget = -1;
 
   /** Configuration as of the snapshot, then one record per ConfChange entry still in the log. */
   private baseConf: ConfState;
@@ -140,6 +145,11 @@ export class RaftNode {
     this.restartLease = this.leaseRead && initial.hardState.term > 0;
     this.logger = config.logger;
 
+    const lost = checkRestartState(initial);
+    if (lost !== undefined && this.bugs.acceptLostLog !== true && (lost.what === 'applied' || initial.rejoin !== true)) {
+      throw lost;
+    }
+    this.rejoining = initial.rejoin === true;
     const snap = initial.snapshot;
     this.log = new RaftLog(snap?.index ?? 0, snap?.term ?? 0, initial.entries);
     const hs = initial.hardState;
@@ -442,6 +452,7 @@ export class RaftNode {
       lastIndex: this.log.lastIndex(),
       confState: cloneConfState(this.conf),
       leadTransferee: this.leadTransferee,
+      rejoining: this.rejoining,
       progress,
     };
   }
@@ -457,6 +468,7 @@ export class RaftNode {
     if (this.term !== term) {
       this.term = term;
       this.vote = NONE;
+      this.rejoinTarget = -1;
     }
     this.lead = NONE;
     this.electionElapsed = 0;
@@ -518,7 +530,7 @@ export class RaftNode {
   }
 
   private hup(transfer: boolean): void {
-    if (this.role === R.Leader || !this.promotable) return;
+    if (this.role === R.Leader || !this.promotable || this.rejoining) return;
     if (this.preVote && !transfer) this.startCampaign(true, false);
     else this.startCampaign(false, transfer);
   }
@@ -690,7 +702,10 @@ export class RaftNode {
       this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (pre && m.term > this.term);
     // §5.4.1: grant only to a candidate whose log is at least as up-to-date as ours.
     const logOk = this.bugs.voteWithoutLogCheck === true || this.log.isUpToDate(m.index, m.logTerm);
-    if (canVote && logOk) {
+    // A rejoining member may have forgotten entries it acknowledged (and votes it cast): its
+    // grant could elect a leader lacking committed entries.
+    const mayVote = !this.rejoining || this.bugs.rejoinVotes === true;
+    if (canVote && logOk && mayVote) {
       if (!pre) {
         this.electionElapsed = 0;
         this.vote = m.from;
@@ -799,6 +814,7 @@ export class RaftNode {
   private handleAppend(m: Message): void {
     const log = this.log;
     if (m.index < log.committed) {
+      this.rejoinProgress(m.commit);
       this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, NO_BYTES);
       return;
     }
@@ -842,12 +858,14 @@ export class RaftNode {
       if (confChanged) this.onConfChanged();
     }
     log.commitTo(Math.min(m.commit, lastNew));
+    this.rejoinProgress(m.commit);
     // Sent only after this Ready's entries are durable (Ready contract).
     this.send(MT.AppendResponse, m.from, 0, lastNew, NO_ENTRIES, 0, false, 0, NO_BYTES);
   }
 
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    if (this.rejoining) this.maybeEndRejoin();
     this.send(MT.HeartbeatResponse, m.from, 0, 0, NO_ENTRIES, 0, false, 0, m.context);
   }
 
@@ -857,12 +875,14 @@ export class RaftNode {
     const log = this.log;
     const { index, term } = s.meta;
     if (index <= log.committed) {
+      this.rejoinProgress(m.commit);
       this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, NO_BYTES);
       return;
     }
     if (log.matchTerm(index, term)) {
       // We already hold that prefix; committing it is all the snapshot can teach us.
       log.commitTo(index);
+      this.rejoinProgress(m.commit);
       this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, NO_BYTES);
       return;
     }
@@ -873,7 +893,34 @@ export class RaftNode {
     this.confLog = [];
     this.conf = this.baseConf;
     this.onConfChanged();
+    this.rejoinProgress(m.commit);
     this.send(MT.AppendResponse, m.from, 0, index, NO_ENTRIES, 0, false, 0, NO_BYTES);
+  }
+
+  /**
+   * Rejoining: the leader of our term sent something we accepted, carrying its commit index.
+   * The first such message fixes the target. It was sent after the leader stopped counting any
+   * acknowledgement we lost: until it learns of our loss (our rejection of an index at or below
+   * its recorded match), everything it sends starts beyond our log and is rejected. Whatever it
+   * committed by counting a lost acknowledgement is therefore at or below the target.
+   */
+  private rejoinProgress(leaderCommit: number): void {
+    if (!this.rejoining) return;
+    if (this.rejoinTarget < 0) this.rejoinTarget = leaderCommit;
+    this.maybeEndRejoin();
+  }
+
+  /**
+   * Caught up once our commit index reaches the target and an entry of the leader's term: by
+   * then every entry committed before (by this leader or, through leader completeness, by an
+   * earlier one counting our lost acknowledgement) is in our log or on a quorum of fresh
+   * acknowledgements of this term's entry.
+   */
+  private maybeEndRejoin(): void {
+    const log = this.log;
+    if (this.rejoinTarget < 0 || log.committed < this.rejoinTarget || log.term(log.committed) !== this.term) return;
+    this.rejoining = false;
+    this.logger?.('info', `raft ${this.id}: caught up with leader ${this.lead} at commit ${log.committed} (term ${this.term}); voting again`);
   }
 
   // ---------------------------------------------------------------- leader
@@ -907,6 +954,20 @@ export class RaftNode {
     if (m.reject) {
       let hint = m.rejectHint;
       if (m.logTerm > 0) hint = log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (m.index === pr.match && hint < pr.match && pr.state !== PS.Snapshot && (pr.state === PS.Replicate || pr.next - 1 === m.index) && this.bugs.noProbeReset !== true) {
+        // The follower rejected the very index it acknowledged: its log lost entries (an old
+        // copy restored, a disk that dropped writes) - or this is a reordered rejection of an
+        // Append sent before its ack. Probing on at match + 1 would be rejected forever; its
+        // recorded match no longer tells anything, so forget it and probe from its hint.
+        this.logger?.(
+          'warn',
+          `raft ${this.id}: member ${pr.id} rejected index ${m.index}, which it had acknowledged (its log matches at most up to ${hint}); ` +
+            `it lost acknowledged entries or the rejection was reordered: probing from ${hint + 1}`,
+        );
+        pr.lostMatch(hint);
+        this.wantSend(pr, false);
+        return;
+      }
       if (pr.maybeDecrTo(m.index, hint)) {
         if (pr.state === PS.Replicate) pr.becomeProbe();
         this.wantSend(pr, false);

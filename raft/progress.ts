@@ -122,6 +122,16 @@ export class Progress {
     this.pendingSnapshot = index;
   }
 
+  /**
+   * The follower no longer holds what it acknowledged: forget the match (it counts towards no
+   * commit any more) and probe from `hint`, the last index where its log may still agree.
+   */
+  lostMatch(hint: number): void {
+    this.resetState(PS.Probe);
+    this.match = 0;
+    this.next = Math.max(hint + 1, 1);
+  }
+
   /** An acknowledgement up to n arrived; false if it was stale. */
   maybeUpdate(n: number): boolean {
     let updated = false;
