@@ -75,6 +75,8 @@ export class Progress {
   readAck = 0;
   /** Lease mode: leader clock at which the newest heartbeat this member acknowledged was sent. */
   leaseAck = -1;
+  /** Said it is rejoining after losing state: counts towards no quorum for the rest of the term. */
+  rejoining = false;
   /** The flush after the next ready()/hasReady() should try to send to this member. */
   wantSend = false;
   /** ...even with no new entries (to carry a new commit index). */

@@ -80,7 +80,8 @@ export interface Message {
   to: NodeId;
   term: number;
   /** Append: term of the entry at `index`. Vote/PreVote: candidate's last log term.
-   *  AppendResponse (reject): term of the follower's entry at `rejectHint` (conflict term hint). */
+   *  AppendResponse (reject): term of the follower's entry at `rejectHint` (conflict term hint).
+   *  Heartbeat: term of the leader's entry at `commit` (the follower commits only if it holds it). */
   logTerm: number;
   /** Append: index preceding `entries`. Vote/PreVote: candidate's last log index.
    *  AppendResponse: last index now matching (accept) or the rejected index (reject). */

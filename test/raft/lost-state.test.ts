@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { LostLogError, MessageType, ProgressState, Role, checkRestartState } from '../../raft/index.js';
 import type { Message, RaftNode } from '../../raft/index.js';
 import { ackAll, drainMsgs, ent, makeLeader, msg, newNode, ofType } from './helpers.js';
-import { enc } from './network.js';
+import { Network, enc } from './network.js';
 
 const entries = (n: number, term = 1) => Array.from({ length: n }, (_, i) => ent(i + 1, term));
 
@@ -171,46 +171,206 @@ test('rejoin: grants no vote and never campaigns until caught up', () => {
   assert.equal(ofType(drainMsgs(b), MessageType.VoteResponse)[0]!.reject, false);
 });
 
-test('rejoin: rejected Appends teach nothing; it votes again once its commit reaches the leader commit of the first accepted Append and an entry of the leader term', () => {
+const REJOINING = new Uint8Array([0x52, 0x4a]);
+const REJOIN_SEEN = new Uint8Array([0x52, 0x53]);
+
+test('rejoin: every acknowledgement says "do not count me", heartbeat answers vouch for no read round, no ReadIndex', () => {
+  const n = rejoiner({ commit: 2 });
+  n.step(msg({ type: MessageType.Append, from: 1, to: 3, term: 2, index: 2, logTerm: 1, entries: [ent(3, 2)], commit: 2, readSeq: 5 }));
+  n.step(msg({ type: MessageType.Append, from: 1, to: 3, term: 2, index: 9, logTerm: 2, entries: [], commit: 2 }));
+  n.step(msg({ type: MessageType.Heartbeat, from: 1, to: 3, term: 2, commit: 2, logTerm: 1, context: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]) }));
+  const out = drainMsgs(n);
+  const resps = out.filter((m) => m.type === MessageType.AppendResponse || m.type === MessageType.HeartbeatResponse);
+  assert.equal(resps.length, 3);
+  for (const r of resps) {
+    assert.deepEqual([...r.context], [...REJOINING]);
+    assert.equal(r.readSeq, 0, 'no read-round acknowledgement');
+  }
+  assert.equal(ofType(out, MessageType.ReadAck).length, 0);
+  assert.equal(n.readIndex(new Uint8Array([9])), false);
+});
+
+test('rejoin: the target is the leader commit of its first message marking us uncounted; passing it ends the rejoin', () => {
   const n = rejoiner();
-  const app = (index: number, logTerm: number, ents: ReturnType<typeof ent>[], commit: number): Message =>
-    msg({ type: MessageType.Append, from: 1, to: 3, term: 2, index, logTerm, entries: ents, commit });
-  // The leader still believes it holds 6: rejected, no target yet.
-  n.step(app(6, 1, [ent(7, 2)], 7));
-  assert.equal(ofType(drainMsgs(n), MessageType.AppendResponse)[0]!.reject, true);
-  assert.equal(n.status().rejoining, true);
-  // After the probe reset: accepted, target = 7. Up to 4 only: still rejoining.
-  n.step(app(2, 1, [ent(3, 1), ent(4, 1)], 7));
+  const app = (index: number, logTerm: number, ents: ReturnType<typeof ent>[], commit: number, marked: boolean): Message =>
+    msg({ type: MessageType.Append, from: 1, to: 3, term: 2, index, logTerm, entries: ents, commit, context: marked ? REJOIN_SEEN : new Uint8Array(0) });
+  // Unmarked (the leader has not seen our REJOINING yet): teaches nothing, even when accepted.
+  n.step(app(2, 1, [ent(3, 1), ent(4, 1)], 4, false));
   drainMsgs(n);
   assert.equal(n.status().hardState.commit, 4);
   assert.equal(n.status().rejoining, true);
-  // 5..7 arrive; commit 7 is the leader's no-op of term 2.
-  n.step(app(4, 1, [ent(5, 1), ent(6, 1), ent(7, 2)], 7));
+  // Marked: target = 5 (the leader's commit). Reaching it is not enough...
+  n.step(app(4, 1, [ent(5, 1)], 5, true));
   drainMsgs(n);
-  assert.equal(n.status().hardState.commit, 7);
+  assert.equal(n.status().hardState.commit, 5);
+  assert.equal(n.status().rejoining, true);
+  // ...the leader must commit beyond it without us.
+  n.step(app(5, 1, [ent(6, 2)], 6, true));
+  drainMsgs(n);
+  assert.equal(n.status().hardState.commit, 6);
   assert.equal(n.status().rejoining, false);
-  n.step(msg({ type: MessageType.Vote, from: 2, to: 3, term: 3, index: 7, logTerm: 2 }));
+  n.step(msg({ type: MessageType.Vote, from: 2, to: 3, term: 3, index: 6, logTerm: 2 }));
   assert.equal(ofType(drainMsgs(n), MessageType.VoteResponse)[0]!.reject, false);
-});
-
-test('rejoin: reaching the target is not enough while the commit index sits on an older term', () => {
-  const n = rejoiner({ commit: 2 });
-  n.step(msg({ type: MessageType.Append, from: 1, to: 3, term: 2, index: 2, logTerm: 1, entries: [ent(3, 1)], commit: 3 }));
-  drainMsgs(n);
-  assert.equal(n.status().hardState.commit, 3);
-  assert.equal(n.status().rejoining, true, 'entry 3 is of term 1, the leader is of term 2');
-  n.step(msg({ type: MessageType.Append, from: 1, to: 3, term: 2, index: 3, logTerm: 1, entries: [ent(4, 2)], commit: 4 }));
-  drainMsgs(n);
-  assert.equal(n.status().rejoining, false);
+  // Caught up: acknowledgements are plain again.
+  n.step(msg({ type: MessageType.Append, from: 2, to: 3, term: 3, index: 6, logTerm: 2, entries: [ent(7, 3)], commit: 6 }));
+  const r = ofType(drainMsgs(n), MessageType.AppendResponse)[0]!;
+  assert.equal(r.context.length, 0);
 });
 
 test('rejoin: a new term starts the wait over', () => {
   const n = rejoiner({ commit: 2 });
-  n.step(msg({ type: MessageType.Append, from: 1, to: 3, term: 2, index: 2, logTerm: 1, entries: [ent(3, 2)], commit: 9 }));
+  n.step(msg({ type: MessageType.Append, from: 1, to: 3, term: 2, index: 2, logTerm: 1, entries: [ent(3, 2)], commit: 2, context: REJOIN_SEEN }));
   drainMsgs(n);
   assert.equal(n.status().rejoining, true);
-  // Leader 2 of term 3: its first accepted Append sets the target anew (commit 4, its own entry).
-  n.step(msg({ type: MessageType.Append, from: 2, to: 3, term: 3, index: 3, logTerm: 2, entries: [ent(4, 3)], commit: 4 }));
+  // Leader 2 of term 3: commit 3 is beyond the old target 2, but the new leader has not said it leaves us out.
+  n.step(msg({ type: MessageType.Append, from: 2, to: 3, term: 3, index: 3, logTerm: 2, entries: [ent(4, 3)], commit: 3 }));
+  drainMsgs(n);
+  assert.equal(n.status().rejoining, true);
+  n.step(msg({ type: MessageType.Append, from: 2, to: 3, term: 3, index: 4, logTerm: 3, entries: [], commit: 3, context: REJOIN_SEEN }));
+  n.step(msg({ type: MessageType.Append, from: 2, to: 3, term: 3, index: 4, logTerm: 3, entries: [ent(5, 3)], commit: 5, context: REJOIN_SEEN }));
   drainMsgs(n);
   assert.equal(n.status().rejoining, false);
+});
+
+test('leader: a member that says it is rejoining counts towards no commit and no read round for the rest of the term', () => {
+  const n = newNode(1, [1, 2, 3], { preVote: false });
+  makeLeader(n);
+  ackAll(n, [2, 3]);
+  const c0 = n.status().hardState.commit;
+  n.propose(enc('z'));
+  drainMsgs(n);
+  const last = n.status().lastIndex;
+  // 3 acknowledges, marked: no commit (1 + an uncounted 3).
+  n.step(msg({ type: MessageType.AppendResponse, from: 3, to: 1, term: 1, index: last, context: REJOINING }));
+  drainMsgs(n);
+  assert.equal(n.status().hardState.commit, c0);
+  // Later unmarked acknowledgements from 3 do not count either (they could be stale ones).
+  n.step(msg({ type: MessageType.AppendResponse, from: 3, to: 1, term: 1, index: last }));
+  drainMsgs(n);
+  assert.equal(n.status().hardState.commit, c0);
+  // Appends to it now say so.
+  n.propose(enc('w'));
+  const apps = ofType(drainMsgs(n), MessageType.Append);
+  assert.deepEqual([...apps.find((m) => m.to === 3)!.context], [...REJOIN_SEEN]);
+  assert.equal(apps.find((m) => m.to === 2)!.context.length, 0);
+  // 2 acknowledges: committed.
+  n.step(msg({ type: MessageType.AppendResponse, from: 2, to: 1, term: 1, index: n.status().lastIndex }));
+  drainMsgs(n);
+  assert.equal(n.status().hardState.commit, n.status().lastIndex);
+  // A read round cannot be completed by 3's heartbeat answers.
+  assert.equal(n.readIndex(enc('r1')), true);
+  const hbs = ofType(drainMsgs(n), MessageType.Heartbeat);
+  const to3 = hbs.find((m) => m.to === 3);
+  if (to3) n.step(msg({ type: MessageType.HeartbeatResponse, from: 3, to: 1, term: 1, context: to3.context }));
+  assert.equal(n.ready().readStates.length, 0, 'no quorum: 1 + an uncounted 3');
+});
+
+test('leader: a rejoining member is counted again once it answers REJOINED, in the same term', () => {
+  const n = newNode(1, [1, 2, 3], { preVote: false });
+  makeLeader(n);
+  ackAll(n, [2, 3]);
+  n.step(msg({ type: MessageType.AppendResponse, from: 3, to: 1, term: 1, index: 1, context: REJOINING }));
+  n.propose(enc('a'));
+  drainMsgs(n);
+  const last = n.status().lastIndex;
+  n.step(msg({ type: MessageType.AppendResponse, from: 3, to: 1, term: 1, index: last, context: new Uint8Array([0x52, 0x44]) }));
+  drainMsgs(n);
+  assert.equal(n.status().hardState.commit, last, '1 + 3 are a quorum again');
+});
+
+test('rejoin, end to end on two cores: the follower marks, the leader leaves it out, the follower catches up and says so', () => {
+  const leader = newNode(1, [1, 2], { preVote: false, checkQuorum: false });
+  makeLeader(leader);
+  ackAll(leader, [2]);
+  for (let i = 0; i < 4; i++) leader.propose(enc('e' + i));
+  drainMsgs(leader);
+  leader.step(msg({ type: MessageType.AppendResponse, from: 2, to: 1, term: 1, index: 5 }));
+  drainMsgs(leader);
+  assert.equal(leader.status().hardState.commit, 5);
+  // 2 comes back from an old copy holding 1..2 only, in rejoin mode.
+  const f = newNode(2, [1, 2], { preVote: false, checkQuorum: false }, { hardState: { term: 1, vote: 1, commit: 2 }, entries: [ent(1, 1), ent(2, 1)], applied: 2, rejoin: true });
+  let toF = ofType(drainMsgs(leader), MessageType.Append);
+  leader.propose(enc('x'));
+  toF = toF.concat(ofType(drainMsgs(leader), MessageType.Append));
+  for (let round = 0; round < 20 && toF.length > 0; round++) {
+    for (const m of toF) f.step(m);
+    const back = drainMsgs(f);
+    for (const m of back) leader.step(m);
+    toF = drainMsgs(leader).filter((m) => m.to === 2 && m.type === MessageType.Append);
+    if (toF.length === 0 && f.status().rejoining) {
+      leader.propose(enc('more' + round)); // a 2-voter cluster commits only with 2: stuck while it rejoins
+      toF = drainMsgs(leader).filter((m) => m.to === 2);
+    }
+  }
+  // With only two voters the leader cannot commit beyond the target without 2: 2 stays rejoining.
+  assert.equal(f.status().rejoining, true, 'no commit without us: we cannot tell this leader is current');
+  assert.equal(leader.status().hardState.commit, 5, 'and the leader commits nothing on our word');
+});
+
+/**
+ * The hazard itself, scripted on three cores: X is committed on {1, 3} while 2 is cut off; 3 is
+ * then restored from an old copy of its data (taken before X) and 1 goes down. Who can lead,
+ * and does X survive?
+ */
+function lostAckScenario(rejoin: boolean): { leaderWithout1: number; xSurvives: boolean } {
+  const net = new Network([1, 2, 3], { preVote: false, checkQuorum: false });
+  net.elect(1);
+  net.node(1).propose(enc('before'));
+  net.deliverAll();
+  const oldCopyOf3 = structuredClone(net.members.get(3)!.disk);
+  net.isolate(2);
+  net.node(1).propose(enc('X'));
+  net.deliverAll();
+  net.tickAll(2); // heartbeats carry the commit index
+  const x = net.node(1).status().lastIndex;
+  assert.equal(net.node(1).status().hardState.commit, x, 'X is committed (on 1 and 3)');
+  net.crash(3);
+  net.start(3, oldCopyOf3, { rejoin });
+  const disk1 = net.crash(1); // its disk (holding X) survives; the process is down for now
+  net.heal();
+  for (let i = 0; i < 60 && net.leader() === 0; i++) net.tickAll(1);
+  const leaderWithout1 = net.leader();
+  if (leaderWithout1 === 0) net.start(1, disk1);
+  for (let i = 0; i < 200 && (net.leader() === 0 || !net.members.has(1)); i++) {
+    if (!net.members.has(1)) net.start(1, disk1);
+    net.tickAll(1);
+  }
+  for (let i = 0; i < 20; i++) net.tickAll(1);
+  const xSurvives = [...net.members.values()].every((m) => m.state.includes('X'));
+  return { leaderWithout1, xSurvives };
+}
+
+test('scenario: a member restored from an old copy that votes at once elects a leader without a committed entry', () => {
+  const r = lostAckScenario(false);
+  assert.equal(r.leaderWithout1, 2, '3 voted for 2, whose log lacks X');
+  assert.equal(r.xSurvives, false, 'the committed entry X is gone');
+});
+
+test('scenario: the same member started in rejoin mode withholds its vote; X survives once 1 is back', () => {
+  const r = lostAckScenario(true);
+  assert.equal(r.leaderWithout1, 0, 'no leader without 1: 2 alone is no majority');
+  assert.equal(r.xSurvives, true);
+});
+
+test('heartbeat: the commit index counts only if the follower holds the leader entry at it', () => {
+  // A follower restored from an old copy holds 1..3 of term 1, where the leader has term-2
+  // entries at 2..3, and the leader's stale match makes its heartbeat say commit 3.
+  const n = newNode(2, [1, 2, 3], {}, { hardState: { term: 1, vote: 0, commit: 1 }, entries: [ent(1, 1), ent(2, 1), ent(3, 1)], applied: 1 });
+  n.step(msg({ type: MessageType.Heartbeat, from: 1, to: 2, term: 2, commit: 3, logTerm: 2 }));
+  assert.equal(n.status().hardState.commit, 1, 'entry 3 of term 1 is not the leader entry 3 of term 2');
+  n.step(msg({ type: MessageType.Heartbeat, from: 1, to: 2, term: 2, commit: 3, logTerm: 1 }));
+  assert.equal(n.status().hardState.commit, 3);
+  // Beyond the follower's log: nothing to vouch for.
+  n.step(msg({ type: MessageType.Heartbeat, from: 1, to: 2, term: 2, commit: 9, logTerm: 2 }));
+  assert.equal(n.status().hardState.commit, 3);
+});
+
+test('heartbeat: the leader names the term of the entry at the commit index it sends', () => {
+  const n = newNode(1, [1, 2], { preVote: false });
+  makeLeader(n);
+  ackAll(n, [2]);
+  n.tick();
+  const hb = ofType(drainMsgs(n), MessageType.Heartbeat)[0]!;
+  assert.equal(hb.commit, 1);
+  assert.equal(hb.logTerm, 1);
 });
