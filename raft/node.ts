@@ -885,11 +885,21 @@ export class RaftNode {
     // matching, holding that (index, term) means holding the leader's log up to it. A member
     // that lost entries (an old copy restored) may have other, never committed entries at
     // those indexes, and must not commit them on the word of a stale match.
+    const log = this.log;
     const c = m.commit;
-    if (c > this.log.committed && c <= this.log.lastIndex() && this.log.term(c) === m.logTerm) this.log.commitTo(c);
+    // Not holding what the leader's match says we hold (c <= match): we lost entries we
+    // acknowledged. Say so (a rejection with a hint), or an idle leader never probes us again.
+    let lost: { index: number; term: number } | undefined;
+    if (c > log.committed) {
+      if (c > log.lastIndex()) lost = { index: log.lastIndex(), term: log.lastTerm() };
+      else if (log.term(c) !== m.logTerm) lost = log.findConflictByTerm(c, m.logTerm);
+      else log.commitTo(c);
+    }
     if (this.rejoining) this.maybeEndRejoin();
     // Rejoining: no read-round or lease acknowledgement (the context), only "do not count me".
-    this.send(MT.HeartbeatResponse, m.from, 0, 0, NO_ENTRIES, 0, false, 0, this.rejoining ? REJOINING : m.context);
+    const ctx = this.rejoining ? REJOINING : m.context;
+    if (lost) this.send(MT.HeartbeatResponse, m.from, lost.term, 0, NO_ENTRIES, 0, true, lost.index, ctx);
+    else this.send(MT.HeartbeatResponse, m.from, 0, 0, NO_ENTRIES, 0, false, 0, ctx);
   }
 
   private handleSnapshot(m: Message): void {
@@ -964,6 +974,10 @@ export class RaftNode {
           pr.readAck = 0;
           pr.leaseAck = -1;
           this.logger?.('info', `raft ${this.id}: member ${pr.id} is rejoining after losing state: not counted until it catches up`);
+          // It catches up once we commit beyond what we had committed when we left it out;
+          // an idle cluster would never do so: commit an empty entry.
+          this.log.push({ term: this.term, index: this.log.lastIndex() + 1, type: ET.Normal, data: NO_BYTES });
+          this.bcastPending = true;
         }
       } else if (pr.rejoining && m.type === MT.AppendResponse) {
         // A rejoining member marks every answer: an unmarked one was sent before it lost its
@@ -1005,13 +1019,7 @@ export class RaftNode {
         // copy restored, a disk that dropped writes) - or this is a reordered rejection of an
         // Append sent before its ack. Probing on at match + 1 would be rejected forever; its
         // recorded match no longer tells anything, so forget it and probe from its hint.
-        this.logger?.(
-          'warn',
-          `raft ${this.id}: member ${pr.id} rejected index ${m.index}, which it had acknowledged (its log matches at most up to ${hint}); ` +
-            `it lost acknowledged entries or the rejection was reordered: probing from ${hint + 1}`,
-        );
-        pr.lostMatch(hint);
-        this.wantSend(pr, false);
+        this.forgetMatch(pr, m.index, hint);
         return;
       }
       if (pr.maybeDecrTo(m.index, hint)) {
@@ -1040,6 +1048,16 @@ export class RaftNode {
     }
   }
 
+  private forgetMatch(pr: Progress, rejected: number, hint: number): void {
+    this.logger?.(
+      'warn',
+      `raft ${this.id}: member ${pr.id} rejected index ${rejected}, which it had acknowledged (its log matches at most up to ${hint}); ` +
+        `it lost acknowledged entries or the rejection was reordered: probing from ${hint + 1}`,
+    );
+    pr.lostMatch(hint);
+    this.wantSend(pr, false);
+  }
+
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
@@ -1048,6 +1066,12 @@ export class RaftNode {
     // Even with nothing new to send, an empty Append at `next` exposes a gap left by lost
     // messages: the follower rejects it and the leader falls back to probing.
     if (pr.match < this.log.lastIndex()) this.wantSend(pr, true);
+    if (m.reject && pr.state !== PS.Snapshot && this.bugs.noProbeReset !== true) {
+      // It holds less than its match says (see handleHeartbeat): probe it from its hint.
+      let hint = m.rejectHint;
+      if (m.logTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (hint < pr.match) this.forgetMatch(pr, pr.match, hint);
+    }
     if (pr.rejoining) return;
     if (this.leaseRead) {
       const sentAt = decodeSentAt(m.context);

@@ -277,6 +277,24 @@ export class SnapshotStore {
     return [...this.snapshots];
   }
 
+  /**
+   * Drops from the index the snapshots whose files are gone (deleted by hand, a lost disk);
+   * returns them. The index is otherwise only read at open().
+   */
+  async forgetMissing(): Promise<SnapshotInfo[]> {
+    const gone: SnapshotInfo[] = [];
+    for (const s of this.snapshots) {
+      try {
+        await fsp.stat(s.path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') gone.push(s);
+        else throw e;
+      }
+    }
+    if (gone.length > 0) this.snapshots = this.snapshots.filter((s) => !gone.includes(s));
+    return gone;
+  }
+
   /** Find a committed snapshot by index and term. */
   find(meta: Pick<SnapshotMeta, 'index' | 'term'>): SnapshotInfo | undefined {
     return this.snapshots.find((s) => s.meta.index === meta.index && s.meta.term === meta.term);

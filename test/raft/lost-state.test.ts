@@ -106,6 +106,24 @@ test('leader: the regressed follower catches up in a few exchanges; without the 
   }
 });
 
+test('idle leader: a follower answering a heartbeat with "I hold less than that" is probed from its hint', () => {
+  for (const bugs of [{}, { noProbeReset: true }]) {
+    const n = leaderWithFollowerAt6({ bugs });
+    // Nothing new to send: the follower (back with 1..2 only) learns of its gap from a heartbeat.
+    n.tick();
+    const hb = ofType(drainMsgs(n), MessageType.Heartbeat)[0]!;
+    const f = newNode(2, [1, 2], {}, { hardState: { term: 1, vote: 1, commit: 2 }, entries: [ent(1, 1), ent(2, 1)], applied: 2 });
+    f.step(hb);
+    const resp = ofType(drainMsgs(f), MessageType.HeartbeatResponse)[0]!;
+    assert.equal(resp.reject, true);
+    assert.equal(resp.rejectHint, 2);
+    n.step(resp);
+    const apps = ofType(drainMsgs(n), MessageType.Append);
+    if ('noProbeReset' in bugs) assert.equal(apps.length, 0, 'old behaviour: the leader believes it is up to date');
+    else assert.equal(apps[0]!.index, 2, 'probes right after the hint');
+  }
+});
+
 test('leader: a rejection of an index below match is stale and changes nothing', () => {
   const n = leaderWithFollowerAt6();
   n.step(msg({ type: MessageType.AppendResponse, from: 2, to: 1, term: 1, index: 4, reject: true, rejectHint: 2, logTerm: 1 }));
