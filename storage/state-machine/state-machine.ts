@@ -19,6 +19,7 @@ import type { RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { KeyValue as EtcdKeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { StateMachineCorruptionError, StorageError } from '../errors.js';
 import { verifyLevelDb } from './leveldb-verify.js';
+import { Pacer } from '../util/pace.js';
 import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
 import type { SnapshotInfo, SnapshotStore } from '../snapshot/store.js';
 import { MAX_RECORD_BODY, readU64, writeU64 } from '../wal/record.js';
@@ -470,7 +471,10 @@ export class StateMachine {
       const skip = new Set(['!meta!applied', '!meta!confState', '!meta!format']);
       const compactRaw = await this.db.get(Buffer.from('!meta!compact'), { snapshot: snap });
       const compacted = compactRaw ? readU64(compactRaw, 0) : -1;
+      const pacer = new Pacer();
       for await (const [k, v] of this.db.iterator({ snapshot: snap })) {
+        const p = pacer.pace();
+        if (p) await p;
         if (skip.has(k.toString('latin1')) || isLocal(k) || historyAtOrBelow(k, compacted)) continue;
         len.writeUInt32LE(k.length, 0);
         h.update(len);
@@ -511,6 +515,7 @@ export class StateMachine {
         opts.confStateAt?.(index) ?? opts.confState ?? (csRaw ? (JSON.parse(csRaw.toString('utf8')) as ConfState) : { voters: [], learners: [] });
       const db = this.db;
       async function* content(): AsyncGenerator<Buffer> {
+        const pacer = new Pacer();
         let parts: Buffer[] = [];
         let size = 0;
         const hdr = (n: number): Buffer => {
@@ -526,6 +531,9 @@ export class StateMachine {
             parts = [];
             size = 0;
           }
+          // The iterator's cached entries resolve without a turn of the event loop.
+          const p = pacer.pace();
+          if (p) await p;
         }
         if (size > 0) yield Buffer.concat(parts, size);
       }
@@ -550,6 +558,7 @@ export class StateMachine {
       if (await exists(path)) throw new StorageError('SM_INVALID', `snapshot install: ${path} already exists`);
       const fresh = await StateMachine.openDb(path, true);
       try {
+        const pacer = new Pacer();
         let batch = fresh.batch();
         // Flush by count and by bytes: 10,000 records of 1 MiB values would be 10 GiB in one batch.
         let batchBytes = 0;
@@ -571,6 +580,8 @@ export class StateMachine {
             batch.put(buf.subarray(o + 4, o + 4 + kl), buf.subarray(o + 8 + kl, o + 8 + kl + vl));
             batchBytes += 8 + kl + vl;
             o += 8 + kl + vl;
+            const p = pacer.pace();
+            if (p) await p;
           }
           carry = o < buf.length ? Buffer.from(buf.subarray(o)) : Buffer.alloc(0);
           buf = carry;
