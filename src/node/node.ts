@@ -465,10 +465,24 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   private enqueueApply(fn: () => Promise<void>): void {
-    this.applyChain = this.applyChain.then(fn).catch((err: Error) => {
-      if (isStateMachineDamage(err)) this.onStateMachineDamage(err);
-      else this.fatal(err);
-    });
+    this.applyChain = this.applyChain.then(fn).catch((err: Error) => this.onApplyFailed(err));
+  }
+
+  /**
+   * Applying committed entries failed. LevelDB may report damage as such, or hand back damaged
+   * bytes that fail to decode (it does not verify block checksums on reads): either way the
+   * state machine is not to be trusted, and is rebuilt. The same failure at the same place
+   * after a rebuild is a bug, not damage: exit rather than loop.
+   */
+  private onApplyFailed(err: Error): void {
+    if (this.stopped) return;
+    const where = `${this.appliedIndex}: ${err.message}`;
+    if (this.smHealth.lastApplyFailure === where) {
+      this.fatal(err);
+      return;
+    }
+    this.smHealth.lastApplyFailure = where;
+    this.onStateMachineDamage(new Error(`applying committed entries after ${this.appliedIndex} failed: ${err.message}`));
   }
 
   private send(msgs: Message[]): void {
@@ -840,9 +854,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.smHealth.guardRead();
   }
 
+  /** A read of stored state failed: damage (or damaged bytes that did not decode). */
   private smReadFailed(err: unknown): never {
-    if (isStateMachineDamage(err)) {
-      this.onStateMachineDamage(err as Error);
+    const code = (err as { code?: string }).code;
+    if (!(err instanceof PlacementError) && code !== 'LEVEL_DATABASE_NOT_OPEN' && code !== 'LEVEL_ITERATOR_NOT_OPEN') {
+      this.onStateMachineDamage(isStateMachineDamage(err) ? (err as Error) : new Error(`reading stored state failed: ${(err as Error).message}`));
       this.smHealth.guardRead();
     }
     throw err;

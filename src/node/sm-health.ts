@@ -24,6 +24,8 @@ export class StateMachineHealth {
   /** The last rebuild could not be done (the reason and the way back). */
   stuck: string | null = null;
   rebuilds = 0;
+  /** Where applying last failed ("<applied>: <error>"), to tell damage from a deterministic bug. */
+  lastApplyFailure: string | null = null;
   lastCheck = 'checksums verified at open';
 
   /** Throws the error reads get while the state machine is not trusted. */

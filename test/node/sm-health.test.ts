@@ -13,10 +13,10 @@ test('a damaged state machine: readyz fails naming the damage, reads get UNAVAIL
   h.rebuilding = true;
   const c = h.readyCheck();
   assert.equal(c.ok, false);
-  assert.match(c.detail, /000005\.ldb at offset 4096: data block checksum mismatch.*rebuilding from the snapshot and the log/);
+  assert.match(c.detail ?? "", /000005\.ldb at offset 4096: data block checksum mismatch.*rebuilding from the snapshot and the log/);
   assert.throws(() => h.guardRead(), (e: unknown) => e instanceof PlacementError && e.code === 'UNAVAILABLE' && /read from another member/.test(e.message));
   h.stuck = 'no usable snapshot file. Way back: --rejoin';
-  assert.match(h.readyCheck().detail, /cannot rebuild: no usable snapshot file/);
+  assert.match(h.readyCheck().detail ?? "", /cannot rebuild: no usable snapshot file/);
   h.fault = null;
   h.stuck = null;
   assert.equal(h.readyCheck().ok, true);
