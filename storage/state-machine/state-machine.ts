@@ -609,7 +609,7 @@ export class StateMachine {
         }
         await StateMachine.checkFormat(fresh, `snapshot ${source.meta.index}/${source.meta.term}`, 'SNAPSHOT_CORRUPT');
         // Complete: open() must not take it for an unfinished install should the flip not happen.
-        await writeFileAtomic(join(path, INSTALLED), `${source.meta.index}/${source.meta.term}\n`);
+        await writeFileAtomic(join(path, INSTALLED), `${source.meta.index}/${source.meta.term} from ${this.dbName}\n`);
       } catch (e) {
         await fresh.close();
         // Only the directory this install created (checked absent above).

@@ -64,10 +64,29 @@ describe('state machine: an inconsistent directory is refused, nothing live dele
     const info = await sm.createSnapshot(store);
     await sm.installSnapshot(store.openReader(info.meta)); // live state now in db-000002
     await sm.close();
-    writeFileSync(join(dir, 'CURRENT_DB'), 'db-000001'); // as if CURRENT_DB came from an older copy
-    mkdirSync(join(dir, 'db-000001'));
-    await assert.rejects(StateMachine.open(dir), /holds db-000002, a complete database newer than the db-000001/);
+    writeFileSync(join(dir, 'CURRENT_DB'), 'db-000000'); // as if CURRENT_DB came from an older copy
+    mkdirSync(join(dir, 'db-000000'));
+    await assert.rejects(StateMachine.open(dir), /holds db-000002, a complete database installed over db-000001, newer than the db-000000/);
     assert.ok(existsSync(join(dir, 'db-000002')));
+  });
+
+  it('a crash after an install finished but before the pointer moved: the install is dropped, the live database kept', async () => {
+    const dir = tempDir(after, 'sm-flip');
+    const snapDir = tempDir(after, 'sm-flip-snap');
+    const sm = await filled(dir, 100);
+    const store = await SnapshotStore.open(snapDir);
+    const info = await sm.createSnapshot(store);
+    await sm.installSnapshot(store.openReader(info.meta)); // db-000002, installed over db-000001
+    await sm.close();
+    writeFileSync(join(dir, 'CURRENT_DB'), 'db-000001'); // the flip "did not happen"
+    mkdirSync(join(dir, 'db-000001'));
+    const { ClassicLevel } = await import('classic-level');
+    const l = new ClassicLevel(join(dir, 'db-000001'));
+    await l.open();
+    await l.close();
+    const again = await StateMachine.open(dir);
+    await again.close();
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('db-')), ['db-000001']);
   });
 
   it('an unfinished install above the live database is removed; superseded ones below it too', async () => {
