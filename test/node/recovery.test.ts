@@ -14,7 +14,7 @@ const SERVER = join(REPO_ROOT, 'src', 'cli', 'server.ts');
 async function refusedStart(c: Cluster, id: number, extra: string[] = [], peers = c.peersArg): Promise<{ code: number | null; stderr: string }> {
   const h = c.node(id);
   const args = ['--import', 'tsx', SERVER, '--id', String(id), '--cluster-id', c.clusterId, '--data-dir', h.dataDir, '--listen', h.grpcAddress, '--http', h.httpAddress, '--peers', peers, ...extra];
-  const p = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PLACEMENT_PEER_SECRET_FILE: c.peerSecretFile } });
   let stderr = '';
   p.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
   const killer = setTimeout(() => p.pid && process.kill(p.pid, 'SIGKILL'), 30_000);
