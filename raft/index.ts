@@ -2,3 +2,4 @@
 export * from './types.js';
 export { RaftNode } from './node.js';
 export { encodeConfChange, decodeConfChange, applyConfChange } from './conf-change.js';
+export { LostLogError, checkRestartState, initialLastIndex } from './restart.js';

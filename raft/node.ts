@@ -7,6 +7,7 @@ import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { committedIndex, quorumSize, voteResult, VoteResult } from './quorum.js';
 import { ReadOnly, decodeReadSeq, decodeSentAt, encodeReadSeq } from './read-only.js';
+import { checkRestartState } from './restart.js';
 import { EntryType, MessageType, NONE, ProgressState, Role } from './types.js';
 import type {
   ConfChange,
@@ -42,6 +43,17 @@ const CAMPAIGN_TRANSFER = new Uint8Array([0x54]);
 
 function isTransferCtx(ctx: Uint8Array): boolean {
   return ctx.length === 1 && ctx[0] === 0x54;
+}
+
+/** Context of a rejoining member's AppendResponse/HeartbeatResponse: "do not count me". */
+const REJOINING = new Uint8Array([0x52, 0x4a]);
+/** Context of a leader's Append/Snapshot to a member it counts towards nothing any more. */
+const REJOIN_SEEN = new Uint8Array([0x52, 0x53]);
+/** Context of a member's AppendResponses for the rest of the term in which it caught up. */
+const REJOINED = new Uint8Array([0x52, 0x44]);
+
+function isCtx(ctx: Uint8Array, marker: Uint8Array): boolean {
+  return ctx.length === 2 && ctx[0] === marker[0] && ctx[1] === marker[1];
 }
 
 interface ConfRecord {
@@ -83,6 +95,13 @@ export class RaftNode {
    *  crash, so it ignores campaigns for its first electionTick ticks as if it were in a lease. */
   private readonly restartLease: boolean;
   private randomizedElectionTimeout = 0;
+  /** Started with `rejoin` and not yet caught up with a leader (see RaftInitialState.rejoin). */
+  private rejoining: boolean;
+  /** Rejoining: the leader's commit index in its first message of this term that said it no
+   *  longer counts us (-1: none yet). Our commit index passing it ends the rejoin. */
+  private rejoinTarget = -1;
+  /** The term in which the rejoin ended (its AppendResponses say REJOINED until it ends). */
+  private rejoinedTerm = -1;
 
   /** Configuration as of the snapshot, then one record per ConfChange entry still in the log. */
   private baseConf: ConfState;
@@ -140,6 +159,11 @@ export class RaftNode {
     this.restartLease = this.leaseRead && initial.hardState.term > 0;
     this.logger = config.logger;
 
+    const lost = checkRestartState(initial);
+    if (lost !== undefined && this.bugs.acceptLostLog !== true && (lost.what === 'applied' || initial.rejoin !== true)) {
+      throw lost;
+    }
+    this.rejoining = initial.rejoin === true;
     const snap = initial.snapshot;
     this.log = new RaftLog(snap?.index ?? 0, snap?.term ?? 0, initial.entries);
     const hs = initial.hardState;
@@ -209,7 +233,9 @@ export class RaftNode {
   }
 
   readIndex(ctx: Uint8Array): boolean {
-    if (this.lead === NONE) return false;
+    // A rejoining member may be following a deposed leader of a term it forgot it had left;
+    // its request would vouch for that leader (see readVouchers).
+    if (this.lead === NONE || this.rejoining) return false;
     if (this.role === R.Leader) {
       this.handleReadIndex(ctx, this.id);
       return true;
@@ -442,6 +468,7 @@ export class RaftNode {
       lastIndex: this.log.lastIndex(),
       confState: cloneConfState(this.conf),
       leadTransferee: this.leadTransferee,
+      rejoining: this.rejoining,
       progress,
     };
   }
@@ -457,6 +484,7 @@ export class RaftNode {
     if (this.term !== term) {
       this.term = term;
       this.vote = NONE;
+      this.rejoinTarget = -1;
     }
     this.lead = NONE;
     this.electionElapsed = 0;
@@ -518,7 +546,7 @@ export class RaftNode {
   }
 
   private hup(transfer: boolean): void {
-    if (this.role === R.Leader || !this.promotable) return;
+    if (this.role === R.Leader || !this.promotable || this.rejoining) return;
     if (this.preVote && !transfer) this.startCampaign(true, false);
     else this.startCampaign(false, transfer);
   }
@@ -616,7 +644,7 @@ export class RaftNode {
     let active = 0;
     for (const id of voters) {
       if (id === this.id) active++;
-      else if (this.prs.get(id)?.recentActive === true) active++;
+      else if (this.prs.get(id)?.recentActive === true && this.prs.get(id)?.rejoining !== true) active++;
     }
     return active >= quorumSize(voters.length);
   }
@@ -690,7 +718,10 @@ export class RaftNode {
       this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (pre && m.term > this.term);
     // §5.4.1: grant only to a candidate whose log is at least as up-to-date as ours.
     const logOk = this.bugs.voteWithoutLogCheck === true || this.log.isUpToDate(m.index, m.logTerm);
-    if (canVote && logOk) {
+    // A rejoining member may have forgotten entries it acknowledged (and votes it cast): its
+    // grant could elect a leader lacking committed entries.
+    const mayVote = !this.rejoining || this.bugs.rejoinVotes === true;
+    if (canVote && logOk && mayVote) {
       if (!pre) {
         this.electionElapsed = 0;
         this.vote = m.from;
@@ -763,7 +794,7 @@ export class RaftNode {
         break;
     }
     // step() dropped older terms and a newer term reset us, so this is our term's leader.
-    if (m.readSeq > this.readSeqSeen && m.from === this.lead && this.role === R.Follower) {
+    if (m.readSeq > this.readSeqSeen && m.from === this.lead && this.role === R.Follower && !this.rejoining) {
       this.readSeqSeen = m.readSeq;
       if (this.readEcho === 0) this.readEcho = 1;
     }
@@ -798,15 +829,16 @@ export class RaftNode {
 
   private handleAppend(m: Message): void {
     const log = this.log;
+    this.rejoinSeen(m);
     if (m.index < log.committed) {
-      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, NO_BYTES);
+      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, this.ackCtx());
       return;
     }
     if (!log.matchTerm(m.index, m.logTerm)) {
       // Reply false (§5.3) with a hint: the last index at or below the probe whose term is
       // no newer than the leader's, so the leader can skip a whole conflicting term at once.
       const hint = log.findConflictByTerm(Math.min(m.index, log.lastIndex()), m.logTerm);
-      this.send(MT.AppendResponse, m.from, hint.term, m.index, NO_ENTRIES, 0, true, hint.index, NO_BYTES);
+      this.send(MT.AppendResponse, m.from, hint.term, m.index, NO_ENTRIES, 0, true, hint.index, this.ackCtx());
       return;
     }
     const ents = m.entries;
@@ -842,13 +874,32 @@ export class RaftNode {
       if (confChanged) this.onConfChanged();
     }
     log.commitTo(Math.min(m.commit, lastNew));
+    if (this.rejoining) this.maybeEndRejoin();
     // Sent only after this Ready's entries are durable (Ready contract).
-    this.send(MT.AppendResponse, m.from, 0, lastNew, NO_ENTRIES, 0, false, 0, NO_BYTES);
+    this.send(MT.AppendResponse, m.from, 0, lastNew, NO_ENTRIES, 0, false, 0, this.ackCtx());
   }
 
   private handleHeartbeat(m: Message): void {
-    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send(MT.HeartbeatResponse, m.from, 0, 0, NO_ENTRIES, 0, false, 0, m.context);
+    // The leader's commit index is capped at its recorded match for us, which is only right
+    // while we still hold what we acknowledged. It names the term of its entry there: by log
+    // matching, holding that (index, term) means holding the leader's log up to it. A member
+    // that lost entries (an old copy restored) may have other, never committed entries at
+    // those indexes, and must not commit them on the word of a stale match.
+    const log = this.log;
+    const c = m.commit;
+    // Not holding what the leader's match says we hold (c <= match): we lost entries we
+    // acknowledged. Say so (a rejection with a hint), or an idle leader never probes us again.
+    let lost: { index: number; term: number } | undefined;
+    if (c > log.committed) {
+      if (c > log.lastIndex()) lost = { index: log.lastIndex(), term: log.lastTerm() };
+      else if (log.term(c) !== m.logTerm) lost = log.findConflictByTerm(c, m.logTerm);
+      else log.commitTo(c);
+    }
+    if (this.rejoining) this.maybeEndRejoin();
+    // Rejoining: no read-round or lease acknowledgement (the context), only "do not count me".
+    const ctx = this.rejoining ? REJOINING : m.context;
+    if (lost) this.send(MT.HeartbeatResponse, m.from, lost.term, 0, NO_ENTRIES, 0, true, lost.index, ctx);
+    else this.send(MT.HeartbeatResponse, m.from, 0, 0, NO_ENTRIES, 0, false, 0, ctx);
   }
 
   private handleSnapshot(m: Message): void {
@@ -856,14 +907,16 @@ export class RaftNode {
     if (s === undefined) return;
     const log = this.log;
     const { index, term } = s.meta;
+    this.rejoinSeen(m);
     if (index <= log.committed) {
-      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, NO_BYTES);
+      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, this.ackCtx());
       return;
     }
     if (log.matchTerm(index, term)) {
       // We already hold that prefix; committing it is all the snapshot can teach us.
       log.commitTo(index);
-      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, NO_BYTES);
+      if (this.rejoining) this.maybeEndRejoin();
+      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, this.ackCtx());
       return;
     }
     this.logger?.('info', `raft ${this.id}: restoring snapshot at ${index}/${term}`);
@@ -873,14 +926,68 @@ export class RaftNode {
     this.confLog = [];
     this.conf = this.baseConf;
     this.onConfChanged();
-    this.send(MT.AppendResponse, m.from, 0, index, NO_ENTRIES, 0, false, 0, NO_BYTES);
+    if (this.rejoining) this.maybeEndRejoin();
+    this.send(MT.AppendResponse, m.from, 0, index, NO_ENTRIES, 0, false, 0, this.ackCtx());
+  }
+
+  /** Context of our AppendResponses: while rejoining, ask the leader not to count them. */
+  private ackCtx(): Uint8Array {
+    if (this.rejoining) return REJOINING;
+    return this.term === this.rejoinedTerm ? REJOINED : NO_BYTES;
+  }
+
+  /**
+   * Rejoining: the leader of our term says it counts us towards nothing (no commit, no read
+   * round, no lease, no check-quorum) since it saw a REJOINING response; its commit index in
+   * that message is the target. Everything committed by counting an acknowledgement we lost
+   * (a stale match, the same leader's or, via leader completeness, an earlier one's) is at or
+   * below it.
+   */
+  private rejoinSeen(m: Message): void {
+    if (this.rejoining && this.rejoinTarget < 0 && isCtx(m.context, REJOIN_SEEN)) this.rejoinTarget = m.commit;
+  }
+
+  /**
+   * Caught up once our commit index passes the target. We then hold everything up to the
+   * target, and the leader has committed an entry beyond it without us: a quorum of the other
+   * voters accepted it in the leader's term after we restarted, so no newer term exists that a
+   * quorum entered before (we may have forgotten being in one: a deposed leader of an older
+   * term cannot commit without us). Entries committed with our lost acknowledgements are on
+   * that quorum or in our log.
+   */
+  private maybeEndRejoin(): void {
+    if (this.rejoinTarget < 0 || this.log.committed <= this.rejoinTarget) return;
+    this.rejoining = false;
+    this.rejoinedTerm = this.term;
+    this.logger?.('info', `raft ${this.id}: caught up with leader ${this.lead} (commit ${this.log.committed}, term ${this.term}); voting again`);
   }
 
   // ---------------------------------------------------------------- leader
 
   private stepLeader(m: Message): void {
     const pr = this.prs.get(m.from);
-    if (pr !== undefined && m.readSeq > pr.readAck) {
+    if (pr !== undefined && (m.type === MT.AppendResponse || m.type === MT.HeartbeatResponse)) {
+      if (isCtx(m.context, REJOINING)) {
+        if (!pr.rejoining) {
+          // Until it says it caught up (REJOINED), it counts towards nothing.
+          pr.rejoining = true;
+          pr.readAck = 0;
+          pr.leaseAck = -1;
+          this.logger?.('info', `raft ${this.id}: member ${pr.id} is rejoining after losing state: not counted until it catches up`);
+          // It catches up once we commit beyond what we had committed when we left it out;
+          // an idle cluster would never do so: commit an empty entry.
+          this.log.push({ term: this.term, index: this.log.lastIndex() + 1, type: ET.Normal, data: NO_BYTES });
+          this.bcastPending = true;
+        }
+      } else if (pr.rejoining && m.type === MT.AppendResponse) {
+        // A rejoining member marks every answer: an unmarked one was sent before it lost its
+        // state (a delayed message) and acknowledges what it may no longer hold.
+        if (!isCtx(m.context, REJOINED)) return;
+        pr.rejoining = false;
+        this.logger?.('info', `raft ${this.id}: member ${pr.id} caught up after rejoining: counted again`);
+      }
+    }
+    if (pr !== undefined && !pr.rejoining && m.readSeq > pr.readAck) {
       // A follower in our term heard from us after reads up to readSeq were registered.
       pr.readAck = m.readSeq;
       pr.recentActive = true;
@@ -907,6 +1014,14 @@ export class RaftNode {
     if (m.reject) {
       let hint = m.rejectHint;
       if (m.logTerm > 0) hint = log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (m.index === pr.match && hint < pr.match && pr.state !== PS.Snapshot && (pr.state === PS.Replicate || pr.next - 1 === m.index) && this.bugs.noProbeReset !== true) {
+        // The follower rejected the very index it acknowledged: its log lost entries (an old
+        // copy restored, a disk that dropped writes) - or this is a reordered rejection of an
+        // Append sent before its ack. Probing on at match + 1 would be rejected forever; its
+        // recorded match no longer tells anything, so forget it and probe from its hint.
+        this.forgetMatch(pr, m.index, hint);
+        return;
+      }
       if (pr.maybeDecrTo(m.index, hint)) {
         if (pr.state === PS.Replicate) pr.becomeProbe();
         this.wantSend(pr, false);
@@ -933,6 +1048,16 @@ export class RaftNode {
     }
   }
 
+  private forgetMatch(pr: Progress, rejected: number, hint: number): void {
+    this.logger?.(
+      'warn',
+      `raft ${this.id}: member ${pr.id} rejected index ${rejected}, which it had acknowledged (its log matches at most up to ${hint}); ` +
+        `it lost acknowledged entries or the rejection was reordered: probing from ${hint + 1}`,
+    );
+    pr.lostMatch(hint);
+    this.wantSend(pr, false);
+  }
+
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
@@ -941,6 +1066,13 @@ export class RaftNode {
     // Even with nothing new to send, an empty Append at `next` exposes a gap left by lost
     // messages: the follower rejects it and the leader falls back to probing.
     if (pr.match < this.log.lastIndex()) this.wantSend(pr, true);
+    if (m.reject && pr.state !== PS.Snapshot && this.bugs.noProbeReset !== true) {
+      // It holds less than its match says (see handleHeartbeat): probe it from its hint.
+      let hint = m.rejectHint;
+      if (m.logTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      if (hint < pr.match) this.forgetMatch(pr, pr.match, hint);
+    }
+    if (pr.rejoining) return;
     if (this.leaseRead) {
       const sentAt = decodeSentAt(m.context);
       if (sentAt > pr.leaseAck) pr.leaseAck = sentAt;
@@ -979,8 +1111,10 @@ export class RaftNode {
   private readVouchers(from: NodeId, seq: number): number {
     let n = 0;
     for (const id of this.conf.voters) {
+      const pr = this.prs.get(id);
+      if (pr?.rejoining === true) continue;
       if (id === this.id || id === from) n++;
-      else if (seq > 0 && (this.prs.get(id)?.readAck ?? 0) >= seq) n++;
+      else if (seq > 0 && (pr?.readAck ?? 0) >= seq) n++;
     }
     return n;
   }
@@ -996,7 +1130,7 @@ export class RaftNode {
     const self = this.id;
     const now = this.clock;
     const prs = this.prs;
-    const s = committedIndex(this.conf.voters, (id) => (id === self ? now : (prs.get(id)?.leaseAck ?? -1)));
+    const s = committedIndex(this.conf.voters, (id) => (id === self ? now : prs.get(id)?.rejoining === true ? -1 : (prs.get(id)?.leaseAck ?? -1)));
     return s >= 0 && now - s < this.electionTick - 1;
   }
 
@@ -1011,8 +1145,11 @@ export class RaftNode {
   }
 
   /** The leader's own log counts only as far as it is durable. Bound once: hot path. */
-  private readonly matchOf = (id: NodeId): number =>
-    id === this.id ? this.log.stable : (this.prs.get(id)?.match ?? 0);
+  private readonly matchOf = (id: NodeId): number => {
+    if (id === this.id) return this.log.stable;
+    const pr = this.prs.get(id);
+    return pr === undefined || pr.rejoining ? 0 : pr.match;
+  };
 
   private maybeCommit(): boolean {
     const mci = committedIndex(this.conf.voters, this.matchOf);
@@ -1111,7 +1248,7 @@ export class RaftNode {
     const ctx = seq > 0 ? encodeReadSeq(seq) : NO_BYTES;
     for (const id of uncovered) {
       const pr = this.prs.get(id);
-      if (pr !== undefined) this.send(MT.Heartbeat, id, 0, 0, NO_ENTRIES, Math.min(pr.match, this.log.committed), false, 0, ctx);
+      if (pr !== undefined) this.sendHeartbeat(pr, ctx);
     }
   }
 
@@ -1170,7 +1307,7 @@ export class RaftNode {
         commit: log.committed,
         reject: false,
         rejectHint: 0,
-        context: NO_BYTES,
+        context: pr.rejoining ? REJOIN_SEEN : NO_BYTES,
         readSeq: 0,
       });
       sendIfEmpty = false;
@@ -1206,7 +1343,7 @@ export class RaftNode {
       commit: log.committed,
       reject: false,
       rejectHint: 0,
-      context: NO_BYTES,
+      context: pr.rejoining ? REJOIN_SEEN : NO_BYTES,
       readSeq: 0,
       snapshot,
     });
@@ -1217,8 +1354,20 @@ export class RaftNode {
     const ctx = this.leaseRead ? encodeReadSeq(seq, this.clock) : seq > 0 ? encodeReadSeq(seq) : NO_BYTES;
     for (const pr of this.prs.values()) {
       if (pr.id === this.id) continue;
-      this.send(MT.Heartbeat, pr.id, 0, 0, NO_ENTRIES, Math.min(pr.match, this.log.committed), false, 0, ctx);
+      this.sendHeartbeat(pr, ctx);
     }
+  }
+
+  /** The commit index a heartbeat may carry: capped at the match, named with its entry's term. */
+  private sendHeartbeat(pr: Progress, ctx: Uint8Array): void {
+    let commit = Math.min(pr.match, this.log.committed);
+    let commitTerm = this.log.term(commit);
+    if (commitTerm < 0) {
+      // Compacted away: the follower needs a snapshot first, a heartbeat cannot vouch for it.
+      commit = 0;
+      commitTerm = 0;
+    }
+    this.send(MT.Heartbeat, pr.id, commitTerm, 0, NO_ENTRIES, commit, false, 0, ctx);
   }
 }
 

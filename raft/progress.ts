@@ -75,6 +75,8 @@ export class Progress {
   readAck = 0;
   /** Lease mode: leader clock at which the newest heartbeat this member acknowledged was sent. */
   leaseAck = -1;
+  /** Said it is rejoining after losing state: counts towards no quorum for the rest of the term. */
+  rejoining = false;
   /** The flush after the next ready()/hasReady() should try to send to this member. */
   wantSend = false;
   /** ...even with no new entries (to carry a new commit index). */
@@ -120,6 +122,16 @@ export class Progress {
   becomeSnapshot(index: number): void {
     this.resetState(PS.Snapshot);
     this.pendingSnapshot = index;
+  }
+
+  /**
+   * The follower no longer holds what it acknowledged: forget the match (it counts towards no
+   * commit any more) and probe from `hint`, the last index where its log may still agree.
+   */
+  lostMatch(hint: number): void {
+    this.resetState(PS.Probe);
+    this.match = 0;
+    this.next = Math.max(hint + 1, 1);
   }
 
   /** An acknowledgement up to n arrived; false if it was stale. */

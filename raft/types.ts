@@ -80,7 +80,8 @@ export interface Message {
   to: NodeId;
   term: number;
   /** Append: term of the entry at `index`. Vote/PreVote: candidate's last log term.
-   *  AppendResponse (reject): term of the follower's entry at `rejectHint` (conflict term hint). */
+   *  AppendResponse (reject): term of the follower's entry at `rejectHint` (conflict term hint).
+   *  Heartbeat: term of the leader's entry at `commit` (the follower commits only if it holds it). */
   logTerm: number;
   /** Append: index preceding `entries`. Vote/PreVote: candidate's last log index.
    *  AppendResponse: last index now matching (accept) or the rejected index (reject). */
@@ -165,6 +166,14 @@ export interface PlantedBugs {
   noConflictTruncate?: boolean;
   /** Answer ReadIndex immediately, without confirming leadership with a quorum. */
   readWithoutQuorum?: boolean;
+  /** Start from a log that lost entries the hard state says were committed (clamp the commit
+   *  index to the log, as this core once did) instead of refusing. */
+  acceptLostLog?: boolean;
+  /** A rejoining member grants votes before it has caught up with a leader. */
+  rejoinVotes?: boolean;
+  /** Leader: ignore a follower's rejection of an index it had acknowledged (keep probing at
+   *  match + 1 forever, as this core once did). */
+  noProbeReset?: boolean;
 }
 
 export interface RaftConfig {
@@ -200,6 +209,15 @@ export interface RaftInitialState {
   confState: ConfState;
   /** Last index the state machine has applied (committed entries after it will be re-delivered). */
   applied: number;
+  /**
+   * This member may have lost state it acknowledged (restored from an old copy, a disk that
+   * dropped writes, an empty data directory replacing a lost one). It then neither votes nor
+   * campaigns until it has caught up with a leader: until its commit index reaches the commit
+   * index of the first Append it accepted from its term's leader and an entry of that term
+   * (status().rejoining turns false; the app should persist that). A hard state whose commit
+   * index lies beyond the log is accepted (clamped) only in this mode.
+   */
+  rejoin?: boolean;
 }
 
 export type ProposeResult =
@@ -236,6 +254,8 @@ export interface RaftStatus {
   lastIndex: number;
   confState: ConfState;
   leadTransferee: NodeId;
+  /** Started with `rejoin` and not yet caught up with a leader: grants no votes, never campaigns. */
+  rejoining: boolean;
   /** Only on the leader. */
   progress: PeerProgress[];
 }

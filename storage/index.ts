@@ -46,4 +46,6 @@ export {
   MAX_TXN_DEPTH,
   MAX_TXN_OPS_CEILING,
 } from './keyspace/validate.js';
-export { StorageError, WalCorruptionError, SnapshotCorruptionError } from './errors.js';
+export { StorageError, WalCorruptionError, SnapshotCorruptionError, StateMachineCorruptionError } from './errors.js';
+export { verifyLevelDb } from './state-machine/leveldb-verify.js';
+export type { LevelDbProblem } from './state-machine/leveldb-verify.js';

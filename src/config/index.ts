@@ -57,6 +57,10 @@ export interface NodeConfig {
   peerSecret: RedactedSecret | null;
   /** How often certificate and key files are checked for changes. */
   tlsReloadMs: number;
+  /** Rejoin after losing state: catch up from the leader before voting again (persisted until done). */
+  rejoin: boolean;
+  /** How often the state machine's table files are checked against their checksums. */
+  smCheckIntervalMs: number;
 }
 
 /** A secret value that never prints: logs, JSON and util.inspect show `[redacted]`. */
@@ -109,6 +113,22 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms', env: 'PLACEMENT_REQUEST_TIMEOUT_MS', arg: '<ms>', help: 'server-side deadline for one request', default: '5000' },
   { key: 'leaderWaitMs', flag: '--leader-wait-ms', env: 'PLACEMENT_LEADER_WAIT_MS', arg: '<ms>', help: 'how long a request waits for a leader before failing UNAVAILABLE', default: '2000' },
   { key: 'maxListLimit', flag: '--max-list-limit', env: 'PLACEMENT_MAX_LIST_LIMIT', arg: '<n>', help: 'largest page a List returns (also the default page)', default: '1000' },
+  {
+    key: 'rejoin',
+    flag: '--rejoin',
+    env: 'PLACEMENT_REJOIN',
+    arg: '[bool]',
+    help: 'this member lost state it had acknowledged (its data directory was restored from an old copy, refused at start, or replaced by an empty one): it catches up from the leader and neither votes nor counts towards any quorum until it has (remembered in the data directory until done; the other voters must form a quorum meanwhile)',
+    default: 'false',
+  },
+  {
+    key: 'smCheckIntervalMs',
+    flag: '--sm-check-interval-ms',
+    env: 'PLACEMENT_SM_CHECK_INTERVAL_MS',
+    arg: '<ms>',
+    help: 'check the state machine\'s table files against their checksums this often, in the background (damage makes the member rebuild it from its snapshot and log)',
+    default: String(10 * 60_000),
+  },
   { key: 'logLevel', flag: '--log-level', env: 'PLACEMENT_LOG_LEVEL', arg: '<level>', help: 'trace|debug|info|warn|error|fatal|silent', default: 'info' },
   { key: 'maxLeaseTtlMs', flag: '--max-lease-ttl-ms', env: 'PLACEMENT_MAX_LEASE_TTL_MS', arg: '<ms>', help: 'longest accepted lease TTL in milliseconds (one year by default)', default: String(365 * 24 * 3600 * 1000) },
   { key: 'certFile', flag: '--cert-file', env: 'PLACEMENT_CERT_FILE', arg: '<file>', help: 'TLS certificate (PEM) of the client gRPC port and the admin HTTP port: turns TLS on there; reloaded when the file changes' },
@@ -184,6 +204,8 @@ const schema = z
     peerSecretFile: z.string(),
     peerSecret: z.instanceof(RedactedSecret).nullable(),
     tlsReloadMs: int(10),
+    smCheckIntervalMs: int(1000),
+    rejoin: bool,
   })
   .superRefine((c, ctx) => {
     if (c.heartbeatTicks >= c.electionTicks) {

@@ -16,8 +16,10 @@ import { mkdirDurable } from '../../storage/util/fs.js';
 import { followCertificates } from '../tls/credentials.js';
 import { PlacementNode } from './node.js';
 import { nodeSecurity } from './security.js';
+import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
 
 export { PlacementNode } from './node.js';
+export { StartupRefusal, EXIT_REFUSED } from './refusal.js';
 
 export interface RunningNode {
   node: PlacementNode;
@@ -159,7 +161,17 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
 
 /** Starts the node and wires SIGINT/SIGTERM to a graceful stop (a second signal exits at once). */
 export async function runNode(cfg: NodeConfig): Promise<void> {
-  const running = await startNode(cfg);
+  let running: RunningNode;
+  try {
+    running = await startNode(cfg);
+  } catch (err) {
+    if (err instanceof StartupRefusal) {
+      // What is wrong and what to do, without a stack: this is about the data, not the code.
+      process.stderr.write(`placement-center: member ${cfg.id} refuses to start on ${cfg.dataDir}:\n  ${err.what}\n  Way back: ${err.wayBack}\n`);
+      process.exit(EXIT_REFUSED);
+    }
+    throw err;
+  }
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;

@@ -15,12 +15,14 @@
 // Everything that arrives while a Ready is being processed is stepped into the core right away
 // and comes out batched in the next Ready: proposals arriving together become one entry batch,
 // one fsync and one Append per peer.
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { RaftNode, decodeConfChange, ConfChangeType, EntryType, MessageType, Role } from '../../raft/index.js';
 import type { Message, Ready, SnapshotMeta, RaftStatus } from '../../raft/index.js';
 import { SnapshotStore, StateMachine, Wal } from '../../storage/index.js';
+import { fsyncDir } from '../../storage/util/fs.js';
 import { Command, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue, ResponseHeader } from '../../proto/gen/placement/v1/kv.js';
 import type { ForwardReply, ForwardRequest } from '../../proto/gen/placement/v1/peer.js';
@@ -42,6 +44,10 @@ import type { Metrics } from '../metrics/metrics.js';
 import { PeerTransport, type SnapshotSink, type SnapshotSource } from '../transport/index.js';
 import type { ServingNode } from '../grpc/services.js';
 import { ProposalTable, ReadTable } from './waiters.js';
+import { markRejoining, openDurableState, rejoinMarkerPath } from './durable-state.js';
+import { checkIdentity, compareMembership, type Identity } from './identity.js';
+import { StartupRefusal } from './refusal.js';
+import { StateMachineHealth, isStateMachineDamage } from './sm-health.js';
 import { encodeMessage } from '../../proto/codec.js';
 
 const grpcToCode = new Map<number, ErrorCode>(
@@ -113,6 +119,16 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private applyBacklog = 0;
   private deferredHardState: import('../../raft/index.js').HardState | undefined;
   private dbSizeCache = { at: 0, bytes: 0 };
+  /** Damage found in the state machine, and its rebuild. */
+  readonly smHealth = new StateMachineHealth();
+  /** Raft is not driven (the state machine is being rebuilt): messages are dropped, nothing ticks. */
+  private paused = false;
+  /** Started with --rejoin (or its marker) and not caught up yet. */
+  private rejoining = false;
+  private identity!: Identity;
+  /** Take a snapshot as soon as possible (the newest one's file is missing). */
+  private snapshotWanted = false;
+  private verifyTimer: NodeJS.Timeout | null = null;
 
   constructor(cfg: NodeConfig, deps: NodeDeps) {
     this.cfg = cfg;
@@ -158,67 +174,19 @@ export class PlacementNode implements AdminBackend, ServingNode {
   async open(): Promise<void> {
     const dir = this.cfg.dataDir;
     mkdirSync(dir, { recursive: true });
+    const id = await checkIdentity(dir, this.cfg.clusterId, this.cfg.id, this.cfg.peers);
+    this.identity = id.identity;
+    if (id.recorded !== 'existing') this.log.info({ clusterId: this.cfg.clusterId, id: this.cfg.id, how: id.recorded }, 'data directory identity recorded');
+    if (this.cfg.rejoin) await markRejoining(dir);
+    this.rejoining = existsSync(rejoinMarkerPath(dir));
+    if (this.rejoining && this.foundingVoters().length <= 1) {
+      throw new StartupRefusal(
+        `member ${this.cfg.id} is asked to rejoin (--rejoin, or ${rejoinMarkerPath(dir)} from an unfinished rejoin) but it is the cluster's only voter: there is no leader to catch up from`,
+        `restore its data directory from a copy, or remove ${rejoinMarkerPath(dir)} to start it on the data it has`,
+      );
+    }
+    await this.openStorage();
     const metrics = this.metrics;
-    const { wal, recovered } = await Wal.open(join(dir, 'wal'), {
-      observer: {
-        onSync: (seconds, bytes) => {
-          metrics?.observeWalSync(seconds);
-          metrics?.walBytesWritten(bytes);
-        },
-        onTailTruncated: (file, offset, dropped, reason) =>
-          this.log.warn({ file, offset, dropped, reason }, 'WAL: truncated an unacknowledged tail during recovery'),
-      },
-    });
-    this.wal = wal;
-    this.store = await SnapshotStore.open(join(dir, 'snap'), { retain: 3 });
-    this.sm = await StateMachine.open(join(dir, 'sm'));
-    const snap = recovered.snapshot;
-    if (snap && this.sm.appliedIndex < snap.index) {
-      this.log.info({ index: snap.index, applied: this.sm.appliedIndex }, 'state machine behind the snapshot: installing it');
-      await this.sm.installSnapshot(this.store.openReader(snap));
-    }
-    this.appliedIndex = this.sm.appliedIndex;
-    this.lastSnapIndex = this.store.latest()?.meta.index ?? 0;
-    const voters = [...this.cfg.peers.keys()].sort((a, b) => a - b);
-    this.raft = new RaftNode(
-      {
-        id: this.cfg.id,
-        electionTick: this.cfg.electionTicks,
-        heartbeatTick: this.cfg.heartbeatTicks,
-        random: Math.random,
-        preVote: true,
-        checkQuorum: true,
-        maxSizePerMsg: 4 * 1024 * 1024,
-        maxInflightMsgs: 256,
-        logger: (level, msg) => this.log[level](msg),
-      },
-      {
-        hardState: recovered.hardState,
-        snapshot: snap,
-        entries: recovered.entries,
-        confState: { voters, learners: [] },
-        applied: this.appliedIndex,
-      },
-    );
-    const st = this.raft.status();
-    this.term = st.hardState.term;
-    this.members_ = { voters: [...st.confState.voters], learners: [...st.confState.learners] };
-    for (const id of [...this.members_.voters, ...this.members_.learners, ...this.cfg.peers.keys()]) {
-      const addr = dialAddress(this.cfg, id);
-      if (addr && id !== this.cfg.id) this.transport.setPeer(id, addr);
-    }
-    this.log.info(
-      {
-        term: st.hardState.term,
-        commit: st.hardState.commit,
-        applied: this.appliedIndex,
-        firstIndex: st.firstIndex,
-        lastIndex: st.lastIndex,
-        snapshot: snap?.index ?? 0,
-        voters: this.members_.voters,
-      },
-      'recovered',
-    );
     metrics?.bindRaftStatus(() => {
       const s = this.raft.status();
       return {
@@ -236,6 +204,83 @@ export class PlacementNode implements AdminBackend, ServingNode {
     metrics?.bindStorageStatus(() => ({ walSegments: this.wal.segmentCount, dbSizeBytes: this.dbSize() }));
   }
 
+  /** The membership a brand-new cluster starts with: as recorded when the data directory was created. */
+  private foundingVoters(): number[] {
+    const recorded = this.identity?.peers ? Object.keys(this.identity.peers).map(Number) : [];
+    return (recorded.length > 0 ? recorded : [...this.cfg.peers.keys()]).sort((a, b) => a - b);
+  }
+
+  /**
+   * Opens the WAL, snapshot files and state machine, checks them (durable-state.ts) and builds
+   * the Raft core from them. Also how the state machine is rebuilt in place: `rebuild` names
+   * the damage that made the caller close everything first.
+   */
+  private async openStorage(rebuild?: string): Promise<void> {
+    const metrics = this.metrics;
+    const st = await openDurableState({
+      dataDir: this.cfg.dataDir,
+      bootstrap: { voters: this.foundingVoters(), learners: [] },
+      rejoin: this.rejoining,
+      log: this.log,
+      rebuildStateMachine: rebuild,
+      walObserver: {
+        onSync: (seconds, bytes) => {
+          metrics?.observeWalSync(seconds);
+          metrics?.walBytesWritten(bytes);
+        },
+        onTailTruncated: (file, offset, dropped, reason) =>
+          this.log.warn({ file, offset, dropped, reason }, 'WAL: truncated an unacknowledged tail during recovery'),
+      },
+    });
+    this.wal = st.wal;
+    this.store = st.store;
+    this.sm = st.sm;
+    this.snapshotWanted = st.snapshotFileMissing;
+    this.appliedIndex = this.sm.appliedIndex;
+    this.lastSnapIndex = this.store.latest()?.meta.index ?? 0;
+    this.raft = new RaftNode(
+      {
+        id: this.cfg.id,
+        electionTick: this.cfg.electionTicks,
+        heartbeatTick: this.cfg.heartbeatTicks,
+        random: Math.random,
+        preVote: true,
+        checkQuorum: true,
+        maxSizePerMsg: 4 * 1024 * 1024,
+        maxInflightMsgs: 256,
+        logger: (level, msg) => this.log[level](msg),
+      },
+      st.initial,
+    );
+    const status = this.raft.status();
+    this.term = status.hardState.term;
+    this.role = Role.Follower;
+    this.leaderId = 0;
+    this.members_ = { voters: [...status.confState.voters], learners: [...status.confState.learners] };
+    for (const id of [...this.members_.voters, ...this.members_.learners, ...this.cfg.peers.keys()]) {
+      const addr = dialAddress(this.cfg, id);
+      if (addr && id !== this.cfg.id) this.transport.setPeer(id, addr);
+    }
+    this.log.info(
+      {
+        term: status.hardState.term,
+        commit: status.hardState.commit,
+        applied: this.appliedIndex,
+        firstIndex: status.firstIndex,
+        lastIndex: status.lastIndex,
+        snapshot: st.initial.snapshot?.index ?? 0,
+        voters: this.members_.voters,
+        rejoining: status.rejoining,
+      },
+      'recovered',
+    );
+    if (rebuild === undefined) {
+      for (const n of compareMembership(this.members_, this.cfg.peers, this.identity, this.cfg.id)) {
+        this.log.warn({ member: n.id, peersAddress: n.peersAddress || undefined, recordedAddress: n.recordedAddress || undefined }, `--peers disagrees with the stored membership: ${n.problem}`);
+      }
+    }
+  }
+
   /** Starts ticking. Call after the gRPC server listens. */
   start(): void {
     this.accepting_ = true;
@@ -244,6 +289,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
       this.schedule();
     }, this.cfg.tickMs);
     this.housekeepingTimer = setInterval(() => this.housekeeping(), 100);
+    this.verifyTimer = setInterval(() => void this.verifyStateMachine(), this.cfg.smCheckIntervalMs);
+    this.verifyTimer.unref();
     this.schedule();
   }
 
@@ -286,6 +333,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
+    if (this.verifyTimer) clearInterval(this.verifyTimer);
     await this.loopDone();
     await this.applyChain;
     const stopping = (): PlacementError => new PlacementError('UNAVAILABLE', 'node is shutting down');
@@ -295,7 +343,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.transport.close();
     if (this.deferredHardState) await this.wal.save({ hardState: this.deferredHardState });
     await this.wal.close();
-    await this.sm.close();
+    await this.sm.close().catch((err: Error) => this.log.warn({ err: err.message }, 'closing the state machine failed'));
     this.log.info({ applied: this.appliedIndex }, 'storage synced and closed');
   }
 
@@ -329,7 +377,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   // ------------------------------------------------------------------ driver loop
 
   private schedule(): void {
-    if (this.loopScheduled || this.stopped) return;
+    if (this.loopScheduled || this.stopped || this.paused) return;
     this.loopScheduled = true;
     setImmediate(() => {
       this.loopScheduled = false;
@@ -338,10 +386,10 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   private async runLoop(): Promise<void> {
-    if (this.loopRunning || this.stopped) return;
+    if (this.loopRunning || this.stopped || this.paused) return;
     this.loopRunning = true;
     try {
-      while (!this.stopped) {
+      while (!this.stopped && !this.paused) {
         this.issueReadRound();
         if (!this.raft.hasReady()) break;
         const rd = this.raft.ready();
@@ -417,7 +465,24 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   private enqueueApply(fn: () => Promise<void>): void {
-    this.applyChain = this.applyChain.then(fn).catch((err: Error) => this.fatal(err));
+    this.applyChain = this.applyChain.then(fn).catch((err: Error) => this.onApplyFailed(err));
+  }
+
+  /**
+   * Applying committed entries failed. LevelDB may report damage as such, or hand back damaged
+   * bytes that fail to decode (it does not verify block checksums on reads): either way the
+   * state machine is not to be trusted, and is rebuilt. The same failure at the same place
+   * after a rebuild is a bug, not damage: exit rather than loop.
+   */
+  private onApplyFailed(err: Error): void {
+    if (this.stopped) return;
+    const where = `${this.appliedIndex}: ${err.message}`;
+    if (this.smHealth.lastApplyFailure === where) {
+      this.fatal(err);
+      return;
+    }
+    this.smHealth.lastApplyFailure = where;
+    this.onStateMachineDamage(new Error(`applying committed entries after ${this.appliedIndex} failed: ${err.message}`));
   }
 
   private send(msgs: Message[]): void {
@@ -432,8 +497,34 @@ export class PlacementNode implements AdminBackend, ServingNode {
         if (m.type === MessageType.Heartbeat) this.startRttProbe(m.to, now);
       }
     }
-    this.transport.send(remote);
+    this.transport.send(remote.some((m) => m.type === MessageType.Snapshot) ? remote.flatMap((m) => this.withSnapshotFile(m)) : remote);
     if (local.length > 0) for (const m of local) this.raft.step(m);
+  }
+
+  /**
+   * A Snapshot message names the core's compaction point; its file may be gone (deleted by
+   * hand, a damaged disk). Send the newest snapshot instead (the core allows a newer one); with
+   * none new enough, take one now and let the core retry, instead of failing to open the file
+   * ten times a second.
+   */
+  private withSnapshotFile(m: Message): Message[] {
+    if (m.type !== MessageType.Snapshot || !m.snapshot) return [m];
+    const info = this.store.find(m.snapshot.meta);
+    if (info && existsSync(info.path)) return [m];
+    if (info) void this.store.forgetMissing();
+    const latest = this.store.list().reverse().find((s) => existsSync(s.path));
+    if (latest && latest.meta.index >= m.snapshot.meta.index) {
+      this.log.warn({ to: m.to, wanted: m.snapshot.meta.index, sending: latest.meta.index }, 'snapshot file missing: sending the newest snapshot instead');
+      return [{ ...m, snapshot: { meta: latest.meta, data: m.snapshot.data } }];
+    }
+    this.log.error({ to: m.to, wanted: m.snapshot.meta.index, dir: this.store.dir }, 'no file for the snapshot a follower needs: taking a new one');
+    this.snapshotWanted = true;
+    const to = m.to;
+    setImmediate(() => {
+      if (!this.paused && !this.stopped) this.raft.reportSnapshot(to, false);
+      this.schedule();
+    });
+    return [];
   }
 
   private afterAdvance(): void {
@@ -442,7 +533,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
       this.pendingCompact = 0;
       this.raft.compact(idx);
     }
-    const due = this.appliedIndex - this.lastSnapIndex >= this.cfg.snapshotEvery || this.bytesSinceSnapshot >= this.cfg.snapshotBytes;
+    if (this.rejoining && !this.raft.status().rejoining) this.finishRejoin();
+    const due = this.snapshotWanted || this.appliedIndex - this.lastSnapIndex >= this.cfg.snapshotEvery || this.bytesSinceSnapshot >= this.cfg.snapshotBytes;
     if (!this.snapshotting && due) {
       this.snapshotting = true;
       // Started from the apply chain, so that no apply batch is in flight when the state
@@ -479,6 +571,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   private async apply(entries: import('../../raft/index.js').Entry[]): Promise<void> {
+    // A damaged state machine applies nothing: the rebuild replays these from the log.
+    if (this.smHealth.fault !== null) return;
     const t0 = process.hrtime.bigint();
     let answered = false;
     const answer = (results: CommandResult[]): void => {
@@ -581,7 +675,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   private onMessages(msgs: Message[]): void | Promise<void> {
-    if (this.stopped || !this.raft) return;
+    if (this.stopped || this.paused || !this.raft) return;
     for (const m of msgs) {
       this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
       if (m.type === MessageType.HeartbeatResponse) this.endRttProbe(m.from);
@@ -612,6 +706,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private async takeSnapshot(): Promise<void> {
     const index = this.appliedIndex;
     this.bytesSinceSnapshot = 0;
+    this.snapshotWanted = false;
     const t0 = Date.now();
     try {
       const meta = this.raft.snapshotMetaAt(index);
@@ -666,6 +761,107 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private async openSnapshot(meta: SnapshotMeta): Promise<SnapshotSource> {
     const r = this.store.openReader(meta, { chunkSize: 256 * 1024 });
     return { size: r.size, chunks: r.chunks() };
+  }
+
+  // ------------------------------------------------------------------ damage and rejoin
+
+  /**
+   * Checks the state machine's table files against their checksums (in slices, between which
+   * the event loop runs). Runs every --sm-check-interval-ms; damage starts a rebuild. Resolves with
+   * the problems found.
+   */
+  async verifyStateMachine(): Promise<string[]> {
+    if (this.smHealth.fault !== null || this.paused || this.stopped) return [];
+    const sm = this.sm;
+    const problems = await sm.verifyTables();
+    if (sm !== this.sm) return []; // replaced meanwhile
+    const out = problems.map((p) => `${p.file}${p.offset !== undefined ? ` at offset ${p.offset}` : ''}: ${p.reason}`);
+    if (out.length > 0) this.onStateMachineDamage(new Error(out.join('; ')));
+    else this.smHealth.lastCheck = `checksums verified ${new Date().toISOString()}`;
+    return out;
+  }
+
+  /**
+   * The state machine can no longer be trusted: stop serving reads and applying, then rebuild it
+   * from the newest snapshot and the log, in place (durable-state.ts moves the damaged database
+   * aside; nothing is deleted). Needs nothing from the other members: the log holds every entry
+   * after the newest snapshot. When that cannot be done (no usable snapshot file), the node stays
+   * up and not ready, with the way back in /readyz.
+   */
+  private onStateMachineDamage(err: Error): void {
+    if (this.smHealth.fault !== null || this.stopped) return;
+    this.smHealth.fault = err.message;
+    this.log.error({ err: err.message }, 'state machine damaged: not ready, reads refused, nothing applied; rebuilding it from the snapshot and the log');
+    void this.rebuildStateMachine(err.message);
+  }
+
+  private async rebuildStateMachine(reason: string): Promise<void> {
+    this.smHealth.rebuilding = true;
+    this.paused = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
+    await this.loopDone();
+    await this.applyChain;
+    const gone = (): PlacementError => new PlacementError('UNAVAILABLE', 'this member is rebuilding its state machine; the outcome is unknown, retry with the same client_id/seq', this.leaderId, this.addressOf(this.leaderId));
+    this.proposals.failAll(gone);
+    this.reads.failAll(gone);
+    this.unpersistedApply = false;
+    for (const w of this.persistWaiters.splice(0)) w();
+    this.applyBacklog = 0;
+    const t0 = Date.now();
+    try {
+      if (this.deferredHardState) await this.wal.save({ hardState: this.deferredHardState });
+      this.deferredHardState = undefined;
+      await this.wal.close();
+      await this.sm.close().catch(() => undefined);
+      await this.openStorage(reason);
+    } catch (e) {
+      const why = e instanceof StartupRefusal ? `${e.what}. Way back: ${e.wayBack}` : (e as Error).message;
+      this.smHealth.stuck = why;
+      this.smHealth.rebuilding = false;
+      this.log.fatal({ err: why }, 'state machine rebuild failed: this member stays out of the cluster (not ready) until an operator acts');
+      return;
+    }
+    this.smHealth.rebuilds++;
+    this.smHealth.fault = null;
+    this.smHealth.rebuilding = false;
+    this.smHealth.lastCheck = `rebuilt ${new Date().toISOString()} (${reason})`;
+    this.log.warn({ ms: Date.now() - t0, applied: this.appliedIndex }, 'state machine rebuilt; replaying the log');
+    this.paused = false;
+    if (this.stopped) return;
+    this.tickTimer = setInterval(() => {
+      this.raft.tick();
+      this.schedule();
+    }, this.cfg.tickMs);
+    this.housekeepingTimer = setInterval(() => this.housekeeping(), 100);
+    this.schedule();
+  }
+
+  /** The core caught up with the leader after a rejoin: forget the marker (the log is durable by now). */
+  private finishRejoin(): void {
+    this.rejoining = false;
+    const path = rejoinMarkerPath(this.cfg.dataDir);
+    void unlink(path)
+      .then(() => fsyncDir(this.cfg.dataDir))
+      .then(
+        () => this.log.info('rejoin complete: caught up with the leader, voting again'),
+        (err: Error) => this.log.error({ err: err.message, path }, 'rejoin complete, but its marker could not be removed (the next start rejoins again)'),
+      );
+  }
+
+  /** A damaged state machine serves no reads. */
+  private readable(): void {
+    this.smHealth.guardRead();
+  }
+
+  /** A read of stored state failed: damage (or damaged bytes that did not decode). */
+  private smReadFailed(err: unknown): never {
+    const code = (err as { code?: string }).code;
+    if (!(err instanceof PlacementError) && code !== 'LEVEL_DATABASE_NOT_OPEN' && code !== 'LEVEL_ITERATOR_NOT_OPEN') {
+      this.onStateMachineDamage(isStateMachineDamage(err) ? (err as Error) : new Error(`reading stored state failed: ${(err as Error).message}`));
+      this.smHealth.guardRead();
+    }
+    throw err;
   }
 
   // ------------------------------------------------------------------ housekeeping
@@ -894,7 +1090,13 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   async getKv(key: string): Promise<KeyValue | null> {
-    return this.getKvSync(key) ?? (await this.sm.get(key)) ?? null;
+    const v = this.getKvSync(key);
+    if (v !== undefined) return v;
+    try {
+      return (await this.sm.get(key)) ?? null;
+    } catch (err) {
+      return this.smReadFailed(err);
+    }
   }
 
   /**
@@ -903,17 +1105,23 @@ export class PlacementNode implements AdminBackend, ServingNode {
    * snapshot install): use getKv(). Same view as getKv: the last applied batch.
    */
   getKvSync(key: string): KeyValue | null | undefined {
+    this.readable();
     try {
       return this.sm.getSync(key) ?? null;
     } catch (err) {
       if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN') return undefined;
-      throw err;
+      return this.smReadFailed(err);
     }
   }
 
   async listKv(prefix: string, startAfter: string, limit: number, keysOnly: boolean): Promise<ListPage> {
-    const r = await this.sm.list(prefix, { startAfter: startAfter || undefined, limit, keysOnly });
-    return { kvs: r.kvs, more: r.more, nextKey: r.nextKey };
+    this.readable();
+    try {
+      const r = await this.sm.list(prefix, { startAfter: startAfter || undefined, limit, keysOnly });
+      return { kvs: r.kvs, more: r.more, nextKey: r.nextKey };
+    } catch (err) {
+      return this.smReadFailed(err);
+    }
   }
 
   header(): ResponseHeader {
@@ -1003,30 +1211,35 @@ export class PlacementNode implements AdminBackend, ServingNode {
   async getUser(name: string, opts?: ReadOptions): Promise<User | null> {
     this.guard();
     await this.readBarrier(!!opts?.serializable, this.deadline());
+    this.readable();
     return (await this.sm.getUser(name)) ?? null;
   }
 
   async listUsers(opts?: ReadOptions): Promise<User[]> {
     this.guard();
     await this.readBarrier(!!opts?.serializable, this.deadline());
+    this.readable();
     return this.sm.listUsers();
   }
 
   async getConfig(name: string, opts?: ReadOptions): Promise<ConfigEntry | null> {
     this.guard();
     await this.readBarrier(!!opts?.serializable, this.deadline());
+    this.readable();
     return (await this.sm.getConfig(name)) ?? null;
   }
 
   async listConfig(opts?: ReadOptions): Promise<ConfigEntry[]> {
     this.guard();
     await this.readBarrier(!!opts?.serializable, this.deadline());
+    this.readable();
     return this.sm.listConfig();
   }
 
   async listLeases(opts?: ReadOptions): Promise<Lease[]> {
     this.guard();
     await this.readBarrier(!!opts?.serializable, this.deadline());
+    this.readable();
     return this.sm.listLeases();
   }
 
@@ -1050,6 +1263,12 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const st = this.raft.status();
     const lag = st.hardState.commit - this.appliedIndex;
     return [
+      this.smHealth.readyCheck(),
+      {
+        name: 'rejoin',
+        ok: !st.rejoining,
+        detail: st.rejoining ? 'rejoining after lost state: catching up from the leader before it votes or counts towards a quorum' : 'not rejoining',
+      },
       { name: 'leader', ok: st.softState.leader !== 0, detail: st.softState.leader ? `leader ${st.softState.leader}` : 'no leader known' },
       { name: 'applied', ok: lag <= 1000, detail: `applied ${this.appliedIndex} of committed ${st.hardState.commit}` },
       { name: 'storage', ok: this.storageError === null && !this.stopped, detail: this.storageError ? this.storageError.message : this.stopped ? 'closed' : 'writable' },

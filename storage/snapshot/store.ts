@@ -13,11 +13,14 @@ import { join } from 'node:path';
 import type { ConfState, SnapshotMeta } from '../../raft/types.js';
 import { SnapshotCorruptionError, StorageError } from '../errors.js';
 import { fsyncDir, mkdirDurable } from '../util/fs.js';
+import { Pacer } from '../util/pace.js';
 import { checkConfState, readU64, writeU64 } from '../wal/record.js';
 
 const MAGIC = Buffer.from('PCSNAP01');
 const END_MAGIC = Buffer.from('PCSNEND1');
 const TRAILER = 8 + 8 + 32;
+/** Default read size: hashing it takes well under a millisecond, so reads pace the event loop. */
+const CHUNK = 256 * 1024;
 const NAME_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
 
@@ -93,7 +96,8 @@ export async function verifySnapshotFile(path: string): Promise<{ meta: Snapshot
     const contentLen = readU64(trailer, 8);
     if (headerLen + contentLen + TRAILER !== size) throw new SnapshotCorruptionError(path, 'content length does not match file size');
     const h = createHash('sha256');
-    const buf = Buffer.allocUnsafe(1 << 20);
+    // Read and hash in slices: every read is a turn of the event loop.
+    const buf = Buffer.allocUnsafe(CHUNK);
     let pos = 0;
     const end = size - TRAILER;
     while (pos < end) {
@@ -277,6 +281,24 @@ export class SnapshotStore {
     return [...this.snapshots];
   }
 
+  /**
+   * Drops from the index the snapshots whose files are gone (deleted by hand, a lost disk);
+   * returns them. The index is otherwise only read at open().
+   */
+  async forgetMissing(): Promise<SnapshotInfo[]> {
+    const gone: SnapshotInfo[] = [];
+    for (const s of this.snapshots) {
+      try {
+        await fsp.stat(s.path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') gone.push(s);
+        else throw e;
+      }
+    }
+    if (gone.length > 0) this.snapshots = this.snapshots.filter((s) => !gone.includes(s));
+    return gone;
+  }
+
   /** Find a committed snapshot by index and term. */
   find(meta: Pick<SnapshotMeta, 'index' | 'term'>): SnapshotInfo | undefined {
     return this.snapshots.find((s) => s.meta.index === meta.index && s.meta.term === meta.term);
@@ -299,9 +321,12 @@ export class SnapshotStore {
       const header = encodeHeader(meta);
       await w.write(header);
       let contentLen = 0;
+      const pacer = new Pacer();
       for await (const chunk of content) {
         contentLen += chunk.length;
         await w.write(chunk);
+        const p = pacer.pace();
+        if (p) await p;
       }
       const trailer = Buffer.allocUnsafe(TRAILER);
       END_MAGIC.copy(trailer, 0);
@@ -322,7 +347,7 @@ export class SnapshotStore {
   /** Stream a committed snapshot (to a peer, or into a state machine). */
   openReader(meta: Pick<SnapshotMeta, 'index' | 'term'>, opts: { chunkSize?: number } = {}): SnapshotReader {
     const info = this.require(meta);
-    const chunkSize = opts.chunkSize ?? 1 << 20;
+    const chunkSize = opts.chunkSize ?? CHUNK;
     const path = info.path;
     // A stream is pinned from the moment it is handed out (chunks()/content() called) until it
     // finishes: the generator body, and so its open(), only runs at the first read, which may come

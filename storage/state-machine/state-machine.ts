@@ -17,7 +17,9 @@ import type { CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/pl
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import type { RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { KeyValue as EtcdKeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
-import { StorageError } from '../errors.js';
+import { StateMachineCorruptionError, StorageError } from '../errors.js';
+import { verifyLevelDb } from './leveldb-verify.js';
+import { Pacer } from '../util/pace.js';
 import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
 import type { SnapshotInfo, SnapshotStore } from '../snapshot/store.js';
 import { MAX_RECORD_BODY, readU64, writeU64 } from '../wal/record.js';
@@ -37,6 +39,10 @@ export type { RangeOptions, RangeResult } from '../keyspace/range.js';
 export interface StateMachineOptions {
   /** Results remembered per client for de-duplication (default 1024). */
   dedupWindow?: number;
+  /** Check every LevelDB file's checksums before opening (default true; see leveldb-verify.ts). */
+  verify?: boolean;
+  /** Told about each leftover directory open() removes or moves aside. */
+  onCleanup?: (what: string) => void;
 }
 
 /** Anything that yields verified snapshot content (SnapshotReader from SnapshotStore.openReader). */
@@ -48,6 +54,23 @@ export interface SnapshotContentSource {
 type Sub = AbstractSublevel<Db, string | Buffer | Uint8Array, string, Buffer>;
 
 const CURRENT = 'CURRENT_DB';
+const DB_RE = /^db-(\d+)$/;
+/** In a db-* directory: written (synced) once a snapshot install into it is complete. */
+const INSTALLED = 'PLACEMENT_INSTALLED';
+/** In a db-* directory: it was found damaged and replaced; it is moved aside, never deleted. */
+const QUARANTINED = 'PLACEMENT_QUARANTINED';
+const dbNumber = (name: string): number => parseInt(name.slice(3), 10);
+const dbName = (n: number): string => `db-${String(n).padStart(6, '0')}`;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.stat(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
 /**
  * On-disk format of the replicated state (`!meta!format`, u64). Bump it on any change to how keys
  * or values are laid out or interpreted. 1 (no marker): one de-dup window blob per client under
@@ -99,38 +122,126 @@ export class StateMachine {
     this.dedupWindow = Math.max(1, opts.dedupWindow ?? 1024);
   }
 
-  /** Open (or create) the state machine in `dir`; removes leftovers of an interrupted snapshot install. */
+  /**
+   * Open (or create) the state machine in `dir`. The database CURRENT_DB names must exist:
+   * anything else (a partial copy or restore of the directory) is refused with SM_INVALID, never
+   * rebuilt over. Its LevelDB files are checked against their checksums first (SM_CORRUPT with
+   * the damaged files; the way back is quarantine() and a snapshot install). Leftovers: a db-*
+   * below the named one was superseded by a completed install and is deleted (moved aside as
+   * quarantine-* if it was quarantined); one above it without the install marker is an install
+   * that never finished and is deleted; a complete one above it is refused (CURRENT_DB older
+   * than the data?).
+   */
   static async open(dir: string, opts: StateMachineOptions = {}): Promise<StateMachine> {
     await mkdirDurable(dir);
     const sm = new StateMachine(dir, opts);
+    const entries = await fsp.readdir(dir);
+    const dbs = entries.filter((n) => DB_RE.test(n)).sort();
     let name: string;
+    let fresh = false;
     try {
       name = (await fsp.readFile(join(dir, CURRENT), 'utf8')).trim();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      name = 'db-000001';
+      name = dbName(1);
       // Without the pointer only a first open (crashed before writing it) is unambiguous: never
       // guess and delete a database that may hold the live state.
-      const dbs = (await fsp.readdir(dir)).filter((n) => /^db-\d+$/.test(n));
       if (dbs.some((n) => n !== name)) {
-        throw new StorageError('SM_INVALID', `${CURRENT} is missing in ${dir} but it holds ${dbs.sort().join(', ')}; refusing to guess which is live`);
+        throw new StorageError('SM_INVALID', `${CURRENT} is missing in ${dir} but it holds ${dbs.join(', ')}; refusing to guess which is live`);
       }
+      fresh = true;
     }
     if (!/^db-\d{6,}$/.test(name)) throw new StorageError('SM_INVALID', `bad ${CURRENT} file in ${dir}: ${JSON.stringify(name)}`);
-    for (const n of await fsp.readdir(dir)) {
-      if (n !== name && /^db-\d+$/.test(n)) await fsp.rm(join(dir, n), { recursive: true, force: true });
-      if (n.startsWith('.') && n.endsWith('.tmp')) await fsp.rm(join(dir, n), { force: true });
+    if (!fresh && !dbs.includes(name)) {
+      throw new StorageError(
+        'SM_INVALID',
+        `${join(dir, CURRENT)} names ${name}, which does not exist` +
+          (dbs.length > 0 ? ` (${dir} holds ${dbs.join(', ')})` : ` (${dir} holds no database)`) +
+          ': the pointer and the databases disagree (a partial copy or restore of the directory?). ' +
+          'Refusing to start rather than guess or rebuild over it. Way back: restore the whole data directory from a consistent copy, ' +
+          'or rebuild this member from its peers (move the data directory aside and start it again with --rejoin).',
+      );
     }
-    const db = await StateMachine.openDb(join(dir, name));
+    for (const n of dbs) {
+      if (n === name) continue;
+      const path = join(dir, n);
+      if (dbNumber(n) < dbNumber(name)) {
+        if (await exists(join(path, QUARANTINED))) {
+          await fsp.rename(path, join(dir, `quarantine-${n}`));
+          opts.onCleanup?.(`moved the damaged ${n} aside as quarantine-${n}`);
+        } else {
+          await fsp.rm(path, { recursive: true, force: true });
+          opts.onCleanup?.(`deleted ${n}, superseded by ${name}`);
+        }
+      } else {
+        // An install that never became live: unfinished, or finished but the pointer never moved
+        // off the database it was to replace (its marker names that one). Anything else is a
+        // complete database the pointer no longer knows about: refuse.
+        const marker = await fsp.readFile(join(path, INSTALLED), 'utf8').catch(() => null);
+        const from = marker === null ? null : (/ from (db-\d+)/.exec(marker)?.[1] ?? '');
+        if (from !== null && from !== name) {
+          throw new StorageError(
+            'SM_INVALID',
+            `${dir} holds ${n}, a complete database installed over ${from || 'an unknown one'}, newer than the ${name} that ${CURRENT} names: ` +
+              `${CURRENT} is older than the data (restored from an old copy?). Refusing to guess which is live.`,
+          );
+        }
+        await fsp.rm(path, { recursive: true, force: true });
+        opts.onCleanup?.(`deleted ${n}, a snapshot install that never became live`);
+      }
+    }
+    for (const n of entries) if (n.startsWith('.') && n.endsWith('.tmp')) await fsp.rm(join(dir, n), { force: true });
+    await fsyncDir(dir);
+    const path = join(dir, name);
+    if (!fresh && opts.verify !== false) {
+      const problems = await verifyLevelDb(path);
+      if (problems.length > 0) throw new StateMachineCorruptionError(path, problems);
+    }
+    const db = await StateMachine.openDb(path, fresh);
     try {
-      await StateMachine.checkFormat(db, `state machine in ${join(dir, name)}`, 'SM_INVALID');
+      await StateMachine.checkFormat(db, `state machine in ${path}`, 'SM_INVALID');
     } catch (e) {
       await db.close();
       throw e;
     }
     await sm.attach(name, db);
-    await writeFileAtomic(join(dir, CURRENT), name);
+    if (fresh) await writeFileAtomic(join(dir, CURRENT), name);
     return sm;
+  }
+
+  /**
+   * Replaces the live database of the state machine in `dir` (which must not be open) with an
+   * empty one, keeping the old one as `quarantine-db-*`: nothing is deleted. The caller then
+   * installs a snapshot and replays the log into it. Crash-safe at every step: the old database
+   * is marked first, so that open() moves it aside instead of deleting it as superseded.
+   */
+  static async quarantine(dir: string, reason: string): Promise<{ quarantined: string; fresh: string }> {
+    const name = (await fsp.readFile(join(dir, CURRENT), 'utf8')).trim();
+    if (!DB_RE.test(name) || !(await exists(join(dir, name)))) throw new StorageError('SM_INVALID', `${CURRENT} in ${dir} does not name a database (${JSON.stringify(name)})`);
+    await writeFileAtomic(join(dir, name, QUARANTINED), `${new Date().toISOString()} ${reason}\n`);
+    const next = Math.max(...(await fsp.readdir(dir)).filter((n) => DB_RE.test(n)).map(dbNumber)) + 1;
+    const fresh = dbName(next);
+    const db = await StateMachine.openDb(join(dir, fresh), true);
+    await db.close();
+    await fsyncDir(dir);
+    await writeFileAtomic(join(dir, CURRENT), fresh);
+    await fsp.rename(join(dir, name), join(dir, `quarantine-${name}`));
+    await fsyncDir(dir);
+    return { quarantined: join(dir, `quarantine-${name}`), fresh };
+  }
+
+  /** Path of the live LevelDB directory. */
+  get dbPath(): string {
+    return join(this.dir, this.dbName);
+  }
+
+  /**
+   * Checks the live database's table files against their checksums, pausing between blocks
+   * (see leveldb-verify.ts). Files written in the last `settledMs` are skipped (LevelDB may be
+   * writing them). Resolves with the problems found (empty when all hold).
+   */
+  async verifyTables(settledMs = 60_000): Promise<{ file: string; offset?: number; reason: string }[]> {
+    return verifyLevelDb(this.dbPath, { logs: false, settledMs });
   }
 
   /**
@@ -161,9 +272,16 @@ export class StateMachine {
     await db.put(FORMAT_KEY, b, { sync: true } as never);
   }
 
-  private static async openDb(path: string): Promise<Db> {
+  /** `create`: only a brand-new database may be created; a missing existing one is an error, never silently empty. */
+  private static async openDb(path: string, create: boolean): Promise<Db> {
     const db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: 16 * 1024 * 1024 });
-    await db.open();
+    try {
+      await db.open({ createIfMissing: create } as never);
+    } catch (e) {
+      // classic-level says only "Database failed to open"; LevelDB's reason is the cause.
+      const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
+      throw new StateMachineCorruptionError(path, [{ file: path, reason: `LevelDB cannot open it: ${cause}` }]);
+    }
     return db;
   }
 
@@ -353,7 +471,10 @@ export class StateMachine {
       const skip = new Set(['!meta!applied', '!meta!confState', '!meta!format']);
       const compactRaw = await this.db.get(Buffer.from('!meta!compact'), { snapshot: snap });
       const compacted = compactRaw ? readU64(compactRaw, 0) : -1;
+      const pacer = new Pacer();
       for await (const [k, v] of this.db.iterator({ snapshot: snap })) {
+        const p = pacer.pace();
+        if (p) await p;
         if (skip.has(k.toString('latin1')) || isLocal(k) || historyAtOrBelow(k, compacted)) continue;
         len.writeUInt32LE(k.length, 0);
         h.update(len);
@@ -394,6 +515,7 @@ export class StateMachine {
         opts.confStateAt?.(index) ?? opts.confState ?? (csRaw ? (JSON.parse(csRaw.toString('utf8')) as ConfState) : { voters: [], learners: [] });
       const db = this.db;
       async function* content(): AsyncGenerator<Buffer> {
+        const pacer = new Pacer();
         let parts: Buffer[] = [];
         let size = 0;
         const hdr = (n: number): Buffer => {
@@ -409,6 +531,9 @@ export class StateMachine {
             parts = [];
             size = 0;
           }
+          // The iterator's cached entries resolve without a turn of the event loop.
+          const p = pacer.pace();
+          if (p) await p;
         }
         if (size > 0) yield Buffer.concat(parts, size);
       }
@@ -426,12 +551,14 @@ export class StateMachine {
    */
   installSnapshot(source: SnapshotContentSource): Promise<void> {
     return this.exclusive(async () => {
-      const n = parseInt(this.dbName.slice(3), 10) + 1;
-      const name = `db-${String(n).padStart(6, '0')}`;
+      // A name above every database here: an existing directory is never overwritten or removed.
+      const n = Math.max(dbNumber(this.dbName), ...(await fsp.readdir(this.dir)).filter((x) => DB_RE.test(x)).map(dbNumber)) + 1;
+      const name = dbName(n);
       const path = join(this.dir, name);
-      await fsp.rm(path, { recursive: true, force: true });
-      const fresh = await StateMachine.openDb(path);
+      if (await exists(path)) throw new StorageError('SM_INVALID', `snapshot install: ${path} already exists`);
+      const fresh = await StateMachine.openDb(path, true);
       try {
+        const pacer = new Pacer();
         let batch = fresh.batch();
         // Flush by count and by bytes: 10,000 records of 1 MiB values would be 10 GiB in one batch.
         let batchBytes = 0;
@@ -453,6 +580,8 @@ export class StateMachine {
             batch.put(buf.subarray(o + 4, o + 4 + kl), buf.subarray(o + 8 + kl, o + 8 + kl + vl));
             batchBytes += 8 + kl + vl;
             o += 8 + kl + vl;
+            const p = pacer.pace();
+            if (p) await p;
           }
           carry = o < buf.length ? Buffer.from(buf.subarray(o)) : Buffer.alloc(0);
           buf = carry;
@@ -479,8 +608,11 @@ export class StateMachine {
           throw new StorageError('SNAPSHOT_CORRUPT', `snapshot content is at applied ${idx}/${term}, meta says ${source.meta.index}/${source.meta.term}`);
         }
         await StateMachine.checkFormat(fresh, `snapshot ${source.meta.index}/${source.meta.term}`, 'SNAPSHOT_CORRUPT');
+        // Complete: open() must not take it for an unfinished install should the flip not happen.
+        await writeFileAtomic(join(path, INSTALLED), `${source.meta.index}/${source.meta.term} from ${this.dbName}\n`);
       } catch (e) {
         await fresh.close();
+        // Only the directory this install created (checked absent above).
         await fsp.rm(path, { recursive: true, force: true });
         throw e;
       }
@@ -489,6 +621,7 @@ export class StateMachine {
       const oldName = this.dbName;
       await this.attach(name, fresh);
       await old.close();
+      // Superseded by a durable replacement that CURRENT_DB now names.
       await fsp.rm(join(this.dir, oldName), { recursive: true, force: true });
       await fsyncDir(this.dir);
     });

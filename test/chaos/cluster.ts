@@ -53,6 +53,8 @@ export interface ChaosNode {
   paused: boolean;
   /** Times this node was (re)started. */
   starts: number;
+  /** Exit code of its last process (null while running or killed by a signal). */
+  lastExitCode: number | null;
 }
 
 export interface ClusterOptions {
@@ -178,6 +180,7 @@ export class ChaosCluster {
         proc: null,
         paused: false,
         starts: 0,
+        lastExitCode: null,
       });
       targets.set(id, { host: '127.0.0.1', port: ports[2 * i]! });
     }
@@ -191,8 +194,11 @@ export class ChaosCluster {
     await this.waitForLeader(this.o.startTimeoutMs ?? 60_000);
   }
 
-  /** Spawns node `id` (same ports and data dir every time) and waits until it serves status. */
-  async startNode(id: number): Promise<void> {
+  /**
+   * Spawns node `id` (same ports and data dir every time, plus `extra` flags for this start) and
+   * waits until it serves status. Throws if it exits first (see lastExitCode).
+   */
+  async startNode(id: number, extra: string[] = []): Promise<void> {
     const h = this.node(id);
     if (h.proc) throw new Error(`node ${id} already running (pid ${h.proc.pid})`);
     mkdirSync(h.dataDir, { recursive: true });
@@ -217,6 +223,7 @@ export class ChaosCluster {
       '--dial',
       this.network.dialArg(id),
       ...(this.o.extraArgs ?? []),
+      ...extra,
     ];
     const fd = openSync(h.logFile, 'a');
     const proc = spawn(process.execPath, args, {
@@ -229,21 +236,31 @@ export class ChaosCluster {
     h.proc = proc;
     h.paused = false;
     h.starts++;
-    proc.once('exit', () => {
+    h.lastExitCode = null;
+    proc.once('exit', (code) => {
+      h.lastExitCode = code;
       live.delete(proc);
       if (h.proc === proc) {
         h.proc = null;
         h.paused = false;
       }
     });
-    await waitFor(
-      async () => {
-        if (h.proc !== proc) throw new Error(`node ${id} exited during start:\n${this.logTail(id)}`);
-        return await getJson<NodeStatus>(`http://${h.httpAddress}/v1/cluster/status`, 1000);
-      },
-      `node ${id} to serve /v1/cluster/status`,
-      this.o.startTimeoutMs ?? 60_000,
-    );
+    // A node that refuses to start exits at once: say so then, not after the start timeout.
+    const early = exited(proc).then(() => {
+      throw new Error(`node ${id} exited during start (code ${proc.exitCode}):\n${this.logTail(id)}`);
+    });
+    early.catch(() => undefined);
+    await Promise.race([
+      early,
+      waitFor(
+        async () => {
+          if (h.proc !== proc) throw new Error(`node ${id} exited during start:\n${this.logTail(id)}`);
+          return await getJson<NodeStatus>(`http://${h.httpAddress}/v1/cluster/status`, 1000);
+        },
+        `node ${id} to serve /v1/cluster/status`,
+        this.o.startTimeoutMs ?? 60_000,
+      ),
+    ]);
   }
 
   /** SIGKILL by pid; resolves once the process is gone. */

@@ -6,13 +6,24 @@
 //   partition  isolate the leader / a random node, minority|majority split, bridge, random halves
 //   partition-leader  always isolate the current leader (the stale-leader case)
 //   delay      slow, jittery links everywhere
-//   mixed      any of the above, chosen at random each round
+//   restore-old-copy  a member's data directory replaced by an older copy of it (taken at an
+//              earlier crash): either all of it, which the operator knows and starts with
+//              --rejoin (the procedure for a restore), or only its wal/, which the member must
+//              refuse at start (exit 78: its state machine is ahead of its log); the operator
+//              then starts it with --rejoin
+//   corrupt-sm one state-machine file damaged (a flipped byte in a LevelDB table or log, garbage
+//              in CURRENT or a MANIFEST): in a running member (found by the background checksum
+//              check) or while it is down (found at start); either way the member must rebuild
+//              its state machine from its own snapshot and log and rejoin the run
+//   mixed      any of kill, pause, partition, partition-leader, delay, chosen at random each round
 // A run takes a list; rounds rotate through it.
 
-import type { ChaosCluster } from './cluster.js';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { waitFor, type ChaosCluster } from './cluster.js';
 import type { PartitionFault } from './proxy.js';
 
-export const NEMESES = ['kill', 'pause', 'partition', 'partition-leader', 'delay', 'mixed'] as const;
+export const NEMESES = ['kill', 'pause', 'partition', 'partition-leader', 'delay', 'restore-old-copy', 'corrupt-sm', 'mixed'] as const;
 export type NemesisKind = (typeof NEMESES)[number];
 
 export interface FaultRecord {
@@ -50,6 +61,9 @@ export class Nemesis {
   private loopDone: Promise<void> = Promise.resolve();
   private wake: (() => void) | null = null;
   private round = 0;
+  /** Per node: a copy of its data directory taken at an earlier crash (restore-old-copy). */
+  private readonly backups = new Map<number, string>();
+  private backupSeq = 0;
 
   constructor(
     private readonly cluster: ChaosCluster,
@@ -184,6 +198,12 @@ export class Nemesis {
         this.end(r);
         return;
       }
+      case 'restore-old-copy':
+        await this.restoreOldCopy(holdRange);
+        return;
+      case 'corrupt-sm':
+        await this.corruptStateMachine(holdRange);
+        return;
       case 'delay': {
         const d = Math.round(this.uniform([20, 120]));
         const j = Math.round(this.uniform([10, 100]));
@@ -195,6 +215,120 @@ export class Nemesis {
         return;
       }
     }
+  }
+
+  /**
+   * A member's data directory, as an operator would restore it from a backup. The backup is
+   * taken at a crash (kill -9, copy, restart: a crash-consistent copy, like a disk snapshot) the
+   * first time a member is picked; a later round restores it over whatever came since.
+   */
+  private async restoreOldCopy(holdRange: [number, number]): Promise<void> {
+    const c = this.cluster;
+    const withBackup = [...this.backups.keys()].filter((id) => c.isServing(id));
+    const leader = await c.currentLeader();
+    const t = withBackup.length > 0 ? ((id) => ({ id, role: id === leader ? 'leader' : 'follower' }))(this.pick(withBackup)) : await this.target('follower');
+    const backup = this.backups.get(t.id);
+    if (backup === undefined) {
+      const r = this.begin({ nemesis: 'restore-old-copy', what: `kill -9 ${t.role} ${t.id} and copy its data directory (backup for a later round)`, nodes: [t.id] });
+      await c.kill(t.id);
+      const dir = join(c.node(t.id).dataDir, `..`, `backup-${t.id}-${++this.backupSeq}`);
+      cpSync(c.node(t.id).dataDir, dir, { recursive: true });
+      this.backups.set(t.id, dir);
+      await c.startNode(t.id);
+      this.end(r);
+      return;
+    }
+    this.backups.delete(t.id);
+    const whole = this.o.rnd() < 0.5;
+    const r = this.begin({
+      nemesis: 'restore-old-copy',
+      what: whole ? `restore ${t.role} ${t.id} from an old copy of its data directory, start it with --rejoin` : `restore the wal/ of ${t.role} ${t.id} from an old copy (state machine kept)`,
+      nodes: [t.id],
+    });
+    await c.kill(t.id);
+    const dataDir = c.node(t.id).dataDir;
+    if (whole) {
+      rmSync(dataDir, { recursive: true, force: true });
+      cpSync(backup, dataDir, { recursive: true });
+      await c.startNode(t.id, ['--rejoin']);
+    } else {
+      rmSync(join(dataDir, 'wal'), { recursive: true, force: true });
+      cpSync(join(backup, 'wal'), join(dataDir, 'wal'), { recursive: true });
+      let refused = false;
+      try {
+        await c.startNode(t.id);
+      } catch {
+        refused = c.node(t.id).lastExitCode === 78;
+        if (!refused) throw new Error(`node ${t.id} failed to start on an old wal/ without refusing (exit ${c.node(t.id).lastExitCode}):\n${c.logTail(t.id)}`);
+      }
+      if (refused) {
+        this.o.log?.(`[${(this.o.clock() / 1000).toFixed(1)}s] nemesis: node ${t.id} refused to start (exit 78); operator starts it with --rejoin`);
+        r.what += ': refused at start, restarted with --rejoin';
+        await c.startNode(t.id, ['--rejoin']);
+      } else {
+        // Nothing was lost (no write reached it since the copy): nothing to refuse.
+        r.what += ': started (the copy was not older than its state)';
+      }
+    }
+    await this.sleep(this.uniform(holdRange));
+    await this.waitRejoined(t.id);
+    this.end(r);
+  }
+
+  /** A rejoining member is caught up once its marker is gone. */
+  private async waitRejoined(id: number): Promise<void> {
+    const marker = join(this.cluster.node(id).dataDir, 'REJOINING');
+    await waitFor(async () => !existsSync(marker), `node ${id} to finish rejoining`, 60_000, 200);
+  }
+
+  /** Damages one file of a member's live state-machine database. */
+  private async corruptStateMachine(holdRange: [number, number]): Promise<void> {
+    const c = this.cluster;
+    const t = await this.target(this.pick(['follower', 'random'] as const));
+    const smDir = join(c.node(t.id).dataDir, 'sm');
+    const db = join(smDir, readFileSync(join(smDir, 'CURRENT_DB'), 'utf8').trim());
+    const tables = readdirSync(db).filter((n) => n.endsWith('.ldb'));
+    // A running member's settled table (the background check finds it), or a file of a stopped one.
+    const running = tables.length > 0 && this.o.rnd() < 0.5;
+    if (!running) await c.kill(t.id);
+    const files = readdirSync(db);
+    const candidates = running ? tables : files.filter((n) => /\.(ldb|log)$/.test(n) || n.startsWith('MANIFEST-') || n === 'CURRENT');
+    const name = this.pick(candidates);
+    const path = join(db, name);
+    const b = readFileSync(path);
+    let how: string;
+    if (name === 'CURRENT' || b.length < 16) {
+      writeFileSync(path, 'garbage\n');
+      how = 'garbage in';
+    } else {
+      // Away from the end: a damaged last record of a log is a torn write LevelDB skips anyway.
+      const at = Math.floor(this.o.rnd() * Math.max(1, b.length - 64));
+      b[at] ^= 1 << Math.floor(this.o.rnd() * 8);
+      writeFileSync(path, b);
+      how = `flipped a bit at offset ${at} of`;
+    }
+    if (running) {
+      const old = new Date(Date.now() - 3_600_000);
+      utimesSync(path, old, old); // "settled": the check skips files LevelDB may still be writing
+    }
+    const r = this.begin({ nemesis: 'corrupt-sm', what: `${how} ${running ? 'running' : 'stopped'} ${t.role} ${t.id}'s sm file ${name}`, nodes: [t.id] });
+    const logBefore = existsSync(c.node(t.id).logFile) ? readFileSync(c.node(t.id).logFile, 'utf8').length : 0;
+    if (!running) await c.startNode(t.id);
+    try {
+      await waitFor(
+        async () => /state machine: damaged database (moved aside|kept aside)/.test(readFileSync(c.node(t.id).logFile, 'utf8').slice(logBefore)),
+        `node ${t.id} to find the damage and rebuild its state machine`,
+        20_000,
+        200,
+      );
+      r.what += ': found, rebuilt';
+    } catch {
+      // A bit in bytes nothing reads (block padding, a table compacted away meanwhile): harmless,
+      // and the final state-hash comparison would show it otherwise.
+      r.what += ': not reported (unused bytes?)';
+    }
+    await this.sleep(this.uniform(holdRange));
+    this.end(r);
   }
 
   /** Undo every fault: heal links, SIGCONT paused nodes, restart killed ones. */

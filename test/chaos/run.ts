@@ -77,7 +77,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     rootDir,
     rnd,
     env: o.plantedBug ? { PLACEMENT_PLANTED_BUG: o.plantedBug } : {},
-    extraArgs: ['--tick-ms', String(TICK_MS), '--election-ticks', String(ELECTION_TICKS), '--heartbeat-ticks', '2'],
+    extraArgs: ['--tick-ms', String(TICK_MS), '--election-ticks', String(ELECTION_TICKS), '--heartbeat-ticks', '2', '--sm-check-interval-ms', '3000', '--snapshot-every', '1000'],
   });
   const reasons: string[] = [];
   let history: HistoryOp[] = [];

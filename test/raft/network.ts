@@ -68,7 +68,7 @@ export class Network {
     return { id, electionTick: 10, heartbeatTick: 1, random: rng(id * 7919), ...this.extra };
   }
 
-  start(id: NodeId, disk?: Disk): Member {
+  start(id: NodeId, disk?: Disk, opts: { rejoin?: boolean } = {}): Member {
     const d: Disk = disk ?? { hardState: { term: 0, vote: NONE, commit: 0 }, entries: [], applied: 0 };
     const node = new RaftNode(this.config(id), {
       hardState: { ...d.hardState },
@@ -76,6 +76,7 @@ export class Network {
       entries: d.entries.slice(),
       confState: this.confState,
       applied: d.applied,
+      rejoin: opts.rejoin,
     });
     const state = d.snapshot ? (JSON.parse(dec(d.snapshot.data)) as string[]) : [];
     // State machine replays from the snapshot; entries after it up to `applied` are re-applied here.

@@ -25,7 +25,7 @@ test('All servers: if commitIndex > lastApplied, apply log[lastApplied+1] in ord
   const rd = drain(n);
   assert.deepEqual(rd.committedEntries.map((e) => e.index), [1, 2]);
   assert.equal(n.status().applied, 2);
-  n.step(msg({ type: MessageType.Heartbeat, from: 1, to: 2, term: 1, commit: 3 }));
+  n.step(msg({ type: MessageType.Heartbeat, from: 1, to: 2, term: 1, commit: 3, logTerm: 1 }));
   assert.deepEqual(drain(n).committedEntries.map((e) => e.index), [3]);
 });
 

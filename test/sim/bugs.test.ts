@@ -1,4 +1,4 @@
-// The checks bite: each planted bug (four in the core via RaftConfig.bugs, one in the
+// The checks bite: each planted bug (seven in the core via RaftConfig.bugs, one in the
 // simulator's node driver) must be reported as a violation within a bounded number of seeds,
 // while the same seed without the bug runs clean.
 //
@@ -26,6 +26,26 @@ const CASES: { bug: BugName; maxSeeds: number; properties: string[] }[] = [
   },
   { bug: 'noConflictTruncate', maxSeeds: 20, properties: ['log-matching', 'state-machine-safety', 'leader-completeness'] },
   { bug: 'readWithoutQuorum', maxSeeds: 80, properties: ['linearizable-read'] },
+  // A member whose disk lost acknowledged entries starts as if nothing happened: its commit
+  // index goes back, and its vote can elect a leader without committed entries.
+  {
+    bug: 'acceptLostLog',
+    maxSeeds: 20,
+    properties: ['hard-state', 'leader-completeness', 'state-machine-safety', 'acked-write-durability', 'liveness'],
+  },
+  // A rejoining member votes before it caught up: a leader lacking committed entries.
+  {
+    bug: 'rejoinVotes',
+    maxSeeds: 100,
+    properties: ['leader-completeness', 'state-machine-safety', 'log-matching', 'single-vote-per-term', 'election-safety', 'acked-write-durability'],
+  },
+  // The leader keeps the match a rejoining follower lost: it loops on doomed probes and the
+  // follower never catches up.
+  {
+    bug: 'noProbeReset',
+    maxSeeds: 250,
+    properties: ['liveness', 'leader-completeness', 'state-machine-safety', 'log-matching', 'acked-write-durability'],
+  },
   {
     bug: 'ackBeforeDurable',
     maxSeeds: 40,

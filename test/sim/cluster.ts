@@ -9,7 +9,7 @@
 // Safety properties are checked on every observation (see checker.ts); liveness is checked
 // after each chaos phase heals and at the end of the run.
 
-import { RaftNode, decodeConfChange } from '../../raft/index.js';
+import { LostLogError, RaftNode, decodeConfChange } from '../../raft/index.js';
 import { ConfChangeType, EntryType, MessageType, Role } from '../../raft/types.js';
 import type { ConfChange, ConfState, HardState, Message, RaftConfig, Ready, Snapshot } from '../../raft/types.js';
 import { SafetyChecker, Violation } from './checker.js';
@@ -17,7 +17,14 @@ import { LogView } from './logview.js';
 import { Hasher, Rng } from './rng.js';
 import { KEYS, KvState, encodeWrite } from './sm.js';
 
-export type CoreBug = 'voteWithoutLogCheck' | 'commitPriorTermByCount' | 'noConflictTruncate' | 'readWithoutQuorum';
+export type CoreBug =
+  | 'voteWithoutLogCheck'
+  | 'commitPriorTermByCount'
+  | 'noConflictTruncate'
+  | 'readWithoutQuorum'
+  | 'acceptLostLog'
+  | 'rejoinVotes'
+  | 'noProbeReset';
 export type DriverBug = 'ackBeforeDurable';
 export type BugName = CoreBug | DriverBug;
 export const BUG_NAMES: readonly BugName[] = [
@@ -25,6 +32,9 @@ export const BUG_NAMES: readonly BugName[] = [
   'commitPriorTermByCount',
   'noConflictTruncate',
   'readWithoutQuorum',
+  'acceptLostLog',
+  'rejoinVotes',
+  'noProbeReset',
   'ackBeforeDurable',
 ];
 
@@ -60,6 +70,10 @@ export interface SimStats {
   compactions: number;
   snapshotsInstalled: number;
   confChanges: number;
+  /** Restarts from an older copy of the disk (see staleRestart). */
+  staleRestarts: number;
+  /** ...of which the restart check refused (the operator then rejoined the member). */
+  staleRefused: number;
   leaderTerms: number;
   heals: number;
   maxRecoveryTicks: number;
@@ -96,6 +110,16 @@ interface Disk {
   checkpoint: KvState | undefined;
   /** Unsynced writes (only ever non-empty with the ackBeforeDurable driver bug). */
   pending: (() => void)[];
+  /** The member was started in rejoin mode and has not caught up yet (persisted, as the node does). */
+  rejoin: boolean;
+}
+
+function copyDisk(d: Disk): Disk {
+  return { hs: { ...d.hs }, log: d.log.clone(), snap: d.snap, checkpoint: d.checkpoint?.clone(), pending: [], rejoin: d.rejoin };
+}
+
+function emptyDisk(): Disk {
+  return { hs: { term: 0, vote: 0, commit: 0 }, log: new LogView(), snap: undefined, checkpoint: undefined, pending: [], rejoin: false };
 }
 
 interface Proposal {
@@ -134,6 +158,10 @@ interface SimNode {
   waiting: WaitingRead[];
   /** State-machine snapshots this node can ship, by index. */
   snapData: Map<number, Uint8Array>;
+  /** An older copy of the disk (taken at some earlier start), for the stale-restart fault. */
+  backup: Disk | undefined;
+  /** Lost state in a stale restart and has not caught up since. */
+  stale: boolean;
 }
 
 interface InFlight {
@@ -152,6 +180,8 @@ interface FaultProfile {
   partition: number;
   transfer: number;
   conf: number;
+  /** Chance that a crashed node comes back with an older copy of its disk. */
+  stale: number;
 }
 
 const MSG_NAMES: Record<number, string> = {
@@ -217,6 +247,9 @@ function decodeCtx(b: Uint8Array): number {
 export class Simulation {
   readonly opts: SimOptions;
   private readonly rng: Rng;
+  /** Decisions of the stale-restart fault: a separate stream, so that runs in which the fault
+   *  never fires are the same as before it existed. */
+  private readonly staleRng: Rng;
   private readonly checker = new SafetyChecker();
   private readonly hash = new Hasher();
   private readonly nodes: SimNode[] = [];
@@ -277,6 +310,8 @@ export class Simulation {
     compactions: 0,
     snapshotsInstalled: 0,
     confChanges: 0,
+    staleRestarts: 0,
+    staleRefused: 0,
     leaderTerms: 0,
     heals: 0,
     maxRecoveryTicks: 0,
@@ -288,6 +323,7 @@ export class Simulation {
     this.opts = opts;
     if (opts.nodes < 1 || opts.nodes > 7) throw new Error(`nodes must be 1..7, got ${opts.nodes}`);
     this.rng = new Rng(opts.seed);
+    this.staleRng = new Rng(opts.seed ^ 0x57a1e5);
     this.traceCap = opts.traceTail ?? 40;
     const r = this.rng;
     this.cfg = {
@@ -418,13 +454,14 @@ export class Simulation {
       partition: r.pick([0.005, 0.01, 0.03]),
       transfer: r.pick([0, 0.005, 0.02]),
       conf: r.pick([0, 0.005, 0.02]),
+      stale: this.staleRng.pick([0, 0.1, 0.3]),
     };
     const p = this.profile;
     this.tr(`chaos until t${this.phaseEnd}: drop=${p.drop} dup=${p.dup} delay<=${p.maxDelay} crash=${p.crash} part=${p.partition}`);
   }
 
   private calmProfile(): FaultProfile {
-    return { drop: 0, dup: 0, maxDelay: 2, crash: 0, flap: 0, partition: 0, transfer: 0, conf: 0 };
+    return { drop: 0, dup: 0, maxDelay: 2, crash: 0, flap: 0, partition: 0, transfer: 0, conf: 0, stale: 0 };
   }
 
   /** After healing: a leader must emerge and commit a fresh write within LIVENESS_BOUND. */
@@ -521,7 +558,7 @@ export class Simulation {
       raft: undefined,
       incarnation: 0,
       downUntil: 0,
-      disk: { hs: { term: 0, vote: 0, commit: 0 }, log: new LogView(), snap: undefined, checkpoint: undefined, pending: [] },
+      disk: emptyDisk(),
       view: new LogView(),
       sm: new KvState(),
       hs: { term: 0, vote: 0, commit: 0 },
@@ -531,6 +568,8 @@ export class Simulation {
       reads: new Map(),
       waiting: [],
       snapData: new Map(),
+      backup: undefined,
+      stale: false,
     };
     this.nodes.push(n);
     this.byId.set(id, n);
@@ -540,6 +579,60 @@ export class Simulation {
 
   /** (Re)start a node from its durable disk. */
   private restart(n: SimNode): void {
+    let raft: RaftNode;
+    try {
+      raft = this.startCore(n);
+    } catch (e) {
+      if (!(e instanceof LostLogError)) throw e;
+      // The restart check refused a disk that lost acknowledged entries. The operator's way
+      // back (docs: storage/README.md): start the member in rejoin mode, keeping its data when
+      // only the commit index is beyond the log, on an empty data directory when its state
+      // machine is ahead of the log.
+      this.stats.staleRefused++;
+      this.tr(`start ${n.id} refused: ${e.message}; operator rejoins it${e.what === 'applied' ? ' on an empty disk' : ''}`);
+      if (e.what === 'applied') n.disk = emptyDisk();
+      n.disk.rejoin = true;
+      raft = this.startCore(n);
+    }
+    n.raft = raft;
+    if (n.disk.rejoin) n.hs = { ...raft.status().hardState };
+    else n.stale = false; // (only with the planted bug acceptLostLog: it runs on as if nothing was lost)
+    n.state = 'up';
+    const d = n.disk;
+    this.tr(
+      `start ${n.id} (incarnation ${n.incarnation}): term=${d.hs.term} vote=${d.hs.vote} commit=${d.hs.commit} snap=${d.snap?.meta.index ?? 0} ` +
+        `last=${d.log.lastIndex()} applied=${n.sm.applied}${d.rejoin ? ' REJOINING' : ''}`,
+    );
+    this.hash.add(0x5157).add(n.id);
+    // The backup an operator could restore later: this start's disk, now and then.
+    if (n.backup === undefined || this.staleRng.chance(0.3)) n.backup = copyDisk(d);
+  }
+
+  /** Some member lost state and has not caught up yet. */
+  private recovering(): boolean {
+    return this.nodes.some((x) => x.state !== 'removed' && (x.stale || x.disk.rejoin));
+  }
+
+  /**
+   * Some log holds a ConfChange above every commit index. While one member rejoins (grants no
+   * vote) the others must elect a leader without it, as if it were down; a voter whose own log
+   * removes it cannot campaign, and with the longest log it votes for nobody else. So the
+   * stale fault waits for membership changes to settle, and none is started during a rejoin.
+   */
+  private confChangeInFlight(): boolean {
+    let commit = 0;
+    for (const x of this.nodes) if (x.state !== 'removed') commit = Math.max(commit, x.state === 'up' ? x.hs.commit : x.disk.hs.commit);
+    for (const x of this.nodes) {
+      if (x.state === 'removed') continue;
+      const log = x.state === 'up' ? x.view : x.disk.log;
+      for (let i = Math.max(commit, log.snapIndex) + 1; i <= log.lastIndex(); i++) {
+        if (log.entry(i)!.type === EntryType.ConfChange) return true;
+      }
+    }
+    return false;
+  }
+
+  private startCore(n: SimNode): RaftNode {
     const d = n.disk;
     const snapMeta = d.snap?.meta;
     if (d.log.snapIndex !== (snapMeta?.index ?? 0)) throw new Error(`driver: disk log of ${n.id} does not start at its snapshot`);
@@ -559,7 +652,7 @@ export class Simulation {
     if (d.snap !== undefined) n.snapData.set(d.snap.meta.index, d.snap.data);
     n.incarnation++;
     const rng = this.rng.fork();
-    n.raft = new RaftNode(
+    return new RaftNode(
       {
         id: n.id,
         electionTick: ELECTION_TICK,
@@ -578,11 +671,38 @@ export class Simulation {
         entries: d.log.entries(),
         confState: this.bootstrap,
         applied: sm.applied,
+        rejoin: d.rejoin,
       },
     );
-    n.state = 'up';
-    this.tr(`start ${n.id} (incarnation ${n.incarnation}): term=${d.hs.term} vote=${d.hs.vote} commit=${d.hs.commit} snap=${snapMeta?.index ?? 0} last=${d.log.lastIndex()} applied=${sm.applied}`);
-    this.hash.add(0x5157).add(n.id);
+  }
+
+  /**
+   * The crashed node comes back with an older copy of its durable state, in one of two ways:
+   * - its log lost its end, including entries below the durable commit index (a disk that
+   *   dropped writes, or an old copy of the log under a newer hard state and state machine):
+   *   the restart check refuses it (restart());
+   * - an operator restored an older backup of the whole disk. No check can tell it from a
+   *   member that was merely down, so the procedure for a restore is to start it in rejoin mode.
+   * Only one member at a time: with two members having lost the same entries, a committed entry
+   * can be gone from every disk, which no protocol can undo.
+   */
+  private staleRestart(n: SimNode): void {
+    if (this.recovering() || this.confChangeInFlight()) return;
+    const d = n.disk;
+    const r = this.staleRng;
+    if (n.backup !== undefined && r.chance(0.5)) {
+      n.disk = copyDisk(n.backup);
+      n.disk.rejoin = true;
+      this.tr(`stale: ${n.id} restored from a backup (commit ${n.disk.hs.commit}, last ${n.disk.log.lastIndex()}; was ${d.hs.commit}/${d.log.lastIndex()})`);
+    } else {
+      if (d.hs.commit <= d.log.snapIndex) return;
+      const keep = r.range(d.log.snapIndex, d.hs.commit - 1);
+      d.log.truncateAfter(keep);
+      this.tr(`stale: ${n.id} lost its log after ${keep} (commit ${d.hs.commit}, applied ${d.checkpoint?.applied ?? d.snap?.meta.index ?? 0})`);
+    }
+    n.stale = true;
+    this.stats.staleRestarts++;
+    this.hash.add(0x57a1).add(n.id);
   }
 
   private crash(n: SimNode, downFor: number): void {
@@ -594,6 +714,7 @@ export class Simulation {
     this.stats.crashes++;
     this.tr(`crash ${n.id} for ${downFor} ticks${lost > 0 ? ` (lost ${lost} unsynced writes)` : ''}`);
     this.hash.add(0xc2a5).add(n.id);
+    if (this.phase === 'chaos' && this.staleRng.chance(this.profile.stale)) this.staleRestart(n);
   }
 
   /** Run (or, with ackBeforeDurable, queue) a durable write. */
@@ -634,6 +755,15 @@ export class Simulation {
     this.apply(n, rd);
     raft.advance(rd);
     this.inReady = false;
+    if (n.disk.rejoin && !raft.status().rejoining) {
+      // Caught up (its log is durable by now): the member votes again after a restart too.
+      const d = n.disk;
+      this.write(n, () => {
+        d.rejoin = false;
+      });
+      n.stale = false;
+      this.tr(`node ${n.id} caught up with the leader: rejoin complete`);
+    }
     this.serveReads(n);
   }
 
@@ -1139,7 +1269,7 @@ export class Simulation {
 
   private confChangeRandom(): void {
     const l = this.currentLeader();
-    if (l === undefined) return;
+    if (l === undefined || this.recovering()) return;
     const r = this.rng;
     const cs = l.raft!.status().confState;
     const members = cs.voters.length + cs.learners.length;

@@ -60,6 +60,12 @@ export class LogView {
     }
   }
 
+  /** Drop the entries after i (a disk that lost the end of its log). i >= snapIndex. */
+  truncateAfter(i: number): void {
+    if (i < this.snapIndex) throw new Error(`logview: truncate at ${i} below snapshot index ${this.snapIndex}`);
+    if (i < this.lastIndex()) this.ents.length = this.off + i - this.snapIndex;
+  }
+
   /** Replace everything by a snapshot. */
   reset(snapIndex: number, snapTerm: number): void {
     this.snapIndex = snapIndex;
