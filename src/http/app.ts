@@ -8,7 +8,7 @@
 // carries `X-Placement-Leader-Id` / `X-Placement-Leader-Address` headers.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
-import type { Command, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
+import { ResultCode, type Command, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import { PlacementError, envelopeCode, toHttpStatus, type ErrorCode } from '../errors.js';
 import { answerResult } from '../results.js';
@@ -198,6 +198,23 @@ function checkResult(result: CommandResult, what: string): CommandResult {
   return answerResult(result, { what });
 }
 
+/**
+ * The result of a compare-and-swap PUT when it wrote; a FAILED_PRECONDITION naming the key's
+ * current mod revision when the comparison did not hold (nothing was written).
+ */
+function casResult(r: CommandResult, key: string, expected: number): CommandResult {
+  const result = answerResult(r, { what: `key ${key}`, replySaysUnmet: true });
+  if (result.code === ResultCode.RESULT_OK && result.succeeded) return result;
+  const now = result.prevKv;
+  const why =
+    now === undefined
+      ? `key ${key} does not exist (expectedModRevision ${expected})`
+      : expected === 0
+        ? `key ${key} exists at mod revision ${now.modRevision} (expectedModRevision 0: it must not exist)`
+        : `key ${key} is at mod revision ${now.modRevision}, not ${expected}: it changed since it was read`;
+  throw fail('FAILED_PRECONDITION', `compare failed: ${why}; nothing written`);
+}
+
 function command(op: NonNullable<Command['op']>): Command {
   // The leader stamps leaderTimeMs; an empty clientId disables de-duplication (HTTP has no retry ids).
   return { clientId: '', seq: 0, leaderTimeMs: 0, op };
@@ -267,10 +284,16 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     checkKey(key, 'key', maxKeyBytes);
     const body = parse(kvPutBodySchema, req.body, 'body');
     const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
-    const result = checkResult(
-      await backend.propose(command({ $case: 'put', value: { key, value, lease: body.lease ?? 0, prevKv: true } })),
-      `key ${key}`,
-    );
+    const lease = body.lease ?? 0;
+    const expected = body.expectedModRevision;
+    const result =
+      expected === undefined
+        ? checkResult(await backend.propose(command({ $case: 'put', value: { key, value, lease, prevKv: true } })), `key ${key}`)
+        : casResult(
+            await backend.propose(command({ $case: 'cas', value: { key, expect: { $case: 'expectedModRevision', value: expected }, value, lease } })),
+            key,
+            expected,
+          );
     ok(res, {
       key,
       revision: result.revision,

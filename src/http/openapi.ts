@@ -67,6 +67,10 @@ const commonErrors = {
 };
 const badInput = { '400': err('Invalid input: the message names the field and the rule') };
 const writeErrors = { ...badInput, '413': err('Request body too large'), ...commonErrors };
+const kvPutErrors = {
+  '404': err('The lease named in the body does not exist (nothing written)'),
+  '409': err('expectedModRevision did not hold: the key changed or exists (code 9, FAILED_PRECONDITION); nothing written'),
+};
 
 export interface OpenApiOptions {
   maxKeyBytes: number;
@@ -194,7 +198,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           tags: ['kv'],
           parameters: [keyQuery],
           requestBody: jsonBody(kvPutBodySchema),
-          responses: { '200': ok('Written', putReply), ...writeErrors, '404': err('The lease named in the body does not exist (nothing written)') },
+          responses: { '200': ok('Written', putReply), ...writeErrors, ...kvPutErrors },
         },
         delete: {
           summary: 'Delete the key named by the key query parameter (replicated); same as DELETE /v1/kv/{key}',
@@ -211,11 +215,11 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           responses: { '200': ok('The key', ref('KeyValue')), ...badInput, '404': err('No such key'), ...commonErrors },
         },
         put: {
-          summary: 'Set a key (replicated)',
+          summary: 'Set a key (replicated); with expectedModRevision, only if the key is unchanged (compare-and-swap)',
           tags: ['kv'],
           parameters: [keyParam],
           requestBody: jsonBody(kvPutBodySchema),
-          responses: { '200': ok('Written', putReply), ...writeErrors, '404': err('The lease named in the body does not exist (nothing written)') },
+          responses: { '200': ok('Written', putReply), ...writeErrors, ...kvPutErrors },
         },
         delete: {
           summary: 'Delete a key (replicated)',

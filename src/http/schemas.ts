@@ -47,6 +47,15 @@ export const kvPutBodySchema = z
     value: z.string().describe('The value, encoded as `encoding` says.'),
     encoding: encodingSchema.optional(),
     lease: z.number().int().min(0).optional().describe('Lease id to attach the key to (0 or absent: none).'),
+    expectedModRevision: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Compare-and-swap: write only if the key's modRevision still equals this (0: only if the key does not exist). " +
+          'Otherwise nothing is written and the answer is 409 with code 9 (FAILED_PRECONDITION), naming the current mod revision.',
+      ),
   })
   .strict();
 

@@ -269,6 +269,37 @@ describe('kv routes', () => {
     assert.deepEqual(backend.reads.at(-1), { op: 'list', serializable: true });
   });
 
+  it('PUT with expectedModRevision writes only while the key is unchanged; a stale revision is 409 (code 9) and writes nothing', async () => {
+    // Create-only: 0 means the key must not exist.
+    const created = await request(app).put('/v1/kv?key=/brokers/1').send({ value: 'v1', expectedModRevision: 0 }).expect(200);
+    assert.equal(created.body.data.prevKv, null);
+    assert.equal(backend.proposed.at(-1)!.op?.$case, 'cas');
+    assertError(
+      await request(app).put('/v1/kv?key=/brokers/1').send({ value: 'again', expectedModRevision: 0 }),
+      409,
+      9,
+      /^compare failed: key \/brokers\/1 exists at mod revision \d+ .*nothing written$/,
+    );
+    const read = (await request(app).get('/v1/kv?key=/brokers/1').expect(200)).body.data;
+    assert.equal(read.value, 'v1');
+
+    // An edit based on what was read succeeds once; the same stale revision is then refused.
+    const edit = await request(app).put('/v1/kv?key=/brokers/1').send({ value: 'v2', expectedModRevision: read.modRevision }).expect(200);
+    assert.equal(edit.body.data.prevKv.value, 'v1');
+    const before = backend.kv.get('/brokers/1')!;
+    const stale = await request(app).put('/v1/kv/%2Fbrokers%2F1').send({ value: 'v3', expectedModRevision: read.modRevision });
+    assertError(stale, 409, 9, new RegExp(`is at mod revision ${edit.body.data.revision}, not ${read.modRevision}: it changed since it was read`));
+    assert.deepEqual(backend.kv.get('/brokers/1'), before, 'nothing written');
+
+    // A key that does not exist cannot match a non-zero revision.
+    assertError(await request(app).put('/v1/kv/gone').send({ value: 'x', expectedModRevision: 5 }), 409, 9, /key gone does not exist/);
+    assert.equal(backend.kv.has('gone'), false);
+
+    assertError(await request(app).put('/v1/kv/a').send({ value: 'x', expectedModRevision: -1 }), 400, 3, /^expectedModRevision: /);
+    assertError(await request(app).put('/v1/kv/a').send({ value: 'x', expectedModRevision: '3' }), 400, 3, /^expectedModRevision: /);
+    assert.equal(backend.kv.has('a'), false);
+  });
+
   it('GET /v1/kv validates its query', async () => {
     assertError(await request(app).get('/v1/kv?limit=0'), 400, 3, /^limit: .*>=1/);
     assertError(await request(app).get('/v1/kv?limit=abc'), 400, 3, /^limit: must be a positive integer/);

@@ -118,6 +118,15 @@ export class MemoryBackend implements AdminBackend {
         });
         return result({ revision: this.revision, prevKv: prev });
       }
+      case 'cas': {
+        const { key, expect, value, lease } = op.value;
+        const prev = this.kv.get(key);
+        const holds =
+          expect?.$case === 'expectedModRevision' &&
+          (expect.value === 0 ? prev === undefined : prev !== undefined && prev.modRevision === expect.value);
+        if (!holds) return result({ code: ResultCode.RESULT_COMPARE_FAILED, message: 'compare failed', revision: this.revision, prevKv: prev, succeeded: false });
+        return this.apply({ ...c, op: { $case: 'put', value: { key, value, lease, prevKv: true } } });
+      }
       case 'delete': {
         const prev = this.kv.get(op.value.key);
         if (!prev) return result({ revision: this.revision, succeeded: false });

@@ -89,7 +89,7 @@ describe('OpenAPI document', () => {
       requestBody: { content: { 'application/json': { schema: { properties: Record<string, unknown>; required: string[] } } } };
     };
     const schema = put.requestBody.content['application/json'].schema;
-    assert.deepEqual(Object.keys(schema.properties).sort(), ['encoding', 'lease', 'value']);
+    assert.deepEqual(Object.keys(schema.properties).sort(), ['encoding', 'expectedModRevision', 'lease', 'value']);
     assert.deepEqual(schema.required, ['value']);
     const users = d.paths['/v1/users']!.post as {
       requestBody: { content: { 'application/json': { schema: { required: string[] } } } };
