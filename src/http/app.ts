@@ -14,6 +14,7 @@ import { PlacementError, envelopeCode, toHttpStatus, type ErrorCode } from '../e
 import { answerResult } from '../results.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AdminBackend, HealthCheck, ReadOptions } from './backend.js';
+import { listChildren } from './children.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { hashPassword } from './passwords.js';
 import {
@@ -53,7 +54,7 @@ export interface AdminAppOptions {
 export const DEFAULT_MAX_KEY_BYTES = 4096;
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 /** Query parameters of a list that make no sense with `key` (one key). */
-const LIST_ONLY_PARAMS = ['prefix', 'startAfter', 'limit', 'keysOnly'] as const;
+const LIST_ONLY_PARAMS = ['prefix', 'startAfter', 'limit', 'keysOnly', 'delimiter'] as const;
 
 type Encoding = 'utf8' | 'base64';
 
@@ -330,6 +331,21 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     checkKey(q.prefix, 'prefix', maxKeyBytes, true);
     checkKey(q.startAfter, 'startAfter', maxKeyBytes, true);
     const keysOnly = q.keysOnly ?? false;
+    if (q.delimiter !== undefined) {
+      const tree = await listChildren(
+        backend,
+        { prefix: q.prefix, delimiter: q.delimiter, startAfter: q.startAfter, limit: q.limit, keysOnly },
+        readOpts(q),
+        maxKeyBytes,
+      );
+      ok(res, {
+        kvs: tree.kvs.map((kv) => kvJson(kv, q.encoding, keysOnly)),
+        prefixes: tree.prefixes,
+        more: tree.more,
+        nextKey: tree.nextKey,
+      });
+      return;
+    }
     const page = await backend.list(
       { prefix: q.prefix, startAfter: q.startAfter, limit: q.limit, keysOnly },
       readOpts(q),

@@ -170,8 +170,8 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
       },
       '/v1/kv': {
         get: {
-          summary: 'List keys by prefix, one page at a time; or, with key, get that one key',
-          description: 'With `key` (e.g. `?key=/brokers/1`) this reads one key and answers like GET /v1/kv/{key}; `key` cannot be combined with prefix, startAfter, limit or keysOnly.',
+          summary: 'List keys by prefix, one page at a time (one tree level with delimiter); or, with key, get that one key',
+          description: 'With `key` (e.g. `?key=/brokers/1`) this reads one key and answers like GET /v1/kv/{key}; `key` cannot be combined with prefix, startAfter, limit, keysOnly or delimiter. With delimiter the first read is linearizable (unless serializable=true) and the rest of the page is read from the same replica; like any paged listing, a page is not one snapshot.',
           tags: ['kv'],
           parameters: [{ ...keyQuery, required: false }, ...queryParams(listQuerySchema)],
           responses: {
@@ -183,6 +183,11 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
                     kvs: { type: 'array', items: ref('KeyValue') },
                     more: { type: 'boolean' },
                     nextKey: { type: 'string', description: 'Pass as startAfter to get the next page ("" when more is false)' },
+                    prefixes: {
+                      type: 'array',
+                      items: { type: 'string' },
+                      description: 'Only with delimiter: the deeper groups under prefix, each once (e.g. /brokers/1/)',
+                    },
                   },
                 },
                 ref('KeyValue'),

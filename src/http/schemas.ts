@@ -38,6 +38,16 @@ export const listQuerySchema = z.object({
     .default(100)
     .describe('Page size, 1..10000 (default 100).'),
   keysOnly: queryBool.optional().describe('Return keys and metadata without values.'),
+  delimiter: z
+    .string()
+    .min(1)
+    .max(16)
+    .optional()
+    .describe(
+      'List one level of the key tree: keys directly under prefix in kvs, and each deeper group once, in prefixes, ' +
+        'as prefix + the text up to and including the delimiter (prefix=/brokers/&delimiter=/ answers /brokers/1 and /brokers/1/). ' +
+        'limit counts both; nextKey may be a prefix, and passed as startAfter it skips that whole group.',
+    ),
   serializable: queryBool.optional().describe('Local, possibly stale read. Default false: linearizable.'),
   encoding: encodingSchema.optional(),
 });

@@ -13,6 +13,11 @@ let backend: MemoryBackend;
 let metrics: Metrics;
 let app: Express;
 
+/** Puts a key straight into the in-memory store (no command), for listings of many keys. */
+function seed(key: string, value = key): void {
+  backend.kv.set(key, { key, value: Buffer.from(value), createRevision: 1, modRevision: 1, version: 1, lease: 0 });
+}
+
 function setup(extra: { bodyLimit?: string; maxKeyBytes?: number; maxValueBytes?: number } = {}): void {
   backend = new MemoryBackend();
   metrics = new Metrics({ defaultMetrics: false });
@@ -298,6 +303,62 @@ describe('kv routes', () => {
     assertError(await request(app).put('/v1/kv/a').send({ value: 'x', expectedModRevision: -1 }), 400, 3, /^expectedModRevision: /);
     assertError(await request(app).put('/v1/kv/a').send({ value: 'x', expectedModRevision: '3' }), 400, 3, /^expectedModRevision: /);
     assert.equal(backend.kv.has('a'), false);
+  });
+
+  it('GET /v1/kv with delimiter lists one level of the tree: keys directly under the prefix, and each deeper group once', async () => {
+    for (const k of ['/brokers/1', '/brokers/1/shards/a', '/brokers/1/shards/b', '/brokers/10', '/brokers/2', '/brokers/2/x', '/brokers/3/y', '/other']) {
+      await request(app).put('/v1/kv').query({ key: k }).send({ value: k }).expect(200);
+    }
+    const level = (await request(app).get('/v1/kv').query({ prefix: '/brokers/', delimiter: '/', keysOnly: true }).expect(200)).body.data;
+    assert.deepEqual(level.kvs.map((kv: { key: string }) => kv.key), ['/brokers/1', '/brokers/10', '/brokers/2']);
+    assert.equal('value' in level.kvs[0], false);
+    assert.deepEqual(level.prefixes, ['/brokers/1/', '/brokers/2/', '/brokers/3/']);
+    assert.equal(level.more, false);
+    assert.equal(level.nextKey, '');
+    const top = (await request(app).get('/v1/kv').query({ delimiter: '/' }).expect(200)).body.data;
+    assert.deepEqual([top.kvs.length, top.prefixes], [0, ['/']]);
+    const withValues = (await request(app).get('/v1/kv').query({ prefix: '/brokers/1/shards/', delimiter: '/' }).expect(200)).body.data;
+    assert.deepEqual(withValues.kvs.map((kv: { value: string }) => kv.value), ['/brokers/1/shards/a', '/brokers/1/shards/b']);
+
+    // Pages of two: keys and prefixes in byte order, a page may end on a prefix, nothing twice.
+    const seen: string[] = [];
+    let startAfter = '';
+    for (let pages = 1; ; pages++) {
+      const page = (await request(app).get('/v1/kv').query({ prefix: '/brokers/', delimiter: '/', limit: 2, startAfter }).expect(200)).body.data;
+      const entries = [...page.kvs.map((kv: { key: string }) => kv.key), ...page.prefixes].sort((a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      seen.push(...entries);
+      if (!page.more) {
+        assert.equal(pages, 3);
+        break;
+      }
+      assert.equal(page.nextKey, entries.at(-1));
+      startAfter = page.nextKey;
+    }
+    assert.deepEqual(seen, ['/brokers/1', '/brokers/1/', '/brokers/10', '/brokers/2', '/brokers/2/', '/brokers/3/']);
+  });
+
+  it('GET /v1/kv with delimiter skips a deep group without reading it, even keys made of the greatest code points', async () => {
+    for (let i = 0; i < 600; i++) seed(`/big/a/${String(i).padStart(4, '0')}`);
+    // The longest keys allowed under /t/a/, of U+10FFFF and U+FFFF (which sort differently in UTF-16 and in bytes).
+    seed('/t/a/' + '\u{10FFFF}'.repeat(1022));
+    seed('/t/a/' + '\uFFFF'.repeat(1363));
+    for (const k of ['/big/b', '/t/b', '/t/\uFFFF/x', '/t/\u{10FFFF}/y', '/t/\u{10FFFF}']) seed(k);
+    backend.reads.length = 0;
+    const big = (await request(app).get('/v1/kv').query({ prefix: '/big/', delimiter: '/', keysOnly: true }).expect(200)).body.data;
+    assert.deepEqual([big.prefixes, big.kvs.map((kv: { key: string }) => kv.key)], [['/big/a/'], ['/big/b']]);
+    assert.deepEqual(backend.reads, [{ op: 'list', serializable: false }, { op: 'list', serializable: true }], 'one linearizable read, then one after the skipped group');
+    const t = (await request(app).get('/v1/kv').query({ prefix: '/t/', delimiter: '/', keysOnly: true }).expect(200)).body.data;
+    assert.deepEqual(t.prefixes, ['/t/a/', '/t/\uFFFF/', '/t/\u{10FFFF}/']);
+    assert.deepEqual(t.kvs.map((kv: { key: string }) => kv.key), ['/t/b', '/t/\u{10FFFF}']);
+    // A longer delimiter works the same way.
+    const dots = (await request(app).get('/v1/kv').query({ prefix: '/t/', delimiter: '\uFFFF/', keysOnly: true }).expect(200)).body.data;
+    assert.deepEqual(dots.prefixes, ['/t/\uFFFF/']);
+  });
+
+  it('GET /v1/kv delimiter: with key is 400; must be 1..16 characters', async () => {
+    assertError(await request(app).get('/v1/kv').query({ key: '/a', delimiter: '/' }), 400, 3, /key: cannot be combined with delimiter/);
+    assertError(await request(app).get('/v1/kv?delimiter='), 400, 3, /^delimiter: /);
+    assertError(await request(app).get('/v1/kv').query({ delimiter: 'x'.repeat(17) }), 400, 3, /^delimiter: /);
   });
 
   it('GET /v1/kv validates its query', async () => {

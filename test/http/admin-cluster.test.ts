@@ -87,6 +87,29 @@ describe('admin API on a real 3-node cluster', () => {
     assert.equal((await call(follower, 'GET', '/v1/kv?key=/brokers/2')).status, 404);
   });
 
+  it('a compare-and-swap PUT and a delimiter listing on the real state machine', async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!.httpAddress;
+    for (const k of ['/tree/a', '/tree/a/deep/1', '/tree/a/deep/2', '/tree/b/1', '/tree/c']) {
+      assert.equal((await call(follower, 'PUT', `/v1/kv?key=${k}`, { value: k, expectedModRevision: 0 })).status, 200);
+    }
+    const level = await call(follower, 'GET', '/v1/kv?prefix=/tree/&delimiter=/&keysOnly=true');
+    assert.deepEqual(level.body.data.kvs.map((x: { key: string }) => x.key), ['/tree/a', '/tree/c']);
+    assert.deepEqual(level.body.data.prefixes, ['/tree/a/', '/tree/b/']);
+    const page = await call(follower, 'GET', '/v1/kv?prefix=/tree/&delimiter=/&limit=2');
+    assert.deepEqual([page.body.data.more, page.body.data.nextKey], [true, '/tree/a/']);
+    const rest = await call(follower, 'GET', '/v1/kv?prefix=/tree/&delimiter=/&startAfter=/tree/a/');
+    assert.deepEqual([rest.body.data.kvs.map((x: { key: string }) => x.key), rest.body.data.prefixes], [['/tree/c'], ['/tree/b/']]);
+
+    const read = (await call(follower, 'GET', '/v1/kv?key=/tree/a')).body.data;
+    assert.equal((await call(follower, 'PUT', '/v1/kv?key=/tree/a', { value: 'mine', expectedModRevision: read.modRevision })).status, 200);
+    const stale = await call(follower, 'PUT', '/v1/kv?key=/tree/a', { value: 'lost', expectedModRevision: read.modRevision });
+    assert.equal(stale.status, 409, JSON.stringify(stale.body));
+    assert.equal(stale.body.code, 9);
+    assert.match(stale.body.error!, /is at mod revision \d+, not \d+: it changed since it was read/);
+    assert.equal((await call(follower, 'GET', '/v1/kv?key=/tree/a')).body.data.value, 'mine');
+  });
+
   it('with no quorum, writes answer 503 in the envelope and serializable reads still answer', async () => {
     const leader = await c.waitForLeader();
     const survivor = c.nodes.find((n) => n.id !== leader)!;

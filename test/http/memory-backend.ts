@@ -188,9 +188,11 @@ export class MemoryBackend implements AdminBackend {
 
   async list(opts: ListOptions, read?: ReadOptions): Promise<ListPage> {
     this.read('list', read);
+    // Byte order of the UTF-8 keys, as LevelDB sorts them (JavaScript's < compares UTF-16 units).
+    const after = Buffer.from(opts.startAfter);
     const keys = [...this.kv.keys()]
-      .filter((k) => k.startsWith(opts.prefix) && k > opts.startAfter)
-      .sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
+      .filter((k) => k.startsWith(opts.prefix) && Buffer.compare(Buffer.from(k), after) > 0)
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     const page = keys.slice(0, opts.limit);
     const kvs = page.map((k) => {
       const kv = this.kv.get(k)!;
