@@ -15,6 +15,8 @@ import { answerResult } from '../results.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AdminBackend, HealthCheck, ReadOptions } from './backend.js';
 import { listChildren } from './children.js';
+import { clusterOverview, httpPeerGet, type NodeStatus, type PeerGet } from './overview.js';
+import { VERSION } from '../version.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { hashPassword } from './passwords.js';
 import {
@@ -49,6 +51,10 @@ export interface AdminAppOptions {
   maxKeyBytes?: number;
   /** Maximum value length in bytes (after base64 decoding). Default 1 MiB. */
   maxValueBytes?: number;
+  /** How GET /v1/cluster/overview asks the other members' admin API. Default: plain HTTP. */
+  peerGet?: PeerGet;
+  /** How long it waits for each member. Default 1500 ms. */
+  peerTimeoutMs?: number;
 }
 
 export const DEFAULT_MAX_KEY_BYTES = 4096;
@@ -221,6 +227,12 @@ function command(op: NonNullable<Command['op']>): Command {
   return { clientId: '', seq: 0, leaderTimeMs: 0, op };
 }
 
+/** The state-machine database size the node reports through its metrics (read at scrape time). */
+async function dbSizeBytes(metrics: Metrics): Promise<number | null> {
+  const v = (await metrics.dbSize.get()).values[0]?.value;
+  return typeof v === 'number' ? v : null;
+}
+
 async function health(res: Response, checks: Promise<HealthCheck[]>): Promise<void> {
   let list: HealthCheck[];
   try {
@@ -264,7 +276,21 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   });
 
   // ---------------------------------------------------------------- cluster
-  app.get('/v1/cluster/status', async (_req, res) => ok(res, await backend.status()));
+  const nodeStatus = async (): Promise<NodeStatus> => ({ ...(await backend.status()), version: VERSION, dbSizeBytes: await dbSizeBytes(metrics) });
+  app.get('/v1/cluster/status', async (_req, res) => ok(res, await nodeStatus()));
+  app.get('/v1/cluster/overview', async (req, res) => {
+    const auth = req.headers.authorization;
+    ok(
+      res,
+      await clusterOverview({
+        backend,
+        self: nodeStatus,
+        peerGet: opts.peerGet ?? httpPeerGet,
+        timeoutMs: opts.peerTimeoutMs ?? 1500,
+        headers: auth ? { authorization: auth } : {},
+      }),
+    );
+  });
   app.get('/v1/cluster/members', async (_req, res) => ok(res, { members: await backend.members() }));
   app.get('/v1/debug/hash', async (_req, res) => ok(res, await backend.stateHash()));
   app.get('/v1/openapi.json', (_req, res) => {

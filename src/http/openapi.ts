@@ -156,6 +156,27 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           },
         },
       },
+      '/v1/cluster/overview': {
+        get: {
+          summary: 'Every member as it sees itself (term, indexes, version, DB size, readiness), gathered by this node',
+          description:
+            "This node asks each member's GET /v1/cluster/status and /readyz (passing on the caller's Authorization header) " +
+            'and adds the match index and lag the leader reports. A member that does not answer is listed with reachable: false and the reason.',
+          tags: ['cluster'],
+          responses: {
+            '200': ok('Overview', {
+              type: 'object',
+              properties: {
+                clusterId: { type: 'string' },
+                servedBy: { type: 'integer', description: 'The member that gathered this answer' },
+                leaderId: { type: 'integer', description: 'The leader as that member knows it (0: none)' },
+                members: { type: 'array', items: ref('MemberOverview') },
+              },
+            }),
+            ...commonErrors,
+          },
+        },
+      },
       '/v1/debug/hash': {
         get: {
           summary: 'Digest of the replicated state at the applied index (compare across replicas)',
@@ -397,7 +418,26 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
             snapshotIndex: { type: 'integer' },
             revision: { type: 'integer' },
             members: { type: 'array', items: ref('Member') },
+            version: { type: 'string', description: "The node's software version" },
+            dbSizeBytes: { type: ['integer', 'null'], description: 'Size of the state-machine database on disk' },
           },
+        },
+        MemberOverview: {
+          allOf: [
+            ref('Member'),
+            {
+              type: 'object',
+              properties: {
+                reachable: { type: 'boolean', description: 'The member answered GET /v1/cluster/status' },
+                error: { type: ['string', 'null'], description: 'Why it did not' },
+                status: {
+                  anyOf: [{ type: 'null' }, ref('ClusterStatus')],
+                  description: 'What the member says about itself (ClusterStatus without members, clusterId and id)',
+                },
+                health: { anyOf: [{ type: 'null' }, ref('Health')], description: "The member's /readyz" },
+              },
+            },
+          ],
         },
         KeyValue: {
           type: 'object',

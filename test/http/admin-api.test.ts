@@ -7,6 +7,8 @@ import { createAdminApp } from '../../src/http/app.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { verifyPassword } from '../../src/http/passwords.js';
 import { PlacementError } from '../../src/errors.js';
+import type { PeerGet } from '../../src/http/overview.js';
+import { VERSION } from '../../src/version.js';
 import { MemoryBackend } from './memory-backend.js';
 
 let backend: MemoryBackend;
@@ -52,6 +54,44 @@ describe('cluster routes', () => {
     assert.equal(res.body.data.members.length, 3);
     const m = res.body.data.members[0];
     assert.deepEqual(Object.keys(m).sort(), ['address', 'httpAddress', 'id', 'isLeader', 'lag', 'matchIndex', 'role']);
+  });
+
+  it('GET /v1/cluster/status adds the version and the DB size', async () => {
+    metrics.bindStorageStatus(() => ({ walSegments: 1, dbSizeBytes: 123456 }));
+    const res = await request(app).get('/v1/cluster/status').expect(200);
+    assert.equal(res.body.data.version, VERSION);
+    assert.equal(res.body.data.dbSizeBytes, 123456);
+  });
+
+  it("GET /v1/cluster/overview: every member as it answers for itself, the leader's lag, an unreachable member with the reason", async () => {
+    const backends = [1, 2, 3].map((id) => new MemoryBackend(id));
+    backends[1]!.term = 5; // node 2 answers its own term
+    backends[1]!.storageWritable = false; // and is not ready
+    const byAddress = new Map(
+      backends.map((b) => [`127.0.0.1:${1217 + b.id * 10}`, createAdminApp({ backend: b, metrics: new Metrics({ defaultMetrics: false }) })]),
+    );
+    const asked: string[] = [];
+    const peerGet: PeerGet = async (address, path, o) => {
+      asked.push(`${address}${path} ${o.headers.authorization ?? '-'} ${o.timeoutMs}`);
+      if (address.endsWith(':1247')) throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+      const r = await request(byAddress.get(address)!).get(path).set(o.headers);
+      return { status: r.status, body: r.body };
+    };
+    const app1 = createAdminApp({ backend: backends[0]!, metrics, peerGet, peerTimeoutMs: 700 });
+    const res = await request(app1).get('/v1/cluster/overview').set('Authorization', 'Bearer t0ken').expect(200);
+    const o = res.body.data;
+    assert.deepEqual([o.clusterId, o.servedBy, o.leaderId], ['memory', 1, 1]);
+    assert.deepEqual(asked.sort(), [
+      '127.0.0.1:1237/readyz Bearer t0ken 700',
+      '127.0.0.1:1237/v1/cluster/status Bearer t0ken 700',
+      '127.0.0.1:1247/readyz Bearer t0ken 700',
+      '127.0.0.1:1247/v1/cluster/status Bearer t0ken 700',
+    ]);
+    const [m1, m2, m3] = o.members;
+    assert.deepEqual([m1.id, m1.reachable, m1.isLeader, m1.status.role, m1.status.version, m1.health.status], [1, true, true, 'leader', VERSION, 'ok']);
+    assert.equal('members' in m1.status, false);
+    assert.deepEqual([m2.id, m2.reachable, m2.status.term, m2.status.role, m2.lag, m2.health.status], [2, true, 5, 'follower', 0, 'failing']);
+    assert.deepEqual([m3.id, m3.reachable, m3.error, m3.status, m3.health], [3, false, 'ECONNREFUSED', null, null]);
   });
 
   it('GET /v1/cluster/members answers 503 with no leader', async () => {

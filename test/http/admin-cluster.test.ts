@@ -110,6 +110,30 @@ describe('admin API on a real 3-node cluster', () => {
     assert.equal((await call(follower, 'GET', '/v1/kv?key=/tree/a')).body.data.value, 'mine');
   });
 
+  it('GET /v1/cluster/overview on a follower: every member answers for itself over HTTP; a killed one is unreachable', async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!;
+    const o = (await call(follower.httpAddress, 'GET', '/v1/cluster/overview')).body.data;
+    assert.equal(o.servedBy, follower.id);
+    assert.equal(o.leaderId, leader);
+    assert.deepEqual(o.members.map((m: { id: number }) => m.id), [1, 2, 3]);
+    for (const m of o.members) {
+      assert.equal(m.reachable, true, JSON.stringify(m));
+      assert.equal(m.status.leaderId, leader);
+      assert.equal(m.status.role, m.id === leader ? 'leader' : 'follower');
+      assert.match(m.status.version, /^\d+\.\d+\.\d+/);
+      assert.ok(m.status.dbSizeBytes > 0, `member ${m.id} DB size`);
+      assert.equal(m.health.status, 'ok');
+      assert.equal(typeof m.lag, 'number', 'lag as the leader reports it');
+    }
+    const other = c.nodes.find((n) => n.id !== leader && n.id !== follower.id)!;
+    await c.kill(other.id);
+    const after = (await call(follower.httpAddress, 'GET', '/v1/cluster/overview')).body.data;
+    const gone = after.members.find((m: { id: number }) => m.id === other.id);
+    assert.deepEqual([gone.reachable, gone.status, gone.error], [false, null, 'ECONNREFUSED']);
+    await c.start(other.id);
+  });
+
   it('with no quorum, writes answer 503 in the envelope and serializable reads still answer', async () => {
     const leader = await c.waitForLeader();
     const survivor = c.nodes.find((n) => n.id !== leader)!;

@@ -39,11 +39,13 @@ export class MemoryBackend implements AdminBackend {
   index = 0;
   term = 3;
   leaderId = 1;
-  readonly id = 1;
   livenessChecks: HealthCheck[] = [{ name: 'event_loop', ok: true }];
   storageWritable = true;
   /** Reads seen, with their options: tests check linearizable is the default. */
   readonly reads: Array<{ op: string; serializable: boolean }> = [];
+
+  /** `id`: this node's id among members 1..3 (the leader is 1 unless setLeader says otherwise). */
+  constructor(readonly id = 1) {}
 
   setLeader(id: number): void {
     this.leaderId = id;
