@@ -1,4 +1,5 @@
-// The admin HTTP plane of a node: /v1 admin API (JSON envelope), /metrics, /livez, /readyz.
+// The admin HTTP plane of a node: /v1 admin API (JSON envelope), /metrics, /livez, /readyz, and
+// the dashboard at /ui/ (ui.ts).
 // Everything the routes need from the node goes through AdminBackend (backend.ts), so this file
 // has no knowledge of Raft or storage and is tested against an in-memory backend.
 //
@@ -17,6 +18,7 @@ import type { AdminBackend, HealthCheck, ReadOptions } from './backend.js';
 import { listChildren } from './children.js';
 import { clusterOverview, httpPeerGet, type NodeStatus, type PeerGet } from './overview.js';
 import { VERSION } from '../version.js';
+import { mountUi } from './ui.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { hashPassword } from './passwords.js';
 import {
@@ -51,6 +53,8 @@ export interface AdminAppOptions {
   maxKeyBytes?: number;
   /** Maximum value length in bytes (after base64 decoding). Default 1 MiB. */
   maxValueBytes?: number;
+  /** The built dashboard served at /ui/; default: dist/ui/ found next to the code; null: none. */
+  uiDir?: string | null;
   /** How GET /v1/cluster/overview asks the other members' admin API. Default: plain HTTP. */
   peerGet?: PeerGet;
   /** How long it waits for each member. Default 1500 ms. */
@@ -510,6 +514,9 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     );
     ok(res, { name, deleted: true, revision: result.revision });
   });
+
+  // ---------------------------------------------------------------- the dashboard
+  mountUi(app, { dir: opts.uiDir, sendError, notFoundCode: envelopeCode('NOT_FOUND'), unavailableCode: envelopeCode('UNAVAILABLE') });
 
   // ---------------------------------------------------------------- fallbacks
   // Known path, other method → 405 with Allow; unknown path → JSON 404 (never Express's HTML).

@@ -132,6 +132,30 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
         },
       },
+      '/ui': {
+        get: {
+          summary: 'The dashboard (a page in the browser); /ui redirects to /ui/',
+          description: 'Built from ui/ into dist/ui/ by `npm run build`. The page uses only the operations in this document.',
+          tags: ['ui'],
+          responses: {
+            '200': { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } },
+            '301': { description: '/ui → /ui/ (so relative URLs resolve)' },
+            '503': err('The dashboard was not built'),
+          },
+        },
+      },
+      '/ui/{path}': {
+        get: {
+          summary: "The dashboard's script, styles and third-party licence notice",
+          tags: ['ui'],
+          parameters: [pathParam('path', 'A file of the built dashboard, e.g. app.js')],
+          responses: {
+            '200': { description: 'The file', content: { '*/*': { schema: { type: 'string' } } } },
+            '404': err('No such file'),
+            '503': err('The dashboard was not built'),
+          },
+        },
+      },
       '/v1/openapi.json': {
         get: {
           summary: 'This document',
