@@ -110,7 +110,7 @@ export function LivePage() {
         </button>
         {watching !== null ? (
           <>
-            <button type="button" aria-pressed={paused} onClick={() => (paused ? resume() : setPaused(true))}>
+            <button type="button" id="watch-pause" aria-pressed={paused} onClick={() => (paused ? resume() : setPaused(true))}>
               {paused ? `Resume (${held.length} new)` : 'Pause'}
             </button>
             <button type="button" onClick={() => setWatching(null)}>
