@@ -17,7 +17,7 @@ function currentPageId(): string {
 }
 
 function App() {
-  const [theme, setTheme] = useState<Theme>(initialTheme);
+  const [theme, setTheme] = useState<Theme>(() => (document.documentElement.dataset.theme as Theme | undefined) ?? initialTheme());
   const [description, setDescription] = useState<ApiDescription | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
   const [pageId, setPageId] = useState(currentPageId);
@@ -25,7 +25,11 @@ function App() {
   // Bumped on sign-in/out: remounts the page so it asks again with the new credentials.
   const [session, setSession] = useState(0);
 
-  useEffect(() => applyTheme(theme), [theme]);
+  // Applied before the state changes, so charts created in the re-render read the new colors.
+  const chooseTheme = (t: Theme): void => {
+    applyTheme(t);
+    setTheme(t);
+  };
   useEffect(() => onAuthRequired((why) => setAuthReason(why)), []);
   useEffect(() => {
     const on = (): void => setPageId(currentPageId());
@@ -69,7 +73,15 @@ function App() {
   return (
     <ThemeContext.Provider value={theme}>
       <ApiContext.Provider value={description}>
-        <a class="skip" href="#main">
+        {/* Moves focus without touching the hash, which holds the route. */}
+        <a
+          class="skip"
+          href="#main"
+          onClick={(e) => {
+            e.preventDefault();
+            document.getElementById('main')?.focus();
+          }}
+        >
           Skip to content
         </a>
         <header class="top">
@@ -86,7 +98,7 @@ function App() {
             </ul>
           </nav>
           <div class="tools">
-            <button type="button" id="theme-toggle" aria-pressed={theme === 'dark'} onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}>
+            <button type="button" id="theme-toggle" aria-pressed={theme === 'dark'} onClick={() => chooseTheme(theme === 'dark' ? 'light' : 'dark')}>
               Dark theme
             </button>
             {signedIn ? (
@@ -110,4 +122,5 @@ function App() {
   );
 }
 
+applyTheme(initialTheme());
 render(<App />, document.getElementById('app')!);

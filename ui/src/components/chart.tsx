@@ -38,7 +38,19 @@ export function Chart({ id, title, unit, series, data, theme, digits = 1 }: Char
     const opts: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: 160,
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max !== null && max > 0 ? max * 1.1 : 1] } },
+      // From the first point to the last, at least a minute wide (with one point uPlot would
+      // otherwise span 86400/ms seconds: years, with times in seconds).
+      scales: {
+        x: {
+          time: true,
+          range: (u, min, max) => {
+            const xs = u.data[0] ?? [];
+            const first = xs[0] ?? min ?? 0;
+            const last = xs[xs.length - 1] ?? max ?? 0;
+            return [Math.min(first, last - 60), last];
+          },
+        },
+        y: { range: (_u, _min, max) => [0, max !== null && max > 0 ? max * 1.1 : 1] } },
       series: [
         {},
         ...series.map((s) => ({ label: s.label, stroke: cssVar(s.colorVar), width: 2, value: (_u: uPlot, v: number | null) => fmt(v) })),

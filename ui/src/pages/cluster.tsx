@@ -48,7 +48,8 @@ function MemberRow({ m, leader }: { m: MemberOverview; leader: MemberOverview | 
       </th>
       <td data-col="role">
         {s ? s.role : '—'}
-        {m.isLeader ? <span class="badge">leader</span> : null}
+        {/* The serving node's view, when the member itself does not say so (or cannot be asked). */}
+        {m.isLeader && s?.role !== 'leader' ? <span class="badge">leader</span> : null}
         {m.role === 'learner' ? <span class="badge badge-muted">learner</span> : null}
       </td>
       <td data-col="term">{s?.term ?? '—'}</td>
