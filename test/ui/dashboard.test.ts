@@ -138,6 +138,7 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
     await b.page.waitForSelector('dialog:not([open])');
     assert.ok(await client.kv.get('/brokers/ui-1'), 'Cancel deletes nothing');
     await clickButton('Delete…');
+    await b.page.waitForSelector('dialog[open] button.danger');
     await b.page.click('dialog[open] button.danger');
     await b.page.waitForFunction(() => !document.querySelector('#key-entries a[data-key="/brokers/ui-1"]') && !document.querySelector('#key-title'));
     assert.equal(await client.kv.get('/brokers/ui-1'), undefined);
