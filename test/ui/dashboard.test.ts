@@ -161,6 +161,50 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
     await b.screenshot('leases');
   });
 
+  it('works from the keyboard: skip link, navigation, the tree, a dialog that Escape closes', async () => {
+    // A fresh load, so focus starts at the top of the document.
+    await b.page.goto(`${origin}/ui/#/cluster`);
+    await b.page.reload();
+    await b.page.waitForSelector('#members tbody tr');
+    const focused = () => b.page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      return el ? `${el.tagName.toLowerCase()}#${el.id} ${el.getAttribute('data-page') ?? el.getAttribute('data-prefix') ?? el.getAttribute('data-key') ?? el.textContent?.trim() ?? ''}` : '';
+    });
+    /** Presses Tab until `pred` holds for the focused element (at most 40 times). */
+    const tabTo = async (pred: (f: string) => boolean): Promise<void> => {
+      for (let i = 0; i < 40; i++) {
+        await b.page.keyboard.press('Tab');
+        if (pred(await focused())) return;
+      }
+      assert.fail(`Tab never reached the element; last focused: ${await focused()}`);
+    };
+    await b.page.keyboard.press('Tab');
+    assert.equal(await focused(), 'a# Skip to content');
+    await b.page.keyboard.press('Enter');
+    assert.match(await focused(), /^main#main/);
+    assert.match(b.page.url(), /#\/cluster$/, 'the skip link leaves the route alone');
+    await b.page.focus('a[data-page="cluster"]');
+    await tabTo((f) => f === 'a# keys');
+    await b.page.keyboard.press('Enter');
+    await b.page.waitForSelector('#key-entries a[data-prefix="/"]');
+    await tabTo((f) => f === 'a# /');
+    await b.page.keyboard.press('Enter');
+    await b.page.waitForSelector('#key-entries a[data-prefix="/brokers/"]');
+    await tabTo((f) => f === 'a# /brokers/');
+    await b.page.keyboard.press('Enter');
+    await b.page.waitForSelector('#key-entries a[data-key="/brokers/1"]');
+    await tabTo((f) => f === 'a# /brokers/1');
+    await b.page.keyboard.press('Enter');
+    await b.page.waitForSelector('#value');
+    await tabTo((f) => f === 'button# Delete…');
+    await b.page.keyboard.press('Enter');
+    await b.page.waitForSelector('dialog[open]');
+    assert.equal(await focused(), 'button# Cancel', 'the dialog opens on its safe choice');
+    await b.page.keyboard.press('Escape');
+    await b.page.waitForSelector('dialog:not([open])');
+    assert.ok(await client.kv.get('/brokers/1'), 'Escape deletes nothing');
+  });
+
   it('passes axe-core\'s WCAG 2 A and AA rules (labels, contrast, landmarks…) on every page, in both themes', async () => {
     await b.page.goto(`${origin}/ui/#/cluster`);
     await b.page.evaluate(AXE_SOURCE);
