@@ -4,6 +4,7 @@
 // behind other certificates, maybe at addresses only the nodes can reach. So the node asks each
 // member's admin HTTP API (GET /v1/cluster/status and /readyz) and answers with what came back or
 // why nothing did.
+import { request as httpsRequest } from 'node:https';
 import type { AdminBackend, ClusterStatus, HealthCheck, MemberInfo } from './backend.js';
 
 /** What one node says about itself: GET /v1/cluster/status plus the fields the admin plane adds. */
@@ -44,6 +45,41 @@ export const httpPeerGet: PeerGet = async (httpAddress, path, { timeoutMs, heade
   return { status: res.status, body: await res.json() };
 };
 
+/** The certificate a member shows and trusts (read at each request, so a rotation is picked up). */
+export interface PeerTls {
+  cert: Buffer;
+  key: Buffer;
+  /** Trust anchor; undefined: the system's roots. */
+  ca: Buffer | undefined;
+}
+
+/**
+ * GET over HTTPS, for members whose admin port serves TLS: the node's own certificate as client
+ * certificate (a member's admin port may require one from the cluster CA) and the cluster's CA
+ * as trust anchor.
+ */
+export function httpsPeerGet(tls: () => PeerTls): PeerGet {
+  return (httpAddress, path, { timeoutMs, headers }) =>
+    new Promise((resolve, reject) => {
+      const { ca, cert, key } = tls();
+      const req = httpsRequest(`https://${httpAddress}${path}`, { headers, ca, cert, key, timeout: timeoutMs }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown });
+          } catch (err) {
+            reject(err as Error);
+          }
+        });
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error('no answer in time'), { name: 'TimeoutError' })));
+      req.on('error', reject);
+      req.end();
+    });
+}
+
 export interface OverviewOptions {
   backend: AdminBackend;
   /** This node's own status (asked in-process, not over HTTP). */
@@ -61,9 +97,9 @@ function summary(s: NodeStatus): MemberOverview['status'] {
 }
 
 function reason(err: unknown): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError') return 'no answer in time';
-  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+  return e?.cause?.code ?? e?.cause?.message ?? e?.code ?? e?.message ?? String(err);
 }
 
 async function ask(m: MemberInfo, o: OverviewOptions): Promise<Pick<MemberOverview, 'reachable' | 'error' | 'status' | 'health'>> {
