@@ -89,7 +89,7 @@ const nodes = [1, 2, 3].map((id) => ({
 const peers = nodes.map((n) => `${n.id}=${n.grpc}`).join(',');
 const peerHttp = nodes.map((n) => `${n.id}=${n.http}`).join(',');
 
-if (!existsSync(join(root, 'dist', 'src', 'cli', 'server.js'))) {
+if (!existsSync(join(root, 'dist', 'src', 'cli', 'server.js')) || !existsSync(join(root, 'dist', 'ui', 'index.html'))) {
   console.log('dist/ is missing: building (npm run build) ...');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const r = spawnSync(npm, ['run', 'build'], { cwd: root, stdio: 'inherit' });

@@ -1,4 +1,5 @@
-// The admin HTTP plane of a node: /v1 admin API (JSON envelope), /metrics, /livez, /readyz.
+// The admin HTTP plane of a node: /v1 admin API (JSON envelope), /metrics, /livez, /readyz, and
+// the dashboard at /ui/ (ui.ts).
 // Everything the routes need from the node goes through AdminBackend (backend.ts), so this file
 // has no knowledge of Raft or storage and is tested against an in-memory backend.
 //
@@ -8,12 +9,16 @@
 // carries `X-Placement-Leader-Id` / `X-Placement-Leader-Address` headers.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
-import type { Command, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
+import { ResultCode, type Command, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import { PlacementError, envelopeCode, toHttpStatus, type ErrorCode } from '../errors.js';
 import { answerResult } from '../results.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AdminBackend, HealthCheck, ReadOptions } from './backend.js';
+import { listChildren } from './children.js';
+import { clusterOverview, httpPeerGet, type NodeStatus, type PeerGet } from './overview.js';
+import { VERSION } from '../version.js';
+import { mountUi } from './ui.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { hashPassword } from './passwords.js';
 import {
@@ -48,12 +53,18 @@ export interface AdminAppOptions {
   maxKeyBytes?: number;
   /** Maximum value length in bytes (after base64 decoding). Default 1 MiB. */
   maxValueBytes?: number;
+  /** The built dashboard served at /ui/; default: dist/ui/ found next to the code; null: none. */
+  uiDir?: string | null;
+  /** How GET /v1/cluster/overview asks the other members' admin API. Default: plain HTTP. */
+  peerGet?: PeerGet;
+  /** How long it waits for each member. Default 1500 ms. */
+  peerTimeoutMs?: number;
 }
 
 export const DEFAULT_MAX_KEY_BYTES = 4096;
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 /** Query parameters of a list that make no sense with `key` (one key). */
-const LIST_ONLY_PARAMS = ['prefix', 'startAfter', 'limit', 'keysOnly'] as const;
+const LIST_ONLY_PARAMS = ['prefix', 'startAfter', 'limit', 'keysOnly', 'delimiter'] as const;
 
 type Encoding = 'utf8' | 'base64';
 
@@ -198,9 +209,32 @@ function checkResult(result: CommandResult, what: string): CommandResult {
   return answerResult(result, { what });
 }
 
+/**
+ * The result of a compare-and-swap PUT when it wrote; a FAILED_PRECONDITION naming the key's
+ * current mod revision when the comparison did not hold (nothing was written).
+ */
+function casResult(r: CommandResult, key: string, expected: number): CommandResult {
+  const result = answerResult(r, { what: `key ${key}`, replySaysUnmet: true });
+  if (result.code === ResultCode.RESULT_OK && result.succeeded) return result;
+  const now = result.prevKv;
+  const why =
+    now === undefined
+      ? `key ${key} does not exist (expectedModRevision ${expected})`
+      : expected === 0
+        ? `key ${key} exists at mod revision ${now.modRevision} (expectedModRevision 0: it must not exist)`
+        : `key ${key} is at mod revision ${now.modRevision}, not ${expected}: it changed since it was read`;
+  throw fail('FAILED_PRECONDITION', `compare failed: ${why}; nothing written`);
+}
+
 function command(op: NonNullable<Command['op']>): Command {
   // The leader stamps leaderTimeMs; an empty clientId disables de-duplication (HTTP has no retry ids).
   return { clientId: '', seq: 0, leaderTimeMs: 0, op };
+}
+
+/** The state-machine database size the node reports through its metrics (read at scrape time). */
+async function dbSizeBytes(metrics: Metrics): Promise<number | null> {
+  const v = (await metrics.dbSize.get()).values[0]?.value;
+  return typeof v === 'number' ? v : null;
 }
 
 async function health(res: Response, checks: Promise<HealthCheck[]>): Promise<void> {
@@ -246,7 +280,21 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   });
 
   // ---------------------------------------------------------------- cluster
-  app.get('/v1/cluster/status', async (_req, res) => ok(res, await backend.status()));
+  const nodeStatus = async (): Promise<NodeStatus> => ({ ...(await backend.status()), version: VERSION, dbSizeBytes: await dbSizeBytes(metrics) });
+  app.get('/v1/cluster/status', async (_req, res) => ok(res, await nodeStatus()));
+  app.get('/v1/cluster/overview', async (req, res) => {
+    const auth = req.headers.authorization;
+    ok(
+      res,
+      await clusterOverview({
+        backend,
+        self: nodeStatus,
+        peerGet: opts.peerGet ?? httpPeerGet,
+        timeoutMs: opts.peerTimeoutMs ?? 1500,
+        headers: auth ? { authorization: auth } : {},
+      }),
+    );
+  });
   app.get('/v1/cluster/members', async (_req, res) => ok(res, { members: await backend.members() }));
   app.get('/v1/debug/hash', async (_req, res) => ok(res, await backend.stateHash()));
   app.get('/v1/openapi.json', (_req, res) => {
@@ -267,10 +315,16 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     checkKey(key, 'key', maxKeyBytes);
     const body = parse(kvPutBodySchema, req.body, 'body');
     const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
-    const result = checkResult(
-      await backend.propose(command({ $case: 'put', value: { key, value, lease: body.lease ?? 0, prevKv: true } })),
-      `key ${key}`,
-    );
+    const lease = body.lease ?? 0;
+    const expected = body.expectedModRevision;
+    const result =
+      expected === undefined
+        ? checkResult(await backend.propose(command({ $case: 'put', value: { key, value, lease, prevKv: true } })), `key ${key}`)
+        : casResult(
+            await backend.propose(command({ $case: 'cas', value: { key, expect: { $case: 'expectedModRevision', value: expected }, value, lease } })),
+            key,
+            expected,
+          );
     ok(res, {
       key,
       revision: result.revision,
@@ -307,6 +361,21 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     checkKey(q.prefix, 'prefix', maxKeyBytes, true);
     checkKey(q.startAfter, 'startAfter', maxKeyBytes, true);
     const keysOnly = q.keysOnly ?? false;
+    if (q.delimiter !== undefined) {
+      const tree = await listChildren(
+        backend,
+        { prefix: q.prefix, delimiter: q.delimiter, startAfter: q.startAfter, limit: q.limit, keysOnly },
+        readOpts(q),
+        maxKeyBytes,
+      );
+      ok(res, {
+        kvs: tree.kvs.map((kv) => kvJson(kv, q.encoding, keysOnly)),
+        prefixes: tree.prefixes,
+        more: tree.more,
+        nextKey: tree.nextKey,
+      });
+      return;
+    }
     const page = await backend.list(
       { prefix: q.prefix, startAfter: q.startAfter, limit: q.limit, keysOnly },
       readOpts(q),
@@ -445,6 +514,9 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     );
     ok(res, { name, deleted: true, revision: result.revision });
   });
+
+  // ---------------------------------------------------------------- the dashboard
+  mountUi(app, { dir: opts.uiDir, sendError, notFoundCode: envelopeCode('NOT_FOUND'), unavailableCode: envelopeCode('UNAVAILABLE') });
 
   // ---------------------------------------------------------------- fallbacks
   // Known path, other method → 405 with Allow; unknown path → JSON 404 (never Express's HTML).

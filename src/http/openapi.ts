@@ -67,6 +67,10 @@ const commonErrors = {
 };
 const badInput = { '400': err('Invalid input: the message names the field and the rule') };
 const writeErrors = { ...badInput, '413': err('Request body too large'), ...commonErrors };
+const kvPutErrors = {
+  '404': err('The lease named in the body does not exist (nothing written)'),
+  '409': err('expectedModRevision did not hold: the key changed or exists (code 9, FAILED_PRECONDITION); nothing written'),
+};
 
 export interface OpenApiOptions {
   maxKeyBytes: number;
@@ -128,6 +132,30 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           responses: { '200': { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
         },
       },
+      '/ui': {
+        get: {
+          summary: 'The dashboard (a page in the browser); /ui redirects to /ui/',
+          description: 'Built from ui/ into dist/ui/ by `npm run build`. The page uses only the operations in this document.',
+          tags: ['ui'],
+          responses: {
+            '200': { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } },
+            '301': { description: '/ui → /ui/ (so relative URLs resolve)' },
+            '503': err('The dashboard was not built'),
+          },
+        },
+      },
+      '/ui/{path}': {
+        get: {
+          summary: "The dashboard's script, styles and third-party licence notice",
+          tags: ['ui'],
+          parameters: [pathParam('path', 'A file of the built dashboard, e.g. app.js')],
+          responses: {
+            '200': { description: 'The file', content: { '*/*': { schema: { type: 'string' } } } },
+            '404': err('No such file'),
+            '503': err('The dashboard was not built'),
+          },
+        },
+      },
       '/v1/openapi.json': {
         get: {
           summary: 'This document',
@@ -152,6 +180,27 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           },
         },
       },
+      '/v1/cluster/overview': {
+        get: {
+          summary: 'Every member as it sees itself (term, indexes, version, DB size, readiness), gathered by this node',
+          description:
+            "This node asks each member's GET /v1/cluster/status and /readyz (passing on the caller's Authorization header) " +
+            'and adds the match index and lag the leader reports. A member that does not answer is listed with reachable: false and the reason.',
+          tags: ['cluster'],
+          responses: {
+            '200': ok('Overview', {
+              type: 'object',
+              properties: {
+                clusterId: { type: 'string' },
+                servedBy: { type: 'integer', description: 'The member that gathered this answer' },
+                leaderId: { type: 'integer', description: 'The leader as that member knows it (0: none)' },
+                members: { type: 'array', items: ref('MemberOverview') },
+              },
+            }),
+            ...commonErrors,
+          },
+        },
+      },
       '/v1/debug/hash': {
         get: {
           summary: 'Digest of the replicated state at the applied index (compare across replicas)',
@@ -166,8 +215,8 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
       },
       '/v1/kv': {
         get: {
-          summary: 'List keys by prefix, one page at a time; or, with key, get that one key',
-          description: 'With `key` (e.g. `?key=/brokers/1`) this reads one key and answers like GET /v1/kv/{key}; `key` cannot be combined with prefix, startAfter, limit or keysOnly.',
+          summary: 'List keys by prefix, one page at a time (one tree level with delimiter); or, with key, get that one key',
+          description: 'With `key` (e.g. `?key=/brokers/1`) this reads one key and answers like GET /v1/kv/{key}; `key` cannot be combined with prefix, startAfter, limit, keysOnly or delimiter. With delimiter the first read is linearizable (unless serializable=true) and the rest of the page is read from the same replica; like any paged listing, a page is not one snapshot.',
           tags: ['kv'],
           parameters: [{ ...keyQuery, required: false }, ...queryParams(listQuerySchema)],
           responses: {
@@ -179,6 +228,11 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
                     kvs: { type: 'array', items: ref('KeyValue') },
                     more: { type: 'boolean' },
                     nextKey: { type: 'string', description: 'Pass as startAfter to get the next page ("" when more is false)' },
+                    prefixes: {
+                      type: 'array',
+                      items: { type: 'string' },
+                      description: 'Only with delimiter: the deeper groups under prefix, each once (e.g. /brokers/1/)',
+                    },
                   },
                 },
                 ref('KeyValue'),
@@ -194,7 +248,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           tags: ['kv'],
           parameters: [keyQuery],
           requestBody: jsonBody(kvPutBodySchema),
-          responses: { '200': ok('Written', putReply), ...writeErrors, '404': err('The lease named in the body does not exist (nothing written)') },
+          responses: { '200': ok('Written', putReply), ...writeErrors, ...kvPutErrors },
         },
         delete: {
           summary: 'Delete the key named by the key query parameter (replicated); same as DELETE /v1/kv/{key}',
@@ -211,11 +265,11 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           responses: { '200': ok('The key', ref('KeyValue')), ...badInput, '404': err('No such key'), ...commonErrors },
         },
         put: {
-          summary: 'Set a key (replicated)',
+          summary: 'Set a key (replicated); with expectedModRevision, only if the key is unchanged (compare-and-swap)',
           tags: ['kv'],
           parameters: [keyParam],
           requestBody: jsonBody(kvPutBodySchema),
-          responses: { '200': ok('Written', putReply), ...writeErrors, '404': err('The lease named in the body does not exist (nothing written)') },
+          responses: { '200': ok('Written', putReply), ...writeErrors, ...kvPutErrors },
         },
         delete: {
           summary: 'Delete a key (replicated)',
@@ -388,7 +442,26 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
             snapshotIndex: { type: 'integer' },
             revision: { type: 'integer' },
             members: { type: 'array', items: ref('Member') },
+            version: { type: 'string', description: "The node's software version" },
+            dbSizeBytes: { type: ['integer', 'null'], description: 'Size of the state-machine database on disk' },
           },
+        },
+        MemberOverview: {
+          allOf: [
+            ref('Member'),
+            {
+              type: 'object',
+              properties: {
+                reachable: { type: 'boolean', description: 'The member answered GET /v1/cluster/status' },
+                error: { type: ['string', 'null'], description: 'Why it did not' },
+                status: {
+                  anyOf: [{ type: 'null' }, ref('ClusterStatus')],
+                  description: 'What the member says about itself (ClusterStatus without members, clusterId and id)',
+                },
+                health: { anyOf: [{ type: 'null' }, ref('Health')], description: "The member's /readyz" },
+              },
+            },
+          ],
         },
         KeyValue: {
           type: 'object',

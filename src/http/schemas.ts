@@ -38,6 +38,16 @@ export const listQuerySchema = z.object({
     .default(100)
     .describe('Page size, 1..10000 (default 100).'),
   keysOnly: queryBool.optional().describe('Return keys and metadata without values.'),
+  delimiter: z
+    .string()
+    .min(1)
+    .max(16)
+    .optional()
+    .describe(
+      'List one level of the key tree: keys directly under prefix in kvs, and each deeper group once, in prefixes, ' +
+        'as prefix + the text up to and including the delimiter (prefix=/brokers/&delimiter=/ answers /brokers/1 and /brokers/1/). ' +
+        'limit counts both; nextKey may be a prefix, and passed as startAfter it skips that whole group.',
+    ),
   serializable: queryBool.optional().describe('Local, possibly stale read. Default false: linearizable.'),
   encoding: encodingSchema.optional(),
 });
@@ -47,6 +57,15 @@ export const kvPutBodySchema = z
     value: z.string().describe('The value, encoded as `encoding` says.'),
     encoding: encodingSchema.optional(),
     lease: z.number().int().min(0).optional().describe('Lease id to attach the key to (0 or absent: none).'),
+    expectedModRevision: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Compare-and-swap: write only if the key's modRevision still equals this (0: only if the key does not exist). " +
+          'Otherwise nothing is written and the answer is 409 with code 9 (FAILED_PRECONDITION), naming the current mod revision.',
+      ),
   })
   .strict();
 

@@ -9,6 +9,7 @@ import type { NodeConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics/metrics.js';
 import { createAdminApp } from '../http/app.js';
+import { httpsPeerGet } from '../http/overview.js';
 import { registerClientServices } from '../grpc/services.js';
 import { CHANNEL_OPTIONS } from '../transport/index.js';
 import { VERSION } from '../version.js';
@@ -89,6 +90,8 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       maxKeyBytes: cfg.maxKeyBytes,
       maxValueBytes: cfg.maxValueBytes,
       logger: log,
+      // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
+      peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
     });
     if (security.https) {
       const https = createHttpsServer(security.https.options, app);

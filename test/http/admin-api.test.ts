@@ -7,11 +7,18 @@ import { createAdminApp } from '../../src/http/app.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import { verifyPassword } from '../../src/http/passwords.js';
 import { PlacementError } from '../../src/errors.js';
+import type { PeerGet } from '../../src/http/overview.js';
+import { VERSION } from '../../src/version.js';
 import { MemoryBackend } from './memory-backend.js';
 
 let backend: MemoryBackend;
 let metrics: Metrics;
 let app: Express;
+
+/** Puts a key straight into the in-memory store (no command), for listings of many keys. */
+function seed(key: string, value = key): void {
+  backend.kv.set(key, { key, value: Buffer.from(value), createRevision: 1, modRevision: 1, version: 1, lease: 0 });
+}
 
 function setup(extra: { bodyLimit?: string; maxKeyBytes?: number; maxValueBytes?: number } = {}): void {
   backend = new MemoryBackend();
@@ -47,6 +54,44 @@ describe('cluster routes', () => {
     assert.equal(res.body.data.members.length, 3);
     const m = res.body.data.members[0];
     assert.deepEqual(Object.keys(m).sort(), ['address', 'httpAddress', 'id', 'isLeader', 'lag', 'matchIndex', 'role']);
+  });
+
+  it('GET /v1/cluster/status adds the version and the DB size', async () => {
+    metrics.bindStorageStatus(() => ({ walSegments: 1, dbSizeBytes: 123456 }));
+    const res = await request(app).get('/v1/cluster/status').expect(200);
+    assert.equal(res.body.data.version, VERSION);
+    assert.equal(res.body.data.dbSizeBytes, 123456);
+  });
+
+  it("GET /v1/cluster/overview: every member as it answers for itself, the leader's lag, an unreachable member with the reason", async () => {
+    const backends = [1, 2, 3].map((id) => new MemoryBackend(id));
+    backends[1]!.term = 5; // node 2 answers its own term
+    backends[1]!.storageWritable = false; // and is not ready
+    const byAddress = new Map(
+      backends.map((b) => [`127.0.0.1:${1217 + b.id * 10}`, createAdminApp({ backend: b, metrics: new Metrics({ defaultMetrics: false }) })]),
+    );
+    const asked: string[] = [];
+    const peerGet: PeerGet = async (address, path, o) => {
+      asked.push(`${address}${path} ${o.headers.authorization ?? '-'} ${o.timeoutMs}`);
+      if (address.endsWith(':1247')) throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+      const r = await request(byAddress.get(address)!).get(path).set(o.headers);
+      return { status: r.status, body: r.body };
+    };
+    const app1 = createAdminApp({ backend: backends[0]!, metrics, peerGet, peerTimeoutMs: 700 });
+    const res = await request(app1).get('/v1/cluster/overview').set('Authorization', 'Bearer t0ken').expect(200);
+    const o = res.body.data;
+    assert.deepEqual([o.clusterId, o.servedBy, o.leaderId], ['memory', 1, 1]);
+    assert.deepEqual(asked.sort(), [
+      '127.0.0.1:1237/readyz Bearer t0ken 700',
+      '127.0.0.1:1237/v1/cluster/status Bearer t0ken 700',
+      '127.0.0.1:1247/readyz Bearer t0ken 700',
+      '127.0.0.1:1247/v1/cluster/status Bearer t0ken 700',
+    ]);
+    const [m1, m2, m3] = o.members;
+    assert.deepEqual([m1.id, m1.reachable, m1.isLeader, m1.status.role, m1.status.version, m1.health.status], [1, true, true, 'leader', VERSION, 'ok']);
+    assert.equal('members' in m1.status, false);
+    assert.deepEqual([m2.id, m2.reachable, m2.status.term, m2.status.role, m2.lag, m2.health.status], [2, true, 5, 'follower', 0, 'failing']);
+    assert.deepEqual([m3.id, m3.reachable, m3.error, m3.status, m3.health], [3, false, 'ECONNREFUSED', null, null]);
   });
 
   it('GET /v1/cluster/members answers 503 with no leader', async () => {
@@ -267,6 +312,93 @@ describe('kv routes', () => {
     const keysOnly = await request(app).get('/v1/kv?keysOnly=true&serializable=true').expect(200);
     assert.equal('value' in keysOnly.body.data.kvs[0], false);
     assert.deepEqual(backend.reads.at(-1), { op: 'list', serializable: true });
+  });
+
+  it('PUT with expectedModRevision writes only while the key is unchanged; a stale revision is 409 (code 9) and writes nothing', async () => {
+    // Create-only: 0 means the key must not exist.
+    const created = await request(app).put('/v1/kv?key=/brokers/1').send({ value: 'v1', expectedModRevision: 0 }).expect(200);
+    assert.equal(created.body.data.prevKv, null);
+    assert.equal(backend.proposed.at(-1)!.op?.$case, 'cas');
+    assertError(
+      await request(app).put('/v1/kv?key=/brokers/1').send({ value: 'again', expectedModRevision: 0 }),
+      409,
+      9,
+      /^compare failed: key \/brokers\/1 exists at mod revision \d+ .*nothing written$/,
+    );
+    const read = (await request(app).get('/v1/kv?key=/brokers/1').expect(200)).body.data;
+    assert.equal(read.value, 'v1');
+
+    // An edit based on what was read succeeds once; the same stale revision is then refused.
+    const edit = await request(app).put('/v1/kv?key=/brokers/1').send({ value: 'v2', expectedModRevision: read.modRevision }).expect(200);
+    assert.equal(edit.body.data.prevKv.value, 'v1');
+    const before = backend.kv.get('/brokers/1')!;
+    const stale = await request(app).put('/v1/kv/%2Fbrokers%2F1').send({ value: 'v3', expectedModRevision: read.modRevision });
+    assertError(stale, 409, 9, new RegExp(`is at mod revision ${edit.body.data.revision}, not ${read.modRevision}: it changed since it was read`));
+    assert.deepEqual(backend.kv.get('/brokers/1'), before, 'nothing written');
+
+    // A key that does not exist cannot match a non-zero revision.
+    assertError(await request(app).put('/v1/kv/gone').send({ value: 'x', expectedModRevision: 5 }), 409, 9, /key gone does not exist/);
+    assert.equal(backend.kv.has('gone'), false);
+
+    assertError(await request(app).put('/v1/kv/a').send({ value: 'x', expectedModRevision: -1 }), 400, 3, /^expectedModRevision: /);
+    assertError(await request(app).put('/v1/kv/a').send({ value: 'x', expectedModRevision: '3' }), 400, 3, /^expectedModRevision: /);
+    assert.equal(backend.kv.has('a'), false);
+  });
+
+  it('GET /v1/kv with delimiter lists one level of the tree: keys directly under the prefix, and each deeper group once', async () => {
+    for (const k of ['/brokers/1', '/brokers/1/shards/a', '/brokers/1/shards/b', '/brokers/10', '/brokers/2', '/brokers/2/x', '/brokers/3/y', '/other']) {
+      await request(app).put('/v1/kv').query({ key: k }).send({ value: k }).expect(200);
+    }
+    const level = (await request(app).get('/v1/kv').query({ prefix: '/brokers/', delimiter: '/', keysOnly: true }).expect(200)).body.data;
+    assert.deepEqual(level.kvs.map((kv: { key: string }) => kv.key), ['/brokers/1', '/brokers/10', '/brokers/2']);
+    assert.equal('value' in level.kvs[0], false);
+    assert.deepEqual(level.prefixes, ['/brokers/1/', '/brokers/2/', '/brokers/3/']);
+    assert.equal(level.more, false);
+    assert.equal(level.nextKey, '');
+    const top = (await request(app).get('/v1/kv').query({ delimiter: '/' }).expect(200)).body.data;
+    assert.deepEqual([top.kvs.length, top.prefixes], [0, ['/']]);
+    const withValues = (await request(app).get('/v1/kv').query({ prefix: '/brokers/1/shards/', delimiter: '/' }).expect(200)).body.data;
+    assert.deepEqual(withValues.kvs.map((kv: { value: string }) => kv.value), ['/brokers/1/shards/a', '/brokers/1/shards/b']);
+
+    // Pages of two: keys and prefixes in byte order, a page may end on a prefix, nothing twice.
+    const seen: string[] = [];
+    let startAfter = '';
+    for (let pages = 1; ; pages++) {
+      const page = (await request(app).get('/v1/kv').query({ prefix: '/brokers/', delimiter: '/', limit: 2, startAfter }).expect(200)).body.data;
+      const entries = [...page.kvs.map((kv: { key: string }) => kv.key), ...page.prefixes].sort((a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      seen.push(...entries);
+      if (!page.more) {
+        assert.equal(pages, 3);
+        break;
+      }
+      assert.equal(page.nextKey, entries.at(-1));
+      startAfter = page.nextKey;
+    }
+    assert.deepEqual(seen, ['/brokers/1', '/brokers/1/', '/brokers/10', '/brokers/2', '/brokers/2/', '/brokers/3/']);
+  });
+
+  it('GET /v1/kv with delimiter skips a deep group without reading it, even keys made of the greatest code points', async () => {
+    for (let i = 0; i < 600; i++) seed(`/big/a/${String(i).padStart(4, '0')}`);
+    // The longest keys allowed under /t/a/, of U+10FFFF and U+FFFF (which sort differently in UTF-16 and in bytes).
+    seed('/t/a/' + '\u{10FFFF}'.repeat(1022));
+    seed('/t/a/' + '\uFFFF'.repeat(1363));
+    for (const k of ['/big/b', '/t/b', '/t/\uFFFF/x', '/t/\u{10FFFF}/y', '/t/\u{10FFFF}']) seed(k);
+    backend.reads.length = 0;
+    const big = (await request(app).get('/v1/kv').query({ prefix: '/big/', delimiter: '/', keysOnly: true }).expect(200)).body.data;
+    assert.deepEqual([big.prefixes, big.kvs.map((kv: { key: string }) => kv.key)], [['/big/a/'], ['/big/b']]);
+    assert.deepEqual(backend.reads, [{ op: 'list', serializable: false }, { op: 'list', serializable: true }], 'one linearizable read, then one after the skipped group');
+    const t = (await request(app).get('/v1/kv').query({ prefix: '/t/', delimiter: '/', keysOnly: true }).expect(200)).body.data;
+    assert.deepEqual(t.prefixes, ['/t/a/', '/t/\uFFFF/', '/t/\u{10FFFF}/']);
+    assert.deepEqual(t.kvs.map((kv: { key: string }) => kv.key), ['/t/b', '/t/\u{10FFFF}']);
+    // A longer delimiter works the same way.
+    const dots = (await request(app).get('/v1/kv').query({ prefix: '/t/', delimiter: '\uFFFF/', keysOnly: true }).expect(200)).body.data;
+    assert.deepEqual(dots.prefixes, ['/t/\uFFFF/']);
+  });
+
+  it('GET /v1/kv delimiter: with key is 400; must be 1..16 characters', async () => {
+    assertError(await request(app).get('/v1/kv').query({ key: '/a', delimiter: '/' }), 400, 3, /key: cannot be combined with delimiter/);
+    assertError(await request(app).get('/v1/kv?delimiter='), 400, 3, /^delimiter: /);
+    assertError(await request(app).get('/v1/kv').query({ delimiter: 'x'.repeat(17) }), 400, 3, /^delimiter: /);
   });
 
   it('GET /v1/kv validates its query', async () => {

@@ -87,6 +87,53 @@ describe('admin API on a real 3-node cluster', () => {
     assert.equal((await call(follower, 'GET', '/v1/kv?key=/brokers/2')).status, 404);
   });
 
+  it('a compare-and-swap PUT and a delimiter listing on the real state machine', async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!.httpAddress;
+    for (const k of ['/tree/a', '/tree/a/deep/1', '/tree/a/deep/2', '/tree/b/1', '/tree/c']) {
+      assert.equal((await call(follower, 'PUT', `/v1/kv?key=${k}`, { value: k, expectedModRevision: 0 })).status, 200);
+    }
+    const level = await call(follower, 'GET', '/v1/kv?prefix=/tree/&delimiter=/&keysOnly=true');
+    assert.deepEqual(level.body.data.kvs.map((x: { key: string }) => x.key), ['/tree/a', '/tree/c']);
+    assert.deepEqual(level.body.data.prefixes, ['/tree/a/', '/tree/b/']);
+    const page = await call(follower, 'GET', '/v1/kv?prefix=/tree/&delimiter=/&limit=2');
+    assert.deepEqual([page.body.data.more, page.body.data.nextKey], [true, '/tree/a/']);
+    const rest = await call(follower, 'GET', '/v1/kv?prefix=/tree/&delimiter=/&startAfter=/tree/a/');
+    assert.deepEqual([rest.body.data.kvs.map((x: { key: string }) => x.key), rest.body.data.prefixes], [['/tree/c'], ['/tree/b/']]);
+
+    const read = (await call(follower, 'GET', '/v1/kv?key=/tree/a')).body.data;
+    assert.equal((await call(follower, 'PUT', '/v1/kv?key=/tree/a', { value: 'mine', expectedModRevision: read.modRevision })).status, 200);
+    const stale = await call(follower, 'PUT', '/v1/kv?key=/tree/a', { value: 'lost', expectedModRevision: read.modRevision });
+    assert.equal(stale.status, 409, JSON.stringify(stale.body));
+    assert.equal(stale.body.code, 9);
+    assert.match(stale.body.error!, /is at mod revision \d+, not \d+: it changed since it was read/);
+    assert.equal((await call(follower, 'GET', '/v1/kv?key=/tree/a')).body.data.value, 'mine');
+  });
+
+  it('GET /v1/cluster/overview on a follower: every member answers for itself over HTTP; a killed one is unreachable', async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!;
+    const o = (await call(follower.httpAddress, 'GET', '/v1/cluster/overview')).body.data;
+    assert.equal(o.servedBy, follower.id);
+    assert.equal(o.leaderId, leader);
+    assert.deepEqual(o.members.map((m: { id: number }) => m.id), [1, 2, 3]);
+    for (const m of o.members) {
+      assert.equal(m.reachable, true, JSON.stringify(m));
+      assert.equal(m.status.leaderId, leader);
+      assert.equal(m.status.role, m.id === leader ? 'leader' : 'follower');
+      assert.match(m.status.version, /^\d+\.\d+\.\d+/);
+      assert.ok(m.status.dbSizeBytes > 0, `member ${m.id} DB size`);
+      assert.equal(m.health.status, 'ok');
+      assert.equal(typeof m.lag, 'number', 'lag as the leader reports it');
+    }
+    const other = c.nodes.find((n) => n.id !== leader && n.id !== follower.id)!;
+    await c.kill(other.id);
+    const after = (await call(follower.httpAddress, 'GET', '/v1/cluster/overview')).body.data;
+    const gone = after.members.find((m: { id: number }) => m.id === other.id);
+    assert.deepEqual([gone.reachable, gone.status, gone.error], [false, null, 'ECONNREFUSED']);
+    await c.start(other.id);
+  });
+
   it('with no quorum, writes answer 503 in the envelope and serializable reads still answer', async () => {
     const leader = await c.waitForLeader();
     const survivor = c.nodes.find((n) => n.id !== leader)!;

@@ -39,11 +39,13 @@ export class MemoryBackend implements AdminBackend {
   index = 0;
   term = 3;
   leaderId = 1;
-  readonly id = 1;
   livenessChecks: HealthCheck[] = [{ name: 'event_loop', ok: true }];
   storageWritable = true;
   /** Reads seen, with their options: tests check linearizable is the default. */
   readonly reads: Array<{ op: string; serializable: boolean }> = [];
+
+  /** `id`: this node's id among members 1..3 (the leader is 1 unless setLeader says otherwise). */
+  constructor(readonly id = 1) {}
 
   setLeader(id: number): void {
     this.leaderId = id;
@@ -118,6 +120,15 @@ export class MemoryBackend implements AdminBackend {
         });
         return result({ revision: this.revision, prevKv: prev });
       }
+      case 'cas': {
+        const { key, expect, value, lease } = op.value;
+        const prev = this.kv.get(key);
+        const holds =
+          expect?.$case === 'expectedModRevision' &&
+          (expect.value === 0 ? prev === undefined : prev !== undefined && prev.modRevision === expect.value);
+        if (!holds) return result({ code: ResultCode.RESULT_COMPARE_FAILED, message: 'compare failed', revision: this.revision, prevKv: prev, succeeded: false });
+        return this.apply({ ...c, op: { $case: 'put', value: { key, value, lease, prevKv: true } } });
+      }
       case 'delete': {
         const prev = this.kv.get(op.value.key);
         if (!prev) return result({ revision: this.revision, succeeded: false });
@@ -179,9 +190,11 @@ export class MemoryBackend implements AdminBackend {
 
   async list(opts: ListOptions, read?: ReadOptions): Promise<ListPage> {
     this.read('list', read);
+    // Byte order of the UTF-8 keys, as LevelDB sorts them (JavaScript's < compares UTF-16 units).
+    const after = Buffer.from(opts.startAfter);
     const keys = [...this.kv.keys()]
-      .filter((k) => k.startsWith(opts.prefix) && k > opts.startAfter)
-      .sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
+      .filter((k) => k.startsWith(opts.prefix) && Buffer.compare(Buffer.from(k), after) > 0)
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     const page = keys.slice(0, opts.limit);
     const kvs = page.map((k) => {
       const kv = this.kv.get(k)!;

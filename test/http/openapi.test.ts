@@ -75,7 +75,7 @@ describe('OpenAPI document', () => {
     assert.deepEqual(Object.keys(kv).filter((m) => HTTP_METHODS.includes(m)).sort(), ['delete', 'get', 'put']);
     const keyOf = (m: string): Param | undefined => kv[m]!.parameters.find((p) => p.name === 'key' && p.in === 'query');
     assert.equal(keyOf('get')?.required, false);
-    assert.deepEqual(kv.get!.parameters.map((p) => p.name).sort(), ['encoding', 'key', 'keysOnly', 'limit', 'prefix', 'serializable', 'startAfter']);
+    assert.deepEqual(kv.get!.parameters.map((p) => p.name).sort(), ['delimiter', 'encoding', 'key', 'keysOnly', 'limit', 'prefix', 'serializable', 'startAfter']);
     for (const m of ['put', 'delete']) {
       assert.equal(keyOf(m)?.required, true, `${m} /v1/kv: key is required`);
       assert.equal(keyOf(m)?.schema.type, 'string');
@@ -89,7 +89,7 @@ describe('OpenAPI document', () => {
       requestBody: { content: { 'application/json': { schema: { properties: Record<string, unknown>; required: string[] } } } };
     };
     const schema = put.requestBody.content['application/json'].schema;
-    assert.deepEqual(Object.keys(schema.properties).sort(), ['encoding', 'lease', 'value']);
+    assert.deepEqual(Object.keys(schema.properties).sort(), ['encoding', 'expectedModRevision', 'lease', 'value']);
     assert.deepEqual(schema.required, ['value']);
     const users = d.paths['/v1/users']!.post as {
       requestBody: { content: { 'application/json': { schema: { required: string[] } } } };

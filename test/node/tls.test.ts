@@ -117,6 +117,11 @@ describe('TLS on the client port, shared with peers, with client certificates', 
     const ok = await httpsGetJson(`https://${n.httpAddress}/v1/cluster/status`, { ca: certs.ca, ...alice });
     assert.equal(ok.status, 200);
     await assert.rejects(httpsGetJson(`https://${n.httpAddress}/v1/cluster/status`, { ca: certs.ca }));
+    // The dashboard's overview: the node asks every member's admin HTTPS with its own certificate.
+    const overview = (await httpsGetJson(`https://${n.httpAddress}/v1/cluster/overview`, { ca: certs.ca, ...alice }, 10_000)).body as {
+      data: { members: Array<{ id: number; reachable: boolean; error: string | null; status: { version: string } | null }> };
+    };
+    assert.deepEqual(overview.data.members.map((m) => [m.id, m.reachable, m.error]), [[1, true, null], [2, true, null], [3, true, null]]);
     await assert.rejects(fetch(`http://${n.httpAddress}/v1/cluster/status`, { signal: AbortSignal.timeout(2000) }));
   });
 

@@ -57,7 +57,7 @@ describe('npm pack → npm install → SDK types and both CLIs', { timeout: 600_
     rmSync(work, { recursive: true, force: true });
   });
 
-  test('the tarball holds dist/, bin/, README, LICENSE and package.json, and nothing else', () => {
+  test('the tarball holds dist/ (with the dashboard), bin/, README, LICENSE and package.json, and nothing else', () => {
     const files = packed.files.map((f) => f.path).sort();
     for (const f of [
       'package.json',
@@ -74,6 +74,10 @@ describe('npm pack → npm install → SDK types and both CLIs', { timeout: 600_
       'dist/storage/index.js',
       'dist/proto/gen/placement/v1/kv.js',
       'dist/proto/gen/placement/v1/kv.d.ts',
+      'dist/ui/index.html',
+      'dist/ui/app.js',
+      'dist/ui/app.css',
+      'dist/ui/third-party-licenses.txt',
     ]) {
       assert.ok(files.includes(f), `${f} is in the tarball`);
     }
@@ -81,7 +85,9 @@ describe('npm pack → npm install → SDK types and both CLIs', { timeout: 600_
       (f) =>
         !['package.json', 'README.md', 'LICENSE'].includes(f) &&
         !/^bin\/placement-(ctl|center)\.js$/.test(f) &&
-        !/^dist\/(src|raft|storage|proto)\/.+\.(js|d\.ts)$/.test(f),
+        !/^dist\/(src|raft|storage|proto)\/.+\.(js|d\.ts)$/.test(f) &&
+        // The dashboard the server serves at /ui/ (built from ui/ by npm run build).
+        !/^dist\/ui\/(index\.html|app\.js|app\.css|third-party-licenses\.txt)$/.test(f),
     );
     assert.deepEqual(stray, [], 'files the SDK and the CLIs do not need');
     assert.deepEqual(files.filter((f) => /(^|\/)(test|bench|scripts|examples)\//.test(f) || f.endsWith('.map')), []);

@@ -126,6 +126,12 @@ async function runAndStop(mode: Mode): Promise<void> {
     }
     await waitFor(child, () => out, /leader: node \d/, 'a leader', 60_000);
     for (const p of ports) assert.equal(await probe(p), 'connected', `port ${p} listens while the cluster runs`);
+    // The dashboard (built into dist/ui/ by npm ci's prepare) is served by every node.
+    for (const p of [base, base + 10, base + 20]) {
+      const ui = await fetch(`http://127.0.0.1:${p}/ui/`, { signal: AbortSignal.timeout(5000) });
+      assert.equal(ui.status, 200, `GET /ui/ on port ${p}`);
+      assert.match(await ui.text(), /<script type="module" src="app\.js">/);
+    }
 
     switch (mode) {
       case 'ctrl-c in a terminal':
