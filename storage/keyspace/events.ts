@@ -61,6 +61,8 @@ export interface EventRecordsRequest {
   limit?: number;
   /** Stop once the kept events hold this many bytes, never inside a revision. */
   maxBytes?: number;
+  /** Stop after looking at this many events, kept or not, never inside a revision. */
+  maxScan?: number;
 }
 
 export interface EventRecordsPage {
@@ -92,6 +94,8 @@ export async function readEventRecords(db: Db, req: EventRecordsRequest): Promis
     const events: KeyEvent[] = [];
     const limit = req.limit ?? Infinity;
     const budget = req.maxBytes ?? Infinity;
+    const maxScan = req.maxScan ?? Infinity;
+    let scanned = 0;
     let bytes = 0;
     let stoppedAt = -1;
     if (req.fromRevision <= to) {
@@ -103,11 +107,12 @@ export async function readEventRecords(db: Db, req: EventRecordsRequest): Promis
           if (chunk.length === 0) break;
           for (const [rk, rec] of chunk) {
             const { main, sub } = parseLogKey(rk, LOG_PLEN);
-            if (main !== lastMain && events.length > 0 && (events.length >= limit || bytes >= budget)) {
+            if (main !== lastMain && ((events.length > 0 && (events.length >= limit || bytes >= budget)) || scanned >= maxScan)) {
               stoppedAt = main;
               break scan;
             }
             lastMain = main;
+            scanned++;
             const { key, version } = keyAndVersion(rec);
             if (req.match && !req.match(key)) continue;
             const isDelete = version === 0;
