@@ -61,6 +61,14 @@ export interface NodeConfig {
   rejoin: boolean;
   /** How often the state machine's table files are checked against their checksums. */
   smCheckIntervalMs: number;
+  /** Watches: period of progress notifications for watchers that ask (etcd: 10 minutes). */
+  watchProgressNotifyMs: number;
+  /** Watches: events and bytes one watcher may have handed to its stream and not yet sent, before it catches up from history instead. */
+  watchMaxPendingEvents: number;
+  watchMaxPendingBytes: number;
+  /** Watches: the same bound for one stream and for the whole node. */
+  watchStreamMaxPendingBytes: number;
+  watchTotalMaxPendingBytes: number;
 }
 
 /** A secret value that never prints: logs, JSON and util.inspect show `[redacted]`. */
@@ -144,6 +152,11 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'peerClientCertAuth', flag: '--peer-client-cert-auth', env: 'PLACEMENT_PEER_CLIENT_CERT_AUTH', arg: '[bool]', help: 'peers must present a certificate from --peer-trusted-ca-file naming the member id they claim (CN or SAN member-<id>)', default: 'false' },
   { key: 'peerSecretFile', flag: '--peer-secret-file', env: 'PLACEMENT_PEER_SECRET_FILE', arg: '<file>', help: 'file holding the cluster\'s shared peer secret (at least 32 characters, e.g. `openssl rand -hex 32`); peers prove they hold it without sending it. Env PLACEMENT_PEER_SECRET may give the secret itself' },
   { key: 'tlsReloadMs', flag: '--tls-reload-ms', env: 'PLACEMENT_TLS_RELOAD_MS', arg: '<ms>', help: 'how often certificate, key and CA files are checked for changes', default: '5000' },
+  { key: 'watchProgressNotifyMs', flag: '--watch-progress-notify-ms', env: 'PLACEMENT_WATCH_PROGRESS_NOTIFY_MS', arg: '<ms>', help: 'period of the progress notifications sent to watchers that asked for them (etcd\'s is 10 minutes; at least 100)', default: String(10 * 60 * 1000) },
+  { key: 'watchMaxPendingEvents', flag: '--watch-max-pending-events', env: 'PLACEMENT_WATCH_MAX_PENDING_EVENTS', arg: '<n>', help: 'events one watcher may have waiting to be sent; past it the watcher catches up from history once its client reads again', default: '1024' },
+  { key: 'watchMaxPendingBytes', flag: '--watch-max-pending-bytes', env: 'PLACEMENT_WATCH_MAX_PENDING_BYTES', arg: '<n>', help: 'bytes one watcher may have waiting to be sent (the same rule)', default: String(1 << 20) },
+  { key: 'watchStreamMaxPendingBytes', flag: '--watch-stream-max-pending-bytes', env: 'PLACEMENT_WATCH_STREAM_MAX_PENDING_BYTES', arg: '<n>', help: 'bytes one watch stream may have waiting to be sent, all its watchers together', default: String(8 << 20) },
+  { key: 'watchTotalMaxPendingBytes', flag: '--watch-total-max-pending-bytes', env: 'PLACEMENT_WATCH_TOTAL_MAX_PENDING_BYTES', arg: '<n>', help: 'bytes all watch streams of the node together may have waiting to be sent', default: String(128 << 20) },
 ];
 
 export class ConfigError extends Error {
@@ -206,6 +219,11 @@ const schema = z
     tlsReloadMs: int(10),
     smCheckIntervalMs: int(1000),
     rejoin: bool,
+    watchProgressNotifyMs: int(100),
+    watchMaxPendingEvents: int(1),
+    watchMaxPendingBytes: int(1024),
+    watchStreamMaxPendingBytes: int(1024),
+    watchTotalMaxPendingBytes: int(1024),
   })
   .superRefine((c, ctx) => {
     if (c.heartbeatTicks >= c.electionTicks) {
