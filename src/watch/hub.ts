@@ -242,6 +242,8 @@ export class WatchHub {
       for (const w of [...this.synced]) this.toUnsynced(w, Math.max(w.minRev, from));
       return;
     }
+    // A batch re-applied after a state-machine rebuild may start below what was handed over.
+    if (events.length > 0 && events[0]!.rev < from) events = events.filter((e) => e.rev >= from);
     if (events.length === 0) return;
     if (this.synced.size > 0) this.fanOut(events, from);
     this.remember(events);

@@ -262,4 +262,24 @@ describe('watch hub', () => {
     assert.ok(sink.log.some((x) => x.kind === 'compacted' && x.id === b.id && x.compactRevision === 7));
     assert.ok(sink.log.some((x) => x.kind === 'compacted' && x.id === a.id));
   });
+  it('after a state-machine rebuild the replayed revisions are not sent again, to old or new watchers', async () => {
+    const { src, hub, write } = setup();
+    const sink = new RecordingSink();
+    const s = hub.openStream(sink);
+    const a = s.watch(0, spec()) as { id: number };
+    for (let i = 0; i < 4; i++) write('k');
+    await settle(hub);
+    assert.deepEqual(revs(sink, a.id), [2, 3, 4, 5]);
+    // The rebuilt state machine is back at revision 3; its log replay re-applies 4 and 5, the
+    // last batch together with the new revision 6.
+    hub.reset(3);
+    const b = s.watch(0, spec()) as { id: number };
+    const five = src.log.filter((e) => e.rev === 5);
+    const six = src.write('k');
+    hub.applied([...src.log.filter((e) => e.rev === 4)], 4);
+    hub.applied([...five, ...six], 6);
+    await settle(hub);
+    assert.deepEqual(revs(sink, a.id), [2, 3, 4, 5, 6]);
+    assert.deepEqual(revs(sink, b.id), [6]);
+  });
 });
