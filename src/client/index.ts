@@ -22,6 +22,8 @@
 // per event-loop turn (`transport: 'unary'` makes one gRPC call per operation instead). The stream
 // is ended after 300 ms without operations, so a process that never calls close() still exits.
 export { PlacementClient, KvApi, ClusterApi, normalizeEndpoint } from './client.js';
+export { Watch, WatchCompactedError } from './watch.js';
+export type { WatchBatch, WatchEvent, WatchOptions } from './watch.js';
 export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
 export {
