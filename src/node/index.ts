@@ -93,6 +93,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       maxValueBytes: cfg.maxValueBytes,
       logger: log,
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
+      watchHub: etcd.hub,
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
     });
     if (security.https) {
