@@ -12,6 +12,7 @@
 // (1,100,1000), BENCH_RATE (200).
 import * as grpc from '@grpc/grpc-js';
 import { WatchRequest, WatchResponse } from '../proto/gen/etcd/etcdserverpb/rpc.js';
+import { decodeWatchResponse } from '../src/client/watch-decode.js';
 import { SetRequest } from '../proto/gen/placement/v1/kv.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
 import { startCluster } from '../test/support/cluster.js';
@@ -101,7 +102,7 @@ async function openWatchers(sys: System, prefix: string, w: number, onEvent: (la
     if (count === 0) continue;
     const c = new grpc.Client(sys.members[m]!.address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 });
     clients.push(c);
-    const call = c.makeBidiStreamRequest('/etcdserverpb.Watch/Watch', (r: WatchRequest) => Buffer.from(WatchRequest.encode(r).finish()), (b: Buffer) => WatchResponse.decode(b), new grpc.Metadata());
+    const call = c.makeBidiStreamRequest('/etcdserverpb.Watch/Watch', (r: WatchRequest) => Buffer.from(WatchRequest.encode(r).finish()), (b: Buffer) => decodeWatchResponse(b), new grpc.Metadata());
     calls.push(call);
     call.on('data', (r: WatchResponse) => {
       if (r.created) created++;

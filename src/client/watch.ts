@@ -12,6 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { WatchRequest, WatchResponse, WatchCreateRequest_FilterType } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Event_EventType, type KeyValue as PbKeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
+import { decodeWatchResponse } from './watch-decode.js';
 import { backoffDelay, resolveBackoff } from './backoff.js';
 import { ClientClosedError, InvalidArgumentError, PlacementClientError, errorFromStatus } from './errors.js';
 import type { KeyValue } from './types.js';
@@ -215,7 +216,7 @@ export class Watch implements AsyncIterable<WatchBatch> {
     const call = client.makeBidiStreamRequest(
       WATCH_PATH,
       (r: WatchRequest) => Buffer.from(WatchRequest.encode(r).finish()),
-      (b: Buffer) => WatchResponse.decode(b),
+      (b: Buffer) => decodeWatchResponse(b),
       md,
     ) as Call;
     this.call = call;
