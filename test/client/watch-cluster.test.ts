@@ -134,4 +134,24 @@ describe('client.watch on a real cluster', { timeout: 300_000 }, () => {
     ref.close();
     writer.close();
   });
+
+  it('a graceful stop of the watched member (SIGTERM) ends its streams so the watch resumes on another member', async () => {
+    const leader = await c.waitForLeader();
+    const member = c.nodes.find((n) => n.id !== leader)!;
+    const writer = new PlacementClient({ endpoints: [c.node(leader).grpcAddress] });
+    const cl = new PlacementClient({ endpoints: [member.grpcAddress, ...c.nodes.filter((n) => n !== member).map((n) => n.grpcAddress)], discoverMembers: false });
+    try {
+      const first = (await writer.kv.set('g/a', '1')).revision;
+      const got = collect(cl.watch('g/', { prefix: true, startRevision: first }));
+      await c.waitFor(async () => got.batches.length === 1, { what: 'the first batch' });
+      assert.equal(await c.stopNode(member.id), 0, 'the member stopped gracefully');
+      const second = (await writer.kv.set('g/b', '2')).revision;
+      await c.waitFor(async () => got.batches.length === 2, { timeoutMs: 30_000, what: 'the batch written after the stop' });
+      assert.deepEqual(lines(got.batches), [`${first} put g/a=1`, `${second} put g/b=2`]);
+    } finally {
+      cl.close();
+      writer.close();
+      await c.start(member.id);
+    }
+  });
 });
