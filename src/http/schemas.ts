@@ -34,9 +34,9 @@ export const listQuerySchema = z.object({
     .string()
     .regex(/^[0-9]+$/, 'must be a positive integer')
     .transform((v) => Number(v))
-    .pipe(z.number().int().min(1).max(10000))
+    .pipe(z.number().int().min(1))
     .default(100)
-    .describe('Page size, 1..10000 (default 100).'),
+    .describe('Page size, 1..the server\'s --max-list-limit (default 100). A page also stops before its values exceed --max-response-bytes: `more` and `nextKey` then continue it.'),
   keysOnly: queryBool.optional().describe('Return keys and metadata without values.'),
   delimiter: z
     .string()

@@ -93,6 +93,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       metrics,
       maxKeyBytes: cfg.maxKeyBytes,
       maxValueBytes: cfg.maxValueBytes,
+      maxListLimit: cfg.maxListLimit,
       logger: log,
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,

@@ -1117,8 +1117,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   async listKv(prefix: string, startAfter: string, limit: number, keysOnly: boolean): Promise<ListPage> {
     this.readable();
+    // Bounded by bytes as well as count: a page of big values stops early and says how to continue.
     try {
-      const r = await this.sm.list(prefix, { startAfter: startAfter || undefined, limit, keysOnly });
+      const r = await this.sm.list(prefix, { startAfter: startAfter || undefined, limit, keysOnly, maxBytes: this.cfg.maxResponseBytes });
       return { kvs: r.kvs, more: r.more, nextKey: r.nextKey };
     } catch (err) {
       return this.smReadFailed(err);
