@@ -27,6 +27,7 @@ import {
   keyQuerySchema,
   kvPutBodySchema,
   listQuerySchema,
+  compactionBodySchema,
   permissionsBodySchema,
   readQuerySchema,
   userCreateBodySchema,
@@ -396,6 +397,12 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   app.get('/v1/kv/*key', async (req, res) => getKey(keyParam(req), req, res));
   app.put('/v1/kv/*key', async (req, res) => putKey(keyParam(req), req, res));
   app.delete('/v1/kv/*key', async (req, res) => deleteKey(keyParam(req), res));
+
+  // ---------------------------------------------------------------- compaction
+  app.post('/v1/compaction', async (req, res) => {
+    const body = parse(compactionBodySchema, req.body, 'body');
+    ok(res, await backend.compact(body.revision, body.physical ?? false));
+  });
 
   // ---------------------------------------------------------------- leases (read-only)
   app.get('/v1/leases', async (req, res) => {

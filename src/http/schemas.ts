@@ -69,6 +69,13 @@ export const kvPutBodySchema = z
   })
   .strict();
 
+export const compactionBodySchema = z
+  .object({
+    revision: z.number().int().min(1).describe('Forget the history below this revision: reads at older revisions fail with "compacted".'),
+    physical: z.boolean().optional().describe('Answer only once this member has removed the history (etcd\'s --physical).'),
+  })
+  .strict();
+
 export const permissionSchema = z
   .object({
     prefix: z.string().max(4096).describe('Key prefix the permission covers ("" = every key).'),

@@ -417,6 +417,21 @@ describe('kv routes', () => {
   });
 });
 
+describe('compaction route', () => {
+  beforeEach(() => setup());
+  it('POST /v1/compaction compacts, refuses a compacted or future revision with etcd\'s message, validates its body', async () => {
+    for (const k of ['a', 'b', 'c']) await request(app).put(`/v1/kv?key=${k}`).send({ value: '1' }).expect(200);
+    const res = await request(app).post('/v1/compaction').send({ revision: 2, physical: true }).expect(200);
+    assert.deepEqual(res.body.data, { revision: 3, compactRevision: 2 });
+    assert.deepEqual(backend.compactions, [{ revision: 2, physical: true }]);
+    assertError(await request(app).post('/v1/compaction').send({ revision: 2 }), 400, 11, /^etcdserver: mvcc: required revision has been compacted$/);
+    assertError(await request(app).post('/v1/compaction').send({ revision: 9 }), 400, 11, /^etcdserver: mvcc: required revision is a future revision$/);
+    assertError(await request(app).post('/v1/compaction').send({ revision: 0 }), 400, 3, /^revision: .*>=1/);
+    assertError(await request(app).post('/v1/compaction').send({ revision: 3, extra: 1 }), 400, 3, /extra/);
+    assert.equal(backend.compactions.length, 1);
+  });
+});
+
 describe('lease routes', () => {
   beforeEach(() => setup());
   it('GET /v1/leases lists leases', async () => {
