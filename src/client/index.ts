@@ -22,6 +22,27 @@
 // per event-loop turn (`transport: 'unary'` makes one gRPC call per operation instead). The stream
 // is ended after 300 ms without operations, so a process that never calls close() still exits.
 export { PlacementClient, KvApi, ClusterApi, normalizeEndpoint } from './client.js';
+export { EtcdKvApi, TxnBuilder, op, cmp, prefixEnd } from './etcd-kv.js';
+export type {
+  Bytes,
+  Cmp,
+  CompareOp,
+  CompactOptions,
+  DeleteRangeOptions,
+  DeleteRangeResult,
+  EtcdHeader,
+  EtcdKeyValue,
+  Op,
+  OpResult,
+  PutOptions,
+  PutResult,
+  RangeOptions,
+  RangeResult,
+  RangeSpec,
+  SortOrder,
+  SortTarget,
+  TxnResult,
+} from './etcd-kv.js';
 export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
 export {
