@@ -173,14 +173,18 @@ export function prefixEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
-/** range_end for a RangeSpec (empty: the key alone). */
-function rangeEnd(key: Buffer, spec: RangeSpec): Buffer {
+/**
+ * [key, range_end] for a RangeSpec (empty end: the key alone). An empty key with prefix or fromKey
+ * means every key, spelled as etcd's client spells it: key "\0".
+ */
+function keyRange(key: Buffer, spec: RangeSpec): [Buffer, Buffer] {
   const given = [spec.end !== undefined, spec.prefix === true, spec.fromKey === true].filter(Boolean).length;
   if (given > 1) throw new InvalidArgumentError('give at most one of end, prefix and fromKey');
-  if (spec.end !== undefined) return bytes(spec.end, 'end');
-  if (spec.prefix) return key.length === 0 ? Buffer.from([0]) : prefixEnd(key);
-  if (spec.fromKey) return Buffer.from([0]);
-  return Buffer.alloc(0);
+  const zero = Buffer.from([0]);
+  if (spec.end !== undefined) return [key, bytes(spec.end, 'end')];
+  if (spec.prefix) return key.length === 0 ? [zero, zero] : [key, prefixEnd(key)];
+  if (spec.fromKey) return [key.length === 0 ? zero : key, zero];
+  return [key, Buffer.alloc(0)];
 }
 
 const SORT_ORDER: Record<SortOrder, RangeRequest_SortOrder> = {
@@ -204,10 +208,10 @@ function pick<T>(table: Record<string, T>, v: string | undefined, what: string, 
 }
 
 export function rangeRequest(key: Bytes, o: Omit<RangeOptions, keyof CallOptions> = {}): RangeRequest {
-  const k = bytes(key, 'key');
+  const [k, end] = keyRange(bytes(key, 'key'), o);
   return {
     key: k,
-    rangeEnd: rangeEnd(k, o),
+    rangeEnd: end,
     limit: wholeNumber(o.limit, 'limit'),
     revision: wholeNumber(o.revision, 'revision'),
     sortOrder: pick(SORT_ORDER, o.sortOrder, 'sortOrder', RangeRequest_SortOrder.NONE),
@@ -234,8 +238,8 @@ export function putRequest(key: Bytes, value: ValueInput, o: PutOptions = {}): P
 }
 
 export function deleteRangeRequest(key: Bytes, o: DeleteRangeOptions = {}): DeleteRangeRequest {
-  const k = bytes(key, 'key');
-  return { key: k, rangeEnd: rangeEnd(k, o), prevKv: o.prevKv === true };
+  const [k, end] = keyRange(bytes(key, 'key'), o);
+  return { key: k, rangeEnd: end, prevKv: o.prevKv === true };
 }
 
 /** Operations for Txn branches. */
@@ -254,8 +258,8 @@ const RESULT: Record<CompareOp, Compare_CompareResult> = {
 };
 
 function compare(key: Bytes, operator: CompareOp, target: Compare_CompareTarget, union: Compare['targetUnion'], spec: RangeSpec): Cmp {
-  const k = bytes(key, 'key');
-  return { compare: { key: k, result: pick(RESULT, operator, 'compare operator', Compare_CompareResult.EQUAL), target, targetUnion: union, rangeEnd: rangeEnd(k, spec) } };
+  const [k, end] = keyRange(bytes(key, 'key'), spec);
+  return { compare: { key: k, result: pick(RESULT, operator, 'compare operator', Compare_CompareResult.EQUAL), target, targetUnion: union, rangeEnd: end } };
 }
 
 /**

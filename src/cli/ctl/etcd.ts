@@ -120,7 +120,6 @@ async function readInteractive(): Promise<ParsedTxn> {
         if (block === 0) parsed.compares.push(parseCompare(line));
         else (block === 1 ? parsed.success : parsed.failure).push(parseOp(line));
       }
-      println();
     }
     return parsed;
   } finally {
