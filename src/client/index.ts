@@ -8,6 +8,10 @@
 //   const cas = await client.kv.compareAndSwap('/controller', { absent: true }, '1');
 //   for await (const k of client.kv.listAll('/brokers/')) console.log(k.key);
 //   const st = await client.cluster.status();                 // leader, term, commit/applied, members
+//   // The etcd KV service on the same members: byte keys, ranges, old revisions, Txn, Compact.
+//   const old = await client.kv.get('/brokers/1', { revision: 42 });
+//   const r = await client.etcd.range('/brokers/', { prefix: true, sortTarget: 'mod', sortOrder: 'descend', limit: 10 });
+//   const t = await client.txn().if(cmp.modRevision('/controller', '=', 0)).then(op.put('/controller', '1')).else(op.get('/controller')).commit();
 //   client.close();
 //
 // Retries: UNAVAILABLE, connection failures and per-attempt timeouts move on to the next member

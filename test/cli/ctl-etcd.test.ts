@@ -30,6 +30,7 @@ const SCRIPT: Array<[string[], string[], string?]> = [
   [['del', 'b/', '--prefix', '--prev-kv'], ['del', 'b/', '--prefix', '--prev-kv']],
   [['del', 'nothing'], ['del', 'nothing']],
   [['compaction', '4'], ['compaction', '4']],
+  [['compaction', '5', '--physical'], ['compaction', '5', '--physical']],
   [['get', 'a'], ['get', 'a']],
 ];
 
