@@ -4,11 +4,19 @@
 import type { NodeConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { PlacementNode } from '../node/node.js';
+import type { ApplyListener } from '../node/node.js';
+import type { StateMachine } from '../../storage/index.js';
 import { WatchHub, type EventSource } from './hub.js';
 import { WatchMetrics } from './metrics.js';
 
-export function startWatchHub(node: PlacementNode, cfg: NodeConfig, metrics?: Metrics, log?: Logger): WatchHub {
+/** What the hub needs from the node (PlacementNode provides it). */
+export interface WatchHubHost {
+  /** The current state machine (a rebuild replaces it). */
+  readonly keyspace: StateMachine;
+  setApplyListener(l: ApplyListener | null): void;
+}
+
+export function startWatchHub(node: WatchHubHost, cfg: NodeConfig, metrics?: Metrics, log?: Logger): WatchHub {
   const source: EventSource = {
     get revision() {
       return node.keyspace.revision;

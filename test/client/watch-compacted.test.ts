@@ -36,7 +36,7 @@ test('a compacted start revision ends the watch with WatchCompactedError; a live
   for (let i = 0; i < 6; i++) hub.applied(src.write('k'), src.revision);
   src.compactRevision = 5;
   const server = new grpc.Server();
-  const svc = registerWatch(server, { hub, node: { cfg: { clusterId: 't', id: 1 }, raftTerm: 1, accepting: () => true, leaderId: () => 1 }, electionTimeoutMs: 1000 });
+  const svc = registerWatch(server, { hub, node: { accepting: () => true, leaderId: () => 1 }, header: (revision) => ({ clusterId: 1, memberId: 1, revision: revision ?? src.revision, raftTerm: 1 }), electionTimeoutMs: 1000 });
   const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   const client = new PlacementClient({ endpoints: [`127.0.0.1:${port}`], discoverMembers: false });
   try {

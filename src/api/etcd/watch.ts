@@ -27,21 +27,18 @@ import { decodeMessage } from '../../../proto/codec.js';
 import { DEFAULT_MAX_REQUEST_BYTES, type KeyEvent } from '../../../storage/index.js';
 import type { WatchHub, HubStream, WatchSink } from '../../watch/hub.js';
 import type { Watcher, WatchSpec } from '../../watch/watcher.js';
-import { malformedReason, type Maybe } from '../../grpc/malformed.js';
+import { malformedReason, tolerant, type Maybe } from '../../grpc/malformed.js';
 import type { Logger } from '../../log.js';
-import { etcdClusterId, etcdMemberId } from './ids.js';
+import { ETCD_NO_LEADER, ETCD_STOPPED, serviceError } from './errors.js';
+import type { HeaderFiller } from './header.js';
+import { GRPC_OVERHEAD_BYTES } from './wire.js';
 import { encodeWatchResponse, wireBaseSize, wireEventSize, type WireEvent, type WireHeader, type WireResponse } from './watch-wire.js';
 
-export const ETCD_NO_LEADER = 'etcdserver: no leader';
-export const ETCD_STOPPED = 'etcdserver: server stopped';
-
 /** etcd's limit of a response before it is fragmented: --max-request-bytes plus gRPC overhead. */
-export const DEFAULT_MAX_WATCH_RESPONSE_BYTES = DEFAULT_MAX_REQUEST_BYTES + 512 * 1024;
+export const DEFAULT_MAX_WATCH_RESPONSE_BYTES = DEFAULT_MAX_REQUEST_BYTES + GRPC_OVERHEAD_BYTES;
 
 /** What the Watch service needs from the node. */
 export interface WatchNode {
-  readonly cfg: { readonly clusterId: string; readonly id: number };
-  readonly raftTerm: number;
   accepting(): boolean;
   /** The leader this member knows (0: none). */
   leaderId(): number;
@@ -50,6 +47,8 @@ export interface WatchNode {
 export interface WatchServiceOptions {
   hub: WatchHub;
   node: WatchNode;
+  /** The response header of this member (header.ts); the revision is always given. */
+  header: HeaderFiller;
   /** A member without a leader for three of these ends the streams that require one. */
   electionTimeoutMs: number;
   /** A response larger than this is fragmented for watchers that allow it. */
@@ -67,32 +66,23 @@ export interface WatchService {
 type Call = grpc.ServerDuplexStream<Maybe<WatchRequest>, Buffer>;
 
 /** The grpc-js definition: requests decoded tolerantly (a malformed one is reported, not thrown), responses pre-encoded. */
-const WATCH_DEFINITION: grpc.ServiceDefinition = {
+const WATCH_DEFINITION: grpc.ServiceDefinition = tolerant({
   watch: {
     path: '/etcdserverpb.Watch/Watch',
     requestStream: true,
     responseStream: true,
     requestSerialize: (v: WatchRequest) => Buffer.from(WatchRequest.encode(v).finish()),
-    requestDeserialize: (b: Buffer): Maybe<WatchRequest> => {
-      try {
-        return decodeMessage(WatchRequest, b);
-      } catch (err) {
-        return { [Symbol.for('malformed')]: (err as Error).message } as unknown as Maybe<WatchRequest>;
-      }
-    },
+    requestDeserialize: (b: Buffer): WatchRequest => decodeMessage(WatchRequest, b),
     responseSerialize: (b: Buffer) => b,
     responseDeserialize: (b: Buffer) => b,
   },
-};
+});
 
-const unavailable = (message: string): grpc.ServiceError =>
-  Object.assign(new Error(message), { code: grpc.status.UNAVAILABLE, details: message, metadata: new grpc.Metadata() });
+const unavailable = (message: string): grpc.ServiceError => serviceError(grpc.status.UNAVAILABLE, message);
 
 export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): WatchService {
   const calls = new Set<WatchCall>();
-  const clusterId = etcdClusterId(opts.node.cfg.clusterId);
-  const memberId = etcdMemberId(opts.node.cfg.clusterId, opts.node.cfg.id);
-  const header = (revision: number): WireHeader => ({ clusterId, memberId, revision, raftTerm: opts.node.raftTerm });
+  const header = (revision: number): WireHeader => opts.header(revision);
   const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_WATCH_RESPONSE_BYTES;
   // etcd's monitorLeader: streams that require a leader end once none was known for 3 election timeouts.
   let leaderSeenAt = Date.now();
@@ -158,9 +148,9 @@ class WatchCall implements WatchSink {
 
   private onRequest(req: Maybe<WatchRequest>): void {
     if (this.ended) return;
-    const bad = malformedReason(req) ?? (req && typeof req === 'object' && Symbol.for('malformed') in req ? String((req as Record<symbol, unknown>)[Symbol.for('malformed')]) : undefined);
+    const bad = malformedReason(req);
     if (bad !== undefined) {
-      this.fail(Object.assign(new Error(`malformed watch request: ${bad}`), { code: grpc.status.INVALID_ARGUMENT, details: `malformed watch request: ${bad}`, metadata: new grpc.Metadata() }));
+      this.fail(serviceError(grpc.status.INVALID_ARGUMENT, `malformed watch request: ${bad}`));
       return;
     }
     const u = (req as WatchRequest).requestUnion;
@@ -255,7 +245,8 @@ class WatchCall implements WatchSink {
   }
 
   compacted(w: Watcher, compactRevision: number): void {
-    this.write({ header: this.header(0), watchId: w.id, canceled: true, compactRevision });
+    // etcd 3.4 answers a compaction with header revision 0 (the filler would put the current one).
+    this.write({ header: { ...this.header(this.hub.revision), revision: 0 }, watchId: w.id, canceled: true, compactRevision });
   }
 
   progress(watchId: number, revision: number): void {
