@@ -11,6 +11,7 @@ import { Metrics } from '../metrics/metrics.js';
 import { createAdminApp } from '../http/app.js';
 import { httpsPeerGet } from '../http/overview.js';
 import { registerClientServices } from '../grpc/services.js';
+import { registerEtcdServices } from '../api/etcd/index.js';
 import { CHANNEL_OPTIONS } from '../transport/index.js';
 import { VERSION } from '../version.js';
 import { mkdirDurable } from '../../storage/util/fs.js';
@@ -74,6 +75,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
+  const etcdServices = registerEtcdServices(server, node, { metrics });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -135,6 +137,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       await node!.shutdown();
       // Open Session streams would hold tryShutdown until the force timeout below.
       clientServices.closeSessions();
+      etcdServices.closeStreams();
       await Promise.all(
         [server, ...(peerServer ? [peerServer] : [])].map(
           (srv) =>

@@ -25,7 +25,7 @@ import {
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 
 function result(partial: Partial<CommandResult> & { revision: number }): CommandResult {
-  return { code: ResultCode.RESULT_OK, message: '', prevKv: undefined, succeeded: true, lease: undefined, response: undefined, ...partial };
+  return { code: ResultCode.RESULT_OK, message: '', prevKv: undefined, succeeded: true, lease: undefined, leases: [], response: undefined, ...partial };
 }
 
 export class MemoryBackend implements AdminBackend {
@@ -175,7 +175,7 @@ export class MemoryBackend implements AdminBackend {
         return result({ revision: this.revision });
       }
       case 'leaseGrant': {
-        this.leases.set(op.value.id, { id: op.value.id, ttlMs: op.value.ttlMs, expiresAtMs: c.leaderTimeMs + op.value.ttlMs });
+        this.leases.set(op.value.id, { id: op.value.id, ttlMs: op.value.ttlMs, expiresAtMs: c.leaderTimeMs + op.value.ttlMs, keys: 0 });
         return result({ revision: this.revision });
       }
       default:
