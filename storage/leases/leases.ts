@@ -65,7 +65,7 @@ export function grant(tx: Tx, op: LeaseGrantOp, now: number): CommandResult {
     id = Math.max(1, tx.index);
     while (id < MAX_LEASE_ID && tx.get('leases', hex16(id)) !== undefined) id++;
   }
-  if (tx.get('leases', hex16(id))) return result(ResultCode.RESULT_ALREADY_EXISTS, tx.revision, { message: `lease ${id} already exists` });
+  if (tx.get('leases', hex16(id))) return result(ResultCode.RESULT_ALREADY_EXISTS, tx.revision, { message: `lease ${id} exists` });
   const count = leaseCount(tx);
   const max = limitsIn(tx).maxLeases;
   if (count >= max) {
