@@ -8,6 +8,9 @@
 //   const cas = await client.kv.compareAndSwap('/controller', { absent: true }, '1');
 //   for await (const k of client.kv.listAll('/brokers/')) console.log(k.key);
 //   const st = await client.cluster.status();                 // leader, term, commit/applied, members
+//   const session = await client.session({ ttlMs: 10_000 });  // a lease kept alive in the background
+//   await session.put('/brokers/1/alive', 'yes');             // deleted when the session ends
+//   session.on('state', (s) => console.log(s));               // connected | suspended | expired | closed
 //   client.close();
 //
 // Retries: UNAVAILABLE, connection failures and per-attempt timeouts move on to the next member
@@ -22,6 +25,8 @@
 // per event-loop turn (`transport: 'unary'` makes one gRPC call per operation instead). The stream
 // is ended after 300 ms without operations, so a process that never calls close() still exits.
 export { PlacementClient, KvApi, ClusterApi, normalizeEndpoint } from './client.js';
+export { LeaseApi, Session } from './lease.js';
+export type { GrantedLease, LeaseGrantOptions, LeaseTimeToLive, SessionOptions, SessionState, TimeToLiveOptions } from './lease.js';
 export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
 export {
