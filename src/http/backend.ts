@@ -72,6 +72,8 @@ export interface AdminBackend {
   getConfig(name: string, opts?: ReadOptions): Promise<ConfigEntry | null>;
   listConfig(opts?: ReadOptions): Promise<ConfigEntry[]>;
   listLeases(opts?: ReadOptions): Promise<Lease[]>;
+  /** Revokes a lease (its keys are deleted in one revision); the applied result. */
+  revokeLease(id: number): Promise<CommandResult>;
 
   /** Digest of the replicated state at this node's applied index (served at GET /v1/debug/hash),
    *  so tests and operators can check that replicas converged. */

@@ -1257,6 +1257,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return this.sm.leaseKeysRaw(id);
   }
 
+  revokeLease(id: number): Promise<CommandResult> {
+    this.guard();
+    return this.leases.revoke(id, this.deadline());
+  }
+
   async listLeases(opts?: ReadOptions): Promise<Lease[]> {
     this.guard();
     await this.readBarrier(!!opts?.serializable, this.deadline());
