@@ -44,6 +44,16 @@ describe('leases on a real cluster', { timeout: 300_000 }, () => {
     thaw(old);
     return next;
   };
+  /** A metric summed over the members that answer (counters are counted once, by one member). */
+  const metric = async (name: string): Promise<number> => {
+    let sum = 0;
+    for (const id of running()) {
+      const text = await (await fetch(`http://${c.node(id).httpAddress}/metrics`)).text();
+      const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+      if (m) sum += Number(m[1]);
+    }
+    return sum;
+  };
   const exists = async (key: string): Promise<boolean> => (await client.kv.get(key, { deadlineMs: 10_000 })) !== undefined;
   const waitGone = async (key: string, what: string): Promise<number> => {
     await c.waitFor(async () => !(await exists(key)), { timeoutMs: 30_000, what, intervalMs: POLL_MS });
@@ -83,6 +93,10 @@ describe('leases on a real cluster', { timeout: 300_000 }, () => {
     await assert.rejects(client.lease.revoke(l.id), { name: 'NotFoundError' });
     await assert.rejects(client.kv.set('/lease/c', 'x', { lease: l.id }), { name: 'NotFoundError' });
     await assert.rejects(client.lease.grant(1000, { id: 2 ** 53 }), { name: 'InvalidArgumentError' });
+    assert.ok((await metric('placement_lease_granted_total')) >= 2);
+    assert.ok((await metric('placement_lease_revoked_total')) >= 1);
+    assert.ok((await metric('placement_lease_keepalives_total')) >= 1);
+    assert.ok((await metric('placement_lease_renewal_commands_total')) >= 1);
   });
 
   it("a live session's ephemeral key survives 20 leader changes", async () => {
@@ -136,6 +150,7 @@ describe('leases on a real cluster', { timeout: 300_000 }, () => {
       churning = false;
       await churn;
     }
+    assert.ok((await metric('placement_lease_expired_total')) >= 1, 'the expiry is counted by the leader that decided it');
   });
 
   it('a client cut from the cluster sees suspended, then expired; by then its key is gone for everyone', async () => {
