@@ -13,6 +13,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes.js';
 import { out } from './output.js';
 import { registerKv } from './kv.js';
+import { registerLease } from './lease.js';
 import { registerCluster } from './cluster.js';
 import { registerEndpoint } from './endpoint.js';
 import { registerPerf } from './perf.js';
@@ -146,6 +147,7 @@ export function buildProgram(): Command {
       `\nEnvironment:\n  PLACEMENT_ENDPOINTS  default for --endpoints\n  PLACEMENT_CACERT, PLACEMENT_CERT, PLACEMENT_KEY  defaults for --cacert, --cert, --key\n  NO_COLOR             disable colours (colours are only used on a terminal anyway)\n\n${EXIT_CODES_HELP}\n\nExamples:\n  placement-ctl --endpoints 127.0.0.1:1228,127.0.0.1:1238 kv put /brokers/1 '{"host":"10.0.0.1"}'\n  placement-ctl kv ls --prefix /brokers/ --limit 10\n  placement-ctl --json cluster status\n  placement-ctl --endpoints 127.0.0.1:1228 endpoint health --cluster\n  placement-ctl check perf --duration 5s --concurrency 64`,
     );
   registerKv(program);
+  registerLease(program);
   registerCluster(program);
   registerEndpoint(program);
   registerPerf(program);
