@@ -30,6 +30,9 @@ const WINDOW = Number(process.env.BENCH_WINDOW ?? 64);
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 10_000);
 const HOLDERS = Number(process.env.BENCH_HOLDERS ?? 20);
 const CHURN_MS = Number(process.env.BENCH_CHURN_MS ?? 1500);
+/** Which measurements (tp, ss, hd) and systems (etcd, ours) to run; all by default. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'tp,ss,hd').split(','));
+const SYSTEMS = new Set((process.env.BENCH_SYSTEMS ?? 'etcd,ours').split(','));
 
 interface Target {
   name: string;
@@ -342,25 +345,36 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   try {
     const version = requireEtcd();
-    console.log(`starting a 3-member etcd cluster (${version}) and a 3-member Placement Center cluster (src/ via tsx) ...`);
-    [etcd, ours] = await Promise.all([startEtcdCluster(), startCluster({ nodes: 3, env: { PLACEMENT_LOG_LEVEL: 'warn' } })]);
-    const targets = [etcdTarget(etcd), ourTarget(ours)];
+    console.log(`starting ${[...SYSTEMS].map((s) => (s === 'etcd' ? `a 3-member etcd cluster (${version})` : 'a 3-member Placement Center cluster (src/ via tsx)')).join(' and ')} ...`);
+    [etcd, ours] = await Promise.all([
+      SYSTEMS.has('etcd') ? startEtcdCluster() : undefined,
+      SYSTEMS.has('ours') ? startCluster({ nodes: 3, env: { PLACEMENT_LOG_LEVEL: 'warn' } }) : undefined,
+    ]);
+    const targets = [...(etcd ? [etcdTarget(etcd)] : []), ...(ours ? [ourTarget(ours)] : [])];
     const rows: Record<string, Record<string, Record<string, number>>> = {};
     for (const t of targets) {
       console.log(`\n== ${t.name}`);
-      const tp = await throughput(t);
-      console.log(`keep-alive throughput (${LEASES} leases, ${STREAMS} streams × ${WINDOW} in flight): ${f(tp.perSecond)}/s, p50 ${f(tp.p50!, 2)} ms, p99 ${f(tp.p99!, 2)} ms, CPU/keep-alive ${f(tp.cpuUsAll!, 1)} µs all members, ${f(tp.cpuUsLeader!, 1)} µs leader`);
-      const ss = await steadySessions(t);
-      console.log(`${SESSIONS} sessions renewing every TTL/3 (${f(ss.keepAlivesPerSecond)} keep-alives/s): leader ${f(ss.leaderCpuPct!, 1)} % of a core (${f(ss.idlePct!, 1)} % idle before), busiest follower ${f(ss.followerCpuPct!, 1)} %`);
-      const hd = await holderDeath(t);
-      console.log(`holder death → key gone under leader churn every ${CHURN_MS} ms (${HOLDERS} holders, TTL 2 s): p50 ${f(hd.p50!)} ms, p99 ${f(hd.p99!)} ms, max ${f(hd.max!)} ms`);
-      rows[t.name] = { tp, ss, hd };
+      const row: Record<string, Record<string, number>> = {};
+      if (PARTS.has('tp')) {
+        const tp = (row.tp = await throughput(t));
+        console.log(`keep-alive throughput (${LEASES} leases, ${STREAMS} streams × ${WINDOW} in flight): ${f(tp.perSecond!)}/s, p50 ${f(tp.p50!, 2)} ms, p99 ${f(tp.p99!, 2)} ms, CPU/keep-alive ${f(tp.cpuUsAll!, 1)} µs all members, ${f(tp.cpuUsLeader!, 1)} µs leader`);
+      }
+      if (PARTS.has('ss')) {
+        const ss = (row.ss = await steadySessions(t));
+        console.log(`${SESSIONS} sessions renewing every TTL/3 (${f(ss.keepAlivesPerSecond!)} keep-alives/s): leader ${f(ss.leaderCpuPct!, 1)} % of a core (${f(ss.idlePct!, 1)} % idle before), busiest follower ${f(ss.followerCpuPct!, 1)} %`);
+      }
+      if (PARTS.has('hd')) {
+        const hd = (row.hd = await holderDeath(t));
+        console.log(`holder death → key gone under leader churn every ${CHURN_MS} ms (${HOLDERS} holders, TTL 2 s): p50 ${f(hd.p50!)} ms, p99 ${f(hd.p99!)} ms, max ${f(hd.max!)} ms`);
+      }
+      rows[t.name] = row;
     }
+    if (!rows['etcd 3.4'] || !rows['Placement Center']) return;
     const [e, o] = [rows['etcd 3.4']!, rows['Placement Center']!];
     console.log('\n== ratios (Placement Center / etcd 3.4, same run)');
-    console.log(`keep-alives/s: ${f(o.tp!.perSecond! / e.tp!.perSecond!, 2)}x; CPU per keep-alive (all members): ${f(o.tp!.cpuUsAll! / e.tp!.cpuUsAll!, 2)}x`);
-    console.log(`steady ${SESSIONS} sessions, leader CPU: ${f(o.ss!.leaderCpuPct! / Math.max(0.1, e.ss!.leaderCpuPct!), 2)}x`);
-    console.log(`holder death → key gone, p50: ${f(o.hd!.p50! / e.hd!.p50!, 2)}x, p99: ${f(o.hd!.p99! / e.hd!.p99!, 2)}x`);
+    if (o.tp && e.tp) console.log(`keep-alives/s: ${f(o.tp.perSecond! / e.tp.perSecond!, 2)}x; CPU per keep-alive (all members): ${f(o.tp.cpuUsAll! / e.tp.cpuUsAll!, 2)}x`);
+    if (o.ss && e.ss) console.log(`steady ${SESSIONS} sessions, leader CPU: ${f(o.ss.leaderCpuPct! / Math.max(0.1, e.ss.leaderCpuPct!), 2)}x`);
+    if (o.hd && e.hd) console.log(`holder death → key gone, p50: ${f(o.hd.p50! / e.hd.p50!, 2)}x, p99: ${f(o.hd.p99! / e.hd.p99!, 2)}x`);
   } finally {
     for (const pid of [...frozenPids]) process.kill(pid, 'SIGCONT');
     await Promise.all([etcd?.stop(), ours?.stop()]);
