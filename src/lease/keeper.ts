@@ -122,7 +122,8 @@ export class LeaseKeeper {
   /** One keep-alive: resolves once the renewal is applied, with the lease (null: it does not exist). */
   renew(id: number): Promise<Lease | null> {
     return this.renewals.renew(id).then((l) => {
-      this.deps.metrics?.keepAlives.inc();
+      // A keep-alive for a lease that does not exist renewed nothing: not counted.
+      if (l) this.deps.metrics?.keepAlives.inc();
       return l;
     });
   }
