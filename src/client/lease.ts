@@ -41,6 +41,8 @@ export interface LeaseTimeToLive {
 
 export interface TimeToLiveOptions extends CallOptions {
   keys?: boolean;
+  /** Ask this member only (one attempt, no fail-over): its own view of the lease. */
+  endpoint?: string;
 }
 
 function checkTtl(ttlMs: number): number {
