@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
-import { Normalizer, etcdctl, firstDifference, type Transcript } from '../support/etcdctl.js';
+import { spawn } from 'node:child_process';
+import { ETCDCTL_BIN, Normalizer, etcdctl, firstDifference, type Transcript } from '../support/etcdctl.js';
 
 // Leases of the minimum TTL (2 s) are revoked by the very next step, so that neither server can
 // expire them first (that would be a timing difference, not a behaviour one).
@@ -96,6 +97,53 @@ test('etcdctl lease grant/list/timetolive/keep-alive --once/revoke: the same tra
     assert.match(at(16), /"ID":"L4","TTL":120/);
     assert.match(at(17), /OutOfRange desc = etcdserver: too large lease TTL/);
     assert.match(at(22), /^found 1 leases\nL4\n$/);
+  } finally {
+    await Promise.all([etcd?.stop(), ours?.stop()]);
+  }
+});
+
+/**
+ * `etcdctl lease keep-alive ID` (the streaming form): started, left to renew twice, then the
+ * lease is revoked from another etcdctl; the keep-alive reports it and exits. Output and exit
+ * code, normalized, must be the same on both servers.
+ */
+async function keepAliveUntilRevoked(endpoints: string[]): Promise<{ code: number | null; stdout: string }> {
+  const grant = await etcdctl(endpoints, ['lease', 'grant', '6']);
+  const id = /^lease ([0-9a-f]+) granted/.exec(grant.stdout)![1]!;
+  const child = spawn(ETCDCTL_BIN, ['--endpoints', endpoints.join(','), 'lease', 'keep-alive', id], { env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  try {
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if ((stdout.match(/keepalived/g) ?? []).length >= 2) resolve();
+      });
+    });
+    const revoked = await etcdctl(endpoints, ['lease', 'revoke', id]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    const norm = new Normalizer();
+    // How many renewals fit before the revoke is timing, not behaviour: the first two are kept.
+    const lines = norm.text(stdout).trimEnd().split('\n');
+    const renewals = lines.filter((l) => l.includes('keepalived'));
+    const rest = lines.filter((l) => !l.includes('keepalived'));
+    return { code, stdout: [...renewals.slice(0, 2), ...rest].join('\n') };
+  } finally {
+    clearTimeout(killer);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+test('etcdctl lease keep-alive (streaming) renews every TTL/3 and reports the revoke, as against etcd 3.4', { timeout: 180_000 }, async () => {
+  let etcd: EtcdCluster | undefined;
+  let ours: Cluster | undefined;
+  try {
+    [etcd, ours] = await Promise.all([startEtcdCluster({ members: 1 }), startCluster({ nodes: 3 })]);
+    const expected = await keepAliveUntilRevoked(etcd.endpoints);
+    const actual = await keepAliveUntilRevoked(ours.nodes.map((n) => n.grpcAddress));
+    assert.match(expected.stdout, /^lease L1 keepalived with TTL\(6\)\nlease L1 keepalived with TTL\(6\)\nlease L1 expired or revoked\.$/);
+    assert.deepEqual(actual, expected);
   } finally {
     await Promise.all([etcd?.stop(), ours?.stop()]);
   }
