@@ -173,20 +173,24 @@ describe('lease table: the bound through leader changes', () => {
     const ttl = timing.minTtlMs; // the tightest case
     // `reach`: how long after an election the holder's retries first get through (it must notice
     // the old leader is gone and find the new one). The grace G is what covers it.
-    for (const reach of [0, G / 2, G - 2 * RETRY])
-    for (const gap of [0, E / 2, E]) {
-      for (let at = 0; at <= 2 * ttl; at += 10) {
-        const w = new World();
-        w.elect(-5000);
-        w.grant(1, ttl, 0);
-        let nextRenew = Math.floor(ttl / 3);
-        let changed = false;
-        for (let now = 0; now <= 4 * ttl; now += STEP) {
-          if (now === at) (w.vacate(), (changed = true));
-          if (now === at + gap && !w.leader) w.elect(now);
-          const reachable = !changed || now >= w.electedAt + reach;
-          if (now >= nextRenew) nextRenew = reachable && w.renew(1, now) ? now + Math.floor(ttl / 3) : now + RETRY;
-          assert.deepEqual(w.due(now), [], `reach ${reach}, gap ${gap}, change at ${at}: a kept-alive lease became due at ${now}`);
+    for (const reach of [0, G / 2, G - 2 * RETRY]) {
+      for (const gap of [0, E / 2, E]) {
+        for (let at = 0; at <= 2 * ttl; at += 10) {
+          const w = new World();
+          w.elect(-5000);
+          w.grant(1, ttl, 0);
+          let nextRenew = Math.floor(ttl / 3);
+          let changed = false;
+          for (let now = 0; now <= 4 * ttl; now += STEP) {
+            if (now === at) {
+              w.vacate();
+              changed = true;
+            }
+            if (now === at + gap && !w.leader) w.elect(now);
+            const reachable = !changed || now >= w.electedAt + reach;
+            if (now >= nextRenew) nextRenew = reachable && w.renew(1, now) ? now + Math.floor(ttl / 3) : now + RETRY;
+            assert.deepEqual(w.due(now), [], `reach ${reach}, gap ${gap}, change at ${at}: a kept-alive lease became due at ${now}`);
+          }
         }
       }
     }
