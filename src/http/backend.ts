@@ -75,6 +75,9 @@ export interface AdminBackend {
   /** Revokes a lease (its keys are deleted in one revision); the applied result. */
   revokeLease(id: number): Promise<CommandResult>;
 
+  /** Compacts the keyspace's history below `revision` (with `physical`, waits until this member removed it). */
+  compact(revision: number, physical: boolean): Promise<{ revision: number; compactRevision: number }>;
+
   /** Digest of the replicated state at this node's applied index (served at GET /v1/debug/hash),
    *  so tests and operators can check that replicas converged. */
   stateHash(): Promise<{ appliedIndex: number; revision: number; hash: string }>;

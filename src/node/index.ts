@@ -12,6 +12,8 @@ import { createAdminApp } from '../http/app.js';
 import { httpsPeerGet } from '../http/overview.js';
 import { registerClientServices } from '../grpc/services.js';
 import { registerEtcdServices } from '../api/etcd/index.js';
+import { AutoCompactor } from '../compaction/auto.js';
+import { compactionPolicy } from '../compaction/policy.js';
 import { CHANNEL_OPTIONS } from '../transport/index.js';
 import { VERSION } from '../version.js';
 import { mkdirDurable } from '../../storage/util/fs.js';
@@ -75,7 +77,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
-  const etcdServices = registerEtcdServices(server, node, { metrics });
+  const etcdServices = registerEtcdServices(server, node, { metrics, maxReplyBytes: maxMessage });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -91,6 +93,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       metrics,
       maxKeyBytes: cfg.maxKeyBytes,
       maxValueBytes: cfg.maxValueBytes,
+      maxListLimit: cfg.maxListLimit,
       logger: log,
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
@@ -109,6 +112,9 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     });
   }
   node.start();
+  const policy = compactionPolicy(cfg.autoCompactionMode, cfg.autoCompactionRetention);
+  const autoCompactor = policy ? new AutoCompactor(node, policy, { intervalMs: cfg.autoCompactionIntervalMs, log }) : null;
+  autoCompactor?.start();
   health.setStatus('', 'SERVING');
   health.setStatus('placement.v1.KvService', 'SERVING');
   log.info(
@@ -132,6 +138,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     if (stopping) return stopping;
     stopping = (async () => {
       log.info('shutting down: refusing new requests');
+      autoCompactor?.stop();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus('placement.v1.KvService', 'NOT_SERVING');
       await node!.shutdown();

@@ -18,57 +18,28 @@ import type {
   LeaseLeasesResponse,
   LeaseRevokeResponse,
   LeaseTimeToLiveResponse,
-  ResponseHeader,
 } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { EtcdLeaseService } from '../../../proto/services.js';
-import { PlacementError, toGrpcStatus } from '../../errors.js';
+import { PlacementError } from '../../errors.js';
 import { checkMalformed, malformed, type Maybe } from '../../grpc/malformed.js';
-import { LEADER_ADDRESS_KEY, LEADER_ID_KEY } from '../../grpc/services.js';
 import { instrumentGrpcService } from '../../metrics/grpc.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import type { ResponseHeader as NativeHeader } from '../../../proto/gen/placement/v1/kv.js';
 import type { LeaseKeeper } from '../../lease/keeper.js';
+import { etcdUnary } from './call.js';
+import { ETCD_LEASE_NOT_FOUND, ETCD_LEASE_TTL_TOO_LARGE, etcdError, toEtcdLeaseError } from './errors.js';
+import { headerFiller } from './header.js';
 import { decodeGrant, decodeId, decodeTimeToLive, type GrantRequest, type IdRequest, type TimeToLiveRequest, type WireId } from './lease-wire.js';
-import { etcdIds } from './lease-ids.js';
+import type { EtcdNode } from './node.js';
 
 /** etcd's lease.MaxLeaseTTL, in seconds. */
 export const ETCD_MAX_LEASE_TTL_S = 9_000_000_000;
 
-export const ETCD_LEASE_NOT_FOUND = 'etcdserver: requested lease not found';
-export const ETCD_LEASE_EXISTS = 'etcdserver: lease already exists';
-export const ETCD_LEASE_TTL_TOO_LARGE = 'etcdserver: too large lease TTL';
-
-/** What the Lease service needs from a node. */
-export interface LeaseNode {
-  readonly cfg: { readonly clusterId: string; readonly id: number; readonly requestTimeoutMs: number; readonly maxLeaseTtlMs: number };
+/** What the Lease service needs from a node beyond what every etcd service does. */
+export interface LeaseNode extends EtcdNode {
+  readonly cfg: EtcdNode['cfg'] & { readonly maxLeaseTtlMs: number };
   readonly leases: LeaseKeeper;
   /** Keys attached to a lease, as stored. */
   leaseKeys(id: number): Promise<Buffer[]>;
-  readBarrier(serializable: boolean, deadline: number): Promise<void>;
-  header(): NativeHeader;
-  accepting(): boolean;
-  track<T>(p: Promise<T>): Promise<T>;
-}
-
-function serviceError(code: grpc.status, message: string, md = new grpc.Metadata()): grpc.ServiceError {
-  return Object.assign(new Error(message), { code, details: message, metadata: md });
-}
-
-/** A failure as the error an etcd client expects (etcd's code and message where etcd has one). */
-export function leaseError(err: unknown): grpc.ServiceError {
-  if (err instanceof PlacementError) {
-    const md = new grpc.Metadata();
-    if (err.leaderId) md.set(LEADER_ID_KEY, String(err.leaderId));
-    if (err.leaderAddress) md.set(LEADER_ADDRESS_KEY, err.leaderAddress);
-    if (err.code === 'NOT_FOUND') return serviceError(grpc.status.NOT_FOUND, ETCD_LEASE_NOT_FOUND, md);
-    if (err.code === 'ALREADY_EXISTS') return serviceError(grpc.status.FAILED_PRECONDITION, ETCD_LEASE_EXISTS, md);
-    if (err.code === 'DEADLINE_EXCEEDED') return serviceError(grpc.status.UNAVAILABLE, 'etcdserver: request timed out', md);
-    if (err.code === 'UNAVAILABLE' && err.message.startsWith('no leader')) return serviceError(grpc.status.UNAVAILABLE, 'etcdserver: no leader', md);
-    if (err.code === 'UNAVAILABLE' && err.message.startsWith('leadership lost')) return serviceError(grpc.status.UNAVAILABLE, 'etcdserver: leader changed', md);
-    return serviceError(toGrpcStatus(err.code), err.message, md);
-  }
-  if (err && typeof err === 'object' && typeof (err as grpc.ServiceError).code === 'number') return err as grpc.ServiceError;
-  return serviceError(grpc.status.INTERNAL, (err as Error)?.message ?? String(err));
 }
 
 /** A lease id this cluster could hold: a positive number below 2^53. */
@@ -80,11 +51,7 @@ const seconds = (ms: number): number => Math.ceil(ms / 1000);
 
 /** The operations, transport-free (the tests drive them directly too). */
 export function leaseOps(node: LeaseNode) {
-  const ids = etcdIds(node.cfg.clusterId, node.cfg.id);
-  const header = (revision?: number): ResponseHeader => {
-    const h = node.header();
-    return { clusterId: ids.clusterId, memberId: ids.memberId, revision: revision ?? h.revision, raftTerm: h.raftTerm };
-  };
+  const header = headerFiller(node);
   const minTtlS = seconds(node.leases.timing.minTtlMs);
   const maxTtlS = Math.min(ETCD_MAX_LEASE_TTL_S, Math.floor(node.cfg.maxLeaseTtlMs / 1000));
   return {
@@ -92,10 +59,10 @@ export function leaseOps(node: LeaseNode) {
     async grant(req: GrantRequest, deadline: number): Promise<LeaseGrantResponse> {
       if (typeof req.ttl === 'bigint' || req.ttl > maxTtlS) {
         // etcd's refusal above its own maximum; ours is the configured one when lower.
-        throw serviceError(grpc.status.OUT_OF_RANGE, ETCD_LEASE_TTL_TOO_LARGE);
+        throw etcdError(grpc.status.OUT_OF_RANGE, ETCD_LEASE_TTL_TOO_LARGE);
       }
       if (req.id !== 0 && ourId(req.id) === undefined) {
-        throw serviceError(grpc.status.INVALID_ARGUMENT, `lease ID ${req.id} is outside 1..${Number.MAX_SAFE_INTEGER} (2^53-1), the ids this cluster supports; give 0 to let the server choose`);
+        throw etcdError(grpc.status.INVALID_ARGUMENT, `lease ID ${req.id} is outside 1..${Number.MAX_SAFE_INTEGER} (2^53-1), the ids this cluster supports; give 0 to let the server choose`);
       }
       const ttlS = Math.max(req.ttl, minTtlS);
       const lease = await node.leases.grant(ttlS * 1000, req.id as number, deadline);
@@ -103,7 +70,7 @@ export function leaseOps(node: LeaseNode) {
     },
     async revoke(req: IdRequest, deadline: number): Promise<LeaseRevokeResponse> {
       const id = ourId(req.id);
-      if (id === undefined) throw serviceError(grpc.status.NOT_FOUND, ETCD_LEASE_NOT_FOUND);
+      if (id === undefined) throw etcdError(grpc.status.NOT_FOUND, ETCD_LEASE_NOT_FOUND);
       const r = await node.leases.revoke(id, deadline);
       return { header: header(r.revision) };
     },
@@ -151,37 +118,19 @@ export interface LeaseServiceHandle {
 
 export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Metrics): LeaseServiceHandle {
   const ops = leaseOps(node);
-  const deadlineOf = (call: grpc.ServerUnaryCall<unknown, unknown>): number => {
-    let deadline = Date.now() + node.cfg.requestTimeoutMs;
-    const dl = call.getDeadline();
-    const d = dl instanceof Date ? dl.getTime() : Number(dl);
-    if (Number.isFinite(d) && d > 0 && d < deadline) deadline = d;
-    return deadline;
-  };
-  const unary =
-    <Req, Rep>(fn: (req: Req, deadline: number) => Promise<Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> =>
-    (call, cb) => {
-      if (!node.accepting()) {
-        cb(leaseError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
-        return;
-      }
-      let p: Promise<Rep>;
-      try {
-        p = fn(checkMalformed(call.request), deadlineOf(call));
-      } catch (err) {
-        cb(leaseError(err));
-        return;
-      }
-      node.track(p).then(
-        (rep) => cb(null, rep),
-        (err: unknown) => cb(leaseError(err)),
-      );
-    };
+  // etcdUnary (call.ts) maps failures with toEtcdError; the lease operations answer etcd's lease
+  // strings for their own "not found" / "exists" (errors.ts: toEtcdLeaseError).
+  const unary = <Req, Rep>(fn: (req: Req, deadline: number) => Promise<Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> =>
+    etcdUnary<Req, Rep>(node, (req, deadline) =>
+      fn(req, deadline).catch((err: unknown) => {
+        throw toEtcdLeaseError(err);
+      }),
+    );
 
   const streams = new Set<grpc.ServerDuplexStream<Maybe<IdRequest>, LeaseKeepAliveResponse>>();
   const keepAlive: grpc.handleBidiStreamingCall<Maybe<IdRequest>, LeaseKeepAliveResponse> = (call) => {
     if (!node.accepting()) {
-      call.emit('error', leaseError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
+      call.emit('error', toEtcdLeaseError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
       return;
     }
     streams.add(call);
@@ -196,7 +145,7 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
       if (failed) return;
       failed = true;
       streams.delete(call);
-      call.emit('error', leaseError(err));
+      call.emit('error', toEtcdLeaseError(err));
     };
     call.on('data', (raw: Maybe<IdRequest>) => {
       if (failed) return;
@@ -249,7 +198,7 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
     closeStreams: () => {
       for (const s of [...streams]) {
         streams.delete(s);
-        s.emit('error', leaseError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
+        s.emit('error', toEtcdLeaseError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
       }
     },
   };
