@@ -66,10 +66,16 @@ describe('placement-ctl lease', { timeout: 180_000 }, () => {
   });
 
   it('keep-alive without --once renews every TTL/3 until interrupted', async () => {
-    const id = /^lease (\d+)/.exec((await ctl('lease', 'grant', '3')).stdout)![1]!;
+    // TTL 9 s: the child's first keep-alive must come before the TTL runs out, and starting it
+    // through tsx takes seconds on a loaded machine.
+    const id = /^lease (\d+)/.exec((await ctl('lease', 'grant', '9')).stdout)![1]!;
     const child = spawn(process.execPath, ['--import', 'tsx', CTL_ENTRY, '--endpoints', ep, 'lease', 'keep-alive', id], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    // Three renewals, or the child's early exit (a failure named below instead of a hang).
     const renewals = new Promise<void>((resolve) => {
+      child.once('close', () => resolve());
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         if (out.split('\n').filter((l) => l.includes('keepalived')).length >= 3) resolve();
@@ -77,10 +83,11 @@ describe('placement-ctl lease', { timeout: 180_000 }, () => {
     });
     try {
       await renewals;
+      assert.ok(child.exitCode === null && child.signalCode === null, `keep-alive exited early (${child.exitCode}): ${out}${err}`);
       child.kill('SIGINT');
       const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
       assert.equal(code, EXIT.OK, out);
-      assert.match(out, new RegExp(`^(lease ${id} keepalived with TTL 3s\\n){3,}$`));
+      assert.match(out, new RegExp(`^(lease ${id} keepalived with TTL 9s\\n){3,}$`));
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
