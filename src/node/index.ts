@@ -77,7 +77,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
-  const etcd = registerEtcdServices(server, node, { cfg, metrics, log, maxReplyBytes: maxMessage });
+  const etcdServices = registerEtcdServices(server, node, { cfg, metrics, log, maxReplyBytes: maxMessage });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -95,7 +95,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       maxValueBytes: cfg.maxValueBytes,
       maxListLimit: cfg.maxListLimit,
       logger: log,
-      watchHub: etcd.hub,
+      watchHub: etcdServices.hub,
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
     });
@@ -145,7 +145,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       await node!.shutdown();
       // Open Session streams would hold tryShutdown until the force timeout below.
       clientServices.closeSessions();
-      etcd.close();
+      etcdServices.closeStreams();
       await Promise.all(
         [server, ...(peerServer ? [peerServer] : [])].map(
           (srv) =>

@@ -1,5 +1,5 @@
 // The etcd v3 API on a member's gRPC port: one module per etcd service, registered here. A new
-// service (Lease, Cluster, Maintenance, Auth) adds its line below.
+// service (Cluster, Maintenance, Auth) adds its line below.
 import type * as grpc from '@grpc/grpc-js';
 import type { NodeConfig } from '../../config/index.js';
 import type { Logger } from '../../log.js';
@@ -8,15 +8,16 @@ import type { WatchHub } from '../../watch/hub.js';
 import { startWatchHub, type WatchHubHost } from '../../watch/node-hub.js';
 import { registerKv } from './kv.js';
 import { headerFiller } from './header.js';
-import type { EtcdNode } from './node.js';
+import { registerLease, type LeaseNode } from './lease.js';
 import type { KvGuard } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES } from './wire.js';
 import { registerWatch, type WatchService } from './watch.js';
 
 export type { EtcdNode } from './node.js';
+export type { LeaseNode } from './lease.js';
 
 /** A node serving the etcd API: the facade, the apply feed of its watch hub, the leader it knows. */
-export interface EtcdServicesNode extends EtcdNode, WatchHubHost {
+export interface EtcdServicesNode extends LeaseNode, WatchHubHost {
   raftStatus(): { softState: { leader: number } };
 }
 
@@ -35,12 +36,16 @@ export interface EtcdServices {
   /** The node's watch hub (also serves the admin SSE route). */
   readonly hub: WatchHub;
   readonly watch: WatchService;
-  /** Graceful stop: open watch streams end with etcd's "server stopped" so clients resume elsewhere. */
-  close(): void;
+  /**
+   * Graceful stop: ends the long-lived streams (Lease keep-alives; Watch streams with etcd's
+   * "server stopped", so clients resume elsewhere) and detaches the watch hub.
+   */
+  closeStreams(): void;
 }
 
 export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode, opts: EtcdServicesOptions): EtcdServices {
   registerKv(server, node, { metrics: opts.metrics, maxReplyBytes: opts.maxReplyBytes, guard: opts.kvGuard });
+  const lease = registerLease(server, node, opts.metrics);
   const hub = startWatchHub(node, opts.cfg, opts.metrics, opts.log);
   const watch = registerWatch(server, {
     hub,
@@ -54,7 +59,8 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
   return {
     hub,
     watch,
-    close() {
+    closeStreams() {
+      lease.closeStreams();
       watch.closeAll();
       node.setApplyListener(null);
       hub.close();
