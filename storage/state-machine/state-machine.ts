@@ -30,6 +30,7 @@ import type { RangeOptions, RangeResult } from '../keyspace/range.js';
 import { nativeGet, nativeGetSync, nativeList, rangeRead, readEvents, valueAt, type EventsPage, type EventsRequest, type ListOptions, type ListResult } from '../keyspace/read.js';
 import { getLease, leaseKeys, listLeases } from '../leases/leases.js';
 import { getUser, listUsers } from '../users/users.js';
+import { EMPTY_AUTH, loadAuth, type AuthSnapshot } from '../auth/store.js';
 import { getConfig, listConfig } from '../config/config.js';
 
 export type { ApplyEntry } from './applier.js';
@@ -285,6 +286,8 @@ export class StateMachine {
     return db;
   }
 
+  private _auth: AuthSnapshot = EMPTY_AUTH;
+
   private async attach(name: string, db: Db): Promise<void> {
     this.db = db;
     this.dbName = name;
@@ -297,6 +300,7 @@ export class StateMachine {
     const applied = await this.sub('meta').get('applied');
     this._applied = applied ? readU64(applied, 0) : 0;
     this._appliedTerm = applied ? readU64(applied, 8) : 0;
+    this._auth = await loadAuth(db);
     const rev = await this.sub('meta').get('revision');
     this._revision = rev ? readU64(rev, 0) : 1;
     const compact = await this.sub('meta').get('compact');
@@ -375,6 +379,7 @@ export class StateMachine {
     this._compactRevision = tx.compactRevision;
     if (confState) this._confState = { voters: [...confState.voters], learners: [...confState.learners] };
     if (tx.compacted) this.compactor.kick(this._compactRevision);
+    if (tx.overlay.has('users') || tx.overlay.has('roles') || tx.overlay.has('auth')) this._auth = await loadAuth(this.db);
     return results;
   }
 
@@ -425,6 +430,11 @@ export class StateMachine {
   /** Keys starting with `prefix` in byte order, after `startAfter`, at most `limit` and `maxBytes`. */
   list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     return nativeList(this.db, prefix, opts);
+  }
+
+  /** Users, roles and the auth flag and revision as of the last applied batch (storage/auth). */
+  get auth(): AuthSnapshot {
+    return this._auth;
   }
 
   getUser(name: string): Promise<User | undefined> {
