@@ -16,6 +16,11 @@ import { VERSION } from '../version.js';
 import { mkdirDurable } from '../../storage/util/fs.js';
 import { followCertificates } from '../tls/credentials.js';
 import { PlacementNode } from './node.js';
+import { Authenticator } from '../auth/authenticator.js';
+import { TokenIssuer } from '../auth/tokens.js';
+import { grpcAuthInterceptor, httpAuthMiddleware } from '../auth/guard.js';
+import { registerAuth } from '../api/etcd/auth.js';
+import type { ResponseHeader as EtcdResponseHeader } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
 
@@ -39,6 +44,12 @@ function splitHostPort(addr: string): { host: string; port: number } {
   let host = addr.slice(0, i);
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   return { host, port: Number(addr.slice(i + 1)) };
+}
+
+/** etcd's ResponseHeader for the Auth service (numeric ids; the etcd KV service brings its own). */
+function etcdHeader(node: PlacementNode): EtcdResponseHeader {
+  const h = node.header();
+  return { clusterId: 0, memberId: h.memberId, revision: h.revision, raftTerm: h.raftTerm };
 }
 
 export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): Promise<RunningNode> {
@@ -70,10 +81,18 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_permit_without_calls': 1,
   };
-  const server = new grpc.Server(serverOptions);
+  // Auth (src/auth): every call on the client port goes through the interceptor; the Auth service
+  // manages users and roles and hands out tokens signed with the cluster's token key.
+  const authn = new Authenticator({
+    auth: () => node!.authState(),
+    tokens: new TokenIssuer(security.authTokenKey, cfg.authTokenTtlMs ?? 300_000),
+    clientCertAuth: cfg.clientCertAuth,
+  });
+  const server = new grpc.Server({ ...serverOptions, interceptors: [grpcAuthInterceptor(authn)] });
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
+  registerAuth(server, { propose: (cmd) => node!.propose(cmd), etcdHeader: () => etcdHeader(node!) }, authn);
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -90,6 +109,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       maxKeyBytes: cfg.maxKeyBytes,
       maxValueBytes: cfg.maxValueBytes,
       logger: log,
+      auth: httpAuthMiddleware(authn, { metricsAuth: cfg.metricsAuth ?? false }),
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
     });

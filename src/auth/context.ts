@@ -1,0 +1,16 @@
+// The caller a request runs on behalf of, carried through its async work so that the command it
+// proposes records who asked (Command.caller) without every handler passing it along: the node
+// stamps it on proposal (node.ts propose), and every replica re-checks it at apply time.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { CommandCaller } from '../../proto/gen/placement/v1/command.js';
+
+const store = new AsyncLocalStorage<CommandCaller>();
+
+export function runAsCaller<T>(caller: CommandCaller, fn: () => T): T {
+  return store.run(caller, fn);
+}
+
+/** The caller of the request being served, or undefined for the cluster's own work. */
+export function currentCaller(): CommandCaller | undefined {
+  return store.getStore();
+}
