@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { NextFunction, Request, Response } from 'express';
 import type { SessionOp, SessionReply, SessionRequest } from '../../proto/gen/placement/v1/kv.js';
-import type { AuthError } from '../../storage/index.js';
+import { AUTH_ERR, type AuthError } from '../../storage/index.js';
 import { commonNameOf } from '../tls/identity.js';
 import { TLSSocket } from 'node:tls';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
@@ -29,8 +29,11 @@ function grpcIdentity(a: Authenticator, md: grpc.Metadata, call: grpc.ServerInte
   return a.fromCertificate(cert ? commonNameOf(cert) : '');
 }
 
-function deny(call: grpc.ServerInterceptingCallInterface, e: AuthError): void {
-  call.sendStatus({ code: e.grpcCode, details: e.message, metadata: new grpc.Metadata() });
+function deny(call: grpc.ServerInterceptingCallInterface, e: AuthError, path = ''): void {
+  // The etcd services answer an anonymous caller with etcd's own code (INVALID_ARGUMENT) so etcd
+  // clients behave as against etcd; our own services say UNAUTHENTICATED.
+  const code = e.message === AUTH_ERR.userEmpty && path.startsWith('/etcdserverpb.') ? grpc.status.INVALID_ARGUMENT : e.grpcCode;
+  call.sendStatus({ code, details: e.message, metadata: new grpc.Metadata() });
 }
 
 export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
@@ -43,7 +46,7 @@ export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
     const admit = (id: Identity, msg: unknown, next: (m: unknown) => void): void => {
       const refusal = a.refusal(id, decision(msg));
       if (refusal) {
-        deny(call, refusal);
+        deny(call, refusal, method.path);
         return;
       }
       ran = id;
