@@ -228,3 +228,31 @@ export function tokenCurrent(auth: AuthSnapshot, user: string, issuedAt: number)
   }
   return true;
 }
+
+/** The snapshot after a batch: `auth` with the batch's changes to users, roles and the flags (sync). */
+export function patchAuth(auth: AuthSnapshot, overlay: ReadonlyMap<string, ReadonlyMap<string, Buffer | null>>): AuthSnapshot {
+  const u = overlay.get('users');
+  const r = overlay.get('roles');
+  const a = overlay.get('auth');
+  if (!u && !r && !a) return auth;
+  const users = new Map(auth.users);
+  const roles = new Map(auth.roles);
+  for (const [k, v] of u ?? []) {
+    const name = Buffer.from(k, 'latin1').toString('utf8');
+    if (v === null) users.delete(name);
+    else users.set(name, decodeMessage(User, v));
+  }
+  for (const [k, v] of r ?? []) {
+    const name = Buffer.from(k, 'latin1').toString('utf8');
+    if (v === null) roles.delete(name);
+    else roles.set(name, decodeMessage(AuthRole, v));
+  }
+  const en = a?.get(ENABLED);
+  const rev = a?.get(REVISION);
+  return {
+    enabled: en === undefined ? auth.enabled : en !== null && en[0] === 1,
+    revision: rev ? readU64(rev, 0) : auth.revision,
+    users,
+    roles,
+  };
+}

@@ -55,7 +55,7 @@ export async function applyBatch(
   start: ApplyStart,
   entries: readonly ApplyEntry[],
   confState: ConfState | undefined,
-  onExecuted?: (results: CommandResult[]) => void,
+  onExecuted?: (results: CommandResult[], tx: Tx) => void,
 ): Promise<{ results: CommandResult[]; tx?: Tx }> {
   const tx = new Tx(start.db, start.revision, start.compactRevision, start.applied, start.appliedTerm);
   const results: CommandResult[] = [];
@@ -124,7 +124,7 @@ export async function applyBatch(
       else batch.put(key, v);
     }
   }
-  onExecuted?.(results);
+  onExecuted?.(results, tx);
   await batch.write();
   return { results, tx };
 }

@@ -30,7 +30,7 @@ import type { RangeOptions, RangeResult } from '../keyspace/range.js';
 import { nativeGet, nativeGetSync, nativeList, rangeRead, readEvents, valueAt, type EventsPage, type EventsRequest, type ListOptions, type ListResult } from '../keyspace/read.js';
 import { getLease, leaseKeys, listLeases } from '../leases/leases.js';
 import { getUser, listUsers } from '../users/users.js';
-import { EMPTY_AUTH, loadAuth, type AuthSnapshot } from '../auth/store.js';
+import { EMPTY_AUTH, loadAuth, patchAuth, type AuthSnapshot } from '../auth/store.js';
 import { getConfig, listConfig } from '../config/config.js';
 
 export type { ApplyEntry } from './applier.js';
@@ -371,7 +371,12 @@ export class StateMachine {
       appliedTerm: this._appliedTerm,
       dedupWindow: this.dedupWindow,
     };
-    const { results, tx } = await applyBatch(start, entries, confState, onExecuted);
+    // The auth state moves with the results: a caller told its grant was applied is checked
+    // against it from then on, even before the batch is on disk.
+    const { results, tx } = await applyBatch(start, entries, confState, (res, t) => {
+      this._auth = patchAuth(this._auth, t.overlay);
+      onExecuted?.(res);
+    });
     if (!tx) return results;
     this._applied = tx.applied;
     this._appliedTerm = tx.appliedTerm;
@@ -379,7 +384,6 @@ export class StateMachine {
     this._compactRevision = tx.compactRevision;
     if (confState) this._confState = { voters: [...confState.voters], learners: [...confState.learners] };
     if (tx.compacted) this.compactor.kick(this._compactRevision);
-    if (tx.overlay.has('users') || tx.overlay.has('roles') || tx.overlay.has('auth')) this._auth = await loadAuth(this.db);
     return results;
   }
 
