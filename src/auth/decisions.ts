@@ -75,6 +75,7 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/placement.v1.PeerService/Forward': 'peer',
   '/grpc.health.v1.Health/Check': 'open',
   '/grpc.health.v1.Health/Watch': 'open',
+  '/grpc.health.v1.Health/List': 'open',
   '/etcdserverpb.KV/Range': (r) => etcdRange(r as RangeRequest),
   '/etcdserverpb.KV/Put': (r) => etcdPut(r as PutRequest),
   '/etcdserverpb.KV/DeleteRange': (r) => etcdDelete(r as DeleteRangeRequest),
@@ -125,6 +126,7 @@ export function httpDecisions(opts: HttpDecisionOptions): Record<string, HttpDec
     // The dashboard's files: public; what it shows comes through the guarded routes below.
     'GET /ui': 'open',
     'GET /ui/{path}': 'open',
+    'GET /ui/': 'open',
     'GET /v1/cluster/status': user,
     'GET /v1/cluster/overview': user,
     'GET /v1/cluster/members': user,

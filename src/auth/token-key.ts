@@ -30,6 +30,11 @@ export async function loadAuthTokenKey(cfg: NodeConfig, peerSecret: Buffer | nul
   return derive(Buffer.from(readFileSync(path, 'utf8').trim(), 'utf8'), cfg.clusterId);
 }
 
+/** The signing key from a key file's text (exported for tests that mint tokens). */
+export function tokenKeyFromText(text: string, clusterId: string): Uint8Array {
+  return derive(Buffer.from(text.trim(), 'utf8'), clusterId);
+}
+
 function derive(secret: Buffer, clusterId: string): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', secret, Buffer.from(clusterId, 'utf8'), Buffer.from('placement-center auth token v1'), 32));
 }

@@ -8,7 +8,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { NodeConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics/metrics.js';
-import { createAdminApp } from '../http/app.js';
+import { createAdminApp, listRoutes } from '../http/app.js';
 import { httpsPeerGet } from '../http/overview.js';
 import { registerClientServices } from '../grpc/services.js';
 import { CHANNEL_OPTIONS } from '../transport/index.js';
@@ -35,6 +35,10 @@ export interface RunningNode {
   httpPort: number;
   log: Logger;
   metrics: Metrics;
+  /** Every method path registered on the client port (the auth table test checks each has a decision). */
+  grpcMethods(): string[];
+  /** The admin app's routes, as listRoutes reports them (the same test). */
+  httpRoutes(): Array<{ method: string; path: string }>;
   /** Graceful stop (what SIGTERM does). */
   stop(): Promise<void>;
 }
@@ -102,6 +106,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
 
   let http: HttpServer | null = null;
   let httpPort = 0;
+  let adminApp: ReturnType<typeof createAdminApp> | null = null;
   if (cfg.http) {
     const app = createAdminApp({
       backend: node,
@@ -113,6 +118,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
     });
+    adminApp = app;
     if (security.https) {
       const https = createHttpsServer(security.https.options, app);
       followCertificates(https, security.https.watcher);
@@ -179,7 +185,10 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     })();
     return stopping;
   };
-  return { node, grpcPort, peerPort, httpPort, log, metrics, stop };
+  // grpc-js keeps its handlers in a private map; reading it is the only way to list what is served.
+  const grpcMethods = (): string[] => [...((server as unknown as { handlers: Map<string, unknown> }).handlers.keys())];
+  const httpRoutes = (): Array<{ method: string; path: string }> => (adminApp ? listRoutes(adminApp) : []);
+  return { node, grpcPort, peerPort, httpPort, log, metrics, grpcMethods, httpRoutes, stop };
 }
 
 /** Starts the node and wires SIGINT/SIGTERM to a graceful stop (a second signal exits at once). */
