@@ -209,6 +209,39 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
       }
     }
 
+    // 5. Session: opening it needs a user; each operation is judged on its own.
+    const session = (token: string | null, ops: unknown[]): Promise<{ results: Array<{ xid: number; code: number; error: string }>; status: grpc.status }> => {
+      const d = KvServiceService.session;
+      const client = new grpc.Client(addr, grpc.credentials.createInsecure());
+      const m = md();
+      if (token) m.set('token', token);
+      const stream = client.makeBidiStreamRequest(d.path, (v: unknown) => d.requestSerialize(v as never), d.responseDeserialize, m);
+      const results: Array<{ xid: number; code: number; error: string }> = [];
+      return new Promise((resolve) => {
+        const finish = (status: grpc.status): void => {
+          client.close();
+          resolve({ results, status });
+        };
+        stream.on('data', (rep: { results: Array<{ xid: number; code: number; error: string }> }) => {
+          results.push(...rep.results);
+          if (results.length >= ops.length) {
+            stream.cancel();
+            finish(grpc.status.OK);
+          }
+        });
+        stream.on('error', (e: grpc.ServiceError) => finish(e.code));
+        stream.write({ ops });
+      });
+    };
+    const op = (xid: number, key: string) => ({ xid, timeoutMs: 0, op: { $case: 'set', value: { key, value: Buffer.from('v'), clientId: '', seq: 0, lease: 0, prevKv: false } } });
+    const anon = await session(null, [op(1, '/t/a')]);
+    assert.equal(anon.status, grpc.status.UNAUTHENTICATED);
+    const mixed = await session(tokens.with, [op(1, '/t/a'), op(2, '/elsewhere')]);
+    const byXid = new Map(mixed.results.map((r) => [r.xid, r]));
+    assert.equal(byXid.get(1)?.code, grpc.status.OK);
+    assert.equal(byXid.get(2)?.code, grpc.status.PERMISSION_DENIED);
+    assert.equal(byXid.get(2)?.error, 'etcdserver: permission denied');
+
     // Last: AuthDisable as root works.
     const m = md();
     m.set('token', tokens.root!);
