@@ -83,6 +83,7 @@ export async function applyBatch(
       want('dedup', dedupKey(client, cmd.seq));
     }
     prefetchKeys(cmd, want);
+    if (cmd.caller) want('auth', 'revision'); // the apply-time re-check reads it (storage/auth/recheck.ts)
   }
   if (wanted.size > 0) tx.prefetch(wanted);
   // Pass 2: execute in log order.

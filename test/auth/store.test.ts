@@ -12,13 +12,13 @@ import { Permission_Type } from '../../proto/gen/etcd/authpb/auth.js';
 
 type Op = NonNullable<Command['op']>;
 
-async function withSm(fn: (apply: (op: Op, caller?: Command['caller']) => Promise<CommandResult>, sm: StateMachine) => Promise<void>): Promise<void> {
+async function withSm(fn: (apply: (op: Op, caller?: Command['caller'], client?: { clientId: string; seq: number }) => Promise<CommandResult>, sm: StateMachine) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'auth-store-'));
   const sm = await StateMachine.open(dir);
   let index = 0;
-  const apply = async (op: Op, caller?: Command['caller']): Promise<CommandResult> => {
+  const apply = async (op: Op, caller?: Command['caller'], client?: { clientId: string; seq: number }): Promise<CommandResult> => {
     index++;
-    const data = Command.encode(Command.fromPartial({ leaderTimeMs: 1000 + index, op, caller })).finish();
+    const data = Command.encode(Command.fromPartial({ leaderTimeMs: 1000 + index, op, caller, ...client })).finish();
     const [r] = await sm.apply([{ index, term: 1, data }]);
     return r!;
   };
@@ -109,5 +109,18 @@ test('an admin-API user (an existing data directory\'s) keeps its password and p
     await apply({ $case: 'userPut', value: { user: { ...sm.auth.users.get('broker')!, auth: undefined }, createOnly: false, updateOnly: true } });
     assert.deepEqual(sm.auth.users.get('broker')!.auth!.roles, ['cfgw']);
     assert.equal(permitted(sm.auth.users.get('broker'), need('/cfg/x', true), roleOf), true);
+  });
+});
+
+test('a retried write whose caller was checked at another auth revision is the same request for de-duplication', async () => {
+  await withSm(async (apply, sm) => {
+    const put: Op = { $case: 'put', value: { key: 'k', value: b('v'), lease: 0, prevKv: false } };
+    const first = await apply(put, { user: '', authRevision: 0 }, { clientId: 'c1', seq: 1 });
+    assert.equal(first.code, ResultCode.RESULT_OK);
+    await apply({ $case: 'authRoleAdd', value: { name: 'r' } }); // the auth revision moves
+    const retry = await apply(put, { user: '', authRevision: sm.auth.revision }, { clientId: 'c1', seq: 1 });
+    assert.equal(retry.code, ResultCode.RESULT_OK, retry.message);
+    assert.equal(retry.revision, first.revision, 'the stored result, not a second write');
+    assert.equal(sm.revision, first.revision);
   });
 });
