@@ -6,7 +6,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { NextFunction, Request, Response } from 'express';
 import type { SessionOp, SessionReply, SessionRequest } from '../../proto/gen/placement/v1/kv.js';
-import { AUTH_ERR, type AuthError } from '../../storage/index.js';
+import { AUTH_ERR, type AuthError, type Need } from '../../storage/index.js';
+import { malformedReason } from '../grpc/malformed.js';
 import { commonNameOf } from '../tls/identity.js';
 import { TLSSocket } from 'node:tls';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
@@ -44,7 +45,20 @@ export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
     let ran: Identity | null = null;
     const session = method.path === SESSION;
     const admit = (id: Identity, msg: unknown, next: (m: unknown) => void): void => {
-      const refusal = a.refusal(id, decision(msg));
+      // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
+      // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
+      if (malformedReason(msg) !== undefined) {
+        next(msg);
+        return;
+      }
+      let need: Need;
+      try {
+        need = decision(msg);
+      } catch (err) {
+        call.sendStatus({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
+        return;
+      }
+      const refusal = a.refusal(id, need);
       if (refusal) {
         deny(call, refusal, method.path);
         return;
@@ -114,7 +128,14 @@ export function httpAuthMiddleware(a: Authenticator, opts: HttpDecisionOptions):
     if (decision === 'open') return next();
     httpIdentity(a, req).then(
       (id) => {
-        const e = a.refusal(id, decision(req));
+        let need: Need;
+        try {
+          need = decision(req);
+        } catch (err) {
+          next(err);
+          return;
+        }
+        const e = a.refusal(id, need);
         if (e) {
           const status = HTTP_STATUS[e.grpcCode] ?? 403;
           if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="placement-center", charset="UTF-8"');
