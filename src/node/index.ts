@@ -11,6 +11,9 @@ import { Metrics } from '../metrics/metrics.js';
 import { createAdminApp, listRoutes } from '../http/app.js';
 import { httpsPeerGet } from '../http/overview.js';
 import { registerClientServices } from '../grpc/services.js';
+import { registerEtcdServices } from '../api/etcd/index.js';
+import { AutoCompactor } from '../compaction/auto.js';
+import { compactionPolicy } from '../compaction/policy.js';
 import { CHANNEL_OPTIONS } from '../transport/index.js';
 import { VERSION } from '../version.js';
 import { mkdirDurable } from '../../storage/util/fs.js';
@@ -19,8 +22,6 @@ import { PlacementNode } from './node.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { TokenIssuer } from '../auth/tokens.js';
 import { grpcAuthInterceptor, httpAuthMiddleware } from '../auth/guard.js';
-import { registerAuth } from '../api/etcd/auth.js';
-import type { ResponseHeader as EtcdResponseHeader } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
 
@@ -48,12 +49,6 @@ function splitHostPort(addr: string): { host: string; port: number } {
   let host = addr.slice(0, i);
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   return { host, port: Number(addr.slice(i + 1)) };
-}
-
-/** etcd's ResponseHeader for the Auth service (numeric ids; the etcd KV service brings its own). */
-function etcdHeader(node: PlacementNode): EtcdResponseHeader {
-  const h = node.header();
-  return { clusterId: 0, memberId: h.memberId, revision: h.revision, raftTerm: h.raftTerm };
 }
 
 export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): Promise<RunningNode> {
@@ -96,7 +91,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
-  registerAuth(server, { propose: (cmd) => node!.propose(cmd), etcdHeader: () => etcdHeader(node!) }, authn);
+  registerEtcdServices(server, node, { metrics, maxReplyBytes: maxMessage, authn });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -113,6 +108,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       metrics,
       maxKeyBytes: cfg.maxKeyBytes,
       maxValueBytes: cfg.maxValueBytes,
+      maxListLimit: cfg.maxListLimit,
       logger: log,
       auth: httpAuthMiddleware(authn, { metricsAuth: cfg.metricsAuth ?? false }),
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
@@ -133,6 +129,9 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     });
   }
   node.start();
+  const policy = compactionPolicy(cfg.autoCompactionMode, cfg.autoCompactionRetention);
+  const autoCompactor = policy ? new AutoCompactor(node, policy, { intervalMs: cfg.autoCompactionIntervalMs, log }) : null;
+  autoCompactor?.start();
   health.setStatus('', 'SERVING');
   health.setStatus('placement.v1.KvService', 'SERVING');
   log.info(
@@ -156,6 +155,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     if (stopping) return stopping;
     stopping = (async () => {
       log.info('shutting down: refusing new requests');
+      autoCompactor?.stop();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus('placement.v1.KvService', 'NOT_SERVING');
       await node!.shutdown();

@@ -6,52 +6,46 @@ import * as grpc from '@grpc/grpc-js';
 import {
   AuthService,
   type AuthServer,
+  type AuthenticateRequest,
+  type AuthRoleAddRequest,
+  type AuthRoleDeleteRequest,
+  type AuthRoleGetRequest,
+  type AuthRoleGrantPermissionRequest,
+  type AuthRoleRevokePermissionRequest,
+  type AuthUserAddRequest,
+  type AuthUserChangePasswordRequest,
+  type AuthUserDeleteRequest,
+  type AuthUserGetRequest,
+  type AuthUserGrantRoleRequest,
+  type AuthUserRevokeRoleRequest,
   type ResponseHeader,
 } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { ResultCode, type Command, type CommandResult } from '../../../proto/gen/placement/v1/command.js';
+import { ResultCode, type Command } from '../../../proto/gen/placement/v1/command.js';
 import { AUTH_ERR, AuthError, codeOfAuthMessage } from '../../../storage/index.js';
 import type { Authenticator } from '../../auth/authenticator.js';
 import { hashPassword } from '../../http/passwords.js';
-import { toServiceError } from '../../grpc/services.js';
-
-export interface AuthServiceNode {
-  propose(cmd: Command): Promise<CommandResult>;
-  /** The etcd ResponseHeader of this member (ids, term, revision). */
-  etcdHeader(): ResponseHeader;
-}
+import { tolerant } from '../../grpc/malformed.js';
+import { etcdUnary } from './call.js';
+import { headerFiller } from './header.js';
+import type { EtcdNode } from './node.js';
 
 type Op = NonNullable<Command['op']>;
 
-function serviceError(err: unknown): grpc.ServiceError {
-  if (err instanceof AuthError) {
-    const se = new Error(err.message) as grpc.ServiceError;
-    se.code = err.grpcCode;
-    se.details = err.message;
-    se.metadata = new grpc.Metadata();
-    return se;
-  }
-  return toServiceError(err);
-}
-
-function unary<Req, Rep>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Rep>) => Promise<Rep>): grpc.handleUnaryCall<Req, Rep> {
-  return (call, cb) => {
-    fn(call.request, call).then(
-      (rep) => cb(null, rep),
-      (err: unknown) => cb(serviceError(err)),
-    );
-  };
-}
-
-export function authHandlers(node: AuthServiceNode, authn: Authenticator): AuthServer {
-  const header = (): { header: ResponseHeader } => ({ header: node.etcdHeader() });
+export function authHandlers(node: EtcdNode, authn: Authenticator): AuthServer {
+  const fill = headerFiller(node);
+  const header = (): { header: ResponseHeader } => ({ header: fill() });
+  // The shared etcd call wrapper (call.ts): shutdown, deadline, malformed request, etcd's errors.
+  const unary = <Req, Rep>(fn: (req: Req, deadline: number, call: grpc.ServerUnaryCall<unknown, Rep>) => Rep | Promise<Rep>): grpc.handleUnaryCall<Req, Rep> =>
+    etcdUnary<Req, Rep>(node, fn) as unknown as grpc.handleUnaryCall<Req, Rep>;
   /** Proposes an auth command; an etcd refusal comes back as etcd's error. */
-  const run = async (op: Op): Promise<{ header: ResponseHeader }> => {
-    const r = await node.propose({ clientId: '', seq: 0, leaderTimeMs: 0, op });
+  const run = async (op: Op, deadline: number): Promise<{ header: ResponseHeader }> => {
+    const r = await node.propose({ clientId: '', seq: 0, leaderTimeMs: 0, op }, deadline);
     if (r.code !== ResultCode.RESULT_OK) {
       if (codeOfAuthMessage(r.message) !== undefined) throw new AuthError(r.message);
       const se = new Error(r.message) as grpc.ServiceError;
       se.code = grpc.status.INVALID_ARGUMENT;
       se.details = r.message;
+      se.metadata = new grpc.Metadata();
       throw se;
     }
     return header();
@@ -62,43 +56,44 @@ export function authHandlers(node: AuthServiceNode, authn: Authenticator): AuthS
     return u;
   };
   return {
-    authEnable: unary(async () => run({ $case: 'authEnable', value: {} })),
-    authDisable: unary(async () => run({ $case: 'authDisable', value: {} })),
-    authenticate: unary(async (req, call) => {
+    authEnable: unary((_req, d) => run({ $case: 'authEnable', value: {} }, d)),
+    authDisable: unary((_req, d) => run({ $case: 'authDisable', value: {} }, d)),
+    authenticate: unary(async (req: AuthenticateRequest, _d, call) => {
       if (!authn.state.enabled) throw new AuthError(AUTH_ERR.authNotEnabled);
       const id = await authn.login(req.name, req.password, call.getPeer());
       if (id.error || id.user === null) throw id.error ?? new AuthError(AUTH_ERR.authFailed);
       return { ...header(), token: await authn.tokens.issue(id.user, authn.state.revision) };
     }),
-    userAdd: unary(async (req) => {
+    userAdd: unary(async (req: AuthUserAddRequest, d) => {
       if (!req.name) throw new AuthError(AUTH_ERR.userEmpty);
       const noPassword = req.options?.noPassword ?? false;
       const { hash, salt } = noPassword ? { hash: Buffer.alloc(0), salt: Buffer.alloc(0) } : await hashPassword(req.password);
-      return run({ $case: 'authUserAdd', value: { name: req.name, passwordHash: hash, salt, noPassword } });
+      return run({ $case: 'authUserAdd', value: { name: req.name, passwordHash: hash, salt, noPassword } }, d);
     }),
-    userGet: unary(async (req) => ({ ...header(), roles: [...(userOf(req.name).auth?.roles ?? [])] })),
-    userList: unary(async () => ({ ...header(), users: [...authn.state.users.keys()].sort() })),
-    userDelete: unary(async (req) => run({ $case: 'authUserDelete', value: { name: req.name } })),
-    userChangePassword: unary(async (req) => {
+    userGet: unary((req: AuthUserGetRequest) => ({ ...header(), roles: [...(userOf(req.name).auth?.roles ?? [])] })),
+    userList: unary(() => ({ ...header(), users: [...authn.state.users.keys()].sort() })),
+    userDelete: unary((req: AuthUserDeleteRequest, d) => run({ $case: 'authUserDelete', value: { name: req.name } }, d)),
+    userChangePassword: unary(async (req: AuthUserChangePasswordRequest, d) => {
       if (!req.name) throw new AuthError(AUTH_ERR.userEmpty);
       const { hash, salt } = await hashPassword(req.password);
-      return run({ $case: 'authUserChangePassword', value: { name: req.name, passwordHash: hash, salt } });
+      return run({ $case: 'authUserChangePassword', value: { name: req.name, passwordHash: hash, salt } }, d);
     }),
-    userGrantRole: unary(async (req) => run({ $case: 'authUserGrantRole', value: req })),
-    userRevokeRole: unary(async (req) => run({ $case: 'authUserRevokeRole', value: req })),
-    roleAdd: unary(async (req) => run({ $case: 'authRoleAdd', value: req })),
-    roleGet: unary(async (req) => {
+    userGrantRole: unary((req: AuthUserGrantRoleRequest, d) => run({ $case: 'authUserGrantRole', value: req }, d)),
+    userRevokeRole: unary((req: AuthUserRevokeRoleRequest, d) => run({ $case: 'authUserRevokeRole', value: req }, d)),
+    roleAdd: unary((req: AuthRoleAddRequest, d) => run({ $case: 'authRoleAdd', value: req }, d)),
+    roleGet: unary((req: AuthRoleGetRequest) => {
       const role = authn.state.roles.get(req.role);
       if (!role) throw new AuthError(AUTH_ERR.roleNotFound);
       return { ...header(), perm: role.permissions };
     }),
-    roleList: unary(async () => ({ ...header(), roles: [...authn.state.roles.keys()].sort() })),
-    roleDelete: unary(async (req) => run({ $case: 'authRoleDelete', value: req })),
-    roleGrantPermission: unary(async (req) => run({ $case: 'authRoleGrantPermission', value: req })),
-    roleRevokePermission: unary(async (req) => run({ $case: 'authRoleRevokePermission', value: req })),
+    roleList: unary(() => ({ ...header(), roles: [...authn.state.roles.keys()].sort() })),
+    roleDelete: unary((req: AuthRoleDeleteRequest, d) => run({ $case: 'authRoleDelete', value: req }, d)),
+    roleGrantPermission: unary((req: AuthRoleGrantPermissionRequest, d) => run({ $case: 'authRoleGrantPermission', value: req }, d)),
+    roleRevokePermission: unary((req: AuthRoleRevokePermissionRequest, d) => run({ $case: 'authRoleRevokePermission', value: req }, d)),
   };
 }
 
-export function registerAuth(server: grpc.Server, node: AuthServiceNode, authn: Authenticator): void {
-  server.addService(AuthService, authHandlers(node, authn));
+export function registerAuth(server: grpc.Server, node: EtcdNode, authn: Authenticator): void {
+  // tolerant: a request that does not decode is answered INVALID_ARGUMENT by the handler.
+  server.addService(tolerant(AuthService), authHandlers(node, authn));
 }
