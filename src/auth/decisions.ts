@@ -131,6 +131,8 @@ export function httpDecisions(opts: HttpDecisionOptions): Record<string, HttpDec
     'GET /v1/cluster/overview': user,
     'GET /v1/cluster/members': user,
     'GET /v1/debug/hash': root,
+    // Compaction drops history for every key: root, as etcd's Compact.
+    'POST /v1/compaction': root,
     'GET /v1/kv': read,
     'PUT /v1/kv': write,
     'DELETE /v1/kv': write,

@@ -15,13 +15,13 @@ import { TokenIssuer } from '../../src/auth/tokens.js';
 import { tokenKeyFromText } from '../../src/auth/token-key.js';
 import { KvServiceService } from '../../proto/gen/placement/v1/kv.js';
 import { ClusterServiceService } from '../../proto/gen/placement/v1/cluster.js';
-import { AuthService } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { AuthService, KVService, RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Permission_Type } from '../../proto/gen/etcd/authpb/auth.js';
 import { freePorts } from '../support/cluster.js';
 
 type Def = { path: string; requestSerialize: (v: never) => Buffer; requestDeserialize: (b: Buffer) => unknown; responseDeserialize: (b: Buffer) => unknown; requestStream: boolean };
 const DEFS = new Map<string, Def>();
-for (const svc of [KvServiceService, ClusterServiceService, AuthService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
+for (const svc of [KvServiceService, ClusterServiceService, AuthService, KVService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
 
 /** A request for each method (keys under /t/, names that do not exist so root changes nothing). */
 const SAMPLES: Record<string, Record<string, unknown>> = {
@@ -33,6 +33,11 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
   '/placement.v1.KvService/CompareAndSwap': { key: '/t/k', value: Buffer.from('v'), expect: { $case: 'expectAbsent', value: true } },
   '/placement.v1.ClusterService/Status': {},
   '/placement.v1.ClusterService/Members': {},
+  '/etcdserverpb.KV/Range': { key: Buffer.from('t/k') },
+  '/etcdserverpb.KV/Put': { key: Buffer.from('t/k'), value: Buffer.from('v') },
+  '/etcdserverpb.KV/DeleteRange': { key: Buffer.from('t/k') },
+  '/etcdserverpb.KV/Txn': { compare: [], failure: [], success: [{ request: { $case: 'requestRange', value: { ...RangeRequest.decode(new Uint8Array(0)), key: Buffer.from('t/k') } } }] },
+  '/etcdserverpb.KV/Compact': { revision: 1 },
   '/etcdserverpb.Auth/AuthEnable': {},
   '/etcdserverpb.Auth/AuthDisable': {},
   '/etcdserverpb.Auth/Authenticate': { name: 'alice', password: 'alicepw' },
