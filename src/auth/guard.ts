@@ -12,6 +12,7 @@ import { commonNameOf } from '../tls/identity.js';
 import { TLSSocket } from 'node:tls';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
 import { runAsCaller } from './context.js';
+import { KV_GUARDED } from './kv-guard.js';
 import { grpcDecision, httpDecision, httpDecisions, sessionOpNeed, type HttpDecisionOptions } from './decisions.js';
 
 const SESSION = '/placement.v1.KvService/Session';
@@ -44,6 +45,7 @@ export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
     let identity: Identity | Promise<Identity> = ANONYMOUS_IDENTITY;
     let ran: Identity | null = null;
     const session = method.path === SESSION;
+    const inService = KV_GUARDED.has(method.path);
     const admit = (id: Identity, msg: unknown, next: (m: unknown) => void): void => {
       // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
       // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
@@ -51,20 +53,23 @@ export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
         next(msg);
         return;
       }
-      let need: Need;
-      try {
-        need = decision(msg);
-      } catch (err) {
-        call.sendStatus({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
-        return;
-      }
-      const refusal = a.refusal(id, need);
-      if (refusal) {
-        deny(call, refusal, method.path);
-        return;
+      // The etcd KV service checks its own requests (kv-guard.ts), after etcd's validation.
+      if (!inService) {
+        let need: Need;
+        try {
+          need = decision(msg);
+        } catch (err) {
+          call.sendStatus({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
+          return;
+        }
+        const refusal = a.refusal(id, need);
+        if (refusal) {
+          deny(call, refusal, method.path);
+          return;
+        }
       }
       ran = id;
-      runAsCaller(a.caller(id), () => next(session ? sessionOps(a, id, msg as SessionRequest, call) : msg));
+      runAsCaller(a.caller(id), () => next(session ? sessionOps(a, id, msg as SessionRequest, call) : msg), id);
     };
     return new grpc.ServerInterceptingCall(call, {
       start: (next) =>
@@ -78,7 +83,7 @@ export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
             else admit(identity, msg, msgNext);
           },
           onReceiveHalfClose: (hcNext) => {
-            if (ran) runAsCaller(a.caller(ran), hcNext);
+            if (ran) runAsCaller(a.caller(ran), hcNext, ran);
             else hcNext();
           },
         }),

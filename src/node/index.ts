@@ -22,6 +22,7 @@ import { PlacementNode } from './node.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { TokenIssuer } from '../auth/tokens.js';
 import { grpcAuthInterceptor, httpAuthMiddleware } from '../auth/guard.js';
+import { authKvGuard } from '../auth/kv-guard.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
 
@@ -91,7 +92,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
-  registerEtcdServices(server, node, { metrics, maxReplyBytes: maxMessage, authn });
+  registerEtcdServices(server, node, { metrics, maxReplyBytes: maxMessage, authn, kvGuard: authKvGuard(authn) });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
