@@ -1,6 +1,7 @@
 // The SDK with auth: a name and password get a token, calls carry it (unary and on the session
 // stream), a token made stale by a role change is replaced transparently, a forbidden key is
-// PERMISSION_DENIED; a client with credentials works against a cluster with auth off.
+// PERMISSION_DENIED (the etcd KV API too); a client with credentials works against a cluster with
+// auth off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -51,6 +52,13 @@ test('SDK: credentials get a token, a stale token is renewed transparently, forb
       await alice.kv.set(`/t/${transport}/b`, '2');
       assert.equal(await alice.kv.getString(`/t/${transport}/b`), '2');
     }
+    // The SDK's etcd KV API carries the same token; the service checks it (src/auth/kv-guard.ts).
+    const aliceEtcd = clients[1]!;
+    await aliceEtcd.etcd.put('/t/etcd', 'e');
+    assert.equal(Buffer.from((await aliceEtcd.etcd.range('/t/etcd')).kvs[0]!.value).toString(), 'e');
+    await assert.rejects(aliceEtcd.etcd.put('/elsewhere', 'e'), /permission denied/);
+    await assert.rejects(aliceEtcd.etcd.compact(1), /permission denied/);
+    await assert.rejects(admin.etcd.range('/t/etcd'), /user name is empty/);
     const wrong = new PlacementClient({ endpoints, auth: { username: 'alice', password: 'nope' }, discoverMembers: false });
     clients.push(wrong);
     await assert.rejects(wrong.kv.set('/t/x', '1'), /authentication failed, invalid user ID or password/);
