@@ -81,6 +81,13 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/etcdserverpb.KV/DeleteRange': (r) => etcdDelete(r as DeleteRangeRequest),
   '/etcdserverpb.KV/Txn': (r) => keys(...txnNeeds(r as TxnRequest, 0)),
   '/etcdserverpb.KV/Compact': (r) => (void (r as CompactionRequest), ROOT_NEED),
+  // Leases: any authenticated user, as the native lease operations (a lease holds no data of its own;
+  // the keys attached to it are written through KV, which checks them).
+  '/etcdserverpb.Lease/LeaseGrant': user,
+  '/etcdserverpb.Lease/LeaseRevoke': user,
+  '/etcdserverpb.Lease/LeaseKeepAlive': user,
+  '/etcdserverpb.Lease/LeaseTimeToLive': user,
+  '/etcdserverpb.Lease/LeaseLeases': user,
   // AuthEnable needs root once auth is on (then it is a no-op); Authenticate is how one gets a token.
   '/etcdserverpb.Auth/AuthEnable': root,
   '/etcdserverpb.Auth/Authenticate': 'open',
@@ -140,6 +147,8 @@ export function httpDecisions(opts: HttpDecisionOptions): Record<string, HttpDec
     'PUT /v1/kv/{key}': write,
     'DELETE /v1/kv/{key}': write,
     'GET /v1/leases': user,
+    // Revoking deletes the lease's keys, whoever wrote them: root.
+    'DELETE /v1/leases/{id}': root,
     'GET /v1/users': root,
     'POST /v1/users': root,
     'GET /v1/users/{name}': root,

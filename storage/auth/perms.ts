@@ -47,6 +47,7 @@ export function commandNeed(cmd: Command): Need {
       return keys({ key: utf8(op.value.key), rangeEnd: EMPTY, access: 'write' }, { key: utf8(op.value.key), rangeEnd: EMPTY, access: 'read' });
     case 'leaseGrant':
     case 'leaseKeepAlive':
+    case 'leaseRenew':
     case 'leaseRevoke':
       return { kind: 'user' };
     case 'etcdPut':

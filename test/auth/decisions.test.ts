@@ -15,13 +15,13 @@ import { TokenIssuer } from '../../src/auth/tokens.js';
 import { tokenKeyFromText } from '../../src/auth/token-key.js';
 import { KvServiceService } from '../../proto/gen/placement/v1/kv.js';
 import { ClusterServiceService } from '../../proto/gen/placement/v1/cluster.js';
-import { AuthService, KVService, RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { AuthService, KVService, LeaseService, RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Permission_Type } from '../../proto/gen/etcd/authpb/auth.js';
 import { freePorts } from '../support/cluster.js';
 
 type Def = { path: string; requestSerialize: (v: never) => Buffer; requestDeserialize: (b: Buffer) => unknown; responseDeserialize: (b: Buffer) => unknown; requestStream: boolean };
 const DEFS = new Map<string, Def>();
-for (const svc of [KvServiceService, ClusterServiceService, AuthService, KVService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
+for (const svc of [KvServiceService, ClusterServiceService, AuthService, KVService, LeaseService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
 
 /** A request for each method (keys under /t/, names that do not exist so root changes nothing). */
 const SAMPLES: Record<string, Record<string, unknown>> = {
@@ -38,6 +38,10 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
   '/etcdserverpb.KV/DeleteRange': { key: Buffer.from('t/k') },
   '/etcdserverpb.KV/Txn': { compare: [], failure: [], success: [{ request: { $case: 'requestRange', value: { ...RangeRequest.decode(new Uint8Array(0)), key: Buffer.from('t/k') } } }] },
   '/etcdserverpb.KV/Compact': { revision: 1 },
+  '/etcdserverpb.Lease/LeaseGrant': { TTL: 60 },
+  '/etcdserverpb.Lease/LeaseRevoke': { ID: 12345 },
+  '/etcdserverpb.Lease/LeaseTimeToLive': { ID: 12345 },
+  '/etcdserverpb.Lease/LeaseLeases': {},
   '/etcdserverpb.Auth/AuthEnable': {},
   '/etcdserverpb.Auth/AuthDisable': {},
   '/etcdserverpb.Auth/Authenticate': { name: 'alice', password: 'alicepw' },
@@ -109,7 +113,7 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
     const methods = running.grpcMethods();
     for (const m of methods) {
       assert.ok(m in GRPC_DECISIONS, `gRPC method ${m} has no auth decision in src/auth/decisions.ts`);
-      if (GRPC_DECISIONS[m] !== 'peer' && !m.startsWith('/grpc.health.') && m !== '/placement.v1.KvService/Session') assert.ok(m in SAMPLES, `gRPC method ${m} has no row in this table test`);
+      if (GRPC_DECISIONS[m] !== 'peer' && !m.startsWith('/grpc.health.') && m !== '/placement.v1.KvService/Session' && m !== '/etcdserverpb.Lease/LeaseKeepAlive') assert.ok(m in SAMPLES, `gRPC method ${m} has no row in this table test`);
     }
     const table = httpDecisions({ metricsAuth: false });
     const routes = running.httpRoutes();
@@ -195,7 +199,7 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
     };
     for (const r of routes) {
       const method = r.method.toUpperCase();
-      const url = r.path.replace('{key}', 't/k').replace('{name}', 'nosuch').replace('{path}', 'index.html');
+      const url = r.path.replace('{key}', 't/k').replace('{name}', 'nosuch').replace('{id}', '12345').replace('{path}', 'index.html');
       const d = table[`${method} ${r.path}`]!;
       const fake = { method, path: url, query: url === '/v1/kv' ? { key: 't/k' } : {}, body: {} } as never;
       const kind = d === 'open' ? 'open' : d(fake).kind;

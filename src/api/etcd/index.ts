@@ -1,14 +1,15 @@
 // The etcd v3 API on a member's gRPC port: one module per etcd service, registered here. A new
-// service (Watch, Lease, Cluster, Maintenance, Auth) adds its line below.
+// service (Watch, Cluster, Maintenance) adds its line below.
 import type * as grpc from '@grpc/grpc-js';
 import type { Authenticator } from '../../auth/authenticator.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { registerAuth } from './auth.js';
 import { registerKv } from './kv.js';
-import type { EtcdNode } from './node.js';
+import { registerLease, type LeaseNode } from './lease.js';
 import type { KvGuard } from './permissions.js';
 
 export type { EtcdNode } from './node.js';
+export type { LeaseNode } from './lease.js';
 
 export interface EtcdServicesOptions {
   metrics?: Metrics;
@@ -20,7 +21,14 @@ export interface EtcdServicesOptions {
   authn?: Authenticator;
 }
 
-export function registerEtcdServices(server: grpc.Server, node: EtcdNode, opts: EtcdServicesOptions): void {
+export interface EtcdServices {
+  /** Ends the long-lived streams (Lease keep-alives) for a graceful shutdown. */
+  closeStreams(): void;
+}
+
+export function registerEtcdServices(server: grpc.Server, node: LeaseNode, opts: EtcdServicesOptions): EtcdServices {
   registerKv(server, node, { metrics: opts.metrics, maxReplyBytes: opts.maxReplyBytes, guard: opts.kvGuard });
+  const lease = registerLease(server, node, opts.metrics);
   if (opts.authn) registerAuth(server, node, opts.authn);
+  return { closeStreams: () => lease.closeStreams() };
 }
