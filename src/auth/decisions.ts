@@ -4,7 +4,7 @@
 // fails on anything missing here, and at run time an undecided one needs the root role.
 import type { Request } from 'express';
 import { commandNeed, prefixEnd, ROOT, txnNeeds, type KeyNeed, type Need } from '../../storage/index.js';
-import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest, WatchRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { SessionOp } from '../../proto/gen/placement/v1/kv.js';
 
 export { ROOT };
@@ -88,6 +88,11 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/etcdserverpb.Lease/LeaseKeepAlive': user,
   '/etcdserverpb.Lease/LeaseTimeToLive': user,
   '/etcdserverpb.Lease/LeaseLeases': user,
+  // Watch: each message of the stream is judged on its own; creating a watch reads its range.
+  '/etcdserverpb.Watch/Watch': (r) => {
+    const u = (r as WatchRequest).requestUnion;
+    return u?.$case === 'createRequest' ? keys({ key: u.value.key, rangeEnd: u.value.rangeEnd, access: 'read' }) : USER;
+  },
   // AuthEnable needs root once auth is on (then it is a no-op); Authenticate is how one gets a token.
   '/etcdserverpb.Auth/AuthEnable': root,
   '/etcdserverpb.Auth/Authenticate': 'open',
@@ -147,6 +152,11 @@ export function httpDecisions(opts: HttpDecisionOptions): Record<string, HttpDec
     'PUT /v1/kv/{key}': write,
     'DELETE /v1/kv/{key}': write,
     'GET /v1/leases': user,
+    // Server-Sent Events of a key or a prefix: reading it.
+    'GET /v1/watch': (req) => {
+      const q = req.query as Record<string, unknown>;
+      return typeof q.key === 'string' ? keys(keyNeed(q.key, 'read')) : keys(prefixNeed(typeof q.prefix === 'string' ? q.prefix : '', 'read'));
+    },
     // Revoking deletes the lease's keys, whoever wrote them: root.
     'DELETE /v1/leases/{id}': root,
     'GET /v1/users': root,
