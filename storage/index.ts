@@ -55,3 +55,9 @@ export {
 export { StorageError, WalCorruptionError, SnapshotCorruptionError, StateMachineCorruptionError } from './errors.js';
 export { verifyLevelDb } from './state-machine/leveldb-verify.js';
 export type { LevelDbProblem } from './state-machine/leveldb-verify.js';
+// etcd's auth model (users, roles, the auth revision) and the permission check shared with src/.
+export { AUTH_ERR, AuthError, codeOfAuthMessage } from './auth/errors.js';
+export { commandNeed, covers, hasRootRole, permitted, prefixEnd, ROOT, txnNeeds } from './auth/perms.js';
+export type { Access, KeyNeed, Need } from './auth/perms.js';
+export { tokenCurrent, EMPTY_AUTH } from './auth/store.js';
+export type { AuthSnapshot } from './auth/store.js';

@@ -31,6 +31,7 @@ import {
 import { KVClient as EtcdKvClient } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { EtcdKvApi, TxnBuilder, type EtcdUnary } from './etcd-kv.js';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff } from './backoff.js';
+import { ClientAuth } from './auth.js';
 import { Watch, type WatchOptions } from './watch.js';
 import { ClientSession, type Cancellable, type KvMethod, type KvReplies, type KvRequests } from './session.js';
 import {
@@ -125,6 +126,7 @@ export class Endpoint {
     private readonly credentials: grpc.ChannelCredentials,
     options: grpc.ChannelOptions,
     private useSession: boolean,
+    private readonly auth?: ClientAuth,
   ) {
     this.channel = new grpc.Channel(address, credentials, options);
     this.kv = new KvServiceClient(address, credentials, { channelOverride: this.channel });
@@ -136,6 +138,12 @@ export class Endpoint {
   /** The member's shared keep-alive stream (lease-stream.ts). */
   get keepAliveStream(): KeepAliveStream {
     return (this.keepAlives ??= new KeepAliveStream(this.lease));
+  }
+
+  /** Drops the session stream (it was opened with a token that is no longer good). */
+  resetSession(): void {
+    this.session?.close();
+    this.session = undefined;
   }
 
   /** The etcd KV service stub on this member's channel (made on first use). */
@@ -153,7 +161,7 @@ export class Endpoint {
     cb: UnaryCallback<KvReplies[M]>,
   ): Cancellable {
     if (!this.useSession) return this.unary(method, request, metadata, options, cb);
-    this.session ??= new ClientSession(this.kv, this.channel);
+    this.session ??= new ClientSession(this.kv, this.channel, () => this.auth?.metadata());
     let fallback: Cancellable | undefined;
     const handle = this.session.call(method, request, Math.max(1, options.deadline - Date.now()), (err, reply) => {
       if (err?.code === grpc.status.UNIMPLEMENTED && this.useSession) {
@@ -286,6 +294,7 @@ export class PlacementClient {
   private learned: string[] = [];
   private readonly channels = new Map<string, Endpoint>();
   private readonly credentials: grpc.ChannelCredentials;
+  private readonly auth: ClientAuth | undefined;
   private readonly channelOptions: grpc.ChannelOptions;
   private readonly defaultDeadlineMs: number;
   private readonly attemptTimeoutMs: number;
@@ -334,6 +343,7 @@ export class PlacementClient {
     this.useSession = transport === 'session';
     if (options.tls && options.credentials) throw new InvalidArgumentError('give either tls or credentials, not both');
     this.credentials = options.credentials ?? (options.tls ? tlsCredentials(options.tls) : grpc.credentials.createInsecure());
+    this.auth = options.auth ? new ClientAuth(options.auth) : undefined;
     this.channelOptions = {
       ...(options.tls?.serverName ? { 'grpc.ssl_target_name_override': options.tls.serverName, 'grpc.default_authority': options.tls.serverName } : {}),
       // Reconnect to a restarted member quickly instead of after grpc-js's default 1 s → 120 s back-off.
@@ -484,6 +494,7 @@ export class PlacementClient {
     let retry = 0;
     let rounds = 0;
     let next = pinned ?? this.first(kind);
+    let reauthenticated = false;
 
     for (;;) {
       this.checkAborted(signal);
@@ -495,6 +506,7 @@ export class PlacementClient {
       const ep = this.endpoint(next);
       let err: grpc.ServiceError;
       try {
+        if (this.auth) await this.auth.ready(next, this.credentials, ep.channel, Date.now() + attemptMs);
         const res = await this.attempt(ep, call, attemptMs, signal);
         ep.failedAt = 0;
         this.preferred = next;
@@ -512,6 +524,12 @@ export class PlacementClient {
       if (h) {
         hint = h;
         if (h.address !== '') this.leader = { id: h.id, address: normalizeEndpoint(h.address) };
+      }
+      if (this.auth && !reauthenticated && this.auth.expired(err)) {
+        // The token ended (TTL, or the user's roles changed): authenticate again, retry once.
+        reauthenticated = true;
+        ep.resetSession();
+        continue;
       }
       const timedOut = err.code === grpc.status.DEADLINE_EXCEEDED;
       const retryable = options.mutation
@@ -610,7 +628,7 @@ export class PlacementClient {
   private endpoint(address: string): Endpoint {
     let ep = this.channels.get(address);
     if (!ep) {
-      ep = new Endpoint(address, this.credentials, this.channelOptions, this.useSession);
+      ep = new Endpoint(address, this.credentials, this.channelOptions, this.useSession, this.auth);
       this.channels.set(address, ep);
     }
     return ep;
@@ -620,7 +638,7 @@ export class PlacementClient {
     return new Promise<Res>((resolve, reject) => {
       let handle: Cancellable | undefined;
       const onAbort = (): void => handle?.cancel();
-      handle = call(ep, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+      handle = call(ep, this.auth ? this.auth.metadata() : new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (handle) this.active.delete(handle);
         signal?.removeEventListener('abort', onAbort);
         if (this.closed) reject(new ClientClosedError('the Placement Center client was closed during the call'));

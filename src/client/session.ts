@@ -113,6 +113,8 @@ export class ClientSession {
   constructor(
     private readonly kv: KvServiceClient,
     private readonly channel: Pick<grpc.Channel, 'getConnectivityState'>,
+    /** Metadata the stream opens with (the auth token), if any. */
+    private readonly metadata: () => grpc.Metadata | undefined = () => undefined,
   ) {}
 
   /** Sends one operation; `cb` is called exactly once (unless the session is closed first). */
@@ -159,7 +161,8 @@ export class ClientSession {
 
   private stream(): SessionStream {
     if (this.current && !this.current.ended) return this.current;
-    const s = new SessionStream(this.kv.session());
+    const md = this.metadata();
+    const s = new SessionStream(md ? this.kv.session(md) : this.kv.session());
     this.current = s;
     s.call.on('metadata', () => (s.answered = true));
     s.call.on('data', (reply: SessionReply) => this.onReply(s, reply));

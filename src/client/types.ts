@@ -197,6 +197,8 @@ export interface TlsOptions {
 }
 
 export interface PlacementClientOptions {
+  /** Auth (when the cluster has it on): a name and password (a token is obtained and renewed), or a token. */
+  auth?: import('./auth.js').AuthOptions;
   /** One or more gRPC endpoints ("host:port"); any single live member is enough. */
   endpoints: readonly string[] | string;
   /** Default total deadline per call, retries included (default 5000 ms). */

@@ -69,6 +69,12 @@ export interface NodeConfig {
   rejoin: boolean;
   /** How often the state machine's table files are checked against their checksums. */
   smCheckIntervalMs: number;
+  /** Key auth tokens are signed with ('' = derived from the peer secret, see src/auth/token-key.ts). */
+  authTokenKeyFile?: string;
+  /** Lifetime of an auth token (etcd's --auth-token-ttl, 300 s). */
+  authTokenTtlMs?: number;
+  /** Put GET /metrics behind auth (root) when auth is enabled; off: probes and scrapers stay open. */
+  metricsAuth?: boolean;
   /** etcd's --max-txn-ops: operations per list of a Txn on the etcd API. */
   maxTxnOps: number;
   /** etcd's --max-request-bytes: largest replicated etcd request. */
@@ -174,6 +180,9 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'peerTrustedCaFile', flag: '--peer-trusted-ca-file', env: 'PLACEMENT_PEER_TRUSTED_CA_FILE', arg: '<file>', help: 'CA bundle (PEM) peer certificates must chain to' },
   { key: 'peerClientCertAuth', flag: '--peer-client-cert-auth', env: 'PLACEMENT_PEER_CLIENT_CERT_AUTH', arg: '[bool]', help: 'peers must present a certificate from --peer-trusted-ca-file naming the member id they claim (CN or SAN member-<id>)', default: 'false' },
   { key: 'peerSecretFile', flag: '--peer-secret-file', env: 'PLACEMENT_PEER_SECRET_FILE', arg: '<file>', help: 'file holding the cluster\'s shared peer secret (at least 32 characters, e.g. `openssl rand -hex 32`); peers prove they hold it without sending it. Env PLACEMENT_PEER_SECRET may give the secret itself' },
+  { key: 'authTokenKeyFile', flag: '--auth-token-key-file', env: 'PLACEMENT_AUTH_TOKEN_KEY_FILE', arg: '<file>', help: 'key (at least 32 characters) auth tokens are signed with, the same file on every member; default: derived from the peer secret' },
+  { key: 'authTokenTtlMs', flag: '--auth-token-ttl-ms', env: 'PLACEMENT_AUTH_TOKEN_TTL_MS', arg: '<ms>', help: 'lifetime of a token from Authenticate (clients re-authenticate when it ends)', default: String(300_000) },
+  { key: 'metricsAuth', flag: '--metrics-auth', env: 'PLACEMENT_METRICS_AUTH', arg: '[bool]', help: 'with auth enabled, GET /metrics needs the root role (default: open to scrapers)', default: 'false' },
   { key: 'maxTxnOps', flag: '--max-txn-ops', env: 'PLACEMENT_MAX_TXN_OPS', arg: '<n>', help: `most operations in each list of an etcd Txn (etcd's flag; at most ${MAX_TXN_OPS_CEILING})`, default: String(DEFAULT_MAX_TXN_OPS) },
   { key: 'maxRequestBytes', flag: '--max-request-bytes', env: 'PLACEMENT_MAX_REQUEST_BYTES', arg: '<n>', help: 'largest etcd write request (Put, DeleteRange, Txn) in bytes (etcd\'s flag)', default: String(DEFAULT_MAX_REQUEST_BYTES) },
   { key: 'maxResponseBytes', flag: '--max-response-bytes', env: 'PLACEMENT_MAX_RESPONSE_BYTES', arg: '<n>', help: 'byte budget of one list page (gRPC List, Session list, HTTP list): a page stops before it and says how to continue', default: String(4 * 1024 * 1024) },
@@ -249,6 +258,9 @@ const schema = z
     peerSecretFile: z.string(),
     peerSecret: z.instanceof(RedactedSecret).nullable(),
     tlsReloadMs: int(10),
+    authTokenKeyFile: z.string(),
+    authTokenTtlMs: int(1000),
+    metricsAuth: bool,
     smCheckIntervalMs: int(1000),
     rejoin: bool,
     maxTxnOps: int(1).max(MAX_TXN_OPS_CEILING, `must be <= ${MAX_TXN_OPS_CEILING}`),
@@ -402,7 +414,7 @@ export function resolveConfig(flags: RawSource, env: NodeJS.ProcessEnv, file?: R
   const peers = parsePeerList(merged.peers, 'peers');
   const idNum = Number(merged.id);
   if (peers.size === 0 && Number.isInteger(idNum) && idNum > 0 && typeof merged.listen === 'string') peers.set(idNum, merged.listen);
-  for (const k of ['certFile', 'keyFile', 'trustedCaFile', 'peerListen', 'peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerSecretFile', 'autoCompactionMode', 'autoCompactionRetention'] as const) merged[k] ??= '';
+  for (const k of ['certFile', 'keyFile', 'trustedCaFile', 'peerListen', 'peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerSecretFile', 'authTokenKeyFile', 'autoCompactionMode', 'autoCompactionRetention'] as const) merged[k] ??= '';
   const candidate = {
     ...merged,
     peers,

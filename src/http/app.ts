@@ -47,6 +47,8 @@ export interface AdminLogger {
 export interface AdminAppOptions {
   /** The node (or a test double). */
   backend: AdminBackend;
+  /** Auth middleware (src/auth/guard.ts httpAuthMiddleware); none: every route open. */
+  auth?: (req: Request, res: Response, next: NextFunction) => void;
   /** The node's metrics; `GET /metrics` renders `metrics.registry`, and every request is counted in it. */
   metrics: Metrics;
   /** Where unexpected (500) errors and body-parser failures are logged. Default: silent. */
@@ -280,6 +282,9 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     next();
   });
   app.use(express.json({ limit: opts.bodyLimit ?? '2mb' }));
+  // Who may call which route once auth is on (src/auth/guard.ts); health, readiness and the
+  // dashboard's files stay open.
+  if (opts.auth) app.use(opts.auth);
 
   // ---------------------------------------------------------------- health and metrics
   app.get('/livez', (_req, res) => health(res, backend.livez()));

@@ -8,7 +8,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import type { NodeConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics/metrics.js';
-import { createAdminApp } from '../http/app.js';
+import { createAdminApp, listRoutes } from '../http/app.js';
 import { httpsPeerGet } from '../http/overview.js';
 import { registerClientServices } from '../grpc/services.js';
 import { registerEtcdServices } from '../api/etcd/index.js';
@@ -19,6 +19,10 @@ import { VERSION } from '../version.js';
 import { mkdirDurable } from '../../storage/util/fs.js';
 import { followCertificates } from '../tls/credentials.js';
 import { PlacementNode } from './node.js';
+import { Authenticator } from '../auth/authenticator.js';
+import { TokenIssuer } from '../auth/tokens.js';
+import { grpcAuthInterceptor, httpAuthMiddleware } from '../auth/guard.js';
+import { authKvGuard } from '../auth/kv-guard.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
 
@@ -33,6 +37,10 @@ export interface RunningNode {
   httpPort: number;
   log: Logger;
   metrics: Metrics;
+  /** Every method path registered on the client port (the auth table test checks each has a decision). */
+  grpcMethods(): string[];
+  /** The admin app's routes, as listRoutes reports them (the same test). */
+  httpRoutes(): Array<{ method: string; path: string }>;
   /** Graceful stop (what SIGTERM does). */
   stop(): Promise<void>;
 }
@@ -73,11 +81,18 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_permit_without_calls': 1,
   };
-  const server = new grpc.Server(serverOptions);
+  // Auth (src/auth): every call on the client port goes through the interceptor; the Auth service
+  // manages users and roles and hands out tokens signed with the cluster's token key.
+  const authn = new Authenticator({
+    auth: () => node!.authState(),
+    tokens: new TokenIssuer(security.authTokenKey, cfg.authTokenTtlMs ?? 300_000),
+    clientCertAuth: cfg.clientCertAuth,
+  });
+  const server = new grpc.Server({ ...serverOptions, interceptors: [grpcAuthInterceptor(authn)] });
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
-  const etcdServices = registerEtcdServices(server, node, { cfg, metrics, log, maxReplyBytes: maxMessage });
+  const etcdServices = registerEtcdServices(server, node, { cfg, metrics, log, maxReplyBytes: maxMessage, authn, kvGuard: authKvGuard(authn) });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -87,6 +102,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
 
   let http: HttpServer | null = null;
   let httpPort = 0;
+  let adminApp: ReturnType<typeof createAdminApp> | null = null;
   if (cfg.http) {
     const app = createAdminApp({
       backend: node,
@@ -95,10 +111,12 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       maxValueBytes: cfg.maxValueBytes,
       maxListLimit: cfg.maxListLimit,
       logger: log,
+      auth: httpAuthMiddleware(authn, { metricsAuth: cfg.metricsAuth ?? false }),
       watchHub: etcdServices.hub,
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
     });
+    adminApp = app;
     if (security.https) {
       const https = createHttpsServer(security.https.options, app);
       followCertificates(https, security.https.watcher);
@@ -170,7 +188,10 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     })();
     return stopping;
   };
-  return { node, grpcPort, peerPort, httpPort, log, metrics, stop };
+  // grpc-js keeps its handlers in a private map; reading it is the only way to list what is served.
+  const grpcMethods = (): string[] => [...((server as unknown as { handlers: Map<string, unknown> }).handlers.keys())];
+  const httpRoutes = (): Array<{ method: string; path: string }> => (adminApp ? listRoutes(adminApp) : []);
+  return { node, grpcPort, peerPort, httpPort, log, metrics, grpcMethods, httpRoutes, stop };
 }
 
 /** Starts the node and wires SIGINT/SIGTERM to a graceful stop (a second signal exits at once). */

@@ -25,6 +25,8 @@ import { SnapshotStore, StateMachine, Wal, type KeyEvent } from '../../storage/i
 import { fsyncDir } from '../../storage/util/fs.js';
 import { Command, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue, ResponseHeader } from '../../proto/gen/placement/v1/kv.js';
+import type { AuthSnapshot } from '../../storage/index.js';
+import { currentCaller } from '../auth/context.js';
 import type { ForwardReply, ForwardRequest } from '../../proto/gen/placement/v1/peer.js';
 import type {
   AdminBackend,
@@ -976,6 +978,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
   /** Proposes locally (leader) or forwards to the leader; resolves with the applied result. */
   propose(cmd: Command, deadline: number = this.deadline()): Promise<CommandResult> {
     if (!this.accepting()) return Promise.reject(new PlacementError('UNAVAILABLE', 'node is shutting down'));
+    // Auth hook: the command records the caller of the request it serves (src/auth/context.ts).
+    cmd.caller ??= currentCaller();
     if (this.leaderId === this.cfg.id) {
       // Fast path on the leader: propose right away (no async retry loop per request).
       let r: Promise<CommandResult> | null;
@@ -1163,6 +1167,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
     } catch (err) {
       return this.smReadFailed(err);
     }
+  }
+
+  /** Users, roles and the auth flag as of the last applied batch (storage/auth). */
+  authState(): AuthSnapshot {
+    return this.sm.auth;
   }
 
   /** The replicated keyspace, for the API modules that read it directly (src/api/etcd, src/compaction). */

@@ -23,6 +23,7 @@ import { expectMember } from '../tls/identity.js';
 import { deriveClusterKey } from '../transport/peer-auth.js';
 import { loadPeerSecret } from '../transport/peer-secret.js';
 import { peerLimits } from '../transport/validate.js';
+import { loadAuthTokenKey } from '../auth/token-key.js';
 import type { PeerSecurity } from '../transport/index.js';
 
 export interface NodeSecurity {
@@ -33,6 +34,8 @@ export interface NodeSecurity {
   peer: PeerSecurity;
   /** Admin HTTP over TLS: node:https options and the watcher its certificate follows; null = plain HTTP. */
   https: { options: ReturnType<typeof httpsServerOptions>; watcher: TlsWatcher } | null;
+  /** Key auth tokens are signed with (src/auth/token-key.ts). */
+  authTokenKey: Uint8Array;
   /** For the start-up log line: what is on, never any secret. */
   summary: Record<string, string | boolean>;
   close(): void;
@@ -63,6 +66,7 @@ export async function nodeSecurity(cfg: NodeConfig, log: Logger): Promise<NodeSe
     dial: (id) => (dialer ? dialer.channel(checkMember ? expectMember(id) : undefined) : grpc.credentials.createInsecure()),
     limits: peerLimits(cfg),
   };
+  const authTokenKey = await loadAuthTokenKey(cfg, secret, log);
   secret?.fill(0);
 
   const httpPolicy: ServerTlsPolicy | null = !client || cfg.httpTls === 'off' ? null : cfg.httpTls === 'client' ? clientPolicy : { requestCert: false, requireCert: false };
@@ -70,6 +74,7 @@ export async function nodeSecurity(cfg: NodeConfig, log: Logger): Promise<NodeSe
     clientServer: grpcServerCredentials(client, clientPolicy),
     peerServer: cfg.peerListen ? grpcServerCredentials(peerTls, peerPolicy) : null,
     peer,
+    authTokenKey,
     https: client && httpPolicy ? { options: httpsServerOptions(client, httpPolicy), watcher: client } : null,
     summary: {
       clientTls: client !== null,

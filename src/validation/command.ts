@@ -104,6 +104,38 @@ function checkCommand(cmd: Command, lim: CommandLimits): void {
       // configured --max-txn-ops / --max-request-bytes) and the applier again on every replica
       // (storage/keyspace/validate.ts), answering etcd's errors.
       return;
+    case 'authEnable':
+    case 'authDisable':
+      return;
+    case 'authUserAdd':
+    case 'authUserChangePassword':
+      checkAuthName(op.value.name, lim);
+      if (op.value.passwordHash.byteLength > MAX_SECRET_FIELD || op.value.salt.byteLength > MAX_SECRET_FIELD) fail('password hash or salt is oversized');
+      return;
+    case 'authUserDelete':
+    case 'authRoleAdd':
+      checkAuthName(op.value.name, lim);
+      return;
+    case 'authUserGrantRole':
+      checkAuthName(op.value.user, lim);
+      checkAuthName(op.value.role, lim);
+      return;
+    case 'authUserRevokeRole':
+      checkAuthName(op.value.name, lim);
+      checkAuthName(op.value.role, lim);
+      return;
+    case 'authRoleDelete':
+      checkAuthName(op.value.role, lim);
+      return;
+    case 'authRoleGrantPermission':
+      // etcd's own rules (empty names, unknown roles) are answered by the applier (storage/auth).
+      checkAuthName(op.value.name, lim);
+      if (op.value.perm) checkRange(op.value.perm.key, op.value.perm.rangeEnd, lim);
+      return;
+    case 'authRoleRevokePermission':
+      checkAuthName(op.value.role, lim);
+      checkRange(op.value.key, op.value.rangeEnd, lim);
+      return;
     default: {
       // A new operation must decide its limits here before it can be proposed at all.
       const unknown: never = op;
@@ -119,4 +151,15 @@ function checkUserName(name: string): void {
 
 function checkConfigName(name: string): void {
   if (!configNameSchema.safeParse(name).success) fail(`config entry name "${name.slice(0, 64)}" is invalid: 1..256 letters, digits and _ . : / -`);
+}
+
+// etcd's auth names are free-form; only their size is bounded here (the applier answers etcd's
+// "user name is empty" / "role name is empty").
+function checkAuthName(name: string, lim: CommandLimits): void {
+  const n = Buffer.byteLength(name, 'utf8');
+  if (n > lim.maxKeyBytes) fail(`auth name is ${n} bytes, over the limit of ${lim.maxKeyBytes} bytes (max-key-bytes)`);
+}
+
+function checkRange(key: Uint8Array, rangeEnd: Uint8Array, lim: CommandLimits): void {
+  if (key.byteLength > lim.maxKeyBytes || rangeEnd.byteLength > lim.maxKeyBytes) fail(`permission key is over the limit of ${lim.maxKeyBytes} bytes (max-key-bytes)`);
 }

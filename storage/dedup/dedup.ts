@@ -62,7 +62,9 @@ export function fingerprint(data: Uint8Array): Buffer {
       default:
         throw new Error(`fingerprint: wire type ${tag & 7} at byte ${start}`);
     }
-    if (Math.floor(tag / 8) <= 3) continue;
+    // Fields 1-4 (client id, seq, leader time, caller) say who sent it and when, not what it asks:
+    // a retry after a token refresh carries another caller revision and is still the same request.
+    if (Math.floor(tag / 8) <= 4) continue;
     const last = parts[parts.length - 1];
     if (last && last[1] === start) last[1] = o;
     else parts.push([start, o]);

@@ -18,6 +18,8 @@ import { nativeCas, nativeDelete, nativePut } from '../keyspace/native.js';
 import { expire, grant, keepAlive, leaseExistsIn, limits, renew, revoke, type LeaseChange } from '../leases/leases.js';
 import { deleteUser, putUser } from '../users/users.js';
 import { deleteConfig, setConfig } from '../config/config.js';
+import * as auth from '../auth/store.js';
+import { recheck } from '../auth/recheck.js';
 import { dedupKey, lookup, remember } from '../dedup/dedup.js';
 import { hex16, rawKey, type Db, type Ns } from './layout.js';
 import { result } from './result.js';
@@ -55,7 +57,7 @@ export async function applyBatch(
   start: ApplyStart,
   entries: readonly ApplyEntry[],
   confState: ConfState | undefined,
-  onExecuted?: (results: CommandResult[]) => void,
+  onExecuted?: (results: CommandResult[], tx: Tx) => void,
   collectEvents = false,
 ): Promise<{ results: CommandResult[]; tx?: Tx }> {
   const tx = new Tx(start.db, start.revision, start.compactRevision, start.applied, start.appliedTerm);
@@ -85,6 +87,7 @@ export async function applyBatch(
       want('dedup', dedupKey(client, cmd.seq));
     }
     prefetchKeys(cmd, want);
+    if (cmd.caller) want('auth', 'revision'); // the apply-time re-check reads it (storage/auth/recheck.ts)
   }
   if (wanted.size > 0) tx.prefetch(wanted);
   // Pass 2: execute in log order.
@@ -128,7 +131,7 @@ export async function applyBatch(
     }
   }
   if (tx.leaseChanges) start.onLeaseChanges?.(tx.leaseChanges);
-  onExecuted?.(results);
+  onExecuted?.(results, tx);
   await batch.write();
   return { results, tx };
 }
@@ -211,6 +214,8 @@ function applyCommand(tx: Tx, cmd: Command | Error, data: Uint8Array, window: nu
 function execute(tx: Tx, cmd: Command): CommandResult | Promise<CommandResult> {
   const now = cmd.leaderTimeMs;
   const op = cmd.op;
+  const refused = recheck(tx, cmd);
+  if (refused !== undefined) return result(ResultCode.RESULT_INVALID, tx.revision, { message: refused });
   switch (op?.$case) {
     case 'put':
       return nativePut(tx, op.value, leaseExistsIn(tx));
@@ -246,6 +251,28 @@ function execute(tx: Tx, cmd: Command): CommandResult | Promise<CommandResult> {
       return etcd(tx, () => then(etcdTxn(tx, op.value, leaseExistsIn(tx)), (value) => ({ $case: 'etcdTxn', value })));
     case 'etcdCompaction':
       return etcd(tx, () => ({ $case: 'etcdCompaction', value: etcdCompaction(tx, op.value) }));
+    case 'authEnable':
+      return auth.authEnable(tx);
+    case 'authDisable':
+      return auth.authDisable(tx);
+    case 'authUserAdd':
+      return auth.userAdd(tx, op.value, now);
+    case 'authUserDelete':
+      return auth.userDelete(tx, op.value.name);
+    case 'authUserChangePassword':
+      return auth.userChangePassword(tx, op.value, now);
+    case 'authUserGrantRole':
+      return auth.userGrantRole(tx, op.value, now);
+    case 'authUserRevokeRole':
+      return auth.userRevokeRole(tx, op.value, now);
+    case 'authRoleAdd':
+      return auth.roleAdd(tx, op.value.name);
+    case 'authRoleDelete':
+      return auth.roleDelete(tx, op.value.role, now);
+    case 'authRoleGrantPermission':
+      return auth.roleGrantPermission(tx, op.value);
+    case 'authRoleRevokePermission':
+      return auth.roleRevokePermission(tx, op.value);
     default:
       return result(ResultCode.RESULT_INVALID, tx.revision, { message: 'command without an operation' });
   }

@@ -4,8 +4,8 @@
 
 import type { ClassicLevel } from 'classic-level';
 
-export type Ns = 'kv' | 'hist' | 'log' | 'leases' | 'leasekeys' | 'nodes' | 'users' | 'config' | 'meta' | 'dedup' | 'local';
-export const NAMESPACES: Ns[] = ['kv', 'hist', 'log', 'leases', 'leasekeys', 'nodes', 'users', 'config', 'meta', 'dedup', 'local'];
+export type Ns = 'kv' | 'hist' | 'log' | 'leases' | 'leasekeys' | 'nodes' | 'users' | 'roles' | 'auth' | 'config' | 'meta' | 'dedup' | 'local';
+export const NAMESPACES: Ns[] = ['kv', 'hist', 'log', 'leases', 'leasekeys', 'nodes', 'users', 'roles', 'auth', 'config', 'meta', 'dedup', 'local'];
 /** abstract-level's sublevel key prefix for each namespace. */
 export const NS_PREFIX = Object.fromEntries(NAMESPACES.map((ns) => [ns, Buffer.from(`!${ns}!`)])) as Record<Ns, Buffer>;
 export const NS_PREFIX_TEXT = Object.fromEntries(NAMESPACES.map((ns) => [ns, `!${ns}!`])) as Record<Ns, string>;

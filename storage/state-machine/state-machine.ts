@@ -44,6 +44,7 @@ import {
 import { getLease, leaseKeys, listLeases, type LeaseChange } from '../leases/leases.js';
 import { readLimits } from '../leases/limits.js';
 import { getUser, listUsers } from '../users/users.js';
+import { EMPTY_AUTH, loadAuth, patchAuth, type AuthSnapshot } from '../auth/store.js';
 import { getConfig, listConfig } from '../config/config.js';
 import { readEventRecords, type EventRecordsPage, type EventRecordsRequest, type KeyEvent } from '../keyspace/events.js';
 import { logKey } from '../keyspace/keys.js';
@@ -313,6 +314,8 @@ export class StateMachine {
     return db;
   }
 
+  private _auth: AuthSnapshot = EMPTY_AUTH;
+
   private async attach(name: string, db: Db): Promise<void> {
     this.db = db;
     this.dbName = name;
@@ -325,6 +328,7 @@ export class StateMachine {
     const applied = await this.sub('meta').get('applied');
     this._applied = applied ? readU64(applied, 0) : 0;
     this._appliedTerm = applied ? readU64(applied, 8) : 0;
+    this._auth = await loadAuth(db);
     const rev = await this.sub('meta').get('revision');
     this._revision = rev ? readU64(rev, 0) : 1;
     const compact = await this.sub('meta').get('compact');
@@ -414,8 +418,19 @@ export class StateMachine {
       dedupWindow: this.dedupWindow,
       onLeaseChanges: this.leaseObserver,
     };
+    // The auth state moves with the results: a caller told its grant was applied is checked
+    // against it from then on, even before the batch is on disk.
     const collect = collectEvents?.() ?? false;
-    const { results, tx } = await applyBatch(start, entries, confState, onExecuted, collect);
+    const { results, tx } = await applyBatch(
+      start,
+      entries,
+      confState,
+      (res, t) => {
+        this._auth = patchAuth(this._auth, t.overlay);
+        onExecuted?.(res);
+      },
+      collect,
+    );
     if (!tx) return { results, events: collect ? [] : null, revision: this._revision };
     this._applied = tx.applied;
     this._appliedTerm = tx.appliedTerm;
@@ -499,6 +514,11 @@ export class StateMachine {
   /** Keys starting with `prefix` in byte order, after `startAfter`, at most `limit` and `maxBytes`. */
   list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     return nativeList(this.db, prefix, opts);
+  }
+
+  /** Users, roles and the auth flag and revision as of the last applied batch (storage/auth). */
+  get auth(): AuthSnapshot {
+    return this._auth;
   }
 
   getUser(name: string): Promise<User | undefined> {

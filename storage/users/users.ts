@@ -6,6 +6,9 @@ import { rawBounds, rawKey, type Db } from '../state-machine/layout.js';
 import type { Tx } from '../state-machine/tx.js';
 import { result } from '../state-machine/result.js';
 import { utf8ToBin } from '../keyspace/keys.js';
+import { authEnabledIn, bumpAuthRevision } from '../auth/store.js';
+import { ROOT } from '../auth/perms.js';
+import { AUTH_ERR } from '../auth/errors.js';
 
 export function putUser(tx: Tx, op: UserPutOp, now: number): CommandResult {
   const { user, createOnly, updateOnly } = op;
@@ -17,7 +20,11 @@ export function putUser(tx: Tx, op: UserPutOp, now: number): CommandResult {
   if (createOnly && prevRaw) return result(ResultCode.RESULT_ALREADY_EXISTS, tx.revision, { message: `user ${user.name} exists` });
   if (updateOnly && !prevRaw) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `user ${user.name} not found` });
   const prev = prevRaw ? decodeMessage(User, prevRaw) : undefined;
-  const stored: User = { ...user, createdAtMs: prev ? prev.createdAtMs : now, updatedAtMs: now };
+  // The admin API's users are etcd's users (storage/auth): a change bumps the auth revision, so
+  // tokens issued before it stop working; roles granted through the Auth API are kept.
+  const revision = bumpAuthRevision(tx);
+  const roles = user.auth?.roles ?? prev?.auth?.roles ?? [];
+  const stored: User = { ...user, createdAtMs: prev ? prev.createdAtMs : now, updatedAtMs: now, auth: { roles, revision, noPassword: prev?.auth?.noPassword ?? false } };
   tx.put('users', k, encodeMessage(User, stored));
   return result(ResultCode.RESULT_OK, tx.revision);
 }
@@ -25,7 +32,9 @@ export function putUser(tx: Tx, op: UserPutOp, now: number): CommandResult {
 export function deleteUser(tx: Tx, op: UserDeleteOp): CommandResult {
   const k = utf8ToBin(op.name);
   if (!tx.get('users', k)) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `user ${op.name} not found` });
+  if (op.name === ROOT && authEnabledIn(tx)) return result(ResultCode.RESULT_INVALID, tx.revision, { message: AUTH_ERR.invalidAuthMgmt });
   tx.del('users', k);
+  bumpAuthRevision(tx);
   return result(ResultCode.RESULT_OK, tx.revision);
 }
 

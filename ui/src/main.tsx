@@ -24,6 +24,12 @@ function App() {
   const [authReason, setAuthReason] = useState<string | null>(null);
   // Bumped on sign-in/out: remounts the page so it asks again with the new credentials.
   const [session, setSession] = useState(0);
+  // Sign-in/out starts over: no pages until the node has answered the new credentials (the
+  // description read with the old ones says nothing about what the new ones may see).
+  const newSession = (): void => {
+    setDescription(null);
+    setSession((n) => n + 1);
+  };
 
   // Applied before the state changes, so charts created in the re-render read the new colors.
   const chooseTheme = (t: Theme): void => {
@@ -55,7 +61,7 @@ function App() {
         reason={authReason}
         onSignedIn={() => {
           setAuthReason(null);
-          setSession((n) => n + 1);
+          newSession();
         }}
       />
     );
@@ -106,7 +112,7 @@ function App() {
                 type="button"
                 onClick={() => {
                   setCredentials(null);
-                  setSession((n) => n + 1);
+                  newSession();
                 }}
               >
                 Sign out

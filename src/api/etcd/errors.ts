@@ -1,14 +1,14 @@
 // Errors on the etcd API: etcd's gRPC codes and message strings, which etcd clients match on
 // (clientv3's rpctypes turns "etcdserver: no leader" into ErrNoLeader and retries Unavailable).
 //
-// - A request etcd would refuse (storage's KeyspaceError): its code and message as they are.
+// - A request etcd would refuse (storage's KeyspaceError, AuthError): its code and message as they are.
 // - An applied command's non-OK result: answered through the one result table (src/results.ts),
 //   whose codes for the etcd commands are etcd's own (INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE)
 //   and whose message is etcd's; never reported as success.
 // - The cluster's own conditions (no leader, leadership lost, shutting down, a timeout): etcd's
 //   Unavailable errors for the same conditions.
 import * as grpc from '@grpc/grpc-js';
-import { KeyspaceError } from '../../../storage/index.js';
+import { AuthError, KeyspaceError } from '../../../storage/index.js';
 import type { CommandResult } from '../../../proto/gen/placement/v1/command.js';
 import { PlacementError, toGrpcStatus } from '../../errors.js';
 import { answerResult } from '../../results.js';
@@ -45,6 +45,7 @@ function etcdMessage(pe: PlacementError): { code: grpc.status; message: string }
 /** Any failure of an etcd call as the gRPC error an etcd client expects. */
 export function toEtcdError(err: unknown): grpc.ServiceError {
   if (err instanceof KeyspaceError) return serviceError(err.grpcCode, err.message);
+  if (err instanceof AuthError) return serviceError(err.grpcCode, err.message);
   if (err instanceof PlacementError) {
     const md = new grpc.Metadata();
     if (err.leaderId) md.set(LEADER_ID_KEY, String(err.leaderId));

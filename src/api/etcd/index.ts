@@ -1,11 +1,13 @@
 // The etcd v3 API on a member's gRPC port: one module per etcd service, registered here. A new
-// service (Cluster, Maintenance, Auth) adds its line below.
+// service (Cluster, Maintenance) adds its line below.
 import type * as grpc from '@grpc/grpc-js';
+import type { Authenticator } from '../../auth/authenticator.js';
 import type { NodeConfig } from '../../config/index.js';
 import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { WatchHub } from '../../watch/hub.js';
 import { startWatchHub, type WatchHubHost } from '../../watch/node-hub.js';
+import { registerAuth } from './auth.js';
 import { registerKv } from './kv.js';
 import { headerFiller } from './header.js';
 import { registerLease, type LeaseNode } from './lease.js';
@@ -30,6 +32,8 @@ export interface EtcdServicesOptions {
   maxReplyBytes: number;
   /** Per-request permission checks (the Auth API's); default: everyone may do everything. */
   kvGuard?: KvGuard;
+  /** The Auth service's users, roles and tokens (src/auth); none: the Auth service is not served. */
+  authn?: Authenticator;
 }
 
 export interface EtcdServices {
@@ -56,6 +60,7 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
     maxResponseBytes: opts.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     log: opts.log,
   });
+  if (opts.authn) registerAuth(server, node, opts.authn);
   return {
     hub,
     watch,

@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Permission, UserAddOptions } from "../authpb/auth.js";
 import { Event, KeyValue } from "../mvccpb/kv.js";
 
 export const protobufPackage = "etcdserverpb";
@@ -73,7 +74,7 @@ export enum RangeRequest_SortTarget {
 }
 
 export interface RangeResponse {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   kvs: KeyValue[];
   /** More keys matched than were returned. */
   more: boolean;
@@ -94,8 +95,8 @@ export interface PutRequest {
 }
 
 export interface PutResponse {
-  header: ResponseHeader | undefined;
-  prevKv: KeyValue | undefined;
+  header?: ResponseHeader | undefined;
+  prevKv?: KeyValue | undefined;
 }
 
 export interface DeleteRangeRequest {
@@ -105,13 +106,13 @@ export interface DeleteRangeRequest {
 }
 
 export interface DeleteRangeResponse {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   deleted: number;
   prevKvs: KeyValue[];
 }
 
 export interface RequestOp {
-  request:
+  request?:
     | { $case: "requestRange"; value: RangeRequest }
     | { $case: "requestPut"; value: PutRequest }
     | { $case: "requestDeleteRange"; value: DeleteRangeRequest }
@@ -120,7 +121,7 @@ export interface RequestOp {
 }
 
 export interface ResponseOp {
-  response:
+  response?:
     | { $case: "responseRange"; value: RangeResponse }
     | { $case: "responsePut"; value: PutResponse }
     | { $case: "responseDeleteRange"; value: DeleteRangeResponse }
@@ -132,7 +133,7 @@ export interface Compare {
   result: Compare_CompareResult;
   target: Compare_CompareTarget;
   key: Buffer;
-  targetUnion:
+  targetUnion?:
     | { $case: "version"; value: number }
     | { $case: "createRevision"; value: number }
     | { $case: "modRevision"; value: number }
@@ -168,7 +169,7 @@ export interface TxnRequest {
 }
 
 export interface TxnResponse {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   succeeded: boolean;
   responses: ResponseOp[];
 }
@@ -180,11 +181,149 @@ export interface CompactionRequest {
 }
 
 export interface CompactionResponse {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthEnableRequest {
+}
+
+export interface AuthDisableRequest {
+}
+
+export interface AuthenticateRequest {
+  name: string;
+  password: string;
+}
+
+export interface AuthUserAddRequest {
+  name: string;
+  password: string;
+  options?: UserAddOptions | undefined;
+}
+
+export interface AuthUserGetRequest {
+  name: string;
+}
+
+export interface AuthUserDeleteRequest {
+  name: string;
+}
+
+export interface AuthUserChangePasswordRequest {
+  name: string;
+  password: string;
+}
+
+export interface AuthUserGrantRoleRequest {
+  user: string;
+  role: string;
+}
+
+export interface AuthUserRevokeRoleRequest {
+  name: string;
+  role: string;
+}
+
+export interface AuthRoleAddRequest {
+  name: string;
+}
+
+export interface AuthRoleGetRequest {
+  role: string;
+}
+
+export interface AuthUserListRequest {
+}
+
+export interface AuthRoleListRequest {
+}
+
+export interface AuthRoleDeleteRequest {
+  role: string;
+}
+
+export interface AuthRoleGrantPermissionRequest {
+  name: string;
+  perm?: Permission | undefined;
+}
+
+export interface AuthRoleRevokePermissionRequest {
+  role: string;
+  key: Buffer;
+  rangeEnd: Buffer;
+}
+
+export interface AuthEnableResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthDisableResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthenticateResponse {
+  header?: ResponseHeader | undefined;
+  token: string;
+}
+
+export interface AuthUserAddResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthUserGetResponse {
+  header?: ResponseHeader | undefined;
+  roles: string[];
+}
+
+export interface AuthUserDeleteResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthUserChangePasswordResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthUserGrantRoleResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthUserRevokeRoleResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthRoleAddResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthRoleGetResponse {
+  header?: ResponseHeader | undefined;
+  perm: Permission[];
+}
+
+export interface AuthRoleListResponse {
+  header?: ResponseHeader | undefined;
+  roles: string[];
+}
+
+export interface AuthUserListResponse {
+  header?: ResponseHeader | undefined;
+  users: string[];
+}
+
+export interface AuthRoleDeleteResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthRoleGrantPermissionResponse {
+  header?: ResponseHeader | undefined;
+}
+
+export interface AuthRoleRevokePermissionResponse {
+  header?: ResponseHeader | undefined;
 }
 
 export interface WatchRequest {
-  requestUnion:
+  requestUnion?:
     | { $case: "createRequest"; value: WatchCreateRequest }
     | { $case: "cancelRequest"; value: WatchCancelRequest }
     | { $case: "progressRequest"; value: WatchProgressRequest }
@@ -229,7 +368,7 @@ export interface WatchProgressRequest {
 }
 
 export interface WatchResponse {
-  header:
+  header?:
     | ResponseHeader
     | undefined;
   /** The watcher this response is for; -1 for a stream-wide progress notification or a refused create. */
@@ -258,7 +397,7 @@ export interface LeaseGrantRequest {
 }
 
 export interface LeaseGrantResponse {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   ID: number;
   /** The TTL granted, in seconds. */
   TTL: number;
@@ -270,7 +409,7 @@ export interface LeaseRevokeRequest {
 }
 
 export interface LeaseRevokeResponse {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
 }
 
 export interface LeaseKeepAliveRequest {
@@ -278,7 +417,7 @@ export interface LeaseKeepAliveRequest {
 }
 
 export interface LeaseKeepAliveResponse {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   ID: number;
   /** The lease's granted TTL in seconds after the renewal; 0 when it does not exist. */
   TTL: number;
@@ -291,7 +430,7 @@ export interface LeaseTimeToLiveRequest {
 }
 
 export interface LeaseTimeToLiveResponse {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   ID: number;
   /** Seconds left (rounded down); -1 when the lease does not exist. */
   TTL: number;
@@ -308,7 +447,7 @@ export interface LeaseStatus {
 }
 
 export interface LeaseLeasesResponse {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   leases: LeaseStatus[];
 }
 
@@ -1768,6 +1907,1922 @@ export const CompactionResponse: MessageFns<CompactionResponse> = {
   },
 };
 
+function createBaseAuthEnableRequest(): AuthEnableRequest {
+  return {};
+}
+
+export const AuthEnableRequest: MessageFns<AuthEnableRequest> = {
+  encode(_: AuthEnableRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthEnableRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthEnableRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthEnableRequest>): AuthEnableRequest {
+    return AuthEnableRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<AuthEnableRequest>): AuthEnableRequest {
+    const message = createBaseAuthEnableRequest();
+    return message;
+  },
+};
+
+function createBaseAuthDisableRequest(): AuthDisableRequest {
+  return {};
+}
+
+export const AuthDisableRequest: MessageFns<AuthDisableRequest> = {
+  encode(_: AuthDisableRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthDisableRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthDisableRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthDisableRequest>): AuthDisableRequest {
+    return AuthDisableRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<AuthDisableRequest>): AuthDisableRequest {
+    const message = createBaseAuthDisableRequest();
+    return message;
+  },
+};
+
+function createBaseAuthenticateRequest(): AuthenticateRequest {
+  return { name: "", password: "" };
+}
+
+export const AuthenticateRequest: MessageFns<AuthenticateRequest> = {
+  encode(message: AuthenticateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.password !== "") {
+      writer.uint32(18).string(message.password);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthenticateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthenticateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthenticateRequest>): AuthenticateRequest {
+    return AuthenticateRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthenticateRequest>): AuthenticateRequest {
+    const message = createBaseAuthenticateRequest();
+    message.name = object.name ?? "";
+    message.password = object.password ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthUserAddRequest(): AuthUserAddRequest {
+  return { name: "", password: "", options: undefined };
+}
+
+export const AuthUserAddRequest: MessageFns<AuthUserAddRequest> = {
+  encode(message: AuthUserAddRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.password !== "") {
+      writer.uint32(18).string(message.password);
+    }
+    if (message.options !== undefined) {
+      UserAddOptions.encode(message.options, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserAddRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserAddRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.options = UserAddOptions.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserAddRequest>): AuthUserAddRequest {
+    return AuthUserAddRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserAddRequest>): AuthUserAddRequest {
+    const message = createBaseAuthUserAddRequest();
+    message.name = object.name ?? "";
+    message.password = object.password ?? "";
+    message.options = (object.options !== undefined && object.options !== null)
+      ? UserAddOptions.fromPartial(object.options)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthUserGetRequest(): AuthUserGetRequest {
+  return { name: "" };
+}
+
+export const AuthUserGetRequest: MessageFns<AuthUserGetRequest> = {
+  encode(message: AuthUserGetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserGetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserGetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserGetRequest>): AuthUserGetRequest {
+    return AuthUserGetRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserGetRequest>): AuthUserGetRequest {
+    const message = createBaseAuthUserGetRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthUserDeleteRequest(): AuthUserDeleteRequest {
+  return { name: "" };
+}
+
+export const AuthUserDeleteRequest: MessageFns<AuthUserDeleteRequest> = {
+  encode(message: AuthUserDeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserDeleteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserDeleteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserDeleteRequest>): AuthUserDeleteRequest {
+    return AuthUserDeleteRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserDeleteRequest>): AuthUserDeleteRequest {
+    const message = createBaseAuthUserDeleteRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthUserChangePasswordRequest(): AuthUserChangePasswordRequest {
+  return { name: "", password: "" };
+}
+
+export const AuthUserChangePasswordRequest: MessageFns<AuthUserChangePasswordRequest> = {
+  encode(message: AuthUserChangePasswordRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.password !== "") {
+      writer.uint32(18).string(message.password);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserChangePasswordRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserChangePasswordRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserChangePasswordRequest>): AuthUserChangePasswordRequest {
+    return AuthUserChangePasswordRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserChangePasswordRequest>): AuthUserChangePasswordRequest {
+    const message = createBaseAuthUserChangePasswordRequest();
+    message.name = object.name ?? "";
+    message.password = object.password ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthUserGrantRoleRequest(): AuthUserGrantRoleRequest {
+  return { user: "", role: "" };
+}
+
+export const AuthUserGrantRoleRequest: MessageFns<AuthUserGrantRoleRequest> = {
+  encode(message: AuthUserGrantRoleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== "") {
+      writer.uint32(10).string(message.user);
+    }
+    if (message.role !== "") {
+      writer.uint32(18).string(message.role);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserGrantRoleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserGrantRoleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserGrantRoleRequest>): AuthUserGrantRoleRequest {
+    return AuthUserGrantRoleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserGrantRoleRequest>): AuthUserGrantRoleRequest {
+    const message = createBaseAuthUserGrantRoleRequest();
+    message.user = object.user ?? "";
+    message.role = object.role ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthUserRevokeRoleRequest(): AuthUserRevokeRoleRequest {
+  return { name: "", role: "" };
+}
+
+export const AuthUserRevokeRoleRequest: MessageFns<AuthUserRevokeRoleRequest> = {
+  encode(message: AuthUserRevokeRoleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.role !== "") {
+      writer.uint32(18).string(message.role);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserRevokeRoleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserRevokeRoleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserRevokeRoleRequest>): AuthUserRevokeRoleRequest {
+    return AuthUserRevokeRoleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserRevokeRoleRequest>): AuthUserRevokeRoleRequest {
+    const message = createBaseAuthUserRevokeRoleRequest();
+    message.name = object.name ?? "";
+    message.role = object.role ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthRoleAddRequest(): AuthRoleAddRequest {
+  return { name: "" };
+}
+
+export const AuthRoleAddRequest: MessageFns<AuthRoleAddRequest> = {
+  encode(message: AuthRoleAddRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleAddRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleAddRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleAddRequest>): AuthRoleAddRequest {
+    return AuthRoleAddRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleAddRequest>): AuthRoleAddRequest {
+    const message = createBaseAuthRoleAddRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthRoleGetRequest(): AuthRoleGetRequest {
+  return { role: "" };
+}
+
+export const AuthRoleGetRequest: MessageFns<AuthRoleGetRequest> = {
+  encode(message: AuthRoleGetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleGetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleGetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleGetRequest>): AuthRoleGetRequest {
+    return AuthRoleGetRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleGetRequest>): AuthRoleGetRequest {
+    const message = createBaseAuthRoleGetRequest();
+    message.role = object.role ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthUserListRequest(): AuthUserListRequest {
+  return {};
+}
+
+export const AuthUserListRequest: MessageFns<AuthUserListRequest> = {
+  encode(_: AuthUserListRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserListRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserListRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserListRequest>): AuthUserListRequest {
+    return AuthUserListRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<AuthUserListRequest>): AuthUserListRequest {
+    const message = createBaseAuthUserListRequest();
+    return message;
+  },
+};
+
+function createBaseAuthRoleListRequest(): AuthRoleListRequest {
+  return {};
+}
+
+export const AuthRoleListRequest: MessageFns<AuthRoleListRequest> = {
+  encode(_: AuthRoleListRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleListRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleListRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleListRequest>): AuthRoleListRequest {
+    return AuthRoleListRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<AuthRoleListRequest>): AuthRoleListRequest {
+    const message = createBaseAuthRoleListRequest();
+    return message;
+  },
+};
+
+function createBaseAuthRoleDeleteRequest(): AuthRoleDeleteRequest {
+  return { role: "" };
+}
+
+export const AuthRoleDeleteRequest: MessageFns<AuthRoleDeleteRequest> = {
+  encode(message: AuthRoleDeleteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleDeleteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleDeleteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleDeleteRequest>): AuthRoleDeleteRequest {
+    return AuthRoleDeleteRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleDeleteRequest>): AuthRoleDeleteRequest {
+    const message = createBaseAuthRoleDeleteRequest();
+    message.role = object.role ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthRoleGrantPermissionRequest(): AuthRoleGrantPermissionRequest {
+  return { name: "", perm: undefined };
+}
+
+export const AuthRoleGrantPermissionRequest: MessageFns<AuthRoleGrantPermissionRequest> = {
+  encode(message: AuthRoleGrantPermissionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.perm !== undefined) {
+      Permission.encode(message.perm, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleGrantPermissionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleGrantPermissionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.perm = Permission.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleGrantPermissionRequest>): AuthRoleGrantPermissionRequest {
+    return AuthRoleGrantPermissionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleGrantPermissionRequest>): AuthRoleGrantPermissionRequest {
+    const message = createBaseAuthRoleGrantPermissionRequest();
+    message.name = object.name ?? "";
+    message.perm = (object.perm !== undefined && object.perm !== null)
+      ? Permission.fromPartial(object.perm)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthRoleRevokePermissionRequest(): AuthRoleRevokePermissionRequest {
+  return { role: "", key: Buffer.alloc(0), rangeEnd: Buffer.alloc(0) };
+}
+
+export const AuthRoleRevokePermissionRequest: MessageFns<AuthRoleRevokePermissionRequest> = {
+  encode(message: AuthRoleRevokePermissionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    if (message.key.length !== 0) {
+      writer.uint32(18).bytes(message.key);
+    }
+    if (message.rangeEnd.length !== 0) {
+      writer.uint32(26).bytes(message.rangeEnd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleRevokePermissionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleRevokePermissionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.rangeEnd = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleRevokePermissionRequest>): AuthRoleRevokePermissionRequest {
+    return AuthRoleRevokePermissionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleRevokePermissionRequest>): AuthRoleRevokePermissionRequest {
+    const message = createBaseAuthRoleRevokePermissionRequest();
+    message.role = object.role ?? "";
+    message.key = object.key ?? Buffer.alloc(0);
+    message.rangeEnd = object.rangeEnd ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseAuthEnableResponse(): AuthEnableResponse {
+  return { header: undefined };
+}
+
+export const AuthEnableResponse: MessageFns<AuthEnableResponse> = {
+  encode(message: AuthEnableResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthEnableResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthEnableResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthEnableResponse>): AuthEnableResponse {
+    return AuthEnableResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthEnableResponse>): AuthEnableResponse {
+    const message = createBaseAuthEnableResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthDisableResponse(): AuthDisableResponse {
+  return { header: undefined };
+}
+
+export const AuthDisableResponse: MessageFns<AuthDisableResponse> = {
+  encode(message: AuthDisableResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthDisableResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthDisableResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthDisableResponse>): AuthDisableResponse {
+    return AuthDisableResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthDisableResponse>): AuthDisableResponse {
+    const message = createBaseAuthDisableResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthenticateResponse(): AuthenticateResponse {
+  return { header: undefined, token: "" };
+}
+
+export const AuthenticateResponse: MessageFns<AuthenticateResponse> = {
+  encode(message: AuthenticateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthenticateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthenticateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthenticateResponse>): AuthenticateResponse {
+    return AuthenticateResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthenticateResponse>): AuthenticateResponse {
+    const message = createBaseAuthenticateResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthUserAddResponse(): AuthUserAddResponse {
+  return { header: undefined };
+}
+
+export const AuthUserAddResponse: MessageFns<AuthUserAddResponse> = {
+  encode(message: AuthUserAddResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserAddResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserAddResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserAddResponse>): AuthUserAddResponse {
+    return AuthUserAddResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserAddResponse>): AuthUserAddResponse {
+    const message = createBaseAuthUserAddResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthUserGetResponse(): AuthUserGetResponse {
+  return { header: undefined, roles: [] };
+}
+
+export const AuthUserGetResponse: MessageFns<AuthUserGetResponse> = {
+  encode(message: AuthUserGetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.roles) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserGetResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserGetResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.roles.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserGetResponse>): AuthUserGetResponse {
+    return AuthUserGetResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserGetResponse>): AuthUserGetResponse {
+    const message = createBaseAuthUserGetResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.roles = object.roles?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseAuthUserDeleteResponse(): AuthUserDeleteResponse {
+  return { header: undefined };
+}
+
+export const AuthUserDeleteResponse: MessageFns<AuthUserDeleteResponse> = {
+  encode(message: AuthUserDeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserDeleteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserDeleteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserDeleteResponse>): AuthUserDeleteResponse {
+    return AuthUserDeleteResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserDeleteResponse>): AuthUserDeleteResponse {
+    const message = createBaseAuthUserDeleteResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthUserChangePasswordResponse(): AuthUserChangePasswordResponse {
+  return { header: undefined };
+}
+
+export const AuthUserChangePasswordResponse: MessageFns<AuthUserChangePasswordResponse> = {
+  encode(message: AuthUserChangePasswordResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserChangePasswordResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserChangePasswordResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserChangePasswordResponse>): AuthUserChangePasswordResponse {
+    return AuthUserChangePasswordResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserChangePasswordResponse>): AuthUserChangePasswordResponse {
+    const message = createBaseAuthUserChangePasswordResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthUserGrantRoleResponse(): AuthUserGrantRoleResponse {
+  return { header: undefined };
+}
+
+export const AuthUserGrantRoleResponse: MessageFns<AuthUserGrantRoleResponse> = {
+  encode(message: AuthUserGrantRoleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserGrantRoleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserGrantRoleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserGrantRoleResponse>): AuthUserGrantRoleResponse {
+    return AuthUserGrantRoleResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserGrantRoleResponse>): AuthUserGrantRoleResponse {
+    const message = createBaseAuthUserGrantRoleResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthUserRevokeRoleResponse(): AuthUserRevokeRoleResponse {
+  return { header: undefined };
+}
+
+export const AuthUserRevokeRoleResponse: MessageFns<AuthUserRevokeRoleResponse> = {
+  encode(message: AuthUserRevokeRoleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserRevokeRoleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserRevokeRoleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserRevokeRoleResponse>): AuthUserRevokeRoleResponse {
+    return AuthUserRevokeRoleResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserRevokeRoleResponse>): AuthUserRevokeRoleResponse {
+    const message = createBaseAuthUserRevokeRoleResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthRoleAddResponse(): AuthRoleAddResponse {
+  return { header: undefined };
+}
+
+export const AuthRoleAddResponse: MessageFns<AuthRoleAddResponse> = {
+  encode(message: AuthRoleAddResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleAddResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleAddResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleAddResponse>): AuthRoleAddResponse {
+    return AuthRoleAddResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleAddResponse>): AuthRoleAddResponse {
+    const message = createBaseAuthRoleAddResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthRoleGetResponse(): AuthRoleGetResponse {
+  return { header: undefined, perm: [] };
+}
+
+export const AuthRoleGetResponse: MessageFns<AuthRoleGetResponse> = {
+  encode(message: AuthRoleGetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.perm) {
+      Permission.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleGetResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleGetResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.perm.push(Permission.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleGetResponse>): AuthRoleGetResponse {
+    return AuthRoleGetResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleGetResponse>): AuthRoleGetResponse {
+    const message = createBaseAuthRoleGetResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.perm = object.perm?.map((e) => Permission.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAuthRoleListResponse(): AuthRoleListResponse {
+  return { header: undefined, roles: [] };
+}
+
+export const AuthRoleListResponse: MessageFns<AuthRoleListResponse> = {
+  encode(message: AuthRoleListResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.roles) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleListResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleListResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.roles.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleListResponse>): AuthRoleListResponse {
+    return AuthRoleListResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleListResponse>): AuthRoleListResponse {
+    const message = createBaseAuthRoleListResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.roles = object.roles?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseAuthUserListResponse(): AuthUserListResponse {
+  return { header: undefined, users: [] };
+}
+
+export const AuthUserListResponse: MessageFns<AuthUserListResponse> = {
+  encode(message: AuthUserListResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.users) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserListResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserListResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.users.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserListResponse>): AuthUserListResponse {
+    return AuthUserListResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserListResponse>): AuthUserListResponse {
+    const message = createBaseAuthUserListResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.users = object.users?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseAuthRoleDeleteResponse(): AuthRoleDeleteResponse {
+  return { header: undefined };
+}
+
+export const AuthRoleDeleteResponse: MessageFns<AuthRoleDeleteResponse> = {
+  encode(message: AuthRoleDeleteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleDeleteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleDeleteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleDeleteResponse>): AuthRoleDeleteResponse {
+    return AuthRoleDeleteResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleDeleteResponse>): AuthRoleDeleteResponse {
+    const message = createBaseAuthRoleDeleteResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthRoleGrantPermissionResponse(): AuthRoleGrantPermissionResponse {
+  return { header: undefined };
+}
+
+export const AuthRoleGrantPermissionResponse: MessageFns<AuthRoleGrantPermissionResponse> = {
+  encode(message: AuthRoleGrantPermissionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleGrantPermissionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleGrantPermissionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleGrantPermissionResponse>): AuthRoleGrantPermissionResponse {
+    return AuthRoleGrantPermissionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleGrantPermissionResponse>): AuthRoleGrantPermissionResponse {
+    const message = createBaseAuthRoleGrantPermissionResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAuthRoleRevokePermissionResponse(): AuthRoleRevokePermissionResponse {
+  return { header: undefined };
+}
+
+export const AuthRoleRevokePermissionResponse: MessageFns<AuthRoleRevokePermissionResponse> = {
+  encode(message: AuthRoleRevokePermissionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRoleRevokePermissionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRoleRevokePermissionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRoleRevokePermissionResponse>): AuthRoleRevokePermissionResponse {
+    return AuthRoleRevokePermissionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRoleRevokePermissionResponse>): AuthRoleRevokePermissionResponse {
+    const message = createBaseAuthRoleRevokePermissionResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseWatchRequest(): WatchRequest {
   return { requestUnion: undefined };
 }
@@ -3188,6 +5243,444 @@ export interface KVClient extends Client {
 export const KVClient = makeGenericClientConstructor(KVService, "etcdserverpb.KV") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): KVClient;
   service: typeof KVService;
+  serviceName: string;
+};
+
+/** Users, roles and tokens (src/api/etcd/auth.ts). Management calls need the root role once auth is on. */
+export type AuthService = typeof AuthService;
+export const AuthService = {
+  authEnable: {
+    path: "/etcdserverpb.Auth/AuthEnable" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthEnableRequest): Buffer => Buffer.from(AuthEnableRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthEnableRequest => AuthEnableRequest.decode(value),
+    responseSerialize: (value: AuthEnableResponse): Buffer => Buffer.from(AuthEnableResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthEnableResponse => AuthEnableResponse.decode(value),
+  },
+  authDisable: {
+    path: "/etcdserverpb.Auth/AuthDisable" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthDisableRequest): Buffer => Buffer.from(AuthDisableRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthDisableRequest => AuthDisableRequest.decode(value),
+    responseSerialize: (value: AuthDisableResponse): Buffer => Buffer.from(AuthDisableResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthDisableResponse => AuthDisableResponse.decode(value),
+  },
+  authenticate: {
+    path: "/etcdserverpb.Auth/Authenticate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthenticateRequest): Buffer => Buffer.from(AuthenticateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthenticateRequest => AuthenticateRequest.decode(value),
+    responseSerialize: (value: AuthenticateResponse): Buffer =>
+      Buffer.from(AuthenticateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthenticateResponse => AuthenticateResponse.decode(value),
+  },
+  userAdd: {
+    path: "/etcdserverpb.Auth/UserAdd" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthUserAddRequest): Buffer => Buffer.from(AuthUserAddRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthUserAddRequest => AuthUserAddRequest.decode(value),
+    responseSerialize: (value: AuthUserAddResponse): Buffer => Buffer.from(AuthUserAddResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthUserAddResponse => AuthUserAddResponse.decode(value),
+  },
+  userGet: {
+    path: "/etcdserverpb.Auth/UserGet" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthUserGetRequest): Buffer => Buffer.from(AuthUserGetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthUserGetRequest => AuthUserGetRequest.decode(value),
+    responseSerialize: (value: AuthUserGetResponse): Buffer => Buffer.from(AuthUserGetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthUserGetResponse => AuthUserGetResponse.decode(value),
+  },
+  userList: {
+    path: "/etcdserverpb.Auth/UserList" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthUserListRequest): Buffer => Buffer.from(AuthUserListRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthUserListRequest => AuthUserListRequest.decode(value),
+    responseSerialize: (value: AuthUserListResponse): Buffer =>
+      Buffer.from(AuthUserListResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthUserListResponse => AuthUserListResponse.decode(value),
+  },
+  userDelete: {
+    path: "/etcdserverpb.Auth/UserDelete" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthUserDeleteRequest): Buffer =>
+      Buffer.from(AuthUserDeleteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthUserDeleteRequest => AuthUserDeleteRequest.decode(value),
+    responseSerialize: (value: AuthUserDeleteResponse): Buffer =>
+      Buffer.from(AuthUserDeleteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthUserDeleteResponse => AuthUserDeleteResponse.decode(value),
+  },
+  userChangePassword: {
+    path: "/etcdserverpb.Auth/UserChangePassword" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthUserChangePasswordRequest): Buffer =>
+      Buffer.from(AuthUserChangePasswordRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthUserChangePasswordRequest => AuthUserChangePasswordRequest.decode(value),
+    responseSerialize: (value: AuthUserChangePasswordResponse): Buffer =>
+      Buffer.from(AuthUserChangePasswordResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthUserChangePasswordResponse =>
+      AuthUserChangePasswordResponse.decode(value),
+  },
+  userGrantRole: {
+    path: "/etcdserverpb.Auth/UserGrantRole" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthUserGrantRoleRequest): Buffer =>
+      Buffer.from(AuthUserGrantRoleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthUserGrantRoleRequest => AuthUserGrantRoleRequest.decode(value),
+    responseSerialize: (value: AuthUserGrantRoleResponse): Buffer =>
+      Buffer.from(AuthUserGrantRoleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthUserGrantRoleResponse => AuthUserGrantRoleResponse.decode(value),
+  },
+  userRevokeRole: {
+    path: "/etcdserverpb.Auth/UserRevokeRole" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthUserRevokeRoleRequest): Buffer =>
+      Buffer.from(AuthUserRevokeRoleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthUserRevokeRoleRequest => AuthUserRevokeRoleRequest.decode(value),
+    responseSerialize: (value: AuthUserRevokeRoleResponse): Buffer =>
+      Buffer.from(AuthUserRevokeRoleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthUserRevokeRoleResponse => AuthUserRevokeRoleResponse.decode(value),
+  },
+  roleAdd: {
+    path: "/etcdserverpb.Auth/RoleAdd" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthRoleAddRequest): Buffer => Buffer.from(AuthRoleAddRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthRoleAddRequest => AuthRoleAddRequest.decode(value),
+    responseSerialize: (value: AuthRoleAddResponse): Buffer => Buffer.from(AuthRoleAddResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthRoleAddResponse => AuthRoleAddResponse.decode(value),
+  },
+  roleGet: {
+    path: "/etcdserverpb.Auth/RoleGet" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthRoleGetRequest): Buffer => Buffer.from(AuthRoleGetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthRoleGetRequest => AuthRoleGetRequest.decode(value),
+    responseSerialize: (value: AuthRoleGetResponse): Buffer => Buffer.from(AuthRoleGetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthRoleGetResponse => AuthRoleGetResponse.decode(value),
+  },
+  roleList: {
+    path: "/etcdserverpb.Auth/RoleList" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthRoleListRequest): Buffer => Buffer.from(AuthRoleListRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthRoleListRequest => AuthRoleListRequest.decode(value),
+    responseSerialize: (value: AuthRoleListResponse): Buffer =>
+      Buffer.from(AuthRoleListResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthRoleListResponse => AuthRoleListResponse.decode(value),
+  },
+  roleDelete: {
+    path: "/etcdserverpb.Auth/RoleDelete" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthRoleDeleteRequest): Buffer =>
+      Buffer.from(AuthRoleDeleteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthRoleDeleteRequest => AuthRoleDeleteRequest.decode(value),
+    responseSerialize: (value: AuthRoleDeleteResponse): Buffer =>
+      Buffer.from(AuthRoleDeleteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthRoleDeleteResponse => AuthRoleDeleteResponse.decode(value),
+  },
+  roleGrantPermission: {
+    path: "/etcdserverpb.Auth/RoleGrantPermission" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthRoleGrantPermissionRequest): Buffer =>
+      Buffer.from(AuthRoleGrantPermissionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthRoleGrantPermissionRequest => AuthRoleGrantPermissionRequest.decode(value),
+    responseSerialize: (value: AuthRoleGrantPermissionResponse): Buffer =>
+      Buffer.from(AuthRoleGrantPermissionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthRoleGrantPermissionResponse =>
+      AuthRoleGrantPermissionResponse.decode(value),
+  },
+  roleRevokePermission: {
+    path: "/etcdserverpb.Auth/RoleRevokePermission" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthRoleRevokePermissionRequest): Buffer =>
+      Buffer.from(AuthRoleRevokePermissionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthRoleRevokePermissionRequest =>
+      AuthRoleRevokePermissionRequest.decode(value),
+    responseSerialize: (value: AuthRoleRevokePermissionResponse): Buffer =>
+      Buffer.from(AuthRoleRevokePermissionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthRoleRevokePermissionResponse =>
+      AuthRoleRevokePermissionResponse.decode(value),
+  },
+} as const;
+
+export interface AuthServer extends UntypedServiceImplementation {
+  authEnable: handleUnaryCall<AuthEnableRequest, AuthEnableResponse>;
+  authDisable: handleUnaryCall<AuthDisableRequest, AuthDisableResponse>;
+  authenticate: handleUnaryCall<AuthenticateRequest, AuthenticateResponse>;
+  userAdd: handleUnaryCall<AuthUserAddRequest, AuthUserAddResponse>;
+  userGet: handleUnaryCall<AuthUserGetRequest, AuthUserGetResponse>;
+  userList: handleUnaryCall<AuthUserListRequest, AuthUserListResponse>;
+  userDelete: handleUnaryCall<AuthUserDeleteRequest, AuthUserDeleteResponse>;
+  userChangePassword: handleUnaryCall<AuthUserChangePasswordRequest, AuthUserChangePasswordResponse>;
+  userGrantRole: handleUnaryCall<AuthUserGrantRoleRequest, AuthUserGrantRoleResponse>;
+  userRevokeRole: handleUnaryCall<AuthUserRevokeRoleRequest, AuthUserRevokeRoleResponse>;
+  roleAdd: handleUnaryCall<AuthRoleAddRequest, AuthRoleAddResponse>;
+  roleGet: handleUnaryCall<AuthRoleGetRequest, AuthRoleGetResponse>;
+  roleList: handleUnaryCall<AuthRoleListRequest, AuthRoleListResponse>;
+  roleDelete: handleUnaryCall<AuthRoleDeleteRequest, AuthRoleDeleteResponse>;
+  roleGrantPermission: handleUnaryCall<AuthRoleGrantPermissionRequest, AuthRoleGrantPermissionResponse>;
+  roleRevokePermission: handleUnaryCall<AuthRoleRevokePermissionRequest, AuthRoleRevokePermissionResponse>;
+}
+
+export interface AuthClient extends Client {
+  authEnable(
+    request: AuthEnableRequest,
+    callback: (error: ServiceError | null, response: AuthEnableResponse) => void,
+  ): ClientUnaryCall;
+  authEnable(
+    request: AuthEnableRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthEnableResponse) => void,
+  ): ClientUnaryCall;
+  authEnable(
+    request: AuthEnableRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthEnableResponse) => void,
+  ): ClientUnaryCall;
+  authDisable(
+    request: AuthDisableRequest,
+    callback: (error: ServiceError | null, response: AuthDisableResponse) => void,
+  ): ClientUnaryCall;
+  authDisable(
+    request: AuthDisableRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthDisableResponse) => void,
+  ): ClientUnaryCall;
+  authDisable(
+    request: AuthDisableRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthDisableResponse) => void,
+  ): ClientUnaryCall;
+  authenticate(
+    request: AuthenticateRequest,
+    callback: (error: ServiceError | null, response: AuthenticateResponse) => void,
+  ): ClientUnaryCall;
+  authenticate(
+    request: AuthenticateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthenticateResponse) => void,
+  ): ClientUnaryCall;
+  authenticate(
+    request: AuthenticateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthenticateResponse) => void,
+  ): ClientUnaryCall;
+  userAdd(
+    request: AuthUserAddRequest,
+    callback: (error: ServiceError | null, response: AuthUserAddResponse) => void,
+  ): ClientUnaryCall;
+  userAdd(
+    request: AuthUserAddRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthUserAddResponse) => void,
+  ): ClientUnaryCall;
+  userAdd(
+    request: AuthUserAddRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthUserAddResponse) => void,
+  ): ClientUnaryCall;
+  userGet(
+    request: AuthUserGetRequest,
+    callback: (error: ServiceError | null, response: AuthUserGetResponse) => void,
+  ): ClientUnaryCall;
+  userGet(
+    request: AuthUserGetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthUserGetResponse) => void,
+  ): ClientUnaryCall;
+  userGet(
+    request: AuthUserGetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthUserGetResponse) => void,
+  ): ClientUnaryCall;
+  userList(
+    request: AuthUserListRequest,
+    callback: (error: ServiceError | null, response: AuthUserListResponse) => void,
+  ): ClientUnaryCall;
+  userList(
+    request: AuthUserListRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthUserListResponse) => void,
+  ): ClientUnaryCall;
+  userList(
+    request: AuthUserListRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthUserListResponse) => void,
+  ): ClientUnaryCall;
+  userDelete(
+    request: AuthUserDeleteRequest,
+    callback: (error: ServiceError | null, response: AuthUserDeleteResponse) => void,
+  ): ClientUnaryCall;
+  userDelete(
+    request: AuthUserDeleteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthUserDeleteResponse) => void,
+  ): ClientUnaryCall;
+  userDelete(
+    request: AuthUserDeleteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthUserDeleteResponse) => void,
+  ): ClientUnaryCall;
+  userChangePassword(
+    request: AuthUserChangePasswordRequest,
+    callback: (error: ServiceError | null, response: AuthUserChangePasswordResponse) => void,
+  ): ClientUnaryCall;
+  userChangePassword(
+    request: AuthUserChangePasswordRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthUserChangePasswordResponse) => void,
+  ): ClientUnaryCall;
+  userChangePassword(
+    request: AuthUserChangePasswordRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthUserChangePasswordResponse) => void,
+  ): ClientUnaryCall;
+  userGrantRole(
+    request: AuthUserGrantRoleRequest,
+    callback: (error: ServiceError | null, response: AuthUserGrantRoleResponse) => void,
+  ): ClientUnaryCall;
+  userGrantRole(
+    request: AuthUserGrantRoleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthUserGrantRoleResponse) => void,
+  ): ClientUnaryCall;
+  userGrantRole(
+    request: AuthUserGrantRoleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthUserGrantRoleResponse) => void,
+  ): ClientUnaryCall;
+  userRevokeRole(
+    request: AuthUserRevokeRoleRequest,
+    callback: (error: ServiceError | null, response: AuthUserRevokeRoleResponse) => void,
+  ): ClientUnaryCall;
+  userRevokeRole(
+    request: AuthUserRevokeRoleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthUserRevokeRoleResponse) => void,
+  ): ClientUnaryCall;
+  userRevokeRole(
+    request: AuthUserRevokeRoleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthUserRevokeRoleResponse) => void,
+  ): ClientUnaryCall;
+  roleAdd(
+    request: AuthRoleAddRequest,
+    callback: (error: ServiceError | null, response: AuthRoleAddResponse) => void,
+  ): ClientUnaryCall;
+  roleAdd(
+    request: AuthRoleAddRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthRoleAddResponse) => void,
+  ): ClientUnaryCall;
+  roleAdd(
+    request: AuthRoleAddRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthRoleAddResponse) => void,
+  ): ClientUnaryCall;
+  roleGet(
+    request: AuthRoleGetRequest,
+    callback: (error: ServiceError | null, response: AuthRoleGetResponse) => void,
+  ): ClientUnaryCall;
+  roleGet(
+    request: AuthRoleGetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthRoleGetResponse) => void,
+  ): ClientUnaryCall;
+  roleGet(
+    request: AuthRoleGetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthRoleGetResponse) => void,
+  ): ClientUnaryCall;
+  roleList(
+    request: AuthRoleListRequest,
+    callback: (error: ServiceError | null, response: AuthRoleListResponse) => void,
+  ): ClientUnaryCall;
+  roleList(
+    request: AuthRoleListRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthRoleListResponse) => void,
+  ): ClientUnaryCall;
+  roleList(
+    request: AuthRoleListRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthRoleListResponse) => void,
+  ): ClientUnaryCall;
+  roleDelete(
+    request: AuthRoleDeleteRequest,
+    callback: (error: ServiceError | null, response: AuthRoleDeleteResponse) => void,
+  ): ClientUnaryCall;
+  roleDelete(
+    request: AuthRoleDeleteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthRoleDeleteResponse) => void,
+  ): ClientUnaryCall;
+  roleDelete(
+    request: AuthRoleDeleteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthRoleDeleteResponse) => void,
+  ): ClientUnaryCall;
+  roleGrantPermission(
+    request: AuthRoleGrantPermissionRequest,
+    callback: (error: ServiceError | null, response: AuthRoleGrantPermissionResponse) => void,
+  ): ClientUnaryCall;
+  roleGrantPermission(
+    request: AuthRoleGrantPermissionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthRoleGrantPermissionResponse) => void,
+  ): ClientUnaryCall;
+  roleGrantPermission(
+    request: AuthRoleGrantPermissionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthRoleGrantPermissionResponse) => void,
+  ): ClientUnaryCall;
+  roleRevokePermission(
+    request: AuthRoleRevokePermissionRequest,
+    callback: (error: ServiceError | null, response: AuthRoleRevokePermissionResponse) => void,
+  ): ClientUnaryCall;
+  roleRevokePermission(
+    request: AuthRoleRevokePermissionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthRoleRevokePermissionResponse) => void,
+  ): ClientUnaryCall;
+  roleRevokePermission(
+    request: AuthRoleRevokePermissionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthRoleRevokePermissionResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const AuthClient = makeGenericClientConstructor(AuthService, "etcdserverpb.Auth") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): AuthClient;
+  service: typeof AuthService;
   serviceName: string;
 };
 

@@ -32,11 +32,11 @@ export interface KeyValue {
 export interface Event {
   type: Event_EventType;
   /** PUT: the key as written. DELETE: key and mod_revision (the deleting revision) only. */
-  kv:
+  kv?:
     | KeyValue
     | undefined;
   /** The key just before this event, when the watcher asked for it. */
-  prevKv: KeyValue | undefined;
+  prevKv?: KeyValue | undefined;
 }
 
 export enum Event_EventType {

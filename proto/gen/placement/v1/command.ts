@@ -6,7 +6,17 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { Permission as Permission1 } from "../../etcd/authpb/auth.js";
 import {
+  AuthDisableRequest,
+  AuthEnableRequest,
+  AuthRoleAddRequest,
+  AuthRoleDeleteRequest,
+  AuthRoleGrantPermissionRequest,
+  AuthRoleRevokePermissionRequest,
+  AuthUserDeleteRequest,
+  AuthUserGrantRoleRequest,
+  AuthUserRevokeRoleRequest,
   CompactionRequest,
   CompactionResponse,
   DeleteRangeRequest,
@@ -54,7 +64,12 @@ export interface Command {
   seq: number;
   /** Leader's wall clock (ms since epoch) when it proposed this command. */
   leaderTimeMs: number;
-  op:
+  /**
+   * Who asked, for the apply-time permission re-check (storage/auth). Absent on a command the
+   * cluster makes itself (lease expiry, auto-compaction): there is no caller to check.
+   */
+  caller?: CommandCaller | undefined;
+  op?:
     | { $case: "put"; value: PutOp }
     | { $case: "delete"; value: DeleteOp }
     | { $case: "cas"; value: CompareAndSwapOp }
@@ -74,7 +89,48 @@ export interface Command {
     | { $case: "etcdDeleteRange"; value: DeleteRangeRequest }
     | { $case: "etcdTxn"; value: TxnRequest }
     | { $case: "etcdCompaction"; value: CompactionRequest }
+    | //
+    /** etcd's auth model (storage/auth/). A password travels only as its scrypt hash. */
+    { $case: "authEnable"; value: AuthEnableRequest }
+    | { $case: "authDisable"; value: AuthDisableRequest }
+    | { $case: "authUserAdd"; value: AuthUserAddOp }
+    | { $case: "authUserDelete"; value: AuthUserDeleteRequest }
+    | { $case: "authUserChangePassword"; value: AuthUserChangePasswordOp }
+    | { $case: "authUserGrantRole"; value: AuthUserGrantRoleRequest }
+    | { $case: "authUserRevokeRole"; value: AuthUserRevokeRoleRequest }
+    | { $case: "authRoleAdd"; value: AuthRoleAddRequest }
+    | { $case: "authRoleDelete"; value: AuthRoleDeleteRequest }
+    | { $case: "authRoleGrantPermission"; value: AuthRoleGrantPermissionRequest }
+    | { $case: "authRoleRevokePermission"; value: AuthRoleRevokePermissionRequest }
     | undefined;
+}
+
+export interface CommandCaller {
+  /** The authenticated user; "" for an anonymous caller. */
+  user: string;
+  /** The auth revision the caller's permission was checked at, before proposing. */
+  authRevision: number;
+}
+
+export interface AuthUserAddOp {
+  name: string;
+  passwordHash: Buffer;
+  salt: Buffer;
+  noPassword: boolean;
+}
+
+export interface AuthUserChangePasswordOp {
+  name: string;
+  passwordHash: Buffer;
+  salt: Buffer;
+}
+
+/** A role (`roles`: name -> AuthRole). */
+export interface AuthRole {
+  name: string;
+  permissions: Permission1[];
+  /** Auth revision of its last change: a token issued before it no longer carries this role's grants. */
+  revision: number;
 }
 
 export interface PutOp {
@@ -95,7 +151,7 @@ export interface DeleteOp {
 
 export interface CompareAndSwapOp {
   key: string;
-  expect: { $case: "expectedModRevision"; value: number } | { $case: "expectedValue"; value: Buffer } | {
+  expect?: { $case: "expectedModRevision"; value: number } | { $case: "expectedValue"; value: Buffer } | {
     $case: "expectAbsent";
     value: boolean;
   } | undefined;
@@ -176,10 +232,22 @@ export interface User {
   permissions: Permission[];
   createdAtMs: number;
   updatedAtMs: number;
+  /**
+   * etcd's model (storage/auth/). `permissions` above are the admin API's per-prefix grants,
+   * honoured as the user's own role by the same permission check.
+   */
+  auth?: UserAuth | undefined;
+}
+
+export interface UserAuth {
+  roles: string[];
+  /** Auth revision of the last change to the user (password, roles): a token issued before it is refused. */
+  revision: number;
+  noPassword: boolean;
 }
 
 export interface UserPutOp {
-  user:
+  user?:
     | User
     | undefined;
   /** Fail with ALREADY_EXISTS instead of replacing. */
@@ -218,12 +286,12 @@ export interface CommandResult {
    */
   revision: number;
   /** For puts, deletes and CAS: the key before the command, when it existed. */
-  prevKv:
+  prevKv?:
     | KeyValue
     | undefined;
   /** For CAS: whether the expectation held. For delete: whether the key existed. */
   succeeded: boolean;
-  lease:
+  lease?:
     | Lease
     | undefined;
   /** For a lease renewal: the leases renewed (those that exist), with their new expiry. */
@@ -232,7 +300,7 @@ export interface CommandResult {
    * For the etcd commands: etcd's response. Its header carries only the revision; the member
    * that answers fills cluster_id, member_id and raft_term.
    */
-  response:
+  response?:
     | { $case: "etcdPut"; value: PutResponse }
     | { $case: "etcdDeleteRange"; value: DeleteRangeResponse }
     | { $case: "etcdTxn"; value: TxnResponse }
@@ -241,7 +309,7 @@ export interface CommandResult {
 }
 
 function createBaseCommand(): Command {
-  return { clientId: "", seq: 0, leaderTimeMs: 0, op: undefined };
+  return { clientId: "", seq: 0, leaderTimeMs: 0, caller: undefined, op: undefined };
 }
 
 export const Command: MessageFns<Command> = {
@@ -254,6 +322,9 @@ export const Command: MessageFns<Command> = {
     }
     if (message.leaderTimeMs !== 0) {
       writer.uint32(24).int64(message.leaderTimeMs);
+    }
+    if (message.caller !== undefined) {
+      CommandCaller.encode(message.caller, writer.uint32(34).fork()).join();
     }
     switch (message.op?.$case) {
       case "put":
@@ -307,6 +378,39 @@ export const Command: MessageFns<Command> = {
       case "etcdCompaction":
         CompactionRequest.encode(message.op.value, writer.uint32(346).fork()).join();
         break;
+      case "authEnable":
+        AuthEnableRequest.encode(message.op.value, writer.uint32(402).fork()).join();
+        break;
+      case "authDisable":
+        AuthDisableRequest.encode(message.op.value, writer.uint32(410).fork()).join();
+        break;
+      case "authUserAdd":
+        AuthUserAddOp.encode(message.op.value, writer.uint32(418).fork()).join();
+        break;
+      case "authUserDelete":
+        AuthUserDeleteRequest.encode(message.op.value, writer.uint32(426).fork()).join();
+        break;
+      case "authUserChangePassword":
+        AuthUserChangePasswordOp.encode(message.op.value, writer.uint32(434).fork()).join();
+        break;
+      case "authUserGrantRole":
+        AuthUserGrantRoleRequest.encode(message.op.value, writer.uint32(442).fork()).join();
+        break;
+      case "authUserRevokeRole":
+        AuthUserRevokeRoleRequest.encode(message.op.value, writer.uint32(450).fork()).join();
+        break;
+      case "authRoleAdd":
+        AuthRoleAddRequest.encode(message.op.value, writer.uint32(458).fork()).join();
+        break;
+      case "authRoleDelete":
+        AuthRoleDeleteRequest.encode(message.op.value, writer.uint32(466).fork()).join();
+        break;
+      case "authRoleGrantPermission":
+        AuthRoleGrantPermissionRequest.encode(message.op.value, writer.uint32(474).fork()).join();
+        break;
+      case "authRoleRevokePermission":
+        AuthRoleRevokePermissionRequest.encode(message.op.value, writer.uint32(482).fork()).join();
+        break;
     }
     return writer;
   },
@@ -346,6 +450,14 @@ export const Command: MessageFns<Command> = {
             }
 
             message.leaderTimeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.caller = CommandCaller.decode(reader, reader.uint32());
             continue;
           }
           case 10: {
@@ -484,6 +596,109 @@ export const Command: MessageFns<Command> = {
             message.op = { $case: "etcdCompaction", value: CompactionRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 50: {
+            if (tag !== 402) {
+              break;
+            }
+
+            message.op = { $case: "authEnable", value: AuthEnableRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 51: {
+            if (tag !== 410) {
+              break;
+            }
+
+            message.op = { $case: "authDisable", value: AuthDisableRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 52: {
+            if (tag !== 418) {
+              break;
+            }
+
+            message.op = { $case: "authUserAdd", value: AuthUserAddOp.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 53: {
+            if (tag !== 426) {
+              break;
+            }
+
+            message.op = { $case: "authUserDelete", value: AuthUserDeleteRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 54: {
+            if (tag !== 434) {
+              break;
+            }
+
+            message.op = {
+              $case: "authUserChangePassword",
+              value: AuthUserChangePasswordOp.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 55: {
+            if (tag !== 442) {
+              break;
+            }
+
+            message.op = {
+              $case: "authUserGrantRole",
+              value: AuthUserGrantRoleRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 56: {
+            if (tag !== 450) {
+              break;
+            }
+
+            message.op = {
+              $case: "authUserRevokeRole",
+              value: AuthUserRevokeRoleRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 57: {
+            if (tag !== 458) {
+              break;
+            }
+
+            message.op = { $case: "authRoleAdd", value: AuthRoleAddRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 58: {
+            if (tag !== 466) {
+              break;
+            }
+
+            message.op = { $case: "authRoleDelete", value: AuthRoleDeleteRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 59: {
+            if (tag !== 474) {
+              break;
+            }
+
+            message.op = {
+              $case: "authRoleGrantPermission",
+              value: AuthRoleGrantPermissionRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 60: {
+            if (tag !== 482) {
+              break;
+            }
+
+            message.op = {
+              $case: "authRoleRevokePermission",
+              value: AuthRoleRevokePermissionRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -504,6 +719,9 @@ export const Command: MessageFns<Command> = {
     message.clientId = object.clientId ?? "";
     message.seq = object.seq ?? 0;
     message.leaderTimeMs = object.leaderTimeMs ?? 0;
+    message.caller = (object.caller !== undefined && object.caller !== null)
+      ? CommandCaller.fromPartial(object.caller)
+      : undefined;
     switch (object.op?.$case) {
       case "put": {
         if (object.op?.value !== undefined && object.op?.value !== null) {
@@ -607,7 +825,398 @@ export const Command: MessageFns<Command> = {
         }
         break;
       }
+      case "authEnable": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "authEnable", value: AuthEnableRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "authDisable": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "authDisable", value: AuthDisableRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "authUserAdd": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "authUserAdd", value: AuthUserAddOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "authUserDelete": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "authUserDelete", value: AuthUserDeleteRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "authUserChangePassword": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = {
+            $case: "authUserChangePassword",
+            value: AuthUserChangePasswordOp.fromPartial(object.op.value),
+          };
+        }
+        break;
+      }
+      case "authUserGrantRole": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "authUserGrantRole", value: AuthUserGrantRoleRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "authUserRevokeRole": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "authUserRevokeRole", value: AuthUserRevokeRoleRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "authRoleAdd": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "authRoleAdd", value: AuthRoleAddRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "authRoleDelete": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "authRoleDelete", value: AuthRoleDeleteRequest.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "authRoleGrantPermission": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = {
+            $case: "authRoleGrantPermission",
+            value: AuthRoleGrantPermissionRequest.fromPartial(object.op.value),
+          };
+        }
+        break;
+      }
+      case "authRoleRevokePermission": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = {
+            $case: "authRoleRevokePermission",
+            value: AuthRoleRevokePermissionRequest.fromPartial(object.op.value),
+          };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseCommandCaller(): CommandCaller {
+  return { user: "", authRevision: 0 };
+}
+
+export const CommandCaller: MessageFns<CommandCaller> = {
+  encode(message: CommandCaller, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== "") {
+      writer.uint32(10).string(message.user);
+    }
+    if (message.authRevision !== 0) {
+      writer.uint32(16).uint64(message.authRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommandCaller {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommandCaller();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.authRevision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CommandCaller>): CommandCaller {
+    return CommandCaller.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CommandCaller>): CommandCaller {
+    const message = createBaseCommandCaller();
+    message.user = object.user ?? "";
+    message.authRevision = object.authRevision ?? 0;
+    return message;
+  },
+};
+
+function createBaseAuthUserAddOp(): AuthUserAddOp {
+  return { name: "", passwordHash: Buffer.alloc(0), salt: Buffer.alloc(0), noPassword: false };
+}
+
+export const AuthUserAddOp: MessageFns<AuthUserAddOp> = {
+  encode(message: AuthUserAddOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.passwordHash.length !== 0) {
+      writer.uint32(18).bytes(message.passwordHash);
+    }
+    if (message.salt.length !== 0) {
+      writer.uint32(26).bytes(message.salt);
+    }
+    if (message.noPassword !== false) {
+      writer.uint32(32).bool(message.noPassword);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserAddOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserAddOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.passwordHash = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.salt = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.noPassword = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserAddOp>): AuthUserAddOp {
+    return AuthUserAddOp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserAddOp>): AuthUserAddOp {
+    const message = createBaseAuthUserAddOp();
+    message.name = object.name ?? "";
+    message.passwordHash = object.passwordHash ?? Buffer.alloc(0);
+    message.salt = object.salt ?? Buffer.alloc(0);
+    message.noPassword = object.noPassword ?? false;
+    return message;
+  },
+};
+
+function createBaseAuthUserChangePasswordOp(): AuthUserChangePasswordOp {
+  return { name: "", passwordHash: Buffer.alloc(0), salt: Buffer.alloc(0) };
+}
+
+export const AuthUserChangePasswordOp: MessageFns<AuthUserChangePasswordOp> = {
+  encode(message: AuthUserChangePasswordOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.passwordHash.length !== 0) {
+      writer.uint32(18).bytes(message.passwordHash);
+    }
+    if (message.salt.length !== 0) {
+      writer.uint32(26).bytes(message.salt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthUserChangePasswordOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthUserChangePasswordOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.passwordHash = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.salt = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthUserChangePasswordOp>): AuthUserChangePasswordOp {
+    return AuthUserChangePasswordOp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthUserChangePasswordOp>): AuthUserChangePasswordOp {
+    const message = createBaseAuthUserChangePasswordOp();
+    message.name = object.name ?? "";
+    message.passwordHash = object.passwordHash ?? Buffer.alloc(0);
+    message.salt = object.salt ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseAuthRole(): AuthRole {
+  return { name: "", permissions: [], revision: 0 };
+}
+
+export const AuthRole: MessageFns<AuthRole> = {
+  encode(message: AuthRole, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.permissions) {
+      Permission1.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.revision !== 0) {
+      writer.uint32(24).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthRole {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthRole();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.permissions.push(Permission1.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AuthRole>): AuthRole {
+    return AuthRole.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthRole>): AuthRole {
+    const message = createBaseAuthRole();
+    message.name = object.name ?? "";
+    message.permissions = object.permissions?.map((e) => Permission1.fromPartial(e)) || [];
+    message.revision = object.revision ?? 0;
     return message;
   },
 };
@@ -1474,6 +2083,7 @@ function createBaseUser(): User {
     permissions: [],
     createdAtMs: 0,
     updatedAtMs: 0,
+    auth: undefined,
   };
 }
 
@@ -1496,6 +2106,9 @@ export const User: MessageFns<User> = {
     }
     if (message.updatedAtMs !== 0) {
       writer.uint32(48).int64(message.updatedAtMs);
+    }
+    if (message.auth !== undefined) {
+      UserAuth.encode(message.auth, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1561,6 +2174,14 @@ export const User: MessageFns<User> = {
             message.updatedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.auth = UserAuth.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1584,6 +2205,86 @@ export const User: MessageFns<User> = {
     message.permissions = object.permissions?.map((e) => Permission.fromPartial(e)) || [];
     message.createdAtMs = object.createdAtMs ?? 0;
     message.updatedAtMs = object.updatedAtMs ?? 0;
+    message.auth = (object.auth !== undefined && object.auth !== null) ? UserAuth.fromPartial(object.auth) : undefined;
+    return message;
+  },
+};
+
+function createBaseUserAuth(): UserAuth {
+  return { roles: [], revision: 0, noPassword: false };
+}
+
+export const UserAuth: MessageFns<UserAuth> = {
+  encode(message: UserAuth, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.roles) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    if (message.noPassword !== false) {
+      writer.uint32(24).bool(message.noPassword);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserAuth {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserAuth();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.roles.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.noPassword = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<UserAuth>): UserAuth {
+    return UserAuth.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UserAuth>): UserAuth {
+    const message = createBaseUserAuth();
+    message.roles = object.roles?.map((e) => e) || [];
+    message.revision = object.revision ?? 0;
+    message.noPassword = object.noPassword ?? false;
     return message;
   },
 };

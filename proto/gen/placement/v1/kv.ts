@@ -63,8 +63,8 @@ export interface SetRequest {
 }
 
 export interface SetReply {
-  header: ResponseHeader | undefined;
-  prevKv: KeyValue | undefined;
+  header?: ResponseHeader | undefined;
+  prevKv?: KeyValue | undefined;
 }
 
 export interface GetRequest {
@@ -81,10 +81,10 @@ export interface GetRequest {
 }
 
 export interface GetReply {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   found: boolean;
   value: Buffer;
-  kv: KeyValue | undefined;
+  kv?: KeyValue | undefined;
 }
 
 export interface DeleteRequest {
@@ -95,12 +95,12 @@ export interface DeleteRequest {
 }
 
 export interface DeleteReply {
-  header:
+  header?:
     | ResponseHeader
     | undefined;
   /** False when the key did not exist (nothing changed). */
   deleted: boolean;
-  prevKv: KeyValue | undefined;
+  prevKv?: KeyValue | undefined;
 }
 
 export interface ExistsRequest {
@@ -109,7 +109,7 @@ export interface ExistsRequest {
 }
 
 export interface ExistsReply {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   exists: boolean;
 }
 
@@ -124,7 +124,7 @@ export interface ListRequest {
 }
 
 export interface ListReply {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   kvs: KeyValue[];
   /** True when more keys match; pass next_key as start_after to continue. */
   more: boolean;
@@ -134,7 +134,7 @@ export interface ListReply {
 /** Atomic compare-and-swap on one key. Exactly one expectation is checked. */
 export interface CompareAndSwapRequest {
   key: string;
-  expect:
+  expect?:
     | //
     /** The key's mod_revision must equal this (0 means "the key must not exist"). */
     { $case: "expectedModRevision"; value: number }
@@ -153,10 +153,10 @@ export interface CompareAndSwapRequest {
 }
 
 export interface CompareAndSwapReply {
-  header: ResponseHeader | undefined;
+  header?: ResponseHeader | undefined;
   succeeded: boolean;
   /** The key as it was before the operation (absent if it did not exist). */
-  prevKv: KeyValue | undefined;
+  prevKv?: KeyValue | undefined;
 }
 
 /**
@@ -170,7 +170,7 @@ export interface SessionOp {
    * its own request timeout. 0 means the server's request timeout.
    */
   timeoutMs: number;
-  op:
+  op?:
     | { $case: "set"; value: SetRequest }
     | { $case: "get"; value: GetRequest }
     | { $case: "delete"; value: DeleteRequest }
@@ -194,7 +194,7 @@ export interface SessionResult {
   /** Leader hint for UNAVAILABLE / FAILED_PRECONDITION, as the unary methods put in trailers. */
   leaderId: number;
   leaderAddress: string;
-  reply:
+  reply?:
     | { $case: "set"; value: SetReply }
     | { $case: "get"; value: GetReply }
     | { $case: "delete"; value: DeleteReply }

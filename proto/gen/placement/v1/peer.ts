@@ -43,7 +43,7 @@ export interface RaftConfState {
 export interface RaftSnapshotMeta {
   index: number;
   term: number;
-  confState: RaftConfState | undefined;
+  confState?: RaftConfState | undefined;
 }
 
 /**
@@ -63,7 +63,7 @@ export interface RaftMessage {
   rejectHint: number;
   context: Buffer;
   /** Set for Snapshot messages only. */
-  snapshot:
+  snapshot?:
     | RaftSnapshotMeta
     | undefined;
   /** Read rounds riding on ordinary traffic (raft/types.ts Message.readSeq). 0: none. */
@@ -92,7 +92,7 @@ export interface SnapshotChunk {
   from: number;
   to: number;
   /** Only in the first chunk. */
-  message: RaftMessage | undefined;
+  message?: RaftMessage | undefined;
   offset: number;
   data: Buffer;
   /** Set on the last chunk: total size in bytes, for a consistency check. */
@@ -109,7 +109,7 @@ export interface SnapshotInstallReply {
 export interface ForwardRequest {
   clusterId: string;
   from: number;
-  kind:
+  kind?:
     | //
     /** A write: the leader proposes it and answers with the applied result. */
     { $case: "command"; value: Command }
@@ -131,7 +131,7 @@ export interface ForwardReply {
   errorCode: number;
   errorMessage: string;
   leaderId: number;
-  result: CommandResult | undefined;
+  result?: CommandResult | undefined;
   term: number;
   members: ForwardMember[];
   leaderLastIndex: number;

@@ -1,0 +1,155 @@
+// Auth on every entry point: a gRPC server interceptor (every service registered on the client
+// port: native, etcd, health; peer methods are authenticated by the peer handshake instead) and an
+// Express middleware for the admin API and the dashboard. Each resolves the caller, checks the
+// decision of the method or route (decisions.ts), and runs the handler as that caller, so that a
+// proposed command records who asked and the auth revision it was checked at.
+import * as grpc from '@grpc/grpc-js';
+import type { NextFunction, Request, Response } from 'express';
+import type { SessionOp, SessionReply, SessionRequest } from '../../proto/gen/placement/v1/kv.js';
+import { AUTH_ERR, type AuthError, type Need } from '../../storage/index.js';
+import { malformedReason } from '../grpc/malformed.js';
+import { commonNameOf } from '../tls/identity.js';
+import { TLSSocket } from 'node:tls';
+import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
+import { runAsCaller } from './context.js';
+import { KV_GUARDED } from './kv-guard.js';
+import { grpcDecision, httpDecision, httpDecisions, sessionOpNeed, type HttpDecisionOptions } from './decisions.js';
+
+const SESSION = '/placement.v1.KvService/Session';
+
+function bearer(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const m = /^Bearer\s+(\S+)$/i.exec(value);
+  return m ? m[1] : undefined;
+}
+
+function grpcIdentity(a: Authenticator, md: grpc.Metadata, call: grpc.ServerInterceptingCallInterface): Identity | Promise<Identity> {
+  if (!a.state.enabled) return ANONYMOUS_IDENTITY;
+  const token = (md.get('token')[0] as string | undefined) ?? bearer(md.get('authorization')[0] as string | undefined);
+  if (token) return a.fromToken(token);
+  const cert = call.getAuthContext().sslPeerCertificate;
+  return a.fromCertificate(cert ? commonNameOf(cert) : '');
+}
+
+function deny(call: grpc.ServerInterceptingCallInterface, e: AuthError, path = ''): void {
+  // The etcd services answer an anonymous caller with etcd's own code (INVALID_ARGUMENT) so etcd
+  // clients behave as against etcd; our own services say UNAUTHENTICATED.
+  const code = e.message === AUTH_ERR.userEmpty && path.startsWith('/etcdserverpb.') ? grpc.status.INVALID_ARGUMENT : e.grpcCode;
+  call.sendStatus({ code, details: e.message, metadata: new grpc.Metadata() });
+}
+
+export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
+  return (method, call) => {
+    const decision = grpcDecision(method.path);
+    if (decision === 'peer' || decision === 'open') return new grpc.ServerInterceptingCall(call);
+    let identity: Identity | Promise<Identity> = ANONYMOUS_IDENTITY;
+    let ran: Identity | null = null;
+    const session = method.path === SESSION;
+    const inService = KV_GUARDED.has(method.path);
+    const admit = (id: Identity, msg: unknown, next: (m: unknown) => void): void => {
+      // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
+      // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
+      if (malformedReason(msg) !== undefined) {
+        next(msg);
+        return;
+      }
+      // The etcd KV service checks its own requests (kv-guard.ts), after etcd's validation.
+      if (!inService) {
+        let need: Need;
+        try {
+          need = decision(msg);
+        } catch (err) {
+          call.sendStatus({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
+          return;
+        }
+        const refusal = a.refusal(id, need);
+        if (refusal) {
+          deny(call, refusal, method.path);
+          return;
+        }
+      }
+      ran = id;
+      runAsCaller(a.caller(id), () => next(session ? sessionOps(a, id, msg as SessionRequest, call) : msg), id);
+    };
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (md, mdNext) => {
+            identity = grpcIdentity(a, md, call);
+            mdNext(md);
+          },
+          onReceiveMessage: (msg, msgNext) => {
+            if (identity instanceof Promise) identity.then((id) => admit(id, msg, msgNext), () => deny(call, { grpcCode: grpc.status.INTERNAL, message: 'auth check failed' } as AuthError));
+            else admit(identity, msg, msgNext);
+          },
+          onReceiveHalfClose: (hcNext) => {
+            if (ran) runAsCaller(a.caller(ran), hcNext, ran);
+            else hcNext();
+          },
+        }),
+    });
+  };
+}
+
+/** A Session's operations the caller may not do are answered on their own; the rest go on. */
+function sessionOps(a: Authenticator, id: Identity, req: SessionRequest, call: grpc.ServerInterceptingCallInterface): SessionRequest {
+  if (!a.state.enabled) return req;
+  const allowed: SessionOp[] = [];
+  const refused: SessionReply = { results: [] };
+  for (const op of req.ops) {
+    const e = a.refusal(id, sessionOpNeed(op));
+    if (e) refused.results.push({ xid: op.xid, code: e.grpcCode, error: e.message, leaderId: 0, leaderAddress: '', reply: undefined });
+    else allowed.push(op);
+  }
+  if (refused.results.length > 0) call.sendMessage(refused, () => {});
+  return refused.results.length > 0 ? { ops: allowed } : req;
+}
+
+// ---------------------------------------------------------------- admin HTTP
+
+const HTTP_STATUS: Record<number, number> = { [grpc.status.UNAUTHENTICATED]: 401, [grpc.status.PERMISSION_DENIED]: 403, [grpc.status.INVALID_ARGUMENT]: 401 };
+
+async function httpIdentity(a: Authenticator, req: Request): Promise<Identity> {
+  if (!a.state.enabled) return ANONYMOUS_IDENTITY;
+  const h = req.headers.authorization;
+  const token = bearer(h);
+  if (token) return a.fromToken(token);
+  const basic = h ? /^Basic\s+(\S+)$/i.exec(h) : null;
+  if (basic) {
+    const text = Buffer.from(basic[1]!, 'base64').toString('utf8');
+    const i = text.indexOf(':');
+    return a.login(i < 0 ? text : text.slice(0, i), i < 0 ? '' : text.slice(i + 1), req.socket.remoteAddress ?? '');
+  }
+  const sock = req.socket;
+  const cert = sock instanceof TLSSocket && sock.authorized ? sock.getPeerCertificate() : undefined;
+  return a.fromCertificate(cert && cert.raw ? commonNameOf(cert) : '');
+}
+
+/** Express middleware: 401 without a valid identity, 403 without the permission (etcd's messages). */
+export function httpAuthMiddleware(a: Authenticator, opts: HttpDecisionOptions): (req: Request, res: Response, next: NextFunction) => void {
+  const table = httpDecisions(opts);
+  return (req, res, next) => {
+    const decision = httpDecision(table, req);
+    if (decision === 'open') return next();
+    httpIdentity(a, req).then(
+      (id) => {
+        let need: Need;
+        try {
+          need = decision(req);
+        } catch (err) {
+          next(err);
+          return;
+        }
+        const e = a.refusal(id, need);
+        if (e) {
+          const status = HTTP_STATUS[e.grpcCode] ?? 403;
+          if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="placement-center", charset="UTF-8"');
+          res.status(status).json({ code: e.grpcCode, data: null, error: e.message });
+          return;
+        }
+        runAsCaller(a.caller(id), next);
+      },
+      next,
+    );
+  };
+}

@@ -1,0 +1,45 @@
+// The etcd KV service's permission checks (src/api/etcd/permissions.ts KvGuard), against the auth
+// store: Range needs read, Put and DeleteRange need write (and read with prev_kv), a Txn needs read
+// for every compare and what each operation of both branches needs, Compact needs root.
+//
+// Called by the service after a request passed etcd's own checks, so a bad request is refused as
+// etcd refuses it (etcd validates in its gRPC layer and checks permissions when it serves or
+// applies the request). The interceptor (guard.ts) leaves these methods to this guard: it only
+// resolves the caller's identity, a token that is not valid included, and runs the handler as it.
+import * as grpc from '@grpc/grpc-js';
+import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { AUTH_ERR, type Need } from '../../storage/index.js';
+import type { KvGuard } from '../api/etcd/permissions.js';
+import { ANONYMOUS_IDENTITY, type Authenticator } from './authenticator.js';
+import { currentIdentity } from './context.js';
+import { GRPC_DECISIONS } from './decisions.js';
+
+/** The etcd KV methods whose permission the service checks through this guard. */
+export const KV_GUARDED = new Set(['/etcdserverpb.KV/Range', '/etcdserverpb.KV/Put', '/etcdserverpb.KV/DeleteRange', '/etcdserverpb.KV/Txn', '/etcdserverpb.KV/Compact']);
+
+function needOf(path: string, req: unknown): Need {
+  const d = GRPC_DECISIONS[path];
+  if (typeof d !== 'function') throw new Error(`${path}: no permission decision`);
+  return d(req);
+}
+
+export function authKvGuard(a: Authenticator): KvGuard {
+  const check = (path: string, req: unknown): void => {
+    const refusal = a.refusal(currentIdentity() ?? ANONYMOUS_IDENTITY, needOf(path, req));
+    if (!refusal) return;
+    // etcd answers a caller without a user INVALID_ARGUMENT (rpctypes.ErrGRPCUserEmpty).
+    const code = refusal.message === AUTH_ERR.userEmpty ? grpc.status.INVALID_ARGUMENT : (refusal.grpcCode as grpc.status);
+    const e = new Error(refusal.message) as grpc.ServiceError;
+    e.code = code;
+    e.details = refusal.message;
+    e.metadata = new grpc.Metadata();
+    throw e;
+  };
+  return {
+    range: (_call, req: RangeRequest) => check('/etcdserverpb.KV/Range', req),
+    put: (_call, req: PutRequest) => check('/etcdserverpb.KV/Put', req),
+    deleteRange: (_call, req: DeleteRangeRequest) => check('/etcdserverpb.KV/DeleteRange', req),
+    txn: (_call, req: TxnRequest) => check('/etcdserverpb.KV/Txn', req),
+    compact: (_call, req: CompactionRequest) => check('/etcdserverpb.KV/Compact', req),
+  };
+}
