@@ -18,6 +18,10 @@ import { followCertificates } from '../tls/credentials.js';
 import { PlacementNode } from './node.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
+import { confirmListed } from '../membership/join.js';
+
+/** How long `--join` waits for the cluster to confirm it lists the new member. */
+const JOIN_CONFIRM_MS = 10_000;
 
 export { PlacementNode } from './node.js';
 export { StartupRefusal, EXIT_REFUSED } from './refusal.js';
@@ -60,6 +64,18 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   node = new PlacementNode(cfg, { log, metrics });
   node.transport.useSecurity(security.peer);
   await node.open();
+  if (cfg.join && !node.clusterStatus().members.some((m) => m.id === cfg.id)) {
+    const joining = node;
+    await confirmListed(
+      {
+        selfId: cfg.id,
+        peers: [...cfg.peers.keys()].filter((id) => id !== cfg.id),
+        askMembers: (id, deadline) => joining.transport.forward(id, { kind: { $case: 'members', value: true } }, deadline),
+        log,
+      },
+      JOIN_CONFIRM_MS,
+    );
+  }
 
   // Requests up to the configured value limit (plus room for the key and framing) must reach the
   // handlers, which answer INVALID_ARGUMENT naming the limit instead of a transport-level error.
@@ -159,6 +175,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     })();
     return stopping;
   };
+  node.onRemoved = () => void stop();
   return { node, grpcPort, peerPort, httpPort, log, metrics, stop };
 }
 
@@ -175,6 +192,13 @@ export async function runNode(cfg: NodeConfig): Promise<void> {
     }
     throw err;
   }
+  // Removed from the cluster: stop as on SIGTERM, and exit 0 (nothing went wrong).
+  running.node.onRemoved = () => {
+    running.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;

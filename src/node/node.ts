@@ -49,6 +49,9 @@ import { checkIdentity, compareMembership, type Identity } from './identity.js';
 import { StartupRefusal } from './refusal.js';
 import { StateMachineHealth, isStateMachineDamage } from './sm-health.js';
 import { encodeMessage } from '../../proto/codec.js';
+import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
+import { AddressBook } from '../membership/address-book.js';
+import { MembershipOps, type MembershipHost } from '../membership/ops.js';
 
 const grpcToCode = new Map<number, ErrorCode>(
   (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
@@ -129,6 +132,12 @@ export class PlacementNode implements AdminBackend, ServingNode {
   /** Take a snapshot as soon as possible (the newest one's file is missing). */
   private snapshotWanted = false;
   private verifyTimer: NodeJS.Timeout | null = null;
+  /** Addresses of members added at run time (src/membership/address-book.ts). */
+  private addresses!: AddressBook;
+  readonly membership: MembershipOps;
+  /** Called once when this member learns it was removed from the cluster (the process then stops). */
+  onRemoved: (() => void) | null = null;
+  private removed = false;
 
   constructor(cfg: NodeConfig, deps: NodeDeps) {
     this.cfg = cfg;
@@ -162,6 +171,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         forward: (req, deadline) => this.onForward(req, deadline),
       },
     });
+    this.membership = new MembershipOps(this.membershipHost());
   }
 
   /** For log lines: current term and role. */
@@ -174,7 +184,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   async open(): Promise<void> {
     const dir = this.cfg.dataDir;
     mkdirSync(dir, { recursive: true });
-    const id = await checkIdentity(dir, this.cfg.clusterId, this.cfg.id, this.cfg.peers);
+    const id = await checkIdentity(dir, this.cfg.clusterId, this.cfg.id, this.cfg.peers, this.cfg.join);
     this.identity = id.identity;
     if (id.recorded !== 'existing') this.log.info({ clusterId: this.cfg.clusterId, id: this.cfg.id, how: id.recorded }, 'data directory identity recorded');
     if (this.cfg.rejoin) await markRejoining(dir);
@@ -185,6 +195,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
         `restore its data directory from a copy, or remove ${rejoinMarkerPath(dir)} to start it on the data it has`,
       );
     }
+    this.addresses = new AddressBook(dir);
+    for (const [mid, addr] of this.addresses.all()) if (!this.cfg.peers.has(mid)) this.cfg.peers.set(mid, addr);
     await this.openStorage();
     const metrics = this.metrics;
     metrics?.bindRaftStatus(() => {
@@ -206,6 +218,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   /** The membership a brand-new cluster starts with: as recorded when the data directory was created. */
   private foundingVoters(): number[] {
+    // A member that joined a running cluster founded nothing: its membership comes from the leader.
+    if (this.identity?.joined) return [];
     const recorded = this.identity?.peers ? Object.keys(this.identity.peers).map(Number) : [];
     return (recorded.length > 0 ? recorded : [...this.cfg.peers.keys()]).sort((a, b) => a - b);
   }
@@ -584,6 +598,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     // crash (the WAL replays them). Until the write completes, reads that skip the ReadIndex
     // round wait for it (serializableBarrier), so a client always reads its acknowledged writes;
     // linearizable reads wait for appliedIndex, which moves only after the write.
+    for (const e of entries) if (e.type === EntryType.ConfChange) await this.recordAddress(e.data);
     const results = await this.sm.apply(entries, {
       onExecuted: (r) => {
         this.unpersistedApply = true;
@@ -629,12 +644,31 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return !this.unpersistedApply;
   }
 
+  private async recordAddress(data: Uint8Array): Promise<void> {
+    let cc;
+    try {
+      cc = decodeConfChange(data);
+    } catch {
+      return; // reported by onConfChangeApplied
+    }
+    if (cc.type !== ConfChangeType.RemoveNode && cc.context.length > 0) await this.addresses.record(cc.nodeId, Buffer.from(cc.context).toString('utf8'));
+  }
+
   private onConfChangeApplied(data: Uint8Array): void {
     try {
       const cc = decodeConfChange(data);
       const addr = Buffer.from(cc.context).toString('utf8');
       if (cc.type === ConfChangeType.RemoveNode) {
-        if (cc.nodeId !== this.cfg.id) this.transport.removePeer(cc.nodeId);
+        if (cc.nodeId === this.cfg.id) this.learnedRemoved('its removal was applied');
+        else if (this.role === Role.Leader) {
+          // The removed member gets no more entries (the change took effect when appended), so it
+          // would never apply its own removal: the leader tells it, then forgets its address.
+          const gone = cc.nodeId;
+          void this.transport
+            .forward(gone, { kind: { $case: 'membership', value: { op: 'removed', id: gone, address: '', isLearner: false } } }, Date.now() + 1000)
+            .catch(() => undefined)
+            .finally(() => this.transport.removePeer(gone));
+        } else this.transport.removePeer(cc.nodeId);
       } else if (cc.nodeId !== this.cfg.id) {
         const dial = this.cfg.dial.get(cc.nodeId) ?? (addr || this.cfg.peers.get(cc.nodeId));
         if (dial) {
@@ -654,7 +688,52 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   private isMember(id: number): boolean {
     if (this.members_.voters.includes(id) || this.members_.learners.includes(id)) return true;
-    return false;
+    // A member that has just joined knows no configuration yet: it takes the leader's word for
+    // it, and the leader is among the members its --peers names.
+    return this.members_.voters.length === 0 && this.members_.learners.length === 0 && this.cfg.join && this.cfg.peers.has(id);
+  }
+
+  /** This member is no longer in the cluster: it stops voting and shuts down (once). */
+  private learnedRemoved(how: string): void {
+    if (this.removed) return;
+    this.removed = true;
+    this.log.warn({ how }, 'this member was removed from the cluster: shutting down');
+    if (this.onRemoved) setImmediate(this.onRemoved);
+  }
+
+  /** What src/membership/ops.ts needs from this node. */
+  private membershipHost(): MembershipHost {
+    return {
+      selfId: this.cfg.id,
+      isLeader: () => this.role === Role.Leader,
+      leaderId: () => this.leaderId,
+      raftStatus: () => this.raft.status(),
+      knownIds: () => [...this.cfg.peers.keys(), ...(this.identity?.peers ? Object.keys(this.identity.peers).map(Number) : [])],
+      addressOf: (id) => this.addressOf(id),
+      proposeConfChange: async (cc, deadline) => {
+        const r = this.raft.proposeConfChange(cc);
+        if (!r.ok) {
+          if (r.reason === 'conf-change-pending') throw new PlacementError('FAILED_PRECONDITION', 'another membership change is still in progress (one change at a time): retry once it has committed');
+          if (r.reason === 'invalid') throw new PlacementError('INVALID_ARGUMENT', 'the change would leave the cluster without a voter');
+          throw new PlacementError('UNAVAILABLE', `member ${this.cfg.id} cannot propose now (${r.reason}); retry`, r.leader, this.addressOf(r.leader));
+        }
+        this.schedule();
+        await this.track(this.proposals.add(r.index, r.term, deadline));
+      },
+      transferLeadership: (to) => {
+        this.raft.transferLeadership(to);
+        this.schedule();
+      },
+      leaderChangeOrTimeout: (ms) => this.leaderChangeOrTimeout(ms),
+      forward: (leader, req, deadline) => this.transport.forward(leader, { kind: { $case: 'membership', value: req } }, deadline),
+      errorFromReply: (reply) => new PlacementError(grpcToCode.get(reply.errorCode) ?? 'INTERNAL', reply.errorMessage, reply.leaderId, this.addressOf(reply.leaderId)),
+    };
+  }
+
+  /** An operator's membership change or leader move (src/membership/ops.ts), from any member. */
+  changeMembership(req: MembershipRequest, deadline = this.deadline()): Promise<number> {
+    this.guard();
+    return this.track(this.membership.execute(req, deadline));
   }
 
   /**
@@ -1003,10 +1082,17 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   /** Leader side of Forward. Never forwards again (no multi-hop). */
   private async onForward(req: ForwardRequest, deadline: number): Promise<ForwardReply> {
-    const base: ForwardReply = { errorCode: 0, errorMessage: '', leaderId: this.leaderId, result: undefined, term: this.term, members: [], leaderLastIndex: 0 };
+    const base: ForwardReply = { errorCode: 0, errorMessage: '', leaderId: this.leaderId, result: undefined, term: this.term, members: [], leaderLastIndex: 0, memberId: 0 };
     if (!this.accepting()) return { ...base, errorCode: grpc.status.UNAVAILABLE, errorMessage: 'leader is shutting down' };
     const kind = req.kind;
     if (!kind) return { ...base, errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: 'empty forward request' };
+    if (kind.$case === 'membership' && kind.value.op === 'removed') {
+      // Only a member of this one's configuration gets here (the transport checks), and only the
+      // leader that applied the removal sends it.
+      if (kind.value.id !== this.cfg.id) return { ...base, errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: `removal notice names member ${kind.value.id}, not ${this.cfg.id}` };
+      this.learnedRemoved(`member ${req.from} (leader) says it was removed`);
+      return base;
+    }
     if (this.role !== Role.Leader) return { ...base, errorCode: grpc.status.FAILED_PRECONDITION, errorMessage: `not leader (member ${this.cfg.id})` };
     try {
       if (kind.$case === 'command') {
@@ -1015,6 +1101,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         const result = await this.track(p);
         return { ...base, result };
       }
+      if (kind.$case === 'membership') return { ...base, memberId: await this.membership.onLeader(kind.value, deadline) };
       const st = this.raft.status();
       return {
         ...base,
