@@ -61,6 +61,7 @@ export type {
   Member,
   MemberRole,
   MembersResult,
+  MembershipChangeResult,
   NodeRole,
   PlacementClientOptions,
   ReadOptions,

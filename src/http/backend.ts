@@ -17,6 +17,8 @@ export interface MemberInfo {
   /** As the leader sees it; null when this node is not the leader and could not ask it. */
   matchIndex: number | null;
   lag: number | null;
+  /** Leader's view: it heard from the member within the last election timeout (what the strict reconfiguration check counts as started); null elsewhere. */
+  active?: boolean | null;
 }
 
 export interface ClusterStatus {

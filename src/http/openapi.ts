@@ -473,6 +473,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
             isLeader: { type: 'boolean' },
             matchIndex: { type: ['integer', 'null'] },
             lag: { type: ['integer', 'null'] },
+            active: { type: ['boolean', 'null'], description: "Leader's view: heard from within the last election timeout (counted as started by the strict reconfiguration check); null on other members" },
           },
         },
         ClusterStatus: {

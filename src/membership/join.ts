@@ -6,6 +6,10 @@ import type { ForwardReply } from '../../proto/gen/placement/v1/peer.js';
 import type { Logger } from '../log.js';
 import { StartupRefusal } from '../node/refusal.js';
 
+/** How the peer handshake refuses a member outside its configuration (src/transport/peer-auth.ts). */
+const NOT_A_MEMBER = /not in this cluster's configuration|not a member/;
+const UNLISTED_AFTER_MS = 2000;
+
 export interface JoinProbe {
   selfId: number;
   /** Every other member named by --peers. */
@@ -23,13 +27,20 @@ export async function confirmListed(p: JoinProbe, timeoutMs: number): Promise<'v
   const until = Date.now() + timeoutMs;
   const answers = new Map<number, string>();
   let queue = [...p.peers];
+  // Every member refusing it as not in its configuration, round after round for this long, is
+  // the cluster's answer (an add still being applied shows up within a round or two).
+  let allRefusedSince = 0;
   for (;;) {
+    const refusedNow = new Set<number>();
     for (const id of queue) {
       let reply: ForwardReply;
       try {
         reply = await p.askMembers(id, Math.min(until, Date.now() + 2000));
       } catch (err) {
-        answers.set(id, (err as { details?: string; message?: string }).details ?? (err as Error).message);
+        const e = err as { code?: number; details?: string; message?: string };
+        const why = e.details ?? e.message ?? String(err);
+        answers.set(id, why);
+        if (NOT_A_MEMBER.test(why)) refusedNow.add(id);
         continue;
       }
       if (reply.errorCode !== 0) {
@@ -50,6 +61,14 @@ export async function confirmListed(p: JoinProbe, timeoutMs: number): Promise<'v
     }
     // Peers that refuse this member outright (not in their configuration) say so every time;
     // the leader may simply not have applied the change yet, so keep asking until the deadline.
+    const everyone = p.peers.length > 0 && p.peers.every((id) => refusedNow.has(id));
+    allRefusedSince = everyone ? allRefusedSince || Date.now() : 0;
+    if (everyone && Date.now() - allRefusedSince >= UNLISTED_AFTER_MS) {
+      throw new StartupRefusal(
+        `member ${p.selfId} was started with --join, but the cluster does not list it: every member refuses it as not in its configuration (${[...answers].map(([id, e]) => `member ${id}: ${e}`).join('; ')})`,
+        'add it first with `placement-ctl member add <its address> [--learner]` and start it with the id that prints; a removed member cannot come back under its old id',
+      );
+    }
     if (Date.now() >= until) {
       const why = [...answers].map(([id, e]) => `member ${id}: ${e}`).join('; ');
       throw new StartupRefusal(

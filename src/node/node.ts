@@ -1248,6 +1248,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
           isLeader: id === st.softState.leader,
           matchIndex: p ? p.match : null,
           lag: p ? Math.max(0, st.lastIndex - p.match) : null,
+          active: p ? id === this.cfg.id || p.recentActive : null,
         };
       }),
     };
