@@ -24,6 +24,8 @@ export interface MembershipHost {
   /** Resolves when the leader changes or `ms` passes. */
   leaderChangeOrTimeout(ms: number): Promise<void>;
   forward(leader: number, req: MembershipRequest, deadline: number): Promise<ForwardReply>;
+  /** Resolves once this member has applied what the leader had committed (a ReadIndex round). */
+  caughtUpWithLeader(deadline: number): Promise<void>;
   errorFromReply(reply: ForwardReply): PlacementError;
 }
 
@@ -53,7 +55,11 @@ export class MembershipOps {
       const leader = this.host.leaderId();
       if (leader !== 0) {
         const reply = await this.host.forward(leader, req, deadline);
-        if (reply.errorCode === 0) return reply.memberId;
+        if (reply.errorCode === 0) {
+          // So that what this member answers next (its members list) includes the change.
+          await this.host.caughtUpWithLeader(deadline).catch(() => undefined);
+          return reply.memberId;
+        }
         // The member we asked stopped leading in between: ask the new one.
         if (!reply.errorMessage.startsWith('not leader')) throw this.host.errorFromReply(reply);
       }

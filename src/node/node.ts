@@ -718,7 +718,19 @@ export class PlacementNode implements AdminBackend, ServingNode {
           throw new PlacementError('UNAVAILABLE', `member ${this.cfg.id} cannot propose now (${r.reason}); retry`, r.leader, this.addressOf(r.leader));
         }
         this.schedule();
-        await this.track(this.proposals.add(r.index, r.term, deadline));
+        try {
+          await this.track(this.proposals.add(r.index, r.term, deadline));
+        } catch (err) {
+          // A leader that removed itself steps down in the Ready that commits the change, before
+          // applying it: its proposals fail as "leadership lost" though this one went through.
+          if (!(err instanceof PlacementError) || err.code !== 'UNAVAILABLE') throw err;
+          while (this.appliedIndex < r.index && Date.now() < deadline && !this.stopped) await sleep(this.cfg.tickMs);
+          const m = this.members_;
+          const done = cc.type === ConfChangeType.RemoveNode ? !m.voters.includes(cc.nodeId) && !m.learners.includes(cc.nodeId) : (cc.type === ConfChangeType.AddVoter ? m.voters : m.learners).includes(cc.nodeId);
+          if (this.appliedIndex < r.index || !done) throw err;
+        }
+        // Answered when executed; the batch (and with it the address book and members) is done after.
+        await this.serializableBarrier();
       },
       transferLeadership: (to) => {
         this.raft.transferLeadership(to);
@@ -726,6 +738,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       },
       leaderChangeOrTimeout: (ms) => this.leaderChangeOrTimeout(ms),
       forward: (leader, req, deadline) => this.transport.forward(leader, { kind: { $case: 'membership', value: req } }, deadline),
+      caughtUpWithLeader: (deadline) => this.readBarrier(false, deadline),
       errorFromReply: (reply) => new PlacementError(grpcToCode.get(reply.errorCode) ?? 'INTERNAL', reply.errorMessage, reply.leaderId, this.addressOf(reply.leaderId)),
     };
   }
@@ -1101,7 +1114,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         const result = await this.track(p);
         return { ...base, result };
       }
-      if (kind.$case === 'membership') return { ...base, memberId: await this.membership.onLeader(kind.value, deadline) };
+      if (kind.$case === 'membership') return { ...base, memberId: await this.track(this.membership.onLeader(kind.value, deadline)) };
       const st = this.raft.status();
       return {
         ...base,
