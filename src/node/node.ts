@@ -52,6 +52,7 @@ import { encodeMessage } from '../../proto/codec.js';
 import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 import { AddressBook } from '../membership/address-book.js';
 import { MembershipOps, type MembershipHost } from '../membership/ops.js';
+import { RemovalDetector } from '../membership/removal.js';
 
 const grpcToCode = new Map<number, ErrorCode>(
   (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
@@ -138,6 +139,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   /** Called once when this member learns it was removed from the cluster (the process then stops). */
   onRemoved: (() => void) | null = null;
   private removed = false;
+  private readonly removalDetector = new RemovalDetector();
 
   constructor(cfg: NodeConfig, deps: NodeDeps) {
     this.cfg = cfg;
@@ -169,6 +171,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
           this.schedule();
         },
         forward: (req, deadline) => this.onForward(req, deadline),
+        refusedAsNonMember: (peer) => {
+          if (this.removalDetector.refused(peer, this.members_.voters, this.cfg.id, Date.now())) this.learnedRemoved(`a quorum of the other voters refuses it as not in their configuration`);
+        },
       },
     });
     this.membership = new MembershipOps(this.membershipHost());
@@ -770,6 +775,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (this.stopped || this.paused || !this.raft) return;
     for (const m of msgs) {
       this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
+      this.removalDetector.heardFrom(m.from);
       if (m.type === MessageType.HeartbeatResponse) this.endRttProbe(m.from);
       else if (m.type === MessageType.ReadIndex) {
         this.readCarriers = true;

@@ -188,4 +188,19 @@ describe('membership: learners, promotion, removal and leader moves on a real cl
       }
     }
   });
+
+  test('a member removed while it was down learns it when it restarts, and exits 0', async () => {
+    const leader = await c.waitForLeader({ among: voters().filter((x) => c.node(x).proc) });
+    const down = voters().find((x) => x !== leader && c.node(x).proc)!;
+    await c.kill(down);
+    await c.waitFor(async () => (await c.status(leader)).members.find((m) => m.id === down)?.active === false, { timeoutMs: 20_000, what: `the leader to see member ${down} inactive` });
+    const rm = await http<ChangeReply>(c, leader, 'DELETE', `/v1/cluster/members/${down}`);
+    assert.equal(rm.status, 200, JSON.stringify(rm.body));
+    await c.start(down).catch(() => undefined); // it may exit before its status answers
+    await c.waitFor(async () => c.node(down).proc === null, { timeoutMs: 30_000, what: `removed member ${down} to exit` });
+    assert.match(c.logs(down), /a quorum of the other voters refuses it as not in their configuration/);
+    assert.match(c.logs(down), /"msg":"stopped"/);
+    await write(5);
+    assert.deepEqual((await c.status(leader)).members.map((m) => m.id), [leader]);
+  });
 });

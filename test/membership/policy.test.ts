@@ -2,6 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assignId, checkAdd, checkPromote, checkRemove, quorum, type LeaderView } from '../../src/membership/policy.js';
+import { REMOVAL_EVIDENCE_MS, RemovalDetector } from '../../src/membership/removal.js';
 
 function view(voters: number[], learners: number[], active: number[], match: Record<number, number> = {}, lastIndex = 100): LeaderView {
   return {
@@ -51,5 +52,21 @@ describe('membership policy', () => {
     assert.equal(assignId(view([1, 2, 3], [], [], {}, 2), []), 4);
     assert.equal(assignId(view([1, 2, 3], [], [], {}, 500), []), 501);
     assert.equal(assignId(view([1, 2, 3], [700], [], {}, 500), [900]), 901);
+  });
+
+  test('a member concludes it was removed only when a quorum of the other voters keeps refusing it', () => {
+    const d = new RemovalDetector();
+    const voters = [1, 2, 3];
+    assert.equal(d.refused(1, voters, 3, 0), false, 'one refusal is no evidence');
+    assert.equal(d.refused(1, voters, 3, REMOVAL_EVIDENCE_MS), false, 'one of the two others, however long');
+    d.refused(2, voters, 3, REMOVAL_EVIDENCE_MS);
+    assert.equal(d.refused(2, voters, 3, REMOVAL_EVIDENCE_MS + 10), false, 'member 2 only just started refusing');
+    d.heardFrom(2);
+    assert.equal(d.refused(2, voters, 3, 2 * REMOVAL_EVIDENCE_MS), false, 'a message from 2 reset its evidence');
+    assert.equal(d.refused(2, voters, 3, 3 * REMOVAL_EVIDENCE_MS), true);
+    assert.equal(new RemovalDetector().refused(1, [1, 2], 9, 0), false, 'a member that is no voter in its own view never concludes');
+    const two = new RemovalDetector();
+    two.refused(1, [1, 2], 2, 0);
+    assert.equal(two.refused(1, [1, 2], 2, REMOVAL_EVIDENCE_MS), true, 'with one other voter, its refusal is the quorum');
   });
 });
