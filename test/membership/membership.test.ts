@@ -47,6 +47,33 @@ describe('membership: learners, promotion, removal and leader moves on a real cl
     }
   }
 
+  /**
+   * Writes one key at a time in the background until the returned function is called; every
+   * acknowledged write joins `acked` (checked on every member at the end). A failed write's
+   * outcome is unknown and is not checked. Resolves with how many were acknowledged.
+   */
+  function load(): () => Promise<number> {
+    let stop = false;
+    let n = 0;
+    const loop = (async () => {
+      while (!stop) {
+        const k = `/load/${String(seq++).padStart(6, '0')}`;
+        try {
+          await client.kv.set(k, k);
+          acked.set(k, k);
+          n++;
+        } catch {
+          // outcome unknown
+        }
+      }
+    })();
+    return async () => {
+      stop = true;
+      await loop;
+      return n;
+    };
+  }
+
   /** Waits until member `id` has applied everything the leader had committed when asked. */
   async function caughtUp(id: number): Promise<void> {
     const leader = await c.waitForLeader({ among: c.nodes.filter((h) => h.proc).map((h) => h.id) });
@@ -88,6 +115,7 @@ describe('membership: learners, promotion, removal and leader moves on a real cl
 
   test('a learner is added, refused promotion until caught up, joins by snapshot, and is promoted through a follower', async () => {
     await write(300);
+    const stopLoad = load();
     const address = c.spareGrpcAddress();
     const add = await runCtl(['--endpoints', c.nodes[0]!.grpcAddress, '--json', 'member', 'add', address, '--learner']);
     assert.equal(add.code, 0, add.stderr);
@@ -118,6 +146,7 @@ describe('membership: learners, promotion, removal and leader moves on a real cl
     const promoted = await http<ChangeReply>(c, follower, 'POST', `/v1/cluster/members/${id}/promote`);
     assert.equal(promoted.status, 200, JSON.stringify(promoted.body));
     assert.equal(promoted.body.data.members.find((m) => m.id === id)?.role, 'voter');
+    assert.ok((await stopLoad()) > 0, 'writes went on while the learner was added, caught up and promoted');
     await write(20);
     await caughtUp(id);
     const kv = await client.kv.get('/m/00000', { endpoint: c.node(id).grpcAddress, serializable: true });
@@ -160,6 +189,7 @@ describe('membership: learners, promotion, removal and leader moves on a real cl
     const proc = c.node(leader).proc!;
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     const other = voters().find((x) => x !== leader)!;
+    const stopLoad = load();
     const r = await runCtl(['--endpoints', c.node(other).grpcAddress, '--json', 'member', 'remove', String(leader)]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await exited, 0, `the removed leader exits cleanly; log:\n${c.logs(leader).split('\n').slice(-20).join('\n')}`);
@@ -169,6 +199,7 @@ describe('membership: learners, promotion, removal and leader moves on a real cl
     assert.notEqual(newLeader, leader);
     assert.deepEqual((await c.status(newLeader)).members.map((m) => m.id).sort((p, q) => p - q), rest);
     await write(10);
+    assert.ok((await stopLoad()) > 0);
 
     // A follower removed: the leader tells it, and it exits 0 as well.
     const follower = rest.find((x) => x !== newLeader)!;
@@ -181,11 +212,15 @@ describe('membership: learners, promotion, removal and leader moves on a real cl
     await write(10);
     for (const id of left) await caughtUp(id);
     for (const id of left) {
-      const ep = c.node(id).grpcAddress;
-      for (const [k, v] of acked) {
-        const kv = await client.kv.get(k, { endpoint: ep, serializable: true });
-        assert.equal(kv?.value.toString(), v, `member ${id} has ${k}`);
+      const have = new Map<string, string>();
+      let startAfter = '';
+      for (;;) {
+        const page = await client.kv.list('/', { endpoint: c.node(id).grpcAddress, serializable: true, limit: 1000, startAfter });
+        for (const kv of page.kvs) have.set(kv.key, kv.value.toString());
+        if (!page.more) break;
+        startAfter = page.nextKey;
       }
+      for (const [k, v] of acked) assert.equal(have.get(k), v, `member ${id} has the acknowledged write ${k}`);
     }
   });
 
