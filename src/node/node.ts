@@ -293,7 +293,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
       },
       'recovered',
     );
-    if (rebuild === undefined) {
+    // A member that has just joined has no membership yet to compare --peers with.
+    const joining = this.members_.voters.length === 0 && this.members_.learners.length === 0 && this.identity?.joined;
+    if (rebuild === undefined && !joining) {
       for (const n of compareMembership(this.members_, this.cfg.peers, this.identity, this.cfg.id)) {
         this.log.warn({ member: n.id, peersAddress: n.peersAddress || undefined, recordedAddress: n.recordedAddress || undefined }, `--peers disagrees with the stored membership: ${n.problem}`);
       }
@@ -695,7 +697,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (this.members_.voters.includes(id) || this.members_.learners.includes(id)) return true;
     // A member that has just joined knows no configuration yet: it takes the leader's word for
     // it, and the leader is among the members its --peers names.
-    return this.members_.voters.length === 0 && this.members_.learners.length === 0 && this.cfg.join && this.cfg.peers.has(id);
+    return this.members_.voters.length === 0 && this.members_.learners.length === 0 && (this.cfg.join || !!this.identity?.joined) && this.cfg.peers.has(id);
   }
 
   /** This member is no longer in the cluster: it stops voting and shuts down (once). */
