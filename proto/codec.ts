@@ -56,6 +56,24 @@ export class FastInt64Reader extends BinaryReader {
   }
 }
 
+/**
+ * A FastInt64Reader that refuses a `string` field whose bytes are not valid UTF-8 (protobuf's own
+ * rule for `string`) instead of replacing them with U+FFFD: the native API's keys are strings, and
+ * two different byte keys must never decode to the same key.
+ */
+export class StrictUtf8Reader extends FastInt64Reader {
+  override string(): string {
+    try {
+      return super.string(true);
+    } catch (err) {
+      if (err instanceof TypeError) throw new Error(INVALID_UTF8);
+      throw err;
+    }
+  }
+}
+
+export const INVALID_UTF8 = 'a string field is not valid UTF-8 (keys of placement.v1 are UTF-8 text; the etcd API takes keys of any bytes)';
+
 /** Past this size the writer is replaced after use, so a rare huge message is not kept alive. */
 const KEEP_BYTES = 1 << 20;
 
@@ -85,9 +103,9 @@ export interface Decodes<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
 }
 
-/** `fns.decode(bytes)`, reading (u)int64 fields through FastInt64Reader. */
-export function decodeMessage<T>(fns: Decodes<T>, bytes: Uint8Array): T {
-  return fns.decode(new FastInt64Reader(bytes));
+/** `fns.decode(bytes)`, reading (u)int64 fields through FastInt64Reader (and strings strictly, with `strictUtf8`). */
+export function decodeMessage<T>(fns: Decodes<T>, bytes: Uint8Array, strictUtf8 = false): T {
+  return fns.decode(strictUtf8 ? new StrictUtf8Reader(bytes) : new FastInt64Reader(bytes));
 }
 
 /** A grpc-js serializer for `fns`, equivalent to the generated one. */
@@ -106,10 +124,11 @@ type Codec = Encodes<never> & Decodes<unknown>;
 
 /**
  * A copy of a generated grpc-js service definition whose serializers go through the shared
- * writer and whose deserializers read (u)int64 fields without BigInt. `types` names each
- * method's request and response message types.
+ * writer and whose deserializers read (u)int64 fields without BigInt (and, with `strictUtf8`,
+ * refuse strings that are not UTF-8). `types` names each method's request and response message
+ * types.
  */
-export function withFastCodec<D extends Record<string, MethodDefinition>>(def: D, types: { [K in keyof D]: [Codec, Codec] }): D {
+export function withFastCodec<D extends Record<string, MethodDefinition>>(def: D, types: { [K in keyof D]: [Codec, Codec] }, opts: { strictUtf8?: boolean } = {}): D {
   const out: Record<string, unknown> = {};
   for (const [name, m] of Object.entries(def)) {
     const [req, res] = types[name as keyof D];
@@ -117,8 +136,8 @@ export function withFastCodec<D extends Record<string, MethodDefinition>>(def: D
       ...m,
       requestSerialize: serializer(req),
       responseSerialize: serializer(res),
-      requestDeserialize: (b: Buffer) => decodeMessage(req, b),
-      responseDeserialize: (b: Buffer) => decodeMessage(res, b),
+      requestDeserialize: (b: Buffer) => decodeMessage(req, b, opts.strictUtf8),
+      responseDeserialize: (b: Buffer) => decodeMessage(res, b, opts.strictUtf8),
     };
   }
   return out as D;

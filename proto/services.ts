@@ -41,7 +41,7 @@ export const KvService = withFastCodec(KvServiceService, {
   list: [ListRequest, ListReply],
   compareAndSwap: [CompareAndSwapRequest, CompareAndSwapReply],
   session: [SessionRequest, SessionReply],
-} as never);
+} as never, { strictUtf8: true });
 
 export const PeerService = withFastCodec(PeerServiceService, {
   hello: [PeerHello, PeerHelloReply],

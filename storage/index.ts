@@ -31,7 +31,9 @@ export type {
   RangeResult,
   SnapshotContentSource,
   StateMachineOptions,
+  TxnReadResult,
 } from './state-machine/state-machine.js';
+export { isReadOnlyTxn } from './keyspace/read.js';
 // The etcd KV API's checks and errors, shared by the gRPC layer and the applier.
 export { KeyspaceError, GRPC } from './keyspace/errors.js';
 export type { KeyspaceErrorKind } from './keyspace/errors.js';

@@ -27,6 +27,8 @@ import {
   type MembershipChangeReply,
   type StatusReply,
 } from '../../proto/gen/placement/v1/cluster.js';
+import { KVClient as EtcdKvClient } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { EtcdKvApi, TxnBuilder, type EtcdUnary } from './etcd-kv.js';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff } from './backoff.js';
 import { ClientSession, type Cancellable, type KvMethod, type KvReplies, type KvRequests } from './session.js';
 import {
@@ -108,18 +110,25 @@ class Endpoint {
   readonly kv: KvServiceClient;
   readonly cluster: ClusterServiceClient;
   private session: ClientSession | undefined;
+  private etcdStub: EtcdKvClient | undefined;
   /** Date.now() of the last failure, 0 when the last attempt succeeded. */
   failedAt = 0;
 
   constructor(
     readonly address: string,
-    credentials: grpc.ChannelCredentials,
+    private readonly credentials: grpc.ChannelCredentials,
     options: grpc.ChannelOptions,
     private useSession: boolean,
   ) {
     this.channel = new grpc.Channel(address, credentials, options);
     this.kv = new KvServiceClient(address, credentials, { channelOverride: this.channel });
     this.cluster = new ClusterServiceClient(address, credentials, { channelOverride: this.channel });
+  }
+
+  /** The etcd KV service stub on this member's channel (made on first use). */
+  get etcdKv(): EtcdKvClient {
+    this.etcdStub ??= new EtcdKvClient(this.address, this.credentials, { channelOverride: this.channel });
+    return this.etcdStub;
   }
 
   /** One KV operation, on the session stream or as a unary call. */
@@ -239,6 +248,11 @@ function toStatus(r: StatusReply): ClusterStatus {
 interface InvokeOptions extends CallOptions {
   /** Pin the call to this endpoint: one attempt, no fail-over. */
   endpoint?: string;
+  /**
+   * A write the server cannot de-duplicate (the etcd API): retried only when the attempt
+   * certainly never reached a server (refused, or never connected).
+   */
+  mutation?: boolean;
 }
 
 /** The Placement Center client. Create one per process and share it; call `close()` when done. */
@@ -247,6 +261,8 @@ export class PlacementClient {
   readonly kv: KvApi;
   /** Cluster introspection. */
   readonly cluster: ClusterApi;
+  /** The etcd v3 KV service (byte keys, ranges, old revisions, Txn, Compact). */
+  readonly etcd: EtcdKvApi;
   /** Identity sent with every write for de-duplication. */
   readonly clientId: string;
 
@@ -315,6 +331,15 @@ export class PlacementClient {
     };
     this.kv = new KvApi(this);
     this.cluster = new ClusterApi(this);
+    this.etcd = new EtcdKvApi({
+      call: <Req, Res>(method: 'range' | 'put' | 'deleteRange' | 'txn' | 'compact', req: Req, mutation: boolean, options: CallOptions) =>
+        this.invoke<Res>(
+          `etcdserverpb.KV/${method}`,
+          mutation ? 'write' : 'read',
+          (s, md, o, cb) => (s.etcdKv[method] as unknown as EtcdUnary).call(s.etcdKv, req, md, o, cb as (e: grpc.ServiceError | null, r: unknown) => void),
+          { ...options, mutation },
+        ),
+    });
     const every = options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
     if (this.discover && every > 0) {
       this.refreshTimer = setInterval(() => this.scheduleRefresh(), every);
@@ -328,6 +353,11 @@ export class PlacementClient {
    */
   async connect(options: CallOptions = {}): Promise<MembersResult> {
     return this.cluster.members(options);
+  }
+
+  /** A Txn on the etcd KV service: `client.txn().if(cmp…).then(op…).else(op…).commit()`. */
+  txn(): TxnBuilder {
+    return this.etcd.txn();
   }
 
   /** Endpoints the client currently knows: the given ones, then the learned members. */
@@ -427,8 +457,9 @@ export class PlacementClient {
         if (h.address !== '') this.leader = { id: h.id, address: normalizeEndpoint(h.address) };
       }
       const timedOut = err.code === grpc.status.DEADLINE_EXCEEDED;
-      const retryable =
-        err.code === grpc.status.UNAVAILABLE ||
+      const retryable = options.mutation
+        ? isRefused(err.code, message) || isNotConnectedTimeout(err.code, message)
+        : err.code === grpc.status.UNAVAILABLE ||
         err.code === grpc.status.CANCELLED ||
         (timedOut && Date.now() < deadlineAt) ||
         (err.code === grpc.status.INTERNAL && /RST_STREAM|Connection dropped|session/i.test(message));
@@ -652,6 +683,12 @@ export class KvApi {
 
   /** The key with its metadata, or `undefined` when it does not exist. */
   async get(key: string, options: ReadOptions = {}): Promise<KeyValue | undefined> {
+    if (options.revision !== undefined && options.revision !== 0) {
+      const r = await this.c.etcd.range(checkKey(key), { revision: options.revision, serializable: options.serializable, deadlineMs: options.deadlineMs, signal: options.signal });
+      const kv = r.kvs[0];
+      if (!kv) return undefined;
+      return { key, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, lease: kv.lease };
+    }
     // kvMetadataOnly: the value comes once, in r.value; kv brings the revisions.
     const req = { key: checkKey(key), serializable: options.serializable ?? false, kvMetadataOnly: true };
     const r = await this.c.invoke<GetReply>('KvService/Get', 'read', (s, md, o, cb) => s.kvCall('get', req, md, o, cb), options);

@@ -8,6 +8,10 @@
 //   const cas = await client.kv.compareAndSwap('/controller', { absent: true }, '1');
 //   for await (const k of client.kv.listAll('/brokers/')) console.log(k.key);
 //   const st = await client.cluster.status();                 // leader, term, commit/applied, members
+//   // The etcd KV service on the same members: byte keys, ranges, old revisions, Txn, Compact.
+//   const old = await client.kv.get('/brokers/1', { revision: 42 });
+//   const r = await client.etcd.range('/brokers/', { prefix: true, sortTarget: 'mod', sortOrder: 'descend', limit: 10 });
+//   const t = await client.txn().if(cmp.modRevision('/controller', '=', 0)).then(op.put('/controller', '1')).else(op.get('/controller')).commit();
 //   client.close();
 //
 // Retries: UNAVAILABLE, connection failures and per-attempt timeouts move on to the next member
@@ -22,6 +26,27 @@
 // per event-loop turn (`transport: 'unary'` makes one gRPC call per operation instead). The stream
 // is ended after 300 ms without operations, so a process that never calls close() still exits.
 export { PlacementClient, KvApi, ClusterApi, normalizeEndpoint } from './client.js';
+export { EtcdKvApi, TxnBuilder, op, cmp, prefixEnd } from './etcd-kv.js';
+export type {
+  Bytes,
+  Cmp,
+  CompareOp,
+  CompactOptions,
+  DeleteRangeOptions,
+  DeleteRangeResult,
+  EtcdHeader,
+  EtcdKeyValue,
+  Op,
+  OpResult,
+  PutOptions,
+  PutResult,
+  RangeOptions,
+  RangeResult,
+  RangeSpec,
+  SortOrder,
+  SortTarget,
+  TxnResult,
+} from './etcd-kv.js';
 export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
 export {

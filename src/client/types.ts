@@ -41,6 +41,11 @@ export interface ReadOptions extends CallOptions {
   serializable?: boolean;
   /** Ask this endpoint only (one attempt, no fail-over): how `placement-ctl endpoint health` probes each member. */
   endpoint?: string;
+  /**
+   * `get` only: the key as it was at this revision (a compacted one fails with OUT_OF_RANGE,
+   * a future one too). Served by the etcd KV service, which reads old revisions.
+   */
+  revision?: number;
 }
 
 export interface SetOptions extends CallOptions {

@@ -3,6 +3,8 @@
 // for names, env vars, help text and defaults (the CLI's --help is generated from it).
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TXN_OPS, MAX_TXN_OPS_CEILING } from '../../storage/index.js';
+import { compactionPolicy } from '../compaction/policy.js';
 
 export type PeerMap = Map<number, string>;
 
@@ -63,6 +65,18 @@ export interface NodeConfig {
   join: boolean;
   /** How often the state machine's table files are checked against their checksums. */
   smCheckIntervalMs: number;
+  /** etcd's --max-txn-ops: operations per list of a Txn on the etcd API. */
+  maxTxnOps: number;
+  /** etcd's --max-request-bytes: largest replicated etcd request. */
+  maxRequestBytes: number;
+  /** Largest reply a read builds: a native page stops before it (partial page + continuation). */
+  maxResponseBytes: number;
+  /** Auto-compaction (src/compaction/): '' = the default policy (keep 10,000 revisions and 1 hour). */
+  autoCompactionMode: '' | 'periodic' | 'revision';
+  /** Revisions (revision mode) or a duration (periodic: "1h", "30m", a bare number = hours); "0" disables. */
+  autoCompactionRetention: string;
+  /** How often the leader considers compacting (at most; periodic retention/10 when shorter). */
+  autoCompactionIntervalMs: number;
 }
 
 /** A secret value that never prints: logs, JSON and util.inspect show `[redacted]`. */
@@ -153,6 +167,12 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'peerTrustedCaFile', flag: '--peer-trusted-ca-file', env: 'PLACEMENT_PEER_TRUSTED_CA_FILE', arg: '<file>', help: 'CA bundle (PEM) peer certificates must chain to' },
   { key: 'peerClientCertAuth', flag: '--peer-client-cert-auth', env: 'PLACEMENT_PEER_CLIENT_CERT_AUTH', arg: '[bool]', help: 'peers must present a certificate from --peer-trusted-ca-file naming the member id they claim (CN or SAN member-<id>)', default: 'false' },
   { key: 'peerSecretFile', flag: '--peer-secret-file', env: 'PLACEMENT_PEER_SECRET_FILE', arg: '<file>', help: 'file holding the cluster\'s shared peer secret (at least 32 characters, e.g. `openssl rand -hex 32`); peers prove they hold it without sending it. Env PLACEMENT_PEER_SECRET may give the secret itself' },
+  { key: 'maxTxnOps', flag: '--max-txn-ops', env: 'PLACEMENT_MAX_TXN_OPS', arg: '<n>', help: `most operations in each list of an etcd Txn (etcd's flag; at most ${MAX_TXN_OPS_CEILING})`, default: String(DEFAULT_MAX_TXN_OPS) },
+  { key: 'maxRequestBytes', flag: '--max-request-bytes', env: 'PLACEMENT_MAX_REQUEST_BYTES', arg: '<n>', help: 'largest etcd write request (Put, DeleteRange, Txn) in bytes (etcd\'s flag)', default: String(DEFAULT_MAX_REQUEST_BYTES) },
+  { key: 'maxResponseBytes', flag: '--max-response-bytes', env: 'PLACEMENT_MAX_RESPONSE_BYTES', arg: '<n>', help: 'byte budget of one list page (gRPC List, Session list, HTTP list): a page stops before it and says how to continue', default: String(4 * 1024 * 1024) },
+  { key: 'autoCompactionMode', flag: '--auto-compaction-mode', env: 'PLACEMENT_AUTO_COMPACTION_MODE', arg: '<mode>', help: 'revision (keep the last N revisions) or periodic (keep a duration of history); unset: keep at least 10,000 revisions and 1 hour, whichever is more' },
+  { key: 'autoCompactionRetention', flag: '--auto-compaction-retention', env: 'PLACEMENT_AUTO_COMPACTION_RETENTION', arg: '<n|duration>', help: 'revisions (revision mode) or a duration such as 1h, 30m, 90s (periodic; a bare number is hours, as etcd); 0 turns auto-compaction off' },
+  { key: 'autoCompactionIntervalMs', flag: '--auto-compaction-interval-ms', env: 'PLACEMENT_AUTO_COMPACTION_INTERVAL_MS', arg: '<ms>', help: 'how often the leader considers compacting (periodic mode: at least every tenth of the retention)', default: String(5 * 60 * 1000) },
   { key: 'tlsReloadMs', flag: '--tls-reload-ms', env: 'PLACEMENT_TLS_RELOAD_MS', arg: '<ms>', help: 'how often certificate, key and CA files are checked for changes', default: '5000' },
 ];
 
@@ -217,6 +237,12 @@ const schema = z
     smCheckIntervalMs: int(1000),
     rejoin: bool,
     join: bool,
+    maxTxnOps: int(1).max(MAX_TXN_OPS_CEILING, `must be <= ${MAX_TXN_OPS_CEILING}`),
+    maxRequestBytes: int(1),
+    maxResponseBytes: int(1024),
+    autoCompactionMode: z.enum(['', 'periodic', 'revision'], { message: 'must be periodic or revision' }),
+    autoCompactionRetention: z.string(),
+    autoCompactionIntervalMs: int(10),
   })
   .superRefine((c, ctx) => {
     if (c.heartbeatTicks >= c.electionTicks) {
@@ -231,6 +257,11 @@ const schema = z
       }
     }
     checkSecurity(c, (path, message) => ctx.addIssue({ code: 'custom', path: [path], message }));
+    try {
+      compactionPolicy(c.autoCompactionMode, c.autoCompactionRetention);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['autoCompactionRetention'], message: (err as Error).message });
+    }
   });
 
 /** The TLS and peer-authentication settings must make sense together (see README "Security"). */
@@ -347,7 +378,7 @@ export function resolveConfig(flags: RawSource, env: NodeJS.ProcessEnv, file?: R
   const peers = parsePeerList(merged.peers, 'peers');
   const idNum = Number(merged.id);
   if (peers.size === 0 && Number.isInteger(idNum) && idNum > 0 && typeof merged.listen === 'string') peers.set(idNum, merged.listen);
-  for (const k of ['certFile', 'keyFile', 'trustedCaFile', 'peerListen', 'peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerSecretFile'] as const) merged[k] ??= '';
+  for (const k of ['certFile', 'keyFile', 'trustedCaFile', 'peerListen', 'peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerSecretFile', 'autoCompactionMode', 'autoCompactionRetention'] as const) merged[k] ??= '';
   const candidate = {
     ...merged,
     peers,

@@ -99,8 +99,12 @@ export function toServiceError(err: unknown): grpc.ServiceError {
   return se;
 }
 
+/** False for a string with a lone surrogate: it has no UTF-8 form (encoding would substitute U+FFFD). */
+const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
 export function validateKey(key: string, max: number, what = 'key'): void {
   if (key.length === 0) throw invalidArgument(`${what} must not be empty`);
+  if (!wellFormed(key)) throw invalidArgument(`${what} is not valid UTF-8 text (it holds a lone surrogate); the etcd API takes keys of any bytes`);
   const n = Buffer.byteLength(key, 'utf8');
   if (n > max) throw invalidArgument(`${what} is ${n} bytes, over the limit of ${max} bytes (max-key-bytes)`);
 }

@@ -31,6 +31,7 @@ import {
   memberAddBodySchema,
   memberIdSchema,
   moveLeaderBodySchema,
+  compactionBodySchema,
   permissionsBodySchema,
   readQuerySchema,
   userCreateBodySchema,
@@ -63,10 +64,13 @@ export interface AdminAppOptions {
   peerGet?: PeerGet;
   /** How long it waits for each member. Default 1500 ms. */
   peerTimeoutMs?: number;
+  /** Largest page a list may ask for (--max-list-limit). Default 1000 (the gRPC API's default). */
+  maxListLimit?: number;
 }
 
 export const DEFAULT_MAX_KEY_BYTES = 4096;
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_LIST_LIMIT = 1000;
 /** Query parameters of a list that make no sense with `key` (one key). */
 const LIST_ONLY_PARAMS = ['prefix', 'startAfter', 'limit', 'keysOnly', 'delimiter'] as const;
 
@@ -260,6 +264,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   const { backend, metrics, logger } = opts;
   const maxKeyBytes = opts.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES;
   const maxValueBytes = opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+  const maxListLimit = opts.maxListLimit ?? DEFAULT_MAX_LIST_LIMIT;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -382,6 +387,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
       return;
     }
     const q = parse(listQuerySchema, req.query, 'query');
+    if (q.limit > maxListLimit) throw fail('INVALID_ARGUMENT', `limit: ${q.limit} is over the maximum of ${maxListLimit} (max-list-limit)`);
     checkKey(q.prefix, 'prefix', maxKeyBytes, true);
     checkKey(q.startAfter, 'startAfter', maxKeyBytes, true);
     const keysOnly = q.keysOnly ?? false;
@@ -415,6 +421,12 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   app.get('/v1/kv/*key', async (req, res) => getKey(keyParam(req), req, res));
   app.put('/v1/kv/*key', async (req, res) => putKey(keyParam(req), req, res));
   app.delete('/v1/kv/*key', async (req, res) => deleteKey(keyParam(req), res));
+
+  // ---------------------------------------------------------------- compaction
+  app.post('/v1/compaction', async (req, res) => {
+    const body = parse(compactionBodySchema, req.body, 'body');
+    ok(res, await backend.compact(body.revision, body.physical ?? false));
+  });
 
   // ---------------------------------------------------------------- leases (read-only)
   app.get('/v1/leases', async (req, res) => {

@@ -76,6 +76,9 @@ export interface AdminBackend {
   listConfig(opts?: ReadOptions): Promise<ConfigEntry[]>;
   listLeases(opts?: ReadOptions): Promise<Lease[]>;
 
+  /** Compacts the keyspace's history below `revision` (with `physical`, waits until this member removed it). */
+  compact(revision: number, physical: boolean): Promise<{ revision: number; compactRevision: number }>;
+
   /** Digest of the replicated state at this node's applied index (served at GET /v1/debug/hash),
    *  so tests and operators can check that replicas converged. */
   stateHash(): Promise<{ appliedIndex: number; revision: number; hash: string }>;

@@ -4,6 +4,7 @@
 // every documented operation exists.
 import { z } from 'zod';
 import {
+  compactionBodySchema,
   configPutBodySchema,
   keyQuerySchema,
   kvPutBodySchema,
@@ -257,6 +258,18 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
               type: 'object',
               properties: { appliedIndex: { type: 'integer' }, revision: { type: 'integer' }, hash: { type: 'string' } },
             }),
+          },
+        },
+      },
+      '/v1/compaction': {
+        post: {
+          summary: 'Compact the keyspace history below a revision (replicated, as etcd\'s Compact)',
+          description: 'Reads at a revision below it fail afterwards; a revision at or below the compacted one, or above the current one, is refused (400, etcd\'s message).',
+          tags: ['kv'],
+          requestBody: jsonBody(compactionBodySchema),
+          responses: {
+            '200': ok('Compacted', { type: 'object', properties: { revision: { type: 'integer', description: 'This member\'s current revision' }, compactRevision: { type: 'integer' } } }),
+            ...writeErrors,
           },
         },
       },

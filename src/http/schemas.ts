@@ -34,9 +34,9 @@ export const listQuerySchema = z.object({
     .string()
     .regex(/^[0-9]+$/, 'must be a positive integer')
     .transform((v) => Number(v))
-    .pipe(z.number().int().min(1).max(10000))
+    .pipe(z.number().int().min(1))
     .default(100)
-    .describe('Page size, 1..10000 (default 100).'),
+    .describe('Page size, 1..the server\'s --max-list-limit (default 100). A page also stops before its values exceed --max-response-bytes: `more` and `nextKey` then continue it.'),
   keysOnly: queryBool.optional().describe('Return keys and metadata without values.'),
   delimiter: z
     .string()
@@ -66,6 +66,13 @@ export const kvPutBodySchema = z
         "Compare-and-swap: write only if the key's modRevision still equals this (0: only if the key does not exist). " +
           'Otherwise nothing is written and the answer is 409 with code 9 (FAILED_PRECONDITION), naming the current mod revision.',
       ),
+  })
+  .strict();
+
+export const compactionBodySchema = z
+  .object({
+    revision: z.number().int().min(1).describe('Forget the history below this revision: reads at older revisions fail with "compacted".'),
+    physical: z.boolean().optional().describe('Answer only once this member has removed the history (etcd\'s --physical).'),
   })
   .strict();
 

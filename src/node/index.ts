@@ -11,6 +11,9 @@ import { Metrics } from '../metrics/metrics.js';
 import { createAdminApp } from '../http/app.js';
 import { httpsPeerGet } from '../http/overview.js';
 import { registerClientServices } from '../grpc/services.js';
+import { registerEtcdServices } from '../api/etcd/index.js';
+import { AutoCompactor } from '../compaction/auto.js';
+import { compactionPolicy } from '../compaction/policy.js';
 import { CHANNEL_OPTIONS } from '../transport/index.js';
 import { VERSION } from '../version.js';
 import { mkdirDurable } from '../../storage/util/fs.js';
@@ -90,6 +93,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
+  registerEtcdServices(server, node, { metrics, maxReplyBytes: maxMessage });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -105,6 +109,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       metrics,
       maxKeyBytes: cfg.maxKeyBytes,
       maxValueBytes: cfg.maxValueBytes,
+      maxListLimit: cfg.maxListLimit,
       logger: log,
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
@@ -123,6 +128,9 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     });
   }
   node.start();
+  const policy = compactionPolicy(cfg.autoCompactionMode, cfg.autoCompactionRetention);
+  const autoCompactor = policy ? new AutoCompactor(node, policy, { intervalMs: cfg.autoCompactionIntervalMs, log }) : null;
+  autoCompactor?.start();
   health.setStatus('', 'SERVING');
   health.setStatus('placement.v1.KvService', 'SERVING');
   log.info(
@@ -146,6 +154,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     if (stopping) return stopping;
     stopping = (async () => {
       log.info('shutting down: refusing new requests');
+      autoCompactor?.stop();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus('placement.v1.KvService', 'NOT_SERVING');
       await node!.shutdown();

@@ -37,6 +37,7 @@ import type {
 } from '../http/backend.js';
 import { PlacementError, invalidArgument, toGrpcStatus, type ErrorCode } from '../errors.js';
 import { commandProblem } from '../validation/command.js';
+import { compactKeyspace } from '../compaction/compact.js';
 import type { NodeConfig } from '../config/index.js';
 import { dialAddress } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -1224,12 +1225,32 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   async listKv(prefix: string, startAfter: string, limit: number, keysOnly: boolean): Promise<ListPage> {
     this.readable();
+    // Bounded by bytes as well as count: a page of big values stops early and says how to continue.
     try {
-      const r = await this.sm.list(prefix, { startAfter: startAfter || undefined, limit, keysOnly });
+      const r = await this.sm.list(prefix, { startAfter: startAfter || undefined, limit, keysOnly, maxBytes: this.cfg.maxResponseBytes });
       return { kvs: r.kvs, more: r.more, nextKey: r.nextKey };
     } catch (err) {
       return this.smReadFailed(err);
     }
+  }
+
+  /** The replicated keyspace, for the API modules that read it directly (src/api/etcd, src/compaction). */
+  get keyspace(): StateMachine {
+    return this.sm;
+  }
+
+  /** The Raft term this node last saw. */
+  get raftTerm(): number {
+    return this.term;
+  }
+
+  isLeader(): boolean {
+    return this.role === Role.Leader;
+  }
+
+  compact(revision: number, physical: boolean): Promise<{ revision: number; compactRevision: number }> {
+    this.guard();
+    return compactKeyspace(this, revision, physical, this.deadline());
   }
 
   header(): ResponseHeader {

@@ -168,7 +168,8 @@ function* runTxn(w: KeyspaceWrite, view: View, req: TxnRequest, path: boolean[],
 
 // ---- compares and checks, on the state before the txn ----------------------------------------
 
-function* comparePath(view: View, req: TxnRequest, path: boolean[]): Co<void> {
+/** The branch every (nested) txn of the tree takes, in visiting order, on the state of `view`. */
+export function* comparePath(view: View, req: TxnRequest, path: boolean[]): Co<void> {
   let ok = true;
   for (const c of req.compare) {
     if (!(yield* compareHolds(view, c))) {

@@ -3,7 +3,7 @@
 // multi-step read runs on one LevelDB snapshot, together with the revision and compact revision
 // stored in it, so a concurrent apply() or physical compaction is never half-seen.
 
-import type { RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import type { RangeRequest, ResponseOp, TxnRequest, TxnResponse } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Event_EventType, type Event, type KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import type { KeyValue as NativeKv } from '../../proto/gen/placement/v1/kv.js';
 import { readU64 } from '../wal/record.js';
@@ -14,7 +14,9 @@ import { KV_OVERHEAD, range, rangeSpec, type RangeOptions, type RangeResult } fr
 import { decodeCurrent, decodeKv, loadCurrent } from './records.js';
 import { toNative } from './native.js';
 import { View } from './view.js';
-import { checkRange } from './validate.js';
+import { MAX_TXN_OPS_CEILING, checkRange, checkTxn } from './validate.js';
+import { comparePath, header } from './apply.js';
+import { drive } from './coroutine.js';
 
 const LOG_PLEN = rawKey('log', '').length;
 
@@ -44,6 +46,53 @@ export function rangeRead(db: Db, req: RangeRequest, opts: RangeOptions = {}): P
   return onSnapshot(db, (view) => {
     const { revision, compactRevision } = revisions(view);
     return range(view, rangeSpec(req), revision, compactRevision, opts);
+  });
+}
+
+/** A txn whose operations (both branches) are all Range: etcd serves it without consensus. */
+export function isReadOnlyTxn(r: TxnRequest): boolean {
+  for (const op of r.success) if (op.request?.$case !== 'requestRange') return false;
+  for (const op of r.failure) if (op.request?.$case !== 'requestRange') return false;
+  return true;
+}
+
+export interface TxnReadResult {
+  response: TxnResponse;
+  /** A range of the chosen branch was cut by `maxBytes` (its `more` is set). */
+  truncated: boolean;
+}
+
+/**
+ * A read-only txn (isReadOnlyTxn) on one snapshot, as etcd's applier runs it outside Raft: the
+ * compares, then the chosen branch's revision checks (future / compacted), then its ranges, all at
+ * the snapshot's revision. `maxBytes` is a budget shared by the ranges. Throws KeyspaceError.
+ */
+export function readTxn(db: Db, req: TxnRequest, opts: RangeOptions = {}): Promise<TxnReadResult> {
+  const bad = checkTxn(req, MAX_TXN_OPS_CEILING) ?? (isReadOnlyTxn(req) ? undefined : new Error('readTxn: the txn writes'));
+  if (bad) return Promise.reject(bad);
+  return onSnapshot(db, async (view) => {
+    const { revision, compactRevision } = revisions(view);
+    const path: boolean[] = [];
+    await drive(comparePath(view, req, path));
+    const succeeded = path[0]!;
+    const ops = succeeded ? req.success : req.failure;
+    for (const op of ops) {
+      const rev = op.request?.$case === 'requestRange' ? op.request.value.revision : 0;
+      if (rev === 0) continue;
+      if (rev > revision) throw new KeyspaceError('FUTURE_REV');
+      if (rev < compactRevision) throw new KeyspaceError('COMPACTED', compactRevision);
+    }
+    const responses: ResponseOp[] = [];
+    let budget = opts.maxBytes ?? Infinity;
+    let truncated = false;
+    for (const op of ops) {
+      if (op.request?.$case !== 'requestRange') continue;
+      const rr = await range(view, rangeSpec(op.request.value), revision, compactRevision, { maxBytes: budget });
+      for (const kv of rr.kvs) budget -= kv.key.length + kv.value.length + KV_OVERHEAD;
+      truncated ||= rr.truncated;
+      responses.push({ response: { $case: 'responseRange', value: { header: header(rr.revision), kvs: rr.kvs, more: rr.more, count: rr.count } } });
+    }
+    return { response: { header: header(revision), succeeded, responses }, truncated };
   });
 }
 

@@ -15,7 +15,7 @@ import type { AbstractSublevel } from 'abstract-level';
 import type { ConfState } from '../../raft/types.js';
 import type { CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
-import type { RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import type { RangeRequest, TxnRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { KeyValue as EtcdKeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { StateMachineCorruptionError, StorageError } from '../errors.js';
 import { verifyLevelDb } from './leveldb-verify.js';
@@ -27,13 +27,26 @@ import { NAMESPACES, NS_PREFIX, type Db, type Ns } from './layout.js';
 import { applyBatch, type ApplyEntry } from './applier.js';
 import { Compactor } from '../keyspace/compactor.js';
 import type { RangeOptions, RangeResult } from '../keyspace/range.js';
-import { nativeGet, nativeGetSync, nativeList, rangeRead, readEvents, valueAt, type EventsPage, type EventsRequest, type ListOptions, type ListResult } from '../keyspace/read.js';
+import {
+  nativeGet,
+  nativeGetSync,
+  nativeList,
+  rangeRead,
+  readEvents,
+  readTxn,
+  valueAt,
+  type EventsPage,
+  type EventsRequest,
+  type ListOptions,
+  type ListResult,
+  type TxnReadResult,
+} from '../keyspace/read.js';
 import { getLease, leaseKeys, listLeases } from '../leases/leases.js';
 import { getUser, listUsers } from '../users/users.js';
 import { getConfig, listConfig } from '../config/config.js';
 
 export type { ApplyEntry } from './applier.js';
-export type { ListOptions, ListResult, EventsPage, EventsRequest } from '../keyspace/read.js';
+export type { ListOptions, ListResult, EventsPage, EventsRequest, TxnReadResult } from '../keyspace/read.js';
 export type { RangeOptions, RangeResult } from '../keyspace/range.js';
 
 export interface StateMachineOptions {
@@ -383,6 +396,11 @@ export class StateMachine {
   /** etcd's Range (storage/keyspace/range.ts): throws KeyspaceError with etcd's code and message. */
   range(req: RangeRequest, opts: RangeOptions = {}): Promise<RangeResult> {
     return rangeRead(this.db, req, opts);
+  }
+
+  /** A txn of Range operations only, served from the last written batch (etcd serves those without Raft). */
+  readTxn(req: TxnRequest, opts: RangeOptions = {}): Promise<TxnReadResult> {
+    return readTxn(this.db, req, opts);
   }
 
   /** A key's value as of `revision` (undefined if it did not exist then): prev_kv for watch events. */

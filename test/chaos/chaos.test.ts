@@ -31,6 +31,9 @@ test('short chaos run (pause, partition, kill) stays linearizable and converges'
   assert.ok(out.report.convergence.ok);
   assert.ok(out.report.ackedWrites.ok);
   assert.ok(s.ok > 200, `expected a real workload, got ${s.ok} ok ops`);
+  // Every third client speaks the etcd API (Range, read-only Txn, Put, Txn, DeleteRange, CAS as a Txn).
+  const etcdOk = out.report.history.filter((o) => o.client % 3 === 2 && o.status === 'ok');
+  assert.ok(etcdOk.length > 50 && new Set(etcdOk.map((o) => o.call.kind)).size === 3, `etcd-API clients checked too: ${etcdOk.length} ok ops`);
   const kinds = new Set(out.report.faults.map((f) => f.nemesis));
   assert.ok(kinds.has('kill') && kinds.has('pause') && kinds.has('partition'), `every nemesis ran: ${[...kinds].join(',')}`);
 });

@@ -16,7 +16,7 @@ const program = new Command('chaos')
   .option('--keys <n>', 'number of keys', '5')
   .option('--rate <ops>', 'target operations per second across clients', '60')
   .option('--op-timeout <ms>', 'deadline of one operation', '1000')
-  .option('--transport <kind>', 'how clients send operations: unary, session or mixed (every other client on a session)', 'mixed')
+  .option('--transport <kind>', 'how clients send operations: unary, session, etcd (the etcd KV API) or mixed (clients take turns)', 'mixed')
   .addOption(new Option('--planted-bug <bug>', 'run the servers with a planted bug (the run should then FAIL)').choices(['local-reads']))
   .option('--report-dir <dir>', 'where to write the JSON and HTML report (default: reports/)')
   .option('--check-budget <ms>', 'time budget of the linearizability checker', '120000')
@@ -47,8 +47,8 @@ for (const n of nemeses) {
   }
 }
 const transport = String(opts.transport);
-if (!['unary', 'session', 'mixed'].includes(transport)) {
-  console.error(`unknown transport "${transport}" (unary, session or mixed)`);
+if (!['unary', 'session', 'etcd', 'mixed'].includes(transport)) {
+  console.error(`unknown transport "${transport}" (unary, session, etcd or mixed)`);
   process.exit(2);
 }
 const seed = opts.seed !== undefined ? int('seed', 0) : Math.floor(Math.random() * 2 ** 31);
@@ -67,7 +67,7 @@ const outcome = await runChaos({
   keys: int('keys', 1),
   rate: int('rate', 1),
   opTimeoutMs: int('opTimeout', 1),
-  transport: transport as 'unary' | 'session' | 'mixed',
+  transport: transport as 'unary' | 'session' | 'etcd' | 'mixed',
   plantedBug: opts.plantedBug === 'local-reads' ? 'local-reads' : '',
   reportDir: typeof opts.reportDir === 'string' ? opts.reportDir : undefined,
   checkBudgetMs: int('checkBudget', 1),

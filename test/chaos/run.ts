@@ -30,7 +30,7 @@ export interface ChaosOptions {
   /** Target ops/s across all clients. */
   rate?: number;
   /** unary / session / mixed (default: every other client on a KvService.Session stream). */
-  transport?: 'unary' | 'session' | 'mixed';
+  transport?: 'unary' | 'session' | 'etcd' | 'mixed';
   /** Sets PLACEMENT_PLANTED_BUG on every node (test-only server bug). */
   plantedBug?: '' | 'local-reads';
   /** Where reports go (default <repo>/reports). */

@@ -1,8 +1,10 @@
 // Concurrent clients doing single-attempt reads, writes and compare-and-swaps on a small key
-// set through real gRPC (the generated KvServiceClient, no SDK retries), recording every
-// operation with invoke/complete times on one monotonic clock. By default every other client
-// sends its operations on a KvService.Session stream (the SDK's transport, src/client/session.ts)
-// instead of unary calls, so both paths are checked.
+// set through real gRPC (no SDK retries), recording every operation with invoke/complete times on
+// one monotonic clock. By default the clients take turns: unary KvService calls (the generated
+// KvServiceClient), a KvService.Session stream (the SDK's transport, src/client/session.ts), and
+// the etcd API (etcdserverpb.KV: reads are Range or read-only Txns, writes Put, Txn or
+// DeleteRange, a compare-and-swap is a Txn comparing the value, or the version for absent), so
+// every path is checked against the same register model.
 //
 // Outcome classification (the checker relies on it):
 //  - OK                                    → 'ok' with the result;
@@ -15,6 +17,16 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { KvServiceClient } from '../../proto/gen/placement/v1/kv.js';
+import {
+  Compare_CompareResult as CR,
+  Compare_CompareTarget as CT,
+  KVClient,
+  PutRequest,
+  RangeRequest,
+  TxnRequest,
+  type Compare,
+  type RangeResponse,
+} from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { ClientSession, type KvMethod, type KvReplies, type KvRequests } from '../../src/client/session.js';
 import type { HistoryOp, OpCall, OpResult } from './checker/history.js';
 
@@ -34,8 +46,8 @@ export interface WorkloadOptions {
   /** Use CompareAndSwap (when the server implements it). */
   cas?: boolean;
   runId: string;
-  /** How clients send operations; `mixed` (default): odd-numbered clients use a session. */
-  transport?: 'unary' | 'session' | 'mixed';
+  /** How clients send operations; `mixed` (default): clients take turns (unary, session, etcd). */
+  transport?: 'unary' | 'session' | 'etcd' | 'mixed';
 }
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -52,6 +64,12 @@ type Callback<T> = (err: grpc.ServiceError | null, rep: T) => void;
 
 /** One client's way of sending an operation (a unary call or a session operation). */
 type Send = <M extends KvMethod>(method: M, req: KvRequests[M], timeoutMs: number, cb: Callback<KvReplies[M]>) => void;
+
+/** A client of the etcd API; `alt` flips between the two forms of each operation. */
+interface EtcdSender {
+  etcd: KVClient;
+  alt: boolean;
+}
 
 function unarySender(stub: KvServiceClient): Send {
   return (method, req, timeoutMs, cb) => {
@@ -70,7 +88,7 @@ export class Workload {
   readonly history: HistoryOp[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
-  private readonly stubs: KvServiceClient[] = [];
+  private readonly stubs: (KvServiceClient | KVClient)[] = [];
   private readonly sessions: ClientSession[] = [];
   private nextId = 0;
   private readonly wakers = new Set<() => void>();
@@ -83,11 +101,17 @@ export class Workload {
     this.running = true;
     for (let c = 0; c < this.o.clients; c++) {
       const node = this.o.nodes[c % this.o.nodes.length]!;
+      const t = this.o.transport ?? 'mixed';
+      if (t === 'etcd' || (t === 'mixed' && c % 3 === 2)) {
+        const etcd = new KVClient(node.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+        this.stubs.push(etcd);
+        this.loops.push(this.loop(c, node.id, { etcd, alt: false }));
+        continue;
+      }
       const stub = new KvServiceClient(node.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
       this.stubs.push(stub);
-      const t = this.o.transport ?? 'mixed';
       let send: Send;
-      if (t === 'session' || (t === 'mixed' && c % 2 === 1)) {
+      if (t === 'session' || (t === 'mixed' && c % 3 === 1)) {
         const session = new ClientSession(stub, stub.getChannel());
         this.sessions.push(session);
         send = sessionSender(session);
@@ -122,7 +146,7 @@ export class Workload {
     });
   }
 
-  private async loop(client: number, node: number, send: Send): Promise<void> {
+  private async loop(client: number, node: number, send: Send | EtcdSender): Promise<void> {
     const clientId = `${this.o.runId}-c${client}`;
     let seq = 0;
     let written = 0;
@@ -150,7 +174,7 @@ export class Workload {
     }
   }
 
-  private perform(client: number, node: number, send: Send, key: string, call: OpCall, clientId: string, seq: number): Promise<HistoryOp> {
+  private perform(client: number, node: number, send: Send | EtcdSender, key: string, call: OpCall, clientId: string, seq: number): Promise<HistoryOp> {
     const id = this.nextId++;
     const timeoutMs = this.o.opTimeoutMs;
     return new Promise<HistoryOp>((resolve) => {
@@ -164,6 +188,10 @@ export class Workload {
         }
         resolve({ ...base, status: classify(err), error: `${grpc.status[err.code] ?? err.code}: ${err.details ?? err.message}` });
       };
+      if (typeof send !== 'function') {
+        performEtcd(send, key, call, timeoutMs, finish);
+        return;
+      }
       switch (call.kind) {
         case 'read':
           send('get', { key, serializable: false, kvMetadataOnly: false }, timeoutMs, (err, rep) =>
@@ -199,6 +227,50 @@ export class Workload {
           break;
       }
     });
+  }
+}
+
+const B = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** One operation on the etcd API, alternating between its two forms (Range / read-only Txn, Put / Txn). */
+function performEtcd(s: EtcdSender, key: string, call: OpCall, timeoutMs: number, finish: (err: grpc.ServiceError | null, result?: OpResult) => void): void {
+  const opts = { deadline: Date.now() + timeoutMs };
+  const md = new grpc.Metadata();
+  s.alt = !s.alt;
+  const valueOf = (r: RangeResponse | undefined): string | null => (r && r.kvs.length > 0 ? r.kvs[0]!.value.toString('utf8') : null);
+  switch (call.kind) {
+    case 'read':
+      if (s.alt) {
+        s.etcd.range(RangeRequest.fromPartial({ key: B(key) }), md, opts, (err, rep) => finish(err, err ? undefined : { kind: 'read', value: valueOf(rep) }));
+      } else {
+        // A read-only Txn: served behind the ReadIndex barrier without Raft, as etcd does.
+        s.etcd.txn(TxnRequest.fromPartial({ success: [{ request: { $case: 'requestRange', value: RangeRequest.fromPartial({ key: B(key) }) } }] }), md, opts, (err, rep) => {
+          const r = rep?.responses[0]?.response;
+          finish(err, err ? undefined : { kind: 'read', value: valueOf(r?.$case === 'responseRange' ? r.value : undefined) });
+        });
+      }
+      return;
+    case 'write':
+      if (call.value === null) {
+        s.etcd.deleteRange({ key: B(key), rangeEnd: Buffer.alloc(0), prevKv: false }, md, opts, (err) => finish(err, { kind: 'write' }));
+      } else if (s.alt) {
+        s.etcd.put(PutRequest.fromPartial({ key: B(key), value: B(call.value) }), md, opts, (err) => finish(err, { kind: 'write' }));
+      } else {
+        const put = PutRequest.fromPartial({ key: B(key), value: B(call.value) });
+        s.etcd.txn(TxnRequest.fromPartial({ success: [{ request: { $case: 'requestPut', value: put } }] }), md, opts, (err) => finish(err, { kind: 'write' }));
+      }
+      return;
+    case 'cas': {
+      const cmp: Compare =
+        call.expected === null
+          ? { key: B(key), target: CT.VERSION, result: CR.EQUAL, targetUnion: { $case: 'version', value: 0 }, rangeEnd: Buffer.alloc(0) }
+          : { key: B(key), target: CT.VALUE, result: CR.EQUAL, targetUnion: { $case: 'value', value: B(call.expected) }, rangeEnd: Buffer.alloc(0) };
+      const put = PutRequest.fromPartial({ key: B(key), value: B(call.value) });
+      s.etcd.txn(TxnRequest.fromPartial({ compare: [cmp], success: [{ request: { $case: 'requestPut', value: put } }] }), md, opts, (err, rep) =>
+        finish(err, err ? undefined : { kind: 'cas', succeeded: rep.succeeded }),
+      );
+      return;
+    }
   }
 }
 

@@ -25,7 +25,25 @@ import { FakeCluster, deadAddress } from './support/fake-cluster.js';
 
 const SEED = 20261121;
 
-describe('PlacementClient against a fake cluster', () => {
+/** Resolves once node `nodeId` has received a `method` call; fails if `pending` settles first or
+ *  nothing arrives within 20 s (instead of spinning for ever). */
+async function untilReceived(fc: FakeCluster, method: string, nodeId: number, pending: Promise<unknown>): Promise<void> {
+  let settled: string | undefined;
+  pending.then(
+    () => (settled = 'resolved'),
+    (e: unknown) => (settled = `rejected: ${String(e)}`),
+  );
+  const deadline = Date.now() + 20_000;
+  while (fc.callsTo(method, nodeId).length === 0) {
+    if (settled !== undefined) assert.fail(`the call ${settled} before node ${nodeId} received a ${method}`);
+    if (Date.now() > deadline) assert.fail(`node ${nodeId} received no ${method} within 20 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+// A suite-wide bound (the suite takes ~10 s, ~30 s on a loaded machine) so that a hang names the
+// test it happened in instead of timing out the whole file silently.
+describe('PlacementClient against a fake cluster', { timeout: 180_000 }, () => {
   let fc: FakeCluster;
   const clients: PlacementClient[] = [];
   const mk = (opts: Partial<ConstructorParameters<typeof PlacementClient>[0]> & { endpoints: string[] }): PlacementClient => {
@@ -356,7 +374,7 @@ describe('PlacementClient against a fake cluster', () => {
     fc.node(1).fault = { kind: 'hang' };
     const c = mk({ endpoints: [fc.node(1).address], discoverMembers: false, deadlineMs: 10_000, attemptTimeoutMs: 10_000 });
     const p = c.kv.get('/x');
-    while (fc.callsTo('Get', 1).length === 0) await new Promise((r) => setImmediate(r));
+    await untilReceived(fc, 'Get', 1, p);
     c.close();
     await assert.rejects(p, ClientClosedError);
     await assert.rejects(c.kv.get('/x'), ClientClosedError);
@@ -369,7 +387,7 @@ describe('PlacementClient against a fake cluster', () => {
     const c = mk({ endpoints: [fc.node(1).address], discoverMembers: false, deadlineMs: 10_000, attemptTimeoutMs: 10_000 });
     const ac = new AbortController();
     const p = c.kv.get('/x', { signal: ac.signal });
-    while (fc.callsTo('Get', 1).length === 0) await new Promise((r) => setImmediate(r));
+    await untilReceived(fc, 'Get', 1, p);
     ac.abort(new Error('shutting down'));
     await assert.rejects(p, (e: unknown) => e instanceof PlacementClientError && e.code === GrpcStatus.CANCELLED && /shutting down/.test(e.message));
   });

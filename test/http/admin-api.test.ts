@@ -20,7 +20,7 @@ function seed(key: string, value = key): void {
   backend.kv.set(key, { key, value: Buffer.from(value), createRevision: 1, modRevision: 1, version: 1, lease: 0 });
 }
 
-function setup(extra: { bodyLimit?: string; maxKeyBytes?: number; maxValueBytes?: number } = {}): void {
+function setup(extra: { bodyLimit?: string; maxKeyBytes?: number; maxValueBytes?: number; maxListLimit?: number } = {}): void {
   backend = new MemoryBackend();
   metrics = new Metrics({ defaultMetrics: false });
   app = createAdminApp({ backend, metrics, ...extra });
@@ -401,12 +401,34 @@ describe('kv routes', () => {
     assertError(await request(app).get('/v1/kv').query({ delimiter: 'x'.repeat(17) }), 400, 3, /^delimiter: /);
   });
 
+  it('GET /v1/kv honours --max-list-limit', async () => {
+    setup({ maxListLimit: 50 });
+    assertError(await request(app).get('/v1/kv?limit=51'), 400, 3, /^limit: 51 is over the maximum of 50 \(max-list-limit\)$/);
+    await request(app).get('/v1/kv?limit=50').expect(200);
+  });
+
   it('GET /v1/kv validates its query', async () => {
     assertError(await request(app).get('/v1/kv?limit=0'), 400, 3, /^limit: .*>=1/);
     assertError(await request(app).get('/v1/kv?limit=abc'), 400, 3, /^limit: must be a positive integer/);
-    assertError(await request(app).get('/v1/kv?limit=10001'), 400, 3, /^limit: .*<=10000/);
+    assertError(await request(app).get('/v1/kv?limit=1001'), 400, 3, /^limit: 1001 is over the maximum of 1000 \(max-list-limit\)$/);
+    await request(app).get('/v1/kv?limit=1000').expect(200);
     assertError(await request(app).get('/v1/kv?serializable=maybe'), 400, 3, /^serializable: /);
     assertError(await request(app).get('/v1/kv?prefix=a&prefix=b'), 400, 3, /^prefix: .*expected string/);
+  });
+});
+
+describe('compaction route', () => {
+  beforeEach(() => setup());
+  it('POST /v1/compaction compacts, refuses a compacted or future revision with etcd\'s message, validates its body', async () => {
+    for (const k of ['a', 'b', 'c']) await request(app).put(`/v1/kv?key=${k}`).send({ value: '1' }).expect(200);
+    const res = await request(app).post('/v1/compaction').send({ revision: 2, physical: true }).expect(200);
+    assert.deepEqual(res.body.data, { revision: 3, compactRevision: 2 });
+    assert.deepEqual(backend.compactions, [{ revision: 2, physical: true }]);
+    assertError(await request(app).post('/v1/compaction').send({ revision: 2 }), 400, 11, /^etcdserver: mvcc: required revision has been compacted$/);
+    assertError(await request(app).post('/v1/compaction').send({ revision: 9 }), 400, 11, /^etcdserver: mvcc: required revision is a future revision$/);
+    assertError(await request(app).post('/v1/compaction').send({ revision: 0 }), 400, 3, /^revision: .*>=1/);
+    assertError(await request(app).post('/v1/compaction').send({ revision: 3, extra: 1 }), 400, 3, /extra/);
+    assert.equal(backend.compactions.length, 1);
   });
 });
 

@@ -36,6 +36,7 @@ export class MemoryBackend implements AdminBackend {
   /** Every command proposed, in order (what the node would replicate). */
   readonly proposed: Command[] = [];
   revision = 0;
+  compactRevision = -1;
   index = 0;
   term = 3;
   leaderId = 1;
@@ -227,6 +228,18 @@ export class MemoryBackend implements AdminBackend {
   async listLeases(opts?: ReadOptions): Promise<Lease[]> {
     this.read('listLeases', opts);
     return [...this.leases.values()];
+  }
+
+  /** Compactions asked for, with their physical flag. */
+  readonly compactions: Array<{ revision: number; physical: boolean }> = [];
+
+  async compact(revision: number, physical: boolean): Promise<{ revision: number; compactRevision: number }> {
+    this.requireLeader();
+    if (revision <= this.compactRevision) throw new PlacementError('OUT_OF_RANGE', 'etcdserver: mvcc: required revision has been compacted');
+    if (revision > this.revision) throw new PlacementError('OUT_OF_RANGE', 'etcdserver: mvcc: required revision is a future revision');
+    this.compactRevision = revision;
+    this.compactions.push({ revision, physical });
+    return { revision: this.revision, compactRevision: revision };
   }
 
   async stateHash(): Promise<{ appliedIndex: number; revision: number; hash: string }> {

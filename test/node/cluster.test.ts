@@ -168,6 +168,18 @@ describe('3-node cluster', () => {
       ),
       /malformed/,
     );
+    // Keys that are not UTF-8 (a Set of "a\xff", a Get of a lone continuation byte, a List whose
+    // prefix is cut inside a character): refused, never stored as "a\uFFFD" (what lenient decoding made of them).
+    const rawCall = (method: string, body: number[]): Promise<unknown> =>
+      new Promise((resolve, reject) =>
+        raw.makeUnaryRequest(`/placement.v1.KvService/${method}`, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(body), { deadline: Date.now() + 5000 }, (err, rep) =>
+          err ? reject(err) : resolve(rep),
+        ),
+      );
+    await expectInvalid(rawCall('Set', [0x0a, 0x02, 0x61, 0xff, 0x12, 0x01, 0x78]), /not valid UTF-8/);
+    await expectInvalid(rawCall('Get', [0x0a, 0x01, 0x80]), /not valid UTF-8/);
+    await expectInvalid(rawCall('List', [0x0a, 0x02, 0x61, 0xc3]), /not valid UTF-8/);
+    assert.equal((await kv(leader).exists({ key: 'a\uFFFD' })).exists, false);
     // The maximum itself is fine.
     await kv(f).set({ key: 'k'.repeat(4096), value: enc('edge') });
     const afterRev = (await kv(leader).get({ key: 'greeting' })).header!.revision;

@@ -3,7 +3,7 @@
 // Placement Center and require the same normalized transcript.
 //
 // What normalization removes is exactly what legitimately differs between two clusters: cluster
-// and member ids, raft terms, lease ids (random in etcd; mapped to L1, L2… in order of first
+// and member ids, raft terms (json and fields output), lease ids (random in etcd; mapped to L1, L2… in order of first
 // appearance), timestamps and connection targets in etcdctl's retry warnings, and durations.
 // Everything else — revisions, versions, values, error strings, the gRPC code in retry warnings,
 // exit codes — must match.
@@ -84,6 +84,9 @@ export class Normalizer {
       }
     }
     if (line.startsWith('{') || line.startsWith('[')) return this.json(line);
+    // -w fields: one "Name" : value per line.
+    const field = /^"(ClusterID|MemberID|RaftTerm)" : \d+$/.exec(line);
+    if (field) return `"${field[1]}" : <${field[1]}>`;
     return line
       .replace(/\blease ([0-9a-f]{1,16})\b/g, (_, id: string) => `lease ${this.lease(id)}`)
       .replace(/took = [\d.]+(ns|µs|ms|s|m)/g, 'took = <duration>');

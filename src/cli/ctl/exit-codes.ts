@@ -27,6 +27,6 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  cluster unreachable or unavailable (no member answered, no leader, timeout)
   4  key not found (kv get, kv del, kv exists), or lease not found (kv put --lease)
   5  request rejected by the server (invalid argument, failed precondition)
-  6  compare-and-swap expectation not met (kv cas)
+  6  compare-and-swap expectation not met (kv cas), txn comparisons did not hold (txn)
   7  cluster not healthy: a member unreachable or no leader (cluster status), an endpoint
      unhealthy (endpoint health, endpoint status)`;

@@ -1,0 +1,44 @@
+// A unary etcd handler as grpc-js wants it: refuses calls while the node shuts down, bounds the
+// server-side deadline, answers a malformed or oversized request before the handler runs, counts
+// the call in flight for graceful shutdown, and maps every failure to etcd's error (errors.ts).
+import * as grpc from '@grpc/grpc-js';
+import { checkMalformed, type Maybe } from '../../grpc/malformed.js';
+import { PlacementError } from '../../errors.js';
+import { toEtcdError } from './errors.js';
+import type { EtcdNode } from './node.js';
+import { oversized } from './wire.js';
+
+export type EtcdHandler<Req, Rep> = (req: Req, deadline: number, call: grpc.ServerUnaryCall<Maybe<Req>, Rep>) => Rep | Promise<Rep>;
+
+export function etcdUnary<Req, Rep>(node: EtcdNode, fn: EtcdHandler<Req, Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> {
+  return (call, cb) => {
+    if (!node.accepting()) {
+      cb(toEtcdError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
+      return;
+    }
+    const big = oversized(call.request);
+    if (big) {
+      cb(big);
+      return;
+    }
+    let deadline = Date.now() + node.cfg.requestTimeoutMs;
+    const dl = call.getDeadline();
+    const d = dl instanceof Date ? dl.getTime() : Number(dl);
+    if (Number.isFinite(d) && d > 0 && d < deadline) deadline = d;
+    let r: Rep | Promise<Rep>;
+    try {
+      r = fn(checkMalformed(call.request), deadline, call);
+    } catch (err) {
+      cb(toEtcdError(err));
+      return;
+    }
+    if (!(r instanceof Promise)) {
+      cb(null, r);
+      return;
+    }
+    node.track(r).then(
+      (rep) => cb(null, rep),
+      (err: unknown) => cb(toEtcdError(err)),
+    );
+  };
+}

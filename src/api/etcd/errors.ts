@@ -1,0 +1,69 @@
+// Errors on the etcd API: etcd's gRPC codes and message strings, which etcd clients match on
+// (clientv3's rpctypes turns "etcdserver: no leader" into ErrNoLeader and retries Unavailable).
+//
+// - A request etcd would refuse (storage's KeyspaceError): its code and message as they are.
+// - An applied command's non-OK result: answered through the one result table (src/results.ts),
+//   whose codes for the etcd commands are etcd's own (INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE)
+//   and whose message is etcd's; never reported as success.
+// - The cluster's own conditions (no leader, leadership lost, shutting down, a timeout): etcd's
+//   Unavailable errors for the same conditions.
+import * as grpc from '@grpc/grpc-js';
+import { KeyspaceError } from '../../../storage/index.js';
+import type { CommandResult } from '../../../proto/gen/placement/v1/command.js';
+import { PlacementError, toGrpcStatus } from '../../errors.js';
+import { answerResult } from '../../results.js';
+import { LEADER_ADDRESS_KEY, LEADER_ID_KEY } from '../../grpc/services.js';
+
+export const ETCD_NO_LEADER = 'etcdserver: no leader';
+export const ETCD_LEADER_CHANGED = 'etcdserver: leader changed';
+export const ETCD_STOPPED = 'etcdserver: server stopped';
+export const ETCD_TIMEOUT = 'etcdserver: request timed out';
+
+function serviceError(code: grpc.status, message: string, md = new grpc.Metadata()): grpc.ServiceError {
+  const e = new Error(message) as grpc.ServiceError;
+  e.code = code;
+  e.details = message;
+  e.metadata = md;
+  return e;
+}
+
+/** The cluster conditions etcd names itself; undefined when `pe` is not one of them. */
+function etcdMessage(pe: PlacementError): { code: grpc.status; message: string } | undefined {
+  if (pe.code === 'DEADLINE_EXCEEDED') return { code: grpc.status.UNAVAILABLE, message: ETCD_TIMEOUT };
+  if (pe.code !== 'UNAVAILABLE') return undefined;
+  if (pe.message.startsWith('no leader')) return { code: grpc.status.UNAVAILABLE, message: ETCD_NO_LEADER };
+  if (pe.message.startsWith('leadership lost')) return { code: grpc.status.UNAVAILABLE, message: ETCD_LEADER_CHANGED };
+  if (pe.message.includes('shutting down')) return { code: grpc.status.UNAVAILABLE, message: ETCD_STOPPED };
+  return undefined;
+}
+
+/** Any failure of an etcd call as the gRPC error an etcd client expects. */
+export function toEtcdError(err: unknown): grpc.ServiceError {
+  if (err instanceof KeyspaceError) return serviceError(err.grpcCode, err.message);
+  if (err instanceof PlacementError) {
+    const md = new grpc.Metadata();
+    if (err.leaderId) md.set(LEADER_ID_KEY, String(err.leaderId));
+    if (err.leaderAddress) md.set(LEADER_ADDRESS_KEY, err.leaderAddress);
+    const e = etcdMessage(err);
+    return e ? serviceError(e.code, e.message, md) : serviceError(toGrpcStatus(err.code), err.message, md);
+  }
+  if (err && typeof err === 'object' && typeof (err as grpc.ServiceError).code === 'number') return err as grpc.ServiceError;
+  return serviceError(grpc.status.INTERNAL, (err as Error)?.message ?? String(err));
+}
+
+type Responses = NonNullable<CommandResult['response']>;
+type CaseOf<C extends Responses['$case']> = Extract<Responses, { $case: C }>['value'];
+
+/**
+ * The etcd response of an applied command: the result table decides (a non-OK result throws with
+ * etcd's code and message); an OK result without the expected response is an internal error,
+ * never a success.
+ */
+export function etcdResponse<C extends Responses['$case']>(r: CommandResult, kind: C): CaseOf<C> {
+  answerResult(r);
+  const resp = r.response;
+  if (!resp || resp.$case !== kind) {
+    throw new PlacementError('INTERNAL', `the ${kind} command was applied without its response (result ${r.code}${r.message ? `: ${r.message}` : ''})`);
+  }
+  return resp.value as CaseOf<C>;
+}

@@ -1,0 +1,189 @@
+// etcdserverpb.KV on every member's gRPC port: Range, Put, DeleteRange, Txn, Compact, with
+// etcd 3.4's semantics and errors (etcdserver/api/v3rpc/key.go and etcdserver/v3_server.go).
+//
+// - Requests are checked before anything is proposed, with etcd's checks and limits
+//   (storage's validate functions, --max-txn-ops, --max-request-bytes on the writes), then by the
+//   permission guard (permissions.ts).
+// - Writes go through the node's propose path (forwarded to the leader); the applied result is
+//   answered through the result table (errors.ts), never a non-OK result as success.
+// - Range is linearizable by default (a ReadIndex barrier, then a local read) and local when
+//   serializable. A Txn whose operations are all Range is served the same way, without Raft, as
+//   etcd does; any other Txn is replicated.
+// - A read whose reply would not fit in one gRPC message is refused (RESOURCE_EXHAUSTED) before
+//   its reply is built: etcd clients do not expect a shortened page.
+import * as grpc from '@grpc/grpc-js';
+import {
+  KVService,
+  CompactionRequest,
+  CompactionResponse,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  TxnRequest,
+  TxnResponse,
+} from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
+import type { Command } from '../../../proto/gen/placement/v1/command.js';
+import { checkDeleteRange, checkPut, checkRange, checkRequestSize, checkTxn, isReadOnlyTxn, type RangeResult } from '../../../storage/index.js';
+import { PlacementError, invalidArgument } from '../../errors.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { instrumentGrpcService } from '../../metrics/grpc.js';
+import { etcdUnary } from './call.js';
+import { etcdResponse } from './errors.js';
+import { headerFiller } from './header.js';
+import { CLIENT_ID_METADATA, SEQ_METADATA } from './metadata.js';
+import type { EtcdNode } from './node.js';
+import { ALLOW_ALL, type KvGuard } from './permissions.js';
+import { GRPC_OVERHEAD_BYTES, etcdDefinition, requestBytes } from './wire.js';
+
+export interface KvServiceOptions {
+  metrics?: Metrics;
+  /** Largest reply the server can send (its grpc.max_send_message_length). */
+  maxReplyBytes: number;
+  guard?: KvGuard;
+}
+
+const NO_DEDUP = { clientId: '', seq: 0 };
+
+/** The (client id, seq) our SDK sends in metadata (metadata.ts); none from a plain etcd client. */
+function dedupOf(md: grpc.Metadata): { clientId: string; seq: number } {
+  const id = md.get(CLIENT_ID_METADATA);
+  if (id.length === 0) return NO_DEDUP;
+  const seq = Number(String(md.get(SEQ_METADATA)[0] ?? ''));
+  const clientId = String(id[0]);
+  if (clientId === '' || clientId.length > 256 || !Number.isSafeInteger(seq) || seq <= 0) {
+    throw invalidArgument(`${CLIENT_ID_METADATA} needs ${SEQ_METADATA}, a positive integer, and an id of 1..256 characters`);
+  }
+  return { clientId, seq };
+}
+
+/** etcd's isTxnSerializable: a read-only txn may skip the ReadIndex only if every range asks to. */
+function txnSerializable(r: TxnRequest): boolean {
+  for (const op of r.success) if (op.request?.$case !== 'requestRange' || !op.request.value.serializable) return false;
+  for (const op of r.failure) if (op.request?.$case !== 'requestRange' || !op.request.value.serializable) return false;
+  return true;
+}
+
+function tooLarge(maxReplyBytes: number): PlacementError {
+  return new PlacementError(
+    'RESOURCE_EXHAUSTED',
+    `the reply would be larger than the server's largest message (${maxReplyBytes} bytes): narrow the range, or use limit, keys_only or count_only`,
+  );
+}
+
+export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceOptions): void {
+  const ks = node.keyspace;
+  const guard = opts.guard ?? ALLOW_ALL;
+  const maxReply = opts.maxReplyBytes;
+  const header = headerFiller(node);
+  const writeCheck = (req: object): void => {
+    const bad = checkRequestSize(requestBytes(req), node.cfg.maxRequestBytes);
+    if (bad) throw bad;
+  };
+  const command = (md: grpc.Metadata, op: Command['op']): Command => ({ ...dedupOf(md), leaderTimeMs: 0, op });
+  const rangeReply = (rr: RangeResult): RangeResponse => {
+    if (rr.truncated) throw tooLarge(maxReply);
+    return { header: header(rr.revision), kvs: rr.kvs, more: rr.more, count: rr.count };
+  };
+
+  const handlers = {
+    range: etcdUnary<RangeRequest, RangeResponse>(node, (req, deadline, call) => {
+      const bad = checkRange(req);
+      if (bad) throw bad;
+      guard.range(call, req);
+      const read = (): Promise<RangeResponse> => ks.range(req, { maxBytes: maxReply }).then(rangeReply);
+      if (req.serializable && node.readsCurrent()) return read();
+      return node.readBarrier(req.serializable, deadline).then(read);
+    }),
+
+    put: etcdUnary<PutRequest, PutResponse>(node, (req, deadline, call) => {
+      const bad = checkPut(req);
+      if (bad) throw bad;
+      writeCheck(req);
+      guard.put(call, req);
+      return node.propose(command(call.metadata, { $case: 'etcdPut', value: req }), deadline).then((r) => {
+        const resp = etcdResponse(r, 'etcdPut');
+        resp.header = header(resp.header?.revision);
+        return resp;
+      });
+    }),
+
+    deleteRange: etcdUnary<DeleteRangeRequest, DeleteRangeResponse>(node, (req, deadline, call) => {
+      const bad = checkDeleteRange(req);
+      if (bad) throw bad;
+      writeCheck(req);
+      guard.deleteRange(call, req);
+      return node.propose(command(call.metadata, { $case: 'etcdDeleteRange', value: req }), deadline).then((r) => {
+        const resp = etcdResponse(r, 'etcdDeleteRange');
+        resp.header = header(resp.header?.revision);
+        return resp;
+      });
+    }),
+
+    txn: etcdUnary<TxnRequest, TxnResponse>(node, (req, deadline, call) => {
+      const bad = checkTxn(req, node.cfg.maxTxnOps);
+      if (bad) throw bad;
+      if (isReadOnlyTxn(req)) {
+        guard.txn(call, req);
+        const read = (): Promise<TxnResponse> =>
+          ks.readTxn(req, { maxBytes: maxReply }).then(({ response, truncated }) => {
+            if (truncated) throw tooLarge(maxReply);
+            response.header = header(response.header?.revision);
+            return response;
+          });
+        const serializable = txnSerializable(req);
+        if (serializable && node.readsCurrent()) return read();
+        return node.readBarrier(serializable, deadline).then(read);
+      }
+      writeCheck(req);
+      guard.txn(call, req);
+      return node.propose(command(call.metadata, { $case: 'etcdTxn', value: req }), deadline).then((r) => {
+        const resp = etcdResponse(r, 'etcdTxn');
+        resp.header = header(resp.header?.revision);
+        return resp;
+      });
+    }),
+
+    compact: etcdUnary<CompactionRequest, CompactionResponse>(node, async (req, deadline, call) => {
+      guard.compact(call, req);
+      const r = await node.propose(command(call.metadata, { $case: 'etcdCompaction', value: req }), deadline);
+      etcdResponse(r, 'etcdCompaction');
+      // etcd's physical: answer once this member has removed the history (its own pace).
+      if (req.physical) await waitUntil(ks.waitCompaction(req.revision), deadline);
+      // etcd answers with the member's current revision.
+      return { header: header() };
+    }),
+  };
+
+  const def = etcdDefinition(
+    KVService,
+    {
+      range: [RangeRequest, RangeResponse],
+      put: [PutRequest, PutResponse],
+      deleteRange: [DeleteRangeRequest, DeleteRangeResponse],
+      txn: [TxnRequest, TxnResponse],
+      compact: [CompactionRequest, CompactionResponse],
+    } as never,
+    node.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+  );
+  server.addService(def, opts.metrics ? instrumentGrpcService('etcdserverpb.KV', handlers, opts.metrics, KVService) : handlers);
+}
+
+/** `p`, or DEADLINE_EXCEEDED (etcd's "request timed out") once `deadline` passes. */
+function waitUntil(p: Promise<void>, deadline: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new PlacementError('DEADLINE_EXCEEDED', 'physical compaction did not finish in time')), Math.max(0, deadline - Date.now()));
+    p.then(
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      (err: unknown) => {
+        clearTimeout(t);
+        reject(err instanceof Error ? new PlacementError('UNAVAILABLE', err.message) : err);
+      },
+    );
+  });
+}
