@@ -4,6 +4,7 @@
 // applied, so a crash can only leave an address for a change that is then applied again.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfChangeType, decodeConfChange } from '../../raft/index.js';
 import { writeFileAtomic } from '../../storage/util/fs.js';
 
 export const ADDRESS_BOOK_FILE = 'members.json';
@@ -30,8 +31,21 @@ export class AddressBook {
     return this.entries.get(id);
   }
 
-  all(): ReadonlyMap<number, string> {
-    return this.entries;
+  /** Adds the recorded addresses of members that `peers` (--peers) does not name. */
+  fill(peers: Map<number, string>): this {
+    for (const [id, addr] of this.entries) if (!peers.has(id)) peers.set(id, addr);
+    return this;
+  }
+
+  /** Records the address an encoded ConfChange carries (adds and promotions carry one). */
+  async recordChange(data: Uint8Array): Promise<void> {
+    let cc;
+    try {
+      cc = decodeConfChange(data);
+    } catch {
+      return; // the node reports it when applying the change
+    }
+    if (cc.type !== ConfChangeType.RemoveNode && cc.context.length > 0) await this.record(cc.nodeId, Buffer.from(cc.context).toString('utf8'));
   }
 
   /** Records `address` for `id`; resolves once durable (no write when nothing changed). */

@@ -2,7 +2,7 @@
 // moving leadership. Executed by the leader, one change at a time; any member accepts them and
 // forwards to the leader (peer Forward, kind `membership`). The checks are in policy.ts; the
 // Raft core does the change itself (raft/README.md, "Membership").
-import { ConfChangeType, type ConfChange, type RaftStatus } from '../../raft/index.js';
+import { ConfChangeType, type ConfChange, type ConfState, type ProposeResult, type RaftStatus } from '../../raft/index.js';
 import type { ForwardReply, MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 import { PlacementError, type ErrorCode } from '../errors.js';
 import { assignId, checkAdd, checkPromote, checkRemove, type LeaderView } from './policy.js';
@@ -18,8 +18,14 @@ export interface MembershipHost {
   /** Ids this member has known (founding --peers, the address book): never handed out again. */
   knownIds(): Iterable<number>;
   addressOf(id: number): string;
-  /** Proposes `cc`; resolves once the change is applied here. Throws PlacementError when not proposed. */
-  proposeConfChange(cc: ConfChange, deadline: number): Promise<void>;
+  /** The Raft core's proposal of `cc` (sent at once when accepted). */
+  propose(cc: ConfChange): ProposeResult;
+  /** Resolves when the entry at index/term is applied here; rejects as a write's proposal does (UNAVAILABLE: leadership lost). */
+  applied(index: number, term: number, deadline: number): Promise<unknown>;
+  /** Waits until this member has applied `index` or `deadline` passes; its configuration then, null if not applied. */
+  confAfter(index: number, deadline: number): Promise<ConfState | null>;
+  /** Resolves once the batch holding what was answered so far is applied (the address book and members with it). */
+  batchDone(): Promise<void>;
   transferLeadership(to: number): void;
   /** Resolves when the leader changes or `ms` passes. */
   leaderChangeOrTimeout(ms: number): Promise<void>;
@@ -87,7 +93,7 @@ export class MembershipOps {
         const taken = [...st.confState.voters, ...st.confState.learners].find((m) => this.host.addressOf(m) === req.address);
         if (taken !== undefined) throw new PlacementError('ALREADY_EXISTS', `member ${taken} already has the address ${req.address}`);
         refuse(checkAdd(view, id, req.isLearner), st.confState.voters.includes(id) || st.confState.learners.includes(id) ? 'ALREADY_EXISTS' : 'FAILED_PRECONDITION');
-        await this.host.proposeConfChange(
+        await this.propose(
           { type: req.isLearner ? ConfChangeType.AddLearner : ConfChangeType.AddVoter, nodeId: id, context: new TextEncoder().encode(req.address) },
           deadline,
         );
@@ -95,12 +101,12 @@ export class MembershipOps {
       }
       case 'remove': {
         refuse(checkRemove(view, req.id), st.confState.voters.includes(req.id) || st.confState.learners.includes(req.id) ? 'FAILED_PRECONDITION' : 'NOT_FOUND');
-        await this.host.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: req.id, context: new Uint8Array(0) }, deadline);
+        await this.propose({ type: ConfChangeType.RemoveNode, nodeId: req.id, context: new Uint8Array(0) }, deadline);
         return req.id;
       }
       case 'promote': {
         refuse(checkPromote(view, req.id), st.confState.voters.includes(req.id) || st.confState.learners.includes(req.id) ? 'FAILED_PRECONDITION' : 'NOT_FOUND');
-        await this.host.proposeConfChange({ type: ConfChangeType.AddVoter, nodeId: req.id, context: new TextEncoder().encode(this.host.addressOf(req.id)) }, deadline);
+        await this.propose({ type: ConfChangeType.AddVoter, nodeId: req.id, context: new TextEncoder().encode(this.host.addressOf(req.id)) }, deadline);
         return req.id;
       }
       case 'move-leader': {
@@ -120,5 +126,27 @@ export class MembershipOps {
       }
     }
     throw new PlacementError('INVALID_ARGUMENT', `unknown membership operation ${JSON.stringify(req.op)}`);
+  }
+
+  /** Proposes `cc`; resolves once the change is applied here. Throws PlacementError when not proposed. */
+  private async propose(cc: ConfChange, deadline: number): Promise<void> {
+    const r = this.host.propose(cc);
+    if (!r.ok) {
+      if (r.reason === 'conf-change-pending') throw new PlacementError('FAILED_PRECONDITION', 'another membership change is still in progress (one change at a time): retry once it has committed');
+      if (r.reason === 'invalid') throw new PlacementError('INVALID_ARGUMENT', 'the change would leave the cluster without a voter');
+      throw new PlacementError('UNAVAILABLE', `member ${this.host.selfId} cannot propose now (${r.reason}); retry`, r.leader, this.host.addressOf(r.leader));
+    }
+    try {
+      await this.host.applied(r.index, r.term, deadline);
+    } catch (err) {
+      // A leader that removed itself steps down in the Ready that commits the change, before
+      // applying it: its proposals fail as "leadership lost" though this one went through.
+      if (!(err instanceof PlacementError) || err.code !== 'UNAVAILABLE') throw err;
+      const m = await this.host.confAfter(r.index, deadline);
+      const done = m !== null && (cc.type === ConfChangeType.RemoveNode ? !m.voters.includes(cc.nodeId) && !m.learners.includes(cc.nodeId) : (cc.type === ConfChangeType.AddVoter ? m.voters : m.learners).includes(cc.nodeId));
+      if (!done) throw err;
+    }
+    // Answered when executed; the batch (and with it the address book and members) is done after.
+    await this.host.batchDone();
   }
 }

@@ -184,7 +184,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     })();
     return stopping;
   };
-  node.onRemoved = () => void stop();
+  node.removal.onRemoved = () => void stop();
   return { node, grpcPort, peerPort, httpPort, log, metrics, stop };
 }
 
@@ -202,7 +202,7 @@ export async function runNode(cfg: NodeConfig): Promise<void> {
     throw err;
   }
   // Removed from the cluster: stop as on SIGTERM, and exit 0 (nothing went wrong).
-  running.node.onRemoved = () => {
+  running.node.removal.onRemoved = () => {
     running.stop().then(
       () => process.exit(0),
       () => process.exit(1),

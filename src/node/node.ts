@@ -53,7 +53,7 @@ import { encodeMessage } from '../../proto/codec.js';
 import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 import { AddressBook } from '../membership/address-book.js';
 import { MembershipOps, type MembershipHost } from '../membership/ops.js';
-import { RemovalDetector } from '../membership/removal.js';
+import { RemovalWatch, tellRemoved } from '../membership/removal.js';
 
 const grpcToCode = new Map<number, ErrorCode>(
   (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
@@ -137,10 +137,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
   /** Addresses of members added at run time (src/membership/address-book.ts). */
   private addresses!: AddressBook;
   readonly membership: MembershipOps;
-  /** Called once when this member learns it was removed from the cluster (the process then stops). */
-  onRemoved: (() => void) | null = null;
-  private removed = false;
-  private readonly removalDetector = new RemovalDetector();
+  /** This member's own removal (its `onRemoved` stops the process). */
+  readonly removal: RemovalWatch;
 
   constructor(cfg: NodeConfig, deps: NodeDeps) {
     this.cfg = cfg;
@@ -172,12 +170,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
           this.schedule();
         },
         forward: (req, deadline) => this.onForward(req, deadline),
-        refusedAsNonMember: (peer) => {
-          if (this.removalDetector.refused(peer, this.members_.voters, this.cfg.id, Date.now())) this.learnedRemoved(`a quorum of the other voters refuses it as not in their configuration`);
-        },
+        refusedAsNonMember: (peer) => this.removal.refused(peer, this.members_.voters),
       },
     });
     this.membership = new MembershipOps(this.membershipHost());
+    this.removal = new RemovalWatch(cfg.id, this.log);
   }
 
   /** For log lines: current term and role. */
@@ -201,8 +198,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         `restore its data directory from a copy, or remove ${rejoinMarkerPath(dir)} to start it on the data it has`,
       );
     }
-    this.addresses = new AddressBook(dir);
-    for (const [mid, addr] of this.addresses.all()) if (!this.cfg.peers.has(mid)) this.cfg.peers.set(mid, addr);
+    this.addresses = new AddressBook(dir).fill(this.cfg.peers);
     await this.openStorage();
     const metrics = this.metrics;
     metrics?.bindRaftStatus(() => {
@@ -606,7 +602,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     // crash (the WAL replays them). Until the write completes, reads that skip the ReadIndex
     // round wait for it (serializableBarrier), so a client always reads its acknowledged writes;
     // linearizable reads wait for appliedIndex, which moves only after the write.
-    for (const e of entries) if (e.type === EntryType.ConfChange) await this.recordAddress(e.data);
+    for (const e of entries) if (e.type === EntryType.ConfChange) await this.addresses.recordChange(e.data);
     const results = await this.sm.apply(entries, {
       onExecuted: (r) => {
         this.unpersistedApply = true;
@@ -652,31 +648,14 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return !this.unpersistedApply;
   }
 
-  private async recordAddress(data: Uint8Array): Promise<void> {
-    let cc;
-    try {
-      cc = decodeConfChange(data);
-    } catch {
-      return; // reported by onConfChangeApplied
-    }
-    if (cc.type !== ConfChangeType.RemoveNode && cc.context.length > 0) await this.addresses.record(cc.nodeId, Buffer.from(cc.context).toString('utf8'));
-  }
-
   private onConfChangeApplied(data: Uint8Array): void {
     try {
       const cc = decodeConfChange(data);
       const addr = Buffer.from(cc.context).toString('utf8');
       if (cc.type === ConfChangeType.RemoveNode) {
-        if (cc.nodeId === this.cfg.id) this.learnedRemoved('its removal was applied');
-        else if (this.role === Role.Leader) {
-          // The removed member gets no more entries (the change took effect when appended), so it
-          // would never apply its own removal: the leader tells it, then forgets its address.
-          const gone = cc.nodeId;
-          void this.transport
-            .forward(gone, { kind: { $case: 'membership', value: { op: 'removed', id: gone, address: '', isLearner: false } } }, Date.now() + 1000)
-            .catch(() => undefined)
-            .finally(() => this.transport.removePeer(gone));
-        } else this.transport.removePeer(cc.nodeId);
+        if (cc.nodeId === this.cfg.id) this.removal.learned('its removal was applied');
+        else if (this.role === Role.Leader) tellRemoved(this.transport, cc.nodeId);
+        else this.transport.removePeer(cc.nodeId);
       } else if (cc.nodeId !== this.cfg.id) {
         const dial = this.cfg.dial.get(cc.nodeId) ?? (addr || this.cfg.peers.get(cc.nodeId));
         if (dial) {
@@ -701,14 +680,6 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return this.members_.voters.length === 0 && this.members_.learners.length === 0 && (this.cfg.join || !!this.identity?.joined) && this.cfg.peers.has(id);
   }
 
-  /** This member is no longer in the cluster: it stops voting and shuts down (once). */
-  private learnedRemoved(how: string): void {
-    if (this.removed) return;
-    this.removed = true;
-    this.log.warn({ how }, 'this member was removed from the cluster: shutting down');
-    if (this.onRemoved) setImmediate(this.onRemoved);
-  }
-
   /** What src/membership/ops.ts needs from this node. */
   private membershipHost(): MembershipHost {
     return {
@@ -718,28 +689,17 @@ export class PlacementNode implements AdminBackend, ServingNode {
       raftStatus: () => this.raft.status(),
       knownIds: () => [...this.cfg.peers.keys(), ...(this.identity?.peers ? Object.keys(this.identity.peers).map(Number) : [])],
       addressOf: (id) => this.addressOf(id),
-      proposeConfChange: async (cc, deadline) => {
+      propose: (cc) => {
         const r = this.raft.proposeConfChange(cc);
-        if (!r.ok) {
-          if (r.reason === 'conf-change-pending') throw new PlacementError('FAILED_PRECONDITION', 'another membership change is still in progress (one change at a time): retry once it has committed');
-          if (r.reason === 'invalid') throw new PlacementError('INVALID_ARGUMENT', 'the change would leave the cluster without a voter');
-          throw new PlacementError('UNAVAILABLE', `member ${this.cfg.id} cannot propose now (${r.reason}); retry`, r.leader, this.addressOf(r.leader));
-        }
-        this.schedule();
-        try {
-          await this.track(this.proposals.add(r.index, r.term, deadline));
-        } catch (err) {
-          // A leader that removed itself steps down in the Ready that commits the change, before
-          // applying it: its proposals fail as "leadership lost" though this one went through.
-          if (!(err instanceof PlacementError) || err.code !== 'UNAVAILABLE') throw err;
-          while (this.appliedIndex < r.index && Date.now() < deadline && !this.stopped) await sleep(this.cfg.tickMs);
-          const m = this.members_;
-          const done = cc.type === ConfChangeType.RemoveNode ? !m.voters.includes(cc.nodeId) && !m.learners.includes(cc.nodeId) : (cc.type === ConfChangeType.AddVoter ? m.voters : m.learners).includes(cc.nodeId);
-          if (this.appliedIndex < r.index || !done) throw err;
-        }
-        // Answered when executed; the batch (and with it the address book and members) is done after.
-        await this.serializableBarrier();
+        if (r.ok) this.schedule();
+        return r;
       },
+      applied: (index, term, deadline) => this.track(this.proposals.add(index, term, deadline)),
+      confAfter: async (index, deadline) => {
+        while (this.appliedIndex < index && Date.now() < deadline && !this.stopped) await sleep(this.cfg.tickMs);
+        return this.appliedIndex >= index ? this.members_ : null;
+      },
+      batchDone: () => this.serializableBarrier(),
       transferLeadership: (to) => {
         this.raft.transferLeadership(to);
         this.schedule();
@@ -778,7 +738,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (this.stopped || this.paused || !this.raft) return;
     for (const m of msgs) {
       this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
-      this.removalDetector.heardFrom(m.from);
+      this.removal.heardFrom(m.from);
       if (m.type === MessageType.HeartbeatResponse) this.endRttProbe(m.from);
       else if (m.type === MessageType.ReadIndex) {
         this.readCarriers = true;
@@ -1109,11 +1069,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const kind = req.kind;
     if (!kind) return { ...base, errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: 'empty forward request' };
     if (kind.$case === 'membership' && kind.value.op === 'removed') {
-      // Only a member of this one's configuration gets here (the transport checks), and only the
-      // leader that applied the removal sends it.
-      if (kind.value.id !== this.cfg.id) return { ...base, errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: `removal notice names member ${kind.value.id}, not ${this.cfg.id}` };
-      this.learnedRemoved(`member ${req.from} (leader) says it was removed`);
-      return base;
+      const refused = this.removal.notice(kind.value.id, req.from);
+      return refused === null ? base : { ...base, errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: refused };
     }
     if (this.role !== Role.Leader) return { ...base, errorCode: grpc.status.FAILED_PRECONDITION, errorMessage: `not leader (member ${this.cfg.id})` };
     try {
