@@ -17,6 +17,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c, unmaskCrc } from '../util/crc32c.js';
 import { snappyUncompress } from '../util/snappy.js';
+import { isLiveFile, readLiveFiles } from './leveldb-manifest.js';
 
 export interface LevelDbProblem {
   /** The damaged file (absolute path). */
@@ -181,8 +182,10 @@ async function verifyLog(path: string, pause: () => Promise<void>): Promise<void
 }
 
 /**
- * Checks the LevelDB files in `dir`. Returns the problems found (empty: every checksum holds).
- * Files that disappear while being checked (compacted away) are skipped.
+ * Checks the LevelDB files in `dir` that its MANIFEST lists (LevelDB deletes the others when it
+ * opens the database: a compaction output a crash left empty is not damage). Returns the
+ * problems found (empty: every checksum holds). Files that disappear while being checked
+ * (compacted away) are skipped.
  */
 export async function verifyLevelDb(dir: string, opts: VerifyOptions = {}): Promise<LevelDbProblem[]> {
   const pause = opts.pause ?? yieldToLoop;
@@ -209,8 +212,17 @@ export async function verifyLevelDb(dir: string, opts: VerifyOptions = {}): Prom
       else if (!names.includes(m[1]!)) problems.push({ file: cur, reason: `names ${m[1]}, which does not exist` });
     }
   }
+  const live = await readLiveFiles(dir);
+  if (live && logs) {
+    for (const t of live.tables) {
+      if (!names.some((n) => n === `${String(t).padStart(6, '0')}.ldb` || n === `${String(t).padStart(6, '0')}.sst`)) {
+        problems.push({ file: join(dir, `${String(t).padStart(6, '0')}.ldb`), reason: `listed in ${live.manifest} but missing` });
+      }
+    }
+  }
   const now = Date.now();
   for (const name of names) {
+    if (live && !isLiveFile(name, live)) continue;
     if (problems.length >= max) break;
     const isTable = /^\d+\.(ldb|sst)$/.test(name);
     const isLog = /^\d+\.log$/.test(name) || /^MANIFEST-\d+$/.test(name);

@@ -137,6 +137,49 @@ describe('state machine: LevelDB damage is found, named, and quarantined', () =>
     assert.match(problems[0]!.reason, /checksum mismatch/);
   });
 
+  it('files the MANIFEST does not list are not damage: an empty compaction output a crash left, an old log', async () => {
+    // A SIGKILL during a compaction leaves its output table at 0 bytes; LevelDB deletes such a file
+    // when it opens the database. Refusing to start on it turned a crash into an outage.
+    const dir = tempDir(after, 'sm-orphan');
+    const sm = await filled(dir, 500);
+    const db = sm.dbPath;
+    const applied = sm.appliedIndex;
+    await sm.close();
+    const tables = readdirSync(db).filter((n) => n.endsWith('.ldb')).sort();
+    const next = Number(tables[tables.length - 1]!.slice(0, 6)) + 50;
+    writeFileSync(join(db, `${String(next).padStart(6, '0')}.ldb`), '');
+    writeFileSync(join(db, `${String(next + 1).padStart(6, '0')}.ldb`), Buffer.alloc(4096, 0x5a));
+    writeFileSync(join(db, '000001.log'), Buffer.alloc(100, 0xee)); // below the MANIFEST's log number
+    assert.deepEqual(await verifyLevelDb(db), []);
+    const again = await StateMachine.open(dir);
+    assert.equal(again.appliedIndex, applied);
+    assert.equal((await again.get('/k/000500'))?.value.length, 300);
+    await again.close();
+    assert.ok(!existsSync(join(db, `${String(next).padStart(6, '0')}.ldb`)), 'LevelDB removed the orphan');
+  });
+
+  it('a table the MANIFEST lists that is empty or missing is damage, named', async () => {
+    const dir = tempDir(after, 'sm-live-empty');
+    const sm = await filled(dir, 500);
+    const db = sm.dbPath;
+    await sm.close();
+    const table = readdirSync(db).filter((n) => n.endsWith('.ldb')).sort()[0]!;
+    const manifest = readFileSync(join(db, 'CURRENT'), 'latin1').trim();
+    const bytes = readFileSync(join(db, table));
+    writeFileSync(join(db, table), '');
+    assert.deepEqual(
+      (await verifyLevelDb(db)).map((p) => [p.file, p.reason]),
+      [[join(db, table), 'file too short for a table (0 bytes)']],
+    );
+    renameSync(join(db, table), join(dir, 'moved-away.ldb'));
+    assert.deepEqual(
+      (await verifyLevelDb(db)).map((p) => [p.file, p.reason]),
+      [[join(db, table), `listed in ${manifest} but missing`]],
+    );
+    writeFileSync(join(db, table), bytes);
+    assert.deepEqual(await verifyLevelDb(db), []);
+  });
+
   it('open(): a flipped byte in a table is refused with the file (LevelDB itself may read it back as other bytes)', async () => {
     const dir = tempDir(after, 'sm-flip-open');
     const sm = await filled(dir);
