@@ -1,0 +1,211 @@
+// `npm run bench:etcd-api`: the etcd v3 KV API, served by a 3-member etcd 3.4 and by a 3-node
+// Placement Center, driven in the same run by the same raw grpc-js client (unary calls of
+// `/etcdserverpb.KV/*` with our generated encoders; what any etcd client library does per call).
+//
+// Rows, each BENCH_SECONDS (default 5) after a warm-up, 256-byte values:
+//   - Put at 64 in flight, to the leader;
+//   - Range of one key at 64 in flight, linearizable and serializable, each caller reading from
+//     one member (caller w → member w % 3), as clients attached to different members do;
+//   - Txn at 64 in flight: compare the key's mod_revision, then put (each caller owns a key, so a
+//     compare fails only if a reply was lost — counted as an error);
+//   - with BENCH_HISTORY (default 1,000,000) revisions retained: Range of one key at an old
+//     revision and at the current one, 64 in flight, to show a read into history does not scan it.
+// Then the ratio Placement Center / etcd of every row. The systems run one after the other
+// (BENCH_ORDER, default "etcd,placement"), never at the same time; the VM's speed drifts, so
+// compare ratios from one run, and run it twice with the order swapped before concluding.
+// Options (env): BENCH_SECONDS, BENCH_HISTORY (0 skips the history rows), BENCH_ORDER, BENCH_SRC=1
+// (run the nodes from src/ through tsx instead of dist/).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { Compare, Compare_CompareResult, Compare_CompareTarget, PutRequest, RangeRequest, TxnRequest } from '../proto/gen/etcd/etcdserverpb/rpc.js';
+import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
+import { REPO_ROOT, startCluster } from '../test/support/cluster.js';
+import { cpuSeconds, drive, header, line, rssMiB, type Result } from './measure.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const HISTORY = Number(process.env.BENCH_HISTORY ?? 1_000_000);
+const ORDER = (process.env.BENCH_ORDER ?? 'etcd,placement').split(',');
+const IN_FLIGHT = 64;
+const VALUE = Buffer.alloc(256, 0x61);
+const KEYS = 10_000;
+
+/** A running 3-member system serving the etcd API. */
+interface System {
+  name: string;
+  leaderAddress: string;
+  addresses: string[];
+  pids: number[];
+  leaderPid: number;
+  stop(): Promise<void>;
+}
+
+interface Encoder<T> {
+  encode(m: T): { finish(): Uint8Array };
+}
+
+/**
+ * One unary call on `client`; the reply stays raw bytes. (Its header carries etcd's 64-bit
+ * cluster and member ids, above what the generated number-typed decoders accept, and a client
+ * that ignores the body is what bench/etcd.ts measures too.)
+ */
+function call<Req>(client: grpc.Client, method: string, req: Encoder<Req>, message: Req): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(
+      `/etcdserverpb.KV/${method}`,
+      (m: Req) => Buffer.from(req.encode(m).finish()),
+      (b: Buffer) => b,
+      message,
+      (err, reply) => (err || !reply ? reject(err ?? new Error('empty reply')) : resolve(reply)),
+    );
+  });
+}
+
+/** The first varint at a path of field numbers through nested messages (0 when absent). */
+function varintAt(b: Uint8Array, path: number[]): number {
+  const r = new BinaryReader(b);
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    const no = tag >>> 3;
+    const wire = tag & 7;
+    if (no !== path[0]) {
+      r.skip(wire);
+      continue;
+    }
+    if (path.length === 1) return Number(r.uint64());
+    return varintAt(r.bytes(), path.slice(1));
+  }
+  return 0;
+}
+/** ResponseHeader.revision of a Put, Range or Txn reply. */
+const revisionOf = (b: Uint8Array): number => varintAt(b, [1, 3]);
+
+async function startEtcd(): Promise<System> {
+  const version = requireEtcd();
+  console.log(`\nstarting a 3-member etcd cluster (${version}) ...`);
+  const etcd = await startEtcdCluster();
+  const leader = await etcd.leader();
+  return {
+    name: 'etcd',
+    leaderAddress: leader.grpcAddress,
+    addresses: etcd.members.map((m) => m.grpcAddress),
+    pids: etcd.members.map((m) => m.pid),
+    leaderPid: leader.pid,
+    stop: () => etcd.stop(),
+  };
+}
+
+async function startPlacement(): Promise<System> {
+  const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
+  console.log(`\nstarting a 3-node Placement Center cluster (${useDist ? 'dist/' : 'src/ via tsx'}) ...`);
+  const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' } });
+  const leader = c.node(await c.waitForLeader());
+  return {
+    name: 'placement',
+    leaderAddress: leader.grpcAddress,
+    addresses: c.nodes.map((n) => n.grpcAddress),
+    pids: c.nodes.map((n) => n.pid ?? 0),
+    leaderPid: leader.pid ?? 0,
+    stop: () => c.stop(),
+  };
+}
+
+const put = (c: grpc.Client, key: string): Promise<Buffer> => call(c, 'Put', PutRequest, PutRequest.fromPartial({ key: Buffer.from(key), value: VALUE }));
+const range = (c: grpc.Client, key: string, opts: { serializable?: boolean; revision?: number } = {}): Promise<Buffer> =>
+  call(c, 'Range', RangeRequest, RangeRequest.fromPartial({ key: Buffer.from(key), ...opts }));
+
+async function measure(sys: System): Promise<Result[]> {
+  const opts = { 'grpc.max_concurrent_streams': 1000, 'grpc.enable_channelz': 0 } as grpc.ChannelOptions;
+  const leader = new grpc.Client(sys.leaderAddress, grpc.credentials.createInsecure(), opts);
+  const members = sys.addresses.map((a) => new grpc.Client(a, grpc.credentials.createInsecure(), opts));
+  const results: Result[] = [];
+  const row = async (name: string, op: (i: number, worker: number) => Promise<unknown>): Promise<void> => {
+    const n0 = sys.pids.reduce((a, p) => a + cpuSeconds(p), 0);
+    const l0 = cpuSeconds(sys.leaderPid);
+    const c0 = process.cpuUsage();
+    const r = await drive(name, IN_FLIGHT, SECONDS, op);
+    const cu = process.cpuUsage(c0);
+    console.log(line(r, sys.pids.reduce((a, p) => a + cpuSeconds(p), 0) - n0, (cu.user + cu.system) / 1e6, cpuSeconds(sys.leaderPid) - l0));
+    results.push(r);
+  };
+  try {
+    console.log(`${sys.name}: ${SECONDS} s per row, ${IN_FLIGHT} in flight, 256-byte values\n${header()}`);
+    await drive('warm-up', 16, 1.5, (i) => put(leader, `bench/warm/${i % 1000}`));
+    await drive('warm-up', 16, 1, (i, w) => range(members[w % 3]!, `bench/warm/${i % 1000}`));
+    await row('Put', (i) => put(leader, `bench/kv/${i % KEYS}`));
+    await row('Range', (i, w) => range(members[w % 3]!, `bench/kv/${i % KEYS}`));
+    await row('Range serializable', (i, w) => range(members[w % 3]!, `bench/kv/${i % KEYS}`, { serializable: true }));
+
+    // Txn: compare-and-put on a key of the caller's own, chained by the revision each success returns.
+    const mod = await Promise.all(Array.from({ length: IN_FLIGHT }, async (_, w) => revisionOf(await put(leader, `bench/txn/${w}`))));
+    await row('Txn (cmp mod, put)', async (_i, w) => {
+      const key = Buffer.from(`bench/txn/${w}`);
+      const r = await call(
+        leader,
+        'Txn',
+        TxnRequest,
+        TxnRequest.fromPartial({
+          compare: [Compare.fromPartial({ key, target: Compare_CompareTarget.MOD, result: Compare_CompareResult.EQUAL, targetUnion: { $case: 'modRevision', value: mod[w]! } })],
+          success: [{ request: { $case: 'requestPut', value: PutRequest.fromPartial({ key, value: VALUE }) } }],
+        }),
+      );
+      if (varintAt(r, [2]) !== 1) {
+        mod[w] = varintAt(await range(leader, `bench/txn/${w}`), [2, 4]); // kvs[0].mod_revision
+        throw new Error('compare failed');
+      }
+      mod[w] = revisionOf(r);
+    });
+
+    if (HISTORY > 0) {
+      const t0 = performance.now();
+      const base = revisionOf(await put(leader, 'bench/hist/start'));
+      let done = 0;
+      await Promise.all(
+        Array.from({ length: 256 }, async () => {
+          while (done < HISTORY) {
+            const i = done++;
+            await put(leader, `bench/hist/${i % 1000}`);
+          }
+        }),
+      );
+      const old = base + 1000; // every bench/hist/<n> exists from here on
+      console.log(`# ${HISTORY} revisions written in ${((performance.now() - t0) / 1000).toFixed(0)} s; reading at revision ${old} and at the current one`);
+      await row(`Range rev=old (${HISTORY / 1000}k hist)`, (i, w) => range(members[w % 3]!, `bench/hist/${i % 1000}`, { revision: old }));
+      await row(`Range current (${HISTORY / 1000}k hist)`, (i, w) => range(members[w % 3]!, `bench/hist/${i % 1000}`));
+    }
+    console.log(`RSS per member (MiB): ${sys.pids.map((p) => `${rssMiB(p)}${p === sys.leaderPid ? ' (leader)' : ''}`).join(', ')}`);
+    return results;
+  } finally {
+    leader.close();
+    for (const m of members) m.close();
+  }
+}
+
+async function main(): Promise<void> {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+  const byName = new Map<string, Result[]>();
+  for (const name of ORDER) {
+    if (name !== 'etcd' && name !== 'placement') throw new Error(`BENCH_ORDER: unknown system "${name}" (etcd or placement)`);
+    const sys = await (name === 'etcd' ? startEtcd() : startPlacement());
+    try {
+      byName.set(name, await measure(sys));
+    } finally {
+      await sys.stop();
+    }
+  }
+  const e = byName.get('etcd');
+  const p = byName.get('placement');
+  if (e && p) {
+    console.log('\nPlacement Center / etcd, ops/s of the same row in this run:');
+    for (const r of p) {
+      const other = e.find((x) => x.name === r.name);
+      if (other && other.ops > 0) console.log(`  ${r.name.padEnd(28)} ${(r.ops / r.seconds / (other.ops / other.seconds)).toFixed(2)}×`);
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
