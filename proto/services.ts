@@ -50,6 +50,32 @@ export const PeerService = withFastCodec(PeerServiceService, {
   forward: [ForwardRequest, ForwardReply],
 } as never);
 
+import {
+  LeaseGrantRequest,
+  LeaseGrantResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseLeasesRequest,
+  LeaseLeasesResponse,
+  LeaseRevokeRequest,
+  LeaseRevokeResponse,
+  LeaseService as GeneratedLeaseService,
+  LeaseTimeToLiveRequest,
+  LeaseTimeToLiveResponse,
+  LeaseClient as GeneratedLeaseClient,
+} from './gen/etcd/etcdserverpb/rpc.js';
+
+/** etcdserverpb.Lease (the SDK's client side; the server decodes requests itself: src/api/etcd/lease-wire.ts). */
+export const EtcdLeaseService = withFastCodec(GeneratedLeaseService, {
+  leaseGrant: [LeaseGrantRequest, LeaseGrantResponse],
+  leaseRevoke: [LeaseRevokeRequest, LeaseRevokeResponse],
+  leaseKeepAlive: [LeaseKeepAliveRequest, LeaseKeepAliveResponse],
+  leaseTimeToLive: [LeaseTimeToLiveRequest, LeaseTimeToLiveResponse],
+  leaseLeases: [LeaseLeasesRequest, LeaseLeasesResponse],
+} as never);
+export type EtcdLeaseClient = GeneratedLeaseClient;
+export const EtcdLeaseClient = grpc.makeGenericClientConstructor(EtcdLeaseService, 'etcdserverpb.Lease') as unknown as typeof GeneratedLeaseClient;
+
 export type KvServiceClient = GeneratedKvClient;
 export type PeerServiceClient = GeneratedPeerClient;
 export const KvServiceClient = grpc.makeGenericClientConstructor(KvService, 'placement.v1.KvService') as unknown as typeof GeneratedKvClient;

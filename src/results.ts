@@ -32,6 +32,8 @@ export const RESULT_ANSWERS = {
   [ResultCode.RESULT_CLIENT_ID_REUSED]: { error: 'FAILED_PRECONDITION', fallback: 'client id reused with a different request' },
   // Only the etcd commands answer it (a compacted or future revision).
   [ResultCode.RESULT_OUT_OF_RANGE]: { error: 'OUT_OF_RANGE', fallback: 'revision out of range' },
+  // A configured bound (leases, keys per lease): nothing was applied.
+  [ResultCode.RESULT_LIMIT_EXCEEDED]: { error: 'RESOURCE_EXHAUSTED', fallback: 'limit exceeded' },
 } as const satisfies Record<Exclude<ResultCode, ResultCode.UNRECOGNIZED>, ResultAnswer>;
 
 /** The row of `code`, or undefined when the table has none. */

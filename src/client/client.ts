@@ -8,7 +8,9 @@
 // client id and a fresh sequence number that its retries reuse, so the server applies it once.
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { KvServiceClient } from '../../proto/services.js';
+import { EtcdLeaseClient, KvServiceClient } from '../../proto/services.js';
+import { KeepAliveStream } from './lease-stream.js';
+import { LeaseApi, Session, type SessionOptions } from './lease.js';
 import {
   type KeyValue as PbKeyValue,
   type ResponseHeader as PbResponseHeader,
@@ -84,9 +86,9 @@ const LIST_PAGE_MAX = 1000;
 /** An endpoint that failed this recently is tried after the others. */
 const SUSPECT_MS = 3000;
 
-type Kind = 'read' | 'write';
+export type Kind = 'read' | 'write';
 type UnaryCallback<Res> = (error: grpc.ServiceError | null, response: Res) => void;
-type Invoker<Res> = (
+export type Invoker<Res> = (
   stubs: Endpoint,
   metadata: grpc.Metadata,
   options: Partial<grpc.CallOptions> & { deadline: number },
@@ -105,11 +107,14 @@ function tlsCredentials(tls: TlsOptions): grpc.ChannelCredentials {
 }
 
 /** One member's channel, shared by both service stubs and the KV session. */
-class Endpoint {
+export class Endpoint {
   readonly channel: grpc.Channel;
   readonly kv: KvServiceClient;
   readonly cluster: ClusterServiceClient;
+  /** etcdserverpb.Lease: the SDK's leases and sessions. */
+  readonly lease: EtcdLeaseClient;
   private session: ClientSession | undefined;
+  private keepAlives: KeepAliveStream | undefined;
   private etcdStub: EtcdKvClient | undefined;
   /** Date.now() of the last failure, 0 when the last attempt succeeded. */
   failedAt = 0;
@@ -123,6 +128,12 @@ class Endpoint {
     this.channel = new grpc.Channel(address, credentials, options);
     this.kv = new KvServiceClient(address, credentials, { channelOverride: this.channel });
     this.cluster = new ClusterServiceClient(address, credentials, { channelOverride: this.channel });
+    this.lease = new EtcdLeaseClient(address, credentials, { channelOverride: this.channel });
+  }
+
+  /** The member's shared keep-alive stream (lease-stream.ts). */
+  get keepAliveStream(): KeepAliveStream {
+    return (this.keepAlives ??= new KeepAliveStream(this.lease));
   }
 
   /** The etcd KV service stub on this member's channel (made on first use). */
@@ -174,6 +185,7 @@ class Endpoint {
 
   close(): void {
     this.session?.close();
+    this.keepAlives?.close();
     this.channel.close();
   }
 }
@@ -245,7 +257,7 @@ function toStatus(r: StatusReply): ClusterStatus {
   };
 }
 
-interface InvokeOptions extends CallOptions {
+export interface InvokeOptions extends CallOptions {
   /** Pin the call to this endpoint: one attempt, no fail-over. */
   endpoint?: string;
   /**
@@ -261,6 +273,8 @@ export class PlacementClient {
   readonly kv: KvApi;
   /** Cluster introspection. */
   readonly cluster: ClusterApi;
+  /** Leases (the etcd Lease API of the members). */
+  readonly lease: LeaseApi;
   /** The etcd v3 KV service (byte keys, ranges, old revisions, Txn, Compact). */
   readonly etcd: EtcdKvApi;
   /** Identity sent with every write for de-duplication. */
@@ -331,6 +345,7 @@ export class PlacementClient {
     };
     this.kv = new KvApi(this);
     this.cluster = new ClusterApi(this);
+    this.lease = new LeaseApi(this);
     this.etcd = new EtcdKvApi({
       call: <Req, Res>(method: 'range' | 'put' | 'deleteRange' | 'txn' | 'compact', req: Req, mutation: boolean, options: CallOptions) =>
         this.invoke<Res>(
@@ -353,6 +368,14 @@ export class PlacementClient {
    */
   async connect(options: CallOptions = {}): Promise<MembersResult> {
     return this.cluster.members(options);
+  }
+
+  /**
+   * A ZooKeeper-style session: a lease kept alive in the background (session.ts has the states).
+   * Resolves once the lease is granted.
+   */
+  session(options: SessionOptions): Promise<Session> {
+    return Session.open(this, options);
   }
 
   /** A Txn on the etcd KV service: `client.txn().if(cmp…).then(op…).else(op…).commit()`. */

@@ -12,6 +12,9 @@
 //   const old = await client.kv.get('/brokers/1', { revision: 42 });
 //   const r = await client.etcd.range('/brokers/', { prefix: true, sortTarget: 'mod', sortOrder: 'descend', limit: 10 });
 //   const t = await client.txn().if(cmp.modRevision('/controller', '=', 0)).then(op.put('/controller', '1')).else(op.get('/controller')).commit();
+//   const session = await client.session({ ttlMs: 10_000 });  // a lease kept alive in the background
+//   await session.put('/brokers/1/alive', 'yes');             // deleted when the session ends
+//   session.on('state', (s) => console.log(s));               // connected | suspended | expired | closed
 //   client.close();
 //
 // Retries: UNAVAILABLE, connection failures and per-attempt timeouts move on to the next member
@@ -47,6 +50,8 @@ export type {
   SortTarget,
   TxnResult,
 } from './etcd-kv.js';
+export { LeaseApi, Session } from './lease.js';
+export type { GrantedLease, LeaseGrantOptions, LeaseTimeToLive, SessionOptions, SessionState, TimeToLiveOptions } from './lease.js';
 export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
 export {

@@ -38,6 +38,12 @@ export interface NodeConfig {
   plantedBug: '' | 'local-reads';
   /** Upper bound of a lease's TTL (a grant over it is refused like an oversized value). */
   maxLeaseTtlMs: number;
+  /** Most leases the cluster holds (replicated by the leader: src/lease/keeper.ts). */
+  maxLeases: number;
+  /** Most keys attached to one lease. */
+  maxKeysPerLease: number;
+  /** Keep-alives arriving within this window share one renewal command. */
+  leaseRenewBatchMs: number;
   /** Client-port TLS (gRPC and, unless httpTls says otherwise, admin HTTP); '' = plaintext. */
   certFile: string;
   keyFile: string;
@@ -155,6 +161,9 @@ export const OPTIONS: OptionSpec[] = [
   },
   { key: 'logLevel', flag: '--log-level', env: 'PLACEMENT_LOG_LEVEL', arg: '<level>', help: 'trace|debug|info|warn|error|fatal|silent', default: 'info' },
   { key: 'maxLeaseTtlMs', flag: '--max-lease-ttl-ms', env: 'PLACEMENT_MAX_LEASE_TTL_MS', arg: '<ms>', help: 'longest accepted lease TTL in milliseconds (one year by default)', default: String(365 * 24 * 3600 * 1000) },
+  { key: 'maxLeases', flag: '--max-leases', env: 'PLACEMENT_MAX_LEASES', arg: '<n>', help: 'most leases the cluster holds; a grant past it is refused (RESOURCE_EXHAUSTED). The leader replicates its value', default: '100000' },
+  { key: 'maxKeysPerLease', flag: '--max-keys-per-lease', env: 'PLACEMENT_MAX_KEYS_PER_LEASE', arg: '<n>', help: 'most keys attached to one lease; a write attaching one more is refused (RESOURCE_EXHAUSTED). The leader replicates its value', default: '10000' },
+  { key: 'leaseRenewBatchMs', flag: '--lease-renew-batch-ms', env: 'PLACEMENT_LEASE_RENEW_BATCH_MS', arg: '<ms>', help: 'keep-alives reaching a member within this window share one replicated renewal (each is answered once it is committed; the window only delays the answer)', default: '50' },
   { key: 'certFile', flag: '--cert-file', env: 'PLACEMENT_CERT_FILE', arg: '<file>', help: 'TLS certificate (PEM) of the client gRPC port and the admin HTTP port: turns TLS on there; reloaded when the file changes' },
   { key: 'keyFile', flag: '--key-file', env: 'PLACEMENT_KEY_FILE', arg: '<file>', help: 'private key (PEM) of --cert-file' },
   { key: 'trustedCaFile', flag: '--trusted-ca-file', env: 'PLACEMENT_TRUSTED_CA_FILE', arg: '<file>', help: 'CA bundle (PEM) client certificates must chain to (with --client-cert-auth)' },
@@ -220,6 +229,9 @@ const schema = z
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
     plantedBug: z.enum(['', 'local-reads']),
     maxLeaseTtlMs: int(1),
+    maxLeases: int(1),
+    maxKeysPerLease: int(1),
+    leaseRenewBatchMs: int(0).max(1000, 'must be <= 1000'),
     certFile: z.string(),
     keyFile: z.string(),
     trustedCaFile: z.string(),
@@ -245,6 +257,11 @@ const schema = z
     autoCompactionIntervalMs: int(10),
   })
   .superRefine((c, ctx) => {
+    // The shortest lease a member grants is 1.5 × its longest election timeout (src/lease/timing.ts).
+    const minTtlMs = Math.ceil(1.5 * 2 * c.electionTicks * c.tickMs);
+    if (c.maxLeaseTtlMs < minTtlMs) {
+      ctx.addIssue({ code: 'custom', path: ['maxLeaseTtlMs'], message: `must be at least the minimum lease TTL, ${minTtlMs} ms (1.5 × 2 × election ticks × tick ms)` });
+    }
     if (c.heartbeatTicks >= c.electionTicks) {
       ctx.addIssue({ code: 'custom', path: ['heartbeatTicks'], message: 'must be smaller than electionTicks' });
     }

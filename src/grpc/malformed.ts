@@ -25,6 +25,11 @@ export function tolerant<D extends Record<string, { requestDeserialize: (b: Buff
   return out as D;
 }
 
+/** What a tolerant decoder returns for bytes that do not decode (checkMalformed() refuses it). */
+export function malformed(message: string): { [MALFORMED]: string } {
+  return { [MALFORMED]: message };
+}
+
 export function checkMalformed<T>(req: Maybe<T>): T {
   if (req && typeof req === 'object' && MALFORMED in req) {
     throw invalidArgument(`malformed request: ${(req as { [MALFORMED]: string })[MALFORMED]}`);

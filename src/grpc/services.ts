@@ -72,6 +72,8 @@ export interface ServingNode {
   changeMembership(req: MembershipRequest, deadline: number): Promise<number>;
   /** False while shutting down: new requests are refused with UNAVAILABLE. */
   accepting(): boolean;
+  /** Lease timing (src/lease/timing.ts), reported in Status for the SDK's sessions. */
+  readonly leases?: { readonly expiryMarginMs: number; readonly timing: { readonly minTtlMs: number } };
   /** Track in-flight requests so that shutdown can wait for them. */
   track<T>(p: Promise<T>): Promise<T>;
   /** The same, for a request whose end the caller signals itself (session operations). */
@@ -286,6 +288,8 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
         lastIndex: s.lastIndex,
         snapshotIndex: s.snapshotIndex,
         version: VERSION,
+        leaseExpiryMarginMs: node.leases?.expiryMarginMs ?? 0,
+        leaseMinTtlMs: node.leases?.timing.minTtlMs ?? 0,
       };
     }),
     members: unary<MembersRequest, MembersReply>(node, async (_req, deadline) => {

@@ -36,6 +36,7 @@ import {
   readQuerySchema,
   userCreateBodySchema,
   userNameSchema,
+  leaseIdSchema,
   userUpdateBodySchema,
 } from './schemas.js';
 
@@ -428,10 +429,16 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     ok(res, await backend.compact(body.revision, body.physical ?? false));
   });
 
-  // ---------------------------------------------------------------- leases (read-only)
+  // ---------------------------------------------------------------- leases
   app.get('/v1/leases', async (req, res) => {
     const q = parse(readQuerySchema, req.query, 'query');
     ok(res, { leases: (await backend.listLeases(readOpts(q))).map(leaseJson) });
+  });
+  /** Revokes: the lease and every key attached to it are deleted in one revision. */
+  app.delete('/v1/leases/:id', async (req, res) => {
+    const id = parse(leaseIdSchema, (req.params as Record<string, string>).id, 'path') as number;
+    const r = await backend.revokeLease(id);
+    ok(res, { id, revoked: true, revision: r.revision });
   });
 
   // ---------------------------------------------------------------- users

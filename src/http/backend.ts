@@ -75,6 +75,8 @@ export interface AdminBackend {
   getConfig(name: string, opts?: ReadOptions): Promise<ConfigEntry | null>;
   listConfig(opts?: ReadOptions): Promise<ConfigEntry[]>;
   listLeases(opts?: ReadOptions): Promise<Lease[]>;
+  /** Revokes a lease (its keys are deleted in one revision); the applied result. */
+  revokeLease(id: number): Promise<CommandResult>;
 
   /** Compacts the keyspace's history below `revision` (with `physical`, waits until this member removed it). */
   compact(revision: number, physical: boolean): Promise<{ revision: number; compactRevision: number }>;

@@ -349,6 +349,19 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           },
         },
       },
+      '/v1/leases/{id}': {
+        delete: {
+          summary: 'Revoke a lease: it and every key attached to it are deleted in one revision (replicated)',
+          tags: ['kv'],
+          parameters: [pathParam('id', 'Lease id, decimal (1..2^53-1)')],
+          responses: {
+            '200': ok('Revoked', { type: 'object', properties: { id: { type: 'integer' }, revoked: { const: true }, revision: { type: 'integer' } } }),
+            ...badInput,
+            '404': err('No such lease'),
+            ...commonErrors,
+          },
+        },
+      },
       '/v1/users': {
         get: {
           summary: 'List users (never hashes or salts)',

@@ -84,6 +84,13 @@ export const permissionSchema = z
   })
   .strict();
 
+/** A lease id in a path: decimal, 1..2^53-1 (the ids this cluster grants). */
+export const leaseIdSchema = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, 'must be a lease id (a positive decimal integer)')
+  .transform(Number)
+  .refine((n) => Number.isSafeInteger(n), 'must be at most 2^53-1');
+
 export const userNameSchema = z
   .string()
   .min(1)

@@ -93,7 +93,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
-  registerEtcdServices(server, node, { metrics, maxReplyBytes: maxMessage });
+  const etcdServices = registerEtcdServices(server, node, { metrics, maxReplyBytes: maxMessage });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -160,6 +160,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       await node!.shutdown();
       // Open Session streams would hold tryShutdown until the force timeout below.
       clientServices.closeSessions();
+      etcdServices.closeStreams();
       await Promise.all(
         [server, ...(peerServer ? [peerServer] : [])].map(
           (srv) =>

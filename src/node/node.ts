@@ -49,6 +49,8 @@ import { markRejoining, openDurableState, rejoinMarkerPath } from './durable-sta
 import { checkIdentity, compareMembership, type Identity } from './identity.js';
 import { StartupRefusal } from './refusal.js';
 import { StateMachineHealth, isStateMachineDamage } from './sm-health.js';
+import { LeaseKeeper } from '../lease/keeper.js';
+import { LeaseMetrics } from '../lease/metrics.js';
 import { encodeMessage } from '../../proto/codec.js';
 import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 import { AddressBook } from '../membership/address-book.js';
@@ -82,6 +84,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private sm!: StateMachine;
   private raft!: RaftNode;
   readonly transport: PeerTransport;
+  /** Leases: table, keep-alive batching, expiry on the leader (src/lease/). */
+  readonly leases: LeaseKeeper;
 
   private role: Role = Role.Follower;
   private leaderId = 0;
@@ -150,6 +154,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
       maxListLimit: cfg.maxListLimit,
       requestTimeoutMs: cfg.requestTimeoutMs,
     };
+    this.leases = new LeaseKeeper(cfg, {
+      propose: (cmd, deadline) => this.propose(cmd, deadline),
+      log: deps.log,
+      metrics: deps.metrics ? new LeaseMetrics(deps.metrics.registry) : undefined,
+    });
     this.reads = new ReadTable();
     this.reads.onOutcome = (failure, n) => this.metrics?.readIndex(failure, n);
     this.transport = new PeerTransport({
@@ -253,6 +262,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.sm = st.sm;
     this.snapshotWanted = st.snapshotFileMissing;
     this.appliedIndex = this.sm.appliedIndex;
+    await this.leases.open(this.sm);
     this.lastSnapIndex = this.store.latest()?.meta.index ?? 0;
     this.raft = new RaftNode(
       {
@@ -349,6 +359,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     }
     if (this.role === Role.Leader && this.members_.voters.length > 1) await this.handOffLeadership(opts.transferMs ?? 3000);
     this.stopped = true;
+    this.leases.close();
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.housekeepingTimer) clearInterval(this.housekeepingTimer);
     if (this.verifyTimer) clearInterval(this.verifyTimer);
@@ -586,6 +597,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
       for (const w of this.leaderWaiters.splice(0)) w();
       this.kickReads();
     }
+    // A new leader ends leases once it applied its own first entry (the no-op at lastIndex).
+    const st = this.raft.status();
+    this.leases.leadership(role === Role.Leader ? st.lastIndex : 0, st.hardState.term);
   }
 
   private async apply(entries: import('../../raft/index.js').Entry[]): Promise<void> {
@@ -620,6 +634,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.unpersistedApply = false;
     if (this.persistWaiters.length > 0) for (const w of this.persistWaiters.splice(0)) w();
     this.reads.onApplied(this.appliedIndex);
+    this.leases.applied(this.appliedIndex);
   }
 
   private answerProposals(entries: import('../../raft/index.js').Entry[], results: CommandResult[]): void {
@@ -795,6 +810,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const info = this.store.find(meta);
     if (!info) throw new Error(`snapshot ${meta.index}/${meta.term} to install is not in the store`);
     await this.sm.installSnapshot(this.store.openReader(meta));
+    await this.leases.snapshotInstalled();
     this.appliedIndex = meta.index;
     this.reads.onApplied(this.appliedIndex);
     this.lastSnapIndex = Math.max(this.lastSnapIndex, meta.index);
@@ -1321,6 +1337,16 @@ export class PlacementNode implements AdminBackend, ServingNode {
     await this.readBarrier(!!opts?.serializable, this.deadline());
     this.readable();
     return this.sm.listConfig();
+  }
+
+  /** Keys attached to a lease, as stored (the last applied batch). */
+  leaseKeys(id: number): Promise<Buffer[]> {
+    return this.sm.leaseKeysRaw(id);
+  }
+
+  revokeLease(id: number): Promise<CommandResult> {
+    this.guard();
+    return this.leases.revoke(id, this.deadline());
   }
 
   async listLeases(opts?: ReadOptions): Promise<Lease[]> {

@@ -16,6 +16,8 @@ export interface CommandLimits {
 
 /** As the admin API's body schema accepts them (src/http/schemas.ts). */
 const MAX_PERMISSIONS = 1000;
+/** One renewal batch (src/lease/renewals.ts cuts batches far below this). */
+export const MAX_RENEW_IDS = 100_000;
 /** scrypt hash and salt sizes are fixed by src/http/passwords.ts; anything near this is bogus. */
 const MAX_SECRET_FIELD = 1024;
 
@@ -54,14 +56,23 @@ function checkCommand(cmd: Command, lim: CommandLimits): void {
       return;
     }
     case 'leaseGrant':
-      if (op.value.id === 0) fail('lease id must be non-zero');
+      // 0 lets the applier pick the id.
+      if (!(op.value.id >= 0 && op.value.id <= Number.MAX_SAFE_INTEGER)) fail(`lease id ${op.value.id} is outside 0..2^53-1`);
       if (!(op.value.ttlMs >= 1 && op.value.ttlMs <= lim.maxLeaseTtlMs)) {
         fail(`lease TTL ${op.value.ttlMs} ms is outside 1..${lim.maxLeaseTtlMs} ms (max-lease-ttl-ms)`);
       }
       return;
     case 'leaseRevoke':
     case 'leaseKeepAlive':
+    case 'leaseExpire':
       if (op.value.id === 0) fail('lease id must be non-zero');
+      return;
+    case 'leaseRenew':
+      if (op.value.ids.length > MAX_RENEW_IDS) fail(`at most ${MAX_RENEW_IDS} leases per renewal, got ${op.value.ids.length}`);
+      if (op.value.ids.some((id) => id === 0)) fail('lease id must be non-zero');
+      return;
+    case 'leaseLimits':
+      if (!(op.value.maxLeases >= 1 && op.value.maxKeysPerLease >= 1)) fail('lease limits must be at least 1');
       return;
     case 'userPut': {
       const u = op.value.user;

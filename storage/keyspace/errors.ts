@@ -14,7 +14,8 @@ export type KeyspaceErrorKind =
   | 'COMPACTED'
   | 'FUTURE_REV'
   | 'LEASE_NOT_FOUND'
-  | 'REQUEST_TOO_LARGE';
+  | 'REQUEST_TOO_LARGE'
+  | 'LEASE_KEYS_LIMIT';
 
 const ERRORS: Record<KeyspaceErrorKind, [number, string]> = {
   EMPTY_KEY: [GRPC.INVALID_ARGUMENT, 'etcdserver: key is not provided'],
@@ -27,6 +28,8 @@ const ERRORS: Record<KeyspaceErrorKind, [number, string]> = {
   FUTURE_REV: [GRPC.OUT_OF_RANGE, 'etcdserver: mvcc: required revision is a future revision'],
   LEASE_NOT_FOUND: [GRPC.NOT_FOUND, 'etcdserver: requested lease not found'],
   REQUEST_TOO_LARGE: [GRPC.INVALID_ARGUMENT, 'etcdserver: request is too large'],
+  // Ours (etcd has no such bound): the replicated max_keys_per_lease (--max-keys-per-lease).
+  LEASE_KEYS_LIMIT: [GRPC.RESOURCE_EXHAUSTED, 'placement: the lease already has the most keys attached that max-keys-per-lease allows'],
 };
 
 /** A request etcd would refuse; `grpcCode` and `message` are what etcd answers. */

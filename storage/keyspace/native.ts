@@ -9,6 +9,7 @@ import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import type { Tx } from '../state-machine/tx.js';
 import { result } from '../state-machine/result.js';
 import { binToUtf8, utf8ToBin } from './keys.js';
+import { KeyspaceError } from './errors.js';
 import type { LeaseExists } from './apply.js';
 import { KeyspaceWrite } from './write.js';
 
@@ -32,7 +33,8 @@ export function nativePut(tx: Tx, op: PutOp, leaseExists: LeaseExists): CommandR
   const k = utf8ToBin(key);
   const prev = w.current(k);
   const prevKv = op.prevKv && prev ? toNative(w.load(k, prev), key) : undefined;
-  w.put(k, Buffer.from(k, 'latin1'), value, lease, prev);
+  const refused = tryPut(w, k, value, lease, prev);
+  if (refused) return refused;
   return result(ResultCode.RESULT_OK, w.end(), { prevKv, succeeded: true });
 }
 
@@ -62,8 +64,20 @@ export function nativeCas(tx: Tx, c: CompareAndSwapOp, leaseExists: LeaseExists)
   if (c.lease && !leaseExists(c.lease)) {
     return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { prevKv, succeeded: false, message: `lease ${c.lease} not found` });
   }
-  w.put(k, Buffer.from(k, 'latin1'), c.value, c.lease, cur);
+  const refused = tryPut(w, k, c.value, c.lease, cur);
+  if (refused) return { ...refused, prevKv };
   return result(ResultCode.RESULT_OK, w.end(), { prevKv, succeeded: true });
+}
+
+/** w.put, or the result of its refusal (a lease at its key bound: nothing was written). */
+function tryPut(w: KeyspaceWrite, k: string, value: Buffer, lease: number, prev: ReturnType<KeyspaceWrite['current']>): CommandResult | undefined {
+  try {
+    w.put(k, Buffer.from(k, 'latin1'), value, lease, prev);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof KeyspaceError) || e.kind !== 'LEASE_KEYS_LIMIT') throw e;
+    return result(ResultCode.RESULT_LIMIT_EXCEEDED, w.tx.revision, { message: `lease ${lease} already has the most keys attached that max-keys-per-lease allows`, succeeded: false });
+  }
 }
 
 function casHolds(c: CompareAndSwapOp, prev: KeyValue | undefined): boolean {

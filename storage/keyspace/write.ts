@@ -46,6 +46,8 @@ export class KeyspaceWrite {
 
   /** Writes `key` (`prev`: its current state). */
   put(key: string, keyBytes: Buffer, value: Buffer, lease: number, prev: Current | undefined): void {
+    // First, so that a lease at its key bound refuses the put before anything is written.
+    if (lease !== 0 && prev?.lease !== lease) attach(this.tx, lease, key);
     const createRevision = prev ? prev.createRevision : this.rev;
     const version = prev ? prev.version + 1 : 1;
     const rec = encodeMessage(KeyValue, { key: keyBytes, createRevision, modRevision: this.rev, version, value, lease });
@@ -55,7 +57,6 @@ export class KeyspaceWrite {
     tx.put('hist', histKey(key, this.rev, sub), HIST_PUT);
     tx.put('kv', key, encodeCurrent({ main: this.rev, sub, createRevision, version, lease }));
     if (prev && prev.lease !== 0 && prev.lease !== lease) detach(tx, prev.lease, key);
-    if (lease !== 0) attach(tx, lease, key);
   }
 
   /** Deletes `key`, whose current state is `prev`. The log keeps a tombstone: key and mod revision, version 0. */

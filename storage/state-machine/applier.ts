@@ -15,7 +15,7 @@ import { etcdCompaction, etcdDeleteRange, etcdPut, etcdTxn } from '../keyspace/a
 import { KeyspaceError, GRPC } from '../keyspace/errors.js';
 import { bin, utf8ToBin } from '../keyspace/keys.js';
 import { nativeCas, nativeDelete, nativePut } from '../keyspace/native.js';
-import { grant, keepAlive, leaseExistsIn, revoke } from '../leases/leases.js';
+import { expire, grant, keepAlive, leaseExistsIn, limits, renew, revoke, type LeaseChange } from '../leases/leases.js';
 import { deleteUser, putUser } from '../users/users.js';
 import { deleteConfig, setConfig } from '../config/config.js';
 import { dedupKey, lookup, remember } from '../dedup/dedup.js';
@@ -42,6 +42,8 @@ export interface ApplyStart {
   applied: number;
   appliedTerm: number;
   dedupWindow: number;
+  /** Told the leases a batch changed, once they are final (before the batch is written). */
+  onLeaseChanges?: (changes: LeaseChange[]) => void;
 }
 
 /**
@@ -93,6 +95,7 @@ export async function applyBatch(
       throw new StorageError('SM_INVALID', `apply gap: entry ${e.index} after applied index ${tx.applied}`);
     }
     tx.index = e.index;
+    tx.term = e.term;
     if (e.type === ENTRY_CONF_CHANGE || e.data.length === 0) {
       results.push(result(ResultCode.RESULT_OK, tx.revision));
     } else {
@@ -122,6 +125,7 @@ export async function applyBatch(
       else batch.put(key, v);
     }
   }
+  if (tx.leaseChanges) start.onLeaseChanges?.(tx.leaseChanges);
   onExecuted?.(results);
   await batch.write();
   return { results, tx };
@@ -142,7 +146,11 @@ function prefetchKeys(cmd: Command, want: (ns: Ns, key: string) => void): void {
     case 'leaseGrant':
     case 'leaseRevoke':
     case 'leaseKeepAlive':
+    case 'leaseExpire':
       want('leases', hex16(op.value.id));
+      break;
+    case 'leaseRenew':
+      for (const id of op.value.ids) want('leases', hex16(id));
       break;
     case 'userPut':
       if (op.value.user) want('users', utf8ToBin(op.value.user.name));
@@ -214,6 +222,12 @@ function execute(tx: Tx, cmd: Command): CommandResult | Promise<CommandResult> {
       return keepAlive(tx, op.value, now);
     case 'leaseRevoke':
       return revoke(tx, op.value);
+    case 'leaseRenew':
+      return renew(tx, op.value, now);
+    case 'leaseExpire':
+      return expire(tx, op.value, now);
+    case 'leaseLimits':
+      return limits(tx, op.value);
     case 'userPut':
       return putUser(tx, op.value, now);
     case 'userDelete':
@@ -246,7 +260,14 @@ function etcd(tx: Tx, run: () => EtcdResponse | Promise<EtcdResponse>): CommandR
   const ok = (response: EtcdResponse): CommandResult => result(ResultCode.RESULT_OK, tx.revision, { response });
   const fail = (e: unknown): CommandResult => {
     if (!(e instanceof KeyspaceError)) throw e;
-    const code = e.grpcCode === GRPC.OUT_OF_RANGE ? ResultCode.RESULT_OUT_OF_RANGE : e.grpcCode === GRPC.NOT_FOUND ? ResultCode.RESULT_NOT_FOUND : ResultCode.RESULT_INVALID;
+    const code =
+      e.grpcCode === GRPC.OUT_OF_RANGE
+        ? ResultCode.RESULT_OUT_OF_RANGE
+        : e.grpcCode === GRPC.NOT_FOUND
+          ? ResultCode.RESULT_NOT_FOUND
+          : e.grpcCode === GRPC.RESOURCE_EXHAUSTED
+            ? ResultCode.RESULT_LIMIT_EXCEEDED
+            : ResultCode.RESULT_INVALID;
     return result(code, tx.revision, { message: e.message });
   };
   try {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { AbstractSublevel } from 'abstract-level';
 import type { ConfState } from '../../raft/types.js';
-import type { CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
+import type { CommandResult, ConfigEntry, Lease, LeaseLimits, User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import type { RangeRequest, TxnRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { KeyValue as EtcdKeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
@@ -41,7 +41,8 @@ import {
   type ListResult,
   type TxnReadResult,
 } from '../keyspace/read.js';
-import { getLease, leaseKeys, listLeases } from '../leases/leases.js';
+import { getLease, leaseKeys, listLeases, type LeaseChange } from '../leases/leases.js';
+import { readLimits } from '../leases/limits.js';
 import { getUser, listUsers } from '../users/users.js';
 import { getConfig, listConfig } from '../config/config.js';
 
@@ -127,6 +128,8 @@ export class StateMachine {
   private _confState: ConfState | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly dedupWindow: number;
+  /** Told the leases each apply() changed, as soon as they are final (src/lease/ keeps its table by it). */
+  leaseObserver: ((changes: LeaseChange[]) => void) | undefined;
 
   private constructor(
     readonly dir: string,
@@ -379,6 +382,7 @@ export class StateMachine {
       applied: this._applied,
       appliedTerm: this._appliedTerm,
       dedupWindow: this.dedupWindow,
+      onLeaseChanges: this.leaseObserver,
     };
     const { results, tx } = await applyBatch(start, entries, confState, onExecuted);
     if (!tx) return results;
@@ -468,6 +472,16 @@ export class StateMachine {
   /** All leases in id order (the leader revokes those with expiresAtMs < its clock). */
   listLeases(): Promise<Lease[]> {
     return listLeases(this.db);
+  }
+
+  /** The replicated lease bounds (storage/leases/limits.ts). */
+  leaseLimits(): Promise<LeaseLimits> {
+    return readLimits(this.db);
+  }
+
+  /** Keys attached to a lease, as stored (bytes: the etcd API's keys need not be UTF-8). */
+  async leaseKeysRaw(id: number): Promise<Buffer[]> {
+    return (await leaseKeys(this.db, id)).map((k) => Buffer.from(k, 'latin1'));
   }
 
   /** Keys attached to a lease (UTF-8 strings). */

@@ -5,6 +5,7 @@
 // is written as ONE LevelDB batch together with the applied index (applier.ts).
 
 import type { Db, Ns } from './layout.js';
+import type { LeaseChange } from '../leases/leases.js';
 import { rawBounds, rawKey } from './layout.js';
 
 /** A value read from the database, or null for "deleted in this batch". */
@@ -16,6 +17,10 @@ export class Tx {
   readonly cache = new Map<Ns, Map<string, Buffer | undefined>>();
   /** Raft index of the entry being applied (config entries use it as their mod revision). */
   index = 0;
+  /** Raft term of the entry being applied (a lease expiry is valid only in the term it was decided in). */
+  term = 0;
+  /** The leases this batch changed, in order (storage/leases): the node's lease table follows them. */
+  leaseChanges: LeaseChange[] | undefined;
   /** Set by a compaction command: the physical compaction to start once the batch is written. */
   compacted = false;
 

@@ -439,6 +439,24 @@ describe('lease routes', () => {
     const res = await request(app).get('/v1/leases').expect(200);
     assert.deepEqual(res.body.data.leases, [{ id: 7, ttlMs: 5000, expiresAtMs: 6000 }]);
   });
+
+  it('DELETE /v1/leases/:id revokes: the lease and its keys go in one revision; unknown ids 404, bad ones 400 (nothing changes)', async () => {
+    await backend.propose({ clientId: '', seq: 0, leaderTimeMs: 1000, op: { $case: 'leaseGrant', value: { id: 7, ttlMs: 5000 } } });
+    await request(app).put('/v1/kv/a').send({ value: '1', lease: 7 }).expect(200);
+    await request(app).put('/v1/kv/b').send({ value: '2', lease: 7 }).expect(200);
+    await request(app).put('/v1/kv/c').send({ value: '3' }).expect(200);
+    const before = backend.revision;
+    assertError(await request(app).delete('/v1/leases/abc'), 400, 3, /^path: must be a lease id/);
+    assertError(await request(app).delete('/v1/leases/9007199254740993'), 400, 3, /^path: must be at most 2\^53-1/);
+    assertError(await request(app).delete('/v1/leases/8'), 404, 5, /lease 8 not found/);
+    assert.equal(backend.revision, before);
+    const res = await request(app).delete('/v1/leases/7').expect(200);
+    assert.deepEqual(res.body.data, { id: 7, revoked: true, revision: before + 1 });
+    await request(app).get('/v1/kv/a').expect(404);
+    await request(app).get('/v1/kv/b').expect(404);
+    await request(app).get('/v1/kv/c').expect(200);
+    assert.deepEqual((await request(app).get('/v1/leases').expect(200)).body.data.leases, []);
+  });
 });
 
 describe('user routes', () => {

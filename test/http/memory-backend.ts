@@ -14,6 +14,7 @@ import type {
   ReadOptions,
 } from '../../src/http/backend.js';
 import { PlacementError } from '../../src/errors.js';
+import { answerResult } from '../../src/results.js';
 import {
   ResultCode,
   type Command,
@@ -25,7 +26,7 @@ import {
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 
 function result(partial: Partial<CommandResult> & { revision: number }): CommandResult {
-  return { code: ResultCode.RESULT_OK, message: '', prevKv: undefined, succeeded: true, lease: undefined, response: undefined, ...partial };
+  return { code: ResultCode.RESULT_OK, message: '', prevKv: undefined, succeeded: true, lease: undefined, leases: [], response: undefined, ...partial };
 }
 
 export class MemoryBackend implements AdminBackend {
@@ -175,8 +176,17 @@ export class MemoryBackend implements AdminBackend {
         this.revision++;
         return result({ revision: this.revision });
       }
+      case 'leaseRevoke': {
+        if (!this.leases.delete(op.value.id)) {
+          return result({ code: ResultCode.RESULT_NOT_FOUND, message: `lease ${op.value.id} not found`, revision: this.revision });
+        }
+        const attached = [...this.kv.values()].filter((kv) => kv.lease === op.value.id);
+        if (attached.length > 0) this.revision++;
+        for (const kv of attached) this.kv.delete(kv.key);
+        return result({ revision: this.revision });
+      }
       case 'leaseGrant': {
-        this.leases.set(op.value.id, { id: op.value.id, ttlMs: op.value.ttlMs, expiresAtMs: c.leaderTimeMs + op.value.ttlMs });
+        this.leases.set(op.value.id, { id: op.value.id, ttlMs: op.value.ttlMs, expiresAtMs: c.leaderTimeMs + op.value.ttlMs, keys: 0 });
         return result({ revision: this.revision });
       }
       default:
@@ -223,6 +233,10 @@ export class MemoryBackend implements AdminBackend {
   async listConfig(opts?: ReadOptions): Promise<ConfigEntry[]> {
     this.read('listConfig', opts);
     return [...this.config.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async revokeLease(id: number): Promise<CommandResult> {
+    return answerResult(await this.propose({ clientId: '', seq: 0, leaderTimeMs: 0, op: { $case: 'leaseRevoke', value: { id } } }), { what: `lease ${id}` });
   }
 
   async listLeases(opts?: ReadOptions): Promise<Lease[]> {

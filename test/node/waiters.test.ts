@@ -5,7 +5,7 @@ import { ProposalTable, ReadTable } from '../../src/node/waiters.js';
 import { PlacementError } from '../../src/errors.js';
 import { ResultCode, type CommandResult } from '../../proto/gen/placement/v1/command.js';
 
-const ok = (revision: number): CommandResult => ({ code: ResultCode.RESULT_OK, message: '', revision, prevKv: undefined, succeeded: true, lease: undefined, response: undefined });
+const ok = (revision: number): CommandResult => ({ code: ResultCode.RESULT_OK, message: '', revision, prevKv: undefined, succeeded: true, lease: undefined, leases: [], response: undefined });
 
 describe('ProposalTable', () => {
   it('resolves on the same term, rejects when another term applied at the index', async () => {

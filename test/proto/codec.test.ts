@@ -50,7 +50,7 @@ test('generated messages round-trip through encodeMessage/decodeMessage with the
   const back = decodeMessage(KeyValue, bytes);
   assert.deepEqual({ ...back, value: Buffer.from(back.value) }, kv);
   assert.equal(typeof back.modRevision, 'number');
-  const lease: Lease = { id: 7, ttlMs: 30_000, expiresAtMs: -5 };
+  const lease: Lease = { id: 7, ttlMs: 30_000, expiresAtMs: -5, keys: 3 };
   assert.deepEqual(decodeMessage(Lease, encodeMessage(Lease, lease)), lease);
   assert.deepEqual(new Uint8Array(encodeMessage(Lease, lease)), Lease.encode(lease).finish());
 });

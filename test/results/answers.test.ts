@@ -51,6 +51,7 @@ const EXPECTED: Record<number, { set: Grpc; del: Grpc; cas: Grpc; http: number }
     http: 409,
   },
   [ResultCode.RESULT_OUT_OF_RANGE]: { set: { status: grpc.status.OUT_OF_RANGE }, del: { status: grpc.status.OUT_OF_RANGE }, cas: { status: grpc.status.OUT_OF_RANGE }, http: 400 },
+  [ResultCode.RESULT_LIMIT_EXCEEDED]: { set: { status: grpc.status.RESOURCE_EXHAUSTED }, del: { status: grpc.status.RESOURCE_EXHAUSTED }, cas: { status: grpc.status.RESOURCE_EXHAUSTED }, http: 413 },
   [UNKNOWN_CODE]: { set: { status: grpc.status.INTERNAL }, del: { status: grpc.status.INTERNAL }, cas: { status: grpc.status.INTERNAL }, http: 500 },
 };
 
@@ -66,6 +67,7 @@ function scripted(code: number): CommandResult {
     // success shows up as succeeded/deleted true.
     succeeded: true,
     lease: undefined,
+    leases: [],
     response: undefined,
   };
 }

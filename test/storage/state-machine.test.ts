@@ -158,9 +158,9 @@ describe('StateMachine: leases, users, config', () => {
     const h = await Harness.open(tempDir(after));
     after(() => h.sm.close());
     let r = await h.run({ $case: 'leaseGrant', value: { id: 42, ttlMs: 5000 } }, { leaderTimeMs: 1_000_000 });
-    assert.deepEqual(r.lease, { id: 42, ttlMs: 5000, expiresAtMs: 1_005_000 });
+    assert.deepEqual(r.lease, { id: 42, ttlMs: 5000, expiresAtMs: 1_005_000, keys: 0 });
     assert.equal((await h.run({ $case: 'leaseGrant', value: { id: 42, ttlMs: 1 } })).code, ResultCode.RESULT_ALREADY_EXISTS);
-    assert.equal((await h.run({ $case: 'leaseGrant', value: { id: 0, ttlMs: 1 } })).code, ResultCode.RESULT_INVALID);
+    assert.equal((await h.run({ $case: 'leaseGrant', value: { id: 1, ttlMs: 0 } })).code, ResultCode.RESULT_INVALID);
     assert.equal((await h.run(put('k0', 'v', 99))).code, ResultCode.RESULT_NOT_FOUND);
     await h.run(put('k1', 'v', 42));
     await h.run(put('k2', 'v', 42));
@@ -169,7 +169,7 @@ describe('StateMachine: leases, users, config', () => {
     assert.deepEqual(await h.sm.leaseKeys(42), ['k1', 'k2']);
     r = await h.run({ $case: 'leaseKeepAlive', value: { id: 42 } }, { leaderTimeMs: 2_000_000 });
     assert.equal(r.lease?.expiresAtMs, 2_005_000);
-    assert.deepEqual(await h.sm.getLease(42), { id: 42, ttlMs: 5000, expiresAtMs: 2_005_000 });
+    assert.deepEqual(await h.sm.getLease(42), { id: 42, ttlMs: 5000, expiresAtMs: 2_005_000, keys: 2 });
     assert.equal((await h.run({ $case: 'leaseKeepAlive', value: { id: 7 } })).code, ResultCode.RESULT_NOT_FOUND);
     // Revoke in the same batch as a put attaching another key: the batch's own write is revoked too.
     const before = h.sm.revision;

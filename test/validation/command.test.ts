@@ -23,9 +23,17 @@ test('keys, values and compare-and-swap expectations', () => {
   assert.equal(cas({ $case: 'expectAbsent', value: false }), 'expect_absent must be true when set');
 });
 
-test('leases: non-zero ids, TTL within 1..max-lease-ttl-ms', () => {
+test('leases: ids below 2^53 (0 on a grant: the applier picks), TTL within 1..max-lease-ttl-ms, bounded renewals', () => {
   assert.equal(check({ $case: 'leaseGrant', value: { id: 1, ttlMs: 60_000 } }), null);
-  assert.equal(check({ $case: 'leaseGrant', value: { id: 0, ttlMs: 1000 } }), 'lease id must be non-zero');
+  assert.equal(check({ $case: 'leaseGrant', value: { id: 0, ttlMs: 1000 } }), null);
+  assert.equal(check({ $case: 'leaseGrant', value: { id: 2 ** 53, ttlMs: 1000 } }), 'lease id 9007199254740992 is outside 0..2^53-1');
+  assert.equal(check({ $case: 'leaseGrant', value: { id: -1, ttlMs: 1000 } }), 'lease id -1 is outside 0..2^53-1');
+  assert.equal(check({ $case: 'leaseRenew', value: { ids: [1, 2, 3] } }), null);
+  assert.equal(check({ $case: 'leaseRenew', value: { ids: [1, 0] } }), 'lease id must be non-zero');
+  assert.match(check({ $case: 'leaseRenew', value: { ids: new Array<number>(100_001).fill(1) } })!, /at most 100000 leases per renewal/);
+  assert.equal(check({ $case: 'leaseExpire', value: { id: 0, expiresAtMs: 1, term: 1 } }), 'lease id must be non-zero');
+  assert.equal(check({ $case: 'leaseLimits', value: { maxLeases: 0, maxKeysPerLease: 5 } }), 'lease limits must be at least 1');
+  assert.equal(check({ $case: 'leaseLimits', value: { maxLeases: 10, maxKeysPerLease: 5 } }), null);
   assert.equal(check({ $case: 'leaseGrant', value: { id: 1, ttlMs: 60_001 } }), 'lease TTL 60001 ms is outside 1..60000 ms (max-lease-ttl-ms)');
   assert.match(check({ $case: 'leaseGrant', value: { id: 1, ttlMs: 0 } })!, /outside/);
   assert.match(check({ $case: 'leaseGrant', value: { id: 1, ttlMs: -5 } })!, /outside/);

@@ -18,6 +18,10 @@ export const ETCD_NO_LEADER = 'etcdserver: no leader';
 export const ETCD_LEADER_CHANGED = 'etcdserver: leader changed';
 export const ETCD_STOPPED = 'etcdserver: server stopped';
 export const ETCD_TIMEOUT = 'etcdserver: request timed out';
+/** The same string a KV Put or Txn with a missing lease answers (storage's KeyspaceError). */
+export const ETCD_LEASE_NOT_FOUND = new KeyspaceError('LEASE_NOT_FOUND').message;
+export const ETCD_LEASE_EXISTS = 'etcdserver: lease already exists';
+export const ETCD_LEASE_TTL_TOO_LARGE = 'etcdserver: too large lease TTL';
 
 function serviceError(code: grpc.status, message: string, md = new grpc.Metadata()): grpc.ServiceError {
   const e = new Error(message) as grpc.ServiceError;
@@ -49,6 +53,26 @@ export function toEtcdError(err: unknown): grpc.ServiceError {
   }
   if (err && typeof err === 'object' && typeof (err as grpc.ServiceError).code === 'number') return err as grpc.ServiceError;
   return serviceError(grpc.status.INTERNAL, (err as Error)?.message ?? String(err));
+}
+
+/**
+ * A failure of a Lease call: as toEtcdError, except that the lease operations' own "not found"
+ * and "exists" (the keeper's and storage's messages name the id) answer etcd's strings, which
+ * clients match on.
+ */
+export function toEtcdLeaseError(err: unknown): grpc.ServiceError {
+  if (err instanceof PlacementError && (err.code === 'NOT_FOUND' || err.code === 'ALREADY_EXISTS')) {
+    const md = new grpc.Metadata();
+    if (err.leaderId) md.set(LEADER_ID_KEY, String(err.leaderId));
+    if (err.leaderAddress) md.set(LEADER_ADDRESS_KEY, err.leaderAddress);
+    return err.code === 'NOT_FOUND' ? serviceError(grpc.status.NOT_FOUND, ETCD_LEASE_NOT_FOUND, md) : serviceError(grpc.status.FAILED_PRECONDITION, ETCD_LEASE_EXISTS, md);
+  }
+  return toEtcdError(err);
+}
+
+/** An error etcd answers with a fixed code and message (a request it refuses outright). */
+export function etcdError(code: grpc.status, message: string): grpc.ServiceError {
+  return serviceError(code, message);
 }
 
 type Responses = NonNullable<CommandResult['response']>;

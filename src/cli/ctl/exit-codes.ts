@@ -7,7 +7,7 @@ export const EXIT = {
   USAGE: 2,
   /** No member could be reached or none could serve the request in time (no leader, timeout). */
   UNAVAILABLE: 3,
-  /** The key does not exist (kv get / del / exists), or the lease a write names does not (kv put --lease). */
+  /** The key does not exist (kv get / del / exists), or the lease does not (kv put --lease, lease revoke / keep-alive / timetolive). */
   NOT_FOUND: 4,
   /** The server rejected the request as invalid (INVALID_ARGUMENT, FAILED_PRECONDITION, …). */
   REJECTED: 5,
@@ -25,7 +25,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   1  other failure (unexpected server error, perf check below its threshold)
   2  usage error (unknown command or option, bad argument)
   3  cluster unreachable or unavailable (no member answered, no leader, timeout)
-  4  key not found (kv get, kv del, kv exists), or lease not found (kv put --lease)
+  4  key not found (kv get, kv del, kv exists), or lease not found (kv put --lease,
+     lease revoke, lease keep-alive, lease timetolive)
   5  request rejected by the server (invalid argument, failed precondition)
   6  compare-and-swap expectation not met (kv cas), txn comparisons did not hold (txn)
   7  cluster not healthy: a member unreachable or no leader (cluster status), an endpoint

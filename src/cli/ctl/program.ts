@@ -13,6 +13,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes.js';
 import { out } from './output.js';
 import { registerKv } from './kv.js';
+import { registerLease } from './lease.js';
 import { registerCluster } from './cluster.js';
 import { registerEndpoint } from './endpoint.js';
 import { registerPerf } from './perf.js';
@@ -148,6 +149,7 @@ export function buildProgram(): Command {
     );
   registerKv(program);
   registerEtcd(program);
+  registerLease(program);
   registerCluster(program);
   registerEndpoint(program);
   registerPerf(program);

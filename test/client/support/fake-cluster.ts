@@ -354,6 +354,8 @@ export class FakeCluster {
           lastIndex: 100 + this.revision,
           snapshotIndex: 0,
           version: 'fake',
+          leaseExpiryMarginMs: 0,
+          leaseMinTtlMs: 0,
         });
       },
       members: (call, cb) => {

@@ -10,8 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -179,6 +181,68 @@ export interface CompactionRequest {
 
 export interface CompactionResponse {
   header: ResponseHeader | undefined;
+}
+
+export interface LeaseGrantRequest {
+  /** Seconds; below the cluster's minimum it is raised to the minimum. */
+  TTL: number;
+  /** 0: chosen by the server. */
+  ID: number;
+}
+
+export interface LeaseGrantResponse {
+  header: ResponseHeader | undefined;
+  ID: number;
+  /** The TTL granted, in seconds. */
+  TTL: number;
+  error: string;
+}
+
+export interface LeaseRevokeRequest {
+  ID: number;
+}
+
+export interface LeaseRevokeResponse {
+  header: ResponseHeader | undefined;
+}
+
+export interface LeaseKeepAliveRequest {
+  ID: number;
+}
+
+export interface LeaseKeepAliveResponse {
+  header: ResponseHeader | undefined;
+  ID: number;
+  /** The lease's granted TTL in seconds after the renewal; 0 when it does not exist. */
+  TTL: number;
+}
+
+export interface LeaseTimeToLiveRequest {
+  ID: number;
+  /** Also list the keys attached to the lease. */
+  keys: boolean;
+}
+
+export interface LeaseTimeToLiveResponse {
+  header: ResponseHeader | undefined;
+  ID: number;
+  /** Seconds left (rounded down); -1 when the lease does not exist. */
+  TTL: number;
+  /** The TTL the lease was granted with, in seconds. */
+  grantedTTL: number;
+  keys: Buffer[];
+}
+
+export interface LeaseLeasesRequest {
+}
+
+export interface LeaseStatus {
+  ID: number;
+}
+
+export interface LeaseLeasesResponse {
+  header: ResponseHeader | undefined;
+  leases: LeaseStatus[];
 }
 
 function createBaseResponseHeader(): ResponseHeader {
@@ -1637,6 +1701,753 @@ export const CompactionResponse: MessageFns<CompactionResponse> = {
   },
 };
 
+function createBaseLeaseGrantRequest(): LeaseGrantRequest {
+  return { TTL: 0, ID: 0 };
+}
+
+export const LeaseGrantRequest: MessageFns<LeaseGrantRequest> = {
+  encode(message: LeaseGrantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.TTL !== 0) {
+      writer.uint32(8).int64(message.TTL);
+    }
+    if (message.ID !== 0) {
+      writer.uint32(16).int64(message.ID);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseGrantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseGrantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.TTL = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ID = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseGrantRequest>): LeaseGrantRequest {
+    return LeaseGrantRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseGrantRequest>): LeaseGrantRequest {
+    const message = createBaseLeaseGrantRequest();
+    message.TTL = object.TTL ?? 0;
+    message.ID = object.ID ?? 0;
+    return message;
+  },
+};
+
+function createBaseLeaseGrantResponse(): LeaseGrantResponse {
+  return { header: undefined, ID: 0, TTL: 0, error: "" };
+}
+
+export const LeaseGrantResponse: MessageFns<LeaseGrantResponse> = {
+  encode(message: LeaseGrantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.ID !== 0) {
+      writer.uint32(16).int64(message.ID);
+    }
+    if (message.TTL !== 0) {
+      writer.uint32(24).int64(message.TTL);
+    }
+    if (message.error !== "") {
+      writer.uint32(34).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseGrantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseGrantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ID = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.TTL = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseGrantResponse>): LeaseGrantResponse {
+    return LeaseGrantResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseGrantResponse>): LeaseGrantResponse {
+    const message = createBaseLeaseGrantResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.ID = object.ID ?? 0;
+    message.TTL = object.TTL ?? 0;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseLeaseRevokeRequest(): LeaseRevokeRequest {
+  return { ID: 0 };
+}
+
+export const LeaseRevokeRequest: MessageFns<LeaseRevokeRequest> = {
+  encode(message: LeaseRevokeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ID !== 0) {
+      writer.uint32(8).int64(message.ID);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseRevokeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseRevokeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ID = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseRevokeRequest>): LeaseRevokeRequest {
+    return LeaseRevokeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseRevokeRequest>): LeaseRevokeRequest {
+    const message = createBaseLeaseRevokeRequest();
+    message.ID = object.ID ?? 0;
+    return message;
+  },
+};
+
+function createBaseLeaseRevokeResponse(): LeaseRevokeResponse {
+  return { header: undefined };
+}
+
+export const LeaseRevokeResponse: MessageFns<LeaseRevokeResponse> = {
+  encode(message: LeaseRevokeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseRevokeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseRevokeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseRevokeResponse>): LeaseRevokeResponse {
+    return LeaseRevokeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseRevokeResponse>): LeaseRevokeResponse {
+    const message = createBaseLeaseRevokeResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseLeaseKeepAliveRequest(): LeaseKeepAliveRequest {
+  return { ID: 0 };
+}
+
+export const LeaseKeepAliveRequest: MessageFns<LeaseKeepAliveRequest> = {
+  encode(message: LeaseKeepAliveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ID !== 0) {
+      writer.uint32(8).int64(message.ID);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseKeepAliveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseKeepAliveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ID = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseKeepAliveRequest>): LeaseKeepAliveRequest {
+    return LeaseKeepAliveRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseKeepAliveRequest>): LeaseKeepAliveRequest {
+    const message = createBaseLeaseKeepAliveRequest();
+    message.ID = object.ID ?? 0;
+    return message;
+  },
+};
+
+function createBaseLeaseKeepAliveResponse(): LeaseKeepAliveResponse {
+  return { header: undefined, ID: 0, TTL: 0 };
+}
+
+export const LeaseKeepAliveResponse: MessageFns<LeaseKeepAliveResponse> = {
+  encode(message: LeaseKeepAliveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.ID !== 0) {
+      writer.uint32(16).int64(message.ID);
+    }
+    if (message.TTL !== 0) {
+      writer.uint32(24).int64(message.TTL);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseKeepAliveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseKeepAliveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ID = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.TTL = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseKeepAliveResponse>): LeaseKeepAliveResponse {
+    return LeaseKeepAliveResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseKeepAliveResponse>): LeaseKeepAliveResponse {
+    const message = createBaseLeaseKeepAliveResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.ID = object.ID ?? 0;
+    message.TTL = object.TTL ?? 0;
+    return message;
+  },
+};
+
+function createBaseLeaseTimeToLiveRequest(): LeaseTimeToLiveRequest {
+  return { ID: 0, keys: false };
+}
+
+export const LeaseTimeToLiveRequest: MessageFns<LeaseTimeToLiveRequest> = {
+  encode(message: LeaseTimeToLiveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ID !== 0) {
+      writer.uint32(8).int64(message.ID);
+    }
+    if (message.keys !== false) {
+      writer.uint32(16).bool(message.keys);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseTimeToLiveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseTimeToLiveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ID = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.keys = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseTimeToLiveRequest>): LeaseTimeToLiveRequest {
+    return LeaseTimeToLiveRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseTimeToLiveRequest>): LeaseTimeToLiveRequest {
+    const message = createBaseLeaseTimeToLiveRequest();
+    message.ID = object.ID ?? 0;
+    message.keys = object.keys ?? false;
+    return message;
+  },
+};
+
+function createBaseLeaseTimeToLiveResponse(): LeaseTimeToLiveResponse {
+  return { header: undefined, ID: 0, TTL: 0, grantedTTL: 0, keys: [] };
+}
+
+export const LeaseTimeToLiveResponse: MessageFns<LeaseTimeToLiveResponse> = {
+  encode(message: LeaseTimeToLiveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.ID !== 0) {
+      writer.uint32(16).int64(message.ID);
+    }
+    if (message.TTL !== 0) {
+      writer.uint32(24).int64(message.TTL);
+    }
+    if (message.grantedTTL !== 0) {
+      writer.uint32(32).int64(message.grantedTTL);
+    }
+    for (const v of message.keys) {
+      writer.uint32(42).bytes(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseTimeToLiveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseTimeToLiveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ID = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.TTL = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.grantedTTL = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.keys.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseTimeToLiveResponse>): LeaseTimeToLiveResponse {
+    return LeaseTimeToLiveResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseTimeToLiveResponse>): LeaseTimeToLiveResponse {
+    const message = createBaseLeaseTimeToLiveResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.ID = object.ID ?? 0;
+    message.TTL = object.TTL ?? 0;
+    message.grantedTTL = object.grantedTTL ?? 0;
+    message.keys = object.keys?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseLeaseLeasesRequest(): LeaseLeasesRequest {
+  return {};
+}
+
+export const LeaseLeasesRequest: MessageFns<LeaseLeasesRequest> = {
+  encode(_: LeaseLeasesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseLeasesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseLeasesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseLeasesRequest>): LeaseLeasesRequest {
+    return LeaseLeasesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<LeaseLeasesRequest>): LeaseLeasesRequest {
+    const message = createBaseLeaseLeasesRequest();
+    return message;
+  },
+};
+
+function createBaseLeaseStatus(): LeaseStatus {
+  return { ID: 0 };
+}
+
+export const LeaseStatus: MessageFns<LeaseStatus> = {
+  encode(message: LeaseStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ID !== 0) {
+      writer.uint32(8).int64(message.ID);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.ID = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseStatus>): LeaseStatus {
+    return LeaseStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseStatus>): LeaseStatus {
+    const message = createBaseLeaseStatus();
+    message.ID = object.ID ?? 0;
+    return message;
+  },
+};
+
+function createBaseLeaseLeasesResponse(): LeaseLeasesResponse {
+  return { header: undefined, leases: [] };
+}
+
+export const LeaseLeasesResponse: MessageFns<LeaseLeasesResponse> = {
+  encode(message: LeaseLeasesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.leases) {
+      LeaseStatus.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseLeasesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseLeasesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.leases.push(LeaseStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseLeasesResponse>): LeaseLeasesResponse {
+    return LeaseLeasesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseLeasesResponse>): LeaseLeasesResponse {
+    const message = createBaseLeaseLeasesResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.leases = object.leases?.map((e) => LeaseStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type KVService = typeof KVService;
 export const KVService = {
   /** Reads the keys in a range, at the current or at a past revision. */
@@ -1784,6 +2595,157 @@ export interface KVClient extends Client {
 export const KVClient = makeGenericClientConstructor(KVService, "etcdserverpb.KV") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): KVClient;
   service: typeof KVService;
+  serviceName: string;
+};
+
+export type LeaseService = typeof LeaseService;
+export const LeaseService = {
+  /** Creates a lease; ID 0 lets the server pick one. */
+  leaseGrant: {
+    path: "/etcdserverpb.Lease/LeaseGrant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaseGrantRequest): Buffer => Buffer.from(LeaseGrantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaseGrantRequest => LeaseGrantRequest.decode(value),
+    responseSerialize: (value: LeaseGrantResponse): Buffer => Buffer.from(LeaseGrantResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaseGrantResponse => LeaseGrantResponse.decode(value),
+  },
+  /** Ends a lease now, deleting every key attached to it (one revision). */
+  leaseRevoke: {
+    path: "/etcdserverpb.Lease/LeaseRevoke" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaseRevokeRequest): Buffer => Buffer.from(LeaseRevokeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaseRevokeRequest => LeaseRevokeRequest.decode(value),
+    responseSerialize: (value: LeaseRevokeResponse): Buffer => Buffer.from(LeaseRevokeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaseRevokeResponse => LeaseRevokeResponse.decode(value),
+  },
+  /** Each request renews one lease; each response tells its TTL (0: the lease is gone). */
+  leaseKeepAlive: {
+    path: "/etcdserverpb.Lease/LeaseKeepAlive" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: LeaseKeepAliveRequest): Buffer =>
+      Buffer.from(LeaseKeepAliveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaseKeepAliveRequest => LeaseKeepAliveRequest.decode(value),
+    responseSerialize: (value: LeaseKeepAliveResponse): Buffer =>
+      Buffer.from(LeaseKeepAliveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaseKeepAliveResponse => LeaseKeepAliveResponse.decode(value),
+  },
+  /** How long a lease has left, and optionally its keys. */
+  leaseTimeToLive: {
+    path: "/etcdserverpb.Lease/LeaseTimeToLive" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaseTimeToLiveRequest): Buffer =>
+      Buffer.from(LeaseTimeToLiveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaseTimeToLiveRequest => LeaseTimeToLiveRequest.decode(value),
+    responseSerialize: (value: LeaseTimeToLiveResponse): Buffer =>
+      Buffer.from(LeaseTimeToLiveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaseTimeToLiveResponse => LeaseTimeToLiveResponse.decode(value),
+  },
+  /** Every lease there is. */
+  leaseLeases: {
+    path: "/etcdserverpb.Lease/LeaseLeases" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaseLeasesRequest): Buffer => Buffer.from(LeaseLeasesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaseLeasesRequest => LeaseLeasesRequest.decode(value),
+    responseSerialize: (value: LeaseLeasesResponse): Buffer => Buffer.from(LeaseLeasesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaseLeasesResponse => LeaseLeasesResponse.decode(value),
+  },
+} as const;
+
+export interface LeaseServer extends UntypedServiceImplementation {
+  /** Creates a lease; ID 0 lets the server pick one. */
+  leaseGrant: handleUnaryCall<LeaseGrantRequest, LeaseGrantResponse>;
+  /** Ends a lease now, deleting every key attached to it (one revision). */
+  leaseRevoke: handleUnaryCall<LeaseRevokeRequest, LeaseRevokeResponse>;
+  /** Each request renews one lease; each response tells its TTL (0: the lease is gone). */
+  leaseKeepAlive: handleBidiStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+  /** How long a lease has left, and optionally its keys. */
+  leaseTimeToLive: handleUnaryCall<LeaseTimeToLiveRequest, LeaseTimeToLiveResponse>;
+  /** Every lease there is. */
+  leaseLeases: handleUnaryCall<LeaseLeasesRequest, LeaseLeasesResponse>;
+}
+
+export interface LeaseClient extends Client {
+  /** Creates a lease; ID 0 lets the server pick one. */
+  leaseGrant(
+    request: LeaseGrantRequest,
+    callback: (error: ServiceError | null, response: LeaseGrantResponse) => void,
+  ): ClientUnaryCall;
+  leaseGrant(
+    request: LeaseGrantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaseGrantResponse) => void,
+  ): ClientUnaryCall;
+  leaseGrant(
+    request: LeaseGrantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaseGrantResponse) => void,
+  ): ClientUnaryCall;
+  /** Ends a lease now, deleting every key attached to it (one revision). */
+  leaseRevoke(
+    request: LeaseRevokeRequest,
+    callback: (error: ServiceError | null, response: LeaseRevokeResponse) => void,
+  ): ClientUnaryCall;
+  leaseRevoke(
+    request: LeaseRevokeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaseRevokeResponse) => void,
+  ): ClientUnaryCall;
+  leaseRevoke(
+    request: LeaseRevokeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaseRevokeResponse) => void,
+  ): ClientUnaryCall;
+  /** Each request renews one lease; each response tells its TTL (0: the lease is gone). */
+  leaseKeepAlive(): ClientDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+  leaseKeepAlive(options: Partial<CallOptions>): ClientDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+  leaseKeepAlive(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+  /** How long a lease has left, and optionally its keys. */
+  leaseTimeToLive(
+    request: LeaseTimeToLiveRequest,
+    callback: (error: ServiceError | null, response: LeaseTimeToLiveResponse) => void,
+  ): ClientUnaryCall;
+  leaseTimeToLive(
+    request: LeaseTimeToLiveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaseTimeToLiveResponse) => void,
+  ): ClientUnaryCall;
+  leaseTimeToLive(
+    request: LeaseTimeToLiveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaseTimeToLiveResponse) => void,
+  ): ClientUnaryCall;
+  /** Every lease there is. */
+  leaseLeases(
+    request: LeaseLeasesRequest,
+    callback: (error: ServiceError | null, response: LeaseLeasesResponse) => void,
+  ): ClientUnaryCall;
+  leaseLeases(
+    request: LeaseLeasesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaseLeasesResponse) => void,
+  ): ClientUnaryCall;
+  leaseLeases(
+    request: LeaseLeasesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaseLeasesResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const LeaseClient = makeGenericClientConstructor(LeaseService, "etcdserverpb.Lease") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): LeaseClient;
+  service: typeof LeaseService;
   serviceName: string;
 };
 

@@ -57,6 +57,13 @@ export interface StatusReply {
   lastIndex: number;
   snapshotIndex: number;
   version: string;
+  /**
+   * Lease timing of this member (src/lease/README.md): a lease whose holder stopped renewing is
+   * deleted at most lease_expiry_margin_ms after its TTL ran out, counted from its last renewal,
+   * while a leader is in office; TTLs below lease_min_ttl_ms are raised to it.
+   */
+  leaseExpiryMarginMs: number;
+  leaseMinTtlMs: number;
 }
 
 export interface MembersRequest {
@@ -284,6 +291,8 @@ function createBaseStatusReply(): StatusReply {
     lastIndex: 0,
     snapshotIndex: 0,
     version: "",
+    leaseExpiryMarginMs: 0,
+    leaseMinTtlMs: 0,
   };
 }
 
@@ -327,6 +336,12 @@ export const StatusReply: MessageFns<StatusReply> = {
     }
     if (message.version !== "") {
       writer.uint32(106).string(message.version);
+    }
+    if (message.leaseExpiryMarginMs !== 0) {
+      writer.uint32(112).uint64(message.leaseExpiryMarginMs);
+    }
+    if (message.leaseMinTtlMs !== 0) {
+      writer.uint32(120).uint64(message.leaseMinTtlMs);
     }
     return writer;
   },
@@ -448,6 +463,22 @@ export const StatusReply: MessageFns<StatusReply> = {
             message.version = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.leaseExpiryMarginMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.leaseMinTtlMs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -478,6 +509,8 @@ export const StatusReply: MessageFns<StatusReply> = {
     message.lastIndex = object.lastIndex ?? 0;
     message.snapshotIndex = object.snapshotIndex ?? 0;
     message.version = object.version ?? "";
+    message.leaseExpiryMarginMs = object.leaseExpiryMarginMs ?? 0;
+    message.leaseMinTtlMs = object.leaseMinTtlMs ?? 0;
     return message;
   },
 };

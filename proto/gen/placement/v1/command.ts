@@ -40,6 +40,8 @@ export enum ResultCode {
   RESULT_CLIENT_ID_REUSED = 6,
   /** RESULT_OUT_OF_RANGE - A revision outside the retained history: compacted, or in the future. */
   RESULT_OUT_OF_RANGE = 7,
+  /** RESULT_LIMIT_EXCEEDED - A configured bound would be exceeded (leases, keys per lease). Nothing was applied. */
+  RESULT_LIMIT_EXCEEDED = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -59,6 +61,9 @@ export interface Command {
     | { $case: "leaseGrant"; value: LeaseGrantOp }
     | { $case: "leaseRevoke"; value: LeaseRevokeOp }
     | { $case: "leaseKeepAlive"; value: LeaseKeepAliveOp }
+    | { $case: "leaseRenew"; value: LeaseRenewOp }
+    | { $case: "leaseExpire"; value: LeaseExpireOp }
+    | { $case: "leaseLimits"; value: LeaseLimits }
     | { $case: "userPut"; value: UserPutOp }
     | { $case: "userDelete"; value: UserDeleteOp }
     | { $case: "configSet"; value: ConfigSetOp }
@@ -99,9 +104,44 @@ export interface CompareAndSwapOp {
 }
 
 export interface LeaseGrantOp {
-  /** Chosen by the proposer (unique, non-zero); the grant fails if it is taken. */
+  /**
+   * Chosen by the client (the grant fails if it is taken), or 0: the applier picks an unused id
+   * from the Raft index of the grant, the same on every replica. Always below 2^53.
+   */
   id: number;
   ttlMs: number;
+}
+
+/**
+ * The bounds every replica enforces, replicated so that they agree whatever their own flags: a
+ * leader whose configured limits differ from the replicated ones proposes its own on taking
+ * office. Until the first is applied, built-in defaults hold (storage/leases/limits.ts).
+ */
+export interface LeaseLimits {
+  /** A grant past this many leases is refused (RESULT_LIMIT_EXCEEDED). */
+  maxLeases: number;
+  /** A write attaching a key to a lease that already has this many is refused. */
+  maxKeysPerLease: number;
+}
+
+/**
+ * Renews every lease named, at the leader's time: the batch of keep-alives that reached one
+ * member within a few milliseconds. A lease that does not exist is left out of the result.
+ */
+export interface LeaseRenewOp {
+  ids: number[];
+}
+
+/**
+ * The leader's decision that a lease expired. Applied only if nothing changed since the leader
+ * decided: the lease still expires at `expires_at_ms`, that time is not after the command's
+ * leader_time_ms, and the entry was proposed in `term` by the leader that decided (a forwarded
+ * or re-proposed decision is ignored). Then it is a revoke: every key deleted in one revision.
+ */
+export interface LeaseExpireOp {
+  id: number;
+  expiresAtMs: number;
+  term: number;
 }
 
 export interface LeaseRevokeOp {
@@ -117,6 +157,8 @@ export interface Lease {
   ttlMs: number;
   /** Leader time of the grant or last keep-alive, plus ttl: the lease expires after this. */
   expiresAtMs: number;
+  /** How many keys are attached to it. */
+  keys: number;
 }
 
 export interface Permission {
@@ -184,6 +226,8 @@ export interface CommandResult {
   lease:
     | Lease
     | undefined;
+  /** For a lease renewal: the leases renewed (those that exist), with their new expiry. */
+  leases: Lease[];
   /**
    * For the etcd commands: etcd's response. Its header carries only the revision; the member
    * that answers fills cluster_id, member_id and raft_term.
@@ -229,6 +273,15 @@ export const Command: MessageFns<Command> = {
         break;
       case "leaseKeepAlive":
         LeaseKeepAliveOp.encode(message.op.value, writer.uint32(178).fork()).join();
+        break;
+      case "leaseRenew":
+        LeaseRenewOp.encode(message.op.value, writer.uint32(186).fork()).join();
+        break;
+      case "leaseExpire":
+        LeaseExpireOp.encode(message.op.value, writer.uint32(194).fork()).join();
+        break;
+      case "leaseLimits":
+        LeaseLimits.encode(message.op.value, writer.uint32(202).fork()).join();
         break;
       case "userPut":
         UserPutOp.encode(message.op.value, writer.uint32(242).fork()).join();
@@ -341,6 +394,30 @@ export const Command: MessageFns<Command> = {
             }
 
             message.op = { $case: "leaseKeepAlive", value: LeaseKeepAliveOp.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.op = { $case: "leaseRenew", value: LeaseRenewOp.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.op = { $case: "leaseExpire", value: LeaseExpireOp.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.op = { $case: "leaseLimits", value: LeaseLimits.decode(reader, reader.uint32()) };
             continue;
           }
           case 30: {
@@ -461,6 +538,24 @@ export const Command: MessageFns<Command> = {
       case "leaseKeepAlive": {
         if (object.op?.value !== undefined && object.op?.value !== null) {
           message.op = { $case: "leaseKeepAlive", value: LeaseKeepAliveOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "leaseRenew": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "leaseRenew", value: LeaseRenewOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "leaseExpire": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "leaseExpire", value: LeaseExpireOp.fromPartial(object.op.value) };
+        }
+        break;
+      }
+      case "leaseLimits": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "leaseLimits", value: LeaseLimits.fromPartial(object.op.value) };
         }
         break;
       }
@@ -876,6 +971,221 @@ export const LeaseGrantOp: MessageFns<LeaseGrantOp> = {
   },
 };
 
+function createBaseLeaseLimits(): LeaseLimits {
+  return { maxLeases: 0, maxKeysPerLease: 0 };
+}
+
+export const LeaseLimits: MessageFns<LeaseLimits> = {
+  encode(message: LeaseLimits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.maxLeases !== 0) {
+      writer.uint32(8).uint64(message.maxLeases);
+    }
+    if (message.maxKeysPerLease !== 0) {
+      writer.uint32(16).uint64(message.maxKeysPerLease);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseLimits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseLimits();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.maxLeases = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxKeysPerLease = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseLimits>): LeaseLimits {
+    return LeaseLimits.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseLimits>): LeaseLimits {
+    const message = createBaseLeaseLimits();
+    message.maxLeases = object.maxLeases ?? 0;
+    message.maxKeysPerLease = object.maxKeysPerLease ?? 0;
+    return message;
+  },
+};
+
+function createBaseLeaseRenewOp(): LeaseRenewOp {
+  return { ids: [] };
+}
+
+export const LeaseRenewOp: MessageFns<LeaseRenewOp> = {
+  encode(message: LeaseRenewOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ids.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.ids) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseRenewOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseRenewOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 8) {
+              message.ids.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.ids.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseRenewOp>): LeaseRenewOp {
+    return LeaseRenewOp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseRenewOp>): LeaseRenewOp {
+    const message = createBaseLeaseRenewOp();
+    message.ids = object.ids?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseLeaseExpireOp(): LeaseExpireOp {
+  return { id: 0, expiresAtMs: 0, term: 0 };
+}
+
+export const LeaseExpireOp: MessageFns<LeaseExpireOp> = {
+  encode(message: LeaseExpireOp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(16).int64(message.expiresAtMs);
+    }
+    if (message.term !== 0) {
+      writer.uint32(24).uint64(message.term);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseExpireOp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseExpireOp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.term = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LeaseExpireOp>): LeaseExpireOp {
+    return LeaseExpireOp.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaseExpireOp>): LeaseExpireOp {
+    const message = createBaseLeaseExpireOp();
+    message.id = object.id ?? 0;
+    message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.term = object.term ?? 0;
+    return message;
+  },
+};
+
 function createBaseLeaseRevokeOp(): LeaseRevokeOp {
   return { id: 0 };
 }
@@ -987,7 +1297,7 @@ export const LeaseKeepAliveOp: MessageFns<LeaseKeepAliveOp> = {
 };
 
 function createBaseLease(): Lease {
-  return { id: 0, ttlMs: 0, expiresAtMs: 0 };
+  return { id: 0, ttlMs: 0, expiresAtMs: 0, keys: 0 };
 }
 
 export const Lease: MessageFns<Lease> = {
@@ -1000,6 +1310,9 @@ export const Lease: MessageFns<Lease> = {
     }
     if (message.expiresAtMs !== 0) {
       writer.uint32(24).int64(message.expiresAtMs);
+    }
+    if (message.keys !== 0) {
+      writer.uint32(32).uint64(message.keys);
     }
     return writer;
   },
@@ -1041,6 +1354,14 @@ export const Lease: MessageFns<Lease> = {
             message.expiresAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.keys = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1061,6 +1382,7 @@ export const Lease: MessageFns<Lease> = {
     message.id = object.id ?? 0;
     message.ttlMs = object.ttlMs ?? 0;
     message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.keys = object.keys ?? 0;
     return message;
   },
 };
@@ -1621,6 +1943,7 @@ function createBaseCommandResult(): CommandResult {
     prevKv: undefined,
     succeeded: false,
     lease: undefined,
+    leases: [],
     response: undefined,
   };
 }
@@ -1644,6 +1967,9 @@ export const CommandResult: MessageFns<CommandResult> = {
     }
     if (message.lease !== undefined) {
       Lease.encode(message.lease, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.leases) {
+      Lease.encode(v!, writer.uint32(58).fork()).join();
     }
     switch (message.response?.$case) {
       case "etcdPut":
@@ -1723,6 +2049,14 @@ export const CommandResult: MessageFns<CommandResult> = {
             message.lease = Lease.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.leases.push(Lease.decode(reader, reader.uint32()));
+            continue;
+          }
           case 40: {
             if (tag !== 322) {
               break;
@@ -1780,6 +2114,7 @@ export const CommandResult: MessageFns<CommandResult> = {
       : undefined;
     message.succeeded = object.succeeded ?? false;
     message.lease = (object.lease !== undefined && object.lease !== null) ? Lease.fromPartial(object.lease) : undefined;
+    message.leases = object.leases?.map((e) => Lease.fromPartial(e)) || [];
     switch (object.response?.$case) {
       case "etcdPut": {
         if (object.response?.value !== undefined && object.response?.value !== null) {

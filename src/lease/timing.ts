@@ -1,0 +1,64 @@
+// Lease timing: the arithmetic of expiry, pure (no clock, no timers), so that the bound can be
+// checked with a fake clock at every point of a lease's life (test/lease/expiry.test.ts).
+//
+// Notation (src/lease/README.md has the argument):
+//   E  the longest a follower waits for a leader before it campaigns: its election timeout is
+//      drawn from [electionTicks, 2 × electionTicks) ticks, so E = 2 × electionTicks × tickMs.
+//   G  the grace a new leader may give a lease it inherits: G = E.
+//   T  a lease's TTL; at least 1.5 × E (shorter requests are raised, as etcd does).
+//   a  the leader time stamped on the last renewal (or the grant) that committed.
+// The replicated expiry is a + T. A leader that took office at P ends the lease at
+//   deadline = min(a + T + G, max(a + T, P + G)):
+// never before a + T; at least G after it took office, so that holders who could not reach
+// anyone during the election can renew; and never after a + T + G, whatever the number of
+// leaders: every one of them computes the same cap from the same replicated a + T.
+
+export interface LeaseTimingConfig {
+  tickMs: number;
+  electionTicks: number;
+}
+
+export interface LeaseTiming {
+  /** E: the longest election timeout a follower draws. */
+  electionTimeoutMs: number;
+  /** G: the most a new leader extends an inherited lease beyond its replicated expiry. */
+  graceMs: number;
+  /** Minimum TTL (1.5 × E, rounded up); shorter grants are raised to it. */
+  minTtlMs: number;
+  /**
+   * S: the stated slack between a lease's deadline and the commit of its deletion while a leader
+   * is in office: the expiry timer, one proposal, its replication and apply, with room for a
+   * loaded event loop.
+   */
+  slackMs: number;
+}
+
+export const EXPIRY_SLACK_MS = 250;
+
+export function leaseTiming(cfg: LeaseTimingConfig): LeaseTiming {
+  const e = 2 * cfg.electionTicks * cfg.tickMs;
+  return { electionTimeoutMs: e, graceMs: e, minTtlMs: Math.ceil(1.5 * e), slackMs: EXPIRY_SLACK_MS };
+}
+
+/**
+ * When the leader that took office at `promotedAtMs` ends a lease whose replicated expiry is
+ * `expiresAtMs` (see the header): min(expiry + G, max(expiry, promotedAt + G)).
+ */
+export function expiryDeadline(expiresAtMs: number, promotedAtMs: number, graceMs: number): number {
+  return Math.min(expiresAtMs + graceMs, Math.max(expiresAtMs, promotedAtMs + graceMs));
+}
+
+/**
+ * The documented bound, beyond the TTL: a lease whose holder stopped renewing is deleted at most
+ * G + S after its replicated expiry while a leader is in office then; if the office is vacant at
+ * that moment, within S of the next leader taking office (it computes the same deadline, already
+ * past).
+ */
+export function expiryMarginMs(t: LeaseTiming): number {
+  return t.graceMs + t.slackMs;
+}
+
+/** The TTL actually granted for a request of `requestedMs`: raised to the minimum. */
+export function grantedTtlMs(requestedMs: number, t: LeaseTiming): number {
+  return Math.max(requestedMs, t.minTtlMs);
+}

@@ -1,0 +1,84 @@
+// The node's lessor (src/lease/keeper.ts) under mock timers and a mock clock: a new leader acts
+// only once it applied its first entry, then proposes an expiry (with its term and the expiry it
+// saw) at each lease's deadline — grace included for inherited leases — retries one that came
+// back void while the lease is unchanged, skips one renewed meanwhile, and stops on demotion.
+import { describe, it, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { LeaseKeeper } from '../../src/lease/keeper.js';
+import { ResultCode, type Command, type CommandResult, type Lease } from '../../proto/gen/placement/v1/command.js';
+import type { LeaseChange } from '../../storage/leases/leases.js';
+import type { StateMachine } from '../../storage/index.js';
+
+const silent = { info: () => undefined, warn: () => undefined, debug: () => undefined, error: () => undefined } as never;
+const cfg = { tickMs: 50, electionTicks: 10, requestTimeoutMs: 1000, maxLeases: 100, maxKeysPerLease: 100, leaseRenewBatchMs: 10 };
+
+function fakeSm(leases: Lease[]) {
+  const sm = {
+    appliedIndex: 5,
+    leaseObserver: null as ((c: LeaseChange[]) => void) | null,
+    listLeases: async () => leases,
+    leaseLimits: async () => ({ maxLeases: 100, maxKeysPerLease: 100 }),
+  };
+  return sm;
+}
+
+describe('lease keeper: expiry on the leader', () => {
+  it('acts once its first entry is applied, proposes each expiry at its deadline with its term, retries a void one, stops when demoted', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 100_000 });
+    try {
+      const proposed: Command[] = [];
+      const answers: Array<(r: CommandResult) => void> = [];
+      const k = new LeaseKeeper(cfg, {
+        log: silent,
+        propose: (cmd) => {
+          proposed.push(cmd);
+          return new Promise((resolve) => answers.push(resolve));
+        },
+      });
+      // Lease 1 expires at 100,500, lease 2 at 105,000; the leader takes office at 105,000.
+      const sm = fakeSm([
+        { id: 1, ttlMs: 2000, expiresAtMs: 100_500, keys: 0 },
+        { id: 2, ttlMs: 5000, expiresAtMs: 105_000, keys: 0 },
+      ]);
+      await k.open(sm as unknown as StateMachine);
+      k.leadership(7, 3); // leader of term 3 whose first entry is index 7; applied is 5
+      mock.timers.tick(5000);
+      assert.equal(proposed.length, 0, 'nothing before the first entry of its term is applied');
+      k.applied(7); // promoted now, at 105,000
+      assert.equal(k.timing.graceMs, 1000);
+      const expiries = (): unknown[] => proposed.filter((c) => c.op?.$case === 'leaseExpire').map((c) => (c.op as { value: unknown }).value);
+      mock.timers.tick(0);
+      // Lease 1: its expiry plus the grace (101,500) is past: no new leader extends it further.
+      assert.deepEqual(expiries(), [{ id: 1, expiresAtMs: 100_500, term: 3 }]);
+      // Lease 2 expires at 105,000 but is inherited: holders get the grace after promotion.
+      mock.timers.tick(999);
+      assert.equal(expiries().length, 1, 'an inherited lease gets the grace');
+      mock.timers.tick(1);
+      assert.deepEqual(expiries(), [
+        { id: 1, expiresAtMs: 100_500, term: 3 },
+        { id: 2, expiresAtMs: 105_000, term: 3 },
+      ]);
+      // Lease 1's expiry comes back void (say a renewal raced it, but none was applied): retried.
+      const at = proposed.findIndex((c) => c.op?.$case === 'leaseExpire');
+      answers[at]!({ code: ResultCode.RESULT_COMPARE_FAILED, revision: 0, message: '', leases: [] } as unknown as CommandResult);
+      // Lease 2 was renewed meanwhile (applied): its expiry is void and it is not retried.
+      sm.leaseObserver!([{ id: 2, lease: { id: 2, ttlMs: 5000, expiresAtMs: 111_000, keys: 0 } }]);
+      answers[at + 1]!({ code: ResultCode.RESULT_COMPARE_FAILED, revision: 0, message: '', leases: [] } as unknown as CommandResult);
+      await Promise.resolve();
+      await Promise.resolve();
+      const before = proposed.length;
+      mock.timers.tick(100);
+      await Promise.resolve();
+      const retried = proposed.slice(before).map((c) => (c.op as { value: { id: number } }).value.id);
+      assert.deepEqual(retried, [1], 'lease 1 retried; lease 2 (renewed) not');
+      // Demoted: lease 2's new deadline passes without a proposal.
+      k.leadership(0, 4);
+      const n = proposed.length;
+      mock.timers.tick(10_000);
+      assert.equal(proposed.length, n, 'a follower proposes no expiry');
+      k.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+});
