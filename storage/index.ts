@@ -22,7 +22,11 @@ export { SnapshotStore, snapshotFileName, verifySnapshotFile } from './snapshot/
 export type { SnapshotInfo, SnapshotReader, SnapshotReceiver, SnapshotStoreOptions } from './snapshot/store.js';
 export { StateMachine } from './state-machine/state-machine.js';
 export type {
+  AppliedBatch,
   ApplyEntry,
+  EventRecordsPage,
+  EventRecordsRequest,
+  KeyEvent,
   EventsPage,
   EventsRequest,
   ListOptions,

@@ -32,6 +32,7 @@ import {
 import { KVClient as EtcdKvClient } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { EtcdKvApi, TxnBuilder, type EtcdUnary } from './etcd-kv.js';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff } from './backoff.js';
+import { Watch, type WatchOptions } from './watch.js';
 import { ClientSession, type Cancellable, type KvMethod, type KvReplies, type KvRequests } from './session.js';
 import {
   ClientClosedError,
@@ -111,6 +112,8 @@ export class Endpoint {
   readonly channel: grpc.Channel;
   readonly kv: KvServiceClient;
   readonly cluster: ClusterServiceClient;
+  /** For streams without a generated stub (etcd Watch). */
+  readonly generic: grpc.Client;
   /** etcdserverpb.Lease: the SDK's leases and sessions. */
   readonly lease: EtcdLeaseClient;
   private session: ClientSession | undefined;
@@ -128,6 +131,7 @@ export class Endpoint {
     this.channel = new grpc.Channel(address, credentials, options);
     this.kv = new KvServiceClient(address, credentials, { channelOverride: this.channel });
     this.cluster = new ClusterServiceClient(address, credentials, { channelOverride: this.channel });
+    this.generic = new grpc.Client(address, credentials, { channelOverride: this.channel });
     this.lease = new EtcdLeaseClient(address, credentials, { channelOverride: this.channel });
   }
 
@@ -302,6 +306,7 @@ export class PlacementClient {
   private readonly active = new Set<Cancellable>();
   private readonly useSession: boolean;
   private readonly sleepers = new Set<() => void>();
+  private readonly watches = new Set<Watch>();
 
   constructor(options: PlacementClientOptions) {
     const list = typeof options.endpoints === 'string' ? options.endpoints.split(',') : [...options.endpoints];
@@ -402,10 +407,41 @@ export class PlacementClient {
     return this.closed;
   }
 
+  /**
+   * Watches `key` (or every key starting with it, `prefix: true`): an async iterable of event
+   * batches, one per revision, in revision order. The watch moves to another member when its
+   * stream breaks and resumes after the last revision received, so no batch is missed or
+   * repeated; it ends with WatchCompactedError when the revisions it needs were compacted.
+   * `close()` (or breaking out of the loop) cancels it on the server.
+   */
+  watch(key: string, options: WatchOptions = {}): Watch {
+    this.ensureOpen();
+    const w = new Watch(this, key, options);
+    this.watches.add(w);
+    return w;
+  }
+
+  /** @internal Watch: members in the order a watch tries them. */
+  watchEndpoints(): string[] {
+    return this.order('read');
+  }
+
+  /** @internal Watch: it ended. */
+  watchEnded(w: Watch): void {
+    this.watches.delete(w);
+  }
+
+  /** @internal Watch: the channel to one member. */
+  watchChannel(address: string): grpc.Client {
+    return this.endpoint(address).generic;
+  }
+
   /** Releases every channel and timer; in-flight calls reject with ClientClosedError. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const w of [...this.watches]) w.close();
+    this.watches.clear();
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     for (const call of [...this.active]) call.cancel();
     for (const wake of [...this.sleepers]) wake();

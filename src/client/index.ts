@@ -52,6 +52,8 @@ export type {
 } from './etcd-kv.js';
 export { LeaseApi, Session } from './lease.js';
 export type { GrantedLease, LeaseGrantOptions, LeaseTimeToLive, SessionOptions, SessionState, TimeToLiveOptions } from './lease.js';
+export { Watch, WatchCompactedError } from './watch.js';
+export type { WatchBatch, WatchEvent, WatchOptions } from './watch.js';
 export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
 export {

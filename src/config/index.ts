@@ -83,6 +83,14 @@ export interface NodeConfig {
   autoCompactionRetention: string;
   /** How often the leader considers compacting (at most; periodic retention/10 when shorter). */
   autoCompactionIntervalMs: number;
+  /** Watches: period of progress notifications for watchers that ask (etcd: 10 minutes). */
+  watchProgressNotifyMs: number;
+  /** Watches: events and bytes one watcher may have handed to its stream and not yet sent, before it catches up from history instead. */
+  watchMaxPendingEvents: number;
+  watchMaxPendingBytes: number;
+  /** Watches: the same bound for one stream and for the whole node. */
+  watchStreamMaxPendingBytes: number;
+  watchTotalMaxPendingBytes: number;
 }
 
 /** A secret value that never prints: logs, JSON and util.inspect show `[redacted]`. */
@@ -183,6 +191,11 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'autoCompactionRetention', flag: '--auto-compaction-retention', env: 'PLACEMENT_AUTO_COMPACTION_RETENTION', arg: '<n|duration>', help: 'revisions (revision mode) or a duration such as 1h, 30m, 90s (periodic; a bare number is hours, as etcd); 0 turns auto-compaction off' },
   { key: 'autoCompactionIntervalMs', flag: '--auto-compaction-interval-ms', env: 'PLACEMENT_AUTO_COMPACTION_INTERVAL_MS', arg: '<ms>', help: 'how often the leader considers compacting (periodic mode: at least every tenth of the retention)', default: String(5 * 60 * 1000) },
   { key: 'tlsReloadMs', flag: '--tls-reload-ms', env: 'PLACEMENT_TLS_RELOAD_MS', arg: '<ms>', help: 'how often certificate, key and CA files are checked for changes', default: '5000' },
+  { key: 'watchProgressNotifyMs', flag: '--watch-progress-notify-ms', env: 'PLACEMENT_WATCH_PROGRESS_NOTIFY_MS', arg: '<ms>', help: 'period of the progress notifications sent to watchers that asked for them (etcd\'s is 10 minutes; at least 100)', default: String(10 * 60 * 1000) },
+  { key: 'watchMaxPendingEvents', flag: '--watch-max-pending-events', env: 'PLACEMENT_WATCH_MAX_PENDING_EVENTS', arg: '<n>', help: 'events one watcher may have waiting to be sent; past it the watcher catches up from history once its client reads again', default: '1024' },
+  { key: 'watchMaxPendingBytes', flag: '--watch-max-pending-bytes', env: 'PLACEMENT_WATCH_MAX_PENDING_BYTES', arg: '<n>', help: 'bytes one watcher may have waiting to be sent (the same rule)', default: String(1 << 20) },
+  { key: 'watchStreamMaxPendingBytes', flag: '--watch-stream-max-pending-bytes', env: 'PLACEMENT_WATCH_STREAM_MAX_PENDING_BYTES', arg: '<n>', help: 'bytes one watch stream may have waiting to be sent, all its watchers together', default: String(8 << 20) },
+  { key: 'watchTotalMaxPendingBytes', flag: '--watch-total-max-pending-bytes', env: 'PLACEMENT_WATCH_TOTAL_MAX_PENDING_BYTES', arg: '<n>', help: 'bytes all watch streams of the node together may have waiting to be sent', default: String(128 << 20) },
 ];
 
 export class ConfigError extends Error {
@@ -255,6 +268,11 @@ const schema = z
     autoCompactionMode: z.enum(['', 'periodic', 'revision'], { message: 'must be periodic or revision' }),
     autoCompactionRetention: z.string(),
     autoCompactionIntervalMs: int(10),
+    watchProgressNotifyMs: int(100),
+    watchMaxPendingEvents: int(1),
+    watchMaxPendingBytes: int(1024),
+    watchStreamMaxPendingBytes: int(1024),
+    watchTotalMaxPendingBytes: int(1024),
   })
   .superRefine((c, ctx) => {
     // The shortest lease a member grants is 1.5 × its longest election timeout (src/lease/timing.ts).

@@ -7,6 +7,8 @@
 // "error":"…"}` with the HTTP status of src/errors.ts (400 bad input, 404 unknown, 409 conflict,
 // 413 body too large, 503 no leader…). When a failure names a known leader, the response also
 // carries `X-Placement-Leader-Id` / `X-Placement-Leader-Address` headers.
+import type { WatchHub } from '../watch/hub.js';
+import { registerWatchRoute } from './watch-sse.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { z } from 'zod';
 import { ResultCode, type Command, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
@@ -65,6 +67,8 @@ export interface AdminAppOptions {
   peerGet?: PeerGet;
   /** How long it waits for each member. Default 1500 ms. */
   peerTimeoutMs?: number;
+  /** The node's watch hub: serves GET /v1/watch (Server-Sent Events); absent: that route answers UNAVAILABLE. */
+  watchHub?: WatchHub;
   /** Largest page a list may ask for (--max-list-limit). Default 1000 (the gRPC API's default). */
   maxListLimit?: number;
 }
@@ -417,6 +421,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
       nextKey: page.more ? page.nextKey : '',
     });
   });
+  registerWatchRoute(app, opts.watchHub ?? null, { maxKeyBytes });
   app.put('/v1/kv', async (req, res) => putKey(requireKeyQuery(req), req, res));
   app.delete('/v1/kv', async (req, res) => deleteKey(requireKeyQuery(req), res));
   app.get('/v1/kv/*key', async (req, res) => getKey(keyParam(req), req, res));

@@ -261,6 +261,28 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           },
         },
       },
+      '/v1/watch': {
+        get: {
+          summary: 'Watch a key or a prefix as Server-Sent Events (text/event-stream)',
+          description:
+            'One `change` event per revision: `id:` is the revision, `data:` is {"revision":N,"events":[{"type":"PUT"|"DELETE","kv":KeyValue,"prevKv"?:KeyValue}]} ' +
+            '(values as UTF-8 text, or base64 with encoding=base64 when they are not valid UTF-8). Reconnecting with the Last-Event-ID header continues after that ' +
+            'revision without gap or repeat (EventSource does it by itself). When the revisions needed were compacted, a `compacted` event ' +
+            '({"compactRevision":N}) ends the stream. Comment lines keep idle connections open. Served by every member.',
+          tags: ['kv'],
+          parameters: [
+            { name: 'prefix', in: 'query', required: false, schema: { type: 'string' }, description: 'Watch every key starting with this ("" = every key); give prefix or key' },
+            { name: 'key', in: 'query', required: false, schema: { type: 'string' }, description: 'Watch this one key; give prefix or key' },
+            { name: 'startRevision', in: 'query', required: false, schema: { type: 'integer', minimum: 0 }, description: 'First revision to send (replays history); default: the next one' },
+            { name: 'prevKv', in: 'query', required: false, schema: { type: 'boolean' }, description: 'Attach each key\'s previous value' },
+            { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'integer', minimum: 0 }, description: 'Resume after this revision (overrides startRevision)' },
+          ],
+          responses: {
+            '200': { description: 'The event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            ...badInput,
+          },
+        },
+      },
       '/v1/compaction': {
         post: {
           summary: 'Compact the keyspace history below a revision (replicated, as etcd\'s Compact)',

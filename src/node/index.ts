@@ -93,7 +93,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
-  const etcdServices = registerEtcdServices(server, node, { metrics, maxReplyBytes: maxMessage });
+  const etcdServices = registerEtcdServices(server, node, { cfg, metrics, log, maxReplyBytes: maxMessage });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -111,6 +111,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       maxValueBytes: cfg.maxValueBytes,
       maxListLimit: cfg.maxListLimit,
       logger: log,
+      watchHub: etcdServices.hub,
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
     });

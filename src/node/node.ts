@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { RaftNode, decodeConfChange, ConfChangeType, EntryType, MessageType, Role } from '../../raft/index.js';
 import type { Message, Ready, SnapshotMeta, RaftStatus } from '../../raft/index.js';
-import { SnapshotStore, StateMachine, Wal } from '../../storage/index.js';
+import { SnapshotStore, StateMachine, Wal, type KeyEvent } from '../../storage/index.js';
 import { fsyncDir } from '../../storage/util/fs.js';
 import { Command, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue, ResponseHeader } from '../../proto/gen/placement/v1/kv.js';
@@ -62,6 +62,16 @@ const grpcToCode = new Map<number, ErrorCode>(
     (c) => [toGrpcStatus(c) as number, c],
   ),
 );
+
+/** Hears about every applied batch once it is visible to reads (the watch hub, src/watch). */
+export interface ApplyListener {
+  /** Whether the next batch's keyspace events are wanted (asked as it starts executing). */
+  wantsEvents(): boolean;
+  /** A batch is written and the applied index moved: its events (null: not collected) up to `revision`. */
+  applied(events: readonly KeyEvent[] | null, revision: number): void;
+  /** A snapshot replaced the state machine; its keyspace is at `revision`. */
+  reset(revision: number): void;
+}
 
 export interface NodeDeps {
   log: Logger;
@@ -138,6 +148,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   /** Take a snapshot as soon as possible (the newest one's file is missing). */
   private snapshotWanted = false;
   private verifyTimer: NodeJS.Timeout | null = null;
+  private applyListener: ApplyListener | null = null;
   /** Addresses of members added at run time (src/membership/address-book.ts). */
   private addresses!: AddressBook;
   readonly membership: MembershipOps;
@@ -617,11 +628,13 @@ export class PlacementNode implements AdminBackend, ServingNode {
     // round wait for it (serializableBarrier), so a client always reads its acknowledged writes;
     // linearizable reads wait for appliedIndex, which moves only after the write.
     for (const e of entries) if (e.type === EntryType.ConfChange) await this.addresses.recordChange(e.data);
-    const results = await this.sm.apply(entries, {
+    const listener = this.applyListener;
+    const { results, events, revision } = await this.sm.applyWithEvents(entries, {
       onExecuted: (r) => {
         this.unpersistedApply = true;
         answer(r);
       },
+      collectEvents: listener ? () => listener.wantsEvents() : undefined,
     });
     if (!answered) answer(results);
     for (const e of entries) {
@@ -635,6 +648,12 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (this.persistWaiters.length > 0) for (const w of this.persistWaiters.splice(0)) w();
     this.reads.onApplied(this.appliedIndex);
     this.leases.applied(this.appliedIndex);
+    listener?.applied(events, revision);
+  }
+
+  /** The one listener of applied batches (the watch hub). */
+  setApplyListener(l: ApplyListener | null): void {
+    this.applyListener = l;
   }
 
   private answerProposals(entries: import('../../raft/index.js').Entry[], results: CommandResult[]): void {
@@ -813,6 +832,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     await this.leases.snapshotInstalled();
     this.appliedIndex = meta.index;
     this.reads.onApplied(this.appliedIndex);
+    this.applyListener?.reset(this.sm.revision);
     this.lastSnapIndex = Math.max(this.lastSnapIndex, meta.index);
     this.members_ = { voters: [...meta.confState.voters], learners: [...meta.confState.learners] };
     this.metrics?.snapshotInstalled((Date.now() - t0) / 1000, info.size);
@@ -892,6 +912,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
       await this.wal.close();
       await this.sm.close().catch(() => undefined);
       await this.openStorage(reason);
+      // Watchers read history from the new state machine; the log replay re-applies revisions
+      // they were already sent, which the hub does not send again.
+      this.applyListener?.reset(this.sm.revision);
     } catch (e) {
       const why = e instanceof StartupRefusal ? `${e.what}. Way back: ${e.wayBack}` : (e as Error).message;
       this.smHealth.stuck = why;

@@ -12,6 +12,7 @@ import type { Tx } from '../state-machine/tx.js';
 import { attach, detach } from '../leases/attachments.js';
 import { HIST_DELETE, HIST_PUT, histKey, logKey } from './keys.js';
 import { decodeCurrent, encodeCurrent, loadCurrent, type Current } from './records.js';
+import { liveEvent } from './events.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -57,6 +58,7 @@ export class KeyspaceWrite {
     tx.put('hist', histKey(key, this.rev, sub), HIST_PUT);
     tx.put('kv', key, encodeCurrent({ main: this.rev, sub, createRevision, version, lease }));
     if (prev && prev.lease !== 0 && prev.lease !== lease) detach(tx, prev.lease, key);
+    if (tx.events) tx.events.push(liveEvent(this.rev, sub, key, rec, false, prev));
   }
 
   /** Deletes `key`, whose current state is `prev`. The log keeps a tombstone: key and mod revision, version 0. */
@@ -68,6 +70,7 @@ export class KeyspaceWrite {
     tx.put('hist', histKey(key, this.rev, sub), HIST_DELETE);
     tx.del('kv', key);
     if (prev.lease !== 0) detach(tx, prev.lease, key);
+    if (tx.events) tx.events.push(liveEvent(this.rev, sub, key, tomb, true, prev));
   }
 
   /** Ends the change: the keyspace moves to `rev` if anything was written. Returns the revision after it. */

@@ -56,8 +56,10 @@ export async function applyBatch(
   entries: readonly ApplyEntry[],
   confState: ConfState | undefined,
   onExecuted?: (results: CommandResult[]) => void,
+  collectEvents = false,
 ): Promise<{ results: CommandResult[]; tx?: Tx }> {
   const tx = new Tx(start.db, start.revision, start.compactRevision, start.applied, start.appliedTerm);
+  if (collectEvents) tx.events = [];
   const results: CommandResult[] = [];
   // Pass 1: decode commands and prefetch every key they will read.
   const decoded = new Map<number, Command | Error>();

@@ -23,7 +23,7 @@ import { Pacer } from '../util/pace.js';
 import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
 import type { SnapshotInfo, SnapshotStore } from '../snapshot/store.js';
 import { MAX_RECORD_BODY, readU64, writeU64 } from '../wal/record.js';
-import { NAMESPACES, NS_PREFIX, type Db, type Ns } from './layout.js';
+import { NAMESPACES, NS_PREFIX, rawKey, type Db, type Ns } from './layout.js';
 import { applyBatch, type ApplyEntry } from './applier.js';
 import { Compactor } from '../keyspace/compactor.js';
 import type { RangeOptions, RangeResult } from '../keyspace/range.js';
@@ -45,8 +45,20 @@ import { getLease, leaseKeys, listLeases, type LeaseChange } from '../leases/lea
 import { readLimits } from '../leases/limits.js';
 import { getUser, listUsers } from '../users/users.js';
 import { getConfig, listConfig } from '../config/config.js';
+import { readEventRecords, type EventRecordsPage, type EventRecordsRequest, type KeyEvent } from '../keyspace/events.js';
+import { logKey } from '../keyspace/keys.js';
 
 export type { ApplyEntry } from './applier.js';
+export type { KeyEvent, EventRecordsPage, EventRecordsRequest } from '../keyspace/events.js';
+
+/** What applyWithEvents() resolves with. */
+export interface AppliedBatch {
+  results: CommandResult[];
+  /** The keyspace events the batch made, in order; null when they were not collected. */
+  events: KeyEvent[] | null;
+  /** The keyspace revision after the batch. */
+  revision: number;
+}
 export type { ListOptions, ListResult, EventsPage, EventsRequest, TxnReadResult } from '../keyspace/read.js';
 export type { RangeOptions, RangeResult } from '../keyspace/range.js';
 
@@ -371,10 +383,28 @@ export class StateMachine {
    * batch until the returned promise resolves.
    */
   apply(entries: readonly ApplyEntry[], opts: { confState?: ConfState; onExecuted?: (results: CommandResult[]) => void } = {}): Promise<CommandResult[]> {
-    return this.exclusive(() => this.applyNow(entries, opts.confState, opts.onExecuted));
+    return this.applyWithEvents(entries, opts).then((r) => r.results);
   }
 
-  private async applyNow(entries: readonly ApplyEntry[], confState: ConfState | undefined, onExecuted?: (results: CommandResult[]) => void): Promise<CommandResult[]> {
+  /**
+   * apply() that also returns the keyspace events the batch made, in revision order (a Txn's in
+   * the order it made them), when `collectEvents()` — asked as the batch starts executing —
+   * says someone watches; `events` is null otherwise (collecting costs a small object per write).
+   * `revision` is the keyspace revision after the batch (what the events lead up to).
+   */
+  applyWithEvents(
+    entries: readonly ApplyEntry[],
+    opts: { confState?: ConfState; onExecuted?: (results: CommandResult[]) => void; collectEvents?: () => boolean } = {},
+  ): Promise<AppliedBatch> {
+    return this.exclusive(() => this.applyNow(entries, opts.confState, opts.onExecuted, opts.collectEvents));
+  }
+
+  private async applyNow(
+    entries: readonly ApplyEntry[],
+    confState: ConfState | undefined,
+    onExecuted?: (results: CommandResult[]) => void,
+    collectEvents?: () => boolean,
+  ): Promise<AppliedBatch> {
     const start = {
       db: this.db,
       revision: this._revision,
@@ -384,15 +414,16 @@ export class StateMachine {
       dedupWindow: this.dedupWindow,
       onLeaseChanges: this.leaseObserver,
     };
-    const { results, tx } = await applyBatch(start, entries, confState, onExecuted);
-    if (!tx) return results;
+    const collect = collectEvents?.() ?? false;
+    const { results, tx } = await applyBatch(start, entries, confState, onExecuted, collect);
+    if (!tx) return { results, events: collect ? [] : null, revision: this._revision };
     this._applied = tx.applied;
     this._appliedTerm = tx.appliedTerm;
     this._revision = tx.revision;
     this._compactRevision = tx.compactRevision;
     if (confState) this._confState = { voters: [...confState.voters], learners: [...confState.learners] };
     if (tx.compacted) this.compactor.kick(this._compactRevision);
-    return results;
+    return { results, events: tx.events, revision: this._revision };
   }
 
   // ---- reads (serve the last written batch) ----
@@ -415,6 +446,27 @@ export class StateMachine {
   /** The events of a revision interval on a key range, in revision order (watch catch-up). */
   events(req: EventsRequest): Promise<EventsPage> {
     return readEvents(this.db, req);
+  }
+
+  /**
+   * Watch catch-up: the events of a revision interval as stored records (storage/keyspace/events.ts),
+   * optionally filtered by key and with their previous key-values. COMPACTED below the compact revision.
+   */
+  eventRecords(req: EventRecordsRequest): Promise<EventRecordsPage> {
+    return readEventRecords(this.db, req);
+  }
+
+  /**
+   * The stored record of the event at (main, sub), read on the calling thread (a live event's
+   * prev_kv); undefined when it is gone (physically compacted) or the database is being swapped.
+   */
+  eventRecordSync(main: number, sub: number): Buffer | undefined {
+    try {
+      return this.db.getSync(rawKey('log', logKey(main, sub)));
+    } catch (err) {
+      if ((err as { code?: string }).code === 'LEVEL_DATABASE_NOT_OPEN') return undefined;
+      throw err;
+    }
   }
 
   /** Resolves once the history below `revision` is physically removed (etcd's Compact physical=true). */

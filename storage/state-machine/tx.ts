@@ -7,6 +7,7 @@
 import type { Db, Ns } from './layout.js';
 import type { LeaseChange } from '../leases/leases.js';
 import { rawBounds, rawKey } from './layout.js';
+import type { KeyEvent } from '../keyspace/events.js';
 
 /** A value read from the database, or null for "deleted in this batch". */
 export type Pending = Buffer | null;
@@ -23,6 +24,12 @@ export class Tx {
   leaseChanges: LeaseChange[] | undefined;
   /** Set by a compaction command: the physical compaction to start once the batch is written. */
   compacted = false;
+  /**
+   * The keyspace events this batch made, in revision order, when someone watches (null: not
+   * collected, the common case costs nothing). keyspace/write.ts appends; rollback() takes back.
+   */
+  events: KeyEvent[] | null = null;
+  private eventsMark = 0;
 
   constructor(
     readonly db: Db,
@@ -84,6 +91,7 @@ export class Tx {
   /** Starts recording changes so that rollback() can undo them; commit() stops. Not nested. */
   begin(): void {
     this.undo = [];
+    this.eventsMark = this.events?.length ?? 0;
   }
 
   commit(): void {
@@ -98,6 +106,7 @@ export class Tx {
       else o.set(k, prev);
     }
     this.undo = null;
+    if (this.events) this.events.length = this.eventsMark;
   }
 
   /** This batch's changes to keys of `ns` in [from, to), sorted by key. */

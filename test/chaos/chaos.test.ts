@@ -10,7 +10,7 @@ const baseSeed = process.env.CHAOS_SEED !== undefined ? Number(process.env.CHAOS
 console.log(`# chaos seed ${baseSeed} (replay with CHAOS_SEED=${baseSeed})`);
 const log = process.env.CHAOS_VERBOSE ? (l: string) => console.log(`# ${l}`) : undefined;
 
-test('short chaos run (pause, partition, kill) stays linearizable and converges', { timeout: 6 * 60_000 }, async () => {
+test('short chaos run (pause, partition, kill) stays linearizable and converges, and watchers on every member deliver the committed history', { timeout: 6 * 60_000 }, async () => {
   const out = await runChaos({
     timeSec: 45,
     nodes: 3,
@@ -30,6 +30,7 @@ test('short chaos run (pause, partition, kill) stays linearizable and converges'
   assert.equal(out.report.linearizability.verdict, 'ok');
   assert.ok(out.report.convergence.ok);
   assert.ok(out.report.ackedWrites.ok);
+  assert.ok(out.report.watches?.ok, out.report.watches?.message);
   assert.ok(s.ok > 200, `expected a real workload, got ${s.ok} ok ops`);
   // Every third client speaks the etcd API (Range, read-only Txn, Put, Txn, DeleteRange, CAS as a Txn).
   const etcdOk = out.report.history.filter((o) => o.client % 3 === 2 && o.status === 'ok');

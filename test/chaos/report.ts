@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { CheckResult } from './checker/index.js';
 import { describeOp, type HistoryOp } from './checker/history.js';
 import type { FaultRecord } from './nemesis.js';
+import type { WatchCheckResult } from './watch.js';
 
 export interface ConvergenceResult {
   ok: boolean;
@@ -42,6 +43,8 @@ export interface ChaosReport {
   linearizability: CheckResult;
   convergence: ConvergenceResult;
   ackedWrites: AckedWritesResult;
+  /** Watchers on every member against the committed history (absent in older reports). */
+  watches?: WatchCheckResult;
   faults: FaultRecord[];
   history: HistoryOp[];
 }

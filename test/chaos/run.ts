@@ -18,6 +18,7 @@ import { ChaosCluster, REPO_ROOT, waitFor, type StateHash } from './cluster.js';
 import { Nemesis, type NemesisKind } from './nemesis.js';
 import { historyStats, writeReport, type AckedWritesResult, type ChaosReport, type ConvergenceResult } from './report.js';
 import { Workload } from './workload.js';
+import { ChaosWatchers, type WatchCheckResult } from './watch.js';
 
 export interface ChaosOptions {
   timeSec: number;
@@ -86,10 +87,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   let lin: CheckResult = { verdict: 'unknown', keys: [], elapsedMs: 0 };
   let convergence: ConvergenceResult = { ok: false, nodes: [], message: 'not checked' };
   let acked: AckedWritesResult = { ok: false, keys: [], message: 'not checked' };
+  let watches: WatchCheckResult = { ok: false, message: 'not checked', watchers: [] };
+  let watchers: ChaosWatchers | null = null;
   try {
     log(`seed ${o.seed}: starting ${o.nodes} nodes in ${rootDir}`);
     await cluster.start();
     log(`[${(clock() / 1000).toFixed(1)}s] cluster up, leader ${await cluster.currentLeader()}`);
+    // Watchers on every member over the workload's keys, from the revision the run starts at.
+    const hashes = await Promise.all(cluster.ids.map((id) => cluster.stateHash(id)));
+    watchers = new ChaosWatchers(cluster.nodes.map((n) => ({ id: n.id, grpcAddress: n.grpcAddress })), 'chaos/', Math.max(0, ...hashes.map((h) => h?.revision ?? 0)) + 1);
 
     workload = new Workload({
       clients: o.clients,
@@ -132,6 +138,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     if (!convergence.ok) reasons.push(`convergence: ${convergence.message}`);
     log(`convergence: ${convergence.message}`);
 
+    // ---- watches: every watcher delivered the committed history, no gap, duplicate or reorder ----
+    const finalRevision = convergence.nodes[0]?.revision ?? null;
+    if (finalRevision !== null && watchers) {
+      watches = await watchers.check(finalRevision, 60_000);
+      if (!watches.ok) reasons.push(`watches: ${watches.message}`);
+      log(`watches: ${watches.message}`);
+    }
+
     // ---- final reads (linearizable, via the leader) and acknowledged writes ----
     const finals = await finalReads(cluster, leader, keys, clock);
     history.push(...finals.ops);
@@ -152,6 +166,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
       if (history.length === 0) history = workload.history.slice();
     }
   } finally {
+    watchers?.close();
     if (nemesis) await nemesis.stop().catch(() => {});
     await cluster.stop();
   }
@@ -178,6 +193,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     linearizability: lin,
     convergence,
     ackedWrites: acked,
+    watches,
     faults,
     history,
   };

@@ -149,3 +149,46 @@ export function firstDifference(expected: Transcript, actual: Transcript, labels
   }
   return null;
 }
+
+/**
+ * Runs `etcdctl watch …` (which runs until killed) and collects its output until `done(stdout)`
+ * holds or it exits by itself (a canceled watch); then kills it by pid. `whileRunning` runs once
+ * it started (the writes the watch should see). Rejects on timeout with what was collected.
+ */
+export function etcdctlWatch(
+  endpoints: string[],
+  args: string[],
+  done: (stdout: string) => boolean,
+  opts: { timeoutMs?: number; whileRunning?: () => Promise<void> } = {},
+): Promise<CtlResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(ETCDCTL_BIN, ['--endpoints', endpoints.join(','), '--dial-timeout', '2s', 'watch', ...args], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let settled = false;
+    const finish = (code: number | null, err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      if (err) reject(err);
+      else resolve({ code: code ?? -1, stdout, stderr });
+    };
+    const timer = setTimeout(
+      () => finish(null, new Error(`etcdctl watch ${args.join(' ')}: not done after ${opts.timeoutMs ?? 20_000} ms; stdout:\n${stdout}\nstderr:\n${stderr}`)),
+      opts.timeoutMs ?? 20_000,
+    );
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('utf8');
+      if (done(stdout)) finish(-1);
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    child.on('error', (err) => finish(null, new Error(`cannot run ${ETCDCTL_BIN}: ${err.message}`)));
+    // Exited by itself (the server canceled the watch): what it printed is the result.
+    child.on('close', (code) => setImmediate(() => finish(code ?? -1)));
+    opts.whileRunning?.().catch((err: Error) => finish(null, err));
+  });
+}

@@ -66,7 +66,8 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
     await b.page.click('#theme-toggle');
     // Pages whose APIs this server does not have are not offered.
     const nav = await b.page.$$eval('nav[aria-label="Pages"] a', (as) => as.map((a) => a.getAttribute('data-page')));
-    assert.deepEqual(nav, ['cluster', 'keys', 'leases', 'users']);
+    // 'live' appears because the node serves an event stream (GET /v1/watch, text/event-stream).
+    assert.deepEqual(nav, ['cluster', 'keys', 'live', 'leases', 'users']);
   });
 
   it('browses the tree by "/", shows a value as JSON, text and hex', async () => {

@@ -23,7 +23,8 @@ export const ETCD_LEASE_NOT_FOUND = new KeyspaceError('LEASE_NOT_FOUND').message
 export const ETCD_LEASE_EXISTS = 'etcdserver: lease already exists';
 export const ETCD_LEASE_TTL_TOO_LARGE = 'etcdserver: too large lease TTL';
 
-function serviceError(code: grpc.status, message: string, md = new grpc.Metadata()): grpc.ServiceError {
+/** A gRPC error with etcd's code and message (the streaming services end their calls with it too). */
+export function serviceError(code: grpc.status, message: string, md = new grpc.Metadata()): grpc.ServiceError {
   const e = new Error(message) as grpc.ServiceError;
   e.code = code;
   e.details = message;

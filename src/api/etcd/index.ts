@@ -1,16 +1,31 @@
 // The etcd v3 API on a member's gRPC port: one module per etcd service, registered here. A new
-// service (Watch, Cluster, Maintenance, Auth) adds its line below.
+// service (Cluster, Maintenance, Auth) adds its line below.
 import type * as grpc from '@grpc/grpc-js';
+import type { NodeConfig } from '../../config/index.js';
+import type { Logger } from '../../log.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import type { WatchHub } from '../../watch/hub.js';
+import { startWatchHub, type WatchHubHost } from '../../watch/node-hub.js';
 import { registerKv } from './kv.js';
+import { headerFiller } from './header.js';
 import { registerLease, type LeaseNode } from './lease.js';
 import type { KvGuard } from './permissions.js';
+import { GRPC_OVERHEAD_BYTES } from './wire.js';
+import { registerWatch, type WatchService } from './watch.js';
 
 export type { EtcdNode } from './node.js';
 export type { LeaseNode } from './lease.js';
 
+/** A node serving the etcd API: the facade, the apply feed of its watch hub, the leader it knows. */
+export interface EtcdServicesNode extends LeaseNode, WatchHubHost {
+  raftStatus(): { softState: { leader: number } };
+}
+
 export interface EtcdServicesOptions {
+  /** The node's configuration: watch bounds and the election timeout. */
+  cfg: NodeConfig;
   metrics?: Metrics;
+  log?: Logger;
   /** Largest reply the server can send (its grpc.max_send_message_length). */
   maxReplyBytes: number;
   /** Per-request permission checks (the Auth API's); default: everyone may do everything. */
@@ -18,12 +33,37 @@ export interface EtcdServicesOptions {
 }
 
 export interface EtcdServices {
-  /** Ends the long-lived streams (Lease keep-alives) for a graceful shutdown. */
+  /** The node's watch hub (also serves the admin SSE route). */
+  readonly hub: WatchHub;
+  readonly watch: WatchService;
+  /**
+   * Graceful stop: ends the long-lived streams (Lease keep-alives; Watch streams with etcd's
+   * "server stopped", so clients resume elsewhere) and detaches the watch hub.
+   */
   closeStreams(): void;
 }
 
-export function registerEtcdServices(server: grpc.Server, node: LeaseNode, opts: EtcdServicesOptions): EtcdServices {
+export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode, opts: EtcdServicesOptions): EtcdServices {
   registerKv(server, node, { metrics: opts.metrics, maxReplyBytes: opts.maxReplyBytes, guard: opts.kvGuard });
   const lease = registerLease(server, node, opts.metrics);
-  return { closeStreams: () => lease.closeStreams() };
+  const hub = startWatchHub(node, opts.cfg, opts.metrics, opts.log);
+  const watch = registerWatch(server, {
+    hub,
+    node: { accepting: () => node.accepting(), leaderId: () => node.raftStatus().softState.leader },
+    header: headerFiller(node),
+    electionTimeoutMs: opts.cfg.electionTicks * opts.cfg.tickMs,
+    // etcd fragments a watch response past its gRPC limit: --max-request-bytes plus the overhead.
+    maxResponseBytes: opts.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    log: opts.log,
+  });
+  return {
+    hub,
+    watch,
+    closeStreams() {
+      lease.closeStreams();
+      watch.closeAll();
+      node.setApplyListener(null);
+      hub.close();
+    },
+  };
 }

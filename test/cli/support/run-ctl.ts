@@ -17,7 +17,7 @@ export const CTL_ENTRY = join(ROOT, 'src', 'cli', 'ctl.ts');
 let prepared: Promise<string[]> | undefined;
 
 /** The node arguments that start the CLI. */
-function ctlCommand(): Promise<string[]> {
+export function ctlCommand(): Promise<string[]> {
   prepared ??= (async () => {
     if (process.env.PLACEMENT_CTL_TEST_TSX === '1') return ['--import', 'tsx', CTL_ENTRY];
     try {

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { KeyValue } from "../mvccpb/kv.js";
+import { Event, KeyValue } from "../mvccpb/kv.js";
 
 export const protobufPackage = "etcdserverpb";
 
@@ -181,6 +181,73 @@ export interface CompactionRequest {
 
 export interface CompactionResponse {
   header: ResponseHeader | undefined;
+}
+
+export interface WatchRequest {
+  requestUnion:
+    | { $case: "createRequest"; value: WatchCreateRequest }
+    | { $case: "cancelRequest"; value: WatchCancelRequest }
+    | { $case: "progressRequest"; value: WatchProgressRequest }
+    | undefined;
+}
+
+export interface WatchCreateRequest {
+  /** First key watched (the only one when range_end is empty). */
+  key: Buffer;
+  /** End of the watched range, exclusive. "\0" means every key from `key` on; key+1 a prefix. */
+  rangeEnd: Buffer;
+  /** First revision to send (inclusive); 0 = the revision after the current one. */
+  startRevision: number;
+  /** Send a progress notification (a response without events) now and then when nothing happened. */
+  progressNotify: boolean;
+  filters: WatchCreateRequest_FilterType[];
+  /** Attach each event's previous key-value (none for a create, none once compacted). */
+  prevKv: boolean;
+  /** The id to give the watcher; 0 lets the server pick. An id in use on the stream is refused. */
+  watchId: number;
+  /** Allow a revision too large for one response to be split over several. */
+  fragment: boolean;
+}
+
+export enum WatchCreateRequest_FilterType {
+  /** NOPUT - Leave out put events. */
+  NOPUT = 0,
+  /** NODELETE - Leave out delete events. */
+  NODELETE = 1,
+  UNRECOGNIZED = -1,
+}
+
+export interface WatchCancelRequest {
+  watchId: number;
+}
+
+/**
+ * Asks for a progress notification on the stream: once every watcher of the stream has been sent
+ * everything up to the answered revision.
+ */
+export interface WatchProgressRequest {
+}
+
+export interface WatchResponse {
+  header:
+    | ResponseHeader
+    | undefined;
+  /** The watcher this response is for; -1 for a stream-wide progress notification or a refused create. */
+  watchId: number;
+  /** Answers a create request. */
+  created: boolean;
+  /** The watcher ended: canceled on request, refused at creation, or its history was compacted. */
+  canceled: boolean;
+  /**
+   * Set when the watcher needs history older than this revision, which is gone: the client must
+   * re-read and watch again from a newer revision.
+   */
+  compactRevision: number;
+  /** Why the watcher was canceled or refused. */
+  cancelReason: string;
+  /** More responses of the same revision follow (only for watchers that asked for fragments). */
+  fragment: boolean;
+  events: Event[];
 }
 
 export interface LeaseGrantRequest {
@@ -1701,6 +1768,532 @@ export const CompactionResponse: MessageFns<CompactionResponse> = {
   },
 };
 
+function createBaseWatchRequest(): WatchRequest {
+  return { requestUnion: undefined };
+}
+
+export const WatchRequest: MessageFns<WatchRequest> = {
+  encode(message: WatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.requestUnion?.$case) {
+      case "createRequest":
+        WatchCreateRequest.encode(message.requestUnion.value, writer.uint32(10).fork()).join();
+        break;
+      case "cancelRequest":
+        WatchCancelRequest.encode(message.requestUnion.value, writer.uint32(18).fork()).join();
+        break;
+      case "progressRequest":
+        WatchProgressRequest.encode(message.requestUnion.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestUnion = {
+              $case: "createRequest",
+              value: WatchCreateRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestUnion = {
+              $case: "cancelRequest",
+              value: WatchCancelRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestUnion = {
+              $case: "progressRequest",
+              value: WatchProgressRequest.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchRequest>): WatchRequest {
+    return WatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchRequest>): WatchRequest {
+    const message = createBaseWatchRequest();
+    switch (object.requestUnion?.$case) {
+      case "createRequest": {
+        if (object.requestUnion?.value !== undefined && object.requestUnion?.value !== null) {
+          message.requestUnion = {
+            $case: "createRequest",
+            value: WatchCreateRequest.fromPartial(object.requestUnion.value),
+          };
+        }
+        break;
+      }
+      case "cancelRequest": {
+        if (object.requestUnion?.value !== undefined && object.requestUnion?.value !== null) {
+          message.requestUnion = {
+            $case: "cancelRequest",
+            value: WatchCancelRequest.fromPartial(object.requestUnion.value),
+          };
+        }
+        break;
+      }
+      case "progressRequest": {
+        if (object.requestUnion?.value !== undefined && object.requestUnion?.value !== null) {
+          message.requestUnion = {
+            $case: "progressRequest",
+            value: WatchProgressRequest.fromPartial(object.requestUnion.value),
+          };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseWatchCreateRequest(): WatchCreateRequest {
+  return {
+    key: Buffer.alloc(0),
+    rangeEnd: Buffer.alloc(0),
+    startRevision: 0,
+    progressNotify: false,
+    filters: [],
+    prevKv: false,
+    watchId: 0,
+    fragment: false,
+  };
+}
+
+export const WatchCreateRequest: MessageFns<WatchCreateRequest> = {
+  encode(message: WatchCreateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key.length !== 0) {
+      writer.uint32(10).bytes(message.key);
+    }
+    if (message.rangeEnd.length !== 0) {
+      writer.uint32(18).bytes(message.rangeEnd);
+    }
+    if (message.startRevision !== 0) {
+      writer.uint32(24).int64(message.startRevision);
+    }
+    if (message.progressNotify !== false) {
+      writer.uint32(32).bool(message.progressNotify);
+    }
+    if (message.filters.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.filters) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.prevKv !== false) {
+      writer.uint32(48).bool(message.prevKv);
+    }
+    if (message.watchId !== 0) {
+      writer.uint32(56).int64(message.watchId);
+    }
+    if (message.fragment !== false) {
+      writer.uint32(64).bool(message.fragment);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchCreateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchCreateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rangeEnd = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.startRevision = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.progressNotify = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.filters.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.filters.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.prevKv = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.watchId = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.fragment = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchCreateRequest>): WatchCreateRequest {
+    return WatchCreateRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchCreateRequest>): WatchCreateRequest {
+    const message = createBaseWatchCreateRequest();
+    message.key = object.key ?? Buffer.alloc(0);
+    message.rangeEnd = object.rangeEnd ?? Buffer.alloc(0);
+    message.startRevision = object.startRevision ?? 0;
+    message.progressNotify = object.progressNotify ?? false;
+    message.filters = object.filters?.map((e) => e) || [];
+    message.prevKv = object.prevKv ?? false;
+    message.watchId = object.watchId ?? 0;
+    message.fragment = object.fragment ?? false;
+    return message;
+  },
+};
+
+function createBaseWatchCancelRequest(): WatchCancelRequest {
+  return { watchId: 0 };
+}
+
+export const WatchCancelRequest: MessageFns<WatchCancelRequest> = {
+  encode(message: WatchCancelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.watchId !== 0) {
+      writer.uint32(8).int64(message.watchId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchCancelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchCancelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.watchId = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchCancelRequest>): WatchCancelRequest {
+    return WatchCancelRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchCancelRequest>): WatchCancelRequest {
+    const message = createBaseWatchCancelRequest();
+    message.watchId = object.watchId ?? 0;
+    return message;
+  },
+};
+
+function createBaseWatchProgressRequest(): WatchProgressRequest {
+  return {};
+}
+
+export const WatchProgressRequest: MessageFns<WatchProgressRequest> = {
+  encode(_: WatchProgressRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchProgressRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchProgressRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchProgressRequest>): WatchProgressRequest {
+    return WatchProgressRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<WatchProgressRequest>): WatchProgressRequest {
+    const message = createBaseWatchProgressRequest();
+    return message;
+  },
+};
+
+function createBaseWatchResponse(): WatchResponse {
+  return {
+    header: undefined,
+    watchId: 0,
+    created: false,
+    canceled: false,
+    compactRevision: 0,
+    cancelReason: "",
+    fragment: false,
+    events: [],
+  };
+}
+
+export const WatchResponse: MessageFns<WatchResponse> = {
+  encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      ResponseHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.watchId !== 0) {
+      writer.uint32(16).int64(message.watchId);
+    }
+    if (message.created !== false) {
+      writer.uint32(24).bool(message.created);
+    }
+    if (message.canceled !== false) {
+      writer.uint32(32).bool(message.canceled);
+    }
+    if (message.compactRevision !== 0) {
+      writer.uint32(40).int64(message.compactRevision);
+    }
+    if (message.cancelReason !== "") {
+      writer.uint32(50).string(message.cancelReason);
+    }
+    if (message.fragment !== false) {
+      writer.uint32(56).bool(message.fragment);
+    }
+    for (const v of message.events) {
+      Event.encode(v!, writer.uint32(90).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = ResponseHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.watchId = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.canceled = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.compactRevision = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cancelReason = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.fragment = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.events.push(Event.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WatchResponse>): WatchResponse {
+    return WatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchResponse>): WatchResponse {
+    const message = createBaseWatchResponse();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? ResponseHeader.fromPartial(object.header)
+      : undefined;
+    message.watchId = object.watchId ?? 0;
+    message.created = object.created ?? false;
+    message.canceled = object.canceled ?? false;
+    message.compactRevision = object.compactRevision ?? 0;
+    message.cancelReason = object.cancelReason ?? "";
+    message.fragment = object.fragment ?? false;
+    message.events = object.events?.map((e) => Event.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseLeaseGrantRequest(): LeaseGrantRequest {
   return { TTL: 0, ID: 0 };
 }
@@ -2595,6 +3188,50 @@ export interface KVClient extends Client {
 export const KVClient = makeGenericClientConstructor(KVService, "etcdserverpb.KV") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): KVClient;
   service: typeof KVService;
+  serviceName: string;
+};
+
+export type WatchService = typeof WatchService;
+export const WatchService = {
+  /**
+   * One bidirectional stream carries many watchers: the client creates and cancels watchers and
+   * asks for progress; the server answers each create, then streams every watcher's events in
+   * revision order, a revision's events never split unless the watcher asked for fragments.
+   */
+  watch: {
+    path: "/etcdserverpb.Watch/Watch" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRequest => WatchRequest.decode(value),
+    responseSerialize: (value: WatchResponse): Buffer => Buffer.from(WatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchResponse => WatchResponse.decode(value),
+  },
+} as const;
+
+export interface WatchServer extends UntypedServiceImplementation {
+  /**
+   * One bidirectional stream carries many watchers: the client creates and cancels watchers and
+   * asks for progress; the server answers each create, then streams every watcher's events in
+   * revision order, a revision's events never split unless the watcher asked for fragments.
+   */
+  watch: handleBidiStreamingCall<WatchRequest, WatchResponse>;
+}
+
+export interface WatchClient extends Client {
+  /**
+   * One bidirectional stream carries many watchers: the client creates and cancels watchers and
+   * asks for progress; the server answers each create, then streams every watcher's events in
+   * revision order, a revision's events never split unless the watcher asked for fragments.
+   */
+  watch(): ClientDuplexStream<WatchRequest, WatchResponse>;
+  watch(options: Partial<CallOptions>): ClientDuplexStream<WatchRequest, WatchResponse>;
+  watch(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<WatchRequest, WatchResponse>;
+}
+
+export const WatchClient = makeGenericClientConstructor(WatchService, "etcdserverpb.Watch") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): WatchClient;
+  service: typeof WatchService;
   serviceName: string;
 };
 

@@ -1,0 +1,288 @@
+// etcdserverpb.Watch on a member's gRPC port, served by every member (followers too), with etcd
+// 3.4's behaviour (etcdserver/api/v3rpc/watch.go, mvcc/watcher.go, mvcc/watchable_store.go):
+//
+// - create: an empty key is "\0"; range_end empty = the key alone, "\0" = every key from `key`
+//   on. Answered `created` with the watcher's id and a header at the current revision; refused
+//   as `created` + `canceled`, watch_id -1 and etcd's reason (duplicate id, empty range).
+//   start_revision 0 = from the next revision.
+// - cancel: answered `canceled` with the id; an unknown id is ignored, as etcd does.
+// - progress_request: a response with watch_id -1 and no events, sent once every watcher of the
+//   stream has been sent everything up to its revision (etcd 3.4 answered at once, even while
+//   watchers were behind; etcd 3.5 made it wait, as here).
+// - compaction: `canceled` with `compact_revision`, header revision 0 and no reason, as 3.4 does.
+// - A revision's events are never split unless the watcher asked for fragments and the response
+//   would exceed etcd's limit; several revisions may share a response (its header revision is
+//   then the last one covered).
+// - Streams carrying metadata hasleader=true (etcdctl, clientv3's WithRequireLeader, our SDK)
+//   are refused, and later ended, with Unavailable "etcdserver: no leader" when this member has
+//   had no leader for three election timeouts; a graceful stop ends every stream with
+//   Unavailable "etcdserver: server stopped". Clients resume elsewhere from their last revision.
+//
+// The watchers themselves live in the hub (src/watch/hub.ts); this module speaks the protocol.
+
+import * as grpc from '@grpc/grpc-js';
+import { WatchRequest } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { WatchCreateRequest_FilterType as Filter, type WatchCreateRequest } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { decodeMessage } from '../../../proto/codec.js';
+import { DEFAULT_MAX_REQUEST_BYTES, type KeyEvent } from '../../../storage/index.js';
+import type { WatchHub, HubStream, WatchSink } from '../../watch/hub.js';
+import type { Watcher, WatchSpec } from '../../watch/watcher.js';
+import { malformedReason, tolerant, type Maybe } from '../../grpc/malformed.js';
+import type { Logger } from '../../log.js';
+import { ETCD_NO_LEADER, ETCD_STOPPED, serviceError } from './errors.js';
+import type { HeaderFiller } from './header.js';
+import { GRPC_OVERHEAD_BYTES } from './wire.js';
+import { encodeWatchResponse, wireBaseSize, wireEventSize, type WireEvent, type WireHeader, type WireResponse } from './watch-wire.js';
+
+/** etcd's limit of a response before it is fragmented: --max-request-bytes plus gRPC overhead. */
+export const DEFAULT_MAX_WATCH_RESPONSE_BYTES = DEFAULT_MAX_REQUEST_BYTES + GRPC_OVERHEAD_BYTES;
+
+/** What the Watch service needs from the node. */
+export interface WatchNode {
+  accepting(): boolean;
+  /** The leader this member knows (0: none). */
+  leaderId(): number;
+}
+
+export interface WatchServiceOptions {
+  hub: WatchHub;
+  node: WatchNode;
+  /** The response header of this member (header.ts); the revision is always given. */
+  header: HeaderFiller;
+  /** A member without a leader for three of these ends the streams that require one. */
+  electionTimeoutMs: number;
+  /** A response larger than this is fragmented for watchers that allow it. */
+  maxResponseBytes?: number;
+  log?: Logger;
+}
+
+export interface WatchService {
+  /** Open Watch calls. */
+  readonly size: number;
+  /** Graceful stop: every stream ends with Unavailable "etcdserver: server stopped". */
+  closeAll(): void;
+}
+
+type Call = grpc.ServerDuplexStream<Maybe<WatchRequest>, Buffer>;
+
+/** The grpc-js definition: requests decoded tolerantly (a malformed one is reported, not thrown), responses pre-encoded. */
+const WATCH_DEFINITION: grpc.ServiceDefinition = tolerant({
+  watch: {
+    path: '/etcdserverpb.Watch/Watch',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (v: WatchRequest) => Buffer.from(WatchRequest.encode(v).finish()),
+    requestDeserialize: (b: Buffer): WatchRequest => decodeMessage(WatchRequest, b),
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  },
+});
+
+const unavailable = (message: string): grpc.ServiceError => serviceError(grpc.status.UNAVAILABLE, message);
+
+export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): WatchService {
+  const calls = new Set<WatchCall>();
+  const header = (revision: number): WireHeader => opts.header(revision);
+  const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_WATCH_RESPONSE_BYTES;
+  // etcd's monitorLeader: streams that require a leader end once none was known for 3 election timeouts.
+  let leaderSeenAt = Date.now();
+  const monitor = setInterval(() => {
+    if (opts.node.leaderId() !== 0) {
+      leaderSeenAt = Date.now();
+      return;
+    }
+    if (Date.now() - leaderSeenAt < 3 * opts.electionTimeoutMs) return;
+    for (const c of calls) if (c.requireLeader) c.fail(unavailable(ETCD_NO_LEADER));
+  }, opts.electionTimeoutMs);
+  monitor.unref();
+
+  server.addService(WATCH_DEFINITION, {
+    watch: (call: Call) => {
+      const requireLeader = call.metadata.get('hasleader')[0] === 'true';
+      if (!opts.node.accepting()) {
+        call.emit('error', unavailable(ETCD_STOPPED));
+        return;
+      }
+      if (requireLeader && opts.node.leaderId() === 0) {
+        call.emit('error', unavailable(ETCD_NO_LEADER));
+        return;
+      }
+      const c = new WatchCall(call, opts.hub, header, maxBytes, requireLeader, () => calls.delete(c), opts.log);
+      calls.add(c);
+    },
+  });
+  return {
+    get size() {
+      return calls.size;
+    },
+    closeAll() {
+      clearInterval(monitor);
+      for (const c of [...calls]) c.fail(unavailable(ETCD_STOPPED));
+    },
+  };
+}
+
+/** One Watch call: requests in, responses out, its watchers in the hub. */
+class WatchCall implements WatchSink {
+  private readonly stream: HubStream;
+  private ended = false;
+
+  constructor(
+    private readonly call: Call,
+    private readonly hub: WatchHub,
+    private readonly header: (revision: number) => WireHeader,
+    private readonly maxBytes: number,
+    readonly requireLeader: boolean,
+    private readonly onEnd: () => void,
+    private readonly log?: Logger,
+  ) {
+    this.stream = hub.openStream(this);
+    call.on('data', (req: Maybe<WatchRequest>) => this.onRequest(req));
+    // The client is done sending: the stream ends (etcd keeps it until the client cancels; our
+    // clients cancel or half-close only when they are done).
+    call.on('end', () => this.end());
+    call.on('error', () => this.finish());
+    call.on('cancelled', () => this.finish());
+    call.on('close', () => this.finish());
+  }
+
+  private onRequest(req: Maybe<WatchRequest>): void {
+    if (this.ended) return;
+    const bad = malformedReason(req);
+    if (bad !== undefined) {
+      this.fail(serviceError(grpc.status.INVALID_ARGUMENT, `malformed watch request: ${bad}`));
+      return;
+    }
+    const u = (req as WatchRequest).requestUnion;
+    switch (u?.$case) {
+      case 'createRequest':
+        this.create(u.value);
+        break;
+      case 'cancelRequest': {
+        const id = u.value.watchId;
+        if (this.stream.cancel(id)) this.write({ header: this.header(this.hub.revision), watchId: id, canceled: true });
+        break;
+      }
+      case 'progressRequest':
+        this.stream.requestProgress();
+        break;
+      default:
+      // etcd ignores a request without a known union member rather than ending the stream.
+    }
+  }
+
+  private create(req: WatchCreateRequest): void {
+    const key = req.key.length === 0 ? '\u0000' : Buffer.from(req.key).toString('latin1');
+    const end = req.rangeEnd;
+    const single = end.length === 0;
+    const spec: WatchSpec = {
+      from: key,
+      to: single || (end.length === 1 && end[0] === 0) ? undefined : Buffer.from(end).toString('latin1'),
+      single,
+      startRevision: req.startRevision,
+      prevKv: req.prevKv,
+      noPut: req.filters.includes(Filter.NOPUT),
+      noDelete: req.filters.includes(Filter.NODELETE),
+      progressNotify: req.progressNotify,
+      fragment: req.fragment,
+    };
+    const rev = this.hub.revision;
+    const r = this.stream.watch(req.watchId, spec);
+    if ('error' in r) this.write({ header: this.header(rev), watchId: -1, created: true, canceled: true, cancelReason: r.error });
+    else this.write({ header: this.header(rev), watchId: r.id, created: true });
+  }
+
+  // ---------------------------------------------------------------- WatchSink
+
+  events(w: Watcher, events: readonly KeyEvent[], revision: number, done: () => void): void {
+    if (this.ended) return;
+    const wire: WireEvent[] = events.map((e) => ({ isDelete: e.isDelete, kv: e.kv, prevKv: w.prevKv ? e.prevKv : null }));
+    const base: WireResponse = { header: this.header(revision), watchId: w.id };
+    const baseSize = wireBaseSize(base);
+    // Pack whole revisions into responses of at most maxBytes (a revision larger than that goes
+    // alone, fragmented if the watcher allows it).
+    const out: Buffer[] = [];
+    let start = 0;
+    while (start < wire.length) {
+      let end = start;
+      let size = baseSize;
+      while (end < wire.length) {
+        let groupEnd = end + 1;
+        let groupSize = wireEventSize(wire[end]!);
+        while (groupEnd < wire.length && events[groupEnd]!.rev === events[end]!.rev) groupSize += wireEventSize(wire[groupEnd++]!);
+        if (end > start && size + groupSize > this.maxBytes) break;
+        size += groupSize;
+        end = groupEnd;
+      }
+      const last = end === wire.length;
+      const h = last ? base.header : this.header(events[end - 1]!.rev);
+      const slice = wire.slice(start, end);
+      if (w.fragment && size > this.maxBytes && slice.length > 1) out.push(...this.fragments(h, w.id, slice));
+      else out.push(encodeWatchResponse({ header: h, watchId: w.id, events: slice }));
+      start = end;
+    }
+    for (let i = 0; i < out.length; i++) this.write(out[i]!, i === out.length - 1 ? done : undefined);
+  }
+
+  /** etcd's sendFragments: events added until the response reaches the limit; all but the last flagged. */
+  private fragments(header: WireHeader, watchId: number, events: WireEvent[]): Buffer[] {
+    const out: Buffer[] = [];
+    const baseSize = wireBaseSize({ header, watchId, fragment: true });
+    let i = 0;
+    while (i < events.length) {
+      let size = baseSize;
+      let j = i;
+      while (j < events.length) {
+        const s = wireEventSize(events[j]!);
+        if (j > i && size + s >= this.maxBytes) break;
+        size += s;
+        j++;
+      }
+      out.push(encodeWatchResponse({ header, watchId, fragment: j < events.length, events: events.slice(i, j) }));
+      i = j;
+    }
+    return out;
+  }
+
+  compacted(w: Watcher, compactRevision: number): void {
+    // etcd 3.4 answers a compaction with header revision 0 (the filler would put the current one).
+    this.write({ header: { ...this.header(this.hub.revision), revision: 0 }, watchId: w.id, canceled: true, compactRevision });
+  }
+
+  progress(watchId: number, revision: number): void {
+    this.write({ header: this.header(revision), watchId });
+  }
+
+  // ---------------------------------------------------------------- the call
+
+  private write(r: WireResponse | Buffer, done?: () => void): void {
+    if (this.ended) return;
+    const bytes = Buffer.isBuffer(r) ? r : encodeWatchResponse(r);
+    try {
+      this.call.write(bytes, done ? () => done() : undefined);
+    } catch (err) {
+      this.log?.debug({ err: (err as Error).message }, 'watch: write on a closed stream');
+      this.finish();
+    }
+  }
+
+  /** Ends the call with an error status (the client resumes elsewhere on Unavailable). */
+  fail(err: grpc.ServiceError): void {
+    if (this.ended) return;
+    this.finish();
+    this.call.emit('error', err);
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.finish();
+    this.call.end();
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.stream.close();
+    this.onEnd();
+  }
+}
