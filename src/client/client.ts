@@ -26,6 +26,7 @@ import {
   ClusterServiceClient,
   type Member as PbMember,
   type MembersReply,
+  type MembershipChangeReply,
   type StatusReply,
 } from '../../proto/gen/placement/v1/cluster.js';
 import { KVClient as EtcdKvClient } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
@@ -65,6 +66,7 @@ import type {
   ListResult,
   Member,
   MembersResult,
+  MembershipChangeResult,
   PlacementClientOptions,
   ReadOptions,
   ResponseHeader,
@@ -905,5 +907,37 @@ export class ClusterApi {
     const members = r.members.map(toMember);
     this.c.noteMembers(r.leaderId, members);
     return { clusterId: r.clusterId, leaderId: r.leaderId, members };
+  }
+
+  /**
+   * Adds a member at `address` (its gRPC host:port), as a learner with `isLearner`; resolves with
+   * its id (assigned by the leader unless `id` is given). Start it with `--id <id> --join`.
+   * Not retried after an ambiguous failure: a second add of the same address is refused.
+   */
+  memberAdd(address: string, opts: { isLearner?: boolean; id?: number } & CallOptions = {}): Promise<MembershipChangeResult> {
+    const req = { address, isLearner: opts.isLearner ?? false, id: opts.id ?? 0 };
+    return this.change('ClusterService/MemberAdd', (s, md, o, cb) => s.cluster.memberAdd(req, md, o, cb), opts);
+  }
+
+  /** Removes member `id` (the leader too); the removed member shuts down. */
+  memberRemove(id: number, options: CallOptions = {}): Promise<MembershipChangeResult> {
+    return this.change('ClusterService/MemberRemove', (s, md, o, cb) => s.cluster.memberRemove({ id }, md, o, cb), options);
+  }
+
+  /** Promotes learner `id` to voter; refused (FAILED_PRECONDITION) until it has caught up. */
+  memberPromote(id: number, options: CallOptions = {}): Promise<MembershipChangeResult> {
+    return this.change('ClusterService/MemberPromote', (s, md, o, cb) => s.cluster.memberPromote({ id }, md, o, cb), options);
+  }
+
+  /** Hands leadership to voter `targetId`; resolves once it leads. */
+  moveLeader(targetId: number, options: CallOptions = {}): Promise<MembershipChangeResult> {
+    return this.change('ClusterService/MoveLeader', (s, md, o, cb) => s.cluster.moveLeader({ targetId }, md, o, cb), options);
+  }
+
+  private async change(method: string, call: Invoker<MembershipChangeReply>, options: CallOptions): Promise<MembershipChangeResult> {
+    const r = await this.c.invoke<MembershipChangeReply>(method, 'write', call, options);
+    const members = r.members.map(toMember);
+    this.c.noteMembers(r.leaderId, members);
+    return { clusterId: r.clusterId, leaderId: r.leaderId, memberId: r.memberId, members };
   }
 }

@@ -93,6 +93,7 @@ export type {
   Member,
   MemberRole,
   MembersResult,
+  MembershipChangeResult,
   NodeRole,
   PlacementClientOptions,
   ReadOptions,

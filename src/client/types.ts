@@ -162,6 +162,12 @@ export interface MembersResult {
   readonly members: readonly Member[];
 }
 
+/** The answer to a membership change (`client.cluster.memberAdd` etc.). */
+export interface MembershipChangeResult extends MembersResult {
+  /** The member the change concerned (memberAdd: its new id). */
+  readonly memberId: number;
+}
+
 export interface StatusOptions extends CallOptions {
   /**
    * Ask this endpoint only (one attempt, no fail-over): how `placement-ctl cluster status`

@@ -67,6 +67,8 @@ export interface NodeConfig {
   tlsReloadMs: number;
   /** Rejoin after losing state: catch up from the leader before voting again (persisted until done). */
   rejoin: boolean;
+  /** A new member added with `member add`: it starts with no membership of its own, learns it from the leader, and refuses to start unless the cluster lists it. */
+  join: boolean;
   /** How often the state machine's table files are checked against their checksums. */
   smCheckIntervalMs: number;
   /** Key auth tokens are signed with ('' = derived from the peer secret, see src/auth/token-key.ts). */
@@ -153,6 +155,14 @@ export const OPTIONS: OptionSpec[] = [
     env: 'PLACEMENT_REJOIN',
     arg: '[bool]',
     help: 'this member lost state it had acknowledged (its data directory was restored from an old copy, refused at start, or replaced by an empty one): it catches up from the leader and neither votes nor counts towards any quorum until it has (remembered in the data directory until done; the other voters must form a quorum meanwhile)',
+    default: 'false',
+  },
+  {
+    key: 'join',
+    flag: '--join',
+    env: 'PLACEMENT_JOIN',
+    arg: '[bool]',
+    help: 'this is a new member of a running cluster, added first with `placement-ctl member add` (whose id it must be started with): it learns the membership from the leader, starts as a learner when added as one, and refuses to start if the cluster does not list it. --peers names every member, itself included',
     default: 'false',
   },
   {
@@ -263,6 +273,7 @@ const schema = z
     metricsAuth: bool,
     smCheckIntervalMs: int(1000),
     rejoin: bool,
+    join: bool,
     maxTxnOps: int(1).max(MAX_TXN_OPS_CEILING, `must be <= ${MAX_TXN_OPS_CEILING}`),
     maxRequestBytes: int(1),
     maxResponseBytes: int(1024),

@@ -24,6 +24,11 @@ import {
 import {
   ClusterServiceService,
   type Member,
+  type MemberAddRequest,
+  type MemberPromoteRequest,
+  type MemberRemoveRequest,
+  type MembershipChangeReply,
+  type MoveLeaderRequest,
   type MembersReply,
   type MembersRequest,
   type StatusReply,
@@ -38,6 +43,7 @@ import { answerResult } from '../results.js';
 import { KvService } from '../../proto/services.js';
 import { checkMalformed, tolerant, type Maybe } from './malformed.js';
 import { SessionHub } from './session.js';
+import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -62,6 +68,8 @@ export interface ServingNode {
   header(): ResponseHeader;
   clusterStatus(): ClusterStatus;
   members(deadline: number): Promise<MemberInfo[]>;
+  /** An operator's membership change or leader move (src/membership/ops.ts); resolves with the member concerned. */
+  changeMembership(req: MembershipRequest, deadline: number): Promise<number>;
   /** False while shutting down: new requests are refused with UNAVAILABLE. */
   accepting(): boolean;
   /** Lease timing (src/lease/timing.ts), reported in Status for the SDK's sessions. */
@@ -143,6 +151,13 @@ function memberToWire(m: MemberInfo): Member {
     lag: m.lag ?? 0,
     httpAddress: m.httpAddress,
   };
+}
+
+async function membershipChange(node: ServingNode, req: MembershipRequest, deadline: number): Promise<MembershipChangeReply> {
+  const memberId = await node.changeMembership(req, deadline);
+  const ms = await node.members(deadline);
+  const s = node.clusterStatus();
+  return { clusterId: s.clusterId, leaderId: s.leaderId, memberId, members: ms.map(memberToWire) };
 }
 
 /** The KvService operations, transport-free: the unary methods and the Session stream (session.ts)
@@ -282,6 +297,12 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
       const s = node.clusterStatus();
       return { clusterId: s.clusterId, leaderId: s.leaderId, members: ms.map(memberToWire) };
     }),
+    memberAdd: unary<MemberAddRequest, MembershipChangeReply>(node, (req, deadline) =>
+      membershipChange(node, { op: 'add', id: req.id, address: req.address, isLearner: req.isLearner }, deadline),
+    ),
+    memberRemove: unary<MemberRemoveRequest, MembershipChangeReply>(node, (req, deadline) => membershipChange(node, { op: 'remove', id: req.id, address: '', isLearner: false }, deadline)),
+    memberPromote: unary<MemberPromoteRequest, MembershipChangeReply>(node, (req, deadline) => membershipChange(node, { op: 'promote', id: req.id, address: '', isLearner: false }, deadline)),
+    moveLeader: unary<MoveLeaderRequest, MembershipChangeReply>(node, (req, deadline) => membershipChange(node, { op: 'move-leader', id: req.targetId, address: '', isLearner: false }, deadline)),
   };
   const kvDef = tolerant(KvService);
   const clDef = tolerant(ClusterServiceService);

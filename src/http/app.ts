@@ -13,6 +13,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { z } from 'zod';
 import { ResultCode, type Command, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
+import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 import { PlacementError, envelopeCode, toHttpStatus, type ErrorCode } from '../errors.js';
 import { answerResult } from '../results.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -29,6 +30,9 @@ import {
   keyQuerySchema,
   kvPutBodySchema,
   listQuerySchema,
+  memberAddBodySchema,
+  memberIdSchema,
+  moveLeaderBodySchema,
   compactionBodySchema,
   permissionsBodySchema,
   readQuerySchema,
@@ -311,6 +315,26 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     );
   });
   app.get('/v1/cluster/members', async (_req, res) => ok(res, { members: await backend.members() }));
+  // Membership: one change at a time, carried out by the leader (any member accepts them).
+  const membership = async (req: MembershipRequest, res: Response, status = 200): Promise<void> => {
+    if (!backend.changeMembership) throw fail('FAILED_PRECONDITION', 'membership changes are not available on this server');
+    const memberId = await backend.changeMembership(req);
+    ok(res, { memberId, members: await backend.members() }, status);
+  };
+  app.post('/v1/cluster/members', async (req, res) => {
+    const body = parse(memberAddBodySchema, req.body, 'body');
+    await membership({ op: 'add', id: body.id, address: body.address, isLearner: body.isLearner }, res, 201);
+  });
+  app.delete('/v1/cluster/members/:id', async (req, res) => {
+    await membership({ op: 'remove', id: parse(memberIdSchema, req.params.id, 'path'), address: '', isLearner: false }, res);
+  });
+  app.post('/v1/cluster/members/:id/promote', async (req, res) => {
+    await membership({ op: 'promote', id: parse(memberIdSchema, req.params.id, 'path'), address: '', isLearner: false }, res);
+  });
+  app.post('/v1/cluster/move-leader', async (req, res) => {
+    const body = parse(moveLeaderBodySchema, req.body, 'body');
+    await membership({ op: 'move-leader', id: body.targetId, address: '', isLearner: false }, res);
+  });
   app.get('/v1/debug/hash', async (_req, res) => ok(res, await backend.stateHash()));
   app.get('/v1/openapi.json', (_req, res) => {
     res.json(buildOpenApiDocument({ maxKeyBytes, maxValueBytes }));

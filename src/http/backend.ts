@@ -3,6 +3,7 @@
 // a cluster and keeps Express out of the node's core.
 import type { Command, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
+import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 
 export type MemberRole = 'voter' | 'learner';
 
@@ -16,6 +17,8 @@ export interface MemberInfo {
   /** As the leader sees it; null when this node is not the leader and could not ask it. */
   matchIndex: number | null;
   lag: number | null;
+  /** Leader's view: it heard from the member within the last election timeout (what the strict reconfiguration check counts as started); null elsewhere. */
+  active?: boolean | null;
 }
 
 export interface ClusterStatus {
@@ -81,6 +84,12 @@ export interface AdminBackend {
   /** Digest of the replicated state at this node's applied index (served at GET /v1/debug/hash),
    *  so tests and operators can check that replicas converged. */
   stateHash(): Promise<{ appliedIndex: number; revision: number; hash: string }>;
+
+  /**
+   * An operator's membership change or leader move, run by the leader (src/membership/ops.ts);
+   * resolves with the member concerned (add: its new id). Absent: the routes answer 501.
+   */
+  changeMembership?(req: MembershipRequest): Promise<number>;
 
   /** Liveness: the process is up and its event loop turns. */
   livez(): Promise<HealthCheck[]>;

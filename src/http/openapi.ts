@@ -9,6 +9,8 @@ import {
   keyQuerySchema,
   kvPutBodySchema,
   listQuerySchema,
+  memberAddBodySchema,
+  moveLeaderBodySchema,
   permissionsBodySchema,
   readQuerySchema,
   userCreateBodySchema,
@@ -65,6 +67,19 @@ const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
 
 const commonErrors = {
   '503': err('No leader (writes and linearizable reads), or the node cannot serve'),
+};
+const membershipReply: Json = {
+  type: 'object',
+  properties: {
+    memberId: { type: 'integer', description: 'The member the change concerned (add: its new id)' },
+    members: { type: 'array', items: { $ref: '#/components/schemas/Member' } },
+  },
+};
+const memberIdParam: Json = { name: 'id', in: 'path', required: true, description: 'Member id', schema: { type: 'string', pattern: '^[1-9][0-9]*$' } };
+const membershipErrors = {
+  '400': err('Invalid input: the message names the field and the rule'),
+  '409': err('Refused: another change in progress, a learner not caught up, the strict reconfiguration check, or an address already used'),
+  '503': err('No leader, or the node cannot serve'),
 };
 const badInput = { '400': err('Invalid input: the message names the field and the rule') };
 const writeErrors = { ...badInput, '413': err('Request body too large'), ...commonErrors };
@@ -179,6 +194,38 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
             '200': ok('Members', { type: 'object', properties: { members: { type: 'array', items: ref('Member') } } }),
             ...commonErrors,
           },
+        },
+        post: {
+          summary: 'Add a member (as a learner with isLearner); answers its id, to start it with: placement-center --id <id> --join ...',
+          description:
+            'One change at a time (409 while another is in progress). Without isLearner, refused when the new configuration would have fewer started voters than its quorum (strict reconfiguration check): add a learner, start it, then promote it.',
+          tags: ['cluster'],
+          requestBody: jsonBody(memberAddBodySchema),
+          responses: { '201': ok('Added', membershipReply), ...membershipErrors },
+        },
+      },
+      '/v1/cluster/members/{id}': {
+        delete: {
+          summary: 'Remove a member (the leader too: it hands over leadership once the change commits); the removed member shuts down',
+          tags: ['cluster'],
+          parameters: [memberIdParam],
+          responses: { '200': ok('Removed', membershipReply), ...membershipErrors, '404': err('No such member') },
+        },
+      },
+      '/v1/cluster/members/{id}/promote': {
+        post: {
+          summary: 'Promote a learner to voter; refused until it has caught up with the leader',
+          tags: ['cluster'],
+          parameters: [memberIdParam],
+          responses: { '200': ok('Promoted', membershipReply), ...membershipErrors, '404': err('No such member') },
+        },
+      },
+      '/v1/cluster/move-leader': {
+        post: {
+          summary: 'Hand leadership to another voter; answers once it leads',
+          tags: ['cluster'],
+          requestBody: jsonBody(moveLeaderBodySchema),
+          responses: { '200': ok('Moved', membershipReply), ...membershipErrors, '404': err('No such member'), '504': err('Leadership did not move before the deadline') },
         },
       },
       '/v1/cluster/overview': {
@@ -474,6 +521,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
             isLeader: { type: 'boolean' },
             matchIndex: { type: ['integer', 'null'] },
             lag: { type: ['integer', 'null'] },
+            active: { type: ['boolean', 'null'], description: "Leader's view: heard from within the last election timeout (counted as started by the strict reconfiguration check); null on other members" },
           },
         },
         ClusterStatus: {

@@ -137,6 +137,25 @@ export const configPutBodySchema = z
   .strict();
 
 export type KvPutBody = z.infer<typeof kvPutBodySchema>;
+export const memberAddBodySchema = z
+  .object({
+    address: z.string().min(1).max(300).describe("The new member's gRPC address (host:port; clients and peers share it)."),
+    isLearner: z.boolean().default(false).describe('Join as a learner: replicates, but neither votes nor counts towards a quorum until promoted.'),
+    id: z.number().int().min(0).max(2 ** 52).default(0).describe('Its id; 0 (default): the leader assigns one never used in this cluster.'),
+  })
+  .strict();
+
+export const moveLeaderBodySchema = z
+  .object({
+    targetId: z.number().int().min(1).max(2 ** 52).describe('The voter to hand leadership to.'),
+  })
+  .strict();
+
+export const memberIdSchema = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, 'must be a member id (a positive integer)')
+  .transform((v) => Number(v));
+
 export type UserCreateBody = z.infer<typeof userCreateBodySchema>;
 export type UserUpdateBody = z.infer<typeof userUpdateBodySchema>;
 export type PermissionsBody = z.infer<typeof permissionsBodySchema>;

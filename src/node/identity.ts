@@ -15,6 +15,8 @@ export interface Identity {
   createdAt: string;
   /** --peers when the directory was created: the founding membership, which no log entry records. */
   peers?: Record<string, string>;
+  /** Created by `--join`: a member added at run time, whose membership comes from the leader (no founding voters). */
+  joined?: boolean;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface Identity {
  * none yet (a new directory, or one written before identities were recorded). Returns what it
  * found or wrote, and whether it was new.
  */
-export async function checkIdentity(dataDir: string, clusterId: string, memberId: number, peers: Map<number, string>): Promise<{ identity: Identity; recorded: 'new' | 'adopted' | 'existing' }> {
+export async function checkIdentity(dataDir: string, clusterId: string, memberId: number, peers: Map<number, string>, joined = false): Promise<{ identity: Identity; recorded: 'new' | 'adopted' | 'existing' }> {
   const path = join(dataDir, IDENTITY_FILE);
   if (existsSync(path)) {
     let id: Identity;
@@ -47,7 +49,13 @@ export async function checkIdentity(dataDir: string, clusterId: string, memberId
     return { identity: id, recorded: 'existing' };
   }
   const existing = ['wal', 'snap', 'sm'].some((d) => existsSync(join(dataDir, d)));
-  const identity: Identity = { clusterId, memberId, createdAt: new Date().toISOString(), peers: Object.fromEntries([...peers].map(([id, a]) => [String(id), a])) };
+  const identity: Identity = {
+    clusterId,
+    memberId,
+    createdAt: new Date().toISOString(),
+    peers: Object.fromEntries([...peers].map(([id, a]) => [String(id), a])),
+    ...(joined && !existing ? { joined: true } : {}),
+  };
   await writeFileAtomic(path, `${JSON.stringify(identity, null, 2)}\n`);
   return { identity, recorded: existing ? 'adopted' : 'new' };
 }

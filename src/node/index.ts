@@ -25,6 +25,10 @@ import { grpcAuthInterceptor, httpAuthMiddleware } from '../auth/guard.js';
 import { authKvGuard } from '../auth/kv-guard.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
+import { confirmListed } from '../membership/join.js';
+
+/** How long `--join` waits for the cluster to confirm it lists the new member. */
+const JOIN_CONFIRM_MS = 10_000;
 
 export { PlacementNode } from './node.js';
 export { StartupRefusal, EXIT_REFUSED } from './refusal.js';
@@ -71,6 +75,18 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   node = new PlacementNode(cfg, { log, metrics });
   node.transport.useSecurity(security.peer);
   await node.open();
+  if (cfg.join && !node.clusterStatus().members.some((m) => m.id === cfg.id)) {
+    const joining = node;
+    await confirmListed(
+      {
+        selfId: cfg.id,
+        peers: [...cfg.peers.keys()].filter((id) => id !== cfg.id),
+        askMembers: (id, deadline) => joining.transport.forward(id, { kind: { $case: 'members', value: true } }, deadline),
+        log,
+      },
+      JOIN_CONFIRM_MS,
+    );
+  }
 
   // Requests up to the configured value limit (plus room for the key and framing) must reach the
   // handlers, which answer INVALID_ARGUMENT naming the limit instead of a transport-level error.
@@ -188,6 +204,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     })();
     return stopping;
   };
+  node.removal.onRemoved = () => void stop();
   // grpc-js keeps its handlers in a private map; reading it is the only way to list what is served.
   const grpcMethods = (): string[] => [...((server as unknown as { handlers: Map<string, unknown> }).handlers.keys())];
   const httpRoutes = (): Array<{ method: string; path: string }> => (adminApp ? listRoutes(adminApp) : []);
@@ -207,6 +224,13 @@ export async function runNode(cfg: NodeConfig): Promise<void> {
     }
     throw err;
   }
+  // Removed from the cluster: stop as on SIGTERM, and exit 0 (nothing went wrong).
+  running.node.removal.onRemoved = () => {
+    running.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals++;

@@ -54,6 +54,10 @@ import { StateMachineHealth, isStateMachineDamage } from './sm-health.js';
 import { LeaseKeeper } from '../lease/keeper.js';
 import { LeaseMetrics } from '../lease/metrics.js';
 import { encodeMessage } from '../../proto/codec.js';
+import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
+import { AddressBook } from '../membership/address-book.js';
+import { MembershipOps, type MembershipHost } from '../membership/ops.js';
+import { RemovalWatch, tellRemoved } from '../membership/removal.js';
 
 const grpcToCode = new Map<number, ErrorCode>(
   (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
@@ -147,6 +151,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private snapshotWanted = false;
   private verifyTimer: NodeJS.Timeout | null = null;
   private applyListener: ApplyListener | null = null;
+  /** Addresses of members added at run time (src/membership/address-book.ts). */
+  private addresses!: AddressBook;
+  readonly membership: MembershipOps;
+  /** This member's own removal (its `onRemoved` stops the process). */
+  readonly removal: RemovalWatch;
 
   constructor(cfg: NodeConfig, deps: NodeDeps) {
     this.cfg = cfg;
@@ -183,8 +192,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
           this.schedule();
         },
         forward: (req, deadline) => this.onForward(req, deadline),
+        refusedAsNonMember: (peer) => this.removal.refused(peer, this.members_.voters),
       },
     });
+    this.membership = new MembershipOps(this.membershipHost());
+    this.removal = new RemovalWatch(cfg.id, this.log);
   }
 
   /** For log lines: current term and role. */
@@ -197,7 +209,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   async open(): Promise<void> {
     const dir = this.cfg.dataDir;
     mkdirSync(dir, { recursive: true });
-    const id = await checkIdentity(dir, this.cfg.clusterId, this.cfg.id, this.cfg.peers);
+    const id = await checkIdentity(dir, this.cfg.clusterId, this.cfg.id, this.cfg.peers, this.cfg.join);
     this.identity = id.identity;
     if (id.recorded !== 'existing') this.log.info({ clusterId: this.cfg.clusterId, id: this.cfg.id, how: id.recorded }, 'data directory identity recorded');
     if (this.cfg.rejoin) await markRejoining(dir);
@@ -208,6 +220,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         `restore its data directory from a copy, or remove ${rejoinMarkerPath(dir)} to start it on the data it has`,
       );
     }
+    this.addresses = new AddressBook(dir).fill(this.cfg.peers);
     await this.openStorage();
     const metrics = this.metrics;
     metrics?.bindRaftStatus(() => {
@@ -229,6 +242,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   /** The membership a brand-new cluster starts with: as recorded when the data directory was created. */
   private foundingVoters(): number[] {
+    // A member that joined a running cluster founded nothing: its membership comes from the leader.
+    if (this.identity?.joined) return [];
     const recorded = this.identity?.peers ? Object.keys(this.identity.peers).map(Number) : [];
     return (recorded.length > 0 ? recorded : [...this.cfg.peers.keys()]).sort((a, b) => a - b);
   }
@@ -298,7 +313,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
       },
       'recovered',
     );
-    if (rebuild === undefined) {
+    // A member that has just joined has no membership yet to compare --peers with.
+    const joining = this.members_.voters.length === 0 && this.members_.learners.length === 0 && this.identity?.joined;
+    if (rebuild === undefined && !joining) {
       for (const n of compareMembership(this.members_, this.cfg.peers, this.identity, this.cfg.id)) {
         this.log.warn({ member: n.id, peersAddress: n.peersAddress || undefined, recordedAddress: n.recordedAddress || undefined }, `--peers disagrees with the stored membership: ${n.problem}`);
       }
@@ -612,6 +629,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     // crash (the WAL replays them). Until the write completes, reads that skip the ReadIndex
     // round wait for it (serializableBarrier), so a client always reads its acknowledged writes;
     // linearizable reads wait for appliedIndex, which moves only after the write.
+    for (const e of entries) if (e.type === EntryType.ConfChange) await this.addresses.recordChange(e.data);
     const listener = this.applyListener;
     const { results, events, revision } = await this.sm.applyWithEvents(entries, {
       onExecuted: (r) => {
@@ -671,7 +689,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
       const cc = decodeConfChange(data);
       const addr = Buffer.from(cc.context).toString('utf8');
       if (cc.type === ConfChangeType.RemoveNode) {
-        if (cc.nodeId !== this.cfg.id) this.transport.removePeer(cc.nodeId);
+        if (cc.nodeId === this.cfg.id) this.removal.learned('its removal was applied');
+        else if (this.role === Role.Leader) tellRemoved(this.transport, cc.nodeId);
+        else this.transport.removePeer(cc.nodeId);
       } else if (cc.nodeId !== this.cfg.id) {
         const dial = this.cfg.dial.get(cc.nodeId) ?? (addr || this.cfg.peers.get(cc.nodeId));
         if (dial) {
@@ -691,7 +711,46 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   private isMember(id: number): boolean {
     if (this.members_.voters.includes(id) || this.members_.learners.includes(id)) return true;
-    return false;
+    // A member that has just joined knows no configuration yet: it takes the leader's word for
+    // it, and the leader is among the members its --peers names.
+    return this.members_.voters.length === 0 && this.members_.learners.length === 0 && (this.cfg.join || !!this.identity?.joined) && this.cfg.peers.has(id);
+  }
+
+  /** What src/membership/ops.ts needs from this node. */
+  private membershipHost(): MembershipHost {
+    return {
+      selfId: this.cfg.id,
+      isLeader: () => this.role === Role.Leader,
+      leaderId: () => this.leaderId,
+      raftStatus: () => this.raft.status(),
+      knownIds: () => [...this.cfg.peers.keys(), ...(this.identity?.peers ? Object.keys(this.identity.peers).map(Number) : [])],
+      addressOf: (id) => this.addressOf(id),
+      propose: (cc) => {
+        const r = this.raft.proposeConfChange(cc);
+        if (r.ok) this.schedule();
+        return r;
+      },
+      applied: (index, term, deadline) => this.track(this.proposals.add(index, term, deadline)),
+      confAfter: async (index, deadline) => {
+        while (this.appliedIndex < index && Date.now() < deadline && !this.stopped) await sleep(this.cfg.tickMs);
+        return this.appliedIndex >= index ? this.members_ : null;
+      },
+      batchDone: () => this.serializableBarrier(),
+      transferLeadership: (to) => {
+        this.raft.transferLeadership(to);
+        this.schedule();
+      },
+      leaderChangeOrTimeout: (ms) => this.leaderChangeOrTimeout(ms),
+      forward: (leader, req, deadline) => this.transport.forward(leader, { kind: { $case: 'membership', value: req } }, deadline),
+      caughtUpWithLeader: (deadline) => this.readBarrier(false, deadline),
+      errorFromReply: (reply) => new PlacementError(grpcToCode.get(reply.errorCode) ?? 'INTERNAL', reply.errorMessage, reply.leaderId, this.addressOf(reply.leaderId)),
+    };
+  }
+
+  /** An operator's membership change or leader move (src/membership/ops.ts), from any member. */
+  changeMembership(req: MembershipRequest, deadline = this.deadline()): Promise<number> {
+    this.guard();
+    return this.track(this.membership.execute(req, deadline));
   }
 
   /**
@@ -715,6 +774,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (this.stopped || this.paused || !this.raft) return;
     for (const m of msgs) {
       this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
+      this.removal.heardFrom(m.from);
       if (m.type === MessageType.HeartbeatResponse) this.endRttProbe(m.from);
       else if (m.type === MessageType.ReadIndex) {
         this.readCarriers = true;
@@ -1047,10 +1107,14 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   /** Leader side of Forward. Never forwards again (no multi-hop). */
   private async onForward(req: ForwardRequest, deadline: number): Promise<ForwardReply> {
-    const base: ForwardReply = { errorCode: 0, errorMessage: '', leaderId: this.leaderId, result: undefined, term: this.term, members: [], leaderLastIndex: 0 };
+    const base: ForwardReply = { errorCode: 0, errorMessage: '', leaderId: this.leaderId, result: undefined, term: this.term, members: [], leaderLastIndex: 0, memberId: 0 };
     if (!this.accepting()) return { ...base, errorCode: grpc.status.UNAVAILABLE, errorMessage: 'leader is shutting down' };
     const kind = req.kind;
     if (!kind) return { ...base, errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: 'empty forward request' };
+    if (kind.$case === 'membership' && kind.value.op === 'removed') {
+      const refused = this.removal.notice(kind.value.id, req.from);
+      return refused === null ? base : { ...base, errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: refused };
+    }
     if (this.role !== Role.Leader) return { ...base, errorCode: grpc.status.FAILED_PRECONDITION, errorMessage: `not leader (member ${this.cfg.id})` };
     try {
       if (kind.$case === 'command') {
@@ -1059,6 +1123,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         const result = await this.track(p);
         return { ...base, result };
       }
+      if (kind.$case === 'membership') return { ...base, memberId: await this.track(this.membership.onLeader(kind.value, deadline)) };
       const st = this.raft.status();
       return {
         ...base,
@@ -1230,6 +1295,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
           isLeader: id === st.softState.leader,
           matchIndex: p ? p.match : null,
           lag: p ? Math.max(0, st.lastIndex - p.match) : null,
+          active: p ? id === this.cfg.id || p.recentActive : null,
         };
       }),
     };

@@ -94,6 +94,8 @@ export interface TransportHandler {
   reportSnapshot(id: number, ok: boolean): void;
   /** A follower's forwarded request (the leader answers). */
   forward(req: ForwardRequest, deadline: number): Promise<ForwardReply>;
+  /** Peer `id` refused this member's handshake as not in its configuration (it may have been removed). */
+  refusedAsNonMember?(id: number): void;
 }
 
 export interface TransportOptions {
@@ -211,6 +213,7 @@ class PeerLink {
       if (refused) this.t.log.warn({ peer: this.id, err: e.details ?? e.message }, 'cannot authenticate with peer');
       else this.t.log.debug({ peer: this.id, err: e.details ?? e.message }, 'peer hello failed');
     }
+    if (e.code === grpc.status.PERMISSION_DENIED && /not in this cluster's configuration/.test(e.details ?? e.message ?? '')) this.t.handler.refusedAsNonMember?.(this.id);
     this.t.handler.reportUnreachable(this.id);
     this.scheduleRetry();
   }

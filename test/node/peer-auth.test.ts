@@ -206,7 +206,7 @@ describe('peer transport with authentication', () => {
       openSnapshot: async () => ({ size: 0, chunks: (async function* () {})() }),
       reportUnreachable: (x) => e.unreachable.push(x),
       reportSnapshot: () => {},
-      forward: async (req) => ({ errorCode: 0, errorMessage: '', leaderId: id, result: undefined, term: 1, members: [], leaderLastIndex: req.from }),
+      forward: async (req) => ({ errorCode: 0, errorMessage: '', leaderId: id, result: undefined, term: 1, members: [], leaderLastIndex: req.from, memberId: 0 }),
     };
     e.t = new PeerTransport({ clusterId: 'c1', selfId: id, log, handler });
     e.t.useSecurity(testSecurity('c1', secret));

@@ -71,7 +71,7 @@ async function endpoint(id: number, clusterId: string, members: number[]): Promi
     },
     reportUnreachable: (x) => e.unreachable.push(x),
     reportSnapshot: (x, ok) => e.snapshotReports.push([x, ok]),
-    forward: async (req) => ({ errorCode: 0, errorMessage: '', leaderId: id, result: undefined, term: 9, members: [], leaderLastIndex: req.from }),
+    forward: async (req) => ({ errorCode: 0, errorMessage: '', leaderId: id, result: undefined, term: 9, members: [], leaderLastIndex: req.from, memberId: 0 }),
   };
   e.t = new PeerTransport({ clusterId, selfId: id, log, handler });
   e.t.useSecurity(testSecurity(clusterId));

@@ -80,7 +80,7 @@ class StubNode implements ServingNode {
   async propose(_cmd: Command): Promise<CommandResult> {
     if (!this.forwarded) return this.next;
     // The leader's answer as a follower receives it: encoded in a ForwardReply, decoded again.
-    const wire = encodeMessage(ForwardReply, { errorCode: 0, errorMessage: '', leaderId: 1, result: this.next, term: 2, members: [], leaderLastIndex: 0 });
+    const wire = encodeMessage(ForwardReply, { errorCode: 0, errorMessage: '', leaderId: 1, result: this.next, term: 2, members: [], leaderLastIndex: 0, memberId: 0 });
     const reply = decodeMessage(ForwardReply, wire);
     assert.ok(reply.result, 'the forwarded result survives the wire');
     return reply.result;
@@ -99,6 +99,9 @@ class StubNode implements ServingNode {
   }
   clusterStatus(): ReturnType<ServingNode['clusterStatus']> {
     throw new Error('not used');
+  }
+  async changeMembership(): Promise<number> {
+    throw new Error('not used here');
   }
   async members(): Promise<never[]> {
     return [];

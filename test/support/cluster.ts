@@ -58,6 +58,8 @@ export interface MemberStatus {
   isLeader: boolean;
   matchIndex: number | null;
   lag: number | null;
+  /** Leader's view only: heard from within the last election timeout. */
+  active?: boolean | null;
 }
 
 export interface NodeStatus {
@@ -84,6 +86,8 @@ export interface NodeHandle {
   logFile: string;
   pid: number | null;
   proc: ChildProcess | null;
+  /** Added with addNode(): started with --join and its own --peers (every member, itself included). */
+  joinPeers?: string;
 }
 
 export interface StartOptions {
@@ -128,6 +132,14 @@ export interface Cluster {
   waitFor<T>(pred: () => Promise<T | null | undefined | false>, opts?: { timeoutMs?: number; what?: string; intervalMs?: number }): Promise<T>;
   logs(id: number): string;
   stop(): Promise<void>;
+  /**
+   * A handle for a new member `id` (fresh ports and data dir), not started: `start(id)` runs it
+   * with --join and --peers naming `members` (default: every handle) and itself. The cluster
+   * must have listed it first (`member add`).
+   */
+  addNode(id: number, members?: number[]): NodeHandle;
+  /** The gRPC address the next addNode() will give its member (to `member add` it first). */
+  spareGrpcAddress(): string;
 }
 
 /** Ports the OS reports free right now (bound to port 0, then released). */
@@ -233,7 +245,9 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
   const rootDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'placement-test-'));
   mkdirSync(rootDir, { recursive: true });
   const clusterId = opts.clusterId ?? 'test';
-  const ports = await freePorts(2 * n);
+  // Two ports per member, and spares for members added later (addNode).
+  const ports = await freePorts(2 * n + 12);
+  const reserved = ports.slice(2 * n);
   const nodes: NodeHandle[] = [];
   for (let i = 0; i < n; i++) {
     const id = i + 1;
@@ -278,7 +292,8 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
       '--http',
       h.httpAddress,
       '--peers',
-      peersArg,
+      h.joinPeers ?? peersArg,
+      ...(h.joinPeers ? ['--join'] : []),
       '--peer-http',
       peerHttpArg,
     ];
@@ -401,6 +416,30 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     waitFor: poll,
     logs: (id) => (existsSync(node(id).logFile) ? readFileSync(node(id).logFile, 'utf8') : ''),
     stop,
+    spareGrpcAddress: () => {
+      if (reserved.length < 2) throw new Error('no spare ports left for another member');
+      return `127.0.0.1:${reserved[0]}`;
+    },
+    addNode: (id, members) => {
+      if (nodes.some((h) => h.id === id)) throw new Error(`node ${id} already has a handle`);
+      if (reserved.length < 2) throw new Error("no spare ports left for another member");
+      const [grpcPort, httpPort] = reserved.splice(0, 2) as [number, number];
+      const h: NodeHandle = {
+        id,
+        grpcPort,
+        httpPort,
+        grpcAddress: `127.0.0.1:${grpcPort}`,
+        httpAddress: `127.0.0.1:${httpPort}`,
+        dataDir: join(rootDir, `node-${id}`),
+        logFile: join(rootDir, `node-${id}.log`),
+        pid: null,
+        proc: null,
+      };
+      const others = nodes.filter((x) => (members ? members.includes(x.id) : true));
+      h.joinPeers = [...others, h].map((x) => `${x.id}=${x.grpcAddress}`).join(',');
+      nodes.push(h);
+      return h;
+    },
   };
   try {
     await Promise.all(nodes.map((h) => start(h.id)));

@@ -6,10 +6,10 @@
 // then shown as reached through it. Exit code 7 when the cluster is not healthy: a member that
 // could not be reached at all, or no leader.
 import type { Command } from 'commander';
-import type { ClusterStatus, Member, PlacementClient } from '../../client/index.js';
+import type { ClusterStatus, Member, MembershipChangeResult, PlacementClient } from '../../client/index.js';
 import { EXIT } from './exit-codes.js';
 import { out, printJson, println, table } from './output.js';
-import { parseEndpoints, withClient } from './program.js';
+import { parseEndpoints, parsePositiveInt, withClient } from './program.js';
 
 interface Row {
   id: number;
@@ -149,9 +149,8 @@ export function registerCluster(program: Command): void {
       });
     });
 
-  program
-    .command('member')
-    .description('cluster membership')
+  const member = program.command('member').description('cluster membership: list, add, remove, promote (one change at a time, carried out by the leader)');
+  member
     .command('list')
     .description('members with their gRPC and HTTP addresses (leader marked *)')
     .action(async (_opts: unknown, cmd: Command) => {
@@ -168,6 +167,54 @@ export function registerCluster(program: Command): void {
             members.map((m) => [m.id, m.address, m.httpAddress || '-', m.role, m.isLeader || m.id === r.leaderId ? '*' : '']),
           ),
         );
+      });
+    });
+
+  const printChange = (g: { json: boolean }, r: MembershipChangeResult, what: string): void => {
+    if (g.json) {
+      printJson({ clusterId: r.clusterId, leaderId: r.leaderId, memberId: r.memberId, members: [...r.members].sort((a, b) => a.id - b.id) });
+      return;
+    }
+    println(what);
+    println(table(['ID', 'ADDRESS', 'ROLE', 'LEADER'], [...r.members].sort((a, b) => a.id - b.id).map((m) => [m.id, m.address, m.role, m.id === r.leaderId ? '*' : ''])));
+  };
+  member
+    .command('add')
+    .description("add a member at ADDRESS (its gRPC host:port); prints its id: start it with placement-center --id <id> --join --peers <every member, itself included> ...")
+    .argument('<address>', "the new member's gRPC address, host:port")
+    .option('--learner', 'join as a learner (no vote until `member promote`); the safe way to grow a cluster', false)
+    .option('--id <n>', 'the id to give it (default: the leader picks one never used in this cluster)', parsePositiveInt)
+    .action(async (address: string, opts: { learner: boolean; id?: number }, cmd: Command) => {
+      await withClient(cmd, async (client, g) => {
+        const r = await client.cluster.memberAdd(address, { isLearner: opts.learner, id: opts.id, deadlineMs: g.timeout });
+        printChange(g, r, `Member ${r.memberId} added${opts.learner ? ' as a learner' : ''} at ${address}. Start it with: placement-center --id ${r.memberId} --join --listen ${address} --peers ${[...r.members].sort((a, b) => a.id - b.id).map((m) => `${m.id}=${m.address}`).join(',')} --data-dir <empty dir> ...`);
+      });
+    });
+  member
+    .command('remove')
+    .description('remove member ID (the leader too: it hands over leadership once the change commits); the removed member shuts down')
+    .argument('<id>', 'member id', parsePositiveInt)
+    .action(async (id: number, _opts: unknown, cmd: Command) => {
+      await withClient(cmd, async (client, g) => {
+        printChange(g, await client.cluster.memberRemove(id, { deadlineMs: g.timeout }), `Member ${id} removed.`);
+      });
+    });
+  member
+    .command('promote')
+    .description('promote learner ID to voter (refused until it has caught up with the leader)')
+    .argument('<id>', 'member id', parsePositiveInt)
+    .action(async (id: number, _opts: unknown, cmd: Command) => {
+      await withClient(cmd, async (client, g) => {
+        printChange(g, await client.cluster.memberPromote(id, { deadlineMs: g.timeout }), `Member ${id} promoted to voter.`);
+      });
+    });
+  program
+    .command('move-leader')
+    .description('hand leadership to voter ID; returns once it leads')
+    .argument('<id>', 'member id', parsePositiveInt)
+    .action(async (id: number, _opts: unknown, cmd: Command) => {
+      await withClient(cmd, async (client, g) => {
+        printChange(g, await client.cluster.moveLeader(id, { deadlineMs: g.timeout }), `Leadership moved to member ${id}.`);
       });
     });
 }

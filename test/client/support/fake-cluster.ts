@@ -362,6 +362,11 @@ export class FakeCluster {
         if (this.gate(node, 'Members', call.request, cb as grpc.sendUnaryData<never>)) return;
         cb(null, { clusterId: this.clusterId, leaderId: this.leaderId, members: this.members() });
       },
+      // Membership changes are tested against real clusters (test/membership/).
+      memberAdd: (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake cluster' }),
+      memberRemove: (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake cluster' }),
+      memberPromote: (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake cluster' }),
+      moveLeader: (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake cluster' }),
     };
   }
 }

@@ -75,6 +75,37 @@ export interface MembersReply {
   members: Member[];
 }
 
+/** Membership changes, one at a time, executed by the leader (a follower forwards them). */
+export interface MemberAddRequest {
+  /** The new member's gRPC address (host:port; clients and peers share it). */
+  address: string;
+  /** Join as a learner: it replicates but neither votes nor counts towards a quorum until promoted. */
+  isLearner: boolean;
+  /** The id to give it; 0 = the leader assigns one never used before in this cluster. */
+  id: number;
+}
+
+export interface MemberRemoveRequest {
+  id: number;
+}
+
+export interface MemberPromoteRequest {
+  id: number;
+}
+
+export interface MoveLeaderRequest {
+  targetId: number;
+}
+
+export interface MembershipChangeReply {
+  clusterId: string;
+  leaderId: number;
+  /** The member the change concerned (MemberAdd: its new id). */
+  memberId: number;
+  /** The membership after the change, as the answering leader sees it. */
+  members: Member[];
+}
+
 function createBaseMember(): Member {
   return { id: 0, address: "", role: "", isLeader: false, matchIndex: 0, lag: 0, httpAddress: "" };
 }
@@ -606,6 +637,341 @@ export const MembersReply: MessageFns<MembersReply> = {
   },
 };
 
+function createBaseMemberAddRequest(): MemberAddRequest {
+  return { address: "", isLearner: false, id: 0 };
+}
+
+export const MemberAddRequest: MessageFns<MemberAddRequest> = {
+  encode(message: MemberAddRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.isLearner !== false) {
+      writer.uint32(16).bool(message.isLearner);
+    }
+    if (message.id !== 0) {
+      writer.uint32(24).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberAddRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberAddRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.isLearner = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<MemberAddRequest>): MemberAddRequest {
+    return MemberAddRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberAddRequest>): MemberAddRequest {
+    const message = createBaseMemberAddRequest();
+    message.address = object.address ?? "";
+    message.isLearner = object.isLearner ?? false;
+    message.id = object.id ?? 0;
+    return message;
+  },
+};
+
+function createBaseMemberRemoveRequest(): MemberRemoveRequest {
+  return { id: 0 };
+}
+
+export const MemberRemoveRequest: MessageFns<MemberRemoveRequest> = {
+  encode(message: MemberRemoveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberRemoveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberRemoveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<MemberRemoveRequest>): MemberRemoveRequest {
+    return MemberRemoveRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberRemoveRequest>): MemberRemoveRequest {
+    const message = createBaseMemberRemoveRequest();
+    message.id = object.id ?? 0;
+    return message;
+  },
+};
+
+function createBaseMemberPromoteRequest(): MemberPromoteRequest {
+  return { id: 0 };
+}
+
+export const MemberPromoteRequest: MessageFns<MemberPromoteRequest> = {
+  encode(message: MemberPromoteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberPromoteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberPromoteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<MemberPromoteRequest>): MemberPromoteRequest {
+    return MemberPromoteRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberPromoteRequest>): MemberPromoteRequest {
+    const message = createBaseMemberPromoteRequest();
+    message.id = object.id ?? 0;
+    return message;
+  },
+};
+
+function createBaseMoveLeaderRequest(): MoveLeaderRequest {
+  return { targetId: 0 };
+}
+
+export const MoveLeaderRequest: MessageFns<MoveLeaderRequest> = {
+  encode(message: MoveLeaderRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.targetId !== 0) {
+      writer.uint32(8).uint64(message.targetId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MoveLeaderRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMoveLeaderRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.targetId = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<MoveLeaderRequest>): MoveLeaderRequest {
+    return MoveLeaderRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MoveLeaderRequest>): MoveLeaderRequest {
+    const message = createBaseMoveLeaderRequest();
+    message.targetId = object.targetId ?? 0;
+    return message;
+  },
+};
+
+function createBaseMembershipChangeReply(): MembershipChangeReply {
+  return { clusterId: "", leaderId: 0, memberId: 0, members: [] };
+}
+
+export const MembershipChangeReply: MessageFns<MembershipChangeReply> = {
+  encode(message: MembershipChangeReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clusterId !== "") {
+      writer.uint32(10).string(message.clusterId);
+    }
+    if (message.leaderId !== 0) {
+      writer.uint32(16).uint64(message.leaderId);
+    }
+    if (message.memberId !== 0) {
+      writer.uint32(24).uint64(message.memberId);
+    }
+    for (const v of message.members) {
+      Member.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MembershipChangeReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMembershipChangeReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clusterId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.leaderId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.memberId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.members.push(Member.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<MembershipChangeReply>): MembershipChangeReply {
+    return MembershipChangeReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MembershipChangeReply>): MembershipChangeReply {
+    const message = createBaseMembershipChangeReply();
+    message.clusterId = object.clusterId ?? "";
+    message.leaderId = object.leaderId ?? 0;
+    message.memberId = object.memberId ?? 0;
+    message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type ClusterServiceService = typeof ClusterServiceService;
 export const ClusterServiceService = {
   status: {
@@ -626,11 +992,55 @@ export const ClusterServiceService = {
     responseSerialize: (value: MembersReply): Buffer => Buffer.from(MembersReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): MembersReply => MembersReply.decode(value),
   },
+  memberAdd: {
+    path: "/placement.v1.ClusterService/MemberAdd" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MemberAddRequest): Buffer => Buffer.from(MemberAddRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MemberAddRequest => MemberAddRequest.decode(value),
+    responseSerialize: (value: MembershipChangeReply): Buffer =>
+      Buffer.from(MembershipChangeReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MembershipChangeReply => MembershipChangeReply.decode(value),
+  },
+  memberRemove: {
+    path: "/placement.v1.ClusterService/MemberRemove" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MemberRemoveRequest): Buffer => Buffer.from(MemberRemoveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MemberRemoveRequest => MemberRemoveRequest.decode(value),
+    responseSerialize: (value: MembershipChangeReply): Buffer =>
+      Buffer.from(MembershipChangeReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MembershipChangeReply => MembershipChangeReply.decode(value),
+  },
+  memberPromote: {
+    path: "/placement.v1.ClusterService/MemberPromote" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MemberPromoteRequest): Buffer => Buffer.from(MemberPromoteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MemberPromoteRequest => MemberPromoteRequest.decode(value),
+    responseSerialize: (value: MembershipChangeReply): Buffer =>
+      Buffer.from(MembershipChangeReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MembershipChangeReply => MembershipChangeReply.decode(value),
+  },
+  moveLeader: {
+    path: "/placement.v1.ClusterService/MoveLeader" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MoveLeaderRequest): Buffer => Buffer.from(MoveLeaderRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MoveLeaderRequest => MoveLeaderRequest.decode(value),
+    responseSerialize: (value: MembershipChangeReply): Buffer =>
+      Buffer.from(MembershipChangeReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MembershipChangeReply => MembershipChangeReply.decode(value),
+  },
 } as const;
 
 export interface ClusterServiceServer extends UntypedServiceImplementation {
   status: handleUnaryCall<StatusRequest, StatusReply>;
   members: handleUnaryCall<MembersRequest, MembersReply>;
+  memberAdd: handleUnaryCall<MemberAddRequest, MembershipChangeReply>;
+  memberRemove: handleUnaryCall<MemberRemoveRequest, MembershipChangeReply>;
+  memberPromote: handleUnaryCall<MemberPromoteRequest, MembershipChangeReply>;
+  moveLeader: handleUnaryCall<MoveLeaderRequest, MembershipChangeReply>;
 }
 
 export interface ClusterServiceClient extends Client {
@@ -663,6 +1073,66 @@ export interface ClusterServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: MembersReply) => void,
+  ): ClientUnaryCall;
+  memberAdd(
+    request: MemberAddRequest,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberAdd(
+    request: MemberAddRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberAdd(
+    request: MemberAddRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberRemove(
+    request: MemberRemoveRequest,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberRemove(
+    request: MemberRemoveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberRemove(
+    request: MemberRemoveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberPromote(
+    request: MemberPromoteRequest,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberPromote(
+    request: MemberPromoteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberPromote(
+    request: MemberPromoteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  moveLeader(
+    request: MoveLeaderRequest,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  moveLeader(
+    request: MoveLeaderRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  moveLeader(
+    request: MoveLeaderRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
   ): ClientUnaryCall;
 }
 

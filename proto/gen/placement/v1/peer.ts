@@ -116,7 +116,21 @@ export interface ForwardRequest {
     | //
     /** The leader's membership view (match index and lag per member). */
     { $case: "members"; value: boolean }
+    | //
+    /** An operator's membership change or leader move, executed by the leader (src/membership/). */
+    { $case: "membership"; value: MembershipRequest }
     | undefined;
+}
+
+/** One membership operation. op: "add", "remove", "promote" or "move-leader". */
+export interface MembershipRequest {
+  op: string;
+  /** The member concerned (add: 0 = the leader assigns one). */
+  id: number;
+  /** add: the new member's gRPC address (host:port). */
+  address: string;
+  /** add: join as a learner (no vote until promoted). */
+  isLearner: boolean;
 }
 
 export interface ForwardMember {
@@ -135,6 +149,8 @@ export interface ForwardReply {
   term: number;
   members: ForwardMember[];
   leaderLastIndex: number;
+  /** membership: the member the operation concerned (add: the assigned id). */
+  memberId: number;
 }
 
 /**
@@ -1020,6 +1036,9 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
       case "members":
         writer.uint32(32).bool(message.kind.value);
         break;
+      case "membership":
+        MembershipRequest.encode(message.kind.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1069,6 +1088,14 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
             message.kind = { $case: "members", value: reader.bool() };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.kind = { $case: "membership", value: MembershipRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1101,7 +1128,104 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
         }
         break;
       }
+      case "membership": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "membership", value: MembershipRequest.fromPartial(object.kind.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseMembershipRequest(): MembershipRequest {
+  return { op: "", id: 0, address: "", isLearner: false };
+}
+
+export const MembershipRequest: MessageFns<MembershipRequest> = {
+  encode(message: MembershipRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.op !== "") {
+      writer.uint32(10).string(message.op);
+    }
+    if (message.id !== 0) {
+      writer.uint32(16).uint64(message.id);
+    }
+    if (message.address !== "") {
+      writer.uint32(26).string(message.address);
+    }
+    if (message.isLearner !== false) {
+      writer.uint32(32).bool(message.isLearner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MembershipRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMembershipRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.op = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.isLearner = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<MembershipRequest>): MembershipRequest {
+    return MembershipRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MembershipRequest>): MembershipRequest {
+    const message = createBaseMembershipRequest();
+    message.op = object.op ?? "";
+    message.id = object.id ?? 0;
+    message.address = object.address ?? "";
+    message.isLearner = object.isLearner ?? false;
     return message;
   },
 };
@@ -1198,7 +1322,16 @@ export const ForwardMember: MessageFns<ForwardMember> = {
 };
 
 function createBaseForwardReply(): ForwardReply {
-  return { errorCode: 0, errorMessage: "", leaderId: 0, result: undefined, term: 0, members: [], leaderLastIndex: 0 };
+  return {
+    errorCode: 0,
+    errorMessage: "",
+    leaderId: 0,
+    result: undefined,
+    term: 0,
+    members: [],
+    leaderLastIndex: 0,
+    memberId: 0,
+  };
 }
 
 export const ForwardReply: MessageFns<ForwardReply> = {
@@ -1223,6 +1356,9 @@ export const ForwardReply: MessageFns<ForwardReply> = {
     }
     if (message.leaderLastIndex !== 0) {
       writer.uint32(56).uint64(message.leaderLastIndex);
+    }
+    if (message.memberId !== 0) {
+      writer.uint32(64).uint64(message.memberId);
     }
     return writer;
   },
@@ -1296,6 +1432,14 @@ export const ForwardReply: MessageFns<ForwardReply> = {
             message.leaderLastIndex = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.memberId = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1322,6 +1466,7 @@ export const ForwardReply: MessageFns<ForwardReply> = {
     message.term = object.term ?? 0;
     message.members = object.members?.map((e) => ForwardMember.fromPartial(e)) || [];
     message.leaderLastIndex = object.leaderLastIndex ?? 0;
+    message.memberId = object.memberId ?? 0;
     return message;
   },
 };
