@@ -69,6 +69,11 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   // Status names members and the leader (what a client needs to find it), nothing secret.
   '/placement.v1.ClusterService/Status': 'open',
   '/placement.v1.ClusterService/Members': user,
+  // Changing the membership or moving leadership: root, as etcd's member and MoveLeader APIs.
+  '/placement.v1.ClusterService/MemberAdd': root,
+  '/placement.v1.ClusterService/MemberRemove': root,
+  '/placement.v1.ClusterService/MemberPromote': root,
+  '/placement.v1.ClusterService/MoveLeader': root,
   '/placement.v1.PeerService/Hello': 'peer',
   '/placement.v1.PeerService/Raft': 'peer',
   '/placement.v1.PeerService/InstallSnapshot': 'peer',
@@ -142,6 +147,10 @@ export function httpDecisions(opts: HttpDecisionOptions): Record<string, HttpDec
     'GET /v1/cluster/status': user,
     'GET /v1/cluster/overview': user,
     'GET /v1/cluster/members': user,
+    'POST /v1/cluster/members': root,
+    'DELETE /v1/cluster/members/{id}': root,
+    'POST /v1/cluster/members/{id}/promote': root,
+    'POST /v1/cluster/move-leader': root,
     'GET /v1/debug/hash': root,
     // Compaction drops history for every key: root, as etcd's Compact.
     'POST /v1/compaction': root,

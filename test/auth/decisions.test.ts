@@ -33,6 +33,11 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
   '/placement.v1.KvService/CompareAndSwap': { key: '/t/k', value: Buffer.from('v'), expect: { $case: 'expectAbsent', value: true } },
   '/placement.v1.ClusterService/Status': {},
   '/placement.v1.ClusterService/Members': {},
+  // Requests the server refuses as invalid or unknown, so that root changes no membership.
+  '/placement.v1.ClusterService/MemberAdd': { address: 'not-an-address' },
+  '/placement.v1.ClusterService/MemberRemove': { id: 999 },
+  '/placement.v1.ClusterService/MemberPromote': { id: 999 },
+  '/placement.v1.ClusterService/MoveLeader': { targetId: 999 },
   '/etcdserverpb.KV/Range': { key: Buffer.from('t/k') },
   '/etcdserverpb.KV/Put': { key: Buffer.from('t/k'), value: Buffer.from('v') },
   '/etcdserverpb.KV/DeleteRange': { key: Buffer.from('t/k') },

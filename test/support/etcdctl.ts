@@ -45,6 +45,9 @@ export function etcdctl(endpoints: string[], args: string[], opts: CtlOptions = 
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // A command that never reads its input may exit before the write lands: the pipe then breaks
+    // (EPIPE), which is no failure of the command; its exit code and output tell what happened.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.stdin ?? '');
   });
 }
