@@ -10,7 +10,7 @@
 // leaves, and nothing while nobody leaves.
 import { FailedPreconditionError, InvalidArgumentError, PlacementClientError } from '../errors.js';
 import type { EtcdKeyValue, EtcdKvApi, TxnBuilder } from '../etcd-kv.js';
-import type { Session, SessionState } from '../lease.js';
+import type { SessionState } from '../lease.js';
 import { WatchCompactedError, type WatchBatch, type WatchOptions } from '../watch.js';
 
 /** What the recipes use of a PlacementClient (a test can supply its own). */
@@ -20,8 +20,13 @@ export interface RecipeClient {
   watch(key: string, options?: WatchOptions): AsyncIterable<WatchBatch>;
 }
 
-/** What the recipes use of a Session. */
-export type RecipeSession = Pick<Session, 'leaseId' | 'state' | 'on' | 'off'>;
+/** What the recipes use of a Session (client.session() gives one). */
+export interface RecipeSession {
+  readonly leaseId: number;
+  readonly state: SessionState;
+  on(event: 'state', listener: (state: SessionState, previous: SessionState) => void): unknown;
+  off(event: 'state', listener: (state: SessionState, previous: SessionState) => void): unknown;
+}
 
 /** etcd's WithFirstCreate: the oldest key under the prefix (the holder). */
 export const firstCreated = { prefix: true, sortTarget: 'create', sortOrder: 'ascend', limit: 1 } as const;
