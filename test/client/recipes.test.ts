@@ -132,6 +132,19 @@ describe('Mutex (recipes, in-memory store)', () => {
     assert.equal(s.watching.length, 0, 'the watch was left open');
   });
 
+  it("a waiter whose lease ended unnoticed (session still 'connected') does not take the lock when its turn comes", async () => {
+    const s = new FakeRecipeStore();
+    const a = new Mutex(s, 'L', new FakeSession(s, 1));
+    await a.lock();
+    const sb = new FakeSession(s, 2);
+    const pb = track(new Mutex(s, 'L', sb).lock());
+    await s.watched('L/1');
+    s.revokeLease(2); // the cluster expired B's lease; B's session has not heard yet
+    await a.unlock();
+    await assert.rejects(pb.p, (e: unknown) => e instanceof FailedPreconditionError && /is gone/.test((e as Error).message));
+    assert.equal(sb.state, 'connected');
+  });
+
   it('an aborted wait rejects, deletes the queued key and frees the place for the next waiter', async () => {
     const s = new FakeRecipeStore();
     const a = new Mutex(s, 'L', new FakeSession(s, 1));
