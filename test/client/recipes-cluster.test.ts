@@ -30,7 +30,7 @@ async function metricSum(c: Cluster, prefix: string, ...parts: string[]): Promis
 /** Range calls the members have served so far (all status codes). */
 const rangesServed = (c: Cluster): Promise<number> => metricSum(c, 'placement_grpc_requests_total{', 'service="etcdserverpb.KV"', 'method="Range"');
 /** Watchers open on the members. */
-const watchers = (c: Cluster): Promise<number> => metricSum(c, 'placement_watchers ');
+const watchers = async (c: Cluster): Promise<number> => (await metricSum(c, 'placement_watchers ')) + (await metricSum(c, 'placement_watchers{'));
 
 function track<T>(p: Promise<T>): { done: boolean; p: Promise<T> } {
   const t = { done: false, p };
