@@ -163,7 +163,12 @@ export class Election {
         from = r.header.revision + 1;
         if (!current) {
           // Nobody leads: the first candidate key put under the name is the next leader.
-          current = await firstPut(this.client.watch(this.prefix, { prefix: true, startRevision: from, filters: ['noDelete'], signal }));
+          const w = linked(signal);
+          try {
+            current = await firstPut(this.client.watch(this.prefix, { prefix: true, startRevision: from, filters: ['noDelete'], signal: w.signal }));
+          } finally {
+            w.done();
+          }
           if (!current) return; // aborted
           from = current.modRevision + 1;
         }
@@ -174,17 +179,22 @@ export class Election {
       yield current;
       // Follow this leader's key: its proclaims, until its delete.
       let deleted = false;
-      for await (const b of this.client.watch(current.key, { startRevision: from, signal })) {
-        for (const e of b.events) {
-          if (e.type === 'delete') {
-            deleted = true;
-            break;
+      const w = linked(signal);
+      try {
+        for await (const b of this.client.watch(current.key, { startRevision: from, signal: w.signal })) {
+          for (const e of b.events) {
+            if (e.type === 'delete') {
+              deleted = true;
+              break;
+            }
+            const next: Leader = { ...current, value: e.kv.value, modRevision: e.kv.modRevision };
+            current = next;
+            yield next;
           }
-          const next: Leader = { ...current, value: e.kv.value, modRevision: e.kv.modRevision };
-          current = next;
-          yield next;
+          if (deleted) break;
         }
-        if (deleted) break;
+      } finally {
+        w.done();
       }
       if (!deleted) return; // the watch ended: aborted
     }
@@ -208,6 +218,18 @@ export class Election {
 
 function toLeader(kv: { key: Buffer | string; value: Buffer; createRevision: number; modRevision: number; lease: number }): Leader {
   return { key: kv.key.toString('utf8'), value: kv.value, fencingToken: kv.createRevision, modRevision: kv.modRevision, lease: kv.lease };
+}
+
+/**
+ * A signal for one watch that aborts with `outer`: each watch listens on its own, so a long
+ * observation does not pile one listener per leader change onto the caller's signal.
+ */
+function linked(outer: AbortSignal | undefined): { signal: AbortSignal; done(): void } {
+  const ac = new AbortController();
+  const on = (): void => ac.abort(outer!.reason);
+  if (outer?.aborted) ac.abort(outer.reason);
+  else outer?.addEventListener('abort', on, { once: true });
+  return { signal: ac.signal, done: () => outer?.removeEventListener('abort', on) };
 }
 
 async function firstPut(w: AsyncIterable<WatchBatch>): Promise<Leader | undefined> {
