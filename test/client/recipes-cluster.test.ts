@@ -236,7 +236,7 @@ describe('mutex and election recipes on a real cluster', { timeout: 300_000 }, (
     const m = new Mutex(cl, 'recipes/l1', s);
     const token = await m.lock();
     // etcdctl waits behind the recipe, and runs its command once the recipe unlocks.
-    const ctl = new Ctl(endpoints, ['lock', 'recipes/l1', 'sh', '-c', 'echo "key=$ETCD_LOCK_KEY"']);
+    const ctl = new Ctl(endpoints, ['lock', 'recipes/l1', '--', 'sh', '-c', 'echo "key=$ETCD_LOCK_KEY"']);
     ctls.push(ctl);
     await c.waitFor(async () => (await cl.etcd.range('recipes/l1/', { prefix: true, countOnly: true })).count === 2, { what: 'etcdctl queued' });
     assert.equal(ctl.out, '');

@@ -50,7 +50,7 @@ async function scenario(endpoints: string[], procs: Proc[]): Promise<string> {
   const observerCode = await observer.closed;
   const holder = start('lock', 'd/l');
   await poll(async () => holder.out.includes('\n'), { what: 'the lock held' });
-  const cmd = start('lock', 'd/l', 'sh', '-c', 'echo "got $ETCD_LOCK_KEY"');
+  const cmd = start('lock', 'd/l', '--', 'sh', '-c', 'echo "got $ETCD_LOCK_KEY"');
   await poll(async () => (await keys('d/l/')) === 2, { what: 'the command queued' });
   const cmdBefore = cmd.out;
   holder.signal('SIGINT');
