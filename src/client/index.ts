@@ -15,6 +15,10 @@
 //   const session = await client.session({ ttlMs: 10_000 });  // a lease kept alive in the background
 //   await session.put('/brokers/1/alive', 'yes');             // deleted when the session ends
 //   session.on('state', (s) => console.log(s));               // connected | suspended | expired | closed
+//   const m = new Mutex(client, 'locks/orders', session);   // recipes/: mutex and leader election
+//   await m.withLock(async (fencingToken) => { ... });         // (etcd concurrency's key layout)
+//   const e = new Election(client, 'elections/ctl', session);
+//   const token = await e.campaign('broker-1');               // resolves once elected
 //   client.close();
 //
 // Retries: UNAVAILABLE, connection failures and per-attempt timeouts move on to the next member
@@ -54,6 +58,11 @@ export { LeaseApi, Session } from './lease.js';
 export type { GrantedLease, LeaseGrantOptions, LeaseTimeToLive, SessionOptions, SessionState, TimeToLiveOptions } from './lease.js';
 export { Watch, WatchCompactedError } from './watch.js';
 export type { WatchBatch, WatchEvent, WatchOptions } from './watch.js';
+export { Election, NotLeaderError } from './recipes/election.js';
+export type { CampaignOptions, Leader } from './recipes/election.js';
+export { Mutex } from './recipes/mutex.js';
+export type { LockOptions } from './recipes/mutex.js';
+export type { RecipeClient, RecipeSession } from './recipes/wait.js';
 export { backoffDelay, resolveBackoff, seededRandom } from './backoff.js';
 export type { BackoffOptions, ResolvedBackoff } from './backoff.js';
 export {

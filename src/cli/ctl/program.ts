@@ -19,6 +19,7 @@ import { registerEndpoint } from './endpoint.js';
 import { registerPerf } from './perf.js';
 import { registerWatch } from './watch.js';
 import { registerEtcd } from './etcd.js';
+import { registerRecipes } from './recipes.js';
 
 export const DEFAULT_ENDPOINTS = '127.0.0.1:1228';
 
@@ -146,7 +147,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
-      `\nEnvironment:\n  PLACEMENT_ENDPOINTS  default for --endpoints\n  PLACEMENT_CACERT, PLACEMENT_CERT, PLACEMENT_KEY  defaults for --cacert, --cert, --key\n  NO_COLOR             disable colours (colours are only used on a terminal anyway)\n\n${EXIT_CODES_HELP}\n\nExamples:\n  placement-ctl --endpoints 127.0.0.1:1228,127.0.0.1:1238 kv put /brokers/1 '{"host":"10.0.0.1"}'\n  placement-ctl kv ls --prefix /brokers/ --limit 10\n  placement-ctl get /brokers/ --prefix --rev 42 --sort-by MODIFY --order DESCEND --limit 5\n  printf 'mod("/lock") = "0"\\n\\nput /lock me\\n\\nget /lock\\n' | placement-ctl txn\n  placement-ctl compaction 1000 --physical\n  placement-ctl watch /brokers/ --prefix --prev-kv\n  placement-ctl --json cluster status\n  placement-ctl --endpoints 127.0.0.1:1228 endpoint health --cluster\n  placement-ctl check perf --duration 5s --concurrency 64`,
+      `\nEnvironment:\n  PLACEMENT_ENDPOINTS  default for --endpoints\n  PLACEMENT_CACERT, PLACEMENT_CERT, PLACEMENT_KEY  defaults for --cacert, --cert, --key\n  NO_COLOR             disable colours (colours are only used on a terminal anyway)\n\n${EXIT_CODES_HELP}\n\nExamples:\n  placement-ctl --endpoints 127.0.0.1:1228,127.0.0.1:1238 kv put /brokers/1 '{"host":"10.0.0.1"}'\n  placement-ctl kv ls --prefix /brokers/ --limit 10\n  placement-ctl get /brokers/ --prefix --rev 42 --sort-by MODIFY --order DESCEND --limit 5\n  printf 'mod("/lock") = "0"\\n\\nput /lock me\\n\\nget /lock\\n' | placement-ctl txn\n  placement-ctl compaction 1000 --physical\n  placement-ctl watch /brokers/ --prefix --prev-kv\n  placement-ctl lock locks/rebalance -- ./rebalance.sh\n  placement-ctl elect elections/controller broker-1\n  placement-ctl --json cluster status\n  placement-ctl --endpoints 127.0.0.1:1228 endpoint health --cluster\n  placement-ctl check perf --duration 5s --concurrency 64`,
     );
   registerKv(program);
   registerEtcd(program);
@@ -155,6 +156,7 @@ export function buildProgram(): Command {
   registerEndpoint(program);
   registerPerf(program);
   registerWatch(program);
+  registerRecipes(program);
 
   // Every (sub)command: usage errors throw instead of exiting, so main() decides the code.
   const configure = (c: Command): void => {
