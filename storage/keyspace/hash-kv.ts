@@ -15,7 +15,7 @@ export interface HashKvResult {
   hash: number;
   /** The revision hashed up to (the current one when asked for 0). */
   revision: number;
-  /** The compact revision (0: never compacted). */
+  /** The compact revision (-1: never compacted, as etcd). */
   compactRevision: number;
 }
 
@@ -25,14 +25,14 @@ export async function hashKv(db: Db, revision: number): Promise<HashKvResult> {
     const revRaw = await db.get(rawKey('meta', 'revision'), { snapshot: snap });
     const current = revRaw ? readU64(revRaw, 0) : 1;
     const compactRaw = await db.get(rawKey('meta', 'compact'), { snapshot: snap });
-    const compact = compactRaw ? readU64(compactRaw, 0) : 0;
+    const compact = compactRaw ? readU64(compactRaw, 0) : -1;
     if (revision > current) throw new KeyspaceError('FUTURE_REV');
     if (revision > 0 && revision <= compact) throw new KeyspaceError('COMPACTED', compact);
     const upTo = revision > 0 ? revision : current;
     let h = 0;
     const len = Buffer.allocUnsafe(4);
     const pacer = new Pacer();
-    const { gte, lt } = rawBounds('log', logKey(compact + 1, 0), logKey(upTo + 1, 0));
+    const { gte, lt } = rawBounds('log', logKey(Math.max(compact, 0) + 1, 0), logKey(upTo + 1, 0));
     for await (const [k, v] of db.iterator({ gte, lt, snapshot: snap })) {
       const p = pacer.pace();
       if (p) await p;

@@ -71,7 +71,8 @@ export function addressOfPeerUrl(url: string): string {
 
 export function clusterHandlers(node: ClusterNode): ClusterServer {
   const fill = headerFiller(node);
-  const header = (): { header: ResponseHeader } => ({ header: fill() });
+  // etcd's Cluster responses carry no revision.
+  const header = (): { header: ResponseHeader } => ({ header: { ...fill(), revision: 0 } });
   const clusterId = node.cfg.clusterId;
   const scheme = node.cfg.certFile ? 'https' : 'http';
   const unary = <Req, Rep>(fn: (req: Req, deadline: number) => Rep | Promise<Rep>): grpc.handleUnaryCall<Req, Rep> =>
