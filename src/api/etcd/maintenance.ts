@@ -17,7 +17,7 @@ import {
   type SnapshotRequest,
   type SnapshotResponse,
 } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { SnapshotStore, backupSize, backupTrailer } from '../../../storage/index.js';
+import { SnapshotStore, backupSize, backupTrailer, type BackupInfo, type SnapshotReader } from '../../../storage/index.js';
 import { PlacementError } from '../../errors.js';
 import { tolerant } from '../../grpc/malformed.js';
 import { VERSION } from '../../version.js';
@@ -25,6 +25,7 @@ import { etcdUnary } from './call.js';
 import type { ClusterNode } from './cluster.js';
 import { ETCD_NO_LEADER, serviceError, toEtcdError } from './errors.js';
 import { headerFiller } from './header.js';
+import { forEachRecord, REVISION_KEY } from '../../maintenance/records.js';
 import { etcdMemberId } from './ids.js';
 
 export const ETCD_BAD_TRANSFEREE = 'etcdserver: bad leader transferee';
@@ -123,7 +124,9 @@ async function streamBackup(
     const store = await SnapshotStore.open(dir, { retain: 1 });
     const info = await node.keyspace.createSnapshot(store);
     const reader = store.openReader(info.meta, { chunkSize: SNAPSHOT_PIECE });
-    const total = backupSize(reader.size);
+    const revision = await revisionOfSnapshot(reader);
+    const note: BackupInfo = { clusterId: node.cfg.clusterId, revision, index: info.meta.index, takenAt: new Date().toISOString() };
+    const total = backupSize(reader.size, note);
     const h = createHash('sha256');
     let sent = 0;
     const send = async (blob: Buffer): Promise<void> => {
@@ -134,13 +137,23 @@ async function streamBackup(
       if (call.cancelled) throw new PlacementError('UNAVAILABLE', 'the client cancelled the snapshot');
     };
     for await (const chunk of reader.chunks()) await send(chunk);
-    await send(backupTrailer(reader.size));
+    await send(backupTrailer(reader.size, note));
     const digest = h.digest();
     call.write({ ...header(), remainingBytes: 0, blob: digest });
     call.end();
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The keyspace revision a snapshot holds (its `!meta!revision` record; 1 when absent, a new store). */
+async function revisionOfSnapshot(reader: SnapshotReader): Promise<number> {
+  let found = 1;
+  await forEachRecord(reader.content(), (k, v) => {
+    // storage writes u64s little-endian (storage/wal/record.ts).
+    if (k.equals(REVISION_KEY)) found = Number(v.readBigUInt64LE(0));
+  });
+  return found;
 }
 
 export function registerMaintenance(server: grpc.Server, node: MaintenanceNode): void {
