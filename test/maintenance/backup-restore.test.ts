@@ -1,6 +1,7 @@
 // Backup while writes run, restore into a new 3-member cluster: every write acknowledged at or
 // before the backup's revision is there with its value and revision, none after it; a damaged
-// backup, a non-empty data directory and the old cluster's id are refused and write nothing.
+// backup, a non-empty data directory and the old cluster's id are refused and write nothing; the
+// restored members and the old cluster's refuse each other's peer sessions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { PlacementClient } from '../../src/client/index.js';
 import { verifyBackupFile } from '../../storage/index.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { runCtl } from '../cli/support/run-ctl.js';
+import { PeerProbe, readPeerSecret } from '../support/peer.js';
+import * as grpc from '@grpc/grpc-js';
 
 test('snapshot save during writes, restore into a new cluster: exactly the writes up to the backup revision', { timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'backup-restore-'));
@@ -80,9 +83,24 @@ test('snapshot save during writes, restore into a new cluster: exactly the write
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`restored revision ${info.revision} of cluster "${old.clusterId}"`));
     }
+    // Even holding the old cluster's peer secret, the restored members and the old ones refuse
+    // each other: every peer session is bound to the cluster id.
+    copyFileSync(old.peerSecretFile, join(root2, 'peer-secret'));
+    restored = await startCluster({ nodes: 3, dataDir: root2, clusterId: 'restored' });
+    const secret = readPeerSecret(old.peerSecretFile);
+    for (const [to, as] of [
+      [restored.nodes[0]!, old.clusterId],
+      [old.nodes[0]!, 'restored'],
+    ] as const) {
+      const probe = new PeerProbe({ address: to.grpcAddress, clusterId: as, from: 2, to: 1, secret });
+      try {
+        await assert.rejects(probe.authenticate(), (e: grpc.ServiceError) => e.code === grpc.status.FAILED_PRECONDITION && /cluster id mismatch/.test(e.details));
+      } finally {
+        probe.client.close();
+      }
+    }
     await old.stop();
     old = undefined;
-    restored = await startCluster({ nodes: 3, dataDir: root2, clusterId: 'restored' });
     const c2 = new PlacementClient({ endpoints: restored.nodes.map((h) => h.grpcAddress) });
     clients.push(c2);
     for (const [key, a] of before) {
