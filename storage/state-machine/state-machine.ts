@@ -49,6 +49,7 @@ import { getConfig, listConfig } from '../config/config.js';
 import { readEventRecords, type EventRecordsPage, type EventRecordsRequest, type KeyEvent } from '../keyspace/events.js';
 import { logKey } from '../keyspace/keys.js';
 import { hashKv, type HashKvResult } from '../keyspace/hash-kv.js';
+import { listAlarms, type Alarm } from '../alarms/alarms.js';
 
 export type { ApplyEntry } from './applier.js';
 export type { KeyEvent, EventRecordsPage, EventRecordsRequest } from '../keyspace/events.js';
@@ -597,6 +598,11 @@ export class StateMachine {
   /** etcd's HashKV: the keyspace's events up to `revision` (0: the current one), storage/keyspace/hash-kv.ts. */
   hashKv(revision: number): Promise<HashKvResult> {
     return hashKv(this.db, revision);
+  }
+
+  /** The alarms raised (storage/alarms/alarms.ts), as of the last applied batch. */
+  alarms(): Promise<Alarm[]> {
+    return listAlarms(this.db);
   }
 
   /** Bytes the live database's files take on disk. */

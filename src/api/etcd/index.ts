@@ -65,11 +65,12 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
   });
   if (opts.authn) registerAuth(server, node, opts.authn);
   registerCluster(server, node);
-  registerMaintenance(server, node);
+  const stopQuota = registerMaintenance(server, node, opts.log);
   return {
     hub,
     watch,
     closeStreams() {
+      stopQuota();
       lease.closeStreams();
       watch.closeAll();
       node.setApplyListener(null);

@@ -8,7 +8,9 @@ import * as grpc from '@grpc/grpc-js';
 import { createHash } from 'node:crypto';
 import {
   AlarmRequest_AlarmAction,
+  AlarmType,
   MaintenanceService,
+  type AlarmMember,
   type AlarmRequest,
   type HashKVRequest,
   type MaintenanceServer,
@@ -17,12 +19,15 @@ import {
   type SnapshotRequest,
   type SnapshotResponse,
 } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { SnapshotStore, backupSize, backupTrailer, type BackupInfo, type SnapshotReader } from '../../../storage/index.js';
+import { SnapshotStore, backupSize, backupTrailer, type Alarm, type BackupInfo, type SnapshotReader } from '../../../storage/index.js';
+import { ResultCode } from '../../../proto/gen/placement/v1/command.js';
+import { alarmCommand, watchQuota } from '../../maintenance/quota.js';
+import type { Logger } from '../../log.js';
 import { PlacementError } from '../../errors.js';
 import { tolerant } from '../../grpc/malformed.js';
 import { VERSION } from '../../version.js';
 import { etcdUnary } from './call.js';
-import type { ClusterNode } from './cluster.js';
+import { ETCD_MEMBER_NOT_FOUND, type ClusterNode } from './cluster.js';
 import { ETCD_NO_LEADER, serviceError, toEtcdError } from './errors.js';
 import { headerFiller } from './header.js';
 import { forEachRecord, REVISION_KEY } from '../../maintenance/records.js';
@@ -34,7 +39,7 @@ const SNAPSHOT_PIECE = 256 * 1024;
 
 /** What the Maintenance service needs from a node beyond the Cluster service's. */
 export interface MaintenanceNode extends ClusterNode {
-  readonly cfg: ClusterNode['cfg'] & { readonly dataDir: string };
+  readonly cfg: ClusterNode['cfg'] & { readonly dataDir: string; readonly quotaBackendBytes: number };
 }
 
 export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
@@ -51,6 +56,8 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
       const dbSize = await sm.dbSize();
       const errors: string[] = [];
       if (!st.leaderId) errors.push(ETCD_NO_LEADER);
+      // As etcd prints an AlarmMember.
+      for (const a of await sm.alarms()) errors.push(`memberID:${etcdMemberId(clusterId, a.memberId)} alarm:${AlarmType[a.alarm] ?? a.alarm} `);
       return {
         ...header(),
         version: VERSION,
@@ -86,13 +93,20 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
       }
       return header();
     }),
-    alarm: unary((req: AlarmRequest) => {
-      // No alarm is ever raised: the space quota (NOSPACE) and corruption checks that raise
-      // them are not implemented. Listing answers the truth; raising one by hand is refused
-      // rather than pretended.
-      if (req.action === AlarmRequest_AlarmAction.GET) return { ...header(), alarms: [] };
-      if (req.action === AlarmRequest_AlarmAction.DEACTIVATE) return { ...header(), alarms: [] };
-      throw serviceError(grpc.status.UNIMPLEMENTED, 'placement: raising alarms by hand is not supported (no alarm is implemented yet)');
+    alarm: unary(async (req: AlarmRequest, deadline) => {
+      const wire = (a: Alarm): AlarmMember => ({ memberID: etcdMemberId(clusterId, a.memberId), alarm: a.alarm });
+      const raised = await sm.alarms();
+      if (req.action === AlarmRequest_AlarmAction.GET) return { ...header(), alarms: raised.map(wire) };
+      if (req.action !== AlarmRequest_AlarmAction.ACTIVATE && req.action !== AlarmRequest_AlarmAction.DEACTIVATE) {
+        throw serviceError(grpc.status.INVALID_ARGUMENT, `unknown alarm action ${req.action}`);
+      }
+      const member = node.clusterStatus().members.find((m) => etcdMemberId(clusterId, m.id) === req.memberID);
+      if (!member) throw serviceError(grpc.status.NOT_FOUND, ETCD_MEMBER_NOT_FOUND);
+      const r = await node.propose(alarmCommand(req.action, member.id, req.alarm), deadline);
+      if (r.code !== ResultCode.RESULT_OK) throw serviceError(grpc.status.INVALID_ARGUMENT, r.message);
+      // As etcd: the alarm raised, or the one cleared (none when it was not raised).
+      const affected = req.action === AlarmRequest_AlarmAction.ACTIVATE || raised.some((a) => a.memberId === member.id && a.alarm === req.alarm);
+      return { ...header(), alarms: affected ? [wire({ memberId: member.id, alarm: req.alarm })] : [] };
     }),
     defragment: unary(async () => {
       await sm.defragment();
@@ -156,6 +170,15 @@ async function revisionOfSnapshot(reader: SnapshotReader): Promise<number> {
   return found;
 }
 
-export function registerMaintenance(server: grpc.Server, node: MaintenanceNode): void {
+/** Serves the Maintenance service and starts the space-quota check; returns the check's stop function. */
+export function registerMaintenance(server: grpc.Server, node: MaintenanceNode, log?: Logger): () => void {
   server.addService(tolerant(MaintenanceService), maintenanceHandlers(node));
+  return watchQuota({
+    selfId: node.cfg.id,
+    quotaBytes: node.cfg.quotaBackendBytes,
+    dbSize: () => node.keyspace.dbSize(),
+    alarms: () => node.keyspace.alarms(),
+    propose: (cmd, deadline) => node.propose(cmd, deadline),
+    log: log ?? { warn: () => undefined },
+  });
 }
