@@ -1,11 +1,10 @@
 // etcdserverpb.Maintenance, wire-compatible with etcd 3.4: Status, Hash/HashKV, MoveLeader,
 // Alarm, Defragment and Snapshot (a backup streamed as etcd streams one: the bytes, then their
 // SHA-256 as the last message; storage/snapshot/backup.ts describes the file).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { createHash } from 'node:crypto';
 import {
   AlarmRequest_AlarmAction,
   AlarmType,
@@ -29,8 +28,8 @@ import { VERSION } from '../../version.js';
 import { etcdUnary } from './call.js';
 import { ETCD_MEMBER_NOT_FOUND, type ClusterNode } from './cluster.js';
 import { ETCD_NO_LEADER, serviceError, toEtcdError } from './errors.js';
-import { headerFiller } from './header.js';
 import { forEachRecord, REVISION_KEY } from '../../maintenance/records.js';
+import { headerFiller } from './header.js';
 import { etcdMemberId } from './ids.js';
 
 export const ETCD_BAD_TRANSFEREE = 'etcdserver: bad leader transferee';
@@ -146,9 +145,8 @@ async function streamBackup(
     const send = async (blob: Buffer): Promise<void> => {
       h.update(blob);
       sent += blob.length;
-      const ok = call.write({ ...header(), remainingBytes: total - 32 - sent, blob });
-      if (!ok) await new Promise<void>((resolve) => call.once('drain', resolve));
       if (call.cancelled) throw new PlacementError('UNAVAILABLE', 'the client cancelled the snapshot');
+      if (!call.write({ ...header(), remainingBytes: total - 32 - sent, blob })) await drained(call);
     };
     for await (const chunk of reader.chunks()) await send(chunk);
     await send(backupTrailer(reader.size, note));
@@ -158,6 +156,21 @@ async function streamBackup(
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Resolves when `call` can take more, or when it ends (cancelled by the client, closed). */
+function drained(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('close', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+    call.on('close', done);
+  });
 }
 
 /** The keyspace revision a snapshot holds (its `!meta!revision` record; 1 when absent, a new store). */
