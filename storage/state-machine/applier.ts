@@ -5,7 +5,7 @@
 // Txn with range reads, a lease revoke, a de-dup window jump) finish before the next one starts;
 // everything else runs without a promise.
 
-import { applyAlarm, refusedForSpace } from '../alarms/alarms.js';
+import { ALARMS_KEY, applyAlarm, refusedForSpace } from '../alarms/alarms.js';
 import type { ConfState } from '../../raft/types.js';
 import { Command, ResultCode, type CommandResult } from '../../proto/gen/placement/v1/command.js';
 import type { RequestOp, TxnRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
@@ -89,6 +89,7 @@ export async function applyBatch(
     }
     prefetchKeys(cmd, want);
     if (cmd.caller) want('auth', 'revision'); // the apply-time re-check reads it (storage/auth/recheck.ts)
+    want('meta', ALARMS_KEY); // the space check (storage/alarms): one read per batch, not per write
   }
   if (wanted.size > 0) tx.prefetch(wanted);
   // Pass 2: execute in log order.
