@@ -19,6 +19,11 @@
 export { Wal, segmentName } from './wal/wal.js';
 export type { WalBatch, WalObserver, WalOptions, WalRecovered, WalStats } from './wal/wal.js';
 export { SnapshotStore, snapshotFileName, verifySnapshotFile } from './snapshot/store.js';
+export { backupSize, backupTrailer, verifyBackupFile } from './snapshot/backup.js';
+export type { BackupInfo } from './snapshot/backup.js';
+export { NO_SPACE_MESSAGE } from './alarms/alarms.js';
+export type { Alarm } from './alarms/alarms.js';
+export type { HashKvResult } from './keyspace/hash-kv.js';
 export type { SnapshotInfo, SnapshotReader, SnapshotReceiver, SnapshotStoreOptions } from './snapshot/store.js';
 export { StateMachine } from './state-machine/state-machine.js';
 export type {

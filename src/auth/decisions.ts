@@ -102,6 +102,22 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/etcdserverpb.Auth/AuthEnable': root,
   '/etcdserverpb.Auth/Authenticate': 'open',
   ...Object.fromEntries(AUTH_ADMIN.map((m) => [`/etcdserverpb.Auth/${m}`, root])),
+  // etcd's Cluster service: listing as the native Members (a user; etcd 3.4 asks nothing), changes root.
+  '/etcdserverpb.Cluster/MemberList': user,
+  '/etcdserverpb.Cluster/MemberAdd': root,
+  '/etcdserverpb.Cluster/MemberRemove': root,
+  '/etcdserverpb.Cluster/MemberUpdate': root,
+  '/etcdserverpb.Cluster/MemberPromote': root,
+  // Maintenance: Status is open as in etcd (ids, Raft positions, sizes: nothing secret); hashes,
+  // defragmentation and backups need root (etcd's admin check); MoveLeader root, as the native one;
+  // listing alarms a user, raising or clearing one root.
+  '/etcdserverpb.Maintenance/Status': 'open',
+  '/etcdserverpb.Maintenance/Hash': root,
+  '/etcdserverpb.Maintenance/HashKV': root,
+  '/etcdserverpb.Maintenance/Defragment': root,
+  '/etcdserverpb.Maintenance/Snapshot': root,
+  '/etcdserverpb.Maintenance/MoveLeader': root,
+  '/etcdserverpb.Maintenance/Alarm': (r) => ((r as { action?: number }).action ? ROOT_NEED : USER),
 };
 
 /** An undecided method: the root role, so nothing new is ever open by accident. */

@@ -81,6 +81,8 @@ export interface NodeConfig {
   maxTxnOps: number;
   /** etcd's --max-request-bytes: largest replicated etcd request. */
   maxRequestBytes: number;
+  /** etcd's --quota-backend-bytes: past it this member raises the NOSPACE alarm (0: no quota). */
+  quotaBackendBytes: number;
   /** Largest reply a read builds: a native page stops before it (partial page + continuation). */
   maxResponseBytes: number;
   /** Auto-compaction (src/compaction/): '' = the default policy (keep 10,000 revisions and 1 hour). */
@@ -195,6 +197,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'metricsAuth', flag: '--metrics-auth', env: 'PLACEMENT_METRICS_AUTH', arg: '[bool]', help: 'with auth enabled, GET /metrics needs the root role (default: open to scrapers)', default: 'false' },
   { key: 'maxTxnOps', flag: '--max-txn-ops', env: 'PLACEMENT_MAX_TXN_OPS', arg: '<n>', help: `most operations in each list of an etcd Txn (etcd's flag; at most ${MAX_TXN_OPS_CEILING})`, default: String(DEFAULT_MAX_TXN_OPS) },
   { key: 'maxRequestBytes', flag: '--max-request-bytes', env: 'PLACEMENT_MAX_REQUEST_BYTES', arg: '<n>', help: 'largest etcd write request (Put, DeleteRange, Txn) in bytes (etcd\'s flag)', default: String(DEFAULT_MAX_REQUEST_BYTES) },
+  { key: 'quotaBackendBytes', flag: '--quota-backend-bytes', env: 'PLACEMENT_QUOTA_BACKEND_BYTES', arg: '<n>', help: 'space quota of this member\'s state machine on disk: past it the NOSPACE alarm is raised and writes that grow the store are refused until compaction, defragmentation and `alarm disarm` (etcd\'s flag; 0: no quota)', default: String(2 * 1024 * 1024 * 1024) },
   { key: 'maxResponseBytes', flag: '--max-response-bytes', env: 'PLACEMENT_MAX_RESPONSE_BYTES', arg: '<n>', help: 'byte budget of one list page (gRPC List, Session list, HTTP list): a page stops before it and says how to continue', default: String(4 * 1024 * 1024) },
   { key: 'autoCompactionMode', flag: '--auto-compaction-mode', env: 'PLACEMENT_AUTO_COMPACTION_MODE', arg: '<mode>', help: 'revision (keep the last N revisions) or periodic (keep a duration of history); unset: keep at least 10,000 revisions and 1 hour, whichever is more' },
   { key: 'autoCompactionRetention', flag: '--auto-compaction-retention', env: 'PLACEMENT_AUTO_COMPACTION_RETENTION', arg: '<n|duration>', help: 'revisions (revision mode) or a duration such as 1h, 30m, 90s (periodic; a bare number is hours, as etcd); 0 turns auto-compaction off' },
@@ -276,6 +279,7 @@ const schema = z
     join: bool,
     maxTxnOps: int(1).max(MAX_TXN_OPS_CEILING, `must be <= ${MAX_TXN_OPS_CEILING}`),
     maxRequestBytes: int(1),
+    quotaBackendBytes: int(0),
     maxResponseBytes: int(1024),
     autoCompactionMode: z.enum(['', 'periodic', 'revision'], { message: 'must be periodic or revision' }),
     autoCompactionRetention: z.string(),

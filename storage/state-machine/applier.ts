@@ -5,6 +5,7 @@
 // Txn with range reads, a lease revoke, a de-dup window jump) finish before the next one starts;
 // everything else runs without a promise.
 
+import { ALARMS_KEY, applyAlarm, refusedForSpace } from '../alarms/alarms.js';
 import type { ConfState } from '../../raft/types.js';
 import { Command, ResultCode, type CommandResult } from '../../proto/gen/placement/v1/command.js';
 import type { RequestOp, TxnRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
@@ -88,6 +89,7 @@ export async function applyBatch(
     }
     prefetchKeys(cmd, want);
     if (cmd.caller) want('auth', 'revision'); // the apply-time re-check reads it (storage/auth/recheck.ts)
+    want('meta', ALARMS_KEY); // the space check (storage/alarms): one read per batch, not per write
   }
   if (wanted.size > 0) tx.prefetch(wanted);
   // Pass 2: execute in log order.
@@ -216,6 +218,8 @@ function execute(tx: Tx, cmd: Command): CommandResult | Promise<CommandResult> {
   const op = cmd.op;
   const refused = recheck(tx, cmd);
   if (refused !== undefined) return result(ResultCode.RESULT_INVALID, tx.revision, { message: refused });
+  const noSpace = refusedForSpace(tx, cmd);
+  if (noSpace) return noSpace;
   switch (op?.$case) {
     case 'put':
       return nativePut(tx, op.value, leaseExistsIn(tx));
@@ -273,6 +277,8 @@ function execute(tx: Tx, cmd: Command): CommandResult | Promise<CommandResult> {
       return auth.roleGrantPermission(tx, op.value);
     case 'authRoleRevokePermission':
       return auth.roleRevokePermission(tx, op.value);
+    case 'etcdAlarm':
+      return applyAlarm(tx, op.value);
     default:
       return result(ResultCode.RESULT_INVALID, tx.revision, { message: 'command without an operation' });
   }

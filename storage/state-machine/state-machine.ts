@@ -48,6 +48,8 @@ import { EMPTY_AUTH, loadAuth, patchAuth, type AuthSnapshot } from '../auth/stor
 import { getConfig, listConfig } from '../config/config.js';
 import { readEventRecords, type EventRecordsPage, type EventRecordsRequest, type KeyEvent } from '../keyspace/events.js';
 import { logKey } from '../keyspace/keys.js';
+import { hashKv, type HashKvResult } from '../keyspace/hash-kv.js';
+import { listAlarms, type Alarm } from '../alarms/alarms.js';
 
 export type { ApplyEntry } from './applier.js';
 export type { KeyEvent, EventRecordsPage, EventRecordsRequest } from '../keyspace/events.js';
@@ -591,6 +593,31 @@ export class StateMachine {
     } finally {
       await snap.close();
     }
+  }
+
+  /** etcd's HashKV: the keyspace's events up to `revision` (0: the current one), storage/keyspace/hash-kv.ts. */
+  hashKv(revision: number): Promise<HashKvResult> {
+    return hashKv(this.db, revision);
+  }
+
+  /** The alarms raised (storage/alarms/alarms.ts), as of the last applied batch. */
+  alarms(): Promise<Alarm[]> {
+    return listAlarms(this.db);
+  }
+
+  /** Bytes the live database's files take on disk. */
+  async dbSize(): Promise<number> {
+    let total = 0;
+    for (const f of await fsp.readdir(this.dbPath)) {
+      const st = await fsp.stat(join(this.dbPath, f)).catch(() => null);
+      if (st?.isFile()) total += st.size;
+    }
+    return total;
+  }
+
+  /** etcd's Defragment: LevelDB compacts every table, dropping deleted and overwritten records. */
+  async defragment(): Promise<void> {
+    await this.db.compactRange(Buffer.alloc(0), Buffer.from([0xff, 0xff, 0xff, 0xff]));
   }
 
   /**

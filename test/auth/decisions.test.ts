@@ -15,13 +15,13 @@ import { TokenIssuer } from '../../src/auth/tokens.js';
 import { tokenKeyFromText } from '../../src/auth/token-key.js';
 import { KvServiceService } from '../../proto/gen/placement/v1/kv.js';
 import { ClusterServiceService } from '../../proto/gen/placement/v1/cluster.js';
-import { AuthService, KVService, LeaseService, RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { AuthService, ClusterService, KVService, LeaseService, MaintenanceService, RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Permission_Type } from '../../proto/gen/etcd/authpb/auth.js';
 import { freePorts } from '../support/cluster.js';
 
 type Def = { path: string; requestSerialize: (v: never) => Buffer; requestDeserialize: (b: Buffer) => unknown; responseDeserialize: (b: Buffer) => unknown; requestStream: boolean };
 const DEFS = new Map<string, Def>();
-for (const svc of [KvServiceService, ClusterServiceService, AuthService, KVService, LeaseService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
+for (const svc of [KvServiceService, ClusterServiceService, AuthService, KVService, LeaseService, ClusterService, MaintenanceService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
 
 /** A request for each method (keys under /t/, names that do not exist so root changes nothing). */
 const SAMPLES: Record<string, Record<string, unknown>> = {
@@ -63,6 +63,21 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
   '/etcdserverpb.Auth/RoleDelete': { role: 'nosuch' },
   '/etcdserverpb.Auth/RoleGrantPermission': { name: 'nosuch' },
   '/etcdserverpb.Auth/RoleRevokePermission': { role: 'nosuch' },
+  // Refused as invalid or unknown members, so that root changes no membership.
+  '/etcdserverpb.Cluster/MemberList': {},
+  '/etcdserverpb.Cluster/MemberAdd': { peerURLs: ['not-a-url'] },
+  '/etcdserverpb.Cluster/MemberRemove': { ID: 999 },
+  '/etcdserverpb.Cluster/MemberUpdate': { ID: 999, peerURLs: [] },
+  '/etcdserverpb.Cluster/MemberPromote': { ID: 999 },
+  '/etcdserverpb.Maintenance/Status': {},
+  '/etcdserverpb.Maintenance/Hash': {},
+  '/etcdserverpb.Maintenance/HashKV': { revision: 0 },
+  '/etcdserverpb.Maintenance/Alarm': { action: 0, memberID: 0, alarm: 0 },
+  '/etcdserverpb.Maintenance/Defragment': {},
+  '/etcdserverpb.Maintenance/MoveLeader': { targetID: 999 },
+  // A server stream: called as unary here, root's call streams a backup (more than one message,
+  // which the unary client refuses: any code but a refusal counts as allowed).
+  '/etcdserverpb.Maintenance/Snapshot': {},
 };
 
 type Principal = 'anonymous' | 'wrongPassword' | 'expired' | 'stale' | 'without' | 'with' | 'root';

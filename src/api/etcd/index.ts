@@ -1,5 +1,5 @@
 // The etcd v3 API on a member's gRPC port: one module per etcd service, registered here. A new
-// service (Cluster, Maintenance) adds its line below.
+// service adds its line below.
 import type * as grpc from '@grpc/grpc-js';
 import type { Authenticator } from '../../auth/authenticator.js';
 import type { NodeConfig } from '../../config/index.js';
@@ -8,6 +8,8 @@ import type { Metrics } from '../../metrics/metrics.js';
 import type { WatchHub } from '../../watch/hub.js';
 import { startWatchHub, type WatchHubHost } from '../../watch/node-hub.js';
 import { registerAuth } from './auth.js';
+import { registerCluster } from './cluster.js';
+import { registerMaintenance, type MaintenanceNode } from './maintenance.js';
 import { registerKv } from './kv.js';
 import { headerFiller } from './header.js';
 import { registerLease, type LeaseNode } from './lease.js';
@@ -19,7 +21,8 @@ export type { EtcdNode } from './node.js';
 export type { LeaseNode } from './lease.js';
 
 /** A node serving the etcd API: the facade, the apply feed of its watch hub, the leader it knows. */
-export interface EtcdServicesNode extends LeaseNode, WatchHubHost {
+export interface EtcdServicesNode extends LeaseNode, WatchHubHost, MaintenanceNode {
+  readonly cfg: LeaseNode['cfg'] & MaintenanceNode['cfg'];
   raftStatus(): { softState: { leader: number } };
 }
 
@@ -61,10 +64,13 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
     log: opts.log,
   });
   if (opts.authn) registerAuth(server, node, opts.authn);
+  registerCluster(server, node);
+  const stopQuota = registerMaintenance(server, node, opts.log);
   return {
     hub,
     watch,
     closeStreams() {
+      stopQuota();
       lease.closeStreams();
       watch.closeAll();
       node.setApplyListener(null);

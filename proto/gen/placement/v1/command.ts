@@ -8,6 +8,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Permission as Permission1 } from "../../etcd/authpb/auth.js";
 import {
+  AlarmRequest,
   AuthDisableRequest,
   AuthEnableRequest,
   AuthRoleAddRequest,
@@ -102,6 +103,9 @@ export interface Command {
     | { $case: "authRoleDelete"; value: AuthRoleDeleteRequest }
     | { $case: "authRoleGrantPermission"; value: AuthRoleGrantPermissionRequest }
     | { $case: "authRoleRevokePermission"; value: AuthRoleRevokePermissionRequest }
+    | //
+    /** etcd's alarms (storage/alarms/): raised and cleared like every other change. */
+    { $case: "etcdAlarm"; value: AlarmRequest }
     | undefined;
 }
 
@@ -411,6 +415,9 @@ export const Command: MessageFns<Command> = {
       case "authRoleRevokePermission":
         AuthRoleRevokePermissionRequest.encode(message.op.value, writer.uint32(482).fork()).join();
         break;
+      case "etcdAlarm":
+        AlarmRequest.encode(message.op.value, writer.uint32(562).fork()).join();
+        break;
     }
     return writer;
   },
@@ -699,6 +706,14 @@ export const Command: MessageFns<Command> = {
             };
             continue;
           }
+          case 70: {
+            if (tag !== 562) {
+              break;
+            }
+
+            message.op = { $case: "etcdAlarm", value: AlarmRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -897,6 +912,12 @@ export const Command: MessageFns<Command> = {
             $case: "authRoleRevokePermission",
             value: AuthRoleRevokePermissionRequest.fromPartial(object.op.value),
           };
+        }
+        break;
+      }
+      case "etcdAlarm": {
+        if (object.op?.value !== undefined && object.op?.value !== null) {
+          message.op = { $case: "etcdAlarm", value: AlarmRequest.fromPartial(object.op.value) };
         }
         break;
       }
