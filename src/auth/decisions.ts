@@ -93,10 +93,12 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/etcdserverpb.Lease/LeaseKeepAlive': user,
   '/etcdserverpb.Lease/LeaseTimeToLive': user,
   '/etcdserverpb.Lease/LeaseLeases': user,
-  // Watch: each message of the stream is judged on its own; creating a watch reads its range.
+  // Watch: each message of the stream is judged on its own; creating a watch reads its range (a
+  // refused create cancels that watch alone: guard.ts); cancel and progress requests concern only
+  // the stream's own watchers, and etcd checks nothing on them.
   '/etcdserverpb.Watch/Watch': (r) => {
     const u = (r as WatchRequest).requestUnion;
-    return u?.$case === 'createRequest' ? keys({ key: u.value.key, rangeEnd: u.value.rangeEnd, access: 'read' }) : USER;
+    return u?.$case === 'createRequest' ? keys({ key: u.value.key, rangeEnd: u.value.rangeEnd, access: 'read' }) : NONE;
   },
   // AuthEnable needs root once auth is on (then it is a no-op); Authenticate is how one gets a token.
   '/etcdserverpb.Auth/AuthEnable': root,

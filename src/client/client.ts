@@ -446,6 +446,17 @@ export class PlacementClient {
     return this.endpoint(address).generic;
   }
 
+  /** The token every watch stream carries (authenticating first when none is at hand). */
+  async watchMetadata(address: string): Promise<grpc.Metadata> {
+    if (!this.auth) return new grpc.Metadata();
+    await this.auth.ready(address, this.credentials, this.endpoint(address).channel, Date.now() + this.attemptTimeoutMs);
+    return this.auth.metadata();
+  }
+
+  watchAuthExpired(code: grpc.status, message: string): boolean {
+    return this.auth?.expired({ code, details: message } as grpc.ServiceError) ?? false;
+  }
+
   /** Releases every channel and timer; in-flight calls reject with ClientClosedError. Idempotent. */
   close(): void {
     if (this.closed) return;
