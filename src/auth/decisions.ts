@@ -49,8 +49,8 @@ export function sessionOpNeed(sop: SessionOp): Need {
 }
 
 const AUTH_ADMIN = [
-  'AuthDisable', 'UserAdd', 'UserGet', 'UserList', 'UserDelete', 'UserChangePassword', 'UserGrantRole', 'UserRevokeRole',
-  'RoleAdd', 'RoleGet', 'RoleList', 'RoleDelete', 'RoleGrantPermission', 'RoleRevokePermission',
+  'AuthDisable', 'UserAdd', 'UserList', 'UserDelete', 'UserChangePassword', 'UserGrantRole', 'UserRevokeRole',
+  'RoleAdd', 'RoleList', 'RoleDelete', 'RoleGrantPermission', 'RoleRevokePermission',
 ];
 
 const etcdRange = (r: RangeRequest): Need => keys({ key: r.key, rangeEnd: r.rangeEnd, access: 'read' });
@@ -104,6 +104,9 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/etcdserverpb.Auth/AuthEnable': root,
   '/etcdserverpb.Auth/Authenticate': 'open',
   ...Object.fromEntries(AUTH_ADMIN.map((m) => [`/etcdserverpb.Auth/${m}`, root])),
+  // Root, or (judged by the Auth service, src/api/etcd/auth.ts) a user getting itself or a role it holds.
+  '/etcdserverpb.Auth/UserGet': user,
+  '/etcdserverpb.Auth/RoleGet': user,
 };
 
 /** An undecided method: the root role, so nothing new is ever open by accident. */
