@@ -87,7 +87,10 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/etcdserverpb.KV/Txn': (r) => keys(...txnNeeds(r as TxnRequest, 0)),
   '/etcdserverpb.KV/Compact': (r) => (void (r as CompactionRequest), ROOT_NEED),
   // Leases: any authenticated user, as the native lease operations (a lease holds no data of its own;
-  // the keys attached to it are written through KV, which checks them).
+  // the keys attached to it are written through KV, which checks them). A revoke deletes the
+  // lease's keys: the applier requires write on each (storage/auth/recheck.ts leaseKeyWriteCheck,
+  // etcd's checkLeasePuts). etcd 3.4 answers Grant, KeepAlive, TimeToLive and Leases even to
+  // anonymous callers; here they need a user (stricter, on purpose: every entry point checks).
   '/etcdserverpb.Lease/LeaseGrant': user,
   '/etcdserverpb.Lease/LeaseRevoke': user,
   '/etcdserverpb.Lease/LeaseKeepAlive': user,
