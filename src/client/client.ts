@@ -464,11 +464,11 @@ export class PlacementClient {
     return this.endpoint(address).generic;
   }
 
-  /** The token every watch stream carries (authenticating first when none is at hand). */
-  async watchMetadata(address: string): Promise<grpc.Metadata> {
-    if (!this.auth) return new grpc.Metadata();
-    await this.auth.ready(address, this.credentials, this.endpoint(address).channel, Date.now() + this.attemptTimeoutMs);
-    return this.auth.metadata();
+  /** The token every watch stream carries (authenticating first when none is at hand); undefined without auth. */
+  watchMetadata(address: string): Promise<grpc.Metadata> | undefined {
+    const auth = this.auth;
+    if (!auth) return undefined;
+    return auth.ready(address, this.credentials, this.endpoint(address).channel, Date.now() + this.attemptTimeoutMs).then(() => auth.metadata());
   }
 
   watchAuthExpired(code: grpc.status, message: string): boolean {

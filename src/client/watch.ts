@@ -57,8 +57,8 @@ export interface WatchHost {
   watchEndpoints(): string[];
   watchChannel(address: string): grpc.Client;
   watchEnded(w: Watch): void;
-  /** The metadata a stream to `address` opens with (the auth token, once one is at hand). */
-  watchMetadata?(address: string): Promise<grpc.Metadata>;
+  /** The metadata a stream to `address` opens with (the auth token, once one is at hand); undefined: none, open at once. */
+  watchMetadata?(address: string): Promise<grpc.Metadata> | undefined;
   /** A create refused with this code and message means the token ended and a new one was asked for. */
   watchAuthExpired?(code: grpc.status, message: string): boolean;
   readonly isClosed: boolean;
@@ -221,7 +221,13 @@ export class Watch implements AsyncIterable<WatchBatch> {
       (md) => {
         if (!this.done && !this.call) this.open(address, md);
       },
-      (err: grpc.ServiceError | Error) => this.fail('code' in err && typeof err.code === 'number' ? errorFromStatus(err.code, err.details ?? err.message, { endpoint: address }) : err),
+      (err: grpc.ServiceError | Error) => {
+        if (this.done || this.call) return;
+        const code = 'code' in err && typeof err.code === 'number' ? err.code : undefined;
+        // The member could not be asked for a token: another one (as for a broken stream).
+        if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) return this.retryElsewhere(address);
+        this.fail(code !== undefined ? errorFromStatus(code, (err as grpc.ServiceError).details ?? err.message, { endpoint: address }) : err);
+      },
     );
   }
 
@@ -324,6 +330,11 @@ export class Watch implements AsyncIterable<WatchBatch> {
     call.on('error', () => {});
     call.cancel();
     this.paused = false;
+    this.retryElsewhere(address);
+  }
+
+  /** `address` failed: the next member, or every member again after a growing back-off. */
+  private retryElsewhere(address: string): void {
     this.failed.add(address);
     let delay = 0;
     if (this.host.watchEndpoints().every((a) => this.failed.has(a))) {
