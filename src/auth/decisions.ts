@@ -49,8 +49,8 @@ export function sessionOpNeed(sop: SessionOp): Need {
 }
 
 const AUTH_ADMIN = [
-  'AuthDisable', 'UserAdd', 'UserGet', 'UserList', 'UserDelete', 'UserChangePassword', 'UserGrantRole', 'UserRevokeRole',
-  'RoleAdd', 'RoleGet', 'RoleList', 'RoleDelete', 'RoleGrantPermission', 'RoleRevokePermission',
+  'AuthDisable', 'UserAdd', 'UserList', 'UserDelete', 'UserChangePassword', 'UserGrantRole', 'UserRevokeRole',
+  'RoleAdd', 'RoleList', 'RoleDelete', 'RoleGrantPermission', 'RoleRevokePermission',
 ];
 
 const etcdRange = (r: RangeRequest): Need => keys({ key: r.key, rangeEnd: r.rangeEnd, access: 'read' });
@@ -87,16 +87,21 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/etcdserverpb.KV/Txn': (r) => keys(...txnNeeds(r as TxnRequest, 0)),
   '/etcdserverpb.KV/Compact': (r) => (void (r as CompactionRequest), ROOT_NEED),
   // Leases: any authenticated user, as the native lease operations (a lease holds no data of its own;
-  // the keys attached to it are written through KV, which checks them).
+  // the keys attached to it are written through KV, which checks them). A revoke deletes the
+  // lease's keys: the applier requires write on each (storage/auth/recheck.ts leaseKeyWriteCheck,
+  // etcd's checkLeasePuts). etcd 3.4 answers Grant, KeepAlive, TimeToLive and Leases even to
+  // anonymous callers; here they need a user (stricter, on purpose: every entry point checks).
   '/etcdserverpb.Lease/LeaseGrant': user,
   '/etcdserverpb.Lease/LeaseRevoke': user,
   '/etcdserverpb.Lease/LeaseKeepAlive': user,
   '/etcdserverpb.Lease/LeaseTimeToLive': user,
   '/etcdserverpb.Lease/LeaseLeases': user,
-  // Watch: each message of the stream is judged on its own; creating a watch reads its range.
+  // Watch: each message of the stream is judged on its own; creating a watch reads its range (a
+  // refused create cancels that watch alone: guard.ts); cancel and progress requests concern only
+  // the stream's own watchers, and etcd checks nothing on them.
   '/etcdserverpb.Watch/Watch': (r) => {
     const u = (r as WatchRequest).requestUnion;
-    return u?.$case === 'createRequest' ? keys({ key: u.value.key, rangeEnd: u.value.rangeEnd, access: 'read' }) : USER;
+    return u?.$case === 'createRequest' ? keys({ key: u.value.key, rangeEnd: u.value.rangeEnd, access: 'read' }) : NONE;
   },
   // AuthEnable needs root once auth is on (then it is a no-op); Authenticate is how one gets a token.
   '/etcdserverpb.Auth/AuthEnable': root,
@@ -118,6 +123,9 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/etcdserverpb.Maintenance/Snapshot': root,
   '/etcdserverpb.Maintenance/MoveLeader': root,
   '/etcdserverpb.Maintenance/Alarm': (r) => ((r as { action?: number }).action ? ROOT_NEED : USER),
+  // Root, or (judged by the Auth service, src/api/etcd/auth.ts) a user getting itself or a role it holds.
+  '/etcdserverpb.Auth/UserGet': user,
+  '/etcdserverpb.Auth/RoleGet': user,
 };
 
 /** An undecided method: the root role, so nothing new is ever open by accident. */

@@ -13,9 +13,11 @@ import { TLSSocket } from 'node:tls';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
 import { runAsCaller } from './context.js';
 import { KV_GUARDED } from './kv-guard.js';
+import { refuseWatchCreate } from '../api/etcd/permissions.js';
 import { grpcDecision, httpDecision, httpDecisions, sessionOpNeed, type HttpDecisionOptions } from './decisions.js';
 
 const SESSION = '/placement.v1.KvService/Session';
+const WATCH = '/etcdserverpb.Watch/Watch';
 
 function bearer(value: string | undefined): string | undefined {
   if (!value) return undefined;
@@ -46,6 +48,7 @@ export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
     let ran: Identity | null = null;
     const session = method.path === SESSION;
     const inService = KV_GUARDED.has(method.path);
+    const watch = method.path === WATCH;
     const admit = (id: Identity, msg: unknown, next: (m: unknown) => void): void => {
       // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
       // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
@@ -63,7 +66,10 @@ export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
           return;
         }
         const refusal = a.refusal(id, need);
-        if (refusal) {
+        // A refused watch create is answered on its own by the Watch service; the stream and its
+        // other watchers go on (etcd 3.4).
+        if (refusal && watch && msg !== null && typeof msg === 'object') refuseWatchCreate(msg, refusal.message);
+        else if (refusal) {
           deny(call, refusal, method.path);
           return;
         }

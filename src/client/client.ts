@@ -29,7 +29,8 @@ import {
   type MembershipChangeReply,
   type StatusReply,
 } from '../../proto/gen/placement/v1/cluster.js';
-import { KVClient as EtcdKvClient } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { KVClient as EtcdKvClient, AuthClient as EtcdAuthClient } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { AuthAdminApi, type AuthMethod, type AuthUnary } from './auth-admin.js';
 import { EtcdKvApi, TxnBuilder, type EtcdUnary } from './etcd-kv.js';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff } from './backoff.js';
 import { ClientAuth } from './auth.js';
@@ -120,6 +121,7 @@ export class Endpoint {
   private session: ClientSession | undefined;
   private keepAlives: KeepAliveStream | undefined;
   private etcdStub: EtcdKvClient | undefined;
+  private authStub: EtcdAuthClient | undefined;
   /** Date.now() of the last failure, 0 when the last attempt succeeded. */
   failedAt = 0;
 
@@ -152,6 +154,12 @@ export class Endpoint {
   get etcdKv(): EtcdKvClient {
     this.etcdStub ??= new EtcdKvClient(this.address, this.credentials, { channelOverride: this.channel });
     return this.etcdStub;
+  }
+
+  /** The etcd Auth service stub on this member's channel (made on first use). */
+  get etcdAuth(): EtcdAuthClient {
+    this.authStub ??= new EtcdAuthClient(this.address, this.credentials, { channelOverride: this.channel });
+    return this.authStub;
   }
 
   /** One KV operation, on the session stream or as a unary call. */
@@ -289,6 +297,8 @@ export class PlacementClient {
   readonly lease: LeaseApi;
   /** The etcd v3 KV service (byte keys, ranges, old revisions, Txn, Compact). */
   readonly etcd: EtcdKvApi;
+  /** Administration of the etcd Auth service: auth on/off, users, roles, permissions. */
+  readonly authAdmin: AuthAdminApi;
   /** Identity sent with every write for de-duplication. */
   readonly clientId: string;
 
@@ -370,6 +380,14 @@ export class PlacementClient {
           { ...options, mutation },
         ),
     });
+    this.authAdmin = new AuthAdminApi(<Res>(method: AuthMethod, req: unknown, mutation: boolean, o: CallOptions) =>
+      this.invoke<Res>(
+        `etcdserverpb.Auth/${method}`,
+        mutation ? 'write' : 'read',
+        (s, md, co, cb) => (s.etcdAuth[method] as unknown as AuthUnary).call(s.etcdAuth, req, md, co, cb as (e: grpc.ServiceError | null, r: unknown) => void),
+        { ...o, mutation },
+      ),
+    );
     const every = options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
     if (this.discover && every > 0) {
       this.refreshTimer = setInterval(() => this.scheduleRefresh(), every);
@@ -444,6 +462,17 @@ export class PlacementClient {
   /** @internal Watch: the channel to one member. */
   watchChannel(address: string): grpc.Client {
     return this.endpoint(address).generic;
+  }
+
+  /** The token every watch stream carries (authenticating first when none is at hand); undefined without auth. */
+  watchMetadata(address: string): Promise<grpc.Metadata> | undefined {
+    const auth = this.auth;
+    if (!auth) return undefined;
+    return auth.ready(address, this.credentials, this.endpoint(address).channel, Date.now() + this.attemptTimeoutMs).then(() => auth.metadata());
+  }
+
+  watchAuthExpired(code: grpc.status, message: string): boolean {
+    return this.auth?.expired({ code, details: message } as grpc.ServiceError) ?? false;
   }
 
   /** Releases every channel and timer; in-flight calls reject with ClientClosedError. Idempotent. */

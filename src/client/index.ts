@@ -55,6 +55,8 @@ export type {
   TxnResult,
 } from './etcd-kv.js';
 export { LeaseApi, Session } from './lease.js';
+export type { AuthOptions } from './auth.js';
+export { AuthAdminApi, permissionRange, type PermissionSpec, type PermissionType, type RolePermission } from './auth-admin.js';
 export type { GrantedLease, LeaseGrantOptions, LeaseTimeToLive, SessionOptions, SessionState, TimeToLiveOptions } from './lease.js';
 export { Watch, WatchCompactedError } from './watch.js';
 export type { WatchBatch, WatchEvent, WatchOptions } from './watch.js';

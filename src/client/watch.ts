@@ -57,6 +57,10 @@ export interface WatchHost {
   watchEndpoints(): string[];
   watchChannel(address: string): grpc.Client;
   watchEnded(w: Watch): void;
+  /** The metadata a stream to `address` opens with (the auth token, once one is at hand); undefined: none, open at once. */
+  watchMetadata?(address: string): Promise<grpc.Metadata> | undefined;
+  /** A create refused with this code and message means the token ended and a new one was asked for. */
+  watchAuthExpired?(code: grpc.status, message: string): boolean;
   readonly isClosed: boolean;
 }
 
@@ -109,6 +113,8 @@ export class Watch implements AsyncIterable<WatchBatch> {
   private fragments: WatchResponse['events'] = [];
   private paused = false;
   private iterating = false;
+  /** A refused create made the client authenticate again since the last created one. */
+  private reauthenticated = false;
 
   constructor(
     private readonly host: WatchHost,
@@ -209,8 +215,24 @@ export class Watch implements AsyncIterable<WatchBatch> {
     if (this.host.isClosed) return this.fail(new ClientClosedError());
     const order = this.host.watchEndpoints();
     const address = order.find((a) => !this.failed.has(a)) ?? order[0]!;
+    const auth = this.host.watchMetadata?.(address);
+    if (!auth) return this.open(address, new grpc.Metadata());
+    auth.then(
+      (md) => {
+        if (!this.done && !this.call) this.open(address, md);
+      },
+      (err: grpc.ServiceError | Error) => {
+        if (this.done || this.call) return;
+        const code = 'code' in err && typeof err.code === 'number' ? err.code : undefined;
+        // The member could not be asked for a token: another one (as for a broken stream).
+        if (code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED) return this.retryElsewhere(address);
+        this.fail(code !== undefined ? errorFromStatus(code, (err as grpc.ServiceError).details ?? err.message, { endpoint: address }) : err);
+      },
+    );
+  }
+
+  private open(address: string, md: grpc.Metadata): void {
     const client = this.host.watchChannel(address);
-    const md = new grpc.Metadata();
     // A member that lost its leader ends the stream (etcd's WithRequireLeader): resume elsewhere.
     md.set('hasleader', 'true');
     const call = client.makeBidiStreamRequest(
@@ -224,7 +246,17 @@ export class Watch implements AsyncIterable<WatchBatch> {
     let created = false;
     call.on('data', (r: WatchResponse) => {
       if (r.created) {
-        if (r.canceled) return this.fail(errorFromStatus(grpc.status.INVALID_ARGUMENT, r.cancelReason || 'watch refused', { endpoint: address }));
+        if (r.canceled) {
+          const { code, message } = refusalOf(r.cancelReason);
+          // A token that ended (TTL, or the user's roles changed): authenticate again, once.
+          if (!this.reauthenticated && this.host.watchAuthExpired?.(code, message)) {
+            this.reauthenticated = true;
+            this.hangUp();
+            return this.connect();
+          }
+          return this.fail(errorFromStatus(code, message, { endpoint: address }));
+        }
+        this.reauthenticated = false;
         created = true;
         this.rounds = 0;
         this.failed.clear();
@@ -298,6 +330,11 @@ export class Watch implements AsyncIterable<WatchBatch> {
     call.on('error', () => {});
     call.cancel();
     this.paused = false;
+    this.retryElsewhere(address);
+  }
+
+  /** `address` failed: the next member, or every member again after a growing back-off. */
+  private retryElsewhere(address: string): void {
     this.failed.add(address);
     let delay = 0;
     if (this.host.watchEndpoints().every((a) => this.failed.has(a))) {
@@ -311,3 +348,25 @@ export class Watch implements AsyncIterable<WatchBatch> {
     }, delay);
   }
 }
+
+/**
+ * The error of a refused watch create: etcd puts the text of a gRPC error in cancel_reason for an
+ * auth refusal ("rpc error: code = PermissionDenied desc = etcdserver: permission denied"); that
+ * code and message are the error's, anything else is INVALID_ARGUMENT with the reason as said.
+ */
+export function refusalOf(reason: string): { code: grpc.status; message: string } {
+  const m = /^rpc error: code = (\w+) desc = (.*)$/s.exec(reason);
+  const named = m ? GRPC_CODE_NAMES[m[1]!] : undefined;
+  if (m && named !== undefined) return { code: named, message: m[2]! };
+  return { code: grpc.status.INVALID_ARGUMENT, message: reason || 'watch refused' };
+}
+
+/** Go's codes.Code names, as status.Error prints them. */
+const GRPC_CODE_NAMES: Record<string, grpc.status> = {
+  Canceled: grpc.status.CANCELLED,
+  InvalidArgument: grpc.status.INVALID_ARGUMENT,
+  PermissionDenied: grpc.status.PERMISSION_DENIED,
+  Unauthenticated: grpc.status.UNAUTHENTICATED,
+  FailedPrecondition: grpc.status.FAILED_PRECONDITION,
+  Unavailable: grpc.status.UNAVAILABLE,
+};

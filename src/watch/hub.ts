@@ -301,11 +301,15 @@ export class WatchHub {
   /** Room to catch up: below half of every bound. */
   private ready(w: Watcher): boolean {
     const o = this.opts;
+    // The node-wide bound needs room for one catch-up read, not half of it free: streams whose
+    // clients stopped reading may hold up to their own bound each, and together more than half
+    // the total, which must not stop every other watcher from catching up.
+    const headroom = Math.min(o.catchUpBytes, o.totalMaxPendingBytes / 2);
     return (
       w.pendingEvents <= o.maxPendingEvents / 2 &&
       w.pendingBytes <= o.maxPendingBytes / 2 &&
       w.stream.pendingBytes <= o.streamMaxPendingBytes / 2 &&
-      this.pendingBytes <= o.totalMaxPendingBytes / 2
+      this.pendingBytes + headroom <= o.totalMaxPendingBytes
     );
   }
 

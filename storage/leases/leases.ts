@@ -104,11 +104,15 @@ export function renew(tx: Tx, op: LeaseRenewOp, now: number): CommandResult {
   return result(ResultCode.RESULT_OK, tx.revision, { leases });
 }
 
-/** Iterates the lease's keys, so it answers with a promise when the lease exists. */
-export function revoke(tx: Tx, op: LeaseRevokeOp): CommandResult | Promise<CommandResult> {
+/**
+ * Iterates the lease's keys, so it answers with a promise when the lease exists. `mayDelete`
+ * (the caller's permission, storage/auth/recheck.ts) judges each key the revoke would delete; a
+ * refusal of any one refuses the revoke (RESULT_INVALID with its message) and changes nothing.
+ */
+export function revoke(tx: Tx, op: LeaseRevokeOp, mayDelete?: (key: Uint8Array) => string | undefined): CommandResult | Promise<CommandResult> {
   const raw = tx.get('leases', hex16(op.id));
   if (!raw) return result(ResultCode.RESULT_NOT_FOUND, tx.revision, { message: `lease ${op.id} not found` });
-  return end(tx, decodeMessage(Lease, raw));
+  return end(tx, decodeMessage(Lease, raw), mayDelete);
 }
 
 /**
@@ -130,17 +134,28 @@ export function expire(tx: Tx, op: LeaseExpireOp, now: number): CommandResult | 
 }
 
 /** Deletes every key attached to `lease` (one revision, in key order as etcd's lessor), then the lease. */
-async function end(tx: Tx, lease: Lease): Promise<CommandResult> {
+async function end(tx: Tx, lease: Lease, mayDelete?: (key: Uint8Array) => string | undefined): Promise<CommandResult> {
   const id = lease.id;
   const prefix = attachmentPrefix(id);
   const attached = await tx.keysIn('leasekeys', prefix, prefixEnd(prefix));
   const w = new KeyspaceWrite(tx);
+  // The keys still on the lease (an attachment whose key moved to another lease or went away is stale).
+  const owned: Array<{ key: string; kv: NonNullable<ReturnType<KeyspaceWrite['current']>> }> = [];
+  const stale: string[] = [];
   for (const lk of attached) {
     const key = lk.slice(prefix.length);
     const kv = w.current(key);
-    if (kv && kv.lease === id) w.delete(key, Buffer.from(key, 'latin1'), kv);
-    else tx.del('leasekeys', lk);
+    if (kv && kv.lease === id) owned.push({ key, kv });
+    else stale.push(lk);
   }
+  if (mayDelete) {
+    for (const o of owned) {
+      const refused = mayDelete(Buffer.from(o.key, 'latin1'));
+      if (refused !== undefined) return result(ResultCode.RESULT_INVALID, tx.revision, { message: refused });
+    }
+  }
+  for (const o of owned) w.delete(o.key, Buffer.from(o.key, 'latin1'), o.kv);
+  for (const lk of stale) tx.del('leasekeys', lk);
   tx.del('leases', hex16(id));
   changed(tx, id, null);
   setLeaseCount(tx, leaseCount(tx) - 1);

@@ -20,7 +20,7 @@ import { expire, grant, keepAlive, leaseExistsIn, limits, renew, revoke, type Le
 import { deleteUser, putUser } from '../users/users.js';
 import { deleteConfig, setConfig } from '../config/config.js';
 import * as auth from '../auth/store.js';
-import { recheck } from '../auth/recheck.js';
+import { leaseKeyWriteCheck, recheck } from '../auth/recheck.js';
 import { dedupKey, lookup, remember } from '../dedup/dedup.js';
 import { hex16, rawKey, type Db, type Ns } from './layout.js';
 import { result } from './result.js';
@@ -232,7 +232,7 @@ function execute(tx: Tx, cmd: Command): CommandResult | Promise<CommandResult> {
     case 'leaseKeepAlive':
       return keepAlive(tx, op.value, now);
     case 'leaseRevoke':
-      return revoke(tx, op.value);
+      return revoke(tx, op.value, leaseKeyWriteCheck(tx, cmd));
     case 'leaseRenew':
       return renew(tx, op.value, now);
     case 'leaseExpire':

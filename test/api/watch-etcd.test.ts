@@ -122,4 +122,28 @@ describe('etcd Watch: the same etcdctl watch sessions against etcd 3.4 and us', 
     assert.deepEqual(got.ours, got.etcd);
     assert.deepEqual(got.etcd, ['2 put a=1 prev=-', '3 put ab=2 prev=-', '5 delete a= prev=1', '6 put a=4 prev=-', '7 put ab=5 prev=2']);
   });
+
+  // Last: it compacts both sides' history.
+  it('a watch from a compacted revision: canceled with the same output and exit code; from the compaction revision itself it runs', async () => {
+    for (const name of ['etcd', 'ours'] as const) {
+      const at = name === 'etcd' ? [etcd!.endpoints[0]!] : [ours!.node(await ours!.waitForLeader()).grpcAddress];
+      const r = await etcdctl(at, ['compaction', '6']);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      // Our watch runs on a follower: wait until it applied the compaction (a read below it fails).
+      for (let i = 0; name === 'ours' && (await etcdctl(sides.ours.watchAt, ['get', 'a', '--rev', '3', '--consistency', 's'])).code === 0; i++) {
+        assert.ok(i < 100, 'the follower applies the compaction');
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+    const out: Record<string, string> = {};
+    for (const name of ['etcd', 'ours'] as const) {
+      const r = await etcdctlWatch(sides[name].watchAt, ['a', '--prefix', '--rev', '3'], () => false);
+      out[name] = `exit ${r.code}\n${r.stdout}--- stderr\n${new Normalizer().text(r.stderr)}`;
+    }
+    assert.equal(out.ours, out.etcd);
+    assert.match(out.etcd!, /watch was canceled \(etcdserver: mvcc: required revision has been compacted\)/);
+    const atCompaction = await both(['a', '--prefix', '--rev', '6'], (o) => o.includes('\n4\n'));
+    assert.equal(atCompaction.ours, atCompaction.etcd);
+    assert.match(atCompaction.etcd, /^PUT\na\n4\n/);
+  });
 });

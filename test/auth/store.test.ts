@@ -124,3 +124,37 @@ test('a retried write whose caller was checked at another auth revision is the s
     assert.equal(sm.revision, first.revision);
   });
 });
+
+test('LeaseRevoke needs write on every key attached to the lease, checked at apply time; a refusal deletes nothing', async () => {
+  await withSm(async (apply, sm) => {
+    await apply({ $case: 'authUserAdd', value: { name: 'root', ...hash, noPassword: false } });
+    await apply({ $case: 'authUserGrantRole', value: { user: 'root', role: 'root' } });
+    await apply({ $case: 'authRoleAdd', value: { name: 'w' } });
+    await apply({ $case: 'authRoleGrantPermission', value: { name: 'w', perm: { permType: Permission_Type.WRITE, key: b('/a/'), rangeEnd: b('/a0') } } });
+    await apply({ $case: 'authUserAdd', value: { name: 'u', ...hash, noPassword: false } });
+    await apply({ $case: 'authUserGrantRole', value: { user: 'u', role: 'w' } });
+    await apply({ $case: 'authEnable', value: {} });
+    const rev = sm.auth.revision;
+    const grant = (id: number): Op => ({ $case: 'leaseGrant', value: { id, ttlMs: 60_000 } }) as Op;
+    const put = (key: string, lease: number): Op => ({ $case: 'etcdPut', value: { key: b(key), value: b('v'), lease, prevKv: false, ignoreValue: false, ignoreLease: false } });
+    const revoke = (id: number): Op => ({ $case: 'leaseRevoke', value: { id } });
+    assert.equal((await apply(grant(7))).code, ResultCode.RESULT_OK);
+    assert.equal((await apply(grant(8))).code, ResultCode.RESULT_OK);
+    await apply(put('/a/x', 7));
+    await apply(put('/b/x', 7));
+    await apply(put('/a/y', 8));
+    const before = sm.revision;
+    // Checked at the current auth revision, so only the lease rule can refuse it.
+    const refused = await apply(revoke(7), { user: 'u', authRevision: rev });
+    assert.equal(refused.message, AUTH_ERR.permissionDenied);
+    assert.equal(sm.revision, before, 'nothing deleted');
+    assert.equal((await apply(revoke(7), { user: '', authRevision: rev })).message, AUTH_ERR.userEmpty);
+    assert.equal((await apply(revoke(8), { user: 'u', authRevision: rev })).code, ResultCode.RESULT_OK, 'write on every attached key');
+    assert.equal(sm.revision, before + 1);
+    assert.equal((await apply(revoke(7), { user: 'root', authRevision: rev })).code, ResultCode.RESULT_OK, 'root');
+    // The cluster's own revoke (no caller) and any revoke with auth off are not checked.
+    await apply(grant(9));
+    await apply(put('/b/z', 9));
+    assert.equal((await apply(revoke(9))).code, ResultCode.RESULT_OK);
+  });
+});

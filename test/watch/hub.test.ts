@@ -130,6 +130,31 @@ describe('watch hub', () => {
     assert.equal(revs(slow, a.id).at(-1), 52, 'and live again');
   });
 
+  it('streams that stopped reading and together hold over half the node-wide bound do not stop another stream\'s watchers catching up', async () => {
+    const X = 4000;
+    const { hub, write } = setup({ maxPendingEvents: 1 << 20, maxPendingBytes: 1 << 20, streamMaxPendingBytes: X, totalMaxPendingBytes: 4 * X, catchUpBytes: X / 4, recentMaxEvents: 3 });
+    const stalled = [new RecordingSink(), new RecordingSink(), new RecordingSink()];
+    for (const sink of stalled) {
+      hub.openStream(sink).watch(0, prefix('p/'));
+      sink.stalled = true;
+    }
+    const reader = new RecordingSink();
+    const r = hub.openStream(reader).watch(0, prefix('p/')) as { id: number };
+    reader.stalled = true;
+    const N = 200;
+    for (let i = 0; i < N; i++) {
+      write(`p/${i % 10}`);
+      await turn();
+    }
+    const held = hub.stats().pendingBytes;
+    assert.ok(held > 2 * X && held <= 4 * X, `the stalled streams hold ${held} B: over half the total bound, within it`);
+    // The reader reads again; the others still do not.
+    reader.release();
+    for (let i = 0; i < 400 && revs(reader, r.id).length < N; i++) await turn();
+    assert.deepEqual(revs(reader, r.id), Array.from({ length: N }, (_, i) => i + 2), 'the reader caught up: every revision once, in order');
+    assert.ok(hub.stats().pendingBytes <= 4 * X + X / 4, 'the node-wide bound held');
+  });
+
   it('a watcher whose next revision was compacted while it was behind is canceled with the compact revision', async () => {
     const { src, hub, write } = setup({ maxPendingEvents: 1, recentMaxEvents: 1 });
     const sink = new RecordingSink();

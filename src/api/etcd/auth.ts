@@ -1,7 +1,8 @@
 // etcdserverpb.Auth: users, roles, permissions, enabling auth and getting a token, wire-compatible
 // with etcd 3.4. Changes are commands (storage/auth applies them with etcd's rules and messages);
 // reads answer from the member's applied auth state. Who may call what is decided in
-// src/auth/decisions.ts (everything but Authenticate needs root once auth is on).
+// src/auth/decisions.ts (everything but Authenticate needs root once auth is on, except that a
+// user may get itself and the roles it holds, as in etcd).
 import * as grpc from '@grpc/grpc-js';
 import {
   AuthService,
@@ -22,7 +23,8 @@ import {
 } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { ResultCode, type Command } from '../../../proto/gen/placement/v1/command.js';
 import { AUTH_ERR, AuthError, codeOfAuthMessage } from '../../../storage/index.js';
-import type { Authenticator } from '../../auth/authenticator.js';
+import { ANONYMOUS_IDENTITY, type Authenticator } from '../../auth/authenticator.js';
+import { currentIdentity } from '../../auth/context.js';
 import { hashPassword } from '../../http/passwords.js';
 import { tolerant } from '../../grpc/malformed.js';
 import { etcdUnary } from './call.js';
@@ -50,6 +52,16 @@ export function authHandlers(node: EtcdNode, authn: Authenticator): AuthServer {
     }
     return header();
   };
+  /**
+   * UserGet and RoleGet are open to any user (decisions.ts) and judged here, as etcd's applier
+   * does: root may read anything, another user only what `own` allows (itself, its roles).
+   */
+  const mayRead = (own: (caller: string) => boolean): void => {
+    if (!authn.state.enabled) return;
+    const id = currentIdentity() ?? ANONYMOUS_IDENTITY;
+    const refusal = authn.refusal(id, { kind: 'root' });
+    if (refusal && !(id.user !== null && !id.error && own(id.user))) throw refusal;
+  };
   const userOf = (name: string) => {
     const u = authn.state.users.get(name);
     if (!u) throw new AuthError(AUTH_ERR.userNotFound);
@@ -70,7 +82,11 @@ export function authHandlers(node: EtcdNode, authn: Authenticator): AuthServer {
       const { hash, salt } = noPassword ? { hash: Buffer.alloc(0), salt: Buffer.alloc(0) } : await hashPassword(req.password);
       return run({ $case: 'authUserAdd', value: { name: req.name, passwordHash: hash, salt, noPassword } }, d);
     }),
-    userGet: unary((req: AuthUserGetRequest) => ({ ...header(), roles: [...(userOf(req.name).auth?.roles ?? [])] })),
+    userGet: unary((req: AuthUserGetRequest) => {
+      // etcd 3.4: root, or a user asking about itself.
+      mayRead((caller) => caller === req.name);
+      return { ...header(), roles: [...(userOf(req.name).auth?.roles ?? [])] };
+    }),
     userList: unary(() => ({ ...header(), users: [...authn.state.users.keys()].sort() })),
     userDelete: unary((req: AuthUserDeleteRequest, d) => run({ $case: 'authUserDelete', value: { name: req.name } }, d)),
     userChangePassword: unary(async (req: AuthUserChangePasswordRequest, d) => {
@@ -82,6 +98,8 @@ export function authHandlers(node: EtcdNode, authn: Authenticator): AuthServer {
     userRevokeRole: unary((req: AuthUserRevokeRoleRequest, d) => run({ $case: 'authUserRevokeRole', value: req }, d)),
     roleAdd: unary((req: AuthRoleAddRequest, d) => run({ $case: 'authRoleAdd', value: req }, d)),
     roleGet: unary((req: AuthRoleGetRequest) => {
+      // etcd 3.4: root, or a user holding the role.
+      mayRead((caller) => authn.state.users.get(caller)?.auth?.roles.includes(req.role) === true);
       const role = authn.state.roles.get(req.role);
       if (!role) throw new AuthError(AUTH_ERR.roleNotFound);
       return { ...header(), perm: role.permissions };

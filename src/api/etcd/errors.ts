@@ -8,7 +8,7 @@
 // - The cluster's own conditions (no leader, leadership lost, shutting down, a timeout): etcd's
 //   Unavailable errors for the same conditions.
 import * as grpc from '@grpc/grpc-js';
-import { AuthError, KeyspaceError } from '../../../storage/index.js';
+import { AuthError, KeyspaceError, codeOfAuthMessage } from '../../../storage/index.js';
 import type { CommandResult } from '../../../proto/gen/placement/v1/command.js';
 import { PlacementError, toGrpcStatus } from '../../errors.js';
 import { answerResult } from '../../results.js';
@@ -47,6 +47,9 @@ export function toEtcdError(err: unknown): grpc.ServiceError {
   if (err instanceof KeyspaceError) return serviceError(err.grpcCode, err.message);
   if (err instanceof AuthError) return serviceError(err.grpcCode, err.message);
   if (err instanceof PlacementError) {
+    // A refusal the applier made (storage/auth/recheck.ts) carries etcd's auth message: its code.
+    const authCode = codeOfAuthMessage(err.message);
+    if (authCode !== undefined) return serviceError(authCode, err.message);
     const md = new grpc.Metadata();
     if (err.leaderId) md.set(LEADER_ID_KEY, String(err.leaderId));
     if (err.leaderAddress) md.set(LEADER_ADDRESS_KEY, err.leaderAddress);

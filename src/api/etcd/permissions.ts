@@ -22,3 +22,19 @@ export const ALLOW_ALL: KvGuard = {
   txn: () => {},
   compact: () => {},
 };
+
+// A watch create the caller may not make is answered on its own, with the stream and its other
+// watchers kept (etcd's isWatchPermitted in v3rpc/watch.go). The interceptor (src/auth/guard.ts)
+// judges each create and marks a refused one here with etcd's auth message; the Watch service
+// answers it created + canceled with that reason.
+const refusedWatches = new WeakMap<object, string>();
+
+/** Marks a decoded WatchRequest whose create the caller may not make (`message`: etcd's auth error). */
+export function refuseWatchCreate(req: object, message: string): void {
+  refusedWatches.set(req, message);
+}
+
+/** The auth message a watch create was refused with, if it was. */
+export function watchCreateRefusal(req: object): string | undefined {
+  return refusedWatches.get(req);
+}

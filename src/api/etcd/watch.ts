@@ -5,6 +5,8 @@
 //   on. Answered `created` with the watcher's id and a header at the current revision; refused
 //   as `created` + `canceled`, watch_id -1 and etcd's reason (duplicate id, empty range).
 //   start_revision 0 = from the next revision.
+// - a create the caller may not make (auth on, no READ on the whole range): `created` +
+//   `canceled`, watch_id -1 and etcd's reason; the stream and its other watchers go on.
 // - cancel: answered `canceled` with the id; an unknown id is ignored, as etcd does.
 // - progress_request: a response with watch_id -1 and no events, sent once every watcher of the
 //   stream has been sent everything up to its revision (etcd 3.4 answered at once, even while
@@ -24,13 +26,14 @@ import * as grpc from '@grpc/grpc-js';
 import { WatchRequest } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { WatchCreateRequest_FilterType as Filter, type WatchCreateRequest } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { decodeMessage } from '../../../proto/codec.js';
-import { DEFAULT_MAX_REQUEST_BYTES, type KeyEvent } from '../../../storage/index.js';
+import { AUTH_ERR, DEFAULT_MAX_REQUEST_BYTES, type KeyEvent } from '../../../storage/index.js';
 import type { WatchHub, HubStream, WatchSink } from '../../watch/hub.js';
 import type { Watcher, WatchSpec } from '../../watch/watcher.js';
 import { malformedReason, tolerant, type Maybe } from '../../grpc/malformed.js';
 import type { Logger } from '../../log.js';
 import { ETCD_NO_LEADER, ETCD_STOPPED, serviceError } from './errors.js';
 import type { HeaderFiller } from './header.js';
+import { watchCreateRefusal } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES } from './wire.js';
 import { encodeWatchResponse, wireBaseSize, wireEventSize, type WireEvent, type WireHeader, type WireResponse } from './watch-wire.js';
 
@@ -77,6 +80,20 @@ const WATCH_DEFINITION: grpc.ServiceDefinition = tolerant({
     responseDeserialize: (b: Buffer) => b,
   },
 });
+
+/** etcd's ErrAuthOldRevision (a token checked against an auth state that moved on). */
+const ETCD_AUTH_OLD_REVISION = 'etcdserver: revision of auth store is old';
+
+/**
+ * etcd 3.4's cancel_reason for a refused watch: the text of its gRPC error, "rpc error: code = …
+ * desc = …" (etcdctl prints it as is). Any refusal but these three reads as permission denied.
+ */
+export function watchCancelReason(authMessage: string): string {
+  if (authMessage === AUTH_ERR.invalidAuthToken) return `rpc error: code = Unauthenticated desc = ${authMessage}`;
+  if (authMessage === AUTH_ERR.userEmpty) return `rpc error: code = InvalidArgument desc = ${authMessage}`;
+  if (authMessage === ETCD_AUTH_OLD_REVISION) return `rpc error: code = InvalidArgument desc = ${authMessage}`;
+  return `rpc error: code = PermissionDenied desc = ${AUTH_ERR.permissionDenied}`;
+}
 
 const unavailable = (message: string): grpc.ServiceError => serviceError(grpc.status.UNAVAILABLE, message);
 
@@ -155,9 +172,12 @@ class WatchCall implements WatchSink {
     }
     const u = (req as WatchRequest).requestUnion;
     switch (u?.$case) {
-      case 'createRequest':
-        this.create(u.value);
+      case 'createRequest': {
+        const refused = watchCreateRefusal(req as WatchRequest);
+        if (refused !== undefined) this.refuse(refused);
+        else this.create(u.value);
         break;
+      }
       case 'cancelRequest': {
         const id = u.value.watchId;
         if (this.stream.cancel(id)) this.write({ header: this.header(this.hub.revision), watchId: id, canceled: true });
@@ -169,6 +189,11 @@ class WatchCall implements WatchSink {
       default:
       // etcd ignores a request without a known union member rather than ending the stream.
     }
+  }
+
+  /** A create the caller may not make: that watch alone is answered, as etcd does. */
+  private refuse(authMessage: string): void {
+    this.write({ header: this.header(this.hub.revision), watchId: -1, created: true, canceled: true, cancelReason: watchCancelReason(authMessage) });
   }
 
   private create(req: WatchCreateRequest): void {

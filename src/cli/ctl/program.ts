@@ -8,6 +8,7 @@ import {
   UnavailableError,
   ClientClosedError,
   type TlsOptions,
+  type AuthOptions,
 } from '../../client/index.js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes.js';
@@ -19,6 +20,8 @@ import { registerEndpoint } from './endpoint.js';
 import { registerPerf } from './perf.js';
 import { registerWatch } from './watch.js';
 import { registerEtcd } from './etcd.js';
+import { registerAuth } from './auth.js';
+import { readPassword } from './password.js';
 import { registerRecipes } from './recipes.js';
 import { registerSnapshot } from './snapshot.js';
 
@@ -49,6 +52,9 @@ export interface GlobalOptions {
   cacert?: string;
   cert?: string;
   key?: string;
+  /** etcd Auth: `name` or `name:password` (etcdctl's --user); the password else from --password or a prompt. */
+  user?: string;
+  password?: string;
 }
 
 /** Parses a duration: "500ms", "5s", "1m", or a bare number of seconds. Returns milliseconds. */
@@ -100,21 +106,42 @@ export function tlsFromGlobals(g: GlobalOptions): TlsOptions | undefined {
   return { ca: read(g.cacert, '--cacert'), cert: read(g.cert, '--cert'), key: read(g.key, '--key') };
 }
 
+/** The SDK's auth options from --user/--password (etcdctl's forms); undefined = no credentials. */
+export async function authFromGlobals(g: GlobalOptions): Promise<AuthOptions | undefined> {
+  if (g.user === undefined) {
+    if (g.password !== undefined) throw new UsageError('--password needs --user');
+    return undefined;
+  }
+  const i = g.user.indexOf(':');
+  const username = i < 0 ? g.user : g.user.slice(0, i);
+  if (username === '') throw new UsageError('--user: empty user name');
+  if (i >= 0) {
+    if (g.password !== undefined) throw new UsageError('give the password either in --user name:password or with --password');
+    return { username, password: g.user.slice(i + 1) };
+  }
+  return { username, password: g.password ?? (await readPassword(username, false)) };
+}
+
 /** A client configured from the global options (no background refresh timer: one-shot commands). */
-export function makeClient(g: GlobalOptions): PlacementClient {
+export function makeClient(g: GlobalOptions, auth?: AuthOptions): PlacementClient {
   return new PlacementClient({
     endpoints: parseEndpoints(g.endpoints),
     deadlineMs: g.timeout,
     attemptTimeoutMs: Math.min(2000, g.timeout),
     refreshIntervalMs: 0,
     tls: tlsFromGlobals(g),
+    ...(auth ? { auth } : {}),
   });
 }
 
 /** Runs `fn` with a client built from the global options, closing it afterwards. */
 export async function withClient<T>(cmd: Command, fn: (client: PlacementClient, g: GlobalOptions) => Promise<T>): Promise<T> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
-  const client = makeClient(g);
+  // --user/--password are the program's own (a subcommand's --no-password is another option).
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  const { user, password } = root.opts<GlobalOptions>();
+  const client = makeClient(g, await authFromGlobals({ ...g, user, password }));
   try {
     return await fn(client, g);
   } finally {
@@ -145,6 +172,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--cacert <file>', 'TLS: CA bundle (PEM) verifying the members\' certificates (turns TLS on)').env('PLACEMENT_CACERT'))
     .addOption(new Option('--cert <file>', 'TLS: this client\'s certificate (PEM), for members started with --client-cert-auth').env('PLACEMENT_CERT'))
     .addOption(new Option('--key <file>', 'TLS: the private key (PEM) of --cert').env('PLACEMENT_KEY'))
+    .addOption(new Option('--user <name[:password]>', 'etcd Auth: the user (and password) to authenticate as; the password is asked for when not given').env('PLACEMENT_USER'))
+    .addOption(new Option('--password <password>', 'etcd Auth: the password of --user').env('PLACEMENT_PASSWORD'))
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
@@ -157,6 +186,7 @@ export function buildProgram(): Command {
   registerEndpoint(program);
   registerPerf(program);
   registerWatch(program);
+  registerAuth(program);
   registerRecipes(program);
   registerSnapshot(program);
 
@@ -200,11 +230,35 @@ export function classify(err: unknown): { exitCode: ExitCode; message: string; c
   return { exitCode: EXIT.FAILURE, message, code: 'INTERNAL' };
 }
 
+/**
+ * etcdctl's (cobra's) `--flag=true` / `--flag=false` for boolean flags, as commander reads them:
+ * `--flag` / `--no-flag` (e.g. `user add --interactive=false`, `role grant-permission --prefix=true`).
+ */
+export function boolFlagValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const a of argv) {
+    if (a === '--') {
+      out.push(...argv.slice(argv.indexOf(a)));
+      break;
+    }
+    const m = /^--([a-z][a-z0-9-]*)=(true|false)$/.exec(a);
+    if (!m || !BOOL_FLAGS.has(m[1]!)) out.push(a);
+    else if (m[2] === 'true') out.push(`--${m[1]}`);
+    // false: the flag's --no- form where its default is true, else nothing (the default is false).
+    else if (NEGATABLE.has(m[1]!)) out.push(`--no-${m[1]}`);
+  }
+  return out;
+}
+
+/** The boolean flags that take etcdctl's =true/=false form. */
+const BOOL_FLAGS = new Set(['interactive', 'prefix', 'from-key', 'detail', 'prev-kv', 'keys-only', 'print-value-only', 'count-only']);
+const NEGATABLE = new Set(['interactive']);
+
 /** Runs placement-ctl with `argv` (process.argv form) and resolves with the exit code. */
 export async function run(argv: readonly string[]): Promise<ExitCode> {
   const program = buildProgram();
   try {
-    await program.parseAsync([...argv]);
+    await program.parseAsync(boolFlagValues(argv));
     return (process.exitCode as ExitCode | undefined) ?? EXIT.OK;
   } catch (err) {
     if (err instanceof CommanderError) {
