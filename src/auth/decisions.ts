@@ -6,6 +6,7 @@ import type { Request } from 'express';
 import { commandNeed, prefixEnd, ROOT, txnNeeds, type KeyNeed, type Need } from '../../storage/index.js';
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest, WatchRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { SessionOp } from '../../proto/gen/placement/v1/kv.js';
+import { PLACEMENT_GRPC_DECISIONS } from '../api/placement/decisions.js';
 
 export { ROOT };
 
@@ -102,6 +103,8 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   '/etcdserverpb.Auth/AuthEnable': root,
   '/etcdserverpb.Auth/Authenticate': 'open',
   ...Object.fromEntries(AUTH_ADMIN.map((m) => [`/etcdserverpb.Auth/${m}`, root])),
+  // Broker registry and shard placement: the keys they touch under /placement/ (src/api/placement/decisions.ts).
+  ...PLACEMENT_GRPC_DECISIONS,
 };
 
 /** An undecided method: the root role, so nothing new is ever open by accident. */
