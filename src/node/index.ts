@@ -110,7 +110,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
   const etcdServices = registerEtcdServices(server, node, { cfg, metrics, log, maxReplyBytes: maxMessage, authn, kvGuard: authKvGuard(authn) });
-  const placementServices = registerPlacementServices(server, node, { metrics, log });
+  const placementServices = registerPlacementServices(server, node, { metrics, log, controller: { movesPerSecond: cfg.placementMovesPerSecond, burst: cfg.placementMovesPerSecond } });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
