@@ -6,7 +6,7 @@ import type { Request } from 'express';
 import { commandNeed, prefixEnd, ROOT, txnNeeds, type KeyNeed, type Need } from '../../storage/index.js';
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest, WatchRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { SessionOp } from '../../proto/gen/placement/v1/kv.js';
-import { PLACEMENT_GRPC_DECISIONS } from '../api/placement/decisions.js';
+import { PLACEMENT_GRPC_DECISIONS, PLACEMENT_HTTP_DECISIONS } from '../api/placement/decisions.js';
 
 export { ROOT };
 
@@ -182,6 +182,7 @@ export function httpDecisions(opts: HttpDecisionOptions): Record<string, HttpDec
     'GET /v1/config/{name}': root,
     'PUT /v1/config/{name}': root,
     'DELETE /v1/config/{name}': root,
+    ...PLACEMENT_HTTP_DECISIONS,
   };
 }
 

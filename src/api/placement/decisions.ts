@@ -44,3 +44,16 @@ export const PLACEMENT_GRPC_DECISIONS: Record<string, (req: unknown) => Need> = 
     return keys(prefix(nodesPrefix(q.clusterName), 'read'), key(shardKey(q.clusterName, q.shardName), 'read'), key(shardKey(q.clusterName, q.shardName), 'write'));
   },
 };
+
+type Query = Record<string, unknown>;
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/** The admin HTTP routes (src/http/placement.ts), judged by the same keys. */
+export const PLACEMENT_HTTP_DECISIONS: Record<string, (req: { query: unknown; body?: unknown }) => Need> = {
+  'GET /v1/cluster/nodes': (req) => keys(prefix(nodesPrefix(str((req.query as Query).cluster)), 'read')),
+  'GET /v1/shards': (req) => keys(prefix(shardsPrefix(str((req.query as Query).cluster)), 'read')),
+  'POST /v1/shards': (req) => {
+    const b = (req.body ?? {}) as Query;
+    return shardPlace({ clusterName: str(b.cluster), shardName: str(b.shard) });
+  },
+};

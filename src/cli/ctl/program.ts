@@ -20,6 +20,7 @@ import { registerPerf } from './perf.js';
 import { registerWatch } from './watch.js';
 import { registerEtcd } from './etcd.js';
 import { registerRecipes } from './recipes.js';
+import { registerPlacement } from './placement.js';
 
 export const DEFAULT_ENDPOINTS = '127.0.0.1:1228';
 
@@ -157,6 +158,7 @@ export function buildProgram(): Command {
   registerPerf(program);
   registerWatch(program);
   registerRecipes(program);
+  registerPlacement(program);
 
   // Every (sub)command: usage errors throw instead of exiting, so main() decides the code.
   const configure = (c: Command): void => {
