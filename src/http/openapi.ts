@@ -239,8 +239,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           responses: {
             '201': ok('Created', { type: 'object', properties: { shard: { type: 'object' } } }),
             ...badInput,
-            '409': err('The shard exists'),
-            '412': err('Too few live brokers for the replicas asked (the message names both numbers)'),
+            '409': err('The shard exists, or too few live brokers for the replicas asked (the message names both numbers)'),
             ...commonErrors,
           },
         },
