@@ -188,3 +188,32 @@ describe('registry and placement on one member', { timeout: 180_000 }, () => {
     assert.ok(on2.shards.some((s) => s.shardName === 'h'));
   });
 });
+
+describe('examples/three-brokers.ts', { timeout: 120_000 }, () => {
+  it('runs against a real member: three brokers join, broker 1 leaves, its shards move', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const c = await startCluster({ nodes: 1 });
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../examples/three-brokers.ts', import.meta.url))], {
+        env: { ...process.env, PLACEMENT_ENDPOINTS: c.nodes[0]!.grpcAddress },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      assert.equal(code, 0, `${out}\n${err}`);
+      assert.match(out, /registered: 1@zone-a, 2@zone-b, 3@zone-c/);
+      assert.match(out, /broker 1 leaves \(it held 2 shards\)/);
+      const after = out.slice(out.indexOf('broker 1 leaves'));
+      const finals = [...after.matchAll(/^now (\w+): replicas ([\d,]+), leader (\d+), epoch (\d+)$/gm)];
+      assert.equal(finals.length, 3, out);
+      for (const f of finals) assert.ok(!f[2]!.split(',').includes('1') && f[3] !== '1', f[0]);
+      assert.match(after, /broker [23]: assigned/);
+    } finally {
+      await c.stop();
+    }
+  });
+});
