@@ -111,8 +111,34 @@ export async function range(view: View, s: RangeSpec, current: number, compactRe
   const sync = rangeSync(view, s, current, compactRev);
   if (sync) return sync;
   const rev = readRevision(s.revision, current, compactRev);
+  if (s.range.single) return singleAt(view, s, rev, current);
   const source = rev === current ? currentSource(view, s.range) : historySource(view, s.range, rev);
   return collects(s) ? collected(s, source, current, opts) : streamed(s, source, current, opts);
+}
+
+/**
+ * A single key at a past revision: the key's current state when it has not changed since `rev`
+ * (synchronous), else one seek to its newest history entry at or below `rev` — not the range
+ * scan, which reads a chunk of the key's newer entries before it seeks.
+ */
+async function singleAt(view: View, s: RangeSpec, rev: number, current: number): Promise<RangeResult> {
+  const key = s.range.from;
+  const rec = view.get('kv', key);
+  const cur = rec ? decodeCurrent(rec) : undefined;
+  let kv: KeyValue;
+  if (cur && cur.main <= rev) {
+    if (s.countOnly) return { kvs: [], more: false, count: 1, revision: current, truncated: false };
+    kv = s.keysOnly ? withoutValue(bytesOf(key), cur) : view.load(key, cur);
+  } else {
+    const e = await view.historyOf(key, rev);
+    if (!e || e.tombstone) return { kvs: [], more: false, count: 0, revision: current, truncated: false };
+    if (s.countOnly) return { kvs: [], more: false, count: 1, revision: current, truncated: false };
+    const ev = view.get('log', logKey(e.main, e.sub));
+    if (!ev) throw new Error(`keyspace: history of ${JSON.stringify(key)} at ${e.main}/${e.sub} has no event record`);
+    kv = decodeKv(ev);
+    if (s.keysOnly) kv = { ...kv, value: EMPTY };
+  }
+  return { kvs: keep(s, kv) ? [kv] : [], more: false, count: 1, revision: current, truncated: false };
 }
 
 /** One key as the range sees it: its metadata now, its value on demand. */

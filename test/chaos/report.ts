@@ -8,6 +8,7 @@ import type { CheckResult } from './checker/index.js';
 import { describeOp, type HistoryOp } from './checker/history.js';
 import type { FaultRecord } from './nemesis.js';
 import type { WatchCheckResult } from './watch.js';
+import type { LockCheckResult } from './locks.js';
 
 export interface ConvergenceResult {
   ok: boolean;
@@ -45,6 +46,7 @@ export interface ChaosReport {
   ackedWrites: AckedWritesResult;
   /** Watchers on every member against the committed history (absent in older reports). */
   watches?: WatchCheckResult;
+  locks?: LockCheckResult;
   faults: FaultRecord[];
   history: HistoryOp[];
 }

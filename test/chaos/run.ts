@@ -19,6 +19,8 @@ import { Nemesis, type NemesisKind } from './nemesis.js';
 import { historyStats, writeReport, type AckedWritesResult, type ChaosReport, type ConvergenceResult } from './report.js';
 import { Workload } from './workload.js';
 import { ChaosWatchers, type WatchCheckResult } from './watch.js';
+import { ChaosLockers, type LockCheckResult } from './locks.js';
+import { PlacementClient, op } from '../../src/client/index.js';
 
 export interface ChaosOptions {
   timeSec: number;
@@ -32,6 +34,8 @@ export interface ChaosOptions {
   rate?: number;
   /** unary / session / mixed (default: every other client on a KvService.Session stream). */
   transport?: 'unary' | 'session' | 'etcd' | 'mixed';
+  /** SDK clients contending for one mutex and making fenced writes while they hold it (default 0). */
+  lockers?: number;
   /** Sets PLACEMENT_PLANTED_BUG on every node (test-only server bug). */
   plantedBug?: '' | 'local-reads';
   /** Where reports go (default <repo>/reports). */
@@ -89,13 +93,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   let acked: AckedWritesResult = { ok: false, keys: [], message: 'not checked' };
   let watches: WatchCheckResult = { ok: false, message: 'not checked', watchers: [] };
   let watchers: ChaosWatchers | null = null;
+  let lockers: ChaosLockers | null = null;
+  let locks: LockCheckResult | undefined;
   try {
     log(`seed ${o.seed}: starting ${o.nodes} nodes in ${rootDir}`);
     await cluster.start();
     log(`[${(clock() / 1000).toFixed(1)}s] cluster up, leader ${await cluster.currentLeader()}`);
     // Watchers on every member over the workload's keys, from the revision the run starts at.
     const hashes = await Promise.all(cluster.ids.map((id) => cluster.stateHash(id)));
-    watchers = new ChaosWatchers(cluster.nodes.map((n) => ({ id: n.id, grpcAddress: n.grpcAddress })), 'chaos/', Math.max(0, ...hashes.map((h) => h?.revision ?? 0)) + 1);
+    const startRevision = Math.max(0, ...hashes.map((h) => h?.revision ?? 0)) + 1;
+    const addresses = cluster.nodes.map((n) => ({ id: n.id, grpcAddress: n.grpcAddress }));
+    watchers = new ChaosWatchers(addresses, 'chaos/', startRevision);
+    if (o.lockers) lockers = new ChaosLockers(addresses, 'chaos-lock/', startRevision, o.lockers);
 
     workload = new Workload({
       clients: o.clients,
@@ -129,6 +138,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     log(`[${(clock() / 1000).toFixed(1)}s] stopping nemesis and healing`);
     await nemesis.stop();
     await workload.stop();
+    await lockers?.halt();
     history = workload.history.slice();
     log(`[${(clock() / 1000).toFixed(1)}s] workload stopped: ${history.length} ops`);
 
@@ -139,11 +149,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     log(`convergence: ${convergence.message}`);
 
     // ---- watches: every watcher delivered the committed history, no gap, duplicate or reorder ----
-    const finalRevision = convergence.nodes[0]?.revision ?? null;
+    // A watch only learns that a revision passed from an event of its range: the run ends with one
+    // write to every watched prefix, so each check knows where the history it waits for ends.
+    const finalRevision = convergence.ok ? await endMarker(cluster, ['chaos/', 'chaos-lock/']) : null;
     if (finalRevision !== null && watchers) {
       watches = await watchers.check(finalRevision, 60_000);
       if (!watches.ok) reasons.push(`watches: ${watches.message}`);
       log(`watches: ${watches.message}`);
+    }
+    // ---- locks: every fenced write came from the lock's owner at its revision ----
+    if (finalRevision !== null && lockers) {
+      locks = await lockers.check(finalRevision, 60_000);
+      if (!locks.ok) reasons.push(`locks: ${locks.message}`);
+      else if (locks.acquired === 0) reasons.push('locks: no locker ever got the lock');
+      log(`locks: ${locks.message}`);
     }
 
     // ---- final reads (linearizable, via the leader) and acknowledged writes ----
@@ -167,6 +186,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     }
   } finally {
     watchers?.close();
+    await lockers?.halt().catch(() => {});
     if (nemesis) await nemesis.stop().catch(() => {});
     await cluster.stop();
   }
@@ -194,6 +214,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     convergence,
     ackedWrites: acked,
     watches,
+    locks,
     faults,
     history,
   };
@@ -201,6 +222,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   const files = writeReport(o.reportDir ?? join(REPO_ROOT, 'reports'), name, report);
   if (verdict === 'pass' && !o.keepData) rmSync(rootDir, { recursive: true, force: true });
   return { verdict, reasons, report, files };
+}
+
+/** Writes `<prefix>end-of-run` under every prefix in one Txn; resolves with its revision. */
+async function endMarker(cluster: ChaosCluster, prefixes: string[]): Promise<number> {
+  const client = new PlacementClient({ endpoints: cluster.nodes.map((n) => n.grpcAddress), discoverMembers: false, deadlineMs: 30_000 });
+  try {
+    const r = await client
+      .txn()
+      .then(...prefixes.map((p) => op.put(`${p}end-of-run`, '')))
+      .commit();
+    return r.header.revision;
+  } finally {
+    client.close();
+  }
 }
 
 /** Waits until every node reports the same applied index and state hash. */

@@ -1,0 +1,119 @@
+// Lockers during a chaos run: SDK clients that take one mutex (src/client/recipes) over and over
+// and, holding it, make fenced writes — a Txn that writes the protected key only while their lock
+// key still exists with their fencing token. A locker whose session expires under a fault starts
+// a new one. After the run, the committed history of the lock's keys is read by a fresh watch and
+// checked (checker/locks.ts): every protected write came from the lock's owner at its revision.
+import { Mutex, PlacementClient, cmp, op, type Session } from '../../src/client/index.js';
+import { checkFencing, fencedValue, type FencingResult, type LockHistoryEvent } from './checker/locks.js';
+
+export interface LockCheckResult extends FencingResult {
+  lockers: number;
+  /** Times a locker got the lock. */
+  acquired: number;
+  /** Fenced writes the cluster refused because the writer no longer held the lock (its lease ended). */
+  refusedStale: number;
+  /** Fenced writes acknowledged as applied. */
+  ackedWrites: number;
+  /** Lock or write attempts that failed (faults: timeouts, expired sessions). */
+  errors: number;
+}
+
+/** The mutex's name and the key its holders protect, under one prefix the check watches. */
+const lockName = (prefix: string): string => `${prefix}mutex`;
+const fencedKey = (prefix: string): string => `${prefix}fenced`;
+
+/** How long one locker holds the lock: a few fenced writes. */
+const WRITES_PER_HOLD = 3;
+const SESSION_TTL_MS = 3000;
+const OP_DEADLINE_MS = 2000;
+
+export class ChaosLockers {
+  private readonly stop = new AbortController();
+  private readonly loops: Promise<void>[];
+  private acquired = 0;
+  private refusedStale = 0;
+  private ackedWrites = 0;
+  private errors = 0;
+
+  constructor(
+    private readonly addresses: ReadonlyArray<{ id: number; grpcAddress: string }>,
+    private readonly prefix: string,
+    readonly startRevision: number,
+    readonly lockers: number,
+  ) {
+    this.loops = Array.from({ length: lockers }, (_, i) => this.run(`locker${i}`, i));
+  }
+
+  private async run(name: string, i: number): Promise<void> {
+    const endpoints = this.addresses.map((a) => a.grpcAddress);
+    // Each locker starts at a different member, as the workload's clients do.
+    const client = new PlacementClient({ endpoints: [...endpoints.slice(i % endpoints.length), ...endpoints.slice(0, i % endpoints.length)], discoverMembers: false, deadlineMs: OP_DEADLINE_MS });
+    const signal = this.stop.signal;
+    let session: Session | undefined;
+    try {
+      while (!signal.aborted) {
+        try {
+          if (!session || session.state === 'expired' || session.state === 'closed') session = await client.session({ ttlMs: SESSION_TTL_MS });
+          const m = new Mutex(client, lockName(this.prefix), session);
+          const token = await m.lock({ signal });
+          this.acquired++;
+          try {
+            for (let w = 0; w < WRITES_PER_HOLD && !signal.aborted; w++) {
+              const r = await client.txn().if(m.isOwner()).then(op.put(fencedKey(this.prefix), fencedValue(token, name))).commit({ signal });
+              if (r.succeeded) this.ackedWrites++;
+              else {
+                this.refusedStale++;
+                break;
+              }
+            }
+          } finally {
+            await m.unlock().catch(() => {});
+          }
+        } catch {
+          if (signal.aborted) break;
+          this.errors++;
+          // A fault: back off a little before queueing again.
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    } finally {
+      await session?.close().catch(() => {});
+      client.close();
+    }
+  }
+
+  /** Stops the lockers (their sessions are closed, releasing what they held). */
+  async halt(): Promise<void> {
+    this.stop.abort(new Error('chaos run over'));
+    await Promise.all(this.loops);
+  }
+
+  /** Once the cluster converged and wrote a last event under the prefix at `finalRevision`: the lock's committed history against the fencing rule. */
+  async check(finalRevision: number, timeoutMs: number): Promise<LockCheckResult> {
+    const counts = { lockers: this.lockers, acquired: this.acquired, refusedStale: this.refusedStale, ackedWrites: this.ackedWrites, errors: this.errors };
+    const client = new PlacementClient({ endpoints: this.addresses.map((a) => a.grpcAddress), discoverMembers: false });
+    const watch = client.watch(this.prefix, { prefix: true, startRevision: this.startRevision });
+    const events: LockHistoryEvent[] = [];
+    const timer = setTimeout(() => watch.close(), timeoutMs);
+    let last = 0;
+    try {
+      for await (const b of watch) {
+        for (const e of b.events) events.push({ revision: b.revision, type: e.type, key: e.kv.key, createRevision: e.kv.createRevision, value: e.kv.value.toString('utf8') });
+        last = b.revision;
+        if (last >= finalRevision) break;
+      }
+    } catch (err) {
+      return { ok: false, message: `reading the lock history failed: ${(err as Error).message}`, fencedWrites: 0, ...counts };
+    } finally {
+      clearTimeout(timer);
+      watch.close();
+      client.close();
+    }
+    if (last < finalRevision) return { ok: false, message: `the lock history was read only up to revision ${last} of ${finalRevision}`, fencedWrites: 0, ...counts };
+    const r = checkFencing(`${lockName(this.prefix)}/`, fencedKey(this.prefix), events.filter((e) => e.revision <= finalRevision));
+    if (r.ok && r.fencedWrites < this.ackedWrites) {
+      return { ...r, ...counts, ok: false, message: `${this.ackedWrites} fenced writes were acknowledged but the history holds ${r.fencedWrites}` };
+    }
+    return { ...r, ...counts, message: `${r.message}; ${this.acquired} acquisitions by ${this.lockers} lockers, ${this.refusedStale} stale writes refused, ${this.errors} errors` };
+  }
+}
