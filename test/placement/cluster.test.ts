@@ -7,6 +7,8 @@
 //   - kill -9 a second broker, and kill -9 the Placement Center leader while its shards are being
 //     moved (moves are rate-limited to 2/s so the pass is caught half-way): the next leader
 //     finishes, and every shard's epoch rose exactly once;
+//   - pause a broker (SIGSTOP: no keep-alives, as if partitioned away): its shards leave it; resumed,
+//     its agent registers again and the shards are topped up with it as a follower;
 //   - from the brokers' recorded events: no shard ever had two brokers told "leader" at one epoch.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -159,6 +161,51 @@ test('kill -9 a broker, then the Placement Center leader mid-reassignment: the n
     assert.equal(s.epoch, was.leader === victim ? was.epoch + 1 : was.epoch, `${s.shardName}: epoch ${was.epoch} → ${s.epoch}, exactly once`);
     assert.notEqual(s.leader, victim);
     assert.equal(s.replicas.length, 2);
+  }
+});
+
+test('a paused broker (SIGSTOP, cut off like a partition) loses its shards; resumed, it re-registers and is topped up as a follower', { timeout: 90_000 }, async () => {
+  const alive = [1, 2, 3, 4].filter((id) => brokers.get(id)!.exitCode === null && brokers.get(id)!.signalCode === null);
+  assert.equal(alive.length, 2);
+  const before = await shardsNow();
+  const victim = busiestLeader(before, alive);
+  const survivor = alive.find((id) => id !== victim)!;
+  process.kill(brokers.get(victim)!.pid!, 'SIGSTOP');
+  let resumed = false;
+  try {
+    // One live broker left: each shard keeps the survivor only (no broker to replace the paused
+    // one), and the survivor leads at epoch + 1 where the paused broker led.
+    const cut = await c.waitFor(async () => {
+      const now = await shardsNow();
+      return now.every((s) => !s.replicas.includes(victim)) ? now : null;
+    }, { what: `shards off paused broker ${victim}`, timeoutMs: 30_000 });
+    for (const s of cut) {
+      const was = before.find((b) => b.shardName === s.shardName)!;
+      assert.deepEqual(s.replicas, [survivor]);
+      assert.equal(s.leader, survivor);
+      assert.equal(s.epoch, was.leader === victim ? was.epoch + 1 : was.epoch);
+    }
+    process.kill(brokers.get(victim)!.pid!, 'SIGCONT');
+    resumed = true;
+    // Its session finds the lease gone, the agent registers again, the controller tops the
+    // shards up with it as a follower: leader and epoch unchanged.
+    const topped = await c.waitFor(async () => {
+      const now = await shardsNow();
+      return now.every((s) => s.replicas.length === 2) ? now : null;
+    }, { what: `broker ${victim} back as a replica`, timeoutMs: 40_000 });
+    for (const s of topped) {
+      const was = cut.find((b) => b.shardName === s.shardName)!;
+      assert.deepEqual(s.replicas, [survivor, victim]);
+      assert.equal(s.leader, survivor);
+      assert.equal(s.epoch, was.epoch);
+    }
+    assert.ok(history.filter((e) => e.node === victim && e.ev === 'registered').length === 1, 'the process registered once at start');
+    await c.waitFor(async () => history.some((e) => e.node === victim && e.ev === 'revoked') && topped.every((s) => history.some((e) => e.node === victim && e.ev === 'assigned' && e.shard === s.shardName && e.epoch === s.epoch)), {
+      what: `broker ${victim} to hear of the revocation and the new assignments`,
+      timeoutMs: 20_000,
+    });
+  } finally {
+    if (!resumed) process.kill(brokers.get(victim)!.pid!, 'SIGCONT');
   }
 });
 
