@@ -32,32 +32,42 @@ async function main(): Promise<void> {
   let errors = 0;
   let running = true;
   try {
-    // Register in batches (one client each broker id modulo CLIENTS).
+    // Each broker registers, then heartbeats every period (its lease must not lapse while the
+    // others register); registrations go 100 at a time.
     const t0 = Date.now();
-    for (let i = 1; i <= BROKERS; i += 100) {
-      await Promise.all(
-        Array.from({ length: Math.min(100, BROKERS - i + 1) }, (_, k) => i + k).map((id) =>
-          clients[id % CLIENTS]!.registry.register(CL, id, { zone: `z${id % 3}`, ttlSeconds: TTL_S, addresses: [`10.0.${id >> 8}.${id & 255}:9092`] }),
-        ),
-      );
-    }
-    console.log(`${BROKERS} brokers registered in ${Date.now() - t0} ms`);
-
-    // Heartbeats: broker id fires at (id / BROKERS) of each period.
+    let registered = 0;
+    const gate = { n: 0, waiters: [] as Array<() => void> };
+    const admit = async (): Promise<void> => {
+      while (gate.n >= 100) await new Promise<void>((r) => gate.waiters.push(r));
+      gate.n++;
+    };
+    const release = (): void => {
+      gate.n--;
+      gate.waiters.shift()?.();
+    };
     const loops = Array.from({ length: BROKERS }, (_, k) => k + 1).map(async (id) => {
-      await new Promise((r) => setTimeout(r, (id / BROKERS) * HEARTBEAT_MS));
+      const cl = clients[id % CLIENTS]!;
+      await admit();
+      try {
+        await cl.registry.register(CL, id, { zone: `z${id % 3}`, ttlSeconds: TTL_S, addresses: [`10.0.${id >> 8}.${id & 255}:9092`] });
+        registered++;
+      } finally {
+        release();
+      }
       while (running && !stopped.has(id)) {
         const start = performance.now();
         try {
-          await clients[id % CLIENTS]!.registry.heartbeat(CL, id);
+          await cl.registry.heartbeat(CL, id);
           lat.push(performance.now() - start);
           lastAck.set(id, Date.now());
-        } catch {
-          errors++;
+        } catch (err) {
+          if (errors++ === 0) console.log(`first heartbeat error: ${(err as Error).message}`);
         }
         await new Promise((r) => setTimeout(r, Math.max(0, HEARTBEAT_MS - (performance.now() - start))));
       }
     });
+    while (registered < BROKERS) await new Promise((r) => setTimeout(r, 100));
+    console.log(`${BROKERS} brokers registered in ${Date.now() - t0} ms`);
 
     // 1. Steady heartbeats: CPU and latency.
     await new Promise((r) => setTimeout(r, 2000));
@@ -74,10 +84,14 @@ async function main(): Promise<void> {
     );
 
     // 2. Shards, then victims stop heartbeating.
-    const admin = clients[0]!;
-    for (let i = 0; i < SHARDS; i += 20) {
-      await Promise.all(Array.from({ length: Math.min(20, SHARDS - i) }, (_, k) => admin.placement.createShard(CL, `s${i + k}`, 2)));
+    // Its own client, as an operator's would be.
+    const admin = new PlacementClient({ endpoints: eps, deadlineMs: 30_000 });
+    clients.push(admin);
+    const tc = Date.now();
+    for (let i = 0; i < SHARDS; i += 5) {
+      await Promise.all(Array.from({ length: Math.min(5, SHARDS - i) }, (_, k) => admin.placement.createShard(CL, `s${i + k}`, 2)));
     }
+    console.log(`${SHARDS} shards created in ${Date.now() - tc} ms (5 at a time, while the heartbeats go on)`);
     const shards = new Map<string, ShardInfo>((await admin.placement.listShards(CL)).shards.map((s) => [s.shardName, s]));
     const held = (id: number): number => [...shards.values()].filter((s) => s.replicas.includes(id)).length;
     const victims = [...new Set([...shards.values()].flatMap((s) => s.replicas))].sort((a, b) => a - b).slice(0, VICTIMS);
