@@ -73,7 +73,8 @@ export function reassign({ shard, nodes, load }: ReassignInput): ShardRecord | n
   const replicas = [...healthy, ...stillDraining, ...added];
   let leader = shard.leader;
   let epoch = shard.epoch;
-  if (leaderGone || noLeader) {
+  // A leaderless shard that has a replica again (one survived, or a broker joined) gets a leader.
+  if (leaderGone || (shard.leader === 0 && replicas.length > 0)) {
     // A draining leader with nobody to hand over to keeps leading (it is alive).
     const keepDraining = live.has(shard.leader) ? shard.leader : 0;
     leader = healthy[0] ?? added[0] ?? keepDraining;

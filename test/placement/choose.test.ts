@@ -136,3 +136,12 @@ test('reassign: every replica dead → leader 0 at epoch + 1 (nobody may act as 
   assert.equal(next.leader, 0);
   assert.equal(next.epoch, 6);
 });
+
+test('reassign: a leaderless shard whose replicas all died gets a leader when a broker joins', () => {
+  const empty = reassign({ shard: shard([1, 2], 1, 5), nodes: [], load: noLoad })!;
+  const back = reassign({ shard: empty, nodes: [node(7, 'a'), node(8, 'b')], load: noLoad })!;
+  assert.deepEqual(back.replicas, [7, 8]);
+  assert.equal(back.leader, 7);
+  assert.equal(back.epoch, 7);
+  assert.equal(reassign({ shard: back, nodes: [node(7, 'a'), node(8, 'b')], load: noLoad }), null);
+});
