@@ -8,6 +8,7 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 import { etcdctl } from '../support/etcdctl.js';
 import { runCtl } from '../cli/support/run-ctl.js';
 import { PlacementClient } from '../../src/client/index.js';
+import * as grpc from '@grpc/grpc-js';
 
 const EXIT = { OK: 0, USAGE: 2, NOT_FOUND: 4 };
 const CL = 'mq';
@@ -139,6 +140,43 @@ describe('registry and placement on one member', { timeout: 180_000 }, () => {
     assert.equal((await ctl('node', 'drain', String(mv.leader), '-c', CL, '--undo')).stdout, `node ${mv.leader} active\n`);
     assert.equal((await ctl('node', 'unregister', '3', '-c', CL)).stdout, 'node 3 unregistered\n');
     assert.equal((await ctl('node', 'unregister', '3', '-c', CL)).stdout, 'node 3 was not registered\n');
+  });
+
+  it('HeartbeatStream: one reply per heartbeat; an unknown node ends the stream with NOT_FOUND', async () => {
+    const { RegistryServiceService } = await import('../../proto/gen/placement/v1/registry.js');
+    const d = RegistryServiceService.heartbeatStream;
+    const raw = new grpc.Client(ep, grpc.credentials.createInsecure());
+    try {
+      const stream = raw.makeBidiStreamRequest(d.path, d.requestSerialize, d.responseDeserialize);
+      const replies: number[] = [];
+      const ended = new Promise<grpc.status>((resolve) => {
+        stream.on('data', (r: { ttlSeconds: number }) => replies.push(r.ttlSeconds));
+        stream.on('error', (e: grpc.ServiceError) => resolve(e.code));
+        stream.on('end', () => resolve(grpc.status.OK));
+      });
+      stream.write({ clusterName: CL, nodeId: 1 });
+      stream.write({ clusterName: CL, nodeId: 2, load: { shardCount: 1, cpuPercent: 1, diskUsedBytes: 0, diskTotalBytes: 0 } });
+      stream.write({ clusterName: CL, nodeId: 404 });
+      assert.equal(await ended, grpc.status.NOT_FOUND);
+      assert.deepEqual(replies, [60, 60]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('3 → 10 brokers: new shards go to the least loaded, the spread ends even (max/min printed)', async () => {
+    const G = 'grow';
+    for (let id = 1; id <= 3; id++) await client.registry.register(G, id, { zone: `z${id % 5}`, ttlSeconds: 60 });
+    for (let i = 0; i < 30; i++) await client.placement.createShard(G, `a${i}`, 2);
+    for (let id = 4; id <= 10; id++) await client.registry.register(G, id, { zone: `z${id % 5}`, ttlSeconds: 60 });
+    for (let i = 0; i < 70; i++) await client.placement.createShard(G, `b${i}`, 2);
+    const held = new Map<number, number>();
+    for (const s of (await client.placement.listShards(G)).shards) for (const r of s.replicas) held.set(r, (held.get(r) ?? 0) + 1);
+    const counts = [...held.values()];
+    const ratio = Math.max(...counts) / Math.min(...counts);
+    console.log(`3 → 10 brokers, 100 shards × 2 replicas: replicas per broker ${[...held].sort((a, b) => a[0] - b[0]).map(([id, n]) => `${id}:${n}`).join(' ')}, max/min ${ratio.toFixed(2)}`);
+    assert.equal(held.size, 10);
+    assert.ok(ratio <= 1.25, `max/min ${ratio}`);
   });
 
   it('admin HTTP: /v1/cluster/nodes and /v1/shards, bad input answered 400 with nothing changed', async () => {

@@ -41,7 +41,7 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
   // broker re-registers on NOT_FOUND).
   const heartbeatStream: grpc.handleBidiStreamingCall<Maybe<HeartbeatRequest>, HeartbeatReply> = (call) => {
     if (!node.accepting()) {
-      call.destroy(toServiceError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
+      call.emit('error', toServiceError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
       return;
     }
     streams.add(call);
@@ -50,7 +50,8 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
     const fail = (err: unknown): void => {
       if (ended) return;
       ended = true;
-      call.destroy(toServiceError(err));
+      // grpc-js ends a server stream with a status when 'error' is emitted on it.
+      call.emit('error', toServiceError(err));
     };
     call.on('data', (raw: Maybe<HeartbeatRequest>) => {
       chain = chain.then(async () => {
@@ -72,7 +73,7 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
         }
       });
     });
-    call.on('error', () => {
+    call.on('cancelled', () => {
       ended = true;
     });
     call.on('close', () => streams.delete(call));
