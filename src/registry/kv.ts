@@ -40,6 +40,13 @@ export class PlacementKv {
     return this.txn(key, expect, { request: { $case: 'requestPut', value: PutRequest.fromPartial({ key: utf8(key), value, lease }) } }, deadline);
   }
 
+  /** Puts every entry in one revision (no compare). */
+  async putMany(entries: Array<{ key: string; value: Buffer }>, deadline: number): Promise<number> {
+    const ops = entries.map((e) => ({ request: { $case: 'requestPut' as const, value: PutRequest.fromPartial({ key: utf8(e.key), value: e.value }) } }));
+    const r = await this.txnRaw([], ops, deadline);
+    return r.header?.revision ?? 0;
+  }
+
   async delete(key: string, expect: Expect | undefined, deadline: number): Promise<{ succeeded: boolean; revision: number; deleted: number }> {
     const r = await this.txnRaw(
       expect ? [compareOf(key, expect)] : [],

@@ -17,13 +17,14 @@ import { KvServiceService } from '../../proto/gen/placement/v1/kv.js';
 import { ClusterServiceService } from '../../proto/gen/placement/v1/cluster.js';
 import { RegistryServiceService } from '../../proto/gen/placement/v1/registry.js';
 import { PlacementServiceService } from '../../proto/gen/placement/v1/placement.js';
+import { BrokerMetaServiceService } from '../../proto/gen/placement/v1/meta.js';
 import { AuthService, KVService, LeaseService, RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Permission_Type } from '../../proto/gen/etcd/authpb/auth.js';
 import { freePorts } from '../support/cluster.js';
 
 type Def = { path: string; requestSerialize: (v: never) => Buffer; requestDeserialize: (b: Buffer) => unknown; responseDeserialize: (b: Buffer) => unknown; requestStream: boolean };
 const DEFS = new Map<string, Def>();
-for (const svc of [KvServiceService, ClusterServiceService, AuthService, KVService, LeaseService, RegistryServiceService, PlacementServiceService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
+for (const svc of [KvServiceService, ClusterServiceService, AuthService, KVService, LeaseService, RegistryServiceService, PlacementServiceService, BrokerMetaServiceService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
 
 /** A request for each method (keys under /t/, names that do not exist so root changes nothing). */
 const SAMPLES: Record<string, Record<string, unknown>> = {
@@ -54,6 +55,14 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
   '/placement.v1.PlacementService/DeleteShard': { clusterName: 't', shardName: 'nosuch' },
   '/placement.v1.PlacementService/UpdateShardStatus': { clusterName: 't', shardName: 'nosuch', expectedStatus: 'a', nextStatus: 'b' },
   '/placement.v1.PlacementService/ReportShardLeader': { clusterName: 't', shardName: 'nosuch', nodeId: 1, epoch: 1 },
+  '/placement.v1.BrokerMetaService/SetResourceConfig': { clusterName: 't', resources: [] },
+  '/placement.v1.BrokerMetaService/GetResourceConfig': { clusterName: 't', resources: ['nosuch'] },
+  '/placement.v1.BrokerMetaService/DeleteResourceConfig': { clusterName: 't', resources: ['nosuch'] },
+  '/placement.v1.BrokerMetaService/SetIdempotentData': { clusterName: 't', producerId: 'bad/id', seqNum: 1 },
+  '/placement.v1.BrokerMetaService/ExistsIdempotentData': { clusterName: 't', producerId: 'p', seqNum: 1 },
+  '/placement.v1.BrokerMetaService/DeleteIdempotentData': { clusterName: 't', producerId: 'p', seqNum: 1 },
+  '/placement.v1.BrokerMetaService/SaveOffset': { clusterName: 't', group: 'g', offsets: [] },
+  '/placement.v1.BrokerMetaService/GetOffset': { clusterName: 't', group: 'g' },
   '/etcdserverpb.KV/Range': { key: Buffer.from('t/k') },
   '/etcdserverpb.KV/Put': { key: Buffer.from('t/k'), value: Buffer.from('v') },
   '/etcdserverpb.KV/DeleteRange': { key: Buffer.from('t/k') },

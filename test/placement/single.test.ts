@@ -164,6 +164,43 @@ describe('registry and placement on one member', { timeout: 180_000 }, () => {
     }
   });
 
+  it('BrokerMetaService: resource config, idempotent records (duplicate detected), offsets in one revision; bad input refused', async () => {
+    const { BrokerMetaServiceService: M } = await import('../../proto/gen/placement/v1/meta.js');
+    const raw = new grpc.Client(ep, grpc.credentials.createInsecure());
+    const call = <T>(d: { path: string; requestSerialize: (v: never) => Buffer; responseDeserialize: (b: Buffer) => unknown }, req: object): Promise<T> =>
+      new Promise((resolve, reject) =>
+        raw.makeUnaryRequest(d.path, (v: object) => d.requestSerialize(v as never), d.responseDeserialize as (b: Buffer) => T, req, (e, r) => (e ? reject(e) : resolve(r as T))),
+      );
+    try {
+      await call(M.setResourceConfig, { clusterName: CL, resources: ['topic', 'orders'], config: Buffer.from('{"retention":"1h"}') });
+      const got = await call<{ found: boolean; config: Buffer }>(M.getResourceConfig, { clusterName: CL, resources: ['topic', 'orders'] });
+      assert.equal(got.found, true);
+      assert.equal(Buffer.from(got.config).toString(), '{"retention":"1h"}');
+      assert.equal((await call<{ deleted: boolean }>(M.deleteResourceConfig, { clusterName: CL, resources: ['topic', 'orders'] })).deleted, true);
+      assert.equal((await call<{ found: boolean }>(M.getResourceConfig, { clusterName: CL, resources: ['topic', 'orders'] })).found, false);
+      await assert.rejects(call(M.setResourceConfig, { clusterName: CL, resources: ['a/b'], config: Buffer.from('x') }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT);
+
+      const idem = { clusterName: CL, producerId: 'p-1', seqNum: 42 };
+      assert.equal((await call<{ created: boolean }>(M.setIdempotentData, idem)).created, true);
+      assert.equal((await call<{ created: boolean }>(M.setIdempotentData, idem)).created, false, 'the duplicate is detected');
+      assert.equal((await call<{ exists: boolean }>(M.existsIdempotentData, idem)).exists, true);
+      assert.equal((await call<{ deleted: boolean }>(M.deleteIdempotentData, idem)).deleted, true);
+      assert.equal((await call<{ exists: boolean }>(M.existsIdempotentData, idem)).exists, false);
+
+      const rev0 = (await client.etcd.range('/placement/offsets/', { prefix: true })).header.revision;
+      await call(M.saveOffset, { clusterName: CL, group: 'g1', offsets: [{ shardName: 's0', offset: 10 }, { shardName: 's1', offset: 20 }] });
+      const r = await client.etcd.range('/placement/offsets/', { prefix: true });
+      assert.equal(r.header.revision, rev0 + 1, 'both offsets in one revision');
+      const off = await call<{ offsets: Array<{ shardName: string; offset: number }> }>(M.getOffset, { clusterName: CL, group: 'g1' });
+      assert.deepEqual(off.offsets, [{ shardName: 's0', offset: 10 }, { shardName: 's1', offset: 20 }]);
+      await assert.rejects(call(M.saveOffset, { clusterName: CL, group: 'g1', offsets: [{ shardName: 's0', offset: 1 }, { shardName: 's0', offset: 2 }] }), /appears twice/);
+      await assert.rejects(call(M.saveOffset, { clusterName: CL, group: 'g1', offsets: [] }), /must not be empty/);
+      assert.equal((await client.etcd.range('/placement/offsets/', { prefix: true })).header.revision, rev0 + 1, 'refused saves changed nothing');
+    } finally {
+      raw.close();
+    }
+  });
+
   it('3 → 10 brokers: new shards go to the least loaded, the spread ends even (max/min printed)', async () => {
     const G = 'grow';
     for (let id = 1; id <= 3; id++) await client.registry.register(G, id, { zone: `z${id % 5}`, ttlSeconds: 60 });

@@ -23,7 +23,23 @@ const shardPlace = (r: unknown): Need => {
   return keys(prefix(nodesPrefix(q.clusterName), 'read'), prefix(shardsPrefix(q.clusterName), 'read'), key(shardKey(q.clusterName, q.shardName), 'write'));
 };
 
+type CfgReq = { clusterName: string; resources: string[] };
+type IdemReq = { clusterName: string; producerId: string; seqNum: number };
+type OffReq = { clusterName: string; group: string };
+// The keys as stored (src/placement/meta.ts); no validation here: the handler refuses bad names.
+const cfgKey = (r: unknown): string => `/placement/config/${(r as CfgReq).clusterName}/${((r as CfgReq).resources ?? []).join('/')}`;
+const idemKey = (r: unknown): string => `/placement/idempotent/${(r as IdemReq).clusterName}/${(r as IdemReq).producerId}/${(r as IdemReq).seqNum}`;
+const offPrefix = (r: unknown): string => `/placement/offsets/${(r as OffReq).clusterName}/${(r as OffReq).group}/`;
+
 export const PLACEMENT_GRPC_DECISIONS: Record<string, (req: unknown) => Need> = {
+  '/placement.v1.BrokerMetaService/SetResourceConfig': (r) => keys(key(cfgKey(r), 'write')),
+  '/placement.v1.BrokerMetaService/GetResourceConfig': (r) => keys(key(cfgKey(r), 'read')),
+  '/placement.v1.BrokerMetaService/DeleteResourceConfig': (r) => keys(key(cfgKey(r), 'write')),
+  '/placement.v1.BrokerMetaService/SetIdempotentData': (r) => keys(key(idemKey(r), 'read'), key(idemKey(r), 'write')),
+  '/placement.v1.BrokerMetaService/ExistsIdempotentData': (r) => keys(key(idemKey(r), 'read')),
+  '/placement.v1.BrokerMetaService/DeleteIdempotentData': (r) => keys(key(idemKey(r), 'write')),
+  '/placement.v1.BrokerMetaService/SaveOffset': (r) => keys(prefix(offPrefix(r), 'write')),
+  '/placement.v1.BrokerMetaService/GetOffset': (r) => keys(prefix(offPrefix(r), 'read')),
   '/placement.v1.RegistryService/RegisterNode': nodeWrite,
   '/placement.v1.RegistryService/Heartbeat': nodeWrite,
   '/placement.v1.RegistryService/HeartbeatStream': nodeWrite,

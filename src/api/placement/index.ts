@@ -11,6 +11,8 @@ import { Registry, type RegistryNode } from '../../registry/registry.js';
 import type { CallNode } from './call.js';
 import { registerPlacement } from './placement.js';
 import { registerRegistry } from './registry.js';
+import { registerBrokerMeta } from './meta.js';
+import { BrokerMeta } from '../../placement/meta.js';
 
 export interface PlacementServicesNode extends RegistryNode, CallNode {
   readonly cfg: RegistryNode['cfg'] & CallNode['cfg'];
@@ -33,6 +35,7 @@ export function registerPlacementServices(
   const shards = new Shards(registry);
   const reg = registerRegistry(server, node, registry, opts.metrics);
   registerPlacement(server, node, shards, opts.metrics);
+  registerBrokerMeta(server, node, new BrokerMeta(registry.kv), opts.metrics);
   const controller = new PlacementController(node, registry, { ...opts.controller, log: opts.log });
   controller.start();
   return {
