@@ -26,6 +26,7 @@ import {
   type ShardInfo,
   type UpdateShardStatusReply,
 } from '../../proto/gen/placement/v1/placement.js';
+import { BrokerMetaServiceService, type GetOffsetReply, type GetResourceConfigReply, type SetIdempotentReply, type ExistsIdempotentReply } from '../../proto/gen/placement/v1/meta.js';
 import type { CallOptions } from './types.js';
 import type { PlacementClient } from './client.js';
 
@@ -138,5 +139,42 @@ export class PlacementApi {
 
   async moveShard(cluster: string, shard: string, fromNode: number, toNode = 0, o: CallOptions = {}): Promise<ShardInfo> {
     return (await call<MoveShardReply>(this.c, P.moveShard, { clusterName: cluster, shardName: shard, fromNode, toNode }, true, o)).shard!;
+  }
+}
+
+const M = BrokerMetaServiceService;
+
+/** `client.brokerMeta`: resource config, idempotent-producer records, consumer-group offsets. */
+export class BrokerMetaApi {
+  /** @internal */
+  constructor(private readonly c: PlacementClient) {}
+
+  async setResourceConfig(cluster: string, resources: string[], config: Uint8Array | string, o: CallOptions = {}): Promise<void> {
+    await call(this.c, M.setResourceConfig, { clusterName: cluster, resources, config: Buffer.from(config) }, false, o);
+  }
+
+  /** The config, or undefined when none is stored. */
+  async getResourceConfig(cluster: string, resources: string[], o: CallOptions = {}): Promise<Buffer | undefined> {
+    const r = await call<GetResourceConfigReply>(this.c, M.getResourceConfig, { clusterName: cluster, resources }, false, o);
+    return r.found ? Buffer.from(r.config) : undefined;
+  }
+
+  /** Records (producer, seq): false when it was already recorded (a duplicate send). Not retried after an ambiguous failure. */
+  async setIdempotent(cluster: string, producerId: string, seqNum: number, o: CallOptions = {}): Promise<boolean> {
+    return (await call<SetIdempotentReply>(this.c, M.setIdempotentData, { clusterName: cluster, producerId, seqNum }, true, o)).created;
+  }
+
+  async existsIdempotent(cluster: string, producerId: string, seqNum: number, o: CallOptions = {}): Promise<boolean> {
+    return (await call<ExistsIdempotentReply>(this.c, M.existsIdempotentData, { clusterName: cluster, producerId, seqNum }, false, o)).exists;
+  }
+
+  /** Saves a group's offsets in one revision. */
+  async saveOffsets(cluster: string, group: string, offsets: Record<string, number>, o: CallOptions = {}): Promise<void> {
+    await call(this.c, M.saveOffset, { clusterName: cluster, group, offsets: Object.entries(offsets).map(([shardName, offset]) => ({ shardName, offset })) }, false, o);
+  }
+
+  async getOffsets(cluster: string, group: string, o: CallOptions = {}): Promise<Record<string, number>> {
+    const r = await call<GetOffsetReply>(this.c, M.getOffset, { clusterName: cluster, group }, false, o);
+    return Object.fromEntries(r.offsets.map((x) => [x.shardName, x.offset]));
   }
 }

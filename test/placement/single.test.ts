@@ -195,7 +195,14 @@ describe('registry and placement on one member', { timeout: 180_000 }, () => {
       assert.deepEqual(off.offsets, [{ shardName: 's0', offset: 10 }, { shardName: 's1', offset: 20 }]);
       await assert.rejects(call(M.saveOffset, { clusterName: CL, group: 'g1', offsets: [{ shardName: 's0', offset: 1 }, { shardName: 's0', offset: 2 }] }), /appears twice/);
       await assert.rejects(call(M.saveOffset, { clusterName: CL, group: 'g1', offsets: [] }), /must not be empty/);
-      assert.equal((await client.etcd.range('/placement/offsets/', { prefix: true })).header.revision, rev0 + 1, 'refused saves changed nothing');
+      // The same through the SDK.
+      await client.brokerMeta.saveOffsets(CL, 'g2', { s0: 5 });
+      assert.deepEqual(await client.brokerMeta.getOffsets(CL, 'g2'), { s0: 5 });
+      assert.equal(await client.brokerMeta.setIdempotent(CL, 'p-2', 1), true);
+      assert.equal(await client.brokerMeta.setIdempotent(CL, 'p-2', 1), false);
+      assert.equal(await client.brokerMeta.getResourceConfig(CL, ['nosuch']), undefined);
+      const after = await client.etcd.range('/placement/offsets/', { prefix: true });
+      assert.deepEqual(after.kvs.map((k) => `${k.key.toString()}=${k.value.toString()}`), [`/placement/offsets/${CL}/g1/s0=10`, `/placement/offsets/${CL}/g1/s1=20`, `/placement/offsets/${CL}/g2/s0=5`], 'refused saves changed nothing');
     } finally {
       raw.close();
     }
