@@ -6,6 +6,7 @@ import type { Request } from 'express';
 import { commandNeed, prefixEnd, ROOT, txnNeeds, type KeyNeed, type Need } from '../../storage/index.js';
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest, WatchRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { SessionOp } from '../../proto/gen/placement/v1/kv.js';
+import { PLACEMENT_GRPC_DECISIONS, PLACEMENT_HTTP_DECISIONS } from '../api/placement/decisions.js';
 
 export { ROOT };
 
@@ -126,6 +127,8 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   // Root, or (judged by the Auth service, src/api/etcd/auth.ts) a user getting itself or a role it holds.
   '/etcdserverpb.Auth/UserGet': user,
   '/etcdserverpb.Auth/RoleGet': user,
+  // Broker registry and shard placement: the keys they touch under /placement/ (src/api/placement/decisions.ts).
+  ...PLACEMENT_GRPC_DECISIONS,
 };
 
 /** An undecided method: the root role, so nothing new is ever open by accident. */
@@ -203,6 +206,7 @@ export function httpDecisions(opts: HttpDecisionOptions): Record<string, HttpDec
     'GET /v1/config/{name}': root,
     'PUT /v1/config/{name}': root,
     'DELETE /v1/config/{name}': root,
+    ...PLACEMENT_HTTP_DECISIONS,
   };
 }
 

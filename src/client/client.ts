@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { EtcdLeaseClient, KvServiceClient } from '../../proto/services.js';
 import { KeepAliveStream } from './lease-stream.js';
 import { LeaseApi, Session, type SessionOptions } from './lease.js';
+import { BrokerMetaApi, PlacementApi, RegistryApi } from './placement.js';
 import {
   type KeyValue as PbKeyValue,
   type ResponseHeader as PbResponseHeader,
@@ -295,6 +296,12 @@ export class PlacementClient {
   readonly cluster: ClusterApi;
   /** Leases (the etcd Lease API of the members). */
   readonly lease: LeaseApi;
+  /** The broker registry (placement.v1.RegistryService). */
+  readonly registry: RegistryApi;
+  /** The shard map (placement.v1.PlacementService). */
+  readonly placement: PlacementApi;
+  /** Resource config, idempotent-producer records, consumer-group offsets (placement.v1.BrokerMetaService). */
+  readonly brokerMeta: BrokerMetaApi;
   /** The etcd v3 KV service (byte keys, ranges, old revisions, Txn, Compact). */
   readonly etcd: EtcdKvApi;
   /** Administration of the etcd Auth service: auth on/off, users, roles, permissions. */
@@ -371,6 +378,9 @@ export class PlacementClient {
     this.kv = new KvApi(this);
     this.cluster = new ClusterApi(this);
     this.lease = new LeaseApi(this);
+    this.registry = new RegistryApi(this);
+    this.placement = new PlacementApi(this);
+    this.brokerMeta = new BrokerMetaApi(this);
     this.etcd = new EtcdKvApi({
       call: <Req, Res>(method: 'range' | 'put' | 'deleteRange' | 'txn' | 'compact', req: Req, mutation: boolean, options: CallOptions) =>
         this.invoke<Res>(

@@ -116,3 +116,7 @@ export type {
   TlsOptions,
   ValueInput,
 } from './types.js';
+export { RegistryApi, PlacementApi, BrokerMetaApi } from './placement.js';
+export type { NodeInfo, NodeLoad, ShardInfo, RegisterOptions, ShardConstraintsInput } from './placement.js';
+export { BrokerAgent } from './broker-agent.js';
+export type { BrokerAgentOptions, ShardAssignment } from './broker-agent.js';

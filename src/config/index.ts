@@ -91,6 +91,8 @@ export interface NodeConfig {
   autoCompactionRetention: string;
   /** How often the leader considers compacting (at most; periodic retention/10 when shorter). */
   autoCompactionIntervalMs: number;
+  /** Shard moves per second the leader's placement controller may make (src/placement/controller.ts). */
+  placementMovesPerSecond: number;
   /** Watches: period of progress notifications for watchers that ask (etcd: 10 minutes). */
   watchProgressNotifyMs: number;
   /** Watches: events and bytes one watcher may have handed to its stream and not yet sent, before it catches up from history instead. */
@@ -202,6 +204,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'autoCompactionMode', flag: '--auto-compaction-mode', env: 'PLACEMENT_AUTO_COMPACTION_MODE', arg: '<mode>', help: 'revision (keep the last N revisions) or periodic (keep a duration of history); unset: keep at least 10,000 revisions and 1 hour, whichever is more' },
   { key: 'autoCompactionRetention', flag: '--auto-compaction-retention', env: 'PLACEMENT_AUTO_COMPACTION_RETENTION', arg: '<n|duration>', help: 'revisions (revision mode) or a duration such as 1h, 30m, 90s (periodic; a bare number is hours, as etcd); 0 turns auto-compaction off' },
   { key: 'autoCompactionIntervalMs', flag: '--auto-compaction-interval-ms', env: 'PLACEMENT_AUTO_COMPACTION_INTERVAL_MS', arg: '<ms>', help: 'how often the leader considers compacting (periodic mode: at least every tenth of the retention)', default: String(5 * 60 * 1000) },
+  { key: 'placementMovesPerSecond', flag: '--placement-moves-per-second', env: 'PLACEMENT_MOVES_PER_SECOND', arg: '<n>', help: 'shard moves per second the leader makes when brokers die or drain (a flapping broker cannot churn the cluster faster)', default: '100' },
   { key: 'tlsReloadMs', flag: '--tls-reload-ms', env: 'PLACEMENT_TLS_RELOAD_MS', arg: '<ms>', help: 'how often certificate, key and CA files are checked for changes', default: '5000' },
   { key: 'watchProgressNotifyMs', flag: '--watch-progress-notify-ms', env: 'PLACEMENT_WATCH_PROGRESS_NOTIFY_MS', arg: '<ms>', help: 'period of the progress notifications sent to watchers that asked for them (etcd\'s is 10 minutes; at least 100)', default: String(10 * 60 * 1000) },
   { key: 'watchMaxPendingEvents', flag: '--watch-max-pending-events', env: 'PLACEMENT_WATCH_MAX_PENDING_EVENTS', arg: '<n>', help: 'events one watcher may have waiting to be sent; past it the watcher catches up from history once its client reads again', default: '1024' },
@@ -284,6 +287,7 @@ const schema = z
     autoCompactionMode: z.enum(['', 'periodic', 'revision'], { message: 'must be periodic or revision' }),
     autoCompactionRetention: z.string(),
     autoCompactionIntervalMs: int(10),
+    placementMovesPerSecond: int(1),
     watchProgressNotifyMs: int(100),
     watchMaxPendingEvents: int(1),
     watchMaxPendingBytes: int(1024),

@@ -18,6 +18,7 @@ import { PlacementError, envelopeCode, toHttpStatus, type ErrorCode } from '../e
 import { answerResult } from '../results.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AdminBackend, HealthCheck, ReadOptions } from './backend.js';
+import { registerPlacementRoutes, type PlacementHttp } from './placement.js';
 import { listChildren } from './children.js';
 import { clusterOverview, httpPeerGet, type NodeStatus, type PeerGet } from './overview.js';
 import { VERSION } from '../version.js';
@@ -73,6 +74,8 @@ export interface AdminAppOptions {
   watchHub?: WatchHub;
   /** Largest page a list may ask for (--max-list-limit). Default 1000 (the gRPC API's default). */
   maxListLimit?: number;
+  /** The broker registry and shard map (src/http/placement.ts); absent: those routes answer UNAVAILABLE. */
+  placement?: PlacementHttp;
 }
 
 export const DEFAULT_MAX_KEY_BYTES = 4096;
@@ -438,6 +441,8 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     const body = parse(compactionBodySchema, req.body, 'body');
     ok(res, await backend.compact(body.revision, body.physical ?? false));
   });
+
+  registerPlacementRoutes(app, opts.placement);
 
   // ---------------------------------------------------------------- leases
   app.get('/v1/leases', async (req, res) => {

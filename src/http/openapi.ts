@@ -186,6 +186,64 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           responses: { '200': ok('Status', ref('ClusterStatus')), ...commonErrors },
         },
       },
+      '/v1/cluster/nodes': {
+        get: {
+          summary: 'Registered brokers of a broker cluster (registrations bound to leases: a dead broker is gone once its lease expires)',
+          tags: ['placement'],
+          parameters: [
+            { name: 'cluster', in: 'query', required: true, schema: { type: 'string' }, description: 'Broker cluster name' },
+            { name: 'type', in: 'query', required: false, schema: { type: 'string' }, description: 'Only brokers of this node type' },
+          ],
+          responses: {
+            '200': ok('Nodes', { type: 'object', properties: { nodes: { type: 'array', items: { type: 'object' } }, revision: { type: 'integer' } } }),
+            ...badInput,
+            ...commonErrors,
+          },
+        },
+      },
+      '/v1/shards': {
+        get: {
+          summary: 'Shards of a broker cluster: replicas, leader, epoch and status',
+          tags: ['placement'],
+          parameters: [
+            { name: 'cluster', in: 'query', required: true, schema: { type: 'string' }, description: 'Broker cluster name' },
+            { name: 'node', in: 'query', required: false, schema: { type: 'integer' }, description: 'Only shards with this broker among their replicas' },
+          ],
+          responses: {
+            '200': ok('Shards', { type: 'object', properties: { shards: { type: 'array', items: { type: 'object' } }, revision: { type: 'integer' } } }),
+            ...badInput,
+            ...commonErrors,
+          },
+        },
+        post: {
+          summary: 'Create a shard: replicas chosen by zone spread and load (never a dead or draining broker), a leader, epoch 1',
+          tags: ['placement'],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['cluster', 'shard', 'replicas'],
+                  properties: {
+                    cluster: { type: 'string' },
+                    shard: { type: 'string' },
+                    replicas: { type: 'integer', minimum: 1 },
+                    status: { type: 'string' },
+                    constraints: { type: 'object', properties: { zones: { type: 'array', items: { type: 'string' } }, excludeNodes: { type: 'array', items: { type: 'integer' } }, nodeType: { type: 'string' } } },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            '201': ok('Created', { type: 'object', properties: { shard: { type: 'object' } } }),
+            ...badInput,
+            '409': err('The shard exists, or too few live brokers for the replicas asked (the message names both numbers)'),
+            ...commonErrors,
+          },
+        },
+      },
       '/v1/cluster/members': {
         get: {
           summary: 'Members with role, match index and replication lag as the leader sees them',

@@ -12,6 +12,7 @@ import { createAdminApp, listRoutes } from '../http/app.js';
 import { httpsPeerGet } from '../http/overview.js';
 import { registerClientServices } from '../grpc/services.js';
 import { registerEtcdServices } from '../api/etcd/index.js';
+import { registerPlacementServices } from '../api/placement/index.js';
 import { AutoCompactor } from '../compaction/auto.js';
 import { compactionPolicy } from '../compaction/policy.js';
 import { CHANNEL_OPTIONS } from '../transport/index.js';
@@ -109,6 +110,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
   const etcdServices = registerEtcdServices(server, node, { cfg, metrics, log, maxReplyBytes: maxMessage, authn, kvGuard: authKvGuard(authn) });
+  const placementServices = registerPlacementServices(server, node, { metrics, log, controller: { movesPerSecond: cfg.placementMovesPerSecond, burst: cfg.placementMovesPerSecond } });
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -129,6 +131,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       logger: log,
       auth: httpAuthMiddleware(authn, { metricsAuth: cfg.metricsAuth ?? false }),
       watchHub: etcdServices.hub,
+      placement: { registry: placementServices.registry, shards: placementServices.shards, requestTimeoutMs: cfg.requestTimeoutMs },
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
     });
@@ -180,6 +183,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       // Open Session streams would hold tryShutdown until the force timeout below.
       clientServices.closeSessions();
       etcdServices.closeStreams();
+      placementServices.close();
       await Promise.all(
         [server, ...(peerServer ? [peerServer] : [])].map(
           (srv) =>

@@ -15,13 +15,16 @@ import { TokenIssuer } from '../../src/auth/tokens.js';
 import { tokenKeyFromText } from '../../src/auth/token-key.js';
 import { KvServiceService } from '../../proto/gen/placement/v1/kv.js';
 import { ClusterServiceService } from '../../proto/gen/placement/v1/cluster.js';
+import { RegistryServiceService } from '../../proto/gen/placement/v1/registry.js';
+import { PlacementServiceService } from '../../proto/gen/placement/v1/placement.js';
+import { BrokerMetaServiceService } from '../../proto/gen/placement/v1/meta.js';
 import { AuthService, ClusterService, KVService, LeaseService, MaintenanceService, RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Permission_Type } from '../../proto/gen/etcd/authpb/auth.js';
 import { freePorts } from '../support/cluster.js';
 
 type Def = { path: string; requestSerialize: (v: never) => Buffer; requestDeserialize: (b: Buffer) => unknown; responseDeserialize: (b: Buffer) => unknown; requestStream: boolean };
 const DEFS = new Map<string, Def>();
-for (const svc of [KvServiceService, ClusterServiceService, AuthService, KVService, LeaseService, ClusterService, MaintenanceService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
+for (const svc of [KvServiceService, ClusterServiceService, AuthService, KVService, LeaseService, ClusterService, MaintenanceService, RegistryServiceService, PlacementServiceService, BrokerMetaServiceService]) for (const d of Object.values(svc)) DEFS.set(d.path, d as unknown as Def);
 
 /** A request for each method (keys under /t/, names that do not exist so root changes nothing). */
 const SAMPLES: Record<string, Record<string, unknown>> = {
@@ -38,6 +41,28 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
   '/placement.v1.ClusterService/MemberRemove': { id: 999 },
   '/placement.v1.ClusterService/MemberPromote': { id: 999 },
   '/placement.v1.ClusterService/MoveLeader': { targetId: 999 },
+  // Registry and placement (cluster "t", granted to alice below): node 0 and unknown shards, refused
+  // or not found, so root changes nothing.
+  '/placement.v1.RegistryService/RegisterNode': { clusterName: 't', nodeId: 0 },
+  '/placement.v1.RegistryService/Heartbeat': { clusterName: 't', nodeId: 999 },
+  '/placement.v1.RegistryService/UnregisterNode': { clusterName: 't', nodeId: 999 },
+  '/placement.v1.RegistryService/DrainNode': { clusterName: 't', nodeId: 999 },
+  '/placement.v1.RegistryService/ListNodes': { clusterName: 't' },
+  '/placement.v1.PlacementService/CreateShard': { clusterName: 't', shardName: 's', replicas: 0 },
+  '/placement.v1.PlacementService/MoveShard': { clusterName: 't', shardName: 'nosuch', fromNode: 1 },
+  '/placement.v1.PlacementService/GetShard': { clusterName: 't', shardName: 'nosuch' },
+  '/placement.v1.PlacementService/ListShards': { clusterName: 't' },
+  '/placement.v1.PlacementService/DeleteShard': { clusterName: 't', shardName: 'nosuch' },
+  '/placement.v1.PlacementService/UpdateShardStatus': { clusterName: 't', shardName: 'nosuch', expectedStatus: 'a', nextStatus: 'b' },
+  '/placement.v1.PlacementService/ReportShardLeader': { clusterName: 't', shardName: 'nosuch', nodeId: 1, epoch: 1 },
+  '/placement.v1.BrokerMetaService/SetResourceConfig': { clusterName: 't', resources: [] },
+  '/placement.v1.BrokerMetaService/GetResourceConfig': { clusterName: 't', resources: ['nosuch'] },
+  '/placement.v1.BrokerMetaService/DeleteResourceConfig': { clusterName: 't', resources: ['nosuch'] },
+  '/placement.v1.BrokerMetaService/SetIdempotentData': { clusterName: 't', producerId: 'bad/id', seqNum: 1 },
+  '/placement.v1.BrokerMetaService/ExistsIdempotentData': { clusterName: 't', producerId: 'p', seqNum: 1 },
+  '/placement.v1.BrokerMetaService/DeleteIdempotentData': { clusterName: 't', producerId: 'p', seqNum: 1 },
+  '/placement.v1.BrokerMetaService/SaveOffset': { clusterName: 't', group: 'g', offsets: [] },
+  '/placement.v1.BrokerMetaService/GetOffset': { clusterName: 't', group: 'g' },
   '/etcdserverpb.KV/Range': { key: Buffer.from('t/k') },
   '/etcdserverpb.KV/Put': { key: Buffer.from('t/k'), value: Buffer.from('v') },
   '/etcdserverpb.KV/DeleteRange': { key: Buffer.from('t/k') },
@@ -135,7 +160,7 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
     const methods = running.grpcMethods();
     for (const m of methods) {
       assert.ok(m in GRPC_DECISIONS, `gRPC method ${m} has no auth decision in src/auth/decisions.ts`);
-      if (GRPC_DECISIONS[m] !== 'peer' && !m.startsWith('/grpc.health.') && m !== '/placement.v1.KvService/Session' && m !== '/etcdserverpb.Lease/LeaseKeepAlive' && m !== '/etcdserverpb.Watch/Watch') assert.ok(m in SAMPLES, `gRPC method ${m} has no row in this table test`);
+      if (GRPC_DECISIONS[m] !== 'peer' && !m.startsWith('/grpc.health.') && m !== '/placement.v1.KvService/Session' && m !== '/etcdserverpb.Lease/LeaseKeepAlive' && m !== '/etcdserverpb.Watch/Watch' && m !== '/placement.v1.RegistryService/HeartbeatStream') assert.ok(m in SAMPLES, `gRPC method ${m} has no row in this table test`);
     }
     const table = httpDecisions({ metricsAuth: false });
     const routes = running.httpRoutes();
@@ -156,6 +181,7 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
       ['/etcdserverpb.Auth/RoleAdd', { name: 'tw' }],
       ['/etcdserverpb.Auth/RoleGrantPermission', { name: 'tw', perm: { permType: Permission_Type.READWRITE, key: Buffer.from('/t/'), rangeEnd: Buffer.from('/t0') } }],
       ['/etcdserverpb.Auth/RoleGrantPermission', { name: 'tw', perm: { permType: Permission_Type.READWRITE, key: Buffer.from('t/'), rangeEnd: Buffer.from('t0') } }],
+      ['/etcdserverpb.Auth/RoleGrantPermission', { name: 'tw', perm: { permType: Permission_Type.READWRITE, key: Buffer.from('/placement/'), rangeEnd: Buffer.from('/placement0') } }],
       ['/etcdserverpb.Auth/UserGrantRole', { user: 'alice', role: 'tw' }],
       ['/etcdserverpb.Auth/UserGrantRole', { user: 'bob', role: 'tw' }],
       ['/etcdserverpb.Auth/AuthEnable', {}],

@@ -24,6 +24,7 @@ import { registerAuth } from './auth.js';
 import { readPassword } from './password.js';
 import { registerRecipes } from './recipes.js';
 import { registerSnapshot } from './snapshot.js';
+import { registerPlacement } from './placement.js';
 
 export const DEFAULT_ENDPOINTS = '127.0.0.1:1228';
 
@@ -189,6 +190,7 @@ export function buildProgram(): Command {
   registerAuth(program);
   registerRecipes(program);
   registerSnapshot(program);
+  registerPlacement(program);
 
   // Every (sub)command: usage errors throw instead of exiting, so main() decides the code.
   const configure = (c: Command): void => {
