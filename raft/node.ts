@@ -1285,7 +1285,11 @@ export class RaftNode {
       if (pr.next > last && !sendIfEmpty) return;
       const prev = pr.next - 1;
       const prevTerm = log.term(prev);
-      if (prevTerm < 0) {
+      // The configuration the log starts from is in no entry: a member outside it (one that joined
+      // later) would replay the log from index 1 on top of the wrong configuration and end up
+      // refusing its own leader. It needs a snapshot, which carries the configuration; the
+      // application sends its newest (or takes one) when none exists at the log's start.
+      if (prevTerm < 0 || (prev === 0 && !isMember(this.baseConf, pr.id))) {
         this.sendSnapshot(pr);
         return;
       }

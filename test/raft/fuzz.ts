@@ -101,8 +101,13 @@ export function fuzz(seed: number, steps: number, nNodes = 3, bugs: PlantedBugs 
       }
       for (const m of rd.messages) {
         if (m.type === MessageType.Snapshot && m.snapshot) {
-          if (!d.snapshot) throw new Error(`node ${id} sends snapshot ${JSON.stringify(m.snapshot.meta)} without one: ${JSON.stringify(s.node.status())}`);
-          m.snapshot = { meta: m.snapshot.meta, data: d.snapshot.data };
+          if (!d.snapshot) {
+            if (m.snapshot.meta.index !== 0) throw new Error(`node ${id} sends snapshot ${JSON.stringify(m.snapshot.meta)} without one: ${JSON.stringify(s.node.status())}`);
+            // As the node's driver: no snapshot yet for a member that joined later — send one of
+            // the applied state (the core accepts a newer one); with nothing applied, none (the core retries).
+            if (s.applied === 0) continue;
+            m.snapshot = { meta: s.node.snapshotMetaAt(s.applied), data: enc(JSON.stringify(s.state)) };
+          } else m.snapshot = { meta: m.snapshot.meta, data: d.snapshot.data };
         }
         pool.push(m);
       }

@@ -164,3 +164,29 @@ test('Membership: no promiscuous peers — votes and acks from non-members do no
   assert.equal(n.status().hardState.commit, 0, 'a stranger\'s ack does not commit');
   assert.deepEqual(n.status().progress.map((p) => p.id).sort(), [1, 2, 3]);
 });
+
+test('Membership: a member that joined after the log began gets a snapshot, never the log from index 1 (the founding configuration is in no entry)', () => {
+  const n = newNode(1, [1, 2, 3], { preVote: false });
+  makeLeader(n);
+  ackAll(n, [2, 3]);
+  n.propose(enc('a'));
+  drainMsgs(n);
+  ackAll(n, [2, 3]);
+  assert.equal(n.proposeConfChange(cc(ConfChangeType.AddLearner, 4)).ok, true);
+  drainMsgs(n);
+  ackAll(n, [2, 3]);
+  const { lastIndex, hardState } = n.status();
+  // 4 has an empty log: it refuses the first probe, which sends the leader back to index 1.
+  n.step(msg({ type: MessageType.AppendResponse, from: 4, to: 1, term: hardState.term, index: lastIndex, reject: true, rejectHint: 0 }));
+  const to4 = drainMsgs(n).filter((m) => m.to === 4);
+  assert.equal(to4.some((m) => m.type === MessageType.Append && m.index === 0), false, `no Append from index 1: ${JSON.stringify(to4.map((m) => [m.type, m.index]))}`);
+  const snap = to4.find((m) => m.type === MessageType.Snapshot);
+  assert.ok(snap?.snapshot, 'a Snapshot instead');
+  assert.deepEqual(snap.snapshot.meta.confState.voters, [1, 2, 3]);
+
+  // A founding member that is as far behind still gets the log: it started from that configuration.
+  n.step(msg({ type: MessageType.AppendResponse, from: 3, to: 1, term: hardState.term, index: lastIndex, reject: true, rejectHint: 0 }));
+  const to3 = drainMsgs(n).filter((m) => m.to === 3);
+  assert.ok(to3.some((m) => m.type === MessageType.Append && m.index === 0), `the log from index 1 for a founder: ${JSON.stringify(to3.map((m) => [m.type, m.index]))}`);
+  assert.equal(to3.some((m) => m.type === MessageType.Snapshot), false);
+});

@@ -128,7 +128,10 @@ export class Network {
       if (rd.hardState) d.hardState = { ...rd.hardState };
       for (const msg of rd.messages) {
         if (msg.type === MessageType.Snapshot && msg.snapshot) {
-          msg.snapshot = { meta: msg.snapshot.meta, data: d.snapshot!.data };
+          if (d.snapshot) msg.snapshot = { meta: msg.snapshot.meta, data: d.snapshot.data };
+          // As the node's driver: no snapshot yet for a member that joined later — send one of the applied state.
+          else if (m.applied > 0) msg.snapshot = { meta: m.node.snapshotMetaAt(m.applied), data: enc(JSON.stringify(m.state)) };
+          else continue;
         }
         this.sent.push(msg);
         this.queue.push(msg);

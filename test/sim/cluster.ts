@@ -157,7 +157,8 @@ interface SimNode {
   reads: Map<number, PendingRead>;
   waiting: WaitingRead[];
   /** State-machine snapshots this node can ship, by index. */
-  snapData: Map<number, Uint8Array>;
+  /** Snapshots this node can send, by index. */
+  snaps: Map<number, Snapshot>;
   /** An older copy of the disk (taken at some earlier start), for the stale-restart fault. */
   backup: Disk | undefined;
   /** Lost state in a stale restart and has not caught up since. */
@@ -567,7 +568,7 @@ export class Simulation {
       proposals: new Map(),
       reads: new Map(),
       waiting: [],
-      snapData: new Map(),
+      snaps: new Map(),
       backup: undefined,
       stale: false,
     };
@@ -648,8 +649,8 @@ export class Simulation {
     n.proposals.clear();
     n.reads.clear();
     n.waiting = [];
-    n.snapData.clear();
-    if (d.snap !== undefined) n.snapData.set(d.snap.meta.index, d.snap.data);
+    n.snaps.clear();
+    if (d.snap !== undefined) n.snaps.set(d.snap.meta.index, d.snap);
     n.incarnation++;
     const rng = this.rng.fork();
     return new RaftNode(
@@ -669,7 +670,9 @@ export class Simulation {
         hardState: { ...d.hs },
         snapshot: snapMeta,
         entries: d.log.entries(),
-        confState: this.bootstrap,
+        // A member added later starts as a real joiner does: knowing no configuration; it learns
+        // one from a snapshot.
+        confState: n.id <= this.opts.nodes ? this.bootstrap : { voters: [], learners: [] },
         applied: sm.applied,
         rejoin: d.rejoin,
       },
@@ -850,9 +853,20 @@ export class Simulation {
           break;
         case MessageType.Snapshot: {
           this.leaderMessage(n, m.term);
-          const meta = m.snapshot!.meta;
-          const data = n.snapData.get(meta.index);
-          if (data === undefined) throw new Error(`driver: node ${n.id} has no snapshot data at ${meta.index}`);
+          // As the node's driver: the snapshot at the core's compaction point, else the newest one
+          // (the core accepts a newer one), else none yet — take one and let the core retry.
+          const newest = Math.max(-1, ...n.snaps.keys());
+          const snap = n.snaps.get(m.snapshot!.meta.index) ?? (newest >= m.snapshot!.meta.index ? n.snaps.get(newest) : undefined);
+          if (snap === undefined) {
+            const inc = n.incarnation;
+            this.tr(`node ${n.id} has no snapshot at ${m.snapshot!.meta.index} for ${m.to}: takes one`);
+            this.reports.push(() => {
+              if (n.state === 'up' && n.incarnation === inc) this.snapshotNow(n);
+            });
+            this.dropped(inc, m, false);
+            continue;
+          }
+          const { meta, data } = snap;
           const sm = KvState.deserialize(data);
           if (sm.applied !== meta.index || sm.appliedTerm !== meta.term) {
             throw new Violation('snapshot', `node ${n.id} sends snapshot ${meta.index}/${meta.term}, but its state is at ${sm.applied}/${sm.appliedTerm}`);
@@ -889,7 +903,7 @@ export class Simulation {
       }
       this.checker.observeSnapshot(n.id, s.meta.index, s.meta.term, sm.chain);
       n.sm = sm;
-      n.snapData.set(s.meta.index, s.data);
+      n.snaps.set(s.meta.index, s);
       this.trimSnapData(n);
       for (const idx of Array.from(n.proposals.keys())) if (idx <= s.meta.index) n.proposals.delete(idx);
       this.stats.snapshotsInstalled++;
@@ -977,9 +991,9 @@ export class Simulation {
   }
 
   private trimSnapData(n: SimNode): void {
-    if (n.snapData.size <= 3) return;
-    const keys = Array.from(n.snapData.keys()).sort((a, b) => a - b);
-    for (let k = 0; k < keys.length - 3; k++) n.snapData.delete(keys[k]!);
+    if (n.snaps.size <= 3) return;
+    const keys = Array.from(n.snaps.keys()).sort((a, b) => a - b);
+    for (let k = 0; k < keys.length - 3; k++) n.snaps.delete(keys[k]!);
   }
 
   // ------------------------------------------------------------------ network
@@ -1243,6 +1257,14 @@ export class Simulation {
     const raft = n.raft!;
     const applied = n.sm.applied;
     if (applied - n.view.snapIndex < this.rng.range(1, 30)) return;
+    this.snapshotNow(n);
+  }
+
+  /** The application takes a snapshot at its applied index and compacts the log. */
+  private snapshotNow(n: SimNode): void {
+    const raft = n.raft!;
+    const applied = n.sm.applied;
+    if (applied <= n.view.snapIndex) return;
     if (raft.status().applied !== applied) throw new Error(`driver: node ${n.id} applied ${applied} but core says ${raft.status().applied}`);
     const meta = raft.snapshotMetaAt(applied);
     if (meta.term !== n.sm.appliedTerm) {
@@ -1260,7 +1282,7 @@ export class Simulation {
     });
     raft.compact(applied);
     n.view.compact(applied);
-    n.snapData.set(applied, data);
+    n.snaps.set(applied, { meta, data });
     this.trimSnapData(n);
     this.stats.compactions++;
     this.tr(`node ${n.id} snapshots at ${applied}/${meta.term} and compacts`);
