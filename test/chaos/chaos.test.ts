@@ -10,7 +10,7 @@ const baseSeed = process.env.CHAOS_SEED !== undefined ? Number(process.env.CHAOS
 console.log(`# chaos seed ${baseSeed} (replay with CHAOS_SEED=${baseSeed})`);
 const log = process.env.CHAOS_VERBOSE ? (l: string) => console.log(`# ${l}`) : undefined;
 
-test('short chaos run (pause, partition, kill) stays linearizable and converges, watchers on every member deliver the committed history, and every fenced write under the mutex came from its owner', { timeout: 6 * 60_000 }, async () => {
+test('short chaos run (pause, partition, kill) stays linearizable and converges, watchers on every member deliver the committed history, every fenced write under the mutex came from its owner, and crashed brokers never leave a shard with two leaders at one epoch', { timeout: 6 * 60_000 }, async () => {
   const out = await runChaos({
     timeSec: 45,
     nodes: 3,
@@ -20,6 +20,7 @@ test('short chaos run (pause, partition, kill) stays linearizable and converges,
     keys: 5,
     rate: 50,
     lockers: 3,
+    brokers: 4,
     quietMs: [1000, 2000],
     holdMs: [2000, 3500],
     reportName: `test-chaos-seed${baseSeed}`,
@@ -35,6 +36,10 @@ test('short chaos run (pause, partition, kill) stays linearizable and converges,
   const locks = out.report.locks;
   assert.ok(locks?.ok, locks?.message);
   console.log(`# locks: ${locks.message}`);
+  const shards = out.report.shards;
+  assert.ok(shards?.ok, shards?.message);
+  console.log(`# brokers: ${shards.message}`);
+  assert.ok(shards.crashes >= 1 && shards.claims >= 8, `the broker nemesis crashed brokers and leaders were handed out: ${shards.message}`);
   assert.ok(locks.acquired >= 10 && locks.fencedWrites >= locks.ackedWrites && locks.ackedWrites >= 10, `the lockers made real progress: ${locks.message}`);
   assert.ok(s.ok > 200, `expected a real workload, got ${s.ok} ok ops`);
   // Every third client speaks the etcd API (Range, read-only Txn, Put, Txn, DeleteRange, CAS as a Txn).

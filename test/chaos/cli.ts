@@ -1,5 +1,5 @@
 // npm run chaos -- --time SECONDS --nodes 3|5 --nemesis LIST [--seed S] [--clients N] [--keys K]
-//                  [--rate OPS] [--op-timeout MS] [--lockers N] [--planted-bug local-reads] [--report-dir DIR]
+//                  [--rate OPS] [--op-timeout MS] [--lockers N] [--brokers N] [--planted-bug local-reads] [--report-dir DIR]
 // Exit code 0 only on a pass (linearizable, converged, no acknowledged write lost).
 
 import { Command, Option } from 'commander';
@@ -17,6 +17,7 @@ const program = new Command('chaos')
   .option('--rate <ops>', 'target operations per second across clients', '60')
   .option('--op-timeout <ms>', 'deadline of one operation', '1000')
   .option('--lockers <n>', 'SDK clients contending for one mutex, making fenced writes while they hold it (checked: each came from the owner at its revision)', '2')
+  .option('--brokers <n>', 'simulated brokers (BrokerAgents) holding 2N shards, crashed now and then by a broker nemesis (checked: one leader per shard and epoch)', '0')
   .option('--transport <kind>', 'how clients send operations: unary, session, etcd (the etcd KV API) or mixed (clients take turns)', 'mixed')
   .addOption(new Option('--planted-bug <bug>', 'run the servers with a planted bug (the run should then FAIL)').choices(['local-reads']))
   .option('--report-dir <dir>', 'where to write the JSON and HTML report (default: reports/)')
@@ -56,7 +57,7 @@ const seed = opts.seed !== undefined ? int('seed', 0) : Math.floor(Math.random()
 const time = int('time', 1);
 const nodes = Number(opts.nodes);
 const clients = int('clients', 1);
-const command = `npm run chaos -- --time ${time} --nodes ${nodes} --nemesis ${nemeses.join(',')} --seed ${seed} --clients ${clients} --keys ${int('keys', 1)} --rate ${int('rate', 1)} --transport ${transport} --lockers ${int('lockers', 0)}${opts.plantedBug ? ` --planted-bug ${String(opts.plantedBug)}` : ''}`;
+const command = `npm run chaos -- --time ${time} --nodes ${nodes} --nemesis ${nemeses.join(',')} --seed ${seed} --clients ${clients} --keys ${int('keys', 1)} --rate ${int('rate', 1)} --transport ${transport} --lockers ${int('lockers', 0)} --brokers ${int('brokers', 0)}${opts.plantedBug ? ` --planted-bug ${String(opts.plantedBug)}` : ''}`;
 console.log(`chaos: seed ${seed}\n  replay: ${command}`);
 
 const outcome = await runChaos({
@@ -69,6 +70,7 @@ const outcome = await runChaos({
   rate: int('rate', 1),
   opTimeoutMs: int('opTimeout', 1),
   lockers: int('lockers', 0),
+  brokers: int('brokers', 0),
   transport: transport as 'unary' | 'session' | 'etcd' | 'mixed',
   plantedBug: opts.plantedBug === 'local-reads' ? 'local-reads' : '',
   reportDir: typeof opts.reportDir === 'string' ? opts.reportDir : undefined,

@@ -9,6 +9,7 @@ import { describeOp, type HistoryOp } from './checker/history.js';
 import type { FaultRecord } from './nemesis.js';
 import type { WatchCheckResult } from './watch.js';
 import type { LockCheckResult } from './locks.js';
+import type { BrokerCheckResult } from './brokers.js';
 
 export interface ConvergenceResult {
   ok: boolean;
@@ -47,6 +48,7 @@ export interface ChaosReport {
   /** Watchers on every member against the committed history (absent in older reports). */
   watches?: WatchCheckResult;
   locks?: LockCheckResult;
+  shards?: BrokerCheckResult;
   faults: FaultRecord[];
   history: HistoryOp[];
 }

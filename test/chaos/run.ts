@@ -20,6 +20,7 @@ import { historyStats, writeReport, type AckedWritesResult, type ChaosReport, ty
 import { Workload } from './workload.js';
 import { ChaosWatchers, type WatchCheckResult } from './watch.js';
 import { ChaosLockers, type LockCheckResult } from './locks.js';
+import { ChaosBrokers, type BrokerCheckResult } from './brokers.js';
 import { PlacementClient, op } from '../../src/client/index.js';
 
 export interface ChaosOptions {
@@ -36,6 +37,8 @@ export interface ChaosOptions {
   transport?: 'unary' | 'session' | 'etcd' | 'mixed';
   /** SDK clients contending for one mutex and making fenced writes while they hold it (default 0). */
   lockers?: number;
+  /** Simulated brokers (BrokerAgents) holding shards, crashed now and then by the broker nemesis (default 0). */
+  brokers?: number;
   /** Sets PLACEMENT_PLANTED_BUG on every node (test-only server bug). */
   plantedBug?: '' | 'local-reads';
   /** Where reports go (default <repo>/reports). */
@@ -95,6 +98,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   let watchers: ChaosWatchers | null = null;
   let lockers: ChaosLockers | null = null;
   let locks: LockCheckResult | undefined;
+  let brokers: ChaosBrokers | null = null;
+  let shards: BrokerCheckResult | undefined;
   try {
     log(`seed ${o.seed}: starting ${o.nodes} nodes in ${rootDir}`);
     await cluster.start();
@@ -105,6 +110,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     const addresses = cluster.nodes.map((n) => ({ id: n.id, grpcAddress: n.grpcAddress }));
     watchers = new ChaosWatchers(addresses, 'chaos/', startRevision);
     if (o.lockers) lockers = new ChaosLockers(addresses, 'chaos-lock/', startRevision, o.lockers);
+    if (o.brokers) {
+      brokers = new ChaosBrokers(addresses, rnd, log, o.brokers, 2 * o.brokers);
+      await brokers.start();
+      log(`[${(clock() / 1000).toFixed(1)}s] ${o.brokers} brokers joined, ${2 * o.brokers} shards placed`);
+    }
 
     workload = new Workload({
       clients: o.clients,
@@ -137,6 +147,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     clearInterval(progress);
     log(`[${(clock() / 1000).toFixed(1)}s] stopping nemesis and healing`);
     await nemesis.stop();
+    await brokers?.heal();
     await workload.stop();
     await lockers?.halt();
     history = workload.history.slice();
@@ -156,6 +167,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
       watches = await watchers.check(finalRevision, 60_000);
       if (!watches.ok) reasons.push(`watches: ${watches.message}`);
       log(`watches: ${watches.message}`);
+    }
+    // ---- brokers: one leader per shard and epoch, every shard placed on live brokers ----
+    if (finalRevision !== null && brokers) {
+      shards = await brokers.check(startRevision, 60_000);
+      if (!shards.ok) reasons.push(`brokers: ${shards.message}`);
+      log(`brokers: ${shards.message}`);
     }
     // ---- locks: every fenced write came from the lock's owner at its revision ----
     if (finalRevision !== null && lockers) {
@@ -187,6 +204,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   } finally {
     watchers?.close();
     await lockers?.halt().catch(() => {});
+    await brokers?.close().catch(() => {});
     if (nemesis) await nemesis.stop().catch(() => {});
     await cluster.stop();
   }
@@ -215,6 +233,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     ackedWrites: acked,
     watches,
     locks,
+    shards,
     faults,
     history,
   };
