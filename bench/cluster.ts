@@ -25,6 +25,10 @@
 // TLS; BENCH_TLS=both alternates plain and TLS clusters BENCH_TLS_ROUNDS times (default 2: plain
 // then TLS, then TLS then plain) and ends with the TLS/plain throughput ratio of each row per
 // round. Only the SDK transport runs over TLS (the raw unary client is plaintext-only).
+// BENCH_AUTH=on (with BENCH_TLS on or both): the TLS cluster also has auth enabled — the client
+// certificate's CN is the user `bench`, whose role may read and write only under bench/ — so every
+// request pays the permission check, as issue 20's "TLS and auth on vs off" asks.
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +50,7 @@ const ONLY = process.env.BENCH_ONLY ?? '';
 // BENCH_NODE_ARGS="--flag ...": extra Node.js/V8 flags for the three nodes (experiments).
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const TLS_MODE = process.env.BENCH_TLS ?? 'off';
+const AUTH = process.env.BENCH_AUTH === 'on';
 const TLS_ROUNDS = Number(process.env.BENCH_TLS_ROUNDS ?? 2);
 const TRANSPORTS = (process.env.BENCH_TRANSPORT ?? (TLS_MODE === 'off' ? 'sdk,unary' : 'sdk')).split(',');
 
@@ -96,6 +101,7 @@ async function runCluster(certs: CertDir | null): Promise<Result[]> {
     };
     const writer = sdk(c.nodes.map((n) => n.grpcAddress));
     await writer.connect();
+    if (certs && AUTH) await enableAuth(writer);
     const readers = c.nodes.map((n) => sdk([n.grpcAddress]));
     const viaSdk: Ops = {
       set: (key, value) => writer.kv.set(key, value),
@@ -166,8 +172,23 @@ async function runCluster(certs: CertDir | null): Promise<Result[]> {
   }
 }
 
+/** Auth on: root (as etcd requires before enabling), and `bench` (the client certificate's CN) allowed only under bench/. */
+async function enableAuth(c: PlacementClient): Promise<void> {
+  const a = c.authAdmin;
+  const pw = randomBytes(12).toString('hex');
+  await a.userAdd('root', pw);
+  await a.userGrantRole('root', 'root');
+  await a.userAdd('bench', randomBytes(12).toString('hex'));
+  await a.roleAdd('bench-rw');
+  await a.roleGrantPermission('bench-rw', { type: 'readwrite', key: 'bench/', prefix: true });
+  await a.userGrantRole('bench', 'bench-rw');
+  await a.enable();
+  console.log('auth enabled: requests run as user bench (certificate CN), readwrite on bench/ only');
+}
+
 async function main(): Promise<void> {
   if (TLS_MODE !== 'off' && TLS_MODE !== 'on' && TLS_MODE !== 'both') throw new Error(`BENCH_TLS: "${TLS_MODE}" is not off, on or both`);
+  if (AUTH && TLS_MODE === 'off') throw new Error('BENCH_AUTH=on needs BENCH_TLS=on or both (the user is the client certificate\'s CN)');
   if (TLS_MODE === 'off') {
     await runCluster(null);
     return;
@@ -190,7 +211,7 @@ async function main(): Promise<void> {
       }
       rounds.push(round);
     }
-    console.log('\nTLS / plaintext throughput, per round (same row, same round):');
+    console.log(`\nTLS${AUTH ? ' + auth' : ''} / plaintext throughput, per round (same row, same round):`);
     const rate = (x: Result): number => x.ops / x.seconds;
     for (const row of rounds[0]!.plain) {
       const key = `${row.name} @${row.inFlight}`;
