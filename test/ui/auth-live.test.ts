@@ -91,7 +91,7 @@ describe('dashboard sign-in and Live page (auth and watch as the coming APIs wil
     await b.page.click('.login button[type="submit"]');
     await b.page.waitForSelector('a[data-page="live"][aria-current="page"]');
     const nav = await b.page.$$eval('nav[aria-label="Pages"] a', (as) => as.map((a) => a.getAttribute('data-page')));
-    assert.deepEqual(nav, ['cluster', 'keys', 'live', 'leases', 'users']);
+    assert.deepEqual(nav, ['cluster', 'keys', 'live', 'leases', 'brokers', 'users']);
     assert.deepEqual(seen.slice(before).filter((s) => s.auth !== BASIC), [], 'every request after sign-in is authorized');
   });
 

@@ -47,7 +47,8 @@ function BrokerRow({ n, held, led, expiresAt, now }: { n: BrokerNode; held: numb
     <tr data-node-id={n.nodeId}>
       <th scope="row">
         {nodeName(n.nodeId)}
-        {n.draining ? <span class="badge badge-muted">draining</span> : null}
+        {/* The space keeps "broker 7 draining" two words for copying and screen readers. */}
+        {n.draining ? <> <span class="badge badge-muted">draining</span></> : null}
       </th>
       <td data-col="type">{n.nodeType || <span class="muted">—</span>}</td>
       <td data-col="zone">{n.zone || <span class="muted">—</span>}</td>
@@ -107,7 +108,7 @@ function ShardRow({ s, alive }: { s: Shard; alive: Set<number> }) {
           {s.replicas.map((r) => (
             <li key={r}>
               {nodeName(r)}
-              {r === s.leader ? <span class="badge">leader</span> : null}
+              {r === s.leader ? <> <span class="badge">leader</span></> : null}
               {alive.has(r) ? null : <span class="bad"> (not registered)</span>}
             </li>
           ))}
