@@ -248,7 +248,7 @@ export function BrokersPage() {
       ) : null}
       {placement.error ? (
         notPermitted(placement.error) ? (
-          <Notice kind="error">Not permitted: {errorText(placement.error)} (reading the registry needs read access to /placement/registry/{cluster}/ and /placement/shards/{cluster}/)</Notice>
+          <Notice kind="error">Not permitted: {errorText(placement.error)} (the page needs read access to /placement/registry/{cluster}/nodes/ and /placement/shards/{cluster}/)</Notice>
         ) : (
           <Notice kind="error">
             Cannot read the brokers and shards: {errorText(placement.error)}
