@@ -50,6 +50,10 @@ describe('dashboard sign-in and Live page (auth and watch as the coming APIs wil
       next();
     });
     outer.get('/v1/openapi.json', (_req, res) => void res.json(doc));
+    // A signed-in user without read access to the registry, as the server answers it (403, code 7).
+    outer.get(['/v1/cluster/nodes', '/v1/shards'], (req, res) => {
+      res.status(403).json({ code: 7, data: null, error: `permission denied: ${req.path} of cluster ${String(req.query.cluster)} needs read on /placement/` });
+    });
     outer.get('/v1/watch', (req, res) => {
       res.set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.flushHeaders();
@@ -91,7 +95,7 @@ describe('dashboard sign-in and Live page (auth and watch as the coming APIs wil
     await b.page.click('.login button[type="submit"]');
     await b.page.waitForSelector('a[data-page="live"][aria-current="page"]');
     const nav = await b.page.$$eval('nav[aria-label="Pages"] a', (as) => as.map((a) => a.getAttribute('data-page')));
-    assert.deepEqual(nav, ['cluster', 'keys', 'live', 'leases', 'users']);
+    assert.deepEqual(nav, ['cluster', 'keys', 'live', 'leases', 'brokers', 'users']);
     assert.deepEqual(seen.slice(before).filter((s) => s.auth !== BASIC), [], 'every request after sign-in is authorized');
   });
 
@@ -127,6 +131,14 @@ describe('dashboard sign-in and Live page (auth and watch as the coming APIs wil
     await b.page.waitForSelector('nav a[data-page="live"]');
     assert.ok(seen.length > before);
     assert.deepEqual(seen.slice(before).filter((s) => s.auth !== BEARER), []);
+  });
+
+  it('shows the Brokers and shards page only as a refusal when the user may not read the registry', async () => {
+    await b.page.goto(`${origin}/ui/#/brokers?cluster=mq`);
+    await b.page.waitForFunction(() => /^Not permitted: permission denied: \/v1\/(cluster\/nodes|shards) of cluster mq/.test(document.querySelector('main [role="alert"]')?.textContent ?? ''));
+    assert.equal(await b.page.$('#brokers'), null, 'no broker table');
+    assert.equal(await b.page.$('#shards'), null, 'no shard table');
+    await b.screenshot('brokers-forbidden');
   });
 
   it('made only requests its OpenAPI document lists', () => {

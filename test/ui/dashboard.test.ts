@@ -2,7 +2,9 @@
 // 3-node cluster and sees the leader and every member; a key created in the browser is read back
 // through gRPC (the SDK); an edit is refused when the SDK changed the key between load and save;
 // a delete asks first; after the leader is SIGKILLed the page shows the new leader within
-// seconds. Every request the page made is an operation of /v1/openapi.json, on the node's own
+// seconds. The Brokers and shards page shows brokers registered through the SDK and the shards
+// created on them, finds a shard by name, and shows its new leader after its leader's broker
+// unregisters. Every request the page made is an operation of /v1/openapi.json, on the node's own
 // origin. Screenshots of each page go to reports/ui/.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +17,10 @@ import { buildUi, openBrowser, undocumented, type BrowserSession } from './brows
 // axe-core, evaluated in the page through the DevTools protocol (the page's own CSP allows only its scripts).
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-describe('dashboard in a browser, served by a follower of a 3-node cluster', { timeout: 120_000 }, () => {
+/** The broker cluster registered on the Placement Center for the Brokers and shards page. */
+const BROKERS = 'mq';
+
+describe('dashboard in a browser, served by a follower of a 3-node cluster', { timeout: 150_000 }, () => {
   let c: Cluster;
   let b: BrowserSession;
   let client: PlacementClient;
@@ -32,6 +37,11 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
     await client.kv.set('/brokers/1', '{"host":"10.0.0.1","port":9092}');
     await client.kv.set('/brokers/1/shards/a', 'leader');
     await client.kv.set('/config/bytes', Buffer.from([0, 1, 2, 255]));
+    for (const [id, zone] of [[1, 'eu-1a'], [2, 'eu-1b'], [3, 'eu-1c'], [4, 'eu-1a']] as const) {
+      await client.registry.register(BROKERS, id, { zone, addresses: [`10.0.1.${id}:9092`], ttlSeconds: 60 });
+    }
+    await client.placement.createShard(BROKERS, 'orders-0', 3);
+    await client.placement.createShard(BROKERS, 'payments-0', 2);
   });
 
   after(async () => {
@@ -67,7 +77,7 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
     // Pages whose APIs this server does not have are not offered.
     const nav = await b.page.$$eval('nav[aria-label="Pages"] a', (as) => as.map((a) => a.getAttribute('data-page')));
     // 'live' appears because the node serves an event stream (GET /v1/watch, text/event-stream).
-    assert.deepEqual(nav, ['cluster', 'keys', 'live', 'leases', 'users']);
+    assert.deepEqual(nav, ['cluster', 'keys', 'live', 'leases', 'brokers', 'users']);
   });
 
   it('browses the tree by "/", shows a value as JSON, text and hex', async () => {
@@ -162,6 +172,63 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
     await b.screenshot('leases');
   });
 
+  it('shows the brokers and the placement map, finds a shard, and shows its new leader after its broker leaves', async () => {
+    // No cluster named in the route: the page finds the only one registered under /placement/.
+    await b.page.goto(`${origin}/ui/#/brokers`);
+    await b.page.waitForFunction(() => document.querySelectorAll('#brokers tbody tr[data-node-id]').length === 4 && document.querySelectorAll('#shards tbody tr[data-shard]').length === 2, { timeout: 10_000 });
+    assert.match(b.page.url(), /#\/brokers\?cluster=mq$/);
+    assert.equal(await b.page.$eval('#broker-cluster', (el) => (el as HTMLInputElement).value), BROKERS);
+    const shards = new Map((await client.placement.listShards(BROKERS)).shards.map((s) => [s.shardName, s]));
+    const orders = shards.get('orders-0')!;
+    for (const id of [1, 2, 3, 4]) {
+      const row = `#brokers tr[data-node-id="${id}"]`;
+      assert.equal(await text(`${row} td[data-col="zone"]`), id === 4 ? 'eu-1a' : `eu-1${'abc'[id - 1]}`);
+      assert.equal(await text(`${row} td[data-col="addresses"]`), `10.0.1.${id}:9092`);
+      assert.equal(await text(`${row} td[data-col="type"]`), 'broker');
+      const held = [...shards.values()].filter((s) => s.replicas.includes(id)).length;
+      assert.match(await text(`${row} td[data-col="shards"]`), new RegExp(`^${held}\\b`));
+      assert.match(await text(`${row} td[data-col="state"]`), /alive[\s\S]*lease \d+, \d+ s left/);
+    }
+    const row = '#shards tr[data-shard="orders-0"]';
+    assert.equal(await b.page.$eval(`${row} td[data-col="leader"]`, (el) => Number((el as HTMLElement).dataset.leaderId)), orders.leader);
+    assert.equal(await text(`${row} td[data-col="epoch"]`), String(orders.epoch));
+    assert.equal(await text(`${row} td[data-col="status"]`), orders.status);
+    for (const r of orders.replicas) assert.match(await text(`${row} td[data-col="replicas"]`), new RegExp(`broker ${r}\\b`));
+
+    // "Who holds shard X": the filter keeps the matching rows and answers in one line.
+    await b.page.type('#shard-filter', 'orders');
+    await b.page.waitForFunction(() => document.querySelectorAll('#shards tbody tr[data-shard]').length === 1);
+    assert.equal(
+      await text('#shard-answer'),
+      `Shard orders-0: led by broker ${orders.leader} at epoch ${orders.epoch}; replicas on ${orders.replicas.map((r) => `broker ${r}`).join(', ')}; status ${orders.status}.`,
+    );
+    assert.match(b.page.url(), /shard=orders/, 'the filter is in the route, so the answer can be linked');
+    await b.screenshot('brokers');
+
+    // The leader's broker leaves: the Placement Center leader reassigns, the page follows by itself.
+    const t0 = Date.now();
+    assert.equal(await client.registry.unregister(BROKERS, orders.leader), true);
+    const handle = await b.page.waitForFunction(
+      (old) => {
+        const id = Number((document.querySelector('#shards tr[data-shard="orders-0"] td[data-col="leader"]') as HTMLElement | null)?.dataset.leaderId ?? 0);
+        return id !== 0 && id !== old ? id : null;
+      },
+      { timeout: 15_000, polling: 100 },
+      orders.leader,
+    );
+    const shown = (await handle.jsonValue()) as number;
+    console.log(`# the page showed shard orders-0's new leader (broker ${shown}) ${((Date.now() - t0) / 1000).toFixed(1)} s after broker ${orders.leader} unregistered`);
+    const now = await client.placement.getShard(BROKERS, 'orders-0');
+    assert.equal(shown, now.leader);
+    assert.equal(now.epoch, orders.epoch + 1);
+    await b.page.waitForFunction((e) => document.querySelector('#shards tr[data-shard="orders-0"] td[data-col="epoch"]')?.textContent === String(e), {}, now.epoch);
+    await b.page.waitForFunction(() => document.querySelectorAll('#brokers tbody tr[data-node-id]').length === 3);
+    assert.equal(await b.page.$(`#brokers tr[data-node-id="${orders.leader}"]`), null, 'the broker that left is no longer listed');
+    assert.match(await text('#shard-answer'), new RegExp(`led by broker ${now.leader} at epoch ${now.epoch}; replicas on ${now.replicas.map((r) => `broker ${r}`).join(', ')};`));
+    assert.ok(!now.replicas.includes(orders.leader));
+    await b.screenshot('brokers-reassigned');
+  });
+
   it('works from the keyboard: skip link, navigation, the tree, a dialog that Escape closes', async () => {
     // A fresh load, so focus starts at the top of the document.
     await b.page.goto(`${origin}/ui/#/cluster`);
@@ -213,6 +280,7 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
       ['#/cluster', '#members tbody tr'],
       ['#/keys?prefix=/brokers/&key=/brokers/1', '#value'],
       ['#/leases', '#leases caption'],
+      ['#/brokers?cluster=mq', '#shards tr[data-shard]'],
       ['#/users', '#users tr[data-user]'],
     ];
     const found: string[] = [];
@@ -264,7 +332,7 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
     assert.ok(b.requests.length > 20, `${b.requests.length} requests recorded`);
     assert.deepEqual(undocumented(b.requests, origin, doc.paths), []);
     const seen = new Set(b.requests.map((r) => `${r.method} ${new URL(r.url).pathname}`));
-    for (const op of ['GET /v1/cluster/overview', 'GET /metrics', 'GET /v1/kv', 'PUT /v1/kv', 'DELETE /v1/kv', 'GET /v1/users', 'GET /v1/leases']) {
+    for (const op of ['GET /v1/cluster/overview', 'GET /metrics', 'GET /v1/kv', 'PUT /v1/kv', 'DELETE /v1/kv', 'GET /v1/users', 'GET /v1/leases', 'GET /v1/cluster/nodes', 'GET /v1/shards']) {
       assert.ok(seen.has(op), `the page used ${op}`);
     }
     assert.deepEqual(b.pageErrors, []);

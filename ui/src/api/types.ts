@@ -83,3 +83,39 @@ export interface User {
   createdAtMs: number;
   updatedAtMs: number;
 }
+
+/** A broker's last load report (its heartbeat). */
+export interface BrokerLoad {
+  shardCount?: number;
+  cpuPercent?: number;
+  diskUsedBytes?: number;
+  diskTotalBytes?: number;
+}
+
+/** A registered broker (GET /v1/cluster/nodes): present only while its lease lives. */
+export interface BrokerNode {
+  clusterName: string;
+  nodeId: number;
+  nodeType: string;
+  addresses: string[];
+  zone: string;
+  capacity: number;
+  extendInfo: string;
+  leaseId: number;
+  draining: boolean;
+  load?: BrokerLoad;
+  createRevision: number;
+}
+
+/** A shard of the placement map (GET /v1/shards). */
+export interface Shard {
+  clusterName: string;
+  shardName: string;
+  replicas: number[];
+  /** 0: no live replica can lead. */
+  leader: number;
+  epoch: number;
+  status: string;
+  replicationFactor: number;
+  modRevision: number;
+}

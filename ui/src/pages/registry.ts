@@ -2,11 +2,11 @@
 // node's /v1/openapi.json, so pages for APIs still being built appear with the build that has them.
 import type { FunctionComponent } from 'preact';
 import type { ApiDescription } from '../api/openapi.js';
+import { BrokersPage } from './brokers.js';
 import { ClusterPage } from './cluster.js';
 import { KeysPage } from './keys.js';
 import { LeasesPage } from './leases.js';
 import { LivePage } from './live.js';
-import { BrokersPage, REGISTRY_PREFIXES, REGISTRY_TAGS } from './resources.js';
 import { UsersPage } from './users.js';
 
 export interface PageDef {
@@ -34,7 +34,7 @@ export const PAGES: PageDef[] = [
   {
     id: 'brokers',
     title: 'Brokers and shards',
-    available: (a) => a.collections(REGISTRY_PREFIXES, REGISTRY_TAGS).length > 0,
+    available: (a) => a.has('get', '/v1/cluster/nodes') && a.hasQueryParam('get', '/v1/cluster/nodes', 'cluster') && a.has('get', '/v1/shards'),
     component: BrokersPage,
   },
   { id: 'users', title: 'Users', available: (a) => a.has('get', '/v1/users') && a.has('post', '/v1/users'), component: UsersPage },

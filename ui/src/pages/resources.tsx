@@ -1,10 +1,7 @@
-// Collections this dashboard has no dedicated page for yet (the broker registry and placement
-// map, roles): each documented GET collection is shown as a table of the first list in its
-// answer, refreshed every few seconds. A dedicated page replaces this when it is written.
-import { useContext } from 'preact/hooks';
+// Collections this dashboard has no dedicated page for yet (roles): each documented GET
+// collection is shown as a table of the first list in its answer, refreshed every few seconds. A dedicated page replaces this when it is written.
 import { api } from '../api/client.js';
 import { Notice, errorText } from '../components/notice.js';
-import { ApiContext } from '../context.js';
 import { usePoll } from '../hooks.js';
 
 /** The first array in an answer (its rows), e.g. data.brokers. */
@@ -56,22 +53,6 @@ export function Collection({ path }: { path: string }) {
         </table>
       </div>
       {polled.data !== null && rows.length === 0 ? <p class="muted">Empty.</p> : null}
-    </section>
-  );
-}
-
-export const REGISTRY_PREFIXES = ['/v1/brokers', '/v1/shards', '/v1/registry', '/v1/placement'];
-export const REGISTRY_TAGS = ['registry', 'brokers', 'shards', 'placement'];
-
-export function BrokersPage() {
-  const description = useContext(ApiContext);
-  const paths = description?.collections(REGISTRY_PREFIXES, REGISTRY_TAGS) ?? [];
-  return (
-    <section aria-labelledby="page-title">
-      <h1 id="page-title">Brokers and shards</h1>
-      {paths.map((p) => (
-        <Collection key={p} path={p} />
-      ))}
     </section>
   );
 }
