@@ -152,11 +152,16 @@ async function sendBackup(host: MaintenanceHost, res: Response): Promise<void> {
       'X-Placement-Backup-Index': String(backup.info.index),
     });
     res.flushHeaders();
+    // Each piece is written once the next is read, so the last one (the hash) goes out only after
+    // the private copy is removed: a client holding the whole backup leaves no copy behind.
+    let held: Buffer | undefined;
     for await (const { blob } of backup.pieces()) {
       if (res.destroyed) return; // the client went away: nothing more to send
-      if (!res.write(blob)) await drained(res);
+      if (held && !res.write(held)) await drained(res);
+      held = blob;
     }
-    res.end();
+    await backup.close();
+    res.end(held);
   } catch (err) {
     // Headers are out: the only honest signal left is a cut connection.
     if (res.headersSent) res.destroy(err as Error);

@@ -146,7 +146,7 @@ test('admin HTTP /v1/maintenance: status, hashkv, alarms, defragment, snapshot (
     const { info } = await verifyBackupFile(file);
     assert.equal(info.revision, last);
     assert.equal(info.clusterId, c.clusterId);
-    assert.deepEqual(backupsLeft(), [], 'the private copy of the backup was not removed');
+    assert.deepEqual(backupsLeft(), [], `the private copy of the backup was not removed: ${JSON.stringify(backupsLeft().map((d) => [d, readdirSync(join(backupsDir, d), { recursive: true })]))}`);
     const peers = '1=127.0.0.1:1';
     const root2 = join(dir, 'restored');
     const r = await runCtl(['snapshot', 'restore', file, '--data-dir', join(root2, 'node-1'), '--id', '1', '--peers', peers, '--cluster-id', 'restored']);
