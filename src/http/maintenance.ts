@@ -28,6 +28,8 @@ export interface MaintenanceHost extends BackupHost, StatusHost {
   readonly keyspace: Pick<StateMachine, 'createSnapshot' | 'dbSize' | 'alarms' | 'hashKv' | 'defragment'>;
   clusterStatus(): ClusterStatus;
   propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  /** ReadIndex barrier: afterwards the store holds every write committed before (writers are answered before their batch is on disk). */
+  readBarrier(serializable: boolean, deadline: number): Promise<void>;
   accepting(): boolean;
   track<T>(p: Promise<T>): Promise<T>;
 }
@@ -100,7 +102,9 @@ export function registerMaintenanceRoutes(app: express.Express, m: MaintenanceHt
 
   app.get('/v1/maintenance/alarms', async (req: Request, res: Response) => {
     parse(noQuerySchema, req.query, 'query');
-    ok(res, { alarms: (await need().keyspace.alarms()).map(alarmJson) });
+    const host = need();
+    await host.readBarrier(false, deadline());
+    ok(res, { alarms: (await host.keyspace.alarms()).map(alarmJson) });
   });
 
   // As `etcdctl alarm disarm`: every raised alarm that matches is cleared, one command each.
@@ -112,10 +116,12 @@ export function registerMaintenanceRoutes(app: express.Express, m: MaintenanceHt
       throw new PlacementError('NOT_FOUND', `memberId: ${b.memberId} is not a member of this cluster`);
     }
     const want = b.alarm === undefined ? undefined : AlarmType[b.alarm];
+    await host.readBarrier(false, deadline());
     const matching = (await host.keyspace.alarms()).filter((a) => (b.memberId === undefined || a.memberId === b.memberId) && (want === undefined || a.alarm === want));
     for (const a of matching) {
       answerResult(await host.propose(alarmCommand(AlarmRequest_AlarmAction.DEACTIVATE, a.memberId, a.alarm), deadline()), { what: `alarm ${AlarmType[a.alarm]} of member ${a.memberId}` });
     }
+    await host.readBarrier(false, deadline());
     ok(res, { disarmed: matching.map(alarmJson), alarms: (await host.keyspace.alarms()).map(alarmJson) });
   });
 
