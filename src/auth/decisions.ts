@@ -206,6 +206,14 @@ export function httpDecisions(opts: HttpDecisionOptions): Record<string, HttpDec
     'GET /v1/config/{name}': root,
     'PUT /v1/config/{name}': root,
     'DELETE /v1/config/{name}': root,
+    // Maintenance, as etcd's Maintenance service: this member's status and the alarm list a user
+    // (HTTP's cluster status needs one too); hashes, clearing alarms, defragmentation and backups root.
+    'GET /v1/maintenance/status': user,
+    'GET /v1/maintenance/hashkv': root,
+    'GET /v1/maintenance/alarms': user,
+    'POST /v1/maintenance/alarms/disarm': root,
+    'POST /v1/maintenance/defragment': root,
+    'GET /v1/maintenance/snapshot': root,
     ...PLACEMENT_HTTP_DECISIONS,
   };
 }

@@ -19,6 +19,7 @@ import { answerResult } from '../results.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { AdminBackend, HealthCheck, ReadOptions } from './backend.js';
 import { registerPlacementRoutes, type PlacementHttp } from './placement.js';
+import { registerMaintenanceRoutes, type MaintenanceHttp } from './maintenance.js';
 import { listChildren } from './children.js';
 import { clusterOverview, httpPeerGet, type NodeStatus, type PeerGet } from './overview.js';
 import { VERSION } from '../version.js';
@@ -76,6 +77,8 @@ export interface AdminAppOptions {
   maxListLimit?: number;
   /** The broker registry and shard map (src/http/placement.ts); absent: those routes answer UNAVAILABLE. */
   placement?: PlacementHttp;
+  /** The node's maintenance operations (src/http/maintenance.ts); absent: those routes answer UNAVAILABLE. */
+  maintenance?: MaintenanceHttp;
 }
 
 export const DEFAULT_MAX_KEY_BYTES = 4096;
@@ -443,6 +446,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   });
 
   registerPlacementRoutes(app, opts.placement);
+  registerMaintenanceRoutes(app, opts.maintenance);
 
   // ---------------------------------------------------------------- leases
   app.get('/v1/leases', async (req, res) => {

@@ -4,8 +4,10 @@
 // every documented operation exists.
 import { z } from 'zod';
 import {
+  alarmDisarmBodySchema,
   compactionBodySchema,
   configPutBodySchema,
+  hashKvQuerySchema,
   keyQuerySchema,
   kvPutBodySchema,
   listQuerySchema,
@@ -75,6 +77,7 @@ const membershipReply: Json = {
     members: { type: 'array', items: { $ref: '#/components/schemas/Member' } },
   },
 };
+const alarmItem: Json = { type: 'object', properties: { memberId: { type: 'integer' }, alarm: { type: 'string', enum: ['NOSPACE', 'CORRUPT'] } } };
 const memberIdParam: Json = { name: 'id', in: 'path', required: true, description: 'Member id', schema: { type: 'string', pattern: '^[1-9][0-9]*$' } };
 const membershipErrors = {
   '400': err('Invalid input: the message names the field and the rule'),
@@ -284,6 +287,91 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
           tags: ['cluster'],
           requestBody: jsonBody(moveLeaderBodySchema),
           responses: { '200': ok('Moved', membershipReply), ...membershipErrors, '404': err('No such member'), '504': err('Leadership did not move before the deadline') },
+        },
+      },
+      '/v1/maintenance/status': {
+        get: {
+          summary: "This member's maintenance status, as etcd's Maintenance.Status (version, DB size, leader, Raft positions, alarms)",
+          tags: ['maintenance'],
+          responses: {
+            '200': ok('Status', {
+              type: 'object',
+              properties: {
+                memberId: { type: 'integer' },
+                version: { type: 'string' },
+                dbSize: { type: 'integer', description: 'Bytes of the state machine on disk' },
+                leaderId: { type: 'integer', description: '0: no leader known' },
+                raftIndex: { type: 'integer', description: 'Commit index' },
+                raftTerm: { type: 'integer' },
+                raftAppliedIndex: { type: 'integer' },
+                isLearner: { type: 'boolean' },
+                alarms: { type: 'array', items: alarmItem },
+                errors: { type: 'array', items: { type: 'string' }, description: 'No leader, alarms raised' },
+              },
+            }),
+            ...badInput,
+          },
+        },
+      },
+      '/v1/maintenance/hashkv': {
+        get: {
+          summary: "This member's hash of the keyspace history up to a revision, as etcd's HashKV: equal on replicas that agree",
+          tags: ['maintenance'],
+          parameters: queryParams(hashKvQuerySchema),
+          responses: {
+            '200': ok('Hash', {
+              type: 'object',
+              properties: {
+                memberId: { type: 'integer' },
+                hash: { type: 'integer', description: 'CRC-32 of the events after the compact revision up to revision' },
+                revision: { type: 'integer', description: 'The revision hashed up to' },
+                compactRevision: { type: 'integer', description: '-1: never compacted' },
+              },
+            }),
+            '400': err('Invalid or unknown query parameter; or the revision is compacted or in the future'),
+          },
+        },
+      },
+      '/v1/maintenance/alarms': {
+        get: {
+          summary: 'The alarms raised in the cluster (NOSPACE: past the space quota, writes that grow the store are refused)',
+          tags: ['maintenance'],
+          responses: { '200': ok('Alarms', { type: 'object', properties: { alarms: { type: 'array', items: alarmItem } } }), ...badInput },
+        },
+      },
+      '/v1/maintenance/alarms/disarm': {
+        post: {
+          summary: 'Clear the raised alarms that match (no body: all of them), as etcdctl alarm disarm; a NOSPACE alarm is raised again while the store is still past the quota',
+          tags: ['maintenance'],
+          requestBody: { ...jsonBody(alarmDisarmBodySchema), required: false },
+          responses: {
+            '200': ok('Cleared', { type: 'object', properties: { disarmed: { type: 'array', items: alarmItem }, alarms: { type: 'array', items: alarmItem, description: 'Still raised' } } }),
+            ...badInput,
+            '404': err('memberId is not a member'),
+            ...commonErrors,
+          },
+        },
+      },
+      '/v1/maintenance/defragment': {
+        post: {
+          summary: "Defragment this member's store (gives back the space compaction freed)",
+          tags: ['maintenance'],
+          responses: {
+            '200': ok('Defragmented', { type: 'object', properties: { memberId: { type: 'integer' }, dbSizeBefore: { type: 'integer' }, dbSize: { type: 'integer' } } }),
+            ...badInput,
+          },
+        },
+      },
+      '/v1/maintenance/snapshot': {
+        get: {
+          summary: 'A consistent backup of this member (one revision, taken while writes go on), as etcd\'s Maintenance.Snapshot: the file placement-ctl snapshot save writes and snapshot restore reads',
+          description: 'Ends with the SHA-256 of the bytes before it. Content-Length is the whole backup: a shorter download is cut. X-Placement-Backup-Revision names its revision.',
+          tags: ['maintenance'],
+          responses: {
+            '200': { description: 'The backup', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+            ...badInput,
+            '503': err('The member is shutting down'),
+          },
         },
       },
       '/v1/cluster/overview': {

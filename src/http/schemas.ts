@@ -160,3 +160,31 @@ export type UserCreateBody = z.infer<typeof userCreateBodySchema>;
 export type UserUpdateBody = z.infer<typeof userUpdateBodySchema>;
 export type PermissionsBody = z.infer<typeof permissionsBodySchema>;
 export type ConfigPutBody = z.infer<typeof configPutBodySchema>;
+
+// ---------------------------------------------------------------- maintenance (src/http/maintenance.ts)
+/** No query parameters at all (a misspelt one is refused, not ignored). */
+export const noQuerySchema = z.object({}).strict();
+
+export const hashKvQuerySchema = z
+  .object({
+    revision: z
+      .string({ error: 'must be given once' })
+      .regex(/^[0-9]{1,16}$/, 'must be a revision (a non-negative decimal integer)')
+      .transform(Number)
+      .refine((n) => Number.isSafeInteger(n), 'must be at most 2^53-1')
+      .optional()
+      .describe('Hash the keyspace history up to this revision (0 or absent: the current one). Refused when compacted or in the future.'),
+  })
+  .strict();
+
+export const alarmNameSchema = z.enum(['NOSPACE', 'CORRUPT']).describe('The alarm: NOSPACE (space quota) or CORRUPT.');
+
+export const alarmDisarmBodySchema = z
+  .object({
+    memberId: z.number().int().min(1).max(2 ** 52).optional().describe("Only this member's alarms (absent: every member's)."),
+    alarm: alarmNameSchema.optional().describe('Only this alarm (absent: every alarm).'),
+  })
+  .strict();
+
+/** A POST that takes no parameters: no body, or `{}`. */
+export const emptyBodySchema = z.object({}).strict();

@@ -132,6 +132,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       auth: httpAuthMiddleware(authn, { metricsAuth: cfg.metricsAuth ?? false }),
       watchHub: etcdServices.hub,
       placement: { registry: placementServices.registry, shards: placementServices.shards, requestTimeoutMs: cfg.requestTimeoutMs },
+      maintenance: { host: node, requestTimeoutMs: cfg.requestTimeoutMs },
       // The other members' admin ports serve what this one does: HTTPS asks with this node's certificate.
       peerGet: security.https ? httpsPeerGet(() => security.https!.watcher.current) : undefined,
     });

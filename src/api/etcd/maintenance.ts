@@ -1,9 +1,6 @@
 // etcdserverpb.Maintenance, wire-compatible with etcd 3.4: Status, Hash/HashKV, MoveLeader,
 // Alarm, Defragment and Snapshot (a backup streamed as etcd streams one: the bytes, then their
 // SHA-256 as the last message; storage/snapshot/backup.ts describes the file).
-import { createHash, randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
   AlarmRequest_AlarmAction,
@@ -18,17 +15,17 @@ import {
   type SnapshotRequest,
   type SnapshotResponse,
 } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { SnapshotStore, backupSize, backupTrailer, type Alarm, type BackupInfo, type SnapshotReader } from '../../../storage/index.js';
+import type { Alarm } from '../../../storage/index.js';
 import { ResultCode } from '../../../proto/gen/placement/v1/command.js';
 import { alarmCommand, watchQuota } from '../../maintenance/quota.js';
 import type { Logger } from '../../log.js';
 import { PlacementError } from '../../errors.js';
 import { tolerant } from '../../grpc/malformed.js';
-import { VERSION } from '../../version.js';
 import { etcdUnary } from './call.js';
 import { ETCD_MEMBER_NOT_FOUND, type ClusterNode } from './cluster.js';
 import { ETCD_NO_LEADER, serviceError, toEtcdError } from './errors.js';
-import { forEachRecord, REVISION_KEY } from '../../maintenance/records.js';
+import { openBackup } from '../../maintenance/backup-stream.js';
+import { memberStatus } from '../../maintenance/status.js';
 import { headerFiller } from './header.js';
 import { etcdMemberId } from './ids.js';
 
@@ -51,24 +48,23 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
 
   return {
     status: unary(async () => {
-      const st = node.clusterStatus();
-      const dbSize = await sm.dbSize();
+      const st = await memberStatus(node);
       const errors: string[] = [];
       if (!st.leaderId) errors.push(ETCD_NO_LEADER);
       // As etcd prints an AlarmMember.
-      for (const a of await sm.alarms()) errors.push(`memberID:${etcdMemberId(clusterId, a.memberId)} alarm:${AlarmType[a.alarm] ?? a.alarm} `);
+      for (const a of st.alarms) errors.push(`memberID:${etcdMemberId(clusterId, a.memberId)} alarm:${AlarmType[a.alarm] ?? a.alarm} `);
       return {
         ...header(),
-        version: VERSION,
-        dbSize,
-        dbSizeInUse: dbSize,
+        version: st.version,
+        dbSize: st.dbSize,
+        dbSizeInUse: st.dbSize,
         leader: st.leaderId ? etcdMemberId(clusterId, st.leaderId) : 0,
         // etcd reports the commit index as raftIndex.
-        raftIndex: st.commitIndex,
-        raftTerm: st.term,
-        raftAppliedIndex: st.appliedIndex,
+        raftIndex: st.raftIndex,
+        raftTerm: st.raftTerm,
+        raftAppliedIndex: st.raftAppliedIndex,
         errors,
-        isLearner: st.role === 'learner',
+        isLearner: st.isLearner,
       };
     }),
     hash: unary(async () => {
@@ -121,40 +117,21 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
   };
 }
 
-/**
- * One backup: a snapshot of the state machine taken now (one LevelDB snapshot, so one applied
- * index and one revision even while writes go on), written to a private directory in the data
- * dir, streamed, then removed.
- */
+/** Streams one backup (src/maintenance/backup-stream.ts) as etcd does: the bytes, then their hash. */
 async function streamBackup(
   node: MaintenanceNode,
   call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>,
   header: () => { header: ResponseHeader },
 ): Promise<void> {
-  const dir = join(node.cfg.dataDir, 'backups', `${Date.now()}-${randomBytes(4).toString('hex')}`);
-  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  const backup = await openBackup(node, SNAPSHOT_PIECE);
   try {
-    const store = await SnapshotStore.open(dir, { retain: 1 });
-    const info = await node.keyspace.createSnapshot(store);
-    const reader = store.openReader(info.meta, { chunkSize: SNAPSHOT_PIECE });
-    const revision = await revisionOfSnapshot(reader);
-    const note: BackupInfo = { clusterId: node.cfg.clusterId, revision, index: info.meta.index, takenAt: new Date().toISOString() };
-    const total = backupSize(reader.size, note);
-    const h = createHash('sha256');
-    let sent = 0;
-    const send = async (blob: Buffer): Promise<void> => {
-      h.update(blob);
-      sent += blob.length;
+    for await (const { blob, remainingBytes } of backup.pieces()) {
       if (call.cancelled) throw new PlacementError('UNAVAILABLE', 'the client cancelled the snapshot');
-      if (!call.write({ ...header(), remainingBytes: total - 32 - sent, blob })) await drained(call);
-    };
-    for await (const chunk of reader.chunks()) await send(chunk);
-    await send(backupTrailer(reader.size, note));
-    const digest = h.digest();
-    call.write({ ...header(), remainingBytes: 0, blob: digest });
+      if (!call.write({ ...header(), remainingBytes, blob })) await drained(call);
+    }
     call.end();
   } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
+    await backup.close();
   }
 }
 
@@ -171,16 +148,6 @@ function drained(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotRespon
     call.on('cancelled', done);
     call.on('close', done);
   });
-}
-
-/** The keyspace revision a snapshot holds (its `!meta!revision` record; 1 when absent, a new store). */
-async function revisionOfSnapshot(reader: SnapshotReader): Promise<number> {
-  let found = 1;
-  await forEachRecord(reader.content(), (k, v) => {
-    // storage writes u64s little-endian (storage/wal/record.ts).
-    if (k.equals(REVISION_KEY)) found = Number(v.readBigUInt64LE(0));
-  });
-  return found;
 }
 
 /** Serves the Maintenance service and starts the space-quota check; returns the check's stop function. */

@@ -1,14 +1,16 @@
-// placement-ctl endpoint health | endpoint status: one answer per endpoint, for scripts and probes
-// (in the manner of `etcdctl endpoint health` / `endpoint status`). The endpoints are --endpoints,
+// placement-ctl endpoint health | status | hashkv: one answer per endpoint, for scripts and probes
+// (in the manner of `etcdctl endpoint health` / `endpoint status` / `endpoint hashkv`). The endpoints are --endpoints,
 // or with --cluster every member's advertised address. Exit code 7 when any endpoint is unhealthy.
 //
 // Health is what a client needs from a member: a linearizable read answered through it, which
 // takes a leader and a quorum (the ReadIndex round), within --timeout.
+import type * as grpc from '@grpc/grpc-js';
 import type { Command } from 'commander';
+import { MaintenanceService, type HashKVResponse } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { ClusterStatus, PlacementClient } from '../../client/index.js';
 import { EXIT } from './exit-codes.js';
 import { out, printJson, println, table } from './output.js';
-import { parseEndpoints, withClient, type GlobalOptions } from './program.js';
+import { UsageError, parseEndpoints, withClient, type GlobalOptions } from './program.js';
 
 /** The key a health probe reads (it need not exist). */
 const HEALTH_KEY = 'health';
@@ -21,6 +23,24 @@ async function targets(client: PlacementClient, g: GlobalOptions, opts: ClusterF
   if (!opts.cluster) return parseEndpoints(g.endpoints);
   const r = await client.cluster.members();
   return [...r.members].sort((a, b) => a.id - b.id).map((m) => m.address);
+}
+
+/** --rev: a revision, 0 meaning each member's current one. */
+function parseRevision(raw: string): number {
+  if (!/^[0-9]{1,16}$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw new UsageError(`--rev: expected a revision (a non-negative integer), got "${raw}"`);
+  return Number(raw);
+}
+
+/** etcd's HashKV on one endpoint, through the client (its auth, TLS and deadline). */
+function hashKv(client: PlacementClient, endpoint: string, revision: number, deadlineMs: number): Promise<HashKVResponse> {
+  const d = MaintenanceService.hashKv;
+  return client.invoke<HashKVResponse>(
+    'etcdserverpb.Maintenance/HashKV',
+    'read',
+    (s, md, o, cb) =>
+      s.generic.makeUnaryRequest(d.path, d.requestSerialize, d.responseDeserialize, { revision }, md, o, cb as (e: grpc.ServiceError | null, r?: HashKVResponse) => void),
+    { endpoint, deadlineMs },
+  );
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -106,6 +126,55 @@ export function registerEndpoint(program: Command): void {
           table(
             ['ENDPOINT', 'ID', 'VERSION', 'IS LEADER', 'IS LEARNER', 'RAFT TERM', 'RAFT INDEX', 'RAFT APPLIED INDEX', 'REVISION', 'ERRORS'],
             rows.map((r) => [r.endpoint, v(r.id), v(r.version), v(r.isLeader), v(r.isLearner), v(r.raftTerm), v(r.raftIndex), v(r.raftAppliedIndex), v(r.revision), r.errors.join(', ')]),
+          ),
+        );
+      });
+    });
+
+  endpoint
+    .command('hashkv')
+    .description(
+      "each endpoint's hash of the keyspace history up to a revision (etcdctl endpoint hashkv): members that agree answer the same hash " +
+        'for the same revision; ENDPOINT, HASH, REVISION, COMPACT REVISION, ERROR; exit code 7 when one does not answer',
+    )
+    .option('--rev <n>', "the revision to hash up to (default 0: each member's current revision)", parseRevision, 0)
+    .option('--cluster', "ask every member's advertised address instead of --endpoints")
+    .action(async (opts: ClusterFlag & { rev: number }, cmd: Command) => {
+      await withClient(cmd, async (client, g) => {
+        const eps = await targets(client, g, opts);
+        const results = await Promise.all(
+          eps.map(async (ep): Promise<{ endpoint: string; r?: HashKVResponse; error?: string }> => {
+            try {
+              return { endpoint: ep, r: await hashKv(client, ep, opts.rev, g.timeout) };
+            } catch (e) {
+              return { endpoint: ep, error: message(e) };
+            }
+          }),
+        );
+        if (results.some((x) => x.error !== undefined)) process.exitCode = EXIT.UNHEALTHY;
+        if (g.json) {
+          // etcdctl's shape: {"Endpoint", "HashKV": the HashKV response with etcd's field names}.
+          printJson(
+            results.map(({ endpoint, r, error }) =>
+              r
+                ? {
+                    Endpoint: endpoint,
+                    HashKV: {
+                      header: { cluster_id: r.header?.clusterId ?? 0, member_id: r.header?.memberId ?? 0, revision: r.header?.revision ?? 0, raft_term: r.header?.raftTerm ?? 0 },
+                      hash: r.hash,
+                      compact_revision: r.compactRevision,
+                    },
+                  }
+                : { Endpoint: endpoint, error },
+            ),
+          );
+          return;
+        }
+        const v = (x: number | undefined): string => (x === undefined ? '-' : String(x));
+        println(
+          table(
+            ['ENDPOINT', 'HASH', 'REVISION', 'COMPACT REVISION', 'ERROR'],
+            results.map(({ endpoint, r, error }) => [endpoint, v(r?.hash), v(r?.header?.revision), v(r?.compactRevision), error ?? '']),
           ),
         );
       });
