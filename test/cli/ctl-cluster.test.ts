@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { startCluster, type Cluster } from '../support/cluster.js';
 import { runCtl, type CtlResult } from './support/run-ctl.js';
 
-/** Runs examples/broker.ts (through tsx) against `endpoint`. */
+/** Runs examples/sdk-basics.ts (through tsx) against `endpoint`. */
 async function spawnExample(endpoint: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../examples/broker.ts', import.meta.url))], {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../examples/sdk-basics.ts', import.meta.url))], {
     env: { ...process.env, PLACEMENT_ENDPOINTS: endpoint, BROKER_ID: '4' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

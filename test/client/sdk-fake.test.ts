@@ -408,8 +408,8 @@ describe('PlacementClient against a fake cluster', { timeout: 180_000 }, () => {
     assert.throws(() => new PlacementClient({ endpoints: 'a:1', deadlineMs: 0 }), InvalidArgumentError);
   });
 
-  test('examples/broker.ts runs: connect, store metadata, read cluster status', async () => {
-    const example = fileURLToPath(new URL('../../examples/broker.ts', import.meta.url));
+  test('examples/sdk-basics.ts runs: connect, store metadata, read cluster status', async () => {
+    const example = fileURLToPath(new URL('../../examples/sdk-basics.ts', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', example], {
       env: { ...process.env, PLACEMENT_ENDPOINTS: fc.node(2).address, BROKER_ID: '7' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -271,13 +271,13 @@ describe('registry and placement on one member', { timeout: 180_000 }, () => {
   });
 });
 
-describe('examples/three-brokers.ts', { timeout: 120_000 }, () => {
+describe('examples/broker.ts', { timeout: 120_000 }, () => {
   it('runs against a real member: three brokers join, broker 1 leaves, its shards move', async () => {
     const { spawn } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');
     const c = await startCluster({ nodes: 1 });
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../examples/three-brokers.ts', import.meta.url))], {
+      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../examples/broker.ts', import.meta.url))], {
         env: { ...process.env, PLACEMENT_ENDPOINTS: c.nodes[0]!.grpcAddress },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
