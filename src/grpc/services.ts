@@ -41,7 +41,8 @@ import { instrumentGrpcService } from '../metrics/grpc.js';
 import { VERSION } from '../version.js';
 import { answerResult } from '../results.js';
 import { KvService } from '../../proto/services.js';
-import { checkMalformed, tolerant, type Maybe } from './malformed.js';
+import { tolerant, type Maybe } from './malformed.js';
+import { unaryHandler, type Handler } from './unary.js';
 import { SessionHub } from './session.js';
 import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 
@@ -115,30 +116,10 @@ export function validateValue(value: Uint8Array, max: number): void {
   if (value.byteLength > max) throw invalidArgument(`value is ${value.byteLength} bytes, over the limit of ${max} bytes (max-value-bytes)`);
 }
 
-export type Handler<Req, Rep> = (req: Req, deadline: number) => Promise<Rep>;
+export type { Handler } from './unary.js';
 
 function unary<Req, Rep>(node: ServingNode, fn: Handler<Req, Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> {
-  return (call, cb) => {
-    if (!node.accepting()) {
-      cb(toServiceError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
-      return;
-    }
-    const dl = call.getDeadline();
-    let deadline = Date.now() + node.limits.requestTimeoutMs;
-    const d = dl instanceof Date ? dl.getTime() : Number(dl);
-    if (Number.isFinite(d) && d > 0 && d < deadline) deadline = d;
-    let p: Promise<Rep>;
-    try {
-      p = fn(checkMalformed(call.request), deadline);
-    } catch (err) {
-      cb(toServiceError(err));
-      return;
-    }
-    node.track(p).then(
-      (rep) => cb(null, rep),
-      (err: unknown) => cb(toServiceError(err)),
-    );
-  };
+  return unaryHandler(node, () => node.limits.requestTimeoutMs, toServiceError, fn);
 }
 
 function memberToWire(m: MemberInfo): Member {
