@@ -38,7 +38,7 @@ import { startCluster, REPO_ROOT } from '../test/support/cluster.js';
 import { makeClusterCerts, type CertDir } from '../test/support/certs.js';
 import { kvClient, type KvClient } from '../test/support/kv.js';
 import type { PlacementClient } from '../src/client/index.js';
-import { READ_LEVELS, READ_SPREAD, cpuSeconds, drive, header, line, readRatios, readTarget, rssMiB, type Result } from './measure.js';
+import { cpuSeconds, drive, header, keepRawOutput, line, READ_LEVELS, READ_SPREAD, readRatios, readTarget, rssMiB, type Result } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
@@ -187,6 +187,7 @@ async function enableAuth(c: PlacementClient): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  keepRawOutput('bench');
   if (TLS_MODE !== 'off' && TLS_MODE !== 'on' && TLS_MODE !== 'both') throw new Error(`BENCH_TLS: "${TLS_MODE}" is not off, on or both`);
   if (AUTH && TLS_MODE === 'off') throw new Error('BENCH_AUTH=on needs BENCH_TLS=on or both (the user is the client certificate\'s CN)');
   if (TLS_MODE === 'off') {

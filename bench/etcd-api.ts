@@ -18,17 +18,16 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { Compare, Compare_CompareResult, Compare_CompareTarget, PutRequest, RangeRequest, TxnRequest } from '../proto/gen/etcd/etcdserverpb/rpc.js';
+import { Compare, Compare_CompareResult, Compare_CompareTarget, PutRequest, TxnRequest } from '../proto/gen/etcd/etcdserverpb/rpc.js';
+import { VALUE, call, put, range, revisionOf, varintAt } from './etcd-raw.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
 import { REPO_ROOT, startCluster } from '../test/support/cluster.js';
-import { cpuSeconds, drive, header, line, rssMiB, type Result } from './measure.js';
+import { cpuSeconds, drive, header, keepRawOutput, line, rssMiB, type Result } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 1_000_000);
 const ORDER = (process.env.BENCH_ORDER ?? 'etcd,placement').split(',');
 const IN_FLIGHT = 64;
-const VALUE = Buffer.alloc(256, 0x61);
 const KEYS = 10_000;
 
 /** A running 3-member system serving the etcd API. */
@@ -40,46 +39,6 @@ interface System {
   leaderPid: number;
   stop(): Promise<void>;
 }
-
-interface Encoder<T> {
-  encode(m: T): { finish(): Uint8Array };
-}
-
-/**
- * One unary call on `client`; the reply stays raw bytes. (Its header carries etcd's 64-bit
- * cluster and member ids, above what the generated number-typed decoders accept, and a client
- * that ignores the body is what bench/etcd.ts measures too.)
- */
-function call<Req>(client: grpc.Client, method: string, req: Encoder<Req>, message: Req): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      `/etcdserverpb.KV/${method}`,
-      (m: Req) => Buffer.from(req.encode(m).finish()),
-      (b: Buffer) => b,
-      message,
-      (err, reply) => (err || !reply ? reject(err ?? new Error('empty reply')) : resolve(reply)),
-    );
-  });
-}
-
-/** The first varint at a path of field numbers through nested messages (0 when absent). */
-function varintAt(b: Uint8Array, path: number[]): number {
-  const r = new BinaryReader(b);
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    const no = tag >>> 3;
-    const wire = tag & 7;
-    if (no !== path[0]) {
-      r.skip(wire);
-      continue;
-    }
-    if (path.length === 1) return Number(r.uint64());
-    return varintAt(r.bytes(), path.slice(1));
-  }
-  return 0;
-}
-/** ResponseHeader.revision of a Put, Range or Txn reply. */
-const revisionOf = (b: Uint8Array): number => varintAt(b, [1, 3]);
 
 async function startEtcd(): Promise<System> {
   const version = requireEtcd();
@@ -110,10 +69,6 @@ async function startPlacement(): Promise<System> {
     stop: () => c.stop(),
   };
 }
-
-const put = (c: grpc.Client, key: string): Promise<Buffer> => call(c, 'Put', PutRequest, PutRequest.fromPartial({ key: Buffer.from(key), value: VALUE }));
-const range = (c: grpc.Client, key: string, opts: { serializable?: boolean; revision?: number } = {}): Promise<Buffer> =>
-  call(c, 'Range', RangeRequest, RangeRequest.fromPartial({ key: Buffer.from(key), ...opts }));
 
 async function measure(sys: System): Promise<Result[]> {
   const opts = { 'grpc.max_concurrent_streams': 1000, 'grpc.enable_channelz': 0 } as grpc.ChannelOptions;
@@ -183,6 +138,7 @@ async function measure(sys: System): Promise<Result[]> {
 }
 
 async function main(): Promise<void> {
+  keepRawOutput('etcd-api');
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   const byName = new Map<string, Result[]>();
   for (const name of ORDER) {

@@ -9,7 +9,7 @@
 // Placement Center bench. Options (env): BENCH_SECONDS, BENCH_CONCURRENCY, ETCD_BIN.
 import * as grpc from '@grpc/grpc-js';
 import { requireEtcd, startEtcdCluster, type EtcdCluster } from '../test/support/etcd.js';
-import { cpuSeconds, drive, header, line, rssMiB } from './measure.js';
+import { cpuSeconds, drive, header, keepRawOutput, line, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
@@ -30,6 +30,7 @@ function putRequest(key: string, value: Buffer): Buffer {
 }
 
 async function main(): Promise<void> {
+  keepRawOutput('etcd');
   let client: grpc.Client | null = null;
   let etcd: EtcdCluster | null = null;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));

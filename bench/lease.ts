@@ -21,7 +21,7 @@ import { startCluster, type Cluster } from '../test/support/cluster.js';
 import { requireEtcd, startEtcdCluster, type EtcdCluster } from '../test/support/etcd.js';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { PlacementClient } from '../src/client/index.js';
-import { cpuSeconds, pct } from './measure.js';
+import { cpuSeconds, keepRawOutput, pct } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEASES = Number(process.env.BENCH_LEASES ?? 1000);
@@ -340,6 +340,7 @@ const frozenPids = new Set<number>();
 const f = (n: number, d = 0): string => n.toFixed(d);
 
 async function main(): Promise<void> {
+  keepRawOutput('lease');
   let etcd: EtcdCluster | undefined;
   let ours: Cluster | undefined;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));

@@ -1,7 +1,9 @@
 // Measurement helpers shared by `npm run bench` (bench/cluster.ts), `npm run bench:etcd`
 // (bench/etcd.ts) and `npm run bench:zk` (bench/zookeeper.ts), so the three systems are measured
 // by exactly the same loop, read spread, percentile method and CPU accounting.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../test/support/cluster.js';
 
 export interface Result {
   name: string;
@@ -123,4 +125,39 @@ export function line(r: Result, nodeCpu: number, clientCpu: number, leaderCpu: n
 /** Column headers matching line(). */
 export function header(): string {
   return `${'operation'.padEnd(24)} ${'in-flight'.padStart(9)} ${'ops/s'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)} ${'node µs/op'.padStart(12)} ${'leader µs/op'.padStart(12)} ${'client µs/op'.padStart(12)}`;
+}
+
+/** Where a bench keeps its raw output (see keepRawOutput). */
+export interface RawOutput {
+  textPath: string;
+  jsonPath: string;
+  /** Writes `data` as the run's JSON next to its text. */
+  json(data: unknown): void;
+}
+
+/**
+ * Copies everything this process prints (stdout and stderr) to reports/bench/<name>-<time>.txt
+ * (git-ignored), so a figure quoted later can be traced to the run that produced it.
+ */
+export function keepRawOutput(name: string): RawOutput {
+  const dir = join(REPO_ROOT, 'reports', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const textPath = join(dir, `${name}-${stamp}.txt`);
+  const jsonPath = join(dir, `${name}-${stamp}.json`);
+  const fd = openSync(textPath, 'a');
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]): boolean => {
+      try {
+        if (typeof chunk === 'string') writeSync(fd, chunk);
+        else writeSync(fd, chunk as Uint8Array);
+      } catch {
+        // the copy is best effort; the console output is what matters to the person running it
+      }
+      return write(chunk, ...rest);
+    }) as typeof stream.write;
+  }
+  writeSync(fd, `# ${process.argv.slice(1).join(' ')}; ${Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v}`).join(' ') || 'no BENCH_* options'}\n`);
+  return { textPath, jsonPath, json: (data) => writeFileSync(jsonPath, `${JSON.stringify(data, null, 2)}\n`) };
 }

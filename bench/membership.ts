@@ -9,6 +9,7 @@
 // so these are absolute numbers for this machine, not ratios.
 import { PlacementClient } from '../src/client/index.js';
 import { startCluster } from '../test/support/cluster.js';
+import { keepRawOutput } from './measure.js';
 
 const KEYSPACE_MIB = Number(process.env.BENCH_KEYSPACE_MIB ?? 100);
 const VALUE_KIB = Number(process.env.BENCH_VALUE_KIB ?? 64);
@@ -17,6 +18,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const f = (n: number, d = 1): string => n.toFixed(d);
 
 async function main(): Promise<void> {
+  keepRawOutput('membership');
   console.log(`starting a 3-member Placement Center cluster (src/ via tsx) ...`);
   const c = await startCluster({ nodes: 3, env: { PLACEMENT_LOG_LEVEL: 'warn' } });
   const eps = c.nodes.map((n) => n.grpcAddress);

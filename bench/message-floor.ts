@@ -10,7 +10,7 @@
 import { fork } from 'node:child_process';
 import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { cpuSeconds } from './measure.js';
+import { cpuSeconds, keepRawOutput } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 type Mode = 'grpc' | 'tcp';
@@ -50,6 +50,7 @@ async function peer(mode: Mode): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  keepRawOutput('floor');
   console.log(`one message exchange between two processes, ${SECONDS} s per row\n`);
   console.log(`${'transport'.padEnd(24)}${'pause'.padStart(8)}${'round trips/s'.padStart(15)}${'echo µs/rt'.padStart(12)}${'sender µs/rt'.padStart(14)}`);
   for (const mode of ['grpc', 'tcp'] as Mode[]) {

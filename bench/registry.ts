@@ -9,7 +9,7 @@
 // No reference system has this API, so there is no ratio: these numbers size one cluster here.
 import { PlacementClient, type ShardInfo } from '../src/client/index.js';
 import { startCluster } from '../test/support/cluster.js';
-import { cpuSeconds, pct } from './measure.js';
+import { cpuSeconds, keepRawOutput, pct } from './measure.js';
 
 const BROKERS = Number(process.env.BENCH_BROKERS ?? 1000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
@@ -22,6 +22,7 @@ const CL = 'bench';
 const f = (n: number, d = 0): string => n.toFixed(d);
 
 async function main(): Promise<void> {
+  keepRawOutput('registry');
   console.log(`starting a 3-member Placement Center cluster (src/ via tsx) ...`);
   const c = await startCluster({ nodes: 3, env: { PLACEMENT_LOG_LEVEL: 'warn' } });
   const eps = c.nodes.map((n) => n.grpcAddress);

@@ -16,6 +16,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { SnapshotStore, StateMachine } from '../storage/index.js';
 import { Command } from '../proto/gen/placement/v1/command.js';
+import { keepRawOutput } from './measure.js';
 
 const MIB = Number(process.env.BENCH_SNAPSHOT_MIB ?? 500);
 const VALUE = Number(process.env.BENCH_VALUE_BYTES ?? 4096);
@@ -68,6 +69,7 @@ async function watched<T>(label: string, fn: () => Promise<T>): Promise<T> {
 }
 
 async function main(): Promise<void> {
+  keepRawOutput('snapshot');
   const count = Math.ceil((MIB * 1024 * 1024) / VALUE);
   console.log(`# snapshot bench: ${fmt(MIB)} MiB in ${fmt(count)} values of ${fmt(VALUE)} bytes (dir ${root})`);
   const a = await StateMachine.open(join(root, 'sm-a'));

@@ -16,7 +16,7 @@ import { decodeWatchResponse } from '../src/client/watch-decode.js';
 import { SetRequest } from '../proto/gen/placement/v1/kv.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
 import { startCluster } from '../test/support/cluster.js';
-import { cpuSeconds, pct, rssMiB } from './measure.js';
+import { cpuSeconds, keepRawOutput, pct, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_WATCHERS ?? '1,100,1000').split(',').map(Number);
@@ -176,6 +176,7 @@ function print(r: Row): void {
 }
 
 async function main(): Promise<void> {
+  keepRawOutput('watch');
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   const version = requireEtcd();
   console.log(`bench:watch — ${version} vs Placement Center, 3 members each; ${SECONDS} s per measurement, paced ${RATE} writes/s\n`);
