@@ -30,8 +30,29 @@ export interface OpenBackup {
   close(): Promise<void>;
 }
 
+/** Where backups being sent keep their private copies. */
+export const backupsDir = (dataDir: string): string => join(dataDir, 'backups');
+
+/**
+ * Removes the private copies that backups being sent when the process died left behind (each is
+ * a whole snapshot of the state machine, so a few crashes mid-backup would otherwise fill the
+ * disk). Call it at start, once this process owns the data dir: then no backup is in flight, and
+ * nothing under backups/ is live data. Returns the names it removed.
+ */
+export async function sweepBackups(dataDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(backupsDir(dataDir));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  await Promise.all(names.map((n) => fsp.rm(join(backupsDir(dataDir), n), { recursive: true, force: true })));
+  return names;
+}
+
 export async function openBackup(host: BackupHost, pieceBytes: number): Promise<OpenBackup> {
-  const dir = join(host.cfg.dataDir, 'backups', `${Date.now()}-${randomBytes(4).toString('hex')}`);
+  const dir = join(backupsDir(host.cfg.dataDir), `${Date.now()}-${randomBytes(4).toString('hex')}`);
   await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const close = (): Promise<void> => fsp.rm(dir, { recursive: true, force: true });
   try {

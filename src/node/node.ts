@@ -49,6 +49,7 @@ import type { ServingNode } from '../grpc/services.js';
 import { ProposalTable, ReadTable } from './waiters.js';
 import { markRejoining, openDurableState, rejoinMarkerPath } from './durable-state.js';
 import { checkIdentity, compareMembership, type Identity } from './identity.js';
+import { backupsDir, sweepBackups } from '../maintenance/backup-stream.js';
 import { StartupRefusal } from './refusal.js';
 import { StateMachineHealth, isStateMachineDamage } from './sm-health.js';
 import { LeaseKeeper } from '../lease/keeper.js';
@@ -222,6 +223,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
     }
     this.addresses = new AddressBook(dir).fill(this.cfg.peers);
     await this.openStorage();
+    // After openStorage: LevelDB's lock now says this process owns the data dir.
+    const swept = await sweepBackups(dir);
+    if (swept.length > 0) this.log.warn({ removed: swept, dir: backupsDir(dir) }, 'removed backup copies left by a process that stopped while sending them');
     const metrics = this.metrics;
     metrics?.bindRaftStatus(() => {
       const s = this.raft.status();
