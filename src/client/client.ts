@@ -968,6 +968,11 @@ export class ClusterApi {
     return this.change('ClusterService/MemberPromote', (s, md, o, cb) => s.cluster.memberPromote({ id }, md, o, cb), options);
   }
 
+  /** Moves member `id` to a new gRPC address (etcd's member update); restart the member listening there. */
+  memberUpdate(id: number, address: string, options: CallOptions = {}): Promise<MembershipChangeResult> {
+    return this.change('ClusterService/MemberUpdate', (s, md, o, cb) => s.cluster.memberUpdate({ id, address }, md, o, cb), options);
+  }
+
   /** Hands leadership to voter `targetId`; resolves once it leads. */
   moveLeader(targetId: number, options: CallOptions = {}): Promise<MembershipChangeResult> {
     return this.change('ClusterService/MoveLeader', (s, md, o, cb) => s.cluster.moveLeader({ targetId }, md, o, cb), options);

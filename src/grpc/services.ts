@@ -26,6 +26,7 @@ import {
   type Member,
   type MemberAddRequest,
   type MemberPromoteRequest,
+  type MemberUpdateRequest,
   type MemberRemoveRequest,
   type MembershipChangeReply,
   type MoveLeaderRequest,
@@ -283,6 +284,7 @@ export function registerClientServices(server: grpc.Server, node: ServingNode, m
     ),
     memberRemove: unary<MemberRemoveRequest, MembershipChangeReply>(node, (req, deadline) => membershipChange(node, { op: 'remove', id: req.id, address: '', isLearner: false }, deadline)),
     memberPromote: unary<MemberPromoteRequest, MembershipChangeReply>(node, (req, deadline) => membershipChange(node, { op: 'promote', id: req.id, address: '', isLearner: false }, deadline)),
+    memberUpdate: unary<MemberUpdateRequest, MembershipChangeReply>(node, (req, deadline) => membershipChange(node, { op: 'update', id: req.id, address: req.address, isLearner: false }, deadline)),
     moveLeader: unary<MoveLeaderRequest, MembershipChangeReply>(node, (req, deadline) => membershipChange(node, { op: 'move-leader', id: req.targetId, address: '', isLearner: false }, deadline)),
   };
   const kvDef = tolerant(KvService);

@@ -33,6 +33,7 @@ import {
   kvPutBodySchema,
   listQuerySchema,
   memberAddBodySchema,
+  memberUpdateBodySchema,
   memberIdSchema,
   moveLeaderBodySchema,
   compactionBodySchema,
@@ -333,6 +334,11 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   });
   app.delete('/v1/cluster/members/:id', async (req, res) => {
     await membership({ op: 'remove', id: parse(memberIdSchema, req.params.id, 'path'), address: '', isLearner: false }, res);
+  });
+  app.put('/v1/cluster/members/:id', async (req, res) => {
+    const id = parse(memberIdSchema, req.params.id, 'path');
+    const body = parse(memberUpdateBodySchema, req.body, 'body');
+    await membership({ op: 'update', id, address: body.address, isLearner: false }, res);
   });
   app.post('/v1/cluster/members/:id/promote', async (req, res) => {
     await membership({ op: 'promote', id: parse(memberIdSchema, req.params.id, 'path'), address: '', isLearner: false }, res);

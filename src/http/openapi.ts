@@ -12,6 +12,7 @@ import {
   kvPutBodySchema,
   listQuerySchema,
   memberAddBodySchema,
+  memberUpdateBodySchema,
   moveLeaderBodySchema,
   permissionsBodySchema,
   readQuerySchema,
@@ -266,6 +267,13 @@ export function buildOpenApiDocument(opts: OpenApiOptions): Json {
         },
       },
       '/v1/cluster/members/{id}': {
+        put: {
+          summary: "Move a member to a new gRPC address (etcd's member update): every member dials it there from then on; restart the member listening on it",
+          tags: ['cluster'],
+          parameters: [memberIdParam],
+          requestBody: jsonBody(memberUpdateBodySchema),
+          responses: { '200': ok('Updated', membershipReply), ...membershipErrors, '404': err('No such member') },
+        },
         delete: {
           summary: 'Remove a member (the leader too: it hands over leadership once the change commits); the removed member shuts down',
           tags: ['cluster'],

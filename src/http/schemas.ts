@@ -145,6 +145,12 @@ export const memberAddBodySchema = z
   })
   .strict();
 
+export const memberUpdateBodySchema = z
+  .object({
+    address: z.string().min(1).max(300).describe("The member's new gRPC address (host:port); restart the member listening there."),
+  })
+  .strict();
+
 export const moveLeaderBodySchema = z
   .object({
     targetId: z.number().int().min(1).max(2 ** 52).describe('The voter to hand leadership to.'),

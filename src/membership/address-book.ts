@@ -31,10 +31,20 @@ export class AddressBook {
     return this.entries.get(id);
   }
 
-  /** Adds the recorded addresses of members that `peers` (--peers) does not name. */
-  fill(peers: Map<number, string>): this {
-    for (const [id, addr] of this.entries) if (!peers.has(id)) peers.set(id, addr);
-    return this;
+  /**
+   * Adds the recorded addresses of members that `peers` (--peers) does not name, and replaces
+   * the ones it names at another address: what the log recorded last (a member added or moved
+   * by `member update` after this member's --peers was written) wins over the flag, as etcd's
+   * stored membership wins over --initial-cluster. Returns the replaced addresses.
+   */
+  fill(peers: Map<number, string>): Array<{ id: number; flag: string; recorded: string }> {
+    const replaced: Array<{ id: number; flag: string; recorded: string }> = [];
+    for (const [id, addr] of this.entries) {
+      const flag = peers.get(id);
+      if (flag !== undefined && flag !== addr) replaced.push({ id, flag, recorded: addr });
+      peers.set(id, addr);
+    }
+    return replaced;
   }
 
   /** Records the address an encoded ConfChange carries (adds and promotions carry one). */

@@ -1,5 +1,5 @@
-// The operator's membership operations: add (as a voter or a learner), remove, promote, and
-// moving leadership. Executed by the leader, one change at a time; any member accepts them and
+// The operator's membership operations: add (as a voter or a learner), remove, promote, moving a
+// member to a new address (update), and moving leadership. Executed by the leader, one change at a time; any member accepts them and
 // forwards to the leader (peer Forward, kind `membership`). The checks are in policy.ts; the
 // Raft core does the change itself (raft/README.md, "Membership").
 import { ConfChangeType, type ConfChange, type ConfState, type ProposeResult, type RaftStatus } from '../../raft/index.js';
@@ -7,7 +7,7 @@ import type { ForwardReply, MembershipRequest } from '../../proto/gen/placement/
 import { PlacementError, type ErrorCode } from '../errors.js';
 import { assignId, checkAdd, checkPromote, checkRemove, type LeaderView } from './policy.js';
 
-export type MembershipOp = 'add' | 'remove' | 'promote' | 'move-leader';
+export type MembershipOp = 'add' | 'remove' | 'promote' | 'update' | 'move-leader';
 
 /** What the operations need from the running node (PlacementNode.membershipHost()). */
 export interface MembershipHost {
@@ -40,13 +40,13 @@ const ADDRESS = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 /** Checks the shape of a request before anything is asked of the leader. */
 export function validateRequest(req: MembershipRequest): void {
   const op = req.op as MembershipOp;
-  if (!['add', 'remove', 'promote', 'move-leader'].includes(op)) throw new PlacementError('INVALID_ARGUMENT', `unknown membership operation ${JSON.stringify(req.op)}`);
+  if (!['add', 'remove', 'promote', 'update', 'move-leader'].includes(op)) throw new PlacementError('INVALID_ARGUMENT', `unknown membership operation ${JSON.stringify(req.op)}`);
   if (!Number.isSafeInteger(req.id) || req.id < 0 || req.id > 2 ** 52) throw new PlacementError('INVALID_ARGUMENT', `member id ${req.id} is out of range`);
   if (op !== 'add' && req.id === 0) throw new PlacementError('INVALID_ARGUMENT', `${op} needs a member id`);
-  if (op === 'add') {
+  if (op === 'add' || op === 'update') {
     const m = ADDRESS.exec(req.address);
     const port = m ? Number(m[2]) : 0;
-    if (!m || port < 1 || port > 65535) throw new PlacementError('INVALID_ARGUMENT', `the new member's address must be host:port (its gRPC address), got ${JSON.stringify(req.address)}`);
+    if (!m || port < 1 || port > 65535) throw new PlacementError('INVALID_ARGUMENT', `the ${op === 'add' ? "new member's" : "member's new"} address must be host:port (its gRPC address), got ${JSON.stringify(req.address)}`);
   }
 }
 
@@ -107,6 +107,18 @@ export class MembershipOps {
       case 'promote': {
         refuse(checkPromote(view, req.id), st.confState.voters.includes(req.id) || st.confState.learners.includes(req.id) ? 'FAILED_PRECONDITION' : 'NOT_FOUND');
         await this.propose({ type: ConfChangeType.AddVoter, nodeId: req.id, context: new TextEncoder().encode(this.host.addressOf(req.id)) }, deadline);
+        return req.id;
+      }
+      case 'update': {
+        // The Raft configuration is unchanged: the change re-adds the member as what it is, and
+        // its context carries the new address, which every member records and dials from then on
+        // (the member itself is restarted on that address by the operator, as with etcd).
+        const isVoter = st.confState.voters.includes(req.id);
+        if (!isVoter && !st.confState.learners.includes(req.id)) throw new PlacementError('NOT_FOUND', `member ${req.id} is not in the cluster`);
+        const taken = [...st.confState.voters, ...st.confState.learners].find((m) => m !== req.id && this.host.addressOf(m) === req.address);
+        if (taken !== undefined) throw new PlacementError('ALREADY_EXISTS', `member ${taken} already has the address ${req.address}`);
+        if (this.host.addressOf(req.id) === req.address) return req.id;
+        await this.propose({ type: isVoter ? ConfChangeType.AddVoter : ConfChangeType.AddLearner, nodeId: req.id, context: new TextEncoder().encode(req.address) }, deadline);
         return req.id;
       }
       case 'move-leader': {

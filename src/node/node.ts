@@ -221,7 +221,10 @@ export class PlacementNode implements AdminBackend, ServingNode {
         `restore its data directory from a copy, or remove ${rejoinMarkerPath(dir)} to start it on the data it has`,
       );
     }
-    this.addresses = new AddressBook(dir).fill(this.cfg.peers);
+    this.addresses = new AddressBook(dir);
+    for (const r of this.addresses.fill(this.cfg.peers)) {
+      this.log.warn({ member: r.id, peersFlag: r.flag, recorded: r.recorded }, `--peers gives member ${r.id} the address ${r.flag}, but the cluster moved it to ${r.recorded} (member update): using ${r.recorded}`);
+    }
     await this.openStorage();
     // After openStorage: LevelDB's lock now says this process owns the data dir.
     const swept = await sweepBackups(dir);
@@ -697,11 +700,13 @@ export class PlacementNode implements AdminBackend, ServingNode {
         else if (this.role === Role.Leader) tellRemoved(this.transport, cc.nodeId);
         else this.transport.removePeer(cc.nodeId);
       } else if (cc.nodeId !== this.cfg.id) {
-        const dial = this.cfg.dial.get(cc.nodeId) ?? (addr || this.cfg.peers.get(cc.nodeId));
-        if (dial) {
-          this.cfg.peers.set(cc.nodeId, this.cfg.peers.get(cc.nodeId) ?? dial);
-          this.transport.setPeer(cc.nodeId, dial);
+        // The address a change carries is the member's from then on (an update moves it).
+        if (addr && this.cfg.peers.get(cc.nodeId) !== addr) {
+          if (this.cfg.peers.has(cc.nodeId)) this.log.info({ node: cc.nodeId, from: this.cfg.peers.get(cc.nodeId), to: addr }, 'member address changed');
+          this.cfg.peers.set(cc.nodeId, addr);
         }
+        const dial = dialAddress(this.cfg, cc.nodeId);
+        if (dial) this.transport.setPeer(cc.nodeId, dial);
       }
       const st = this.raft.status();
       this.members_ = { voters: [...st.confState.voters], learners: [...st.confState.learners] };

@@ -40,6 +40,7 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
   '/placement.v1.ClusterService/MemberAdd': { address: 'not-an-address' },
   '/placement.v1.ClusterService/MemberRemove': { id: 999 },
   '/placement.v1.ClusterService/MemberPromote': { id: 999 },
+  '/placement.v1.ClusterService/MemberUpdate': { id: 999, address: '127.0.0.1:9' },
   '/placement.v1.ClusterService/MoveLeader': { targetId: 999 },
   // Registry and placement (cluster "t", granted to alice below): node 0 and unknown shards, refused
   // or not found, so root changes nothing.

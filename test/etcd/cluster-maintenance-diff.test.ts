@@ -23,7 +23,7 @@ interface StatusRow {
   Status: { header: { member_id: string | number }; leader: string | number; raftIndex: number; raftTerm: number; dbSize: number; version: string; raftAppliedIndex?: number; errors?: string[]; isLearner?: boolean };
 }
 
-async function scenario(endpoints: string[], spare: string, backupDir: string): Promise<{ lines: string[]; backup: string }> {
+async function scenario(endpoints: string[], spare: string, backupDir: string): Promise<{ lines: string[]; backup: string; learnerAfterUpdate: boolean }> {
   const lines: string[] = [];
   // Placeholders for what legitimately differs, by order of first appearance.
   const names = new Map<string, string>();
@@ -99,6 +99,19 @@ async function scenario(endpoints: string[], spare: string, backupDir: string): 
   const newbie = afterAdd.members.find((m) => BigInt(String(m.ID)).toString(16) === added[1]);
   lines.push(`the learner in member list: ${JSON.stringify({ name: newbie?.name, isLearner: newbie?.isLearner, clientURLs: newbie?.clientURLs, peerURLs: (newbie?.peerURLs as string[] | undefined)?.map(norm) })}`);
   record('member promote (not in sync)', await etcdctl(endpoints, ['member', 'promote', added[1]]));
+  // member update: the unstarted learner moves to another URL; an unknown member; another member's URL.
+  const [movedPort] = await freePorts(1);
+  record('member update (the learner, new URL)', await etcdctl(endpoints, ['member', 'update', added[1], `--peer-urls=http://127.0.0.1:${movedPort}`]));
+  const afterUpdate = parseJson((await etcdctl(endpoints, ['member', 'list', '-w', 'json'])).stdout) as { members: Array<Record<string, unknown>> };
+  const updated = afterUpdate.members.find((m) => BigInt(String(m.ID)).toString(16) === added[1]);
+  lines.push(`the learner after member update: ${JSON.stringify({ peerURLs: (updated?.peerURLs as string[] | undefined)?.map(norm) })}`);
+  // etcd 3.4 replaces the member's Raft attributes with the update's, learner flag included, so its
+  // member list then shows the learner as a voter (while Raft still has it as a learner); ours
+  // keeps saying what it is. Compared apart: the caller checks `learnerAfterUpdate`.
+  const learnerAfterUpdate = updated?.isLearner === true;
+  record('member update (unknown)', await etcdctl(endpoints, ['member', 'update', 'abcdef', `--peer-urls=http://127.0.0.1:${movedPort}`]));
+  const otherUrl = (afterUpdate.members.find((m) => BigInt(String(m.ID)).toString(16) !== added[1])?.peerURLs as string[])[0]!;
+  record("member update (another member's URL)", await etcdctl(endpoints, ['member', 'update', added[1], `--peer-urls=${otherUrl}`]));
   record('member add (bad URL)', await etcdctl(endpoints, ['member', 'add', 'bad', '--peer-urls=ftp://nowhere']));
   record('member remove', await etcdctl(endpoints, ['member', 'remove', added[1]]));
   record('member remove (again)', await etcdctl(endpoints, ['member', 'remove', added[1]]));
@@ -130,7 +143,7 @@ async function scenario(endpoints: string[], spare: string, backupDir: string): 
   record('defrag', await etcdctl([endpoints[0]!], ['defrag']));
   const backup = join(backupDir, 'backup.db');
   record('snapshot save', await etcdctl([endpoints[0]!], ['snapshot', 'save', backup]));
-  return { lines: lines.map((l) => l.replaceAll(backupDir, '<dir>')), backup };
+  return { lines: lines.map((l) => l.replaceAll(backupDir, '<dir>')), backup, learnerAfterUpdate };
 }
 
 test('etcdctl member, endpoint, move-leader, alarm, defrag and snapshot save: the same session against etcd 3.4 and Placement Center', { timeout: 300_000 }, async () => {
@@ -149,6 +162,8 @@ test('etcdctl member, endpoint, move-leader, alarm, defrag and snapshot save: th
     mkdirSync(oursDir);
     const actual = await scenario(ours.nodes.map((n) => n.grpcAddress), ours.spareGrpcAddress(), oursDir);
     assert.equal(actual.lines.join('\n'), expected.lines.join('\n'));
+    assert.equal(expected.learnerAfterUpdate, false, 'etcd 3.4 lists an updated learner as a voter (if this fails, the etcd in use fixed that)');
+    assert.equal(actual.learnerAfterUpdate, true, 'an updated learner is still listed as a learner');
     // Our backup is one we can read back: its hash and trailer hold.
     assert.ok(statSync(actual.backup).size > 0);
     const v = await verifyBackupFile(actual.backup);

@@ -142,17 +142,10 @@ export function clusterHandlers(node: ClusterNode): ClusterServer {
     }),
     memberUpdate: unary(async (req: MemberUpdateRequest, deadline) => {
       const id = ourId(req.ID);
-      const current = node.clusterStatus().members.find((m) => m.id === id)!;
-      const wanted = req.peerURLs.map(addressOfPeerUrl);
-      // Raft's configuration holds ids only; addresses travel with the change that added a
-      // member. Moving a member to another address is a remove and an add.
-      if (wanted.length !== 1 || wanted[0] !== current.address) {
-        throw serviceError(
-          grpc.status.FAILED_PRECONDITION,
-          `changing the address of member ${id} is not supported: remove it and add it again at the new address (its peer URL is ${scheme}://${current.address})`,
-        );
-      }
-      return { ...header(), members: await list(deadline) };
+      // One port per member: it has exactly one peer URL.
+      if (req.peerURLs.length !== 1) throw serviceError(grpc.status.INVALID_ARGUMENT, ETCD_BAD_URLS);
+      const { members } = await change({ op: 'update', id, address: addressOfPeerUrl(req.peerURLs[0]!), isLearner: false }, deadline);
+      return { ...header(), members };
     }),
   };
 }

@@ -208,6 +208,16 @@ export function registerCluster(program: Command): void {
         printChange(g, await client.cluster.memberPromote(id, { deadlineMs: g.timeout }), `Member ${id} promoted to voter.`);
       });
     });
+  member
+    .command('update')
+    .description("move member ID to a new gRPC address (etcd's member update): every member dials it there from then on; restart it with --listen ADDRESS")
+    .argument('<id>', 'member id', parsePositiveInt)
+    .argument('<address>', "the member's new gRPC address, host:port")
+    .action(async (id: number, address: string, _opts: unknown, cmd: Command) => {
+      await withClient(cmd, async (client, g) => {
+        printChange(g, await client.cluster.memberUpdate(id, address, { deadlineMs: g.timeout }), `Member ${id} updated: its address is now ${address}. Restart it with --listen ${address}.`);
+      });
+    });
   program
     .command('move-leader')
     .description('hand leadership to voter ID; returns once it leads')

@@ -366,6 +366,7 @@ export class FakeCluster {
       memberAdd: (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake cluster' }),
       memberRemove: (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake cluster' }),
       memberPromote: (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake cluster' }),
+      memberUpdate: (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake cluster' }),
       moveLeader: (_call, cb) => cb({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake cluster' }),
     };
   }

@@ -93,6 +93,15 @@ export interface MemberPromoteRequest {
   id: number;
 }
 
+/**
+ * Moves member `id` to a new gRPC address (etcd's member update); the member itself is then
+ * restarted listening there.
+ */
+export interface MemberUpdateRequest {
+  id: number;
+  address: string;
+}
+
 export interface MoveLeaderRequest {
   targetId: number;
 }
@@ -826,6 +835,73 @@ export const MemberPromoteRequest: MessageFns<MemberPromoteRequest> = {
   },
 };
 
+function createBaseMemberUpdateRequest(): MemberUpdateRequest {
+  return { id: 0, address: "" };
+}
+
+export const MemberUpdateRequest: MessageFns<MemberUpdateRequest> = {
+  encode(message: MemberUpdateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberUpdateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberUpdateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<MemberUpdateRequest>): MemberUpdateRequest {
+    return MemberUpdateRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberUpdateRequest>): MemberUpdateRequest {
+    const message = createBaseMemberUpdateRequest();
+    message.id = object.id ?? 0;
+    message.address = object.address ?? "";
+    return message;
+  },
+};
+
 function createBaseMoveLeaderRequest(): MoveLeaderRequest {
   return { targetId: 0 };
 }
@@ -1022,6 +1098,16 @@ export const ClusterServiceService = {
       Buffer.from(MembershipChangeReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): MembershipChangeReply => MembershipChangeReply.decode(value),
   },
+  memberUpdate: {
+    path: "/placement.v1.ClusterService/MemberUpdate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MemberUpdateRequest): Buffer => Buffer.from(MemberUpdateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MemberUpdateRequest => MemberUpdateRequest.decode(value),
+    responseSerialize: (value: MembershipChangeReply): Buffer =>
+      Buffer.from(MembershipChangeReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MembershipChangeReply => MembershipChangeReply.decode(value),
+  },
   moveLeader: {
     path: "/placement.v1.ClusterService/MoveLeader" as const,
     requestStream: false as const,
@@ -1040,6 +1126,7 @@ export interface ClusterServiceServer extends UntypedServiceImplementation {
   memberAdd: handleUnaryCall<MemberAddRequest, MembershipChangeReply>;
   memberRemove: handleUnaryCall<MemberRemoveRequest, MembershipChangeReply>;
   memberPromote: handleUnaryCall<MemberPromoteRequest, MembershipChangeReply>;
+  memberUpdate: handleUnaryCall<MemberUpdateRequest, MembershipChangeReply>;
   moveLeader: handleUnaryCall<MoveLeaderRequest, MembershipChangeReply>;
 }
 
@@ -1115,6 +1202,21 @@ export interface ClusterServiceClient extends Client {
   ): ClientUnaryCall;
   memberPromote(
     request: MemberPromoteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberUpdate(
+    request: MemberUpdateRequest,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberUpdate(
+    request: MemberUpdateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
+  ): ClientUnaryCall;
+  memberUpdate(
+    request: MemberUpdateRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: MembershipChangeReply) => void,
