@@ -16,7 +16,8 @@
 // Raw output (this text and a JSON of every row of every round) goes to reports/bench/.
 // Options (env): BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP, BENCH_SYSTEMS (default
 // "etcd,zookeeper,placement"; a subset skips the others' rows and ratios), BENCH_SRC=1 (nodes from
-// src/ through tsx instead of dist/).
+// src/ through tsx instead of dist/), BENCH_NODE_ARGS="--flag ..." (extra Node.js/V8 flags for our
+// nodes, e.g. --max-semi-space-size=2 to trade scavenges for memory).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -34,6 +35,7 @@ const WARMUP = positive('BENCH_WARMUP', 3);
 const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'etcd,zookeeper,placement').split(',').map((s) => s.trim());
 const KEYS = 10_000;
 const READ_KEYS = 1000;
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 
 function positive(name: string, fallback: number): number {
   const v = Number(process.env[name] ?? fallback);
@@ -129,8 +131,8 @@ async function zookeeperRound(round: number, samples: Sample[]): Promise<void> {
 
 async function placementRound(round: number, samples: Sample[]): Promise<void> {
   const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
-  console.log(`\n[round ${round}] Placement Center (${useDist ? 'dist/' : 'src/ via tsx'}) ...`);
-  const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' } });
+  console.log(`\n[round ${round}] Placement Center (${useDist ? 'dist/' : 'src/ via tsx'}${NODE_ARGS.length > 0 ? `, node ${NODE_ARGS.join(' ')}` : ''}) ...`);
+  const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeArgs: NODE_ARGS });
   const leaderAddress = c.node(await c.waitForLeader()).grpcAddress;
   const leader = new grpc.Client(leaderAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   const members = c.nodes.map((n) => new grpc.Client(n.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS));
