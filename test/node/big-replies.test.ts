@@ -52,8 +52,17 @@ test('300 values of 1 MiB: every list answers bounded pages, etcd Range refuses 
     const node = c.nodes[0]!;
     client = new PlacementClient({ endpoints: [node.grpcAddress], deadlineMs: 30_000 });
     const value = Buffer.alloc(MiB, 0x61);
+    let t0 = performance.now();
+    const took = (): string => {
+      const t = performance.now();
+      const s = ((t - t0) / 1000).toFixed(1);
+      t0 = t;
+      return `${s} s`;
+    };
     for (let i = 0; i < N; i += 4) await Promise.all(KEYS.slice(i, i + 4).map((k) => client!.kv.set(k, value)));
+    const wrote = took();
     await c.waitFor(async () => (await snapshotsTaken(node.httpAddress)) >= SNAPSHOTS, { timeoutMs: 60_000, what: `${SNAPSHOTS} snapshots taken` });
+    console.log(`# wrote ${N} MiB in ${wrote}, then waited ${took()} for the snapshots`);
 
     const pid = node.pid!;
     const base = rssMiB(pid);
@@ -68,7 +77,7 @@ test('300 values of 1 MiB: every list answers bounded pages, etcd Range refuses 
     const sampler = setInterval(sample, 10);
     const phase = (what: string): void => {
       sample();
-      peaks.push(`${what} ${phasePeak.toFixed(0)}`);
+      peaks.push(`${what} ${phasePeak.toFixed(0)} (${took()})`);
       phasePeak = rssMiB(pid);
     };
     try {
