@@ -158,6 +158,14 @@ interface Source {
   items(from: string, mode: Mode, want: number): AsyncGenerator<(Item | string)[]>;
 }
 
+/**
+ * Value bytes a source loads before it hands them over. A chunk of the scan holds up to a thousand
+ * keys; loading all their values before the consumer sees the first would read (and hold) a whole
+ * chunk of values for a page of four: 300 MiB per page of a prefix of 1 MiB values. Slices keep
+ * what is read past a page to one slice (or one value).
+ */
+const SLICE_BYTES = 1 << 20;
+
 function currentSource(view: View, r: KeyRange): Source {
   return {
     async *items(from, mode, want) {
@@ -166,11 +174,28 @@ function currentSource(view: View, r: KeyRange): Source {
           yield chunk.map(([k]) => k);
           continue;
         }
-        yield chunk.map(([k, rec]) => {
+        if (mode === 'meta') {
+          yield chunk.map(([k, rec]) => {
+            const cur = decodeCurrent(rec!);
+            return { key: k, kv: withoutValue(bytesOf(k), cur), full: (): KeyValue => view.load(k, cur) };
+          });
+          continue;
+        }
+        let out: Item[] = [];
+        let bytes = 0;
+        for (const [k, rec] of chunk) {
           const cur = decodeCurrent(rec!);
           const full = (): KeyValue => view.load(k, cur);
-          return { key: k, kv: mode === 'full' ? full() : withoutValue(bytesOf(k), cur), full };
-        });
+          const kv = full();
+          out.push({ key: k, kv, full });
+          bytes += kv.value.length;
+          if (bytes >= SLICE_BYTES) {
+            yield out;
+            out = [];
+            bytes = 0;
+          }
+        }
+        if (out.length) yield out;
       }
     },
   };
@@ -180,7 +205,8 @@ function historySource(view: View, r: KeyRange, rev: number): Source {
   return {
     async *items(from, mode) {
       for await (const chunk of view.scanHistory(from, r.to, rev)) {
-        const out: (Item | string)[] = [];
+        let out: (Item | string)[] = [];
+        let bytes = 0;
         for (const e of chunk) {
           if (e.tombstone) continue;
           if (mode === 'count') {
@@ -196,6 +222,11 @@ function historySource(view: View, r: KeyRange, rev: number): Source {
           const kv = full();
           // 'meta': keep no view into the record, so its value can be freed.
           out.push({ key: e.key, kv: mode === 'full' ? kv : { ...kv, key: bytesOf(e.key), value: EMPTY }, full });
+          if (mode === 'full' && (bytes += kv.value.length) >= SLICE_BYTES) {
+            yield out;
+            out = [];
+            bytes = 0;
+          }
         }
         if (out.length) yield out;
       }

@@ -127,6 +127,37 @@ describe('keyspace: byte budgets (issue 16 item 8, storage side)', () => {
     assert.deepEqual(seen, Array.from({ length: 25 }, (_, i) => `list/${String(i).padStart(2, '0')}`));
     assert.ok(pages > 3);
   });
+
+  it('a page reads the values it returns and at most 1 MiB more, not the rest of the scan\'s chunk (current and past revisions)', async () => {
+    const h = await EtcdHarness.open(tempDir(after));
+    after(() => h.sm.close());
+    const VALUE = 256 * 1024;
+    for (let i = 0; i < 40; i++) await h.put(`big/${String(i).padStart(2, '0')}`, String.fromCharCode(97 + (i % 26)).repeat(VALUE));
+    const past = h.index + 1; // the revision of the last put
+    await h.put('big/zz', 'later');
+    // Every value is read by a point read of its event record (`log`): count those.
+    const db = h.sm.rawDb;
+    const getSync = db.getSync.bind(db);
+    let loads = 0;
+    db.getSync = ((...args: Parameters<typeof getSync>) => {
+      if ((args[0] as Buffer).toString('latin1').startsWith('!log!')) loads++;
+      return getSync(...args);
+    }) as typeof db.getSync;
+    const { RangeRequest } = await import('../../proto/gen/etcd/etcdserverpb/rpc.js');
+    // A page of two values; a 1 MiB slice past it is four more.
+    const budget = 2 * VALUE + 1000;
+    const reads = [
+      ['native List', () => h.sm.list('big/', { maxBytes: budget })],
+      ['Range', () => h.sm.range(RangeRequest.fromPartial({ key: B('big/'), rangeEnd: B('big0') }), { maxBytes: budget })],
+      ['Range at a past revision', () => h.sm.range(RangeRequest.fromPartial({ key: B('big/'), rangeEnd: B('big0'), revision: past }), { maxBytes: budget })],
+    ] as const;
+    for (const [what, read] of reads) {
+      loads = 0;
+      const r = await read();
+      assert.deepEqual([r.kvs.length, r.more, r.truncated], [2, true, true], what);
+      assert.ok(loads <= 2 + 4 + 1, `${what}: a page of 2 values of 256 KiB loaded ${loads} values`);
+    }
+  });
 });
 
 describe('keyspace: events and past values (for watches)', () => {
