@@ -213,7 +213,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
 
     // ---- a secure run: auth and TLS were really on ----
     if (secure) {
-      security = await secure.enforcement(cluster);
+      security = await secure.enforcement(cluster, history);
       if (!security.ok) reasons.push(`security: ${security.message}`);
       log(`security: ${security.message}`);
     }

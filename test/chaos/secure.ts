@@ -19,6 +19,7 @@ import { PlacementClient, type PlacementClientOptions } from '../../src/client/i
 import { makeClusterCerts, type CertDir } from '../support/certs.js';
 import { PeerProbe } from '../support/peer.js';
 import type { ChaosCluster, ClusterSecurity } from './cluster.js';
+import type { HistoryOp } from './checker/history.js';
 
 export const CHAOS_USER = 'chaos';
 const CHAOS_ROLE = 'chaos-rw';
@@ -183,11 +184,15 @@ export class ChaosSecurity implements ClusterSecurity {
    * gRPC port, the peer port and the admin port fails; the peer port refuses a TLS client without
    * a member certificate; the admin API refuses an anonymous request.
    */
-  async enforcement(cluster: ChaosCluster): Promise<SecurityCheckResult> {
+  async enforcement(cluster: ChaosCluster, history: readonly HistoryOp[]): Promise<SecurityCheckResult> {
     const checks: SecurityCheck[] = [];
     const add = (name: string, ok: boolean, detail: string): void => {
       checks.push({ name, ok, detail });
     };
+    // The workload's credentials held through every fault and token renewal: an operation the
+    // checker counted as indeterminate because auth refused it would hide a broken credential path.
+    const refused = history.filter((h) => h.error !== undefined && /^(UNAUTHENTICATED|PERMISSION_DENIED)\b/.test(h.error));
+    add('no workload operation refused by auth', refused.length === 0, refused.length === 0 ? `${history.length} ops` : `${refused.length} refused, first: ${refused[0]!.error}`);
     const node = cluster.nodes.find((n) => cluster.isServing(n.id)) ?? cluster.nodes[0]!;
     const deadline = (): Partial<grpc.CallOptions> => ({ deadline: Date.now() + 5000 });
     const value = Buffer.from('must not be written');
