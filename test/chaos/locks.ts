@@ -16,6 +16,8 @@ export interface LockCheckResult extends FencingResult {
   ackedWrites: number;
   /** Lock or write attempts that failed (faults: timeouts, expired sessions). */
   errors: number;
+  /** The most frequent kinds of those errors (message with numbers elided → count). */
+  errorKinds: Record<string, number>;
 }
 
 /** The mutex's name and the key its holders protect, under one prefix the check watches. */
@@ -34,6 +36,7 @@ export class ChaosLockers {
   private refusedStale = 0;
   private ackedWrites = 0;
   private errors = 0;
+  private readonly errorKinds = new Map<string, number>();
 
   constructor(
     private readonly addresses: ReadonlyArray<{ id: number; grpcAddress: string }>,
@@ -71,9 +74,11 @@ export class ChaosLockers {
           } finally {
             await m.unlock().catch(() => {});
           }
-        } catch {
+        } catch (err) {
           if (signal.aborted) break;
           this.errors++;
+          const kind = `${(err as Error).name}: ${(err as Error).message}`.replace(/\d+/g, 'N').slice(0, 160);
+          this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
           // A fault: back off a little before queueing again.
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -92,7 +97,7 @@ export class ChaosLockers {
 
   /** Once the cluster converged and wrote a last event under the prefix at `finalRevision`: the lock's committed history against the fencing rule. */
   async check(finalRevision: number, timeoutMs: number): Promise<LockCheckResult> {
-    const counts = { lockers: this.lockers, acquired: this.acquired, refusedStale: this.refusedStale, ackedWrites: this.ackedWrites, errors: this.errors };
+    const counts = { lockers: this.lockers, acquired: this.acquired, refusedStale: this.refusedStale, ackedWrites: this.ackedWrites, errors: this.errors, errorKinds: Object.fromEntries([...this.errorKinds].sort((a, b) => b[1] - a[1]).slice(0, 5)) };
     const client = new PlacementClient({ ...this.sdk, endpoints: this.addresses.map((a) => a.grpcAddress), discoverMembers: false });
     const watch = client.watch(this.prefix, { prefix: true, startRevision: this.startRevision });
     const events: LockHistoryEvent[] = [];
