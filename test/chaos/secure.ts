@@ -10,6 +10,7 @@
 // restarted member gets the same flags, so it comes back with the same certificates.
 // After the run, enforcement() checks auth and TLS were really on.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -105,6 +106,8 @@ export class ChaosSecurity implements ClusterSecurity {
   /** TLS on the client and admin ports (server certificate only: clients authenticate as users), mutual TLS between peers. */
   nodeArgs(id: number): string[] {
     const m = this.certs.member(id);
+    // A member added during the run (a membership change) gets its certificate from the same CA.
+    if (!existsSync(m.cert)) this.certs.make(`member:${id}:127.0.0.1,localhost`);
     return [
       '--cert-file', m.cert, '--key-file', m.key,
       '--peer-cert-file', m.cert, '--peer-key-file', m.key, '--peer-trusted-ca-file', this.certs.caFile, '--peer-client-cert-auth',
