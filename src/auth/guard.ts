@@ -46,6 +46,8 @@ export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
     if (decision === 'peer' || decision === 'open') return new grpc.ServerInterceptingCall(call);
     let identity: Identity | Promise<Identity> = ANONYMOUS_IDENTITY;
     let ran: Identity | null = null;
+    // The call's metadata, while its identity was resolved with auth off (credentials ignored).
+    let unjudged: grpc.Metadata | null = null;
     const session = method.path === SESSION;
     const inService = KV_GUARDED.has(method.path);
     const watch = method.path === WATCH;
@@ -82,9 +84,17 @@ export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
         next({
           onReceiveMetadata: (md, mdNext) => {
             identity = grpcIdentity(a, md, call);
+            unjudged = a.state.enabled ? null : md;
             mdNext(md);
           },
           onReceiveMessage: (msg, msgNext) => {
+            // A stream opened while this member's state had auth off (before it was enabled, or
+            // while the member replayed its log after a restart or a state-machine rebuild)
+            // carried its credentials all along: once auth is on, they decide, not "anonymous".
+            if (unjudged && a.state.enabled) {
+              identity = grpcIdentity(a, unjudged, call);
+              unjudged = null;
+            }
             if (identity instanceof Promise) identity.then((id) => admit(id, msg, msgNext), () => deny(call, { grpcCode: grpc.status.INTERNAL, message: 'auth check failed' } as AuthError));
             else admit(identity, msg, msgNext);
           },

@@ -142,7 +142,9 @@ export class Endpoint {
 
   /** The member's shared keep-alive stream (lease-stream.ts). */
   get keepAliveStream(): KeepAliveStream {
-    return (this.keepAlives ??= new KeepAliveStream(this.lease));
+    // With auth, the stream carries the token like every other call (a stream refused for a stale
+    // token fails its keep-alives; the retry authenticates again and opens a new one).
+    return (this.keepAlives ??= new KeepAliveStream(this.lease, () => this.auth?.metadata()));
   }
 
   /** Drops the session stream (it was opened with a token that is no longer good). */

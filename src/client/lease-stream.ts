@@ -33,7 +33,11 @@ export class KeepAliveStream {
   private idle: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly stub: EtcdLeaseClient) {}
+  constructor(
+    private readonly stub: EtcdLeaseClient,
+    /** Metadata the stream opens with (the auth token): the server judges the caller once, at open. */
+    private readonly metadata: () => grpc.Metadata | undefined = () => undefined,
+  ) {}
 
   /** One keep-alive of `id`; the callback gets the server's answer or the stream's failure. */
   keepAlive(id: number, timeoutMs: number, cb: KeepAliveCallback): Cancellable {
@@ -79,7 +83,7 @@ export class KeepAliveStream {
 
   private open(): grpc.ClientDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
     if (this.call) return this.call;
-    const call = this.stub.leaseKeepAlive();
+    const call = this.stub.leaseKeepAlive(this.metadata() ?? new grpc.Metadata());
     this.call = call;
     call.on('data', (r: LeaseKeepAliveResponse) => {
       const q = this.waiting.get(r.ID);

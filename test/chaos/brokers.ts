@@ -5,7 +5,8 @@
 // Every `leader` event a broker is given is recorded. After the run, the committed history of the
 // shards' placement records is read by a watch and checked (checker/shards.ts), and every shard
 // must end up fully placed on live brokers.
-import { BrokerAgent, PlacementClient } from '../../src/client/index.js';
+import { BrokerAgent, PlacementClient, type PlacementClientOptions } from '../../src/client/index.js';
+import { nodesPrefix, shardsPrefix } from '../../src/registry/layout.js';
 import { checkShardLeaders, type LeaderClaim, type ShardCheckResult, type ShardVersion } from './checker/shards.js';
 
 export interface BrokerCheckResult extends ShardCheckResult {
@@ -14,7 +15,9 @@ export interface BrokerCheckResult extends ShardCheckResult {
 }
 
 const CLUSTER = 'chaos';
-const SHARD_PREFIX = `/placement/shards/${CLUSTER}/`;
+const SHARD_PREFIX = shardsPrefix(CLUSTER);
+/** Every key the brokers and their check touch: the broker cluster's registry and shard map. */
+export const BROKER_PREFIXES = [nodesPrefix(CLUSTER), SHARD_PREFIX];
 const TTL_MS = 3000;
 /** A crashed broker comes back after its lease surely expired (TTL + the expiry bound + margin). */
 const DOWN_MS: [number, number] = [TTL_MS + 3000, TTL_MS + 6000];
@@ -41,6 +44,8 @@ export class ChaosBrokers {
     private readonly log: (line: string) => void,
     count: number,
     private readonly shards: number,
+    /** Added to every client's options (TLS and credentials in a secure run). */
+    private readonly sdk: Partial<PlacementClientOptions> = {},
   ) {
     this.endpoints = addresses.map((a) => a.grpcAddress);
     this.brokers = Array.from({ length: count }, (_, i) => ({ id: i + 1, client: null, agent: null }));
@@ -60,7 +65,7 @@ export class ChaosBrokers {
 
   private client(i: number): PlacementClient {
     const n = this.endpoints.length;
-    return new PlacementClient({ endpoints: [...this.endpoints.slice(i % n), ...this.endpoints.slice(0, i % n)], discoverMembers: false, deadlineMs: 5000 });
+    return new PlacementClient({ ...this.sdk, endpoints: [...this.endpoints.slice(i % n), ...this.endpoints.slice(0, i % n)], discoverMembers: false, deadlineMs: 5000 });
   }
 
   private async up(b: Broker): Promise<void> {
@@ -134,7 +139,7 @@ export class ChaosBrokers {
   /** After the cluster converged: every shard fully placed on live brokers, and the leader history checked. */
   async check(startRevision: number, timeoutMs: number): Promise<BrokerCheckResult> {
     const counts = { brokers: this.brokers.length, crashes: this.crashes };
-    const client = new PlacementClient({ endpoints: this.endpoints, discoverMembers: false, deadlineMs: 10_000 });
+    const client = new PlacementClient({ ...this.sdk, endpoints: this.endpoints, discoverMembers: false, deadlineMs: 10_000 });
     try {
       const live = new Set(this.brokers.map((b) => b.id));
       // Placement settles once every broker is back: each shard on two live brokers, one leading.

@@ -49,6 +49,44 @@ test('short chaos run (pause, partition, kill) stays linearizable and converges,
   assert.ok(kinds.has('kill') && kinds.has('pause') && kinds.has('partition'), `every nemesis ran: ${[...kinds].join(',')}`);
 });
 
+test('short chaos run with TLS on every port and auth on (--secure): the same checks pass, every client holds its credentials through kills, partitions, pauses and token renewals, and auth and TLS are enforced at the end', { timeout: 5 * 60_000 }, async () => {
+  const seed = baseSeed + 2;
+  const out = await runChaos({
+    timeSec: 30,
+    nodes: 3,
+    nemeses: ['kill', 'partition', 'pause'],
+    seed,
+    clients: 10,
+    keys: 5,
+    rate: 50,
+    lockers: 2,
+    brokers: 4,
+    secure: true,
+    quietMs: [1000, 2000],
+    holdMs: [2000, 3500],
+    reportName: `test-chaos-secure-seed${seed}`,
+    log,
+  });
+  const s = out.report.stats;
+  console.log(`# secure: ${out.verdict}: ${s.ops} ops (${s.ok} ok, ${s.info} indeterminate, ${s.fail} failed), ${s.faults} faults; report ${out.files.html}`);
+  assert.equal(out.verdict, 'pass', `secure chaos run failed (seed ${seed}, report ${out.files.html}):\n${out.reasons.join('\n')}`);
+  assert.equal(out.report.linearizability.verdict, 'ok');
+  assert.ok(out.report.convergence.ok);
+  assert.ok(out.report.ackedWrites.ok);
+  assert.ok(out.report.watches?.ok, out.report.watches?.message);
+  assert.ok(out.report.locks?.ok && out.report.locks.acquired >= 5, out.report.locks?.message);
+  assert.ok(out.report.shards?.ok, out.report.shards?.message);
+  assert.ok(s.ok > 150, `expected a real workload, got ${s.ok} ok ops`);
+  const sec = out.report.security;
+  assert.ok(sec?.ok, sec?.message);
+  console.log(`# security: ${sec.message}`);
+  for (const name of ['anonymous Set refused', "chaos user's Set outside its prefixes refused", 'the refused put changed nothing', 'plaintext gRPC to the client port fails', 'plaintext to the peer port fails', 'plain HTTP to the admin port fails']) {
+    assert.ok(sec.checks.some((c) => c.name === name && c.ok), `check ran and held: ${name}`);
+  }
+  // A restarted member came back with its certificates (a kill round ended with a restart).
+  assert.ok(out.report.faults.some((f) => f.nemesis === 'kill' && f.end !== undefined), `a kill round ran: ${out.report.faults.map((f) => f.what).join(', ')}`);
+});
+
 test('planted bug (local reads, no ReadIndex) under a leader partition is reported as not linearizable', { timeout: 4 * 60_000 }, async () => {
   const seed = baseSeed + 1;
   const out = await runChaos({

@@ -1,5 +1,6 @@
 // npm run chaos -- --time SECONDS --nodes 3|5 --nemesis LIST [--seed S] [--clients N] [--keys K]
 //                  [--rate OPS] [--op-timeout MS] [--lockers N] [--brokers N] [--planted-bug local-reads] [--report-dir DIR]
+//                  [--secure]
 // Exit code 0 only on a pass (linearizable, converged, no acknowledged write lost).
 
 import { Command, Option } from 'commander';
@@ -23,6 +24,10 @@ const program = new Command('chaos')
   .option('--report-dir <dir>', 'where to write the JSON and HTML report (default: reports/)')
   .option('--check-budget <ms>', 'time budget of the linearizability checker', '120000')
   .option('--keep-data', 'keep node data directories even on a pass')
+  .option(
+    '--secure',
+    'TLS and auth on: a CA and member certificates are made for the run; TLS on the client gRPC and admin HTTP ports, mutual TLS on a separate peer port (through the fault proxy); auth enabled with root and a user "chaos" allowed readwrite on exactly the prefixes the workloads use; every client (workload, watchers, lockers, brokers, status polling, final reads) speaks TLS as that user. Adds a check that anonymous and out-of-prefix puts and plaintext connections are refused',
+  )
   .allowExcessArguments(false);
 
 // Ctrl-C / SIGTERM: exit normally so the exit hook SIGKILLs every node by pid.
@@ -57,7 +62,7 @@ const seed = opts.seed !== undefined ? int('seed', 0) : Math.floor(Math.random()
 const time = int('time', 1);
 const nodes = Number(opts.nodes);
 const clients = int('clients', 1);
-const command = `npm run chaos -- --time ${time} --nodes ${nodes} --nemesis ${nemeses.join(',')} --seed ${seed} --clients ${clients} --keys ${int('keys', 1)} --rate ${int('rate', 1)} --transport ${transport} --lockers ${int('lockers', 0)} --brokers ${int('brokers', 0)}${opts.plantedBug ? ` --planted-bug ${String(opts.plantedBug)}` : ''}`;
+const command = `npm run chaos -- --time ${time} --nodes ${nodes} --nemesis ${nemeses.join(',')} --seed ${seed} --clients ${clients} --keys ${int('keys', 1)} --rate ${int('rate', 1)} --transport ${transport} --lockers ${int('lockers', 0)} --brokers ${int('brokers', 0)}${opts.plantedBug ? ` --planted-bug ${String(opts.plantedBug)}` : ''}${opts.secure ? ' --secure' : ''}`;
 console.log(`chaos: seed ${seed}\n  replay: ${command}`);
 
 const outcome = await runChaos({
@@ -76,6 +81,7 @@ const outcome = await runChaos({
   reportDir: typeof opts.reportDir === 'string' ? opts.reportDir : undefined,
   checkBudgetMs: int('checkBudget', 1),
   keepData: opts.keepData === true,
+  secure: opts.secure === true,
   command,
   log: (l) => console.log(l),
 });

@@ -46,6 +46,8 @@ export interface StateHash {
 export interface ChaosNode {
   id: number;
   grpcAddress: string;
+  /** The member's own peer port (`--peer-listen`), in a secure run; else peers use grpcAddress. */
+  peerAddress?: string;
   httpAddress: string;
   dataDir: string;
   logFile: string;
@@ -66,6 +68,16 @@ export interface ClusterOptions {
   /** Extra server flags (e.g. ['--tick-ms', '50']). */
   extraArgs?: string[];
   startTimeoutMs?: number;
+  /** TLS and auth (test/chaos/secure.ts): peers get a port of their own, the harness speaks HTTPS. */
+  secure?: ClusterSecurity;
+}
+
+/** What a secure run changes in the cluster: each node's TLS flags, and how the harness reads the admin API. */
+export interface ClusterSecurity {
+  /** Flags of member `id` (the same at every start: a restarted member keeps its certificates). */
+  nodeArgs(id: number): string[];
+  /** GET of an admin HTTP URL (given as http://…), answering the parsed JSON body. */
+  getJson(url: string, timeoutMs: number): Promise<unknown>;
 }
 
 const live = new Set<ChildProcess>();
@@ -103,10 +115,14 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  const body = (await res.json()) as { code: number; data?: T; error?: string; message?: string };
-  if (body.code !== 0 || body.data === undefined) throw new Error(`${url}: ${body.error ?? body.message ?? res.status}`);
+async function getJson<T>(url: string, timeoutMs: number, secure?: ClusterSecurity): Promise<T> {
+  const body = (secure ? await secure.getJson(url, timeoutMs) : await (await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })).json()) as {
+    code: number;
+    data?: T;
+    error?: string;
+    message?: string;
+  };
+  if (body.code !== 0 || body.data === undefined) throw new Error(`${url}: ${body.error ?? body.message ?? body.code}`);
   return body.data;
 }
 
@@ -141,7 +157,7 @@ export async function waitFor<T>(
 export class ChaosCluster {
   readonly nodes: ChaosNode[] = [];
   network!: Network;
-  private readonly clusterId: string;
+  readonly clusterId: string;
   private peersArg = '';
   private peerSecretFile = '';
   private serverEntry = '';
@@ -167,14 +183,16 @@ export class ChaosCluster {
     this.codeDir = join(this.o.rootDir, 'code');
     this.serverEntry = freezeServerCode(this.codeDir);
     const n = this.o.nodes;
-    const ports = await freePorts(2 * n);
+    const perNode = this.o.secure ? 3 : 2;
+    const ports = await freePorts(perNode * n);
     const targets = new Map<number, { host: string; port: number }>();
     for (let i = 0; i < n; i++) {
       const id = i + 1;
       this.nodes.push({
         id,
-        grpcAddress: `127.0.0.1:${ports[2 * i]}`,
-        httpAddress: `127.0.0.1:${ports[2 * i + 1]}`,
+        grpcAddress: `127.0.0.1:${ports[perNode * i]}`,
+        httpAddress: `127.0.0.1:${ports[perNode * i + 1]}`,
+        ...(this.o.secure ? { peerAddress: `127.0.0.1:${ports[perNode * i + 2]}` } : {}),
         dataDir: join(this.o.rootDir, `node-${id}`),
         logFile: join(this.o.rootDir, `node-${id}.log`),
         proc: null,
@@ -182,7 +200,8 @@ export class ChaosCluster {
         starts: 0,
         lastExitCode: null,
       });
-      targets.set(id, { host: '127.0.0.1', port: ports[2 * i]! });
+      // The proxies carry peer traffic: to the peer port when there is one.
+      targets.set(id, { host: '127.0.0.1', port: ports[perNode * i + (this.o.secure ? 2 : 0)]! });
     }
     this.peersArg = this.nodes.map((x) => `${x.id}=${x.grpcAddress}`).join(',');
     // Peer traffic is authenticated (as in production): one secret for every member.
@@ -222,6 +241,8 @@ export class ChaosCluster {
       this.nodes.map((x) => `${x.id}=${x.httpAddress}`).join(','),
       '--dial',
       this.network.dialArg(id),
+      ...(h.peerAddress ? ['--peer-listen', h.peerAddress, '--peer-addresses', this.nodes.map((x) => `${x.id}=${x.peerAddress}`).join(',')] : []),
+      ...(this.o.secure?.nodeArgs(id) ?? []),
       ...(this.o.extraArgs ?? []),
       ...extra,
     ];
@@ -255,7 +276,7 @@ export class ChaosCluster {
       waitFor(
         async () => {
           if (h.proc !== proc) throw new Error(`node ${id} exited during start:\n${this.logTail(id)}`);
-          return await getJson<NodeStatus>(`http://${h.httpAddress}/v1/cluster/status`, 1000);
+          return await getJson<NodeStatus>(`http://${h.httpAddress}/v1/cluster/status`, 1000, this.o.secure);
         },
         `node ${id} to serve /v1/cluster/status`,
         this.o.startTimeoutMs ?? 60_000,
@@ -303,7 +324,7 @@ export class ChaosCluster {
   async status(id: number, timeoutMs = 1000): Promise<NodeStatus | null> {
     if (!this.isServing(id)) return null;
     try {
-      return await getJson<NodeStatus>(`http://${this.node(id).httpAddress}/v1/cluster/status`, timeoutMs);
+      return await getJson<NodeStatus>(`http://${this.node(id).httpAddress}/v1/cluster/status`, timeoutMs, this.o.secure);
     } catch {
       return null;
     }
@@ -312,7 +333,7 @@ export class ChaosCluster {
   async stateHash(id: number, timeoutMs = 2000): Promise<StateHash | null> {
     if (!this.isServing(id)) return null;
     try {
-      return await getJson<StateHash>(`http://${this.node(id).httpAddress}/v1/debug/hash`, timeoutMs);
+      return await getJson<StateHash>(`http://${this.node(id).httpAddress}/v1/debug/hash`, timeoutMs, this.o.secure);
     } catch {
       return null;
     }

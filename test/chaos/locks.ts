@@ -3,7 +3,7 @@
 // key still exists with their fencing token. A locker whose session expires under a fault starts
 // a new one. After the run, the committed history of the lock's keys is read by a fresh watch and
 // checked (checker/locks.ts): every protected write came from the lock's owner at its revision.
-import { Mutex, PlacementClient, cmp, op, type Session } from '../../src/client/index.js';
+import { Mutex, PlacementClient, cmp, op, type PlacementClientOptions, type Session } from '../../src/client/index.js';
 import { checkFencing, fencedValue, type FencingResult, type LockHistoryEvent } from './checker/locks.js';
 
 export interface LockCheckResult extends FencingResult {
@@ -16,6 +16,8 @@ export interface LockCheckResult extends FencingResult {
   ackedWrites: number;
   /** Lock or write attempts that failed (faults: timeouts, expired sessions). */
   errors: number;
+  /** The most frequent kinds of those errors (message with numbers elided → count). */
+  errorKinds: Record<string, number>;
 }
 
 /** The mutex's name and the key its holders protect, under one prefix the check watches. */
@@ -34,12 +36,15 @@ export class ChaosLockers {
   private refusedStale = 0;
   private ackedWrites = 0;
   private errors = 0;
+  private readonly errorKinds = new Map<string, number>();
 
   constructor(
     private readonly addresses: ReadonlyArray<{ id: number; grpcAddress: string }>,
     private readonly prefix: string,
     readonly startRevision: number,
     readonly lockers: number,
+    /** Added to every client's options (TLS and credentials in a secure run). */
+    private readonly sdk: Partial<PlacementClientOptions> = {},
   ) {
     this.loops = Array.from({ length: lockers }, (_, i) => this.run(`locker${i}`, i));
   }
@@ -47,7 +52,7 @@ export class ChaosLockers {
   private async run(name: string, i: number): Promise<void> {
     const endpoints = this.addresses.map((a) => a.grpcAddress);
     // Each locker starts at a different member, as the workload's clients do.
-    const client = new PlacementClient({ endpoints: [...endpoints.slice(i % endpoints.length), ...endpoints.slice(0, i % endpoints.length)], discoverMembers: false, deadlineMs: OP_DEADLINE_MS });
+    const client = new PlacementClient({ ...this.sdk, endpoints: [...endpoints.slice(i % endpoints.length), ...endpoints.slice(0, i % endpoints.length)], discoverMembers: false, deadlineMs: OP_DEADLINE_MS });
     const signal = this.stop.signal;
     let session: Session | undefined;
     try {
@@ -69,9 +74,11 @@ export class ChaosLockers {
           } finally {
             await m.unlock().catch(() => {});
           }
-        } catch {
+        } catch (err) {
           if (signal.aborted) break;
           this.errors++;
+          const kind = `${(err as Error).name}: ${(err as Error).message}`.replace(/\d+/g, 'N').slice(0, 160);
+          this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
           // A fault: back off a little before queueing again.
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -90,8 +97,8 @@ export class ChaosLockers {
 
   /** Once the cluster converged and wrote a last event under the prefix at `finalRevision`: the lock's committed history against the fencing rule. */
   async check(finalRevision: number, timeoutMs: number): Promise<LockCheckResult> {
-    const counts = { lockers: this.lockers, acquired: this.acquired, refusedStale: this.refusedStale, ackedWrites: this.ackedWrites, errors: this.errors };
-    const client = new PlacementClient({ endpoints: this.addresses.map((a) => a.grpcAddress), discoverMembers: false });
+    const counts = { lockers: this.lockers, acquired: this.acquired, refusedStale: this.refusedStale, ackedWrites: this.ackedWrites, errors: this.errors, errorKinds: Object.fromEntries([...this.errorKinds].sort((a, b) => b[1] - a[1]).slice(0, 5)) };
+    const client = new PlacementClient({ ...this.sdk, endpoints: this.addresses.map((a) => a.grpcAddress), discoverMembers: false });
     const watch = client.watch(this.prefix, { prefix: true, startRevision: this.startRevision });
     const events: LockHistoryEvent[] = [];
     const timer = setTimeout(() => watch.close(), timeoutMs);

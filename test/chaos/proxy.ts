@@ -221,12 +221,14 @@ export class LinkProxy extends EventEmitter {
       return;
     }
     const { delayMs, jitterMs } = this.state;
-    if (delayMs === 0 && jitterMs === 0) {
+    const undelayed = delayMs === 0 && jitterMs === 0;
+    // Once a delay is healed, bytes still held back go first: order within a connection is kept.
+    if (undelayed && (dir === 'up' ? p.delayedUp : p.delayedDown).length === 0) {
       this.deliver(p, chunk, dir);
       return;
     }
     const now = performance.now();
-    const want = now + delayMs + this.rnd() * jitterMs;
+    const want = undelayed ? now : now + delayMs + this.rnd() * jitterMs;
     const at = Math.max(want, dir === 'up' ? p.releaseUp : p.releaseDown);
     if (dir === 'up') p.releaseUp = at;
     else p.releaseDown = at;

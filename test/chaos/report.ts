@@ -10,6 +10,7 @@ import type { FaultRecord } from './nemesis.js';
 import type { WatchCheckResult } from './watch.js';
 import type { LockCheckResult } from './locks.js';
 import type { BrokerCheckResult } from './brokers.js';
+import type { SecurityCheckResult } from './secure.js';
 
 export interface ConvergenceResult {
   ok: boolean;
@@ -34,6 +35,8 @@ export interface ChaosReport {
     nemeses: string[];
     timeSec: number;
     plantedBug: string;
+    /** TLS and auth on (--secure). */
+    secure?: boolean;
     command: string;
     startedAt: string;
     durationMs: number;
@@ -49,6 +52,8 @@ export interface ChaosReport {
   watches?: WatchCheckResult;
   locks?: LockCheckResult;
   shards?: BrokerCheckResult;
+  /** A secure run's check that auth and TLS were enforced (absent otherwise). */
+  security?: SecurityCheckResult;
   faults: FaultRecord[];
   history: HistoryOp[];
 }

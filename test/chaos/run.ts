@@ -20,8 +20,9 @@ import { historyStats, writeReport, type AckedWritesResult, type ChaosReport, ty
 import { Workload } from './workload.js';
 import { ChaosWatchers, type WatchCheckResult } from './watch.js';
 import { ChaosLockers, type LockCheckResult } from './locks.js';
-import { ChaosBrokers, type BrokerCheckResult } from './brokers.js';
-import { PlacementClient, op } from '../../src/client/index.js';
+import { BROKER_PREFIXES, ChaosBrokers, type BrokerCheckResult } from './brokers.js';
+import { ChaosSecurity, type SecurityCheckResult } from './secure.js';
+import { PlacementClient, op, type PlacementClientOptions } from '../../src/client/index.js';
 
 export interface ChaosOptions {
   timeSec: number;
@@ -48,6 +49,8 @@ export interface ChaosOptions {
   checkBudgetMs?: number;
   /** Keep node data even on a pass. */
   keepData?: boolean;
+  /** TLS on every port (mutual between peers) and auth on; every client is the `chaos` user (test/chaos/secure.ts). */
+  secure?: boolean;
   /** Nemesis timing overrides. */
   quietMs?: [number, number];
   holdMs?: [number, number];
@@ -80,7 +83,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   const runId = `r${o.seed.toString(36)}${Date.now().toString(36)}`;
   const keys = Array.from({ length: o.keys }, (_, i) => `chaos/k${i}`);
   const rootDir = mkdtempSync(join(tmpdir(), 'placement-chaos-'));
+  const secure = o.secure ? new ChaosSecurity(rootDir, o.nodes) : undefined;
+  // What every client of the run adds: nothing, or TLS and the chaos user's credentials.
+  const sdk = secure?.sdk() ?? {};
   const cluster = new ChaosCluster({
+    secure,
     nodes: o.nodes,
     rootDir,
     rnd,
@@ -100,18 +107,26 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
   let locks: LockCheckResult | undefined;
   let brokers: ChaosBrokers | null = null;
   let shards: BrokerCheckResult | undefined;
+  let security: SecurityCheckResult | undefined;
   try {
-    log(`seed ${o.seed}: starting ${o.nodes} nodes in ${rootDir}`);
+    log(`seed ${o.seed}: starting ${o.nodes} nodes in ${rootDir}${secure ? ' (TLS on every port, auth on)' : ''}`);
     await cluster.start();
     log(`[${(clock() / 1000).toFixed(1)}s] cluster up, leader ${await cluster.currentLeader()}`);
+    if (secure) {
+      // Exactly the prefixes the workloads use: keys and watches, the mutex, the brokers' cluster.
+      await secure.enable(cluster, ['chaos/', 'chaos-lock/', ...BROKER_PREFIXES]);
+      const c = await waitConvergence(cluster, 60_000);
+      if (!c.ok) throw new Error(`members did not converge after auth was enabled: ${c.message}`);
+      log(`[${(clock() / 1000).toFixed(1)}s] auth enabled: clients are user chaos (readwrite on chaos/, chaos-lock/, ${BROKER_PREFIXES.join(', ')})`);
+    }
     // Watchers on every member over the workload's keys, from the revision the run starts at.
     const hashes = await Promise.all(cluster.ids.map((id) => cluster.stateHash(id)));
     const startRevision = Math.max(0, ...hashes.map((h) => h?.revision ?? 0)) + 1;
     const addresses = cluster.nodes.map((n) => ({ id: n.id, grpcAddress: n.grpcAddress }));
-    watchers = new ChaosWatchers(addresses, 'chaos/', startRevision);
-    if (o.lockers) lockers = new ChaosLockers(addresses, 'chaos-lock/', startRevision, o.lockers);
+    watchers = new ChaosWatchers(addresses, 'chaos/', startRevision, sdk);
+    if (o.lockers) lockers = new ChaosLockers(addresses, 'chaos-lock/', startRevision, o.lockers, sdk);
     if (o.brokers) {
-      brokers = new ChaosBrokers(addresses, rnd, log, o.brokers, 2 * o.brokers);
+      brokers = new ChaosBrokers(addresses, rnd, log, o.brokers, 2 * o.brokers, sdk);
       await brokers.start();
       log(`[${(clock() / 1000).toFixed(1)}s] ${o.brokers} brokers joined, ${2 * o.brokers} shards placed`);
     }
@@ -126,6 +141,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
       rate: o.rate ?? 60,
       runId,
       transport: o.transport ?? 'mixed',
+      credentials: secure?.credentials(),
     });
     nemesis = new Nemesis(cluster, {
       kinds: o.nemeses,
@@ -162,7 +178,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     // ---- watches: every watcher delivered the committed history, no gap, duplicate or reorder ----
     // A watch only learns that a revision passed from an event of its range: the run ends with one
     // write to every watched prefix, so each check knows where the history it waits for ends.
-    const finalRevision = convergence.ok ? await endMarker(cluster, ['chaos/', 'chaos-lock/']) : null;
+    const finalRevision = convergence.ok ? await endMarker(cluster, ['chaos/', 'chaos-lock/'], sdk) : null;
     if (finalRevision !== null && watchers) {
       watches = await watchers.check(finalRevision, 60_000);
       if (!watches.ok) reasons.push(`watches: ${watches.message}`);
@@ -183,7 +199,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     }
 
     // ---- final reads (linearizable, via the leader) and acknowledged writes ----
-    const finals = await finalReads(cluster, leader, keys, clock);
+    const finals = await finalReads(cluster, leader, keys, clock, secure?.credentials() ?? grpc.credentials.createInsecure());
     history.push(...finals.ops);
     acked = ackedWritesCheck(history, finals.versions);
     if (!acked.ok) reasons.push(`acknowledged writes: ${acked.message}`);
@@ -194,6 +210,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     lin = checkHistory(history, { timeBudgetMs: o.checkBudgetMs ?? 120_000 });
     for (const k of lin.keys) if (k.verdict !== 'ok') reasons.push(`linearizability (${k.key}): ${k.verdict}: ${k.message ?? ''}`);
     log(`linearizability: ${lin.verdict} (${lin.elapsedMs.toFixed(0)} ms)`);
+
+    // ---- a secure run: auth and TLS were really on ----
+    if (secure) {
+      security = await secure.enforcement(cluster, history);
+      if (!security.ok) reasons.push(`security: ${security.message}`);
+      log(`security: ${security.message}`);
+    }
   } catch (err) {
     reasons.push(`harness error: ${(err as Error).stack ?? String(err)}`);
     log(`harness error: ${(err as Error).message}`);
@@ -220,6 +243,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
       nemeses: o.nemeses,
       timeSec: o.timeSec,
       plantedBug: o.plantedBug ?? '',
+      secure: o.secure === true,
       command: o.command ?? `npm run chaos -- --time ${o.timeSec} --nodes ${o.nodes} --nemesis ${o.nemeses.join(',')} --seed ${o.seed} --clients ${o.clients}`,
       startedAt: startedAt.toISOString(),
       durationMs: clock(),
@@ -234,6 +258,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     watches,
     locks,
     shards,
+    security,
     faults,
     history,
   };
@@ -244,8 +269,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
 }
 
 /** Writes `<prefix>end-of-run` under every prefix in one Txn; resolves with its revision. */
-async function endMarker(cluster: ChaosCluster, prefixes: string[]): Promise<number> {
-  const client = new PlacementClient({ endpoints: cluster.nodes.map((n) => n.grpcAddress), discoverMembers: false, deadlineMs: 30_000 });
+async function endMarker(cluster: ChaosCluster, prefixes: string[], sdk: Partial<PlacementClientOptions>): Promise<number> {
+  const client = new PlacementClient({ ...sdk, endpoints: cluster.nodes.map((n) => n.grpcAddress), discoverMembers: false, deadlineMs: 30_000 });
   try {
     const r = await client
       .txn()
@@ -292,6 +317,7 @@ async function finalReads(
   leader: number,
   keys: string[],
   clock: () => number,
+  credentials: grpc.ChannelCredentials,
 ): Promise<{ ops: HistoryOp[]; versions: Map<string, { version: number; value: string | null }> }> {
   const ops: HistoryOp[] = [];
   const versions = new Map<string, { version: number; value: string | null }>();
@@ -300,7 +326,7 @@ async function finalReads(
     const rep = await waitFor(
       async () => {
         const target = (await cluster.currentLeader()) ?? leader;
-        const stub = new KvServiceClient(cluster.node(target).grpcAddress, grpc.credentials.createInsecure(), { 'grpc.enable_retries': 0 });
+        const stub = new KvServiceClient(cluster.node(target).grpcAddress, credentials, { 'grpc.enable_retries': 0 });
         try {
           const invoke = clock();
           const r = await unary<GetReply>((cb) => stub.get({ key, serializable: false, kvMetadataOnly: false }, new grpc.Metadata(), { deadline: Date.now() + 3000 }, cb));

@@ -2,7 +2,7 @@
 // member; it moves on when the member is killed, paused past its streams' patience, or cut off
 // from the leader), over the workload's keys from the revision the run starts at. After the run
 // a fresh watch reads the committed history and every watcher must have delivered exactly it.
-import { PlacementClient, type Watch } from '../../src/client/index.js';
+import { PlacementClient, type PlacementClientOptions, type Watch } from '../../src/client/index.js';
 import { checkWatchSequence, type WatchSequenceResult, type WatchedRevision } from './checker/watch.js';
 
 export interface WatchCheckResult {
@@ -39,16 +39,18 @@ export class ChaosWatchers {
     private readonly addresses: ReadonlyArray<{ id: number; grpcAddress: string }>,
     private readonly prefix: string,
     readonly startRevision: number,
+    /** Added to every client's options (TLS and credentials in a secure run). */
+    private readonly sdk: Partial<PlacementClientOptions> = {},
   ) {
     this.running = addresses.map((n) => {
-      const client = new PlacementClient({ endpoints: [n.grpcAddress, ...addresses.filter((m) => m !== n).map((m) => m.grpcAddress)], discoverMembers: false });
+      const client = new PlacementClient({ ...sdk, endpoints: [n.grpcAddress, ...addresses.filter((m) => m !== n).map((m) => m.grpcAddress)], discoverMembers: false });
       return follow(`watcher on member ${n.id}`, client, client.watch(prefix, { prefix: true, startRevision }));
     });
   }
 
   /** Once the cluster converged at `finalRevision`: every watcher's sequence against the committed history. */
   async check(finalRevision: number, timeoutMs: number): Promise<WatchCheckResult> {
-    const client = new PlacementClient({ endpoints: this.addresses.map((a) => a.grpcAddress), discoverMembers: false });
+    const client = new PlacementClient({ ...this.sdk, endpoints: this.addresses.map((a) => a.grpcAddress), discoverMembers: false });
     const ref = follow('reference', client, client.watch(this.prefix, { prefix: true, startRevision: this.startRevision }));
     const until = Date.now() + timeoutMs;
     const reached = (r: Running): boolean => r.error !== null || r.watch.nextRevision > finalRevision;

@@ -48,6 +48,8 @@ export interface WorkloadOptions {
   runId: string;
   /** How clients send operations; `mixed` (default): clients take turns (unary, session, etcd). */
   transport?: 'unary' | 'session' | 'etcd' | 'mixed';
+  /** Channel credentials (default plaintext); a secure run's carry TLS and the user's token. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -103,12 +105,12 @@ export class Workload {
       const node = this.o.nodes[c % this.o.nodes.length]!;
       const t = this.o.transport ?? 'mixed';
       if (t === 'etcd' || (t === 'mixed' && c % 3 === 2)) {
-        const etcd = new KVClient(node.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+        const etcd = new KVClient(node.grpcAddress, this.o.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
         this.stubs.push(etcd);
         this.loops.push(this.loop(c, node.id, { etcd, alt: false }));
         continue;
       }
-      const stub = new KvServiceClient(node.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      const stub = new KvServiceClient(node.grpcAddress, this.o.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
       this.stubs.push(stub);
       let send: Send;
       if (t === 'session' || (t === 'mixed' && c % 3 === 1)) {
