@@ -100,8 +100,8 @@ interface Conn {
 }
 
 /**
- * The members as the cluster lists them (ClusterService.Members), refreshed on demand: what an
- * SDK's member discovery knows. Asks the members it knows in turn until one answers.
+ * The voting members as the cluster lists them (ClusterService.Members), refreshed on demand:
+ * what an SDK's member discovery knows. Asks the members it knows in turn until one answers.
  */
 export class MemberDirectory {
   private members: { id: number; grpcAddress: string }[];
@@ -147,7 +147,8 @@ export class MemberDirectory {
         const r = await new Promise<MembersReply>((res, rej) =>
           stub.members({}, new grpc.Metadata(), { deadline: Date.now() + 1000 }, (e, rep) => (e ? rej(e) : res(rep))),
         );
-        const ms = r.members.filter((m) => m.address !== '').map((m) => ({ id: m.id, grpcAddress: m.address }));
+        // Voters only: a learner may not be started yet, and it is promoted once it caught up.
+        const ms = r.members.filter((m) => m.address !== '' && m.role === 'voter').map((m) => ({ id: m.id, grpcAddress: m.address }));
         if (ms.length === 0) continue;
         this.members = ms;
         for (const m of ms) this.known.set(m.id, m.grpcAddress);
