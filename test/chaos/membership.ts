@@ -138,6 +138,12 @@ export class MembershipDriver {
     onStep(`killed, data dir wiped`);
     await this.remove(victim);
     onStep(`removed`);
+    return this.grow(onStep);
+  }
+
+  /** A new member (new id, fresh ports) added as a learner, started with --join, caught up, promoted. */
+  async grow(onStep: (step: string) => void = () => {}): Promise<number> {
+    const c = this.cluster;
     const addr = await c.spareAddresses();
     const id = await this.addLearner(addr.grpcAddress);
     onStep(`learner ${id} added`);
@@ -147,5 +153,23 @@ export class MembershipDriver {
     onStep(`learner ${id} applied ${at}`);
     await this.promote(id);
     return id;
+  }
+
+  /**
+   * Removes running member `victim` (the leader too): it must learn it was removed and exit by
+   * itself with code 0 — a removed member that keeps running (and voting) fails the run.
+   */
+  async shrink(victim: number): Promise<void> {
+    const c = this.cluster;
+    const h = c.node(victim);
+    const proc = h.proc;
+    const exited = proc ? new Promise<number | null>((res) => (proc.exitCode !== null || proc.signalCode !== null ? res(proc.exitCode) : proc.once('exit', (code) => res(code)))) : Promise.resolve(0);
+    await this.remove(victim);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([exited, new Promise<'running'>((res) => (timer = setTimeout(() => res('running'), STEP_MS)))]).finally(() => clearTimeout(timer));
+    const tail = c.logTail(victim);
+    await c.forget(victim);
+    if (code === 'running') throw new Error(`member ${victim} was removed but still ran ${STEP_MS} ms later:\n${tail}`);
+    if (code !== 0) throw new Error(`member ${victim} was removed and exited with code ${code}, not 0`);
   }
 }

@@ -110,7 +110,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     const addresses = cluster.nodes.map((n) => ({ id: n.id, grpcAddress: n.grpcAddress }));
     // When members come and go, the SDK clients follow the membership (discovery), and the checks
     // after the run read from the members of then.
-    const membershipChanges = o.nemeses.includes('member-replace');
+    const membershipChanges = o.nemeses.includes('member-replace') || o.nemeses.includes('member-grow-shrink');
     const current = (): string[] => cluster.nodes.map((n) => n.grpcAddress);
     watchers = new ChaosWatchers(addresses, 'chaos/', startRevision, membershipChanges);
     if (o.lockers) lockers = new ChaosLockers(addresses, 'chaos-lock/', startRevision, o.lockers, membershipChanges);
