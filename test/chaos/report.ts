@@ -86,6 +86,8 @@ const FAULT_COLORS: Record<string, string> = {
   partition: '#f39c12',
   'partition-leader': '#d35400',
   delay: '#16a085',
+  'member-replace': '#2c3e50',
+  'member-grow-shrink': '#1f618d',
 };
 
 function opColor(o: HistoryOp, blamed: Set<number>): string {
