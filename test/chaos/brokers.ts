@@ -46,6 +46,12 @@ export class ChaosBrokers {
     private readonly shards: number,
     /** Added to every client's options (TLS and credentials in a secure run). */
     private readonly sdk: Partial<PlacementClientOptions> = {},
+    /**
+     * When the membership changes during the run: the members of now, which a (re)started broker
+     * is configured with (as an operator updates its endpoints); its client then follows the
+     * membership with the SDK's discovery.
+     */
+    private readonly current?: () => string[],
   ) {
     this.endpoints = addresses.map((a) => a.grpcAddress);
     this.brokers = Array.from({ length: count }, (_, i) => ({ id: i + 1, client: null, agent: null }));
@@ -64,8 +70,9 @@ export class ChaosBrokers {
   }
 
   private client(i: number): PlacementClient {
-    const n = this.endpoints.length;
-    return new PlacementClient({ ...this.sdk, endpoints: [...this.endpoints.slice(i % n), ...this.endpoints.slice(0, i % n)], discoverMembers: false, deadlineMs: 5000 });
+    const eps = this.current?.() ?? this.endpoints;
+    const n = eps.length;
+    return new PlacementClient({ ...this.sdk, endpoints: [...eps.slice(i % n), ...eps.slice(0, i % n)], discoverMembers: this.current !== undefined, deadlineMs: 5000 });
   }
 
   private async up(b: Broker): Promise<void> {
@@ -137,9 +144,9 @@ export class ChaosBrokers {
   }
 
   /** After the cluster converged: every shard fully placed on live brokers, and the leader history checked. */
-  async check(startRevision: number, timeoutMs: number): Promise<BrokerCheckResult> {
+  async check(startRevision: number, timeoutMs: number, endpoints = this.endpoints): Promise<BrokerCheckResult> {
     const counts = { brokers: this.brokers.length, crashes: this.crashes };
-    const client = new PlacementClient({ ...this.sdk, endpoints: this.endpoints, discoverMembers: false, deadlineMs: 10_000 });
+    const client = new PlacementClient({ ...this.sdk, endpoints, discoverMembers: false, deadlineMs: 10_000 });
     try {
       const live = new Set(this.brokers.map((b) => b.id));
       // Placement settles once every broker is back: each shard on two live brokers, one leading.

@@ -87,6 +87,47 @@ test('short chaos run with TLS on every port and auth on (--secure): the same ch
   assert.ok(out.report.faults.some((f) => f.nemesis === 'kill' && f.end !== undefined), `a kill round ran: ${out.report.faults.map((f) => f.what).join(', ')}`);
 });
 
+test('member-replace: members whose disk was lost are removed and replaced by new learners (caught up, promoted) under load and kills; linearizable, nothing acknowledged lost, the remaining members converge', { timeout: 5 * 60_000 }, async () => {
+  const seed = baseSeed + 3;
+  const out = await runChaos({
+    timeSec: 30,
+    nodes: 3,
+    nemeses: ['member-replace', 'kill'],
+    seed,
+    clients: 10,
+    keys: 5,
+    rate: 50,
+    lockers: 2,
+    quietMs: [1000, 2000],
+    holdMs: [2000, 3000],
+    reportName: `test-chaos-member-replace-seed${seed}`,
+    log,
+  });
+  const s = out.report.stats;
+  console.log(`# member-replace run: ${out.verdict}: ${s.ops} ops (${s.ok} ok, ${s.info} indeterminate, ${s.fail} failed), ${s.faults} faults; report ${out.files.html}`);
+  assert.equal(out.verdict, 'pass', `chaos run failed (seed ${seed}, report ${out.files.html}):\n${out.reasons.join('\n')}`);
+  assert.equal(out.report.linearizability.verdict, 'ok');
+  assert.ok(out.report.convergence.ok, out.report.convergence.message);
+  assert.ok(out.report.ackedWrites.ok, out.report.ackedWrites.message);
+  assert.ok(out.report.watches?.ok, out.report.watches?.message);
+  assert.ok(out.report.locks?.ok, out.report.locks?.message);
+  // At least one replacement completed: the member removed, a new id added as a learner and promoted.
+  const replaced = out.report.faults.filter((f) => f.nemesis === 'member-replace' && /promoted$/.test(f.what));
+  assert.ok(replaced.length >= 1, `a member was replaced: ${out.report.faults.map((f) => f.what).join('; ')}`);
+  const changes = out.report.membership ?? [];
+  console.log(`# membership: ${changes.map((c) => `${c.op} ${c.id}`).join(', ')}`);
+  for (const f of replaced) {
+    const [gone, added] = f.nodes as [number, number];
+    assert.ok(added !== gone && !(added >= 1 && added <= 3), `the new member has a new id (${added})`);
+    const ops = changes.filter((c) => c.id === gone || c.id === added).map((c) => `${c.op} ${c.id}`);
+    assert.deepEqual(ops.slice(ops.indexOf(`remove ${gone}`), ops.indexOf(`remove ${gone}`) + 3), [`remove ${gone}`, `add-learner ${added}`, `promote ${added}`]);
+  }
+  // The cluster kept its size; the remaining members are the ones checked for convergence.
+  assert.equal(out.report.convergence.nodes.length, 3);
+  assert.ok(out.report.convergence.nodes.some((n) => n.id > 3), `a new member is among the converged ones: ${out.report.convergence.nodes.map((n) => n.id).join(',')}`);
+  assert.ok(s.ok > 150, `expected a real workload, got ${s.ok} ok ops`);
+});
+
 test('planted bug (local reads, no ReadIndex) under a leader partition is reported as not linearizable', { timeout: 4 * 60_000 }, async () => {
   const seed = baseSeed + 1;
   const out = await runChaos({

@@ -53,6 +53,12 @@ for (const n of nemeses) {
     process.exit(2);
   }
 }
+// A member added at run time records one address, while --secure gives every member a separate
+// peer port named in the others' --peer-addresses (fixed at their start): not combinable yet.
+if (opts.secure && nemeses.some((n) => n === 'member-replace' || n === 'member-grow-shrink')) {
+  console.error('--secure cannot be combined with the membership nemeses (member-replace, member-grow-shrink): members added at run time cannot have a separate peer port yet');
+  process.exit(2);
+}
 const transport = String(opts.transport);
 if (!['unary', 'session', 'etcd', 'mixed'].includes(transport)) {
   console.error(`unknown transport "${transport}" (unary, session, etcd or mixed)`);

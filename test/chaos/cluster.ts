@@ -5,7 +5,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,8 @@ export interface ChaosNode {
   starts: number;
   /** Exit code of its last process (null while running or killed by a signal). */
   lastExitCode: number | null;
+  /** Added at run time and not started yet: its first start carries --join. */
+  joining?: boolean;
 }
 
 export interface ClusterOptions {
@@ -158,7 +160,6 @@ export class ChaosCluster {
   readonly nodes: ChaosNode[] = [];
   network!: Network;
   readonly clusterId: string;
-  private peersArg = '';
   private peerSecretFile = '';
   private serverEntry = '';
   private codeDir = '';
@@ -203,7 +204,6 @@ export class ChaosCluster {
       // The proxies carry peer traffic: to the peer port when there is one.
       targets.set(id, { host: '127.0.0.1', port: ports[perNode * i + (this.o.secure ? 2 : 0)]! });
     }
-    this.peersArg = this.nodes.map((x) => `${x.id}=${x.grpcAddress}`).join(',');
     // Peer traffic is authenticated (as in production): one secret for every member.
     this.peerSecretFile = join(this.o.rootDir, 'peer-secret');
     if (!existsSync(this.peerSecretFile)) writeFileSync(this.peerSecretFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
@@ -236,7 +236,7 @@ export class ChaosCluster {
       '--http',
       h.httpAddress,
       '--peers',
-      this.peersArg,
+      this.nodes.map((x) => `${x.id}=${x.grpcAddress}`).join(','),
       '--peer-http',
       this.nodes.map((x) => `${x.id}=${x.httpAddress}`).join(','),
       '--dial',
@@ -244,6 +244,7 @@ export class ChaosCluster {
       ...(h.peerAddress ? ['--peer-listen', h.peerAddress, '--peer-addresses', this.nodes.map((x) => `${x.id}=${x.peerAddress}`).join(',')] : []),
       ...(this.o.secure?.nodeArgs(id) ?? []),
       ...(this.o.extraArgs ?? []),
+      ...(h.joining ? ['--join'] : []),
       ...extra,
     ];
     const fd = openSync(h.logFile, 'a');
@@ -282,6 +283,7 @@ export class ChaosCluster {
         this.o.startTimeoutMs ?? 60_000,
       ),
     ]);
+    h.joining = false;
   }
 
   /** SIGKILL by pid; resolves once the process is gone. */
@@ -369,6 +371,47 @@ export class ChaosCluster {
     const f = this.node(id).logFile;
     if (!existsSync(f)) return '(no log)';
     return readFileSync(f, 'utf8').split('\n').slice(-lines).join('\n');
+  }
+
+  // ---- membership changes at run time (test/chaos/membership.ts) ----
+  // Every (re)start names the members of now in --peers/--peer-http/--dial: the ones added
+  // since, not the ones removed.
+
+  /** Fresh ports for a member about to be added (its gRPC address goes into MemberAdd). */
+  async spareAddresses(): Promise<{ grpcAddress: string; httpAddress: string }> {
+    const [g, h] = await freePorts(2);
+    return { grpcAddress: `127.0.0.1:${g}`, httpAddress: `127.0.0.1:${h}` };
+  }
+
+  /** Takes on member `id` (already added through the API) and links it; its first startNode() joins (--join). */
+  async addMember(id: number, addr: { grpcAddress: string; httpAddress: string }): Promise<void> {
+    if (this.nodes.some((x) => x.id === id)) throw new Error(`node ${id} already exists`);
+    if (this.o.secure) throw new Error('a member added at run time cannot have a separate peer port (secure runs): see test/chaos/cli.ts');
+    const [host, port] = addr.grpcAddress.split(':');
+    await this.network.addNode(id, { host: host!, port: Number(port) });
+    this.nodes.push({
+      id,
+      ...addr,
+      dataDir: join(this.o.rootDir, `node-${id}`),
+      logFile: join(this.o.rootDir, `node-${id}.log`),
+      proc: null,
+      paused: false,
+      starts: 0,
+      lastExitCode: null,
+      joining: true,
+    });
+  }
+
+  /**
+   * Drops node `id` from the cluster under test: killed by pid if it still runs, unlinked, never
+   * restarted (its log file stays). With `wipe`, its data directory is deleted: the disk is lost.
+   */
+  async forget(id: number, opts: { wipe?: boolean } = {}): Promise<void> {
+    const h = this.node(id);
+    await this.kill(id);
+    this.nodes.splice(this.nodes.indexOf(h), 1);
+    await this.network.removeNode(id);
+    if (opts.wipe) rmSync(h.dataDir, { recursive: true, force: true });
   }
 
   /** Kills every node by pid (paused ones too) and closes the proxies. */

@@ -45,6 +45,8 @@ export class ChaosLockers {
     readonly lockers: number,
     /** Added to every client's options (TLS and credentials in a secure run). */
     private readonly sdk: Partial<PlacementClientOptions> = {},
+    /** Learn members added at run time (the SDK's discovery), when the membership changes. */
+    private readonly discover = false,
   ) {
     this.loops = Array.from({ length: lockers }, (_, i) => this.run(`locker${i}`, i));
   }
@@ -52,7 +54,7 @@ export class ChaosLockers {
   private async run(name: string, i: number): Promise<void> {
     const endpoints = this.addresses.map((a) => a.grpcAddress);
     // Each locker starts at a different member, as the workload's clients do.
-    const client = new PlacementClient({ ...this.sdk, endpoints: [...endpoints.slice(i % endpoints.length), ...endpoints.slice(0, i % endpoints.length)], discoverMembers: false, deadlineMs: OP_DEADLINE_MS });
+    const client = new PlacementClient({ ...this.sdk, endpoints: [...endpoints.slice(i % endpoints.length), ...endpoints.slice(0, i % endpoints.length)], discoverMembers: this.discover, deadlineMs: OP_DEADLINE_MS });
     const signal = this.stop.signal;
     let session: Session | undefined;
     try {
@@ -96,9 +98,9 @@ export class ChaosLockers {
   }
 
   /** Once the cluster converged and wrote a last event under the prefix at `finalRevision`: the lock's committed history against the fencing rule. */
-  async check(finalRevision: number, timeoutMs: number): Promise<LockCheckResult> {
+  async check(finalRevision: number, timeoutMs: number, endpoints = this.addresses.map((a) => a.grpcAddress)): Promise<LockCheckResult> {
     const counts = { lockers: this.lockers, acquired: this.acquired, refusedStale: this.refusedStale, ackedWrites: this.ackedWrites, errors: this.errors, errorKinds: Object.fromEntries([...this.errorKinds].sort((a, b) => b[1] - a[1]).slice(0, 5)) };
-    const client = new PlacementClient({ ...this.sdk, endpoints: this.addresses.map((a) => a.grpcAddress), discoverMembers: false });
+    const client = new PlacementClient({ ...this.sdk, endpoints, discoverMembers: false });
     const watch = client.watch(this.prefix, { prefix: true, startRevision: this.startRevision });
     const events: LockHistoryEvent[] = [];
     const timer = setTimeout(() => watch.close(), timeoutMs);

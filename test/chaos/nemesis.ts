@@ -15,6 +15,14 @@
 //              in CURRENT or a MANIFEST): in a running member (found by the background checksum
 //              check) or while it is down (found at start); either way the member must rebuild
 //              its state machine from its own snapshot and log and rejoin the run
+//   member-replace  a member's disk is lost (the leader, a follower or a random one): kill it,
+//              delete its data directory, remove it through the API, add a brand-new member (new
+//              id, fresh ports) as a learner, start it with --join, wait until it caught up,
+//              promote it; the cluster keeps its size (membership.ts). Not part of `mixed`.
+//   member-grow-shrink  turn by turn: grow by one new member (learner, --join, caught up,
+//              promoted), then remove a different one (the leader, a follower or a random one),
+//              which must exit by itself with code 0; the rounds of the other nemeses in
+//              between act on the grown configuration. Not part of `mixed`.
 //   mixed      any of kill, pause, partition, partition-leader, delay, chosen at random each round
 // A run takes a list; rounds rotate through it.
 
@@ -22,8 +30,9 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, utimesSync, writ
 import { join } from 'node:path';
 import { waitFor, type ChaosCluster } from './cluster.js';
 import type { PartitionFault } from './proxy.js';
+import { MembershipDriver } from './membership.js';
 
-export const NEMESES = ['kill', 'pause', 'partition', 'partition-leader', 'delay', 'restore-old-copy', 'corrupt-sm', 'mixed'] as const;
+export const NEMESES = ['kill', 'pause', 'partition', 'partition-leader', 'delay', 'restore-old-copy', 'corrupt-sm', 'member-replace', 'member-grow-shrink', 'mixed'] as const;
 export type NemesisKind = (typeof NEMESES)[number];
 
 export interface FaultRecord {
@@ -64,11 +73,22 @@ export class Nemesis {
   /** Per node: a copy of its data directory taken at an earlier crash (restore-old-copy). */
   private readonly backups = new Map<number, string>();
   private backupSeq = 0;
+  /** Membership changes made through the cluster's API (member-replace). */
+  readonly membership: MembershipDriver;
+  /**
+   * Membership faults that could not be carried out (a change the cluster never accepted, a new
+   * member that never caught up): the run fails on them.
+   */
+  readonly problems: string[] = [];
+  /** member-grow-shrink: the member it added last (not the one it removes next), while grown. */
+  private grown: number | null = null;
 
   constructor(
     private readonly cluster: ChaosCluster,
     private readonly o: NemesisOptions,
-  ) {}
+  ) {
+    this.membership = new MembershipDriver(cluster, o.clock, o.log);
+  }
 
   start(): void {
     this.running = true;
@@ -130,6 +150,7 @@ export class Nemesis {
         await this.inject(kind);
       } catch (err) {
         this.o.log?.(`nemesis ${kind} failed: ${(err as Error).message}`);
+        if (kind === 'member-replace' || kind === 'member-grow-shrink') this.problems.push(`${kind}: ${(err as Error).message}`);
         await this.healAll();
       }
     }
@@ -204,6 +225,43 @@ export class Nemesis {
       case 'corrupt-sm':
         await this.corruptStateMachine(holdRange);
         return;
+      case 'member-replace': {
+        const t = await this.target(this.pick(['leader', 'follower', 'random'] as const));
+        const r = this.begin({ nemesis: 'member-replace', what: `replace ${t.role} ${t.id} (disk lost)`, nodes: [t.id] });
+        const id = await this.membership.replace(t.id, (step) => {
+          r.what = `replace ${t.role} ${t.id} (disk lost): ${step}`;
+        });
+        r.nodes.push(id);
+        r.what = `replace ${t.role} ${t.id} (disk lost): removed, new member ${id} added as a learner, caught up, promoted`;
+        this.end(r);
+        return;
+      }
+      case 'member-grow-shrink': {
+        if (this.grown === null) {
+          const r = this.begin({ nemesis: 'member-grow-shrink', what: `grow: add a member`, nodes: [] });
+          const id = await this.membership.grow((step) => {
+            r.what = `grow: ${step}`;
+          });
+          this.grown = id;
+          r.nodes.push(id);
+          r.what = `grow: new member ${id} added as a learner, caught up, promoted (${c.ids.length} members)`;
+          this.end(r);
+          return;
+        }
+        const added = this.grown;
+        const leader = await c.currentLeader();
+        const pool = c.ids.filter((id) => id !== added && c.isServing(id));
+        const how = this.pick(['leader', 'follower', 'random'] as const);
+        const followers = pool.filter((id) => id !== leader);
+        const victim = how === 'leader' && leader !== null && leader !== added ? leader : this.pick(how === 'follower' && followers.length > 0 ? followers : pool);
+        const role = victim === leader ? 'leader' : 'follower';
+        const r = this.begin({ nemesis: 'member-grow-shrink', what: `shrink: remove ${role} ${victim}`, nodes: [victim] });
+        await this.membership.shrink(victim);
+        this.grown = null;
+        r.what = `shrink: ${role} ${victim} removed, exited with code 0 (${c.ids.length} members)`;
+        this.end(r);
+        return;
+      }
       case 'delay': {
         const d = Math.round(this.uniform([20, 120]));
         const j = Math.round(this.uniform([10, 100]));

@@ -268,3 +268,34 @@ test('network partition shapes cut exactly the links between groups', async () =
   net5.heal();
   check([nodes]);
 });
+
+test('a member added at run time gets proxied links both ways, partitions cut them, and removing it closes them', async () => {
+  const targets = new Map<number, { host: string; port: number }>();
+  for (const n of [1, 2, 3]) targets.set(n, { host: '127.0.0.1', port: (await echoServer()).port });
+  const net3 = new Network([1, 2, 3], targets, mulberry32(3));
+  await net3.start();
+  cleanups.push(() => net3.close());
+  await assert.rejects(net3.addNode(2, targets.get(2)!), /already linked/);
+  await net3.addNode(42, { host: '127.0.0.1', port: (await echoServer()).port });
+  assert.deepEqual([...net3.nodes], [1, 2, 3, 42]);
+  assert.match(net3.dialArg(42), /^1=127\.0\.0\.1:\d+,2=127\.0\.0\.1:\d+,3=127\.0\.0\.1:\d+$/);
+  assert.match(net3.dialArg(1), /,42=127\.0\.0\.1:\d+$/);
+  // Bytes flow through the new links.
+  const into = await connect(net3.link(1, 42).port);
+  assert.equal(await roundTrip(into, 'to 42'), 'to 42');
+  const outOf = await connect(net3.link(42, 3).port);
+  assert.equal(await roundTrip(outOf, 'from 42'), 'from 42');
+  net3.isolate(42);
+  for (const n of [1, 2, 3]) assert.ok(net3.isCut(n, 42) && net3.isCut(42, n), `42 cut from ${n}`);
+  assert.ok(!net3.isCut(1, 2));
+  net3.heal();
+  // Removed: its links are gone (and their proxies closed), the others stay.
+  const port = net3.link(2, 42).port;
+  await net3.removeNode(42);
+  assert.deepEqual([...net3.nodes], [1, 2, 3]);
+  assert.throws(() => net3.link(2, 42), /no link/);
+  assert.doesNotMatch(net3.dialArg(1), /42=/);
+  await assert.rejects(connect(port));
+  const still = await connect(net3.link(1, 2).port);
+  assert.equal(await roundTrip(still, 'ok'), 'ok');
+});

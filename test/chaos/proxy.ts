@@ -298,12 +298,57 @@ export interface PartitionFault {
 export class Network {
   private readonly links = new Map<string, LinkProxy>();
   private readonly cutLinks = new Set<string>();
+  private readonly members: number[];
+  private readonly targets: Map<number, { host: string; port: number }>;
 
   constructor(
-    readonly nodes: readonly number[],
-    private readonly targets: ReadonlyMap<number, { host: string; port: number }>,
+    nodes: readonly number[],
+    targets: ReadonlyMap<number, { host: string; port: number }>,
     private readonly rnd: () => number,
-  ) {}
+  ) {
+    this.members = [...nodes];
+    this.targets = new Map(targets);
+  }
+
+  /** The nodes linked now (members added or removed at run time change it). */
+  get nodes(): readonly number[] {
+    return this.members;
+  }
+
+  /**
+   * Links a member added at run time: a proxy for every directed link to and from it. A running
+   * node only dials through a proxy it was started with (`--dial`), so links from members that
+   * were already running go direct until their next restart.
+   */
+  async addNode(id: number, target: { host: string; port: number }): Promise<void> {
+    if (this.members.includes(id)) throw new Error(`node ${id} is already linked`);
+    this.targets.set(id, target);
+    for (const other of this.members) {
+      for (const [from, to] of [[id, other], [other, id]] as const) {
+        const link = new LinkProxy(this.targets.get(to)!, this.rnd, `${from}→${to}`);
+        await link.start();
+        this.links.set(Network.key(from, to), link);
+      }
+    }
+    this.members.push(id);
+  }
+
+  /** Unlinks a removed member: its proxies close. */
+  async removeNode(id: number): Promise<void> {
+    const i = this.members.indexOf(id);
+    if (i < 0) return;
+    this.members.splice(i, 1);
+    const gone: LinkProxy[] = [];
+    for (const other of this.members) {
+      for (const k of [Network.key(id, other), Network.key(other, id)]) {
+        const l = this.links.get(k);
+        if (l) gone.push(l);
+        this.links.delete(k);
+        this.cutLinks.delete(k);
+      }
+    }
+    await Promise.all(gone.map((l) => l.close()));
+  }
 
   private static key(from: number, to: number): string {
     return `${from}->${to}`;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { CheckResult } from './checker/index.js';
 import { describeOp, type HistoryOp } from './checker/history.js';
 import type { FaultRecord } from './nemesis.js';
+import type { MembershipChange } from './membership.js';
 import type { WatchCheckResult } from './watch.js';
 import type { LockCheckResult } from './locks.js';
 import type { BrokerCheckResult } from './brokers.js';
@@ -55,6 +56,8 @@ export interface ChaosReport {
   /** A secure run's check that auth and TLS were enforced (absent otherwise). */
   security?: SecurityCheckResult;
   faults: FaultRecord[];
+  /** Membership changes made through the API during the run (member-replace), in order. */
+  membership?: MembershipChange[];
   history: HistoryOp[];
 }
 
@@ -88,6 +91,8 @@ const FAULT_COLORS: Record<string, string> = {
   partition: '#f39c12',
   'partition-leader': '#d35400',
   delay: '#16a085',
+  'member-replace': '#2c3e50',
+  'member-grow-shrink': '#1f618d',
 };
 
 function opColor(o: HistoryOp, blamed: Set<number>): string {
@@ -271,6 +276,9 @@ export function renderHtml(r: ChaosReport): string {
   const faultRows = r.faults
     .map((f) => `<tr><td>${(f.start / 1000).toFixed(2)}s</td><td>${f.end !== undefined ? (f.end / 1000).toFixed(2) + 's' : 'active'}</td><td>${f.nemesis}</td><td>${esc(f.what)}</td></tr>`)
     .join('\n');
+  const memberRows = (r.membership ?? [])
+    .map((m) => `<tr><td>${(m.at / 1000).toFixed(2)}s</td><td>${esc(m.op)}</td><td>${m.id}</td><td>${esc(m.address ?? '')}</td></tr>`)
+    .join('\n');
   const s = r.stats;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>chaos ${r.verdict} — seed ${r.meta.seed}</title>
@@ -296,6 +304,7 @@ ${anomalies.join('\n')}
 <div class="scroll">${overview}</div>
 <h2>Faults</h2>
 <table><tr><th>start</th><th>end</th><th>nemesis</th><th>what</th></tr>${faultRows}</table>
+${r.membership && r.membership.length > 0 ? `<h2>Membership changes</h2>\n<table><tr><th>at</th><th>change</th><th>member</th><th>address</th></tr>${memberRows}</table>` : ''}
 <h2>Convergence: ${r.convergence.ok ? 'ok' : 'FAILED'}</h2><p>${esc(r.convergence.message)}</p>
 <table><tr><th>node</th><th>applied</th><th>revision</th><th>state hash</th></tr>${nodeRows}</table>
 <h2>Acknowledged writes: ${r.ackedWrites.ok ? 'ok' : 'FAILED'}</h2><p>${esc(r.ackedWrites.message)}</p>

@@ -123,10 +123,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     const hashes = await Promise.all(cluster.ids.map((id) => cluster.stateHash(id)));
     const startRevision = Math.max(0, ...hashes.map((h) => h?.revision ?? 0)) + 1;
     const addresses = cluster.nodes.map((n) => ({ id: n.id, grpcAddress: n.grpcAddress }));
-    watchers = new ChaosWatchers(addresses, 'chaos/', startRevision, sdk);
-    if (o.lockers) lockers = new ChaosLockers(addresses, 'chaos-lock/', startRevision, o.lockers, sdk);
+    // When members come and go, the SDK clients follow the membership (discovery), and the checks
+    // after the run read from the members of then.
+    const membershipChanges = o.nemeses.includes('member-replace') || o.nemeses.includes('member-grow-shrink');
+    const current = (): string[] => cluster.nodes.map((n) => n.grpcAddress);
+    watchers = new ChaosWatchers(addresses, 'chaos/', startRevision, sdk, membershipChanges);
+    if (o.lockers) lockers = new ChaosLockers(addresses, 'chaos-lock/', startRevision, o.lockers, sdk, membershipChanges);
     if (o.brokers) {
-      brokers = new ChaosBrokers(addresses, rnd, log, o.brokers, 2 * o.brokers, sdk);
+      brokers = new ChaosBrokers(addresses, rnd, log, o.brokers, 2 * o.brokers, sdk, membershipChanges ? current : undefined);
       await brokers.start();
       log(`[${(clock() / 1000).toFixed(1)}s] ${o.brokers} brokers joined, ${2 * o.brokers} shards placed`);
     }
@@ -168,6 +172,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     await lockers?.halt();
     history = workload.history.slice();
     log(`[${(clock() / 1000).toFixed(1)}s] workload stopped: ${history.length} ops`);
+    for (const p of nemesis.problems) reasons.push(`nemesis: ${p}`);
+    if (nemesis.membership.changes.length > 0) {
+      log(`membership: ${nemesis.membership.changes.length} changes, members now ${cluster.ids.join(',')}; ${workload.directory.moves} times a client moved off a removed member`);
+    }
 
     // ---- convergence ----
     const leader = await cluster.waitForLeader(60_000);
@@ -180,19 +188,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     // write to every watched prefix, so each check knows where the history it waits for ends.
     const finalRevision = convergence.ok ? await endMarker(cluster, ['chaos/', 'chaos-lock/'], sdk) : null;
     if (finalRevision !== null && watchers) {
-      watches = await watchers.check(finalRevision, 60_000);
+      watches = await watchers.check(finalRevision, 60_000, current());
       if (!watches.ok) reasons.push(`watches: ${watches.message}`);
       log(`watches: ${watches.message}`);
     }
     // ---- brokers: one leader per shard and epoch, every shard placed on live brokers ----
     if (finalRevision !== null && brokers) {
-      shards = await brokers.check(startRevision, 60_000);
+      shards = await brokers.check(startRevision, 60_000, current());
       if (!shards.ok) reasons.push(`brokers: ${shards.message}`);
       log(`brokers: ${shards.message}`);
     }
     // ---- locks: every fenced write came from the lock's owner at its revision ----
     if (finalRevision !== null && lockers) {
-      locks = await lockers.check(finalRevision, 60_000);
+      locks = await lockers.check(finalRevision, 60_000, current());
       if (!locks.ok) reasons.push(`locks: ${locks.message}`);
       else if (locks.acquired === 0) reasons.push('locks: no locker ever got the lock');
       log(`locks: ${locks.message}`);
@@ -260,6 +268,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosOutcome> {
     shards,
     security,
     faults,
+    membership: nemesis?.membership.changes ?? [],
     history,
   };
   const name = o.reportName ?? `chaos-${startedAt.toISOString().replace(/[:.]/g, '-')}-seed${o.seed}`;

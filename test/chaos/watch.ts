@@ -41,16 +41,21 @@ export class ChaosWatchers {
     readonly startRevision: number,
     /** Added to every client's options (TLS and credentials in a secure run). */
     private readonly sdk: Partial<PlacementClientOptions> = {},
+    /** Learn members added at run time (the SDK's discovery), when the membership changes. */
+    private readonly discover = false,
   ) {
     this.running = addresses.map((n) => {
-      const client = new PlacementClient({ ...sdk, endpoints: [n.grpcAddress, ...addresses.filter((m) => m !== n).map((m) => m.grpcAddress)], discoverMembers: false });
+      const client = new PlacementClient({ ...sdk, endpoints: [n.grpcAddress, ...addresses.filter((m) => m !== n).map((m) => m.grpcAddress)], discoverMembers: discover });
       return follow(`watcher on member ${n.id}`, client, client.watch(prefix, { prefix: true, startRevision }));
     });
   }
 
-  /** Once the cluster converged at `finalRevision`: every watcher's sequence against the committed history. */
-  async check(finalRevision: number, timeoutMs: number): Promise<WatchCheckResult> {
-    const client = new PlacementClient({ ...this.sdk, endpoints: this.addresses.map((a) => a.grpcAddress), discoverMembers: false });
+  /**
+   * Once the cluster converged at `finalRevision`: every watcher's sequence against the committed
+   * history, read from `endpoints` (the members of now; default: those of the start).
+   */
+  async check(finalRevision: number, timeoutMs: number, endpoints = this.addresses.map((a) => a.grpcAddress)): Promise<WatchCheckResult> {
+    const client = new PlacementClient({ ...this.sdk, endpoints, discoverMembers: false });
     const ref = follow('reference', client, client.watch(this.prefix, { prefix: true, startRevision: this.startRevision }));
     const until = Date.now() + timeoutMs;
     const reached = (r: Running): boolean => r.error !== null || r.watch.nextRevision > finalRevision;

@@ -14,9 +14,17 @@
 //  - anything else (deadline, connection lost, UNAVAILABLE/FAILED_PRECONDITION after the request
 //    may have reached a node that could have proposed it) → 'info' (indeterminate).
 // Each op carries a unique (client_id, seq) and a unique value, so a write is identifiable.
+//
+// Membership changes (the member-replace nemesis): a client sticks to one member, as before,
+// until that member leaves the cluster. Like an SDK user with member discovery (the SDK's
+// discoverMembers, etcd clientv3's endpoint auto-sync), the workload then asks the cluster for
+// its members (ClusterService.Members on any member it knows, after a failed operation) and a
+// client whose member is no longer listed moves to a listed one, on a new channel. No operation
+// is retried: the failed one stays in the history as it ended.
 
 import * as grpc from '@grpc/grpc-js';
 import { KvServiceClient } from '../../proto/gen/placement/v1/kv.js';
+import { ClusterServiceClient, type MembersReply } from '../../proto/gen/placement/v1/cluster.js';
 import {
   Compare_CompareResult as CR,
   Compare_CompareTarget as CT,
@@ -86,42 +94,124 @@ function sessionSender(session: ClientSession): Send {
   };
 }
 
+/** A client's connection to its member. */
+interface Conn {
+  node: number;
+  send: Send | EtcdSender;
+  close(): void;
+}
+
+/**
+ * The voting members as the cluster lists them (ClusterService.Members), refreshed on demand:
+ * what an SDK's member discovery knows. Asks the members it knows in turn until one answers.
+ */
+export class MemberDirectory {
+  private members: { id: number; grpcAddress: string }[];
+  private readonly known = new Map<number, string>();
+  private refreshing: Promise<void> | null = null;
+  private lastRefresh = 0;
+  /** Clients that moved to another member because theirs left the cluster. */
+  moves = 0;
+
+  constructor(
+    initial: readonly { id: number; grpcAddress: string }[],
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
+    this.members = [...initial];
+    for (const m of initial) this.known.set(m.id, m.grpcAddress);
+  }
+
+  /** Listed now (as last learned). */
+  has(id: number): boolean {
+    return this.members.some((m) => m.id === id);
+  }
+
+  /** The member client `client` uses when its own left: by its index, so clients spread out. */
+  pick(client: number): { id: number; grpcAddress: string } | null {
+    const ms = [...this.members].sort((a, b) => a.id - b.id);
+    return ms.length > 0 ? ms[client % ms.length]! : null;
+  }
+
+  /** Coalesced, at most every 500 ms; failures leave the list as it was. */
+  refresh(): Promise<void> {
+    if (this.refreshing) return this.refreshing;
+    if (Date.now() - this.lastRefresh < 500) return Promise.resolve();
+    this.refreshing = this.ask().finally(() => {
+      this.lastRefresh = Date.now();
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async ask(): Promise<void> {
+    const listed = new Set(this.members.map((m) => m.id));
+    const order = [...this.known].sort(([a], [b]) => Number(listed.has(b)) - Number(listed.has(a)));
+    for (const [, address] of order) {
+      const stub = new ClusterServiceClient(address, this.credentials, CHANNEL_OPTIONS);
+      try {
+        const r = await new Promise<MembersReply>((res, rej) =>
+          stub.members({}, new grpc.Metadata(), { deadline: Date.now() + 1000 }, (e, rep) => (e ? rej(e) : res(rep))),
+        );
+        // Voters only: a learner may not be started yet, and it is promoted once it caught up.
+        const ms = r.members.filter((m) => m.address !== '' && m.role === 'voter').map((m) => ({ id: m.id, grpcAddress: m.address }));
+        if (ms.length === 0) continue;
+        this.members = ms;
+        for (const m of ms) this.known.set(m.id, m.grpcAddress);
+        return;
+      } catch {
+        // down, paused or cut off: ask the next one
+      } finally {
+        stub.close();
+      }
+    }
+  }
+}
+
 export class Workload {
   readonly history: HistoryOp[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
-  private readonly stubs: (KvServiceClient | KVClient)[] = [];
-  private readonly sessions: ClientSession[] = [];
+  private readonly conns = new Set<Conn>();
   private nextId = 0;
   private readonly wakers = new Set<() => void>();
   /** Count of ops per status, for progress lines. */
   readonly counts = { ok: 0, fail: 0, info: 0 };
+  readonly directory: MemberDirectory;
 
-  constructor(private readonly o: WorkloadOptions) {}
+  constructor(private readonly o: WorkloadOptions) {
+    this.directory = new MemberDirectory(o.nodes, o.credentials);
+  }
 
   start(): void {
     this.running = true;
-    for (let c = 0; c < this.o.clients; c++) {
-      const node = this.o.nodes[c % this.o.nodes.length]!;
-      const t = this.o.transport ?? 'mixed';
-      if (t === 'etcd' || (t === 'mixed' && c % 3 === 2)) {
-        const etcd = new KVClient(node.grpcAddress, this.o.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-        this.stubs.push(etcd);
-        this.loops.push(this.loop(c, node.id, { etcd, alt: false }));
-        continue;
-      }
+    for (let c = 0; c < this.o.clients; c++) this.loops.push(this.loop(c, this.o.nodes[c % this.o.nodes.length]!));
+  }
+
+  /** Client `c`'s channel to `node`, over its transport. */
+  private connect(c: number, node: { id: number; grpcAddress: string }): Conn {
+    const t = this.o.transport ?? 'mixed';
+    let conn: Conn;
+    if (t === 'etcd' || (t === 'mixed' && c % 3 === 2)) {
+      const etcd = new KVClient(node.grpcAddress, this.o.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      conn = { node: node.id, send: { etcd, alt: false }, close: () => etcd.close() };
+    } else {
       const stub = new KvServiceClient(node.grpcAddress, this.o.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-      this.stubs.push(stub);
-      let send: Send;
       if (t === 'session' || (t === 'mixed' && c % 3 === 1)) {
         const session = new ClientSession(stub, stub.getChannel());
-        this.sessions.push(session);
-        send = sessionSender(session);
+        conn = {
+          node: node.id,
+          send: sessionSender(session),
+          close: () => {
+            session.close();
+            stub.close();
+          },
+        };
       } else {
-        send = unarySender(stub);
+        conn = { node: node.id, send: unarySender(stub), close: () => stub.close() };
       }
-      this.loops.push(this.loop(c, node.id, send));
     }
+    this.conns.add(conn);
+    return conn;
   }
 
   /** Stops issuing new ops and waits for the in-flight ones (each is bounded by its deadline). */
@@ -129,8 +219,8 @@ export class Workload {
     this.running = false;
     for (const w of this.wakers) w();
     await Promise.all(this.loops);
-    for (const s of this.sessions) s.close();
-    for (const s of this.stubs) s.close();
+    for (const c of this.conns) c.close();
+    this.conns.clear();
   }
 
   /** Pause between ops: exponential with mean clients/rate seconds; cut short by stop(). */
@@ -148,7 +238,8 @@ export class Workload {
     });
   }
 
-  private async loop(client: number, node: number, send: Send | EtcdSender): Promise<void> {
+  private async loop(client: number, first: { id: number; grpcAddress: string }): Promise<void> {
+    let conn = this.connect(client, first);
     const clientId = `${this.o.runId}-c${client}`;
     let seq = 0;
     let written = 0;
@@ -165,9 +256,21 @@ export class Workload {
       if (r < readRatio) call = { kind: 'read' };
       else if (r < readRatio + casRatio && seen.has(key)) call = { kind: 'cas', expected: seen.get(key)!, value: `c${client}-${++written}` };
       else call = { kind: 'write', value: `c${client}-${++written}` };
-      const op = await this.perform(client, node, send, key, call, clientId, ++seq);
+      const op = await this.perform(client, conn.node, conn.send, key, call, clientId, ++seq);
       this.history.push(op);
       this.counts[op.status]++;
+      if (op.status !== 'ok') {
+        // Has its member left the cluster? Then move to one that is listed. The list is
+        // refreshed in the background: the client does not wait for it.
+        void this.directory.refresh();
+        const next = this.directory.has(conn.node) ? null : this.directory.pick(client);
+        if (next && this.running) {
+          conn.close();
+          this.conns.delete(conn);
+          conn = this.connect(client, next);
+          this.directory.moves++;
+        }
+      }
       if (op.status === 'ok' && op.result) {
         if (op.result.kind === 'read') seen.set(key, op.result.value);
         else if (call.kind === 'write') seen.set(key, call.value);
