@@ -5,35 +5,14 @@
 // session lease ran out after its TTL ("requested lease not found" for the lockers).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/index.js';
-import { startNode, type RunningNode } from '../../src/node/index.js';
-import { PlacementClient } from '../../src/client/index.js';
-import { freePorts } from '../support/cluster.js';
+import { enableAuthWithAlice, startAuthTestNode } from '../support/auth-node.js';
 
 test('SDK with auth: lease keep-alives carry the token, a session outlives its TTL, a stale token is replaced', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'auth-keepalive-'));
-  const [gp] = await freePorts(1);
-  const cfg = resolveConfig({ id: '1', dataDir: join(dir, 'data'), listen: `127.0.0.1:${gp}`, http: 'off', logLevel: 'silent' }, {});
-  let running: RunningNode | undefined;
-  const clients: PlacementClient[] = [];
+  const n = await startAuthTestNode('auth-keepalive');
   try {
-    running = await startNode(cfg);
-    const endpoints = [`127.0.0.1:${running.grpcPort}`];
-    const admin = new PlacementClient({ endpoints, discoverMembers: false });
-    clients.push(admin);
-    await admin.authAdmin.userAdd('root', 'rootpw');
-    await admin.authAdmin.userGrantRole('root', 'root');
-    await admin.authAdmin.userAdd('alice', 'alicepw');
-    await admin.authAdmin.roleAdd('t');
-    await admin.authAdmin.roleGrantPermission('t', { type: 'readwrite', key: '/t/', prefix: true });
-    await admin.authAdmin.userGrantRole('alice', 't');
-    await admin.authAdmin.enable();
+    await enableAuthWithAlice(n.client());
 
-    const alice = new PlacementClient({ endpoints, auth: { username: 'alice', password: 'alicepw' }, discoverMembers: false });
-    clients.push(alice);
+    const alice = n.client({ auth: { username: 'alice', password: 'alicepw' } });
     const l = await alice.lease.grant(2000);
     const kept = await alice.lease.keepAlive(l.id);
     assert.equal(kept.id, l.id);
@@ -49,16 +28,13 @@ test('SDK with auth: lease keep-alives carry the token, a session outlives its T
 
     // A role change makes alice's token stale: the next keep-alive authenticates again by itself.
     const l2 = await alice.lease.grant(10_000);
-    const root = new PlacementClient({ endpoints, auth: { username: 'root', password: 'rootpw' }, discoverMembers: false });
-    clients.push(root);
+    const root = n.client({ auth: { username: 'root', password: 'rootpw' } });
     await root.authAdmin.roleAdd('extra');
     await root.authAdmin.userGrantRole('alice', 'extra');
     const again = await alice.lease.keepAlive(l2.id);
     assert.ok(again.ttlMs > 0);
     await session.close();
   } finally {
-    for (const c of clients) c.close();
-    await running?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await n.stop();
   }
 });

@@ -189,18 +189,13 @@ export class ChaosCluster {
     const targets = new Map<number, { host: string; port: number }>();
     for (let i = 0; i < n; i++) {
       const id = i + 1;
-      this.nodes.push({
-        id,
-        grpcAddress: `127.0.0.1:${ports[perNode * i]}`,
-        httpAddress: `127.0.0.1:${ports[perNode * i + 1]}`,
-        ...(this.o.secure ? { peerAddress: `127.0.0.1:${ports[perNode * i + 2]}` } : {}),
-        dataDir: join(this.o.rootDir, `node-${id}`),
-        logFile: join(this.o.rootDir, `node-${id}.log`),
-        proc: null,
-        paused: false,
-        starts: 0,
-        lastExitCode: null,
-      });
+      this.nodes.push(
+        this.handle(id, {
+          grpcAddress: `127.0.0.1:${ports[perNode * i]}`,
+          httpAddress: `127.0.0.1:${ports[perNode * i + 1]}`,
+          ...(this.o.secure ? { peerAddress: `127.0.0.1:${ports[perNode * i + 2]}` } : {}),
+        }),
+      );
       // The proxies carry peer traffic: to the peer port when there is one.
       targets.set(id, { host: '127.0.0.1', port: ports[perNode * i + (this.o.secure ? 2 : 0)]! });
     }
@@ -389,17 +384,12 @@ export class ChaosCluster {
     if (this.o.secure) throw new Error('a member added at run time cannot have a separate peer port (secure runs): see test/chaos/cli.ts');
     const [host, port] = addr.grpcAddress.split(':');
     await this.network.addNode(id, { host: host!, port: Number(port) });
-    this.nodes.push({
-      id,
-      ...addr,
-      dataDir: join(this.o.rootDir, `node-${id}`),
-      logFile: join(this.o.rootDir, `node-${id}.log`),
-      proc: null,
-      paused: false,
-      starts: 0,
-      lastExitCode: null,
-      joining: true,
-    });
+    this.nodes.push({ ...this.handle(id, addr), joining: true });
+  }
+
+  /** A stopped node's handle: its addresses, and its data dir and log under the run's root. */
+  private handle(id: number, addr: { grpcAddress: string; httpAddress: string; peerAddress?: string }): ChaosNode {
+    return { id, ...addr, dataDir: join(this.o.rootDir, `node-${id}`), logFile: join(this.o.rootDir, `node-${id}.log`), proc: null, paused: false, starts: 0, lastExitCode: null };
   }
 
   /**
