@@ -35,6 +35,7 @@ export interface MembershipHost {
   errorFromReply(reply: ForwardReply): PlacementError;
 }
 
+const MAX_ADDRESS_CHARS = 300;
 const ADDRESS = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/;
 
 /** Checks the shape of a request before anything is asked of the leader. */
@@ -46,7 +47,10 @@ export function validateRequest(req: MembershipRequest): void {
   if (op === 'add' || op === 'update') {
     const m = ADDRESS.exec(req.address);
     const port = m ? Number(m[2]) : 0;
-    if (!m || port < 1 || port > 65535) throw new PlacementError('INVALID_ARGUMENT', `the ${op === 'add' ? "new member's" : "member's new"} address must be host:port (its gRPC address), got ${JSON.stringify(req.address)}`);
+    // The echo is cut short: an error message travels in a header, which has a size limit.
+    const got = req.address.length > 64 ? `${JSON.stringify(req.address.slice(0, 64))}… (${req.address.length} characters)` : JSON.stringify(req.address);
+    // A DNS name is at most 253 characters; the HTTP routes accept 300 (src/http/schemas.ts).
+    if (!m || port < 1 || port > 65535 || req.address.length > MAX_ADDRESS_CHARS) throw new PlacementError('INVALID_ARGUMENT', `the ${op === 'add' ? "new member's" : "member's new"} address must be host:port (its gRPC address), got ${got}`);
   }
 }
 

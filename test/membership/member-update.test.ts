@@ -46,6 +46,9 @@ test('member update: a voter moves to a new address; peers dial it there, also a
     await refused(viaOne.cluster.memberUpdate(99, '127.0.0.1:1'), 'NOT_FOUND', /member 99 is not in the cluster/);
     await refused(viaOne.cluster.memberUpdate(3, c.node(1).grpcAddress), 'ALREADY_EXISTS', /member 1 already has the address/);
     await refused(viaOne.cluster.memberUpdate(3, 'no-port'), 'INVALID_ARGUMENT', /address must be host:port/);
+    await refused(viaOne.cluster.memberUpdate(2 ** 52 + 2, '127.0.0.1:1'), 'INVALID_ARGUMENT', /member id 4503599627370498 is out of range/);
+    await refused(viaOne.cluster.memberUpdate(2 ** 60, '127.0.0.1:1'), 'INVALID_ARGUMENT', /malformed request: Value is larger than Number.MAX_SAFE_INTEGER/);
+    await refused(viaOne.cluster.memberUpdate(3, `${'h'.repeat(200_000)}:1`), 'INVALID_ARGUMENT', /address must be host:port .*\(200002 characters\)/);
     const put = (body: unknown): Promise<Response> =>
       fetch(`http://${c!.node(1).httpAddress}/v1/cluster/members/3`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     assert.equal((await put({ address: 'x:99999' })).status, 400);
