@@ -282,6 +282,29 @@ export class RaftNode {
     if (k > 0) this.confLog = this.confLog.slice(k);
   }
 
+  /**
+   * The app is still streaming the snapshot to `id` (call it every tick or so while it is): the
+   * leader keeps waiting instead of assuming it lost and sending another. A large snapshot
+   * takes far longer to stream than the fallback's two election timeouts.
+   */
+  reportSnapshotProgress(id: NodeId): void {
+    if (this.role !== R.Leader) return;
+    const pr = this.prs.get(id);
+    if (pr !== undefined && pr.state === PS.Snapshot) pr.snapshotTicks = 0;
+  }
+
+  /**
+   * The lowest index the log may be compacted to without taking away the entries right after a
+   * snapshot some member is being sent (or was sent and has not acknowledged yet); Infinity when
+   * no snapshot is out. The app caps its compaction with it.
+   */
+  compactionFloor(): number {
+    let floor = Infinity;
+    if (this.role !== R.Leader) return floor;
+    for (const pr of this.prs.values()) if (pr.id !== this.id && pr.snapshotFloor > 0) floor = Math.min(floor, pr.snapshotFloor);
+    return floor;
+  }
+
   reportUnreachable(id: NodeId): void {
     if (this.role !== R.Leader) return;
     const pr = this.prs.get(id);
@@ -292,7 +315,10 @@ export class RaftNode {
     if (this.role !== R.Leader) return;
     const pr = this.prs.get(id);
     if (pr === undefined || pr.state !== PS.Snapshot) return;
-    if (!ok) pr.pendingSnapshot = 0;
+    if (!ok) {
+      pr.pendingSnapshot = 0;
+      pr.dropSnapshotFloor();
+    }
     pr.becomeProbe();
     // Wait for the next heartbeat response before probing, as the follower may be busy installing.
     pr.probeSent = true;
@@ -628,9 +654,14 @@ export class RaftNode {
     }
     for (const pr of this.prs.values()) {
       if (pr.state === PS.Snapshot && ++pr.snapshotTicks > 2 * this.electionTick) {
-        // The application never reported the snapshot's fate; assume it was lost and retry.
+        // The application stopped reporting progress and never reported the snapshot's fate;
+        // assume it was lost and retry.
+        pr.dropSnapshotFloor();
         pr.becomeProbe();
         this.wantSend(pr, false);
+      } else if (pr.state !== PS.Snapshot && pr.snapshotFloor > 0 && ++pr.floorTicks > 2 * this.electionTick) {
+        // Sent, but the member has not acknowledged reaching it: it may be gone; free the log.
+        pr.dropSnapshotFloor();
       }
     }
     if (this.heartbeatElapsed >= this.heartbeatTick) {

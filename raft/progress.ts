@@ -67,8 +67,18 @@ export class Progress {
   probeSent = false;
   /** Snapshot state: the index of the snapshot being sent. */
   pendingSnapshot = 0;
-  /** Ticks spent in Snapshot state; a fallback retry when the app never reports the outcome. */
+  /** Ticks since the app last said the snapshot is still on its way (or since it was sent); a
+   *  fallback retry when the app never reports the outcome. */
   snapshotTicks = 0;
+  /**
+   * Index of the snapshot this member was sent and has not yet acknowledged reaching (0: none).
+   * The log after it must stay (compactionFloor): compacting past it while the snapshot streams
+   * means the member, once installed, needs yet another snapshot, and a snapshot that takes
+   * longer to stream than the leader takes to write two never lets it catch up. Outlives the
+   * Snapshot state by at most floorTicks, so a member that vanishes cannot pin the log.
+   */
+  snapshotFloor = 0;
+  floorTicks = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
   /** Highest read-index heartbeat round this member acknowledged in the current term. */
@@ -122,6 +132,14 @@ export class Progress {
   becomeSnapshot(index: number): void {
     this.resetState(PS.Snapshot);
     this.pendingSnapshot = index;
+    this.snapshotFloor = index;
+    this.floorTicks = 0;
+  }
+
+  /** The snapshot is given up (lost, failed, or the member stopped answering): the log may go. */
+  dropSnapshotFloor(): void {
+    this.snapshotFloor = 0;
+    this.floorTicks = 0;
   }
 
   /**
@@ -142,6 +160,7 @@ export class Progress {
       updated = true;
       this.probeSent = false;
     }
+    if (this.snapshotFloor > 0 && this.match >= this.snapshotFloor) this.dropSnapshotFloor();
     if (this.next < n + 1) this.next = n + 1;
     return updated;
   }

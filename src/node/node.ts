@@ -192,6 +192,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
           this.raft.reportSnapshot(id, ok);
           this.schedule();
         },
+        snapshotProgress: (id) => this.raft.reportSnapshotProgress(id),
         forward: (req, deadline) => this.onForward(req, deadline),
         refusedAsNonMember: (peer) => this.removal.refused(peer, this.members_.voters),
       },
@@ -823,7 +824,10 @@ export class PlacementNode implements AdminBackend, ServingNode {
       this.metrics?.snapshotTaken((Date.now() - t0) / 1000, info.size);
       // Compact to the previous snapshot: followers slightly behind still catch up from the log.
       // (The core sends the snapshot at its compaction point, so that point must be a snapshot.)
-      const compactTo = prev;
+      // Never past a snapshot still on its way to a member: it needs the entries after it.
+      const floor = this.raft.compactionFloor();
+      const compactTo = Math.min(prev, floor);
+      if (floor < prev) this.log.info({ wanted: prev, floor }, 'log compaction held back: a snapshot is on its way to a member');
       if (compactTo > 0) {
         this.pendingCompact = compactTo;
         this.schedule();

@@ -63,6 +63,8 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 
 /** A Hello to a peer that does not answer (blackholed, stopped) gives up after this; the link retries. */
 const HELLO_TIMEOUT_MS = 3000;
+/** How often a link tells the core that a snapshot it is sending is still on its way. */
+const SNAPSHOT_PROGRESS_MS = 100;
 
 /** A writer for one incoming snapshot file. */
 export interface SnapshotSink {
@@ -92,6 +94,8 @@ export interface TransportHandler {
   openSnapshot(meta: SnapshotMeta): Promise<SnapshotSource>;
   reportUnreachable(id: number): void;
   reportSnapshot(id: number, ok: boolean): void;
+  /** A snapshot to `id` is still being streamed or awaiting its answer (called every ~100 ms). */
+  snapshotProgress?(id: number): void;
   /** A follower's forwarded request (the leader answers). */
   forward(req: ForwardRequest, deadline: number): Promise<ForwardReply>;
   /** Peer `id` refused this member's handshake as not in its configuration (it may have been removed). */
@@ -345,6 +349,9 @@ class PeerLink {
     const started = Date.now();
     let ok = false;
     let src: SnapshotSource | null = null;
+    // Until its fate is reported, tell the core the snapshot is on its way: streaming a large one
+    // (and the receiver's fsync) takes far longer than the core's give-up fallback.
+    const progress = setInterval(() => this.t.handler.snapshotProgress?.(this.id), SNAPSHOT_PROGRESS_MS);
     try {
       const session = await this.sessionFor();
       src = await this.t.handler.openSnapshot(meta);
@@ -403,6 +410,7 @@ class PeerLink {
       this.t.log.warn({ peer: this.id, err: (err as Error).message }, 'cannot open snapshot to send');
       ok = false;
     } finally {
+      clearInterval(progress);
       await src?.close?.().catch(() => {});
       this.sendingSnapshot = false;
     }

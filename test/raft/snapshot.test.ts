@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfChangeType, MessageType, ProgressState, Role } from '../../raft/index.js';
+import { ConfChangeType, MessageType, ProgressState, Role, type Message } from '../../raft/index.js';
 import { newNode, msg, ent, drain, ofType } from './helpers.js';
 import { Network, enc } from './network.js';
 
@@ -99,6 +99,76 @@ test('Snapshot: without any report, the leader retries after a timeout', () => {
   net.tickAll(40);
   assert.equal(dropped >= 2, true);
   assert.equal(net.members.get(3)!.state.length, 10);
+});
+
+/** Heals the lagging cluster but holds back every Snapshot message (the app is "still streaming" it). */
+function streamingSnapshot(): { net: Network; held: Message[] } {
+  const net = laggingCluster();
+  net.heal();
+  const held: Message[] = [];
+  net.filters.push((m) => {
+    if (m.type !== MessageType.Snapshot) return true;
+    held.push(m);
+    return false;
+  });
+  net.tickAll(2);
+  return { net, held };
+}
+
+test('Snapshot: while the app reports the stream in progress the leader waits past the fallback, and keeps the log after the snapshot', () => {
+  const { net, held } = streamingSnapshot();
+  const l = net.node(1);
+  const pr3 = () => l.status().progress.find((p) => p.id === 3)!;
+  assert.equal(held.length, 1);
+  assert.equal(pr3().state, ProgressState.Snapshot);
+  assert.equal(l.compactionFloor(), 11);
+  // Six election timeouts of streaming (the fallback gives up after two) while writes go on.
+  for (let t = 0; t < 60; t++) {
+    l.reportSnapshotProgress(3);
+    if (t % 10 === 0) l.propose(enc('w' + t));
+    net.tickAll(1);
+  }
+  assert.equal(held.length, 1, 'a second snapshot was sent while the first was still streaming');
+  assert.equal(pr3().state, ProgressState.Snapshot);
+  assert.equal(l.compactionFloor(), 11);
+  // The stream lands: the member installs it and catches up from the log, no second snapshot.
+  net.heal();
+  net.queue.push(held[0]!);
+  net.deliverAll();
+  l.reportSnapshot(3, true);
+  net.tickAll(3);
+  const f = net.members.get(3)!;
+  assert.equal(f.state.length, 16);
+  assert.equal(f.state[15], 'w50');
+  assert.equal(net.sent.filter((m) => m.type === MessageType.Snapshot).length, 1);
+  assert.equal(pr3().state, ProgressState.Replicate);
+  assert.equal(l.compactionFloor(), Infinity);
+});
+
+test('Snapshot: the log after a sent snapshot is freed when the send fails or the member never acknowledges it', () => {
+  {
+    const { net } = streamingSnapshot();
+    net.node(1).reportSnapshot(3, false);
+    assert.equal(net.node(1).compactionFloor(), Infinity);
+  }
+  {
+    const { net } = streamingSnapshot();
+    const l = net.node(1);
+    net.isolate(3);
+    l.reportSnapshot(3, true); // sent, but the member is gone before it answers
+    net.tickAll(1);
+    assert.equal(l.compactionFloor(), 11);
+    net.tickAll(20);
+    assert.equal(l.compactionFloor(), Infinity);
+  }
+  {
+    // Without progress reports (and the member gone) the fallback gives the snapshot up and
+    // frees the log. (A member still answering would be sent a new snapshot, pinning it again.)
+    const { net } = streamingSnapshot();
+    net.isolate(3);
+    net.tickAll(21);
+    assert.equal(net.node(1).compactionFloor(), Infinity);
+  }
 });
 
 test('Snapshot: snapshotMetaAt reports the membership as of that index', () => {
