@@ -49,6 +49,10 @@ test('member update: a voter moves to a new address; peers dial it there, also a
     await refused(viaOne.cluster.memberUpdate(2 ** 52 + 2, '127.0.0.1:1'), 'INVALID_ARGUMENT', /member id 4503599627370498 is out of range/);
     await refused(viaOne.cluster.memberUpdate(2 ** 60, '127.0.0.1:1'), 'INVALID_ARGUMENT', /malformed request: Value is larger than Number.MAX_SAFE_INTEGER/);
     await refused(viaOne.cluster.memberUpdate(3, `${'h'.repeat(200_000)}:1`), 'INVALID_ARGUMENT', /address must be host:port .*\(200002 characters\)/);
+    // Adding a member checks its address the same way.
+    await refused(viaOne.cluster.memberAdd(`${'h'.repeat(200_000)}:1`, { isLearner: true }), 'INVALID_ARGUMENT', /address must be host:port .*\(200002 characters\)/);
+    await refused(viaOne.cluster.memberAdd('no-port', { isLearner: true }), 'INVALID_ARGUMENT', /address must be host:port/);
+    assert.equal((await viaOne.cluster.members()).members.length, 3, 'no member was added');
     const put = (body: unknown): Promise<Response> =>
       fetch(`http://${c!.node(1).httpAddress}/v1/cluster/members/3`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     assert.equal((await put({ address: 'x:99999' })).status, 400);
