@@ -143,6 +143,8 @@ export class Metrics {
   readonly raftSnapshotsTaken: Counter;
   /** `placement_raft_snapshots_installed_total` counter. */
   readonly raftSnapshotsInstalled: Counter;
+  /** `placement_raft_late_ticks_total` counter. */
+  readonly raftLateTicks: Counter;
   /** `placement_raft_snapshot_duration_seconds{operation="take"|"install"}` histogram. */
   readonly raftSnapshotDuration: Histogram<'operation'>;
   /** `placement_raft_snapshot_size_bytes{operation="take"|"install"}` histogram. */
@@ -292,6 +294,11 @@ export class Metrics {
     this.raftSnapshotsInstalled = new Counter({
       name: p + 'raft_snapshots_installed_total',
       help: 'Snapshots received from the leader and installed by this node.',
+      registers,
+    });
+    this.raftLateTicks = new Counter({
+      name: p + 'raft_late_ticks_total',
+      help: 'Raft ticks that came a quarter of an election timeout late or more: the event loop was blocked (on a leader, heartbeats went out late).',
       registers,
     });
     this.raftSnapshotDuration = new Histogram<'operation'>({
@@ -490,6 +497,10 @@ export class Metrics {
   }
 
   /** Records a snapshot this node installed from the leader: duration (seconds) and size (bytes). */
+  lateTick(): void {
+    this.raftLateTicks.inc();
+  }
+
   snapshotInstalled(seconds: number, sizeBytes: number): void {
     this.raftSnapshotsInstalled.inc();
     this.raftSnapshotDuration.observe({ operation: 'install' }, seconds);

@@ -59,6 +59,7 @@ import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 import { AddressBook } from '../membership/address-book.js';
 import { MembershipOps, type MembershipHost } from '../membership/ops.js';
 import { RemovalWatch, tellRemoved } from '../membership/removal.js';
+import { LateTicks } from './late-ticks.js';
 
 const grpcToCode = new Map<number, ErrorCode>(
   (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
@@ -113,6 +114,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private leaderWaiters: (() => void)[] = [];
 
   private tickTimer: NodeJS.Timeout | null = null;
+  private readonly lateTicks: LateTicks;
   private housekeepingTimer: NodeJS.Timeout | null = null;
   private loopRunning = false;
   private loopScheduled = false;
@@ -199,6 +201,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
     });
     this.membership = new MembershipOps(this.membershipHost());
     this.removal = new RemovalWatch(cfg.id, this.log);
+    // Late from a quarter of the election timeout: well before followers give up on a leader.
+    this.lateTicks = new LateTicks(cfg.tickMs, Math.max(5 * cfg.tickMs, (cfg.tickMs * cfg.electionTicks) / 4), (gap) => this.onLateTick(gap));
   }
 
   /** For log lines: current term and role. */
@@ -333,10 +337,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   /** Starts ticking. Call after the gRPC server listens. */
   start(): void {
     this.accepting_ = true;
-    this.tickTimer = setInterval(() => {
-      this.raft.tick();
-      this.schedule();
-    }, this.cfg.tickMs);
+    this.startTicking();
     this.housekeepingTimer = setInterval(() => this.housekeeping(), 100);
     this.verifyTimer = setInterval(() => void this.verifyStateMachine(), this.cfg.smCheckIntervalMs);
     this.verifyTimer.unref();
@@ -944,12 +945,26 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.log.warn({ ms: Date.now() - t0, applied: this.appliedIndex }, 'state machine rebuilt; replaying the log');
     this.paused = false;
     if (this.stopped) return;
+    this.startTicking();
+    this.housekeepingTimer = setInterval(() => this.housekeeping(), 100);
+    this.schedule();
+  }
+
+  private startTicking(): void {
+    this.lateTicks.reset();
     this.tickTimer = setInterval(() => {
+      this.lateTicks.tick(performance.now());
       this.raft.tick();
       this.schedule();
     }, this.cfg.tickMs);
-    this.housekeepingTimer = setInterval(() => this.housekeeping(), 100);
-    this.schedule();
+  }
+
+  private onLateTick(gapMs: number): void {
+    this.metrics?.lateTick();
+    const electionMs = this.cfg.tickMs * this.cfg.electionTicks;
+    const fields = { gapMs: Math.round(gapMs), tickMs: this.cfg.tickMs, electionTimeoutMs: electionMs, role: this.role };
+    if (this.role === Role.Leader) this.log.warn(fields, 'leader ticked late: the event loop was blocked and heartbeats went out late (an overloaded node or a slow disk)');
+    else this.log.warn(fields, 'ticked late: the event loop was blocked');
   }
 
   /** The core caught up with the leader after a rejoin: forget the marker (the log is durable by now). */
