@@ -20,7 +20,7 @@ const f = (n: number, d = 1): string => n.toFixed(d);
 async function main(): Promise<void> {
   keepRawOutput('membership');
   console.log(`starting a 3-member Placement Center cluster (src/ via tsx) ...`);
-  const c = await startCluster({ nodes: 3, env: { PLACEMENT_LOG_LEVEL: 'warn' } });
+  const c = await startCluster({ nodes: 3, env: { PLACEMENT_LOG_LEVEL: 'info' } });
   const eps = c.nodes.map((n) => n.grpcAddress);
   const client = new PlacementClient({ endpoints: eps, deadlineMs: 30_000 });
   try {
@@ -96,6 +96,15 @@ async function main(): Promise<void> {
     running = false;
     await Promise.all(writers);
     console.log(`write errors: ${errors}`);
+    // Stability over the whole run: elections (the term starts at 1 once the first leader is
+    // elected) and late Raft ticks (a blocked event loop), per member.
+    const terms = await Promise.all([1, 2, 3, id].map(async (m) => (await c.tryStatus(m))?.term ?? 0));
+    console.log(`leader elections after the first: ${Math.max(...terms) - 1} (term ${Math.max(...terms)})`);
+    for (const m of [1, 2, 3, id]) {
+      const late = c.logs(m).split('\n').filter((l) => l.includes('ticked late'));
+      const gaps = late.map((l) => Number(/"gapMs":(\d+)/.exec(l)?.[1] ?? 0));
+      console.log(`member ${m}: ${late.length} late ticks${late.length ? `, longest ${Math.max(...gaps)} ms` : ''}; snapshots sent: ${c.logs(m).split('\n').filter((l) => l.includes('"snapshot sent"')).length}`);
+    }
   } finally {
     client.close();
     await c.stop();

@@ -964,7 +964,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const electionMs = this.cfg.tickMs * this.cfg.electionTicks;
     const fields = { gapMs: Math.round(gapMs), tickMs: this.cfg.tickMs, electionTimeoutMs: electionMs, role: this.role };
     if (this.role === Role.Leader) this.log.warn(fields, 'leader ticked late: the event loop was blocked and heartbeats went out late (an overloaded node or a slow disk)');
-    else this.log.warn(fields, 'ticked late: the event loop was blocked');
+    else this.log.info(fields, 'ticked late: the event loop was blocked');
   }
 
   /** The core caught up with the leader after a rejoin: forget the marker (the log is durable by now). */
