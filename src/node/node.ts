@@ -60,6 +60,10 @@ import { AddressBook } from '../membership/address-book.js';
 import { MembershipOps, type MembershipHost } from '../membership/ops.js';
 import { RemovalWatch, tellRemoved } from '../membership/removal.js';
 import { LateTicks } from './late-ticks.js';
+import { compactionPoint, SnapshotBytes } from './compaction-hold.js';
+
+/** The log kept after a snapshot on its way to a member is bounded by this many --snapshot-bytes. */
+const COMPACTION_HOLD_SNAPSHOTS = 4;
 
 const grpcToCode = new Map<number, ErrorCode>(
   (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
@@ -129,6 +133,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private readonly rttProbes = new Map<number, number>();
   /** Bytes of entries applied since the last snapshot started (the --snapshot-bytes trigger). */
   private bytesSinceSnapshot = 0;
+  private readonly snapshotBytes = new SnapshotBytes();
   /** Client requests in flight (graceful shutdown lets them finish), and who waits for zero. */
   private inflight = 0;
   private drainWaiters: Array<() => void> = [];
@@ -650,6 +655,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (!answered) answer(results);
     for (const e of entries) {
       this.bytesSinceSnapshot += e.data.length;
+      this.snapshotBytes.add(e.data.length);
       if (e.type === EntryType.ConfChange) this.onConfChangeApplied(e.data);
     }
     this.metrics?.observeApply(Number(process.hrtime.bigint() - t0) / 1e9, entries.length);
@@ -826,9 +832,14 @@ export class PlacementNode implements AdminBackend, ServingNode {
       // Compact to the previous snapshot: followers slightly behind still catch up from the log.
       // (The core sends the snapshot at its compaction point, so that point must be a snapshot.)
       // Never past a snapshot still on its way to a member: it needs the entries after it.
+      this.snapshotBytes.mark(index);
       const floor = this.raft.compactionFloor();
-      const compactTo = Math.min(prev, floor);
-      if (floor < prev) this.log.info({ wanted: prev, floor }, 'log compaction held back: a snapshot is on its way to a member');
+      const limit = COMPACTION_HOLD_SNAPSHOTS * this.cfg.snapshotBytes;
+      const held = Number.isFinite(floor) ? this.snapshotBytes.since(floor) : 0;
+      const choice = compactionPoint(prev, floor, held, limit);
+      const compactTo = choice.to;
+      if (choice.heldBack) this.log.info({ wanted: prev, floor, heldBytes: held }, 'log compaction held back: a snapshot is on its way to a member');
+      if (choice.released) this.log.warn({ floor, heldBytes: held, limitBytes: limit }, 'log compaction no longer held back for a snapshot still on its way: the log after it is over the bound; that member will need a newer snapshot');
       if (compactTo > 0) {
         this.pendingCompact = compactTo;
         this.schedule();
