@@ -6,12 +6,16 @@
 //   grpc-js+icpt   the same with a pass-through server interceptor shaped like ours
 //                  (src/auth/guard.ts: a listener on metadata, message and half-close, the
 //                  message and half-close run inside AsyncLocalStorage.run as runAsCaller does)
+//   grpc-js+bare   an interceptor that only wraps the call (ServerInterceptingCall, no listener)
+//   grpc-js+nols   the interceptor shaped like ours without the AsyncLocalStorage scope
+//   grpc-js+wrap   no interceptor; the unary handler wrapped in a function that runs it inside
+//                  AsyncLocalStorage.run (how src/auth/grpc-unary.ts guards unary methods)
 //   h2             a minimal gRPC server of our own on node:http2 (length-prefixed frames,
 //                  grpc-status in trailers)
 // Prints calls/s and the server process's CPU (user + sys, process.cpuUsage in the child) per call
 // at 1 and at 64 in flight, then min / median / max across rounds.
 // Options (env): BENCH_SECONDS (default 3 per row), BENCH_ROUNDS (default 3),
-// BENCH_VARIANTS (comma list, default all).
+// BENCH_VARIANTS (comma list, default "grpc-js,grpc-js+icpt,h2").
 import { fork, type ChildProcess } from 'node:child_process';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as http2 from 'node:http2';
@@ -21,9 +25,9 @@ import { drive, keepRawOutput } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const ALL = ['grpc-js', 'grpc-js+icpt', 'h2'] as const;
+const ALL = ['grpc-js', 'grpc-js+icpt', 'grpc-js+bare', 'grpc-js+nols', 'grpc-js+wrap', 'h2'] as const;
 type Variant = (typeof ALL)[number];
-const VARIANTS = (process.env.BENCH_VARIANTS ?? ALL.join(',')).split(',').map((v) => v.trim()) as Variant[];
+const VARIANTS = (process.env.BENCH_VARIANTS ?? 'grpc-js,grpc-js+icpt,h2').split(',').map((v) => v.trim()) as Variant[];
 for (const v of VARIANTS) if (!ALL.includes(v)) throw new Error(`BENCH_VARIANTS: unknown variant "${v}" (known: ${ALL.join(', ')})`);
 const LEVELS = [1, 64];
 
@@ -57,9 +61,24 @@ const passThrough: grpc.ServerInterceptor = (_method, c) =>
       }),
   });
 
-async function grpcJsServer(interceptor: boolean): Promise<number> {
-  const s = new grpc.Server(interceptor ? { ...SERVER_OPTIONS, interceptors: [passThrough] } : SERVER_OPTIONS);
-  s.addService(service, { put: (_c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, REPLY) });
+const bare: grpc.ServerInterceptor = (_method, c) => new grpc.ServerInterceptingCall(c);
+const noAls: grpc.ServerInterceptor = (_method, c) =>
+  new grpc.ServerInterceptingCall(c, {
+    start: (next) =>
+      next({
+        onReceiveMetadata: (md, mdNext) => mdNext(md),
+        onReceiveMessage: (msg, msgNext) => msgNext(msg),
+        onReceiveHalfClose: (hcNext) => hcNext(),
+      }),
+  });
+const INTERCEPTOR: Partial<Record<Variant, grpc.ServerInterceptor>> = { 'grpc-js+icpt': passThrough, 'grpc-js+bare': bare, 'grpc-js+nols': noAls };
+
+async function grpcJsServer(variant: Variant): Promise<number> {
+  const interceptor = INTERCEPTOR[variant];
+  const s = new grpc.Server(interceptor ? { ...SERVER_OPTIONS, interceptors: [interceptor] } : SERVER_OPTIONS);
+  const put = (_c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>): void => cb(null, REPLY);
+  const wrapped = (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>): void => als.run({ caller: '' }, () => put(c, cb));
+  s.addService(service, { put: variant === 'grpc-js+wrap' ? wrapped : put });
   return new Promise((resolve, reject) => s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, port) => (e ? reject(e) : resolve(port))));
 }
 
@@ -90,7 +109,7 @@ async function h2Server(): Promise<number> {
 }
 
 async function server(variant: Variant): Promise<void> {
-  const port = variant === 'h2' ? await h2Server() : await grpcJsServer(variant === 'grpc-js+icpt');
+  const port = variant === 'h2' ? await h2Server() : await grpcJsServer(variant);
   process.on('message', (m: string) => {
     if (m === 'cpu') {
       const u = process.cpuUsage();
