@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { NextFunction, Request, Response } from 'express';
 import type { SessionOp, SessionReply, SessionRequest } from '../../proto/gen/placement/v1/kv.js';
-import { AUTH_ERR, type AuthError, type Need } from '../../storage/index.js';
+import type { AuthError, Need } from '../../storage/index.js';
 import { malformedReason } from '../grpc/malformed.js';
 import { TLSSocket } from 'node:tls';
 import { commonNameOf } from '../tls/identity.js';
