@@ -10,8 +10,8 @@
 //   grpc-js+nols   the interceptor shaped like ours without the AsyncLocalStorage scope
 //   grpc-js+wrap   no interceptor; the unary handler wrapped in a function that runs it inside
 //                  AsyncLocalStorage.run (how src/auth/grpc-unary.ts guards unary methods)
-//   h2             a minimal gRPC server of our own on node:http2 (length-prefixed frames,
-//                  grpc-status in trailers)
+//   h2             a minimal gRPC server of our own on node:http2 (src/grpc/h2's framing and
+//                  status trailers)
 // Prints calls/s and the server process's CPU (user + sys, process.cpuUsage in the child) per call
 // at 1 and at 64 in flight, then min / median / max across rounds.
 // Options (env): BENCH_SECONDS (default 3 per row), BENCH_ROUNDS (default 3),
@@ -22,6 +22,9 @@ import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { call, CHANNEL_OPTIONS, type Encoder } from './etcd-raw.js';
 import { drive, keepRawOutput } from './measure.js';
+import { encodeFrame, FrameDecoder } from '../src/grpc/h2/framing.js';
+import { statusTrailers } from '../src/grpc/h2/status.js';
+import type { GrpcWireError } from '../src/grpc/h2/errors.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -82,26 +85,37 @@ async function grpcJsServer(variant: Variant): Promise<number> {
   return new Promise((resolve, reject) => s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, port) => (e ? reject(e) : resolve(port))));
 }
 
-/** The smallest server that speaks gRPC's unary wire protocol: enough to price the transport. */
+/**
+ * The smallest server that speaks gRPC's unary wire protocol, built from src/grpc/h2's framing
+ * and status pieces: enough to price the transport.
+ */
 async function h2Server(): Promise<number> {
   const srv = http2.createServer({ settings: { maxConcurrentStreams: 1000 } });
   srv.on('stream', (stream, headers) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (b: Buffer) => chunks.push(b));
+    const decoder = new FrameDecoder(64 * 1024 * 1024);
+    const messages: Buffer[] = [];
+    const fail = (code: number, message: string): void => {
+      if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...statusTrailers(code, message) }, { endStream: true });
+    };
+    stream.on('data', (b: Buffer) => {
+      try {
+        messages.push(...decoder.push(b));
+      } catch (e) {
+        fail((e as GrpcWireError).code, (e as Error).message);
+      }
+    });
     stream.on('end', () => {
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      const ok = headers[':path'] === PATH && body.length >= 5 && body[0] === 0 && body.readUInt32BE(1) === body.length - 5;
-      if (!ok) {
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '13', 'grpc-message': 'bad request' }, { endStream: true });
+      try {
+        decoder.end();
+      } catch (e) {
+        fail((e as GrpcWireError).code, (e as Error).message);
         return;
       }
-      const frame = Buffer.allocUnsafe(5 + REPLY.length);
-      frame[0] = 0;
-      frame.writeUInt32BE(REPLY.length, 1);
-      REPLY.copy(frame, 5);
+      if (headers[':path'] !== PATH) return fail(12, `unknown method ${String(headers[':path'])}`);
+      if (messages.length !== 1) return fail(12, 'a unary call carries exactly one message');
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      stream.end(frame);
+      stream.once('wantTrailers', () => stream.sendTrailers(statusTrailers(0, '')));
+      stream.end(encodeFrame(REPLY));
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
