@@ -17,7 +17,10 @@
 // Options (env): BENCH_ROUNDS, BENCH_SECONDS, BENCH_WARMUP, BENCH_SYSTEMS (default
 // "etcd,zookeeper,placement"; a subset skips the others' rows and ratios), BENCH_SRC=1 (nodes from
 // src/ through tsx instead of dist/), BENCH_NODE_ARGS="--flag ..." (extra Node.js/V8 flags for our
-// nodes, e.g. --max-semi-space-size=2 to trade scavenges for memory).
+// nodes, e.g. --max-semi-space-size=2 to trade scavenges for memory), BENCH_CLIENTS (default
+// "etcd-api,sdk": which clients drive Placement Center), BENCH_PROFILE=DIR (our nodes run with
+// --cpu-prof into DIR; the profiles are written when the nodes are stopped gracefully at the end
+// of each Placement Center round).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -36,6 +39,9 @@ const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'etcd,zookeeper,placement').split(
 const KEYS = 10_000;
 const READ_KEYS = 1000;
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+const CLIENTS = (process.env.BENCH_CLIENTS ?? 'etcd-api,sdk').split(',').map((s) => s.trim());
+for (const c of CLIENTS) if (c !== 'etcd-api' && c !== 'sdk') throw new Error(`BENCH_CLIENTS: unknown client "${c}" (etcd-api, sdk)`);
+const PROFILE_DIR = process.env.BENCH_PROFILE;
 
 function positive(name: string, fallback: number): number {
   const v = Number(process.env[name] ?? fallback);
@@ -132,7 +138,7 @@ async function zookeeperRound(round: number, samples: Sample[]): Promise<void> {
 async function placementRound(round: number, samples: Sample[]): Promise<void> {
   const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
   console.log(`\n[round ${round}] Placement Center (${useDist ? 'dist/' : 'src/ via tsx'}${NODE_ARGS.length > 0 ? `, node ${NODE_ARGS.join(' ')}` : ''}) ...`);
-  const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeArgs: NODE_ARGS });
+  const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeArgs: [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), ...NODE_ARGS] });
   const leaderAddress = c.node(await c.waitForLeader()).grpcAddress;
   const leader = new grpc.Client(leaderAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   const members = c.nodes.map((n) => new grpc.Client(n.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS));
@@ -143,8 +149,8 @@ async function placementRound(round: number, samples: Sample[]): Promise<void> {
     await writer.connect();
     const pids = c.nodes.map((n) => n.pid ?? 0);
     console.log(header());
-    await rows(rawDriver('placement/etcd-api', leader, members), pids, round, samples);
-    await rows(
+    if (CLIENTS.includes('etcd-api')) await rows(rawDriver('placement/etcd-api', leader, members), pids, round, samples);
+    if (CLIENTS.includes('sdk')) await rows(
       {
         system: 'placement/sdk',
         write: (k) => writer.kv.set(`bench/kv/${k}`, VALUE),
@@ -160,6 +166,7 @@ async function placementRound(round: number, samples: Sample[]): Promise<void> {
     for (const m of members) m.close();
     writer.close();
     for (const r of readers) r.close();
+    if (PROFILE_DIR) await Promise.all(c.nodes.map((n) => c.stopNode(n.id).catch(() => {})));
     await c.stop();
   }
 }

@@ -1,16 +1,18 @@
-// Auth on every entry point: a gRPC server interceptor (every service registered on the client
-// port: native, etcd, health; peer methods are authenticated by the peer handshake instead) and an
+// Auth on every entry point: on the client port's gRPC server (native, etcd, health; peer methods
+// are authenticated by the peer handshake instead) a wrapper around every unary handler
+// (grpc-unary.ts) and a server interceptor for the streams, and an
 // Express middleware for the admin API and the dashboard. Each resolves the caller, checks the
 // decision of the method or route (decisions.ts), and runs the handler as that caller, so that a
 // proposed command records who asked and the auth revision it was checked at.
 import * as grpc from '@grpc/grpc-js';
 import type { NextFunction, Request, Response } from 'express';
 import type { SessionOp, SessionReply, SessionRequest } from '../../proto/gen/placement/v1/kv.js';
-import { AUTH_ERR, type AuthError, type Need } from '../../storage/index.js';
+import type { AuthError, Need } from '../../storage/index.js';
 import { malformedReason } from '../grpc/malformed.js';
-import { commonNameOf } from '../tls/identity.js';
 import { TLSSocket } from 'node:tls';
+import { commonNameOf } from '../tls/identity.js';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
+import { bearer, denial, grpcIdentity, guardUnary } from './grpc-unary.js';
 import { runAsCaller } from './context.js';
 import { KV_GUARDED } from './kv-guard.js';
 import { refuseWatchCreate } from '../api/etcd/permissions.js';
@@ -19,31 +21,40 @@ import { grpcDecision, httpDecision, httpDecisions, sessionOpNeed, type HttpDeci
 const SESSION = '/placement.v1.KvService/Session';
 const WATCH = '/etcdserverpb.Watch/Watch';
 
-function bearer(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  const m = /^Bearer\s+(\S+)$/i.exec(value);
-  return m ? m[1] : undefined;
-}
-
-function grpcIdentity(a: Authenticator, md: grpc.Metadata, call: grpc.ServerInterceptingCallInterface): Identity | Promise<Identity> {
-  if (!a.state.enabled) return ANONYMOUS_IDENTITY;
-  const token = (md.get('token')[0] as string | undefined) ?? bearer(md.get('authorization')[0] as string | undefined);
-  if (token) return a.fromToken(token);
-  const cert = call.getAuthContext().sslPeerCertificate;
-  return a.fromCertificate(cert ? commonNameOf(cert) : '');
-}
-
 function deny(call: grpc.ServerInterceptingCallInterface, e: AuthError, path = ''): void {
-  // The etcd services answer an anonymous caller with etcd's own code (INVALID_ARGUMENT) so etcd
-  // clients behave as against etcd; our own services say UNAUTHENTICATED.
-  const code = e.message === AUTH_ERR.userEmpty && path.startsWith('/etcdserverpb.') ? grpc.status.INVALID_ARGUMENT : e.grpcCode;
-  call.sendStatus({ code, details: e.message, metadata: new grpc.Metadata() });
+  call.sendStatus(denial(e, path));
 }
 
-export function grpcAuthInterceptor(a: Authenticator): grpc.ServerInterceptor {
+/**
+ * The client port's gRPC server: every call judged by auth. Unary handlers are wrapped with the
+ * check as they are registered (grpc-unary.ts: cheaper than an interceptor, which grpc-js runs
+ * around every call); the interceptor judges the streams and lets the wrapped paths through.
+ */
+export function guardedGrpcServer(options: grpc.ServerOptions, a: Authenticator): grpc.Server {
+  const wrapped = new Set<string>();
+  const server = new grpc.Server({ ...options, interceptors: [grpcAuthInterceptor(a, wrapped)] });
+  // Server.register is where addService (and anything else) hands grpc-js a handler, with its type.
+  const register = server.register.bind(server) as (name: string, handler: unknown, ...rest: unknown[]) => boolean;
+  (server as unknown as { register: typeof register }).register = (name, handler, serialize, deserialize, type) => {
+    const decision = grpcDecision(name);
+    if (type !== 'unary' || decision === 'open' || decision === 'peer' || typeof handler !== 'function') return register(name, handler, serialize, deserialize, type);
+    const ok = register(name, guardUnary(a, name, decision, KV_GUARDED.has(name), handler as Parameters<typeof guardUnary>[4]), serialize, deserialize, type);
+    if (ok) wrapped.add(name);
+    return ok;
+  };
+  return server;
+}
+
+/**
+ * Judges every call except `judgedInHandler` (unary methods whose handler does it: grpc-unary.ts).
+ * Calls it does not judge get the call itself back, not a pass-through wrapper: grpc-js chains
+ * interceptors by calling each on the previous call object (getServerInterceptingCall), so the
+ * base call serves them with no wrapper's cost per event (peer streams carry every Raft message).
+ */
+export function grpcAuthInterceptor(a: Authenticator, judgedInHandler: ReadonlySet<string> = new Set()): grpc.ServerInterceptor {
   return (method, call) => {
     const decision = grpcDecision(method.path);
-    if (decision === 'peer' || decision === 'open') return new grpc.ServerInterceptingCall(call);
+    if (decision === 'peer' || decision === 'open' || judgedInHandler.has(method.path)) return call as grpc.ServerInterceptingCall;
     let identity: Identity | Promise<Identity> = ANONYMOUS_IDENTITY;
     let ran: Identity | null = null;
     // The call's metadata, while its identity was resolved with auth off (credentials ignored).

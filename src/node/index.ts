@@ -22,7 +22,7 @@ import { followCertificates } from '../tls/credentials.js';
 import { PlacementNode } from './node.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { TokenIssuer } from '../auth/tokens.js';
-import { grpcAuthInterceptor, httpAuthMiddleware } from '../auth/guard.js';
+import { guardedGrpcServer, httpAuthMiddleware } from '../auth/guard.js';
 import { authKvGuard } from '../auth/kv-guard.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
@@ -98,14 +98,14 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_permit_without_calls': 1,
   };
-  // Auth (src/auth): every call on the client port goes through the interceptor; the Auth service
+  // Auth (src/auth): every call on the client port is judged (guard.ts); the Auth service
   // manages users and roles and hands out tokens signed with the cluster's token key.
   const authn = new Authenticator({
     auth: () => node!.authState(),
     tokens: new TokenIssuer(security.authTokenKey, cfg.authTokenTtlMs ?? 300_000),
     clientCertAuth: cfg.clientCertAuth,
   });
-  const server = new grpc.Server({ ...serverOptions, interceptors: [grpcAuthInterceptor(authn)] });
+  const server = guardedGrpcServer(serverOptions, authn);
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
