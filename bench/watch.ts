@@ -9,7 +9,9 @@
 // - node CPU (user+sys of all members) per delivered event, and RSS per member at the end.
 // Writes go through each system's own write API to its leader (etcd: KV/Put; ours: KvService/Set
 // until the etcd KV service is on every member). Options (env): BENCH_SECONDS (5), BENCH_WATCHERS
-// (1,100,1000), BENCH_RATE (200).
+// (1,100,1000), BENCH_RATE (200), BENCH_SYSTEMS (etcd,placement: which to run, e.g. only ours while
+// profiling), BENCH_NODE_ARGS (extra Node.js flags for our members, e.g. "--cpu-prof
+// --cpu-prof-dir=/tmp/prof").
 import * as grpc from '@grpc/grpc-js';
 import { WatchRequest, WatchResponse } from '../proto/gen/etcd/etcdserverpb/rpc.js';
 import { decodeWatchResponse } from '../src/client/watch-decode.js';
@@ -21,6 +23,8 @@ import { cpuSeconds, keepRawOutput, pct, rssMiB } from './measure.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_WATCHERS ?? '1,100,1000').split(',').map(Number);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
+const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'etcd,placement').split(',');
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 interface System {
   name: string;
@@ -39,6 +43,8 @@ interface Row {
   p50: number;
   p99: number;
   nodeCpuUsPerEvent: number;
+  /** Responses that carried events: how much the server packed per message. */
+  responses: number;
 }
 
 function varint(n: number): number[] {
@@ -74,7 +80,7 @@ async function startEtcd(): Promise<System> {
 }
 
 async function startOurs(): Promise<System> {
-  const cl = await startCluster({ nodes: 3 });
+  const cl = await startCluster({ nodes: 3, nodeArgs: NODE_ARGS });
   const leader = await cl.waitForLeader();
   const c = new grpc.Client(cl.node(leader).grpcAddress, grpc.credentials.createInsecure());
   let seq = 1;
@@ -85,13 +91,15 @@ async function startOurs(): Promise<System> {
     put: (key, value) => unary(c, '/placement.v1.KvService/Set', Buffer.from(SetRequest.encode({ key, value, clientId, seq: seq++, lease: 0, prevKv: false }).finish())),
     stop: async () => {
       c.close();
+      // A profiled member writes its profile only when it exits by itself: stop it gracefully.
+      if (NODE_ARGS.length > 0) await Promise.all(cl.nodes.map((n) => cl.stopNode(n.id, 30_000)));
       await cl.stop();
     },
   };
 }
 
 /** W watchers on `prefix`, spread over the members, one stream per member; records put-to-event latency. */
-async function openWatchers(sys: System, prefix: string, w: number, onEvent: (latencyMs: number) => void): Promise<() => void> {
+async function openWatchers(sys: System, prefix: string, w: number, onEvent: (latencyMs: number) => void, onResponse: () => void): Promise<() => void> {
   const clients: grpc.Client[] = [];
   const calls: grpc.ClientDuplexStream<WatchRequest, WatchResponse>[] = [];
   let created = 0;
@@ -106,6 +114,7 @@ async function openWatchers(sys: System, prefix: string, w: number, onEvent: (la
     calls.push(call);
     call.on('data', (r: WatchResponse) => {
       if (r.created) created++;
+      if (r.events.length > 0) onResponse();
       const now = performance.now() + performance.timeOrigin;
       for (const e of r.events) onEvent(now - Number(Buffer.from(e.kv!.value).toString()));
     });
@@ -128,11 +137,12 @@ const stamp = (): Buffer => Buffer.from(String(performance.now() + performance.t
 async function measure(sys: System, w: number, phase: 'paced' | 'flood'): Promise<Row> {
   const lat: number[] = [];
   let events = 0;
+  let responses = 0;
   const prefix = `bw/${phase}/${w}/`;
   const close = await openWatchers(sys, prefix, w, (ms) => {
     events++;
     if (lat.length < 2_000_000) lat.push(ms);
-  });
+  }, () => void responses++);
   const cpu0 = sys.members.reduce((a, m) => a + cpuSeconds(m.pid), 0);
   const t0 = performance.now();
   const end = t0 + SECONDS * 1000;
@@ -166,12 +176,12 @@ async function measure(sys: System, w: number, phase: 'paced' | 'flood'): Promis
   const cpu = sys.members.reduce((a, m) => a + cpuSeconds(m.pid), 0) - cpu0;
   close();
   lat.sort((a, b) => a - b);
-  return { system: sys.name, watchers: w, phase, writes, events, seconds, p50: pct(lat, 50), p99: pct(lat, 99), nodeCpuUsPerEvent: events > 0 ? (cpu * 1e6) / events : NaN };
+  return { system: sys.name, watchers: w, phase, writes, events, seconds, p50: pct(lat, 50), p99: pct(lat, 99), nodeCpuUsPerEvent: events > 0 ? (cpu * 1e6) / events : NaN, responses };
 }
 
 function print(r: Row): void {
   console.log(
-    `${r.system.padEnd(10)} ${r.phase.padEnd(6)} ${String(r.watchers).padStart(8)} ${String(r.writes).padStart(7)} ${String(r.events).padStart(9)} ${(r.events / r.seconds).toFixed(0).padStart(10)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.nodeCpuUsPerEvent.toFixed(1).padStart(12)}`,
+    `${r.system.padEnd(10)} ${r.phase.padEnd(6)} ${String(r.watchers).padStart(8)} ${String(r.writes).padStart(7)} ${String(r.events).padStart(9)} ${(r.events / r.seconds).toFixed(0).padStart(10)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.nodeCpuUsPerEvent.toFixed(1).padStart(12)} ${(r.events / r.responses).toFixed(1).padStart(8)}`,
   );
 }
 
@@ -180,9 +190,10 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   const version = requireEtcd();
   console.log(`bench:watch — ${version} vs Placement Center, 3 members each; ${SECONDS} s per measurement, paced ${RATE} writes/s\n`);
-  console.log(`${'system'.padEnd(10)} ${'phase'.padEnd(6)} ${'watchers'.padStart(8)} ${'writes'.padStart(7)} ${'events'.padStart(9)} ${'events/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'node µs/event'.padStart(12)}`);
+  console.log(`${'system'.padEnd(10)} ${'phase'.padEnd(6)} ${'watchers'.padStart(8)} ${'writes'.padStart(7)} ${'events'.padStart(9)} ${'events/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'node µs/event'.padStart(12)} ${'ev/resp'.padStart(8)}`);
   const rows: Row[] = [];
-  for (const start of [startEtcd, startOurs]) {
+  const starts = [...(SYSTEMS.includes('etcd') ? [startEtcd] : []), ...(SYSTEMS.includes('placement') ? [startOurs] : [])];
+  for (const start of starts) {
     const sys = await start();
     try {
       for (const w of LEVELS) {

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WatchResponse } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { KeyValue, Event_EventType } from '../../proto/gen/etcd/mvccpb/kv.js';
-import { encodeWatchResponse, wireBaseSize, wireEventSize, type WireResponse } from '../../src/api/etcd/watch-wire.js';
+import { encodeEvents, encodeSplicedEvents, encodeWatchResponse, wireBaseSize, wireEventSize, type WireEvent, type WireHeader, type WireResponse } from '../../src/api/etcd/watch-wire.js';
 
 const kv = (key: string, value: string, rev: number, version = 1): Buffer =>
   Buffer.from(KeyValue.encode({ key: Buffer.from(key), value: Buffer.from(value), createRevision: rev, modRevision: rev, version, lease: 0 }).finish());
@@ -56,5 +56,46 @@ describe('watch response wire encoding', () => {
       const size = wireBaseSize(r) + (r.events ?? []).reduce((n, e) => n + wireEventSize(e), 0);
       assert.equal(size, bytes.length);
     });
+  }
+});
+
+describe('watch response with spliced, shared event bytes', () => {
+  const batches: WireEvent[][] = [
+    [{ isDelete: false, kv: kv('a', 'x'.repeat(300), 5) }],
+    [
+      { isDelete: false, kv: kv('b', 'y', 6, 2), prevKv: kv('b', 'old', 4) },
+      { isDelete: true, kv: tomb('b', 6), prevKv: kv('b', 'y', 6, 2) },
+    ],
+    [{ isDelete: true, kv: tomb('c', 2 ** 35), prevKv: null }],
+  ];
+  const headers: WireHeader[] = [
+    { clusterId: 2 ** 52 + 7, memberId: 99, revision: 2 ** 35, raftTerm: 3 },
+    { clusterId: 0, memberId: 0, revision: 0, raftTerm: 0 },
+    { clusterId: 1, memberId: 2, revision: 127, raftTerm: 128 },
+  ];
+  for (const watchId of [0, 1, 127, 128, 2 ** 40, -1]) {
+    for (const [hi, header] of headers.entries()) {
+      it(`watch_id ${watchId}, header ${hi}: byte for byte what the generated encoder writes for the same response`, () => {
+        for (let n = 0; n <= batches.length; n++) {
+          const used = batches.slice(0, n);
+          const spliced = encodeSplicedEvents(header, watchId, used.map((b) => encodeEvents(b)));
+          const events = used.flat();
+          assert.deepEqual(spliced, encodeWatchResponse({ header, watchId, events }));
+          const generated = Buffer.from(
+            WatchResponse.encode({
+              header,
+              watchId,
+              created: false,
+              canceled: false,
+              compactRevision: 0,
+              cancelReason: '',
+              fragment: false,
+              events: events.map((e) => ({ type: e.isDelete ? Event_EventType.DELETE : Event_EventType.PUT, kv: KeyValue.decode(e.kv), prevKv: e.prevKv ? KeyValue.decode(e.prevKv) : undefined })),
+            }).finish(),
+          );
+          assert.deepEqual(spliced, generated, `${n} batches`);
+        }
+      });
+    }
   }
 });

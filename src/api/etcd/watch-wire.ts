@@ -130,3 +130,52 @@ export function encodeWatchResponse(r: WireResponse): Buffer {
   if (o !== size) throw new Error(`watch response: wrote ${o} bytes, expected ${size}`);
   return b;
 }
+
+/**
+ * The events of a response on their own: the bytes `encodeWatchResponse` writes after the other
+ * fields. A batch handed to many watchers is encoded once and spliced into each watcher's
+ * response (`encodeSplicedEvents`), which then costs one copy per watcher, not an encoding.
+ */
+export function encodeEvents(events: readonly WireEvent[]): Buffer {
+  let size = 0;
+  for (const e of events) size += wireEventSize(e);
+  const b = Buffer.allocUnsafe(size);
+  let o = 0;
+  for (const e of events) {
+    b[o++] = 0x5a; // field 11, length-delimited
+    o = writeVarint(b, o, eventSize(e));
+    if (e.isDelete) (b[o++] = 0x08), (b[o++] = 1);
+    b[o++] = 0x12;
+    o = writeVarint(b, o, e.kv.length);
+    o += e.kv.copy(b, o);
+    if (e.prevKv) {
+      b[o++] = 0x1a;
+      o = writeVarint(b, o, e.prevKv.length);
+      o += e.prevKv.copy(b, o);
+    }
+  }
+  if (o !== size) throw new Error(`watch events: wrote ${o} bytes, expected ${size}`);
+  return b;
+}
+
+/**
+ * A response of `watchId` whose events are `sections` (each from `encodeEvents`, in order): the
+ * same bytes as `encodeWatchResponse({ header, watchId, events })` with those events.
+ */
+export function encodeSplicedEvents(header: WireHeader, watchId: number, sections: readonly Buffer[]): Buffer {
+  const hs = headerSize(header);
+  let size = bytesField(hs) + field(2, watchId);
+  for (const s of sections) size += s.length;
+  const b = Buffer.allocUnsafe(size);
+  let o = 0;
+  b[o++] = 0x0a;
+  o = writeVarint(b, o, hs);
+  if (header.clusterId) (b[o++] = 0x08), (o = writeVarint(b, o, header.clusterId));
+  if (header.memberId) (b[o++] = 0x10), (o = writeVarint(b, o, header.memberId));
+  if (header.revision) (b[o++] = 0x18), (o = writeVarint(b, o, header.revision));
+  if (header.raftTerm) (b[o++] = 0x20), (o = writeVarint(b, o, header.raftTerm));
+  if (watchId) (b[o++] = 0x10), (o = writeVarint(b, o, watchId));
+  for (const s of sections) o += s.copy(b, o);
+  if (o !== size) throw new Error(`watch response: wrote ${o} bytes, expected ${size}`);
+  return b;
+}

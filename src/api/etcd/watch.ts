@@ -35,7 +35,7 @@ import { ETCD_NO_LEADER, ETCD_STOPPED, serviceError } from './errors.js';
 import type { HeaderFiller } from './header.js';
 import { watchCreateRefusal } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES } from './wire.js';
-import { encodeWatchResponse, wireBaseSize, wireEventSize, type WireEvent, type WireHeader, type WireResponse } from './watch-wire.js';
+import { encodeEvents, encodeSplicedEvents, encodeWatchResponse, wireBaseSize, wireEventSize, type WireEvent, type WireHeader, type WireResponse } from './watch-wire.js';
 
 /** etcd's limit of a response before it is fragmented: --max-request-bytes plus gRPC overhead. */
 export const DEFAULT_MAX_WATCH_RESPONSE_BYTES = DEFAULT_MAX_REQUEST_BYTES + GRPC_OVERHEAD_BYTES;
@@ -139,10 +139,48 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
   };
 }
 
+/**
+ * Responses a call holds in grpc-js at once. Each goes out as its own write, one after the other;
+ * while they do, a watcher's next batches wait here and are merged into one response, so a busy
+ * stream sends fewer, larger responses (etcd's watch stream does the same with its bounded
+ * channel) instead of queueing one small response per watcher per batch.
+ */
+const MAX_IN_FLIGHT = 16;
+
+/** A watcher's events waiting for the call: whole batches in order, the last one's revision. */
+interface PendingEvents {
+  w: Watcher;
+  lists: (readonly KeyEvent[])[];
+  revision: number;
+  dones: (() => void)[];
+}
+type QueueItem = PendingEvents | Buffer;
+
+/** Each batch's encoded events, per list handed over: the hub hands one list to every watcher of a range. */
+const encodedPlain = new WeakMap<readonly KeyEvent[], Buffer>();
+const encodedWithPrev = new WeakMap<readonly KeyEvent[], Buffer>();
+
+function eventBytes(list: readonly KeyEvent[], prevKv: boolean): Buffer {
+  const cache = prevKv ? encodedWithPrev : encodedPlain;
+  let b = cache.get(list);
+  if (b === undefined) {
+    b = encodeEvents(list.map((e) => ({ isDelete: e.isDelete, kv: e.kv, prevKv: prevKv ? e.prevKv : null })));
+    cache.set(list, b);
+  }
+  return b;
+}
+
 /** One Watch call: requests in, responses out, its watchers in the hub. */
 class WatchCall implements WatchSink {
   private readonly stream: HubStream;
   private ended = false;
+  /** Responses handed to the call whose bytes have not left yet. */
+  private inFlight = 0;
+  /** Waiting for room, in order: watchers' events (merged while they wait) and control responses. */
+  private queue: QueueItem[] = [];
+  private queueHead = 0;
+  /** The queued events of a watcher that later batches may join (no control response behind them). */
+  private readonly mergeable = new Map<Watcher, PendingEvents>();
 
   constructor(
     private readonly call: Call,
@@ -180,7 +218,7 @@ class WatchCall implements WatchSink {
       }
       case 'cancelRequest': {
         const id = u.value.watchId;
-        if (this.stream.cancel(id)) this.write({ header: this.header(this.hub.revision), watchId: id, canceled: true });
+        if (this.stream.cancel(id)) this.control({ header: this.header(this.hub.revision), watchId: id, canceled: true });
         break;
       }
       case 'progressRequest':
@@ -193,7 +231,7 @@ class WatchCall implements WatchSink {
 
   /** A create the caller may not make: that watch alone is answered, as etcd does. */
   private refuse(authMessage: string): void {
-    this.write({ header: this.header(this.hub.revision), watchId: -1, created: true, canceled: true, cancelReason: watchCancelReason(authMessage) });
+    this.control({ header: this.header(this.hub.revision), watchId: -1, created: true, canceled: true, cancelReason: watchCancelReason(authMessage) });
   }
 
   private create(req: WatchCreateRequest): void {
@@ -213,14 +251,50 @@ class WatchCall implements WatchSink {
     };
     const rev = this.hub.revision;
     const r = this.stream.watch(req.watchId, spec);
-    if ('error' in r) this.write({ header: this.header(rev), watchId: -1, created: true, canceled: true, cancelReason: r.error });
-    else this.write({ header: this.header(rev), watchId: r.id, created: true });
+    if ('error' in r) this.control({ header: this.header(rev), watchId: -1, created: true, canceled: true, cancelReason: r.error });
+    else this.control({ header: this.header(rev), watchId: r.id, created: true });
   }
 
   // ---------------------------------------------------------------- WatchSink
 
   events(w: Watcher, events: readonly KeyEvent[], revision: number, done: () => void): void {
     if (this.ended) return;
+    if (this.idle()) {
+      this.sendEvents({ w, lists: [events], revision, dones: [done] });
+      return;
+    }
+    // The stream is busy: the batch joins what waits for this watcher (one response for both),
+    // unless a control response was queued after that, which must not be overtaken.
+    const p = this.mergeable.get(w);
+    if (p) {
+      p.lists.push(events);
+      p.revision = revision;
+      p.dones.push(done);
+      return;
+    }
+    const fresh: PendingEvents = { w, lists: [events], revision, dones: [done] };
+    this.queue.push(fresh);
+    this.mergeable.set(w, fresh);
+  }
+
+  /** Writes one watcher's waiting events: one response, or several when they exceed the limit. */
+  private sendEvents(p: PendingEvents): void {
+    const { w, lists, revision, dones } = p;
+    const done = dones.length === 1 ? dones[0]! : () => { for (const d of dones) d(); };
+    // The common case: every batch encoded once for all the watchers it was handed to.
+    const sections = lists.map((l) => eventBytes(l, w.prevKv));
+    let size = 0;
+    for (const s of sections) size += s.length;
+    if (size + 64 <= this.maxBytes) {
+      this.write(encodeSplicedEvents(this.header(revision), w.id, sections), done);
+      return;
+    }
+    const out = this.packed(w, lists.length === 1 ? lists[0]! : lists.flat(), revision);
+    for (let i = 0; i < out.length; i++) this.write(out[i]!, i === out.length - 1 ? done : undefined);
+  }
+
+  /** Events larger than one response: whole revisions packed into responses of at most maxBytes. */
+  private packed(w: Watcher, events: readonly KeyEvent[], revision: number): Buffer[] {
     const wire: WireEvent[] = events.map((e) => ({ isDelete: e.isDelete, kv: e.kv, prevKv: w.prevKv ? e.prevKv : null }));
     const base: WireResponse = { header: this.header(revision), watchId: w.id };
     const baseSize = wireBaseSize(base);
@@ -246,7 +320,7 @@ class WatchCall implements WatchSink {
       else out.push(encodeWatchResponse({ header: h, watchId: w.id, events: slice }));
       start = end;
     }
-    for (let i = 0; i < out.length; i++) this.write(out[i]!, i === out.length - 1 ? done : undefined);
+    return out;
   }
 
   /** etcd's sendFragments: events added until the response reaches the limit; all but the last flagged. */
@@ -271,20 +345,61 @@ class WatchCall implements WatchSink {
 
   compacted(w: Watcher, compactRevision: number): void {
     // etcd 3.4 answers a compaction with header revision 0 (the filler would put the current one).
-    this.write({ header: { ...this.header(this.hub.revision), revision: 0 }, watchId: w.id, canceled: true, compactRevision });
+    this.control({ header: { ...this.header(this.hub.revision), revision: 0 }, watchId: w.id, canceled: true, compactRevision });
   }
 
   progress(watchId: number, revision: number): void {
-    this.write({ header: this.header(revision), watchId });
+    this.control({ header: this.header(revision), watchId });
   }
 
   // ---------------------------------------------------------------- the call
 
-  private write(r: WireResponse | Buffer, done?: () => void): void {
+  /** Nothing waits and the call has room: a response can go right away. */
+  private idle(): boolean {
+    return this.queueHead === this.queue.length && this.inFlight < MAX_IN_FLIGHT;
+  }
+
+  /** A response that is not a watcher's events (created, canceled, progress): in order with them. */
+  private control(r: WireResponse): void {
     if (this.ended) return;
-    const bytes = Buffer.isBuffer(r) ? r : encodeWatchResponse(r);
+    const bytes = encodeWatchResponse(r);
+    if (this.idle()) this.write(bytes);
+    else {
+      this.queue.push(bytes);
+      // Events queued before it stay before it: later batches get a response of their own.
+      this.mergeable.clear();
+    }
+  }
+
+  /** Hands queued responses to the call while it has room. */
+  private pump(): void {
+    while (!this.ended && this.inFlight < MAX_IN_FLIGHT && this.queueHead < this.queue.length) {
+      const item = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as QueueItem;
+      if (Buffer.isBuffer(item)) this.write(item);
+      else {
+        if (this.mergeable.get(item.w) === item) this.mergeable.delete(item.w);
+        this.sendEvents(item);
+      }
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private write(bytes: Buffer, done?: () => void): void {
+    if (this.ended) return;
+    this.inFlight++;
     try {
-      this.call.write(bytes, done ? () => done() : undefined);
+      this.call.write(bytes, () => {
+        this.inFlight--;
+        done?.();
+        this.pump();
+      });
     } catch (err) {
       this.log?.debug({ err: (err as Error).message }, 'watch: write on a closed stream');
       this.finish();
