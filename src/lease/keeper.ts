@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { answerResult } from '../results.js';
 import { LeaseTable, type DueLease, type LeaseEntry } from './table.js';
 import { RenewalBatcher } from './renewals.js';
-import { expiryMarginMs, leaseTiming, type LeaseTiming } from './timing.js';
+import { expiryMarginMs, leaseTiming, renewalCover, type LeaseTiming } from './timing.js';
 import type { LeaseMetrics } from './metrics.js';
 
 export interface LeaseKeeperConfig {
@@ -126,6 +126,25 @@ export class LeaseKeeper {
       if (l) this.deps.metrics?.keepAlives.inc();
       return l;
     });
+  }
+
+  /**
+   * A keep-alive answered at once, on the leader only: the lease as replicated when its replicated
+   * expiry already covers a renewal made now to within D (timing.ts: renewalCover), else undefined
+   * (the caller renews through renew()). Past half of D a background renewal is started, so a lease
+   * kept alive continuously is renewed through Raft about once per D/2 whatever its keep-alive rate.
+   * Only the leader's table counts: it has applied every earlier term's renewals, revokes and
+   * expiries (isPrimary), and is where an expiry would be decided.
+   */
+  renewNow(id: number, nowMs: number): LeaseEntry | undefined {
+    if (!this.table.isPrimary) return undefined;
+    const e = this.table.get(id);
+    if (!e) return undefined;
+    const cover = renewalCover(e, nowMs, this.timing);
+    if (cover === 'no') return undefined;
+    if (cover === 'refresh') this.renewals.refresh(id);
+    this.deps.metrics?.keepAlives.inc();
+    return e;
   }
 
   async grant(ttlMs: number, id: number, deadline: number): Promise<Lease> {

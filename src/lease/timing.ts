@@ -12,6 +12,12 @@
 // never before a + T; at least G after it took office, so that holders who could not reach
 // anyone during the election can renew; and never after a + T + G, whatever the number of
 // leaders: every one of them computes the same cap from the same replicated a + T.
+//
+// A keep-alive reaching the leader is answered at once, without a new renewal command, while the
+// replicated expiry is within D of what a renewal now would give (a + T >= now + T - D): the
+// acknowledgement is then already covered by a committed renewal, to within D. D is small enough
+// that a holder renewing every T/3 keeps half of its margin against a leader change (see
+// renewalSlackMs and the README).
 
 export interface LeaseTimingConfig {
   tickMs: number;
@@ -56,6 +62,34 @@ export function expiryDeadline(expiresAtMs: number, promotedAtMs: number, graceM
  */
 export function expiryMarginMs(t: LeaseTiming): number {
   return t.graceMs + t.slackMs;
+}
+
+/** The most D ever is: keeps TimeToLive right after a keep-alive within a second of etcd's answer. */
+export const MAX_RENEWAL_SLACK_MS = 1000;
+
+/**
+ * D for a lease of TTL `ttlMs`: how far the replicated expiry may lag a renewal made now while a
+ * keep-alive is still answered from it. A holder renewing every T/3 is safe across a leader change
+ * when its replicated expiry is not before the new leader's promotion, which the old design met
+ * with a margin of 2T/3 - E (minus the commit latency); D takes at most half of that margin, never
+ * more than MAX_RENEWAL_SLACK_MS, and is 0 (every keep-alive is a committed renewal) for TTLs up
+ * to 1.5 × E.
+ */
+export function renewalSlackMs(ttlMs: number, t: LeaseTiming): number {
+  const margin = (2 * ttlMs) / 3 - t.electionTimeoutMs;
+  return margin <= 0 ? 0 : Math.min(MAX_RENEWAL_SLACK_MS, Math.floor(margin / 2));
+}
+
+/**
+ * Whether a keep-alive at `nowMs` is already covered by the replicated expiry (a + T >= now + T - D),
+ * and whether a background renewal should be started (past half of D), so that a lease kept alive
+ * continuously stays on the answered-at-once path.
+ */
+export function renewalCover(e: { ttlMs: number; expiresAtMs: number }, nowMs: number, t: LeaseTiming): 'covered' | 'refresh' | 'no' {
+  const d = renewalSlackMs(e.ttlMs, t);
+  if (d === 0) return 'no';
+  const lag = nowMs + e.ttlMs - e.expiresAtMs;
+  return lag <= d / 2 ? 'covered' : lag <= d ? 'refresh' : 'no';
 }
 
 /** The TTL actually granted for a request of `requestedMs`: raised to the minimum. */
