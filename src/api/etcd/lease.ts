@@ -30,7 +30,7 @@ import type { LeaseKeeper } from '../../lease/keeper.js';
 import { etcdUnary } from './call.js';
 import { ETCD_LEASE_NOT_FOUND, ETCD_LEASE_TTL_TOO_LARGE, etcdError, toEtcdLeaseError } from './errors.js';
 import { headerFiller } from './header.js';
-import { decodeGrant, decodeId, decodeTimeToLive, type GrantRequest, type IdRequest, type TimeToLiveRequest, type WireId } from './lease-wire.js';
+import { decodeGrant, decodeId, decodeTimeToLive, encodeKeepAliveResponse, type GrantRequest, type IdRequest, type TimeToLiveRequest, type WireId } from './lease-wire.js';
 import type { EtcdNode } from './node.js';
 
 /** etcd's lease.MaxLeaseTTL, in seconds. */
@@ -206,7 +206,7 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
     ...EtcdLeaseService,
     leaseGrant: { ...EtcdLeaseService.leaseGrant, requestDeserialize: tolerantDecode(decodeGrant) },
     leaseRevoke: { ...EtcdLeaseService.leaseRevoke, requestDeserialize: tolerantDecode(decodeId) },
-    leaseKeepAlive: { ...EtcdLeaseService.leaseKeepAlive, requestDeserialize: tolerantDecode(decodeId) },
+    leaseKeepAlive: { ...EtcdLeaseService.leaseKeepAlive, requestDeserialize: tolerantDecode(decodeId), responseSerialize: encodeKeepAliveResponse },
     leaseTimeToLive: { ...EtcdLeaseService.leaseTimeToLive, requestDeserialize: tolerantDecode(decodeTimeToLive) },
   };
   server.addService(def as unknown as grpc.ServiceDefinition, (metrics ? instrumentGrpcService('etcdserverpb.Lease', handlers, metrics, EtcdLeaseService) : handlers) as unknown as grpc.UntypedServiceImplementation);
