@@ -3,8 +3,10 @@
 // (forwarded to the leader from a follower), and each keep-alive is answered only once that
 // command is applied: an acknowledged renewal is a replicated one, stamped with the leader's time.
 // 10,000 sessions renewing every few seconds cost a few commands per second per member.
-// refresh() puts a lease in the next command with nobody waiting: the leader renews a lease whose
-// keep-alive it answered from the replicated expiry (keeper.ts) before that expiry lags too far.
+// Every lease in a command has a keep-alive waiting for it: a renewal is never committed on nobody's
+// behalf, so its leader time is never later than the acknowledgement of the keep-alive it renews
+// (the expiry bound rests on that, src/lease/README.md). renewing() tells the leader's
+// answered-at-once path (keeper.ts) that a renewal of a lease is already under way.
 
 import type { Command, CommandResult, Lease } from '../../proto/gen/placement/v1/command.js';
 import { answerResult } from '../results.js';
@@ -27,7 +29,7 @@ interface Waiter {
 
 export class RenewalBatcher {
   private pending = new Map<number, Waiter[]>();
-  /** Leases in a proposed command not yet answered: a refresh of one of them is not needed. */
+  /** Leases in a proposed command not yet answered (how many such commands). */
   private readonly proposed = new Map<number, number>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -45,11 +47,9 @@ export class RenewalBatcher {
     });
   }
 
-  /** Renews `id` in the next command unless a renewal of it is already pending or proposed. */
-  refresh(id: number): void {
-    if (this.closed || this.pending.has(id) || this.proposed.has(id)) return;
-    this.pending.set(id, []);
-    this.arm();
+  /** Whether a renewal of `id` waits for the window or for its command. */
+  renewing(id: number): boolean {
+    return this.pending.has(id) || this.proposed.has(id);
   }
 
   private arm(): void {

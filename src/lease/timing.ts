@@ -72,24 +72,25 @@ export const MAX_RENEWAL_SLACK_MS = 1000;
  * keep-alive is still answered from it. A holder renewing every T/3 is safe across a leader change
  * when its replicated expiry is not before the new leader's promotion, which the old design met
  * with a margin of 2T/3 - E (minus the commit latency); D takes at most half of that margin, never
- * more than MAX_RENEWAL_SLACK_MS, and is 0 (every keep-alive is a committed renewal) for TTLs up
+ * more than MAX_RENEWAL_SLACK_MS nor G (so the leader's in-memory floor, receipt + T, stays within
+ * the cap every leader computes: expiry + G), and is 0 (every keep-alive is a committed renewal) for TTLs up
  * to 1.5 × E.
  */
 export function renewalSlackMs(ttlMs: number, t: LeaseTiming): number {
   const margin = (2 * ttlMs) / 3 - t.electionTimeoutMs;
-  return margin <= 0 ? 0 : Math.min(MAX_RENEWAL_SLACK_MS, Math.floor(margin / 2));
+  return margin <= 0 ? 0 : Math.min(MAX_RENEWAL_SLACK_MS, t.graceMs, Math.floor(margin / 2));
 }
 
 /**
- * Whether a keep-alive at `nowMs` is already covered by the replicated expiry (a + T >= now + T - D),
- * and whether a background renewal should be started (past half of D), so that a lease kept alive
- * continuously stays on the answered-at-once path.
+ * Whether a keep-alive at `nowMs` is already covered by the replicated expiry (a + T >= now + T - D):
+ * 'covered' when it lags a renewal made now by at most D/2, 'soon' (covered, but a renewal is due)
+ * up to D, 'no' beyond D or when D is 0.
  */
-export function renewalCover(e: { ttlMs: number; expiresAtMs: number }, nowMs: number, t: LeaseTiming): 'covered' | 'refresh' | 'no' {
+export function renewalCover(e: { ttlMs: number; expiresAtMs: number }, nowMs: number, t: LeaseTiming): 'covered' | 'soon' | 'no' {
   const d = renewalSlackMs(e.ttlMs, t);
   if (d === 0) return 'no';
   const lag = nowMs + e.ttlMs - e.expiresAtMs;
-  return lag <= d / 2 ? 'covered' : lag <= d ? 'refresh' : 'no';
+  return lag <= d / 2 ? 'covered' : lag <= d ? 'soon' : 'no';
 }
 
 /** The TTL actually granted for a request of `requestedMs`: raised to the minimum. */
