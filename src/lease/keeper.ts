@@ -121,13 +121,8 @@ export class LeaseKeeper {
 
   /** One keep-alive: resolves once the renewal is applied, with the lease (null: it does not exist). */
   renew(id: number): Promise<Lease | null> {
-    // Long leases share fewer, larger commands (timing.ts: renewalWindowMs) — except the keep-alive
-    // that renews a busy lease past D/2 on the leader, which others are answered at once behind:
-    // it keeps the configured window.
-    const e = this.table.get(id);
-    const soon = e !== undefined && this.table.isPrimary && renewalCover(e, Date.now(), this.timing) === 'soon';
-    const window = soon || !e ? this.cfg.leaseRenewBatchMs : renewalWindowMs(e.ttlMs, this.cfg.leaseRenewBatchMs);
-    return this.renewals.renew(id, window).then((l) => {
+    const ttl = this.table.get(id)?.ttlMs ?? 0;
+    return this.renewals.renew(id, renewalWindowMs(ttl, this.cfg.leaseRenewBatchMs)).then((l) => {
       // A keep-alive for a lease that does not exist renewed nothing: not counted.
       if (l) this.deps.metrics?.keepAlives.inc();
       return l;
