@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { answerResult } from '../results.js';
 import { LeaseTable, type DueLease, type LeaseEntry } from './table.js';
 import { RenewalBatcher } from './renewals.js';
-import { expiryMarginMs, leaseTiming, renewalCover, renewalWindowMs, type LeaseTiming } from './timing.js';
+import { expiryMarginMs, leaseTiming, renewalCover, type LeaseTiming } from './timing.js';
 import type { LeaseMetrics } from './metrics.js';
 
 export interface LeaseKeeperConfig {
@@ -121,8 +121,7 @@ export class LeaseKeeper {
 
   /** One keep-alive: resolves once the renewal is applied, with the lease (null: it does not exist). */
   renew(id: number): Promise<Lease | null> {
-    const ttl = this.table.get(id)?.ttlMs ?? 0;
-    return this.renewals.renew(id, renewalWindowMs(ttl, this.cfg.leaseRenewBatchMs)).then((l) => {
+    return this.renewals.renew(id).then((l) => {
       // A keep-alive for a lease that does not exist renewed nothing: not counted.
       if (l) this.deps.metrics?.keepAlives.inc();
       return l;

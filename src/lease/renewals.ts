@@ -32,24 +32,18 @@ export class RenewalBatcher {
   /** Leases in a proposed command not yet answered (how many such commands). */
   private readonly proposed = new Map<number, number>();
   private timer: NodeJS.Timeout | null = null;
-  /** When the armed timer fires (Date.now() time). */
-  private dueAt = 0;
   private closed = false;
 
   constructor(private readonly deps: RenewalDeps) {}
 
-  /**
-   * Resolves with the renewed lease once the renewal is applied, or null when the lease does not
-   * exist. The keep-alive waits at most `windowMs` (default: the configured window) for others to
-   * share its command; a shorter wait than the one armed brings the command forward.
-   */
-  renew(id: number, windowMs = this.deps.batchMs): Promise<Lease | null> {
+  /** Resolves with the renewed lease once the renewal is applied, or null when the lease does not exist. */
+  renew(id: number): Promise<Lease | null> {
     if (this.closed) return Promise.reject(new Error('lease renewals stopped'));
     return new Promise<Lease | null>((resolve, reject) => {
       const w = this.pending.get(id);
       if (w) w.push({ resolve, reject });
       else this.pending.set(id, [{ resolve, reject }]);
-      this.arm(windowMs);
+      this.arm();
     });
   }
 
@@ -58,16 +52,9 @@ export class RenewalBatcher {
     return this.pending.has(id) || this.proposed.has(id);
   }
 
-  private arm(windowMs: number): void {
-    if (this.pending.size >= MAX_RENEW_IDS) {
-      this.flush();
-      return;
-    }
-    const due = Date.now() + windowMs;
-    if (this.timer && this.dueAt <= due) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.dueAt = due;
-    this.timer = setTimeout(() => this.flush(), windowMs);
+  private arm(): void {
+    if (this.pending.size >= MAX_RENEW_IDS) this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.deps.batchMs);
   }
 
   /** Proposes what is pending now. */

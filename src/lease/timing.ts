@@ -93,20 +93,6 @@ export function renewalCover(e: { ttlMs: number; expiresAtMs: number }, nowMs: n
   return lag <= d / 2 ? 'covered' : lag <= d ? 'soon' : 'no';
 }
 
-/** The longest a keep-alive waits to share a renewal command (for leases of 25 s and more). */
-export const MAX_RENEWAL_WINDOW_MS = 250;
-
-/**
- * How long keep-alives of a lease of TTL `ttlMs` wait to share a renewal command: the configured
- * window (`batchMs`), widened to T/100 up to MAX_RENEWAL_WINDOW_MS. Each command costs every member
- * an entry, an fsync and an apply whatever it carries, so long leases share fewer, larger ones; the
- * wait only delays the answer (the renewal is stamped when proposed, after the keep-alive
- * arrived), and is at most 1% of the TTL beyond the configured window.
- */
-export function renewalWindowMs(ttlMs: number, batchMs: number): number {
-  return Math.max(batchMs, Math.min(MAX_RENEWAL_WINDOW_MS, Math.floor(ttlMs / 100)));
-}
-
 /** The TTL actually granted for a request of `requestedMs`: raised to the minimum. */
 export function grantedTtlMs(requestedMs: number, t: LeaseTiming): number {
   return Math.max(requestedMs, t.minTtlMs);

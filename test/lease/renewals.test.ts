@@ -92,25 +92,4 @@ describe('lease renewals: keep-alive batching', () => {
       mock.timers.reset();
     }
   });
-
-  it('a keep-alive waits at most its own window: a shorter one brings the command forward, a longer one does not delay it', async () => {
-    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1000 });
-    try {
-      const { b, proposed } = harness();
-      void b.renew(1, 250).catch(() => undefined);
-      mock.timers.tick(100);
-      assert.equal(proposed.length, 0, 'a 250 ms window is still open');
-      void b.renew(2, 10).catch(() => undefined); // due at 1110, before 1250
-      void b.renew(3, 500).catch(() => undefined); // does not push the command back
-      mock.timers.tick(9);
-      assert.equal(proposed.length, 0);
-      mock.timers.tick(1);
-      assert.deepEqual(proposed.map((p) => p.ids), [[1, 2, 3]], 'one command, when the shortest wait ends');
-      mock.timers.tick(1000);
-      assert.equal(proposed.length, 1, 'no stray timer left');
-      b.close(new Error('done'));
-    } finally {
-      mock.timers.reset();
-    }
-  });
 });
