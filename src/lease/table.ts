@@ -8,9 +8,9 @@
 // The leader also keeps, in memory only, a floor per lease: receipt + TTL of the last keep-alive it
 // answered at once from the replicated expiry (keeper.renewNow). It never ends a lease before its
 // floor, so while it stays in office a lease lives at least TTL past every keep-alive it answered,
-// as if each had been renewed through Raft. A floor is at most D past the replicated expiry
-// (D <= G, timing.ts), so it stays within the cap every leader computes (expiry + G); a new leader
-// does not know it and falls back on the replicated expiry (the README states what that gives).
+// as if each had been renewed through Raft. A floor is never past the last acknowledged
+// keep-alive + TTL, so the expiry bound is unchanged; a new leader does not know it and falls back
+// on the replicated expiry, at most D older (the README states what that gives).
 //
 // Pure: the caller passes the time in, so the same code runs under a fake clock in tests.
 

@@ -64,21 +64,24 @@ export function expiryMarginMs(t: LeaseTiming): number {
   return t.graceMs + t.slackMs;
 }
 
-/** The most D ever is: keeps TimeToLive right after a keep-alive within a second of etcd's answer. */
-export const MAX_RENEWAL_SLACK_MS = 1000;
+/**
+ * The most D ever is. D is how stale a follower's TimeToLive can read (the leader's reads its
+ * floor, table.ts), and how much earlier than receipt + T a lease answered at once may end if
+ * leadership moves before its next renewal (src/lease/README.md).
+ */
+export const MAX_RENEWAL_SLACK_MS = 5000;
 
 /**
  * D for a lease of TTL `ttlMs`: how far the replicated expiry may lag a renewal made now while a
  * keep-alive is still answered from it. A holder renewing every T/3 is safe across a leader change
  * when its replicated expiry is not before the new leader's promotion, which the old design met
- * with a margin of 2T/3 - E (minus the commit latency); D takes at most half of that margin, never
- * more than MAX_RENEWAL_SLACK_MS nor G (so the leader's in-memory floor, receipt + T, stays within
- * the cap every leader computes: expiry + G), and is 0 (every keep-alive is a committed renewal) for TTLs up
- * to 1.5 × E.
+ * with a margin of 2T/3 - E (minus the commit latency); D takes at most half of that margin, at
+ * most a tenth of the TTL and MAX_RENEWAL_SLACK_MS, and is 0 (every keep-alive is a committed
+ * renewal) for TTLs up to 1.5 × E.
  */
 export function renewalSlackMs(ttlMs: number, t: LeaseTiming): number {
   const margin = (2 * ttlMs) / 3 - t.electionTimeoutMs;
-  return margin <= 0 ? 0 : Math.min(MAX_RENEWAL_SLACK_MS, t.graceMs, Math.floor(margin / 2));
+  return margin <= 0 ? 0 : Math.min(MAX_RENEWAL_SLACK_MS, Math.floor(ttlMs / 10), Math.floor(margin / 2));
 }
 
 /**

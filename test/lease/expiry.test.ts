@@ -237,20 +237,20 @@ describe('lease table: the bound through leader changes', () => {
 });
 
 describe('lease table: keep-alives answered at once from the replicated expiry', () => {
-  it('D is 0 up to 1.5 × E, then at most half of the margin 2T/3 - E, never past a second or G', () => {
+  it('D is 0 up to 1.5 × E, then at most half of the margin 2T/3 - E, a tenth of T and 5 s', () => {
     assert.equal(renewalSlackMs(timing.minTtlMs, timing), 0);
     assert.equal(renewalSlackMs(2000, timing), 166);
-    assert.equal(renewalSlackMs(4500, timing), 1000);
-    assert.equal(renewalSlackMs(60_000, timing), 1000);
-    for (let ttl = 0; ttl <= 10_000; ttl += 7) {
+    assert.equal(renewalSlackMs(4500, timing), 450);
+    assert.equal(renewalSlackMs(60_000, timing), 5000);
+    for (let ttl = 0; ttl <= 100_000; ttl += 7) {
       const d = renewalSlackMs(ttl, timing);
-      assert.ok(d >= 0 && d <= G && d <= Math.max(0, ((2 * ttl) / 3 - E) / 2), `T ${ttl}: D ${d}`);
+      assert.ok(d >= 0 && d <= 5000 && d <= ttl / 10 && d <= Math.max(0, ((2 * ttl) / 3 - E) / 2), `T ${ttl}: D ${d}`);
     }
     const e = { ttlMs: 60_000, expiresAtMs: 100_000 }; // renewed at 40,000
-    assert.equal(renewalCover(e, 40_500, timing), 'covered');
-    assert.equal(renewalCover(e, 40_501, timing), 'soon');
-    assert.equal(renewalCover(e, 41_000, timing), 'soon');
-    assert.equal(renewalCover(e, 41_001, timing), 'no');
+    assert.equal(renewalCover(e, 42_500, timing), 'covered');
+    assert.equal(renewalCover(e, 42_501, timing), 'soon');
+    assert.equal(renewalCover(e, 45_000, timing), 'soon');
+    assert.equal(renewalCover(e, 45_001, timing), 'no');
     assert.equal(renewalCover({ ttlMs: timing.minTtlMs, expiresAtMs: 100_000 }, 100_000 - timing.minTtlMs, timing), 'no', 'D = 0: always a renewal');
   });
 
@@ -298,7 +298,7 @@ describe('lease table: keep-alives answered at once from the replicated expiry',
   it('one leader in office: a lease whose keep-alives were answered at once lives T past the last one, and is due within a step of it', () => {
     for (const ttl of [2000, 4500, 60_000]) {
       const D = renewalSlackMs(ttl, timing);
-      for (let stopAt = 0; stopAt <= 3 * D + 100; stopAt += 35) {
+      for (let stopAt = 0; stopAt <= 3 * D + 100; stopAt += Math.max(35, Math.floor(D / 20))) {
         const w = new World();
         w.elect(-10_000);
         w.grant(1, ttl, 0);
@@ -316,6 +316,33 @@ describe('lease table: keep-alives answered at once from the replicated expiry',
         }
         assert.ok(D === 0 ? atOnce === 0 : atOnce > 0 || stopAt === 0, `T ${ttl}, stop at ${stopAt}: ${atOnce} answered at once`);
         assert.ok(dueAt !== undefined && dueAt >= lastAck + ttl && dueAt <= lastAck + ttl + STEP, `T ${ttl}, stop at ${stopAt}: due at ${dueAt}, lastAck + T ${lastAck + ttl}`);
+      }
+    }
+  });
+
+  it('a lease kept alive every T/3 (or every D/2), its keep-alives answered at once when covered, is never due with leadership moving at every point of its life', () => {
+    for (const ttl of [2500, 4500, 9000]) {
+      const D = renewalSlackMs(ttl, timing);
+      for (const every of [Math.floor(ttl / 3), Math.max(STEP, Math.floor(D / 2))]) {
+        for (const reach of [0, G - 2 * RETRY]) {
+          for (let at = 0; at <= 2 * ttl; at += 25) {
+            const w = new World();
+            w.elect(-5000);
+            w.grant(1, ttl, 0);
+            let next = every;
+            let changed = false;
+            for (let now = 0; now <= 4 * ttl; now += STEP) {
+              if (now === at) {
+                w.vacate();
+                changed = true;
+              }
+              if (now === at + E && !w.leader) w.elect(now);
+              const reachable = !changed || now >= w.electedAt + reach;
+              if (now >= next) next = reachable && w.keepAlive(1, now) ? now + every : now + RETRY;
+              assert.deepEqual(w.due(now), [], `T ${ttl}, every ${every}, reach ${reach}, change at ${at}: a kept-alive lease became due at ${now}`);
+            }
+          }
+        }
       }
     }
   });

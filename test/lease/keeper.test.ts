@@ -95,7 +95,7 @@ describe('lease keeper: expiry on the leader', () => {
           return new Promise((resolve) => answers.push(resolve));
         },
       });
-      // Lease 1 (T 60 s, D = 1 s) renewed at 100,000; lease 2 has the minimum TTL (D = 0).
+      // Lease 1 (T 60 s, D = 5 s) renewed at 100,000; lease 2 has the minimum TTL (D = 0).
       const sm = fakeSm([
         { id: 1, ttlMs: 60_000, expiresAtMs: 160_000, keys: 0 },
         { id: 2, ttlMs: 1500, expiresAtMs: 101_500, keys: 0 },
@@ -105,26 +105,26 @@ describe('lease keeper: expiry on the leader', () => {
       k.leadership(5, 3);
       k.applied(5);
       const renewals = (): number[][] => proposed.filter((c) => c.op?.$case === 'leaseRenew').map((c) => (c.op as { value: { ids: number[] } }).value.ids);
-      assert.equal(k.renewNow(1, 100_500)?.id, 1, 'within D/2: at once');
+      assert.equal(k.renewNow(1, 102_500)?.id, 1, 'within D/2: at once');
       assert.equal(k.renewNow(2, 100_001), undefined, 'D = 0: always a renewal');
       assert.equal(k.renewNow(99, 100_500), undefined, 'an unknown lease is answered by the renewal (TTL 0)');
-      assert.equal(k.renewNow(1, 100_600), undefined, 'past D/2 with no renewal under way: this one renews');
+      assert.equal(k.renewNow(1, 102_600), undefined, 'past D/2 with no renewal under way: this one renews');
       const waiting = k.renew(1);
-      assert.equal(k.renewNow(1, 100_700)?.id, 1, 'while that renewal is pending: at once');
+      assert.equal(k.renewNow(1, 102_700)?.id, 1, 'while that renewal is pending: at once');
       mock.timers.tick(cfg.leaseRenewBatchMs);
       assert.deepEqual(renewals(), [[1]], 'one renewal, for the keep-alive that waits');
-      assert.equal(k.renewNow(1, 100_900)?.id, 1, 'while it is proposed: at once');
-      assert.equal(k.renewNow(1, 101_001), undefined, 'past D: never at once');
+      assert.equal(k.renewNow(1, 104_900)?.id, 1, 'while it is proposed: at once');
+      assert.equal(k.renewNow(1, 105_001), undefined, 'past D: never at once');
       // The leader holds the lease until receipt + T of what it answered at once.
       const entry = k.table.get(1)!;
-      assert.equal(k.remainingMs(entry, 101_000), 160_900 - 101_000);
-      const renewed = { id: 1, ttlMs: 60_000, expiresAtMs: 160_600, keys: 0 };
+      assert.equal(k.remainingMs(entry, 105_000), 164_900 - 105_000);
+      const renewed = { id: 1, ttlMs: 60_000, expiresAtMs: 162_610, keys: 0 };
       sm.leaseObserver!([{ id: 1, lease: renewed }]);
       answers[proposed.findIndex((c) => c.op?.$case === 'leaseRenew')]!({ code: ResultCode.RESULT_OK, revision: 1, message: '', leases: [renewed] } as unknown as CommandResult);
       assert.deepEqual(await waiting, renewed, 'the waiting keep-alive is answered once its renewal is applied');
-      assert.equal(k.renewNow(1, 100_950)?.id, 1, 'renewed: at once again');
+      assert.equal(k.renewNow(1, 105_001)?.id, 1, 'renewed: at once again');
       k.leadership(0, 4);
-      assert.equal(k.renewNow(1, 100_960), undefined, 'demoted: never at once');
+      assert.equal(k.renewNow(1, 105_002), undefined, 'demoted: never at once');
       k.close();
     } finally {
       mock.timers.reset();
