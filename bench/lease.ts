@@ -15,7 +15,9 @@
 //      holder's last acknowledged keep-alive to its key being gone (polled every 20 ms on a
 //      member's KV: etcd's KV Range, our KvService Get; serializable reads on both), p50/p99.
 // Options (env): BENCH_SECONDS (5), BENCH_LEASES (1000), BENCH_STREAMS (8), BENCH_WINDOW (64),
-// BENCH_SESSIONS (10000), BENCH_HOLDERS (20), BENCH_CHURN_MS (1500), ETCD_BIN.
+// BENCH_SESSIONS (10000), BENCH_HOLDERS (20), BENCH_CHURN_MS (1500), ETCD_BIN, BENCH_PARTS (tp,ss,hd),
+// BENCH_SYSTEMS (etcd,ours), BENCH_ROUNDS (1; more: the throughput measured in rounds alternating
+// etcd and ours, each round's ratio and their median — the machine's load moves during a run).
 import * as grpc from '@grpc/grpc-js';
 import { startCluster, type Cluster } from '../test/support/cluster.js';
 import { requireEtcd, startEtcdCluster, type EtcdCluster } from '../test/support/etcd.js';
@@ -33,6 +35,8 @@ const CHURN_MS = Number(process.env.BENCH_CHURN_MS ?? 1500);
 /** Which measurements (tp, ss, hd) and systems (etcd, ours) to run; all by default. */
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'tp,ss,hd').split(','));
 const SYSTEMS = new Set((process.env.BENCH_SYSTEMS ?? 'etcd,ours').split(','));
+/** Keep-alive throughput rounds, etcd and ours interleaved (1: one each, in the per-system rows). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 
 interface Target {
   name: string;
@@ -353,6 +357,23 @@ async function main(): Promise<void> {
     ]);
     const targets = [...(etcd ? [etcdTarget(etcd)] : []), ...(ours ? [ourTarget(ours)] : [])];
     const rows: Record<string, Record<string, Record<string, number>>> = {};
+    if (PARTS.has('tp') && ROUNDS > 1 && targets.length === 2) {
+      // Interleaved rounds: the machine's load changes over a run; each round's ratio compares the
+      // two systems measured back to back.
+      console.log(`\n== keep-alive throughput, ${ROUNDS} interleaved rounds (${LEASES} leases, ${STREAMS} streams × ${WINDOW} in flight)`);
+      const ratios: Array<{ tp: number; cpu: number }> = [];
+      for (let r = 1; r <= ROUNDS; r++) {
+        const [e, o] = [await throughput(targets[0]!), await throughput(targets[1]!)];
+        for (const [t, x] of [[targets[0]!, e], [targets[1]!, o]] as const) {
+          console.log(`round ${r} ${t.name}: ${f(x.perSecond!)}/s, p50 ${f(x.p50!, 2)} ms, p99 ${f(x.p99!, 2)} ms, CPU/keep-alive ${f(x.cpuUsAll!, 1)} µs all members, ${f(x.cpuUsLeader!, 1)} µs leader`);
+        }
+        ratios.push({ tp: o.perSecond! / e.perSecond!, cpu: o.cpuUsAll! / e.cpuUsAll! });
+        console.log(`round ${r} ratio (Placement Center / etcd 3.4): keep-alives/s ${f(ratios[r - 1]!.tp, 2)}x, CPU per keep-alive ${f(ratios[r - 1]!.cpu, 2)}x`);
+      }
+      const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      console.log(`median of ${ROUNDS} rounds: keep-alives/s ${f(med(ratios.map((x) => x.tp)), 2)}x, CPU per keep-alive ${f(med(ratios.map((x) => x.cpu)), 2)}x (range ${f(Math.min(...ratios.map((x) => x.tp)), 2)}–${f(Math.max(...ratios.map((x) => x.tp)), 2)}x, ${f(Math.min(...ratios.map((x) => x.cpu)), 2)}–${f(Math.max(...ratios.map((x) => x.cpu)), 2)}x)`);
+      PARTS.delete('tp');
+    }
     for (const t of targets) {
       console.log(`\n== ${t.name}`);
       const row: Record<string, Record<string, number>> = {};

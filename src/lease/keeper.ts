@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { answerResult } from '../results.js';
 import { LeaseTable, type DueLease, type LeaseEntry } from './table.js';
 import { RenewalBatcher } from './renewals.js';
-import { expiryMarginMs, leaseTiming, type LeaseTiming } from './timing.js';
+import { expiryMarginMs, leaseTiming, renewalCover, type LeaseTiming } from './timing.js';
 import type { LeaseMetrics } from './metrics.js';
 
 export interface LeaseKeeperConfig {
@@ -126,6 +126,29 @@ export class LeaseKeeper {
       if (l) this.deps.metrics?.keepAlives.inc();
       return l;
     });
+  }
+
+  /**
+   * A keep-alive answered at once, on the leader only: the lease as replicated when its replicated
+   * expiry already covers a renewal made now to within D (timing.ts: renewalCover), else undefined
+   * (the caller renews through renew(), and is answered once that renewal is applied). Past half of
+   * D the first keep-alive goes the long way — it is the one its renewal is for — and those that
+   * follow while that renewal is under way are answered at once; so a lease kept alive
+   * continuously is renewed through Raft about once per D/2 whatever its keep-alive rate, and
+   * every renewal committed is one a holder's keep-alive waited for. This leader then does not end
+   * the lease before receipt + TTL (table.holdUntil), as if it had been renewed. Only the leader's table
+   * counts: it has applied every earlier term's renewals, revokes and expiries (isPrimary), and is
+   * where an expiry would be decided.
+   */
+  renewNow(id: number, nowMs: number): LeaseEntry | undefined {
+    if (!this.table.isPrimary) return undefined;
+    const e = this.table.get(id);
+    if (!e) return undefined;
+    const cover = renewalCover(e, nowMs, this.timing);
+    if (cover === 'no' || (cover === 'soon' && !this.renewals.renewing(id))) return undefined;
+    this.table.holdUntil(id, nowMs + e.ttlMs);
+    this.deps.metrics?.keepAlives.inc();
+    return e;
   }
 
   async grant(ttlMs: number, id: number, deadline: number): Promise<Lease> {

@@ -25,7 +25,7 @@ export class LeaseMetrics {
     this.granted = new Counter({ name: `${prefix}lease_granted_total`, help: 'Leases granted through this member.', registers });
     this.revoked = new Counter({ name: `${prefix}lease_revoked_total`, help: 'Leases revoked through this member.', registers });
     this.expired = new Counter({ name: `${prefix}lease_expired_total`, help: 'Leases this member ended as leader because they expired.', registers });
-    this.keepAlives = new Counter({ name: `${prefix}lease_keepalives_total`, help: 'Keep-alives answered by this member (each a committed renewal).', registers });
+    this.keepAlives = new Counter({ name: `${prefix}lease_keepalives_total`, help: 'Keep-alives answered by this member (each covered by a committed renewal).', registers });
     this.renewalCommands = new Counter({
       name: `${prefix}lease_renewal_commands_total`,
       help: 'Renewal commands this member proposed (each carries every keep-alive of one batching window).',

@@ -5,6 +5,13 @@
 // (timing.ts), in a binary heap with lazy deletion (a renewal pushes a new entry; the old one is
 // skipped when it surfaces), so that a renewal costs O(log n) and finding what is due O(due).
 //
+// The leader also keeps, in memory only, a floor per lease: receipt + TTL of the last keep-alive it
+// answered at once from the replicated expiry (keeper.renewNow). It never ends a lease before its
+// floor, so while it stays in office a lease lives at least TTL past every keep-alive it answered,
+// as if each had been renewed through Raft. A floor is never past the last acknowledged
+// keep-alive + TTL, so the expiry bound is unchanged; a new leader does not know it and falls back
+// on the replicated expiry, at most D older (the README states what that gives).
+//
 // Pure: the caller passes the time in, so the same code runs under a fake clock in tests.
 
 import type { Lease } from '../../proto/gen/placement/v1/command.js';
@@ -36,6 +43,8 @@ export class LeaseTable {
   private primary: { promotedAtMs: number; graceMs: number } | null = null;
   /** Expiries proposed and not settled yet: not proposed again meanwhile. */
   private readonly expiring = new Set<number>();
+  /** Primary only: the earliest this leader may end each lease it answered a keep-alive for. */
+  private readonly floors = new Map<number, number>();
 
   get size(): number {
     return this.leases.size;
@@ -53,6 +62,7 @@ export class LeaseTable {
   load(all: readonly Lease[]): void {
     this.leases.clear();
     this.expiring.clear();
+    this.floors.clear();
     for (const l of all) this.leases.set(l.id, { id: l.id, ttlMs: l.ttlMs, expiresAtMs: l.expiresAtMs });
     this.rebuild();
   }
@@ -63,6 +73,7 @@ export class LeaseTable {
       if (c.lease === null) {
         this.leases.delete(c.id);
         this.expiring.delete(c.id);
+        this.floors.delete(c.id);
         continue;
       }
       const e: LeaseEntry = { id: c.id, ttlMs: c.lease.ttlMs, expiresAtMs: c.lease.expiresAtMs };
@@ -76,18 +87,33 @@ export class LeaseTable {
   promote(nowMs: number, graceMs: number): void {
     this.primary = { promotedAtMs: nowMs, graceMs };
     this.expiring.clear();
+    this.floors.clear();
     this.rebuild();
   }
 
   demote(): void {
     this.primary = null;
     this.expiring.clear();
+    this.floors.clear();
     this.heap = [];
+  }
+
+  /**
+   * This leader answered a keep-alive for `id` without a renewal: it does not end the lease before
+   * `untilMs` (receipt + TTL). Ignored when not primary.
+   */
+  holdUntil(id: number, untilMs: number): void {
+    if (!this.primary) return;
+    const f = this.floors.get(id);
+    if (f === undefined || f < untilMs) this.floors.set(id, untilMs);
   }
 
   /** When this leader ends the lease (undefined when not primary). */
   deadlineOf(e: LeaseEntry): number | undefined {
-    return this.primary ? expiryDeadline(e.expiresAtMs, this.primary.promotedAtMs, this.primary.graceMs) : undefined;
+    if (!this.primary) return undefined;
+    const d = expiryDeadline(e.expiresAtMs, this.primary.promotedAtMs, this.primary.graceMs);
+    const f = this.floors.get(e.id);
+    return f !== undefined && f > d ? f : d;
   }
 
   /**
@@ -100,6 +126,13 @@ export class LeaseTable {
       const top = this.peek();
       if (!top || top.at > nowMs) break;
       this.pop();
+      const floor = this.floors.get(top.id);
+      if (floor !== undefined && floor > top.at) {
+        // Held by a keep-alive answered at once: due at its floor instead.
+        this.heap.push({ at: floor, id: top.id, expiresAtMs: top.expiresAtMs });
+        this.up(this.heap.length - 1);
+        continue;
+      }
       this.expiring.add(top.id);
       out.push({ id: top.id, expiresAtMs: top.expiresAtMs });
     }

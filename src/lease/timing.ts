@@ -12,6 +12,12 @@
 // never before a + T; at least G after it took office, so that holders who could not reach
 // anyone during the election can renew; and never after a + T + G, whatever the number of
 // leaders: every one of them computes the same cap from the same replicated a + T.
+//
+// A keep-alive reaching the leader is answered at once, without a new renewal command, while the
+// replicated expiry is within D of what a renewal now would give (a + T >= now + T - D): the
+// acknowledgement is then already covered by a committed renewal, to within D. D is small enough
+// that a holder renewing every T/3 keeps half of its margin against a leader change (see
+// renewalSlackMs and the README).
 
 export interface LeaseTimingConfig {
   tickMs: number;
@@ -56,6 +62,38 @@ export function expiryDeadline(expiresAtMs: number, promotedAtMs: number, graceM
  */
 export function expiryMarginMs(t: LeaseTiming): number {
   return t.graceMs + t.slackMs;
+}
+
+/**
+ * The most D ever is. D is how stale a follower's TimeToLive can read (the leader's reads its
+ * floor, table.ts), and how much earlier than receipt + T a lease answered at once may end if
+ * leadership moves before its next renewal (src/lease/README.md).
+ */
+export const MAX_RENEWAL_SLACK_MS = 5000;
+
+/**
+ * D for a lease of TTL `ttlMs`: how far the replicated expiry may lag a renewal made now while a
+ * keep-alive is still answered from it. A holder renewing every T/3 is safe across a leader change
+ * when its replicated expiry is not before the new leader's promotion, which the old design met
+ * with a margin of 2T/3 - E (minus the commit latency); D takes at most half of that margin, at
+ * most a tenth of the TTL and MAX_RENEWAL_SLACK_MS, and is 0 (every keep-alive is a committed
+ * renewal) for TTLs up to 1.5 × E.
+ */
+export function renewalSlackMs(ttlMs: number, t: LeaseTiming): number {
+  const margin = (2 * ttlMs) / 3 - t.electionTimeoutMs;
+  return margin <= 0 ? 0 : Math.min(MAX_RENEWAL_SLACK_MS, Math.floor(ttlMs / 10), Math.floor(margin / 2));
+}
+
+/**
+ * Whether a keep-alive at `nowMs` is already covered by the replicated expiry (a + T >= now + T - D):
+ * 'covered' when it lags a renewal made now by at most D/2, 'soon' (covered, but a renewal is due)
+ * up to D, 'no' beyond D or when D is 0.
+ */
+export function renewalCover(e: { ttlMs: number; expiresAtMs: number }, nowMs: number, t: LeaseTiming): 'covered' | 'soon' | 'no' {
+  const d = renewalSlackMs(e.ttlMs, t);
+  if (d === 0) return 'no';
+  const lag = nowMs + e.ttlMs - e.expiresAtMs;
+  return lag <= d / 2 ? 'covered' : lag <= d ? 'soon' : 'no';
 }
 
 /** The TTL actually granted for a request of `requestedMs`: raised to the minimum. */

@@ -9,7 +9,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { LeaseTable } from '../../src/lease/table.js';
-import { expiryDeadline, expiryMarginMs, grantedTtlMs, leaseTiming } from '../../src/lease/timing.js';
+import { expiryDeadline, expiryMarginMs, grantedTtlMs, leaseTiming, renewalCover, renewalSlackMs } from '../../src/lease/timing.js';
 import type { Lease } from '../../proto/gen/placement/v1/command.js';
 
 const timing = leaseTiming({ tickMs: 50, electionTicks: 10 });
@@ -53,6 +53,19 @@ class World {
     const l = this.replicated.get(id);
     if (!this.leader || !l) return false;
     this.apply({ ...l, expiresAtMs: now + l.ttlMs });
+    return true;
+  }
+  /**
+   * A keep-alive as the leader answers it (LeaseKeeper.renewNow), in the case least favourable to
+   * the holder: at once while the replicated expiry covers it (the leader then holds the lease
+   * until receipt + T, in memory), as if the renewal under way past D/2 were always lost; through a
+   * committed renewal once it lags by more than D.
+   */
+  keepAlive(id: number, now: number): boolean {
+    const l = this.replicated.get(id);
+    if (!this.leader || !l) return false;
+    if (renewalCover(l, now, timing) === 'no') return this.renew(id, now);
+    this.leader.holdUntil(id, now + l.ttlMs);
     return true;
   }
   private apply(l: Lease): void {
@@ -220,6 +233,154 @@ describe('lease table: the bound through leader changes', () => {
       }
     }
     assert.ok(changes > 1000, `${changes} leader changes exercised`);
+  });
+});
+
+describe('lease table: keep-alives answered at once from the replicated expiry', () => {
+  it('D is 0 up to 1.5 × E, then at most half of the margin 2T/3 - E, a tenth of T and 5 s', () => {
+    assert.equal(renewalSlackMs(timing.minTtlMs, timing), 0);
+    assert.equal(renewalSlackMs(2000, timing), 166);
+    assert.equal(renewalSlackMs(4500, timing), 450);
+    assert.equal(renewalSlackMs(60_000, timing), 5000);
+    for (let ttl = 0; ttl <= 100_000; ttl += 7) {
+      const d = renewalSlackMs(ttl, timing);
+      assert.ok(d >= 0 && d <= 5000 && d <= ttl / 10 && d <= Math.max(0, ((2 * ttl) / 3 - E) / 2), `T ${ttl}: D ${d}`);
+    }
+    const e = { ttlMs: 60_000, expiresAtMs: 100_000 }; // renewed at 40,000
+    assert.equal(renewalCover(e, 42_500, timing), 'covered');
+    assert.equal(renewalCover(e, 42_501, timing), 'soon');
+    assert.equal(renewalCover(e, 45_000, timing), 'soon');
+    assert.equal(renewalCover(e, 45_001, timing), 'no');
+    assert.equal(renewalCover({ ttlMs: timing.minTtlMs, expiresAtMs: 100_000 }, 100_000 - timing.minTtlMs, timing), 'no', 'D = 0: always a renewal');
+  });
+
+  it('a holder that stopped renewing, its keep-alives answered at once: never due before lastAck + T while that leader serves, nor before lastAck + T - D after a change; due by lastAck + T + E', () => {
+    const rnd = seeded('lease fast-path bound');
+    for (let run = 0; run < 300; run++) {
+      const w = new World();
+      const ttl = 4000 + Math.floor(rnd() * 6000);
+      const D = renewalSlackMs(ttl, timing);
+      const every = STEP + Math.floor(rnd() * (D / 2)); // often enough to be answered at once
+      w.elect(0);
+      w.grant(1, ttl, 0);
+      const stopAt = Math.floor(rnd() * 3 * ttl);
+      let nextChange = Math.floor(rnd() * 3000);
+      let vacantUntil = -1;
+      let lastAck = 0;
+      let changedSinceAck = false;
+      let next = every;
+      let dueAt: number | undefined;
+      for (let now = 0; dueAt === undefined && now < stopAt + 10 * ttl; now += STEP) {
+        if (now >= nextChange && w.leader) {
+          w.vacate();
+          changedSinceAck = true;
+          vacantUntil = now + Math.floor(rnd() * E);
+          nextChange = vacantUntil + MIN_TENURE + Math.floor(rnd() * 3000);
+        }
+        if (!w.leader && now >= vacantUntil) w.elect(now);
+        if (now < stopAt && now >= next) {
+          if (w.keepAlive(1, now)) {
+            lastAck = now;
+            changedSinceAck = false;
+            next = now + every;
+          } else next = now + RETRY;
+        }
+        if (w.due(now).includes(1)) dueAt = now;
+      }
+      assert.ok(dueAt !== undefined, `run ${run}: never due`);
+      const floor = changedSinceAck ? lastAck + ttl - D : lastAck + ttl;
+      assert.ok(dueAt >= floor, `run ${run}: due at ${dueAt}, before ${floor} (lastAck ${lastAck}, T ${ttl}, D ${D}, leader changed since: ${changedSinceAck})`);
+      const bound = Math.max(lastAck + ttl + G, w.electedAt) + STEP;
+      assert.ok(dueAt <= bound, `run ${run}: due at ${dueAt}, past ${bound} (lastAck ${lastAck}, T ${ttl})`);
+    }
+  });
+
+  it('one leader in office: a lease whose keep-alives were answered at once lives T past the last one, and is due within a step of it', () => {
+    for (const ttl of [2000, 4500, 60_000]) {
+      const D = renewalSlackMs(ttl, timing);
+      for (let stopAt = 0; stopAt <= 3 * D + 100; stopAt += Math.max(35, Math.floor(D / 20))) {
+        const w = new World();
+        w.elect(-10_000);
+        w.grant(1, ttl, 0);
+        let lastAck = 0;
+        let atOnce = 0;
+        let dueAt: number | undefined;
+        for (let now = 0; dueAt === undefined && now <= stopAt + 2 * ttl; now += STEP) {
+          if (now <= stopAt && now % 50 === 0) {
+            const before = w.replicated.get(1)!.expiresAtMs;
+            assert.ok(w.keepAlive(1, now));
+            if (w.replicated.get(1)!.expiresAtMs === before) atOnce++;
+            lastAck = now;
+          }
+          if (w.due(now).includes(1)) dueAt = now;
+        }
+        assert.ok(D === 0 ? atOnce === 0 : atOnce > 0 || stopAt === 0, `T ${ttl}, stop at ${stopAt}: ${atOnce} answered at once`);
+        assert.ok(dueAt !== undefined && dueAt >= lastAck + ttl && dueAt <= lastAck + ttl + STEP, `T ${ttl}, stop at ${stopAt}: due at ${dueAt}, lastAck + T ${lastAck + ttl}`);
+      }
+    }
+  });
+
+  it('a lease kept alive every T/3 (or every D/2), its keep-alives answered at once when covered, is never due with leadership moving at every point of its life', () => {
+    for (const ttl of [2500, 4500, 9000]) {
+      const D = renewalSlackMs(ttl, timing);
+      for (const every of [Math.floor(ttl / 3), Math.max(STEP, Math.floor(D / 2))]) {
+        for (const reach of [0, G - 2 * RETRY]) {
+          for (let at = 0; at <= 2 * ttl; at += 25) {
+            const w = new World();
+            w.elect(-5000);
+            w.grant(1, ttl, 0);
+            let next = every;
+            let changed = false;
+            for (let now = 0; now <= 4 * ttl; now += STEP) {
+              if (now === at) {
+                w.vacate();
+                changed = true;
+              }
+              if (now === at + E && !w.leader) w.elect(now);
+              const reachable = !changed || now >= w.electedAt + reach;
+              if (now >= next) next = reachable && w.keepAlive(1, now) ? now + every : now + RETRY;
+              assert.deepEqual(w.due(now), [], `T ${ttl}, every ${every}, reach ${reach}, change at ${at}: a kept-alive lease became due at ${now}`);
+            }
+          }
+        }
+      }
+    }
+  });
+
+  it('a lease kept alive (every T/3 or much more often, mostly answered at once) is never due under seeded churn', () => {
+    const rnd = seeded('lease fast-path keep-alive');
+    let changes = 0;
+    let answeredAtOnce = 0;
+    for (let run = 0; run < 100; run++) {
+      const w = new World();
+      const ttl = timing.minTtlMs + Math.floor(rnd() * 8000);
+      const D = renewalSlackMs(ttl, timing);
+      // Half the holders renew often enough to be answered at once (when D > 0).
+      const every = STEP + Math.floor(rnd() * (run % 2 === 0 && D > 2 * STEP ? D / 2 - STEP : ttl / 3 - STEP));
+      w.elect(0);
+      w.grant(1, ttl, 0);
+      let next = every;
+      let nextChange = Math.floor(rnd() * 1000);
+      let vacantUntil = -1;
+      for (let now = 0; now <= 30_000; now += STEP) {
+        if (now >= nextChange && w.leader) {
+          w.vacate();
+          vacantUntil = now + Math.floor(rnd() * E);
+          nextChange = vacantUntil + MIN_TENURE + Math.floor(rnd() * 1000);
+          changes++;
+        }
+        if (!w.leader && now >= vacantUntil) w.elect(now);
+        if (now >= next) {
+          const before = w.replicated.get(1)!.expiresAtMs;
+          const ok = w.keepAlive(1, now);
+          if (ok && w.replicated.get(1)!.expiresAtMs === before) answeredAtOnce++;
+          next = ok ? now + every : now + RETRY;
+        }
+        assert.deepEqual(w.due(now), [], `run ${run}: a kept-alive lease (T ${ttl}, every ${every}) became due at ${now}`);
+      }
+    }
+    assert.ok(changes > 1000, `${changes} leader changes exercised`);
+    assert.ok(answeredAtOnce > 1000, `${answeredAtOnce} keep-alives answered at once`);
   });
 });
 

@@ -1,7 +1,8 @@
 // The node's lessor (src/lease/keeper.ts) under mock timers and a mock clock: a new leader acts
 // only once it applied its first entry, then proposes an expiry (with its term and the expiry it
 // saw) at each lease's deadline — grace included for inherited leases — retries one that came
-// back void while the lease is unchanged, skips one renewed meanwhile, and stops on demotion.
+// back void while the lease is unchanged, skips one renewed meanwhile, and stops on demotion; and
+// the leader's answered-at-once keep-alives (renewNow).
 import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { LeaseKeeper } from '../../src/lease/keeper.js';
@@ -76,6 +77,54 @@ describe('lease keeper: expiry on the leader', () => {
       const n = proposed.length;
       mock.timers.tick(10_000);
       assert.equal(proposed.length, n, 'a follower proposes no expiry');
+      k.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('answers a keep-alive at once on the leader while the replicated expiry covers it; past D/2 the first one renews and waits; never on a follower', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 100_000 });
+    try {
+      const proposed: Command[] = [];
+      const answers: Array<(r: CommandResult) => void> = [];
+      const k = new LeaseKeeper(cfg, {
+        log: silent,
+        propose: (cmd) => {
+          proposed.push(cmd);
+          return new Promise((resolve) => answers.push(resolve));
+        },
+      });
+      // Lease 1 (T 60 s, D = 5 s) renewed at 100,000; lease 2 has the minimum TTL (D = 0).
+      const sm = fakeSm([
+        { id: 1, ttlMs: 60_000, expiresAtMs: 160_000, keys: 0 },
+        { id: 2, ttlMs: 1500, expiresAtMs: 101_500, keys: 0 },
+      ]);
+      await k.open(sm as unknown as StateMachine);
+      assert.equal(k.renewNow(1, 100_100), undefined, 'a follower renews every keep-alive through Raft');
+      k.leadership(5, 3);
+      k.applied(5);
+      const renewals = (): number[][] => proposed.filter((c) => c.op?.$case === 'leaseRenew').map((c) => (c.op as { value: { ids: number[] } }).value.ids);
+      assert.equal(k.renewNow(1, 102_500)?.id, 1, 'within D/2: at once');
+      assert.equal(k.renewNow(2, 100_001), undefined, 'D = 0: always a renewal');
+      assert.equal(k.renewNow(99, 100_500), undefined, 'an unknown lease is answered by the renewal (TTL 0)');
+      assert.equal(k.renewNow(1, 102_600), undefined, 'past D/2 with no renewal under way: this one renews');
+      const waiting = k.renew(1);
+      assert.equal(k.renewNow(1, 102_700)?.id, 1, 'while that renewal is pending: at once');
+      mock.timers.tick(cfg.leaseRenewBatchMs);
+      assert.deepEqual(renewals(), [[1]], 'one renewal, for the keep-alive that waits');
+      assert.equal(k.renewNow(1, 104_900)?.id, 1, 'while it is proposed: at once');
+      assert.equal(k.renewNow(1, 105_001), undefined, 'past D: never at once');
+      // The leader holds the lease until receipt + T of what it answered at once.
+      const entry = k.table.get(1)!;
+      assert.equal(k.remainingMs(entry, 105_000), 164_900 - 105_000);
+      const renewed = { id: 1, ttlMs: 60_000, expiresAtMs: 162_610, keys: 0 };
+      sm.leaseObserver!([{ id: 1, lease: renewed }]);
+      answers[proposed.findIndex((c) => c.op?.$case === 'leaseRenew')]!({ code: ResultCode.RESULT_OK, revision: 1, message: '', leases: [renewed] } as unknown as CommandResult);
+      assert.deepEqual(await waiting, renewed, 'the waiting keep-alive is answered once its renewal is applied');
+      assert.equal(k.renewNow(1, 105_001)?.id, 1, 'renewed: at once again');
+      k.leadership(0, 4);
+      assert.equal(k.renewNow(1, 105_002), undefined, 'demoted: never at once');
       k.close();
     } finally {
       mock.timers.reset();

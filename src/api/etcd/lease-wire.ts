@@ -5,7 +5,17 @@
 // answer as etcd would: "not found" (or TTL 0 on a keep-alive, with the id echoed), and a grant
 // asking for such an id is refused with a clear message.
 
+//
+// The keep-alive stream is the hot path (one message each way per keep-alive): its request and
+// response also have a short way for the usual shapes — a request that is only a small positive
+// id, a response whose every field is a non-negative number below 2^53 — which writes and reads
+// the same bytes as the generated codec without BigInt (the header's cluster and member ids are
+// 53-bit, past the shared codec's short way) and without a writer. Anything else goes the general
+// way. test/api/lease-wire.test.ts checks the bytes against the generated codec.
+
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import { LeaseKeepAliveResponse } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { encodeMessage } from '../../../proto/codec.js';
 
 /** A lease id as received: a number when it fits one exactly, else the bigint. */
 export type WireId = number | bigint;
@@ -47,8 +57,25 @@ export function decodeGrant(bytes: Uint8Array): GrantRequest {
   return out;
 }
 
+/** A request that is exactly field 1 as a varint of at most 7 bytes (below 2^49): the id; else undefined. */
+function shortId(b: Uint8Array): number | undefined {
+  const n = b.length;
+  if (n < 2 || n > 8 || b[0] !== 0x08) return undefined;
+  let v = 0;
+  let mul = 1;
+  for (let i = 1; i < n; i++) {
+    const c = b[i]!;
+    v += (c & 0x7f) * mul;
+    if (c < 0x80) return i === n - 1 ? v : undefined;
+    mul *= 128;
+  }
+  return undefined;
+}
+
 /** LeaseRevokeRequest and LeaseKeepAliveRequest: ID is field 1. */
 export function decodeId(bytes: Uint8Array): IdRequest {
+  const short = shortId(bytes);
+  if (short !== undefined) return { id: short };
   const out: IdRequest = { id: 0 };
   fields(bytes, (f, r) => {
     if (f !== 1) return false;
@@ -67,4 +94,39 @@ export function decodeTimeToLive(bytes: Uint8Array): TimeToLiveRequest {
     return true;
   });
   return out;
+}
+
+// ---- the keep-alive response ---------------------------------------------------------------
+
+const scratch = new Uint8Array(128);
+
+const plain = (v: unknown): v is number => typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER && Number.isInteger(v);
+
+/** Writes field `tag`'s varint `v` (a plain number) when it is not 0, as proto3 does; returns the new position. */
+function field(pos: number, tag: number, v: number): number {
+  if (v === 0) return pos;
+  scratch[pos++] = tag;
+  while (v >= 0x80) {
+    scratch[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  scratch[pos++] = v;
+  return pos;
+}
+
+/** LeaseKeepAliveResponse's bytes, the same as the generated encoder's. */
+export function encodeKeepAliveResponse(m: LeaseKeepAliveResponse): Buffer {
+  const h = m.header;
+  if (!plain(m.ID) || !plain(m.TTL) || (h && !(plain(h.clusterId) && plain(h.memberId) && plain(h.revision) && plain(h.raftTerm)))) {
+    return encodeMessage(LeaseKeepAliveResponse, m);
+  }
+  let pos = 0;
+  if (h) {
+    // The header is at most 4 × 9 bytes: its length is one byte.
+    pos = field(field(field(field(2, 8, h.clusterId), 16, h.memberId), 24, h.revision), 32, h.raftTerm);
+    scratch[0] = 10;
+    scratch[1] = pos - 2;
+  }
+  pos = field(field(pos, 16, m.ID), 24, m.TTL);
+  return Buffer.from(scratch.subarray(0, pos));
 }

@@ -9,7 +9,9 @@
 // keep-alive or time-to-live naming one answers "not found" as for any lease that does not exist.
 //
 // A keep-alive is answered only once its renewal is committed and applied (src/lease/renewals.ts),
-// with the lease's granted TTL (etcd's answer), or TTL 0 when the lease does not exist.
+// with the lease's granted TTL (etcd's answer), or TTL 0 when the lease does not exist — or, on
+// the leader, at once when the replicated expiry already covers it to within a small D
+// (src/lease/timing.ts renewalCover; the bound is unchanged, see src/lease/README.md).
 import * as grpc from '@grpc/grpc-js';
 import type { Lease } from '../../../proto/gen/placement/v1/command.js';
 import type {
@@ -28,7 +30,7 @@ import type { LeaseKeeper } from '../../lease/keeper.js';
 import { etcdUnary } from './call.js';
 import { ETCD_LEASE_NOT_FOUND, ETCD_LEASE_TTL_TOO_LARGE, etcdError, toEtcdLeaseError } from './errors.js';
 import { headerFiller } from './header.js';
-import { decodeGrant, decodeId, decodeTimeToLive, type GrantRequest, type IdRequest, type TimeToLiveRequest, type WireId } from './lease-wire.js';
+import { decodeGrant, decodeId, decodeTimeToLive, encodeKeepAliveResponse, type GrantRequest, type IdRequest, type TimeToLiveRequest, type WireId } from './lease-wire.js';
 import type { EtcdNode } from './node.js';
 
 /** etcd's lease.MaxLeaseTTL, in seconds. */
@@ -73,6 +75,15 @@ export function leaseOps(node: LeaseNode) {
       if (id === undefined) throw etcdError(grpc.status.NOT_FOUND, ETCD_LEASE_NOT_FOUND);
       const r = await node.leases.revoke(id, deadline);
       return { header: header(r.revision) };
+    },
+    /**
+     * A keep-alive the leader answers at once from the replicated expiry (keeper.renewNow), or
+     * undefined when it needs a renewal command (keepAlive).
+     */
+    keepAliveNow(req: IdRequest, nowMs: number): LeaseKeepAliveResponse | undefined {
+      const id = ourId(req.id);
+      const e = id === undefined ? undefined : node.leases.renewNow(id, nowMs);
+      return e && { header: header(), ID: e.id, TTL: seconds(e.ttlMs) };
     },
     /** One keep-alive: the renewed lease's granted TTL, or 0 when it does not exist. */
     async keepAlive(req: IdRequest): Promise<LeaseKeepAliveResponse> {
@@ -156,6 +167,11 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
         fail(err);
         return;
       }
+      const now = ops.keepAliveNow(req, Date.now());
+      if (now) {
+        if (!call.cancelled) call.write(now);
+        return;
+      }
       inFlight++;
       node.track(ops.keepAlive(req)).then(
         (rep) => {
@@ -190,7 +206,7 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
     ...EtcdLeaseService,
     leaseGrant: { ...EtcdLeaseService.leaseGrant, requestDeserialize: tolerantDecode(decodeGrant) },
     leaseRevoke: { ...EtcdLeaseService.leaseRevoke, requestDeserialize: tolerantDecode(decodeId) },
-    leaseKeepAlive: { ...EtcdLeaseService.leaseKeepAlive, requestDeserialize: tolerantDecode(decodeId) },
+    leaseKeepAlive: { ...EtcdLeaseService.leaseKeepAlive, requestDeserialize: tolerantDecode(decodeId), responseSerialize: encodeKeepAliveResponse },
     leaseTimeToLive: { ...EtcdLeaseService.leaseTimeToLive, requestDeserialize: tolerantDecode(decodeTimeToLive) },
   };
   server.addService(def as unknown as grpc.ServiceDefinition, (metrics ? instrumentGrpcService('etcdserverpb.Lease', handlers, metrics, EtcdLeaseService) : handlers) as unknown as grpc.UntypedServiceImplementation);
