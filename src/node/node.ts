@@ -62,8 +62,11 @@ import { RemovalWatch, tellRemoved } from '../membership/removal.js';
 import { LateTicks } from './late-ticks.js';
 import { compactionPoint, SnapshotBytes } from './compaction-hold.js';
 
-/** The log kept after a snapshot on its way to a member is bounded by this many --snapshot-bytes. */
+/** The log kept after a snapshot on its way to a member is bounded by this many --snapshot-bytes... */
 const COMPACTION_HOLD_SNAPSHOTS = 4;
+/** ...and never below this: with small --snapshot-bytes a tight bound would release every hold
+ *  before the stream ends, and the member would never catch up. */
+const COMPACTION_HOLD_MIN_BYTES = 64 * 1024 * 1024;
 
 const grpcToCode = new Map<number, ErrorCode>(
   (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
@@ -834,7 +837,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       // Never past a snapshot still on its way to a member: it needs the entries after it.
       this.snapshotBytes.mark(index);
       const floor = this.raft.compactionFloor();
-      const limit = COMPACTION_HOLD_SNAPSHOTS * this.cfg.snapshotBytes;
+      const limit = Math.max(COMPACTION_HOLD_SNAPSHOTS * this.cfg.snapshotBytes, COMPACTION_HOLD_MIN_BYTES);
       const held = Number.isFinite(floor) ? this.snapshotBytes.since(floor) : 0;
       const choice = compactionPoint(prev, floor, held, limit);
       const compactTo = choice.to;
