@@ -9,18 +9,7 @@ import { parseGrpcTimeout } from '../../src/grpc/h2/deadline.js';
 import { decodeGrpcMessage, encodeGrpcMessage, statusTrailers } from '../../src/grpc/h2/status.js';
 import { headersFromMetadata, metadataFromHeaders } from '../../src/grpc/h2/metadata.js';
 import { GrpcWireError } from '../../src/grpc/h2/errors.js';
-
-/** A seeded generator (mulberry32), so a failing split can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../chaos/checker/gen.js';
 
 const wireError = (code: number, re: RegExp) => (e: unknown): boolean => e instanceof GrpcWireError && e.code === code && re.test(e.message);
 

@@ -114,21 +114,25 @@ export function encodeWatchResponse(r: WireResponse): Buffer {
     o += b.write(r.cancelReason, o, 'utf8');
   }
   if (r.fragment) (b[o++] = 0x38), (b[o++] = 1);
-  for (const e of events) {
-    b[o++] = 0x5a; // field 11, length-delimited
-    o = writeVarint(b, o, eventSize(e));
-    if (e.isDelete) (b[o++] = 0x08), (b[o++] = 1);
-    b[o++] = 0x12;
-    o = writeVarint(b, o, e.kv.length);
-    o += e.kv.copy(b, o);
-    if (e.prevKv) {
-      b[o++] = 0x1a;
-      o = writeVarint(b, o, e.prevKv.length);
-      o += e.prevKv.copy(b, o);
-    }
-  }
+  for (const e of events) o = writeEvent(b, o, e);
   if (o !== size) throw new Error(`watch response: wrote ${o} bytes, expected ${size}`);
   return b;
+}
+
+/** One event as field 11 of a WatchResponse, at `o`; returns the offset after it. */
+function writeEvent(b: Buffer, o: number, e: WireEvent): number {
+  b[o++] = 0x5a; // field 11, length-delimited
+  o = writeVarint(b, o, eventSize(e));
+  if (e.isDelete) (b[o++] = 0x08), (b[o++] = 1);
+  b[o++] = 0x12;
+  o = writeVarint(b, o, e.kv.length);
+  o += e.kv.copy(b, o);
+  if (e.prevKv) {
+    b[o++] = 0x1a;
+    o = writeVarint(b, o, e.prevKv.length);
+    o += e.prevKv.copy(b, o);
+  }
+  return o;
 }
 
 /**
@@ -141,19 +145,7 @@ export function encodeEvents(events: readonly WireEvent[]): Buffer {
   for (const e of events) size += wireEventSize(e);
   const b = Buffer.allocUnsafe(size);
   let o = 0;
-  for (const e of events) {
-    b[o++] = 0x5a; // field 11, length-delimited
-    o = writeVarint(b, o, eventSize(e));
-    if (e.isDelete) (b[o++] = 0x08), (b[o++] = 1);
-    b[o++] = 0x12;
-    o = writeVarint(b, o, e.kv.length);
-    o += e.kv.copy(b, o);
-    if (e.prevKv) {
-      b[o++] = 0x1a;
-      o = writeVarint(b, o, e.prevKv.length);
-      o += e.prevKv.copy(b, o);
-    }
-  }
+  for (const e of events) o = writeEvent(b, o, e);
   if (o !== size) throw new Error(`watch events: wrote ${o} bytes, expected ${size}`);
   return b;
 }
