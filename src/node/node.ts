@@ -151,6 +151,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private applyBacklog = 0;
   private deferredHardState: import('../../raft/index.js').HardState | undefined;
   private dbSizeCache = { at: 0, bytes: 0 };
+  private appliedBytes_ = 0;
   /** Damage found in the state machine, and its rebuild. */
   readonly smHealth = new StateMachineHealth();
   /** Raft is not driven (the state machine is being rebuilt): messages are dropped, nothing ticks. */
@@ -658,6 +659,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (!answered) answer(results);
     for (const e of entries) {
       this.bytesSinceSnapshot += e.data.length;
+      this.appliedBytes_ += e.data.length;
       this.snapshotBytes.add(e.data.length);
       if (e.type === EntryType.ConfChange) this.onConfChangeApplied(e.data);
     }
@@ -1026,6 +1028,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const hardState = this.deferredHardState;
     this.deferredHardState = undefined;
     this.wal.save({ hardState }).catch((err: Error) => this.fatal(err));
+  }
+
+  /** Bytes of log entries applied since start (paces the space-quota check). */
+  appliedBytes(): number {
+    return this.appliedBytes_;
   }
 
   private dbSize(): number {

@@ -36,6 +36,8 @@ const SNAPSHOT_PIECE = 256 * 1024;
 /** What the Maintenance service needs from a node beyond the Cluster service's. */
 export interface MaintenanceNode extends ClusterNode {
   readonly cfg: ClusterNode['cfg'] & { readonly dataDir: string; readonly quotaBackendBytes: number };
+  /** Bytes of log entries applied since start (paces the space-quota check). */
+  appliedBytes(): number;
 }
 
 export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
@@ -157,6 +159,7 @@ export function registerMaintenance(server: grpc.Server, node: MaintenanceNode, 
     selfId: node.cfg.id,
     quotaBytes: node.cfg.quotaBackendBytes,
     dbSize: () => node.keyspace.dbSize(),
+    appliedBytes: () => node.appliedBytes(),
     alarms: () => node.keyspace.alarms(),
     propose: (cmd, deadline) => node.propose(cmd, deadline),
     log: log ?? { warn: () => undefined },
