@@ -13,8 +13,27 @@ export function entryToWire(e: Entry): RaftEntry {
   return { term: e.term, index: e.index, type: e.type, data: buf(e.data) };
 }
 
-export function entryFromWire(e: RaftEntry): Entry {
-  return { term: e.term, index: e.index, type: e.type, data: e.data };
+/**
+ * Received entries, their data copied into one exact-size buffer per message. Decoded in place,
+ * each entry's data is a view into grpc-js's receive buffers (8 KiB pool slabs, whole DATA
+ * chunks), and a follower's in-memory log, which holds entries until the next snapshot, kept
+ * about twice their size alive that way.
+ */
+export function entriesFromWire(es: RaftEntry[]): Entry[] {
+  let total = 0;
+  for (const e of es) total += e.data.byteLength;
+  const pack = total === 0 ? EMPTY : Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  return es.map((e) => {
+    const n = e.data.byteLength;
+    let data: Uint8Array = EMPTY;
+    if (n > 0) {
+      pack.set(e.data, at);
+      data = pack.subarray(at, at + n);
+      at += n;
+    }
+    return { term: e.term, index: e.index, type: e.type, data };
+  });
 }
 
 export function snapshotMetaToWire(m: SnapshotMeta): RaftSnapshotMeta {
@@ -56,7 +75,7 @@ export function messageFromWire(m: RaftMessage, snapshotData: Uint8Array = EMPTY
     term: m.term,
     logTerm: m.logTerm,
     index: m.index,
-    entries: m.entries.length === 0 ? [] : m.entries.map(entryFromWire),
+    entries: m.entries.length === 0 ? [] : entriesFromWire(m.entries),
     commit: m.commit,
     reject: m.reject,
     rejectHint: m.rejectHint,
