@@ -36,7 +36,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, closeSync, writeFileSync, chmodSync, statSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -89,7 +89,7 @@ const nodes = [1, 2, 3].map((id) => ({
 const peers = nodes.map((n) => `${n.id}=${n.grpc}`).join(',');
 const peerHttp = nodes.map((n) => `${n.id}=${n.http}`).join(',');
 
-if (!existsSync(join(root, 'dist', 'src', 'cli', 'server.js')) || !existsSync(join(root, 'dist', 'ui', 'index.html'))) {
+if (!existsSync(join(root, 'dist', 'src', 'cli', 'server.js')) || !existsSync(join(root, 'dist', 'src', 'cli', 'v8-heap.js')) || !existsSync(join(root, 'dist', 'ui', 'index.html'))) {
   console.log('dist/ is missing: building (npm run build) ...');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const r = spawnSync(npm, ['run', 'build'], { cwd: root, stdio: 'inherit' });
@@ -123,10 +123,13 @@ const scheme = tls ? 'https' : 'http';
 let stopping = false;
 let exited = 0;
 
+// The Node.js/V8 flags every launcher passes (src/cli/v8-heap.ts), from the build just checked.
+const { SERVER_NODE_FLAGS } = await import(pathToFileURL(join(root, 'dist', 'src', 'cli', 'v8-heap.js')).href);
+
 for (const n of nodes) {
   mkdirSync(n.dataDir, { recursive: true });
   const fd = openSync(n.log, 'a');
-  const args = [entry, '--id', String(n.id), '--cluster-id', 'local', '--data-dir', n.dataDir, '--listen', n.grpc, '--http', n.http, '--peers', peers, '--peer-http', peerHttp, '--peer-secret-file', peerSecretFile, ...tlsArgs(n), ...extra];
+  const args = [...SERVER_NODE_FLAGS, entry, '--id', String(n.id), '--cluster-id', 'local', '--data-dir', n.dataDir, '--listen', n.grpc, '--http', n.http, '--peers', peers, '--peer-http', peerHttp, '--peer-secret-file', peerSecretFile, ...tlsArgs(n), ...extra];
   // Own process group: a terminal's Ctrl-C reaches only this script, which stops the nodes with one SIGTERM each.
   n.proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', fd, fd], env: process.env, detached: true });
   closeSync(fd);

@@ -168,6 +168,8 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       dataDir: cfg.dataDir,
       peers: Object.fromEntries(cfg.peers),
       security: security.summary,
+      // The Node.js/V8 flags in effect (launchers pass src/cli/v8-heap.ts's; memory depends on them).
+      nodeFlags: process.execArgv,
     },
     'placement-center node started',
   );

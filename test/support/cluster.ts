@@ -23,7 +23,9 @@
 //   clusterId   --cluster-id (default 'test')
 //   waitForLeader  wait for an elected leader before returning (default true)
 //   startTimeoutMs deadline for start and leader election (default 30 s)
-//   nodeArgs    extra Node.js runtime flags for every node (e.g. ['--cpu-prof'])
+//   nodeFlags   the Node.js/V8 flags every node starts with (default: SERVER_NODE_FLAGS, what
+//               every launcher passes, src/cli/v8-heap.ts; [] for none)
+//   nodeArgs    extra Node.js runtime flags for every node, after nodeFlags (e.g. ['--cpu-prof'])
 //   useDist     run the compiled server (dist/, needs `npm run build`) instead of src/ through tsx
 //   https       { ca, cert?, key? }: the nodes' admin HTTP is HTTPS (TLS tests); status polling
 //               trusts `ca` and presents cert/key
@@ -46,6 +48,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from '../../src/cli/v8-heap.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const SERVER_ENTRY = join(REPO_ROOT, 'src', 'cli', 'server.ts');
@@ -102,6 +105,7 @@ export interface StartOptions {
   waitForLeader?: boolean;
   startTimeoutMs?: number;
   useDist?: boolean;
+  nodeFlags?: readonly string[];
   nodeArgs?: string[];
   https?: HttpsClientOptions;
 }
@@ -279,6 +283,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     if (h.proc) throw new Error(`node ${id} is already running (pid ${h.pid})`);
     mkdirSync(h.dataDir, { recursive: true });
     const args = [
+      ...(opts.nodeFlags ?? SERVER_NODE_FLAGS),
       ...(opts.nodeArgs ?? []),
       ...(opts.useDist ? [join(REPO_ROOT, 'bin', 'placement-center.js')] : ['--import', 'tsx', SERVER_ENTRY]),
       '--id',
