@@ -141,6 +141,33 @@ export async function readEventRecords(db: Db, req: EventRecordsRequest): Promis
 }
 
 /**
+ * Whether any key starting with one of `prefixes` (binary strings) changed in the revisions
+ * (afterRevision, revision], where `revision` is the current one, as read. `changed` is false only
+ * when the stored history shows that none did; it is true too when telling would take looking at
+ * more than `max` revisions or events, or the start is compacted: the caller then re-reads what it
+ * cares about, which is what it would do without asking (a leader's periodic pass, say).
+ * `revision` is -1 when the start is compacted.
+ */
+export async function changedUnder(db: Db, prefixes: readonly string[], afterRevision: number, max: number): Promise<{ changed: boolean; revision: number }> {
+  try {
+    const page = await readEventRecords(db, {
+      fromRevision: afterRevision + 1,
+      toRevision: afterRevision + max,
+      match: (key) => prefixes.some((p) => key.startsWith(p)),
+      limit: 1,
+      maxScan: max,
+    });
+    // Short of the current revision: the scan bound, a gap over `max` revisions, or a current
+    // revision below afterRevision (not the history the caller saw).
+    const unread = page.more || page.nextRevision - 1 !== page.revision;
+    return { changed: page.events.length > 0 || unread, revision: page.revision };
+  } catch (err) {
+    if (err instanceof KeyspaceError && err.kind === 'COMPACTED') return { changed: true, revision: -1 };
+    throw err;
+  }
+}
+
+/**
  * The key (field 1) and version (field 4) of an encoded mvccpb.KeyValue, read from the wire
  * format directly: the catch-up path keeps the record as it is and needs only these two.
  */

@@ -46,8 +46,8 @@ import { readLimits } from '../leases/limits.js';
 import { getUser, listUsers } from '../users/users.js';
 import { EMPTY_AUTH, loadAuth, patchAuth, type AuthSnapshot } from '../auth/store.js';
 import { getConfig, listConfig } from '../config/config.js';
-import { readEventRecords, type EventRecordsPage, type EventRecordsRequest, type KeyEvent } from '../keyspace/events.js';
-import { logKey } from '../keyspace/keys.js';
+import { changedUnder, readEventRecords, type EventRecordsPage, type EventRecordsRequest, type KeyEvent } from '../keyspace/events.js';
+import { logKey, utf8ToBin } from '../keyspace/keys.js';
 import { hashKv, type HashKvResult } from '../keyspace/hash-kv.js';
 import { listAlarms, type Alarm } from '../alarms/alarms.js';
 
@@ -471,6 +471,15 @@ export class StateMachine {
    */
   eventRecords(req: EventRecordsRequest): Promise<EventRecordsPage> {
     return readEventRecords(this.db, req);
+  }
+
+  /**
+   * Whether a key under one of `prefixes` (UTF-8 strings) changed after `afterRevision`, from the
+   * stored history; true also when that would mean looking at more than `max` revisions or events,
+   * or the start is compacted (storage/keyspace/events.ts). `revision`: the one the answer holds at.
+   */
+  changedUnder(prefixes: readonly string[], afterRevision: number, max: number): Promise<{ changed: boolean; revision: number }> {
+    return changedUnder(this.db, prefixes.map(utf8ToBin), afterRevision, max);
   }
 
   /**
