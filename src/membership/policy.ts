@@ -25,6 +25,21 @@ export interface LeaderView {
   lastIndex: number;
 }
 
+/**
+ * The leader's progress with a member counted as recently active also when the leader heard from
+ * it within `windowMs` (`heardAt`: when, on the same clock as `now`). The Raft core's own flag is
+ * cleared at every check-quorum round and starts cleared for a new leader, so a change asked of a
+ * leader elected a moment ago saw its live followers as stopped and was refused by the strict
+ * reconfiguration check (etcd judges by its peers' connections over the last seconds).
+ */
+export function withRecentContact<P extends ProgressView>(progress: readonly P[], heardAt: ReadonlyMap<number, number>, now: number, windowMs: number): P[] {
+  return progress.map((p) => {
+    if (p.recentActive) return p;
+    const at = heardAt.get(p.id);
+    return at !== undefined && now - at <= windowMs ? { ...p, recentActive: true } : p;
+  });
+}
+
 /** A learner counts as caught up once its log reaches this share of the leader's (etcd: 90%). */
 export const CAUGHT_UP_SHARE = 0.9;
 

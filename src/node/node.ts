@@ -58,6 +58,7 @@ import { encodeMessage } from '../../proto/codec.js';
 import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 import { AddressBook } from '../membership/address-book.js';
 import { MembershipOps, type MembershipHost } from '../membership/ops.js';
+import { withRecentContact } from '../membership/policy.js';
 import { RemovalWatch, tellRemoved } from '../membership/removal.js';
 import { LateTicks } from './late-ticks.js';
 import { compactionPoint, SnapshotBytes } from './compaction-hold.js';
@@ -152,6 +153,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private deferredHardState: import('../../raft/index.js').HardState | undefined;
   private dbSizeCache = { at: 0, bytes: 0 };
   private appliedBytes_ = 0;
+  /** When each peer's last message arrived (performance.now()): membership changes' liveness check. */
+  private readonly heardAt = new Map<number, number>();
   /** Damage found in the state machine, and its rebuild. */
   readonly smHealth = new StateMachineHealth();
   /** Raft is not driven (the state machine is being rebuilt): messages are dropped, nothing ticks. */
@@ -744,7 +747,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       selfId: this.cfg.id,
       isLeader: () => this.role === Role.Leader,
       leaderId: () => this.leaderId,
-      raftStatus: () => this.raft.status(),
+      raftStatus: () => this.livenessStatus(),
       knownIds: () => [...this.cfg.peers.keys(), ...(this.identity?.peers ? Object.keys(this.identity.peers).map(Number) : [])],
       addressOf: (id) => this.addressOf(id),
       propose: (cc) => {
@@ -797,6 +800,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     for (const m of msgs) {
       this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
       this.removal.heardFrom(m.from);
+      this.heardAt.set(m.from, performance.now());
       if (m.type === MessageType.HeartbeatResponse) this.endRttProbe(m.from);
       else if (m.type === MessageType.ReadIndex) {
         this.readCarriers = true;
@@ -1317,8 +1321,18 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return this.raft.status();
   }
 
-  clusterStatus(): ClusterStatus {
+  /**
+   * The Raft status with a peer heard from within the election timeout counted as recently active
+   * (withRecentContact): what membership changes judge liveness by, and what status shows, so
+   * that the two agree.
+   */
+  private livenessStatus(): RaftStatus {
     const st = this.raft.status();
+    return { ...st, progress: withRecentContact(st.progress, this.heardAt, performance.now(), this.cfg.electionTicks * this.cfg.tickMs) };
+  }
+
+  clusterStatus(): ClusterStatus {
+    const st = this.livenessStatus();
     const isLearner = st.confState.learners.includes(this.cfg.id);
     const role: ClusterStatus['role'] = isLearner ? 'learner' : (st.softState.role as ClusterStatus['role']);
     const progress = new Map(st.progress.map((p) => [p.id, p]));

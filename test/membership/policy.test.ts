@@ -1,7 +1,7 @@
 // The checks a membership change passes before the leader proposes it (src/membership/policy.ts).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assignId, checkAdd, checkPromote, checkRemove, quorum, type LeaderView } from '../../src/membership/policy.js';
+import { assignId, checkAdd, checkPromote, checkRemove, quorum, withRecentContact, type LeaderView } from '../../src/membership/policy.js';
 import { REMOVAL_EVIDENCE_MS, RemovalDetector } from '../../src/membership/removal.js';
 
 function view(voters: number[], learners: number[], active: number[], match: Record<number, number> = {}, lastIndex = 100): LeaderView {
@@ -24,6 +24,24 @@ describe('membership policy', () => {
     assert.equal(checkAdd(view([1, 2, 3], [], [2, 3]), 9, false), null);
     assert.match(checkAdd(view([1, 2, 3], [], [2]), 9, false) ?? '', /would leave 2 started voters of 4, fewer than the quorum of 3 \(strict reconfiguration check\)/);
     assert.match(checkAdd(view([1, 2, 3], [4], [2, 3]), 4, true) ?? '', /already in the cluster/);
+  });
+
+  test('a leader elected a moment ago counts the members it heard from as started', () => {
+    // Fresh leader 1 of [1..5], member 5 down: the core has no recent-activity flag set yet.
+    const v = view([1, 2, 3, 4, 5], [], []);
+    assert.match(checkRemove(v, 2) ?? '', /would leave 1 started voters of 4/);
+    const heardAt = new Map([[2, 1_000], [3, 1_400], [4, 1_450], [5, 100]]);
+    const fresh = { ...v, progress: withRecentContact(v.progress, heardAt, 1_500, 1_000) };
+    assert.deepEqual(fresh.progress.map((p) => p.recentActive), [false, true, true, true, false]);
+    assert.equal(checkRemove(fresh, 2), null, '1, 3 and 4 are started: a quorum of the 4 left');
+    // Nor is the check gone: with 4 and 5 silent, removing 2 would leave 1 and 3 of 4 voters.
+    const twoDown = { ...v, progress: withRecentContact(v.progress, new Map([[2, 1_000], [3, 1_400]]), 1_500, 1_000) };
+    assert.match(checkRemove(twoDown, 2) ?? '', /would leave 2 started voters of 4/);
+    // Heard from too long ago: not started; a flag the core already set is kept.
+    const stale = withRecentContact(v.progress, heardAt, 3_000, 1_000);
+    assert.deepEqual(stale.map((p) => p.recentActive), [false, false, false, false, false]);
+    const flagged = view([1, 2, 3], [], [2]);
+    assert.deepEqual(withRecentContact(flagged.progress, new Map(), 0, 1_000).map((p) => p.recentActive), [false, true, false]);
   });
 
   test('removal keeps a quorum of started voters; a learner or the leader itself may go', () => {
