@@ -14,7 +14,8 @@
 // (BENCH_ORDER, default "etcd,placement"), never at the same time; the VM's speed drifts, so
 // compare ratios from one run, and run it twice with the order swapped before concluding.
 // Options (env): BENCH_SECONDS, BENCH_HISTORY (0 skips the history rows), BENCH_ORDER, BENCH_SRC=1
-// (run the nodes from src/ through tsx instead of dist/).
+// (run the nodes from src/ through tsx instead of dist/), BENCH_NODE_ARGS="--flag ..." (extra
+// Node.js/V8 flags for our members, e.g. --trace-gc, whose lines go to each member's log).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -28,6 +29,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 1_000_000);
 const ORDER = (process.env.BENCH_ORDER ?? 'etcd,placement').split(',');
 const IN_FLIGHT = 64;
+/** Extra Node.js/V8 flags for our members, after the launchers' own (e.g. "--trace-gc"). */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const KEYS = 10_000;
 
 /** A running 3-member system serving the etcd API. */
@@ -58,7 +61,7 @@ async function startEtcd(): Promise<System> {
 async function startPlacement(): Promise<System> {
   const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
   console.log(`\nstarting a 3-node Placement Center cluster (${useDist ? 'dist/' : 'src/ via tsx'}) ...`);
-  const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' } });
+  const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeArgs: NODE_ARGS });
   const leader = c.node(await c.waitForLeader());
   return {
     name: 'placement',
