@@ -27,6 +27,8 @@ export interface NodeConfig {
   heartbeatTicks: number;
   snapshotEvery: number;
   snapshotBytes: number;
+  /** Entries kept in the log behind each new snapshot (members that far behind catch up without one). */
+  snapshotCatchupEntries: number;
   maxKeyBytes: number;
   maxValueBytes: number;
   requestTimeoutMs: number;
@@ -148,6 +150,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'heartbeatTicks', flag: '--heartbeat-ticks', env: 'PLACEMENT_HEARTBEAT_TICKS', arg: '<n>', help: 'leader heartbeat interval in ticks (< election ticks)', default: '2' },
   { key: 'snapshotEvery', flag: '--snapshot-every', env: 'PLACEMENT_SNAPSHOT_EVERY', arg: '<n>', help: 'take a snapshot and compact the log after this many applied entries (etcd 3.4\'s default; each snapshot briefly competes with writes for the CPU)', default: '100000' },
   { key: 'snapshotBytes', flag: '--snapshot-bytes', env: 'PLACEMENT_SNAPSHOT_BYTES', arg: '<n>', help: 'also take one once the entries applied since the last snapshot hold this many bytes (bounds the memory of the in-memory log)', default: String(64 * 1024 * 1024) },
+  { key: 'snapshotCatchupEntries', flag: '--snapshot-catchup-entries', env: 'PLACEMENT_SNAPSHOT_CATCHUP_ENTRIES', arg: '<n>', help: 'after a snapshot the log keeps at most this many entries behind it (fewer when the previous snapshot is closer): a member further behind is sent the newest snapshot (etcd keeps 5,000)', default: '10000' },
   { key: 'maxKeyBytes', flag: '--max-key-bytes', env: 'PLACEMENT_MAX_KEY_BYTES', arg: '<n>', help: 'largest accepted key, in UTF-8 bytes', default: '4096' },
   { key: 'maxValueBytes', flag: '--max-value-bytes', env: 'PLACEMENT_MAX_VALUE_BYTES', arg: '<n>', help: 'largest accepted value, in bytes', default: String(1024 * 1024) },
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms', env: 'PLACEMENT_REQUEST_TIMEOUT_MS', arg: '<ms>', help: 'server-side deadline for one request', default: '5000' },
@@ -249,6 +252,7 @@ const schema = z
     heartbeatTicks: int(1),
     snapshotEvery: int(1),
     snapshotBytes: int(1),
+    snapshotCatchupEntries: int(0),
     maxKeyBytes: int(1),
     maxValueBytes: int(0),
     requestTimeoutMs: int(1),

@@ -1,5 +1,6 @@
-// Where the leader compacts its log after a snapshot. Normally to the previous snapshot (members
-// slightly behind still catch up from the log). Not past a snapshot still on its way to a member
+// Where the leader compacts its log after a snapshot. Normally --snapshot-catchup-entries behind
+// it, or to the previous snapshot when that is closer (members slightly behind still catch up
+// from the log). Not past a snapshot still on its way to a member
 // (raft compactionFloor): that member needs the entries right after it, or once installed it
 // needs yet another snapshot. But holding the log costs the leader memory for as long as the
 // stream lasts, so the hold ends once the entries kept for it exceed a bound: the member then

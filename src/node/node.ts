@@ -565,10 +565,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   /**
-   * A Snapshot message names the core's compaction point; its file may be gone (deleted by
-   * hand, a damaged disk). Send the newest snapshot instead (the core allows a newer one); with
-   * none new enough, take one now and let the core retry, instead of failing to open the file
-   * ten times a second.
+   * A Snapshot message names the core's compaction point. That point is usually no snapshot of
+   * ours (the log is compacted to --snapshot-catchup-entries behind one), or its file may be gone
+   * (deleted by hand, a damaged disk): send the newest snapshot instead (the core allows a newer
+   * one); with none new enough, take one now and let the core retry, instead of failing to open
+   * the file ten times a second.
    */
   private withSnapshotFile(m: Message): Message[] {
     if (m.type !== MessageType.Snapshot || !m.snapshot) return [m];
@@ -577,7 +578,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (info) void this.store.forgetMissing();
     const latest = this.store.list().reverse().find((s) => existsSync(s.path));
     if (latest && latest.meta.index >= m.snapshot.meta.index) {
-      this.log.warn({ to: m.to, wanted: m.snapshot.meta.index, sending: latest.meta.index }, 'snapshot file missing: sending the newest snapshot instead');
+      if (info) this.log.warn({ to: m.to, wanted: m.snapshot.meta.index, sending: latest.meta.index }, 'snapshot file missing: sending the newest snapshot instead');
+      else this.log.info({ to: m.to, compactedTo: m.snapshot.meta.index, sending: latest.meta.index }, 'member behind the compacted log: sending the newest snapshot');
       return [{ ...m, snapshot: { meta: latest.meta, data: m.snapshot.data } }];
     }
     this.log.error({ to: m.to, wanted: m.snapshot.meta.index, dir: this.store.dir }, 'no file for the snapshot a follower needs: taking a new one');
@@ -838,16 +840,20 @@ export class PlacementNode implements AdminBackend, ServingNode {
       const prev = this.lastSnapIndex;
       this.lastSnapIndex = info.meta.index;
       this.metrics?.snapshotTaken((Date.now() - t0) / 1000, info.size);
-      // Compact to the previous snapshot: followers slightly behind still catch up from the log.
-      // (The core sends the snapshot at its compaction point, so that point must be a snapshot.)
-      // Never past a snapshot still on its way to a member: it needs the entries after it.
+      // Keep at most --snapshot-catchup-entries behind this snapshot (fewer when the previous one
+      // is closer): members slightly behind still catch up from the log, and the log held in memory
+      // (every entry of it surviving garbage collections until then) stays near one snapshot
+      // interval instead of two. A member behind the compaction point is sent the newest
+      // snapshot (withSnapshotFile). Never past a snapshot still on its way to a member: it
+      // needs the entries after it.
       this.snapshotBytes.mark(index);
+      const wanted = Math.max(prev, info.meta.index - this.cfg.snapshotCatchupEntries);
       const floor = this.raft.compactionFloor();
       const limit = Math.max(COMPACTION_HOLD_SNAPSHOTS * this.cfg.snapshotBytes, COMPACTION_HOLD_MIN_BYTES);
       const held = Number.isFinite(floor) ? this.snapshotBytes.since(floor) : 0;
-      const choice = compactionPoint(prev, floor, held, limit);
+      const choice = compactionPoint(wanted, floor, held, limit);
       const compactTo = choice.to;
-      if (choice.heldBack) this.log.info({ wanted: prev, floor, heldBytes: held }, 'log compaction held back: a snapshot is on its way to a member');
+      if (choice.heldBack) this.log.info({ wanted, floor, heldBytes: held }, 'log compaction held back: a snapshot is on its way to a member');
       if (choice.released) this.log.warn({ floor, heldBytes: held, limitBytes: limit }, 'log compaction no longer held back for a snapshot still on its way: the log after it is over the bound; that member will need a newer snapshot');
       if (compactTo > 0) {
         this.pendingCompact = compactTo;

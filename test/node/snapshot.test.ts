@@ -103,3 +103,73 @@ describe('snapshot by size', () => {
     }
   });
 });
+
+describe('compaction behind a snapshot (--snapshot-catchup-entries)', () => {
+  let c: Cluster;
+  const clients: KvClient[] = [];
+  after(async () => {
+    for (const k of clients) k.close();
+    await c?.stop();
+  });
+
+  it('keeps that many entries behind each snapshot; a member behind them gets the newest snapshot', async () => {
+    c = await startCluster({ nodes: 3, extraArgs: ['--snapshot-every', '100', '--snapshot-catchup-entries', '10'] });
+    const leader = await c.waitForLeader();
+    const [down, other] = c.nodes.filter((n) => n.id !== leader).map((n) => n.id) as [number, number];
+    const kv = kvClient(c.node(leader).grpcAddress);
+    clients.push(kv);
+    await kv.set({ key: 'early', value: Buffer.from('e') });
+    await c.kill(down, 'SIGKILL');
+    const batch: Promise<unknown>[] = [];
+    for (let i = 0; i < 450; i++) {
+      batch.push(kv.set({ key: `late/${String(i).padStart(3, '0')}`, value: Buffer.alloc(256, i % 256) }));
+      if (batch.length === 32) await Promise.all(batch.splice(0));
+    }
+    await Promise.all(batch);
+    const taken = await poll(async () => {
+      const lines = c.logs(leader).split('\n').filter((l) => l.includes('"snapshot taken"')).map((l) => JSON.parse(l) as { index: number; compactedTo: number });
+      return lines.length >= 3 ? lines : null;
+    }, { what: 'three snapshots on the leader' });
+    // The previous snapshot is always further back than 10 entries here: the log is compacted to
+    // 10 entries behind the new one, not to the previous snapshot.
+    for (const s of taken) assert.equal(s.compactedTo, s.index - 10, JSON.stringify(taken));
+
+    // The member that was down is behind the compaction point, which is no snapshot: it gets the
+    // newest one, installs it and follows the log from there.
+    await c.start(down);
+    const target = (await c.status(leader)).commitIndex;
+    await poll(async () => ((await c.tryStatus(down))?.appliedIndex ?? 0) >= target, { what: `node ${down} to catch up to ${target}`, timeoutMs: 30_000 });
+    assert.match(c.logs(leader), /member behind the compacted log: sending the newest snapshot/);
+    assert.doesNotMatch(c.logs(leader), /snapshot file missing/);
+    assert.match(c.logs(down), /snapshot installed/);
+    await kv.set({ key: 'post', value: Buffer.from('ok') });
+    const f = kvClient(c.node(down).grpcAddress);
+    clients.push(f);
+    await poll(async () => (await f.get({ key: 'post', serializable: true })).found, { what: 'a write after the snapshot on the follower' });
+    assert.equal((await f.list({ prefix: 'late/', serializable: true, keysOnly: true, limit: 1000 })).kvs.length, 450);
+    const hashes = await poll(async () => {
+      const hs = await Promise.all([leader, down, other].map(async (id) => {
+        const res = await fetch(`http://${c.node(id).httpAddress}/v1/debug/hash`);
+        return ((await res.json()) as { data: { hash: string; appliedIndex: number } }).data;
+      }));
+      return hs.every((h) => h.appliedIndex === hs[0]!.appliedIndex) ? hs : null;
+    }, { what: 'equal applied indexes' });
+    assert.equal(new Set(hashes.map((h) => h.hash)).size, 1, `state hashes agree: ${JSON.stringify(hashes)}`);
+
+    // Each member restarts from its own snapshot and the entries kept behind it.
+    for (const id of [leader, other]) {
+      await c.kill(id, 'SIGKILL');
+      await c.start(id);
+    }
+    const leader2 = await c.waitForLeader();
+    const kv2 = kvClient(c.node(leader2).grpcAddress);
+    clients.push(kv2);
+    await kv2.set({ key: 'after-restart', value: Buffer.from('ok') });
+    for (const n of c.nodes) {
+      const k = kvClient(n.grpcAddress);
+      clients.push(k);
+      await poll(async () => (await k.get({ key: 'after-restart', serializable: true })).found, { what: `after-restart on ${n.id}` });
+      assert.equal((await k.list({ prefix: 'late/', serializable: true, keysOnly: true, limit: 1000 })).kvs.length, 450);
+    }
+  });
+});
