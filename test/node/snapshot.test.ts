@@ -6,6 +6,27 @@ import assert from 'node:assert/strict';
 import { startCluster, poll, type Cluster } from '../support/cluster.js';
 import { kvClient, type KvClient } from '../support/kv.js';
 
+/** `n` writes of late/000… (32 in flight), each value `size` bytes of `i % 256`. */
+async function writeLate(kv: KvClient, n: number, size: number): Promise<void> {
+  const batch: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    batch.push(kv.set({ key: `late/${String(i).padStart(3, '0')}`, value: Buffer.alloc(size, i % 256) }));
+    if (batch.length === 32) await Promise.all(batch.splice(0));
+  }
+  await Promise.all(batch);
+}
+
+/** The members' state hashes, once their applied indexes agree. */
+function agreedHashes(c: Cluster, ids: number[]): Promise<Array<{ hash: string; appliedIndex: number }>> {
+  return poll(async () => {
+    const hs = await Promise.all(ids.map(async (id) => {
+      const res = await fetch(`http://${c.node(id).httpAddress}/v1/debug/hash`);
+      return ((await res.json()) as { data: { hash: string; appliedIndex: number } }).data;
+    }));
+    return hs.every((h) => h.appliedIndex === hs[0]!.appliedIndex) ? hs : null;
+  }, { what: 'equal applied indexes' });
+}
+
 describe('snapshot catch-up', () => {
   let c: Cluster;
   const clients: KvClient[] = [];
@@ -25,12 +46,7 @@ describe('snapshot catch-up', () => {
     for (let i = 0; i < 10; i++) await kv.set({ key: `early/${i}`, value: Buffer.from(`e${i}`) });
     await c.kill(down, 'SIGKILL');
     // Enough writes for several snapshots: the leader compacts to the previous snapshot's index.
-    const batch: Promise<unknown>[] = [];
-    for (let i = 0; i < 300; i++) {
-      batch.push(kv.set({ key: `late/${String(i).padStart(3, '0')}`, value: Buffer.alloc(512, i % 256) }));
-      if (batch.length === 32) await Promise.all(batch.splice(0));
-    }
-    await Promise.all(batch);
+    await writeLate(kv, 300, 512);
     const ls = await poll(async () => {
       const s = await c.status(leader);
       return s.snapshotIndex >= 200 ? s : null;
@@ -57,13 +73,7 @@ describe('snapshot catch-up', () => {
     await poll(async () => (await f.get({ key: 'post-snapshot', serializable: true })).found, { what: 'post-snapshot write on the follower' });
 
     // And all replicas converge to the same state.
-    const hashes = await poll(async () => {
-      const hs = await Promise.all([leader, down, other].map(async (id) => {
-        const res = await fetch(`http://${c.node(id).httpAddress}/v1/debug/hash`);
-        return ((await res.json()) as { data: { hash: string; appliedIndex: number } }).data;
-      }));
-      return hs.every((h) => h.appliedIndex === hs[0]!.appliedIndex) ? hs : null;
-    }, { what: 'equal applied indexes' });
+    const hashes = await agreedHashes(c, [leader, down, other]);
     assert.equal(new Set(hashes.map((h) => h.hash)).size, 1, `state hashes agree: ${JSON.stringify(hashes)}`);
 
     // A restart recovers from snapshot + WAL tail.
@@ -120,12 +130,7 @@ describe('compaction behind a snapshot (--snapshot-catchup-entries)', () => {
     clients.push(kv);
     await kv.set({ key: 'early', value: Buffer.from('e') });
     await c.kill(down, 'SIGKILL');
-    const batch: Promise<unknown>[] = [];
-    for (let i = 0; i < 450; i++) {
-      batch.push(kv.set({ key: `late/${String(i).padStart(3, '0')}`, value: Buffer.alloc(256, i % 256) }));
-      if (batch.length === 32) await Promise.all(batch.splice(0));
-    }
-    await Promise.all(batch);
+    await writeLate(kv, 450, 256);
     const taken = await poll(async () => {
       const lines = c.logs(leader).split('\n').filter((l) => l.includes('"snapshot taken"')).map((l) => JSON.parse(l) as { index: number; compactedTo: number });
       return lines.length >= 3 ? lines : null;
@@ -147,13 +152,7 @@ describe('compaction behind a snapshot (--snapshot-catchup-entries)', () => {
     clients.push(f);
     await poll(async () => (await f.get({ key: 'post', serializable: true })).found, { what: 'a write after the snapshot on the follower' });
     assert.equal((await f.list({ prefix: 'late/', serializable: true, keysOnly: true, limit: 1000 })).kvs.length, 450);
-    const hashes = await poll(async () => {
-      const hs = await Promise.all([leader, down, other].map(async (id) => {
-        const res = await fetch(`http://${c.node(id).httpAddress}/v1/debug/hash`);
-        return ((await res.json()) as { data: { hash: string; appliedIndex: number } }).data;
-      }));
-      return hs.every((h) => h.appliedIndex === hs[0]!.appliedIndex) ? hs : null;
-    }, { what: 'equal applied indexes' });
+    const hashes = await agreedHashes(c, [leader, down, other]);
     assert.equal(new Set(hashes.map((h) => h.hash)).size, 1, `state hashes agree: ${JSON.stringify(hashes)}`);
 
     // Each member restarts from its own snapshot and the entries kept behind it.
