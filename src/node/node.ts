@@ -152,7 +152,6 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private applyBacklog = 0;
   private deferredHardState: import('../../raft/index.js').HardState | undefined;
   private dbSizeCache = { at: 0, bytes: 0 };
-  private appliedBytes_ = 0;
   /** When each peer's last message arrived (performance.now()): membership changes' liveness check. */
   private readonly heardAt = new Map<number, number>();
   /** Damage found in the state machine, and its rebuild. */
@@ -664,7 +663,6 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (!answered) answer(results);
     for (const e of entries) {
       this.bytesSinceSnapshot += e.data.length;
-      this.appliedBytes_ += e.data.length;
       this.snapshotBytes.add(e.data.length);
       if (e.type === EntryType.ConfChange) this.onConfChangeApplied(e.data);
     }
@@ -799,10 +797,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   private onMessages(msgs: Message[]): void | Promise<void> {
     if (this.stopped || this.paused || !this.raft) return;
+    const now = performance.now();
     for (const m of msgs) {
       this.metrics?.messageReceived(MessageType[m.type] ?? String(m.type));
       this.removal.heardFrom(m.from);
-      this.heardAt.set(m.from, performance.now());
+      this.heardAt.set(m.from, now);
       if (m.type === MessageType.HeartbeatResponse) this.endRttProbe(m.from);
       else if (m.type === MessageType.ReadIndex) {
         this.readCarriers = true;
@@ -1042,7 +1041,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   /** Bytes of log entries applied since start (paces the space-quota check). */
   appliedBytes(): number {
-    return this.appliedBytes_;
+    return this.snapshotBytes.total;
   }
 
   private dbSize(): number {
