@@ -483,6 +483,13 @@ export class PlacementClient {
     return auth.ready(address, this.credentials, this.endpoint(address).channel, Date.now() + this.attemptTimeoutMs).then(() => auth.metadata());
   }
 
+  /** @internal Watch: a stream was created on, or broke off, `address`. */
+  watchContact(address: string, ok: boolean): void {
+    const ep = this.channels.get(address);
+    if (ep) ep.failedAt = ok ? 0 : Date.now();
+    if (!ok || !this.discovered) this.scheduleRefresh();
+  }
+
   watchAuthExpired(code: grpc.status, message: string): boolean {
     return this.auth?.expired({ code, details: message } as grpc.ServiceError) ?? false;
   }

@@ -61,6 +61,12 @@ export interface WatchHost {
   watchMetadata?(address: string): Promise<grpc.Metadata> | undefined;
   /** A create refused with this code and message means the token ended and a new one was asked for. */
   watchAuthExpired?(code: grpc.status, message: string): boolean;
+  /**
+   * A stream to `address` was created (ok) or broke (not ok). The client learns the membership
+   * from it as from a unary call: a client that only watches must still find members added after
+   * its seeds, or it is stranded once every seed was replaced.
+   */
+  watchContact?(address: string, ok: boolean): void;
   readonly isClosed: boolean;
 }
 
@@ -258,6 +264,7 @@ export class Watch implements AsyncIterable<WatchBatch> {
         }
         this.reauthenticated = false;
         created = true;
+        this.host.watchContact?.(address, true);
         this.rounds = 0;
         this.failed.clear();
         if (this.nextRev === 0) this.nextRev = (r.header?.revision ?? 0) + 1;
@@ -336,6 +343,7 @@ export class Watch implements AsyncIterable<WatchBatch> {
   /** `address` failed: the next member, or every member again after a growing back-off. */
   private retryElsewhere(address: string): void {
     this.failed.add(address);
+    this.host.watchContact?.(address, false);
     let delay = 0;
     if (this.host.watchEndpoints().every((a) => this.failed.has(a))) {
       this.failed.clear();

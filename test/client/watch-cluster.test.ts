@@ -154,4 +154,28 @@ describe('client.watch on a real cluster', { timeout: 300_000 }, () => {
       await c.start(member.id);
     }
   });
+
+  it('a client that only watches learns the members from its stream: when its one seed dies, the watch resumes on a member it was never given', async () => {
+    const leader = await c.waitForLeader();
+    const seed = c.nodes.find((n) => n.id !== leader)!;
+    const writer = new PlacementClient({ endpoints: [c.node(leader).grpcAddress] });
+    // Discovery on, no unary call ever: the periodic refresh (30 s) is too late for this test.
+    const cl = new PlacementClient({ endpoints: [seed.grpcAddress] });
+    let killed = false;
+    try {
+      const first = (await writer.kv.set('s/a', '1')).revision;
+      const got = collect(cl.watch('s/', { prefix: true, startRevision: first }));
+      await c.waitFor(async () => got.batches.length === 1, { what: 'the first batch' });
+      await c.waitFor(async () => cl.endpoints.length === c.nodes.length, { timeoutMs: 10_000, what: `the watch-only client learning every member (knows ${cl.endpoints.join(', ')})` });
+      await c.kill(seed.id);
+      killed = true;
+      const second = (await writer.kv.set('s/b', '2')).revision;
+      await c.waitFor(async () => got.batches.length === 2, { timeoutMs: 20_000, what: 'the batch written after the seed died' });
+      assert.deepEqual(lines(got.batches), [`${first} put s/a=1`, `${second} put s/b=2`]);
+    } finally {
+      cl.close();
+      writer.close();
+      if (killed) await c.start(seed.id);
+    }
+  });
 });
