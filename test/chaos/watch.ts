@@ -45,7 +45,15 @@ export class ChaosWatchers {
     private readonly discover = false,
   ) {
     this.running = addresses.map((n) => {
-      const client = new PlacementClient({ ...sdk, endpoints: [n.grpcAddress, ...addresses.filter((m) => m !== n).map((m) => m.grpcAddress)], discoverMembers: discover });
+      // A watch that never breaks never asks for the members: in a membership run every member
+      // it knows may be replaced while it sits on one of them, so it refreshes the list every
+      // second, as a client expecting that churn would (the default is every 30 s).
+      const client = new PlacementClient({
+        ...sdk,
+        endpoints: [n.grpcAddress, ...addresses.filter((m) => m !== n).map((m) => m.grpcAddress)],
+        discoverMembers: discover,
+        ...(discover ? { refreshIntervalMs: 1000 } : {}),
+      });
       return follow(`watcher on member ${n.id}`, client, client.watch(prefix, { prefix: true, startRevision }));
     });
   }
