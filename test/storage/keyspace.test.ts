@@ -238,3 +238,37 @@ describe('keyspace: events and past values (for watches)', () => {
   });
 
 });
+
+describe('keyspace: single-key reads while batches are written', () => {
+  it('every read is one state: the value written at the revision it reports, never a value newer than its header, whether or not a batch is being written', async () => {
+    const h = await EtcdHarness.open(tempDir(after));
+    after(() => h.sm.close());
+    // Each put of key k writes the revision it will get, so a value names the revision it was written at.
+    await h.put('k', '2');
+    const reads: Promise<void>[] = [];
+    const seen = new Set<string>();
+    const check = (): void => {
+      reads.push(
+        h.get('k').then((r) => {
+          const kv = r.kvs[0]!;
+          assert.equal(kv.value.toString(), String(kv.modRevision), 'the value is the one written at its mod revision');
+          assert.ok(kv.modRevision <= r.revision, `mod revision ${kv.modRevision} is not above the header's ${r.revision}`);
+          assert.equal(kv.modRevision, r.revision, 'only k is written: its newest write is the header revision');
+          seen.add(r.revision === h.sm.revision ? 'current' : 'older');
+        }),
+      );
+    };
+    for (let rev = 3; rev < 203; rev++) {
+      const write = h.put('k', String(rev));
+      // Before the batch starts, on the microtask queue while it runs, and once it finished.
+      check();
+      await Promise.resolve();
+      check();
+      await write;
+      check();
+    }
+    await Promise.all(reads);
+    assert.equal((await h.get('k')).revision, 202);
+    assert.ok(seen.has('current'), 'reads were answered');
+  });
+});
