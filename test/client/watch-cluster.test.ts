@@ -135,19 +135,33 @@ describe('client.watch on a real cluster', { timeout: 300_000 }, () => {
     writer.close();
   });
 
+  /**
+   * Writes `<prefix>a`, watches `prefix` from it through `cl`, runs `down` once that first batch
+   * arrived, then writes `<prefix>b`: the watch must deliver both, one batch each, in order.
+   */
+  async function watchAcross(writer: PlacementClient, cl: PlacementClient, prefix: string, down: () => Promise<void>, after: { timeoutMs: number; what: string }): Promise<void> {
+    const first = (await writer.kv.set(`${prefix}a`, '1')).revision;
+    const got = collect(cl.watch(prefix, { prefix: true, startRevision: first }));
+    await c.waitFor(async () => got.batches.length === 1, { what: 'the first batch' });
+    await down();
+    const second = (await writer.kv.set(`${prefix}b`, '2')).revision;
+    await c.waitFor(async () => got.batches.length === 2, after);
+    assert.deepEqual(lines(got.batches), [`${first} put ${prefix}a=1`, `${second} put ${prefix}b=2`]);
+  }
+
   it('a graceful stop of the watched member (SIGTERM) ends its streams so the watch resumes on another member', async () => {
     const leader = await c.waitForLeader();
     const member = c.nodes.find((n) => n.id !== leader)!;
     const writer = new PlacementClient({ endpoints: [c.node(leader).grpcAddress] });
     const cl = new PlacementClient({ endpoints: [member.grpcAddress, ...c.nodes.filter((n) => n !== member).map((n) => n.grpcAddress)], discoverMembers: false });
     try {
-      const first = (await writer.kv.set('g/a', '1')).revision;
-      const got = collect(cl.watch('g/', { prefix: true, startRevision: first }));
-      await c.waitFor(async () => got.batches.length === 1, { what: 'the first batch' });
-      assert.equal(await c.stopNode(member.id), 0, 'the member stopped gracefully');
-      const second = (await writer.kv.set('g/b', '2')).revision;
-      await c.waitFor(async () => got.batches.length === 2, { timeoutMs: 30_000, what: 'the batch written after the stop' });
-      assert.deepEqual(lines(got.batches), [`${first} put g/a=1`, `${second} put g/b=2`]);
+      await watchAcross(
+        writer,
+        cl,
+        'g/',
+        async () => assert.equal(await c.stopNode(member.id), 0, 'the member stopped gracefully'),
+        { timeoutMs: 30_000, what: 'the batch written after the stop' },
+      );
     } finally {
       cl.close();
       writer.close();
@@ -163,15 +177,17 @@ describe('client.watch on a real cluster', { timeout: 300_000 }, () => {
     const cl = new PlacementClient({ endpoints: [seed.grpcAddress] });
     let killed = false;
     try {
-      const first = (await writer.kv.set('s/a', '1')).revision;
-      const got = collect(cl.watch('s/', { prefix: true, startRevision: first }));
-      await c.waitFor(async () => got.batches.length === 1, { what: 'the first batch' });
-      await c.waitFor(async () => cl.endpoints.length === c.nodes.length, { timeoutMs: 10_000, what: `the watch-only client learning every member (knows ${cl.endpoints.join(', ')})` });
-      await c.kill(seed.id);
-      killed = true;
-      const second = (await writer.kv.set('s/b', '2')).revision;
-      await c.waitFor(async () => got.batches.length === 2, { timeoutMs: 20_000, what: 'the batch written after the seed died' });
-      assert.deepEqual(lines(got.batches), [`${first} put s/a=1`, `${second} put s/b=2`]);
+      await watchAcross(
+        writer,
+        cl,
+        's/',
+        async () => {
+          await c.waitFor(async () => cl.endpoints.length === c.nodes.length, { timeoutMs: 10_000, what: `the watch-only client learning every member (knows ${cl.endpoints.join(', ')})` });
+          await c.kill(seed.id);
+          killed = true;
+        },
+        { timeoutMs: 20_000, what: 'the batch written after the seed died' },
+      );
     } finally {
       cl.close();
       writer.close();
