@@ -10,7 +10,7 @@ import { readU64 } from '../wal/record.js';
 import { rawKey, type Db } from '../state-machine/layout.js';
 import { KeyspaceError } from './errors.js';
 import { bin, inRange, keyRange, logKey, parseLogKey, prefixEnd, utf8ToBin } from './keys.js';
-import { KV_OVERHEAD, range, rangeSpec, type RangeOptions, type RangeResult } from './range.js';
+import { KV_OVERHEAD, range, rangeSpec, rangeSync, type RangeOptions, type RangeResult } from './range.js';
 import { decodeCurrent, decodeKv, loadCurrent } from './records.js';
 import { toNative } from './native.js';
 import { View } from './view.js';
@@ -47,6 +47,18 @@ export function rangeRead(db: Db, req: RangeRequest, opts: RangeOptions = {}): P
     const { revision, compactRevision } = revisions(view);
     return range(view, rangeSpec(req), revision, compactRevision, opts);
   });
+}
+
+/**
+ * A single key at the current revision read straight from `db`, or undefined when the request
+ * needs rangeRead. No snapshot: the caller vouches that `db` holds exactly `revision` and nothing
+ * is being written to it (the state machine's `settled`). Throws as rangeRead rejects.
+ */
+export function rangeCurrentSync(db: Db, req: RangeRequest, revision: number, compactRevision: number): RangeResult | undefined {
+  if (req.rangeEnd.length !== 0) return undefined;
+  const bad = checkRange(req);
+  if (bad) throw bad;
+  return rangeSync(new View(db), rangeSpec(req), revision, compactRevision);
 }
 
 /** A txn whose operations (both branches) are all Range: etcd serves it without consensus. */

@@ -31,6 +31,7 @@ import {
   nativeGet,
   nativeGetSync,
   nativeList,
+  rangeCurrentSync,
   rangeRead,
   readEvents,
   readTxn,
@@ -319,6 +320,7 @@ export class StateMachine {
   private _auth: AuthSnapshot = EMPTY_AUTH;
 
   private async attach(name: string, db: Db): Promise<void> {
+    this.settled = false;
     this.db = db;
     this.dbName = name;
     this.subs = new Map();
@@ -338,7 +340,17 @@ export class StateMachine {
     const cs = await this.sub('meta').get('confState');
     this._confState = cs ? (JSON.parse(cs.toString('utf8')) as ConfState) : undefined;
     await this.compactor.attach(db, this._compactRevision);
+    this.settled = true;
   }
+
+  /**
+   * Whether the database holds exactly the state the fields above describe: no batch is being
+   * written and none was written without them following. Then a read that runs to completion on
+   * this thread (getSync only) sees one state without a LevelDB snapshot: no batch can start
+   * writing before it ends. Cleared just before a batch is handed to LevelDB, set once the fields
+   * caught up; a batch that fails leaves it cleared (reads keep taking snapshots).
+   */
+  private settled = false;
 
   /** @internal The database under the sublevels (raw `!ns!key` keys). */
   get rawDb(): Db {
@@ -428,6 +440,7 @@ export class StateMachine {
       entries,
       confState,
       (res, t) => {
+        this.settled = false;
         this._auth = patchAuth(this._auth, t.overlay);
         onExecuted?.(res);
       },
@@ -439,6 +452,7 @@ export class StateMachine {
     this._revision = tx.revision;
     this._compactRevision = tx.compactRevision;
     if (confState) this._confState = { voters: [...confState.voters], learners: [...confState.learners] };
+    this.settled = true;
     if (tx.compacted) this.compactor.kick(this._compactRevision);
     return { results, events: tx.events, revision: this._revision };
   }
@@ -447,6 +461,15 @@ export class StateMachine {
 
   /** etcd's Range (storage/keyspace/range.ts): throws KeyspaceError with etcd's code and message. */
   range(req: RangeRequest, opts: RangeOptions = {}): Promise<RangeResult> {
+    if (this.settled) {
+      // The common read, one key at the current revision, without a snapshot (see `settled`).
+      try {
+        const r = rangeCurrentSync(this.db, req, this._revision, this._compactRevision);
+        if (r) return Promise.resolve(r);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     return rangeRead(this.db, req, opts);
   }
 
