@@ -1,7 +1,10 @@
 // Reads served to clients from the last written batch: etcd's Range, the value of a key at a
 // revision, the events of a revision interval (for watches), and the native Get/List. Every
 // multi-step read runs on one LevelDB snapshot, together with the revision and compact revision
-// stored in it, so a concurrent apply() or physical compaction is never half-seen.
+// stored in it, so a concurrent apply() or physical compaction is never half-seen. The one
+// exception is the most common read, one key at the current revision (rangeCurrentSync): the
+// state machine serves it without a snapshot when no batch is being written, which is cheaper
+// (a snapshot costs ~17 µs per read, in process) and just as consistent.
 
 import type { RangeRequest, ResponseOp, TxnRequest, TxnResponse } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Event_EventType, type Event, type KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
