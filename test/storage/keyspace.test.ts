@@ -272,3 +272,32 @@ describe('keyspace: single-key reads while batches are written', () => {
     assert.ok(seen.has('current'), 'reads were answered');
   });
 });
+
+describe('keyspace: which reads take a LevelDB snapshot', () => {
+  it('a single key at the current revision reads without one; ranges and past revisions take one', async () => {
+    const h = await EtcdHarness.open(tempDir(after));
+    after(() => h.sm.close());
+    await h.put('a', '1');
+    await h.put('b', '2');
+    const db = h.sm.rawDb;
+    const take = db.snapshot.bind(db);
+    let taken = 0;
+    db.snapshot = ((...args: Parameters<typeof take>) => {
+      taken++;
+      return take(...args);
+    }) as typeof db.snapshot;
+    const snapshots = async (read: () => Promise<unknown>): Promise<number> => {
+      const before = taken;
+      await read();
+      return taken - before;
+    };
+    assert.equal(await snapshots(() => h.get('a')), 0, 'one key, current revision');
+    assert.equal(await snapshots(() => h.get('missing')), 0, 'a missing key');
+    assert.equal(await snapshots(() => h.get('a', { rangeEnd: B('c') })), 1, 'a range');
+    assert.equal(await snapshots(() => h.get('a', { revision: 2 })), 1, 'a past revision');
+    // (Reads while a batch is being written: the interleaving test above.)
+    await h.put('a', '3');
+    assert.equal(await snapshots(() => h.get('a')), 0, 'after another write');
+    assert.equal((await h.get('a')).kvs[0]!.value.toString(), '3');
+  });
+});
