@@ -17,9 +17,12 @@
 // Options (env): BENCH_SECONDS (5), BENCH_LEASES (1000), BENCH_STREAMS (8), BENCH_WINDOW (64),
 // BENCH_SESSIONS (10000), BENCH_HOLDERS (20), BENCH_CHURN_MS (1500), ETCD_BIN, BENCH_PARTS (tp,ss,hd),
 // BENCH_SYSTEMS (etcd,ours), BENCH_ROUNDS (1; more: the throughput measured in rounds alternating
-// etcd and ours, each round's ratio and their median — the machine's load moves during a run).
+// etcd and ours, each round's ratio and their median — the machine's load moves during a run),
+// BENCH_SRC=1 (our members from src/ through tsx instead of dist/, which is used when built).
 import * as grpc from '@grpc/grpc-js';
-import { startCluster, type Cluster } from '../test/support/cluster.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT, startCluster, type Cluster } from '../test/support/cluster.js';
 import { requireEtcd, startEtcdCluster, type EtcdCluster } from '../test/support/etcd.js';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { PlacementClient } from '../src/client/index.js';
@@ -350,10 +353,13 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   try {
     const version = requireEtcd();
-    console.log(`starting ${[...SYSTEMS].map((s) => (s === 'etcd' ? `a 3-member etcd cluster (${version})` : 'a 3-member Placement Center cluster (src/ via tsx)')).join(' and ')} ...`);
+    // The shipped build when there is one (as bench:etcd-api and bench:compare): src/ through tsx
+    // only without dist/ or with BENCH_SRC=1.
+    const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
+    console.log(`starting ${[...SYSTEMS].map((s) => (s === 'etcd' ? `a 3-member etcd cluster (${version})` : `a 3-member Placement Center cluster (${useDist ? 'dist/' : 'src/ via tsx'})`)).join(' and ')} ...`);
     [etcd, ours] = await Promise.all([
       SYSTEMS.has('etcd') ? startEtcdCluster() : undefined,
-      SYSTEMS.has('ours') ? startCluster({ nodes: 3, env: { PLACEMENT_LOG_LEVEL: 'warn' } }) : undefined,
+      SYSTEMS.has('ours') ? startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' } }) : undefined,
     ]);
     const targets = [...(etcd ? [etcdTarget(etcd)] : []), ...(ours ? [ourTarget(ours)] : [])];
     const rows: Record<string, Record<string, Record<string, number>>> = {};
