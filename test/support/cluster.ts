@@ -146,20 +146,52 @@ export interface Cluster {
   spareGrpcAddress(): string;
 }
 
-/** Ports the OS reports free right now (bound to port 0, then released). */
+/**
+ * Ports free right now (each bound once, then released), taken BELOW the kernel's ephemeral range.
+ * A port bound to 0 comes from that range, where the kernel also picks the source port of every
+ * outgoing connection: once released, any test's client could be given it before our member
+ * listens on it (seen in CI: a member failing with EADDRINUSE). Each process walks its own stretch
+ * of the range (offset by its pid), so concurrent test files rarely probe the same port.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<import('node:net').Server>((res, rej) => {
-        const s = createServer();
-        s.once('error', rej);
-        s.listen(0, '127.0.0.1', () => res(s));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  const ports: number[] = [];
+  const held: import('node:net').Server[] = [];
+  try {
+    for (let tried = 0; ports.length < n; tried++) {
+      if (tried >= PORT_SPAN) throw new Error(`freePorts: no ${n} free ports in ${PORT_LOW}-${PORT_LOW + PORT_SPAN - 1}`);
+      const port = PORT_LOW + (portCursor++ % PORT_SPAN);
+      const s = await bindOrNull(port);
+      if (s) {
+        held.push(s);
+        ports.push(port);
+      }
+    }
+  } finally {
+    await Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
   return ports;
+}
+
+/** The first port of the kernel's ephemeral range (32768 unless configured otherwise). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 1024 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const PORT_LOW = 10_000;
+const PORT_SPAN = Math.max(1000, ephemeralLow() - PORT_LOW);
+let portCursor = (process.pid * 7919) % PORT_SPAN;
+
+function bindOrNull(port: number): Promise<import('node:net').Server | null> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(null));
+    s.listen(port, '127.0.0.1', () => res(s));
+  });
 }
 
 const live = new Set<ChildProcess>();
