@@ -6,10 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Network } from './proxy.js';
+import { freePorts } from '../support/cluster.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -100,22 +100,8 @@ function installExitHook(): void {
   });
 }
 
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((res, rej) => {
-          const s = net.createServer();
-          s.once('error', rej);
-          s.listen(0, '127.0.0.1', () => res(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
-}
+// Ports below the kernel's ephemeral range (test/support/cluster.ts says why).
+export { freePorts };
 
 async function getJson<T>(url: string, timeoutMs: number, secure?: ClusterSecurity): Promise<T> {
   const body = (secure ? await secure.getJson(url, timeoutMs) : await (await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })).json()) as {

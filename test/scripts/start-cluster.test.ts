@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../support/cluster.js';
+import { REPO_ROOT, freePorts } from '../support/cluster.js';
 import { runCtl } from '../cli/support/run-ctl.js';
 
 type Mode = 'ctrl-c in a terminal' | 'SIGINT to npm' | 'SIGTERM to npm' | 'SIGTERM to the start script' | 'npm killed (SIGKILL)';
@@ -31,13 +31,7 @@ function bindable(port: number): Promise<boolean> {
 /** A base port N whose six ports (N, N+1, N+10, N+11, N+20, N+21) are free now. */
 async function freeBase(): Promise<number> {
   for (let i = 0; i < 100; i++) {
-    const p = await new Promise<number>((resolve) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const port = (s.address() as { port: number }).port;
-        s.close(() => resolve(port));
-      });
-    });
+    const [p] = (await freePorts(1)) as [number];
     if (p + 21 > 65535) continue;
     const ports = [p, p + 1, p + 10, p + 11, p + 20, p + 21];
     if ((await Promise.all(ports.map(bindable))).every(Boolean)) return p;

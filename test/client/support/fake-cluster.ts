@@ -8,7 +8,7 @@
 //   ... new PlacementClient({ endpoints: [fc.node(1).address] }) ...
 //   await fc.stop();
 import * as grpc from '@grpc/grpc-js';
-import { createServer } from 'node:net';
+import { freePorts } from '../../support/cluster.js';
 import {
   KvServiceService,
   type KeyValue,
@@ -37,15 +37,7 @@ export interface RecordedCall {
 const MAX_KEY = 4096;
 
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
+  return (await freePorts(1))[0]!;
 }
 
 /** An address nothing listens on (connection refused). */
