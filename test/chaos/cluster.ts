@@ -100,9 +100,6 @@ function installExitHook(): void {
   });
 }
 
-// Ports below the kernel's ephemeral range (test/support/cluster.ts says why).
-export { freePorts };
-
 async function getJson<T>(url: string, timeoutMs: number, secure?: ClusterSecurity): Promise<T> {
   const body = (secure ? await secure.getJson(url, timeoutMs) : await (await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })).json()) as {
     code: number;
