@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { answerResult } from '../results.js';
 import { LeaseTable, type DueLease, type LeaseEntry } from './table.js';
 import { RenewalBatcher } from './renewals.js';
-import { expiryMarginMs, leaseTiming, renewalCover, type LeaseTiming } from './timing.js';
+import { expiryMarginMs, leaseTiming, renewalCover, renewalWaitMs, type LeaseTiming } from './timing.js';
 import type { LeaseMetrics } from './metrics.js';
 
 export interface LeaseKeeperConfig {
@@ -119,9 +119,15 @@ export class LeaseKeeper {
 
   // ---- the lease API ------------------------------------------------------------------------
 
-  /** One keep-alive: resolves once the renewal is applied, with the lease (null: it does not exist). */
+  /**
+   * One keep-alive: resolves once the renewal is applied, with the lease (null: it does not exist).
+   * It waits up to a hundredth of its lease's TTL for others to share the command (timing.ts:
+   * renewalWaitMs): a holder loses that much of its margin, and a busy member proposes fewer
+   * commands.
+   */
   renew(id: number): Promise<Lease | null> {
-    return this.renewals.renew(id).then((l) => {
+    const ttlMs = this.table.get(id)?.ttlMs ?? this.timing.minTtlMs;
+    return this.renewals.renew(id, renewalWaitMs(ttlMs)).then((l) => {
       // A keep-alive for a lease that does not exist renewed nothing: not counted.
       if (l) this.deps.metrics?.keepAlives.inc();
       return l;

@@ -100,3 +100,13 @@ export function renewalCover(e: { ttlMs: number; expiresAtMs: number }, nowMs: n
 export function grantedTtlMs(requestedMs: number, t: LeaseTiming): number {
   return Math.max(requestedMs, t.minTtlMs);
 }
+
+/**
+ * How long a keep-alive of a lease of TTL `ttlMs` may wait for others to share its renewal command
+ * (the member's cap, --lease-renew-batch-ms, applies on top): a hundredth of the TTL. The holder
+ * learns of its renewal that much later, out of a margin of two thirds of the TTL; the wait costs
+ * the bound nothing (a renewal is stamped when it is proposed, after the keep-alive arrived).
+ */
+export function renewalWaitMs(ttlMs: number): number {
+  return Math.floor(ttlMs / 100);
+}

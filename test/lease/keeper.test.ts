@@ -130,4 +130,40 @@ describe('lease keeper: expiry on the leader', () => {
       mock.timers.reset();
     }
   });
+
+  it('a keep-alive waits for others at most 1% of its lease TTL, within the member cap', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 100_000 });
+    try {
+      const proposed: Command[] = [];
+      const k = new LeaseKeeper({ ...cfg, leaseRenewBatchMs: 200 }, {
+        log: silent,
+        propose: (cmd) => {
+          proposed.push(cmd);
+          return new Promise(() => undefined);
+        },
+      });
+      const sm = fakeSm([
+        { id: 1, ttlMs: 60_000, expiresAtMs: 160_000, keys: 0 },
+        { id: 2, ttlMs: 5_000, expiresAtMs: 105_000, keys: 0 },
+      ]);
+      await k.open(sm as unknown as StateMachine);
+      const renewed = (): number[][] => proposed.map((c) => (c.op as { value: { ids: number[] } }).value.ids);
+      void k.renew(1);
+      mock.timers.tick(199);
+      assert.deepEqual(renewed(), [], 'a 60 s lease waits up to the 200 ms cap');
+      mock.timers.tick(1);
+      assert.deepEqual(renewed(), [[1]]);
+      void k.renew(1);
+      void k.renew(2);
+      mock.timers.tick(49);
+      assert.equal(proposed.length, 1);
+      mock.timers.tick(1);
+      assert.deepEqual(renewed(), [[1], [1, 2]], 'a 5 s lease waits 50 ms, and takes the waiting 60 s one along');
+      void k.renew(99);
+      mock.timers.tick(15);
+      assert.deepEqual(renewed()[2], [99], 'an unknown lease waits as one of the minimum TTL (1.5 s: 15 ms)');
+    } finally {
+      mock.timers.reset();
+    }
+  });
 });

@@ -14,11 +14,11 @@ interface Proposed {
   reject(e: unknown): void;
 }
 
-function harness() {
+function harness(batchMs = 10) {
   const proposed: Proposed[] = [];
   const batches: number[] = [];
   const b = new RenewalBatcher({
-    batchMs: 10,
+    batchMs,
     timeoutMs: 1000,
     onBatch: (n) => batches.push(n),
     propose: (cmd: Command) =>
@@ -88,6 +88,36 @@ describe('lease renewals: keep-alive batching', () => {
       b.close(new Error('node is shutting down'));
       await assert.rejects(waiting, /shutting down/);
       await assert.rejects(b.renew(8), /stopped/);
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('each keep-alive waits at most its own wait (capped by the window); the most impatient one sends the command', () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    try {
+      const { b, proposed } = harness(200);
+      void b.renew(1, 100);
+      mock.timers.tick(99);
+      assert.equal(proposed.length, 0, 'not before its wait is up');
+      mock.timers.tick(1);
+      assert.deepEqual(proposed.map((p) => p.ids), [[1]], 'sent when its wait is up');
+
+      void b.renew(2, 5000); // capped at the window: 200
+      mock.timers.tick(150);
+      void b.renew(3, 20); // more impatient: pulls the command earlier
+      mock.timers.tick(19);
+      assert.equal(proposed.length, 1);
+      mock.timers.tick(1);
+      assert.deepEqual(proposed[1]!.ids, [2, 3], 'one command for both, when the shorter wait is up');
+
+      void b.renew(4, 5000);
+      mock.timers.tick(199);
+      assert.equal(proposed.length, 2, 'a long wait is capped at the window');
+      void b.renew(5, 150); // later than the armed flush: does not postpone it
+      mock.timers.tick(1);
+      assert.deepEqual(proposed[2]!.ids, [4, 5]);
+      for (const p of proposed) p.resolve(ok([]));
     } finally {
       mock.timers.reset();
     }
