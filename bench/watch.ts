@@ -7,15 +7,16 @@
 //   time; every event at every watcher is a sample; p50/p99 with 1, 100 and 1,000 watchers.
 // - throughput at 1,000 watchers: writes as fast as 16 writers go; events delivered/s.
 // - node CPU (user+sys of all members) per delivered event, and RSS per member at the end.
-// Writes go through each system's own write API to its leader (etcd: KV/Put; ours: KvService/Set
-// until the etcd KV service is on every member). Options (env): BENCH_SECONDS (5), BENCH_WATCHERS
+// Each system is warmed up first the same way (BENCH_WARMUP seconds of writes with a watcher on
+// every member; see warmUp).
+// Writes are etcd KV/Put calls to the leader on both systems (the same bytes, the same client).
+// Options (env): BENCH_SECONDS (5), BENCH_WARMUP (3), BENCH_WATCHERS
 // (1,100,1000), BENCH_RATE (200), BENCH_SYSTEMS (etcd,placement: which to run, e.g. only ours while
 // profiling), BENCH_NODE_ARGS (extra Node.js flags for our members, e.g. "--cpu-prof
 // --cpu-prof-dir=/tmp/prof"), BENCH_SRC=1 (run src/ through tsx even when dist/ is built).
 import * as grpc from '@grpc/grpc-js';
 import { WatchRequest, WatchResponse } from '../proto/gen/etcd/etcdserverpb/rpc.js';
 import { decodeWatchResponse } from '../src/client/watch-decode.js';
-import { SetRequest } from '../proto/gen/placement/v1/kv.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ import { cpuSeconds, keepRawOutput, pct, rssMiB } from './measure.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_WATCHERS ?? '1,100,1000').split(',').map(Number);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'etcd,placement').split(',');
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
@@ -86,15 +88,13 @@ async function startOurs(): Promise<System> {
   // compiler and its caches (an idle member ~150 MiB RSS instead of ~90), which is not the product.
   const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
   console.log(`our members run ${useDist ? 'dist/' : 'src/ via tsx (npm run build for dist/)'}`);
-  const cl = await startCluster({ nodes: 3, nodeArgs: NODE_ARGS, useDist });
+  const cl = await startCluster({ nodes: 3, nodeArgs: NODE_ARGS, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' } });
   const leader = await cl.waitForLeader();
   const c = new grpc.Client(cl.node(leader).grpcAddress, grpc.credentials.createInsecure());
-  let seq = 1;
-  const clientId = `bench-watch-${process.pid}`;
   return {
     name: 'placement',
     members: cl.nodes.map((n) => ({ address: n.grpcAddress, pid: n.pid ?? 0 })),
-    put: (key, value) => unary(c, '/placement.v1.KvService/Set', Buffer.from(SetRequest.encode({ key, value, clientId, seq: seq++, lease: 0, prevKv: false }).finish())),
+    put: (key, value) => unary(c, '/etcdserverpb.KV/Put', etcdPut(key, value)),
     stop: async () => {
       c.close();
       // A profiled member writes its profile only when it exits by itself: stop it gracefully.
@@ -185,6 +185,24 @@ async function measure(sys: System, w: number, phase: 'paced' | 'flood'): Promis
   return { system: sys.name, watchers: w, phase, writes, events, seconds, p50: pct(lat, 50), p99: pct(lat, 99), nodeCpuUsPerEvent: events > 0 ? (cpu * 1e6) / events : NaN, responses };
 }
 
+/**
+ * The same for both systems before anything is measured: a watcher on every member, 16 writers
+ * for WARMUP seconds. A fresh Node.js process runs its first few hundred requests through the
+ * interpreter and its first optimizing compiles (the first ~30 paced writes took 5-23 ms instead of
+ * ~3), which is start-up, not the steady state the rows compare; etcd's compiled code has none.
+ */
+async function warmUp(sys: System): Promise<void> {
+  const close = await openWatchers(sys, 'bw/warm-up/', sys.members.length, () => undefined, () => undefined);
+  const end = performance.now() + WARMUP * 1000;
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (performance.now() < end) await sys.put(`bw/warm-up/${i++ % 100}`, stamp());
+    }),
+  );
+  close();
+}
+
 function print(r: Row): void {
   console.log(
     `${r.system.padEnd(10)} ${r.phase.padEnd(6)} ${String(r.watchers).padStart(8)} ${String(r.writes).padStart(7)} ${String(r.events).padStart(9)} ${(r.events / r.seconds).toFixed(0).padStart(10)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.nodeCpuUsPerEvent.toFixed(1).padStart(12)} ${(r.events / r.responses).toFixed(1).padStart(8)}`,
@@ -202,6 +220,7 @@ async function main(): Promise<void> {
   for (const start of starts) {
     const sys = await start();
     try {
+      await warmUp(sys);
       for (const w of LEVELS) {
         const r = await measure(sys, w, 'paced');
         rows.push(r);
