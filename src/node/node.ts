@@ -974,7 +974,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   /**
    * One timer drives the core's ticks and the housekeeping (every HOUSEKEEPING_MS): an idle member
-   * wakes up as seldom as it can, and each wakeup costs ~100 µs of CPU on a small VM. The driver
+   * wakes up as seldom as it can, and each wakeup costs ~150 µs of CPU on a small VM. The driver
    * loop runs only when the tick gave the core something to do (or reads wait for a round).
    */
   private startTicking(): void {
