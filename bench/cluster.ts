@@ -29,7 +29,7 @@
 // certificate's CN is the user `bench`, whose role may read and write only under bench/ — so every
 // request pays the permission check, as issue 20's "TLS and auth on vs off" asks.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -38,7 +38,7 @@ import { startCluster, REPO_ROOT } from '../test/support/cluster.js';
 import { makeClusterCerts, type CertDir } from '../test/support/certs.js';
 import { kvClient, type KvClient } from '../test/support/kv.js';
 import type { PlacementClient } from '../src/client/index.js';
-import { cpuSeconds, drive, header, keepRawOutput, line, READ_LEVELS, READ_SPREAD, readRatios, readTarget, rssMiB, type Result } from './measure.js';
+import { benchUsesDist, cpuSeconds, drive, header, keepRawOutput, line, READ_LEVELS, READ_SPREAD, readRatios, readTarget, rssMiB, type Result } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64,256').split(',').map(Number);
@@ -63,7 +63,7 @@ interface Ops {
 
 /** One 3-node cluster, every row measured on it; `certs`: TLS everywhere with these certificates. */
 async function runCluster(certs: CertDir | null): Promise<Result[]> {
-  const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
+  const useDist = benchUsesDist();
   console.log(`starting a 3-node cluster (${useDist ? 'dist/' : 'src/ via tsx'}, ${certs ? 'TLS with client certificates on every port' : 'plaintext'}) ...`);
   // The SDK as brokers load it: the package's compiled entry point (dist/) when built.
   const sdkPath = useDist ? join(REPO_ROOT, 'dist', 'src', 'client', 'index.js') : '../src/client/index.js';

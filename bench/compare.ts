@@ -21,14 +21,12 @@
 // "etcd-api,sdk": which clients drive Placement Center), BENCH_PROFILE=DIR (our nodes run with
 // --cpu-prof into DIR; the profiles are written when the nodes are stopped gracefully at the end
 // of each Placement Center round).
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { PlacementClient } from '../src/client/index.js';
-import { REPO_ROOT, startCluster } from '../test/support/cluster.js';
+import { startCluster } from '../test/support/cluster.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
 import { CHANNEL_OPTIONS, VALUE, put, range } from './etcd-raw.js';
-import { cpuSeconds, drive, header, keepRawOutput, line, rssMiB, type Result } from './measure.js';
+import { benchUsesDist, cpuSeconds, drive, header, keepRawOutput, line, rssMiB, type Result } from './measure.js';
 import { findLeader, getData, open, populate, setData, startZooKeeper, sync, versions, create } from './zk-ensemble.js';
 import { ratioTable, type Sample } from './compare-table.js';
 
@@ -136,7 +134,7 @@ async function zookeeperRound(round: number, samples: Sample[]): Promise<void> {
 }
 
 async function placementRound(round: number, samples: Sample[]): Promise<void> {
-  const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
+  const useDist = benchUsesDist();
   console.log(`\n[round ${round}] Placement Center (${useDist ? 'dist/' : 'src/ via tsx'}${NODE_ARGS.length > 0 ? `, node ${NODE_ARGS.join(' ')}` : ''}) ...`);
   const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeArgs: [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), ...NODE_ARGS] });
   const leaderAddress = c.node(await c.waitForLeader()).grpcAddress;

@@ -16,14 +16,12 @@
 // Options (env): BENCH_SECONDS, BENCH_HISTORY (0 skips the history rows), BENCH_ORDER, BENCH_SRC=1
 // (run the nodes from src/ through tsx instead of dist/), BENCH_NODE_ARGS="--flag ..." (extra
 // Node.js/V8 flags for our members, e.g. --trace-gc, whose lines go to each member's log).
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Compare, Compare_CompareResult, Compare_CompareTarget, PutRequest, TxnRequest } from '../proto/gen/etcd/etcdserverpb/rpc.js';
 import { VALUE, call, put, range, revisionOf, varintAt } from './etcd-raw.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
-import { REPO_ROOT, startCluster } from '../test/support/cluster.js';
-import { cpuSeconds, drive, header, keepRawOutput, line, rssMiB, type Result } from './measure.js';
+import { startCluster } from '../test/support/cluster.js';
+import { benchUsesDist, cpuSeconds, drive, header, keepRawOutput, line, rssMiB, type Result } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 1_000_000);
@@ -59,7 +57,7 @@ async function startEtcd(): Promise<System> {
 }
 
 async function startPlacement(): Promise<System> {
-  const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
+  const useDist = benchUsesDist();
   console.log(`\nstarting a 3-node Placement Center cluster (${useDist ? 'dist/' : 'src/ via tsx'}) ...`);
   const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeArgs: NODE_ARGS });
   const leader = c.node(await c.waitForLeader());

@@ -20,13 +20,11 @@
 // etcd and ours, each round's ratio and their median — the machine's load moves during a run),
 // BENCH_SRC=1 (our members from src/ through tsx instead of dist/, which is used when built).
 import * as grpc from '@grpc/grpc-js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { REPO_ROOT, startCluster, type Cluster } from '../test/support/cluster.js';
+import { startCluster, type Cluster } from '../test/support/cluster.js';
 import { requireEtcd, startEtcdCluster, type EtcdCluster } from '../test/support/etcd.js';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { PlacementClient } from '../src/client/index.js';
-import { cpuSeconds, keepRawOutput, pct } from './measure.js';
+import { benchUsesDist, cpuSeconds, keepRawOutput, pct } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEASES = Number(process.env.BENCH_LEASES ?? 1000);
@@ -355,7 +353,7 @@ async function main(): Promise<void> {
     const version = requireEtcd();
     // The shipped build when there is one (as bench:etcd-api and bench:compare): src/ through tsx
     // only without dist/ or with BENCH_SRC=1.
-    const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
+    const useDist = benchUsesDist();
     console.log(`starting ${[...SYSTEMS].map((s) => (s === 'etcd' ? `a 3-member etcd cluster (${version})` : `a 3-member Placement Center cluster (${useDist ? 'dist/' : 'src/ via tsx'})`)).join(' and ')} ...`);
     [etcd, ours] = await Promise.all([
       SYSTEMS.has('etcd') ? startEtcdCluster() : undefined,

@@ -1,9 +1,17 @@
 // Measurement helpers shared by `npm run bench` (bench/cluster.ts), `npm run bench:etcd`
 // (bench/etcd.ts) and `npm run bench:zk` (bench/zookeeper.ts), so the three systems are measured
 // by exactly the same loop, read spread, percentile method and CPU accounting.
-import { mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/support/cluster.js';
+
+/**
+ * Whether our members run the shipped build (dist/, what users run) rather than src/ through tsx:
+ * when it is built, unless BENCH_SRC=1. Through tsx each member carries the compiler and its caches.
+ */
+export function benchUsesDist(): boolean {
+  return !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
+}
 
 export interface Result {
   name: string;

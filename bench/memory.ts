@@ -9,15 +9,13 @@
 // our nodes separated by ";" (default "default": the flags every launcher passes,
 // src/cli/v8-heap.ts; "none" runs with no flags at all; anything else replaces the defaults, e.g.
 // "none;default;--max-semi-space-size=2"), BENCH_SRC=1 (nodes from src/ through tsx).
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import { REPO_ROOT, startCluster } from '../test/support/cluster.js';
+import { startCluster } from '../test/support/cluster.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
 import { SERVER_NODE_FLAGS } from '../src/cli/v8-heap.js';
 import { CHANNEL_OPTIONS, put, range } from './etcd-raw.js';
-import { cpuSeconds, keepRawOutput, rssMiB } from './measure.js';
+import { benchUsesDist, cpuSeconds, keepRawOutput, rssMiB } from './measure.js';
 
 const count = (name: string, fallback: number): number => {
   const v = Number(process.env[name] ?? fallback);
@@ -80,7 +78,7 @@ async function etcdRound(round: number): Promise<Row> {
 }
 
 async function placementRound(round: number, config: string): Promise<Row> {
-  const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
+  const useDist = benchUsesDist();
   const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeFlags: flagsOf(config) });
   const leader = new grpc.Client(c.node(await c.waitForLeader()).grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
   const members = c.nodes.map((n) => new grpc.Client(n.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS));

@@ -18,10 +18,8 @@ import * as grpc from '@grpc/grpc-js';
 import { WatchRequest, WatchResponse } from '../proto/gen/etcd/etcdserverpb/rpc.js';
 import { decodeWatchResponse } from '../src/client/watch-decode.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { REPO_ROOT, startCluster } from '../test/support/cluster.js';
-import { cpuSeconds, keepRawOutput, pct, rssMiB } from './measure.js';
+import { startCluster } from '../test/support/cluster.js';
+import { benchUsesDist, cpuSeconds, keepRawOutput, pct, rssMiB } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_WATCHERS ?? '1,100,1000').split(',').map(Number);
@@ -86,7 +84,7 @@ async function startEtcd(): Promise<System> {
 async function startOurs(): Promise<System> {
   // The compiled server when built (what users run): through tsx each member carries the
   // compiler and its caches (an idle member ~150 MiB RSS instead of ~90), which is not the product.
-  const useDist = !process.env.BENCH_SRC && existsSync(join(REPO_ROOT, 'dist', 'src', 'cli', 'server.js'));
+  const useDist = benchUsesDist();
   console.log(`our members run ${useDist ? 'dist/' : 'src/ via tsx (npm run build for dist/)'}`);
   const cl = await startCluster({ nodes: 3, nodeArgs: NODE_ARGS, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' } });
   const leader = await cl.waitForLeader();

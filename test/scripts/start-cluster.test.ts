@@ -12,28 +12,20 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, freePorts } from '../support/cluster.js';
+import { REPO_ROOT, freePorts, portFree } from '../support/cluster.js';
 import { runCtl } from '../cli/support/run-ctl.js';
 
 type Mode = 'ctrl-c in a terminal' | 'SIGINT to npm' | 'SIGTERM to npm' | 'SIGTERM to the start script' | 'npm killed (SIGKILL)';
-
-function bindable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
 
 /** A base port N whose six ports (N, N+1, N+10, N+11, N+20, N+21) are free now. */
 async function freeBase(): Promise<number> {
   for (let i = 0; i < 100; i++) {
     const [p] = (await freePorts(1)) as [number];
     const ports = [p, p + 1, p + 10, p + 11, p + 20, p + 21];
-    if ((await Promise.all(ports.map(bindable))).every(Boolean)) return p;
+    if ((await Promise.all(ports.map(portFree))).every(Boolean)) return p;
   }
   throw new Error('no free block of ports');
 }

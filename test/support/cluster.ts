@@ -186,6 +186,14 @@ const PORT_LOW = 10_000;
 const PORT_SPAN = Math.max(1000, ephemeralLow() - PORT_LOW);
 let portCursor = (process.pid * 7919) % PORT_SPAN;
 
+/** Whether `port` can be bound on 127.0.0.1 right now (bound once, then released). */
+export async function portFree(port: number): Promise<boolean> {
+  const s = await bindOrNull(port);
+  if (!s) return false;
+  await new Promise<void>((r) => s.close(() => r()));
+  return true;
+}
+
 function bindOrNull(port: number): Promise<import('node:net').Server | null> {
   return new Promise((res) => {
     const s = createServer();
