@@ -6,7 +6,8 @@
 // that many keep-alives a second spread over the leases (PROFILE_TTL s each, default 60).
 //   tsx bench/lease-profile.ts    env: BENCH_SECONDS (5), BENCH_LEASES (1000), BENCH_STREAMS (8),
 //                                      BENCH_WINDOW (64), PROFILE_RATE, PROFILE_TTL (60),
-//                                      PROFILE_DIR (a temp dir), PROFILE_TOP (40)
+//                                      PROFILE_DIR (a temp dir), PROFILE_TOP (40),
+//                                      PROFILE_FOLLOWERS=1 (the followers' profiles too)
 import * as grpc from '@grpc/grpc-js';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -99,11 +100,18 @@ try {
   );
   console.log(`leader ${leaderId}: ${answered} keep-alives in ${SECONDS} s (${Math.round(answered / SECONDS)}/s); the load ran from ${((profileStart - t00) / 1000).toFixed(1)} s after start-up to ${((performance.now() - t00) / 1000).toFixed(1)} s`);
   client.close();
+  const pids = new Map(c.nodes.map((n) => [n.id, n.pid]));
   for (const n of c.nodes) await c.stopNode(n.id);
-  // The leader's profile: the one written by its pid.
-  const file = readdirSync(DIR).find((f) => f.includes(`.${leader.pid}.`) || f.includes(`-${leader.pid}-`));
-  console.log(`profiles in ${DIR}; leader's: ${file}`);
-  if (file) summarize(join(DIR, file));
+  // Each member's profile is the one written by its pid: the leader's, then the followers'
+  // (PROFILE_FOLLOWERS=1; a follower's cost is what the replicated renewals add to it).
+  const members = [leader, ...(process.env.PROFILE_FOLLOWERS === '1' ? c.nodes.filter((n) => n.id !== leaderId) : [])];
+  for (const n of members) {
+    // One file per thread: the main thread's is the one with thread id 0.
+    const pid = pids.get(n.id);
+    const file = readdirSync(DIR).find((f) => f.includes(`.${pid}.0.`));
+    console.log(`\nprofiles in ${DIR}; ${n.id === leaderId ? 'leader' : 'follower'} ${n.id}'s main thread: ${file}`);
+    if (file) summarize(join(DIR, file));
+  }
 } finally {
   await c.stop();
 }
