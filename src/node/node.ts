@@ -508,7 +508,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (!rd.mustSync && !rd.snapshot && rd.entries.length === 0 && rd.hardState) {
       if (!this.deferredHardState) this.deferredSince = Date.now();
       this.deferredHardState = rd.hardState;
-    } else if (rd.snapshot || rd.entries.length > 0 || rd.hardState || this.deferredHardState) {
+    } else if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
+      // (A deferred hard state alone is no reason to save: a Ready with only messages or
+      // committed entries used to write it at once, with an fdatasync, right after deferring it.)
       const hardState = rd.hardState ?? this.deferredHardState;
       this.deferredHardState = undefined;
       const p = this.wal.save({ snapshot: rd.snapshot?.meta, entries: rd.entries, hardState });
