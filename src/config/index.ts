@@ -29,6 +29,8 @@ export interface NodeConfig {
   snapshotBytes: number;
   /** Entries kept in the log behind each new snapshot (members that far behind catch up without one). */
   snapshotCatchupEntries: number;
+  /** Keep the WAL's active segment zero-filled this far ahead of its data (0: off). */
+  walPreallocateBytes: number;
   maxKeyBytes: number;
   maxValueBytes: number;
   requestTimeoutMs: number;
@@ -151,6 +153,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'snapshotEvery', flag: '--snapshot-every', env: 'PLACEMENT_SNAPSHOT_EVERY', arg: '<n>', help: 'take a snapshot and compact the log after this many applied entries (etcd 3.4\'s default; each snapshot briefly competes with writes for the CPU)', default: '100000' },
   { key: 'snapshotBytes', flag: '--snapshot-bytes', env: 'PLACEMENT_SNAPSHOT_BYTES', arg: '<n>', help: 'also take one once the entries applied since the last snapshot hold this many bytes (bounds the memory of the in-memory log)', default: String(64 * 1024 * 1024) },
   { key: 'snapshotCatchupEntries', flag: '--snapshot-catchup-entries', env: 'PLACEMENT_SNAPSHOT_CATCHUP_ENTRIES', arg: '<n>', help: 'after a snapshot the log keeps at most this many entries behind it (fewer when the previous snapshot is closer): a member further behind is sent the newest snapshot (etcd keeps 5,000)', default: '10000' },
+  { key: 'walPreallocateBytes', flag: '--wal-preallocate-bytes', env: 'PLACEMENT_WAL_PREALLOCATE_BYTES', arg: '<bytes>', help: 'keep the WAL\'s active segment zero-filled this far ahead of its data, so that a commit\'s fdatasync does not also grow the file (0: off)', default: String(4 * 1024 * 1024) },
   { key: 'maxKeyBytes', flag: '--max-key-bytes', env: 'PLACEMENT_MAX_KEY_BYTES', arg: '<n>', help: 'largest accepted key, in UTF-8 bytes', default: '4096' },
   { key: 'maxValueBytes', flag: '--max-value-bytes', env: 'PLACEMENT_MAX_VALUE_BYTES', arg: '<n>', help: 'largest accepted value, in bytes', default: String(1024 * 1024) },
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms', env: 'PLACEMENT_REQUEST_TIMEOUT_MS', arg: '<ms>', help: 'server-side deadline for one request', default: '5000' },
@@ -253,6 +256,7 @@ const schema = z
     snapshotEvery: int(1),
     snapshotBytes: int(1),
     snapshotCatchupEntries: int(0),
+    walPreallocateBytes: int(0).max(64 * 1024 * 1024, 'must be <= 67108864 (a WAL segment)'),
     maxKeyBytes: int(1),
     maxValueBytes: int(0),
     requestTimeoutMs: int(1),

@@ -38,6 +38,8 @@ export interface OpenOptions {
   rejoin: boolean;
   log: Logger;
   walObserver?: WalObserver;
+  /** The WAL's preallocation (--wal-preallocate-bytes). */
+  walPreallocateBytes?: number;
   /** Replace the state machine's database (it was found damaged) and rebuild it: the reason. */
   rebuildStateMachine?: string;
 }
@@ -55,7 +57,7 @@ export async function openDurableState(o: OpenOptions): Promise<DurableState> {
   const { dataDir, log } = o;
   let opened: { wal: Wal; recovered: import('../../storage/index.js').WalRecovered };
   try {
-    opened = await Wal.open(join(dataDir, 'wal'), { observer: o.walObserver });
+    opened = await Wal.open(join(dataDir, 'wal'), { observer: o.walObserver, preallocateBytes: o.walPreallocateBytes });
   } catch (e) {
     if (e instanceof WalCorruptionError) {
       throw new StartupRefusal(e.message, `restore this member's data directory from a consistent copy, or move it aside and start this member on an empty one with --rejoin`);

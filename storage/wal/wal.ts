@@ -19,6 +19,7 @@ import {
   readFrame,
 } from './record.js';
 import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
+import { Preallocator, hasZeroSector, isZeroFrom } from './preallocate.js';
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
@@ -35,6 +36,13 @@ export interface WalObserver {
 export interface WalOptions {
   /** Rotate to a new segment once the active one reaches this size (default 64 MiB). */
   segmentBytes?: number;
+  /**
+   * Keep the active segment zero-filled this many bytes ahead of its data (0, the default: off),
+   * so that a commit's fdatasync overwrites existing bytes instead of growing the file
+   * (preallocate.ts). Recovery reads a zero tail of the newest segment as its clean end whatever
+   * this is set to.
+   */
+  preallocateBytes?: number;
   observer?: WalObserver;
 }
 
@@ -176,6 +184,8 @@ export class Wal {
   private segments: SegmentInfo[];
   private fh: FileHandle;
   private activeSize: number;
+  private prealloc: Preallocator;
+  private readonly preallocateBytes: number;
   private pending: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private flushRunning = false;
@@ -191,9 +201,12 @@ export class Wal {
   private constructor(
     readonly dir: string,
     opts: WalOptions,
-    init: { hardState: HardState; segments: SegmentInfo[]; fh: FileHandle; size: number; shape: LogShape<Entry> },
+    init: { hardState: HardState; segments: SegmentInfo[]; fh: FileHandle; size: number; fileSize?: number; shape: LogShape<Entry> },
   ) {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    this.preallocateBytes = opts.preallocateBytes ?? 0;
+    this.prealloc = new Preallocator(init.fh, this.preallocateBytes, this.segmentBytes, init.fileSize ?? init.size);
+    this.prealloc.wrote(init.size);
     this.observer = opts.observer;
     this.hardState = init.hardState;
     this.durableHardState = init.hardState;
@@ -269,6 +282,7 @@ export class Wal {
     const segments: SegmentInfo[] = [];
     let truncatedTail: WalRecovered['truncatedTail'];
     let lastSize = 0;
+    let lastFileSize: number | undefined;
     for (let i = 0; i < seqs.length; i++) {
       const seq = seqs[i];
       const file = join(dir, segmentName(seq));
@@ -285,9 +299,14 @@ export class Wal {
       for (;;) {
         const r = readFrame(buf, off);
         if (r.kind === 'end') break;
+        // Zeros from here to the end of the newest segment: preallocated, never written.
+        if (r.kind === 'bad' && isLast && isZeroFrom(buf, off)) {
+          lastFileSize = buf.length;
+          break;
+        }
         if (r.kind === 'bad') {
           const later = findLaterValidRecord(buf, off);
-          if (!isLast || later >= 0) {
+          if (!isLast || (later >= 0 && !hasZeroSector(buf, off, later))) {
             throw new WalCorruptionError(file, off, `${r.reason}${later >= 0 ? `; valid records follow at offset ${later}` : ' in a sealed (non-newest) segment'}`);
           }
           // Torn / corrupt tail of the newest segment: never acknowledged. Cut it off.
@@ -359,7 +378,7 @@ export class Wal {
       await fh.close();
       throw e;
     }
-    const wal = new Wal(dir, opts, { hardState, segments, fh, size: lastSize, shape });
+    const wal = new Wal(dir, opts, { hardState, segments, fh, size: lastSize, fileSize: lastFileSize, shape });
     return {
       wal,
       recovered: {
@@ -563,6 +582,7 @@ export class Wal {
         continue;
       }
       for (const p of batch) p.resolve();
+      this.prealloc.wrote(this.activeSize);
       if (this.activeSize >= this.segmentBytes) {
         try {
           await this.exclusive(() => this.rotate());
@@ -581,10 +601,15 @@ export class Wal {
     // far), never state from saves still queued: replay order must equal write order.
     if (this.durableSnapshot) header.push(encodeSnapshot(this.durableSnapshot));
     header.push(encodeHardState(this.durableHardState));
+    // The sealed segment ends at its data before the next one exists: only the newest segment
+    // may end in preallocated zeros (open() refuses a bad record anywhere else).
+    await this.prealloc.seal(this.activeSize);
     const fh = await Wal.createSegment(this.dir, seq, header);
     const old = this.fh;
     this.fh = fh;
     this.activeSize = (await fh.stat()).size;
+    this.prealloc = new Preallocator(fh, this.preallocateBytes, this.segmentBytes, this.activeSize);
+    this.prealloc.wrote(this.activeSize);
     this.segments.push({ seq, maxIndex: 0 });
     await writeFileAtomic(join(this.dir, HEAD_FILE), JSON.stringify({ first: this.segments[0].seq, last: seq }));
     await old.close();
@@ -638,6 +663,7 @@ export class Wal {
     // The flush loop drains everything already queued before it stops.
     if (this.flushing) await this.flushing;
     await this.serial;
+    await this.prealloc.idle();
     await this.fh.close();
   }
 }

@@ -25,6 +25,7 @@ describe('config', () => {
     assert.equal(c.maxValueBytes, 1024 * 1024);
     assert.equal(c.clusterId, 'placement');
     assert.equal(c.plantedBug, '');
+    assert.equal(c.walPreallocateBytes, 4 * 1024 * 1024);
   });
 
   it('uses precedence flag > env > file > default', () => {
@@ -61,6 +62,8 @@ describe('config', () => {
     bad({ id: '1', peers, heartbeatTicks: '10' }, /smaller than electionTicks/);
     bad({ id: '1', peers, dial: '9=127.0.0.1:5' }, /names id 9/);
     bad({ id: '1', peers, logLevel: 'loud' }, /logLevel/);
+    bad({ id: '1', peers, walPreallocateBytes: '-1' }, /walPreallocateBytes \(--wal-preallocate-bytes \/ PLACEMENT_WAL_PREALLOCATE_BYTES\): must be >= 0/);
+    bad({ id: '1', peers, walPreallocateBytes: String(128 * 1024 * 1024) }, /walPreallocateBytes .*must be <= 67108864/);
   });
 
   it('the executable exits 2 on bad configuration and 0 for --help', async () => {

@@ -2,6 +2,7 @@
 // told is durable; the parent SIGKILLs it at random moments, reopens the WAL and checks that the
 // recovered state equals "all acknowledged saves, plus possibly some of the unacknowledged ones in
 // order, the first of those possibly cut at a record boundary" — nothing lost, nothing partial.
+// Every other round the child zero-fills its active segment ahead of the data (preallocation).
 
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,9 +72,9 @@ class Model {
   }
 }
 
-function runChild(dir: string, seed: number, firstId: number, killAfterMs: number, kids: Set<ChildProcess>): Promise<{ intents: SaveIntent[]; durable: Set<number>; recoveredLast: number }> {
+function runChild(dir: string, seed: number, firstId: number, killAfterMs: number, preallocateBytes: number, kids: Set<ChildProcess>): Promise<{ intents: SaveIntent[]; durable: Set<number>; recoveredLast: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WRITER, dir, String(seed), String(firstId)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', WRITER, dir, String(seed), String(firstId), String(preallocateBytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
     kids.add(child);
     const intents: SaveIntent[] = [];
     const durable = new Set<number>();
@@ -119,7 +120,10 @@ describe('WAL crash safety (real processes, SIGKILL)', () => {
     let totalAcked = 0;
     for (let round = 0; round < rounds; round++) {
       const killAfter = 20 + Math.floor(rand() * 400);
-      const { intents, durable, recoveredLast } = await runChild(dir, Math.floor(rand() * 2 ** 31), nextId, killAfter, kids);
+      // Rounds alternate a child that zero-fills its active segment ahead and one that does not:
+      // each recovers the other's files (this process reopens without preallocating).
+      const preallocateBytes = round % 2 === 0 ? 4096 + Math.floor(rand() * 8192) : 0;
+      const { intents, durable, recoveredLast } = await runChild(dir, Math.floor(rand() * 2 ** 31), nextId, killAfter, preallocateBytes, kids);
       assert.equal(recoveredLast, model.lastIndex(), `round ${round}: child recovered a different log`);
       nextId += intents.length + 1;
       const maxAcked = Math.max(0, ...[...durable].map((id) => intents.findIndex((s) => s.id === id) + 1));
@@ -150,7 +154,7 @@ describe('WAL crash safety (real processes, SIGKILL)', () => {
       assert.ok(found, `round ${round} (seed ${seed}): recovered state matches no allowed prefix: ${problems.join('; ')}`);
       // Content is intact.
       for (const e of recovered.entries) assert.deepEqual(e.data, payload(e.index, e.term, dataSize(e.index)), `entry ${e.index} data`);
-      console.log(`# round ${round}: kill after ${killAfter} ms, ${intents.length} saves issued, ${durable.size} acked, recovered last index ${wal.lastIndex}, ${wal.segmentCount} segments${recovered.truncatedTail ? `, torn tail ${recovered.truncatedTail.droppedBytes} B` : ''}`);
+      console.log(`# round ${round}: preallocate ${preallocateBytes} B, kill after ${killAfter} ms, ${intents.length} saves issued, ${durable.size} acked, recovered last index ${wal.lastIndex}, ${wal.segmentCount} segments${recovered.truncatedTail ? `, torn tail ${recovered.truncatedTail.droppedBytes} B` : ''}`);
       model = found;
       await wal.close();
     }

@@ -303,3 +303,151 @@ describe('WAL damage', () => {
     assert.notDeepEqual(payload(3, 4), payload(4, 3));
   });
 });
+
+describe('WAL preallocation (the active segment zero-filled ahead of its data)', () => {
+  /** Offsets where the records of a segment start, and where the scan stopped. */
+  const frames = (buf: Buffer): { starts: number[]; end: number } => {
+    const starts: number[] = [];
+    let off = 0;
+    for (;;) {
+      const r = readFrame(buf, off);
+      if (r.kind !== 'ok') return { starts, end: off };
+      starts.push(off);
+      off = r.next;
+    }
+  };
+
+  it('keeps zeros ahead of the data; a reopen reads them as the clean end and appends over them', async () => {
+    const dir = tempDir(after);
+    const file = join(dir, segmentName(1));
+    const { wal } = await Wal.open(dir, { segmentBytes: 1 << 20, preallocateBytes: 8192 });
+    for (let i = 1; i <= 40; i += 4) await wal.save({ entries: entries(i, i + 3, 1, 100), hardState: { term: 1, vote: 1, commit: i } });
+    const { end } = frames(readFileSync(file));
+    const size = statSync(file).size;
+    assert.ok(size >= end + 4096, `zeros ahead of the data (data ends at ${end}, file is ${size} bytes)`);
+    assert.ok(readFileSync(file).subarray(end).every((b) => b === 0), 'all of it zeros');
+    await wal.close();
+
+    const r = await Wal.open(dir, { segmentBytes: 1 << 20, preallocateBytes: 8192 });
+    assert.equal(r.recovered.truncatedTail, undefined, 'zeros are not a torn tail');
+    assert.deepEqual(r.recovered.entries, entries(1, 40, 1, 100));
+    assert.equal(statSync(file).size, size, 'recovery keeps the preallocated zeros');
+    await r.wal.save({ entries: entries(41, 44, 2, 100), hardState: { term: 2, vote: 1, commit: 40 } });
+    await r.wal.close();
+    // Opened without preallocation, the log still reads the same and writes after the data.
+    const r2 = await Wal.open(dir, { segmentBytes: 1 << 20 });
+    assert.equal(r2.recovered.truncatedTail, undefined);
+    assert.deepEqual(r2.recovered.entries, [...entries(1, 40, 1, 100), ...entries(41, 44, 2, 100)]);
+    assert.deepEqual(r2.recovered.hardState, { term: 2, vote: 1, commit: 40 });
+    await r2.wal.save({ entries: [entry(45, 2)] });
+    await r2.wal.close();
+    const r3 = await Wal.open(dir);
+    assert.equal(r3.wal.lastIndex, 45);
+    await r3.wal.close();
+  });
+
+  it('a record torn inside the zeros is cut off at the last whole record; the acknowledged ones stay', async () => {
+    const dir = tempDir(after);
+    const file = join(dir, segmentName(1));
+    const { wal } = await Wal.open(dir, { segmentBytes: 1 << 20, preallocateBytes: 8192 });
+    for (let i = 1; i <= 20; i += 4) await wal.save({ entries: entries(i, i + 3, 1, 60) });
+    await wal.close();
+    const full = readFileSync(file);
+    const { end } = frames(full);
+    const record = encodeEntries(entries(21, 24, 1, 60));
+    for (const keep of [1, FRAME_HEADER, Math.floor(record.length / 2), record.length - 1]) {
+      const torn = Buffer.from(full);
+      record.copy(torn, end, 0, keep); // the rest of the record never reached the disk: zeros
+      writeFileSync(file, torn);
+      const r = await Wal.open(dir);
+      assert.equal(r.recovered.truncatedTail?.offset, end, `${keep} bytes of the record written`);
+      assert.deepEqual(r.recovered.entries, entries(1, 20, 1, 60));
+      assert.equal(statSync(file).size, end, 'cut at the last whole record');
+      await r.wal.close();
+      writeFileSync(file, full);
+    }
+  });
+
+  it('a group commit torn by a power loss (a page never written, later ones were) is cut at the record holding that page; elsewhere, or as a bit flip, it is refused', async () => {
+    const dir = tempDir(after);
+    const { wal } = await Wal.open(dir, { segmentBytes: 1 << 20, preallocateBytes: 65536 });
+    for (let i = 1; i <= 120; i += 4) await wal.save({ entries: entries(i, i + 3, 1, 200), hardState: { term: 1, vote: 1, commit: i } });
+    await wal.close();
+    const file = join(dir, segmentName(1));
+    const full = readFileSync(file);
+    const { starts, end } = frames(full);
+    // A 4 KiB page of the last writes with whole records after it.
+    const page = Math.floor((end - 6000) / 4096) * 4096;
+    assert.ok(starts.some((o) => o >= page + 4096), 'valid records follow the page');
+
+    const torn = Buffer.from(full);
+    torn.fill(0, page, page + 4096);
+    writeFileSync(file, torn);
+    // The first record the zeros changed (one ending in zero bytes may survive its last ones).
+    const holder = frames(torn).end;
+    assert.ok(holder <= page + 4096 && holder >= starts.filter((o) => o <= page).at(-1)!);
+    const r = await Wal.open(dir);
+    assert.equal(r.recovered.truncatedTail?.offset, holder);
+    assert.ok(r.wal.lastIndex > 0 && r.wal.lastIndex < 120, `a prefix of the log (${r.wal.lastIndex})`);
+    assert.deepEqual(r.recovered.entries, entries(1, r.wal.lastIndex, 1, 200));
+    assert.equal(statSync(file).size, holder);
+    await r.wal.close();
+
+    // The same page damaged by a flipped bit, not unwritten: records follow it, so it is refused.
+    const flipped = Buffer.from(full);
+    flipped[page + 100] ^= 0x10;
+    writeFileSync(file, flipped);
+    await assert.rejects(Wal.open(dir), (e: unknown) => e instanceof WalCorruptionError && /valid records follow/.test(e.message));
+    assert.equal(statSync(file).size, full.length, 'nothing truncated');
+  });
+
+  it('an unwritten page in a sealed segment is refused: only the newest segment can hold the last group commit', async () => {
+    const dir = tempDir(after);
+    const { wal } = await Wal.open(dir, { segmentBytes: 16384, preallocateBytes: 8192 });
+    for (let i = 1; i <= 200; i += 4) await wal.save({ entries: entries(i, i + 3, 1, 200) });
+    await wal.close();
+    const names = segs(dir);
+    assert.ok(names.length >= 3);
+    const sealed = join(dir, names[0]!);
+    const full = readFileSync(sealed);
+    const damaged = Buffer.from(full);
+    damaged.fill(0, 4096, 8192);
+    writeFileSync(sealed, damaged);
+    await assert.rejects(Wal.open(dir), (e: unknown) => e instanceof WalCorruptionError && e.message.includes(names[0]!));
+    assert.equal(statSync(sealed).size, full.length, 'nothing truncated');
+  });
+
+  it('rotation seals each segment at the end of its data; zeros after a sealed segment\'s data are refused', async () => {
+    const dir = tempDir(after);
+    // Zeros reaching past the rotation size: written under a larger segment size, then reopened
+    // with a smaller one (within one size the data overtakes the zeros before a rotation, whose
+    // sealing then has nothing to cut).
+    const first = await Wal.open(dir, { segmentBytes: 1 << 20, preallocateBytes: 16384 });
+    await first.wal.save({ entries: entries(1, 5, 1, 80), hardState: { term: 1, vote: 1, commit: 1 } });
+    await first.wal.close();
+    assert.ok(statSync(join(dir, segmentName(1))).size >= 16384);
+    const { wal } = await Wal.open(dir, { segmentBytes: 4096, preallocateBytes: 2048 });
+    for (let i = 6; i <= 200; i += 5) await wal.save({ entries: entries(i, i + 4, 1, 80), hardState: { term: 1, vote: 1, commit: i } });
+    await wal.close();
+    const names = segs(dir);
+    assert.ok(names.length >= 4, `rotated (${names.length} segments)`);
+    for (const n of names.slice(0, -1)) {
+      const buf = readFileSync(join(dir, n));
+      assert.equal(frames(buf).end, buf.length, `${n} ends at its last record`);
+    }
+    const newest = readFileSync(join(dir, names.at(-1)!));
+    assert.ok(frames(newest).end < newest.length, 'the newest segment is zero-filled ahead');
+    const r = await Wal.open(dir, { segmentBytes: 4096, preallocateBytes: 2048 });
+    assert.equal(r.recovered.truncatedTail, undefined);
+    assert.deepEqual(r.recovered.entries, entries(1, 200, 1, 80));
+    await r.wal.close();
+
+    // A sealed segment never ends in zeros (they are cut off before the next segment exists):
+    // zeros there are damage, refused with the file and offset, and nothing is cut.
+    const sealed = join(dir, names[1]!);
+    const before = readFileSync(sealed);
+    writeFileSync(sealed, Buffer.concat([before, Buffer.alloc(512)]));
+    await assert.rejects(Wal.open(dir), (e: unknown) => e instanceof WalCorruptionError && e.message.includes(names[1]!) && e.message.includes(String(before.length)));
+    assert.equal(statSync(sealed).size, before.length + 512, 'nothing truncated');
+  });
+});
