@@ -221,8 +221,10 @@ export class Wal {
 
   /**
    * Open (or create) the WAL in `dir` and replay it.
-   * A torn or CRC-bad tail of the newest segment is truncated at the last good record.
-   * Damage anywhere else throws {@link WalCorruptionError} naming the file and offset.
+   * A torn or CRC-bad tail of the newest segment is truncated at the last good record (so is a
+   * last group commit torn around an unwritten zero sector); zeros ending the newest segment are
+   * its clean end (preallocated). Damage anywhere else throws {@link WalCorruptionError} naming
+   * the file and offset.
    */
   static async open(dir: string, opts: WalOptions = {}): Promise<{ wal: Wal; recovered: WalRecovered }> {
     await mkdirDurable(dir);
