@@ -16,8 +16,9 @@
 //      member's KV: etcd's KV Range, our KvService Get; serializable reads on both), p50/p99.
 // Options (env): BENCH_SECONDS (5), BENCH_LEASES (1000), BENCH_STREAMS (8), BENCH_WINDOW (64),
 // BENCH_SESSIONS (10000), BENCH_HOLDERS (20), BENCH_CHURN_MS (1500), ETCD_BIN, BENCH_PARTS (tp,ss,hd),
-// BENCH_SYSTEMS (etcd,ours), BENCH_ROUNDS (1; more: the throughput measured in rounds alternating
-// etcd and ours, each round's ratio and their median — the machine's load moves during a run),
+// BENCH_SYSTEMS (etcd,ours), BENCH_ROUNDS (1; more: the throughput and the steady sessions measured
+// in rounds alternating etcd and ours, each round's ratio and their median — the machine's load
+// moves during a run),
 // BENCH_SRC=1 (our members from src/ through tsx instead of dist/, which is used when built).
 import * as grpc from '@grpc/grpc-js';
 import { startCluster, type Cluster } from '../test/support/cluster.js';
@@ -383,6 +384,28 @@ async function main(): Promise<void> {
       const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
       console.log(`median of ${ROUNDS} rounds: keep-alives/s ${f(med(ratios.map((x) => x.tp)), 2)}x, CPU per keep-alive ${f(med(ratios.map((x) => x.cpu)), 2)}x (range ${f(Math.min(...ratios.map((x) => x.tp)), 2)}–${f(Math.max(...ratios.map((x) => x.tp)), 2)}x, ${f(Math.min(...ratios.map((x) => x.cpu)), 2)}–${f(Math.max(...ratios.map((x) => x.cpu)), 2)}x)`);
       PARTS.delete('tp');
+    }
+    if (PARTS.has('ss') && ROUNDS > 1 && targets.length === 2) {
+      // The steady load costs a few percent of a core, which the VM's own drift moves by as much:
+      // only rounds taken back to back compare.
+      console.log(`\n== ${SESSIONS} steady sessions, ${ROUNDS} interleaved rounds (${SECONDS} s each)`);
+      const ratios: Array<{ leader: number; follower: number; all: number }> = [];
+      for (let r = 1; r <= ROUNDS; r++) {
+        const pair = r % 2 === 1 ? [targets[0]!, targets[1]!] : [targets[1]!, targets[0]!];
+        const got = new Map<Target, Record<string, number>>();
+        for (const t of pair) got.set(t, await steadySessions(t));
+        const [e, o] = [got.get(targets[0]!)!, got.get(targets[1]!)!];
+        for (const [t, x] of [[targets[0]!, e], [targets[1]!, o]] as const) {
+          console.log(`round ${r} ${t.name}: leader ${f(x.leaderCpuPct!, 1)} %, busiest follower ${f(x.followerCpuPct!, 1)} %, all members ${f(x.allCpuPct!, 1)} % of a core (${f(x.keepAlivesPerSecond!)} keep-alives/s)`);
+        }
+        ratios.push({ leader: o.leaderCpuPct! / e.leaderCpuPct!, follower: o.followerCpuPct! / Math.max(0.1, e.followerCpuPct!), all: o.allCpuPct! / e.allCpuPct! });
+        const x = ratios[r - 1]!;
+        console.log(`round ${r} ratio (Placement Center / etcd 3.4): leader ${f(x.leader, 2)}x, busiest follower ${f(x.follower, 2)}x, all members ${f(x.all, 2)}x`);
+      }
+      const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const span = (k: 'leader' | 'follower' | 'all'): string => `${f(med(ratios.map((x) => x[k])), 2)}x (${f(Math.min(...ratios.map((x) => x[k])), 2)}–${f(Math.max(...ratios.map((x) => x[k])), 2)}x)`;
+      console.log(`median of ${ROUNDS} rounds: leader ${span('leader')}, busiest follower ${span('follower')}, all members ${span('all')}`);
+      PARTS.delete('ss');
     }
     for (const t of targets) {
       console.log(`\n== ${t.name}`);
