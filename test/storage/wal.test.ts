@@ -9,6 +9,18 @@ import { entries, entry, payload, rng, seedFromEnv, tempDir } from './helpers.js
 const conf = { voters: [1, 2, 3], learners: [] };
 const segs = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.wal')).sort();
 
+/** Offsets where the records of a segment start, and where the scan stopped. */
+function frames(buf: Buffer): { starts: number[]; end: number } {
+  const starts: number[] = [];
+  let off = 0;
+  for (;;) {
+    const r = readFrame(buf, off);
+    if (r.kind !== 'ok') return { starts, end: off };
+    starts.push(off);
+    off = r.next;
+  }
+}
+
 describe('WAL framing', () => {
   it('round-trips entries and hard state records and rejects a flipped bit', () => {
     const es = [entry(5, 2), { index: 6, term: 2, type: 1, data: new Uint8Array(0) }, entry(7, 3, 1000)];
@@ -188,15 +200,8 @@ describe('WAL damage', () => {
     await build(dir);
     const file = join(dir, segmentName(1));
     const full = readFileSync(file);
-    // Find the start of the last record.
-    let off = 0;
-    let last = 0;
-    for (;;) {
-      const r = readFrame(full, off);
-      if (r.kind !== 'ok') break;
-      last = off;
-      off = r.next;
-    }
+    // The start of the last record.
+    const last = frames(full).starts.at(-1)!;
     for (let cut = last + 1; cut < full.length; cut += 13) {
       writeFileSync(file, full.subarray(0, cut));
       const r = await Wal.open(dir);
@@ -221,13 +226,7 @@ describe('WAL damage', () => {
     await build(dir);
     const file = join(dir, segmentName(1));
     const full = readFileSync(file);
-    const offsets: number[] = [];
-    for (let off = 0; ; ) {
-      const r = readFrame(full, off);
-      if (r.kind !== 'ok') break;
-      offsets.push(off);
-      off = r.next;
-    }
+    const offsets = frames(full).starts;
     const last = offsets[offsets.length - 1];
     for (let i = 0; i < 20; i++) {
       const bad = Buffer.from(full);
@@ -305,18 +304,6 @@ describe('WAL damage', () => {
 });
 
 describe('WAL preallocation (the active segment zero-filled ahead of its data)', () => {
-  /** Offsets where the records of a segment start, and where the scan stopped. */
-  const frames = (buf: Buffer): { starts: number[]; end: number } => {
-    const starts: number[] = [];
-    let off = 0;
-    for (;;) {
-      const r = readFrame(buf, off);
-      if (r.kind !== 'ok') return { starts, end: off };
-      starts.push(off);
-      off = r.next;
-    }
-  };
-
   it('keeps zeros ahead of the data; a reopen reads them as the clean end and appends over them', async () => {
     const dir = tempDir(after);
     const file = join(dir, segmentName(1));
