@@ -12,6 +12,7 @@
 // abbreviations. prom-client's default `nodejs_active_{handles,requests,resources}_total` gauges
 // are re-exposed as `nodejs_active_{handles,requests,resources}_all` (a gauge must not end in
 // `_total`).
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './fast.js';
 
@@ -411,7 +412,10 @@ export class Metrics {
       registers,
     });
 
-    if (opts.defaultMetrics ?? true) registerDefaultMetrics(registry);
+    if (opts.defaultMetrics ?? true) {
+      registerDefaultMetrics(registry);
+      registerEventLoopBusy(registry, p + 'event_loop_busy_seconds_total');
+    }
   }
 
   // ---------------------------------------------------------------- pull sources
@@ -637,3 +641,23 @@ function registerDefaultMetrics(registry: Registry): void {
   }
 }
 
+
+/**
+ * The time the event loop spent running code rather than waiting for I/O or timers, as a counter:
+ * `rate()` of it is the event loop's utilization (0..1), the figure that says how close a member
+ * is to falling behind. The lag histogram only shows that once it is too late; process CPU also
+ * counts the thread pool and V8's helper threads.
+ */
+function registerEventLoopBusy(registry: Registry, name: string): void {
+  let last = performance.eventLoopUtilization().active;
+  new Counter({
+    name,
+    help: 'Time the event loop spent running callbacks (not waiting); rate() of it is the event loop utilization',
+    registers: [registry],
+    collect() {
+      const active = performance.eventLoopUtilization().active;
+      if (active > last) this.inc((active - last) / 1000);
+      last = active;
+    },
+  });
+}

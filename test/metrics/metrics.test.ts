@@ -59,6 +59,7 @@ const ALL_PLACEMENT_METRICS = [
   'placement_grpc_sessions_open',
   'placement_http_requests_total',
   'placement_http_request_duration_seconds',
+  'placement_event_loop_busy_seconds_total',
 ];
 
 describe('metrics of a busy node', () => {
@@ -204,6 +205,22 @@ describe('metrics of a busy node', () => {
     assert.ok(fams.has('process_cpu_seconds_total'));
     assert.ok(fams.has('nodejs_eventloop_lag_seconds'));
     assert.ok(fams.has('process_resident_memory_bytes'));
+  });
+
+  it('counts the time the event loop spends running code, not waiting', async () => {
+    const busy = async (): Promise<number> => parseExposition(await metrics.registry.metrics()).get('placement_event_loop_busy_seconds_total')!.samples[0]!.value;
+    const before = await busy();
+    const spinStart = performance.now();
+    while (performance.now() - spinStart < 80) {
+      // the loop is busy: nothing else can run
+    }
+    const afterSpin = await busy();
+    assert.ok(afterSpin - before >= 0.075, `80 ms of busy loop counted as ${afterSpin - before} s`);
+    const waitStart = performance.now();
+    await new Promise((r) => setTimeout(r, 200));
+    const waited = (performance.now() - waitStart) / 1000;
+    const afterWait = await busy();
+    assert.ok(afterWait - afterSpin < waited / 2, `a ${waited} s wait counted as ${afterWait - afterSpin} s busy`);
   });
 
   it('re-exposes prom-client\'s *_total gauges under conforming names', () => {
