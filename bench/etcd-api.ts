@@ -13,7 +13,7 @@
 // Then the ratio Placement Center / etcd of every row. The systems run one after the other
 // (BENCH_ORDER, default "etcd,placement"), never at the same time; the VM's speed drifts, so
 // compare ratios from one run, and run it twice with the order swapped before concluding.
-// Options (env): BENCH_SECONDS, BENCH_HISTORY (0 skips the history rows), BENCH_ORDER, BENCH_SRC=1
+// Options (env): BENCH_SECONDS, BENCH_WARMUP (1.5), BENCH_HISTORY (0 skips the history rows), BENCH_ORDER, BENCH_SRC=1
 // (run the nodes from src/ through tsx instead of dist/), BENCH_NODE_ARGS="--flag ..." (extra
 // Node.js/V8 flags for our members, e.g. --trace-gc, whose lines go to each member's log).
 import * as grpc from '@grpc/grpc-js';
@@ -27,6 +27,11 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 1_000_000);
 const ORDER = (process.env.BENCH_ORDER ?? 'etcd,placement').split(',');
 const IN_FLIGHT = 64;
+/**
+ * Seconds of writes (then two thirds of that of reads) before the rows. V8 keeps optimizing our
+ * members' hot paths for ~20 s of load; etcd's Go code needs no warm-up.
+ */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1.5);
 /** Extra Node.js/V8 flags for our members, after the launchers' own (e.g. "--trace-gc"). */
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const KEYS = 10_000;
@@ -87,8 +92,8 @@ async function measure(sys: System): Promise<Result[]> {
   };
   try {
     console.log(`${sys.name}: ${SECONDS} s per row, ${IN_FLIGHT} in flight, 256-byte values\n${header()}`);
-    await drive('warm-up', 16, 1.5, (i) => put(leader, `bench/warm/${i % 1000}`));
-    await drive('warm-up', 16, 1, (i, w) => range(members[w % 3]!, `bench/warm/${i % 1000}`));
+    await drive('warm-up', 16, WARMUP, (i) => put(leader, `bench/warm/${i % 1000}`));
+    await drive('warm-up', 16, (WARMUP * 2) / 3, (i, w) => range(members[w % 3]!, `bench/warm/${i % 1000}`));
     await row('Put', (i) => put(leader, `bench/kv/${i % KEYS}`));
     await row('Range', (i, w) => range(members[w % 3]!, `bench/kv/${i % KEYS}`));
     await row('Range serializable', (i, w) => range(members[w % 3]!, `bench/kv/${i % KEYS}`, { serializable: true }));
