@@ -641,7 +641,6 @@ function registerDefaultMetrics(registry: Registry): void {
   }
 }
 
-
 /**
  * The time the event loop spent running code rather than waiting for I/O or timers, as a counter:
  * `rate()` of it is the event loop's utilization (0..1), the figure that says how close a member
