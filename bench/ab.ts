@@ -9,11 +9,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { startCluster } from '../test/support/cluster.js';
 import { CHANNEL_OPTIONS, put } from './etcd-raw.js';
-import { benchUsesDist, cpuSeconds, drive, keepRawOutput, pct } from './measure.js';
+import { benchUsesDist, cpuSeconds, drive, keepRawOutput } from './measure.js';
+import { median } from './compare-table.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 64);
+/** The rows: Put at 1 in flight and at INFLIGHT. */
+const LEVELS = [1, INFLIGHT];
 
 const variant: Record<string, string> = {};
 for (const a of process.argv.slice(2)) {
@@ -46,7 +49,7 @@ async function side(env: Record<string, string>): Promise<Row[]> {
       // The first writes of a fresh process run through the interpreter: warm both sides alike.
       await drive('warm-up', 4, 2, (i) => put(client, `bench/ab/${i % 1000}`));
       const rows: Row[] = [];
-      for (const inFlight of [1, INFLIGHT]) {
+      for (const inFlight of LEVELS) {
         const pids = c.nodes.map((n) => n.pid);
         const c0 = pids.map(cpuSeconds);
         const r = await drive(`put@${inFlight}`, inFlight, SECONDS, (i) => put(client, `bench/ab/${i % 1000}`));
@@ -65,12 +68,10 @@ async function side(env: Record<string, string>): Promise<Row[]> {
 const raw = keepRawOutput('ab');
 const log = (s: string): void => console.log(s);
 const f = (x: number, d = 0): string => x.toFixed(d);
-const med = (xs: number[]): number => pct([...xs].sort((a, b) => a - b), 50);
 const label = Object.entries(variant)
   .map(([k, v]) => `${k}=${v}`)
   .join(' ');
 log(`A: defaults; B: ${label}; ${ROUNDS} rounds, ${SECONDS} s per row, members from ${benchUsesDist() ? 'dist/' : 'src/ via tsx'}`);
-const levels = [1, INFLIGHT];
 const rounds: { a: Row[]; b: Row[] }[] = [];
 for (let r = 1; r <= ROUNDS; r++) {
   // Alternate which side goes first, so that a drift of the VM's speed does not favour one.
@@ -79,15 +80,15 @@ for (let r = 1; r <= ROUNDS; r++) {
   const y = await side(first === 'a' ? variant : {});
   const round = first === 'a' ? { a: x, b: y } : { a: y, b: x };
   rounds.push(round);
-  for (const [i, level] of levels.entries()) {
+  for (const [i, level] of LEVELS.entries()) {
     const [a, b] = [round.a[i]!, round.b[i]!];
     log(`round ${r} put@${level}: A ${f(a.perSecond)}/s p50 ${f(a.p50, 2)} p99 ${f(a.p99, 2)} ms ${f(a.cpuUs)} µs CPU/write | B ${f(b.perSecond)}/s p50 ${f(b.p50, 2)} p99 ${f(b.p99, 2)} ms ${f(b.cpuUs)} µs | B/A ${f(b.perSecond / a.perSecond, 2)}x`);
   }
 }
 log(`\n== medians of ${ROUNDS} rounds (B: ${label})`);
-for (const [i, level] of levels.entries()) {
-  const col = (s: 'a' | 'b', k: keyof Row): number => med(rounds.map((r) => r[s][i]![k]));
-  const paired = (k: keyof Row): number => med(rounds.map((r) => r.b[i]![k] / r.a[i]![k]));
+for (const [i, level] of LEVELS.entries()) {
+  const col = (s: 'a' | 'b', k: keyof Row): number => median(rounds.map((r) => r[s][i]![k]));
+  const paired = (k: keyof Row): number => median(rounds.map((r) => r.b[i]![k] / r.a[i]![k]));
   log(
     `put@${level}: A ${f(col('a', 'perSecond'))}/s p50 ${f(col('a', 'p50'), 2)} p99 ${f(col('a', 'p99'), 2)} ms ${f(col('a', 'cpuUs'))} µs | ` +
       `B ${f(col('b', 'perSecond'))}/s p50 ${f(col('b', 'p50'), 2)} p99 ${f(col('b', 'p99'), 2)} ms ${f(col('b', 'cpuUs'))} µs | ` +

@@ -27,11 +27,11 @@ import { requireEtcd, startEtcdCluster, type EtcdCluster } from '../test/support
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { PlacementClient } from '../src/client/index.js';
 import { benchUsesDist, cpuSeconds, keepRawOutput, pct } from './measure.js';
+import { median } from './compare-table.js';
 import { leaseTiming } from '../src/lease/timing.js';
 import { OPTIONS } from '../src/config/index.js';
 
 const OPTION_DEFAULT = (key: string): string => OPTIONS.find((o) => o.key === key)!.default!;
-const med = (xs: number[]): number => pct([...xs].sort((a, b) => a - b), 50);
 /** The TTL of the holder-death leases (the minimum TTL rounded up to whole seconds). */
 const HOLDER_TTL_S = 2;
 
@@ -409,7 +409,7 @@ async function main(): Promise<void> {
         ratios.push({ tp: o.perSecond! / e.perSecond!, cpu: o.cpuUsAll! / e.cpuUsAll! });
         console.log(`round ${r} ratio (Placement Center / etcd 3.4): keep-alives/s ${f(ratios[r - 1]!.tp, 2)}x, CPU per keep-alive ${f(ratios[r - 1]!.cpu, 2)}x`);
       }
-      console.log(`median of ${ROUNDS} rounds: keep-alives/s ${f(med(ratios.map((x) => x.tp)), 2)}x, CPU per keep-alive ${f(med(ratios.map((x) => x.cpu)), 2)}x (range ${f(Math.min(...ratios.map((x) => x.tp)), 2)}–${f(Math.max(...ratios.map((x) => x.tp)), 2)}x, ${f(Math.min(...ratios.map((x) => x.cpu)), 2)}–${f(Math.max(...ratios.map((x) => x.cpu)), 2)}x)`);
+      console.log(`median of ${ROUNDS} rounds: keep-alives/s ${f(median(ratios.map((x) => x.tp)), 2)}x, CPU per keep-alive ${f(median(ratios.map((x) => x.cpu)), 2)}x (range ${f(Math.min(...ratios.map((x) => x.tp)), 2)}–${f(Math.max(...ratios.map((x) => x.tp)), 2)}x, ${f(Math.min(...ratios.map((x) => x.cpu)), 2)}–${f(Math.max(...ratios.map((x) => x.cpu)), 2)}x)`);
       PARTS.delete('tp');
     }
     if (PARTS.has('ss') && ROUNDS > 1 && targets.length === 2) {
@@ -429,7 +429,7 @@ async function main(): Promise<void> {
         const x = ratios[r - 1]!;
         console.log(`round ${r} ratio (Placement Center / etcd 3.4): leader ${f(x.leader, 2)}x, busiest follower ${f(x.follower, 2)}x, all members ${f(x.all, 2)}x`);
       }
-      const span = (k: 'leader' | 'follower' | 'all'): string => `${f(med(ratios.map((x) => x[k])), 2)}x (${f(Math.min(...ratios.map((x) => x[k])), 2)}–${f(Math.max(...ratios.map((x) => x[k])), 2)}x)`;
+      const span = (k: 'leader' | 'follower' | 'all'): string => `${f(median(ratios.map((x) => x[k])), 2)}x (${f(Math.min(...ratios.map((x) => x[k])), 2)}–${f(Math.max(...ratios.map((x) => x[k])), 2)}x)`;
       console.log(`median of ${ROUNDS} rounds: leader ${span('leader')}, busiest follower ${span('follower')}, all members ${span('all')}`);
       PARTS.delete('ss');
     }

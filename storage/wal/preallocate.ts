@@ -67,10 +67,6 @@ export class Preallocator {
     this.allocated = fileSize;
   }
 
-  get allocatedBytes(): number {
-    return this.allocated;
-  }
-
   /** The data now ends at `end`: once less than half of `ahead` is left, fill up to `end + ahead`. */
   wrote(end: number): void {
     if (end > this.allocated) this.allocated = end;

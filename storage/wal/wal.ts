@@ -205,8 +205,7 @@ export class Wal {
   ) {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.preallocateBytes = opts.preallocateBytes ?? 0;
-    this.prealloc = new Preallocator(init.fh, this.preallocateBytes, this.segmentBytes, init.fileSize ?? init.size);
-    this.prealloc.wrote(init.size);
+    this.prealloc = this.preallocatorFor(init.fh, init.fileSize ?? init.size, init.size);
     this.observer = opts.observer;
     this.hardState = init.hardState;
     this.durableHardState = init.hardState;
@@ -596,6 +595,13 @@ export class Wal {
   }
 
   /** Seal the active segment and start a new one that begins with the current snapshot marker and hard state. */
+  /** A segment file's preallocation: `fileSize` bytes exist, its data ends at `dataEnd`. */
+  private preallocatorFor(fh: FileHandle, fileSize: number, dataEnd: number): Preallocator {
+    const p = new Preallocator(fh, this.preallocateBytes, this.segmentBytes, fileSize);
+    p.wrote(dataEnd);
+    return p;
+  }
+
   private async rotate(): Promise<void> {
     const seq = this.segments[this.segments.length - 1].seq + 1;
     const header: Buffer[] = [];
@@ -610,8 +616,7 @@ export class Wal {
     const old = this.fh;
     this.fh = fh;
     this.activeSize = (await fh.stat()).size;
-    this.prealloc = new Preallocator(fh, this.preallocateBytes, this.segmentBytes, this.activeSize);
-    this.prealloc.wrote(this.activeSize);
+    this.prealloc = this.preallocatorFor(fh, this.activeSize, this.activeSize);
     this.segments.push({ seq, maxIndex: 0 });
     await writeFileAtomic(join(this.dir, HEAD_FILE), JSON.stringify({ first: this.segments[0].seq, last: seq }));
     await old.close();
