@@ -612,17 +612,26 @@ export class PlacementNode implements AdminBackend, ServingNode {
       this.raft.compact(idx);
     }
     if (this.rejoining && !this.raft.status().rejoining) this.finishRejoin();
+    this.maybeStartSnapshot();
+  }
+
+  private maybeStartSnapshot(): void {
+    if (this.snapshotting || this.stopped) return;
     const due = this.snapshotWanted || this.appliedIndex - this.lastSnapIndex >= this.cfg.snapshotEvery || this.bytesSinceSnapshot >= this.cfg.snapshotBytes;
-    if (!this.snapshotting && due) {
-      this.snapshotting = true;
-      // Started from the apply chain, so that no apply batch is in flight when the state
-      // machine's view is taken; the snapshot is written while applying continues.
-      this.enqueueApply(async () => {
-        void this.takeSnapshot().finally(() => {
-          this.snapshotting = false;
-        });
+    if (!due) return;
+    this.snapshotting = true;
+    // Started from the apply chain, so that no apply batch is in flight when the state
+    // machine's view is taken; the snapshot is written while applying continues.
+    this.enqueueApply(async () => {
+      void this.takeSnapshot().then((taken) => {
+        this.snapshotting = false;
+        // The entries applied while this one was written may have made the next one due. Check
+        // now: on an idle member no further Ready would come to check it (a single member has
+        // no heartbeats), and its log would stay uncompacted until the next write. Not after a
+        // failure: that would retry at once, in a loop; the next Ready retries it.
+        if (taken) this.maybeStartSnapshot();
       });
-    }
+    });
   }
 
   private onSoftState(leader: number, role: Role): void {
@@ -841,7 +850,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   /** Must be called when no apply batch is in flight (from the apply chain): the state machine's
    *  view is taken synchronously, at exactly `appliedIndex`. */
-  private async takeSnapshot(): Promise<void> {
+  private async takeSnapshot(): Promise<boolean> {
     const index = this.appliedIndex;
     this.bytesSinceSnapshot = 0;
     this.snapshotWanted = false;
@@ -874,8 +883,10 @@ export class PlacementNode implements AdminBackend, ServingNode {
         await this.wal.compact(compactTo);
       }
       this.log.info({ index: info.meta.index, bytes: info.size, ms: Date.now() - t0, compactedTo: compactTo }, 'snapshot taken');
+      return true;
     } catch (err) {
       this.log.error({ err: (err as Error).message, index }, 'snapshot failed');
+      return false;
     }
   }
 
