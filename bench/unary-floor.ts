@@ -22,6 +22,7 @@ import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { call, CHANNEL_OPTIONS, type Encoder } from './etcd-raw.js';
 import { drive, keepRawOutput } from './measure.js';
+import { ask, reportToParent } from './server-child.js';
 import { encodeFrame, FrameDecoder } from '../src/grpc/h2/framing.js';
 import { statusTrailers } from '../src/grpc/h2/status.js';
 import type { GrpcWireError } from '../src/grpc/h2/errors.js';
@@ -124,23 +125,10 @@ async function h2Server(): Promise<number> {
 
 async function server(variant: Variant): Promise<void> {
   const port = variant === 'h2' ? await h2Server() : await grpcJsServer(variant);
-  process.on('message', (m: string) => {
-    if (m === 'cpu') {
-      const u = process.cpuUsage();
-      process.send!({ cpu: u.user + u.system });
-    }
-  });
-  process.send!({ port });
+  reportToParent(port);
 }
 
 // ---------------------------------------------------------------- driver
-
-function ask<T>(child: ChildProcess, msg: string | null): Promise<T> {
-  return new Promise((r) => {
-    child.once('message', (m) => r(m as T));
-    if (msg !== null) child.send(msg);
-  });
-}
 
 interface Row {
   variant: Variant;

@@ -32,6 +32,7 @@ import { ETCD_LEASE_NOT_FOUND, ETCD_LEASE_TTL_TOO_LARGE, etcdError, toEtcdLeaseE
 import { headerFiller } from './header.js';
 import { decodeGrant, decodeId, decodeTimeToLive, encodeKeepAliveResponse, type GrantRequest, type IdRequest, type TimeToLiveRequest, type WireId } from './lease-wire.js';
 import type { EtcdNode } from './node.js';
+import { messageWriter } from '../../grpc/stream-writer.js';
 
 /** etcd's lease.MaxLeaseTTL, in seconds. */
 export const ETCD_MAX_LEASE_TTL_S = 9_000_000_000;
@@ -145,6 +146,8 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
       return;
     }
     streams.add(call);
+    // The keep-alives one renewal answers leave together (src/grpc/stream-writer.ts).
+    const send = messageWriter(call);
     let inFlight = 0;
     let ended = false;
     let failed = false;
@@ -169,14 +172,14 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
       }
       const now = ops.keepAliveNow(req, Date.now());
       if (now) {
-        if (!call.cancelled) call.write(now);
+        if (!call.cancelled) send(now);
         return;
       }
       inFlight++;
       node.track(ops.keepAlive(req)).then(
         (rep) => {
           inFlight--;
-          if (!failed && !call.cancelled) call.write(rep);
+          if (!failed && !call.cancelled) send(rep);
           if (ended && inFlight === 0) finish();
         },
         (err: unknown) => {

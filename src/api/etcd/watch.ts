@@ -36,6 +36,7 @@ import type { HeaderFiller } from './header.js';
 import { watchCreateRefusal } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES } from './wire.js';
 import { encodeEvents, encodeSplicedEvents, encodeWatchResponse, wireBaseSize, wireEventSize, type WireEvent, type WireHeader, type WireResponse } from './watch-wire.js';
+import { messageWriter, type MessageWriter } from '../../grpc/stream-writer.js';
 
 /** etcd's limit of a response before it is fragmented: --max-request-bytes plus gRPC overhead. */
 export const DEFAULT_MAX_WATCH_RESPONSE_BYTES = DEFAULT_MAX_REQUEST_BYTES + GRPC_OVERHEAD_BYTES;
@@ -181,6 +182,8 @@ class WatchCall implements WatchSink {
   private queueHead = 0;
   /** The queued events of a watcher that later batches may join (no control response behind them). */
   private readonly mergeable = new Map<Watcher, PendingEvents>();
+  /** A revision's responses to this stream's watchers leave together (src/grpc/stream-writer.ts). */
+  private readonly send: MessageWriter<Buffer>;
 
   constructor(
     private readonly call: Call,
@@ -191,6 +194,7 @@ class WatchCall implements WatchSink {
     private readonly onEnd: () => void,
     private readonly log?: Logger,
   ) {
+    this.send = messageWriter(call);
     this.stream = hub.openStream(this);
     call.on('data', (req: Maybe<WatchRequest>) => this.onRequest(req));
     // The client is done sending: the stream ends (etcd keeps it until the client cancels; our
@@ -395,7 +399,7 @@ class WatchCall implements WatchSink {
     if (this.ended) return;
     this.inFlight++;
     try {
-      this.call.write(bytes, () => {
+      this.send(bytes, () => {
         this.inFlight--;
         done?.();
         this.pump();
