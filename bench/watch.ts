@@ -7,10 +7,10 @@
 //   time; every event at every watcher is a sample; p50/p99 with 1, 100 and 1,000 watchers.
 // - throughput at 1,000 watchers: writes as fast as 16 writers go; events delivered/s.
 // - node CPU (user+sys of all members) per delivered event, and RSS per member at the end.
-// Each system is warmed up first the same way (BENCH_WARMUP seconds of writes with a watcher on
-// every member; see warmUp).
+// Each system is warmed up first the same way (BENCH_WARMUP seconds of writes with ten watchers
+// on every member; see warmUp).
 // Writes are etcd KV/Put calls to the leader on both systems (the same bytes, the same client).
-// Options (env): BENCH_SECONDS (5), BENCH_WARMUP (3), BENCH_WATCHERS
+// Options (env): BENCH_SECONDS (5), BENCH_WARMUP (15), BENCH_WATCHERS
 // (1,100,1000), BENCH_RATE (200), BENCH_SYSTEMS (etcd,placement: which to run, e.g. only ours while
 // profiling), BENCH_NODE_ARGS (extra Node.js flags for our members, e.g. "--cpu-prof
 // --cpu-prof-dir=/tmp/prof"), BENCH_SRC=1 (run src/ through tsx even when dist/ is built).
@@ -24,7 +24,7 @@ import { benchUsesDist, cpuSeconds, keepRawOutput, pct, rssMiB } from './measure
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_WATCHERS ?? '1,100,1000').split(',').map(Number);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
-const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 15);
 const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'etcd,placement').split(',');
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
@@ -184,13 +184,17 @@ async function measure(sys: System, w: number, phase: 'paced' | 'flood'): Promis
 }
 
 /**
- * The same for both systems before anything is measured: a watcher on every member, 16 writers
- * for WARMUP seconds. A fresh Node.js process runs its first few hundred requests through the
- * interpreter and its first optimizing compiles (the first ~30 paced writes took 5-23 ms instead of
- * ~3), which is start-up, not the steady state the rows compare; etcd's compiled code has none.
+ * The same for both systems before anything is measured: ten watchers on every member (one
+ * stream each, so a revision fans out within a stream as in the rows), 16 writers for WARMUP
+ * seconds. A fresh Node.js process runs its first few hundred requests through the interpreter
+ * and keeps compiling for many seconds more (the first ~30 paced writes took 5-23 ms instead of
+ * ~3; on a follower the optimizing compiler still took 15% of its CPU 15 s in), which is
+ * start-up, not the steady state the rows compare; etcd's compiled code has none. Same hour,
+ * 2026-12-05: with 3 s of warm-up the paced rows' p99 at 1 watcher was 6.41x etcd's, with 15 s
+ * 2.29x.
  */
 async function warmUp(sys: System): Promise<void> {
-  const close = await openWatchers(sys, 'bw/warm-up/', sys.members.length, () => undefined, () => undefined);
+  const close = await openWatchers(sys, 'bw/warm-up/', 10 * sys.members.length, () => undefined, () => undefined);
   const end = performance.now() + WARMUP * 1000;
   let i = 0;
   await Promise.all(
@@ -211,7 +215,7 @@ async function main(): Promise<void> {
   keepRawOutput('watch');
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   const version = requireEtcd();
-  console.log(`bench:watch — ${version} vs Placement Center, 3 members each; ${SECONDS} s per measurement, paced ${RATE} writes/s\n`);
+  console.log(`bench:watch — ${version} vs Placement Center, 3 members each; ${SECONDS} s per measurement, paced ${RATE} writes/s, ${WARMUP} s of warm-up on each system\n`);
   console.log(`${'system'.padEnd(10)} ${'phase'.padEnd(6)} ${'watchers'.padStart(8)} ${'writes'.padStart(7)} ${'events'.padStart(9)} ${'events/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'node µs/event'.padStart(12)} ${'ev/resp'.padStart(8)}`);
   const rows: Row[] = [];
   const starts = [...(SYSTEMS.includes('etcd') ? [startEtcd] : []), ...(SYSTEMS.includes('placement') ? [startOurs] : [])];
