@@ -616,7 +616,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   private maybeStartSnapshot(): void {
-    if (this.snapshotting || this.stopped) return;
+    // Not from a state machine found damaged (or being rebuilt): its view is not to be trusted.
+    if (this.snapshotting || this.stopped || this.paused || this.smHealth.fault !== null) return;
     const due = this.snapshotWanted || this.appliedIndex - this.lastSnapIndex >= this.cfg.snapshotEvery || this.bytesSinceSnapshot >= this.cfg.snapshotBytes;
     if (!due) return;
     this.snapshotting = true;
@@ -697,6 +698,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.reads.onApplied(this.appliedIndex);
     this.leases.applied(this.appliedIndex);
     listener?.applied(events, revision);
+    // Applying runs behind the driver loop: the batch that makes a snapshot due may finish after
+    // the loop's last check, and an idle member has no next Ready to check again.
+    this.maybeStartSnapshot();
   }
 
   /** The one listener of applied batches (the watch hub). */

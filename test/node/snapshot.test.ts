@@ -129,7 +129,7 @@ describe('a snapshot that comes due while another is written', () => {
     const leader = await c.waitForLeader();
     const kv = kvClient(c.node(leader).grpcAddress);
     try {
-      for (let round = 0; round < 5; round++) {
+      for (let round = 0; round < 12; round++) {
         await writeLate(kv, 200, 64);
         const st = await poll(async () => {
           const s = await c.status(leader);
