@@ -141,10 +141,11 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
 }
 
 /**
- * Responses a call holds in grpc-js at once. Each goes out as its own write, one after the other;
- * while they do, a watcher's next batches wait here and are merged into one response, so a busy
- * stream sends fewer, larger responses (etcd's watch stream does the same with its bounded
- * channel) instead of queueing one small response per watcher per batch.
+ * Responses a call has handed to HTTP/2 and that are not written yet (those handed over in one
+ * turn leave together: src/grpc/stream-writer.ts). While this many wait, a watcher's next batches
+ * wait here and are merged into one response, so a busy stream sends fewer, larger responses
+ * (etcd's watch stream does the same with its bounded channel) instead of queueing one small
+ * response per watcher per batch.
  */
 const MAX_IN_FLIGHT = 16;
 
