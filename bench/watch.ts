@@ -10,7 +10,8 @@
 // Each system is warmed up first the same way (BENCH_WARMUP seconds of writes with ten watchers
 // on every member; see warmUp).
 // Writes are etcd KV/Put calls to the leader on both systems (the same bytes, the same client).
-// Options (env): BENCH_SECONDS (5), BENCH_WARMUP (15), BENCH_WATCHERS
+// Options (env): BENCH_ROUNDS (1; more: the rows measured in rounds alternating the systems'
+// order, each row's ratio per round and their median), BENCH_SECONDS (5), BENCH_WARMUP (15), BENCH_WATCHERS
 // (1,100,1000), BENCH_RATE (200), BENCH_SYSTEMS (etcd,placement: which to run, e.g. only ours while
 // profiling), BENCH_NODE_ARGS (extra Node.js flags for our members, e.g. "--cpu-prof
 // --cpu-prof-dir=/tmp/prof"), BENCH_SRC=1 (run src/ through tsx even when dist/ is built).
@@ -20,6 +21,7 @@ import { decodeWatchResponse } from '../src/client/watch-decode.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
 import { startCluster } from '../test/support/cluster.js';
 import { benchUsesDist, cpuSeconds, keepRawOutput, pct, rssMiB } from './measure.js';
+import { median } from './compare-table.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEVELS = (process.env.BENCH_WATCHERS ?? '1,100,1000').split(',').map(Number);
@@ -27,6 +29,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 200);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 15);
 const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'etcd,placement').split(',');
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 
 interface System {
   name: string;
@@ -36,6 +39,7 @@ interface System {
 }
 
 interface Row {
+  round?: number;
   system: string;
   watchers: number;
   phase: string;
@@ -207,42 +211,65 @@ async function warmUp(sys: System): Promise<void> {
 
 function print(r: Row): void {
   console.log(
-    `${r.system.padEnd(10)} ${r.phase.padEnd(6)} ${String(r.watchers).padStart(8)} ${String(r.writes).padStart(7)} ${String(r.events).padStart(9)} ${(r.events / r.seconds).toFixed(0).padStart(10)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.nodeCpuUsPerEvent.toFixed(1).padStart(12)} ${(r.events / r.responses).toFixed(1).padStart(8)}`,
+    `${String(r.round ?? 1).padStart(5)} ${r.system.padEnd(10)} ${r.phase.padEnd(6)} ${String(r.watchers).padStart(8)} ${String(r.writes).padStart(7)} ${String(r.events).padStart(9)} ${(r.events / r.seconds).toFixed(0).padStart(10)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.nodeCpuUsPerEvent.toFixed(1).padStart(12)} ${(r.events / r.responses).toFixed(1).padStart(8)}`,
   );
+}
+
+function ratioOf(r: Row, e: Row): { p50: number; p99: number; rate: number; cpu: number } {
+  return { p50: r.p50 / e.p50, p99: r.p99 / e.p99, rate: r.events / r.seconds / (e.events / e.seconds), cpu: r.nodeCpuUsPerEvent / e.nodeCpuUsPerEvent };
+}
+
+function spread(xs: number[]): string {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length === 1 ? `×${s[0]!.toFixed(2)}` : `×${median(s).toFixed(2)} (${s[0]!.toFixed(2)}–${s[s.length - 1]!.toFixed(2)})`;
 }
 
 async function main(): Promise<void> {
   keepRawOutput('watch');
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
   const version = requireEtcd();
-  console.log(`bench:watch — ${version} vs Placement Center, 3 members each; ${SECONDS} s per measurement, paced ${RATE} writes/s, ${WARMUP} s of warm-up on each system\n`);
-  console.log(`${'system'.padEnd(10)} ${'phase'.padEnd(6)} ${'watchers'.padStart(8)} ${'writes'.padStart(7)} ${'events'.padStart(9)} ${'events/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'node µs/event'.padStart(12)} ${'ev/resp'.padStart(8)}`);
+  console.log(`bench:watch — ${version} vs Placement Center, 3 members each; ${SECONDS} s per measurement, paced ${RATE} writes/s, ${WARMUP} s of warm-up on each system, ${ROUNDS} round(s)\n`);
+  console.log(`${'round'.padStart(5)} ${'system'.padEnd(10)} ${'phase'.padEnd(6)} ${'watchers'.padStart(8)} ${'writes'.padStart(7)} ${'events'.padStart(9)} ${'events/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'node µs/event'.padStart(12)} ${'ev/resp'.padStart(8)}`);
   const rows: Row[] = [];
   const starts = [...(SYSTEMS.includes('etcd') ? [startEtcd] : []), ...(SYSTEMS.includes('placement') ? [startOurs] : [])];
-  for (const start of starts) {
-    const sys = await start();
-    try {
+  const systems: System[] = [];
+  try {
+    for (const start of starts) {
+      const sys = await start();
+      systems.push(sys);
       await warmUp(sys);
-      for (const w of LEVELS) {
-        const r = await measure(sys, w, 'paced');
+    }
+    // Rounds alternate the systems' order: the machine's speed moves within minutes, and a
+    // ratio is only fair between measurements taken close together.
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 === 1 ? systems : [...systems].reverse();
+      for (const sys of order) {
+        for (const w of LEVELS) {
+          const r = { ...(await measure(sys, w, 'paced')), round };
+          rows.push(r);
+          print(r);
+        }
+        const r = { ...(await measure(sys, Math.max(...LEVELS), 'flood')), round };
         rows.push(r);
         print(r);
       }
-      const top = Math.max(...LEVELS);
-      const r = await measure(sys, top, 'flood');
-      rows.push(r);
-      print(r);
-      console.log(`${sys.name}: RSS per member (MiB): ${sys.members.map((m) => rssMiB(m.pid)).join(', ')}`);
-    } finally {
-      await sys.stop();
     }
+    for (const sys of systems) console.log(`${sys.name}: RSS per member (MiB): ${sys.members.map((m) => rssMiB(m.pid)).join(', ')}`);
+  } finally {
+    for (const sys of systems) await sys.stop();
   }
-  console.log('\nratios (placement / etcd; latency and CPU: lower is better, events/s: higher is better)');
-  for (const r of rows.filter((x) => x.system === 'placement')) {
-    const e = rows.find((x) => x.system !== 'placement' && x.watchers === r.watchers && x.phase === r.phase);
-    if (!e) continue;
+  console.log(`\nratios (placement / etcd, per round; ${ROUNDS > 1 ? 'median (min–max) of the rounds; ' : ''}latency and CPU: lower is better, events/s: higher is better)`);
+  for (const r of rows.filter((x) => x.system === 'placement' && x.round === 1)) {
+    const per = rows
+      .filter((x) => x.system === 'placement' && x.phase === r.phase && x.watchers === r.watchers)
+      .map((o) => {
+        const e = rows.find((x) => x.system !== 'placement' && x.round === o.round && x.watchers === o.watchers && x.phase === o.phase);
+        return e ? ratioOf(o, e) : null;
+      })
+      .filter((x) => x !== null);
+    if (per.length === 0) continue;
     console.log(
-      `${r.phase.padEnd(6)} ${String(r.watchers).padStart(5)} watchers: p50 ×${(r.p50 / e.p50).toFixed(2)}, p99 ×${(r.p99 / e.p99).toFixed(2)}, events/s ×${(r.events / r.seconds / (e.events / e.seconds)).toFixed(2)}, node CPU/event ×${(r.nodeCpuUsPerEvent / e.nodeCpuUsPerEvent).toFixed(2)}`,
+      `${r.phase.padEnd(6)} ${String(r.watchers).padStart(5)} watchers: p50 ${spread(per.map((x) => x.p50))}, p99 ${spread(per.map((x) => x.p99))}, events/s ${spread(per.map((x) => x.rate))}, node CPU/event ${spread(per.map((x) => x.cpu))}`,
     );
   }
 }
