@@ -15,19 +15,43 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, freePorts, portFree } from '../support/cluster.js';
+import { REPO_ROOT, portFree } from '../support/cluster.js';
 import { runCtl } from '../cli/support/run-ctl.js';
 
 type Mode = 'ctrl-c in a terminal' | 'SIGINT to npm' | 'SIGTERM to npm' | 'SIGTERM to the start script' | 'npm killed (SIGKILL)';
 
+// Blocks of six ports come from below freePorts' range (test/support/cluster.ts walks 10000 up
+// to the ephemeral range in every test process): the nodes bind them a second or more after they
+// were found free, and a block that other test files may be handing out meanwhile was once taken
+// from under a node in CI (it exited at start-up before a leader was elected).
+const BLOCK_LOW = 6000;
+const BLOCK_HIGH = 9978;
+let blockCursor = BLOCK_LOW + ((process.pid * 31) % Math.floor((BLOCK_HIGH - BLOCK_LOW) / 30)) * 30;
+
 /** A base port N whose six ports (N, N+1, N+10, N+11, N+20, N+21) are free now. */
 async function freeBase(): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const [p] = (await freePorts(1)) as [number];
+  for (let i = 0; i < 200; i++) {
+    const p = blockCursor;
+    blockCursor = blockCursor + 30 > BLOCK_HIGH ? BLOCK_LOW : blockCursor + 30;
     const ports = [p, p + 1, p + 10, p + 11, p + 20, p + 21];
     if ((await Promise.all(ports.map(portFree))).every(Boolean)) return p;
   }
-  throw new Error('no free block of ports');
+  throw new Error(`no free block of ports in ${BLOCK_LOW}-${BLOCK_HIGH + 21}`);
+}
+
+/** The last lines of each node's log, for a failure's message (the data root is removed after). */
+function nodeLogTails(dataRoot: string): string {
+  return [1, 2, 3]
+    .map((id) => {
+      let text = '';
+      try {
+        text = readFileSync(join(dataRoot, `node-${id}.log`), 'utf8');
+      } catch (e) {
+        text = `(no log: ${(e as Error).message})`;
+      }
+      return `--- node-${id}.log (last lines)\n${text.trimEnd().split('\n').slice(-15).join('\n')}`;
+    })
+    .join('\n');
 }
 
 /** Resolves with the connect error code ('ECONNREFUSED' when nothing listens), or 'connected'. */
@@ -109,7 +133,9 @@ async function runAndStop(mode: Mode): Promise<void> {
       pids.push(p);
       leftovers.add(p);
     }
-    await waitFor(child, () => out, /leader: node \d/, 'a leader', 60_000);
+    await waitFor(child, () => out, /leader: node \d/, 'a leader', 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${nodeLogTails(dataRoot)}`);
+    });
     for (const p of ports) assert.equal(await probe(p), 'connected', `port ${p} listens while the cluster runs`);
     // The dashboard (built into dist/ui/ by npm ci's prepare) is served by every node.
     for (const p of [base, base + 10, base + 20]) {
