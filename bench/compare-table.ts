@@ -64,6 +64,12 @@ export function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** "min / median / max" of per-round figures, each with `digits` decimals. */
+export function minMedianMax(xs: number[], digits: number): string {
+  const s = [...xs].sort((a, b) => a - b);
+  return `${s[0]!.toFixed(digits)} / ${median(s).toFixed(digits)} / ${s[s.length - 1]!.toFixed(digits)}`;
+}
+
 export interface TargetResult {
   what: string;
   target: string;

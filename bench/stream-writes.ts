@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS } from './etcd-raw.js';
 import { keepRawOutput } from './measure.js';
 import { ask, reportToParent } from './server-child.js';
-import { median } from './compare-table.js';
+import { minMedianMax as spread } from './compare-table.js';
 import { messageWriter } from '../src/grpc/stream-writer.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -116,11 +116,6 @@ async function measureMode(mode: Mode, round: number): Promise<Row[]> {
     child.kill('SIGKILL');
   }
   return rows;
-}
-
-function spread(xs: number[], digits: number): string {
-  const s = [...xs].sort((a, b) => a - b);
-  return `${s[0]!.toFixed(digits)} / ${median(s).toFixed(digits)} / ${s[s.length - 1]!.toFixed(digits)}`;
 }
 
 async function main(): Promise<void> {

@@ -23,6 +23,7 @@ import * as grpc from '@grpc/grpc-js';
 import { call, CHANNEL_OPTIONS, type Encoder } from './etcd-raw.js';
 import { drive, keepRawOutput } from './measure.js';
 import { ask, reportToParent } from './server-child.js';
+import { minMedianMax as spread } from './compare-table.js';
 import { encodeFrame, FrameDecoder } from '../src/grpc/h2/framing.js';
 import { statusTrailers } from '../src/grpc/h2/status.js';
 import type { GrpcWireError } from '../src/grpc/h2/errors.js';
@@ -159,11 +160,6 @@ async function measureVariant(variant: Variant, round: number): Promise<Row[]> {
     child.kill('SIGKILL');
   }
   return rows;
-}
-
-function spread(xs: number[], digits: number): string {
-  const s = [...xs].sort((a, b) => a - b);
-  return `${s[0]!.toFixed(digits)} / ${s[Math.floor(s.length / 2)]!.toFixed(digits)} / ${s[s.length - 1]!.toFixed(digits)}`;
 }
 
 async function main(): Promise<void> {

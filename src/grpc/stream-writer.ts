@@ -24,15 +24,20 @@ type ServerStream<T> = grpc.ServerWritableStream<unknown, T> | grpc.ServerDuplex
 
 const noop = (): void => undefined;
 
-export function messageWriter<T>(stream: ServerStream<T>): MessageWriter<T> {
+/** The grpc-js call under the stream object, or null when it does not have the expected shape. */
+function callUnderneath(stream: ServerStream<unknown>): CallUnderneath | null {
   const inner = (stream as unknown as { call?: Partial<CallUnderneath> }).call;
-  if (!inner || typeof inner.sendMessage !== 'function') {
+  return inner && typeof inner.sendMessage === 'function' ? (inner as CallUnderneath) : null;
+}
+
+export function messageWriter<T>(stream: ServerStream<T>): MessageWriter<T> {
+  const call = callUnderneath(stream);
+  if (!call) {
     // Not the grpc-js shape this was written against: the Duplex, one message at a time.
     return (message, done) => {
       stream.write(message, done);
     };
   }
-  const call = inner as CallUnderneath;
   return (message, done) => {
     // After end() the HTTP/2 stream takes no more data (a write would be an error on it).
     if (stream.writableEnded || stream.destroyed) return;
@@ -42,6 +47,5 @@ export function messageWriter<T>(stream: ServerStream<T>): MessageWriter<T> {
 
 /** Whether `messageWriter` bypasses the Duplex for this stream (for tests). */
 export function writesDirectly(stream: ServerStream<unknown>): boolean {
-  const inner = (stream as unknown as { call?: Partial<CallUnderneath> }).call;
-  return !!inner && typeof inner.sendMessage === 'function';
+  return callUnderneath(stream) !== null;
 }
