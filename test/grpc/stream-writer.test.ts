@@ -120,9 +120,17 @@ test('64 messages written in one turn leave in a few socket writes (through the 
       call.write(request(64, mode, false));
     });
   await turn('direct'); // the connection's first exchange (headers, window updates)
-  const duplex = await turn('duplex');
-  const direct = await turn('direct');
-  console.log(`# socket writes for one turn of 64 messages: Duplex ${duplex}, direct ${direct}`);
+  // syscw counts every write of this process (the test runner's reports too): the fewest of five
+  // turns each is what the turn itself took. A loaded CI machine once added 20 to a single turn.
+  const duplexTurns: number[] = [];
+  const directTurns: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    duplexTurns.push(await turn('duplex'));
+    directTurns.push(await turn('direct'));
+  }
+  const duplex = Math.min(...duplexTurns);
+  const direct = Math.min(...directTurns);
+  console.log(`# socket writes for one turn of 64 messages (5 turns each): Duplex ${duplexTurns.join(', ')}; direct ${directTurns.join(', ')}`);
   assert.ok(duplex >= 64, `through the Duplex each message is a write of its own (${duplex})`);
   assert.ok(direct <= 8, `direct: ${direct} writes for 64 messages`);
   call.end();
