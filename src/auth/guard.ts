@@ -16,6 +16,7 @@ import { bearer, denial, grpcIdentity, guardUnary } from './grpc-unary.js';
 import { runAsCaller } from './context.js';
 import { KV_GUARDED } from './kv-guard.js';
 import { refuseWatchCreate } from '../api/etcd/permissions.js';
+import { messageLimits, serveUnaryDirectly } from '../grpc/h2/direct-unary.js';
 import { grpcDecision, httpDecision, httpDecisions, sessionOpNeed, type HttpDecisionOptions } from './decisions.js';
 
 const SESSION = '/placement.v1.KvService/Session';
@@ -30,9 +31,12 @@ function deny(call: grpc.ServerInterceptingCallInterface, e: AuthError, path = '
  * check as they are registered (grpc-unary.ts: cheaper than an interceptor, which grpc-js runs
  * around every call); the interceptor judges the streams and lets the wrapped paths through.
  */
-export function guardedGrpcServer(options: grpc.ServerOptions, a: Authenticator): grpc.Server {
+export function guardedGrpcServer(options: grpc.ServerOptions, a: Authenticator, opts: { directUnary?: boolean } = {}): grpc.Server {
   const wrapped = new Set<string>();
   const server = new grpc.Server({ ...options, interceptors: [grpcAuthInterceptor(a, wrapped)] });
+  // Hooked before the override below, so that the direct path serves the guarded handler that
+  // grpc-js is given (src/grpc/h2/direct-unary.ts).
+  if (opts.directUnary) serveUnaryDirectly(server, messageLimits(options));
   // Server.register is where addService (and anything else) hands grpc-js a handler, with its type.
   const register = server.register.bind(server) as (name: string, handler: unknown, ...rest: unknown[]) => boolean;
   (server as unknown as { register: typeof register }).register = (name, handler, serialize, deserialize, type) => {

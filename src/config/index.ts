@@ -31,6 +31,8 @@ export interface NodeConfig {
   snapshotCatchupEntries: number;
   /** Keep the WAL's active segment zero-filled this far ahead of its data (0: off). */
   walPreallocateBytes: number;
+  /** Unary gRPC calls on the client port answered from their HTTP/2 stream (src/grpc/h2/direct-unary.ts), not through grpc-js. */
+  grpcDirectUnary: boolean;
   maxKeyBytes: number;
   maxValueBytes: number;
   requestTimeoutMs: number;
@@ -191,6 +193,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'certFile', flag: '--cert-file', env: 'PLACEMENT_CERT_FILE', arg: '<file>', help: 'TLS certificate (PEM) of the client gRPC port and the admin HTTP port: turns TLS on there; reloaded when the file changes' },
   { key: 'keyFile', flag: '--key-file', env: 'PLACEMENT_KEY_FILE', arg: '<file>', help: 'private key (PEM) of --cert-file' },
   { key: 'trustedCaFile', flag: '--trusted-ca-file', env: 'PLACEMENT_TRUSTED_CA_FILE', arg: '<file>', help: 'CA bundle (PEM) client certificates must chain to (with --client-cert-auth)' },
+  { key: 'grpcDirectUnary', flag: '--grpc-direct-unary', env: 'PLACEMENT_GRPC_DIRECT_UNARY', arg: '[bool]', help: 'answer unary gRPC calls on the client port straight from their HTTP/2 stream instead of through grpc-js (streams always use grpc-js)', default: 'true' },
   { key: 'clientCertAuth', flag: '--client-cert-auth', env: 'PLACEMENT_CLIENT_CERT_AUTH', arg: '[bool]', help: 'clients must present a certificate from --trusted-ca-file; its CN names the caller', default: 'false' },
   { key: 'httpTls', flag: '--http-tls', env: 'PLACEMENT_HTTP_TLS', arg: '<mode>', help: 'admin HTTP: "client" (the client port\'s TLS settings), "no-client-cert" (HTTPS, no client certificate asked: for probes and scrapers), "off" (plain HTTP)', default: 'client' },
   { key: 'peerListen', flag: '--peer-listen', env: 'PLACEMENT_PEER_LISTEN', arg: '<host:port>', help: 'separate gRPC address for peer traffic, with its own TLS settings (default: peers share --listen and its TLS)' },
@@ -271,6 +274,7 @@ const schema = z
     certFile: z.string(),
     keyFile: z.string(),
     trustedCaFile: z.string(),
+    grpcDirectUnary: bool,
     clientCertAuth: bool,
     httpTls: z.enum(['client', 'no-client-cert', 'off']),
     peerListen: z.union([z.literal(''), hostPort]),

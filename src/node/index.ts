@@ -105,7 +105,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     tokens: new TokenIssuer(security.authTokenKey, cfg.authTokenTtlMs ?? 300_000),
     clientCertAuth: cfg.clientCertAuth,
   });
-  const server = guardedGrpcServer(serverOptions, authn);
+  const server = guardedGrpcServer(serverOptions, authn, { directUnary: cfg.grpcDirectUnary });
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);

@@ -3,13 +3,15 @@
 // runtime applies to the very next call; with auth off the handler still runs as its caller (an
 // anonymous caller stamped with the auth revision, never "the cluster itself", which the
 // apply-time re-check would let through); open methods run untouched; streams are still judged
-// by the interceptor.
+// by the interceptor. All of it with unary calls through grpc-js and answered directly from their
+// HTTP/2 stream (src/grpc/h2/direct-unary.ts, the node's default).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Authenticator } from '../../src/auth/authenticator.js';
 import { currentCaller } from '../../src/auth/context.js';
 import { guardedGrpcServer } from '../../src/auth/guard.js';
+import { isDirectCall } from '../../src/grpc/h2/direct-unary.js';
 import { TokenIssuer } from '../../src/auth/tokens.js';
 import type { CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import type { AuthSnapshot } from '../../storage/index.js';
@@ -30,15 +32,16 @@ interface Call {
   details: string;
 }
 
-test('unary calls are judged in their handler: auth toggled at runtime applies to the next call, callers are always stamped', { timeout: 30_000 }, async () => {
+for (const directUnary of [false, true]) test(`unary calls are judged in their handler: auth toggled at runtime applies to the next call, callers are always stamped${directUnary ? ' (answered directly)' : ''}`, { timeout: 30_000 }, async () => {
   let state: AuthSnapshot = { enabled: false, revision: 5, users: new Map(), roles: new Map() };
   const authn = new Authenticator({ auth: () => state, tokens: new TokenIssuer(new Uint8Array(32), 60_000), clientCertAuth: false });
   const seen: Array<{ method: string; caller: CommandCaller | undefined }> = [];
-  const unary = (method: string) => (_c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>): void => {
+  const unary = (method: string) => (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>): void => {
+    assert.equal(isDirectCall(c), directUnary, `${method}: answered ${directUnary ? 'directly' : 'by grpc-js'}`);
     seen.push({ method, caller: currentCaller() });
     cb(null, Buffer.from('ok'));
   };
-  const server = guardedGrpcServer({}, authn);
+  const server = guardedGrpcServer({}, authn, { directUnary });
   server.addService(SERVICE, {
     probe: unary('probe'),
     defrag: unary('defrag'),

@@ -26,6 +26,7 @@ describe('config', () => {
     assert.equal(c.clusterId, 'placement');
     assert.equal(c.plantedBug, '');
     assert.equal(c.walPreallocateBytes, 4 * 1024 * 1024);
+    assert.equal(c.grpcDirectUnary, true);
   });
 
   it('uses precedence flag > env > file > default', () => {

@@ -1,0 +1,304 @@
+// Unary calls served straight from their HTTP/2 stream, beside grpc-js.
+//
+// Every etcd client makes one unary call per request, and grpc-js spends more per unary call than
+// the call needs: an intercepting-call object, a stream decoder, a Metadata round trip, a
+// listener object and closures per event, a Duplex per call (bench:unary-floor: a minimal server
+// on node:http2 costs 0.6-0.8x grpc-js's server CPU per call). So on the client port the unary
+// methods are answered here, from the same node:http2 server that grpc-js created and with the
+// handler grpc-js was given (auth, metrics and the services' own wrappers included): grpc-js keeps
+// the sessions (keepalive, idle and age limits, graceful shutdown), every stream method, and every
+// call this module does not take (not POST, not a gRPC content type, a compressed request, a bad
+// grpc-timeout, an unknown method), which it answers exactly as before.
+//
+// What a handler sees is the part of grpc-js's ServerUnaryCall our handlers use: request,
+// metadata, getDeadline, getPeer, getAuthContext, getPath, cancelled and its 'cancelled' event,
+// sendMetadata. The wire behaviour follows grpc-js's: the same response headers, one message,
+// the status in trailers (or a trailers-only response for an error before any message),
+// RESOURCE_EXHAUSTED beyond the message size limits, DEADLINE_EXCEEDED when the caller's deadline
+// passes first, INTERNAL for a unary call without exactly one message.
+//
+// The hook uses two grpc-js members that are not in its typings: Server.register (already the
+// place auth wraps unary handlers, guard.ts) and Server.createHttp2Server, whose 'stream' listener
+// is grpc-js's dispatcher. If either is missing or shaped otherwise, nothing is hooked and grpc-js
+// serves every call (test/grpc/direct-unary.test.ts fails, so an upgrade cannot drop it silently).
+import { EventEmitter } from 'node:events';
+import type * as http2 from 'node:http2';
+import { TLSSocket } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import { CODE, GrpcWireError } from './errors.js';
+import { encodeFrame, FrameDecoder } from './framing.js';
+import { metadataFromHeaders } from './metadata.js';
+import { parseGrpcTimeout } from './deadline.js';
+import { statusTrailers } from './status.js';
+
+interface Route {
+  path: string;
+  handler: (call: DirectUnaryCall, cb: grpc.sendUnaryData<unknown>) => void;
+  serialize: (value: unknown) => Buffer;
+  deserialize: (bytes: Buffer) => unknown;
+}
+
+export interface DirectUnaryLimits {
+  maxReceiveMessageBytes: number;
+  maxSendMessageBytes: number;
+}
+
+/** A server's message size limits, from its options (grpc-js's defaults: 4 MiB in, unlimited out). */
+export function messageLimits(options: grpc.ServerOptions): DirectUnaryLimits {
+  const limit = (v: unknown, dflt: number): number => (typeof v === 'number' && v >= 0 ? v : dflt);
+  return {
+    maxReceiveMessageBytes: limit(options['grpc.max_receive_message_length'], 4 * 1024 * 1024),
+    maxSendMessageBytes: limit(options['grpc.max_send_message_length'], Infinity),
+  };
+}
+
+type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void;
+
+interface HookableServer {
+  register: (name: string, handler: unknown, serialize: unknown, deserialize: unknown, type: string) => boolean;
+  createHttp2Server?: (credentials: unknown) => http2.Http2Server | http2.Http2SecureServer;
+  onStreamOpened?: (stream: http2.ServerHttp2Stream) => void;
+}
+
+/** What a hooked server reports (tests check that the hook took). */
+export interface DirectUnaryHook {
+  /** Unary paths served here. */
+  readonly paths: ReadonlySet<string>;
+  /** Calls served here so far, and calls handed to grpc-js. */
+  readonly counts: { direct: number; handedOver: number };
+  /** False when grpc-js's shape was not the expected one: grpc-js serves everything. */
+  readonly hooked: boolean;
+}
+
+// grpc-js's response headers (server-interceptors.ts: defaultResponseHeaders, plus
+// defaultCompressionHeaders before a message; a trailers-only status has no encoding headers),
+// so clients see the same server either way.
+const TRAILERS_ONLY_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' } as const;
+const RESPONSE_HEADERS = { ...TRAILERS_ONLY_HEADERS, 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' } as const;
+
+/**
+ * Serve `server`'s unary methods on its HTTP/2 streams directly. Call before anything wraps
+ * `server.register` (the route must hold the handler exactly as grpc-js receives it) and before
+ * bindAsync.
+ */
+export function serveUnaryDirectly(server: grpc.Server, limits: DirectUnaryLimits): DirectUnaryHook {
+  const s = server as unknown as HookableServer;
+  const routes = new Map<string, Route>();
+  const counts = { direct: 0, handedOver: 0 };
+  const hook = { paths: new Set<string>(), counts, hooked: false };
+  if (typeof s.register !== 'function' || typeof s.createHttp2Server !== 'function') return hook;
+  hook.hooked = true;
+
+  const register = s.register.bind(server);
+  s.register = (name, handler, serialize, deserialize, type) => {
+    const ok = register(name, handler, serialize, deserialize, type);
+    if (ok && type === 'unary' && typeof handler === 'function' && typeof serialize === 'function' && typeof deserialize === 'function') {
+      routes.set(name, { path: name, handler: handler as Route['handler'], serialize: serialize as Route['serialize'], deserialize: deserialize as Route['deserialize'] });
+      hook.paths.add(name);
+    }
+    return ok;
+  };
+
+  const create = s.createHttp2Server.bind(server);
+  s.createHttp2Server = (credentials) => {
+    const h2 = create(credentials);
+    const listeners = h2.listeners('stream') as StreamListener[];
+    if (listeners.length !== 1) {
+      hook.hooked = false;
+      return h2;
+    }
+    const grpcJs = listeners[0]!;
+    h2.removeListener('stream', grpcJs);
+    h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
+      const route = routes.get(headers[':path'] as string);
+      const timeout = route && takes(headers) ? timeoutOf(headers) : null;
+      if (!route || timeout === null) {
+        counts.handedOver++;
+        grpcJs.call(h2, stream, headers, flags);
+        return;
+      }
+      counts.direct++;
+      s.onStreamOpened?.call(server, stream);
+      serve(route, stream, headers, timeout, limits);
+    });
+    return h2;
+  };
+  return hook;
+}
+
+/** A call this module serves: a gRPC POST with no compression (grpc-js decompresses the rest). */
+function takes(headers: http2.IncomingHttpHeaders): boolean {
+  if (headers[':method'] !== 'POST') return false;
+  const ct = headers['content-type'];
+  if (typeof ct !== 'string' || !(ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) return false;
+  const enc = headers['grpc-encoding'];
+  return enc === undefined || enc === 'identity';
+}
+
+/** The caller's timeout in ms, undefined for none, null when malformed (grpc-js answers those). */
+function timeoutOf(headers: http2.IncomingHttpHeaders): number | undefined | null {
+  try {
+    return parseGrpcTimeout(headers['grpc-timeout']);
+  } catch {
+    return null;
+  }
+}
+
+/** The ServerUnaryCall a handler gets. */
+class DirectUnaryCall extends EventEmitter {
+  request: unknown = undefined;
+  cancelled = false;
+  readonly metadata: grpc.Metadata;
+  /** Response metadata from sendMetadata(), sent with the response headers. */
+  responseMetadata: grpc.Metadata | null = null;
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    private readonly path: string,
+    private readonly deadline: number,
+  ) {
+    super();
+    this.metadata = metadataFromHeaders(headers);
+  }
+
+  getDeadline(): grpc.Deadline {
+    return this.deadline;
+  }
+
+  getPath(): string {
+    return this.path;
+  }
+
+  getPeer(): string {
+    const socket = this.stream.session?.socket;
+    if (!socket?.remoteAddress) return 'unknown';
+    return socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
+  }
+
+  /** As grpc-js: the verified client certificate of a TLS connection, nothing otherwise. */
+  getAuthContext(): ReturnType<grpc.ServerUnaryCall<unknown, unknown>["getAuthContext"]> {
+    const socket = this.stream.session?.socket;
+    if (!(socket instanceof TLSSocket) || !socket.authorized) return {};
+    const cert = socket.getPeerCertificate();
+    return { transportSecurityType: 'ssl', sslPeerCertificate: cert.raw ? cert : undefined };
+  }
+
+  sendMetadata(md: grpc.Metadata): void {
+    this.responseMetadata = this.responseMetadata ?? new grpc.Metadata();
+    this.responseMetadata.merge(md);
+  }
+}
+
+/** Whether a handler's call object came from this module (tests check that the hook took). */
+export function isDirectCall(call: unknown): boolean {
+  return call instanceof DirectUnaryCall;
+}
+
+function serve(route: Route, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, timeoutMs: number | undefined, limits: DirectUnaryLimits): void {
+  const call = new DirectUnaryCall(stream, headers, route.path, timeoutMs === undefined ? Infinity : Date.now() + timeoutMs);
+  let answered = false;
+  let timer: NodeJS.Timeout | undefined;
+  const finish = (code: number, message: string, trailers?: grpc.Metadata | null, reply?: Buffer): void => {
+    if (answered) return;
+    answered = true;
+    if (timer) clearTimeout(timer);
+    if (stream.destroyed || stream.closed) return;
+    const md = call.responseMetadata ? call.responseMetadata.toHttp2Headers() : undefined;
+    const status = trailers ? { ...statusTrailers(code, message), ...trailers.toHttp2Headers() } : statusTrailers(code, message);
+    try {
+      if (reply === undefined) {
+        // Trailers-only: the status with the headers, as grpc-js answers an error before any message.
+        stream.respond({ ...TRAILERS_ONLY_HEADERS, ...md, ...status }, { endStream: true });
+        return;
+      }
+      stream.respond(md ? { ...RESPONSE_HEADERS, ...md } : RESPONSE_HEADERS, { waitForTrailers: true });
+      stream.once('wantTrailers', () => {
+        if (!stream.destroyed) stream.sendTrailers(status);
+      });
+      stream.end(encodeFrame(reply));
+    } catch {
+      // The session went away between the check and the answer: nobody is left to tell.
+    }
+  };
+  stream.once('error', () => undefined); // a reset stream also closes: 'close' below handles it
+  stream.once('close', () => {
+    if (answered) return;
+    answered = true;
+    if (timer) clearTimeout(timer);
+    call.cancelled = true;
+    call.emit('cancelled', 'cancelled');
+  });
+  if (timeoutMs !== undefined) {
+    timer = setTimeout(() => {
+      finish(CODE.DEADLINE_EXCEEDED, 'Deadline exceeded');
+      call.cancelled = true;
+      call.emit('cancelled', 'deadline');
+    }, timeoutMs);
+  }
+
+  const decoder = new FrameDecoder(limits.maxReceiveMessageBytes);
+  let message: Buffer | undefined;
+  let extra = false;
+  stream.on('data', (chunk: Buffer) => {
+    if (answered) return;
+    try {
+      for (const m of decoder.push(chunk)) {
+        if (message === undefined) message = m;
+        else extra = true;
+      }
+    } catch (err) {
+      fail(err);
+    }
+  });
+  const fail = (err: unknown): void => {
+    const e = err instanceof GrpcWireError ? err : new GrpcWireError(CODE.INTERNAL, (err as Error).message);
+    finish(e.code, e.message);
+    if (!stream.destroyed) stream.close();
+  };
+  stream.once('end', () => {
+    if (answered) return;
+    try {
+      decoder.end();
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    // grpc-js's words for these (it names every method a "server streaming method" there).
+    if (message === undefined) return fail(new GrpcWireError(CODE.UNIMPLEMENTED, `Received no request message for server streaming method ${route.path}`));
+    if (extra) return fail(new GrpcWireError(CODE.UNIMPLEMENTED, `Received a second request message for server streaming method ${route.path}`));
+    try {
+      call.request = route.deserialize(message);
+    } catch (err) {
+      return fail(new GrpcWireError(CODE.INTERNAL, `Error deserializing request: ${(err as Error).message}`));
+    }
+    const cb: grpc.sendUnaryData<unknown> = (err, value, trailer) => {
+      if (err) {
+        // As grpc-js's serverErrorToStatus: an integer code with its details, else UNKNOWN with
+        // the error's message; the callback's trailers win over the error's metadata.
+        const e = err as Partial<grpc.ServiceError>;
+        const coded = typeof e.code === 'number' && Number.isInteger(e.code);
+        const details = coded && typeof e.details === 'string' ? e.details : 'message' in e ? String(e.message) : 'Unknown Error';
+        finish(coded ? e.code! : CODE.UNKNOWN, details, trailer ?? e.metadata);
+        return;
+      }
+      let bytes: Buffer;
+      try {
+        bytes = route.serialize(value);
+      } catch (e) {
+        finish(CODE.INTERNAL, `Error serializing response: ${(e as Error).message}`);
+        return;
+      }
+      if (bytes.length > limits.maxSendMessageBytes) {
+        finish(CODE.RESOURCE_EXHAUSTED, `Sent message larger than max (${bytes.length} vs. ${limits.maxSendMessageBytes})`);
+        return;
+      }
+      finish(CODE.OK, 'OK', trailer, bytes);
+    };
+    try {
+      route.handler(call, cb);
+    } catch (err) {
+      finish(CODE.UNKNOWN, (err as Error).message ?? 'Unknown error');
+    }
+  });
+}
