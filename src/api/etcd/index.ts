@@ -56,7 +56,11 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
   const hub = startWatchHub(node, opts.cfg, opts.metrics, opts.log);
   const watch = registerWatch(server, {
     hub,
-    node: { accepting: () => node.accepting(), leaderId: () => node.raftStatus().softState.leader },
+    node: {
+      accepting: () => node.accepting(),
+      leaderId: () => node.raftStatus().softState.leader,
+      answeredWritesPending: () => (node.readsCurrent() ? undefined : node.readBarrier(true, Date.now() + node.cfg.requestTimeoutMs)),
+    },
     header: headerFiller(node),
     electionTimeoutMs: opts.cfg.electionTicks * opts.cfg.tickMs,
     // etcd fragments a watch response past its gRPC limit: --max-request-bytes plus the overhead.

@@ -46,6 +46,11 @@ export interface WatchNode {
   accepting(): boolean;
   /** The leader this member knows (0: none). */
   leaderId(): number;
+  /**
+   * While writes this member has answered are still being written to its state machine (and so
+   * not yet in the hub): resolves once they are; undefined when there are none.
+   */
+  answeredWritesPending?(): Promise<void> | undefined;
 }
 
 export interface WatchServiceOptions {
@@ -125,7 +130,7 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
         call.emit('error', unavailable(ETCD_NO_LEADER));
         return;
       }
-      const c = new WatchCall(call, opts.hub, header, maxBytes, requireLeader, () => calls.delete(c), opts.log);
+      const c = new WatchCall(call, opts.hub, opts.node, header, maxBytes, requireLeader, () => calls.delete(c), opts.log);
       calls.add(c);
     },
   });
@@ -186,9 +191,13 @@ class WatchCall implements WatchSink {
   /** A revision's responses to this stream's watchers leave together (src/grpc/stream-writer.ts). */
   private readonly send: MessageWriter<Buffer>;
 
+  /** Requests not handled yet: they wait, in order, for the writes answered before they came. */
+  private readonly queued: Maybe<WatchRequest>[] = [];
+
   constructor(
     private readonly call: Call,
     private readonly hub: WatchHub,
+    private readonly node: WatchNode,
     private readonly header: (revision: number) => WireHeader,
     private readonly maxBytes: number,
     readonly requireLeader: boolean,
@@ -206,8 +215,34 @@ class WatchCall implements WatchSink {
     call.on('close', () => this.finish());
   }
 
+  /**
+   * A member answers a write before its batch is written to the state machine, and the hub learns
+   * of a revision after that (src/node/node.ts, apply). A request is handled once the writes
+   * answered before it arrived are in the hub, as reads wait for them: a progress notification
+   * then covers every write its caller saw acknowledged, and a watch created from the current
+   * revision starts after them, as with etcd, which answers a write after applying it.
+   */
   private onRequest(req: Maybe<WatchRequest>): void {
     if (this.ended) return;
+    this.queued.push(req);
+    if (this.queued.length === 1) this.drain();
+  }
+
+  private drain(): void {
+    while (this.queued.length > 0 && !this.ended) {
+      const pending = this.node.answeredWritesPending?.();
+      if (pending) {
+        pending.then(
+          () => this.drain(),
+          () => this.drain(),
+        );
+        return;
+      }
+      this.handle(this.queued.shift()!);
+    }
+  }
+
+  private handle(req: Maybe<WatchRequest>): void {
     const bad = malformedReason(req);
     if (bad !== undefined) {
       this.fail(serviceError(grpc.status.INVALID_ARGUMENT, `malformed watch request: ${bad}`));
