@@ -148,18 +148,22 @@ function timeoutOf(headers: http2.IncomingHttpHeaders): number | undefined | nul
 class DirectUnaryCall extends EventEmitter {
   request: unknown = undefined;
   cancelled = false;
-  readonly metadata: grpc.Metadata;
   /** Response metadata from sendMetadata(), sent with the response headers. */
   responseMetadata: grpc.Metadata | null = null;
+  private md: grpc.Metadata | null = null;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
+    private readonly headers: http2.IncomingHttpHeaders,
     private readonly path: string,
     private readonly deadline: number,
   ) {
     super();
-    this.metadata = metadataFromHeaders(headers);
+  }
+
+  /** The request's metadata, built when first asked for (with auth off, nothing asks). */
+  get metadata(): grpc.Metadata {
+    return (this.md ??= metadataFromHeaders(this.headers));
   }
 
   getDeadline(): grpc.Deadline {
