@@ -559,8 +559,6 @@ export class Wal {
           // it sits on the commit path of every write. The fdatasync takes milliseconds, so it
           // stays off this thread. Durability is unchanged: save() resolves after the fdatasync.
           const bufs = batch.map((p) => p.buf);
-          const zeros = this.prealloc.overlapping(this.activeSize + size);
-          if (zeros) await zeros;
           let written = writevSync(this.fh.fd, bufs, this.activeSize);
           if (written < size) {
             const rest = Buffer.concat(bufs, size);
