@@ -15,7 +15,7 @@
 // sendMetadata. The wire behaviour follows grpc-js's: the same response headers, one message,
 // the status in trailers (or a trailers-only response for an error before any message),
 // RESOURCE_EXHAUSTED beyond the message size limits, DEADLINE_EXCEEDED when the caller's deadline
-// passes first, INTERNAL for a unary call without exactly one message.
+// passes first, UNIMPLEMENTED (grpc-js's code) for a unary call without exactly one message.
 //
 // The hook uses two grpc-js members that are not in its typings: Server.register (already the
 // place auth wraps unary handlers, guard.ts) and Server.createHttp2Server, whose 'stream' listener
@@ -85,7 +85,13 @@ export function serveUnaryDirectly(server: grpc.Server, limits: DirectUnaryLimit
   const s = server as unknown as HookableServer;
   const routes = new Map<string, Route>();
   const counts = { direct: 0, handedOver: 0 };
-  const hook = { paths: new Set<string>(), counts, hooked: false };
+  const hook = {
+    get paths(): ReadonlySet<string> {
+      return new Set(routes.keys());
+    },
+    counts,
+    hooked: false,
+  };
   if (typeof s.register !== 'function' || typeof s.createHttp2Server !== 'function') return hook;
   hook.hooked = true;
 
@@ -94,7 +100,6 @@ export function serveUnaryDirectly(server: grpc.Server, limits: DirectUnaryLimit
     const ok = register(name, handler, serialize, deserialize, type);
     if (ok && type === 'unary' && typeof handler === 'function' && typeof serialize === 'function' && typeof deserialize === 'function') {
       routes.set(name, { path: name, handler: handler as Route['handler'], serialize: serialize as Route['serialize'], deserialize: deserialize as Route['deserialize'] });
-      hook.paths.add(name);
     }
     return ok;
   };
@@ -181,7 +186,7 @@ class DirectUnaryCall extends EventEmitter {
   }
 
   /** As grpc-js: the verified client certificate of a TLS connection, nothing otherwise. */
-  getAuthContext(): ReturnType<grpc.ServerUnaryCall<unknown, unknown>["getAuthContext"]> {
+  getAuthContext(): ReturnType<grpc.ServerUnaryCall<unknown, unknown>['getAuthContext']> {
     const socket = this.stream.session?.socket;
     if (!(socket instanceof TLSSocket) || !socket.authorized) return {};
     const cert = socket.getPeerCertificate();
@@ -192,7 +197,16 @@ class DirectUnaryCall extends EventEmitter {
     this.responseMetadata = this.responseMetadata ?? new grpc.Metadata();
     this.responseMetadata.merge(md);
   }
+
+  /** The call ends without an answer from its handler: the client went away or its deadline passed. */
+  cancel(reason: 'cancelled' | 'deadline'): void {
+    this.cancelled = true;
+    this.emit('cancelled', reason);
+  }
 }
+
+/** The trailers of every successful call without trailing metadata (most of them). */
+const OK_TRAILERS = statusTrailers(CODE.OK, 'OK');
 
 /** Whether a handler's call object came from this module (tests check that the hook took). */
 export function isDirectCall(call: unknown): boolean {
@@ -209,7 +223,8 @@ function serve(route: Route, stream: http2.ServerHttp2Stream, headers: http2.Inc
     if (timer) clearTimeout(timer);
     if (stream.destroyed || stream.closed) return;
     const md = call.responseMetadata ? call.responseMetadata.toHttp2Headers() : undefined;
-    const status = trailers ? { ...statusTrailers(code, message), ...trailers.toHttp2Headers() } : statusTrailers(code, message);
+    const base = code === CODE.OK ? OK_TRAILERS : statusTrailers(code, message);
+    const status = trailers ? { ...base, ...trailers.toHttp2Headers() } : base;
     try {
       if (reply === undefined) {
         // Trailers-only: the status with the headers, as grpc-js answers an error before any message.
@@ -230,14 +245,12 @@ function serve(route: Route, stream: http2.ServerHttp2Stream, headers: http2.Inc
     if (answered) return;
     answered = true;
     if (timer) clearTimeout(timer);
-    call.cancelled = true;
-    call.emit('cancelled', 'cancelled');
+    call.cancel('cancelled');
   });
   if (timeoutMs !== undefined) {
     timer = setTimeout(() => {
       finish(CODE.DEADLINE_EXCEEDED, 'Deadline exceeded');
-      call.cancelled = true;
-      call.emit('cancelled', 'deadline');
+      call.cancel('deadline');
     }, timeoutMs);
   }
 
