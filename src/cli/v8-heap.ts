@@ -6,7 +6,15 @@
 //
 // Why: left alone, V8 grows each of the two semi-spaces of a busy node to 16 MiB and the old
 // generation by up to 4× its live size between collections, so a node's RSS was dominated by heap
-// it did not need (bench:memory). A request's garbage lives for well under a millisecond, so a
-// 4 MiB semi-space scavenges it as cheaply; a 50% growth step keeps the old generation within
-// 1.5× of what survives.
-export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=50'];
+// it did not need (bench:memory). Most of a request's garbage dies young, so a 4 MiB semi-space
+// costs no more CPU than 16 MiB (bench:ab, `--max-semi-space-size=16`: 0.99× CPU per write).
+//
+// The old generation may grow by its live size (100%) between full collections, not by half of
+// it: a leader under load promotes ~3-4 KB of request garbage per write (objects alive across two
+// scavenges while 64 requests are in flight, and young objects that V8's pretenured allocations
+// keep alive until the next full collection), so with a 50% step it ran a mark-compact every
+// ~0.6 s (etcd Put at 64 in flight, counted with --trace-gc-nvp), each marking the whole live
+// heap. Doubling the step halves how often that happens; the cost is the larger step in RSS.
+// Measured with `npm run bench:ab -- --heap-growing-percent=100` (B against 50, 4 paired rounds):
+// Put at 64 in flight 1.11× the writes/s at 0.84× the member CPU per write, RSS 1.12×.
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=100'];
