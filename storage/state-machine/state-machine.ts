@@ -25,6 +25,7 @@ import type { SnapshotInfo, SnapshotStore } from '../snapshot/store.js';
 import { MAX_RECORD_BODY, readU64, writeU64 } from '../wal/record.js';
 import { NAMESPACES, NS_PREFIX, rawKey, type Db, type Ns } from './layout.js';
 import { applyBatch, type ApplyEntry } from './applier.js';
+import { scanAll } from './scan.js';
 import { Compactor } from '../keyspace/compactor.js';
 import type { RangeOptions, RangeResult } from '../keyspace/range.js';
 import {
@@ -117,6 +118,8 @@ const FORMAT = 3;
 const FORMAT_KEY = Buffer.from('!meta!format');
 /** installSnapshot writes the loaded content in batches of at most ~this many bytes. */
 const INSTALL_BATCH_BYTES = 8 * 1024 * 1024;
+/** A snapshot's content is handed to the store in chunks of about this size. */
+const SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 /**
  * The replicated state machine. See storage/README.md for the on-disk layout (namespaces in
  * layout.ts).
@@ -610,16 +613,18 @@ export class StateMachine {
       const compactRaw = await this.db.get(Buffer.from('!meta!compact'), { snapshot: snap });
       const compacted = compactRaw ? readU64(compactRaw, 0) : -1;
       const pacer = new Pacer();
-      for await (const [k, v] of this.db.iterator({ snapshot: snap })) {
-        const p = pacer.pace();
-        if (p) await p;
-        if (skip.has(k.toString('latin1')) || isLocal(k) || historyAtOrBelow(k, compacted)) continue;
-        len.writeUInt32LE(k.length, 0);
-        h.update(len);
-        h.update(k);
-        len.writeUInt32LE(v.length, 0);
-        h.update(len);
-        h.update(v);
+      for await (const batch of scanAll(this.db, snap)) {
+        for (const [k, v] of batch) {
+          if (skip.has(k.toString('latin1')) || isLocal(k) || historyAtOrBelow(k, compacted)) continue;
+          len.writeUInt32LE(k.length, 0);
+          h.update(len);
+          h.update(k);
+          len.writeUInt32LE(v.length, 0);
+          h.update(len);
+          h.update(v);
+          const p = pacer.pace();
+          if (p) await p;
+        }
       }
       return h.digest('hex');
     } finally {
@@ -679,26 +684,29 @@ export class StateMachine {
       const db = this.db;
       async function* content(): AsyncGenerator<Buffer> {
         const pacer = new Pacer();
-        let parts: Buffer[] = [];
+        // Records are framed straight into one chunk (key length, key, value length, value, each
+        // length u32 LE); a chunk is handed on once it holds SNAPSHOT_CHUNK_BYTES, and never
+        // written again: the store may still be writing it out.
+        let chunk = Buffer.allocUnsafe(SNAPSHOT_CHUNK_BYTES);
         let size = 0;
-        const hdr = (n: number): Buffer => {
-          const b = Buffer.allocUnsafe(4);
-          b.writeUInt32LE(n, 0);
-          return b;
-        };
-        for await (const [k, v] of db.iterator({ snapshot: snap })) {
-          parts.push(hdr(k.length), k, hdr(v.length), v);
-          size += 8 + k.length + v.length;
-          if (size >= 256 * 1024) {
-            yield Buffer.concat(parts, size);
-            parts = [];
-            size = 0;
+        for await (const batch of scanAll(db, snap)) {
+          for (const [k, v] of batch) {
+            const need = 8 + k.length + v.length;
+            if (size + need > chunk.length) {
+              if (size > 0) yield chunk.subarray(0, size);
+              chunk = Buffer.allocUnsafe(Math.max(SNAPSHOT_CHUNK_BYTES, need));
+              size = 0;
+            }
+            chunk.writeUInt32LE(k.length, size);
+            k.copy(chunk, size + 4);
+            chunk.writeUInt32LE(v.length, size + 4 + k.length);
+            v.copy(chunk, size + 8 + k.length);
+            size += need;
+            const p = pacer.pace();
+            if (p) await p;
           }
-          // The iterator's cached entries resolve without a turn of the event loop.
-          const p = pacer.pace();
-          if (p) await p;
         }
-        if (size > 0) yield Buffer.concat(parts, size);
+        if (size > 0) yield chunk.subarray(0, size);
       }
       return await store.create({ index, term, confState }, content());
     } finally {

@@ -375,6 +375,37 @@ describe('StateMachine: convergence, snapshots', () => {
     assert.deepEqual((await c2.sm.createSnapshot(store)).meta.confState, conf);
   });
 
+  it('a snapshot whose records span many content chunks and reads, some larger than either, installs to the same state', async () => {
+    // The content is read from LevelDB in batches (storage/state-machine/scan.ts, 256 KiB) and
+    // framed into 256 KiB chunks: small records fill chunks across batch ends; a record larger than
+    // a chunk gets one of its own; one larger than a batch comes in a batch alone.
+    const seed = seedFromEnv('sm snapshot chunks');
+    const rand = rng(seed);
+    const a = await Harness.open(tempDir(after));
+    after(() => a.sm.close());
+    const sizes = [700 * 1024, 300 * 1024, 255 * 1024, 257 * 1024];
+    for (let i = 0; i < 600; i++) sizes.push(1 + Math.floor(rand() * 2000));
+    const expected = new Map<string, Buffer>();
+    for (const [i, n] of sizes.entries()) {
+      const key = `chunky/${String(Math.floor(rand() * 1e6)).padStart(6, '0')}/${i}`;
+      const value = Buffer.alloc(n, (i % 251) + 1);
+      expected.set(key, value);
+      await a.run({ $case: 'put', value: { key, value, lease: 0, prevKv: false } });
+    }
+    const store = await SnapshotStore.open(tempDir(after));
+    const info = await a.sm.createSnapshot(store, { confState: { voters: [1], learners: [] } });
+    assert.ok(info.size > 4 * 256 * 1024, `content spans several chunks (${info.size} bytes)`);
+    const b = await Harness.open(tempDir(after));
+    after(() => b.sm.close());
+    await b.sm.installSnapshot(store.openReader(info.meta));
+    assert.equal(b.sm.appliedIndex, a.sm.appliedIndex);
+    assert.equal(await b.sm.hash(), await a.sm.hash());
+    const listed = await b.sm.list('chunky/', { limit: 10_000 });
+    assert.equal(listed.more, false);
+    assert.deepEqual(listed.kvs.map((kv) => kv.key), [...expected.keys()].sort());
+    for (const kv of listed.kvs) assert.ok(Buffer.from(kv.value).equals(expected.get(kv.key)!), `value of ${kv.key}`);
+  });
+
   it('a corrupt snapshot is not installed; leftovers of an interrupted install are removed on open', async () => {
     const dir = tempDir(after);
     const a = await Harness.open(dir);

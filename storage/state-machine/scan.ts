@@ -1,0 +1,30 @@
+// Every record of a LevelDB view, in key order, handed out in batches.
+//
+// Snapshots and the state hash read the whole database. Through `for await` on an iterator each
+// record costs an async-generator step (several microtasks), and each read from LevelDB, a round
+// trip through the thread pool, brings at most classic-level's default 16 KiB: a state of 100,000
+// revisions took each member ~4 s to snapshot under load, all members at once (they snapshot at the
+// same index). Here one round trip brings up to SCAN_BATCH_BYTES and the caller loops over plain
+// arrays.
+import type { Db } from './layout.js';
+
+/** Bytes of records one read from LevelDB may bring (classic-level's highWaterMarkBytes). */
+export const SCAN_BATCH_BYTES = 256 << 10;
+/** Records one read may bring. */
+export const SCAN_BATCH_ENTRIES = 512;
+
+type View = ReturnType<Db['snapshot']>;
+
+/** The records of `snapshot` (the whole database), a batch at a time; the iterator is closed however the loop ends. */
+export async function* scanAll(db: Db, snapshot: View): AsyncGenerator<Array<[Buffer, Buffer]>> {
+  const it = db.iterator({ snapshot, highWaterMarkBytes: SCAN_BATCH_BYTES } as never);
+  try {
+    for (;;) {
+      const batch = (await it.nextv(SCAN_BATCH_ENTRIES)) as Array<[Buffer, Buffer]>;
+      if (batch.length === 0) return;
+      yield batch;
+    }
+  } finally {
+    await it.close();
+  }
+}
