@@ -685,8 +685,9 @@ export class StateMachine {
       async function* content(): AsyncGenerator<Buffer> {
         const pacer = new Pacer();
         // Records are framed straight into one chunk (key length, key, value length, value, each
-        // length u32 LE); a chunk is handed on once it holds SNAPSHOT_CHUNK_BYTES, and never
-        // written again: the store may still be writing it out.
+        // length u32 LE). A chunk is handed on when the next record does not fit (a record larger
+        // than SNAPSHOT_CHUNK_BYTES gets a chunk of its own), and never written again: the store
+        // may still be writing it out.
         let chunk = Buffer.allocUnsafe(SNAPSHOT_CHUNK_BYTES);
         let size = 0;
         for await (const batch of scanAll(db, snap)) {
