@@ -9,9 +9,9 @@
 import type { Db } from './layout.js';
 
 /** Bytes of records one read from LevelDB may bring (classic-level's highWaterMarkBytes). */
-export const SCAN_BATCH_BYTES = 256 << 10;
+const SCAN_BATCH_BYTES = 256 << 10;
 /** Records one read may bring. */
-export const SCAN_BATCH_ENTRIES = 512;
+const SCAN_BATCH_ENTRIES = 512;
 
 type View = ReturnType<Db['snapshot']>;
 
