@@ -91,6 +91,8 @@ export class Progress {
   wantSend = false;
   /** ...even with no new entries (to carry a new commit index). */
   sendEmpty = false;
+  /** ...and the send is only the broadcast of a new commit index (nothing else asked for it). */
+  commitOnly = false;
   readonly inflights: Inflights;
 
   constructor(

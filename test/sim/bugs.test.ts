@@ -31,7 +31,7 @@ const CASES: { bug: BugName; maxSeeds: number; properties: string[] }[] = [
   {
     bug: 'acceptLostLog',
     maxSeeds: 20,
-    properties: ['hard-state', 'leader-completeness', 'state-machine-safety', 'acked-write-durability', 'liveness'],
+    properties: ['hard-state', 'applied-ahead-of-log', 'leader-completeness', 'state-machine-safety', 'acked-write-durability', 'liveness'],
   },
   // A rejoining member votes before it caught up: a leader lacking committed entries.
   {

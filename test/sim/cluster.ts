@@ -1265,7 +1265,11 @@ export class Simulation {
     const raft = n.raft!;
     const applied = n.sm.applied;
     if (applied <= n.view.snapIndex) return;
-    if (raft.status().applied !== applied) throw new Error(`driver: node ${n.id} applied ${applied} but core says ${raft.status().applied}`);
+    if (raft.status().applied !== applied) {
+      // A member whose disk lost entries its state machine had applied started on as if nothing
+      // was lost (the restart check refuses that): it would apply them a second time.
+      throw new Violation('applied-ahead-of-log', `node ${n.id} state machine applied ${applied} but its core has applied ${raft.status().applied}`);
+    }
     const meta = raft.snapshotMetaAt(applied);
     if (meta.term !== n.sm.appliedTerm) {
       throw new Violation('snapshot', `node ${n.id} snapshot meta ${meta.index}/${meta.term} but applied term is ${n.sm.appliedTerm}`);
