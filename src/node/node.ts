@@ -62,6 +62,7 @@ import { withRecentContact } from '../membership/policy.js';
 import { RemovalWatch, tellRemoved } from '../membership/removal.js';
 import { LateTicks } from './late-ticks.js';
 import { compactionPoint, SnapshotBytes } from './compaction-hold.js';
+import { snapshotDue } from './snapshot-schedule.js';
 
 /** The log kept after a snapshot on its way to a member is bounded by this many --snapshot-bytes... */
 const COMPACTION_HOLD_SNAPSHOTS = 4;
@@ -618,7 +619,17 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private maybeStartSnapshot(): void {
     // Not from a state machine found damaged (or being rebuilt): its view is not to be trusted.
     if (this.snapshotting || this.stopped || this.paused || this.smHealth.fault !== null) return;
-    const due = this.snapshotWanted || this.appliedIndex - this.lastSnapIndex >= this.cfg.snapshotEvery || this.bytesSinceSnapshot >= this.cfg.snapshotBytes;
+    const due =
+      this.snapshotWanted ||
+      snapshotDue({
+        applied: this.appliedIndex,
+        lastSnapshot: this.lastSnapIndex,
+        bytesSince: this.bytesSinceSnapshot,
+        every: this.cfg.snapshotEvery,
+        bytes: this.cfg.snapshotBytes,
+        self: this.cfg.id,
+        members: this.members_.voters.length + this.members_.learners.length > 0 ? [...this.members_.voters, ...this.members_.learners] : [this.cfg.id],
+      });
     if (!due) return;
     this.snapshotting = true;
     // Started from the apply chain, so that no apply batch is in flight when the state

@@ -201,3 +201,41 @@ describe('compaction behind a snapshot (--snapshot-catchup-entries)', () => {
     }
   });
 });
+
+describe('members take turns to snapshot', () => {
+  let c: Cluster;
+  after(async () => {
+    await c?.stop();
+  });
+
+  // All members apply the same log; with one shared threshold they all snapshotted at the same
+  // index, at the same moment. Offset by rank (src/node/snapshot-schedule.ts), their snapshots
+  // land at different indexes.
+  it('each member snapshots at its own indexes, every/3 apart', async () => {
+    c = await startCluster({ nodes: 3, extraArgs: ['--snapshot-every', '60'] });
+    const leader = await c.waitForLeader();
+    const kv = kvClient(c.node(leader).grpcAddress);
+    try {
+      for (let i = 0; i < 300; i++) await kv.set({ key: `turns/${i}`, value: Buffer.from(String(i)) });
+      const target = (await c.status(leader)).commitIndex;
+      const taken = await poll(async () => {
+        const per = c.nodes.map((n) =>
+          c
+            .logs(n.id)
+            .split('\n')
+            .filter((l) => l.includes('"snapshot taken"'))
+            .map((l) => (JSON.parse(l) as { index: number }).index),
+        );
+        const st = await Promise.all(c.nodes.map((n) => c.status(n.id)));
+        return st.every((s) => s.appliedIndex >= target) && per.every((p) => p.length >= 3) ? per : null;
+      }, { what: 'three snapshots on every member' });
+      const all = taken.flat();
+      assert.equal(new Set(all).size, all.length, `no two members snapshotted at the same index: ${JSON.stringify(taken)}`);
+      for (const p of taken) {
+        for (let i = 1; i < p.length; i++) assert.ok(p[i]! - p[i - 1]! >= 30 && p[i]! - p[i - 1]! <= 95, `intervals within [every/2, 3·every/2): ${JSON.stringify(taken)}`);
+      }
+    } finally {
+      kv.close();
+    }
+  });
+});
