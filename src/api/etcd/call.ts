@@ -3,6 +3,7 @@
 // the call in flight for graceful shutdown, and maps every failure to etcd's error (errors.ts).
 import * as grpc from '@grpc/grpc-js';
 import { checkMalformed, type Maybe } from '../../grpc/malformed.js';
+import { callDeadline } from '../../grpc/unary.js';
 import { PlacementError } from '../../errors.js';
 import { toEtcdError } from './errors.js';
 import type { EtcdNode } from './node.js';
@@ -21,13 +22,9 @@ export function etcdUnary<Req, Rep>(node: EtcdNode, fn: EtcdHandler<Req, Rep>): 
       cb(big);
       return;
     }
-    let deadline = Date.now() + node.cfg.requestTimeoutMs;
-    const dl = call.getDeadline();
-    const d = dl instanceof Date ? dl.getTime() : Number(dl);
-    if (Number.isFinite(d) && d > 0 && d < deadline) deadline = d;
     let r: Rep | Promise<Rep>;
     try {
-      r = fn(checkMalformed(call.request), deadline, call);
+      r = fn(checkMalformed(call.request), callDeadline(node.cfg.requestTimeoutMs, call), call);
     } catch (err) {
       cb(toEtcdError(err));
       return;
