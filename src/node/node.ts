@@ -62,7 +62,7 @@ import { withRecentContact } from '../membership/policy.js';
 import { RemovalWatch, tellRemoved } from '../membership/removal.js';
 import { LateTicks } from './late-ticks.js';
 import { compactionPoint, SnapshotBytes } from './compaction-hold.js';
-import { snapshotDue } from './snapshot-schedule.js';
+import { rankOf, snapshotDue, type Rank } from './snapshot-schedule.js';
 
 /** The log kept after a snapshot on its way to a member is bounded by this many --snapshot-bytes... */
 const COMPACTION_HOLD_SNAPSHOTS = 4;
@@ -155,6 +155,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private inboundWaiters: (() => void)[] = [];
   private storageError: Error | null = null;
   private members_ = { voters: [] as number[], learners: [] as number[] };
+  /** The membership `rank` (the snapshot schedule's) was computed from. */
+  private rankFor: { voters: number[]; learners: number[] } | null = null;
+  private rank: Rank = { rank: 0, of: 1 };
   private applyChain: Promise<void> = Promise.resolve();
   /** An applied batch's results were answered and its LevelDB write has not completed yet. */
   private unpersistedApply = false;
@@ -616,6 +619,16 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.maybeStartSnapshot();
   }
 
+  /** This member's turn in the snapshot schedule: ranked again only when the membership changed. */
+  private snapshotRank(): Rank {
+    const m = this.members_;
+    if (this.rankFor !== m) {
+      this.rankFor = m;
+      this.rank = rankOf(this.cfg.id, [...m.voters, ...m.learners]);
+    }
+    return this.rank;
+  }
+
   private maybeStartSnapshot(): void {
     // Not from a state machine found damaged (or being rebuilt): its view is not to be trusted.
     if (this.snapshotting || this.stopped || this.paused || this.smHealth.fault !== null) return;
@@ -627,8 +640,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         bytesSince: this.bytesSinceSnapshot,
         every: this.cfg.snapshotEvery,
         bytes: this.cfg.snapshotBytes,
-        self: this.cfg.id,
-        members: this.members_.voters.length + this.members_.learners.length > 0 ? [...this.members_.voters, ...this.members_.learners] : [this.cfg.id],
+        rank: this.snapshotRank(),
       });
     if (!due) return;
     this.snapshotting = true;

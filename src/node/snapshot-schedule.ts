@@ -17,20 +17,25 @@ export interface SnapshotScheduleInput {
   every: number;
   /** --snapshot-bytes. */
   bytes: number;
-  /** This member's id and every member's (voters and learners). */
-  self: number;
-  members: readonly number[];
+  /** This member's rank among the members (rankOf). */
+  rank: Rank;
 }
 
-/** The member's rank (0-based) among the members in id order, and how many there are. */
-export function rankOf(self: number, members: readonly number[]): { rank: number; of: number } {
+/** A member's rank (0-based) among the members in id order, and how many there are. */
+export interface Rank {
+  rank: number;
+  of: number;
+}
+
+/** `self`'s rank among `members` (voters and learners); a non-member counts as the only one. */
+export function rankOf(self: number, members: readonly number[]): Rank {
   const ids = [...new Set(members)].sort((a, b) => a - b);
   const rank = ids.indexOf(self);
   return rank < 0 ? { rank: 0, of: 1 } : { rank, of: ids.length };
 }
 
 export function snapshotDue(s: SnapshotScheduleInput): boolean {
-  const { rank, of } = rankOf(s.self, s.members);
+  const { rank, of } = s.rank;
   // Bytes bound the memory of the in-memory log, so the offset only lowers the threshold (member
   // r of n at (1 - r/2n) of it): different periods keep the members apart most of the time.
   if (s.bytesSince >= Math.floor((s.bytes * (2 * of - rank)) / (2 * of))) return true;
