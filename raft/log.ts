@@ -2,6 +2,12 @@
 // `stable` marks how much of it the application has made durable, so the unstable suffix is
 // simply (stable, last]. Compaction advances an offset instead of shifting the array, so
 // appends and prefix drops stay O(1) amortized even for very long runs.
+//
+// Entries that are durable and applied may be evicted (evict()): their slot then holds a shared
+// marker with only the term and type, and their data is read back through `loader` (the
+// application's storage) when a member behind needs them. Between snapshots the log would
+// otherwise hold every entry in memory (100,000 by default) although only the newest are needed
+// while the followers keep up.
 
 import { EntryType, type Entry, type Snapshot } from './types.js';
 
@@ -18,6 +24,9 @@ export function entrySize(e: Entry): number {
  * snapshot, since the prefix is only sliced off past 1024 dead slots).
  */
 const COMPACTED: Entry = Object.freeze({ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) });
+
+/** Reads durable entries lo..hi back from storage (RaftConfig.loadEntries). */
+export type EntryLoader = (lo: number, hi: number, maxBytes: number) => Entry[] | undefined;
 
 export class RaftLog {
   /** Index and term of the last entry covered by the snapshot (0/0 for an empty log). */
@@ -38,6 +47,13 @@ export class RaftLog {
   private ents: Entry[] = [];
   /** ents[off] is the entry at snapIndex + 1. */
   private off = 0;
+  /** Entries (snapIndex, coldEnd] are evicted: their slots hold markers (term and type only). */
+  private coldEnd = 0;
+  /** entrySize() summed over the entries held in memory (not evicted). */
+  private hot = 0;
+  /** The marker last made, reused while the term and type stay the same (nearly always). */
+  private marker: Entry = COMPACTED;
+  loader: EntryLoader | undefined;
 
   constructor(snapIndex: number, snapTerm: number, entries: Entry[]) {
     this.snapIndex = snapIndex;
@@ -48,6 +64,7 @@ export class RaftLog {
       }
     }
     this.ents = entries.slice();
+    for (const e of entries) this.hot += entrySize(e);
     this.stable = this.lastIndex();
     this.persisting = this.stable;
     this.committed = snapIndex;
@@ -80,20 +97,57 @@ export class RaftLog {
     return this.term(i) === t;
   }
 
+  /** The entry at i; an evicted one is its marker (term and type right, no data). */
   entry(i: number): Entry | undefined {
     if (i <= this.snapIndex) return undefined;
     return this.ents[this.off + (i - this.snapIndex - 1)];
   }
 
-  /** Entries [lo, hi). Caller guarantees firstIndex <= lo <= hi <= lastIndex + 1. */
+  /** Bytes of entry data held in memory (entrySize summed). */
+  get hotBytes(): number {
+    return this.hot;
+  }
+
+  /** The last evicted index (at or below snapIndex: none is). */
+  get evictedThrough(): number {
+    return Math.max(this.coldEnd, this.snapIndex);
+  }
+
+  /**
+   * Lets go of the data of the oldest entries held in memory until at most keepBytes are held,
+   * never past `upTo`, the applied index or the stable index (a loader must be able to read them
+   * back). Returns the number of entries evicted.
+   */
+  evict(keepBytes: number, upTo: number): number {
+    const limit = Math.min(upTo, this.applied, this.stable, this.lastIndex());
+    let i = this.evictedThrough + 1;
+    let n = 0;
+    for (; i <= limit && this.hot > keepBytes; i++, n++) {
+      const p = this.off + (i - this.snapIndex - 1);
+      const e = this.ents[p]!;
+      this.hot -= entrySize(e);
+      if (this.marker.term !== e.term || this.marker.type !== e.type) {
+        this.marker = Object.freeze({ term: e.term, index: 0, type: e.type, data: new Uint8Array(0) });
+      }
+      this.ents[p] = this.marker;
+    }
+    if (n > 0) this.coldEnd = i - 1;
+    return n;
+  }
+
+  /** Entries [lo, hi), all held in memory. Caller guarantees firstIndex <= lo <= hi <= lastIndex + 1. */
   slice(lo: number, hi: number): Entry[] {
+    if (lo <= this.coldEnd && lo < hi) throw new Error(`raft log: slice from ${lo} reaches evicted entries (through ${this.coldEnd})`);
     const base = this.off - this.snapIndex - 1;
     return this.ents.slice(base + lo, base + hi);
   }
 
   /** Entries from lo on, at most up to hi (inclusive), stopping once maxBytes is exceeded
-   *  (but always at least one entry so a huge entry still makes progress). */
-  sliceBySize(lo: number, hi: number, maxBytes: number): { entries: Entry[]; bytes: number } {
+   *  (but always at least one entry so a huge entry still makes progress). Evicted entries are
+   *  read back through the loader (only those: the batch ends where they do); undefined when
+   *  they cannot be. */
+  sliceBySize(lo: number, hi: number, maxBytes: number): { entries: Entry[]; bytes: number } | undefined {
+    if (lo <= this.coldEnd) return this.load(lo, Math.min(hi, this.coldEnd), maxBytes);
     const base = this.off - this.snapIndex - 1;
     let bytes = 0;
     let end = lo;
@@ -106,9 +160,25 @@ export class RaftLog {
     return { entries: this.ents.slice(base + lo, base + end), bytes };
   }
 
+  private load(lo: number, hi: number, maxBytes: number): { entries: Entry[]; bytes: number } | undefined {
+    const got = this.loader?.(lo, hi, maxBytes);
+    if (!got || got.length === 0) return undefined;
+    let bytes = 0;
+    for (let k = 0; k < got.length; k++) {
+      const e = got[k]!;
+      // What comes back must be what was evicted: a mismatch is a storage bug, never sent on.
+      if (e.index !== lo + k || e.index > hi || e.term !== this.term(e.index) || e.type !== this.entry(e.index)!.type) {
+        throw new Error(`raft log: entry ${lo + k} read back from storage is ${e.index}/${e.term}, the log has term ${this.term(lo + k)}`);
+      }
+      bytes += entrySize(e);
+    }
+    return { entries: got, bytes };
+  }
+
   /** Leader-side append of new entries at the end. */
   push(e: Entry): void {
     this.ents.push(e);
+    this.hot += entrySize(e);
   }
 
   /**
@@ -119,13 +189,15 @@ export class RaftLog {
   truncateAndAppend(entries: Entry[], from: number): void {
     const first = entries[from]!.index;
     this.truncateFrom(first);
-    for (let i = from; i < entries.length; i++) this.ents.push(entries[i]!);
+    for (let i = from; i < entries.length; i++) this.push(entries[i]!);
   }
 
   /** Drop entries at index >= i. */
   truncateFrom(i: number): void {
     if (i <= this.snapIndex) throw new Error(`raft log: truncate at ${i} below snapshot ${this.snapIndex}`);
+    if (i <= this.coldEnd) throw new Error(`raft log: truncate at ${i} reaches evicted entries (through ${this.coldEnd})`);
     const p = this.off + (i - this.snapIndex - 1);
+    for (let q = p; q < this.ents.length; q++) this.hot -= entrySize(this.ents[q]!);
     if (p < this.ents.length) this.ents.length = p;
     if (this.stable >= i) this.stable = i - 1;
     if (this.persisting >= i) this.persisting = i - 1;
@@ -136,8 +208,10 @@ export class RaftLog {
     for (let k = from; k < entries.length; k++) {
       const e = entries[k]!;
       const p = this.off + (e.index - this.snapIndex - 1);
-      if (p < this.ents.length) this.ents[p] = e;
-      else this.ents.push(e);
+      if (p < this.ents.length) {
+        this.hot += entrySize(e) - (e.index > this.coldEnd ? entrySize(this.ents[p]!) : 0);
+        this.ents[p] = e;
+      } else this.push(e);
       if (this.stable >= e.index) this.stable = e.index - 1;
       if (this.persisting >= e.index) this.persisting = e.index - 1;
     }
@@ -190,6 +264,8 @@ export class RaftLog {
   restore(s: Snapshot): void {
     this.ents = [];
     this.off = 0;
+    this.hot = 0;
+    this.coldEnd = 0;
     this.snapIndex = s.meta.index;
     this.snapTerm = s.meta.term;
     this.committed = s.meta.index;
@@ -206,7 +282,10 @@ export class RaftLog {
     if (i > this.stable) throw new Error(`raft log: compact ${i} beyond stable ${this.stable}`);
     const t = this.term(i);
     const end = this.off + (i - this.snapIndex);
-    for (let p = this.off; p < end; p++) this.ents[p] = COMPACTED;
+    for (let p = this.off, idx = this.snapIndex + 1; p < end; p++, idx++) {
+      if (idx > this.coldEnd) this.hot -= entrySize(this.ents[p]!);
+      this.ents[p] = COMPACTED;
+    }
     this.off = end;
     this.snapIndex = i;
     this.snapTerm = t;

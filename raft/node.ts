@@ -175,6 +175,7 @@ export class RaftNode {
     this.rejoining = initial.rejoin === true;
     const snap = initial.snapshot;
     this.log = new RaftLog(snap?.index ?? 0, snap?.term ?? 0, initial.entries);
+    this.log.loader = config.loadEntries;
     const hs = initial.hardState;
     this.term = hs.term;
     this.vote = hs.vote;
@@ -289,6 +290,22 @@ export class RaftNode {
     let k = 0;
     while (k < this.confLog.length && this.confLog[k]!.index <= index) k++;
     if (k > 0) this.confLog = this.confLog.slice(k);
+  }
+
+  /**
+   * Lets go of the data of the oldest durable, applied entries until at most keepBytes of entry
+   * data are held in memory, never past `upTo` (the last index the app can read back through
+   * config.loadEntries; without a loader nothing is evicted). A member behind then gets them read
+   * back from storage. Returns the number of entries evicted.
+   */
+  evictLog(keepBytes: number, upTo: number): number {
+    if (!this.log.loader) return 0;
+    return this.log.evict(keepBytes, upTo);
+  }
+
+  /** Bytes of entry data the log holds in memory, and the last index evicted from it. */
+  logMemory(): { bytes: number; evictedThrough: number } {
+    return { bytes: this.log.hotBytes, evictedThrough: this.log.evictedThrough };
   }
 
   /**
@@ -1342,6 +1359,11 @@ export class RaftNode {
       let bytes = 0;
       if (pr.next <= last) {
         const s = log.sliceBySize(pr.next, last, this.maxSizePerMsg);
+        // Evicted entries that storage no longer has: the member needs a snapshot.
+        if (!s) {
+          this.sendSnapshot(pr);
+          return;
+        }
         entries = s.entries;
         bytes = s.bytes;
       }

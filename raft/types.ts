@@ -194,6 +194,12 @@ export interface RaftConfig {
   maxInflightBytes?: number;
   /** 'safe' = ReadIndex with a heartbeat quorum (default); 'lease' = leader lease (needs checkQuorum). */
   readOnlyOption?: 'safe' | 'lease';
+  /**
+   * Reads durable entries lo..hi back (at least one, stopping before maxBytes would be exceeded)
+   * once evictLog() has let go of their data; undefined when they are no longer stored (the
+   * member that needed them is then sent a snapshot). Without it nothing is ever evicted.
+   */
+  loadEntries?: (lo: number, hi: number, maxBytes: number) => Entry[] | undefined;
   logger?: (level: 'debug' | 'info' | 'warn', msg: string) => void;
   bugs?: PlantedBugs;
 }

@@ -29,6 +29,7 @@ export interface NodeConfig {
   snapshotBytes: number;
   /** Entries kept in the log behind each new snapshot (members that far behind catch up without one). */
   snapshotCatchupEntries: number;
+  raftLogMemoryBytes: number;
   /** Keep the WAL's active segment zero-filled this far ahead of its data (0: off). */
   walPreallocateBytes: number;
   /** Unary gRPC calls on the client port answered from their HTTP/2 stream (src/grpc/h2/direct-unary.ts), not through grpc-js. */
@@ -155,6 +156,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'snapshotEvery', flag: '--snapshot-every', env: 'PLACEMENT_SNAPSHOT_EVERY', arg: '<n>', help: 'take a snapshot and compact the log about every this many applied entries (etcd 3.4\'s default; each snapshot briefly competes with writes for the CPU, so members take turns: each is offset by its rank, every/members entries apart)', default: '100000' },
   { key: 'snapshotBytes', flag: '--snapshot-bytes', env: 'PLACEMENT_SNAPSHOT_BYTES', arg: '<n>', help: 'also take one once the entries applied since the last snapshot hold this many bytes (bounds the memory of the in-memory log; members after the first in id order take theirs a little earlier, so they do not all take one at once)', default: String(64 * 1024 * 1024) },
   { key: 'snapshotCatchupEntries', flag: '--snapshot-catchup-entries', env: 'PLACEMENT_SNAPSHOT_CATCHUP_ENTRIES', arg: '<n>', help: 'after a snapshot the log keeps at most this many entries behind it (fewer when the previous snapshot is closer): a member further behind is sent the newest snapshot (etcd keeps 5,000)', default: '10000' },
+  { key: 'raftLogMemoryBytes', flag: '--raft-log-memory-bytes', env: 'PLACEMENT_RAFT_LOG_MEMORY_BYTES', arg: '<bytes>', help: 'entry data the Raft log keeps in memory; older entries (durable and applied) are read back from the WAL when a member behind needs them', default: String(8 * 1024 * 1024) },
   { key: 'walPreallocateBytes', flag: '--wal-preallocate-bytes', env: 'PLACEMENT_WAL_PREALLOCATE_BYTES', arg: '<bytes>', help: 'keep the WAL\'s active segment zero-filled this far ahead of its data, so that a commit\'s fdatasync does not also grow the file (0: off)', default: String(4 * 1024 * 1024) },
   { key: 'grpcDirectUnary', flag: '--grpc-direct-unary', env: 'PLACEMENT_GRPC_DIRECT_UNARY', arg: '[bool]', help: 'answer unary gRPC calls on the client port straight from their HTTP/2 stream instead of through grpc-js (streams always use grpc-js)', default: 'true' },
   { key: 'maxKeyBytes', flag: '--max-key-bytes', env: 'PLACEMENT_MAX_KEY_BYTES', arg: '<n>', help: 'largest accepted key, in UTF-8 bytes', default: '4096' },
@@ -259,6 +261,7 @@ const schema = z
     snapshotEvery: int(1),
     snapshotBytes: int(1),
     snapshotCatchupEntries: int(0),
+    raftLogMemoryBytes: int(0),
     walPreallocateBytes: int(0).max(64 * 1024 * 1024, 'must be <= 67108864 (a WAL segment)'),
     grpcDirectUnary: bool,
     maxKeyBytes: int(1),

@@ -32,6 +32,8 @@ export interface RaftStatusSnapshot {
   snapshotIndex?: number;
   /** Proposals accepted by this node and not yet committed/failed (optional, default 0). */
   proposalsPending?: number;
+  /** Bytes of entry data the Raft log holds in memory (optional). */
+  logMemoryBytes?: number;
   /**
    * Per-peer replication progress as this node sees it. Only meaningful on the leader; a
    * follower returns [] (series of departed peers disappear at the next scrape).
@@ -146,6 +148,10 @@ export class Metrics {
   readonly raftSnapshotsInstalled: Counter;
   /** `placement_raft_late_ticks_total` counter. */
   readonly raftLateTicks: Counter;
+  /** `placement_raft_log_memory_bytes` gauge. */
+  readonly raftLogMemory: Gauge;
+  /** `placement_raft_log_entries_read_back_total` counter. */
+  readonly raftEntriesReadBack: Counter;
   /** `placement_raft_snapshot_duration_seconds{operation="take"|"install"}` histogram. */
   readonly raftSnapshotDuration: Histogram<'operation'>;
   /** `placement_raft_snapshot_size_bytes{operation="take"|"install"}` histogram. */
@@ -285,6 +291,16 @@ export class Metrics {
       name: p + 'raft_read_index_failures_total',
       help: 'Linearizable (ReadIndex) reads that failed, by reason.',
       labelNames: ['reason'],
+      registers,
+    });
+    this.raftLogMemory = raftGauge(
+      'raft_log_memory_bytes',
+      'Entry data the Raft log holds in memory (--raft-log-memory-bytes bounds it; older entries are read back from the WAL).',
+      (s) => s.logMemoryBytes,
+    );
+    this.raftEntriesReadBack = new Counter({
+      name: p + 'raft_log_entries_read_back_total',
+      help: 'Log entries read back from the WAL for a member behind, after the in-memory log let go of them.',
       registers,
     });
     this.raftSnapshotsTaken = new Counter({

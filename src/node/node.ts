@@ -272,6 +272,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         lastIndex: s.lastIndex,
         snapshotIndex: this.lastSnapIndex,
         proposalsPending: this.proposals.size,
+        logMemoryBytes: this.raft.logMemory().bytes,
         peers: s.progress.filter((p) => p.id !== this.cfg.id).map((p) => ({ id: p.id, matchIndex: p.match, lag: Math.max(0, s.lastIndex - p.match) })),
       };
     });
@@ -327,6 +328,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
         maxSizePerMsg: 4 * 1024 * 1024,
         maxInflightMsgs: 256,
         logger: (level, msg) => this.log[level](msg),
+        loadEntries: (lo, hi, maxBytes) => {
+          const got = this.wal.entriesFromDisk(lo, hi, maxBytes);
+          if (got) this.metrics?.raftEntriesReadBack.inc(got.length);
+          return got;
+        },
       },
       st.initial,
     );
@@ -617,6 +623,19 @@ export class PlacementNode implements AdminBackend, ServingNode {
     }
     if (this.rejoining && !this.raft.status().rejoining) this.finishRejoin();
     this.maybeStartSnapshot();
+    this.trimLogMemory();
+  }
+
+  /**
+   * Past --raft-log-memory-bytes of entry data in memory, the oldest entries (durable, applied,
+   * on disk) give up theirs down to half of it, so this runs once per half-budget of writes rather
+   * than after every batch. A member behind gets them read back from the WAL.
+   */
+  private trimLogMemory(): void {
+    const budget = this.cfg.raftLogMemoryBytes;
+    const mem = this.raft.logMemory();
+    if (mem.bytes <= budget) return;
+    this.raft.evictLog(Math.floor(budget / 2), this.wal.onDiskThrough(mem.evictedThrough + 1, this.appliedIndex));
   }
 
   /** This member's turn in the snapshot schedule: ranked again only when the membership changed. */

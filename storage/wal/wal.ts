@@ -1,7 +1,7 @@
 // Segmented, append-only write-ahead log for Raft entries, hard state and snapshot markers.
 // See storage/README.md for the on-disk layout and the recovery rules.
 
-import { promises as fsp, writeSync, writevSync } from 'node:fs';
+import { closeSync, openSync, promises as fsp, readSync, writeSync, writevSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState, SnapshotMeta } from '../../raft/types.js';
@@ -20,6 +20,7 @@ import {
 } from './record.js';
 import { fsyncDir, mkdirDurable, writeFileAtomic } from '../util/fs.js';
 import { Preallocator, hasZeroSector, isZeroFrom } from './preallocate.js';
+import { EntryLocations, type EntryLocation } from './locations.js';
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
@@ -93,6 +94,12 @@ interface SegmentInfo {
 interface Pending {
   buf: Buffer;
   entries: number;
+  /** Where the entries record starts in buf, its length, and its first index (entries > 0). */
+  entriesAt: number;
+  entriesLength: number;
+  firstIndex: number;
+  /** A snapshot marker in buf replaced the log after this index (0: none did). */
+  replacedAfter: number;
   /** Highest entry index in buf (0 if none), and the snapshot/hard state it carries. */
   maxIndex: number;
   snapshot?: SnapshotMeta;
@@ -146,8 +153,10 @@ class LogShape<T> {
       this.gapAt = at;
     }
   }
-  applySnapshot(meta: SnapshotMeta): void {
-    if (this.snapshot && meta.index <= this.snapshot.index) return; // stale or repeated marker
+  /** Returns true when the marker replaced the log (a received snapshot): nothing after it is kept. */
+  applySnapshot(meta: SnapshotMeta): boolean {
+    if (this.snapshot && meta.index <= this.snapshot.index) return false; // stale or repeated marker
+    let replaced = false;
     const s = meta.index;
     if (s < this.base) {
       // Replay after compaction: an older marker (segment header) than the entries that follow a gap.
@@ -159,8 +168,10 @@ class LogShape<T> {
     } else {
       this.items = []; // received snapshot: the old log is superseded
       this.base = s;
+      replaced = true;
     }
     this.snapshot = meta;
+    return replaced;
   }
 }
 
@@ -197,11 +208,13 @@ export class Wal {
   private _bytesWritten = 0;
   private _syncs = 0;
   private _entriesWritten = 0;
+  /** Where every entry still in the log is on disk (entriesFromDisk). */
+  private readonly locations: EntryLocations;
 
   private constructor(
     readonly dir: string,
     opts: WalOptions,
-    init: { hardState: HardState; segments: SegmentInfo[]; fh: FileHandle; size: number; fileSize?: number; shape: LogShape<Entry> },
+    init: { hardState: HardState; segments: SegmentInfo[]; fh: FileHandle; size: number; fileSize?: number; shape: LogShape<Entry>; locations: EntryLocations },
   ) {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.preallocateBytes = opts.preallocateBytes ?? 0;
@@ -216,6 +229,7 @@ export class Wal {
     this.shape.base = init.shape.base;
     this.shape.snapshot = init.shape.snapshot;
     this.shape.items = init.shape.items.map(termOfEntry);
+    this.locations = init.locations;
   }
 
   /**
@@ -255,6 +269,7 @@ export class Wal {
         fh,
         size: (await fh.stat()).size,
         shape,
+        locations: new EntryLocations(),
       });
       return { wal, recovered: { hardState: { ...wal.hardState }, entries: [] } };
     }
@@ -279,6 +294,7 @@ export class Wal {
 
     // Replay.
     const shape = new LogShape<Entry>(termOfEntry);
+    const locations = new EntryLocations();
     let hardState: HardState = { term: 0, vote: 0, commit: 0 };
     const segments: SegmentInfo[] = [];
     let truncatedTail: WalRecovered['truncatedTail'];
@@ -337,12 +353,13 @@ export class Wal {
             const err = shape.checkAppend(first);
             if (err) throw new WalCorruptionError(file, off, err);
             shape.append(rec.entries[0].index, rec.entries, identity);
+            locations.wrote(seq, first, rec.maxIndex, off, r.next - off);
             info.maxIndex = Math.max(info.maxIndex, rec.maxIndex);
           }
         } else if (rec.type === RecordType.HardState) {
           hardState = rec.hardState;
-        } else {
-          shape.applySnapshot(rec.meta);
+        } else if (shape.applySnapshot(rec.meta)) {
+          locations.dropFrom(rec.meta.index + 1);
         }
         recNo++;
         off = r.next;
@@ -379,7 +396,7 @@ export class Wal {
       await fh.close();
       throw e;
     }
-    const wal = new Wal(dir, opts, { hardState, segments, fh, size: lastSize, fileSize: lastFileSize, shape });
+    const wal = new Wal(dir, opts, { hardState, segments, fh, size: lastSize, fileSize: lastFileSize, shape, locations });
     return {
       wal,
       recovered: {
@@ -451,6 +468,69 @@ export class Wal {
   }
 
   /**
+   * Entries lo..hi read back from the segments (at least one, stopping before maxBytes would be
+   * exceeded), for a member behind whose entries the Raft core no longer holds in memory; only
+   * durable entries (those a completed save() wrote). Undefined when `lo` is not on disk (it was
+   * compacted away). A record that does not read back intact throws WalCorruptionError.
+   */
+  entriesFromDisk(lo: number, hi: number, maxBytes: number): Entry[] | undefined {
+    let loc = this.closed ? undefined : this.locations.find(lo);
+    const out: Entry[] = [];
+    let bytes = 0;
+    let want = lo;
+    while (loc && want <= hi) {
+      const got = this.readLocation(loc);
+      const end = Math.min(hi, loc.last);
+      for (; want <= end; want++) {
+        const e = got.get(want);
+        if (!e) throw new WalCorruptionError(join(this.dir, segmentName(loc.seq)), loc.offset, `entry ${want} is missing from the records that hold ${loc.first}..${loc.last}`);
+        const s = e.data.length + 16;
+        if (out.length > 0 && bytes + s > maxBytes) return out;
+        out.push(e);
+        bytes += s;
+      }
+      loc = want <= hi ? this.locations.next(loc) : undefined;
+    }
+    return out.length > 0 ? out : undefined;
+  }
+
+  /** The highest x <= to such that entries from..x can all be read back (from - 1: not even `from`). */
+  onDiskThrough(from: number, to: number): number {
+    return this.locations.coveredThrough(from, to);
+  }
+
+  /** The entries of one location by index; where two records hold an index, the later one (replay rule). */
+  private readLocation(loc: EntryLocation): Map<number, Entry> {
+    const file = join(this.dir, segmentName(loc.seq));
+    const buf = Buffer.allocUnsafe(loc.length);
+    const fd = openSync(file, 'r');
+    try {
+      let n = 0;
+      while (n < loc.length) {
+        const k = readSync(fd, buf, n, loc.length - n, loc.offset + n);
+        if (k === 0) throw new WalCorruptionError(file, loc.offset + n, `segment ends inside the records of entries ${loc.first}..${loc.last}`);
+        n += k;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const out = new Map<number, Entry>();
+    for (let o = 0; o < buf.length; ) {
+      const r = readFrame(buf, o);
+      if (r.kind !== 'ok') throw new WalCorruptionError(file, loc.offset + o, r.kind === 'bad' ? r.reason : 'records end early');
+      let rec;
+      try {
+        rec = decodeBody(r.body);
+      } catch (e) {
+        throw new WalCorruptionError(file, loc.offset + o, `malformed record: ${(e as Error).message}`);
+      }
+      if (rec.type === RecordType.Entries) for (const e of rec.entries) if (e.index >= loc.first && e.index <= loc.last) out.set(e.index, e);
+      o = r.next;
+    }
+    return out;
+  }
+
+  /**
    * Durably append a batch (snapshot marker, then entries, then hard state). Resolves after
    * fdatasync; rejects (synchronously validated) with WAL_INVALID_APPEND on a gap or an overwrite
    * of snapshotted entries, or with WAL_FAILED / WAL_CLOSED. Validation and ordering happen at call
@@ -485,12 +565,18 @@ export class Wal {
       }
       if (err) return Promise.reject(new StorageError('WAL_INVALID_APPEND', err));
     }
+    let entriesAt = 0;
+    let entriesLength = 0;
+    let replacedAfter = 0;
     if (batch.snapshot) {
       bufs.push(encodeSnapshot(batch.snapshot));
-      this.shape.applySnapshot(batch.snapshot);
+      if (this.shape.applySnapshot(batch.snapshot)) replacedAfter = batch.snapshot.index;
+      entriesAt = bufs[0].length;
     }
     if (entries.length > 0) {
-      bufs.push(encodeEntries(entries));
+      const rec = encodeEntries(entries);
+      entriesLength = rec.length;
+      bufs.push(rec);
       this.shape.append(entries[0].index, entries, termOfEntry);
     }
     if (batch.hardState) {
@@ -503,6 +589,10 @@ export class Wal {
       this.pending.push({
         buf,
         entries: entries.length,
+        entriesAt,
+        entriesLength,
+        replacedAfter,
+        firstIndex: entries.length > 0 ? entries[0].index : 0,
         maxIndex: entries.length > 0 ? entries[entries.length - 1].index : 0,
         snapshot: batch.snapshot,
         hardState: batch.hardState && { ...batch.hardState },
@@ -519,7 +609,7 @@ export class Wal {
     if (this.failed) return Promise.reject(new StorageError('WAL_FAILED', `WAL failed earlier: ${String(this.failed)}`));
     if (this.pending.length === 0 && !this.flushRunning) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ buf: Buffer.alloc(0), entries: 0, maxIndex: 0, resolve, reject });
+      this.pending.push({ buf: Buffer.alloc(0), entries: 0, entriesAt: 0, entriesLength: 0, firstIndex: 0, replacedAfter: 0, maxIndex: 0, resolve, reject });
       this.kick();
     });
   }
@@ -568,8 +658,16 @@ export class Wal {
             while (written < size) written += writeSync(this.fh.fd, rest, written, size - written, this.activeSize + written);
           }
           await this.fh.datasync();
-          this.activeSize += size;
           const seg = this.segments[this.segments.length - 1];
+          // In write order, so that the locations follow the replay rule (a record supersedes
+          // what it overlaps).
+          let at = this.activeSize;
+          for (const p of batch) {
+            if (p.replacedAfter > 0) this.locations.dropFrom(p.replacedAfter + 1);
+            if (p.entries > 0) this.locations.wrote(seg.seq, p.firstIndex, p.maxIndex, at + p.entriesAt, p.entriesLength);
+            at += p.buf.length;
+          }
+          this.activeSize += size;
           for (const p of batch) {
             if (p.maxIndex > seg.maxIndex) seg.maxIndex = p.maxIndex;
             if (p.snapshot) this.durableSnapshot = p.snapshot;
@@ -649,6 +747,7 @@ export class Wal {
       // Advance the head first: a crash after this leaves only files the next open() deletes.
       await writeFileAtomic(join(this.dir, HEAD_FILE), JSON.stringify({ first: keep[0].seq, last: keep[keep.length - 1].seq }));
       this.segments = keep;
+      this.locations.forget(keep[0].seq, limit);
       for (const s of dropped) await fsp.rm(join(this.dir, segmentName(s.seq)), { force: true });
       await fsyncDir(this.dir);
       return k;

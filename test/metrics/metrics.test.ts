@@ -41,6 +41,8 @@ const ALL_PLACEMENT_METRICS = [
   'placement_raft_snapshots_taken_total',
   'placement_raft_snapshots_installed_total',
   'placement_raft_late_ticks_total',
+  'placement_raft_log_memory_bytes',
+  'placement_raft_log_entries_read_back_total',
   'placement_raft_snapshot_duration_seconds',
   'placement_raft_snapshot_size_bytes',
   'placement_raft_peer_replication_lag_entries',

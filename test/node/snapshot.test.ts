@@ -239,3 +239,48 @@ describe('members take turns to snapshot', () => {
     }
   });
 });
+
+describe('the in-memory log is bounded (--raft-log-memory-bytes)', () => {
+  let c: Cluster;
+  const clients: KvClient[] = [];
+  after(async () => {
+    for (const k of clients) k.close();
+    await c?.stop();
+  });
+
+  const metric = async (id: number, name: string): Promise<number> => {
+    const text = await (await fetch(`http://${c.node(id).httpAddress}/metrics`)).text();
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+    assert.ok(m, `${name} on node ${id}`);
+    return Number(m[1]);
+  };
+
+  it('a member that was down catches up from entries read back from the WAL, without a snapshot', async () => {
+    c = await startCluster({ nodes: 3, extraArgs: ['--raft-log-memory-bytes', '4096'] });
+    const leader = await c.waitForLeader();
+    const [down, other] = c.nodes.filter((n) => n.id !== leader).map((n) => n.id) as [number, number];
+    const kv = kvClient(c.node(leader).grpcAddress);
+    clients.push(kv);
+    await c.kill(down, 'SIGKILL');
+    await writeLate(kv, 400, 256);
+    // 400 entries of ~300 bytes: the leader holds at most its budget plus the batch in flight.
+    assert.ok((await metric(leader, 'placement_raft_log_memory_bytes')) < 64 * 1024);
+    assert.equal(await metric(leader, 'placement_raft_log_entries_read_back_total'), 0, 'nobody needed them yet');
+
+    await c.start(down);
+    const target = (await c.status(leader)).commitIndex;
+    await poll(async () => ((await c.tryStatus(down))?.appliedIndex ?? 0) >= target, { what: `node ${down} to catch up to ${target}`, timeoutMs: 30_000 });
+    const readBack = await metric(leader, 'placement_raft_log_entries_read_back_total');
+    // All but the newest (the 4 KiB kept in memory hold about a dozen of these entries).
+    assert.ok(readBack >= 380, `read back ${readBack}`);
+    assert.doesNotMatch(c.logs(leader), /sending the newest snapshot|taking a new one/);
+    assert.doesNotMatch(c.logs(down), /snapshot installed/);
+    const f = kvClient(c.node(down).grpcAddress);
+    clients.push(f);
+    const late = await f.list({ prefix: 'late/', serializable: true, limit: 1000 });
+    assert.equal(late.kvs.length, 400);
+    for (const k of late.kvs) assert.equal(Buffer.from(k.value).toString('hex'), Buffer.alloc(256, Number(k.key.slice(5)) % 256).toString('hex'), k.key);
+    const hashes = await agreedHashes(c, [leader, down, other]);
+    assert.equal(new Set(hashes.map((h) => h.hash)).size, 1, `state hashes agree: ${JSON.stringify(hashes)}`);
+  });
+});

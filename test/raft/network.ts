@@ -55,17 +55,40 @@ export class Network {
   queue: Message[] = [];
   /** Every message ever sent, for assertions. */
   sent: Message[] = [];
+  /** With `readBack`: entries each node read back from its disk after evicting them. */
+  readBack = new Map<NodeId, number>();
+  /** With `readBack`: the disk answers that it no longer has the entries asked for. */
+  diskForgets = false;
 
   constructor(
     public ids: NodeId[],
     public extra: Partial<RaftConfig> = {},
     public confState: ConfState = { voters: ids.slice(), learners: [] },
+    private readonly opts: { readBack?: boolean } = {},
   ) {
     for (const id of ids) this.start(id);
   }
 
   config(id: NodeId): RaftConfig {
-    return { id, electionTick: 10, heartbeatTick: 1, random: rng(id * 7919), ...this.extra };
+    const cfg: RaftConfig = { id, electionTick: 10, heartbeatTick: 1, random: rng(id * 7919), ...this.extra };
+    if (this.opts.readBack) cfg.loadEntries = (lo, hi, maxBytes) => this.readFromDisk(id, lo, hi, maxBytes);
+    return cfg;
+  }
+
+  /** What a WAL does for RaftConfig.loadEntries: entries lo..hi from the node's disk, within maxBytes. */
+  private readFromDisk(id: NodeId, lo: number, hi: number, maxBytes: number): Entry[] | undefined {
+    const d = this.members.get(id)?.disk;
+    if (!d || this.diskForgets) return undefined;
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (const e of d.entries) {
+      if (e.index < lo || e.index > hi) continue;
+      if (out.length > 0 && bytes + e.data.length + 16 > maxBytes) break;
+      out.push(e);
+      bytes += e.data.length + 16;
+    }
+    if (out.length > 0) this.readBack.set(id, (this.readBack.get(id) ?? 0) + out.length);
+    return out.length > 0 ? out : undefined;
   }
 
   start(id: NodeId, disk?: Disk, opts: { rejoin?: boolean } = {}): Member {

@@ -11,7 +11,7 @@
 
 import { LostLogError, RaftNode, decodeConfChange } from '../../raft/index.js';
 import { ConfChangeType, EntryType, MessageType, Role } from '../../raft/types.js';
-import type { ConfChange, ConfState, HardState, Message, RaftConfig, Ready, Snapshot } from '../../raft/types.js';
+import type { ConfChange, ConfState, Entry, HardState, Message, RaftConfig, Ready, Snapshot } from '../../raft/types.js';
 import { SafetyChecker, Violation } from './checker.js';
 import { LogView } from './logview.js';
 import { Hasher, Rng } from './rng.js';
@@ -251,6 +251,12 @@ export class Simulation {
   /** Decisions of the stale-restart fault: a separate stream, so that runs in which the fault
    *  never fires are the same as before it existed. */
   private readonly staleRng: Rng;
+  /**
+   * Entry data each core keeps in memory (RaftNode.evictLog after every Ready; Infinity: none is
+   * evicted); the rest is read back from the simulated disk. From its own stream, so that the
+   * runs of every other seed stay as they were.
+   */
+  private readonly logMemory: number;
   private readonly checker = new SafetyChecker();
   private readonly hash = new Hasher();
   private readonly nodes: SimNode[] = [];
@@ -325,6 +331,7 @@ export class Simulation {
     if (opts.nodes < 1 || opts.nodes > 7) throw new Error(`nodes must be 1..7, got ${opts.nodes}`);
     this.rng = new Rng(opts.seed);
     this.staleRng = new Rng(opts.seed ^ 0x57a1e5);
+    this.logMemory = new Rng(opts.seed ^ 0xe71c7).pick([Infinity, 0, 0, 200, 4096]);
     this.traceCap = opts.traceTail ?? 40;
     const r = this.rng;
     this.cfg = {
@@ -665,6 +672,7 @@ export class Simulation {
         maxInflightMsgs: this.cfg.maxInflightMsgs,
         maxInflightBytes: this.cfg.maxInflightBytes,
         bugs: this.coreBugs,
+        loadEntries: (lo, hi, maxBytes) => readBack(n.disk.log, lo, hi, maxBytes),
       },
       {
         hardState: { ...d.hs },
@@ -757,6 +765,7 @@ export class Simulation {
     }
     this.apply(n, rd);
     raft.advance(rd);
+    if (this.logMemory !== Infinity) raft.evictLog(this.logMemory, n.disk.log.lastIndex());
     this.inReady = false;
     if (n.disk.rejoin && !raft.status().rejoining) {
       // Caught up (its log is durable by now): the member votes again after a restart too.
@@ -1364,4 +1373,19 @@ export function runSimulation(opts: SimOptions): SimResult {
 /** Default node count for a seed when the caller does not fix it: mixed 3 and 5. */
 export function nodesForSeed(seed: number): number {
   return seed % 2 === 0 ? 3 : 5;
+}
+
+/** Entries lo..hi from a simulated disk as the WAL reads them back (entriesFromDisk). */
+function readBack(log: LogView, lo: number, hi: number, maxBytes: number): Entry[] | undefined {
+  const out: Entry[] = [];
+  let bytes = 0;
+  for (let i = lo; i <= hi; i++) {
+    const e = log.entry(i);
+    if (!e) break;
+    const s = e.data.length + 16;
+    if (out.length > 0 && bytes + s > maxBytes) break;
+    out.push(e);
+    bytes += s;
+  }
+  return out.length > 0 ? out : undefined;
 }
