@@ -46,10 +46,31 @@ async function onSnapshot<T>(db: Db, fn: (view: View) => Promise<T>): Promise<T>
 export function rangeRead(db: Db, req: RangeRequest, opts: RangeOptions = {}): Promise<RangeResult> {
   const bad = checkRange(req);
   if (bad) return Promise.reject(bad);
+  if (req.rangeEnd.length === 0 && req.revision > 0) {
+    const view = new View(db);
+    const { revision, compactRevision } = revisions(view);
+    if (req.revision < revision) return pastKey(view, req, revision, compactRevision, opts);
+  }
   return onSnapshot(db, (view) => {
     const { revision, compactRevision } = revisions(view);
     return range(view, rangeSpec(req), revision, compactRevision, opts);
   });
+}
+
+/**
+ * One key at a past revision, without a snapshot of its own (opening and closing one is two more
+ * trips to LevelDB's thread pool): what the key held at a past revision never changes, and the
+ * history lookup's iterator reads as of its creation. Only compaction removes history meanwhile;
+ * a record gone that way answers as etcd does for a compacted revision.
+ */
+async function pastKey(view: View, req: RangeRequest, revision: number, compactRevision: number, opts: RangeOptions): Promise<RangeResult> {
+  try {
+    return await range(view, rangeSpec(req), revision, compactRevision, opts);
+  } catch (err) {
+    const now = revisions(view).compactRevision;
+    if (!(err instanceof KeyspaceError) && req.revision < now) throw new KeyspaceError('COMPACTED', now);
+    throw err;
+  }
 }
 
 /**

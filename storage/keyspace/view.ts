@@ -126,7 +126,11 @@ export class View {
     if (pi < pending.length) yield pending.slice(pi);
   }
 
-  /** The newest entry of `key` at or below `rev`, if any. */
+  /**
+   * The newest entry of `key` at or below `rev`, if any. The iterator is closed in the
+   * background: its answer is in, and the close is another trip to LevelDB's thread pool that the
+   * read need not wait for.
+   */
   async historyOf(key: string, rev: number): Promise<HistEntry | undefined> {
     if (this.tx) {
       const p = this.pendingHistory(key, key + '\u0000', rev);
@@ -144,7 +148,7 @@ export class View {
       const e = parseHist(first[0], HIST_PLEN, first[1]);
       return { key: e.key, main: e.main, sub: e.sub, tombstone: e.tombstone };
     } finally {
-      await it.close();
+      it.close().catch(() => undefined);
     }
   }
 

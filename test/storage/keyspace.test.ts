@@ -8,6 +8,8 @@ import { Event_EventType } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { RangeRequest_SortOrder as Order, RangeRequest_SortTarget as Target, TxnRequest, PutRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { EtcdHarness } from './etcd-harness.js';
 import { tempDir } from './helpers.js';
+import { NS_PREFIX, rawKey } from '../../storage/state-machine/layout.js';
+import { writeU64 } from '../../storage/wal/record.js';
 
 const B = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -274,7 +276,7 @@ describe('keyspace: single-key reads while batches are written', () => {
 });
 
 describe('keyspace: which reads take a LevelDB snapshot', () => {
-  it('a single key at the current revision reads without one; ranges and past revisions take one', async () => {
+  it('a single key reads without one, at the current revision or a past one; ranges take one', async () => {
     const h = await EtcdHarness.open(tempDir(after));
     after(() => h.sm.close());
     await h.put('a', '1');
@@ -294,10 +296,42 @@ describe('keyspace: which reads take a LevelDB snapshot', () => {
     assert.equal(await snapshots(() => h.get('a')), 0, 'one key, current revision');
     assert.equal(await snapshots(() => h.get('missing')), 0, 'a missing key');
     assert.equal(await snapshots(() => h.get('a', { rangeEnd: B('c') })), 1, 'a range');
-    assert.equal(await snapshots(() => h.get('a', { revision: 2 })), 1, 'a past revision');
+    assert.equal(await snapshots(() => h.get('a', { revision: 2 })), 0, 'one key at a past revision');
+    assert.equal(await snapshots(() => h.get('a', { revision: 2, rangeEnd: B('c') })), 1, 'a range at a past revision');
     // (Reads while a batch is being written: the interleaving test above.)
     await h.put('a', '3');
     assert.equal(await snapshots(() => h.get('a')), 0, 'after another write');
     assert.equal((await h.get('a')).kvs[0]!.value.toString(), '3');
+  });
+});
+
+describe('keyspace: one key at a past revision, compacted while it is read', () => {
+  it('answers as etcd does for a compacted revision, never with an internal error', async () => {
+    const h = await EtcdHarness.open(tempDir(after));
+    after(() => h.sm.close());
+    await h.put('a', '1');
+    await h.put('a', '2');
+    await h.put('a', '3');
+    assert.equal((await h.get('a', { revision: 2 })).kvs[0]!.value.toString(), '1');
+    // A compaction to 3 lands between the history lookup and the read of the record it names:
+    // the record is gone, and the compact revision has moved past the one asked for.
+    const db = h.sm.rawDb;
+    const getSync = db.getSync.bind(db);
+    let gone = false;
+    db.getSync = ((key: Buffer | string, ...rest: unknown[]) => {
+      const k = Buffer.from(key as Buffer);
+      if (k.subarray(0, NS_PREFIX.log.length).equals(NS_PREFIX.log)) {
+        gone = true;
+        return undefined;
+      }
+      if (gone && k.equals(rawKey('meta', 'compact'))) {
+        const b = Buffer.alloc(8);
+        writeU64(b, 3, 0);
+        return b;
+      }
+      return (getSync as (...a: unknown[]) => unknown)(key, ...rest);
+    }) as typeof db.getSync;
+    await assert.rejects(h.get('a', { revision: 2 }), /etcdserver: mvcc: required revision has been compacted/);
+    assert.ok(gone);
   });
 });
