@@ -888,14 +888,14 @@ export class RaftNode {
     const log = this.log;
     this.rejoinSeen(m);
     if (m.index < log.committed) {
-      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, this.ackCtx());
+      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, this.ackCtx(m));
       return;
     }
     if (!log.matchTerm(m.index, m.logTerm)) {
       // Reply false (§5.3) with a hint: the last index at or below the probe whose term is
       // no newer than the leader's, so the leader can skip a whole conflicting term at once.
       const hint = log.findConflictByTerm(Math.min(m.index, log.lastIndex()), m.logTerm);
-      this.send(MT.AppendResponse, m.from, hint.term, m.index, NO_ENTRIES, 0, true, hint.index, this.ackCtx());
+      this.send(MT.AppendResponse, m.from, hint.term, m.index, NO_ENTRIES, 0, true, hint.index, this.ackCtx(m));
       return;
     }
     const ents = m.entries;
@@ -932,7 +932,7 @@ export class RaftNode {
     }
     log.commitTo(Math.min(m.commit, lastNew));
     if (this.rejoining) this.maybeEndRejoin();
-    const ctx = this.ackCtx();
+    const ctx = this.ackCtx(m);
     if (ents.length === 0 && ctx === NO_BYTES && isCtx(m.context, COMMIT_ONLY) && m.readSeq <= this.readSeqSeen) return;
     // Sent only after this Ready's entries are durable (Ready contract).
     this.send(MT.AppendResponse, m.from, 0, lastNew, NO_ENTRIES, 0, false, 0, ctx);
@@ -968,14 +968,14 @@ export class RaftNode {
     const { index, term } = s.meta;
     this.rejoinSeen(m);
     if (index <= log.committed) {
-      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, this.ackCtx());
+      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, this.ackCtx(m));
       return;
     }
     if (log.matchTerm(index, term)) {
       // We already hold that prefix; committing it is all the snapshot can teach us.
       log.commitTo(index);
       if (this.rejoining) this.maybeEndRejoin();
-      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, this.ackCtx());
+      this.send(MT.AppendResponse, m.from, 0, log.committed, NO_ENTRIES, 0, false, 0, this.ackCtx(m));
       return;
     }
     this.logger?.('info', `raft ${this.id}: restoring snapshot at ${index}/${term}`);
@@ -986,13 +986,22 @@ export class RaftNode {
     this.conf = this.baseConf;
     this.onConfChanged();
     if (this.rejoining) this.maybeEndRejoin();
-    this.send(MT.AppendResponse, m.from, 0, index, NO_ENTRIES, 0, false, 0, this.ackCtx());
+    this.send(MT.AppendResponse, m.from, 0, index, NO_ENTRIES, 0, false, 0, this.ackCtx(m));
   }
 
-  /** Context of our AppendResponses: while rejoining, ask the leader not to count them. */
-  private ackCtx(): Uint8Array {
+  /**
+   * Context of our AppendResponses: while rejoining, ask the leader not to count them; once
+   * caught up, say so for the rest of the term. Also when the leader still treats us as rejoining
+   * (REJOIN_SEEN) though we are not: our REJOINED answers were lost and we restarted, intact and
+   * not rejoining, in the same term. Unmarked, our answers would be ignored for the rest of the
+   * term, and a leader probing below our commit index would never hear where we are (found by the
+   * simulator, seed 90227 at 6,000 steps). Answering REJOIN_SEEN takes a live incarnation: the
+   * leader sends it only after a rejoining one announced itself, so a copy that lost its state
+   * cannot have answered it before it went down.
+   */
+  private ackCtx(m: Message): Uint8Array {
     if (this.rejoining) return REJOINING;
-    return this.term === this.rejoinedTerm ? REJOINED : NO_BYTES;
+    return this.term === this.rejoinedTerm || isCtx(m.context, REJOIN_SEEN) ? REJOINED : NO_BYTES;
   }
 
   /**

@@ -392,3 +392,32 @@ test('heartbeat: the leader names the term of the entry at the commit index it s
   assert.equal(hb.commit, 1);
   assert.equal(hb.logTerm, 1);
 });
+
+test('rejoin: a member whose REJOINED answers were lost and that restarted intact in the same term is counted again', () => {
+  const net = new Network([1, 2, 3]);
+  net.elect(1);
+  for (let i = 0; i < 5; i++) {
+    net.node(1).propose(enc(`a${i}`));
+    net.deliverAll();
+  }
+  const disk = net.crash(3);
+  const rejoined = (m: Message): boolean => m.from === 3 && m.to === 1 && m.context.length === 2 && m.context[0] === 0x52 && m.context[1] === 0x44;
+  net.filters.push((m) => !rejoined(m));
+  net.start(3, disk, { rejoin: true });
+  net.tickAll(5);
+  for (let i = 0; i < 3; i++) {
+    net.node(1).propose(enc(`b${i}`));
+    net.deliverAll();
+  }
+  assert.equal(net.node(3).status().rejoining, false, 'node 3 caught up; the leader never heard it');
+  net.heal();
+  net.restart(3); // intact, not rejoining, same term
+  net.isolate(2);
+  const term = net.node(1).status().hardState.term;
+  net.node(1).propose(enc('c'));
+  net.deliverAll();
+  // Only node 3 can complete the quorum: its answers must count again.
+  assert.equal(net.node(1).status().hardState.term, term);
+  assert.deepEqual(net.members.get(1)!.state.slice(-1), ['c']);
+  assert.deepEqual(net.members.get(3)!.state, net.members.get(1)!.state);
+});
