@@ -20,6 +20,7 @@
 // BENCH_SYSTEMS (etcd,ours), BENCH_ROUNDS (1; more: the throughput and the steady sessions measured
 // in rounds alternating etcd and ours, each round's ratio and their median — the machine's load
 // moves during a run),
+// BENCH_SS_SPREAD=1 (the steady sessions' streams spread over all members instead of the leader),
 // BENCH_SRC=1 (our members from src/ through tsx instead of dist/, which is used when built).
 import * as grpc from '@grpc/grpc-js';
 import { startCluster, type Cluster } from '../test/support/cluster.js';
@@ -47,6 +48,7 @@ const PARTS = new Set((process.env.BENCH_PARTS ?? 'tp,ss,hd').split(','));
 const SYSTEMS = new Set((process.env.BENCH_SYSTEMS ?? 'etcd,ours').split(','));
 /** Keep-alive throughput rounds, etcd and ours interleaved (1: one each, in the per-system rows). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const SS_SPREAD = process.env.BENCH_SS_SPREAD === '1';
 
 interface Target {
   name: string;
@@ -191,7 +193,11 @@ async function steadySessions(t: Target): Promise<Record<string, number>> {
   const client = rawClient(leader.address);
   const ttl = 30;
   const ids = await grantMany(client, SESSIONS, ttl);
-  const streams = Array.from({ length: STREAMS }, () => new Stream(client));
+  // BENCH_SS_SPREAD=1: the streams spread over the members, as sessions of clients pointed at
+  // different members are (etcd's followers pass every keep-alive on to the leader; ours batch
+  // them into renewal commands).
+  const spread = SS_SPREAD ? t.members().map((m) => rawClient(m.address)) : [];
+  const streams = Array.from({ length: STREAMS }, (_, i) => new Stream(SS_SPREAD ? spread[i % spread.length]! : client));
   const followers = t.members().filter((m) => m.pid !== leader.pid);
   const rate = SESSIONS / ((ttl * 1000) / 3); // keep-alives per ms
   // The same leader idle for a while first: what ticks, heartbeats and the runtime cost anyway.
@@ -223,6 +229,7 @@ async function steadySessions(t: Target): Promise<Record<string, number>> {
   for (const s of streams) s.close();
   await Promise.all(ids.map((id) => unary(client, 'revoke', { 1: id }).catch(() => undefined)));
   client.close();
+  for (const c of spread) c.close();
   return {
     keepAlivesPerSecond: answered / secs,
     leaderCpuPct: leaderPct,
