@@ -5,6 +5,7 @@ import { closeSync, openSync, promises as fsp, readSync, writeSync, writevSync }
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry, HardState, SnapshotMeta } from '../../raft/types.js';
+import { entrySize } from '../../raft/log.js';
 import { StorageError, WalCorruptionError } from '../errors.js';
 import {
   FRAME_HEADER,
@@ -484,7 +485,7 @@ export class Wal {
       for (; want <= end; want++) {
         const e = got.get(want);
         if (!e) throw new WalCorruptionError(join(this.dir, segmentName(loc.seq)), loc.offset, `entry ${want} is missing from the records that hold ${loc.first}..${loc.last}`);
-        const s = e.data.length + 16;
+        const s = entrySize(e);
         if (out.length > 0 && bytes + s > maxBytes) return out;
         out.push(e);
         bytes += s;

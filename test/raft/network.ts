@@ -2,7 +2,7 @@
 // Ready batches) and a state machine (the list of applied commands). Messages are delivered
 // synchronously in FIFO order unless a filter drops them.
 
-import { RaftNode, MessageType, EntryType, NONE } from '../../raft/index.js';
+import { RaftNode, MessageType, EntryType, NONE, entrySize } from '../../raft/index.js';
 import type {
   ConfState,
   Entry,
@@ -83,9 +83,9 @@ export class Network {
     let bytes = 0;
     for (const e of d.entries) {
       if (e.index < lo || e.index > hi) continue;
-      if (out.length > 0 && bytes + e.data.length + 16 > maxBytes) break;
+      if (out.length > 0 && bytes + entrySize(e) > maxBytes) break;
       out.push(e);
-      bytes += e.data.length + 16;
+      bytes += entrySize(e);
     }
     if (out.length > 0) this.readBack.set(id, (this.readBack.get(id) ?? 0) + out.length);
     return out.length > 0 ? out : undefined;

@@ -9,7 +9,7 @@
 // Safety properties are checked on every observation (see checker.ts); liveness is checked
 // after each chaos phase heals and at the end of the run.
 
-import { LostLogError, RaftNode, decodeConfChange } from '../../raft/index.js';
+import { LostLogError, RaftNode, decodeConfChange, entrySize } from '../../raft/index.js';
 import { ConfChangeType, EntryType, MessageType, Role } from '../../raft/types.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, RaftConfig, Ready, Snapshot } from '../../raft/types.js';
 import { SafetyChecker, Violation } from './checker.js';
@@ -1382,7 +1382,7 @@ function readBack(log: LogView, lo: number, hi: number, maxBytes: number): Entry
   for (let i = lo; i <= hi; i++) {
     const e = log.entry(i);
     if (!e) break;
-    const s = e.data.length + 16;
+    const s = entrySize(e);
     if (out.length > 0 && bytes + s > maxBytes) break;
     out.push(e);
     bytes += s;
