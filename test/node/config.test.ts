@@ -65,6 +65,8 @@ describe('config', () => {
     bad({ id: '1', peers, logLevel: 'loud' }, /logLevel/);
     bad({ id: '1', peers, walPreallocateBytes: '-1' }, /walPreallocateBytes \(--wal-preallocate-bytes \/ PLACEMENT_WAL_PREALLOCATE_BYTES\): must be >= 0/);
     bad({ id: '1', peers, walPreallocateBytes: String(128 * 1024 * 1024) }, /walPreallocateBytes .*must be <= 67108864/);
+    bad({ id: '1', peers, raftLogMemoryBytes: '-1' }, /raftLogMemoryBytes \(--raft-log-memory-bytes \/ PLACEMENT_RAFT_LOG_MEMORY_BYTES\): must be >= 0/);
+    bad({ id: '1', peers, raftLogMemoryBytes: '8MiB' }, /raftLogMemoryBytes/);
   });
 
   it('the executable exits 2 on bad configuration and 0 for --help', async () => {
@@ -86,7 +88,7 @@ describe('config', () => {
     assert.match(r.stderr, /invalid configuration/);
     assert.equal(u.status, 2);
     assert.equal(h.status, 0);
-    for (const s of ['--id', '--data-dir', '--listen', '--http', '--peers', '--dial', '--cluster-id', 'PLACEMENT_PEERS', '--snapshot-every', '--config']) assert.ok(h.stdout.includes(s), s);
+    for (const s of ['--id', '--data-dir', '--listen', '--http', '--peers', '--dial', '--cluster-id', 'PLACEMENT_PEERS', '--snapshot-every', '--raft-log-memory-bytes', '--config']) assert.ok(h.stdout.includes(s), s);
     for (const s of ['--cert-file', '--key-file', '--trusted-ca-file', '--client-cert-auth', '--peer-cert-file', '--peer-key-file', '--peer-trusted-ca-file', '--peer-client-cert-auth', '--peer-secret-file', '--peer-listen', 'PLACEMENT_CLIENT_CERT_AUTH']) {
       assert.ok(h.stdout.includes(s), s);
     }
