@@ -56,6 +56,8 @@ export interface StorageStatusSnapshot {
   walSegments: number;
   /** Size of the state-machine database on disk, in bytes. */
   dbSizeBytes: number;
+  /** History entries the keyspace's revision index holds in memory (optional). */
+  revisionIndexEntries?: number;
 }
 
 export interface MetricsOptions {
@@ -173,6 +175,8 @@ export class Metrics {
   /** `placement_grpc_sessions_open` gauge: KvService.Session streams currently open. */
   readonly grpcSessionsOpen: Gauge;
   private sessionsSource: (() => number) | null = null;
+  /** `placement_storage_revision_index_entries` gauge (pull). */
+  readonly revisionIndexEntries: Gauge;
   /** `placement_storage_db_size_bytes` gauge (pull). */
   readonly dbSize: Gauge;
   /** `placement_state_machine_apply_duration_seconds` histogram: applying one batch of committed entries. */
@@ -387,6 +391,15 @@ export class Metrics {
       collect() {
         const s = self.readStorage();
         if (s) this.set(s.dbSizeBytes);
+      },
+    });
+    this.revisionIndexEntries = new Gauge({
+      name: p + 'storage_revision_index_entries',
+      help: 'History entries held in memory so that one key at a past revision is read without a LevelDB iterator (keys with more than their current put).',
+      registers,
+      collect() {
+        const s = self.readStorage();
+        if (s?.revisionIndexEntries !== undefined) this.set(s.revisionIndexEntries);
       },
     });
     this.applyDuration = new Histogram({

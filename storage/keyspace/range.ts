@@ -10,7 +10,7 @@ import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { RangeRequest_SortOrder as Order, RangeRequest_SortTarget as Target, type RangeRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { KeyspaceError } from './errors.js';
 import { bytesOf, keyRange, logKey, type KeyRange } from './keys.js';
-import { decodeCurrent, decodeKv, withoutValue } from './records.js';
+import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
 import type { View } from './view.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -92,12 +92,13 @@ function keep(s: RangeSpec, kv: KeyValue): boolean {
 
 /**
  * A single key at the current revision, synchronously (the common read, also inside apply), or
- * undefined when the spec needs the asynchronous path.
+ * at a past one when the view has the revision index; undefined when the spec needs the
+ * asynchronous path.
  */
 export function rangeSync(view: View, s: RangeSpec, current: number, compactRev: number): RangeResult | undefined {
   if (!s.range.single) return undefined;
   const rev = readRevision(s.revision, current, compactRev);
-  if (rev !== current) return undefined;
+  if (rev !== current) return view.revisions ? singleAtSync(view, s, rev, current) : undefined;
   const rec = view.get('kv', s.range.from);
   if (!rec) return { kvs: [], more: false, count: 0, revision: current, truncated: false };
   if (s.countOnly) return { kvs: [], more: false, count: 1, revision: current, truncated: false };
@@ -122,15 +123,34 @@ export async function range(view: View, s: RangeSpec, current: number, compactRe
  * scan, which reads a chunk of the key's newer entries before it seeks.
  */
 async function singleAt(view: View, s: RangeSpec, rev: number, current: number): Promise<RangeResult> {
-  const key = s.range.from;
+  const cur = currentOf(view, s.range.from);
+  if (cur && cur.main <= rev) return singleResult(view, s, cur, undefined, current);
+  return singleResult(view, s, undefined, await view.historyOf(s.range.from, rev), current);
+}
+
+/**
+ * singleAt on this thread, from the revision index: a key it does not index has no history or
+ * one put, its current state, so with the current state newer than `rev` it had none then.
+ */
+function singleAtSync(view: View, s: RangeSpec, rev: number, current: number): RangeResult {
+  const cur = currentOf(view, s.range.from);
+  if (cur && cur.main <= rev) return singleResult(view, s, cur, undefined, current);
+  return singleResult(view, s, undefined, view.revisions!.lookup(s.range.from, rev) ?? undefined, current);
+}
+
+function currentOf(view: View, key: string): Current | undefined {
   const rec = view.get('kv', key);
-  const cur = rec ? decodeCurrent(rec) : undefined;
+  return rec ? decodeCurrent(rec) : undefined;
+}
+
+/** The answer for one key: its current state `cur` if given, else its history entry `e` (none: absent). */
+function singleResult(view: View, s: RangeSpec, cur: Current | undefined, e: { main: number; sub: number; tombstone: boolean } | undefined, current: number): RangeResult {
+  const key = s.range.from;
   let kv: KeyValue;
-  if (cur && cur.main <= rev) {
+  if (cur) {
     if (s.countOnly) return { kvs: [], more: false, count: 1, revision: current, truncated: false };
     kv = s.keysOnly ? withoutValue(bytesOf(key), cur) : view.load(key, cur);
   } else {
-    const e = await view.historyOf(key, rev);
     if (!e || e.tombstone) return { kvs: [], more: false, count: 0, revision: current, truncated: false };
     if (s.countOnly) return { kvs: [], more: false, count: 1, revision: current, truncated: false };
     const ev = view.get('log', logKey(e.main, e.sub));

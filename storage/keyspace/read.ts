@@ -2,9 +2,9 @@
 // revision, the events of a revision interval (for watches), and the native Get/List. Every
 // multi-step read runs on one LevelDB snapshot, together with the revision and compact revision
 // stored in it, so a concurrent apply() or physical compaction is never half-seen. The one
-// exception is the most common read, one key at the current revision (rangeCurrentSync): the
-// state machine serves it without a snapshot when no batch is being written, which is cheaper
-// (a snapshot costs ~17 µs per read, in process) and just as consistent.
+// exception is the most common read, one key (rangeOneKeySync): the state machine serves it
+// without a snapshot when no batch is being written, which is cheaper (a snapshot costs ~17 µs
+// per read, in process) and just as consistent; at a past revision, from its revision index.
 
 import type { RangeRequest, ResponseOp, TxnRequest, TxnResponse } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Event_EventType, type Event, type KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
@@ -17,6 +17,7 @@ import { KV_OVERHEAD, range, rangeSpec, rangeSync, type RangeOptions, type Range
 import { decodeCurrent, decodeKv, loadCurrent } from './records.js';
 import { toNative } from './native.js';
 import { View } from './view.js';
+import type { RevisionIndex } from './revision-index.js';
 import { MAX_TXN_OPS_CEILING, checkRange, checkTxn } from './validate.js';
 import { comparePath, header } from './apply.js';
 import { drive } from './coroutine.js';
@@ -74,15 +75,16 @@ async function pastKey(view: View, req: RangeRequest, revision: number, compactR
 }
 
 /**
- * A single key at the current revision read straight from `db`, or undefined when the request
- * needs rangeRead. No snapshot: the caller vouches that `db` holds exactly `revision` and nothing
- * is being written to it (the state machine's `settled`). Throws as rangeRead rejects.
+ * A single key read straight from `db`, or undefined when the request needs rangeRead. No
+ * snapshot: the caller vouches that `db` holds exactly `revision` and nothing is being written to
+ * it (the state machine's `settled`). A past revision is read this way only with `db`'s revision
+ * index. Throws as rangeRead rejects.
  */
-export function rangeCurrentSync(db: Db, req: RangeRequest, revision: number, compactRevision: number): RangeResult | undefined {
+export function rangeOneKeySync(db: Db, req: RangeRequest, revision: number, compactRevision: number, revisions?: RevisionIndex): RangeResult | undefined {
   if (req.rangeEnd.length !== 0) return undefined;
   const bad = checkRange(req);
   if (bad) throw bad;
-  return rangeSync(new View(db), rangeSpec(req), revision, compactRevision);
+  return rangeSync(new View(db, undefined, undefined, revisions), rangeSpec(req), revision, compactRevision);
 }
 
 /** A txn whose operations (both branches) are all Range: etcd serves it without consensus. */

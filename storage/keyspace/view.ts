@@ -9,6 +9,7 @@ import type { Tx } from '../state-machine/tx.js';
 import { HIST_KEY_END, HIST_TERMINATOR, escapeKey, histSeek, invRev, parseHist, type HistEntry } from './keys.js';
 import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { loadCurrent, type Current } from './records.js';
+import type { RevisionIndex } from './revision-index.js';
 
 type Snapshot = ReturnType<Db['snapshot']>;
 
@@ -44,6 +45,11 @@ export class View {
     readonly snapshot?: Snapshot,
     /** Reads inside apply: the batch's pending writes come first. */
     readonly tx?: Tx,
+    /**
+     * The revision index of `db`, for a view of its newest state (no snapshot, no tx, nothing
+     * being written): one key at a past revision is then read on this thread.
+     */
+    readonly revisions?: RevisionIndex,
   ) {}
 
   /** The current record of `key` in `ns` (synchronous). */

@@ -57,6 +57,7 @@ export class KeyspaceWrite {
     tx.put('log', logKey(this.rev, sub), rec);
     tx.put('hist', histKey(key, this.rev, sub), HIST_PUT);
     tx.put('kv', key, encodeCurrent({ main: this.rev, sub, createRevision, version, lease }));
+    tx.revisionWrites.push({ key, main: this.rev, sub, tombstone: false, prev });
     if (prev && prev.lease !== 0 && prev.lease !== lease) detach(tx, prev.lease, key);
     if (tx.events) tx.events.push(liveEvent(this.rev, sub, key, rec, false, prev));
   }
@@ -69,6 +70,7 @@ export class KeyspaceWrite {
     tx.put('log', logKey(this.rev, sub), tomb);
     tx.put('hist', histKey(key, this.rev, sub), HIST_DELETE);
     tx.del('kv', key);
+    tx.revisionWrites.push({ key, main: this.rev, sub, tombstone: true, prev });
     if (prev.lease !== 0) detach(tx, prev.lease, key);
     if (tx.events) tx.events.push(liveEvent(this.rev, sub, key, tomb, true, prev));
   }

@@ -27,12 +27,13 @@ import { NAMESPACES, NS_PREFIX, rawKey, type Db, type Ns } from './layout.js';
 import { applyBatch, type ApplyEntry } from './applier.js';
 import { scanAll } from './scan.js';
 import { Compactor } from '../keyspace/compactor.js';
+import { RevisionIndex } from '../keyspace/revision-index.js';
 import type { RangeOptions, RangeResult } from '../keyspace/range.js';
 import {
   nativeGet,
   nativeGetSync,
   nativeList,
-  rangeCurrentSync,
+  rangeOneKeySync,
   rangeRead,
   readEvents,
   readTxn,
@@ -144,6 +145,8 @@ export class StateMachine {
   private _revision = 1;
   private _compactRevision = -1;
   private readonly compactor = new Compactor();
+  /** Which revisions each key's history holds, for one key at a past revision on this thread. */
+  private readonly revisions = new RevisionIndex();
   private _confState: ConfState | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly dedupWindow: number;
@@ -239,7 +242,15 @@ export class StateMachine {
       await db.close();
       throw e;
     }
-    await sm.attach(name, db);
+    try {
+      await sm.attach(name, db);
+    } catch (e) {
+      await db.close().catch(() => undefined);
+      // Attaching reads the whole history (the revision index): damage the check above was not
+      // asked to find surfaces there, as damage rather than as LevelDB's bare error.
+      if ((e as { code?: string }).code === 'LEVEL_CORRUPTION') throw new StateMachineCorruptionError(path, [{ file: path, reason: `LevelDB: ${(e as Error).message}` }]);
+      throw e;
+    }
     if (fresh) await writeFileAtomic(join(dir, CURRENT), name);
     return sm;
   }
@@ -342,6 +353,8 @@ export class StateMachine {
     this._compactRevision = compact ? readU64(compact, 0) : -1;
     const cs = await this.sub('meta').get('confState');
     this._confState = cs ? (JSON.parse(cs.toString('utf8')) as ConfState) : undefined;
+    await this.revisions.load(db);
+    this.revisions.compact(this._compactRevision);
     await this.compactor.attach(db, this._compactRevision);
     this.settled = true;
   }
@@ -455,8 +468,12 @@ export class StateMachine {
     this._revision = tx.revision;
     this._compactRevision = tx.compactRevision;
     if (confState) this._confState = { voters: [...confState.voters], learners: [...confState.learners] };
+    this.revisions.record(tx.revisionWrites);
     this.settled = true;
-    if (tx.compacted) this.compactor.kick(this._compactRevision);
+    if (tx.compacted) {
+      this.compactor.kick(this._compactRevision);
+      this.revisions.compact(this._compactRevision);
+    }
     return { results, events: tx.events, revision: this._revision };
   }
 
@@ -467,7 +484,7 @@ export class StateMachine {
     if (this.settled) {
       // The common read, one key at the current revision, without a snapshot (see `settled`).
       try {
-        const r = rangeCurrentSync(this.db, req, this._revision, this._compactRevision);
+        const r = rangeOneKeySync(this.db, req, this._revision, this._compactRevision, this.revisions);
         if (r) return Promise.resolve(r);
       } catch (err) {
         return Promise.reject(err);
@@ -524,6 +541,11 @@ export class StateMachine {
   /** Resolves once the history below `revision` is physically removed (etcd's Compact physical=true). */
   waitCompaction(revision: number): Promise<void> {
     return this.compactor.wait(revision);
+  }
+
+  /** Keys and entries held by the revision index (keyspace/revision-index.ts): metrics and tests. */
+  get revisionIndexSize(): { keys: number; entries: number } {
+    return this.revisions.size;
   }
 
   /** @internal Physical compaction progress (tests, benchmarks). */
@@ -803,6 +825,7 @@ export class StateMachine {
   async close(): Promise<void> {
     await this.exclusive(async () => {
       await this.compactor.close();
+      this.revisions.close();
       await this.db.close();
     });
   }

@@ -8,6 +8,7 @@ import type { Db, Ns } from './layout.js';
 import type { LeaseChange } from '../leases/leases.js';
 import { rawBounds, rawKey } from './layout.js';
 import type { KeyEvent } from '../keyspace/events.js';
+import type { RevisionWrite } from '../keyspace/revision-index.js';
 
 /** A value read from the database, or null for "deleted in this batch". */
 export type Pending = Buffer | null;
@@ -30,6 +31,9 @@ export class Tx {
    */
   events: KeyEvent[] | null = null;
   private eventsMark = 0;
+  /** The keyspace history entries this batch wrote, in order, for the revision index (keyspace/revision-index.ts). */
+  readonly revisionWrites: RevisionWrite[] = [];
+  private revisionWritesMark = 0;
 
   constructor(
     readonly db: Db,
@@ -92,6 +96,7 @@ export class Tx {
   begin(): void {
     this.undo = [];
     this.eventsMark = this.events?.length ?? 0;
+    this.revisionWritesMark = this.revisionWrites.length;
   }
 
   commit(): void {
@@ -107,6 +112,7 @@ export class Tx {
     }
     this.undo = null;
     if (this.events) this.events.length = this.eventsMark;
+    this.revisionWrites.length = this.revisionWritesMark;
   }
 
   /** This batch's changes to keys of `ns` in [from, to), sorted by key. */

@@ -1,0 +1,218 @@
+// Which revisions of a key the history holds, in memory, so that one key at a past revision is
+// answered on the calling thread (two getSync) instead of through a LevelDB iterator, whose seek
+// and read are a round trip to the thread pool each (etcd keeps the same in its treeIndex).
+//
+// Only keys whose history holds more than their current put are indexed: a key with a single
+// retained entry that is its live current state (most keys of a metadata store, written once)
+// costs nothing here. So a key that is not indexed has either no history, or exactly one entry:
+// the put its `kv` record points at. Every answer below follows from that rule.
+//
+// The index changes only with the database: a written batch's history entries (record), a
+// compaction (compact trims, in the background, what no read at or above the compact revision
+// can need), and a database opened or installed from a snapshot (load). It answers only reads
+// of the database's newest state at or above its compact revision; reads on a LevelDB snapshot
+// still seek the `hist` sublevel.
+
+import type { Db } from '../state-machine/layout.js';
+import { rawBounds } from '../state-machine/layout.js';
+import { parseHist } from './keys.js';
+
+/** One history entry of a key. */
+export interface Revision {
+  main: number;
+  sub: number;
+  tombstone: boolean;
+}
+
+/** A history entry a batch wrote, with the key's current put before it (undefined: the key did not exist). */
+export interface RevisionWrite {
+  key: string;
+  main: number;
+  sub: number;
+  tombstone: boolean;
+  prev: { main: number; sub: number } | undefined;
+}
+
+/**
+ * A key's entries, oldest first, as pairs [main·2 + tombstone, sub] from `head` on (entries a
+ * compaction dropped are skipped by moving `head`; the array is cut once most of it is dropped).
+ */
+interface KeyRevisions {
+  pairs: number[];
+  head: number;
+}
+
+/** Keys trimmed per turn of the event loop after a compaction. */
+const TRIM_STEP = 2000;
+const HIST_PLEN = rawBounds('hist', '', undefined).gte.length;
+
+export class RevisionIndex {
+  private keys = new Map<string, KeyRevisions>();
+  private _entries = 0;
+  private trimTarget = -1;
+  private trimmedTo = -1;
+  private trimming: Iterator<[string, KeyRevisions]> | null = null;
+  private trimTimer: NodeJS.Immediate | null = null;
+
+  /** Indexed keys and the entries they hold (for metrics and tests). */
+  get size(): { keys: number; entries: number } {
+    return { keys: this.keys.size, entries: this._entries };
+  }
+
+  /**
+   * The newest entry of `key` at or below `rev`: null when it has none there, undefined when the
+   * key is not indexed (then it has no history, or one put: its current state).
+   */
+  lookup(key: string, rev: number): Revision | null | undefined {
+    const r = this.keys.get(key);
+    if (r === undefined) return undefined;
+    const p = r.pairs;
+    // The last pair whose main revision is at or below rev.
+    let lo = r.head / 2;
+    let hi = p.length / 2;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (Math.floor(p[2 * mid]! / 2) <= rev) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === r.head / 2) return null;
+    const v = p[2 * (lo - 1)]!;
+    return { main: Math.floor(v / 2), sub: p[2 * lo - 1]!, tombstone: v % 2 === 1 };
+  }
+
+  /** A written batch's history entries, in revision order. */
+  record(writes: readonly RevisionWrite[]): void {
+    for (const w of writes) {
+      let r = this.keys.get(w.key);
+      if (r === undefined) {
+        // Not indexed: no history, or one put that is the current state (`prev`).
+        if (w.prev === undefined && !w.tombstone) continue;
+        r = { pairs: [], head: 0 };
+        if (w.prev !== undefined) {
+          r.pairs.push(w.prev.main * 2, w.prev.sub);
+          this._entries++;
+        }
+        this.keys.set(w.key, r);
+      }
+      r.pairs.push(w.main * 2 + (w.tombstone ? 1 : 0), w.sub);
+      this._entries++;
+    }
+  }
+
+  /**
+   * The compact revision moved to `c`: reads below it are refused from now on, so each key's
+   * entries older than its newest one at or below `c` will never be asked for. They are dropped
+   * in the background (lookups are right meanwhile: the kept entries are what they look at).
+   */
+  compact(c: number): void {
+    if (c <= this.trimTarget) return;
+    this.trimTarget = c;
+    if (this.trimming === null) this.startTrim();
+  }
+
+  /** Replaces the index with the history stored in `db` (after open or a snapshot install). */
+  async load(db: Db): Promise<void> {
+    this.stopTrim();
+    const keys = new Map<string, KeyRevisions>();
+    let entries = 0;
+    // A key's entries come newest first; they are kept when there is more than one, or the newest is a delete.
+    let key: string | undefined;
+    let newestFirst: number[] = [];
+    const flush = (): void => {
+      if (key === undefined) return;
+      if (newestFirst.length > 2 || newestFirst[0]! % 2 === 1) {
+        const pairs: number[] = [];
+        for (let i = newestFirst.length - 2; i >= 0; i -= 2) pairs.push(newestFirst[i]!, newestFirst[i + 1]!);
+        keys.set(key, { pairs, head: 0 });
+        entries += pairs.length / 2;
+      }
+      newestFirst = [];
+    };
+    const it = db.iterator({ ...rawBounds('hist', '', undefined), highWaterMarkBytes: 1 << 20 } as never);
+    try {
+      for (;;) {
+        const chunk = await it.nextv(1000);
+        if (chunk.length === 0) break;
+        for (const [rk, v] of chunk) {
+          const e = parseHist(rk, HIST_PLEN, v);
+          if (e.key !== key) {
+            flush();
+            key = e.key;
+          }
+          newestFirst.push(e.main * 2 + (e.tombstone ? 1 : 0), e.sub);
+        }
+      }
+      flush();
+    } finally {
+      await it.close();
+    }
+    this.keys = keys;
+    this._entries = entries;
+    this.trimTarget = -1;
+    this.trimmedTo = -1;
+  }
+
+  /** Resolves once the trimming after the last compact() is done (tests look at `size` then). */
+  async trimmed(): Promise<void> {
+    while (this.trimming !== null) await new Promise<void>((r) => setImmediate(r));
+  }
+
+  /** Stops background trimming (the database is being closed or replaced). */
+  close(): void {
+    this.stopTrim();
+  }
+
+  private startTrim(): void {
+    const c = this.trimTarget;
+    this.trimming = this.keys.entries();
+    const step = (): void => {
+      this.trimTimer = null;
+      const it = this.trimming;
+      if (it === null) return;
+      for (let i = 0; i < TRIM_STEP; i++) {
+        const n = it.next();
+        if (n.done) {
+          this.trimming = null;
+          this.trimmedTo = c;
+          if (this.trimTarget > this.trimmedTo) this.startTrim();
+          return;
+        }
+        this.trim(n.value[0], n.value[1], c);
+      }
+      this.trimTimer = setImmediate(step);
+    };
+    this.trimTimer = setImmediate(step);
+  }
+
+  private stopTrim(): void {
+    if (this.trimTimer !== null) clearImmediate(this.trimTimer);
+    this.trimTimer = null;
+    this.trimming = null;
+  }
+
+  /** Drops the entries of `key` no read at or above `c` needs; unindexes it when one or none is left. */
+  private trim(key: string, r: KeyRevisions, c: number): void {
+    const p = r.pairs;
+    let keep = r.head;
+    // The newest entry at or below c is the oldest one a read at c or later can land on.
+    for (let i = p.length - 2; i >= r.head; i -= 2) {
+      if (Math.floor(p[i]! / 2) <= c) {
+        keep = i;
+        break;
+      }
+    }
+    this._entries -= (keep - r.head) / 2;
+    r.head = keep;
+    // What remains is one entry (the newest: a put is the current state, a delete answers as no
+    // history does) or none: the key needs no index.
+    if (p.length - r.head <= 2) {
+      this._entries -= (p.length - r.head) / 2;
+      this.keys.delete(key);
+      return;
+    }
+    if (r.head > 64 && r.head * 2 > p.length) {
+      r.pairs = p.slice(r.head);
+      r.head = 0;
+    }
+  }
+}
