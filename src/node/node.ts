@@ -125,6 +125,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private term = 0;
   private appliedIndex = 0;
   private lastSnapIndex = 0;
+  /** Size of the newest snapshot file taken or installed (the schedule waits longer after a large one). */
+  private lastSnapSize = 0;
   private pendingCompact = 0;
   private snapshotting = false;
 
@@ -317,6 +319,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.appliedIndex = this.sm.appliedIndex;
     await this.leases.open(this.sm);
     this.lastSnapIndex = this.store.latest()?.meta.index ?? 0;
+    this.lastSnapSize = this.store.latest()?.size ?? 0;
     this.raft = new RaftNode(
       {
         id: this.cfg.id,
@@ -659,6 +662,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         bytesSince: this.bytesSinceSnapshot,
         every: this.cfg.snapshotEvery,
         bytes: this.cfg.snapshotBytes,
+        lastSize: this.lastSnapSize,
         rank: this.snapshotRank(),
       });
     if (!due) return;
@@ -907,6 +911,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       await this.wal.save({ snapshot: info.meta });
       const prev = this.lastSnapIndex;
       this.lastSnapIndex = info.meta.index;
+      this.lastSnapSize = info.size;
       this.metrics?.snapshotTaken((Date.now() - t0) / 1000, info.size);
       // Keep at most --snapshot-catchup-entries behind this snapshot (fewer when the previous one
       // is closer): members slightly behind still catch up from the log, and the log held in memory
@@ -946,6 +951,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.reads.onApplied(this.appliedIndex);
     this.applyListener?.reset(this.sm.revision);
     this.lastSnapIndex = Math.max(this.lastSnapIndex, meta.index);
+    this.lastSnapSize = info.size;
     this.members_ = { voters: [...meta.confState.voters], learners: [...meta.confState.learners] };
     this.metrics?.snapshotInstalled((Date.now() - t0) / 1000, info.size);
     this.log.info({ index: meta.index, term: meta.term, bytes: info.size, ms: Date.now() - t0 }, 'snapshot installed');

@@ -5,6 +5,16 @@
 // Each member is therefore offset by its rank among the members: with --snapshot-every E and n
 // members, member r snapshots when its applied index passes r·E/n (mod E), so members take turns
 // E/n entries apart and at most one of them is busy at a time.
+//
+// A snapshot copies the whole state, so its cost grows with the state, not with the entries
+// since the last one. On a schedule set in entries alone, the snapshot work of a growing state
+// grows with its square: a million 256-byte writes kept in history made each member take ten
+// snapshots of a state growing to hundreds of MiB, seconds of CPU each that reads and writes
+// waited behind (bench:etcd-api's history rows ran behind them). So once the newest
+// snapshot is large (AMORTIZE_FROM), the next one also waits until the entries applied since
+// hold as many bytes as it (at most AMORTIZE_CAP, which bounds the log replayed on a restart):
+// copying then costs at most about one byte per byte applied, as Redis rewrites its append-only
+// file only once it has doubled.
 
 export interface SnapshotScheduleInput {
   /** The member's applied index. */
@@ -17,6 +27,8 @@ export interface SnapshotScheduleInput {
   every: number;
   /** --snapshot-bytes. */
   bytes: number;
+  /** Size in bytes of the member's newest snapshot file (0: none). */
+  lastSize: number;
   /** This member's rank among the members (rankOf). */
   rank: Rank;
 }
@@ -34,7 +46,13 @@ export function rankOf(self: number, members: readonly number[]): Rank {
   return rank < 0 ? { rank: 0, of: 1 } : { rank, of: ids.length };
 }
 
+/** From this snapshot size on, the next snapshot waits for as many bytes of entries applied. */
+export const AMORTIZE_FROM = 64 * 1024 * 1024;
+/** ...but never for more than this many. */
+export const AMORTIZE_CAP = 128 * 1024 * 1024;
+
 export function snapshotDue(s: SnapshotScheduleInput): boolean {
+  if (s.lastSize >= AMORTIZE_FROM && s.bytesSince < Math.min(s.lastSize, AMORTIZE_CAP)) return false;
   const { rank, of } = s.rank;
   // Bytes bound the memory of the in-memory log, so the offset only lowers the threshold (member
   // r of n at (1 - r/2n) of it): different periods keep the members apart most of the time.
