@@ -34,11 +34,14 @@ export interface RevisionWrite {
 }
 
 /**
- * A key's entries, oldest first, as pairs [main·2 + tombstone, sub] from `head` on (entries a
- * compaction dropped are skipped by moving `head`; the array is cut once most of it is dropped).
+ * A key's entries, oldest first, from `head` on: `revs` holds main·2 + tombstone, `subs` the sub
+ * revisions, allocated only once one of them is not 0 (a Txn or a ranged delete writing several
+ * keys), so a key written by single Puts costs 8 bytes per entry. Entries a compaction dropped
+ * are skipped by moving `head`; the arrays are cut once most of them is dropped.
  */
 interface KeyRevisions {
-  pairs: number[];
+  revs: number[];
+  subs: number[] | null;
   head: number;
 }
 
@@ -66,18 +69,18 @@ export class RevisionIndex {
   lookup(key: string, rev: number): Revision | null | undefined {
     const r = this.keys.get(key);
     if (r === undefined) return undefined;
-    const p = r.pairs;
-    // The last pair whose main revision is at or below rev.
-    let lo = r.head / 2;
-    let hi = p.length / 2;
+    const revs = r.revs;
+    // The last entry whose main revision is at or below rev.
+    let lo = r.head;
+    let hi = revs.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (Math.floor(p[2 * mid]! / 2) <= rev) lo = mid + 1;
+      if (Math.floor(revs[mid]! / 2) <= rev) lo = mid + 1;
       else hi = mid;
     }
-    if (lo === r.head / 2) return null;
-    const v = p[2 * (lo - 1)]!;
-    return { main: Math.floor(v / 2), sub: p[2 * lo - 1]!, tombstone: v % 2 === 1 };
+    if (lo === r.head) return null;
+    const v = revs[lo - 1]!;
+    return { main: Math.floor(v / 2), sub: r.subs === null ? 0 : r.subs[lo - 1]!, tombstone: v % 2 === 1 };
   }
 
   /** A written batch's history entries, in revision order. */
@@ -87,16 +90,19 @@ export class RevisionIndex {
       if (r === undefined) {
         // Not indexed: no history, or one put that is the current state (`prev`).
         if (w.prev === undefined && !w.tombstone) continue;
-        r = { pairs: [], head: 0 };
-        if (w.prev !== undefined) {
-          r.pairs.push(w.prev.main * 2, w.prev.sub);
-          this._entries++;
-        }
+        r = { revs: [], subs: null, head: 0 };
+        if (w.prev !== undefined) this.push(r, w.prev.main * 2, w.prev.sub);
         this.keys.set(w.key, r);
       }
-      r.pairs.push(w.main * 2 + (w.tombstone ? 1 : 0), w.sub);
-      this._entries++;
+      this.push(r, w.main * 2 + (w.tombstone ? 1 : 0), w.sub);
     }
+  }
+
+  private push(r: KeyRevisions, rev: number, sub: number): void {
+    if (sub !== 0 && r.subs === null) r.subs = new Array<number>(r.revs.length).fill(0);
+    r.revs.push(rev);
+    r.subs?.push(sub);
+    this._entries++;
   }
 
   /**
@@ -117,16 +123,18 @@ export class RevisionIndex {
     let entries = 0;
     // A key's entries come newest first; they are kept when there is more than one, or the newest is a delete.
     let key: string | undefined;
-    let newestFirst: number[] = [];
+    let revs: number[] = [];
+    let subs: number[] = [];
+    let anySub = false;
     const flush = (): void => {
       if (key === undefined) return;
-      if (newestFirst.length > 2 || newestFirst[0]! % 2 === 1) {
-        const pairs: number[] = [];
-        for (let i = newestFirst.length - 2; i >= 0; i -= 2) pairs.push(newestFirst[i]!, newestFirst[i + 1]!);
-        keys.set(key, { pairs, head: 0 });
-        entries += pairs.length / 2;
+      if (revs.length > 1 || revs[0]! % 2 === 1) {
+        keys.set(key, { revs: revs.reverse(), subs: anySub ? subs.reverse() : null, head: 0 });
+        entries += revs.length;
       }
-      newestFirst = [];
+      revs = [];
+      subs = [];
+      anySub = false;
     };
     const it = db.iterator({ ...rawBounds('hist', '', undefined), highWaterMarkBytes: 1 << 20 } as never);
     try {
@@ -139,7 +147,9 @@ export class RevisionIndex {
             flush();
             key = e.key;
           }
-          newestFirst.push(e.main * 2 + (e.tombstone ? 1 : 0), e.sub);
+          revs.push(e.main * 2 + (e.tombstone ? 1 : 0));
+          subs.push(e.sub);
+          if (e.sub !== 0) anySub = true;
         }
       }
       flush();
@@ -192,26 +202,27 @@ export class RevisionIndex {
 
   /** Drops the entries of `key` no read at or above `c` needs; unindexes it when one or none is left. */
   private trim(key: string, r: KeyRevisions, c: number): void {
-    const p = r.pairs;
+    const revs = r.revs;
     let keep = r.head;
     // The newest entry at or below c is the oldest one a read at c or later can land on.
-    for (let i = p.length - 2; i >= r.head; i -= 2) {
-      if (Math.floor(p[i]! / 2) <= c) {
+    for (let i = revs.length - 1; i >= r.head; i--) {
+      if (Math.floor(revs[i]! / 2) <= c) {
         keep = i;
         break;
       }
     }
-    this._entries -= (keep - r.head) / 2;
+    this._entries -= keep - r.head;
     r.head = keep;
     // What remains is one entry (the newest: a put is the current state, a delete answers as no
     // history does) or none: the key needs no index.
-    if (p.length - r.head <= 2) {
-      this._entries -= (p.length - r.head) / 2;
+    if (revs.length - r.head <= 1) {
+      this._entries -= revs.length - r.head;
       this.keys.delete(key);
       return;
     }
-    if (r.head > 64 && r.head * 2 > p.length) {
-      r.pairs = p.slice(r.head);
+    if (r.head > 32 && r.head * 2 > revs.length) {
+      r.revs = revs.slice(r.head);
+      if (r.subs !== null) r.subs = r.subs.slice(r.head);
       r.head = 0;
     }
   }

@@ -32,59 +32,66 @@ function viaIndex(ix: RevisionIndex, current: Map<string, Entry>, key: string, r
 }
 
 describe('revision index', () => {
-  it('answers every key at every revision at or above the compact revision as the full history does, through compactions', async () => {
-    const seed = seedFromEnv('revision index');
-    const r = rng(seed);
-    const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
-    const history = new Map<string, Entry[]>();
-    const current = new Map<string, Entry>();
-    const ix = new RevisionIndex();
-    let rev = 1;
-    let compacted = -1;
-    const check = (label: string): void => {
-      for (const key of keys) {
-        for (let at = Math.max(1, compacted); at <= rev; at++) {
-          assert.equal(viaIndex(ix, current, key, at), truth(history, key, at), `${label}: ${key} at ${at} (revision ${rev}, compacted ${compacted}, seed ${seed})`);
+  // Many keys and compactions close behind: keys come and go from the index. Few keys and
+  // compactions far behind: long entry lists, trimmed from the front and cut.
+  for (const { nkeys, steps, behind } of [
+    { nkeys: 12, steps: 600, behind: 0 },
+    { nkeys: 3, steps: 1500, behind: 60 },
+  ]) {
+    it(`answers every key at every revision at or above the compact revision as the full history does, through compactions (${nkeys} keys, compactions ${behind}+ revisions behind)`, async () => {
+      const seed = seedFromEnv('revision index');
+      const r = rng(seed);
+      const keys = Array.from({ length: nkeys }, (_, i) => `k${i}`);
+      const history = new Map<string, Entry[]>();
+      const current = new Map<string, Entry>();
+      const ix = new RevisionIndex();
+      let rev = 1;
+      let compacted = -1;
+      const check = (label: string): void => {
+        for (const key of keys) {
+          for (let at = Math.max(1, compacted); at <= rev; at++) {
+            assert.equal(viaIndex(ix, current, key, at), truth(history, key, at), `${label}: ${key} at ${at} (revision ${rev}, compacted ${compacted}, seed ${seed})`);
+          }
         }
+      };
+      for (let step = 0; step < steps; step++) {
+        // One revision: 1 to 3 distinct keys written.
+        const n = 1 + Math.floor(r() * 3);
+        const chosen = [...new Set(Array.from({ length: n }, () => keys[Math.floor(r() * keys.length)]!))];
+        const writes: RevisionWrite[] = [];
+        rev++;
+        let sub = 0;
+        for (const key of chosen) {
+          const cur = current.get(key);
+          const del = cur !== undefined && r() < 0.3;
+          const e = { main: rev, sub: sub++, tombstone: del };
+          writes.push({ key, ...e, prev: cur });
+          history.set(key, [...(history.get(key) ?? []), e]);
+          if (del) current.delete(key);
+          else current.set(key, e);
+        }
+        ix.record(writes);
+        const c = rev - behind - Math.floor(r() * 20);
+        if (r() < 0.05 && c > compacted) {
+          // Compactions only move forward (etcd refuses one at or below the compact revision).
+          compacted = c;
+          ix.compact(compacted);
+          if (r() < 0.5) check(`step ${step}, trimming under way`);
+          await ix.trimmed();
+        }
+        if (step % 50 === 0) check(`step ${step}`);
       }
-    };
-    for (let step = 0; step < 600; step++) {
-      // One revision: 1 to 3 distinct keys written.
-      const n = 1 + Math.floor(r() * 3);
-      const chosen = [...new Set(Array.from({ length: n }, () => keys[Math.floor(r() * keys.length)]!))];
-      const writes: RevisionWrite[] = [];
-      rev++;
-      let sub = 0;
-      for (const key of chosen) {
-        const cur = current.get(key);
-        const del = cur !== undefined && r() < 0.3;
-        const e = { main: rev, sub: sub++, tombstone: del };
-        writes.push({ key, ...e, prev: cur });
-        history.set(key, [...(history.get(key) ?? []), e]);
-        if (del) current.delete(key);
-        else current.set(key, e);
-      }
-      ix.record(writes);
-      const c = rev - Math.floor(r() * 20);
-      if (r() < 0.05 && c > compacted) {
-        // Compactions only move forward (etcd refuses one at or below the compact revision).
-        compacted = c;
-        ix.compact(compacted);
-        if (r() < 0.5) check(`step ${step}, trimming under way`);
-        await ix.trimmed();
-      }
-      if (step % 50 === 0) check(`step ${step}`);
-    }
-    check('end');
-    // Nothing is kept that a read cannot need: a key left with one entry or none is unindexed.
-    compacted = rev;
-    ix.compact(rev);
-    await ix.trimmed();
-    check('compacted at the current revision');
-    const kept = [...history.keys()].filter((k) => ix.lookup(k, rev) !== undefined);
-    assert.deepEqual(kept, [], 'after a compaction at the current revision every key has one entry at most: none stays indexed');
-    assert.deepEqual(ix.size, { keys: 0, entries: 0 });
-  });
+      check('end');
+      // Nothing is kept that a read cannot need: a key left with one entry or none is unindexed.
+      compacted = rev;
+      ix.compact(rev);
+      await ix.trimmed();
+      check('compacted at the current revision');
+      const kept = [...history.keys()].filter((k) => ix.lookup(k, rev) !== undefined);
+      assert.deepEqual(kept, [], 'after a compaction at the current revision every key has one entry at most: none stays indexed');
+      assert.deepEqual(ix.size, { keys: 0, entries: 0 });
+    });
+  }
 
   it('is rebuilt from the database on reopen and holds only keys with more than their current put', async () => {
     const dir = tempDir(after);
