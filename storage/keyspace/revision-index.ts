@@ -90,9 +90,14 @@ export class RevisionIndex {
       if (r === undefined) {
         // Not indexed: no history, or one put that is the current state (`prev`).
         if (w.prev === undefined && !w.tombstone) continue;
-        r = { revs: [], subs: null, head: 0 };
-        if (w.prev !== undefined) this.push(r, w.prev.main * 2, w.prev.sub);
+        // Arrays of exactly the entries (a growing array reserves 16 more): most keys that get
+        // here are written twice or deleted once before a compaction unindexes them again.
+        const rev = w.main * 2 + (w.tombstone ? 1 : 0);
+        const p = w.prev;
+        r = p === undefined ? { revs: [rev], subs: w.sub === 0 ? null : [w.sub], head: 0 } : { revs: [p.main * 2, rev], subs: p.sub === 0 && w.sub === 0 ? null : [p.sub, w.sub], head: 0 };
+        this._entries += r.revs.length;
         this.keys.set(w.key, r);
+        continue;
       }
       this.push(r, w.main * 2 + (w.tombstone ? 1 : 0), w.sub);
     }
