@@ -375,33 +375,25 @@ export class Metrics {
         if (self.sessionsSource) this.set(self.sessionsSource());
       },
     });
-    this.walSegments = new Gauge({
-      name: p + 'storage_wal_segments',
-      help: 'WAL segment files on disk.',
-      registers,
-      collect() {
-        const s = self.readStorage();
-        if (s) this.set(s.walSegments);
-      },
-    });
-    this.dbSize = new Gauge({
-      name: p + 'storage_db_size_bytes',
-      help: 'Size of the state-machine database on disk.',
-      registers,
-      collect() {
-        const s = self.readStorage();
-        if (s) this.set(s.dbSizeBytes);
-      },
-    });
-    this.revisionIndexEntries = new Gauge({
-      name: p + 'storage_revision_index_entries',
-      help: 'History entries held in memory so that one key at a past revision is read without a LevelDB iterator (keys with more than their current put).',
-      registers,
-      collect() {
-        const s = self.readStorage();
-        if (s?.revisionIndexEntries !== undefined) this.set(s.revisionIndexEntries);
-      },
-    });
+    // Pull gauges of the storage status, read once per scrape like the Raft ones.
+    const storageGauge = (name: string, help: string, pick: (s: StorageStatusSnapshot) => number | undefined) =>
+      new Gauge({
+        name: p + name,
+        help,
+        registers,
+        collect() {
+          const s = self.readStorage();
+          const v = s ? pick(s) : undefined;
+          if (v !== undefined) this.set(v);
+        },
+      });
+    this.walSegments = storageGauge('storage_wal_segments', 'WAL segment files on disk.', (s) => s.walSegments);
+    this.dbSize = storageGauge('storage_db_size_bytes', 'Size of the state-machine database on disk.', (s) => s.dbSizeBytes);
+    this.revisionIndexEntries = storageGauge(
+      'storage_revision_index_entries',
+      'History entries held in memory so that one key at a past revision is read without a LevelDB iterator (keys with more than their current put).',
+      (s) => s.revisionIndexEntries,
+    );
     this.applyDuration = new Histogram({
       name: p + 'state_machine_apply_duration_seconds',
       help: 'Time to apply one batch of committed entries to the state machine.',

@@ -53,7 +53,6 @@ export class RevisionIndex {
   private keys = new Map<string, KeyRevisions>();
   private _entries = 0;
   private trimTarget = -1;
-  private trimmedTo = -1;
   private trimming: Iterator<[string, KeyRevisions]> | null = null;
   private trimTimer: NodeJS.Immediate | null = null;
 
@@ -164,7 +163,6 @@ export class RevisionIndex {
     this.keys = keys;
     this._entries = entries;
     this.trimTarget = -1;
-    this.trimmedTo = -1;
   }
 
   /** Resolves once the trimming after the last compact() is done (tests look at `size` then). */
@@ -188,8 +186,8 @@ export class RevisionIndex {
         const n = it.next();
         if (n.done) {
           this.trimming = null;
-          this.trimmedTo = c;
-          if (this.trimTarget > this.trimmedTo) this.startTrim();
+          // A compaction that came during this pass: another pass, at its revision.
+          if (this.trimTarget > c) this.startTrim();
           return;
         }
         this.trim(n.value[0], n.value[1], c);
