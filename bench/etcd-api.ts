@@ -9,7 +9,9 @@
 //   - Txn at 64 in flight: compare the key's mod_revision, then put (each caller owns a key, so a
 //     compare fails only if a reply was lost — counted as an error);
 //   - with BENCH_HISTORY (default 1,000,000) revisions retained: Range of one key at an old
-//     revision and at the current one, 64 in flight, to show a read into history does not scan it.
+//     revision and at the current one, 64 in flight, to show a read into history does not scan it;
+//     and a page of 10 of the 1,001 keys of that history's prefix (limit 10, count exact), at the
+//     old revision and at the current one.
 // Then the ratio Placement Center / etcd of every row. The systems run one after the other
 // (BENCH_ORDER, default "etcd,placement"), never at the same time; the VM's speed drifts, so
 // compare ratios from one run, and run it twice with the order swapped before concluding.
@@ -134,6 +136,10 @@ async function measure(sys: System): Promise<Result[]> {
       console.log(`# ${HISTORY} revisions written in ${((performance.now() - t0) / 1000).toFixed(0)} s; reading at revision ${old} and at the current one`);
       await row(`Range rev=old (${HISTORY / 1000}k hist)`, (i, w) => range(members[w % 3]!, `bench/hist/${i % 1000}`, { revision: old }));
       await row(`Range current (${HISTORY / 1000}k hist)`, (i, w) => range(members[w % 3]!, `bench/hist/${i % 1000}`));
+      // A page of the whole prefix (1,001 keys, count exact), as a lister at a revision reads it.
+      const page = { rangeEnd: Buffer.from('bench/hist0'), limit: 10 };
+      await row(`Prefix page rev=old`, (_i, w) => range(members[w % 3]!, 'bench/hist/', { ...page, revision: old }));
+      await row(`Prefix page current`, (_i, w) => range(members[w % 3]!, 'bench/hist/', page));
     }
     console.log(`RSS per member (MiB): ${sys.pids.map((p) => `${rssMiB(p)}${p === sys.leaderPid ? ' (leader)' : ''}`).join(', ')}`);
     return results;

@@ -49,7 +49,7 @@ export function varintAt(b: Uint8Array, path: number[]): number {
 export const revisionOf = (b: Uint8Array): number => varintAt(b, [1, 3]);
 
 export const put = (c: grpc.Client, key: string): Promise<Buffer> => call(c, 'Put', PutRequest, PutRequest.fromPartial({ key: Buffer.from(key), value: VALUE }));
-export const range = (c: grpc.Client, key: string, opts: { serializable?: boolean; revision?: number } = {}): Promise<Buffer> =>
+export const range = (c: grpc.Client, key: string, opts: { serializable?: boolean; revision?: number; rangeEnd?: Buffer; limit?: number } = {}): Promise<Buffer> =>
   call(c, 'Range', RangeRequest, RangeRequest.fromPartial({ key: Buffer.from(key), ...opts }));
 
 

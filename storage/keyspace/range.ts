@@ -11,6 +11,8 @@ import { RangeRequest_SortOrder as Order, RangeRequest_SortTarget as Target, typ
 import { KeyspaceError } from './errors.js';
 import { bytesOf, keyRange, logKey, type KeyRange } from './keys.js';
 import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
+import type { RevisionIndex } from './revision-index.js';
+import { currentSource, historySource, indexAnswers, indexedHistorySource, type Item, type Source } from './sources.js';
 import type { View } from './view.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -98,7 +100,7 @@ function keep(s: RangeSpec, kv: KeyValue): boolean {
 export function rangeSync(view: View, s: RangeSpec, current: number, compactRev: number): RangeResult | undefined {
   if (!s.range.single) return undefined;
   const rev = readRevision(s.revision, current, compactRev);
-  if (rev !== current) return view.revisions ? singleAtSync(view, s, rev, current) : undefined;
+  if (rev !== current) return view.revisions ? singleAtSync(view, s, rev, current, view.revisions) : undefined;
   const rec = view.get('kv', s.range.from);
   if (!rec) return { kvs: [], more: false, count: 0, revision: current, truncated: false };
   if (s.countOnly) return { kvs: [], more: false, count: 1, revision: current, truncated: false };
@@ -107,13 +109,30 @@ export function rangeSync(view: View, s: RangeSpec, current: number, compactRev:
   return { kvs: keep(s, kv) ? [kv] : [], more: false, count: 1, revision: current, truncated: false };
 }
 
-/** Reads the range as etcd would; throws KeyspaceError for a future or compacted revision. */
-export async function range(view: View, s: RangeSpec, current: number, compactRev: number, opts: RangeOptions = {}): Promise<RangeResult> {
+/**
+ * The revision index of the database a snapshot view reads, as it was when the snapshot was taken
+ * (sources.ts: indexedHistorySource says when it may be used).
+ */
+export interface IndexAtSnapshot {
+  index: RevisionIndex;
+  generation: number;
+}
+
+/**
+ * Reads the range as etcd would; throws KeyspaceError for a future or compacted revision. With
+ * `indexed`, a range at a past revision is read from the revision index beside the current state.
+ */
+export async function range(view: View, s: RangeSpec, current: number, compactRev: number, opts: RangeOptions = {}, indexed?: IndexAtSnapshot): Promise<RangeResult> {
   const sync = rangeSync(view, s, current, compactRev);
   if (sync) return sync;
   const rev = readRevision(s.revision, current, compactRev);
-  if (s.range.single) return singleAt(view, s, rev, current);
-  const source = rev === current ? currentSource(view, s.range) : historySource(view, s.range, rev);
+  if (s.range.single) return indexed && indexAnswers(indexed.index, indexed.generation, rev) ? singleAtSync(view, s, rev, current, indexed.index) : singleAt(view, s, rev, current);
+  let source: Source;
+  if (rev === current) source = currentSource(view, s.range);
+  else {
+    source = historySource(view, s.range, rev);
+    if (indexed) source = indexedHistorySource(view, s.range, rev, indexed.index, indexed.generation, source);
+  }
   return collects(s) ? collected(s, source, current, opts) : streamed(s, source, current, opts);
 }
 
@@ -132,10 +151,10 @@ async function singleAt(view: View, s: RangeSpec, rev: number, current: number):
  * singleAt on this thread, from the revision index: a key it does not index has no history or
  * one put, its current state, so with the current state newer than `rev` it had none then.
  */
-function singleAtSync(view: View, s: RangeSpec, rev: number, current: number): RangeResult {
+function singleAtSync(view: View, s: RangeSpec, rev: number, current: number, index: RevisionIndex): RangeResult {
   const cur = currentOf(view, s.range.from);
   if (cur && cur.main <= rev) return singleResult(view, s, cur, undefined, current);
-  return singleResult(view, s, undefined, view.revisions!.lookup(s.range.from, rev) ?? undefined, current);
+  return singleResult(view, s, undefined, index.lookup(s.range.from, rev) ?? undefined, current);
 }
 
 function currentOf(view: View, key: string): Current | undefined {
@@ -159,99 +178,6 @@ function singleResult(view: View, s: RangeSpec, cur: Current | undefined, e: { m
     if (s.keysOnly) kv = { ...kv, value: EMPTY };
   }
   return { kvs: keep(s, kv) ? [kv] : [], more: false, count: 1, revision: current, truncated: false };
-}
-
-/** One key as the range sees it: its metadata now, its value on demand. */
-interface Item {
-  key: string;
-  /** The key's KeyValue; without its value in 'meta' mode. */
-  kv: KeyValue;
-  /** The KeyValue with its value (read again in 'meta' mode). */
-  full(): KeyValue;
-}
-
-/** 'count': bare keys; 'meta': KeyValues without values; 'full': with values. */
-type Mode = 'count' | 'meta' | 'full';
-
-interface Source {
-  /** Items in key order, in chunks. `want` > 0: how many the caller needs at most (sizes the first read). */
-  items(from: string, mode: Mode, want: number): AsyncGenerator<(Item | string)[]>;
-}
-
-/**
- * Value bytes a source loads before it hands them over. A chunk of the scan holds up to a thousand
- * keys; loading all their values before the consumer sees the first would read (and hold) a whole
- * chunk of values for a page of four: 300 MiB per page of a prefix of 1 MiB values. Slices keep
- * what is read past a page to one slice (or one value).
- */
-const SLICE_BYTES = 1 << 20;
-
-function currentSource(view: View, r: KeyRange): Source {
-  return {
-    async *items(from, mode, want) {
-      for await (const chunk of view.scanCurrent(from, r.to, mode !== 'count', want)) {
-        if (mode === 'count') {
-          yield chunk.map(([k]) => k);
-          continue;
-        }
-        if (mode === 'meta') {
-          yield chunk.map(([k, rec]) => {
-            const cur = decodeCurrent(rec!);
-            return { key: k, kv: withoutValue(bytesOf(k), cur), full: (): KeyValue => view.load(k, cur) };
-          });
-          continue;
-        }
-        let out: Item[] = [];
-        let bytes = 0;
-        for (const [k, rec] of chunk) {
-          const cur = decodeCurrent(rec!);
-          const full = (): KeyValue => view.load(k, cur);
-          const kv = full();
-          out.push({ key: k, kv, full });
-          bytes += kv.value.length;
-          if (bytes >= SLICE_BYTES) {
-            yield out;
-            out = [];
-            bytes = 0;
-          }
-        }
-        if (out.length) yield out;
-      }
-    },
-  };
-}
-
-function historySource(view: View, r: KeyRange, rev: number): Source {
-  return {
-    async *items(from, mode) {
-      for await (const chunk of view.scanHistory(from, r.to, rev)) {
-        let out: (Item | string)[] = [];
-        let bytes = 0;
-        for (const e of chunk) {
-          if (e.tombstone) continue;
-          if (mode === 'count') {
-            out.push(e.key);
-            continue;
-          }
-          const lk = logKey(e.main, e.sub);
-          const full = (): KeyValue => {
-            const rec = view.get('log', lk);
-            if (!rec) throw new Error(`keyspace: history of ${JSON.stringify(e.key)} at ${e.main}/${e.sub} has no event record`);
-            return decodeKv(rec);
-          };
-          const kv = full();
-          // 'meta': keep no view into the record, so its value can be freed.
-          out.push({ key: e.key, kv: mode === 'full' ? kv : { ...kv, key: bytesOf(e.key), value: EMPTY }, full });
-          if (mode === 'full' && (bytes += kv.value.length) >= SLICE_BYTES) {
-            yield out;
-            out = [];
-            bytes = 0;
-          }
-        }
-        if (out.length) yield out;
-      }
-    },
-  };
 }
 
 const size = (kv: KeyValue): number => kv.key.length + kv.value.length + KV_OVERHEAD;

@@ -42,9 +42,11 @@ async function onSnapshot<T>(db: Db, fn: (view: View) => Promise<T>): Promise<T>
 
 /**
  * etcd's Range (the request's serializable flag is the caller's business). Throws KeyspaceError:
- * an empty key, a future revision, a compacted one.
+ * an empty key, a future revision, a compacted one. `index`: `db`'s revision index, given only
+ * by a caller that vouches it matches `db` now (nothing being written: the state machine's
+ * `settled`); a range at a past revision then reads it instead of seeking history key by key.
  */
-export function rangeRead(db: Db, req: RangeRequest, opts: RangeOptions = {}): Promise<RangeResult> {
+export function rangeRead(db: Db, req: RangeRequest, opts: RangeOptions = {}, index?: RevisionIndex): Promise<RangeResult> {
   const bad = checkRange(req);
   if (bad) return Promise.reject(bad);
   if (req.rangeEnd.length === 0 && req.revision > 0) {
@@ -52,9 +54,11 @@ export function rangeRead(db: Db, req: RangeRequest, opts: RangeOptions = {}): P
     const { revision, compactRevision } = revisions(view);
     if (req.revision < revision) return pastKey(view, req, revision, compactRevision, opts);
   }
+  // Taken in the same synchronous step as the snapshot, so that both describe the same state.
+  const indexed = index && req.revision > 0 ? { index, generation: index.generation } : undefined;
   return onSnapshot(db, (view) => {
     const { revision, compactRevision } = revisions(view);
-    return range(view, rangeSpec(req), revision, compactRevision, opts);
+    return range(view, rangeSpec(req), revision, compactRevision, opts, indexed);
   });
 }
 
@@ -104,10 +108,12 @@ export interface TxnReadResult {
  * A read-only txn (isReadOnlyTxn) on one snapshot, as etcd's applier runs it outside Raft: the
  * compares, then the chosen branch's revision checks (future / compacted), then its ranges, all at
  * the snapshot's revision. `maxBytes` is a budget shared by the ranges. Throws KeyspaceError.
+ * `index`: as for rangeRead.
  */
-export function readTxn(db: Db, req: TxnRequest, opts: RangeOptions = {}): Promise<TxnReadResult> {
+export function readTxn(db: Db, req: TxnRequest, opts: RangeOptions = {}, index?: RevisionIndex): Promise<TxnReadResult> {
   const bad = checkTxn(req, MAX_TXN_OPS_CEILING) ?? (isReadOnlyTxn(req) ? undefined : new Error('readTxn: the txn writes'));
   if (bad) return Promise.reject(bad);
+  const indexed = index ? { index, generation: index.generation } : undefined;
   return onSnapshot(db, async (view) => {
     const { revision, compactRevision } = revisions(view);
     const path: boolean[] = [];
@@ -125,7 +131,7 @@ export function readTxn(db: Db, req: TxnRequest, opts: RangeOptions = {}): Promi
     let truncated = false;
     for (const op of ops) {
       if (op.request?.$case !== 'requestRange') continue;
-      const rr = await range(view, rangeSpec(op.request.value), revision, compactRevision, { maxBytes: budget });
+      const rr = await range(view, rangeSpec(op.request.value), revision, compactRevision, { maxBytes: budget }, indexed);
       for (const kv of rr.kvs) budget -= kv.key.length + kv.value.length + KV_OVERHEAD;
       truncated ||= rr.truncated;
       responses.push({ response: { $case: 'responseRange', value: { header: header(rr.revision), kvs: rr.kvs, more: rr.more, count: rr.count } } });

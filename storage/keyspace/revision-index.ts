@@ -9,9 +9,11 @@
 //
 // The index changes only with the database: a written batch's history entries (record), a
 // compaction (compact trims, in the background, what no read at or above the compact revision
-// can need), and a database opened or installed from a snapshot (load). It answers only reads
-// of the database's newest state at or above its compact revision; reads on a LevelDB snapshot
-// still seek the `hist` sublevel.
+// can need), and a database opened or installed from a snapshot (load). It answers reads of the
+// database's newest state at or above its compact revision, and ranges at a past revision on a
+// LevelDB snapshot taken while it matched the database (sources.ts: indexedHistorySource, which
+// falls back to the `hist` sublevel once the index was replaced or trimmed past the read).
+// Other reads on a snapshot (txns, watch catch-up) still seek `hist`.
 
 import type { Db } from '../state-machine/layout.js';
 import { rawBounds } from '../state-machine/layout.js';
@@ -45,6 +47,9 @@ interface KeyRevisions {
   head: number;
 }
 
+/** Key order: the order of their bytes (keys are binary strings, one char per byte). */
+const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Keys trimmed per turn of the event loop after a compaction. */
 const TRIM_STEP = 2000;
 const HIST_PLEN = rawBounds('hist', '', undefined).gte.length;
@@ -53,8 +58,76 @@ export class RevisionIndex {
   private keys = new Map<string, KeyRevisions>();
   private _entries = 0;
   private trimTarget = -1;
+  private _generation = 0;
+  /**
+   * The indexed keys in key order, for ranges (keysIn), kept lazily: keys that joined since the
+   * last range wait in `joined`, and keys that left stay in `ordered` (skipped) until they are
+   * many. A Map has no order, and most reads are of one key, which need none.
+   */
+  private ordered: string[] = [];
+  private joined: string[] = [];
+  private left = 0;
   private trimming: Iterator<[string, KeyRevisions]> | null = null;
   private trimTimer: NodeJS.Immediate | null = null;
+
+  /**
+   * Changes whenever the index is replaced (load): a read that took the index's state together
+   * with a LevelDB snapshot may use it only while this is unchanged.
+   */
+  get generation(): number {
+    return this._generation;
+  }
+
+  /**
+   * The compact revision the index has been asked to trim to (-1: none). Lookups at revisions
+   * below it may miss entries being dropped; at or above it they are exact.
+   */
+  get trimmedTo(): number {
+    return this.trimTarget;
+  }
+
+  /**
+   * The keys in [from, to) (`to` undefined: to the end) that the index holds now, in key order.
+   * With the rule of this module, these and the keys of the current state are every key that can
+   * have had a value at a revision the index answers for.
+   */
+  keysIn(from: string, to: string | undefined): string[] {
+    if (this.joined.length > 0) this.mergeJoined();
+    if (this.left > 1024 && this.left * 2 > this.ordered.length) {
+      this.ordered = this.ordered.filter((k) => this.keys.has(k));
+      this.left = 0;
+    }
+    const o = this.ordered;
+    let lo = 0;
+    let hi = o.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (o[mid]! < from) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    for (let i = lo; i < o.length; i++) {
+      const k = o[i]!;
+      if (to !== undefined && k >= to) break;
+      if (this.keys.has(k)) out.push(k);
+    }
+    return out;
+  }
+
+  /** Sorted `joined` merged into `ordered`; a key that left and joined again is kept once. */
+  private mergeJoined(): void {
+    const j = this.joined.sort(byKey);
+    const o = this.ordered;
+    const out: string[] = new Array<string>();
+    let a = 0;
+    let b = 0;
+    while (a < o.length || b < j.length) {
+      const k = b >= j.length || (a < o.length && o[a]! <= j[b]!) ? o[a++]! : j[b++]!;
+      if (out.length === 0 || out[out.length - 1] !== k) out.push(k);
+    }
+    this.ordered = out;
+    this.joined = [];
+  }
 
   /** Indexed keys and the entries they hold (for metrics and tests). */
   get size(): { keys: number; entries: number } {
@@ -96,6 +169,7 @@ export class RevisionIndex {
         r = p === undefined ? { revs: [rev], subs: w.sub === 0 ? null : [w.sub], head: 0 } : { revs: [p.main * 2, rev], subs: p.sub === 0 && w.sub === 0 ? null : [p.sub, w.sub], head: 0 };
         this._entries += r.revs.length;
         this.keys.set(w.key, r);
+        this.joined.push(w.key);
         continue;
       }
       this.push(r, w.main * 2 + (w.tombstone ? 1 : 0), w.sub);
@@ -163,6 +237,10 @@ export class RevisionIndex {
     this.keys = keys;
     this._entries = entries;
     this.trimTarget = -1;
+    this.ordered = [...keys.keys()].sort(byKey);
+    this.joined = [];
+    this.left = 0;
+    this._generation++;
   }
 
   /** Resolves once the trimming after the last compact() is done (tests look at `size` then). */
@@ -221,6 +299,7 @@ export class RevisionIndex {
     if (revs.length - r.head <= 1) {
       this._entries -= revs.length - r.head;
       this.keys.delete(key);
+      this.left++;
       return;
     }
     if (r.head > 32 && r.head * 2 > revs.length) {

@@ -481,21 +481,22 @@ export class StateMachine {
 
   /** etcd's Range (storage/keyspace/range.ts): throws KeyspaceError with etcd's code and message. */
   range(req: RangeRequest, opts: RangeOptions = {}): Promise<RangeResult> {
-    if (this.settled) {
-      // The common read, one key at the current revision, without a snapshot (see `settled`).
-      try {
-        const r = rangeOneKeySync(this.db, req, this._revision, this._compactRevision, this.revisions);
-        if (r) return Promise.resolve(r);
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    if (!this.settled) return rangeRead(this.db, req, opts);
+    // The common read, one key at the current revision, without a snapshot (see `settled`).
+    try {
+      const r = rangeOneKeySync(this.db, req, this._revision, this._compactRevision, this.revisions);
+      if (r) return Promise.resolve(r);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return rangeRead(this.db, req, opts);
+    // Nothing is being written: the revision index matches the snapshot rangeRead takes now.
+    return rangeRead(this.db, req, opts, this.revisions);
   }
 
   /** A txn of Range operations only, served from the last written batch (etcd serves those without Raft). */
   readTxn(req: TxnRequest, opts: RangeOptions = {}): Promise<TxnReadResult> {
-    return readTxn(this.db, req, opts);
+    // As range(): with nothing being written, the revision index matches the snapshot taken now.
+    return readTxn(this.db, req, opts, this.settled ? this.revisions : undefined);
   }
 
   /** A key's value as of `revision` (undefined if it did not exist then): prev_kv for watch events. */

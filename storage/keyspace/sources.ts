@@ -1,0 +1,179 @@
+// Where a ranged read's keys come from, in key order: the current state (currentSource), or the
+// keyspace as it was at a past revision, either from the `hist` sublevel on the read's LevelDB
+// snapshot (historySource: a seek per key, each a trip to LevelDB's thread pool) or from the
+// revision index beside the current state (indexedHistorySource: one scan of `kv`, the rest in
+// memory). range.ts pages, counts, sorts and filters what a source yields.
+
+import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
+import { bytesOf, logKey, type KeyRange } from './keys.js';
+import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
+import type { RevisionIndex } from './revision-index.js';
+import type { View } from './view.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/** One key as the range sees it: its metadata now, its value on demand. */
+export interface Item {
+  key: string;
+  /** The key's KeyValue; without its value in 'meta' mode. */
+  kv: KeyValue;
+  /** The KeyValue with its value (read again in 'meta' mode). */
+  full(): KeyValue;
+}
+
+/** 'count': bare keys; 'meta': KeyValues without values; 'full': with values. */
+export type Mode = 'count' | 'meta' | 'full';
+
+export interface Source {
+  /** Items in key order, in chunks. `want` > 0: how many the caller needs at most (sizes the first read). */
+  items(from: string, mode: Mode, want: number): AsyncGenerator<(Item | string)[]>;
+}
+
+/**
+ * Value bytes a source loads before it hands them over. A chunk of the scan holds up to a thousand
+ * keys; loading all their values before the consumer sees the first would read (and hold) a whole
+ * chunk of values for a page of four: 300 MiB per page of a prefix of 1 MiB values. Slices keep
+ * what is read past a page to one slice (or one value).
+ */
+const SLICE_BYTES = 1 << 20;
+
+/** Collects a chunk's items, handing over a slice whenever its values pass SLICE_BYTES. */
+class Slicer {
+  out: (Item | string)[] = [];
+  private bytes = 0;
+  constructor(private readonly mode: Mode) {}
+
+  /** Adds one key; true when the slice is full and should be yielded (take()). */
+  add(it: Item | string): boolean {
+    this.out.push(it);
+    if (this.mode !== 'full') return false;
+    return (this.bytes += (it as Item).kv.value.length) >= SLICE_BYTES;
+  }
+
+  take(): (Item | string)[] {
+    const o = this.out;
+    this.out = [];
+    this.bytes = 0;
+    return o;
+  }
+}
+
+/** A key's current state as an item of `mode`. */
+function currentItem(view: View, key: string, cur: Current, mode: Mode): Item | string {
+  if (mode === 'count') return key;
+  const full = (): KeyValue => view.load(key, cur);
+  return { key, kv: mode === 'meta' ? withoutValue(bytesOf(key), cur) : full(), full };
+}
+
+/** A history entry (a put) as an item of `mode`: its KeyValue is its event record in `log`. */
+function historyItem(view: View, key: string, main: number, sub: number, mode: Mode): Item | string {
+  if (mode === 'count') return key;
+  const lk = logKey(main, sub);
+  const full = (): KeyValue => {
+    const rec = view.get('log', lk);
+    if (!rec) throw new Error(`keyspace: history of ${JSON.stringify(key)} at ${main}/${sub} has no event record`);
+    return decodeKv(rec);
+  };
+  const kv = full();
+  // 'meta': keep no view into the record, so its value can be freed.
+  return { key, kv: mode === 'full' ? kv : { ...kv, key: bytesOf(key), value: EMPTY }, full };
+}
+
+export function currentSource(view: View, r: KeyRange): Source {
+  return {
+    async *items(from, mode, want) {
+      for await (const chunk of view.scanCurrent(from, r.to, mode !== 'count', want)) {
+        const s = new Slicer(mode);
+        for (const [k, rec] of chunk) if (s.add(mode === 'count' ? k : currentItem(view, k, decodeCurrent(rec!), mode))) yield s.take();
+        if (s.out.length) yield s.take();
+      }
+    },
+  };
+}
+
+export function historySource(view: View, r: KeyRange, rev: number): Source {
+  return {
+    async *items(from, mode) {
+      for await (const chunk of view.scanHistory(from, r.to, rev)) {
+        const s = new Slicer(mode);
+        for (const e of chunk) if (!e.tombstone && s.add(historyItem(view, e.key, e.main, e.sub, mode))) yield s.take();
+        if (s.out.length) yield s.take();
+      }
+    },
+  };
+}
+
+/**
+ * Whether `index`, which matched a snapshot when its generation was `generation`, still answers
+ * for that snapshot at revision `rev`: not replaced since, and not trimmed past `rev`.
+ */
+export function indexAnswers(index: RevisionIndex, generation: number, rev: number): boolean {
+  return index.generation === generation && index.trimmedTo <= rev;
+}
+
+/**
+ * The keyspace at the past revision `rev`, from the current state on `view`'s snapshot and the
+ * revision index: a key whose current put is at or below `rev` held it then; any other key held
+ * what the index says (a key the index does not hold has no history but its current put, which
+ * is newer, so it held nothing). The index's keys that are not current (deleted ones) are merged
+ * in. One scan of `kv` replaces a history seek per key.
+ *
+ * The index must have matched the snapshot when it was taken: `generation` is the index's then
+ * (the state machine took both with no batch being written). Since then it only gained entries
+ * newer than the snapshot, which no lookup at `rev` lands on, unless it was replaced (another
+ * generation) or a compaction above `rev` began trimming what `rev` needs: from that point on,
+ * the rest of the range is read by `fallback` (the `hist` sublevel on the same snapshot).
+ */
+export function indexedHistorySource(view: View, r: KeyRange, rev: number, index: RevisionIndex, generation: number, fallback: Source): Source {
+  const usable = (): boolean => indexAnswers(index, generation, rev);
+  /** What the key held at `rev` (null: nothing), for a key whose current put (if any) is newer. */
+  const held = (key: string, mode: Mode): Item | string | null => {
+    const e = index.lookup(key, rev);
+    if (!e || e.tombstone) return null;
+    return historyItem(view, key, e.main, e.sub, mode);
+  };
+  return {
+    async *items(from, mode, want) {
+      if (!usable()) return yield* fallback.items(from, mode, want);
+      const indexed = index.keysIn(from, r.to);
+      let ii = 0;
+      /** Every key below this one has been handed over or found empty. */
+      let next = from;
+      const s = new Slicer(mode);
+      for await (const chunk of view.scanCurrent(from, r.to, true, want)) {
+        if (!usable()) return yield* fallback.items(next, mode, 0);
+        for (const [k, rec] of chunk) {
+          // Indexed keys not in the current state (deleted), up to this one.
+          for (; ii < indexed.length && indexed[ii]! <= k; ii++) {
+            const d = indexed[ii]!;
+            if (d === k) continue;
+            const it = held(d, mode);
+            next = d + '\u0000';
+            if (it !== null && s.add(it)) {
+              yield s.take();
+              if (!usable()) return yield* fallback.items(next, mode, 0);
+            }
+          }
+          const cur = decodeCurrent(rec!);
+          const it = cur.main <= rev ? currentItem(view, k, cur, mode) : held(k, mode);
+          next = k + '\u0000';
+          if (it !== null && s.add(it)) {
+            yield s.take();
+            if (!usable()) return yield* fallback.items(next, mode, 0);
+          }
+        }
+        if (s.out.length) yield s.take();
+      }
+      if (!usable()) return yield* fallback.items(next, mode, 0);
+      for (; ii < indexed.length; ii++) {
+        const it = held(indexed[ii]!, mode);
+        next = indexed[ii]! + '\u0000';
+        if (it !== null && s.add(it)) {
+          yield s.take();
+          if (!usable()) return yield* fallback.items(next, mode, 0);
+        }
+      }
+      if (s.out.length) yield s.take();
+    },
+  };
+}
