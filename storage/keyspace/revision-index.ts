@@ -50,6 +50,9 @@ interface KeyRevisions {
 /** Key order: the order of their bytes (keys are binary strings, one char per byte). */
 const byKey = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Keys joined since the index was last put in order, past which (and past the keys held) it is. */
+const JOINED_MAX = 4096;
+
 /** Keys trimmed per turn of the event loop after a compaction. */
 const TRIM_STEP = 2000;
 const HIST_PLEN = rawBounds('hist', '', undefined).gte.length;
@@ -92,11 +95,7 @@ export class RevisionIndex {
    * have had a value at a revision the index answers for.
    */
   keysIn(from: string, to: string | undefined): string[] {
-    if (this.joined.length > 0) this.mergeJoined();
-    if (this.left > 1024 && this.left * 2 > this.ordered.length) {
-      this.ordered = this.ordered.filter((k) => this.keys.has(k));
-      this.left = 0;
-    }
+    this.order();
     const o = this.ordered;
     let lo = 0;
     let hi = o.length;
@@ -112,6 +111,19 @@ export class RevisionIndex {
       if (this.keys.has(k)) out.push(k);
     }
     return out;
+  }
+
+  /**
+   * Brings `ordered` up to date: the joined keys merged in, and the keys that left dropped once
+   * they are many. Also called as keys join, so that without ranged reads neither list grows
+   * beyond about twice the keys held.
+   */
+  private order(): void {
+    if (this.joined.length > 0) this.mergeJoined();
+    if (this.left > 1024 && this.left * 2 > this.ordered.length) {
+      this.ordered = this.ordered.filter((k) => this.keys.has(k));
+      this.left = 0;
+    }
   }
 
   /** Sorted `joined` merged into `ordered`; a key that left and joined again is kept once. */
@@ -169,7 +181,7 @@ export class RevisionIndex {
         r = p === undefined ? { revs: [rev], subs: w.sub === 0 ? null : [w.sub], head: 0 } : { revs: [p.main * 2, rev], subs: p.sub === 0 && w.sub === 0 ? null : [p.sub, w.sub], head: 0 };
         this._entries += r.revs.length;
         this.keys.set(w.key, r);
-        this.joined.push(w.key);
+        if (this.joined.push(w.key) > JOINED_MAX && this.joined.length > this.keys.size) this.order();
         continue;
       }
       this.push(r, w.main * 2 + (w.tombstone ? 1 : 0), w.sub);

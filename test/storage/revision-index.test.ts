@@ -93,6 +93,34 @@ describe('revision index', () => {
     });
   }
 
+  it('lists its keys in order for ranges, and keeps that list bounded when keys join and leave without ranges being read', async () => {
+    const ix = new RevisionIndex();
+    const keys = Array.from({ length: 50 }, (_, i) => `k\u0000${(i * 37) % 50}`);
+    const current = new Map<string, { main: number; sub: number }>();
+    let rev = 1;
+    const write = (key: string): void => {
+      const e = { main: ++rev, sub: 0 };
+      ix.record([{ key, ...e, tombstone: false, prev: current.get(key) }]);
+      current.set(key, e);
+    };
+    // 200 rounds of every key joining (written twice) and leaving (compacted at the head): 10,000 joins.
+    for (let round = 0; round < 200; round++) {
+      for (const k of keys) write(k);
+      for (const k of keys) write(k);
+      assert.deepEqual(ix.size.keys, 50);
+      if (round === 0) assert.deepEqual(ix.keysIn('', undefined), [...keys].sort(), `round ${round}: every key, in order`);
+      ix.compact(rev);
+      await ix.trimmed();
+      assert.deepEqual(ix.size.keys, 0);
+    }
+    const lists = ix as unknown as { joined: string[]; ordered: string[] };
+    assert.ok(lists.joined.length <= 4097 && lists.ordered.length <= 8192, `bounded without ranges: ${lists.joined.length} joined, ${lists.ordered.length} ordered`);
+    // After the last compaction every key's history is its current put: written again, it joins.
+    for (const k of keys.slice(0, 5)) write(k);
+    assert.deepEqual(ix.keysIn('', undefined), [...keys.slice(0, 5)].sort(), 'the five keys written again since');
+    assert.deepEqual(ix.keysIn('k\u00002', 'k\u00003'), [...keys.slice(0, 5)].filter((k) => k >= 'k\u00002' && k < 'k\u00003').sort(), 'a sub-range');
+  });
+
   it('is rebuilt from the database on reopen and holds only keys with more than their current put', async () => {
     const dir = tempDir(after);
     let h = await EtcdHarness.open(dir);
