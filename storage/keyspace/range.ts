@@ -12,7 +12,8 @@ import { KeyspaceError } from './errors.js';
 import { bytesOf, keyRange, logKey, type KeyRange } from './keys.js';
 import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
 import type { RevisionIndex } from './revision-index.js';
-import { currentSource, historySource, indexAnswers, indexedHistorySource, type Item, type Source } from './sources.js';
+import type { CurrentKeys } from './current-index.js';
+import { currentSource, historySource, indexAnswers, indexedCurrentSource, indexedHistorySource, type Item, type Source } from './sources.js';
 import type { View } from './view.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -110,17 +111,19 @@ export function rangeSync(view: View, s: RangeSpec, current: number, compactRev:
 }
 
 /**
- * The revision index of the database a snapshot view reads, as it was when the snapshot was taken
- * (sources.ts: indexedHistorySource says when it may be used).
+ * The in-memory indexes of the database a snapshot view reads, taken with the snapshot: the
+ * current keys (a clone, which later writes do not change) and the revision index with its
+ * generation then (sources.ts: indexedHistorySource says when it may still be used).
  */
 export interface IndexAtSnapshot {
+  keys: CurrentKeys;
   index: RevisionIndex;
   generation: number;
 }
 
 /**
  * Reads the range as etcd would; throws KeyspaceError for a future or compacted revision. With
- * `indexed`, a range at a past revision is read from the revision index beside the current state.
+ * `indexed`, the range's keys come from the in-memory indexes instead of scans of `kv` and `hist`.
  */
 export async function range(view: View, s: RangeSpec, current: number, compactRev: number, opts: RangeOptions = {}, indexed?: IndexAtSnapshot): Promise<RangeResult> {
   const sync = rangeSync(view, s, current, compactRev);
@@ -128,10 +131,10 @@ export async function range(view: View, s: RangeSpec, current: number, compactRe
   const rev = readRevision(s.revision, current, compactRev);
   if (s.range.single) return indexed && indexAnswers(indexed.index, indexed.generation, rev) ? singleAtSync(view, s, rev, current, indexed.index) : singleAt(view, s, rev, current);
   let source: Source;
-  if (rev === current) source = currentSource(view, s.range);
+  if (rev === current) source = indexed ? indexedCurrentSource(view, s.range, indexed.keys) : currentSource(view, s.range);
   else {
     source = historySource(view, s.range, rev);
-    if (indexed) source = indexedHistorySource(view, s.range, rev, indexed.index, indexed.generation, source);
+    if (indexed) source = indexedHistorySource(view, s.range, rev, indexed.keys, indexed.index, indexed.generation, source);
   }
   return collects(s) ? collected(s, source, current, opts) : streamed(s, source, current, opts);
 }

@@ -13,11 +13,12 @@ import { readU64 } from '../wal/record.js';
 import { rawKey, type Db } from '../state-machine/layout.js';
 import { KeyspaceError } from './errors.js';
 import { bin, inRange, keyRange, logKey, parseLogKey, prefixEnd, utf8ToBin } from './keys.js';
-import { KV_OVERHEAD, range, rangeSpec, rangeSync, type RangeOptions, type RangeResult } from './range.js';
+import { KV_OVERHEAD, range, rangeSpec, rangeSync, type IndexAtSnapshot, type RangeOptions, type RangeResult } from './range.js';
 import { decodeCurrent, decodeKv, loadCurrent } from './records.js';
 import { toNative } from './native.js';
 import { View } from './view.js';
 import type { RevisionIndex } from './revision-index.js';
+import type { CurrentIndex } from './current-index.js';
 import { MAX_TXN_OPS_CEILING, checkRange, checkTxn } from './validate.js';
 import { comparePath, header } from './apply.js';
 import { drive } from './coroutine.js';
@@ -40,13 +41,24 @@ async function onSnapshot<T>(db: Db, fn: (view: View) => Promise<T>): Promise<T>
   }
 }
 
+/** `db`'s in-memory indexes, given only by a caller that vouches they match `db` now (see rangeRead). */
+export interface DbIndexes {
+  current: CurrentIndex;
+  revisions: RevisionIndex;
+}
+
+/** The indexes as of now, for a snapshot taken in the same synchronous step. */
+function atSnapshot(ix: DbIndexes | undefined): IndexAtSnapshot | undefined {
+  return ix && { keys: ix.current.clone(), index: ix.revisions, generation: ix.revisions.generation };
+}
+
 /**
  * etcd's Range (the request's serializable flag is the caller's business). Throws KeyspaceError:
- * an empty key, a future revision, a compacted one. `index`: `db`'s revision index, given only
- * by a caller that vouches it matches `db` now (nothing being written: the state machine's
- * `settled`); a range at a past revision then reads it instead of seeking history key by key.
+ * an empty key, a future revision, a compacted one. `indexes`: given only by a caller that
+ * vouches they match `db` now (nothing being written: the state machine's `settled`); a range
+ * then takes its keys from them instead of scanning `kv` and seeking `hist` key by key.
  */
-export function rangeRead(db: Db, req: RangeRequest, opts: RangeOptions = {}, index?: RevisionIndex): Promise<RangeResult> {
+export function rangeRead(db: Db, req: RangeRequest, opts: RangeOptions = {}, indexes?: DbIndexes): Promise<RangeResult> {
   const bad = checkRange(req);
   if (bad) return Promise.reject(bad);
   if (req.rangeEnd.length === 0 && req.revision > 0) {
@@ -55,7 +67,7 @@ export function rangeRead(db: Db, req: RangeRequest, opts: RangeOptions = {}, in
     if (req.revision < revision) return pastKey(view, req, revision, compactRevision, opts);
   }
   // Taken in the same synchronous step as the snapshot, so that both describe the same state.
-  const indexed = index && req.revision > 0 ? { index, generation: index.generation } : undefined;
+  const indexed = atSnapshot(indexes);
   return onSnapshot(db, (view) => {
     const { revision, compactRevision } = revisions(view);
     return range(view, rangeSpec(req), revision, compactRevision, opts, indexed);
@@ -110,10 +122,10 @@ export interface TxnReadResult {
  * the snapshot's revision. `maxBytes` is a budget shared by the ranges. Throws KeyspaceError.
  * `index`: as for rangeRead.
  */
-export function readTxn(db: Db, req: TxnRequest, opts: RangeOptions = {}, index?: RevisionIndex): Promise<TxnReadResult> {
+export function readTxn(db: Db, req: TxnRequest, opts: RangeOptions = {}, indexes?: DbIndexes): Promise<TxnReadResult> {
   const bad = checkTxn(req, MAX_TXN_OPS_CEILING) ?? (isReadOnlyTxn(req) ? undefined : new Error('readTxn: the txn writes'));
   if (bad) return Promise.reject(bad);
-  const indexed = index ? { index, generation: index.generation } : undefined;
+  const indexed = atSnapshot(indexes);
   return onSnapshot(db, async (view) => {
     const { revision, compactRevision } = revisions(view);
     const path: boolean[] = [];

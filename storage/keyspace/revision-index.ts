@@ -208,6 +208,9 @@ export class RevisionIndex {
 
   /** Replaces the index with the history stored in `db` (after open or a snapshot install). */
   async load(db: Db): Promise<void> {
+    // From now on the index is being replaced: a read that took it with a snapshot of the old
+    // database stops using it at once (its entries still match, but not for long).
+    this._generation++;
     this.stopTrim();
     const keys = new Map<string, KeyRevisions>();
     let entries = 0;

@@ -7,6 +7,7 @@
 import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { bytesOf, logKey, type KeyRange } from './keys.js';
 import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
+import type { CurrentKeys } from './current-index.js';
 import type { RevisionIndex } from './revision-index.js';
 import type { View } from './view.js';
 
@@ -37,15 +38,25 @@ export interface Source {
  */
 const SLICE_BYTES = 1 << 20;
 
-/** Collects a chunk's items, handing over a slice whenever its values pass SLICE_BYTES. */
+/**
+ * Collects a chunk's items, handing over a slice whenever its values pass SLICE_BYTES, and the
+ * first slice once it holds `want` items (> 0: all the caller needs, a page and the key past it).
+ */
 class Slicer {
   out: (Item | string)[] = [];
   private bytes = 0;
-  constructor(private readonly mode: Mode) {}
+  constructor(
+    private readonly mode: Mode,
+    private want = 0,
+  ) {}
 
   /** Adds one key; true when the slice is full and should be yielded (take()). */
   add(it: Item | string): boolean {
     this.out.push(it);
+    if (this.want > 0 && this.out.length >= this.want) {
+      this.want = 0;
+      return true;
+    }
     if (this.mode !== 'full') return false;
     return (this.bytes += (it as Item).kv.value.length) >= SLICE_BYTES;
   }
@@ -103,6 +114,40 @@ export function historySource(view: View, r: KeyRange, rev: number): Source {
   };
 }
 
+/** Keys visited between two turns of the event loop: an in-memory walk is otherwise one long step. */
+const STEP = 1000;
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** The current record of a key the clone holds, read on the same snapshot. */
+function currentOf(view: View, key: string): Current {
+  const rec = view.get('kv', key);
+  if (!rec) throw new Error(`keyspace: ${JSON.stringify(key)} is a current key without a current record`);
+  return decodeCurrent(rec);
+}
+
+/**
+ * The current state, its keys from `keys` (a clone of the current-key index taken with `view`'s
+ * snapshot) instead of a `kv` scan: counting is a walk in memory, and only the keys handed over
+ * with metadata or values are read, one getSync each.
+ */
+export function indexedCurrentSource(view: View, r: KeyRange, keys: CurrentKeys): Source {
+  return {
+    async *items(from, mode, want) {
+      const s = new Slicer(mode, want);
+      let visited = 0;
+      for (const [k] of keys.entries(from)) {
+        if (r.to !== undefined && k >= r.to) break;
+        if (s.add(mode === 'count' ? k : currentItem(view, k, currentOf(view, k), mode))) yield s.take();
+        if (++visited % STEP === 0) {
+          if (s.out.length) yield s.take();
+          await nextTurn();
+        }
+      }
+      if (s.out.length) yield s.take();
+    },
+  };
+}
+
 /**
  * Whether `index`, which matched a snapshot when its generation was `generation`, still answers
  * for that snapshot at revision `rev`: not replaced since, and not trimmed past `rev`.
@@ -112,19 +157,21 @@ export function indexAnswers(index: RevisionIndex, generation: number, rev: numb
 }
 
 /**
- * The keyspace at the past revision `rev`, from the current state on `view`'s snapshot and the
- * revision index: a key whose current put is at or below `rev` held it then; any other key held
- * what the index says (a key the index does not hold has no history but its current put, which
- * is newer, so it held nothing). The index's keys that are not current (deleted ones) are merged
- * in. One scan of `kv` replaces a history seek per key.
+ * The keyspace at the past revision `rev`, from the current keys (`keys`, a clone of the
+ * current-key index taken with `view`'s snapshot) and the revision index: a key whose current put
+ * is at or below `rev` held it then; any other key held what the revision index says (a key it
+ * does not hold has no history but its current put, which is newer, so it held nothing). The
+ * revision index's keys that are not current (deleted ones) are merged in. No history seek and no
+ * `kv` scan: only what is handed over is read from LevelDB.
  *
- * The index must have matched the snapshot when it was taken: `generation` is the index's then
- * (the state machine took both with no batch being written). Since then it only gained entries
- * newer than the snapshot, which no lookup at `rev` lands on, unless it was replaced (another
- * generation) or a compaction above `rev` began trimming what `rev` needs: from that point on,
- * the rest of the range is read by `fallback` (the `hist` sublevel on the same snapshot).
+ * The revision index must have matched the snapshot when it was taken: `generation` is the
+ * index's then (the state machine took both with no batch being written). Since then it only
+ * gained entries newer than the snapshot, which no lookup at `rev` lands on, unless it was
+ * replaced (another generation) or a compaction above `rev` began trimming what `rev` needs: from
+ * that point on, the rest of the range is read by `fallback` (the `hist` sublevel on the same
+ * snapshot).
  */
-export function indexedHistorySource(view: View, r: KeyRange, rev: number, index: RevisionIndex, generation: number, fallback: Source): Source {
+export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys: CurrentKeys, index: RevisionIndex, generation: number, fallback: Source): Source {
   const usable = (): boolean => indexAnswers(index, generation, rev);
   /** What the key held at `rev` (null: nothing), for a key whose current put (if any) is newer. */
   const held = (key: string, mode: Mode): Item | string | null => {
@@ -139,32 +186,36 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, index
       let ii = 0;
       /** Every key below this one has been handed over or found empty. */
       let next = from;
-      const s = new Slicer(mode);
-      for await (const chunk of view.scanCurrent(from, r.to, true, want)) {
-        if (!usable()) return yield* fallback.items(next, mode, 0);
-        for (const [k, rec] of chunk) {
-          // Indexed keys not in the current state (deleted), up to this one.
-          for (; ii < indexed.length && indexed[ii]! <= k; ii++) {
-            const d = indexed[ii]!;
-            if (d === k) continue;
-            const it = held(d, mode);
-            next = d + '\u0000';
-            if (it !== null && s.add(it)) {
-              yield s.take();
-              if (!usable()) return yield* fallback.items(next, mode, 0);
-            }
-          }
-          const cur = decodeCurrent(rec!);
-          const it = cur.main <= rev ? currentItem(view, k, cur, mode) : held(k, mode);
-          next = k + '\u0000';
+      let visited = 0;
+      const s = new Slicer(mode, want);
+      // Hands over what is collected and lets the event loop run; false if the index is then no
+      // longer usable (the caller hands the rest to `fallback`).
+      const pause = async function* (): AsyncGenerator<(Item | string)[], boolean> {
+        if (s.out.length) yield s.take();
+        await nextTurn();
+        return usable();
+      };
+      for (const [k, main] of keys.entries(from)) {
+        if (r.to !== undefined && k >= r.to) break;
+        // Indexed keys not in the current state (deleted), up to this one.
+        for (; ii < indexed.length && indexed[ii]! <= k; ii++) {
+          const d = indexed[ii]!;
+          if (d === k) continue;
+          const it = held(d, mode);
+          next = d + '\u0000';
           if (it !== null && s.add(it)) {
             yield s.take();
             if (!usable()) return yield* fallback.items(next, mode, 0);
           }
         }
-        if (s.out.length) yield s.take();
+        const it = main <= rev ? (mode === 'count' ? k : currentItem(view, k, currentOf(view, k), mode)) : held(k, mode);
+        next = k + '\u0000';
+        if (it !== null && s.add(it)) {
+          yield s.take();
+          if (!usable()) return yield* fallback.items(next, mode, 0);
+        }
+        if (++visited % STEP === 0 && !(yield* pause())) return yield* fallback.items(next, mode, 0);
       }
-      if (!usable()) return yield* fallback.items(next, mode, 0);
       for (; ii < indexed.length; ii++) {
         const it = held(indexed[ii]!, mode);
         next = indexed[ii]! + '\u0000';
@@ -172,6 +223,7 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, index
           yield s.take();
           if (!usable()) return yield* fallback.items(next, mode, 0);
         }
+        if (++visited % STEP === 0 && !(yield* pause())) return yield* fallback.items(next, mode, 0);
       }
       if (s.out.length) yield s.take();
     },

@@ -28,6 +28,7 @@ import { applyBatch, type ApplyEntry } from './applier.js';
 import { scanAll } from './scan.js';
 import { Compactor } from '../keyspace/compactor.js';
 import { RevisionIndex } from '../keyspace/revision-index.js';
+import { CurrentIndex } from '../keyspace/current-index.js';
 import type { RangeOptions, RangeResult } from '../keyspace/range.js';
 import {
   nativeGet,
@@ -43,6 +44,7 @@ import {
   type ListOptions,
   type ListResult,
   type TxnReadResult,
+  type DbIndexes,
 } from '../keyspace/read.js';
 import { getLease, leaseKeys, listLeases, type LeaseChange } from '../leases/leases.js';
 import { readLimits } from '../leases/limits.js';
@@ -147,6 +149,10 @@ export class StateMachine {
   private readonly compactor = new Compactor();
   /** Which revisions each key's history holds, for one key at a past revision on this thread. */
   private readonly revisions = new RevisionIndex();
+  /** Which keys exist, in order: ranges count and page them in memory. */
+  private readonly currentKeys = new CurrentIndex();
+  /** Both, for reads that take them with a snapshot while `settled`. */
+  private readonly indexes: DbIndexes = { current: this.currentKeys, revisions: this.revisions };
   private _confState: ConfState | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly dedupWindow: number;
@@ -355,6 +361,7 @@ export class StateMachine {
     this._confState = cs ? (JSON.parse(cs.toString('utf8')) as ConfState) : undefined;
     await this.revisions.load(db);
     this.revisions.compact(this._compactRevision);
+    await this.currentKeys.load(db);
     await this.compactor.attach(db, this._compactRevision);
     this.settled = true;
   }
@@ -469,6 +476,7 @@ export class StateMachine {
     this._compactRevision = tx.compactRevision;
     if (confState) this._confState = { voters: [...confState.voters], learners: [...confState.learners] };
     this.revisions.record(tx.revisionWrites);
+    this.currentKeys.record(tx.revisionWrites);
     this.settled = true;
     if (tx.compacted) {
       this.compactor.kick(this._compactRevision);
@@ -489,14 +497,14 @@ export class StateMachine {
     } catch (err) {
       return Promise.reject(err);
     }
-    // Nothing is being written: the revision index matches the snapshot rangeRead takes now.
-    return rangeRead(this.db, req, opts, this.revisions);
+    // Nothing is being written: the in-memory indexes match the snapshot rangeRead takes now.
+    return rangeRead(this.db, req, opts, this.indexes);
   }
 
   /** A txn of Range operations only, served from the last written batch (etcd serves those without Raft). */
   readTxn(req: TxnRequest, opts: RangeOptions = {}): Promise<TxnReadResult> {
-    // As range(): with nothing being written, the revision index matches the snapshot taken now.
-    return readTxn(this.db, req, opts, this.settled ? this.revisions : undefined);
+    // As range(): with nothing being written, the in-memory indexes match the snapshot taken now.
+    return readTxn(this.db, req, opts, this.settled ? this.indexes : undefined);
   }
 
   /** A key's value as of `revision` (undefined if it did not exist then): prev_kv for watch events. */

@@ -1,11 +1,12 @@
-// Ranges at a past revision read from the revision index beside the current state
-// (storage/keyspace/sources.ts: indexedHistorySource) against the same ranges read from the
-// `hist` sublevel on a snapshot (rangeRead without the index, the path the keyspace model test
-// checks against its model): random histories over many keys, most written once (not indexed),
-// some rewritten, deleted and re-created, several keys per revision (Txn, ranged deletes), and
-// compactions; every kind of range request (limits, counts, keys only, sorting, filters). And
-// the index given up halfway through a read — trimmed past the read's revision, or replaced —
-// hands the rest of the range to the `hist` sublevel with nothing lost or repeated.
+// Ranges read from the in-memory indexes (storage/keyspace/sources.ts: the current keys from
+// the current-key index, and at a past revision the revision index beside them) against the same
+// ranges read by scanning `kv` and seeking `hist` on a snapshot (rangeRead without the indexes,
+// the path the keyspace model test checks against its model): random histories over many keys,
+// most written once (not in the revision index), some rewritten, deleted and re-created, several
+// keys per revision (Txn, ranged deletes), and compactions; every kind of range request (limits,
+// counts, keys only, sorting, filters), at past revisions and at the current one. And the
+// revision index given up halfway through a read — trimmed past the read's revision, or replaced
+// — hands the rest of the range to the `hist` sublevel with nothing lost or repeated.
 
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,7 @@ import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { rangeRead, readTxn, type TxnReadResult } from '../../storage/keyspace/read.js';
 import { range, rangeSpec } from '../../storage/keyspace/range.js';
 import { RevisionIndex } from '../../storage/keyspace/revision-index.js';
+import { CurrentIndex, type CurrentKeys } from '../../storage/keyspace/current-index.js';
 import { View } from '../../storage/keyspace/view.js';
 import { EtcdHarness } from './etcd-harness.js';
 import { rng, seedFromEnv, tempDir } from './helpers.js';
@@ -68,7 +70,9 @@ async function history(dir: string, nkeys: number, steps: number, r: () => numbe
 
 function randomRange(r: () => number, h: EtcdHarness, nkeys: number): RangeRequest {
   const lo = h.sm.compactRevision > 0 ? h.sm.compactRevision : 1;
-  const rev = lo + Math.floor(r() * (h.sm.revision - lo)); // below the current revision
+  // Mostly below the current revision; a quarter at it (0 or the revision itself).
+  const x0 = r();
+  const rev = x0 < 0.15 ? 0 : x0 < 0.25 ? h.sm.revision : lo + Math.floor(r() * (h.sm.revision - lo));
   const a = Math.floor(r() * nkeys);
   const b = a + 1 + Math.floor(r() * nkeys * 0.3);
   const x = r();
@@ -88,32 +92,32 @@ function randomRange(r: () => number, h: EtcdHarness, nkeys: number): RangeReque
   });
 }
 
-/** Counts reads of the `hist` sublevel's ranges and the index's key lists, for the duration of `fn`. */
-async function counting<T>(fn: () => Promise<T>): Promise<{ value: T; histScans: number; indexRanges: number }> {
-  const scan = View.prototype.scanHistory;
-  const keysIn = RevisionIndex.prototype.keysIn;
+/** Counts scans of the `hist` and `kv` sublevels for the duration of `fn`. */
+async function counting<T>(fn: () => Promise<T>): Promise<{ value: T; histScans: number; kvScans: number }> {
+  const hist = View.prototype.scanHistory;
+  const kv = View.prototype.scanCurrent;
   let histScans = 0;
-  let indexRanges = 0;
+  let kvScans = 0;
   View.prototype.scanHistory = function (...a) {
     histScans++;
-    return scan.apply(this, a);
+    return hist.apply(this, a);
   };
-  RevisionIndex.prototype.keysIn = function (...a) {
-    indexRanges++;
-    return keysIn.apply(this, a);
+  View.prototype.scanCurrent = function (...a) {
+    kvScans++;
+    return kv.apply(this, a);
   };
   try {
-    return { value: await fn(), histScans, indexRanges };
+    return { value: await fn(), histScans, kvScans };
   } finally {
-    View.prototype.scanHistory = scan;
-    RevisionIndex.prototype.keysIn = keysIn;
+    View.prototype.scanHistory = hist;
+    View.prototype.scanCurrent = kv;
   }
 }
 
-describe('ranges at a past revision from the revision index', () => {
+describe('ranges from the in-memory indexes', () => {
   for (const { nkeys, steps, reads } of [
     { nkeys: 300, steps: 1500, reads: 400 },
-    // More keys than one chunk of the `kv` scan (1,000): deleted keys merged in across chunks.
+    // More keys than one step of the walk (1,000): deleted keys merged in across steps.
     { nkeys: 2600, steps: 1200, reads: 60 },
   ]) {
     it(`answer every range as the history sublevel does (${nkeys} keys, ${steps} revisions)`, { timeout: 120_000 }, async () => {
@@ -128,10 +132,10 @@ describe('ranges at a past revision from the revision index', () => {
         const req = randomRange(r, h, nkeys);
         const want = show(await rangeRead(h.sm.rawDb, req));
         const got = await counting(() => h.sm.range(req));
-        indexed += got.indexRanges > 0 && got.histScans === 0 ? 1 : 0;
+        indexed += got.kvScans === 0 && got.histScans === 0 ? 1 : 0;
         sameAnswer(show(got.value), want, `range ${showReq(req)} at revision ${h.sm.revision}, compacted ${h.sm.compactRevision} (seed ${seed})`);
       }
-      assert.equal(indexed, reads, 'every range was read from the index, none from the history sublevel');
+      assert.equal(indexed, reads, 'every range was read from the indexes, none by a scan of kv or hist');
       // Read-only txns: their ranges (single keys included) at past revisions, on one snapshot.
       for (let i = 0; i < reads / 4; i++) {
         const ranges = Array.from({ length: 1 + Math.floor(r() * 3) }, () => {
@@ -143,7 +147,7 @@ describe('ranges at a past revision from the revision index', () => {
         const showTxn = (t: TxnReadResult): string => JSON.stringify(t.response.responses.map((op) => (op.response?.$case === 'responseRange' ? show({ ...op.response.value, revision: op.response.value.header!.revision }) : '?')));
         const want = showTxn(await readTxn(h.sm.rawDb, req));
         const got = await counting(() => h.sm.readTxn(req));
-        assert.equal(got.histScans, 0, 'no range of the txn read the history sublevel');
+        assert.equal(got.histScans + got.kvScans, 0, 'no range of the txn scanned kv or hist');
         sameAnswer(showTxn(got.value), want, `txn of ${ranges.map((x) => showReq(x.request.value)).join(', ')} (seed ${seed})`);
       }
     });
@@ -161,27 +165,34 @@ describe('ranges at a past revision from the revision index', () => {
       for (const countOnly of [false, true]) {
         const req = RangeRequest.fromPartial({ key: B('\u0000'), rangeEnd: B('\u0000'), revision: rev, countOnly });
         const want = show(await rangeRead(db, req));
-        // An index of the database as it is, and a snapshot of it, taken together.
+        // The indexes of the database as it is, and a snapshot of it, taken together.
         const ix = new RevisionIndex();
         await ix.load(db);
         ix.compact(h.sm.compactRevision);
+        const current = new CurrentIndex();
+        await current.load(db);
         const view = new View(db, db.snapshot());
-        const scanCurrent = view.scanCurrent.bind(view);
-        let chunks = 0;
-        view.scanCurrent = async function* (...a) {
-          for await (const chunk of scanCurrent(...a)) {
-            yield chunk;
-            // After the first chunk of 1,000 keys: the index can no longer answer for `rev`.
-            if (chunks++ === 0) {
-              if (disturbance === 'the index replaced') await ix.load(db);
+        const generation = ix.generation;
+        // Halfway through the first thousand keys the index can no longer answer for `rev`.
+        const clone = current.clone();
+        let seen = 0;
+        let loading: Promise<void> | undefined;
+        const keys: CurrentKeys = {
+          size: clone.size,
+          entries: function* (from?: string) {
+            for (const e of clone.entries(from)) {
+              yield e;
+              if (++seen !== 500) continue;
+              if (disturbance === 'the index replaced') loading = ix.load(db);
               else ix.compact(h.sm.revision);
-              await ix.trimmed();
             }
-          }
+          } as CurrentKeys['entries'],
         };
-        const got = await counting(() => range(view, rangeSpec(req), h.sm.revision, h.sm.compactRevision, {}, { index: ix, generation: ix.generation }));
+        const got = await counting(() => range(view, rangeSpec(req), h.sm.revision, h.sm.compactRevision, {}, { keys, index: ix, generation }));
         await view.snapshot!.close();
-        assert.ok(chunks >= 1, 'the disturbance came after the first chunk');
+        await loading;
+        await ix.trimmed();
+        assert.ok(seen >= 500, 'the disturbance came midway');
         assert.equal(got.histScans, 1, 'the rest of the range was read from the history sublevel');
         sameAnswer(show(got.value), want, `range at ${rev} (countOnly ${countOnly}, seed ${seed})`);
       }
