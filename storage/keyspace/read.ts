@@ -5,6 +5,8 @@
 // exception is the most common read, one key (rangeOneKeySync): the state machine serves it
 // without a snapshot when no batch is being written, which is cheaper (a snapshot costs ~17 µs
 // per read, in process) and just as consistent; at a past revision, from its revision index.
+// Ranges and read-only txns taken while no batch is being written get the in-memory indexes
+// (DbIndexes) with their snapshot, and take their keys from them (sources.ts).
 
 import type { RangeRequest, ResponseOp, TxnRequest, TxnResponse } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Event_EventType, type Event, type KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
@@ -120,7 +122,7 @@ export interface TxnReadResult {
  * A read-only txn (isReadOnlyTxn) on one snapshot, as etcd's applier runs it outside Raft: the
  * compares, then the chosen branch's revision checks (future / compacted), then its ranges, all at
  * the snapshot's revision. `maxBytes` is a budget shared by the ranges. Throws KeyspaceError.
- * `index`: as for rangeRead.
+ * `indexes`: as for rangeRead.
  */
 export function readTxn(db: Db, req: TxnRequest, opts: RangeOptions = {}, indexes?: DbIndexes): Promise<TxnReadResult> {
   const bad = checkTxn(req, MAX_TXN_OPS_CEILING) ?? (isReadOnlyTxn(req) ? undefined : new Error('readTxn: the txn writes'));
