@@ -391,7 +391,7 @@ export class Metrics {
     this.dbSize = storageGauge('storage_db_size_bytes', 'Size of the state-machine database on disk.', (s) => s.dbSizeBytes);
     this.revisionIndexEntries = storageGauge(
       'storage_revision_index_entries',
-      'History entries held in memory so that one key at a past revision is read without a LevelDB iterator (keys with more than their current put).',
+      'History entries held in memory (keys with more than their current put) so that reads at a past revision, of one key or a range, need no LevelDB iterator.',
       (s) => s.revisionIndexEntries,
     );
     this.applyDuration = new Histogram({
