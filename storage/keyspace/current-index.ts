@@ -19,13 +19,22 @@ import type { RevisionWrite } from './revision-index.js';
 
 const BTree = sorted.default;
 
-/** The current keys as of one moment: key → main revision of its current put. Never changes. */
-export type CurrentKeys = Pick<InstanceType<typeof BTree<string, number>>, 'entries' | 'size'>;
+/**
+ * Where a key's current put is (its event record in `log`): its main revision, with the sub
+ * revision too when that is not 0 (a Txn writing several keys), so most keys hold a small integer.
+ */
+export type PutRef = number | { main: number; sub: number };
+export const refMain = (r: PutRef): number => (typeof r === 'number' ? r : r.main);
+export const refSub = (r: PutRef): number => (typeof r === 'number' ? 0 : r.sub);
+const refOf = (main: number, sub: number): PutRef => (sub === 0 ? main : { main, sub });
+
+/** The current keys as of one moment: key → where its current put is. Never changes. */
+export type CurrentKeys = Pick<InstanceType<typeof BTree<string, PutRef>>, 'entries' | 'size' | 'maxKey' | 'forRange'>;
 
 const KV_PLEN = NS_PREFIX.kv.length;
 
 export class CurrentIndex {
-  private tree = new BTree<string, number>();
+  private tree = new BTree<string, PutRef>();
 
   /** Keys that exist now. */
   get size(): number {
@@ -37,7 +46,7 @@ export class CurrentIndex {
     const t = this.tree;
     for (const w of writes) {
       if (w.tombstone) t.delete(w.key);
-      else t.set(w.key, w.main);
+      else t.set(w.key, refOf(w.main, w.sub));
     }
   }
 
@@ -48,13 +57,16 @@ export class CurrentIndex {
 
   /** Replaces the index with the keys stored in `db` (after open or a snapshot install). */
   async load(db: Db): Promise<void> {
-    const tree = new BTree<string, number>();
+    const tree = new BTree<string, PutRef>();
     const it = db.iterator({ ...rawBounds('kv', '', undefined), highWaterMarkBytes: 1 << 20 } as never);
     try {
       for (;;) {
         const chunk = await it.nextv(1000);
         if (chunk.length === 0) break;
-        for (const [rk, v] of chunk) tree.set(rk.toString('latin1', KV_PLEN), decodeCurrent(v).main);
+        for (const [rk, v] of chunk) {
+          const c = decodeCurrent(v);
+          tree.set(rk.toString('latin1', KV_PLEN), refOf(c.main, c.sub));
+        }
       }
     } finally {
       await it.close();

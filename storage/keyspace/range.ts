@@ -185,12 +185,18 @@ function singleResult(view: View, s: RangeSpec, cur: Current | undefined, e: { m
 
 const size = (kv: KeyValue): number => kv.key.length + kv.value.length + KV_OVERHEAD;
 
+/** How many keys `src` holds from `from` on. */
+async function countFrom(src: Source, from: string): Promise<number> {
+  if (src.count) return src.count(from);
+  let count = 0;
+  for await (const chunk of src.items(from, 'count', 0)) count += chunk.length;
+  return count;
+}
+
 /** Key order, no filters: the page is read, then the rest only counted (keys, no values). */
 async function streamed(s: RangeSpec, src: Source, current: number, opts: RangeOptions): Promise<RangeResult> {
   if (s.countOnly) {
-    let count = 0;
-    for await (const chunk of src.items(s.range.from, 'count', 0)) count += chunk.length;
-    return { kvs: [], more: false, count, revision: current, truncated: false };
+    return { kvs: [], more: false, count: await countFrom(src, s.range.from), revision: current, truncated: false };
   }
   const kvs: KeyValue[] = [];
   let bytes = 0;
@@ -219,7 +225,7 @@ async function streamed(s: RangeSpec, src: Source, current: number, opts: RangeO
   let count = kvs.length;
   if (beyond !== undefined) {
     if (opts.noCount) count = -1;
-    else for await (const chunk of src.items(beyond, 'count', 0)) count += chunk.length;
+    else count += await countFrom(src, beyond);
   }
   return { kvs, more: beyond !== undefined, count, revision: current, truncated };
 }

@@ -7,7 +7,7 @@
 import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { bytesOf, logKey, type KeyRange } from './keys.js';
 import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
-import type { CurrentKeys } from './current-index.js';
+import { refMain, refSub, type CurrentKeys } from './current-index.js';
 import type { RevisionIndex } from './revision-index.js';
 import type { View } from './view.js';
 
@@ -28,6 +28,8 @@ export type Mode = 'count' | 'meta' | 'full';
 export interface Source {
   /** Items in key order, in chunks. `want` > 0: how many the caller needs at most (sizes the first read). */
   items(from: string, mode: Mode, want: number): AsyncGenerator<(Item | string)[]>;
+  /** How many keys items(from, 'count') would yield, counted without visiting them (where the source can). */
+  count?(from: string): number;
 }
 
 /**
@@ -76,8 +78,8 @@ function currentItem(view: View, key: string, cur: Current, mode: Mode): Item | 
   return { key, kv: mode === 'meta' ? withoutValue(bytesOf(key), cur) : full(), full };
 }
 
-/** A history entry (a put) as an item of `mode`: its KeyValue is its event record in `log`. */
-function historyItem(view: View, key: string, main: number, sub: number, mode: Mode): Item | string {
+/** A put (a key's current one, or one in its history) as an item of `mode`: its KeyValue is its event record in `log`. */
+function eventItem(view: View, key: string, main: number, sub: number, mode: Mode): Item | string {
   if (mode === 'count') return key;
   const lk = logKey(main, sub);
   const full = (): KeyValue => {
@@ -107,7 +109,7 @@ export function historySource(view: View, r: KeyRange, rev: number): Source {
     async *items(from, mode) {
       for await (const chunk of view.scanHistory(from, r.to, rev)) {
         const s = new Slicer(mode);
-        for (const e of chunk) if (!e.tombstone && s.add(historyItem(view, e.key, e.main, e.sub, mode))) yield s.take();
+        for (const e of chunk) if (!e.tombstone && s.add(eventItem(view, e.key, e.main, e.sub, mode))) yield s.take();
         if (s.out.length) yield s.take();
       }
     },
@@ -118,32 +120,34 @@ export function historySource(view: View, r: KeyRange, rev: number): Source {
 const STEP = 1000;
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/** The current record of a key the clone holds, read on the same snapshot. */
-function currentOf(view: View, key: string): Current {
-  const rec = view.get('kv', key);
-  if (!rec) throw new Error(`keyspace: ${JSON.stringify(key)} is a current key without a current record`);
-  return decodeCurrent(rec);
-}
-
 /**
  * The current state, its keys from `keys` (a clone of the current-key index taken with `view`'s
- * snapshot) instead of a `kv` scan: counting is a walk in memory, and only the keys handed over
- * with metadata or values are read, one getSync each.
+ * snapshot) instead of a `kv` scan: counting is done in memory, and a key handed over costs one
+ * getSync, of its current put's event record (the index says where it is; no `kv` record read).
  */
 export function indexedCurrentSource(view: View, r: KeyRange, keys: CurrentKeys): Source {
   return {
     async *items(from, mode, want) {
       const s = new Slicer(mode, want);
       let visited = 0;
-      for (const [k] of keys.entries(from)) {
+      for (const [k, ref] of keys.entries(from)) {
         if (r.to !== undefined && k >= r.to) break;
-        if (s.add(mode === 'count' ? k : currentItem(view, k, currentOf(view, k), mode))) yield s.take();
+        if (s.add(eventItem(view, k, refMain(ref), refSub(ref), mode))) yield s.take();
         if (++visited % STEP === 0) {
           if (s.out.length) yield s.take();
           await nextTurn();
         }
       }
       if (s.out.length) yield s.take();
+    },
+    // The tree counts a leaf's keys in range from two binary searches, without visiting them:
+    // a count over a million keys is ~30,000 leaves, a few milliseconds on this thread.
+    count(from) {
+      if (r.to === undefined) {
+        const last = keys.maxKey();
+        return last === undefined || last < from ? 0 : keys.forRange(from, last, true);
+      }
+      return from < r.to ? keys.forRange(from, r.to, false) : 0;
     },
   };
 }
@@ -177,7 +181,7 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
   const held = (key: string, mode: Mode): Item | string | null => {
     const e = index.lookup(key, rev);
     if (!e || e.tombstone) return null;
-    return historyItem(view, key, e.main, e.sub, mode);
+    return eventItem(view, key, e.main, e.sub, mode);
   };
   return {
     async *items(from, mode, want) {
@@ -195,7 +199,7 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
         await nextTurn();
         return usable();
       };
-      for (const [k, main] of keys.entries(from)) {
+      for (const [k, ref] of keys.entries(from)) {
         if (r.to !== undefined && k >= r.to) break;
         // Indexed keys not in the current state (deleted), up to this one.
         for (; ii < indexed.length && indexed[ii]! <= k; ii++) {
@@ -208,7 +212,8 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
             if (!usable()) return yield* fallback.items(next, mode, 0);
           }
         }
-        const it = main <= rev ? (mode === 'count' ? k : currentItem(view, k, currentOf(view, k), mode)) : held(k, mode);
+        const main = refMain(ref);
+        const it = main <= rev ? eventItem(view, k, main, refSub(ref), mode) : held(k, mode);
         next = k + '\u0000';
         if (it !== null && s.add(it)) {
           yield s.take();

@@ -76,7 +76,8 @@ function randomRange(r: () => number, h: EtcdHarness, nkeys: number): RangeReque
   const a = Math.floor(r() * nkeys);
   const b = a + 1 + Math.floor(r() * nkeys * 0.3);
   const x = r();
-  const [key, end] = x < 0.2 ? ['\u0000', '\u0000'] : x < 0.4 ? ['k/', 'k0'] : x < 0.5 ? ['k\u0000', 'k\u0001'] : [keyName(a), keyName(b)];
+  // All keys, a prefix, an empty range, from a key on (past every key at times), a span.
+  const [key, end] = x < 0.2 ? ['\u0000', '\u0000'] : x < 0.35 ? ['k/', 'k0'] : x < 0.45 ? ['k\u0000', 'k\u0001'] : x < 0.55 ? [keyName(a), '\u0000'] : [keyName(a), keyName(b)];
   const int = (n: number): number => Math.floor(r() * n);
   return RangeRequest.fromPartial({
     key: B(key),
@@ -187,6 +188,8 @@ describe('ranges from the in-memory indexes', () => {
               else ix.compact(h.sm.revision);
             }
           } as CurrentKeys['entries'],
+          maxKey: () => clone.maxKey(),
+          forRange: clone.forRange.bind(clone),
         };
         const got = await counting(() => range(view, rangeSpec(req), h.sm.revision, h.sm.compactRevision, {}, { keys, index: ix, generation }));
         await view.snapshot!.close();
