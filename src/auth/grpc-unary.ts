@@ -9,15 +9,16 @@
 // credentials are judged per message.
 //
 // The check runs on every call whether auth is on or off (off, it costs a flag test), so a call
-// never escapes it when auth is enabled at runtime; and the handler always runs as its caller
-// (runAsCaller), so a command it proposes records who asked and at which auth revision, and the
-// apply-time re-check (storage/auth/recheck.ts) refuses it if auth came on in between.
+// never escapes it when auth is enabled at runtime; and the call is always bound to its caller
+// (context.ts: bindCaller), so a command its handler proposes records who asked and at which auth
+// revision, and the apply-time re-check (storage/auth/recheck.ts) refuses it if auth came on in
+// between.
 import * as grpc from '@grpc/grpc-js';
 import { AUTH_ERR, type AuthError, type Need } from '../../storage/index.js';
 import { malformedReason } from '../grpc/malformed.js';
 import { commonNameOf } from '../tls/identity.js';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
-import { runAsCaller } from './context.js';
+import { bindCaller } from './context.js';
 import type { Decision } from './decisions.js';
 
 type UnaryHandler = (this: unknown, call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => unknown;
@@ -70,7 +71,8 @@ export function guardUnary(a: Authenticator, path: string, decision: Exclude<Dec
           return;
         }
       }
-      runAsCaller(a.caller(id), () => handler.call(this, call, cb), id);
+      bindCaller(call, a.caller(id), id);
+      handler.call(this, call, cb);
     };
     // With auth off the metadata is not looked at (a directly answered call builds it on demand).
     const id = a.state.enabled ? grpcIdentity(a, call.metadata, call) : ANONYMOUS_IDENTITY;

@@ -2,8 +2,9 @@
 // are authenticated by the peer handshake instead) a wrapper around every unary handler
 // (grpc-unary.ts) and a server interceptor for the streams, and an
 // Express middleware for the admin API and the dashboard. Each resolves the caller, checks the
-// decision of the method or route (decisions.ts), and runs the handler as that caller, so that a
-// proposed command records who asked and the auth revision it was checked at.
+// decision of the method or route (decisions.ts), and binds the request to that caller
+// (context.ts), so that a proposed command records who asked and the auth revision it was checked
+// at.
 import * as grpc from '@grpc/grpc-js';
 import type { NextFunction, Request, Response } from 'express';
 import type { SessionOp, SessionReply, SessionRequest } from '../../proto/gen/placement/v1/kv.js';
@@ -13,7 +14,7 @@ import { TLSSocket } from 'node:tls';
 import { commonNameOf } from '../tls/identity.js';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
 import { bearer, denial, grpcIdentity, guardUnary } from './grpc-unary.js';
-import { runAsCaller } from './context.js';
+import { bindCaller } from './context.js';
 import { KV_GUARDED } from './kv-guard.js';
 import { refuseWatchCreate } from '../api/etcd/permissions.js';
 import { messageLimits, serveUnaryDirectly } from '../grpc/h2/direct-unary.js';
@@ -60,7 +61,6 @@ export function grpcAuthInterceptor(a: Authenticator, judgedInHandler: ReadonlyS
     const decision = grpcDecision(method.path);
     if (decision === 'peer' || decision === 'open' || judgedInHandler.has(method.path)) return call as grpc.ServerInterceptingCall;
     let identity: Identity | Promise<Identity> = ANONYMOUS_IDENTITY;
-    let ran: Identity | null = null;
     // The call's metadata, while its identity was resolved with auth off (credentials ignored).
     let unjudged: grpc.Metadata | null = null;
     const session = method.path === SESSION;
@@ -91,8 +91,10 @@ export function grpcAuthInterceptor(a: Authenticator, judgedInHandler: ReadonlyS
           return;
         }
       }
-      ran = id;
-      runAsCaller(a.caller(id), () => next(session ? sessionOps(a, id, msg as SessionRequest, call) : msg), id);
+      // The message is what its handler sees: it carries who it is served for (context.ts).
+      const m = session ? sessionOps(a, id, msg as SessionRequest, call) : msg;
+      if (m !== null && typeof m === 'object') bindCaller(m, a.caller(id), id);
+      next(m);
     };
     return new grpc.ServerInterceptingCall(call, {
       start: (next) =>
@@ -112,10 +114,6 @@ export function grpcAuthInterceptor(a: Authenticator, judgedInHandler: ReadonlyS
             }
             if (identity instanceof Promise) identity.then((id) => admit(id, msg, msgNext), () => deny(call, { grpcCode: grpc.status.INTERNAL, message: 'auth check failed' } as AuthError));
             else admit(identity, msg, msgNext);
-          },
-          onReceiveHalfClose: (hcNext) => {
-            if (ran) runAsCaller(a.caller(ran), hcNext, ran);
-            else hcNext();
           },
         }),
     });
@@ -178,7 +176,8 @@ export function httpAuthMiddleware(a: Authenticator, opts: HttpDecisionOptions):
           res.status(status).json({ code: e.grpcCode, data: null, error: e.message });
           return;
         }
-        runAsCaller(a.caller(id), next);
+        bindCaller(req, a.caller(id), id);
+        next();
       },
       next,
     );

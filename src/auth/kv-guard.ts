@@ -11,7 +11,7 @@ import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, T
 import { AUTH_ERR, type Need } from '../../storage/index.js';
 import type { KvGuard } from '../api/etcd/permissions.js';
 import { ANONYMOUS_IDENTITY, type Authenticator } from './authenticator.js';
-import { currentIdentity } from './context.js';
+import { identityOf } from './context.js';
 import { GRPC_DECISIONS } from './decisions.js';
 
 /** The etcd KV methods whose permission the service checks through this guard. */
@@ -24,8 +24,8 @@ function needOf(path: string, req: unknown): Need {
 }
 
 export function authKvGuard(a: Authenticator): KvGuard {
-  const check = (path: string, req: unknown): void => {
-    const refusal = a.refusal(currentIdentity() ?? ANONYMOUS_IDENTITY, needOf(path, req));
+  const check = (call: object, path: string, req: unknown): void => {
+    const refusal = a.refusal(identityOf(call) ?? ANONYMOUS_IDENTITY, needOf(path, req));
     if (!refusal) return;
     // etcd answers a caller without a user INVALID_ARGUMENT (rpctypes.ErrGRPCUserEmpty).
     const code = refusal.message === AUTH_ERR.userEmpty ? grpc.status.INVALID_ARGUMENT : (refusal.grpcCode as grpc.status);
@@ -36,10 +36,10 @@ export function authKvGuard(a: Authenticator): KvGuard {
     throw e;
   };
   return {
-    range: (_call, req: RangeRequest) => check('/etcdserverpb.KV/Range', req),
-    put: (_call, req: PutRequest) => check('/etcdserverpb.KV/Put', req),
-    deleteRange: (_call, req: DeleteRangeRequest) => check('/etcdserverpb.KV/DeleteRange', req),
-    txn: (_call, req: TxnRequest) => check('/etcdserverpb.KV/Txn', req),
-    compact: (_call, req: CompactionRequest) => check('/etcdserverpb.KV/Compact', req),
+    range: (call, req: RangeRequest) => check(call, '/etcdserverpb.KV/Range', req),
+    put: (call, req: PutRequest) => check(call, '/etcdserverpb.KV/Put', req),
+    deleteRange: (call, req: DeleteRangeRequest) => check(call, '/etcdserverpb.KV/DeleteRange', req),
+    txn: (call, req: TxnRequest) => check(call, '/etcdserverpb.KV/Txn', req),
+    compact: (call, req: CompactionRequest) => check(call, '/etcdserverpb.KV/Compact', req),
   };
 }

@@ -57,7 +57,7 @@ export class AutoCompactor {
     if (target === 0) return;
     this.busy = true;
     try {
-      await compactKeyspace(this.host, target, false, Date.now() + this.host.cfg.requestTimeoutMs);
+      await compactKeyspace(this.host, target, false, Date.now() + this.host.cfg.requestTimeoutMs, undefined);
       this.compactions++;
       this.opts.log.info({ revision: target, current: ks.revision }, 'auto-compaction: compacted');
     } catch (err) {

@@ -1,14 +1,14 @@
 // One compaction of the keyspace as every surface asks for it (etcd's Compact, the admin API,
 // placement-ctl, the auto-compactor): an etcd Compaction command through Raft, and with
 // `physical`, the wait until this member has removed the history (as etcd's physical flag).
-import type { Command, CommandResult } from '../../proto/gen/placement/v1/command.js';
+import type { Command, CommandResult, CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import type { StateMachine } from '../../storage/index.js';
 import { PlacementError } from '../errors.js';
 import { answerResult } from '../results.js';
 
 export interface CompactionHost {
   readonly keyspace: StateMachine;
-  propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
 }
 
 export function compactionCommand(revision: number, physical = false): Command {
@@ -17,10 +17,17 @@ export function compactionCommand(revision: number, physical = false): Command {
 
 /**
  * Compacts the history below `revision`. Resolves with this member's revision and compact
- * revision; a compacted or future revision throws etcd's error (OUT_OF_RANGE).
+ * revision; a compacted or future revision throws etcd's error (OUT_OF_RANGE). `by`: the caller
+ * of the request (src/auth/context.ts), undefined for the auto-compactor.
  */
-export async function compactKeyspace(host: CompactionHost, revision: number, physical: boolean, deadline: number): Promise<{ revision: number; compactRevision: number }> {
-  answerResult(await host.propose(compactionCommand(revision, physical), deadline));
+export async function compactKeyspace(
+  host: CompactionHost,
+  revision: number,
+  physical: boolean,
+  deadline: number,
+  by: CommandCaller | undefined,
+): Promise<{ revision: number; compactRevision: number }> {
+  answerResult(await host.propose(compactionCommand(revision, physical), deadline, by));
   if (physical) {
     let timer: NodeJS.Timeout | undefined;
     try {

@@ -3,7 +3,7 @@
 // Errors are PlacementError (src/errors.ts), mapped to gRPC codes; leadership errors carry the
 // leader hint in trailing metadata (x-placement-leader-id / x-placement-leader-address).
 import * as grpc from '@grpc/grpc-js';
-import { ResultCode, type Command, type CommandResult } from '../../proto/gen/placement/v1/command.js';
+import { ResultCode, type Command, type CommandResult, type CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import {
   KvServiceService,
   type CompareAndSwapReply,
@@ -56,7 +56,7 @@ export const LEADER_ADDRESS_KEY = 'x-placement-leader-address';
 export interface ServingNode {
   readonly limits: { maxKeyBytes: number; maxValueBytes: number; maxListLimit: number; requestTimeoutMs: number };
   /** Replicates a command (forwarding to the leader when needed); resolves with its applied result. */
-  propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
   /** Resolves when a read at this node reflects every write acknowledged before the call
    *  (ReadIndex); for serializable reads, once every write this node already answered is
    *  visible locally (at once, unless its state-machine batch is still being written). */
@@ -158,13 +158,14 @@ const h = <Req, Rep>(fn: Handler<Req, Rep>): Handler<Req, Rep> => fn;
 export function kvOps(node: ServingNode): KvOps {
   const lim = node.limits;
   return {
-    set: h<SetRequest, SetReply>(async (req, deadline) => {
+    set: h<SetRequest, SetReply>(async (req, deadline, by) => {
       validateKey(req.key, lim.maxKeyBytes);
       validateValue(req.value, lim.maxValueBytes);
       const r = answerResult(
         await node.propose(
           { clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'put', value: { key: req.key, value: req.value, lease: req.lease, prevKv: req.prevKv } } },
           deadline,
+          by,
         ),
       );
       return { header: { ...node.header(), revision: r.revision }, prevKv: r.prevKv };
@@ -186,10 +187,10 @@ export function kvOps(node: ServingNode): KvOps {
       if (req.serializable && node.readsCurrent?.() !== false) return Promise.resolve(read());
       return node.readBarrier(req.serializable, deadline).then(read);
     }),
-    delete: h<DeleteRequest, DeleteReply>(async (req, deadline) => {
+    delete: h<DeleteRequest, DeleteReply>(async (req, deadline, by) => {
       validateKey(req.key, lim.maxKeyBytes);
       const r = answerResult(
-        await node.propose({ clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'delete', value: { key: req.key, prevKv: req.prevKv } } }, deadline),
+        await node.propose({ clientId: req.clientId, seq: req.seq, leaderTimeMs: 0, op: { $case: 'delete', value: { key: req.key, prevKv: req.prevKv } } }, deadline, by),
       );
       const deleted = r.succeeded || r.prevKv !== undefined;
       return { header: { ...node.header(), revision: r.revision }, deleted, prevKv: req.prevKv ? r.prevKv : undefined };
@@ -208,7 +209,7 @@ export function kvOps(node: ServingNode): KvOps {
       const page = await node.listKv(req.prefix, req.startAfter, req.limit === 0 ? lim.maxListLimit : req.limit, req.keysOnly);
       return { header: node.header(), kvs: page.kvs, more: page.more, nextKey: page.nextKey };
     }),
-    compareAndSwap: h<CompareAndSwapRequest, CompareAndSwapReply>(async (req, deadline) => {
+    compareAndSwap: h<CompareAndSwapRequest, CompareAndSwapReply>(async (req, deadline, by) => {
       validateKey(req.key, lim.maxKeyBytes);
       validateValue(req.value, lim.maxValueBytes);
       if (!req.expect) throw invalidArgument('compare-and-swap needs one expectation: expected_mod_revision, expected_value or expect_absent');
@@ -224,6 +225,7 @@ export function kvOps(node: ServingNode): KvOps {
             op: { $case: 'cas', value: { key: req.key, expect: req.expect, value: req.value, lease: req.lease } },
           },
           deadline,
+          by,
         ),
         { replySaysUnmet: true },
       );

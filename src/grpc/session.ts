@@ -18,6 +18,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import { grpcCodeName } from '../metrics/grpc.js';
 import type { KvOps, ServingNode } from './services.js';
 import { malformedReason, type Maybe } from './malformed.js';
+import type { CommandCaller } from '../../proto/gen/placement/v1/command.js';
+import { callerOf } from '../auth/context.js';
 
 const SERVICE = 'placement.v1.KvService';
 const METHOD_NAMES: Record<NonNullable<SessionOp['op']>['$case'], string> = {
@@ -88,6 +90,8 @@ class Session {
   private readonly outBytes: number[] = [];
   /** Operations received but not started yet (see PUMP_STEP); backlog[backlogHead] is next. */
   private backlog: SessionOp[] = [];
+  /** Who each waiting operation is served for (its message's caller: src/auth/context.ts). */
+  private backlogBy: (CommandCaller | undefined)[] = [];
   private backlogHead = 0;
   private pumpScheduled = false;
   /** Operations started in this turn of the event loop (PUMP_STEP). */
@@ -139,12 +143,16 @@ class Session {
       return;
     }
     const n = req.ops.length;
+    const by = callerOf(raw as object);
     if (this.waiting() === 0 && this.startedThisTurn + n <= PUMP_STEP && this.inflight + n <= MAX_STARTED && this.untakenBytes < MAX_UNTAKEN_REPLY_BYTES) {
       // The common case: a small batch and a client that takes its results.
-      for (const op of req.ops) this.run(op);
+      for (const op of req.ops) this.run(op, by);
       return;
     }
-    for (const op of req.ops) this.backlog.push(op);
+    for (const op of req.ops) {
+      this.backlog.push(op);
+      this.backlogBy.push(by);
+    }
     this.pump();
   }
 
@@ -162,12 +170,16 @@ class Session {
    */
   private readonly pump = (): void => {
     this.pumpScheduled = false;
-    while (this.waiting() > 0 && !this.finished && (this.closing || this.mayStart())) this.run(this.backlog[this.backlogHead++]!);
+    while (this.waiting() > 0 && !this.finished && (this.closing || this.mayStart())) {
+      const i = this.backlogHead++;
+      this.run(this.backlog[i]!, this.backlogBy[i]);
+    }
     if (this.waiting() > 0) {
       this.pauseReading();
       return;
     }
     this.backlog = [];
+    this.backlogBy = [];
     this.backlogHead = 0;
     if (this.untakenBytes < MAX_UNTAKEN_REPLY_BYTES) this.resumeReading();
   };
@@ -197,7 +209,7 @@ class Session {
     this.call.resume();
   }
 
-  private run(op: SessionOp): void {
+  private run(op: SessionOp, by: CommandCaller | undefined): void {
     const start = this.metrics ? performance.now() : 0;
     const method = op.op ? METHOD_NAMES[op.op.$case] : 'Unknown';
     this.inflight++;
@@ -231,22 +243,22 @@ class Session {
       // One case per operation so that each reply lands in its own field of the oneof.
       switch (o.$case) {
         case 'set':
-          this.ops.set(o.value, deadline).then((v) => answer(ok(xid, { $case: 'set', value: v })), refused);
+          this.ops.set(o.value, deadline, by).then((v) => answer(ok(xid, { $case: 'set', value: v })), refused);
           break;
         case 'get':
-          this.ops.get(o.value, deadline).then((v) => answer(ok(xid, { $case: 'get', value: v })), refused);
+          this.ops.get(o.value, deadline, by).then((v) => answer(ok(xid, { $case: 'get', value: v })), refused);
           break;
         case 'delete':
-          this.ops.delete(o.value, deadline).then((v) => answer(ok(xid, { $case: 'delete', value: v })), refused);
+          this.ops.delete(o.value, deadline, by).then((v) => answer(ok(xid, { $case: 'delete', value: v })), refused);
           break;
         case 'exists':
-          this.ops.exists(o.value, deadline).then((v) => answer(ok(xid, { $case: 'exists', value: v })), refused);
+          this.ops.exists(o.value, deadline, by).then((v) => answer(ok(xid, { $case: 'exists', value: v })), refused);
           break;
         case 'list':
-          this.ops.list(o.value, deadline).then((v) => answer(ok(xid, { $case: 'list', value: v })), refused);
+          this.ops.list(o.value, deadline, by).then((v) => answer(ok(xid, { $case: 'list', value: v })), refused);
           break;
         case 'compareAndSwap':
-          this.ops.compareAndSwap(o.value, deadline).then((v) => answer(ok(xid, { $case: 'compareAndSwap', value: v })), refused);
+          this.ops.compareAndSwap(o.value, deadline, by).then((v) => answer(ok(xid, { $case: 'compareAndSwap', value: v })), refused);
           break;
       }
     } catch (err) {
@@ -323,6 +335,7 @@ class Session {
     if (this.finished) return;
     this.finished = true;
     this.backlog = [];
+    this.backlogBy = [];
     this.backlogHead = 0;
     this.onFinished();
   }

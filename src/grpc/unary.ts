@@ -5,8 +5,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import { PlacementError } from '../errors.js';
 import { checkMalformed, type Maybe } from './malformed.js';
+import type { CommandCaller } from '../../proto/gen/placement/v1/command.js';
+import { callerOf } from '../auth/context.js';
 
-export type Handler<Req, Rep> = (req: Req, deadline: number) => Promise<Rep>;
+/** `by`: the caller the request is served for (src/auth/context.ts), for the commands it proposes. */
+export type Handler<Req, Rep> = (req: Req, deadline: number, by: CommandCaller | undefined) => Promise<Rep>;
 
 export interface UnaryHost {
   accepting(): boolean;
@@ -35,7 +38,7 @@ export function unaryHandler<Req, Rep>(
     }
     let p: Promise<Rep>;
     try {
-      p = fn(checkMalformed(call.request), callDeadline(timeoutMs(), call));
+      p = fn(checkMalformed(call.request), callDeadline(timeoutMs(), call), callerOf(call));
     } catch (err) {
       cb(toError(err));
       return;

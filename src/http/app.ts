@@ -26,6 +26,7 @@ import { VERSION } from '../version.js';
 import { mountUi } from './ui.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { hashPassword } from './passwords.js';
+import { callerOf } from '../auth/context.js';
 import {
   configNameSchema,
   configPutBodySchema,
@@ -370,9 +371,9 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     const expected = body.expectedModRevision;
     const result =
       expected === undefined
-        ? checkResult(await backend.propose(command({ $case: 'put', value: { key, value, lease, prevKv: true } })), `key ${key}`)
+        ? checkResult(await backend.propose(command({ $case: 'put', value: { key, value, lease, prevKv: true } }), undefined, callerOf(req)), `key ${key}`)
         : casResult(
-            await backend.propose(command({ $case: 'cas', value: { key, expect: { $case: 'expectedModRevision', value: expected }, value, lease } })),
+            await backend.propose(command({ $case: 'cas', value: { key, expect: { $case: 'expectedModRevision', value: expected }, value, lease } }), undefined, callerOf(req)),
             key,
             expected,
           );
@@ -382,9 +383,9 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
       prevKv: result.prevKv ? kvJson(result.prevKv, body.encoding) : null,
     });
   };
-  const deleteKey = async (key: string, res: Response): Promise<void> => {
+  const deleteKey = async (key: string, req: Request, res: Response): Promise<void> => {
     checkKey(key, 'key', maxKeyBytes);
-    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key, prevKv: true } })), `key ${key}`);
+    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key, prevKv: true } }), undefined, callerOf(req)), `key ${key}`);
     if (!result.succeeded && !result.prevKv) throw fail('NOT_FOUND', `key not found: ${key}`);
     ok(res, { key, deleted: true, revision: result.revision, prevKv: result.prevKv ? kvJson(result.prevKv) : null });
   };
@@ -440,15 +441,15 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   });
   registerWatchRoute(app, opts.watchHub ?? null, { maxKeyBytes });
   app.put('/v1/kv', async (req, res) => putKey(requireKeyQuery(req), req, res));
-  app.delete('/v1/kv', async (req, res) => deleteKey(requireKeyQuery(req), res));
+  app.delete('/v1/kv', async (req, res) => deleteKey(requireKeyQuery(req), req, res));
   app.get('/v1/kv/*key', async (req, res) => getKey(keyParam(req), req, res));
   app.put('/v1/kv/*key', async (req, res) => putKey(keyParam(req), req, res));
-  app.delete('/v1/kv/*key', async (req, res) => deleteKey(keyParam(req), res));
+  app.delete('/v1/kv/*key', async (req, res) => deleteKey(keyParam(req), req, res));
 
   // ---------------------------------------------------------------- compaction
   app.post('/v1/compaction', async (req, res) => {
     const body = parse(compactionBodySchema, req.body, 'body');
-    ok(res, await backend.compact(body.revision, body.physical ?? false));
+    ok(res, await backend.compact(body.revision, body.physical ?? false, callerOf(req)));
   });
 
   registerPlacementRoutes(app, opts.placement);
@@ -462,7 +463,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   /** Revokes: the lease and every key attached to it are deleted in one revision. */
   app.delete('/v1/leases/:id', async (req, res) => {
     const id = parse(leaseIdSchema, (req.params as Record<string, string>).id, 'path') as number;
-    const r = await backend.revokeLease(id);
+    const r = await backend.revokeLease(id, callerOf(req));
     ok(res, { id, revoked: true, revision: r.revision });
   });
 
@@ -474,13 +475,15 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     return user;
   };
   /** Proposes the user, then answers the stored version (the state machine may stamp times). */
-  const putUser = async (user: User, mode: 'create' | 'update'): Promise<User> => {
+  const putUser = async (req: Request, user: User, mode: 'create' | 'update'): Promise<User> => {
     checkResult(
       await backend.propose(
         command({
           $case: 'userPut',
           value: { user, createOnly: mode === 'create', updateOnly: mode === 'update' },
         }),
+        undefined,
+        callerOf(req),
       ),
       `user ${user.name}`,
     );
@@ -504,7 +507,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
       createdAtMs: now,
       updatedAtMs: now,
     };
-    ok(res, userJson(await putUser(user, 'create')), 201);
+    ok(res, userJson(await putUser(req, user, 'create')), 201);
   });
   app.get('/v1/users/:name', async (req, res) => {
     const name = userName(req);
@@ -528,11 +531,11 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
       permissions: body.permissions ?? existing.permissions,
       updatedAtMs: Date.now(),
     };
-    ok(res, userJson(await putUser(user, 'update')));
+    ok(res, userJson(await putUser(req, user, 'update')));
   });
   app.delete('/v1/users/:name', async (req, res) => {
     const name = userName(req);
-    checkResult(await backend.propose(command({ $case: 'userDelete', value: { name } })), `user ${name}`);
+    checkResult(await backend.propose(command({ $case: 'userDelete', value: { name } }), undefined, callerOf(req)), `user ${name}`);
     ok(res, { name, deleted: true });
   });
   app.get('/v1/users/:name/permissions', async (req, res) => {
@@ -548,7 +551,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     for (const [i, p] of body.permissions.entries()) checkKey(p.prefix, `permissions.${i}.prefix`, maxKeyBytes, true);
     const existing = await loadUser(name);
     const user: User = { ...existing, permissions: body.permissions, updatedAtMs: Date.now() };
-    ok(res, { name, permissions: userJson(await putUser(user, 'update')).permissions });
+    ok(res, { name, permissions: userJson(await putUser(req, user, 'update')).permissions });
   });
 
   // ---------------------------------------------------------------- config entries
@@ -569,7 +572,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     const body = parse(configPutBodySchema, req.body, 'body');
     const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
     const result = checkResult(
-      await backend.propose(command({ $case: 'configSet', value: { name, value } })),
+      await backend.propose(command({ $case: 'configSet', value: { name, value } }), undefined, callerOf(req)),
       `config entry ${name}`,
     );
     ok(res, { name, revision: result.revision });
@@ -577,7 +580,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   app.delete('/v1/config/*name', async (req, res) => {
     const name = configName(req);
     const result = checkResult(
-      await backend.propose(command({ $case: 'configDelete', value: { name } })),
+      await backend.propose(command({ $case: 'configDelete', value: { name } }), undefined, callerOf(req)),
       `config entry ${name}`,
     );
     ok(res, { name, deleted: true, revision: result.revision });

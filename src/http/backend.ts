@@ -1,7 +1,7 @@
 // What the admin HTTP layer needs from a running node. The node implements it; route tests
 // implement it in memory. Keeping the HTTP layer behind this seam lets it be tested without
 // a cluster and keeps Express out of the node's core.
-import type { Command, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
+import type { Command, CommandCaller, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 
@@ -66,7 +66,8 @@ export interface AdminBackend {
   /** Members with match index and lag as the leader sees them (asks the leader if needed). */
   members(): Promise<MemberInfo[]>;
   /** Replicates a command through Raft (forwarding to the leader when needed) and returns its result. */
-  propose(command: Command): Promise<CommandResult>;
+  /** `by`: the caller of the request (src/auth/context.ts: callerOf). */
+  propose(command: Command, deadline: number | undefined, by: CommandCaller | undefined): Promise<CommandResult>;
 
   get(key: string, opts?: ReadOptions): Promise<KeyValue | null>;
   list(opts: ListOptions, read?: ReadOptions): Promise<ListPage>;
@@ -76,10 +77,10 @@ export interface AdminBackend {
   listConfig(opts?: ReadOptions): Promise<ConfigEntry[]>;
   listLeases(opts?: ReadOptions): Promise<Lease[]>;
   /** Revokes a lease (its keys are deleted in one revision); the applied result. */
-  revokeLease(id: number): Promise<CommandResult>;
+  revokeLease(id: number, by: CommandCaller | undefined): Promise<CommandResult>;
 
   /** Compacts the keyspace's history below `revision` (with `physical`, waits until this member removed it). */
-  compact(revision: number, physical: boolean): Promise<{ revision: number; compactRevision: number }>;
+  compact(revision: number, physical: boolean, by: CommandCaller | undefined): Promise<{ revision: number; compactRevision: number }>;
 
   /** Digest of the replicated state at this node's applied index (served at GET /v1/debug/hash),
    *  so tests and operators can check that replicas converged. */

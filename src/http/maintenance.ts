@@ -19,7 +19,8 @@ import { openBackup, type BackupHost } from '../maintenance/backup-stream.js';
 import { alarmCommand } from '../maintenance/quota.js';
 import { memberStatus, type StatusHost } from '../maintenance/status.js';
 import { answerResult } from '../results.js';
-import type { Command, CommandResult } from '../../proto/gen/placement/v1/command.js';
+import type { Command, CommandResult, CommandCaller } from '../../proto/gen/placement/v1/command.js';
+import { callerOf } from '../auth/context.js';
 import { alarmDisarmBodySchema, emptyBodySchema, hashKvQuerySchema, noQuerySchema } from './schemas.js';
 
 /** What the routes need from the node (PlacementNode has it all). */
@@ -27,7 +28,7 @@ export interface MaintenanceHost extends BackupHost, StatusHost {
   readonly cfg: BackupHost['cfg'] & { readonly id: number };
   readonly keyspace: Pick<StateMachine, 'createSnapshot' | 'dbSize' | 'alarms' | 'hashKv' | 'defragment'>;
   clusterStatus(): ClusterStatus;
-  propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
   /** ReadIndex barrier: afterwards the store holds every write committed before (writers are answered before their batch is on disk). */
   readBarrier(serializable: boolean, deadline: number): Promise<void>;
   accepting(): boolean;
@@ -119,7 +120,7 @@ export function registerMaintenanceRoutes(app: express.Express, m: MaintenanceHt
     await host.readBarrier(false, deadline());
     const matching = (await host.keyspace.alarms()).filter((a) => (b.memberId === undefined || a.memberId === b.memberId) && (want === undefined || a.alarm === want));
     for (const a of matching) {
-      answerResult(await host.propose(alarmCommand(AlarmRequest_AlarmAction.DEACTIVATE, a.memberId, a.alarm), deadline()), { what: `alarm ${AlarmType[a.alarm]} of member ${a.memberId}` });
+      answerResult(await host.propose(alarmCommand(AlarmRequest_AlarmAction.DEACTIVATE, a.memberId, a.alarm), deadline(), callerOf(req)), { what: `alarm ${AlarmType[a.alarm]} of member ${a.memberId}` });
     }
     await host.readBarrier(false, deadline());
     ok(res, { disarmed: matching.map(alarmJson), alarms: (await host.keyspace.alarms()).map(alarmJson) });

@@ -9,6 +9,7 @@ import type { Request, Response } from 'express';
 import { PlacementError, invalidArgument } from '../errors.js';
 import type { Registry } from '../registry/registry.js';
 import type { Shards } from '../placement/shards.js';
+import { callerOf } from '../auth/context.js';
 
 export interface PlacementHttp {
   registry: Registry;
@@ -78,6 +79,7 @@ export function registerPlacementRoutes(app: express.Express, p: PlacementHttp |
         status: typeof b.status === 'string' ? b.status : '',
       },
       deadline(),
+      callerOf(req),
     );
     ok(res, { shard }, 201);
   });

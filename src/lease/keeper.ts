@@ -8,7 +8,7 @@
 // before that its table may miss renewals a previous leader committed. Promotion time P is that
 // moment, on this member's clock.
 
-import type { Command, CommandResult, Lease, LeaseLimits } from '../../proto/gen/placement/v1/command.js';
+import type { Command, CommandResult, Lease, LeaseLimits, CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import type { StateMachine } from '../../storage/index.js';
 import type { Logger } from '../log.js';
 import { answerResult } from '../results.js';
@@ -27,7 +27,7 @@ export interface LeaseKeeperConfig {
 }
 
 export interface LeaseKeeperDeps {
-  propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
   log: Logger;
   metrics?: LeaseMetrics;
 }
@@ -157,14 +157,15 @@ export class LeaseKeeper {
     return e;
   }
 
-  async grant(ttlMs: number, id: number, deadline: number): Promise<Lease> {
-    const r = answerResult(await this.deps.propose(command({ $case: 'leaseGrant', value: { id, ttlMs } }), deadline));
+  /** `by`: the caller of the request (src/auth/context.ts). */
+  async grant(ttlMs: number, id: number, deadline: number, by: CommandCaller | undefined): Promise<Lease> {
+    const r = answerResult(await this.deps.propose(command({ $case: 'leaseGrant', value: { id, ttlMs } }), deadline, by));
     this.deps.metrics?.granted.inc();
     return r.lease!;
   }
 
-  async revoke(id: number, deadline: number): Promise<CommandResult> {
-    const r = answerResult(await this.deps.propose(command({ $case: 'leaseRevoke', value: { id } }), deadline), { what: `lease ${id}` });
+  async revoke(id: number, deadline: number, by: CommandCaller | undefined): Promise<CommandResult> {
+    const r = answerResult(await this.deps.propose(command({ $case: 'leaseRevoke', value: { id } }), deadline, by), { what: `lease ${id}` });
     this.deps.metrics?.revoked.inc();
     return r;
   }
@@ -200,7 +201,7 @@ export class LeaseKeeper {
     try {
       const have = await this.sm.leaseLimits();
       if (have.maxLeases === want.maxLeases && have.maxKeysPerLease === want.maxKeysPerLease) return;
-      answerResult(await this.deps.propose(command({ $case: 'leaseLimits', value: want }), Date.now() + this.cfg.requestTimeoutMs));
+      answerResult(await this.deps.propose(command({ $case: 'leaseLimits', value: want }), Date.now() + this.cfg.requestTimeoutMs, undefined));
       this.deps.log.info({ ...want }, 'lease limits replicated');
     } catch (err) {
       if (this.table.isPrimary) this.deps.log.warn({ err: (err as Error).message }, 'could not replicate the lease limits; the next leader will try');
@@ -237,7 +238,7 @@ export class LeaseKeeper {
       this.table.settle(d, Date.now() + RETRY_MS);
       this.arm();
     };
-    this.deps.propose(cmd, Date.now() + this.cfg.requestTimeoutMs).then(
+    this.deps.propose(cmd, Date.now() + this.cfg.requestTimeoutMs, undefined).then(
       (r) => settle(r.code === 0),
       (err: unknown) => {
         if (this.table.isPrimary) this.deps.log.debug({ lease: d.id, err: (err as Error).message }, 'lease expiry proposal failed; retrying');

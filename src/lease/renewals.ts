@@ -12,12 +12,12 @@
 // (the expiry bound rests on that, src/lease/README.md). renewing() tells the leader's
 // answered-at-once path (keeper.ts) that a renewal of a lease is already under way.
 
-import type { Command, CommandResult, Lease } from '../../proto/gen/placement/v1/command.js';
+import type { Command, CommandResult, Lease, CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import { answerResult } from '../results.js';
 import { MAX_RENEW_IDS } from '../validation/command.js';
 
 export interface RenewalDeps {
-  propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
   /** The longest a keep-alive waits to share a command. */
   batchMs: number;
   /** Deadline of one renewal command. */
@@ -92,7 +92,8 @@ export class RenewalBatcher {
     };
     this.deps.onBatch?.(ids.length);
     const cmd: Command = { clientId: '', seq: 0, leaderTimeMs: 0, op: { $case: 'leaseRenew', value: { ids } } };
-    this.deps.propose(cmd, Date.now() + this.deps.timeoutMs).then(
+    // The cluster's own command: one batch renews the leases of many streams' keep-alives.
+    this.deps.propose(cmd, Date.now() + this.deps.timeoutMs, undefined).then(
       (r) => {
         settled();
         let renewed: Map<number, Lease>;

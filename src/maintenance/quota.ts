@@ -13,7 +13,7 @@
 // QUOTA_MAX_STALE_MS (growth that applied entries do not show: a restored snapshot, a compaction
 // in progress). Near the quota every check measures, as before.
 import { AlarmRequest_AlarmAction, AlarmType } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
-import type { Command, CommandResult } from '../../proto/gen/placement/v1/command.js';
+import type { Command, CommandResult, CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import type { Alarm } from '../../storage/index.js';
 
 export const QUOTA_CHECK_MS = 500;
@@ -40,7 +40,7 @@ export interface QuotaHost {
   /** Bytes of log entries this member has applied since it started (a counter that only grows). */
   appliedBytes(): number;
   alarms(): Promise<Alarm[]>;
-  propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
   log: { warn(obj: object, msg?: string): void };
 }
 
@@ -63,7 +63,7 @@ export function watchQuota(h: QuotaHost, intervalMs = QUOTA_CHECK_MS): () => voi
     if (size <= h.quotaBytes) return;
     if ((await h.alarms()).some((a) => a.memberId === h.selfId && a.alarm === AlarmType.NOSPACE)) return;
     h.log.warn({ size, quota: h.quotaBytes }, 'the state machine passed the space quota: raising the NOSPACE alarm (writes that grow the store are refused until it is cleared)');
-    await h.propose(alarmCommand(AlarmRequest_AlarmAction.ACTIVATE, h.selfId, AlarmType.NOSPACE), Date.now() + 5000);
+    await h.propose(alarmCommand(AlarmRequest_AlarmAction.ACTIVATE, h.selfId, AlarmType.NOSPACE), Date.now() + 5000, undefined);
   };
   const timer = setInterval(() => {
     if (busy) return;

@@ -23,10 +23,9 @@ import { RaftNode, decodeConfChange, ConfChangeType, EntryType, MessageType, Rol
 import type { Message, Ready, SnapshotMeta, RaftStatus } from '../../raft/index.js';
 import { SnapshotStore, StateMachine, Wal, type KeyEvent } from '../../storage/index.js';
 import { fsyncDir } from '../../storage/util/fs.js';
-import { Command, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
+import { Command, type CommandCaller, type CommandResult, type ConfigEntry, type Lease, type User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue, ResponseHeader } from '../../proto/gen/placement/v1/kv.js';
 import type { AuthSnapshot } from '../../storage/index.js';
-import { currentCaller } from '../auth/context.js';
 import type { ForwardReply, ForwardRequest } from '../../proto/gen/placement/v1/peer.js';
 import type {
   AdminBackend,
@@ -199,7 +198,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       requestTimeoutMs: cfg.requestTimeoutMs,
     };
     this.leases = new LeaseKeeper(cfg, {
-      propose: (cmd, deadline) => this.propose(cmd, deadline),
+      propose: (cmd, deadline, by) => this.propose(cmd, deadline, by),
       log: deps.log,
       metrics: deps.metrics ? new LeaseMetrics(deps.metrics.registry) : undefined,
     });
@@ -1179,11 +1178,16 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   // ------------------------------------------------------------------ writes
 
-  /** Proposes locally (leader) or forwards to the leader; resolves with the applied result. */
-  propose(cmd: Command, deadline: number = this.deadline()): Promise<CommandResult> {
+  /**
+   * Proposes locally (leader) or forwards to the leader; resolves with the applied result. `by`:
+   * the caller of the request it serves (src/auth/context.ts: callerOf), recorded on the command
+   * for the apply-time re-check, or undefined for the cluster's own work. Required, so that every
+   * proposer says which. `deadline` undefined: the request timeout from now.
+   */
+  propose(cmd: Command, deadline: number | undefined, by: CommandCaller | undefined): Promise<CommandResult> {
     if (!this.accepting()) return Promise.reject(new PlacementError('UNAVAILABLE', 'node is shutting down'));
-    // Auth hook: the command records the caller of the request it serves (src/auth/context.ts).
-    cmd.caller ??= currentCaller();
+    cmd.caller ??= by;
+    deadline ??= this.deadline();
     if (this.leaderId === this.cfg.id) {
       // Fast path on the leader: propose right away (no async retry loop per request).
       let r: Promise<CommandResult> | null;
@@ -1397,9 +1401,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return this.role === Role.Leader;
   }
 
-  compact(revision: number, physical: boolean): Promise<{ revision: number; compactRevision: number }> {
+  compact(revision: number, physical: boolean, by: CommandCaller | undefined): Promise<{ revision: number; compactRevision: number }> {
     this.guard();
-    return compactKeyspace(this, revision, physical, this.deadline());
+    return compactKeyspace(this, revision, physical, this.deadline(), by);
   }
 
   header(): ResponseHeader {
@@ -1530,9 +1534,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return this.sm.leaseKeysRaw(id);
   }
 
-  revokeLease(id: number): Promise<CommandResult> {
+  revokeLease(id: number, by: CommandCaller | undefined): Promise<CommandResult> {
     this.guard();
-    return this.leases.revoke(id, this.deadline());
+    return this.leases.revoke(id, this.deadline(), by);
   }
 
   async listLeases(opts?: ReadOptions): Promise<Lease[]> {

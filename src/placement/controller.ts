@@ -162,7 +162,8 @@ export class PlacementController {
         this.refill();
         if (this.tokens < 1) return 0;
         this.tokens -= 1;
-        const w = await kv.put(shardKey(cluster, s.name), encodeShard(next), 0, { modRevision: s.kv.modRevision }, deadline);
+        // The cluster's own write (the leader's controller), not a request's.
+        const w = await kv.put(shardKey(cluster, s.name), encodeShard(next), 0, { modRevision: s.kv.modRevision }, deadline, undefined);
         if (!w.succeeded) {
           settled = false;
           continue;

@@ -1,6 +1,7 @@
 // Broker-side metadata (proto/placement/v1/meta.proto): resource configuration, idempotent-
 // producer records and consumer-group offsets, each a key under /placement/ so it is replicated,
 // watchable and in snapshots. Transport-free; src/api/placement/meta.ts serves it.
+import type { CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import { PlacementError, invalidArgument } from '../errors.js';
 import { checkClusterName } from '../registry/layout.js';
 import type { PlacementKv } from '../registry/kv.js';
@@ -36,10 +37,10 @@ export const offsetsPrefix = (cluster: string, group: string): string => {
 export class BrokerMeta {
   constructor(private readonly kv: PlacementKv) {}
 
-  async setConfig(cluster: string, resources: string[], config: Uint8Array, deadline: number): Promise<void> {
+  async setConfig(cluster: string, resources: string[], config: Uint8Array, deadline: number, by: CommandCaller | undefined): Promise<void> {
     const key = configKey(cluster, resources);
     if (config.byteLength > MAX_CONFIG_BYTES) throw invalidArgument(`config is ${config.byteLength} bytes, over ${MAX_CONFIG_BYTES}`);
-    await this.kv.putMany([{ key, value: Buffer.from(config) }], deadline);
+    await this.kv.putMany([{ key, value: Buffer.from(config) }], deadline, by);
   }
 
   async getConfig(cluster: string, resources: string[], deadline: number): Promise<{ found: boolean; config: Buffer }> {
@@ -47,25 +48,25 @@ export class BrokerMeta {
     return { found: kv !== undefined, config: kv ? Buffer.from(kv.value) : Buffer.alloc(0) };
   }
 
-  async deleteConfig(cluster: string, resources: string[], deadline: number): Promise<boolean> {
-    return (await this.kv.delete(configKey(cluster, resources), undefined, deadline)).deleted > 0;
+  async deleteConfig(cluster: string, resources: string[], deadline: number, by: CommandCaller | undefined): Promise<boolean> {
+    return (await this.kv.delete(configKey(cluster, resources), undefined, deadline, by)).deleted > 0;
   }
 
   /** Records (producer, seq); false when it was recorded already (the send is a duplicate). */
-  async setIdempotent(cluster: string, producerId: string, seq: number, deadline: number): Promise<boolean> {
-    return (await this.kv.put(idempotentKey(cluster, producerId, seq), Buffer.from('1'), 0, { absent: true }, deadline)).succeeded;
+  async setIdempotent(cluster: string, producerId: string, seq: number, deadline: number, by: CommandCaller | undefined): Promise<boolean> {
+    return (await this.kv.put(idempotentKey(cluster, producerId, seq), Buffer.from('1'), 0, { absent: true }, deadline, by)).succeeded;
   }
 
   async existsIdempotent(cluster: string, producerId: string, seq: number, deadline: number): Promise<boolean> {
     return (await this.kv.get(idempotentKey(cluster, producerId, seq), deadline)).kv !== undefined;
   }
 
-  async deleteIdempotent(cluster: string, producerId: string, seq: number, deadline: number): Promise<boolean> {
-    return (await this.kv.delete(idempotentKey(cluster, producerId, seq), undefined, deadline)).deleted > 0;
+  async deleteIdempotent(cluster: string, producerId: string, seq: number, deadline: number, by: CommandCaller | undefined): Promise<boolean> {
+    return (await this.kv.delete(idempotentKey(cluster, producerId, seq), undefined, deadline, by)).deleted > 0;
   }
 
   /** Saves a group's offsets, all in one revision. */
-  async saveOffsets(cluster: string, group: string, offsets: Array<{ shardName: string; offset: number }>, deadline: number): Promise<void> {
+  async saveOffsets(cluster: string, group: string, offsets: Array<{ shardName: string; offset: number }>, deadline: number, by: CommandCaller | undefined): Promise<void> {
     const prefix = offsetsPrefix(cluster, group);
     if (offsets.length === 0) throw invalidArgument('offsets must not be empty');
     if (offsets.length > MAX_OFFSETS) throw new PlacementError('INVALID_ARGUMENT', `at most ${MAX_OFFSETS} offsets per call, got ${offsets.length}`);
@@ -74,7 +75,7 @@ export class BrokerMeta {
       return { key: `${prefix}${segment('shard_name', o.shardName)}`, value: Buffer.from(String(o.offset)) };
     });
     if (new Set(entries.map((e) => e.key)).size !== entries.length) throw invalidArgument('a shard appears twice in offsets');
-    await this.kv.putMany(entries, deadline);
+    await this.kv.putMany(entries, deadline, by);
   }
 
   async getOffsets(cluster: string, group: string, deadline: number): Promise<Array<{ shardName: string; offset: number }>> {

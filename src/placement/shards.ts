@@ -2,6 +2,7 @@
 // read, list, delete, status compare-and-set, leader reports and operator moves. Every write is
 // a compare-and-set on the shard key's mod revision (or its absence), replicated through Raft.
 import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
+import type { CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import type { CreateShardRequest, MoveShardRequest, ShardConstraints, ShardInfo } from '../../proto/gen/placement/v1/placement.js';
 import { PlacementError, invalidArgument } from '../errors.js';
 import { checkClusterName, checkNodeId, checkShardName, shardKey, shardsPrefix } from '../registry/layout.js';
@@ -70,7 +71,7 @@ export class Shards {
     return (await this.registry.list(cluster, '', deadline)).nodes.map(candidateOf);
   }
 
-  async create(req: CreateShardRequest, deadline: number): Promise<ShardInfo> {
+  async create(req: CreateShardRequest, deadline: number, by: CommandCaller | undefined): Promise<ShardInfo> {
     checkClusterName(req.clusterName);
     checkShardName(req.shardName);
     if (req.replicas < 1 || req.replicas > MAX_REPLICAS) throw invalidArgument(`replicas must be 1..${MAX_REPLICAS}, got ${req.replicas}`);
@@ -84,7 +85,7 @@ export class Shards {
     const { held, led } = loadOf(shards.map((s) => s.rec));
     const replicas = chooseReplicas({ nodes, load: held, count: req.replicas, constraints });
     const rec: ShardRecord = { replicas, leader: chooseLeader(replicas, led), epoch: 1, status, replicationFactor: req.replicas, constraints };
-    const w = await this.kv.put(key, encodeShard(rec), 0, { absent: true }, deadline);
+    const w = await this.kv.put(key, encodeShard(rec), 0, { absent: true }, deadline, by);
     if (!w.succeeded) throw new PlacementError('ALREADY_EXISTS', `shard ${req.shardName} already exists in cluster ${req.clusterName}`);
     return this.get(req.clusterName, req.shardName, deadline);
   }
@@ -112,17 +113,17 @@ export class Shards {
     };
   }
 
-  async delete(cluster: string, shard: string, deadline: number): Promise<boolean> {
+  async delete(cluster: string, shard: string, deadline: number, by: CommandCaller | undefined): Promise<boolean> {
     checkClusterName(cluster);
     checkShardName(shard);
-    return (await this.kv.delete(shardKey(cluster, shard), undefined, deadline)).deleted > 0;
+    return (await this.kv.delete(shardKey(cluster, shard), undefined, deadline, by)).deleted > 0;
   }
 
   /** Compare-and-set on the status: false (and the current shard) when it is not `expected`. */
-  async updateStatus(cluster: string, shard: string, expected: string, next: string, deadline: number): Promise<{ succeeded: boolean; shard: ShardInfo }> {
+  async updateStatus(cluster: string, shard: string, expected: string, next: string, deadline: number, by: CommandCaller | undefined): Promise<{ succeeded: boolean; shard: ShardInfo }> {
     checkStatus('expected_status', expected);
     checkStatus('next_status', next);
-    return this.cas(cluster, shard, deadline, (rec) => (rec.status !== expected ? null : { ...rec, status: next }));
+    return this.cas(cluster, shard, deadline, by, (rec) => (rec.status !== expected ? null : { ...rec, status: next }));
   }
 
   /**
@@ -130,10 +131,10 @@ export class Shards {
    * A stale epoch (another change came first) changes nothing, so two brokers never both get
    * the same epoch.
    */
-  async reportLeader(cluster: string, shard: string, nodeId: number, epoch: number, deadline: number): Promise<{ succeeded: boolean; shard: ShardInfo }> {
+  async reportLeader(cluster: string, shard: string, nodeId: number, epoch: number, deadline: number, by: CommandCaller | undefined): Promise<{ succeeded: boolean; shard: ShardInfo }> {
     checkNodeId(nodeId);
     const live = new Map((await this.liveCandidates(cluster, deadline)).map((c) => [c.nodeId, c]));
-    return this.cas(cluster, shard, deadline, (rec) => {
+    return this.cas(cluster, shard, deadline, by, (rec) => {
       if (rec.epoch !== epoch) return null;
       if (!rec.replicas.includes(nodeId)) throw new PlacementError('FAILED_PRECONDITION', `node ${nodeId} is not a replica of shard ${shard} (replicas ${rec.replicas.join(',') || 'none'})`);
       if (!live.has(nodeId)) throw new PlacementError('FAILED_PRECONDITION', `node ${nodeId} is not registered (its lease expired): it cannot lead shard ${shard}`);
@@ -142,12 +143,12 @@ export class Shards {
   }
 
   /** An operator's move: `from` replaced by `to` (or by the placement choice); a moved leader hands over at epoch + 1. */
-  async move(req: MoveShardRequest, deadline: number): Promise<ShardInfo> {
+  async move(req: MoveShardRequest, deadline: number, by: CommandCaller | undefined): Promise<ShardInfo> {
     checkNodeId(req.fromNode);
     if (req.toNode !== 0) checkNodeId(req.toNode);
     const nodes = await this.liveCandidates(req.clusterName, deadline);
     const live = new Map(nodes.map((c) => [c.nodeId, c]));
-    const r = await this.cas(req.clusterName, req.shardName, deadline, (rec, all) => {
+    const r = await this.cas(req.clusterName, req.shardName, deadline, by, (rec, all) => {
       if (!rec.replicas.includes(req.fromNode)) throw new PlacementError('FAILED_PRECONDITION', `node ${req.fromNode} is not a replica of shard ${req.shardName} (replicas ${rec.replicas.join(',')})`);
       let to = req.toNode;
       if (to !== 0) {
@@ -171,6 +172,7 @@ export class Shards {
     cluster: string,
     shard: string,
     deadline: number,
+    by: CommandCaller | undefined,
     decide: (rec: ShardRecord, all: ShardRecord[]) => ShardRecord | null,
   ): Promise<{ succeeded: boolean; shard: ShardInfo }> {
     for (let round = 0; round < CAS_ROUNDS; round++) {
@@ -178,7 +180,7 @@ export class Shards {
       const all = decide.length > 1 ? (await this.listRecords(cluster, deadline, true)).shards.map((s) => s.rec) : [];
       const next = decide(rec, all);
       if (!next) return { succeeded: false, shard: shardInfo(cluster, shard, rec, kv) };
-      const w = await this.kv.put(shardKey(cluster, shard), encodeShard(next), 0, { modRevision: kv.modRevision }, deadline);
+      const w = await this.kv.put(shardKey(cluster, shard), encodeShard(next), 0, { modRevision: kv.modRevision }, deadline, by);
       if (w.succeeded) return { succeeded: true, shard: await this.get(cluster, shard, deadline) };
     }
     throw new PlacementError('ABORTED', `shard ${shard} changed concurrently ${CAS_ROUNDS} times; retry`);

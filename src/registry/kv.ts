@@ -3,13 +3,13 @@
 // compare, proposed through Raft (forwarded to the leader). Every decision is one compare-and-set.
 import { Compare, Compare_CompareResult, Compare_CompareTarget, PutRequest, RangeRequest, DeleteRangeRequest, type TxnRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
-import type { Command, CommandResult } from '../../proto/gen/placement/v1/command.js';
+import type { Command, CommandResult, CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import { prefixEnd, type StateMachine } from '../../storage/index.js';
 import { etcdResponse } from '../api/etcd/errors.js';
 
 export interface KvNode {
   readonly keyspace: StateMachine;
-  propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
   readBarrier(serializable: boolean, deadline: number): Promise<void>;
 }
 
@@ -36,36 +36,38 @@ export class PlacementKv {
   }
 
   /** Puts `value` (attached to `lease`, 0 none) if the expectation holds; false (nothing written) otherwise. */
-  async put(key: string, value: Buffer, lease: number, expect: Expect, deadline: number): Promise<{ succeeded: boolean; revision: number }> {
-    return this.txn(key, expect, { request: { $case: 'requestPut', value: PutRequest.fromPartial({ key: utf8(key), value, lease }) } }, deadline);
+  async put(key: string, value: Buffer, lease: number, expect: Expect, deadline: number, by: CommandCaller | undefined): Promise<{ succeeded: boolean; revision: number }> {
+    return this.txn(key, expect, { request: { $case: 'requestPut', value: PutRequest.fromPartial({ key: utf8(key), value, lease }) } }, deadline, by);
   }
 
   /** Puts every entry in one revision (no compare). */
-  async putMany(entries: Array<{ key: string; value: Buffer }>, deadline: number): Promise<number> {
+  async putMany(entries: Array<{ key: string; value: Buffer }>, deadline: number, by: CommandCaller | undefined): Promise<number> {
     const ops = entries.map((e) => ({ request: { $case: 'requestPut' as const, value: PutRequest.fromPartial({ key: utf8(e.key), value: e.value }) } }));
-    const r = await this.txnRaw([], ops, deadline);
+    const r = await this.txnRaw([], ops, deadline, by);
     return r.header?.revision ?? 0;
   }
 
-  async delete(key: string, expect: Expect | undefined, deadline: number): Promise<{ succeeded: boolean; revision: number; deleted: number }> {
+  async delete(key: string, expect: Expect | undefined, deadline: number, by: CommandCaller | undefined): Promise<{ succeeded: boolean; revision: number; deleted: number }> {
     const r = await this.txnRaw(
       expect ? [compareOf(key, expect)] : [],
       [{ request: { $case: 'requestDeleteRange', value: DeleteRangeRequest.fromPartial({ key: utf8(key) }) } }],
       deadline,
+      by,
     );
     const op = r.responses[0]?.response;
     const deleted = op?.$case === 'responseDeleteRange' ? op.value.deleted : 0;
     return { succeeded: r.succeeded, revision: r.header?.revision ?? 0, deleted };
   }
 
-  private async txn(key: string, expect: Expect, op: TxnRequest['success'][number], deadline: number): Promise<{ succeeded: boolean; revision: number }> {
-    const r = await this.txnRaw([compareOf(key, expect)], [op], deadline);
+  private async txn(key: string, expect: Expect, op: TxnRequest['success'][number], deadline: number, by: CommandCaller | undefined): Promise<{ succeeded: boolean; revision: number }> {
+    const r = await this.txnRaw([compareOf(key, expect)], [op], deadline, by);
     return { succeeded: r.succeeded, revision: r.header?.revision ?? 0 };
   }
 
-  private async txnRaw(compare: Compare[], success: TxnRequest['success'], deadline: number) {
+  /** `by`: the caller of the request it serves (src/auth/context.ts), undefined for the cluster's own work. */
+  private async txnRaw(compare: Compare[], success: TxnRequest['success'], deadline: number, by: CommandCaller | undefined) {
     const cmd: Command = { clientId: '', seq: 0, leaderTimeMs: 0, op: { $case: 'etcdTxn', value: { compare, success, failure: [] } } };
-    return etcdResponse(await this.node.propose(cmd, deadline), 'etcdTxn');
+    return etcdResponse(await this.node.propose(cmd, deadline, by), 'etcdTxn');
   }
 }
 

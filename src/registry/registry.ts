@@ -1,6 +1,7 @@
 // The broker registry: registrations as lease-bound keys (layout.ts). Transport-free: the gRPC
 // service (src/api/placement/registry.ts) and the admin HTTP routes call these.
 import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
+import type { CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import type { NodeInfo, NodeLoad, RegisterNodeRequest } from '../../proto/gen/placement/v1/registry.js';
 import { PlacementError, invalidArgument } from '../errors.js';
 import type { Candidate } from '../placement/choose.js';
@@ -11,7 +12,7 @@ import { PlacementKv, type KvNode } from './kv.js';
 export interface RegistryNode extends KvNode {
   readonly leases: {
     readonly timing: { readonly minTtlMs: number };
-    grant(ttlMs: number, id: number, deadline: number): Promise<{ id: number; ttlMs: number }>;
+    grant(ttlMs: number, id: number, deadline: number, by: CommandCaller | undefined): Promise<{ id: number; ttlMs: number }>;
     renew(id: number): Promise<{ id: number; ttlMs: number } | null>;
   };
   readonly cfg: { readonly maxLeaseTtlMs: number };
@@ -85,14 +86,14 @@ export class Registry {
     this.kv = new PlacementKv(node);
   }
 
-  async register(req: RegisterNodeRequest, deadline: number): Promise<{ node: NodeInfo; ttlSeconds: number }> {
+  async register(req: RegisterNodeRequest, deadline: number, by: CommandCaller | undefined): Promise<{ node: NodeInfo; ttlSeconds: number }> {
     checkRegistration(req);
     const maxS = Math.floor(this.node.cfg.maxLeaseTtlMs / 1000);
     if (req.ttlSeconds > maxS) throw invalidArgument(`ttl_seconds ${req.ttlSeconds} is over this cluster's maximum lease TTL of ${maxS} s`);
     let leaseId = req.leaseId;
     let ttlMs: number;
     if (leaseId === 0) {
-      const lease = await this.node.leases.grant(Math.max(req.ttlSeconds * 1000, this.node.leases.timing.minTtlMs), 0, deadline);
+      const lease = await this.node.leases.grant(Math.max(req.ttlSeconds * 1000, this.node.leases.timing.minTtlMs), 0, deadline, by);
       leaseId = lease.id;
       ttlMs = lease.ttlMs;
     } else {
@@ -114,7 +115,7 @@ export class Registry {
         extendInfo: req.extendInfo,
         draining,
       };
-      const w = await this.kv.put(key, encode(stored), leaseId, kv ? { modRevision: kv.modRevision } : { absent: true }, deadline);
+      const w = await this.kv.put(key, encode(stored), leaseId, kv ? { modRevision: kv.modRevision } : { absent: true }, deadline, by);
       if (w.succeeded) {
         const { kv: now } = await this.kv.get(key, deadline);
         if (!now) throw new PlacementError('UNAVAILABLE', `the registration of node ${req.nodeId} vanished at once (its lease ${leaseId} expired); register again`);
@@ -125,7 +126,7 @@ export class Registry {
   }
 
   /** Keeps a registration alive (renews its lease); a load report is stored with it. */
-  async heartbeat(cluster: string, nodeId: number, load: NodeLoad | undefined, deadline: number): Promise<{ ttlSeconds: number }> {
+  async heartbeat(cluster: string, nodeId: number, load: NodeLoad | undefined, deadline: number, by: CommandCaller | undefined): Promise<{ ttlSeconds: number }> {
     checkClusterName(cluster);
     checkNodeId(nodeId);
     const key = nodeKey(cluster, nodeId);
@@ -137,15 +138,15 @@ export class Registry {
       const s = JSON.parse(Buffer.from(kv.value).toString('utf8')) as StoredNode;
       // Best effort: a load report that loses a race with a drain or re-registration is dropped
       // (the next heartbeat carries a fresh one); liveness is the renewal above.
-      await this.kv.put(key, encode({ ...s, load }), kv.lease, { modRevision: kv.modRevision }, deadline);
+      await this.kv.put(key, encode({ ...s, load }), kv.lease, { modRevision: kv.modRevision }, deadline, by);
     }
     return { ttlSeconds: Math.ceil(lease.ttlMs / 1000) };
   }
 
-  async unregister(cluster: string, nodeId: number, deadline: number): Promise<boolean> {
+  async unregister(cluster: string, nodeId: number, deadline: number, by: CommandCaller | undefined): Promise<boolean> {
     checkClusterName(cluster);
     checkNodeId(nodeId);
-    const r = await this.kv.delete(nodeKey(cluster, nodeId), undefined, deadline);
+    const r = await this.kv.delete(nodeKey(cluster, nodeId), undefined, deadline, by);
     return r.deleted > 0;
   }
 
@@ -172,7 +173,7 @@ export class Registry {
   }
 
   /** Marks a node draining (no new replicas; the controller moves its shards off) or ends it. */
-  async drain(cluster: string, nodeId: number, draining: boolean, deadline: number): Promise<NodeInfo> {
+  async drain(cluster: string, nodeId: number, draining: boolean, deadline: number, by: CommandCaller | undefined): Promise<NodeInfo> {
     checkClusterName(cluster);
     checkNodeId(nodeId);
     const key = nodeKey(cluster, nodeId);
@@ -181,7 +182,7 @@ export class Registry {
       if (!kv) throw new PlacementError('NOT_FOUND', `node ${nodeId} is not registered in cluster ${cluster}`);
       const s = JSON.parse(Buffer.from(kv.value).toString('utf8')) as StoredNode;
       if (s.draining === draining) return nodeFromKv(cluster, nodeId, kv);
-      const w = await this.kv.put(key, encode({ ...s, draining }), kv.lease, { modRevision: kv.modRevision }, deadline);
+      const w = await this.kv.put(key, encode({ ...s, draining }), kv.lease, { modRevision: kv.modRevision }, deadline, by);
       if (w.succeeded) return this.describe(cluster, nodeId, deadline);
     }
     throw new PlacementError('ABORTED', `node ${nodeId} changed concurrently ${CAS_ROUNDS} times; retry`);

@@ -155,7 +155,24 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
     running = await startNode(cfg);
     const addr = `127.0.0.1:${running.grpcPort}`;
     const http = `http://127.0.0.1:${running.httpPort}`;
-    await running.node.propose({ clientId: '', seq: 0, leaderTimeMs: 0, op: { $case: 'put', value: { key: 'warmup', value: Buffer.alloc(0), lease: 0, prevKv: false } } });
+    await running.node.propose({ clientId: '', seq: 0, leaderTimeMs: 0, op: { $case: 'put', value: { key: 'warmup', value: Buffer.alloc(0), lease: 0, prevKv: false } } }, undefined, undefined);
+    // Every command a request proposes must name its caller (src/auth/context.ts), or the
+    // apply-time re-check skips it as the cluster's own: recorded here for sections 3 to 5.
+    const node = running.node;
+    const propose = node.propose.bind(node);
+    const proposed: Array<{ op: string; by: unknown }> = [];
+    node.propose = (cmd, deadline, by) => {
+      proposed.push({ op: cmd.op?.$case ?? '', by });
+      return propose(cmd, deadline, by);
+    };
+    /** Commands the cluster proposes on its own (lease renewals and expiry, limits): no caller. */
+    const CLUSTER_OPS = new Set(['leaseRenew', 'leaseExpire', 'leaseLimits']);
+    const stampedSince = (from: number, what: string): number => {
+      const mine = proposed.slice(from).filter((p) => !CLUSTER_OPS.has(p.op));
+      for (const p of mine) assert.ok(p.by, `${what}: proposed ${p.op} without the caller it serves`);
+      return mine.length;
+    };
+    const proposingPaths = new Set<string>();
 
     // 1. Completeness: nothing registered without a decision.
     const methods = running.grpcMethods();
@@ -247,7 +264,9 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
         const m = md();
         // The two header forms: etcd's `token` and `authorization: Bearer`.
         if (tokens[p]) m.set(p === 'with' ? 'authorization' : 'token', p === 'with' ? `Bearer ${tokens[p]}` : tokens[p]!);
+        const from = proposed.length;
         const got = outcomeOf(await call(path, SAMPLES[path]!, m), etcd, p === 'anonymous');
+        if (stampedSince(from, `${path} as ${p}`) > 0) proposingPaths.add(path);
         const want = expected(kind as 'open' | 'user' | 'keys' | 'root', p, etcd);
         assert.equal(got, Array.isArray(want) ? want[0] : want, `${path} as ${p}`);
       }
@@ -274,6 +293,7 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
       for (const p of PRINCIPALS) {
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         if (httpAuth[p]) headers.authorization = httpAuth[p]!;
+        const from = proposed.length;
         const res = await fetch(`${http}${url}${keyQuery ? '?key=t/k' : ''}`, {
           method,
           headers,
@@ -282,6 +302,7 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
         // A watch answers with a stream that does not end: its status is all this needs.
         if (url === '/v1/watch') await res.body?.cancel();
         else await res.arrayBuffer();
+        if (stampedSince(from, `${method} ${url} as ${p}`) > 0) proposingPaths.add(`${method} ${r.path}`);
         const got: Outcome = res.status === 401 ? 'unauthenticated' : res.status === 403 ? 'denied' : 'ok';
         const want = expected((kind === 'none' ? 'open' : kind) as 'open' | 'user' | 'keys' | 'root', p, false);
         assert.equal(got, want, `${method} ${url} as ${p} (HTTP ${res.status})`);
@@ -312,10 +333,16 @@ test('every registered gRPC method and HTTP route has an auth decision, and answ
         stream.write({ ops });
       });
     };
+    // The write paths above did propose (so the check saw them), each with its caller.
+    for (const p of ['/etcdserverpb.KV/Put', '/etcdserverpb.KV/DeleteRange', '/etcdserverpb.KV/Compact', '/placement.v1.KvService/Set', '/placement.v1.KvService/Delete', '/placement.v1.KvService/CompareAndSwap', '/etcdserverpb.Lease/LeaseGrant', '/etcdserverpb.Auth/UserAdd', 'PUT /v1/kv/{key}', 'DELETE /v1/kv/{key}']) {
+      assert.ok(proposingPaths.has(p), `${p} proposed nothing in this test (proposing: ${[...proposingPaths].join(', ')})`);
+    }
     const op = (xid: number, key: string) => ({ xid, timeoutMs: 0, op: { $case: 'set', value: { key, value: Buffer.from('v'), clientId: '', seq: 0, lease: 0, prevKv: false } } });
     const anon = await session(null, [op(1, '/t/a')]);
     assert.equal(anon.status, grpc.status.UNAUTHENTICATED);
+    const beforeSession = proposed.length;
     const mixed = await session(tokens.with, [op(1, '/t/a'), op(2, '/elsewhere')]);
+    assert.equal(stampedSince(beforeSession, 'a Session operation'), 1);
     const byXid = new Map(mixed.results.map((r) => [r.xid, r]));
     assert.equal(byXid.get(1)?.code, grpc.status.OK);
     assert.equal(byXid.get(2)?.code, grpc.status.PERMISSION_DENIED);

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Authenticator } from '../../src/auth/authenticator.js';
-import { currentCaller } from '../../src/auth/context.js';
+import { callerOf } from '../../src/auth/context.js';
 import { guardedGrpcServer } from '../../src/auth/guard.js';
 import { isDirectCall } from '../../src/grpc/h2/direct-unary.js';
 import { TokenIssuer } from '../../src/auth/tokens.js';
@@ -38,7 +38,7 @@ for (const directUnary of [false, true]) test(`unary calls are judged in their h
   const seen: Array<{ method: string; caller: CommandCaller | undefined }> = [];
   const unary = (method: string) => (c: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>): void => {
     assert.equal(isDirectCall(c), directUnary, `${method}: answered ${directUnary ? 'directly' : 'by grpc-js'}`);
-    seen.push({ method, caller: currentCaller() });
+    seen.push({ method, caller: callerOf(c) });
     cb(null, Buffer.from('ok'));
   };
   const server = guardedGrpcServer({}, authn, { directUnary });
@@ -47,7 +47,7 @@ for (const directUnary of [false, true]) test(`unary calls are judged in their h
     defrag: unary('defrag'),
     health: unary('health'),
     stream: (c: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
-      c.on('data', () => seen.push({ method: 'stream', caller: currentCaller() }));
+      c.on('data', (m: Buffer) => seen.push({ method: 'stream', caller: callerOf(m) }));
       c.on('end', () => cb(null, Buffer.from('ok')));
     },
   });

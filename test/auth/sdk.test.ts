@@ -30,7 +30,7 @@ test('SDK: credentials get a token, a stale token is renewed transparently, forb
     const admin = new PlacementClient({ endpoints, discoverMembers: false, transport: 'unary' });
     clients.push(admin);
     // Users and roles straight through the node's proposals (the Auth service's commands).
-    const p = (op: Parameters<RunningNode['node']['propose']>[0]['op']) => running!.node.propose({ clientId: '', seq: 0, leaderTimeMs: 0, op });
+    const p = (op: Parameters<RunningNode['node']['propose']>[0]['op']) => running!.node.propose({ clientId: '', seq: 0, leaderTimeMs: 0, op }, undefined, undefined);
     const hash = await import('../../src/http/passwords.js').then((m) => Promise.all([m.hashPassword('rootpw'), m.hashPassword('alicepw')]));
     await p({ $case: 'authUserAdd', value: { name: 'root', passwordHash: hash[0].hash, salt: hash[0].salt, noPassword: false } });
     await p({ $case: 'authUserGrantRole', value: { user: 'root', role: 'root' } });

@@ -41,13 +41,13 @@ function member(sm: StateMachine) {
   const controller = new PlacementController(node, registry, { intervalMs: 60_000 });
   const kv = registry.kv;
   const register = (id: number, zone: string) =>
-    kv.putMany([{ key: nodeKey(CL, id), value: Buffer.from(JSON.stringify({ nodeType: 'broker', addresses: [], zone, capacity: 0, extendInfo: '', draining: false })) }], FAR());
+    kv.putMany([{ key: nodeKey(CL, id), value: Buffer.from(JSON.stringify({ nodeType: 'broker', addresses: [], zone, capacity: 0, extendInfo: '', draining: false })) }], FAR(), undefined);
   const putShard = (name: string, rec: Partial<ShardRecord>) =>
-    kv.putMany([{ key: shardKey(CL, name), value: encodeShard({ replicas: [], leader: 0, epoch: 1, status: 'active', replicationFactor: 2, constraints: {}, ...rec }) }], FAR());
+    kv.putMany([{ key: shardKey(CL, name), value: encodeShard({ replicas: [], leader: 0, epoch: 1, status: 'active', replicationFactor: 2, constraints: {}, ...rec }) }], FAR(), undefined);
   const shard = async (name: string) => parseShard((await kv.get(shardKey(CL, name), FAR())).kv!.value);
   let n = 0;
   const unrelated = async (count: number) => {
-    for (let i = 0; i < count; i++) await kv.putMany([{ key: `/app/load/${n++ % 7}`, value: Buffer.from(String(n)) }], FAR());
+    for (let i = 0; i < count; i++) await kv.putMany([{ key: `/app/load/${n++ % 7}`, value: Buffer.from(String(n)) }], FAR(), undefined);
   };
   return { state, controller, kv, propose: node.propose, register, putShard, shard, unrelated };
 }
@@ -77,7 +77,7 @@ describe('placement controller: quiet while nothing it watches changes', () => {
 
     // A broker leaves (its key deleted, after more unrelated writes): the next tick moves its replica.
     await m.unrelated(5);
-    await m.kv.delete(nodeKey(CL, 2), undefined, FAR());
+    await m.kv.delete(nodeKey(CL, 2), undefined, FAR(), undefined);
     await m.unrelated(5);
     await c.tick();
     assert.equal(c.passes, 2, 'a registry change runs a pass');
@@ -134,7 +134,7 @@ describe('placement controller: quiet while nothing it watches changes', () => {
       const r = await range(req, opts);
       if (once && Buffer.from(req.key).toString().startsWith('/placement/registry/')) {
         once = false;
-        await m.kv.delete(nodeKey(CL, 2), undefined, FAR());
+        await m.kv.delete(nodeKey(CL, 2), undefined, FAR(), undefined);
       }
       return r;
     };

@@ -37,6 +37,7 @@ import { CLIENT_ID_METADATA, SEQ_METADATA } from './metadata.js';
 import type { EtcdNode } from './node.js';
 import { ALLOW_ALL, type KvGuard } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES, etcdDefinition, requestBytes } from './wire.js';
+import { callerOf } from '../../auth/context.js';
 
 export interface KvServiceOptions {
   metrics?: Metrics;
@@ -103,7 +104,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
       if (bad) throw bad;
       writeCheck(req);
       guard.put(call, req);
-      return node.propose(command(call.metadata, { $case: 'etcdPut', value: req }), deadline).then((r) => {
+      return node.propose(command(call.metadata, { $case: 'etcdPut', value: req }), deadline, callerOf(call)).then((r) => {
         const resp = etcdResponse(r, 'etcdPut');
         resp.header = header(resp.header?.revision);
         return resp;
@@ -115,7 +116,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
       if (bad) throw bad;
       writeCheck(req);
       guard.deleteRange(call, req);
-      return node.propose(command(call.metadata, { $case: 'etcdDeleteRange', value: req }), deadline).then((r) => {
+      return node.propose(command(call.metadata, { $case: 'etcdDeleteRange', value: req }), deadline, callerOf(call)).then((r) => {
         const resp = etcdResponse(r, 'etcdDeleteRange');
         resp.header = header(resp.header?.revision);
         return resp;
@@ -139,7 +140,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
       }
       writeCheck(req);
       guard.txn(call, req);
-      return node.propose(command(call.metadata, { $case: 'etcdTxn', value: req }), deadline).then((r) => {
+      return node.propose(command(call.metadata, { $case: 'etcdTxn', value: req }), deadline, callerOf(call)).then((r) => {
         const resp = etcdResponse(r, 'etcdTxn');
         resp.header = header(resp.header?.revision);
         return resp;
@@ -148,7 +149,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
 
     compact: etcdUnary<CompactionRequest, CompactionResponse>(node, async (req, deadline, call) => {
       guard.compact(call, req);
-      const r = await node.propose(command(call.metadata, { $case: 'etcdCompaction', value: req }), deadline);
+      const r = await node.propose(command(call.metadata, { $case: 'etcdCompaction', value: req }), deadline, callerOf(call));
       etcdResponse(r, 'etcdCompaction');
       // etcd's physical: answer once this member has removed the history (its own pace).
       if (req.physical) await waitUntil(ks.waitCompaction(req.revision), deadline);

@@ -13,7 +13,8 @@
 // the leader, at once when the replicated expiry already covers it to within a small D
 // (src/lease/timing.ts renewalCover; the bound is unchanged, see src/lease/README.md).
 import * as grpc from '@grpc/grpc-js';
-import type { Lease } from '../../../proto/gen/placement/v1/command.js';
+import type { CommandCaller, Lease } from '../../../proto/gen/placement/v1/command.js';
+import { callerOf } from '../../auth/context.js';
 import type {
   LeaseGrantResponse,
   LeaseKeepAliveResponse,
@@ -59,7 +60,7 @@ export function leaseOps(node: LeaseNode) {
   const maxTtlS = Math.min(ETCD_MAX_LEASE_TTL_S, Math.floor(node.cfg.maxLeaseTtlMs / 1000));
   return {
     header,
-    async grant(req: GrantRequest, deadline: number): Promise<LeaseGrantResponse> {
+    async grant(req: GrantRequest, deadline: number, by: CommandCaller | undefined): Promise<LeaseGrantResponse> {
       if (typeof req.ttl === 'bigint' || req.ttl > maxTtlS) {
         // etcd's refusal above its own maximum; ours is the configured one when lower.
         throw etcdError(grpc.status.OUT_OF_RANGE, ETCD_LEASE_TTL_TOO_LARGE);
@@ -68,13 +69,13 @@ export function leaseOps(node: LeaseNode) {
         throw etcdError(grpc.status.INVALID_ARGUMENT, `lease ID ${req.id} is outside 1..${Number.MAX_SAFE_INTEGER} (2^53-1), the ids this cluster supports; give 0 to let the server choose`);
       }
       const ttlS = Math.max(req.ttl, minTtlS);
-      const lease = await node.leases.grant(ttlS * 1000, req.id as number, deadline);
+      const lease = await node.leases.grant(ttlS * 1000, req.id as number, deadline, by);
       return { header: header(), ID: lease.id, TTL: seconds(lease.ttlMs), error: '' };
     },
-    async revoke(req: IdRequest, deadline: number): Promise<LeaseRevokeResponse> {
+    async revoke(req: IdRequest, deadline: number, by: CommandCaller | undefined): Promise<LeaseRevokeResponse> {
       const id = ourId(req.id);
       if (id === undefined) throw etcdError(grpc.status.NOT_FOUND, ETCD_LEASE_NOT_FOUND);
-      const r = await node.leases.revoke(id, deadline);
+      const r = await node.leases.revoke(id, deadline, by);
       return { header: header(r.revision) };
     },
     /**
@@ -132,9 +133,9 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
   const ops = leaseOps(node);
   // etcdUnary (call.ts) maps failures with toEtcdError; the lease operations answer etcd's lease
   // strings for their own "not found" / "exists" (errors.ts: toEtcdLeaseError).
-  const unary = <Req, Rep>(fn: (req: Req, deadline: number) => Promise<Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> =>
-    etcdUnary<Req, Rep>(node, (req, deadline) =>
-      fn(req, deadline).catch((err: unknown) => {
+  const unary = <Req, Rep>(fn: (req: Req, deadline: number, by: CommandCaller | undefined) => Promise<Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> =>
+    etcdUnary<Req, Rep>(node, (req, deadline, call) =>
+      fn(req, deadline, callerOf(call)).catch((err: unknown) => {
         throw toEtcdLeaseError(err);
       }),
     );
@@ -199,8 +200,8 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
   };
 
   const handlers = {
-    leaseGrant: unary<GrantRequest, LeaseGrantResponse>((req, d) => ops.grant(req, d)),
-    leaseRevoke: unary<IdRequest, LeaseRevokeResponse>((req, d) => ops.revoke(req, d)),
+    leaseGrant: unary<GrantRequest, LeaseGrantResponse>((req, d, by) => ops.grant(req, d, by)),
+    leaseRevoke: unary<IdRequest, LeaseRevokeResponse>((req, d, by) => ops.revoke(req, d, by)),
     leaseKeepAlive: keepAlive,
     leaseTimeToLive: unary<TimeToLiveRequest, LeaseTimeToLiveResponse>((req, d) => ops.timeToLive(req, d)),
     leaseLeases: unary<unknown, LeaseLeasesResponse>((_req, d) => ops.leases(d)),

@@ -17,6 +17,7 @@ import {
 } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { Alarm } from '../../../storage/index.js';
 import { ResultCode } from '../../../proto/gen/placement/v1/command.js';
+import { callerOf } from '../../auth/context.js';
 import { alarmCommand, watchQuota } from '../../maintenance/quota.js';
 import type { Logger } from '../../log.js';
 import { PlacementError } from '../../errors.js';
@@ -44,7 +45,7 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
   const fill = headerFiller(node);
   const header = (revision?: number): { header: ResponseHeader } => ({ header: fill(revision) });
   const clusterId = node.cfg.clusterId;
-  const unary = <Req, Rep>(fn: (req: Req, deadline: number) => Rep | Promise<Rep>): grpc.handleUnaryCall<Req, Rep> =>
+  const unary = <Req, Rep>(fn: (req: Req, deadline: number, call: object) => Rep | Promise<Rep>): grpc.handleUnaryCall<Req, Rep> =>
     etcdUnary<Req, Rep>(node, fn) as unknown as grpc.handleUnaryCall<Req, Rep>;
   const sm = node.keyspace;
 
@@ -90,7 +91,7 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
       }
       return header();
     }),
-    alarm: unary(async (req: AlarmRequest, deadline) => {
+    alarm: unary(async (req: AlarmRequest, deadline, call) => {
       const wire = (a: Alarm): AlarmMember => ({ memberID: etcdMemberId(clusterId, a.memberId), alarm: a.alarm });
       const raised = await sm.alarms();
       if (req.action === AlarmRequest_AlarmAction.GET) return { ...header(), alarms: raised.map(wire) };
@@ -99,7 +100,7 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
       }
       const member = node.clusterStatus().members.find((m) => etcdMemberId(clusterId, m.id) === req.memberID);
       if (!member) throw serviceError(grpc.status.NOT_FOUND, ETCD_MEMBER_NOT_FOUND);
-      const r = await node.propose(alarmCommand(req.action, member.id, req.alarm), deadline);
+      const r = await node.propose(alarmCommand(req.action, member.id, req.alarm), deadline, callerOf(call));
       if (r.code !== ResultCode.RESULT_OK) throw serviceError(grpc.status.INVALID_ARGUMENT, r.message);
       // As etcd: the alarm raised, or the one cleared (none when it was not raised).
       const affected = req.action === AlarmRequest_AlarmAction.ACTIVATE || raised.some((a) => a.memberId === member.id && a.alarm === req.alarm);
@@ -161,7 +162,7 @@ export function registerMaintenance(server: grpc.Server, node: MaintenanceNode, 
     dbSize: () => node.keyspace.dbSize(),
     appliedBytes: () => node.appliedBytes(),
     alarms: () => node.keyspace.alarms(),
-    propose: (cmd, deadline) => node.propose(cmd, deadline),
+    propose: (cmd, deadline, by) => node.propose(cmd, deadline, by),
     log: log ?? { warn: () => undefined },
   });
 }

@@ -1,6 +1,6 @@
 // What the etcd services need from a node. PlacementNode provides it; the services never reach
 // further into the node than this.
-import type { Command, CommandResult } from '../../../proto/gen/placement/v1/command.js';
+import type { Command, CommandResult, CommandCaller } from '../../../proto/gen/placement/v1/command.js';
 import type { StateMachine } from '../../../storage/index.js';
 
 export interface EtcdNode {
@@ -17,7 +17,7 @@ export interface EtcdNode {
   /** The Raft term this member last saw (etcd's raft_term). */
   readonly raftTerm: number;
   /** Replicates a command (forwarding to the leader when needed); resolves with its applied result. */
-  propose(cmd: Command, deadline: number): Promise<CommandResult>;
+  propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
   /** ReadIndex barrier (linearizable) or the wait for this node's answered writes (serializable). */
   readBarrier(serializable: boolean, deadline: number): Promise<void>;
   /** True when a serializable read needs no barrier. */

@@ -26,17 +26,17 @@ import { unary, type CallNode } from './call.js';
 
 export function registerPlacement(server: grpc.Server, node: CallNode, shards: Shards, metrics?: Metrics): void {
   const handlers = {
-    createShard: unary<CreateShardRequest, CreateShardReply>(node, async (req, deadline) => ({ shard: await shards.create(req, deadline) })),
+    createShard: unary<CreateShardRequest, CreateShardReply>(node, async (req, deadline, by) => ({ shard: await shards.create(req, deadline, by) })),
     getShard: unary<GetShardRequest, GetShardReply>(node, async (req, deadline) => ({ shard: await shards.get(req.clusterName, req.shardName, deadline) })),
     listShards: unary<ListShardsRequest, ListShardsReply>(node, (req, deadline) => shards.list(req.clusterName, req.nodeId, deadline)),
-    deleteShard: unary<DeleteShardRequest, DeleteShardReply>(node, async (req, deadline) => ({ deleted: await shards.delete(req.clusterName, req.shardName, deadline) })),
-    updateShardStatus: unary<UpdateShardStatusRequest, UpdateShardStatusReply>(node, (req, deadline) =>
-      shards.updateStatus(req.clusterName, req.shardName, req.expectedStatus, req.nextStatus, deadline),
+    deleteShard: unary<DeleteShardRequest, DeleteShardReply>(node, async (req, deadline, by) => ({ deleted: await shards.delete(req.clusterName, req.shardName, deadline, by) })),
+    updateShardStatus: unary<UpdateShardStatusRequest, UpdateShardStatusReply>(node, (req, deadline, by) =>
+      shards.updateStatus(req.clusterName, req.shardName, req.expectedStatus, req.nextStatus, deadline, by),
     ),
-    reportShardLeader: unary<ReportShardLeaderRequest, ReportShardLeaderReply>(node, (req, deadline) =>
-      shards.reportLeader(req.clusterName, req.shardName, req.nodeId, req.epoch, deadline),
+    reportShardLeader: unary<ReportShardLeaderRequest, ReportShardLeaderReply>(node, (req, deadline, by) =>
+      shards.reportLeader(req.clusterName, req.shardName, req.nodeId, req.epoch, deadline, by),
     ),
-    moveShard: unary<MoveShardRequest, MoveShardReply>(node, async (req, deadline) => ({ shard: await shards.move(req, deadline) })),
+    moveShard: unary<MoveShardRequest, MoveShardReply>(node, async (req, deadline, by) => ({ shard: await shards.move(req, deadline, by) })),
   };
   server.addService(tolerant(PlacementServiceService), metrics ? instrumentGrpcService('placement.v1.PlacementService', handlers, metrics, PlacementServiceService) : handlers);
 }

@@ -22,6 +22,7 @@ import { instrumentGrpcService } from '../../metrics/grpc.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { Registry } from '../../registry/registry.js';
 import { deadlineOf, unary, type CallNode } from './call.js';
+import { callerOf } from '../../auth/context.js';
 
 export interface RegistryService {
   /** Ends open heartbeat streams (graceful stop: brokers resume on another member). */
@@ -31,11 +32,11 @@ export interface RegistryService {
 export function registerRegistry(server: grpc.Server, node: CallNode, registry: Registry, metrics?: Metrics): RegistryService {
   const streams = new Set<grpc.ServerDuplexStream<Maybe<HeartbeatRequest>, HeartbeatReply>>();
   const handlers = {
-    registerNode: unary<RegisterNodeRequest, RegisterNodeReply>(node, (req, deadline) => registry.register(req, deadline)),
-    heartbeat: unary<HeartbeatRequest, HeartbeatReply>(node, (req, deadline) => registry.heartbeat(req.clusterName, req.nodeId, req.load, deadline)),
-    unregisterNode: unary<UnregisterNodeRequest, UnregisterNodeReply>(node, async (req, deadline) => ({ unregistered: await registry.unregister(req.clusterName, req.nodeId, deadline) })),
+    registerNode: unary<RegisterNodeRequest, RegisterNodeReply>(node, (req, deadline, by) => registry.register(req, deadline, by)),
+    heartbeat: unary<HeartbeatRequest, HeartbeatReply>(node, (req, deadline, by) => registry.heartbeat(req.clusterName, req.nodeId, req.load, deadline, by)),
+    unregisterNode: unary<UnregisterNodeRequest, UnregisterNodeReply>(node, async (req, deadline, by) => ({ unregistered: await registry.unregister(req.clusterName, req.nodeId, deadline, by) })),
     listNodes: unary<ListNodesRequest, ListNodesReply>(node, (req, deadline) => registry.list(req.clusterName, req.nodeType, deadline)),
-    drainNode: unary<DrainNodeRequest, DrainNodeReply>(node, async (req, deadline) => ({ node: await registry.drain(req.clusterName, req.nodeId, req.draining, deadline) })),
+    drainNode: unary<DrainNodeRequest, DrainNodeReply>(node, async (req, deadline, by) => ({ node: await registry.drain(req.clusterName, req.nodeId, req.draining, deadline, by) })),
   };
   // Heartbeats in order, one reply each; the first failure ends the stream with its status (the
   // broker re-registers on NOT_FOUND).
@@ -58,7 +59,7 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
         if (ended) return;
         try {
           const req = checkMalformed(raw);
-          const rep = await node.track(registry.heartbeat(req.clusterName, req.nodeId, req.load, deadlineOf(node, call)));
+          const rep = await node.track(registry.heartbeat(req.clusterName, req.nodeId, req.load, deadlineOf(node, call), callerOf(raw as object)));
           if (!ended) call.write(rep);
         } catch (err) {
           fail(err);
