@@ -27,8 +27,16 @@ const get = (key: string, revision = 0): RequestOp => ({ request: { $case: 'requ
 
 type Call<Req, Rep> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, rep: Rep) => void) => unknown;
 
-function call<Req, Rep>(client: KVClient, fn: Call<Req, Rep>, req: Req): Promise<Rep> {
-  return new Promise((resolve, reject) => fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err, rep) => (err ? reject(err) : resolve(rep))));
+function call<Req, Rep>(client: KVClient, fn: Call<Req, Rep>, req: Req, md = new grpc.Metadata()): Promise<Rep> {
+  return new Promise((resolve, reject) => fn.call(client, req, md, { deadline: Date.now() + 10_000 }, (err, rep) => (err ? reject(err) : resolve(rep))));
+}
+
+/** Our de-dup ids for an etcd write (src/api/etcd/metadata.ts): the client's id and its sequence number. */
+function dedup(clientId: string, seq?: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('x-placement-client-id', clientId);
+  if (seq !== undefined) md.set('x-placement-seq', seq);
+  return md;
 }
 
 describe('etcd KV API: bad input', () => {
@@ -97,6 +105,8 @@ describe('etcd KV API: bad input', () => {
       ['writing Txn reading a future revision', () => call(kv, kv.txn, TxnRequest.fromPartial({ success: [put('a', 'never'), get('a', 100)] })), OUT, 'etcdserver: mvcc: required revision is a future revision'],
       ['Compact at the compacted revision', () => call(kv, kv.compact, CompactionRequest.fromPartial({ revision: 3 })), OUT, 'etcdserver: mvcc: required revision has been compacted'],
       ['Compact at a future revision', () => call(kv, kv.compact, CompactionRequest.fromPartial({ revision: 100 })), OUT, 'etcdserver: mvcc: required revision is a future revision'],
+      ['Put with a de-dup id and no sequence', () => call(kv, kv.put, PutRequest.fromPartial({ key: B('a'), value: B('x') }), dedup('c1')), INVALID, 'x-placement-client-id needs x-placement-seq, a positive integer, and an id of 1..256 characters'],
+      ['Put with a de-dup sequence of 0', () => call(kv, kv.put, PutRequest.fromPartial({ key: B('a'), value: B('x') }), dedup('c1', '0')), INVALID, 'x-placement-client-id needs x-placement-seq, a positive integer, and an id of 1..256 characters'],
     ];
     for (const [what, run, code, message] of cases) {
       await assert.rejects(run(), (err: grpc.ServiceError) => {
@@ -126,5 +136,15 @@ describe('etcd KV API: bad input', () => {
 
     const after_ = await state();
     assert.deepEqual(after_, before, 'no replica changed');
+  });
+
+  it('applies a write with de-dup ids once, however often it is sent', async () => {
+    const first = await call(kv, kv.put, PutRequest.fromPartial({ key: B('dd'), value: B('1') }), dedup('dedup-client', '1'));
+    const again = await call(kv, kv.put, PutRequest.fromPartial({ key: B('dd'), value: B('1') }), dedup('dedup-client', '1'));
+    assert.equal(again.header!.revision, first.header!.revision, 'the retry is answered with the first write\'s revision');
+    const next = await call(kv, kv.put, PutRequest.fromPartial({ key: B('dd'), value: B('2') }), dedup('dedup-client', '2'));
+    assert.equal(next.header!.revision, first.header!.revision + 1);
+    const r = await call(kv, kv.range, RangeRequest.fromPartial({ key: B('dd') }));
+    assert.deepEqual([r.kvs[0]!.version, r.kvs[0]!.modRevision, Buffer.from(r.kvs[0]!.value).toString()], [2, next.header!.revision, '2']);
   });
 });

@@ -38,6 +38,7 @@ import type { EtcdNode } from './node.js';
 import { ALLOW_ALL, type KvGuard } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES, etcdDefinition, requestBytes } from './wire.js';
 import { callerOf } from '../../auth/context.js';
+import { textMetadata } from '../../grpc/h2/direct-unary.js';
 
 export interface KvServiceOptions {
   metrics?: Metrics;
@@ -49,11 +50,10 @@ export interface KvServiceOptions {
 const NO_DEDUP = { clientId: '', seq: 0 };
 
 /** The (client id, seq) our SDK sends in metadata (metadata.ts); none from a plain etcd client. */
-function dedupOf(md: grpc.Metadata): { clientId: string; seq: number } {
-  const id = md.get(CLIENT_ID_METADATA);
-  if (id.length === 0) return NO_DEDUP;
-  const seq = Number(String(md.get(SEQ_METADATA)[0] ?? ''));
-  const clientId = String(id[0]);
+function dedupOf(call: { readonly metadata: grpc.Metadata }): { clientId: string; seq: number } {
+  const clientId = textMetadata(call, CLIENT_ID_METADATA);
+  if (clientId === undefined) return NO_DEDUP;
+  const seq = Number(textMetadata(call, SEQ_METADATA) ?? '');
   if (clientId === '' || clientId.length > 256 || !Number.isSafeInteger(seq) || seq <= 0) {
     throw invalidArgument(`${CLIENT_ID_METADATA} needs ${SEQ_METADATA}, a positive integer, and an id of 1..256 characters`);
   }
@@ -83,7 +83,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
     const bad = checkRequestSize(requestBytes(req), node.cfg.maxRequestBytes);
     if (bad) throw bad;
   };
-  const command = (md: grpc.Metadata, op: Command['op']): Command => ({ ...dedupOf(md), leaderTimeMs: 0, op });
+  const command = (call: { readonly metadata: grpc.Metadata }, op: Command['op']): Command => ({ ...dedupOf(call), leaderTimeMs: 0, op });
   const rangeReply = (rr: RangeResult): RangeResponse => {
     if (rr.truncated) throw tooLarge(maxReply);
     return { header: header(rr.revision), kvs: rr.kvs, more: rr.more, count: rr.count };
@@ -104,7 +104,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
       if (bad) throw bad;
       writeCheck(req);
       guard.put(call, req);
-      return node.propose(command(call.metadata, { $case: 'etcdPut', value: req }), deadline, callerOf(call)).then((r) => {
+      return node.propose(command(call, { $case: 'etcdPut', value: req }), deadline, callerOf(call)).then((r) => {
         const resp = etcdResponse(r, 'etcdPut');
         resp.header = header(resp.header?.revision);
         return resp;
@@ -116,7 +116,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
       if (bad) throw bad;
       writeCheck(req);
       guard.deleteRange(call, req);
-      return node.propose(command(call.metadata, { $case: 'etcdDeleteRange', value: req }), deadline, callerOf(call)).then((r) => {
+      return node.propose(command(call, { $case: 'etcdDeleteRange', value: req }), deadline, callerOf(call)).then((r) => {
         const resp = etcdResponse(r, 'etcdDeleteRange');
         resp.header = header(resp.header?.revision);
         return resp;
@@ -140,7 +140,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
       }
       writeCheck(req);
       guard.txn(call, req);
-      return node.propose(command(call.metadata, { $case: 'etcdTxn', value: req }), deadline, callerOf(call)).then((r) => {
+      return node.propose(command(call, { $case: 'etcdTxn', value: req }), deadline, callerOf(call)).then((r) => {
         const resp = etcdResponse(r, 'etcdTxn');
         resp.header = header(resp.header?.revision);
         return resp;
@@ -149,7 +149,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
 
     compact: etcdUnary<CompactionRequest, CompactionResponse>(node, async (req, deadline, call) => {
       guard.compact(call, req);
-      const r = await node.propose(command(call.metadata, { $case: 'etcdCompaction', value: req }), deadline, callerOf(call));
+      const r = await node.propose(command(call, { $case: 'etcdCompaction', value: req }), deadline, callerOf(call));
       etcdResponse(r, 'etcdCompaction');
       // etcd's physical: answer once this member has removed the history (its own pace).
       if (req.physical) await waitUntil(ks.waitCompaction(req.revision), deadline);

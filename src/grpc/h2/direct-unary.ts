@@ -171,6 +171,13 @@ class DirectUnaryCall extends EventEmitter {
     return (this.md ??= metadataFromHeaders(this.headers));
   }
 
+  /** The first value of a text (not -bin) metadata entry, as metadata.get(name)[0] gives it. */
+  textMetadata(name: string): string | undefined {
+    if (this.md) return firstText(this.md, name);
+    const v = this.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
+
   getDeadline(): grpc.Deadline {
     return this.deadline;
   }
@@ -211,6 +218,20 @@ const OK_TRAILERS = statusTrailers(CODE.OK, 'OK');
 /** Whether a handler's call object came from this module (tests check that the hook took). */
 export function isDirectCall(call: unknown): boolean {
   return call instanceof DirectUnaryCall;
+}
+
+const firstText = (md: grpc.Metadata, name: string): string | undefined => {
+  const v = md.get(name)[0];
+  return v === undefined ? undefined : String(v);
+};
+
+/**
+ * The first value of the text metadata entry `name` (lower case, not -bin) of a unary call: read
+ * from the request's headers for a directly answered call, which then builds no Metadata (every
+ * write through the etcd API reads its de-dup ids this way).
+ */
+export function textMetadata(call: { readonly metadata: grpc.Metadata }, name: string): string | undefined {
+  return call instanceof DirectUnaryCall ? call.textMetadata(name) : firstText(call.metadata, name);
 }
 
 function serve(route: Route, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, timeoutMs: number | undefined, limits: DirectUnaryLimits): void {
