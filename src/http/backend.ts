@@ -65,8 +65,10 @@ export interface AdminBackend {
   status(): Promise<ClusterStatus>;
   /** Members with match index and lag as the leader sees them (asks the leader if needed). */
   members(): Promise<MemberInfo[]>;
-  /** Replicates a command through Raft (forwarding to the leader when needed) and returns its result. */
-  /** `by`: the caller of the request (src/auth/context.ts: callerOf). */
+  /**
+   * Replicates a command through Raft (forwarding to the leader when needed) and returns its
+   * result. `by`: the caller of the request (src/auth/context.ts: callerOf).
+   */
   propose(command: Command, deadline: number | undefined, by: CommandCaller | undefined): Promise<CommandResult>;
 
   get(key: string, opts?: ReadOptions): Promise<KeyValue | null>;
