@@ -13,7 +13,7 @@ import { bytesOf, keyRange, logKey, type KeyRange } from './keys.js';
 import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
 import type { RevisionIndex } from './revision-index.js';
 import type { CurrentKeys } from './current-index.js';
-import { currentSource, historySource, indexAnswers, indexedCurrentSource, indexedHistorySource, type Item, type Source } from './sources.js';
+import { countItems, currentSource, historySource, indexAnswers, indexedCurrentSource, indexedHistorySource, type Item, type Source } from './sources.js';
 import type { View } from './view.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -187,10 +187,7 @@ const size = (kv: KeyValue): number => kv.key.length + kv.value.length + KV_OVER
 
 /** How many keys `src` holds from `from` on. */
 async function countFrom(src: Source, from: string): Promise<number> {
-  if (src.count) return src.count(from);
-  let count = 0;
-  for await (const chunk of src.items(from, 'count', 0)) count += chunk.length;
-  return count;
+  return src.count ? src.count(from) : countItems(src, from);
 }
 
 /** Key order, no filters: the page is read, then the rest only counted (keys, no values). */

@@ -167,6 +167,24 @@ export class RevisionIndex {
     return { main: Math.floor(v / 2), sub: r.subs === null ? 0 : r.subs[lo - 1]!, tombstone: v % 2 === 1 };
   }
 
+  /**
+   * Whether `key` held a value at `rev` by the index: its newest entry at or below `rev` is a
+   * put. False for a key the index does not hold. lookup() without an object per call, for counts.
+   */
+  heldAt(key: string, rev: number): boolean {
+    const r = this.keys.get(key);
+    if (r === undefined) return false;
+    const revs = r.revs;
+    let lo = r.head;
+    let hi = revs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (Math.floor(revs[mid]! / 2) <= rev) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo !== r.head && revs[lo - 1]! % 2 === 0;
+  }
+
   /** A written batch's history entries, in revision order. */
   record(writes: readonly RevisionWrite[]): void {
     for (const w of writes) {

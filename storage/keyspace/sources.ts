@@ -7,7 +7,7 @@
 import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { bytesOf, logKey, type KeyRange } from './keys.js';
 import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
-import { refMain, refSub, type CurrentKeys } from './current-index.js';
+import { refMain, refSub, type CurrentKeys, type PutRef } from './current-index.js';
 import type { RevisionIndex } from './revision-index.js';
 import type { View } from './view.js';
 
@@ -28,8 +28,8 @@ export type Mode = 'count' | 'meta' | 'full';
 export interface Source {
   /** Items in key order, in chunks. `want` > 0: how many the caller needs at most (sizes the first read). */
   items(from: string, mode: Mode, want: number): AsyncGenerator<(Item | string)[]>;
-  /** How many keys items(from, 'count') would yield, counted without visiting them (where the source can). */
-  count?(from: string): number;
+  /** How many keys items(from, 'count') would yield, counted without handing them over (where the source can). */
+  count?(from: string): number | Promise<number>;
 }
 
 /**
@@ -118,6 +118,8 @@ export function historySource(view: View, r: KeyRange, rev: number): Source {
 
 /** Keys visited between two turns of the event loop: an in-memory walk is otherwise one long step. */
 const STEP = 1000;
+/** What a forRange callback returns to stop the walk. */
+const BREAK = { break: true } as const;
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
@@ -130,7 +132,7 @@ export function indexedCurrentSource(view: View, r: KeyRange, keys: CurrentKeys)
     async *items(from, mode, want) {
       const s = new Slicer(mode, want);
       let visited = 0;
-      for (const [k, ref] of keys.entries(from)) {
+      for (const [k, ref] of keys.entries(from, [])) {
         if (r.to !== undefined && k >= r.to) break;
         if (s.add(eventItem(view, k, refMain(ref), refSub(ref), mode))) yield s.take();
         if (++visited % STEP === 0) {
@@ -150,6 +152,13 @@ export function indexedCurrentSource(view: View, r: KeyRange, keys: CurrentKeys)
       return from < r.to ? keys.forRange(from, r.to, false) : 0;
     },
   };
+}
+
+/** How many keys `src` yields from `from` on, through items(). */
+export async function countItems(src: Source, from: string): Promise<number> {
+  let n = 0;
+  for await (const chunk of src.items(from, 'count', 0)) n += chunk.length;
+  return n;
 }
 
 /**
@@ -183,11 +192,32 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
     if (!e || e.tombstone) return null;
     return eventItem(view, key, e.main, e.sub, mode);
   };
+  // The revision index's keys of the range, taken once for a range's page and its count: while
+  // the index answers for `rev` (checked as before each use), no key of it below `rev` leaves,
+  // and keys that join later hold nothing at `rev`.
+  let indexedKeys: string[] | undefined;
+  let indexedFrom = '';
+  /** The index's keys in [from, r.to) as a list and the position of the first. */
+  const indexedIn = (from: string): [string[], number] => {
+    if (indexedKeys === undefined || from < indexedFrom) {
+      indexedKeys = index.keysIn(from, r.to);
+      indexedFrom = from;
+    }
+    const list = indexedKeys;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (list[mid]! < from) lo = mid + 1;
+      else hi = mid;
+    }
+    return [list, lo];
+  };
   return {
     async *items(from, mode, want) {
       if (!usable()) return yield* fallback.items(from, mode, want);
-      const indexed = index.keysIn(from, r.to);
-      let ii = 0;
+      const [indexed, first] = indexedIn(from);
+      let ii = first;
       /** Every key below this one has been handed over or found empty. */
       let next = from;
       let visited = 0;
@@ -199,7 +229,7 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
         await nextTurn();
         return usable();
       };
-      for (const [k, ref] of keys.entries(from)) {
+      for (const [k, ref] of keys.entries(from, [])) {
         if (r.to !== undefined && k >= r.to) break;
         // Indexed keys not in the current state (deleted), up to this one.
         for (; ii < indexed.length && indexed[ii]! <= k; ii++) {
@@ -231,6 +261,52 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
         if (++visited % STEP === 0 && !(yield* pause())) return yield* fallback.items(next, mode, 0);
       }
       if (s.out.length) yield s.take();
+    },
+    // items(from, 'count') without an item, a slice or a revision object per key: the same walk
+    // and the same fallback once the index no longer answers for `rev`.
+    async count(from) {
+      if (!usable()) return countItems(fallback, from);
+      const [indexed, first] = indexedIn(from);
+      let ii = first;
+      let n = 0;
+      let visited = 0;
+      // The current keys STEP at a time through forRange's callback (no iterator step per key),
+      // with a turn of the event loop between chunks.
+      let last = '';
+      let seen = 0;
+      const visit = (k: string, ref: PutRef): { break: true } | undefined => {
+        for (; ii < indexed.length && indexed[ii]! <= k; ii++) {
+          const d = indexed[ii]!;
+          if (d !== k && index.heldAt(d, rev)) n++;
+        }
+        if (refMain(ref) <= rev || index.heldAt(k, rev)) n++;
+        last = k;
+        return ++seen === STEP ? BREAK : undefined;
+      };
+      for (let start = from; ; start = last + '\u0000') {
+        seen = 0;
+        if (r.to === undefined) {
+          const max = keys.maxKey();
+          if (max === undefined || max < start) break;
+          keys.forRange(start, max, true, visit);
+        } else {
+          if (start >= r.to) break;
+          keys.forRange(start, r.to, false, visit);
+        }
+        if (seen < STEP) break;
+        visited += seen;
+        await nextTurn();
+        if (!usable()) return n + (await countItems(fallback, last + '\u0000'));
+      }
+      for (; ii < indexed.length; ii++) {
+        const d = indexed[ii]!;
+        if (index.heldAt(d, rev)) n++;
+        if (++visited % STEP === 0) {
+          await nextTurn();
+          if (!usable()) return n + (await countItems(fallback, d + '\u0000'));
+        }
+      }
+      return n;
     },
   };
 }

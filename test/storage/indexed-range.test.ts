@@ -178,18 +178,28 @@ describe('ranges from the in-memory indexes', () => {
         const clone = current.clone();
         let seen = 0;
         let loading: Promise<void> | undefined;
+        // Every key the range visits, whichever way it walks the tree (an iterator for a page, the
+        // callback of forRange for a count).
+        const visited = (): void => {
+          if (++seen !== 500) return;
+          if (disturbance === 'the index replaced') loading = ix.load(db);
+          else ix.compact(h.sm.revision);
+        };
         const keys: CurrentKeys = {
           size: clone.size,
           entries: function* (from?: string) {
             for (const e of clone.entries(from)) {
               yield e;
-              if (++seen !== 500) continue;
-              if (disturbance === 'the index replaced') loading = ix.load(db);
-              else ix.compact(h.sm.revision);
+              visited();
             }
           } as CurrentKeys['entries'],
           maxKey: () => clone.maxKey(),
-          forRange: clone.forRange.bind(clone),
+          forRange: ((low, high, includeHigh, onFound, initial) =>
+            clone.forRange(low, high, includeHigh, onFound && ((k, v, n) => {
+              const r = onFound(k, v, n);
+              visited();
+              return r;
+            }), initial)) as CurrentKeys['forRange'],
         };
         const got = await counting(() => range(view, rangeSpec(req), h.sm.revision, h.sm.compactRevision, {}, { keys, index: ix, generation }));
         await view.snapshot!.close();
