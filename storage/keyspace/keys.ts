@@ -55,6 +55,18 @@ export function keyRange(key: Uint8Array, rangeEnd: Uint8Array | undefined): Key
   return { from, to: bin(rangeEnd), single: false };
 }
 
+/** The position of the first key of the sorted `keys` at or after `from`. */
+export function lowerBound(keys: readonly string[], from: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export function inRange(k: string, r: KeyRange): boolean {
   return k >= r.from && (r.to === undefined || k < r.to);
 }

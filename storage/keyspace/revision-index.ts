@@ -17,7 +17,7 @@
 
 import type { Db } from '../state-machine/layout.js';
 import { rawBounds } from '../state-machine/layout.js';
-import { parseHist } from './keys.js';
+import { lowerBound, parseHist } from './keys.js';
 
 /** One history entry of a key. */
 export interface Revision {
@@ -45,6 +45,19 @@ interface KeyRevisions {
   revs: number[];
   subs: number[] | null;
   head: number;
+}
+
+/** The position just past `r`'s newest entry (from `head` on) whose main revision is at or below `rev` (`r.head`: none). */
+function pastNewestAt(r: KeyRevisions, rev: number): number {
+  const revs = r.revs;
+  let lo = r.head;
+  let hi = revs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (Math.floor(revs[mid]! / 2) <= rev) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Key order: the order of their bytes (keys are binary strings, one char per byte). */
@@ -97,15 +110,8 @@ export class RevisionIndex {
   keysIn(from: string, to: string | undefined): string[] {
     this.order();
     const o = this.ordered;
-    let lo = 0;
-    let hi = o.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (o[mid]! < from) lo = mid + 1;
-      else hi = mid;
-    }
     const out: string[] = [];
-    for (let i = lo; i < o.length; i++) {
+    for (let i = lowerBound(o, from); i < o.length; i++) {
       const k = o[i]!;
       if (to !== undefined && k >= to) break;
       if (this.keys.has(k)) out.push(k);
@@ -153,17 +159,9 @@ export class RevisionIndex {
   lookup(key: string, rev: number): Revision | null | undefined {
     const r = this.keys.get(key);
     if (r === undefined) return undefined;
-    const revs = r.revs;
-    // The last entry whose main revision is at or below rev.
-    let lo = r.head;
-    let hi = revs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (Math.floor(revs[mid]! / 2) <= rev) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = pastNewestAt(r, rev);
     if (lo === r.head) return null;
-    const v = revs[lo - 1]!;
+    const v = r.revs[lo - 1]!;
     return { main: Math.floor(v / 2), sub: r.subs === null ? 0 : r.subs[lo - 1]!, tombstone: v % 2 === 1 };
   }
 
@@ -174,15 +172,8 @@ export class RevisionIndex {
   heldAt(key: string, rev: number): boolean {
     const r = this.keys.get(key);
     if (r === undefined) return false;
-    const revs = r.revs;
-    let lo = r.head;
-    let hi = revs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (Math.floor(revs[mid]! / 2) <= rev) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo !== r.head && revs[lo - 1]! % 2 === 0;
+    const lo = pastNewestAt(r, rev);
+    return lo !== r.head && r.revs[lo - 1]! % 2 === 0;
   }
 
   /** A written batch's history entries, in revision order. */

@@ -5,7 +5,7 @@
 // memory). range.ts pages, counts, sorts and filters what a source yields.
 
 import type { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
-import { bytesOf, logKey, type KeyRange } from './keys.js';
+import { bytesOf, logKey, lowerBound, type KeyRange } from './keys.js';
 import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
 import { refMain, refSub, type CurrentKeys, type PutRef } from './current-index.js';
 import type { RevisionIndex } from './revision-index.js';
@@ -203,15 +203,7 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
       indexedKeys = index.keysIn(from, r.to);
       indexedFrom = from;
     }
-    const list = indexedKeys;
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (list[mid]! < from) lo = mid + 1;
-      else hi = mid;
-    }
-    return [list, lo];
+    return [indexedKeys, lowerBound(indexedKeys, from)];
   };
   return {
     async *items(from, mode, want) {
