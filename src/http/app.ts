@@ -254,6 +254,11 @@ function command(op: NonNullable<Command['op']>): Command {
   return { clientId: '', seq: 0, leaderTimeMs: 0, op };
 }
 
+/** Proposes `op` for the caller the auth middleware bound to `req` (src/auth/context.ts). */
+function proposerFor(backend: AdminBackend): (req: Request, op: NonNullable<Command['op']>) => Promise<CommandResult> {
+  return (req, op) => backend.propose(command(op), undefined, callerOf(req));
+}
+
 /** The state-machine database size the node reports through its metrics (read at scrape time). */
 async function dbSizeBytes(metrics: Metrics): Promise<number | null> {
   const v = (await metrics.dbSize.get()).values[0]?.value;
@@ -277,6 +282,7 @@ async function health(res: Response, checks: Promise<HealthCheck[]>): Promise<vo
  */
 export function createAdminApp(opts: AdminAppOptions): express.Express {
   const { backend, metrics, logger } = opts;
+  const propose = proposerFor(backend);
   const maxKeyBytes = opts.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES;
   const maxValueBytes = opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
   const maxListLimit = opts.maxListLimit ?? DEFAULT_MAX_LIST_LIMIT;
@@ -371,9 +377,9 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     const expected = body.expectedModRevision;
     const result =
       expected === undefined
-        ? checkResult(await backend.propose(command({ $case: 'put', value: { key, value, lease, prevKv: true } }), undefined, callerOf(req)), `key ${key}`)
+        ? checkResult(await propose(req, { $case: 'put', value: { key, value, lease, prevKv: true } }), `key ${key}`)
         : casResult(
-            await backend.propose(command({ $case: 'cas', value: { key, expect: { $case: 'expectedModRevision', value: expected }, value, lease } }), undefined, callerOf(req)),
+            await propose(req, { $case: 'cas', value: { key, expect: { $case: 'expectedModRevision', value: expected }, value, lease } }),
             key,
             expected,
           );
@@ -385,7 +391,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   };
   const deleteKey = async (key: string, req: Request, res: Response): Promise<void> => {
     checkKey(key, 'key', maxKeyBytes);
-    const result = checkResult(await backend.propose(command({ $case: 'delete', value: { key, prevKv: true } }), undefined, callerOf(req)), `key ${key}`);
+    const result = checkResult(await propose(req, { $case: 'delete', value: { key, prevKv: true } }), `key ${key}`);
     if (!result.succeeded && !result.prevKv) throw fail('NOT_FOUND', `key not found: ${key}`);
     ok(res, { key, deleted: true, revision: result.revision, prevKv: result.prevKv ? kvJson(result.prevKv) : null });
   };
@@ -477,14 +483,10 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   /** Proposes the user, then answers the stored version (the state machine may stamp times). */
   const putUser = async (req: Request, user: User, mode: 'create' | 'update'): Promise<User> => {
     checkResult(
-      await backend.propose(
-        command({
-          $case: 'userPut',
-          value: { user, createOnly: mode === 'create', updateOnly: mode === 'update' },
-        }),
-        undefined,
-        callerOf(req),
-      ),
+      await propose(req, {
+        $case: 'userPut',
+        value: { user, createOnly: mode === 'create', updateOnly: mode === 'update' },
+      }),
       `user ${user.name}`,
     );
     return (await backend.getUser(user.name)) ?? user;
@@ -535,7 +537,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   });
   app.delete('/v1/users/:name', async (req, res) => {
     const name = userName(req);
-    checkResult(await backend.propose(command({ $case: 'userDelete', value: { name } }), undefined, callerOf(req)), `user ${name}`);
+    checkResult(await propose(req, { $case: 'userDelete', value: { name } }), `user ${name}`);
     ok(res, { name, deleted: true });
   });
   app.get('/v1/users/:name/permissions', async (req, res) => {
@@ -572,7 +574,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     const body = parse(configPutBodySchema, req.body, 'body');
     const value = decodeValue(body.value, body.encoding, 'value', maxValueBytes);
     const result = checkResult(
-      await backend.propose(command({ $case: 'configSet', value: { name, value } }), undefined, callerOf(req)),
+      await propose(req, { $case: 'configSet', value: { name, value } }),
       `config entry ${name}`,
     );
     ok(res, { name, revision: result.revision });
@@ -580,7 +582,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
   app.delete('/v1/config/*name', async (req, res) => {
     const name = configName(req);
     const result = checkResult(
-      await backend.propose(command({ $case: 'configDelete', value: { name } }), undefined, callerOf(req)),
+      await propose(req, { $case: 'configDelete', value: { name } }),
       `config entry ${name}`,
     );
     ok(res, { name, deleted: true, revision: result.revision });

@@ -13,7 +13,8 @@
 
 import sorted from 'sorted-btree';
 import type { Db } from '../state-machine/layout.js';
-import { NS_PREFIX, rawBounds } from '../state-machine/layout.js';
+import { NS_PREFIX } from '../state-machine/layout.js';
+import { scanNamespace } from '../state-machine/scan.js';
 import { decodeCurrent } from './records.js';
 import type { RevisionWrite } from './revision-index.js';
 
@@ -58,18 +59,11 @@ export class CurrentIndex {
   /** Replaces the index with the keys stored in `db` (after open or a snapshot install). */
   async load(db: Db): Promise<void> {
     const tree = new BTree<string, PutRef>();
-    const it = db.iterator({ ...rawBounds('kv', '', undefined), highWaterMarkBytes: 1 << 20 } as never);
-    try {
-      for (;;) {
-        const chunk = await it.nextv(1000);
-        if (chunk.length === 0) break;
-        for (const [rk, v] of chunk) {
-          const c = decodeCurrent(v);
-          tree.set(rk.toString('latin1', KV_PLEN), refOf(c.main, c.sub));
-        }
+    for await (const chunk of scanNamespace(db, 'kv')) {
+      for (const [rk, v] of chunk) {
+        const c = decodeCurrent(v);
+        tree.set(rk.toString('latin1', KV_PLEN), refOf(c.main, c.sub));
       }
-    } finally {
-      await it.close();
     }
     this.tree = tree;
   }

@@ -18,6 +18,7 @@
 import type { Db } from '../state-machine/layout.js';
 import { rawBounds } from '../state-machine/layout.js';
 import { lowerBound, parseHist } from './keys.js';
+import { scanNamespace } from '../state-machine/scan.js';
 
 /** One history entry of a key. */
 export interface Revision {
@@ -238,26 +239,19 @@ export class RevisionIndex {
       subs = [];
       anySub = false;
     };
-    const it = db.iterator({ ...rawBounds('hist', '', undefined), highWaterMarkBytes: 1 << 20 } as never);
-    try {
-      for (;;) {
-        const chunk = await it.nextv(1000);
-        if (chunk.length === 0) break;
-        for (const [rk, v] of chunk) {
-          const e = parseHist(rk, HIST_PLEN, v);
-          if (e.key !== key) {
-            flush();
-            key = e.key;
-          }
-          revs.push(e.main * 2 + (e.tombstone ? 1 : 0));
-          subs.push(e.sub);
-          if (e.sub !== 0) anySub = true;
+    for await (const chunk of scanNamespace(db, 'hist')) {
+      for (const [rk, v] of chunk) {
+        const e = parseHist(rk, HIST_PLEN, v);
+        if (e.key !== key) {
+          flush();
+          key = e.key;
         }
+        revs.push(e.main * 2 + (e.tombstone ? 1 : 0));
+        subs.push(e.sub);
+        if (e.sub !== 0) anySub = true;
       }
-      flush();
-    } finally {
-      await it.close();
     }
+    flush();
     this.keys = keys;
     this._entries = entries;
     this.trimTarget = -1;
