@@ -2,23 +2,43 @@
 // against the same cluster with the given environment and/or extra Node.js flags for its members
 // (B, e.g. PLACEMENT_WAL_PREALLOCATE_BYTES=0 or --max-semi-space-size=16, which comes after the
 // launchers' own flags and so wins),
-// interleaved for BENCH_ROUNDS rounds (default 5), each round a fresh cluster per side. Rows:
-// etcd KV Put at 1 in flight and at BENCH_INFLIGHT (64) with the raw unary client of
-// bench:etcd-api. It prints each round, then per row the median of the rounds and the median of
-// the paired ratios (B / A): the VM's speed moves within minutes, so only pairs taken back to back
-// are compared. Options (env): BENCH_SECONDS (5 per row), BENCH_ROUNDS (5), BENCH_INFLIGHT (64),
+// interleaved for BENCH_ROUNDS rounds (default 5), each round a fresh cluster per side. Rows
+// (BENCH_ROWS, a comma list; default put@1,put@64), each with the raw unary client of
+// bench:etcd-api on the leader: etcd KV Put (`put@N`), linearizable Range of one key
+// (`range@N`) and serializable Range (`rs@N`) at N in flight, over 1,000 keys written first.
+// It prints each round, then per row the median of the rounds and the median of the paired
+// ratios (B / A): the VM's speed moves within minutes, so only pairs taken back to back are
+// compared. Options (env): BENCH_SECONDS (5 per row), BENCH_ROUNDS (5), BENCH_ROWS,
 // BENCH_SRC=1 (members from src/ through tsx).
 import * as grpc from '@grpc/grpc-js';
 import { startCluster } from '../test/support/cluster.js';
-import { CHANNEL_OPTIONS, put } from './etcd-raw.js';
+import { CHANNEL_OPTIONS, put, range } from './etcd-raw.js';
 import { benchUsesDist, cpuSeconds, drive, keepRawOutput, rssMiB } from './measure.js';
 import { median } from './compare-table.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const INFLIGHT = Number(process.env.BENCH_INFLIGHT ?? 64);
-/** The rows: Put at 1 in flight and at INFLIGHT. */
-const LEVELS = [1, INFLIGHT];
+
+type Op = (client: grpc.Client, i: number) => Promise<unknown>;
+const KEY = (i: number): string => `bench/ab/${i % 1000}`;
+const OPS: Record<string, Op> = {
+  put: (c, i) => put(c, KEY(i)),
+  range: (c, i) => range(c, KEY(i)),
+  rs: (c, i) => range(c, KEY(i), { serializable: true }),
+};
+interface RowSpec {
+  name: string;
+  inFlight: number;
+  op: Op;
+}
+const ROWS: RowSpec[] = (process.env.BENCH_ROWS ?? 'put@1,put@64').split(',').map((spec) => {
+  const m = /^(put|range|rs)@([1-9][0-9]*)$/.exec(spec.trim());
+  if (!m) {
+    console.error(`bench:ab: BENCH_ROWS: "${spec}" is not put@N, range@N or rs@N (N in flight, e.g. rs@64)`);
+    process.exit(2);
+  }
+  return { name: `${m[1]}@${m[2]}`, inFlight: Number(m[2]), op: OPS[m[1]!]! };
+});
 
 const variant: Record<string, string> = {};
 const variantFlags: string[] = [];
@@ -43,7 +63,7 @@ interface Row {
   perSecond: number;
   p50: number;
   p99: number;
-  /** CPU of all members per write, µs. */
+  /** CPU of all members per operation, µs. */
   cpuUs: number;
   /** The largest member's RSS after the row, MiB. */
   rssMiB: number;
@@ -55,13 +75,15 @@ async function side(env: Record<string, string>, nodeArgs: string[]): Promise<Ro
     const leader = c.node(await c.waitForLeader());
     const client = new grpc.Client(leader.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     try {
-      // The first writes of a fresh process run through the interpreter: warm both sides alike.
-      await drive('warm-up', 4, 2, (i) => put(client, `bench/ab/${i % 1000}`));
+      // The keys the reads read, then some of each row's operation: the first calls of a fresh
+      // process run through the interpreter, so both sides are warmed alike.
+      for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => put(client, KEY(i + k))));
+      for (const row of ROWS) await drive('warm-up', 4, 1, (i) => row.op(client, i));
       const rows: Row[] = [];
-      for (const inFlight of LEVELS) {
+      for (const row of ROWS) {
         const pids = c.nodes.map((n) => n.pid);
         const c0 = pids.map(cpuSeconds);
-        const r = await drive(`put@${inFlight}`, inFlight, SECONDS, (i) => put(client, `bench/ab/${i % 1000}`));
+        const r = await drive(row.name, row.inFlight, SECONDS, (i) => row.op(client, i));
         const cpu = pids.reduce<number>((s, p, i) => s + cpuSeconds(p) - c0[i]!, 0);
         rows.push({ perSecond: r.ops / r.seconds, p50: r.p50, p99: r.p99, cpuUs: (cpu / r.ops) * 1e6, rssMiB: Math.max(...pids.map((p) => Number(rssMiB(p)) || 0)) });
       }
@@ -87,20 +109,20 @@ for (let r = 1; r <= ROUNDS; r++) {
   const y = first === 'a' ? await side(variant, variantFlags) : await side({}, []);
   const round = first === 'a' ? { a: x, b: y } : { a: y, b: x };
   rounds.push(round);
-  for (const [i, level] of LEVELS.entries()) {
+  for (const [i, row] of ROWS.entries()) {
     const [a, b] = [round.a[i]!, round.b[i]!];
-    log(`round ${r} put@${level}: A ${f(a.perSecond)}/s p50 ${f(a.p50, 2)} p99 ${f(a.p99, 2)} ms ${f(a.cpuUs)} µs CPU/write ${f(a.rssMiB)} MiB | B ${f(b.perSecond)}/s p50 ${f(b.p50, 2)} p99 ${f(b.p99, 2)} ms ${f(b.cpuUs)} µs ${f(b.rssMiB)} MiB | B/A ${f(b.perSecond / a.perSecond, 2)}x`);
+    log(`round ${r} ${row.name}: A ${f(a.perSecond)}/s p50 ${f(a.p50, 2)} p99 ${f(a.p99, 2)} ms ${f(a.cpuUs)} µs CPU/op ${f(a.rssMiB)} MiB | B ${f(b.perSecond)}/s p50 ${f(b.p50, 2)} p99 ${f(b.p99, 2)} ms ${f(b.cpuUs)} µs ${f(b.rssMiB)} MiB | B/A ${f(b.perSecond / a.perSecond, 2)}x`);
   }
 }
 log(`\n== medians of ${ROUNDS} rounds (B: ${label})`);
-for (const [i, level] of LEVELS.entries()) {
+for (const [i, row] of ROWS.entries()) {
   const col = (s: 'a' | 'b', k: keyof Row): number => median(rounds.map((r) => r[s][i]![k]));
   const paired = (k: keyof Row): number => median(rounds.map((r) => r.b[i]![k] / r.a[i]![k]));
   log(
-    `put@${level}: A ${f(col('a', 'perSecond'))}/s p50 ${f(col('a', 'p50'), 2)} p99 ${f(col('a', 'p99'), 2)} ms ${f(col('a', 'cpuUs'))} µs ${f(col('a', 'rssMiB'))} MiB | ` +
+    `${row.name}: A ${f(col('a', 'perSecond'))}/s p50 ${f(col('a', 'p50'), 2)} p99 ${f(col('a', 'p99'), 2)} ms ${f(col('a', 'cpuUs'))} µs ${f(col('a', 'rssMiB'))} MiB | ` +
       `B ${f(col('b', 'perSecond'))}/s p50 ${f(col('b', 'p50'), 2)} p99 ${f(col('b', 'p99'), 2)} ms ${f(col('b', 'cpuUs'))} µs ${f(col('b', 'rssMiB'))} MiB | ` +
-      `paired B/A: writes/s ${f(paired('perSecond'), 2)}x, p50 ${f(paired('p50'), 2)}x, p99 ${f(paired('p99'), 2)}x, CPU/write ${f(paired('cpuUs'), 2)}x, RSS ${f(paired('rssMiB'), 2)}x`,
+      `paired B/A: ops/s ${f(paired('perSecond'), 2)}x, p50 ${f(paired('p50'), 2)}x, p99 ${f(paired('p99'), 2)}x, CPU/op ${f(paired('cpuUs'), 2)}x, RSS ${f(paired('rssMiB'), 2)}x`,
   );
 }
-raw.json({ variant, variantFlags, rounds });
+raw.json({ variant, variantFlags, rows: ROWS.map((r) => r.name), rounds });
 process.exit(0);
