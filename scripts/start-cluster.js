@@ -29,6 +29,9 @@
 //   - npm (or whatever started this script) dying: the script notices it was orphaned.
 // A second signal kills the nodes at once.
 //
+// The nodes run with jemalloc when the machine has it (src/cli/allocator.ts; PLACEMENT_ALLOCATOR=system
+// for glibc's malloc).
+//
 // Peer traffic is authenticated: the first start generates the cluster's peer secret in
 // <data-root>/peer-secret (0600) and every node is given it (--peer-secret-file).
 import { spawn, spawnSync } from 'node:child_process';
@@ -89,7 +92,8 @@ const nodes = [1, 2, 3].map((id) => ({
 const peers = nodes.map((n) => `${n.id}=${n.grpc}`).join(',');
 const peerHttp = nodes.map((n) => `${n.id}=${n.http}`).join(',');
 
-if (!existsSync(join(root, 'dist', 'src', 'cli', 'server.js')) || !existsSync(join(root, 'dist', 'src', 'cli', 'v8-heap.js')) || !existsSync(join(root, 'dist', 'ui', 'index.html'))) {
+const built = ['src/cli/server.js', 'src/cli/v8-heap.js', 'src/cli/allocator.js', 'ui/index.html'];
+if (built.some((f) => !existsSync(join(root, 'dist', f)))) {
   console.log('dist/ is missing: building (npm run build) ...');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
   const r = spawnSync(npm, ['run', 'build'], { cwd: root, stdio: 'inherit' });
@@ -97,6 +101,18 @@ if (!existsSync(join(root, 'dist', 'src', 'cli', 'server.js')) || !existsSync(jo
     console.error('build failed');
     process.exit(r.status ?? 1);
   }
+}
+
+// The Node.js/V8 flags and the allocator every launcher passes (src/cli/v8-heap.ts,
+// src/cli/allocator.ts), from the build just checked; a bad PLACEMENT_ALLOCATOR stops here,
+// before anything is written.
+const { SERVER_NODE_FLAGS } = await import(pathToFileURL(join(root, 'dist', 'src', 'cli', 'v8-heap.js')).href);
+const { allocatorEnv } = await import(pathToFileURL(join(root, 'dist', 'src', 'cli', 'allocator.js')).href);
+let nodeEnv;
+try {
+  nodeEnv = { ...process.env, ...allocatorEnv(process.env) };
+} catch (err) {
+  fail(err.message);
 }
 
 mkdirSync(dataRoot, { recursive: true, mode: 0o700 });
@@ -123,15 +139,12 @@ const scheme = tls ? 'https' : 'http';
 let stopping = false;
 let exited = 0;
 
-// The Node.js/V8 flags every launcher passes (src/cli/v8-heap.ts), from the build just checked.
-const { SERVER_NODE_FLAGS } = await import(pathToFileURL(join(root, 'dist', 'src', 'cli', 'v8-heap.js')).href);
-
 for (const n of nodes) {
   mkdirSync(n.dataDir, { recursive: true });
   const fd = openSync(n.log, 'a');
   const args = [...SERVER_NODE_FLAGS, entry, '--id', String(n.id), '--cluster-id', 'local', '--data-dir', n.dataDir, '--listen', n.grpc, '--http', n.http, '--peers', peers, '--peer-http', peerHttp, '--peer-secret-file', peerSecretFile, ...tlsArgs(n), ...extra];
   // Own process group: a terminal's Ctrl-C reaches only this script, which stops the nodes with one SIGTERM each.
-  n.proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', fd, fd], env: process.env, detached: true });
+  n.proc = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', fd, fd], env: nodeEnv, detached: true });
   closeSync(fd);
   n.proc.on('exit', (code, signal) => {
     exited++;

@@ -27,6 +27,8 @@ import { authKvGuard } from '../auth/kv-guard.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
 import { confirmListed } from '../membership/join.js';
+import { readFileSync } from 'node:fs';
+import { runningAllocator } from '../cli/allocator.js';
 
 /** How long `--join` waits for the cluster to confirm it lists the new member. */
 const JOIN_CONFIRM_MS = 10_000;
@@ -170,6 +172,8 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
       security: security.summary,
       // The Node.js/V8 flags in effect (launchers pass src/cli/v8-heap.ts's; memory depends on them).
       nodeFlags: process.execArgv,
+      // The malloc in use (src/cli/allocator.ts: launchers preload jemalloc when the machine has it).
+      allocator: runningAllocator(() => readFileSync('/proc/self/maps', 'utf8')),
     },
     'placement-center node started',
   );

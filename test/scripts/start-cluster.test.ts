@@ -11,12 +11,13 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { REPO_ROOT, portFree } from '../support/cluster.js';
 import { runCtl } from '../cli/support/run-ctl.js';
+import { allocatorEnv } from '../../src/cli/allocator.js';
 
 type Mode = 'ctrl-c in a terminal' | 'SIGINT to npm' | 'SIGTERM to npm' | 'SIGTERM to the start script' | 'npm killed (SIGKILL)';
 
@@ -210,6 +211,24 @@ describe('npm start stops all three nodes gracefully, whichever way it is stoppe
     assert.equal(r.code, 2);
     assert.match(r.out, /^start-cluster: base port must be an integer from 1 to 65514/);
   });
+
+  test('an unknown PLACEMENT_ALLOCATOR is refused (exit 2) before anything is written', async () => {
+    const dataRoot = join(mkdtempSync(join(tmpdir(), 'placement-npm-start-alloc-')), 'data');
+    after(() => rmSync(dirname(dataRoot), { recursive: true, force: true }));
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'start-cluster.js'), '--data-root', dataRoot], {
+        env: { ...process.env, PLACEMENT_ALLOCATOR: 'tcmalloc' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      c.once('exit', (code) => resolve({ code, out }));
+    });
+    assert.equal(r.code, 2);
+    assert.match(r.out, /^start-cluster: PLACEMENT_ALLOCATOR must be auto, jemalloc or system, not "tcmalloc"/);
+    assert.equal(existsSync(dataRoot), false, 'the data root was created');
+  });
 });
 
 describe('npm start authenticates peers, and --tls turns TLS on everywhere', { timeout: 300_000 }, () => {
@@ -234,6 +253,9 @@ describe('npm start authenticates peers, and --tls turns TLS on everywhere', { t
       const secret = join(dataRoot, 'peer-secret');
       assert.equal(statSync(secret).mode & 0o777, 0o600);
       for (const id of [1, 2, 3]) assert.match(readFileSync(join(dataRoot, `node-${id}.log`), 'utf8'), /"peerAuth":"secret"/);
+      // The nodes run with the allocator every launcher picks (src/cli/allocator.ts).
+      const jemalloc = Object.keys(allocatorEnv(process.env)).length > 0 && !process.env.LD_PRELOAD;
+      for (const p of pids) assert.equal(/libjemalloc\.so/.test(readFileSync(`/proc/${p}/maps`, 'utf8')), jemalloc, `node pid ${p}: jemalloc mapped`);
       // The command line the script suggests works, and without the client certificate nothing does.
       const args = hint.split(' ');
       const ok = await runCtl([...args, 'kv', 'put', '/npm-start/tls', 'yes']);

@@ -13,7 +13,9 @@
 //
 // Options (all optional):
 //   nodes       number of members (default 3)
-//   env         extra environment for every node (e.g. { PLACEMENT_PLANTED_BUG: 'local-reads' })
+//   env         extra environment for every node (e.g. { PLACEMENT_PLANTED_BUG: 'local-reads' });
+//               nodes also get the allocator every launcher sets (src/cli/allocator.ts: jemalloc
+//               when installed; PLACEMENT_ALLOCATOR=system here or in the environment for glibc's)
 //   nodeEnv     (id) => extra environment for one node
 //   extraArgs   extra CLI args for every node, or (id, nodes) => args (e.g. ['--snapshot-every', '50'])
 //   dial        (id) => { peerId: 'host:port' } — overrides how node `id` reaches each peer
@@ -49,6 +51,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SERVER_NODE_FLAGS } from '../../src/cli/v8-heap.js';
+import { allocatorEnv } from '../../src/cli/allocator.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const SERVER_ENTRY = join(REPO_ROOT, 'src', 'cli', 'server.ts');
@@ -349,7 +352,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     const fd = openSync(h.logFile, 'a');
     const proc = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
-      env: { ...process.env, PLACEMENT_LOG_LEVEL: process.env.PLACEMENT_LOG_LEVEL ?? 'info', PLACEMENT_PEER_SECRET_FILE: peerSecretFile, ...opts.env, ...opts.nodeEnv?.(id) },
+      env: { ...process.env, ...allocatorEnv({ ...process.env, ...opts.env }), PLACEMENT_LOG_LEVEL: process.env.PLACEMENT_LOG_LEVEL ?? 'info', PLACEMENT_PEER_SECRET_FILE: peerSecretFile, ...opts.env, ...opts.nodeEnv?.(id) },
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);
