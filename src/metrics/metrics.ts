@@ -58,6 +58,8 @@ export interface StorageStatusSnapshot {
   dbSizeBytes: number;
   /** History entries the keyspace's revision index holds in memory (optional). */
   revisionIndexEntries?: number;
+  /** Keys that exist at the current revision (optional). */
+  currentKeys?: number;
 }
 
 export interface MetricsOptions {
@@ -177,6 +179,7 @@ export class Metrics {
   private sessionsSource: (() => number) | null = null;
   /** `placement_storage_revision_index_entries` gauge (pull). */
   readonly revisionIndexEntries: Gauge;
+  readonly currentKeys: Gauge;
   /** `placement_storage_db_size_bytes` gauge (pull). */
   readonly dbSize: Gauge;
   /** `placement_state_machine_apply_duration_seconds` histogram: applying one batch of committed entries. */
@@ -393,6 +396,11 @@ export class Metrics {
       'storage_revision_index_entries',
       'History entries held in memory (keys with more than their current put) so that reads at a past revision, of one key or a range, need no LevelDB iterator.',
       (s) => s.revisionIndexEntries,
+    );
+    this.currentKeys = storageGauge(
+      'storage_current_keys',
+      'Keys that exist at the current revision (the in-memory index of current keys that counts and pages ranges; etcd_debugging_mvcc_keys_total in etcd).',
+      (s) => s.currentKeys,
     );
     this.applyDuration = new Histogram({
       name: p + 'state_machine_apply_duration_seconds',

@@ -557,6 +557,11 @@ export class StateMachine {
     return this.revisions.size;
   }
 
+  /** Keys that exist at the last applied revision (keyspace/current-index.ts): metrics. */
+  get currentKeyCount(): number {
+    return this.currentKeys.size;
+  }
+
   /** @internal Physical compaction progress (tests, benchmarks). */
   get compaction(): { progress: number; steps: number; lastError: Error | undefined } {
     return { progress: this.compactor.progress, steps: this.compactor.steps, lastError: this.compactor.lastError };

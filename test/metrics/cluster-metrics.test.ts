@@ -68,6 +68,8 @@ describe('metrics of a real 3-node cluster', () => {
       const get = await adminJson(n.httpAddress, 'GET', '/v1/kv/metrics-test/29');
       assert.equal(get.status, 200, JSON.stringify(get.body));
     }
+    const del = await adminJson(follower.httpAddress, 'DELETE', '/v1/kv/metrics-test/0');
+    assert.equal(del.status, 200, JSON.stringify(del.body));
     // Quiesce: every node has applied the same commit index.
     await c.waitFor(
       async () => {
@@ -98,6 +100,8 @@ describe('metrics of a real 3-node cluster', () => {
       assert.equal(v('placement_raft_has_leader'), status.leaderId !== 0 ? 1 : 0, `${who} has_leader`);
       assert.equal(v('placement_raft_commit_index'), status.commitIndex, `${who} commit index`);
       assert.equal(v('placement_raft_applied_index'), status.appliedIndex, `${who} applied index`);
+      // 30 keys written, one deleted: every member holds the same 29 current keys.
+      assert.equal(v('placement_storage_current_keys'), 29, `${who} current keys`);
       assert.ok((v('placement_raft_leader_changes_total') ?? 0) >= 1, `${who} saw the election`);
       assert.ok(
         (sampleValue(families, 'placement_http_requests_total', { method: 'GET', route: '/v1/cluster/status', code: '200' }) ?? 0) >= 2,
