@@ -8,8 +8,8 @@
 // BENCH_ROWS=put@1,put@64,rs@64,range@64, 5 paired rounds, B preloading jemalloc with
 // narenas:2): member CPU per operation 0.98x at 1 write in flight, 0.93x at 64, 0.95x for
 // serializable and 0.90x for linearizable reads at 64, the largest member's RSS 1.01-1.02x.
-// jemalloc's default of 4 arenas per CPU held more memory; two arenas (the event loop and the
-// thread pool) kept RSS where glibc's was.
+// jemalloc's default of 4 arenas per CPU gave the same CPU at up to 1.09x the RSS; with two
+// arenas RSS stayed where glibc's was (one arena and fast decay gave back the CPU gain).
 //
 // PLACEMENT_ALLOCATOR: unset or `auto` (jemalloc if found, else the system's), `jemalloc` (an
 // error if it is not found), `system` (never preload). An LD_PRELOAD already in the environment
