@@ -60,6 +60,8 @@ export interface StorageStatusSnapshot {
   revisionIndexEntries?: number;
   /** Keys that exist at the current revision (optional). */
   currentKeys?: number;
+  /** Keys held by the lists kept for pages of ranges at past revisions (optional). */
+  pastListKeys?: number;
 }
 
 export interface MetricsOptions {
@@ -180,6 +182,7 @@ export class Metrics {
   /** `placement_storage_revision_index_entries` gauge (pull). */
   readonly revisionIndexEntries: Gauge;
   readonly currentKeys: Gauge;
+  readonly pastListKeys: Gauge;
   /** `placement_storage_db_size_bytes` gauge (pull). */
   readonly dbSize: Gauge;
   /** `placement_state_machine_apply_duration_seconds` histogram: applying one batch of committed entries. */
@@ -401,6 +404,11 @@ export class Metrics {
       'storage_current_keys',
       'Keys that exist at the current revision (the in-memory index of current keys that counts and pages ranges; etcd_debugging_mvcc_keys_total in etcd).',
       (s) => s.currentKeys,
+    );
+    this.pastListKeys = storageGauge(
+      'storage_past_list_keys',
+      'Keys held in memory by the lists of ranges at past revisions kept for their next pages (bounded; storage/keyspace/past-lists.ts).',
+      (s) => s.pastListKeys,
     );
     this.applyDuration = new Histogram({
       name: p + 'state_machine_apply_duration_seconds',

@@ -277,7 +277,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         peers: s.progress.filter((p) => p.id !== this.cfg.id).map((p) => ({ id: p.id, matchIndex: p.match, lag: Math.max(0, s.lastIndex - p.match) })),
       };
     });
-    metrics?.bindStorageStatus(() => ({ walSegments: this.wal.segmentCount, dbSizeBytes: this.dbSize(), revisionIndexEntries: this.sm.revisionIndexSize.entries, currentKeys: this.sm.currentKeyCount }));
+    metrics?.bindStorageStatus(() => ({ walSegments: this.wal.segmentCount, dbSizeBytes: this.dbSize(), revisionIndexEntries: this.sm.revisionIndexSize.entries, currentKeys: this.sm.currentKeyCount, pastListKeys: this.sm.pastListStats.keys }));
   }
 
   /** The membership a brand-new cluster starts with: as recorded when the data directory was created. */

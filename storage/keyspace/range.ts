@@ -13,6 +13,7 @@ import { bytesOf, keyRange, logKey, type KeyRange } from './keys.js';
 import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.js';
 import type { RevisionIndex } from './revision-index.js';
 import type { CurrentKeys } from './current-index.js';
+import type { PastLists } from './past-lists.js';
 import { countItems, currentSource, historySource, indexAnswers, indexedCurrentSource, indexedHistorySource, type Item, type Source } from './sources.js';
 import type { View } from './view.js';
 
@@ -119,6 +120,8 @@ export interface IndexAtSnapshot {
   keys: CurrentKeys;
   index: RevisionIndex;
   generation: number;
+  /** Where pages at a past revision find and keep the range's keys then (past-lists.ts). */
+  pastLists?: PastLists;
 }
 
 /**
@@ -134,7 +137,7 @@ export async function range(view: View, s: RangeSpec, current: number, compactRe
   if (rev === current) source = indexed ? indexedCurrentSource(view, s.range, indexed.keys) : currentSource(view, s.range);
   else {
     source = historySource(view, s.range, rev);
-    if (indexed) source = indexedHistorySource(view, s.range, rev, indexed.keys, indexed.index, indexed.generation, source);
+    if (indexed) source = indexedHistorySource(view, s.range, rev, indexed.keys, indexed.index, indexed.generation, source, indexed.pastLists);
   }
   return collects(s) ? collected(s, source, current, opts) : streamed(s, source, current, opts);
 }

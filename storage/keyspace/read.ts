@@ -21,6 +21,7 @@ import { toNative } from './native.js';
 import { View } from './view.js';
 import type { RevisionIndex } from './revision-index.js';
 import type { CurrentIndex } from './current-index.js';
+import type { PastLists } from './past-lists.js';
 import { MAX_TXN_OPS_CEILING, checkRange, checkTxn } from './validate.js';
 import { comparePath, header } from './apply.js';
 import { drive } from './coroutine.js';
@@ -47,11 +48,12 @@ async function onSnapshot<T>(db: Db, fn: (view: View) => Promise<T>): Promise<T>
 export interface DbIndexes {
   current: CurrentIndex;
   revisions: RevisionIndex;
+  pastLists?: PastLists;
 }
 
 /** The indexes as of now, for a snapshot taken in the same synchronous step. */
 function atSnapshot(ix: DbIndexes | undefined): IndexAtSnapshot | undefined {
-  return ix && { keys: ix.current.clone(), index: ix.revisions, generation: ix.revisions.generation };
+  return ix && { keys: ix.current.clone(), index: ix.revisions, generation: ix.revisions.generation, pastLists: ix.pastLists };
 }
 
 /**

@@ -19,6 +19,7 @@ import type { Db } from '../state-machine/layout.js';
 import { rawBounds } from '../state-machine/layout.js';
 import { lowerBound, parseHist } from './keys.js';
 import { scanNamespace } from '../state-machine/scan.js';
+import type { PutRef } from './current-index.js';
 
 /** One history entry of a key. */
 export interface Revision {
@@ -175,6 +176,21 @@ export class RevisionIndex {
     if (r === undefined) return false;
     const lo = pastNewestAt(r, rev);
     return lo !== r.head && r.revs[lo - 1]! % 2 === 0;
+  }
+
+  /**
+   * Where the put `key` held at `rev` is, by the index: null when its newest entry at or below
+   * `rev` is a delete, or it has none there, or the index does not hold the key.
+   */
+  putAt(key: string, rev: number): PutRef | null {
+    const r = this.keys.get(key);
+    if (r === undefined) return null;
+    const lo = pastNewestAt(r, rev);
+    if (lo === r.head) return null;
+    const v = r.revs[lo - 1]!;
+    if (v % 2 === 1) return null;
+    const sub = r.subs === null ? 0 : r.subs[lo - 1]!;
+    return sub === 0 ? v / 2 : { main: v / 2, sub };
   }
 
   /** A written batch's history entries, in revision order. */

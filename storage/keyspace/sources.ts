@@ -10,6 +10,7 @@ import { decodeCurrent, decodeKv, withoutValue, type Current } from './records.j
 import { refMain, refSub, type CurrentKeys, type PutRef } from './current-index.js';
 import type { RevisionIndex } from './revision-index.js';
 import type { View } from './view.js';
+import { countFrom, MAX_LIST, type PastList, type PastLists } from './past-lists.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -183,8 +184,11 @@ export function indexAnswers(index: RevisionIndex, generation: number, rev: numb
  * replaced (another generation) or a compaction above `rev` began trimming what `rev` needs: from
  * that point on, the rest of the range is read by `fallback` (the `hist` sublevel on the same
  * snapshot).
+ *
+ * With `lists`, a count walks the whole range once and keeps the list of keys it held at `rev`
+ * (past-lists.ts); the pages and counts of that range at `rev` that follow are read from it.
  */
-export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys: CurrentKeys, index: RevisionIndex, generation: number, fallback: Source): Source {
+export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys: CurrentKeys, index: RevisionIndex, generation: number, fallback: Source, lists?: PastLists): Source {
   const usable = (): boolean => indexAnswers(index, generation, rev);
   /** What the key held at `rev` (null: nothing), for a key whose current put (if any) is newer. */
   const held = (key: string, mode: Mode): Item | string | null => {
@@ -205,8 +209,64 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
     }
     return [indexedKeys, lowerBound(indexedKeys, from)];
   };
+  /** Where the key `k` held at `rev` has its put (null: nothing), given where its current one is (undefined: not current). */
+  const heldPut = (k: string, ref: PutRef | undefined): PutRef | null => (ref !== undefined && refMain(ref) <= rev ? ref : index.putAt(k, rev));
+  /**
+   * The range's keys held at `rev` from `r.from` on, the same walk as count() makes, and how many
+   * of them are at or after `from`; the list is left out past MAX_LIST keys. Undefined once the
+   * index no longer answers for `rev`.
+   */
+  const heldList = async (from: string): Promise<{ count: number; list: PastList | undefined } | undefined> => {
+    const [indexed, first] = indexedIn(r.from);
+    let ii = first;
+    let out: { keys: string[]; refs: PutRef[] } | undefined = { keys: [], refs: [] };
+    let n = 0;
+    let before = 0;
+    const add = (k: string, put: PutRef | null): void => {
+      if (put === null) return;
+      n++;
+      if (k < from) before++;
+      if (out === undefined) return;
+      out.keys.push(k);
+      out.refs.push(put);
+      if (out.keys.length > MAX_LIST) out = undefined;
+    };
+    let last = '';
+    let seen = 0;
+    const visit = (k: string, ref: PutRef): { break: true } | undefined => {
+      for (; ii < indexed.length && indexed[ii]! <= k; ii++) if (indexed[ii] !== k) add(indexed[ii]!, heldPut(indexed[ii]!, undefined));
+      add(k, heldPut(k, ref));
+      last = k;
+      return ++seen === STEP ? BREAK : undefined;
+    };
+    for (let start = r.from; ; start = last + '\u0000') {
+      seen = 0;
+      if (r.to === undefined) {
+        const max = keys.maxKey();
+        if (max === undefined || max < start) break;
+        keys.forRange(start, max, true, visit);
+      } else {
+        if (start >= r.to) break;
+        keys.forRange(start, r.to, false, visit);
+      }
+      if (seen < STEP) break;
+      await nextTurn();
+      if (!usable()) return undefined;
+    }
+    for (let visited = 0; ii < indexed.length; ii++) {
+      add(indexed[ii]!, heldPut(indexed[ii]!, undefined));
+      if (++visited % STEP === 0) {
+        await nextTurn();
+        if (!usable()) return undefined;
+      }
+    }
+    const o = out as { keys: string[]; refs: PutRef[] } | undefined;
+    return { count: n - before, list: o && { from: r.from, to: r.to, rev, generation, keys: o.keys, refs: o.refs } };
+  };
   return {
     async *items(from, mode, want) {
+      const kept = lists?.find(r, from, rev, generation);
+      if (kept) return yield* listItems(view, kept, from, mode, want);
       if (!usable()) return yield* fallback.items(from, mode, want);
       const [indexed, first] = indexedIn(from);
       let ii = first;
@@ -257,7 +317,15 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
     // items(from, 'count') without an item, a slice or a revision object per key: the same walk
     // and the same fallback once the index no longer answers for `rev`.
     async count(from) {
+      const kept = lists?.find(r, from, rev, generation);
+      if (kept) return countFrom(kept, from);
       if (!usable()) return countItems(fallback, from);
+      if (lists) {
+        const held = await heldList(from);
+        if (held === undefined) return countItems(fallback, from);
+        if (held.list) lists.keep(held.list);
+        return held.count;
+      }
       const [indexed, first] = indexedIn(from);
       let ii = first;
       let n = 0;
@@ -301,4 +369,18 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
       return n;
     },
   };
+}
+
+/** Items of a kept list from `from` on (past-lists.ts): what the range held at the list's revision. */
+async function* listItems(view: View, l: PastList, from: string, mode: Mode, want: number): AsyncGenerator<(Item | string)[]> {
+  const s = new Slicer(mode, want);
+  for (let i = lowerBound(l.keys, from), visited = 0; i < l.keys.length; i++) {
+    const ref = l.refs[i]!;
+    if (s.add(eventItem(view, l.keys[i]!, refMain(ref), refSub(ref), mode))) yield s.take();
+    if (++visited % STEP === 0) {
+      if (s.out.length) yield s.take();
+      await nextTurn();
+    }
+  }
+  if (s.out.length) yield s.take();
 }

@@ -29,6 +29,7 @@ import { scanAll } from './scan.js';
 import { Compactor } from '../keyspace/compactor.js';
 import { RevisionIndex } from '../keyspace/revision-index.js';
 import { CurrentIndex } from '../keyspace/current-index.js';
+import { PastLists } from '../keyspace/past-lists.js';
 import type { RangeOptions, RangeResult } from '../keyspace/range.js';
 import {
   nativeGet,
@@ -151,8 +152,10 @@ export class StateMachine {
   private readonly revisions = new RevisionIndex();
   /** Which keys exist, in order: ranges count and page them in memory. */
   private readonly currentKeys = new CurrentIndex();
-  /** Both, for reads that take them with a snapshot while `settled`. */
-  private readonly indexes: DbIndexes = { current: this.currentKeys, revisions: this.revisions };
+  /** The keys ranges held at past revisions, for the pages that follow (keyspace/past-lists.ts). */
+  private readonly pastLists = new PastLists();
+  /** All three, for reads that take them with a snapshot while `settled`. */
+  private readonly indexes: DbIndexes = { current: this.currentKeys, revisions: this.revisions, pastLists: this.pastLists };
   private _confState: ConfState | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly dedupWindow: number;
@@ -362,6 +365,7 @@ export class StateMachine {
     await this.revisions.load(db);
     this.revisions.compact(this._compactRevision);
     await this.currentKeys.load(db);
+    this.pastLists.clear();
     await this.compactor.attach(db, this._compactRevision);
     this.settled = true;
   }
@@ -481,6 +485,7 @@ export class StateMachine {
     if (tx.compacted) {
       this.compactor.kick(this._compactRevision);
       this.revisions.compact(this._compactRevision);
+      this.pastLists.dropBelow(this._compactRevision);
     }
     return { results, events: tx.events, revision: this._revision };
   }
@@ -555,6 +560,11 @@ export class StateMachine {
   /** Keys and entries held by the revision index (keyspace/revision-index.ts): metrics and tests. */
   get revisionIndexSize(): { keys: number; entries: number } {
     return this.revisions.size;
+  }
+
+  /** Lists of keys at past revisions kept for paging, the keys they hold, pages answered from them (keyspace/past-lists.ts). */
+  get pastListStats(): { lists: number; keys: number; hits: number } {
+    return this.pastLists.stats;
   }
 
   /** Keys that exist at the last applied revision (keyspace/current-index.ts): metrics. */

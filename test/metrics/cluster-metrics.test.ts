@@ -8,6 +8,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { KVClient, RangeRequest, type RangeResponse } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { startCluster, freePorts, poll, REPO_ROOT, type Cluster, type NodeStatus } from '../support/cluster.js';
 import { localPrometheusConfig } from './prometheus-config.js';
 import { lintNames, parseExposition, promtoolAvailable, promtoolCheck, sampleValue, type Family } from './exposition.js';
@@ -70,6 +72,18 @@ describe('metrics of a real 3-node cluster', () => {
     }
     const del = await adminJson(follower.httpAddress, 'DELETE', '/v1/kv/metrics-test/0');
     assert.equal(del.status, 200, JSON.stringify(del.body));
+    // A page of the prefix as it was before the delete, on the follower: it keeps the 30 keys
+    // held then for the next pages (placement_storage_past_list_keys there, 0 elsewhere).
+    const etcd = new KVClient(follower.grpcAddress, grpc.credentials.createInsecure());
+    try {
+      const range = (req: Partial<RangeRequest>) =>
+        new Promise<RangeResponse>((resolve, reject) => etcd.range(RangeRequest.fromPartial(req), (err, rep) => (err ? reject(err) : resolve(rep))));
+      const now = await range({ key: Buffer.from('metrics-test/0') });
+      const page = await range({ key: Buffer.from('metrics-test/'), rangeEnd: Buffer.from('metrics-test0'), limit: 5, revision: now.header!.revision - 1 });
+      assert.deepEqual([page.count, page.kvs.length, page.more], [30, 5, true], 'the page before the delete');
+    } finally {
+      etcd.close();
+    }
     // Quiesce: every node has applied the same commit index.
     await c.waitFor(
       async () => {
@@ -102,6 +116,7 @@ describe('metrics of a real 3-node cluster', () => {
       assert.equal(v('placement_raft_applied_index'), status.appliedIndex, `${who} applied index`);
       // 30 keys written, one deleted: every member holds the same 29 current keys.
       assert.equal(v('placement_storage_current_keys'), 29, `${who} current keys`);
+      assert.equal(v('placement_storage_past_list_keys'), status.id === follower.id ? 30 : 0, `${who} past list keys`);
       assert.ok((v('placement_raft_leader_changes_total') ?? 0) >= 1, `${who} saw the election`);
       assert.ok(
         (sampleValue(families, 'placement_http_requests_total', { method: 'GET', route: '/v1/cluster/status', code: '200' }) ?? 0) >= 2,

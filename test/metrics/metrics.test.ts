@@ -56,6 +56,7 @@ const ALL_PLACEMENT_METRICS = [
   'placement_storage_db_size_bytes',
   'placement_storage_revision_index_entries',
   'placement_storage_current_keys',
+  'placement_storage_past_list_keys',
   'placement_state_machine_apply_duration_seconds',
   'placement_state_machine_applied_entries_total',
   'placement_grpc_requests_total',
@@ -128,7 +129,7 @@ describe('metrics of a busy node', () => {
         { id: 3, matchIndex: commit - 5, lag: 7 },
       ],
     }));
-    metrics.bindStorageStatus(() => ({ walSegments: 3, dbSizeBytes: 7 * 1024 * 1024, revisionIndexEntries: 42, currentKeys: 17 }));
+    metrics.bindStorageStatus(() => ({ walSegments: 3, dbSizeBytes: 7 * 1024 * 1024, revisionIndexEntries: 42, currentKeys: 17, pastListKeys: 9 }));
     metrics.recordLeader(0);
     metrics.recordLeader(2);
     metrics.recordLeader(0);
@@ -198,6 +199,7 @@ describe('metrics of a busy node', () => {
     assert.equal(value('placement_storage_wal_segments'), 3);
     assert.equal(value('placement_storage_revision_index_entries'), 42);
     assert.equal(value('placement_storage_current_keys'), 17);
+    assert.equal(value('placement_storage_past_list_keys'), 9);
     assert.equal(value('placement_raft_snapshot_size_bytes_count', { operation: 'install' }), 1);
     assert.equal(value('placement_grpc_requests_total', { service: 'placement.v1.KvService', method: 'Set', code: 'OK' }), 20);
     assert.equal(

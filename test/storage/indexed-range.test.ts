@@ -212,3 +212,50 @@ describe('ranges from the in-memory indexes', () => {
     });
   }
 });
+
+describe('pages of a range at a past revision', () => {
+  it('are read from the list of keys the first count kept, with writes and compactions between pages', { timeout: 120_000 }, async () => {
+    const seed = seedFromEnv('past pages');
+    const r = rng(seed);
+    const nkeys = 900;
+    const h = await history(tempDir(after), nkeys, 1500, r);
+    after(() => h.sm.close());
+    const lo = Math.max(h.sm.compactRevision, 1);
+    const rev = lo + 1 + Math.floor((h.sm.revision - lo - 1) / 2);
+    const limit = 7 + Math.floor(r() * 20);
+    const before = h.sm.pastListStats;
+    let from = 'k/';
+    let pages = 0;
+    let seenKeys = 0;
+    let total = -1;
+    for (;;) {
+      const req = RangeRequest.fromPartial({ key: B(from), rangeEnd: B('k0'), revision: rev, limit, keysOnly: r() < 0.3 });
+      const want = show(await rangeRead(h.sm.rawDb, req));
+      const got = await h.sm.range(req);
+      sameAnswer(show(got), want, `page ${pages} ${showReq(req)} at revision ${h.sm.revision} (seed ${seed})`);
+      if (total < 0) total = got.count;
+      assert.equal(got.count, total - seenKeys, 'each page counts the keys from its start on');
+      pages++;
+      seenKeys += got.kvs.length;
+      if (!got.more) break;
+      from = Buffer.from(got.kvs[got.kvs.length - 1]!.key).toString('latin1') + '\u0000';
+      // Writes between pages, to keys of the range: new revisions, none of which the pages see.
+      for (let i = 0; i < 3; i++) {
+        const k = keyName(Math.floor(r() * nkeys));
+        if (r() < 0.6) await h.put(k, `late${pages}`);
+        else await h.del(k);
+      }
+      if (pages === 3) await h.compact(Math.max(h.sm.compactRevision + 1, rev - 5));
+    }
+    assert.ok(pages > 5, `the range spans pages (${pages})`);
+    assert.equal(seenKeys, total, 'the pages together hold every key the first page counted');
+    const after1 = h.sm.pastListStats;
+    assert.equal(after1.lists - before.lists, 1, 'one list was kept for the range at the revision');
+    // The first page walked the range; every later page and its count were answered from the list.
+    assert.ok(after1.hits - before.hits >= 2 * (pages - 1) - 1, `later pages read from the list (${after1.hits - before.hits} hits over ${pages} pages)`);
+    // A compaction above the revision drops the list, and the read is refused as etcd refuses it.
+    await h.compact(rev + 1);
+    assert.equal(h.sm.pastListStats.lists, before.lists, 'the list of a compacted revision is dropped');
+    await assert.rejects(h.sm.range(RangeRequest.fromPartial({ key: B('k/'), rangeEnd: B('k0'), revision: rev, limit })), /required revision has been compacted/);
+  });
+});
