@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=100
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=100 --single-threaded-gc
 // (The flags are SERVER_NODE_FLAGS of src/cli/v8-heap.ts: test/cli/v8-heap checks they agree.)
 // Runs the compiled server (built by `npm ci` through the `prepare` script, or `npm run build`).
 import('../dist/src/cli/server.js').catch((err) => {

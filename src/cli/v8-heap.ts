@@ -17,4 +17,12 @@
 // heap. Doubling the step halves how often that happens; the cost is the larger step in RSS.
 // Measured with `npm run bench:ab -- --heap-growing-percent=100` (B against 50, 4 paired rounds):
 // Put at 64 in flight 1.11× the writes/s at 0.84× the member CPU per write, RSS 1.12×.
-export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=100'];
+//
+// The collector runs on the main thread only (--single-threaded-gc: no parallel scavenge, no
+// concurrent marking or sweeping threads; marking stays incremental). A member shares its cores
+// with the other members, the WAL's fsyncs and LevelDB's threads (three members and a client on
+// two cores here), and V8's helper threads then cost more in hand-offs than they save. Measured
+// with `npm run bench:ab -- --single-threaded-gc` (B against without, two runs of 4 paired rounds):
+// member CPU per operation 0.94-0.96x for Put at 64 in flight (writes/s 1.02-1.04x, p99
+// 0.79-0.87x), 0.92-0.94x for Range (p99 0.74-0.97x), unchanged at 1 in flight; RSS 0.92-1.03x.
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--heap-growing-percent=100', '--single-threaded-gc'];

@@ -4,7 +4,7 @@
 // run through its shebang) reports them in effect.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,11 @@ const BIN = join(REPO_ROOT, 'bin', 'placement-center.js');
 test('the flags are real V8 options that bound the young generation and heap growth', () => {
   assert.ok(SERVER_NODE_FLAGS.some((f) => /^--max-semi-space-size=\d+$/.test(f)));
   assert.ok(SERVER_NODE_FLAGS.some((f) => /^--heap-growing-percent=\d+$/.test(f)));
+  assert.ok(SERVER_NODE_FLAGS.includes('--single-threaded-gc'));
+  // node refuses an option it does not know ("bad option"), V8's included.
+  const run = spawnSync(process.execPath, [...SERVER_NODE_FLAGS, '-e', '0'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(spawnSync(process.execPath, ['--single-threaded-gcx', '-e', '0']).status !== 0, true, 'a misspelt flag is refused');
 });
 
 test('the bin shebang and the image entrypoint carry exactly SERVER_NODE_FLAGS', () => {
