@@ -168,17 +168,6 @@ export class RevisionIndex {
   }
 
   /**
-   * Whether `key` held a value at `rev` by the index: its newest entry at or below `rev` is a
-   * put. False for a key the index does not hold. lookup() without an object per call, for counts.
-   */
-  heldAt(key: string, rev: number): boolean {
-    const r = this.keys.get(key);
-    if (r === undefined) return false;
-    const lo = pastNewestAt(r, rev);
-    return lo !== r.head && r.revs[lo - 1]! % 2 === 0;
-  }
-
-  /**
    * Where the put `key` held at `rev` is, by the index: null when its newest entry at or below
    * `rev` is a delete, or it has none there, or the index does not hold the key.
    */

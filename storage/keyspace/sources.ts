@@ -209,59 +209,55 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
     }
     return [indexedKeys, lowerBound(indexedKeys, from)];
   };
-  /** Where the key `k` held at `rev` has its put (null: nothing), given where its current one is (undefined: not current). */
-  const heldPut = (k: string, ref: PutRef | undefined): PutRef | null => (ref !== undefined && refMain(ref) <= rev ? ref : index.putAt(k, rev));
   /**
-   * The range's keys held at `rev` from `r.from` on, the same walk as count() makes, and how many
-   * of them are at or after `from`; the list is left out past MAX_LIST keys. Undefined once the
-   * index no longer answers for `rev`.
+   * Hands `onHeld` every key the range held at `rev` from `start` on, in key order, with where its
+   * put is: the current keys STEP at a time through forRange's callback (no iterator step per
+   * key) merged with the revision index's, a turn of the event loop between chunks. Returns where
+   * it stopped if the index no longer answers for `rev` (the rest is `fallback`'s to read).
    */
-  const heldList = async (from: string): Promise<{ count: number; list: PastList | undefined } | undefined> => {
-    const [indexed, first] = indexedIn(r.from);
+  const walkHeld = async (start: string, onHeld: (k: string, put: PutRef) => void): Promise<string | undefined> => {
+    const [indexed, first] = indexedIn(start);
     let ii = first;
-    let out: { keys: string[]; refs: PutRef[] } | undefined = { keys: [], refs: [] };
-    let n = 0;
-    let before = 0;
-    const add = (k: string, put: PutRef | null): void => {
-      if (put === null) return;
-      n++;
-      if (k < from) before++;
-      if (out === undefined) return;
-      out.keys.push(k);
-      out.refs.push(put);
-      if (out.keys.length > MAX_LIST) out = undefined;
-    };
+    let visited = 0;
     let last = '';
     let seen = 0;
     const visit = (k: string, ref: PutRef): { break: true } | undefined => {
-      for (; ii < indexed.length && indexed[ii]! <= k; ii++) if (indexed[ii] !== k) add(indexed[ii]!, heldPut(indexed[ii]!, undefined));
-      add(k, heldPut(k, ref));
+      for (; ii < indexed.length && indexed[ii]! <= k; ii++) {
+        const d = indexed[ii]!;
+        if (d === k) continue;
+        const put = index.putAt(d, rev);
+        if (put !== null) onHeld(d, put);
+      }
+      const put = refMain(ref) <= rev ? ref : index.putAt(k, rev);
+      if (put !== null) onHeld(k, put);
       last = k;
       return ++seen === STEP ? BREAK : undefined;
     };
-    for (let start = r.from; ; start = last + '\u0000') {
+    for (let at = start; ; at = last + '\u0000') {
       seen = 0;
       if (r.to === undefined) {
         const max = keys.maxKey();
-        if (max === undefined || max < start) break;
-        keys.forRange(start, max, true, visit);
+        if (max === undefined || max < at) break;
+        keys.forRange(at, max, true, visit);
       } else {
-        if (start >= r.to) break;
-        keys.forRange(start, r.to, false, visit);
+        if (at >= r.to) break;
+        keys.forRange(at, r.to, false, visit);
       }
       if (seen < STEP) break;
+      visited += seen;
       await nextTurn();
-      if (!usable()) return undefined;
+      if (!usable()) return last + '\u0000';
     }
-    for (let visited = 0; ii < indexed.length; ii++) {
-      add(indexed[ii]!, heldPut(indexed[ii]!, undefined));
+    for (; ii < indexed.length; ii++) {
+      const d = indexed[ii]!;
+      const put = index.putAt(d, rev);
+      if (put !== null) onHeld(d, put);
       if (++visited % STEP === 0) {
         await nextTurn();
-        if (!usable()) return undefined;
+        if (!usable()) return d + '\u0000';
       }
     }
-    const o = out as { keys: string[]; refs: PutRef[] } | undefined;
-    return { count: n - before, list: o && { from: r.from, to: r.to, rev, generation, keys: o.keys, refs: o.refs } };
+    return undefined;
   };
   return {
     async *items(from, mode, want) {
@@ -315,57 +311,23 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
       if (s.out.length) yield s.take();
     },
     // items(from, 'count') without an item, a slice or a revision object per key: the same walk
-    // and the same fallback once the index no longer answers for `rev`.
+    // and the same fallback once the index no longer answers for `rev`. With `lists`, the walk
+    // covers the whole range and keeps the keys it found for the pages that follow.
     async count(from) {
       const kept = lists?.find(r, from, rev, generation);
       if (kept) return countFrom(kept, from);
       if (!usable()) return countItems(fallback, from);
-      if (lists) {
-        const held = await heldList(from);
-        if (held === undefined) return countItems(fallback, from);
-        if (held.list) lists.keep(held.list);
-        return held.count;
-      }
-      const [indexed, first] = indexedIn(from);
-      let ii = first;
+      let listed: { keys: string[]; refs: PutRef[] } | null = lists ? { keys: [], refs: [] } : null;
       let n = 0;
-      let visited = 0;
-      // The current keys STEP at a time through forRange's callback (no iterator step per key),
-      // with a turn of the event loop between chunks.
-      let last = '';
-      let seen = 0;
-      const visit = (k: string, ref: PutRef): { break: true } | undefined => {
-        for (; ii < indexed.length && indexed[ii]! <= k; ii++) {
-          const d = indexed[ii]!;
-          if (d !== k && index.heldAt(d, rev)) n++;
-        }
-        if (refMain(ref) <= rev || index.heldAt(k, rev)) n++;
-        last = k;
-        return ++seen === STEP ? BREAK : undefined;
-      };
-      for (let start = from; ; start = last + '\u0000') {
-        seen = 0;
-        if (r.to === undefined) {
-          const max = keys.maxKey();
-          if (max === undefined || max < start) break;
-          keys.forRange(start, max, true, visit);
-        } else {
-          if (start >= r.to) break;
-          keys.forRange(start, r.to, false, visit);
-        }
-        if (seen < STEP) break;
-        visited += seen;
-        await nextTurn();
-        if (!usable()) return n + (await countItems(fallback, last + '\u0000'));
-      }
-      for (; ii < indexed.length; ii++) {
-        const d = indexed[ii]!;
-        if (index.heldAt(d, rev)) n++;
-        if (++visited % STEP === 0) {
-          await nextTurn();
-          if (!usable()) return n + (await countItems(fallback, d + '\u0000'));
-        }
-      }
+      const stopped = await walkHeld(listed ? r.from : from, (k, put) => {
+        if (k >= from) n++;
+        if (listed === null) return;
+        listed.keys.push(k);
+        listed.refs.push(put);
+        if (listed.keys.length > MAX_LIST) listed = null;
+      });
+      if (stopped !== undefined) return n + (await countItems(fallback, stopped > from ? stopped : from));
+      if (lists && listed) lists.keep({ from: r.from, to: r.to, rev, generation, keys: listed.keys, refs: listed.refs });
       return n;
     },
   };

@@ -17,6 +17,7 @@ import { range, rangeSpec } from '../../storage/keyspace/range.js';
 import { RevisionIndex } from '../../storage/keyspace/revision-index.js';
 import { CurrentIndex, type CurrentKeys } from '../../storage/keyspace/current-index.js';
 import { View } from '../../storage/keyspace/view.js';
+import { PastLists } from '../../storage/keyspace/past-lists.js';
 import { EtcdHarness } from './etcd-harness.js';
 import { rng, seedFromEnv, tempDir } from './helpers.js';
 
@@ -163,8 +164,17 @@ describe('ranges from the in-memory indexes', () => {
       after(() => h.sm.close());
       const db = h.sm.rawDb;
       const rev = h.sm.compactRevision + 1 + Math.floor((h.sm.revision - h.sm.compactRevision - 1) / 3);
-      for (const countOnly of [false, true]) {
-        const req = RangeRequest.fromPartial({ key: B('\u0000'), rangeEnd: B('\u0000'), revision: rev, countOnly });
+      // A whole range, a count, and (with the lists a page keeps) a page whose count walks the
+      // range from its start and a count: the walk that keeps a list falls back the same way and
+      // keeps nothing.
+      for (const { countOnly, limit, listed } of [
+        { countOnly: false, limit: 0, listed: false },
+        { countOnly: true, limit: 0, listed: false },
+        { countOnly: false, limit: 10, listed: true },
+        { countOnly: true, limit: 0, listed: true },
+      ]) {
+        const req = RangeRequest.fromPartial({ key: B('\u0000'), rangeEnd: B('\u0000'), revision: rev, countOnly, limit });
+        const pastLists = listed ? new PastLists() : undefined;
         const want = show(await rangeRead(db, req));
         // The indexes of the database as it is, and a snapshot of it, taken together.
         const ix = new RevisionIndex();
@@ -201,13 +211,14 @@ describe('ranges from the in-memory indexes', () => {
               return r;
             }), initial)) as CurrentKeys['forRange'],
         };
-        const got = await counting(() => range(view, rangeSpec(req), h.sm.revision, h.sm.compactRevision, {}, { keys, index: ix, generation }));
+        const got = await counting(() => range(view, rangeSpec(req), h.sm.revision, h.sm.compactRevision, {}, { keys, index: ix, generation, pastLists }));
         await view.snapshot!.close();
         await loading;
         await ix.trimmed();
         assert.ok(seen >= 500, 'the disturbance came midway');
         assert.equal(got.histScans, 1, 'the rest of the range was read from the history sublevel');
-        sameAnswer(show(got.value), want, `range at ${rev} (countOnly ${countOnly}, seed ${seed})`);
+        sameAnswer(show(got.value), want, `range at ${rev} (countOnly ${countOnly}, limit ${limit}, lists ${listed}, seed ${seed})`);
+        if (pastLists) assert.equal(pastLists.stats.lists, 0, 'a walk the index gave up on keeps no list');
       }
     });
   }
