@@ -262,8 +262,20 @@ describe('pages of a range at a past revision', () => {
     assert.equal(seenKeys, total, 'the pages together hold every key the first page counted');
     const after1 = h.sm.pastListStats;
     assert.equal(after1.lists - before.lists, 1, 'one list was kept for the range at the revision');
+    // Every other kind of read of the range at that revision (sorted, filtered, counts, keys only,
+    // from a later start) is read from the list too, and answers as the hist sublevel does.
+    for (let i = 0; i < 40; i++) {
+      const q = randomRange(r, h, nkeys);
+      const start = r() < 0.5 ? 'k/' : keyName(Math.floor(r() * nkeys)).replace(/^k[^/]/, 'k/');
+      const req = RangeRequest.fromPartial({ ...q, key: B(start), rangeEnd: B('k0'), revision: rev });
+      const hits = h.sm.pastListStats.hits;
+      sameAnswer(show(await h.sm.range(req)), show(await rangeRead(h.sm.rawDb, req)), `${showReq(req)} (seed ${seed})`);
+      assert.ok(h.sm.pastListStats.hits > hits, `${showReq(req)} was read from the list`);
+    }
+    const after2 = h.sm.pastListStats;
     // The first page walked the range; every later page and its count were answered from the list.
     assert.ok(after1.hits - before.hits >= 2 * (pages - 1) - 1, `later pages read from the list (${after1.hits - before.hits} hits over ${pages} pages)`);
+    assert.equal(after2.lists, after1.lists, 'reads of the same range at the same revision keep no other list');
     // A compaction above the revision drops the list, and the read is refused as etcd refuses it.
     await h.compact(rev + 1);
     assert.equal(h.sm.pastListStats.lists, before.lists, 'the list of a compacted revision is dropped');
