@@ -327,7 +327,8 @@ export function indexedHistorySource(view: View, r: KeyRange, rev: number, keys:
         if (listed.keys.length > MAX_LIST) listed = null;
       });
       if (stopped !== undefined) return n + (await countItems(fallback, stopped > from ? stopped : from));
-      if (lists && listed) lists.keep({ from: r.from, to: r.to, rev, generation, keys: listed.keys, refs: listed.refs });
+      // Not kept if a compaction above `rev` came as the walk ended: reads of `rev` are over.
+      if (lists && listed && usable()) lists.keep({ from: r.from, to: r.to, rev, generation, keys: listed.keys, refs: listed.refs });
       return n;
     },
   };
