@@ -9,8 +9,9 @@
 // its keys, with where each one's put is, answers every later page of it, and its count, with two
 // binary searches.
 //
-// Bounded: a list past MAX_LIST keys is not kept, and the lists kept hold at most MAX_KEYS keys
-// together, the least recently used dropped first. A list belongs to one generation of the revision
+// Bounded: a list past MAX_LIST keys is not kept, and at most MAX_LISTS lists holding at most
+// MAX_KEYS keys together are, the least recently used dropped first (every read at a past
+// revision looks through them, so their number stays small however small each one is). A list belongs to one generation of the revision
 // index (revision-index.ts): a database installed from a snapshot starts afresh.
 
 import { lowerBound, type KeyRange } from './keys.js';
@@ -31,6 +32,8 @@ export interface PastList {
 export const MAX_LIST = 200_000;
 /** Keys held by all kept lists together (~16 bytes each, besides the key strings). */
 export const MAX_KEYS = 400_000;
+/** Lists kept at once. */
+export const MAX_LISTS = 32;
 
 export class PastLists {
   /** Most recently used last. */
@@ -56,7 +59,7 @@ export class PastLists {
     this.lists = this.lists.filter((o) => !(o.rev === l.rev && o.to === l.to && o.generation === l.generation && o.from >= l.from));
     this.lists.push(l);
     this.held = this.lists.reduce((n, o) => n + o.keys.length, 0);
-    while (this.held > MAX_KEYS) this.held -= this.lists.shift()!.keys.length;
+    while (this.held > MAX_KEYS || this.lists.length > MAX_LISTS) this.held -= this.lists.shift()!.keys.length;
   }
 
   /** Drops every list (the database was replaced). */

@@ -3,7 +3,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_KEYS, MAX_LIST, PastLists, countFrom, type PastList } from '../../storage/keyspace/past-lists.js';
+import { MAX_KEYS, MAX_LIST, MAX_LISTS, PastLists, countFrom, type PastList } from '../../storage/keyspace/past-lists.js';
 
 const list = (from: string, to: string | undefined, rev: number, generation: number, n: number): PastList => {
   const keys = Array.from({ length: n }, (_, i) => `${from}${String(i).padStart(7, '0')}`);
@@ -43,6 +43,15 @@ describe('past lists', () => {
     assert.ok(p.stats.keys <= MAX_KEYS);
     assert.ok(p.find({ from: 'p0/', to: 'p00', single: false }, 'p0/', 10, 1), 'the one used again stays');
     assert.equal(p.find({ from: 'p1/', to: 'p10', single: false }, 'p1/', 10, 1), undefined, 'the least recently used went');
+  });
+
+  it('keep at most MAX_LISTS lists however small, dropping the least recently used', () => {
+    const p = new PastLists();
+    for (let i = 0; i < MAX_LISTS + 5; i++) p.keep(list(`s${i}/`, `s${i}0`, 10, 1, 2));
+    assert.equal(p.stats.lists, MAX_LISTS);
+    assert.equal(p.stats.keys, 2 * MAX_LISTS);
+    assert.equal(p.find({ from: 's0/', to: 's00', single: false }, 's0/', 10, 1), undefined, 'the oldest went');
+    assert.ok(p.find({ from: `s${MAX_LISTS + 4}/`, to: `s${MAX_LISTS + 4}0`, single: false }, `s${MAX_LISTS + 4}/`, 10, 1), 'the newest stays');
   });
 
   it('replace a list its wider successor covers, and drop lists below a compaction', () => {
