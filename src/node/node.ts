@@ -43,7 +43,7 @@ import type { NodeConfig } from '../config/index.js';
 import { dialAddress } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { PeerTransport, type SnapshotSink, type SnapshotSource } from '../transport/index.js';
+import { forwardNotSent, PeerTransport, type SnapshotSink, type SnapshotSource } from '../transport/index.js';
 import type { ServingNode } from '../grpc/services.js';
 import { ProposalTable, ReadTable } from './waiters.js';
 import { markRejoining, openDurableState, rejoinMarkerPath } from './durable-state.js';
@@ -1210,6 +1210,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   private async proposeLoop(cmd: Command, deadline: number): Promise<CommandResult> {
     const giveUp = Math.min(deadline, Date.now() + this.cfg.leaderWaitMs + this.cfg.requestTimeoutMs);
+    // Why the last forward did not reach the leader: the error if the wait for another runs out.
+    let unreachable: PlacementError | null = null;
     for (;;) {
       if (this.stopped) throw new PlacementError('UNAVAILABLE', 'node is shutting down');
       const leader = await this.awaitLeader(deadline);
@@ -1218,10 +1220,12 @@ export class PlacementNode implements AdminBackend, ServingNode {
         if (r) return r;
       } else {
         const r = await this.forwardCommand(leader, cmd, deadline);
-        if (r) return r;
+        if (r instanceof PlacementError) unreachable = r;
+        else if (r) return r;
       }
-      // Nothing was proposed (not leader / transferring): wait for the next leader and retry.
-      if (Date.now() >= giveUp) throw this.noLeader();
+      // Nothing was proposed (not leader / transferring / leader unreachable): wait for the next
+      // leader and retry.
+      if (Date.now() >= giveUp) throw unreachable ?? this.noLeader();
       await this.leaderChangeOrTimeout(Math.min(this.cfg.tickMs * 2, Math.max(1, giveUp - Date.now())));
     }
   }
@@ -1244,13 +1248,19 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return this.proposals.add(r.index, r.term, deadline);
   }
 
-  /** Null when the leader said it is not the leader (nothing was proposed). */
-  private async forwardCommand(leader: number, cmd: Command, deadline: number): Promise<CommandResult | null> {
+  /**
+   * Nothing was proposed when this returns null (the leader said it is not the leader) or an
+   * error (the request never reached the leader: it is down or unreachable; the caller waits for
+   * the members to elect another and sends it there, as a write to etcd waits out an election,
+   * and reports this error if none comes in time).
+   */
+  private async forwardCommand(leader: number, cmd: Command, deadline: number): Promise<CommandResult | PlacementError | null> {
     let reply: ForwardReply;
     try {
       reply = await this.transport.forward(leader, { kind: { $case: 'command', value: cmd } }, deadline);
     } catch (err) {
       const e = err as grpc.ServiceError;
+      if (forwardNotSent(err)) return new PlacementError('UNAVAILABLE', `cannot reach leader ${leader}: ${e.details ?? e.message}; nothing was sent to it`, leader, this.addressOf(leader));
       if (e.code === grpc.status.DEADLINE_EXCEEDED) throw new PlacementError('DEADLINE_EXCEEDED', `forwarded write to leader ${leader} timed out; its outcome is unknown`);
       throw new PlacementError('UNAVAILABLE', `cannot reach leader ${leader}: ${e.details ?? e.message}; outcome unknown, retry with the same client_id/seq`, leader, this.addressOf(leader));
     }

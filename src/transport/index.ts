@@ -61,6 +61,33 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.enable_channelz': 0,
 };
 
+const NOT_SENT = Symbol('forward not sent');
+
+/**
+ * Whether a forward() failure means the request never reached the peer: no link, the session
+ * handshake failed, or grpc-js found no connection to give the call. The caller may then send
+ * it elsewhere; any other failure leaves its outcome unknown.
+ */
+export function forwardNotSent(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { [NOT_SENT]?: boolean })[NOT_SENT] === true;
+}
+
+function markNotSent<T>(err: T): T {
+  if (typeof err === 'object' && err !== null) (err as { [NOT_SENT]?: boolean })[NOT_SENT] = true;
+  return err;
+}
+
+/**
+ * grpc-js fails a call it could not pick a connection for (the peer refuses connections, is
+ * down, or the dial failed) with UNAVAILABLE and this status from its load balancer, before the
+ * call has a stream: nothing of it was sent. (A call whose connection breaks later fails with
+ * other details, and its outcome is unknown.) If an upgrade words it otherwise, such failures
+ * are reported as outcome unknown again, the safe side; the Go clientv3 failover test notices.
+ */
+function noConnection(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.UNAVAILABLE && typeof err.details === 'string' && err.details.startsWith('No connection established');
+}
+
 /** A Hello to a peer that does not answer (blackholed, stopped) gives up after this; the link retries. */
 const HELLO_TIMEOUT_MS = 3000;
 /** How often a link tells the core that a snapshot it is sending is still on its way. */
@@ -501,16 +528,20 @@ export class PeerTransport {
     }
   }
 
-  /** Forwards a request to `to` (normally the leader). Rejects with the gRPC ServiceError. */
+  /**
+   * Forwards a request to `to` (normally the leader). Rejects with the gRPC ServiceError; one
+   * that provably never left this member (forwardNotSent) is marked as such.
+   */
   async forward(to: number, req: Omit<ForwardRequest, 'clusterId' | 'from'>, deadline: number): Promise<ForwardReply> {
     const l = this.links.get(to);
-    if (!l) throw new Error(`no link to member ${to}`);
+    if (!l) throw markNotSent(new Error(`no link to member ${to}`));
     const body: ForwardRequest = { ...req, clusterId: this.clusterId, from: this.selfId };
     const call = (session: PeerSession | null): Promise<ForwardReply> =>
       new Promise((resolve, reject) => {
-        l.getClient().forward(body, session ? session.metadata('Forward') : new grpc.Metadata(), { deadline }, (err, reply) => (err ? reject(err) : resolve(reply)));
+        l.getClient().forward(body, session ? session.metadata('Forward') : new grpc.Metadata(), { deadline }, (err, reply) => (err ? reject(noConnection(err) ? markNotSent(err) : err) : resolve(reply)));
       });
-    const session = await l.sessionFor();
+    const opened = (): Promise<PeerSession | null> => l.sessionFor().catch((err: unknown) => Promise.reject(markNotSent(err)));
+    const session = await opened();
     try {
       return await call(session);
     } catch (err) {
@@ -518,7 +549,7 @@ export class PeerTransport {
       // e.g. after its restart): nothing was proposed, so one retry on a new session is safe.
       if ((err as grpc.ServiceError).code !== grpc.status.UNAUTHENTICATED || !session) throw err;
       l.dropSession(session);
-      return call(await l.sessionFor());
+      return call(await opened());
     }
   }
 

@@ -6,7 +6,7 @@
 // values, events, error strings, and whether clientv3 mapped each error to its typed error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,17 @@ function buildClient(outDir: string): string {
   return bin;
 }
 
+let built: { bin: string; dir: string } | undefined;
+/** The program, built once for this file's tests (removed when the process exits). */
+function client(): string {
+  if (!built) {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-go-client-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    built = { bin: buildClient(dir), dir };
+  }
+  return built.bin;
+}
+
 function session(bin: string, endpoints: string[]): string {
   const r = spawnSync(bin, [endpoints.join(',')], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, `go client against ${endpoints.join(',')} exited ${r.status} ${r.signal ?? ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
@@ -40,11 +51,10 @@ function session(bin: string, endpoints: string[]): string {
 
 test('Go clientv3: the same session gives the same transcript against etcd 3.4 and Placement Center', { timeout: 300_000 }, async () => {
   requireEtcd();
-  const dir = mkdtempSync(join(tmpdir(), 'pc-go-client-'));
   let etcd: EtcdCluster | undefined;
   let ours: Cluster | undefined;
   try {
-    const bin = buildClient(dir);
+    const bin = client();
     etcd = await startEtcdCluster({ members: 3 });
     await etcd.leader();
     const theirs = session(bin, etcd.endpoints);
@@ -64,6 +74,59 @@ test('Go clientv3: the same session gives the same transcript against etcd 3.4 a
   } finally {
     await etcd?.stop();
     await ours?.stop();
-    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Go clientv3 carries on through the death of the leader: writes, reads and a watch stay consistent', { timeout: 300_000 }, async () => {
+  const bin = client();
+  const c = await startCluster({ nodes: 3 });
+  let go: ChildProcess | undefined;
+  try {
+    const leader = await c.waitForLeader();
+    const puts = 300;
+    go = spawn(bin, ['failover', c.nodes.map((n) => n.grpcAddress).join(',')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FAILOVER_PUTS: String(puts) } });
+    let out = '';
+    let err = '';
+    go.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => go!.once('close', (code) => r(code)));
+    const progress = (n: number): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (out.includes(`progress ${n}\n`)) {
+            go!.stdout!.off('data', onData);
+            resolve();
+          }
+        };
+        const onData = (d: Buffer): void => {
+          out += d.toString();
+          check();
+        };
+        go!.stdout!.on('data', onData);
+        go!.once('close', () => reject(new Error(`the Go client exited before progress ${n}:\n${out}\n${err}`)));
+        check();
+      });
+    await progress(100);
+    await c.kill(leader, 'SIGKILL');
+    await progress(200);
+    await c.restart(leader);
+    go.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await exited;
+    assert.equal(code, 0, `the Go client exited ${code}:\n${out}\n${err}`);
+    const acked = Number(/^puts \d+ acknowledged (\d+) failed \d+$/m.exec(out)?.[1] ?? NaN);
+    // Only a put in flight on a connection to the killed leader itself may fail (its outcome is
+    // unknown). Puts that reach a follower while the members elect another leader wait for it,
+    // as etcd's do (the same run against etcd 3.4: 299 of 300, one timed out), instead of
+    // failing at once because the old leader is unreachable (before: 243-245 of 300).
+    assert.ok(acked >= puts - 3, `acknowledged ${acked} of ${puts}:\n${out}`);
+    const reads = /^reads after acknowledged puts: ok (\d+) failed (\d+) stale (\d+)$/m.exec(out);
+    assert.ok(reads, out);
+    assert.equal(Number(reads[3]), 0, `a read missed an acknowledged write:\n${out}`);
+    assert.ok(Number(reads[1]) >= acked - 3, `reads ok ${reads[1]} of ${acked}:\n${out}`);
+    assert.match(out, /^watch: events in increasing revisions, no duplicate: true$/m);
+    assert.match(out, /^watch: acknowledged puts not seen at their revision: 0$/m);
+    assert.match(out, /^read: acknowledged keys absent: 0 \(read ok true\)$/m);
+  } finally {
+    if (go?.pid !== undefined && go.exitCode === null && go.signalCode === null) process.kill(go.pid, 'SIGKILL');
+    await c.stop();
   }
 });

@@ -299,6 +299,23 @@ describe('3-node cluster', () => {
     assert.equal((await kv(leader).get({ key: 'after-failover' })).value.toString(), 'yes');
   });
 
+  it('a write sent to a follower just after the leader dies waits for the next leader instead of failing', async () => {
+    const leader = await c.waitForLeader();
+    const follower = c.nodes.find((n) => n.id !== leader)!.id;
+    await kv(follower).set({ key: 'before-kill', value: enc('1') });
+    await c.kill(leader, 'SIGKILL');
+    // One attempt, no retry: the follower still names the dead leader until an election timeout
+    // has passed, and the forward finds no connection to it. Nothing was sent, so the follower
+    // waits for the members to elect another leader and forwards it there (as etcd does).
+    await kv(follower).set({ clientId: 'one-attempt', seq: 1, key: 'during-election', value: enc('2') }, { timeoutMs: 15_000 });
+    const newLeader = await c.waitForLeader({ among: c.nodes.map((n) => n.id).filter((id) => id !== leader) });
+    assert.notEqual(newLeader, leader);
+    assert.equal((await kv(newLeader).get({ key: 'during-election' })).value.toString(), '2');
+    resetClient(leader);
+    await c.start(leader);
+    await c.waitForLeader();
+  });
+
   it('without a quorum, writes fail UNAVAILABLE after a bounded wait', async () => {
     const leader = await c.waitForLeader();
     const [a, b] = c.nodes.filter((n) => n.id !== leader).map((n) => n.id) as [number, number];

@@ -9,6 +9,9 @@
 // differ between the servers by design, so a line says whether they are set, not their value.
 //
 // Usage: go-client ENDPOINT[,ENDPOINT...]
+//
+// `go-client failover ENDPOINTS` is the other mode (failover.go): writes and a watch through a
+// member's death, checked by the program itself.
 package main
 
 import (
@@ -52,8 +55,12 @@ func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "failover" {
+		failover(strings.Split(os.Args[2], ","))
+		return
+	}
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: go-client ENDPOINT[,ENDPOINT...]")
+		fmt.Fprintln(os.Stderr, "usage: go-client ENDPOINT[,ENDPOINT...] | go-client failover ENDPOINT[,ENDPOINT...]")
 		os.Exit(2)
 	}
 	c, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(os.Args[1], ","), DialTimeout: 10 * time.Second})
