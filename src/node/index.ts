@@ -182,30 +182,37 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const stop = (): Promise<void> => {
     if (stopping) return stopping;
     stopping = (async () => {
-      log.info('shutting down: refusing new requests');
+      log.info('shutting down: handing leadership over, then closing client connections');
       autoCompactor?.stop();
       health.setStatus('', 'NOT_SERVING');
       health.setStatus('placement.v1.KvService', 'NOT_SERVING');
-      await node!.shutdown();
-      // Open Session streams would hold tryShutdown until the force timeout below.
+      // Leadership first, while this member still serves (requests that reach it meanwhile are
+      // forwarded to the new leader instead of refused).
+      await node!.handOff();
+      // Then no new calls on the client port: tryShutdown sends GOAWAY on every connection, so
+      // clients start their next calls on other members (a gRPC client retries a call refused
+      // that way by itself: Go's clientv3 saw 2 of 300 puts fail with "server stopped" when this
+      // came after the node's shutdown, which refused requests while it drained); calls in flight
+      // finish. Peers keep their own server, or their streams on this one, until the node stops.
+      const closing = (srv: grpc.Server): Promise<void> => new Promise<void>((resolve) => srv.tryShutdown(() => resolve()));
+      const clientClosed = closing(server);
+      // Open Session and Watch streams would hold tryShutdown until the force timeout below.
       clientServices.closeSessions();
       etcdServices.closeStreams();
       placementServices.close();
-      await Promise.all(
-        [server, ...(peerServer ? [peerServer] : [])].map(
-          (srv) =>
-            new Promise<void>((resolve) => {
-              const t = setTimeout(() => {
-                srv.forceShutdown();
-                resolve();
-              }, 2000);
-              srv.tryShutdown(() => {
-                clearTimeout(t);
-                resolve();
-              });
-            }),
-        ),
-      );
+      await node!.shutdown();
+      const withForce = (srv: grpc.Server, closed: Promise<void>): Promise<void> =>
+        new Promise<void>((resolve) => {
+          const t = setTimeout(() => {
+            srv.forceShutdown();
+            resolve();
+          }, 2000);
+          void closed.then(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      await Promise.all([withForce(server, clientClosed), ...(peerServer ? [withForce(peerServer, closing(peerServer))] : [])]);
       security.close();
       if (http) {
         http.closeAllConnections();

@@ -402,8 +402,18 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   /**
+   * Hands leadership to a caught-up peer when leading (the first step of a graceful stop, taken
+   * while this member still serves: a request that reaches it meanwhile is forwarded to the new
+   * leader, as on any follower). Returns when done or after `ms`.
+   */
+  async handOff(ms = 3000): Promise<void> {
+    if (this.stopped || this.role !== Role.Leader || this.members_.voters.length <= 1) return;
+    await this.handOffLeadership(ms);
+  }
+
+  /**
    * Graceful stop: refuse new requests, let in-flight ones finish, hand leadership to a caught-up
-   * peer when leading, then stop the loop and sync/close storage.
+   * peer when still leading, then stop the loop and sync/close storage.
    */
   async shutdown(opts: { drainMs?: number; transferMs?: number } = {}): Promise<void> {
     if (this.stopped) return;
