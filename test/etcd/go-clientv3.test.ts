@@ -79,8 +79,10 @@ test('Go clientv3: the same session gives the same transcript against etcd 3.4 a
 
 /**
  * clientv3 given every member writes 300 keys one by one (each read back linearizably) with a
- * watch on them, while the leader gets `signal` at the 100th put and is started again at the
- * 200th; the client's own checks (failover.go) must all hold, and at most `mayFail` puts fail.
+ * watch on them and a session (a lease it keeps alive, an ephemeral key), while the leader gets
+ * `signal` at the 100th put and is started again at the 200th; the client's own checks
+ * (failover.go) must all hold, the session must outlive the fault, and at most `mayFail` puts
+ * fail.
  */
 async function failover(signal: NodeJS.Signals, mayFail: number): Promise<void> {
   const bin = client();
@@ -122,6 +124,7 @@ async function failover(signal: NodeJS.Signals, mayFail: number): Promise<void> 
     assert.match(out, /^watch: events in increasing revisions, no duplicate: true$/m);
     assert.match(out, /^watch: acknowledged puts not seen at their revision: 0$/m);
     assert.match(out, /^read: acknowledged keys absent: 0 \(read ok true\)$/m);
+    assert.match(out, /^session: alive true, its key present true$/m);
   } finally {
     if (go?.pid !== undefined && go.exitCode === null && go.signalCode === null) process.kill(go.pid, 'SIGKILL');
     await c.stop();

@@ -6,8 +6,9 @@ package main
 // a live member, its watch resumes elsewhere from the last revision it delivered), and what it
 // saw must be consistent: watch events in strictly increasing revisions with no duplicate, every
 // acknowledged put among them at its acknowledged revision, and every acknowledged key in a
-// final read. After each acknowledged put a linearizable read of its key must see it. A put that
-// failed is indeterminate (it may have been applied) and is not checked.
+// final read. After each acknowledged put a linearizable read of its key must see it. A session
+// (a lease clientv3 keeps alive, with an ephemeral key) must outlive the fault. A put that failed
+// is indeterminate (it may have been applied) and is not checked.
 // "progress N" lines after every 50 puts let the test time its faults.
 
 import (
@@ -19,7 +20,11 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/clientv3"
+	"go.etcd.io/etcd/clientv3/concurrency"
 )
+
+// The session's TTL in seconds (etcd's and our minimum is 2).
+const sessionTTL = 3
 
 func failover(endpoints []string) {
 	n := 300
@@ -36,6 +41,18 @@ func failover(endpoints []string) {
 	start, err := c.Get(bg, "f/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "first read:", err)
+		os.Exit(1)
+	}
+
+	// A session (a lease kept alive by clientv3 in the background) with an ephemeral key: both
+	// must outlive the fault.
+	session, err := concurrency.NewSession(c, concurrency.WithTTL(sessionTTL))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "session:", err)
+		os.Exit(1)
+	}
+	if _, err := c.Put(bg, "f-session", "alive", clientv3.WithLease(session.Lease())); err != nil {
+		fmt.Fprintln(os.Stderr, "session key:", err)
 		os.Exit(1)
 	}
 
@@ -161,4 +178,14 @@ func failover(endpoints []string) {
 	fmt.Printf("watch: acknowledged puts not seen at their revision: %d\n", missing)
 	fmt.Printf("watch: errors delivered to the caller: %d\n", watchErrors)
 	fmt.Printf("read: acknowledged keys absent: %d (read ok %v)\n", absent, final != nil)
+	// Long enough after the fault that a lease whose keep-alives stopped then would be gone.
+	time.Sleep((sessionTTL + 1) * time.Second)
+	alive := true
+	select {
+	case <-session.Done():
+		alive = false
+	default:
+	}
+	sk, err := c.Get(bg, "f-session")
+	fmt.Printf("session: alive %v, its key present %v\n", alive, err == nil && len(sk.Kvs) == 1 && clientv3.LeaseID(sk.Kvs[0].Lease) == session.Lease())
 }
