@@ -31,6 +31,18 @@ export class PlacementError extends Error {
   }
 }
 
+/** How a "the leader could not be reached" error starts (the etcd API maps it by this). */
+export const LEADER_UNREACHABLE = 'cannot reach leader';
+
+/**
+ * A write this member could not forward to `leaderId`: `sent` false when nothing of it reached
+ * the leader (nothing was proposed), true when it left and its outcome is unknown.
+ */
+export function leaderUnreachable(leaderId: number, address: string, detail: string, sent: boolean): PlacementError {
+  const outcome = sent ? 'outcome unknown, retry with the same client_id/seq' : 'nothing was sent to it';
+  return new PlacementError('UNAVAILABLE', `${LEADER_UNREACHABLE} ${leaderId}: ${detail}; ${outcome}`, leaderId, address);
+}
+
 const grpcCodes: Record<ErrorCode, GrpcStatus> = {
   INVALID_ARGUMENT: GrpcStatus.INVALID_ARGUMENT,
   NOT_FOUND: GrpcStatus.NOT_FOUND,

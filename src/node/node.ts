@@ -36,7 +36,7 @@ import type {
   MemberInfo,
   ReadOptions,
 } from '../http/backend.js';
-import { PlacementError, invalidArgument, toGrpcStatus, type ErrorCode } from '../errors.js';
+import { PlacementError, invalidArgument, leaderUnreachable, toGrpcStatus, type ErrorCode } from '../errors.js';
 import { commandProblem } from '../validation/command.js';
 import { compactKeyspace } from '../compaction/compact.js';
 import type { NodeConfig } from '../config/index.js';
@@ -1272,9 +1272,9 @@ export class PlacementNode implements AdminBackend, ServingNode {
       reply = await this.transport.forward(leader, { kind: { $case: 'command', value: cmd } }, deadline);
     } catch (err) {
       const e = err as grpc.ServiceError;
-      if (forwardNotSent(err)) return new PlacementError('UNAVAILABLE', `cannot reach leader ${leader}: ${e.details ?? e.message}; nothing was sent to it`, leader, this.addressOf(leader));
+      if (forwardNotSent(err)) return leaderUnreachable(leader, this.addressOf(leader), e.details ?? e.message, false);
       if (e.code === grpc.status.DEADLINE_EXCEEDED) throw new PlacementError('DEADLINE_EXCEEDED', `forwarded write to leader ${leader} timed out; its outcome is unknown`);
-      throw new PlacementError('UNAVAILABLE', `cannot reach leader ${leader}: ${e.details ?? e.message}; outcome unknown, retry with the same client_id/seq`, leader, this.addressOf(leader));
+      throw leaderUnreachable(leader, this.addressOf(leader), e.details ?? e.message, true);
     }
     if (reply.errorCode === 0 && reply.result) return reply.result;
     if (reply.errorCode === grpc.status.FAILED_PRECONDITION && reply.errorMessage.startsWith('not leader')) return null;

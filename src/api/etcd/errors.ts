@@ -5,12 +5,12 @@
 // - An applied command's non-OK result: answered through the one result table (src/results.ts),
 //   whose codes for the etcd commands are etcd's own (INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE)
 //   and whose message is etcd's; never reported as success.
-// - The cluster's own conditions (no leader, leadership lost, shutting down, a timeout): etcd's
-//   Unavailable errors for the same conditions.
+// - The cluster's own conditions (no leader, leadership lost, shutting down, a timeout, the
+//   leader unreachable): etcd's Unavailable errors for the same conditions.
 import * as grpc from '@grpc/grpc-js';
 import { AuthError, KeyspaceError, codeOfAuthMessage } from '../../../storage/index.js';
 import type { CommandResult } from '../../../proto/gen/placement/v1/command.js';
-import { PlacementError, toGrpcStatus } from '../../errors.js';
+import { LEADER_UNREACHABLE, PlacementError, toGrpcStatus } from '../../errors.js';
 import { answerResult } from '../../results.js';
 import { LEADER_ADDRESS_KEY, LEADER_ID_KEY } from '../../grpc/services.js';
 
@@ -18,6 +18,8 @@ export const ETCD_NO_LEADER = 'etcdserver: no leader';
 export const ETCD_LEADER_CHANGED = 'etcdserver: leader changed';
 export const ETCD_STOPPED = 'etcdserver: server stopped';
 export const ETCD_TIMEOUT = 'etcdserver: request timed out';
+/** etcd's answer when a member lost its connection to the leader while a request waited. */
+export const ETCD_TIMEOUT_CONNECTION_LOST = 'etcdserver: request timed out, possibly due to connection lost';
 /** The same string a KV Put or Txn with a missing lease answers (storage's KeyspaceError). */
 export const ETCD_LEASE_NOT_FOUND = new KeyspaceError('LEASE_NOT_FOUND').message;
 export const ETCD_LEASE_EXISTS = 'etcdserver: lease already exists';
@@ -39,6 +41,10 @@ function etcdMessage(pe: PlacementError): { code: grpc.status; message: string }
   if (pe.message.startsWith('no leader')) return { code: grpc.status.UNAVAILABLE, message: ETCD_NO_LEADER };
   if (pe.message.startsWith('leadership lost')) return { code: grpc.status.UNAVAILABLE, message: ETCD_LEADER_CHANGED };
   if (pe.message.includes('shutting down')) return { code: grpc.status.UNAVAILABLE, message: ETCD_STOPPED };
+  // A follower that could not reach the leader for as long as the request could wait (nothing was
+  // sent), or lost it with the request on its way (outcome unknown): etcd says the same of a
+  // request that timed out while its member was not connected to the leader.
+  if (pe.message.startsWith(LEADER_UNREACHABLE)) return { code: grpc.status.UNAVAILABLE, message: ETCD_TIMEOUT_CONNECTION_LOST };
   return undefined;
 }
 
