@@ -17,6 +17,8 @@
 // one fsync and one Append per peer.
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+// Resolves from an immediate queued now, after the immediates node:http2 has queued to write.
+import { setImmediate as nextImmediate } from 'node:timers/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { RaftNode, decodeConfChange, ConfChangeType, EntryType, MessageType, Role } from '../../raft/index.js';
@@ -423,7 +425,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       const drained = new Promise<void>((resolve) => this.drainWaiters.push(resolve));
       await Promise.race([drained, sleep(Math.max(1, drainUntil - Date.now()))]);
     }
-    if (this.role === Role.Leader && this.members_.voters.length > 1) await this.handOffLeadership(opts.transferMs ?? 3000);
+    await this.handOff(opts.transferMs);
     this.stopped = true;
     this.leases.close();
     if (this.tickTimer) clearInterval(this.tickTimer);
@@ -559,7 +561,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       // apply's CPU work and the replies it makes. So they go first: a watcher on a follower got
       // its event 8% sooner at the median (200 writes/s, 4 interleaved pairs); writes/s are the
       // same (bench:ab put@1 and put@64: 1.00x).
-      this.enqueueApply(sentToPeers ? () => afterImmediate().then(() => this.apply(entries)) : () => this.apply(entries));
+      this.enqueueApply(sentToPeers ? () => nextImmediate().then(() => this.apply(entries)) : () => this.apply(entries));
     }
 
     // 4. reads: a ReadState completes once the applied index reaches it (see apply()).
@@ -1613,11 +1615,6 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Resolves from an immediate queued now: after the immediates node:http2 has queued to write. */
-function afterImmediate(): Promise<void> {
-  return new Promise((r) => setImmediate(r));
 }
 
 function dirSize(dir: string): number {

@@ -38,6 +38,7 @@ import type { GrpcCallLike } from '../auth/caller.js';
 import { messageFromWire, messageToWire } from './codec.js';
 import { PeerAuthClient, PeerAuthError, PeerAuthServer, type PeerIdentity, type PeerSession } from './peer-auth.js';
 import { messageProblem, snapshotMessageProblem, type PeerLimits } from './validate.js';
+import { noConnectionPicked } from '../grpc/never-sent.js';
 
 /** How peers authenticate each other and what their messages may hold (see peer-auth.ts). */
 export interface PeerSecurity {
@@ -75,17 +76,6 @@ export function forwardNotSent(err: unknown): boolean {
 function markNotSent<T>(err: T): T {
   if (typeof err === 'object' && err !== null) (err as { [NOT_SENT]?: boolean })[NOT_SENT] = true;
   return err;
-}
-
-/**
- * grpc-js fails a call it could not pick a connection for (the peer refuses connections, is
- * down, or the dial failed) with UNAVAILABLE and this status from its load balancer, before the
- * call has a stream: nothing of it was sent. (A call whose connection breaks later fails with
- * other details, and its outcome is unknown.) If an upgrade words it otherwise, such failures
- * are reported as outcome unknown again, the safe side; the Go clientv3 failover test notices.
- */
-function noConnection(err: grpc.ServiceError): boolean {
-  return err.code === grpc.status.UNAVAILABLE && typeof err.details === 'string' && err.details.startsWith('No connection established');
 }
 
 /** A Hello to a peer that does not answer (blackholed, stopped) gives up after this; the link retries. */
@@ -538,7 +528,7 @@ export class PeerTransport {
     const body: ForwardRequest = { ...req, clusterId: this.clusterId, from: this.selfId };
     const call = (session: PeerSession | null): Promise<ForwardReply> =>
       new Promise((resolve, reject) => {
-        l.getClient().forward(body, session ? session.metadata('Forward') : new grpc.Metadata(), { deadline }, (err, reply) => (err ? reject(noConnection(err) ? markNotSent(err) : err) : resolve(reply)));
+        l.getClient().forward(body, session ? session.metadata('Forward') : new grpc.Metadata(), { deadline }, (err, reply) => (err ? reject(noConnectionPicked(err) ? markNotSent(err) : err) : resolve(reply)));
       });
     const opened = (): Promise<PeerSession | null> => l.sessionFor().catch((err: unknown) => Promise.reject(markNotSent(err)));
     const session = await opened();

@@ -37,6 +37,7 @@ import {
 } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { ClientSession, type KvMethod, type KvReplies, type KvRequests } from '../../src/client/session.js';
 import type { HistoryOp, OpCall, OpResult } from './checker/history.js';
+import { noConnectionPicked } from '../../src/grpc/never-sent.js';
 
 export interface WorkloadOptions {
   clients: number;
@@ -384,6 +385,6 @@ export function classify(err: grpc.ServiceError): 'fail' | 'info' {
   if (err.code === grpc.status.INVALID_ARGUMENT) return 'fail';
   // grpc-js's own picker error (the call never started). Anchored: a node that failed to
   // forward says "cannot reach leader N: No connection established…; outcome unknown".
-  if (err.code === grpc.status.UNAVAILABLE && /^No connection established/.test(err.details ?? '')) return 'fail';
+  if (noConnectionPicked(err)) return 'fail';
   return 'info';
 }

@@ -391,6 +391,11 @@ func cluster(ctx context.Context, c *clientv3.Client) {
 	say("defragment: %s", errText(err))
 }
 
+// connectAs is a client that authenticates as `user` (clientv3 gets a token and sends it on every call).
+func connectAs(endpoints []string, user, password string) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second, Username: user, Password: password})
+}
+
 // auth: users, roles and a prefix permission; clientv3 with a name and password gets a token
 // (Authenticate) and sends it with every call; without one it is refused.
 func auth(ctx context.Context, c *clientv3.Client, endpoints []string) {
@@ -413,7 +418,7 @@ func auth(ctx context.Context, c *clientv3.Client, endpoints []string) {
 	_, err = c.Put(ctx, "app/x", "anonymous")
 	say("anonymous put with auth on: %s typed=%v", errText(err), err == rpctypes.ErrUserEmpty)
 
-	as, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second, Username: "alice", Password: "alicepw"})
+	as, err := connectAs(endpoints, "alice", "alicepw")
 	if err != nil {
 		say("alice connects: %s", errText(err))
 		return
@@ -429,10 +434,10 @@ func auth(ctx context.Context, c *clientv3.Client, endpoints []string) {
 	say("alice's txn comparing a key outside app/: %s typed=%v", errText(err), err == rpctypes.ErrPermissionDenied)
 	_, err = as.UserAdd(ctx, "mallory", "pw")
 	say("alice adds a user: %s typed=%v", errText(err), err == rpctypes.ErrPermissionDenied)
-	_, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second, Username: "alice", Password: "wrong"})
+	_, err = connectAs(endpoints, "alice", "wrong")
 	say("alice with a wrong password: %s typed=%v", errText(err), err == rpctypes.ErrAuthFailed)
 
-	rs, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second, Username: "root", Password: "rootpw"})
+	rs, err := connectAs(endpoints, "root", "rootpw")
 	if err != nil {
 		say("root connects: %s", errText(err))
 		return
