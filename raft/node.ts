@@ -212,8 +212,13 @@ export class RaftNode {
     this.hup(false);
   }
 
-  propose(data: Uint8Array): ProposeResult {
-    if (this.role !== R.Leader) return { ok: false, reason: 'not-leader', leader: this.lead };
+  /**
+   * `inTerm` (when not 0): propose only while leading in that term. A member that forwards a write
+   * names the term it believes the leader leads; the entry then carries exactly that term, which
+   * lets the member tell from its own log whether the write can still commit (src/node/forward-outcomes.ts).
+   */
+  propose(data: Uint8Array, inTerm = 0): ProposeResult {
+    if (this.role !== R.Leader || (inTerm !== 0 && inTerm !== this.term)) return { ok: false, reason: 'not-leader', leader: this.lead };
     if (this.leadTransferee !== NONE) return { ok: false, reason: 'transferring', leader: this.lead };
     const index = this.log.lastIndex() + 1;
     this.log.push({ term: this.term, index, type: ET.Normal, data });

@@ -35,12 +35,21 @@ export class PlacementError extends Error {
 export const LEADER_UNREACHABLE = 'cannot reach leader';
 
 /**
- * A write this member could not forward to `leaderId`: `sent` false when nothing of it reached
- * the leader (nothing was proposed), true when it left and its outcome is unknown.
+ * What is known of a write this member could not forward to the leader: 'not-sent' (nothing of it
+ * reached the leader), 'not-committed' (it reached a leader that lost its term before the write
+ * committed: this member's log proves it never will), 'unknown' (it left; no answer).
  */
-export function leaderUnreachable(leaderId: number, address: string, detail: string, sent: boolean): PlacementError {
-  const outcome = sent ? 'outcome unknown, retry with the same client_id/seq' : 'nothing was sent to it';
-  return new PlacementError('UNAVAILABLE', `${LEADER_UNREACHABLE} ${leaderId}: ${detail}; ${outcome}`, leaderId, address);
+export type ForwardFate = 'not-sent' | 'not-committed' | 'unknown';
+
+const fateWords: Record<ForwardFate, string> = {
+  'not-sent': 'nothing was sent to it',
+  'not-committed': 'it lost its term before the write committed; nothing was applied',
+  unknown: 'outcome unknown, retry with the same client_id/seq',
+};
+
+/** A write this member could not forward to `leaderId`, with what is known of its fate. */
+export function leaderUnreachable(leaderId: number, address: string, detail: string, fate: ForwardFate): PlacementError {
+  return new PlacementError('UNAVAILABLE', `${LEADER_UNREACHABLE} ${leaderId}: ${detail}; ${fateWords[fate]}`, leaderId, address);
 }
 
 const grpcCodes: Record<ErrorCode, GrpcStatus> = {

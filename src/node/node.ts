@@ -62,6 +62,7 @@ import { MembershipOps, type MembershipHost } from '../membership/ops.js';
 import { withRecentContact } from '../membership/policy.js';
 import { RemovalWatch, tellRemoved } from '../membership/removal.js';
 import { LateTicks } from './late-ticks.js';
+import { ForwardOutcomes } from './forward-outcomes.js';
 import { compactionPoint, SnapshotBytes } from './compaction-hold.js';
 import { rankOf, snapshotDue, type Rank } from './snapshot-schedule.js';
 
@@ -132,6 +133,14 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private snapshotting = false;
 
   private readonly proposals = new ProposalTable();
+  /** Writes this member forwarded to the leader, answered from its own log when a reply is lost. */
+  private readonly forwards: ForwardOutcomes;
+  /**
+   * When this member, leading, last asked Raft to hand leadership to a caught-up peer (0: never).
+   * Raft tells the peer to campaign only once it holds every entry, so stepping down right after
+   * leaves every pending write in the new leader's log: they are answered when applied here.
+   */
+  private transferAskedAt = 0;
   private readonly reads: ReadTable;
   private leaderWaiters: (() => void)[] = [];
 
@@ -230,6 +239,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     });
     this.membership = new MembershipOps(this.membershipHost());
     this.removal = new RemovalWatch(cfg.id, this.log);
+    this.forwards = new ForwardOutcomes(cfg.id);
     // Late from a quarter of the election timeout: well before followers give up on a leader.
     this.lateTicks = new LateTicks(cfg.tickMs, Math.max(5 * cfg.tickMs, (cfg.tickMs * cfg.electionTicks) / 4), (gap) => this.onLateTick(gap));
   }
@@ -456,6 +466,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       }
       if (st.leadTransferee !== target.id) {
         this.log.info({ to: target.id, match: target.match, lastIndex: st.lastIndex }, 'transferring leadership before shutdown');
+        this.transferAskedAt = Date.now();
         this.raft.transferLeadership(target.id);
         this.schedule();
       }
@@ -711,7 +722,10 @@ export class PlacementNode implements AdminBackend, ServingNode {
       this.log.info({ leader, role }, leader ? 'leader changed' : 'leader lost');
       this.reads.requeueInflight();
     }
-    if (wasLeader && role !== Role.Leader) {
+    // After a handover this member asked for, pending writes stay: they are in the new leader's
+    // log and are answered when applied here (or rejected if a later leader replaced them).
+    const handedOver = wasLeader && role !== Role.Leader && Date.now() - this.transferAskedAt <= 2 * this.cfg.tickMs * this.cfg.electionTicks;
+    if (wasLeader && role !== Role.Leader && !handedOver) {
       const n = this.proposals.size;
       this.proposals.failAll(
         () => new PlacementError('UNAVAILABLE', 'leadership lost before the write was applied; its outcome is unknown, retry with the same client_id/seq', leader, this.addressOf(leader)),
@@ -735,6 +749,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const answer = (results: CommandResult[]): void => {
       answered = true;
       this.answerProposals(entries, results);
+      if (this.forwards.size > 0) for (let i = 0; i < entries.length; i++) this.forwards.applied(entries[i]!.data, entries[i]!.term, results[i] ?? null);
     };
     // Writers are answered as soon as their results are computed, while the batch is still being
     // written to LevelDB: the entries are committed, so the outcome is final and survives a
@@ -855,6 +870,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       },
       batchDone: () => this.serializableBarrier(),
       transferLeadership: (to) => {
+        if (this.role === Role.Leader) this.transferAskedAt = Date.now();
         this.raft.transferLeadership(to);
         this.schedule();
       },
@@ -966,6 +982,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const info = this.store.find(meta);
     if (!info) throw new Error(`snapshot ${meta.index}/${meta.term} to install is not in the store`);
     await this.sm.installSnapshot(this.store.openReader(meta));
+    this.forwards.gap();
     await this.leases.snapshotInstalled();
     this.appliedIndex = meta.index;
     this.reads.onApplied(this.appliedIndex);
@@ -1049,6 +1066,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       await this.wal.close();
       await this.sm.close().catch(() => undefined);
       await this.openStorage(reason);
+      this.forwards.gap();
       // Watchers read history from the new state machine; the log replay re-applies revisions
       // they were already sent, which the hub does not send again.
       this.applyListener?.reset(this.sm.revision);
@@ -1245,7 +1263,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   /** Null when this node cannot propose right now (nothing was proposed). */
-  private proposeLocal(cmd: Command, deadline: number): Promise<CommandResult> | null {
+  private proposeLocal(cmd: Command, deadline: number, inTerm = 0): Promise<CommandResult> | null {
     // Every proposal, a forwarded one included, meets the limits followers check entries against.
     const problem = commandProblem(cmd, this.cfg);
     if (problem !== null) throw invalidArgument(problem);
@@ -1253,7 +1271,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     // the leader's time in place instead of copying it on every write.
     cmd.leaderTimeMs = Date.now();
     const data = encodeMessage(Command, cmd);
-    const r = this.raft.propose(data);
+    const r = this.raft.propose(data, inTerm);
     if (!r.ok) {
       if (r.reason === 'too-large') throw new PlacementError('INVALID_ARGUMENT', 'command too large for one Raft entry');
       return null;
@@ -1263,31 +1281,54 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   /**
-   * Nothing was proposed when this returns null (the leader said it is not the leader) or an
-   * error (the request never reached the leader: it is down or unreachable; the caller waits for
-   * the members to elect another and sends it there, as a write to etcd waits out an election,
-   * and reports this error if none comes in time).
+   * The caller may send the command again when this returns null (the leader said it is not the
+   * leader: nothing was proposed) or an error: the request never reached the leader (down or
+   * unreachable), reached one whose term ended before it committed, or carries a client id (its
+   * repeat is answered from the de-duplication record). The caller waits for the members to elect
+   * another leader and sends it there, as a write to etcd waits out an election, and reports this
+   * error if none comes in time.
    */
   private async forwardCommand(leader: number, cmd: Command, deadline: number): Promise<CommandResult | PlacementError | null> {
-    let reply: ForwardReply;
+    // The leader proposes it only in the term this member knows it leads (see forward-outcomes.ts).
+    const term = this.term;
+    const pending = this.forwards.stamp(cmd, term);
     try {
-      reply = await this.transport.forward(leader, { kind: { $case: 'command', value: cmd } }, deadline);
-    } catch (err) {
-      const e = err as grpc.ServiceError;
-      if (forwardNotSent(err)) return leaderUnreachable(leader, this.addressOf(leader), e.details ?? e.message, false);
-      if (e.code === grpc.status.DEADLINE_EXCEEDED) throw new PlacementError('DEADLINE_EXCEEDED', `forwarded write to leader ${leader} timed out; its outcome is unknown`);
-      throw leaderUnreachable(leader, this.addressOf(leader), e.details ?? e.message, true);
+      let reply: ForwardReply;
+      try {
+        reply = await this.transport.forward(leader, { kind: { $case: 'command', value: cmd }, term }, deadline);
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        const detail = e.details ?? e.message;
+        if (forwardNotSent(err)) return leaderUnreachable(leader, this.addressOf(leader), detail, 'not-sent');
+        // It left; its reply did not come. A command with a client id may go to the next leader
+        // at once (the state machine answers a repeat from its de-duplication record). Any other
+        // waits for this member's log to tell: applied (its result), or never to be (send it
+        // again), or neither by the deadline (its outcome is unknown, as etcd's would be).
+        if (cmd.clientId !== '') return leaderUnreachable(leader, this.addressOf(leader), detail, 'unknown');
+        const o = await this.forwards.outcome(pending, deadline);
+        if (o === 'never-committed') {
+          this.log.info({ leader, term, details: detail }, 'forwarded write lost with its leader and never committed: sending it to the next leader');
+          return leaderUnreachable(leader, this.addressOf(leader), detail, 'not-committed');
+        }
+        if (o !== 'unknown') return o.applied;
+        if (e.code === grpc.status.DEADLINE_EXCEEDED) throw new PlacementError('DEADLINE_EXCEEDED', `forwarded write to leader ${leader} timed out; its outcome is unknown`);
+        this.log.warn({ leader, code: e.code, details: detail }, 'forwarded write lost on its way to the leader; its outcome is still unknown at the deadline');
+        throw leaderUnreachable(leader, this.addressOf(leader), detail, 'unknown');
+      }
+      if (reply.errorCode === 0 && reply.result) return reply.result;
+      if (reply.errorCode === grpc.status.FAILED_PRECONDITION && reply.errorMessage.startsWith('not leader')) return null;
+      const code = grpcToCode.get(reply.errorCode) ?? 'INTERNAL';
+      throw new PlacementError(code, reply.errorMessage, reply.leaderId, this.addressOf(reply.leaderId));
+    } finally {
+      this.forwards.release(pending);
     }
-    if (reply.errorCode === 0 && reply.result) return reply.result;
-    if (reply.errorCode === grpc.status.FAILED_PRECONDITION && reply.errorMessage.startsWith('not leader')) return null;
-    const code = grpcToCode.get(reply.errorCode) ?? 'INTERNAL';
-    throw new PlacementError(code, reply.errorMessage, reply.leaderId, this.addressOf(reply.leaderId));
   }
 
   /** Leader side of Forward. Never forwards again (no multi-hop). */
   private async onForward(req: ForwardRequest, deadline: number): Promise<ForwardReply> {
     const base: ForwardReply = { errorCode: 0, errorMessage: '', leaderId: this.leaderId, result: undefined, term: this.term, members: [], leaderLastIndex: 0, memberId: 0 };
-    if (!this.accepting()) return { ...base, errorCode: grpc.status.UNAVAILABLE, errorMessage: 'leader is shutting down' };
+    // Nothing is proposed: the forwarder waits for the next leader, as on "not leader".
+    if (!this.accepting()) return { ...base, errorCode: grpc.status.FAILED_PRECONDITION, errorMessage: `not leader (member ${this.cfg.id} is shutting down)` };
     const kind = req.kind;
     if (!kind) return { ...base, errorCode: grpc.status.INVALID_ARGUMENT, errorMessage: 'empty forward request' };
     if (kind.$case === 'membership' && kind.value.op === 'removed') {
@@ -1297,8 +1338,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
     if (this.role !== Role.Leader) return { ...base, errorCode: grpc.status.FAILED_PRECONDITION, errorMessage: `not leader (member ${this.cfg.id})` };
     try {
       if (kind.$case === 'command') {
-        const p = this.proposeLocal(kind.value, deadline);
-        if (!p) return { ...base, errorCode: grpc.status.FAILED_PRECONDITION, errorMessage: `not leader (member ${this.cfg.id} cannot propose now)` };
+        const p = this.proposeLocal(kind.value, deadline, req.term);
+        if (!p) return { ...base, errorCode: grpc.status.FAILED_PRECONDITION, errorMessage: `not leader (member ${this.cfg.id} cannot propose now in term ${req.term || this.term})` };
         const result = await this.track(p);
         return { ...base, result };
       }

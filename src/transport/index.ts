@@ -522,10 +522,10 @@ export class PeerTransport {
    * Forwards a request to `to` (normally the leader). Rejects with the gRPC ServiceError; one
    * that provably never left this member (forwardNotSent) is marked as such.
    */
-  async forward(to: number, req: Omit<ForwardRequest, 'clusterId' | 'from'>, deadline: number): Promise<ForwardReply> {
+  async forward(to: number, req: Omit<ForwardRequest, 'clusterId' | 'from' | 'term'> & { term?: number }, deadline: number): Promise<ForwardReply> {
     const l = this.links.get(to);
     if (!l) throw markNotSent(new Error(`no link to member ${to}`));
-    const body: ForwardRequest = { ...req, clusterId: this.clusterId, from: this.selfId };
+    const body: ForwardRequest = { term: 0, ...req, clusterId: this.clusterId, from: this.selfId };
     const call = (session: PeerSession | null): Promise<ForwardReply> =>
       new Promise((resolve, reject) => {
         l.getClient().forward(body, session ? session.metadata('Forward') : new grpc.Metadata(), { deadline }, (err, reply) => (err ? reject(noConnectionPicked(err) ? markNotSent(err) : err) : resolve(reply)));

@@ -23,8 +23,9 @@ export const FINGERPRINT_BYTES = 16;
 export const dedupKey = (client: string, seq: number): string => `${client}\u0000${hex16(seq)}`;
 
 /**
- * Fingerprint of an encoded Command: every top-level field except client_id (1), seq (2) and
- * leader_time_ms (3), hashed as encoded. The bytes are the log entry's, identical on every replica.
+ * Fingerprint of an encoded Command: every top-level field except client_id (1), seq (2),
+ * leader_time_ms (3), caller (4) and the forward stamp (5, 6), hashed as encoded. The bytes are
+ * the log entry's, identical on every replica.
  */
 export function fingerprint(data: Uint8Array): Buffer {
   let o = 0;
@@ -62,9 +63,10 @@ export function fingerprint(data: Uint8Array): Buffer {
       default:
         throw new Error(`fingerprint: wire type ${tag & 7} at byte ${start}`);
     }
-    // Fields 1-4 (client id, seq, leader time, caller) say who sent it and when, not what it asks:
-    // a retry after a token refresh carries another caller revision and is still the same request.
-    if (Math.floor(tag / 8) <= 4) continue;
+    // Fields 1-6 (client id, seq, leader time, caller, forwarding member and its number) say who
+    // sent it, how and when, not what it asks: a retry after a token refresh carries another caller
+    // revision, one through another member another forward stamp, and is still the same request.
+    if (Math.floor(tag / 8) <= 6) continue;
     const last = parts[parts.length - 1];
     if (last && last[1] === start) last[1] = o;
     else parts.push([start, o]);

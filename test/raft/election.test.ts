@@ -114,3 +114,19 @@ test('Election: a candidate with a stale log cannot win (leader completeness, §
   net.deliverAll();
   assert.deepEqual(net.members.get(3)!.state, ['a']);
 });
+
+test('A proposal that names a term is accepted only while leading in that term (forwarded writes)', () => {
+  const net = new Network([1, 2, 3]);
+  net.elect(2);
+  net.node(2).transferLeadership(1);
+  net.deliverAll();
+  assert.equal(net.leader(), 1);
+  const term = net.node(1).status().hardState.term;
+  assert.ok(term >= 2);
+  const inTerm = net.node(1).propose(enc('x'), term);
+  assert.equal(inTerm.ok, true);
+  assert.equal(inTerm.ok && inTerm.term, term);
+  assert.equal(net.node(1).propose(enc('y'), term - 1).ok, false, 'a term it no longer leads');
+  assert.equal(net.node(1).propose(enc('y'), term + 1).ok, false, 'a term it does not lead yet');
+  assert.equal(net.node(1).propose(enc('z')).ok, true, 'no term named: any');
+});

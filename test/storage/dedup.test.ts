@@ -14,10 +14,13 @@ const enc = (op: Op, clientId: string, seq: number, leaderTimeMs = 0): Uint8Arra
 const put = (key: string, value: string): Op => ({ $case: 'put', value: { key, value: Buffer.from(value), lease: 0, prevKv: false } });
 
 describe('de-dup fingerprint', () => {
-  it('covers the request and nothing else: not client id, seq or leader time', () => {
+  it('covers the request and nothing else: not client id, seq, leader time or forward stamp', () => {
     const base = fingerprint(enc(put('k', 'v'), 'a', 1, 10));
     assert.equal(base.length, 16);
     assert.deepEqual(fingerprint(enc(put('k', 'v'), 'another-client', 99, 12345)), base);
+    // A retry through another member carries that member's forward stamp: still the same request.
+    const stamped = Command.encode(Command.fromPartial({ op: put('k', 'v'), clientId: 'a', seq: 1, leaderTimeMs: 10, forwardedBy: 3, forwardSeq: 2 ** 50 + 7 })).finish();
+    assert.deepEqual(fingerprint(stamped), base);
     assert.notDeepEqual(fingerprint(enc(put('k', 'w'), 'a', 1, 10)), base);
     assert.notDeepEqual(fingerprint(enc(put('j', 'v'), 'a', 1, 10)), base);
     assert.notDeepEqual(fingerprint(enc({ $case: 'delete', value: { key: 'k', prevKv: false } }, 'a', 1, 10)), base);

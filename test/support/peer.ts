@@ -103,9 +103,9 @@ export class PeerProbe {
     return { clusterId: this.o.clusterId, from: this.o.from, to: this.o.to, messages, ...over };
   }
 
-  forward(req: Omit<ForwardRequest, 'clusterId' | 'from'> & Partial<ForwardRequest>, deadlineMs = 5000): Promise<ForwardReply> {
+  forward(req: Pick<ForwardRequest, 'kind'> & Partial<ForwardRequest>, deadlineMs = 5000): Promise<ForwardReply> {
     return new Promise((resolve, reject) =>
-      this.client.forward({ clusterId: this.o.clusterId, from: this.o.from, ...req }, this.md('Forward'), { deadline: Date.now() + deadlineMs }, (err, r) =>
+      this.client.forward({ clusterId: this.o.clusterId, from: this.o.from, term: 0, ...req }, this.md('Forward'), { deadline: Date.now() + deadlineMs }, (err, r) =>
         err ? reject(err) : resolve(r),
       ),
     );

@@ -69,7 +69,18 @@ export interface Command {
    * Who asked, for the apply-time permission re-check (storage/auth). Absent on a command the
    * cluster makes itself (lease expiry, auto-compaction): there is no caller to check.
    */
-  caller?: CommandCaller | undefined;
+  caller?:
+    | CommandCaller
+    | undefined;
+  /**
+   * Set by a member that forwards the command to the leader: the member and a number unique to
+   * that forward among its own. When the leader's reply is lost, the member still learns the
+   * outcome from its own copy of the log (the entry carrying them is applied there), as an etcd
+   * member does for its proposals. Not part of what the command asks (the de-duplication
+   * fingerprint skips them).
+   */
+  forwardedBy?: number | undefined;
+  forwardSeq?: number | undefined;
   op?:
     | { $case: "put"; value: PutOp }
     | { $case: "delete"; value: DeleteOp }
@@ -313,7 +324,15 @@ export interface CommandResult {
 }
 
 function createBaseCommand(): Command {
-  return { clientId: "", seq: 0, leaderTimeMs: 0, caller: undefined, op: undefined };
+  return {
+    clientId: "",
+    seq: 0,
+    leaderTimeMs: 0,
+    caller: undefined,
+    forwardedBy: undefined,
+    forwardSeq: undefined,
+    op: undefined,
+  };
 }
 
 export const Command: MessageFns<Command> = {
@@ -329,6 +348,12 @@ export const Command: MessageFns<Command> = {
     }
     if (message.caller !== undefined) {
       CommandCaller.encode(message.caller, writer.uint32(34).fork()).join();
+    }
+    if (message.forwardedBy !== undefined) {
+      writer.uint32(40).uint64(message.forwardedBy);
+    }
+    if (message.forwardSeq !== undefined) {
+      writer.uint32(48).uint64(message.forwardSeq);
     }
     switch (message.op?.$case) {
       case "put":
@@ -465,6 +490,22 @@ export const Command: MessageFns<Command> = {
             }
 
             message.caller = CommandCaller.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.forwardedBy = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.forwardSeq = longToNumber(reader.uint64());
             continue;
           }
           case 10: {
@@ -737,6 +778,8 @@ export const Command: MessageFns<Command> = {
     message.caller = (object.caller !== undefined && object.caller !== null)
       ? CommandCaller.fromPartial(object.caller)
       : undefined;
+    message.forwardedBy = object.forwardedBy ?? undefined;
+    message.forwardSeq = object.forwardSeq ?? undefined;
     switch (object.op?.$case) {
       case "put": {
         if (object.op?.value !== undefined && object.op?.value !== null) {

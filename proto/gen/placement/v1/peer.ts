@@ -120,6 +120,11 @@ export interface ForwardRequest {
     /** An operator's membership change or leader move, executed by the leader (src/membership/). */
     { $case: "membership"; value: MembershipRequest }
     | undefined;
+  /**
+   * For a command: the term the sender believes the receiver leads. The receiver proposes only
+   * while leading in it (0: in any term), so the entry, if any, carries exactly this term.
+   */
+  term: number;
 }
 
 /** One membership operation. op: "add", "remove", "promote" or "move-leader". */
@@ -1018,7 +1023,7 @@ export const SnapshotInstallReply: MessageFns<SnapshotInstallReply> = {
 };
 
 function createBaseForwardRequest(): ForwardRequest {
-  return { clusterId: "", from: 0, kind: undefined };
+  return { clusterId: "", from: 0, kind: undefined, term: 0 };
 }
 
 export const ForwardRequest: MessageFns<ForwardRequest> = {
@@ -1039,6 +1044,9 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
       case "membership":
         MembershipRequest.encode(message.kind.value, writer.uint32(42).fork()).join();
         break;
+    }
+    if (message.term !== 0) {
+      writer.uint32(48).uint64(message.term);
     }
     return writer;
   },
@@ -1096,6 +1104,14 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
             message.kind = { $case: "membership", value: MembershipRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.term = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1135,6 +1151,7 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
         break;
       }
     }
+    message.term = object.term ?? 0;
     return message;
   },
 };
