@@ -77,6 +77,7 @@ func main() {
 	watch(ctx, c)
 	lease(ctx, c)
 	recipes(ctx, c)
+	wrappers(ctx, c)
 	history(ctx, c)
 	cluster(ctx, c)
 	auth(ctx, c, strings.Split(os.Args[1], ","))
