@@ -1465,6 +1465,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   /** The Raft term this node last saw. */
+  /** The leader this member knows of; 0 when it knows none (cheaper than raftStatus()). */
+  get knownLeader(): number {
+    return this.leaderId;
+  }
+
   get raftTerm(): number {
     return this.term;
   }

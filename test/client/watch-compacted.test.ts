@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import type { EventRecordsPage, EventRecordsRequest, KeyEvent } from '../../storage/index.js';
 import { WatchHub, type EventSource } from '../../src/watch/hub.js';
+import { LeaderMonitor } from '../../src/api/etcd/require-leader.js';
 import { registerWatch } from '../../src/api/etcd/watch.js';
 import { PlacementClient, WatchCompactedError, InvalidArgumentError } from '../../src/client/index.js';
 
@@ -36,7 +37,8 @@ test('a compacted start revision ends the watch with WatchCompactedError; a live
   for (let i = 0; i < 6; i++) hub.applied(src.write('k'), src.revision);
   src.compactRevision = 5;
   const server = new grpc.Server();
-  const svc = registerWatch(server, { hub, node: { accepting: () => true, leaderId: () => 1 }, header: (revision) => ({ clusterId: 1, memberId: 1, revision: revision ?? src.revision, raftTerm: 1 }), electionTimeoutMs: 1000 });
+  const leaderMonitor = new LeaderMonitor(() => 1, 1000);
+  const svc = registerWatch(server, { hub, node: { accepting: () => true, leaderId: () => 1 }, header: (revision) => ({ clusterId: 1, memberId: 1, revision: revision ?? src.revision, raftTerm: 1 }), leaderMonitor });
   const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   const client = new PlacementClient({ endpoints: [`127.0.0.1:${port}`], discoverMembers: false });
   try {
@@ -61,6 +63,7 @@ test('a compacted start revision ends the watch with WatchCompactedError; a live
   } finally {
     client.close();
     svc.closeAll();
+    leaderMonitor.close();
     hub.close();
     server.forceShutdown();
   }

@@ -1,5 +1,6 @@
 // The etcd v3 API on a member's gRPC port: one module per etcd service, registered here. A new
 // service adds its line below.
+import { LeaderMonitor } from './require-leader.js';
 import type * as grpc from '@grpc/grpc-js';
 import type { Authenticator } from '../../auth/authenticator.js';
 import type { NodeConfig } from '../../config/index.js';
@@ -52,17 +53,18 @@ export interface EtcdServices {
 
 export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode, opts: EtcdServicesOptions): EtcdServices {
   registerKv(server, node, { metrics: opts.metrics, maxReplyBytes: opts.maxReplyBytes, guard: opts.kvGuard });
-  const lease = registerLease(server, node, opts.metrics);
+  const leaderMonitor = new LeaderMonitor(() => node.knownLeader, opts.cfg.electionTicks * opts.cfg.tickMs);
+  const lease = registerLease(server, node, leaderMonitor, opts.metrics);
   const hub = startWatchHub(node, opts.cfg, opts.metrics, opts.log);
   const watch = registerWatch(server, {
     hub,
     node: {
       accepting: () => node.accepting(),
-      leaderId: () => node.raftStatus().softState.leader,
+      leaderId: () => node.knownLeader,
       answeredWritesPending: () => (node.readsCurrent() ? undefined : node.readBarrier(true, Date.now() + node.cfg.requestTimeoutMs)),
     },
     header: headerFiller(node),
-    electionTimeoutMs: opts.cfg.electionTicks * opts.cfg.tickMs,
+    leaderMonitor,
     // etcd fragments a watch response past its gRPC limit: --max-request-bytes plus the overhead.
     maxResponseBytes: opts.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     log: opts.log,
@@ -77,6 +79,7 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
       stopQuota();
       lease.closeStreams();
       watch.closeAll();
+      leaderMonitor.close();
       node.setApplyListener(null);
       hub.close();
     },

@@ -12,6 +12,7 @@
 // with the lease's granted TTL (etcd's answer), or TTL 0 when the lease does not exist — or, on
 // the leader, at once when the replicated expiry already covers it to within a small D
 // (src/lease/timing.ts renewalCover; the bound is unchanged, see src/lease/README.md).
+import { noLeader, requiresLeader, type LeaderMonitor } from './require-leader.js';
 import * as grpc from '@grpc/grpc-js';
 import type { CommandCaller, Lease } from '../../../proto/gen/placement/v1/command.js';
 import { callerOf } from '../../auth/context.js';
@@ -129,7 +130,7 @@ export interface LeaseServiceHandle {
   closeStreams(): void;
 }
 
-export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Metrics): LeaseServiceHandle {
+export function registerLease(server: grpc.Server, node: LeaseNode, leaderMonitor: LeaderMonitor, metrics?: Metrics): LeaseServiceHandle {
   const ops = leaseOps(node);
   // etcdUnary (call.ts) maps failures with toEtcdError; the lease operations answer etcd's lease
   // strings for their own "not found" / "exists" (errors.ts: toEtcdLeaseError).
@@ -146,22 +147,33 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
       call.emit('error', toEtcdLeaseError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
       return;
     }
+    // clientv3 opens its keep-alive streams requiring a leader: a member that has none sends the
+    // client to another, where its leases can still be renewed.
+    const requireLeader = requiresLeader(call.metadata);
+    if (requireLeader && node.knownLeader === 0) {
+      call.emit('error', noLeader());
+      return;
+    }
     streams.add(call);
     // The keep-alives one renewal answers leave together (src/grpc/stream-writer.ts).
     const send = messageWriter(call);
     let inFlight = 0;
     let ended = false;
     let failed = false;
+    let unmonitor: (() => void) | undefined;
     const finish = (): void => {
       streams.delete(call);
+      unmonitor?.();
       if (!failed) call.end();
     };
     const fail = (err: unknown): void => {
       if (failed) return;
       failed = true;
       streams.delete(call);
+      unmonitor?.();
       call.emit('error', toEtcdLeaseError(err));
     };
+    if (requireLeader) unmonitor = leaderMonitor.add(fail);
     call.on('data', (raw: Maybe<IdRequest>) => {
       if (failed) return;
       let req: IdRequest;
@@ -195,8 +207,14 @@ export function registerLease(server: grpc.Server, node: LeaseNode, metrics?: Me
       ended = true;
       if (inFlight === 0) finish();
     });
-    call.on('cancelled', () => streams.delete(call));
-    call.on('error', () => streams.delete(call));
+    call.on('cancelled', () => {
+      streams.delete(call);
+      unmonitor?.();
+    });
+    call.on('error', () => {
+      streams.delete(call);
+      unmonitor?.();
+    });
   };
 
   const handlers = {

@@ -16,6 +16,8 @@ export interface EtcdNode {
   readonly keyspace: StateMachine;
   /** The Raft term this member last saw (etcd's raft_term). */
   readonly raftTerm: number;
+  /** The leader this member knows of; 0 when it knows none. */
+  readonly knownLeader: number;
   /** Replicates a command (forwarding to the leader when needed); resolves with its applied result. */
   propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
   /** ReadIndex barrier (linearizable) or the wait for this node's answered writes (serializable). */

@@ -31,7 +31,8 @@ import type { WatchHub, HubStream, WatchSink } from '../../watch/hub.js';
 import type { Watcher, WatchSpec } from '../../watch/watcher.js';
 import { malformedReason, tolerant, type Maybe } from '../../grpc/malformed.js';
 import type { Logger } from '../../log.js';
-import { ETCD_NO_LEADER, ETCD_STOPPED, serviceError } from './errors.js';
+import { ETCD_STOPPED, serviceError } from './errors.js';
+import { noLeader, requiresLeader, type LeaderMonitor } from './require-leader.js';
 import type { HeaderFiller } from './header.js';
 import { watchCreateRefusal } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES } from './wire.js';
@@ -58,8 +59,8 @@ export interface WatchServiceOptions {
   node: WatchNode;
   /** The response header of this member (header.ts); the revision is always given. */
   header: HeaderFiller;
-  /** A member without a leader for three of these ends the streams that require one. */
-  electionTimeoutMs: number;
+  /** Ends the streams that require a leader when this member has had none for a while. */
+  leaderMonitor: LeaderMonitor;
   /** A response larger than this is fragmented for watchers that allow it. */
   maxResponseBytes?: number;
   log?: Logger;
@@ -107,31 +108,24 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
   const calls = new Set<WatchCall>();
   const header = (revision: number): WireHeader => opts.header(revision);
   const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_WATCH_RESPONSE_BYTES;
-  // etcd's monitorLeader: streams that require a leader end once none was known for 3 election timeouts.
-  let leaderSeenAt = Date.now();
-  const monitor = setInterval(() => {
-    if (opts.node.leaderId() !== 0) {
-      leaderSeenAt = Date.now();
-      return;
-    }
-    if (Date.now() - leaderSeenAt < 3 * opts.electionTimeoutMs) return;
-    for (const c of calls) if (c.requireLeader) c.fail(unavailable(ETCD_NO_LEADER));
-  }, opts.electionTimeoutMs);
-  monitor.unref();
-
   server.addService(WATCH_DEFINITION, {
     watch: (call: Call) => {
-      const requireLeader = call.metadata.get('hasleader')[0] === 'true';
+      const requireLeader = requiresLeader(call.metadata);
       if (!opts.node.accepting()) {
         call.emit('error', unavailable(ETCD_STOPPED));
         return;
       }
       if (requireLeader && opts.node.leaderId() === 0) {
-        call.emit('error', unavailable(ETCD_NO_LEADER));
+        call.emit('error', noLeader());
         return;
       }
-      const c = new WatchCall(call, opts.hub, opts.node, header, maxBytes, requireLeader, () => calls.delete(c), opts.log);
+      let unmonitor: (() => void) | undefined;
+      const c = new WatchCall(call, opts.hub, opts.node, header, maxBytes, () => {
+        calls.delete(c);
+        unmonitor?.();
+      }, opts.log);
       calls.add(c);
+      if (requireLeader) unmonitor = opts.leaderMonitor.add((err) => c.fail(err));
     },
   });
   return {
@@ -139,7 +133,6 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
       return calls.size;
     },
     closeAll() {
-      clearInterval(monitor);
       for (const c of [...calls]) c.fail(unavailable(ETCD_STOPPED));
     },
   };
@@ -200,7 +193,6 @@ class WatchCall implements WatchSink {
     private readonly node: WatchNode,
     private readonly header: (revision: number) => WireHeader,
     private readonly maxBytes: number,
-    readonly requireLeader: boolean,
     private readonly onEnd: () => void,
     private readonly log?: Logger,
   ) {
