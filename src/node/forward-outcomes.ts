@@ -14,6 +14,7 @@
 // member waits for its own proposal to be applied.
 import { randomBytes } from 'node:crypto';
 import type { Command, CommandResult } from '../../proto/gen/placement/v1/command.js';
+import { walkFields } from '../../proto/fields.js';
 
 /** One forward in flight. */
 export interface PendingForward {
@@ -130,47 +131,15 @@ export class ForwardOutcomes {
  * leading fields (1-6; encoders write fields in number order), without decoding the command.
  */
 export function stampOf(data: Uint8Array, member: number): number {
-  let o = 0;
   let by = 0;
   let seq = 0;
-  const varint = (): number => {
-    let v = 0;
-    let mul = 1;
-    for (;;) {
-      if (o >= data.length) throw new RangeError('truncated varint');
-      const b = data[o++]!;
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 128;
-    }
-  };
   try {
-    while (o < data.length) {
-      const tag = varint();
-      const field = Math.floor(tag / 8);
-      if (field > 6) break;
-      switch (tag & 7) {
-        case 0: {
-          const v = varint();
-          if (field === 5) by = v;
-          else if (field === 6) seq = v;
-          break;
-        }
-        case 1:
-          o += 8;
-          break;
-        case 2: {
-          const n = varint(); // before `o +=`: that reads `o` before varint() moves it
-          o += n;
-          break;
-        }
-        case 5:
-          o += 4;
-          break;
-        default:
-          return 0;
-      }
-    }
+    walkFields(data, (f) => {
+      if (f.field > 6) return false;
+      if (f.wireType !== 0) return;
+      if (f.field === 5) by = f.value;
+      else if (f.field === 6) seq = f.value;
+    });
   } catch {
     return 0;
   }

@@ -11,6 +11,7 @@
 import crypto, { createHash } from 'node:crypto';
 import { CommandResult, ResultCode } from '../../proto/gen/placement/v1/command.js';
 import { decodeMessage, encodeMessage } from '../../proto/codec.js';
+import { walkFields } from '../../proto/fields.js';
 import { readU64, writeU64 } from '../wal/record.js';
 import { hex16 } from '../state-machine/layout.js';
 import type { Tx } from '../state-machine/tx.js';
@@ -28,49 +29,18 @@ export const dedupKey = (client: string, seq: number): string => `${client}\u000
  * the log entry's, identical on every replica.
  */
 export function fingerprint(data: Uint8Array): Buffer {
-  let o = 0;
-  const varint = (): number => {
-    let v = 0;
-    let mul = 1;
-    for (;;) {
-      const b = data[o++]!;
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 128;
-    }
-  };
-  // The fields hashed, as [start, end) byte ranges; encoders write fields 1-3 first, so this is
+  // The fields hashed, as [start, end) byte ranges; encoders write fields 1-6 first, so this is
   // normally one range: the command's tail, hashed in one call.
   const parts: [number, number][] = [];
-  while (o < data.length) {
-    const start = o;
-    const tag = varint();
-    switch (tag & 7) {
-      case 0:
-        varint();
-        break;
-      case 1:
-        o += 8;
-        break;
-      case 2: {
-        const n = varint();
-        o += n;
-        break;
-      }
-      case 5:
-        o += 4;
-        break;
-      default:
-        throw new Error(`fingerprint: wire type ${tag & 7} at byte ${start}`);
-    }
+  walkFields(data, (f) => {
     // Fields 1-6 (client id, seq, leader time, caller, forwarding member and its number) say who
     // sent it, how and when, not what it asks: a retry after a token refresh carries another caller
     // revision, one through another member another forward stamp, and is still the same request.
-    if (Math.floor(tag / 8) <= 6) continue;
+    if (f.field <= 6) return;
     const last = parts[parts.length - 1];
-    if (last && last[1] === start) last[1] = o;
-    else parts.push([start, o]);
-  }
+    if (last && last[1] === f.start) last[1] = f.end;
+    else parts.push([f.start, f.end]);
+  });
   if (parts.length <= 1) {
     const [a, b] = parts[0] ?? [0, 0];
     return sha256(data.subarray(a, b)).subarray(0, FINGERPRINT_BYTES);

@@ -4,11 +4,12 @@
 //   of each cluster: the scripted etcdctl KV session, a watch, leases and a lock through it;
 // - `etcdctl make-mirror` from each cluster into the other: its initial copy (a Range at one
 //   revision) and then its watch from the next revision, replayed as Txns on the destination.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { freePorts, startCluster, type Cluster } from '../support/cluster.js';
-import { ETCD_BIN, startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
+import { freePorts } from '../support/cluster.js';
+import { etcdAndOurs } from '../support/differential.js';
+import { ETCD_BIN } from '../support/etcd.js';
 import { ETCDCTL_BIN, etcdctl, etcdctlWatch, firstDifference, Normalizer, runSession } from '../support/etcdctl.js';
 import { SESSION } from './kv-session.js';
 
@@ -85,20 +86,11 @@ async function watchLeaseLock(ep: string): Promise<string> {
 }
 
 describe("etcd's tools against Placement Center and against etcd 3.4", { timeout: 300_000 }, () => {
-  let etcd: EtcdCluster | undefined;
-  let ours: Cluster | undefined;
-  before(async () => {
-    [etcd, ours] = await Promise.all([startEtcdCluster(), startCluster({ nodes: 3 })]);
-    await ours.waitForLeader();
-  });
-  after(async () => {
-    await Promise.all(children.map(stop));
-    await Promise.all([etcd?.stop(), ours?.stop()]);
-  });
+  const pair = etcdAndOurs(() => Promise.all(children.map(stop)));
 
   test('etcd grpc-proxy in front of each: the KV session, a watch, leases and a lock answer the same', async () => {
-    const theirs = await grpcProxy(etcd!.endpoints);
-    const mine = await grpcProxy(ours!.nodes.map((n) => n.grpcAddress));
+    const theirs = await grpcProxy(pair.etcd.endpoints);
+    const mine = await grpcProxy(pair.ours.nodes.map((n) => n.grpcAddress));
     const a = await runSession([theirs], SESSION);
     const b = await runSession([mine], SESSION);
     assert.equal(firstDifference(a, b), null);
@@ -129,7 +121,7 @@ describe("etcd's tools against Placement Center and against etcd 3.4", { timeout
       assert.equal((await etcdctl([dstEp], ['get', `/elsewhere-${tag}`])).stdout, '', 'only the prefix is mirrored');
       await stop(mm.child);
     };
-    await mirror(ours!.nodes.map((n) => n.grpcAddress), etcd!.endpoints[0]!, 'ours-to-etcd');
-    await mirror(etcd!.endpoints, ours!.nodes[1]!.grpcAddress, 'etcd-to-ours');
+    await mirror(pair.ours.nodes.map((n) => n.grpcAddress), pair.etcd.endpoints[0]!, 'ours-to-etcd');
+    await mirror(pair.etcd.endpoints, pair.ours.nodes[1]!.grpcAddress, 'etcd-to-ours');
   });
 });

@@ -5,12 +5,11 @@
 // serializable read is served; with it every call is refused at once with etcd's "no leader",
 // and keep-alive and watch streams opened before are ended the same way (after three election
 // timeouts without a leader, on both), so that clients reopen them on another member.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { LeaseGrantRequest, LeaseKeepAliveRequest, PutRequest, RangeRequest, StatusRequest, WatchRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { startCluster, type Cluster } from '../support/cluster.js';
-import { startEtcdCluster, type EtcdCluster } from '../support/etcd.js';
+import { etcdAndOurs } from '../support/differential.js';
 
 interface Side {
   /** The member left alone. */
@@ -164,18 +163,10 @@ async function run(side: Side): Promise<Record<string, string>> {
 }
 
 describe('a member without a leader, asked to require one: the same answers as etcd 3.4', { timeout: 240_000 }, () => {
-  let etcd: EtcdCluster | undefined;
-  let ours: Cluster | undefined;
-  before(async () => {
-    [etcd, ours] = await Promise.all([startEtcdCluster(), startCluster({ nodes: 3 })]);
-    await ours.waitForLeader();
-  });
-  after(async () => {
-    await Promise.all([etcd?.stop(), ours?.stop()]);
-  });
+  const pair = etcdAndOurs();
 
   test('refused at once with "no leader"; streams opened before are ended the same way', async () => {
-    const e = etcd!;
+    const e = pair.etcd;
     const theirs = await run({
       survivor: e.endpoints[0]!,
       killOthers: async () => {
@@ -186,7 +177,7 @@ describe('a member without a leader, asked to require one: the same answers as e
         }
       },
     });
-    const c = ours!;
+    const c = pair.ours;
     const survivor = c.nodes[0]!;
     const mine = await run({
       survivor: survivor.grpcAddress,
