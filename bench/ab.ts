@@ -9,6 +9,7 @@
 // It prints each round, then per row the median of the rounds and the median of the paired
 // ratios (B / A): the VM's speed moves within minutes, so only pairs taken back to back are
 // compared. Options (env): BENCH_SECONDS (5 per row), BENCH_ROUNDS (5), BENCH_ROWS,
+// BENCH_AT=follower (the client calls a follower: writes take the forward path),
 // BENCH_SRC=1 (members from src/ through tsx).
 import * as grpc from '@grpc/grpc-js';
 import { startCluster } from '../test/support/cluster.js';
@@ -18,6 +19,9 @@ import { median } from './compare-table.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** Which member the client calls: the leader, or a follower (its writes are forwarded). */
+const AT = process.env.BENCH_AT ?? 'leader';
+if (AT !== 'leader' && AT !== 'follower') throw new Error(`BENCH_AT must be leader or follower, not ${AT}`);
 
 type Op = (client: grpc.Client, i: number) => Promise<unknown>;
 const KEY = (i: number): string => `bench/ab/${i % 1000}`;
@@ -72,8 +76,9 @@ interface Row {
 async function side(env: Record<string, string>, nodeArgs: string[]): Promise<Row[]> {
   const c = await startCluster({ nodes: 3, useDist: benchUsesDist(), env: { PLACEMENT_LOG_LEVEL: 'warn', ...env }, nodeArgs });
   try {
-    const leader = c.node(await c.waitForLeader());
-    const client = new grpc.Client(leader.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const leaderId = await c.waitForLeader();
+    const target = AT === 'follower' ? c.nodes.find((n) => n.id !== leaderId)! : c.node(leaderId);
+    const client = new grpc.Client(target.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     try {
       // The keys the reads read, then some of each row's operation: the first calls of a fresh
       // process run through the interpreter, so both sides are warmed alike.
