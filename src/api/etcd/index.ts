@@ -1,6 +1,5 @@
 // The etcd v3 API on a member's gRPC port: one module per etcd service, registered here. A new
 // service adds its line below.
-import { LeaderMonitor } from './require-leader.js';
 import type * as grpc from '@grpc/grpc-js';
 import type { Authenticator } from '../../auth/authenticator.js';
 import type { NodeConfig } from '../../config/index.js';
@@ -14,6 +13,7 @@ import { registerMaintenance, type MaintenanceNode } from './maintenance.js';
 import { registerKv } from './kv.js';
 import { headerFiller } from './header.js';
 import { registerLease, type LeaseNode } from './lease.js';
+import { LeaderMonitor } from './require-leader.js';
 import type { KvGuard } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES } from './wire.js';
 import { registerWatch, type WatchService } from './watch.js';

@@ -11,8 +11,8 @@
 // A keep-alive is answered only once its renewal is committed and applied (src/lease/renewals.ts),
 // with the lease's granted TTL (etcd's answer), or TTL 0 when the lease does not exist — or, on
 // the leader, at once when the replicated expiry already covers it to within a small D
-// (src/lease/timing.ts renewalCover; the bound is unchanged, see src/lease/README.md).
-import { noLeader, requiresLeader, type LeaderMonitor } from './require-leader.js';
+// (src/lease/timing.ts renewalCover; the bound is unchanged, see src/lease/README.md). A stream
+// that requires a leader (clientv3 opens every one that way) follows require-leader.ts.
 import * as grpc from '@grpc/grpc-js';
 import type { CommandCaller, Lease } from '../../../proto/gen/placement/v1/command.js';
 import { callerOf } from '../../auth/context.js';
@@ -35,6 +35,7 @@ import { headerFiller } from './header.js';
 import { decodeGrant, decodeId, decodeTimeToLive, encodeKeepAliveResponse, type GrantRequest, type IdRequest, type TimeToLiveRequest, type WireId } from './lease-wire.js';
 import type { EtcdNode } from './node.js';
 import { messageWriter } from '../../grpc/stream-writer.js';
+import { noLeader, requiresLeader, type LeaderMonitor } from './require-leader.js';
 
 /** etcd's lease.MaxLeaseTTL, in seconds. */
 export const ETCD_MAX_LEASE_TTL_S = 9_000_000_000;
