@@ -47,6 +47,15 @@ const fateWords: Record<ForwardFate, string> = {
   unknown: 'outcome unknown, retry with the same client_id/seq',
 };
 
+/**
+ * Whether `message` is a leader-unreachable error that says the write was not applied (its fate
+ * was 'not-sent' or 'not-committed'). The chaos workload counts those as definite failures, so
+ * its checker tests the claim.
+ */
+export function saysNothingApplied(message: string): boolean {
+  return message.startsWith(LEADER_UNREACHABLE) && (message.endsWith(`; ${fateWords['not-sent']}`) || message.endsWith(`; ${fateWords['not-committed']}`));
+}
+
 /** A write this member could not forward to `leaderId`, with what is known of its fate. */
 export function leaderUnreachable(leaderId: number, address: string, detail: string, fate: ForwardFate): PlacementError {
   return new PlacementError('UNAVAILABLE', `${LEADER_UNREACHABLE} ${leaderId}: ${detail}; ${fateWords[fate]}`, leaderId, address);

@@ -38,7 +38,7 @@ import type {
   MemberInfo,
   ReadOptions,
 } from '../http/backend.js';
-import { PlacementError, invalidArgument, leaderUnreachable, toGrpcStatus, type ErrorCode } from '../errors.js';
+import { PlacementError, invalidArgument, leaderUnreachable, saysNothingApplied, toGrpcStatus, type ErrorCode } from '../errors.js';
 import { commandProblem } from '../validation/command.js';
 import { compactKeyspace } from '../compaction/compact.js';
 import type { NodeConfig } from '../config/index.js';
@@ -1252,8 +1252,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
         if (r) return r;
       } else {
         const r = await this.forwardCommand(leader, cmd, deadline);
-        if (r instanceof PlacementError) unreachable = r;
-        else if (r) return r;
+        if (r instanceof PlacementError) {
+          // Once one attempt's outcome is unknown (a command with a client id is sent again),
+          // the request's stays unknown, whatever later attempts say.
+          if (unreachable === null || saysNothingApplied(unreachable.message)) unreachable = r;
+        } else if (r) return r;
       }
       // Nothing was proposed (not leader / transferring / leader unreachable): wait for the next
       // leader and retry.

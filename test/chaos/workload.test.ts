@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { classify } from './workload.js';
+import { leaderUnreachable } from '../../src/errors.js';
 
 const err = (code: grpc.status, details: string): grpc.ServiceError =>
   Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
@@ -16,6 +17,12 @@ test('definite rejections are failures, unknown outcomes are indeterminate', () 
     classify(err(grpc.status.UNAVAILABLE, 'cannot reach leader 2: No connection established. Last error: read ECONNRESET; outcome unknown, retry')),
     'info',
   );
+  // A member that could not forward and says the write was not applied: a failure the checker tests.
+  for (const fate of ['not-sent', 'not-committed'] as const) {
+    assert.equal(classify(err(grpc.status.UNAVAILABLE, leaderUnreachable(2, '', 'Connection dropped', fate).message)), 'fail', fate);
+  }
+  assert.equal(classify(err(grpc.status.UNAVAILABLE, leaderUnreachable(2, '', 'Connection dropped', 'unknown').message)), 'info');
+  assert.equal(classify(err(grpc.status.UNAVAILABLE, 'etcdserver: request timed out, possibly due to connection lost')), 'info');
   assert.equal(classify(err(grpc.status.DEADLINE_EXCEEDED, 'Deadline exceeded after 1.000s')), 'info');
   assert.equal(classify(err(grpc.status.UNAVAILABLE, 'Connection dropped')), 'info');
   assert.equal(classify(err(grpc.status.UNAVAILABLE, 'leadership lost before the write was applied; its outcome is unknown')), 'info');

@@ -9,8 +9,8 @@
 // Outcome classification (the checker relies on it):
 //  - OK                                    → 'ok' with the result;
 //  - INVALID_ARGUMENT, or UNAVAILABLE whose details start with grpc-js's own "No connection
-//    established" (the call never left this process: no transport to the node) → 'fail' (it
-//    cannot have taken effect);
+//    established" (the call never left this process: no transport to the node), or a member's
+//    "cannot reach leader …" that says nothing was applied → 'fail' (it cannot have taken effect);
 //  - anything else (deadline, connection lost, UNAVAILABLE/FAILED_PRECONDITION after the request
 //    may have reached a node that could have proposed it) → 'info' (indeterminate).
 // Each op carries a unique (client_id, seq) and a unique value, so a write is identifiable.
@@ -38,6 +38,7 @@ import {
 import { ClientSession, type KvMethod, type KvReplies, type KvRequests } from '../../src/client/session.js';
 import type { HistoryOp, OpCall, OpResult } from './checker/history.js';
 import { noConnectionPicked } from '../../src/grpc/never-sent.js';
+import { saysNothingApplied } from '../../src/errors.js';
 
 export interface WorkloadOptions {
   clients: number;
@@ -386,5 +387,9 @@ export function classify(err: grpc.ServiceError): 'fail' | 'info' {
   // grpc-js's own picker error (the call never started). Anchored: a node that failed to
   // forward says "cannot reach leader N: No connection established…; outcome unknown".
   if (noConnectionPicked(err)) return 'fail';
+  // A member that could not forward the write and says it was not applied: not sent, or sent to
+  // a leader whose term ended before it committed (src/node/forward-outcomes.ts). Counted as a
+  // failure, the checker tests that claim (the etcd API's answer does not carry it).
+  if (err.code === grpc.status.UNAVAILABLE && typeof err.details === 'string' && saysNothingApplied(err.details)) return 'fail';
   return 'info';
 }
