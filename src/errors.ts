@@ -48,17 +48,29 @@ const fateWords: Record<ForwardFate, string> = {
 };
 
 /**
- * Whether `message` is a leader-unreachable error that says the write was not applied (its fate
- * was 'not-sent' or 'not-committed'). The chaos workload counts those as definite failures, so
- * its checker tests the claim.
+ * Whether `message` (as a client receives it) is a leader-unreachable error that says the write
+ * was not applied (its fate was 'not-sent' or 'not-committed'). The chaos workload counts those
+ * as definite failures, so its checker tests the claim.
  */
 export function saysNothingApplied(message: string): boolean {
   return message.startsWith(LEADER_UNREACHABLE) && (message.endsWith(`; ${fateWords['not-sent']}`) || message.endsWith(`; ${fateWords['not-committed']}`));
 }
 
+/** A write this member could not forward to the leader; `fate` says what is known of it. */
+export class LeaderUnreachableError extends PlacementError {
+  constructor(
+    leaderId: number,
+    address: string,
+    detail: string,
+    readonly fate: ForwardFate,
+  ) {
+    super('UNAVAILABLE', `${LEADER_UNREACHABLE} ${leaderId}: ${detail}; ${fateWords[fate]}`, leaderId, address);
+  }
+}
+
 /** A write this member could not forward to `leaderId`, with what is known of its fate. */
-export function leaderUnreachable(leaderId: number, address: string, detail: string, fate: ForwardFate): PlacementError {
-  return new PlacementError('UNAVAILABLE', `${LEADER_UNREACHABLE} ${leaderId}: ${detail}; ${fateWords[fate]}`, leaderId, address);
+export function leaderUnreachable(leaderId: number, address: string, detail: string, fate: ForwardFate): LeaderUnreachableError {
+  return new LeaderUnreachableError(leaderId, address, detail, fate);
 }
 
 const grpcCodes: Record<ErrorCode, GrpcStatus> = {

@@ -3,8 +3,10 @@
 // A forward whose connection breaks after the request left (the leader stopped or crashed before
 // it answered) has an unknown outcome as far as the connection can tell. But this member applies
 // the same log:
-// - Each forward is stamped with (this member, a number unique among its forwards). If the leader
-//   proposed it and it commits, the applied entry carrying the stamp gives its result.
+// - Each forward of a command without a client id (one with an id is simply sent again: the
+//   de-duplication record answers a repeat) is stamped with (this member, a number unique among
+//   its forwards). If the leader proposed it and it commits, the applied entry carrying the stamp
+//   gives its result.
 // - The forward names the leader's term, and the leader proposes it only in that term
 //   (raft/node.ts: propose's inTerm), so its entry, if any, has exactly that term. Committed
 //   entries are applied in log order and terms never decrease along a log: once this member

@@ -38,7 +38,7 @@ import type {
   MemberInfo,
   ReadOptions,
 } from '../http/backend.js';
-import { PlacementError, invalidArgument, leaderUnreachable, saysNothingApplied, toGrpcStatus, type ErrorCode } from '../errors.js';
+import { PlacementError, invalidArgument, leaderUnreachable, toGrpcStatus, type ErrorCode, type LeaderUnreachableError } from '../errors.js';
 import { commandProblem } from '../validation/command.js';
 import { compactKeyspace } from '../compaction/compact.js';
 import type { NodeConfig } from '../config/index.js';
@@ -1243,7 +1243,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   private async proposeLoop(cmd: Command, deadline: number): Promise<CommandResult> {
     const giveUp = Math.min(deadline, Date.now() + this.cfg.leaderWaitMs + this.cfg.requestTimeoutMs);
     // Why the last forward did not reach the leader: the error if the wait for another runs out.
-    let unreachable: PlacementError | null = null;
+    let unreachable: LeaderUnreachableError | null = null;
     for (;;) {
       if (this.stopped) throw new PlacementError('UNAVAILABLE', 'node is shutting down');
       const leader = await this.awaitLeader(deadline);
@@ -1255,7 +1255,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         if (r instanceof PlacementError) {
           // Once one attempt's outcome is unknown (a command with a client id is sent again),
           // the request's stays unknown, whatever later attempts say.
-          if (unreachable === null || saysNothingApplied(unreachable.message)) unreachable = r;
+          if (unreachable === null || unreachable.fate !== 'unknown') unreachable = r;
         } else if (r) return r;
       }
       // Nothing was proposed (not leader / transferring / leader unreachable): wait for the next
@@ -1291,10 +1291,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
    * another leader and sends it there, as a write to etcd waits out an election, and reports this
    * error if none comes in time.
    */
-  private async forwardCommand(leader: number, cmd: Command, deadline: number): Promise<CommandResult | PlacementError | null> {
+  private async forwardCommand(leader: number, cmd: Command, deadline: number): Promise<CommandResult | LeaderUnreachableError | null> {
     // The leader proposes it only in the term this member knows it leads (see forward-outcomes.ts).
     const term = this.term;
-    const pending = this.forwards.stamp(cmd, term);
+    // Only a command without a client id needs its stamp (see below): no listening otherwise.
+    const pending = cmd.clientId === '' ? this.forwards.stamp(cmd, term) : undefined;
     try {
       let reply: ForwardReply;
       try {
@@ -1307,7 +1308,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         // at once (the state machine answers a repeat from its de-duplication record). Any other
         // waits for this member's log to tell: applied (its result), or never to be (send it
         // again), or neither by the deadline (its outcome is unknown, as etcd's would be).
-        if (cmd.clientId !== '') return leaderUnreachable(leader, this.addressOf(leader), detail, 'unknown');
+        if (!pending) return leaderUnreachable(leader, this.addressOf(leader), detail, 'unknown');
         const o = await this.forwards.outcome(pending, deadline);
         if (o === 'never-committed') {
           this.log.info({ leader, term, details: detail }, 'forwarded write lost with its leader and never committed: sending it to the next leader');
@@ -1323,7 +1324,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       const code = grpcToCode.get(reply.errorCode) ?? 'INTERNAL';
       throw new PlacementError(code, reply.errorMessage, reply.leaderId, this.addressOf(reply.leaderId));
     } finally {
-      this.forwards.release(pending);
+      if (pending) this.forwards.release(pending);
     }
   }
 
@@ -1467,12 +1468,12 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return this.sm;
   }
 
-  /** The Raft term this node last saw. */
   /** The leader this member knows of; 0 when it knows none (cheaper than raftStatus()). */
   get knownLeader(): number {
     return this.leaderId;
   }
 
+  /** The Raft term this node last saw. */
   get raftTerm(): number {
     return this.term;
   }

@@ -73,11 +73,11 @@ export interface Command {
     | CommandCaller
     | undefined;
   /**
-   * Set by a member that forwards the command to the leader: the member and a number unique to
-   * that forward among its own. When the leader's reply is lost, the member still learns the
-   * outcome from its own copy of the log (the entry carrying them is applied there), as an etcd
-   * member does for its proposals. Not part of what the command asks (the de-duplication
-   * fingerprint skips them).
+   * Set by a member that forwards the command (one without a client id) to the leader: the
+   * member and a number unique to that forward among its own. When the leader's reply is lost,
+   * the member still learns the outcome from its own copy of the log (the entry carrying them is
+   * applied there), as an etcd member does for its proposals. Not part of what the command asks
+   * (the de-duplication fingerprint skips them).
    */
   forwardedBy?: number | undefined;
   forwardSeq?: number | undefined;
