@@ -94,7 +94,8 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
     alarm: unary(async (req: AlarmRequest, deadline, call) => {
       const wire = (a: Alarm): AlarmMember => ({ memberID: etcdMemberId(clusterId, a.memberId), alarm: a.alarm });
       const raised = await sm.alarms();
-      if (req.action === AlarmRequest_AlarmAction.GET) return { ...header(), alarms: raised.map(wire) };
+      // etcd answers Alarm without a response header, whatever the action.
+      if (req.action === AlarmRequest_AlarmAction.GET) return { alarms: raised.map(wire) };
       if (req.action !== AlarmRequest_AlarmAction.ACTIVATE && req.action !== AlarmRequest_AlarmAction.DEACTIVATE) {
         throw serviceError(grpc.status.INVALID_ARGUMENT, `unknown alarm action ${req.action}`);
       }
@@ -104,7 +105,7 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
       if (r.code !== ResultCode.RESULT_OK) throw serviceError(grpc.status.INVALID_ARGUMENT, r.message);
       // As etcd: the alarm raised, or the one cleared (none when it was not raised).
       const affected = req.action === AlarmRequest_AlarmAction.ACTIVATE || raised.some((a) => a.memberId === member.id && a.alarm === req.alarm);
-      return { ...header(), alarms: affected ? [wire({ memberId: member.id, alarm: req.alarm })] : [] };
+      return { alarms: affected ? [wire({ memberId: member.id, alarm: req.alarm })] : [] };
     }),
     defragment: unary(async () => {
       await sm.defragment();
@@ -115,22 +116,21 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
         call.destroy(toEtcdError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
         return;
       }
-      void node.track(streamBackup(node, call, header)).catch((err: unknown) => call.destroy(toEtcdError(err)));
+      void node.track(streamBackup(node, call)).catch((err: unknown) => call.destroy(toEtcdError(err)));
     },
   };
 }
 
-/** Streams one backup (src/maintenance/backup-stream.ts) as etcd does: the bytes, then their hash. */
-async function streamBackup(
-  node: MaintenanceNode,
-  call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>,
-  header: () => { header: ResponseHeader },
-): Promise<void> {
+/**
+ * Streams one backup (src/maintenance/backup-stream.ts) as etcd does: the bytes, then their hash,
+ * with no response header (etcd sends none on this stream).
+ */
+async function streamBackup(node: MaintenanceNode, call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>): Promise<void> {
   const backup = await openBackup(node, SNAPSHOT_PIECE);
   try {
     for await (const { blob, remainingBytes } of backup.pieces()) {
       if (call.cancelled) throw new PlacementError('UNAVAILABLE', 'the client cancelled the snapshot');
-      if (!call.write({ ...header(), remainingBytes, blob })) await drained(call);
+      if (!call.write({ remainingBytes, blob })) await drained(call);
     }
     call.end();
   } finally {
