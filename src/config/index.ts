@@ -34,6 +34,8 @@ export interface NodeConfig {
   walPreallocateBytes: number;
   /** Unary gRPC calls on the client port answered from their HTTP/2 stream (src/grpc/h2/direct-unary.ts), not through grpc-js. */
   grpcDirectUnary: boolean;
+  /** etcd's JSON gateway, /health and /version over plain HTTP on the client port (src/api/etcd/gateway). */
+  enableGrpcGateway: boolean;
   maxKeyBytes: number;
   maxValueBytes: number;
   requestTimeoutMs: number;
@@ -159,6 +161,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'raftLogMemoryBytes', flag: '--raft-log-memory-bytes', env: 'PLACEMENT_RAFT_LOG_MEMORY_BYTES', arg: '<bytes>', help: 'entry data the Raft log keeps in memory; older entries (durable and applied) are read back from the WAL when a member behind needs them', default: String(8 * 1024 * 1024) },
   { key: 'walPreallocateBytes', flag: '--wal-preallocate-bytes', env: 'PLACEMENT_WAL_PREALLOCATE_BYTES', arg: '<bytes>', help: 'keep the WAL\'s active segment zero-filled this far ahead of its data, so that a commit\'s fdatasync does not also grow the file (0: off)', default: String(4 * 1024 * 1024) },
   { key: 'grpcDirectUnary', flag: '--grpc-direct-unary', env: 'PLACEMENT_GRPC_DIRECT_UNARY', arg: '[bool]', help: 'answer unary gRPC calls on the client port straight from their HTTP/2 stream instead of through grpc-js (streams always use grpc-js)', default: 'true' },
+  { key: 'enableGrpcGateway', flag: '--enable-grpc-gateway', env: 'PLACEMENT_ENABLE_GRPC_GATEWAY', arg: '[bool]', help: 'serve etcd\'s JSON gateway (POST /v3/kv/range, /v3/watch, ...), /health and /version over HTTP on the client port, as etcd does (etcd\'s flag)', default: 'true' },
   { key: 'maxKeyBytes', flag: '--max-key-bytes', env: 'PLACEMENT_MAX_KEY_BYTES', arg: '<n>', help: 'largest accepted key, in UTF-8 bytes', default: '4096' },
   { key: 'maxValueBytes', flag: '--max-value-bytes', env: 'PLACEMENT_MAX_VALUE_BYTES', arg: '<n>', help: 'largest accepted value, in bytes', default: String(1024 * 1024) },
   { key: 'requestTimeoutMs', flag: '--request-timeout-ms', env: 'PLACEMENT_REQUEST_TIMEOUT_MS', arg: '<ms>', help: 'server-side deadline for one request', default: '5000' },
@@ -264,6 +267,7 @@ const schema = z
     raftLogMemoryBytes: int(0),
     walPreallocateBytes: int(0).max(64 * 1024 * 1024, 'must be <= 67108864 (a WAL segment)'),
     grpcDirectUnary: bool,
+    enableGrpcGateway: bool,
     maxKeyBytes: int(1),
     maxValueBytes: int(0),
     requestTimeoutMs: int(1),

@@ -28,6 +28,11 @@ import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
 import { confirmListed } from '../membership/join.js';
 import { readFileSync } from 'node:fs';
+import { GatewayLoopback } from '../api/etcd/gateway/loopback.js';
+import { etcdGateway, gatewayBodyLimit } from '../api/etcd/gateway/gateway.js';
+import { etcdHealthy } from '../api/etcd/gateway/health.js';
+import { isGatewayPath } from '../api/etcd/gateway/routes.js';
+import { serveHttpBesideGrpc } from '../grpc/h2/http-beside.js';
 import { runningAllocator } from '../cli/allocator.js';
 
 /** How long `--join` waits for the cluster to confirm it lists the new member. */
@@ -113,6 +118,16 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const clientServices = registerClientServices(server, node, metrics);
   const etcdServices = registerEtcdServices(server, node, { cfg, metrics, log, maxReplyBytes: maxMessage, authn, kvGuard: authKvGuard(authn) });
   const placementServices = registerPlacementServices(server, node, { metrics, log, controller: { movesPerSecond: cfg.placementMovesPerSecond, burst: cfg.placementMovesPerSecond } });
+  // etcd's JSON gateway over HTTP on the same port: a loopback into this server, and the hook that
+  // tells HTTP from gRPC (both before bindAsync, which creates the port's HTTP/2 server).
+  const gatewayLoopback = cfg.enableGrpcGateway ? await GatewayLoopback.open(server) : null;
+  const httpBeside = gatewayLoopback
+    ? serveHttpBesideGrpc(
+        server,
+        isGatewayPath,
+        etcdGateway({ loopback: gatewayLoopback, healthy: () => etcdHealthy(node!), serverVersion: VERSION, maxBodyBytes: gatewayBodyLimit(cfg.maxRequestBytes) }),
+      )
+    : null;
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });
   health.addToServer(server);
   const bind = (srv: grpc.Server, addr: string, creds: grpc.ServerCredentials): Promise<number> =>
@@ -213,6 +228,8 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
           });
         });
       await Promise.all([withForce(server, clientClosed), ...(peerServer ? [withForce(peerServer, closing(peerServer))] : [])]);
+      httpBeside?.close();
+      gatewayLoopback?.close();
       security.close();
       if (http) {
         http.closeAllConnections();
