@@ -53,7 +53,10 @@ export function serveHttpBesideGrpc(server: grpc.Server, takes: (path: string) =
   s.createHttp2Server = (credentials) => {
     const h2 = create(credentials);
     const streamListeners = h2.listeners('stream') as Listener[];
-    if (streamListeners.length !== 1) return h2;
+    if (streamListeners.length !== 1) {
+      state.hooked = false;
+      return h2;
+    }
     const grpcStream = streamListeners[0]!;
     h2.removeListener('stream', grpcStream);
     h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
