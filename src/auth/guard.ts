@@ -136,6 +136,18 @@ function sessionOps(a: Authenticator, id: Identity, req: SessionRequest, call: g
 
 // ---------------------------------------------------------------- admin HTTP
 
+/**
+ * Who may read /metrics on the client port (etcd serves it there, src/api/etcd/gateway): the admin
+ * port's rule for GET /metrics, with the caller named as etcd's gateway names it (the
+ * Authorization header is the token). Undefined when allowed; the refusal otherwise.
+ */
+export async function clientPortMetricsRefusal(a: Authenticator, opts: HttpDecisionOptions, authorization: string | undefined): Promise<AuthError | undefined> {
+  const decision = httpDecisions(opts)['GET /metrics'];
+  if (decision === undefined || decision === 'open') return undefined;
+  const id = authorization ? await a.fromToken(authorization) : ANONYMOUS_IDENTITY;
+  return a.refusal(id, decision({} as Request));
+}
+
 const HTTP_STATUS: Record<number, number> = { [grpc.status.UNAUTHENTICATED]: 401, [grpc.status.PERMISSION_DENIED]: 403, [grpc.status.INVALID_ARGUMENT]: 401 };
 
 async function httpIdentity(a: Authenticator, req: Request): Promise<Identity> {

@@ -22,7 +22,7 @@ import { followCertificates } from '../tls/credentials.js';
 import { PlacementNode } from './node.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { TokenIssuer } from '../auth/tokens.js';
-import { guardedGrpcServer, httpAuthMiddleware } from '../auth/guard.js';
+import { clientPortMetricsRefusal, guardedGrpcServer, httpAuthMiddleware } from '../auth/guard.js';
 import { authKvGuard } from '../auth/kv-guard.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
@@ -125,7 +125,16 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     ? serveHttpBesideGrpc(
         server,
         isGatewayPath,
-        etcdGateway({ loopback: gatewayLoopback, healthy: () => etcdHealthy(node!), serverVersion: VERSION, maxBodyBytes: gatewayBodyLimit(cfg.maxRequestBytes) }),
+        etcdGateway({
+          loopback: gatewayLoopback,
+          healthy: () => etcdHealthy(node!),
+          serverVersion: VERSION,
+          maxBodyBytes: gatewayBodyLimit(cfg.maxRequestBytes),
+          metrics: {
+            render: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+            refusal: (authorization) => clientPortMetricsRefusal(authn, { metricsAuth: cfg.metricsAuth ?? false }, authorization),
+          },
+        }),
       )
     : null;
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'placement.v1.KvService': 'NOT_SERVING' });

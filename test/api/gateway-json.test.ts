@@ -94,6 +94,7 @@ describe('gateway routes', () => {
     assert.equal(gatewayRoute('/v3alpha/kv/range'), undefined);
     assert.equal(gatewayRoute('/v3/kv/range/'), undefined);
     assert.equal(isGatewayPath('/health'), true);
+    assert.equal(isGatewayPath('/metrics'), true);
     assert.equal(isGatewayPath('/etcdserverpb.KV/Range'), false);
   });
 

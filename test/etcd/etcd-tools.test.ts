@@ -3,7 +3,8 @@
 // - `etcd grpc-proxy` (watch coalescing, its own lease keep-alive streams, its KV cache) in front
 //   of each cluster: the scripted etcdctl KV session, a watch, leases and a lock through it;
 // - `etcdctl make-mirror` from each cluster into the other: its initial copy (a Range at one
-//   revision) and then its watch from the next revision, replayed as Txns on the destination.
+//   revision) and then its watch from the next revision, replayed as Txns on the destination;
+// - `etcdctl check datascale`, which also reads the member's /metrics on its client URL.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -123,5 +124,23 @@ describe("etcd's tools against Placement Center and against etcd 3.4", { timeout
     };
     await mirror(pair.ours.nodes.map((n) => n.grpcAddress), pair.etcd.endpoints[0]!, 'ours-to-etcd');
     await mirror(pair.etcd.endpoints, pair.ours.nodes[1]!.grpcAddress, 'etcd-to-ours');
+  });
+
+  test('etcdctl check datascale: 10,000 puts from 50 clients, memory read from /metrics on the client port', async () => {
+    // It reads process_resident_memory_bytes from http://<endpoint>/metrics before and after.
+    const run = async (ep: string): Promise<{ code: number; verdict: string[] }> => {
+      const r = await etcdctl([ep], ['check', 'datascale', '--load=s'], { timeoutMs: 120_000 });
+      const verdict = (r.stdout + r.stderr)
+        .split(/[\r\n]+/)
+        .filter((l) => /^(PASS|FAIL)/.test(l))
+        .map((l) => l.replace(/[\d.]+ MB/, 'N MB'));
+      return { code: r.code, verdict };
+    };
+    const theirs = await run(pair.etcd.endpoints[0]!);
+    const mine = await run(pair.ours.nodes[0]!.grpcAddress);
+    assert.deepEqual(theirs, { code: 0, verdict: ['PASS: Approximate system memory used : N MB.'] });
+    assert.deepEqual(mine, theirs);
+    // It deletes what it wrote.
+    assert.equal((await etcdctl([pair.ours.nodes[0]!.grpcAddress], ['get', '/etcdctl-check-datascale', '--prefix', '--keys-only'])).stdout, '');
   });
 });

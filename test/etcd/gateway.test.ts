@@ -210,6 +210,47 @@ describe('etcd JSON gateway over TLS with --client-cert-auth', () => {
   });
 });
 
+describe('/metrics on the client port with --metrics-auth', () => {
+  let c: Cluster;
+  before(async () => {
+    c = await startCluster({ nodes: 1, extraArgs: ['--metrics-auth', 'true'] });
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  it('is open while auth is off; with auth on it needs a root token in Authorization, like GET /metrics on the admin port', async () => {
+    const addr = c.nodes[0]!.grpcAddress;
+    const metrics = (authorization?: string): Promise<Response> => fetch(`http://${addr}/metrics`, { headers: authorization ? { Authorization: authorization } : {} });
+    const open = await metrics();
+    assert.equal(open.status, 200);
+    assert.match(await open.text(), /^process_resident_memory_bytes /m);
+    const ok = async (path: string, body: object, authorization?: string): Promise<Record<string, unknown>> => {
+      const r = await fetch(`http://${addr}${path}`, { method: 'POST', body: JSON.stringify(body), headers: authorization ? { Authorization: authorization } : {} });
+      const parsed = (await r.json()) as Record<string, unknown>;
+      assert.equal(r.status, 200, JSON.stringify(parsed));
+      return parsed;
+    };
+    await ok('/v3/auth/user/add', { name: 'root', password: 'pw' });
+    await ok('/v3/auth/user/grant', { user: 'root', role: 'root' });
+    await ok('/v3/auth/user/add', { name: 'bob', password: 'pw2' });
+    await ok('/v3/auth/enable', {});
+    const root = (await ok('/v3/auth/authenticate', { name: 'root', password: 'pw' })).token as string;
+    const bob = (await ok('/v3/auth/authenticate', { name: 'bob', password: 'pw2' })).token as string;
+    const refused = async (authorization?: string): Promise<[number, unknown]> => {
+      const r = await metrics(authorization);
+      return [r.status, ((await r.json()) as { error: string }).error];
+    };
+    assert.deepEqual(await refused(), [401, 'etcdserver: user name is empty']);
+    assert.deepEqual(await refused('not-a-token'), [401, 'etcdserver: invalid auth token']);
+    assert.deepEqual(await refused(bob), [403, 'etcdserver: permission denied']);
+    const allowed = await metrics(root);
+    assert.equal(allowed.status, 200);
+    assert.match(await allowed.text(), /^placement_/m);
+    await ok('/v3/auth/disable', {}, root);
+  });
+});
+
 describe('--enable-grpc-gateway=false', () => {
   let c: Cluster;
   before(async () => {

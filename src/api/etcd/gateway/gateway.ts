@@ -18,6 +18,12 @@ export interface GatewayOptions {
   healthy(): Promise<boolean>;
   /** What /version reports as the server's version (Maintenance.Status reports the same). */
   serverVersion: string;
+  /** etcd's /metrics on the client URL: the member's Prometheus text, behind --metrics-auth's rule. */
+  metrics?: {
+    render(): Promise<{ contentType: string; text: string }>;
+    /** The refusal (with its gRPC code) for a caller with this Authorization header; undefined: allowed. */
+    refusal(authorization: string | undefined): Promise<{ grpcCode: number; message: string } | undefined>;
+  };
   /**
    * The largest request body read, in bytes; etcd's --max-request-bytes then applies to the
    * message, as for a gRPC client.
@@ -49,8 +55,9 @@ const REPLY_HEADERS = { ...JSON_HEADERS, 'Grpc-Metadata-Content-Type': 'applicat
 export function etcdGateway(opts: GatewayOptions): (ex: HttpExchange) => void {
   return (ex) => {
     if (ex.method === 'OPTIONS') return plain(ex, 200, '');
-    if (ex.path === '/health' || ex.path === '/version') {
+    if (ex.path === '/health' || ex.path === '/version' || ex.path === '/metrics') {
       if (ex.method !== 'GET') return plain(ex, 405, 'Method Not Allowed\n');
+      if (ex.path === '/metrics') return serveMetrics(ex, opts);
       if (ex.path === '/version') return json(ex, 200, JSON_HEADERS, { etcdserver: opts.serverVersion, etcdcluster: CLUSTER_API_VERSION });
       void opts.healthy().then(
         (ok) => json(ex, ok ? 200 : 503, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' }, { health: String(ok) }),
@@ -65,6 +72,21 @@ export function etcdGateway(opts: GatewayOptions): (ex: HttpExchange) => void {
     if (route.kind === 'bidi') serveBidi(ex, route, opts);
     else serveOne(ex, route, opts);
   };
+}
+
+function serveMetrics(ex: HttpExchange, opts: GatewayOptions): void {
+  const m = opts.metrics;
+  if (!m) return plain(ex, 404, '404 page not found\n');
+  m.refusal(ex.header('authorization'))
+    .then(async (refused) => {
+      // As the admin port answers it: 403 for a caller without the role, 401 for no valid caller.
+      if (refused) return json(ex, refused.grpcCode === grpc.status.PERMISSION_DENIED ? 403 : 401, JSON_HEADERS, { error: refused.message, message: refused.message, code: refused.grpcCode });
+      const { contentType, text } = await m.render();
+      if (!ex.open) return;
+      ex.respond(200, { ...CORS, 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)) });
+      ex.end(text);
+    })
+    .catch((err: Error) => unaryError(ex, grpc.status.INTERNAL, err.message));
 }
 
 const METADATA_HEADER = 'grpc-metadata-';

@@ -78,5 +78,5 @@ export function gatewayMethods(): string[] {
 
 /** Paths the gateway answers on the client port (the rest of HTTP there is not gRPC: refused). */
 export function isGatewayPath(path: string): boolean {
-  return path.startsWith('/v3/') || path.startsWith('/v3beta/') || path === '/health' || path === '/version';
+  return path.startsWith('/v3/') || path.startsWith('/v3beta/') || path === '/health' || path === '/version' || path === '/metrics';
 }
