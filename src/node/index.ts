@@ -127,7 +127,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
         isGatewayPath,
         etcdGateway({
           loopback: gatewayLoopback,
-          healthy: () => etcdHealthy(node!),
+          healthy: (excluded) => etcdHealthy(node!, excluded),
           serverVersion: VERSION,
           maxBodyBytes: gatewayBodyLimit(cfg.maxRequestBytes),
           metrics: {

@@ -15,6 +15,10 @@ interface Reply {
   status: number;
   type: string;
   body: unknown;
+  /** The body as sent, and the headers a client reads from an error answer. */
+  text: string;
+  nosniff: string | null;
+  allow: string | null;
 }
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -28,7 +32,13 @@ async function call(base: string, path: string, body?: string, init: { method?: 
   } catch {
     // plain text (405, 404) stays text
   }
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body: parsed };
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: parsed, text, nosniff: res.headers.get('x-content-type-options'), allow: res.headers.get('allow') };
+}
+
+/** /health's answer byte for byte, with the headers that tell a plain write from an HTTP error. */
+async function health(base: string, query = ''): Promise<unknown> {
+  const r = await call(base, `/health${query}`, undefined, { method: 'GET' });
+  return { status: r.status, type: r.type, text: r.text, nosniff: r.nosniff };
 }
 
 // Values that differ between two clusters whatever they were fed.
@@ -194,10 +204,33 @@ describe('etcd JSON gateway on the client port, against etcd 3.4', () => {
   const oursBase = (i = 0): string => `http://${pair.ours.nodes[i]!.grpcAddress}`;
 
   test('/health answers as etcd does', async () => {
-    for (const base of [etcdBase(), oursBase(), oursBase(1)]) {
-      const r = await call(base, '/health', undefined, { method: 'GET' });
-      assert.deepEqual({ status: r.status, body: r.body }, { status: 200, body: { health: 'true' } }, base);
-    }
+    const theirs = await health(etcdBase());
+    assert.deepEqual(theirs, { status: 200, type: 'text/plain; charset=utf-8', text: '{"health":"true"}', nosniff: null });
+    for (const base of [oursBase(), oursBase(1)]) assert.deepEqual(await health(base), theirs, base);
+    const post = async (base: string): Promise<unknown> => {
+      const r = await call(base, '/health', '');
+      return { status: r.status, text: r.text, allow: r.allow };
+    };
+    assert.deepEqual(await post(oursBase()), await post(etcdBase()));
+  });
+
+  test('/health with a NOSPACE alarm: false (503), true again when ?exclude=NOSPACE names it', async () => {
+    const run = async (base: string): Promise<unknown> => {
+      const self = ((await call(base, '/v3/maintenance/status', '{}')).body as { header: { member_id: string } }).header.member_id;
+      const alarm = (action: string): Promise<Reply> => call(base, '/v3/maintenance/alarm', j({ action, memberID: self, alarm: 'NOSPACE' }));
+      const raised = await alarm('ACTIVATE');
+      const out = {
+        raised: { status: raised.status, body: JSON.stringify(raised.body).replaceAll(self, '<self>') },
+        unhealthy: await health(base),
+        excluded: await health(base, '?exclude=NOSPACE'),
+        otherExcluded: await health(base, '?exclude=CORRUPT'),
+      };
+      await alarm('DEACTIVATE');
+      return { ...out, after: await health(base) };
+    };
+    const theirs = await run(etcdBase());
+    assert.deepEqual(await run(oursBase()), theirs);
+    assert.equal((theirs as { unhealthy: { status: number } }).unhealthy.status, 503);
   });
 
   test('the scripted KV, lease and error session gives the same normalized answers', { timeout: 120_000 }, async () => {
@@ -316,10 +349,10 @@ describe('etcd JSON gateway on the client port, against etcd 3.4', () => {
     const etcdLeft = pair.etcd.members[0]!;
     for (const m of pair.etcd.members.slice(1)) m.proc.kill('SIGKILL');
     await Promise.all([pair.ours.kill(2, 'SIGKILL'), pair.ours.kill(3, 'SIGKILL')]);
-    const theirs = await call(etcdLeft.clientUrl, '/health', undefined, { method: 'GET' });
-    const ours = await call(oursBase(0), '/health', undefined, { method: 'GET' });
-    assert.deepEqual({ status: ours.status, body: ours.body }, { status: theirs.status, body: theirs.body });
-    assert.deepEqual(ours.body, { health: 'false' });
+    const theirs = await health(etcdLeft.clientUrl);
+    const ours = await health(oursBase(0));
+    assert.deepEqual(ours, theirs);
+    assert.equal((ours as { text: string }).text, '{"health":"false"}\n');
     // Grpc-Metadata-* headers become metadata: hasleader=true is refused once the member knows
     // no leader (after its election timeout); a serializable read without it is still served.
     const requireLeader = async (base: string): Promise<Reply> => {

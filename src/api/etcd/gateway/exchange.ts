@@ -3,18 +3,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as http2 from 'node:http2';
 import type { Readable } from 'node:stream';
-import { TLSSocket } from 'node:tls';
 
 export interface HttpExchange {
   readonly method: string;
   /** The path, without the query. */
   readonly path: string;
+  /** The query string's parameters. */
+  readonly query: URLSearchParams;
   header(name: string): string | undefined;
   /** Every request header's lower-case name. */
   headerNames(): string[];
   readonly body: Readable;
-  /** Whether the connection is TLS (the client port's own transport). */
-  readonly secure: boolean;
   respond(status: number, headers: Record<string, string>): void;
   write(chunk: string): void;
   end(chunk?: string): void;
@@ -29,17 +28,22 @@ const pathOf = (url: string): string => {
   return q < 0 ? url : url.slice(0, q);
 };
 
+const queryOf = (url: string): URLSearchParams => {
+  const q = url.indexOf('?');
+  return new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+};
+
 export function http1Exchange(req: IncomingMessage, res: ServerResponse): HttpExchange {
   return {
     method: req.method ?? 'GET',
     path: pathOf(req.url ?? '/'),
+    query: queryOf(req.url ?? '/'),
     header: (name) => {
       const v = req.headers[name];
       return Array.isArray(v) ? v[0] : v;
     },
     headerNames: () => Object.keys(req.headers),
     body: req,
-    secure: req.socket instanceof TLSSocket,
     respond: (status, headers) => {
       res.writeHead(status, headers);
     },
@@ -63,13 +67,13 @@ export function http2Exchange(stream: http2.ServerHttp2Stream, headers: http2.In
   return {
     method: String(headers[':method'] ?? 'GET'),
     path: pathOf(String(headers[':path'] ?? '/')),
+    query: queryOf(String(headers[':path'] ?? '/')),
     header: (name) => {
       const v = headers[name];
       return Array.isArray(v) ? v[0] : v;
     },
     headerNames: () => Object.keys(headers).filter((k) => !k.startsWith(':')),
     body: stream,
-    secure: stream.session?.socket instanceof TLSSocket,
     respond: (status, h) => {
       const lower: http2.OutgoingHttpHeaders = { ':status': status };
       for (const [k, v] of Object.entries(h)) lower[k.toLowerCase()] = v;

@@ -14,8 +14,8 @@ import { requestFromJson, responseToJson } from './transcode.js';
 
 export interface GatewayOptions {
   loopback: GatewayLoopback;
-  /** etcd's /health: a leader is known and a linearizable read succeeds within a second. */
-  healthy(): Promise<boolean>;
+  /** etcd's /health (src/api/etcd/gateway/health.ts), with the alarms ?exclude= names left out. */
+  healthy(excludedAlarms: readonly string[]): Promise<boolean>;
   /** What /version reports as the server's version (Maintenance.Status reports the same). */
   serverVersion: string;
   /** etcd's /metrics on the client URL: the member's Prometheus text, behind --metrics-auth's rule. */
@@ -56,13 +56,12 @@ export function etcdGateway(opts: GatewayOptions): (ex: HttpExchange) => void {
   return (ex) => {
     if (ex.method === 'OPTIONS') return plain(ex, 200, '');
     if (ex.path === '/health' || ex.path === '/version' || ex.path === '/metrics') {
-      if (ex.method !== 'GET') return plain(ex, 405, 'Method Not Allowed\n');
+      if (ex.method !== 'GET') return plain(ex, 405, 'Method Not Allowed\n', { Allow: 'GET' });
       if (ex.path === '/metrics') return serveMetrics(ex, opts);
       if (ex.path === '/version') return json(ex, 200, JSON_HEADERS, { etcdserver: opts.serverVersion, etcdcluster: CLUSTER_API_VERSION });
-      void opts.healthy().then(
-        (ok) => json(ex, ok ? 200 : 503, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' }, { health: String(ok) }),
-        () => json(ex, 503, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8' }, { health: 'false' }),
-      );
+      // etcd writes a healthy answer as is and an unhealthy one as an HTTP error (a line, 503).
+      const answer = (ok: boolean): void => (ok ? plain(ex, 200, '{"health":"true"}', {}, false) : plain(ex, 503, '{"health":"false"}\n'));
+      void opts.healthy(ex.query.getAll('exclude')).then(answer, () => answer(false));
       return;
     }
     const route = gatewayRoute(ex.path);
@@ -292,9 +291,12 @@ function json(ex: HttpExchange, status: number, headers: Record<string, string>,
   ex.end(text);
 }
 
-function plain(ex: HttpExchange, status: number, text: string): void {
+/** A text answer as Go's http.Error writes one (nosniff), or as a handler's plain write (`error` false). */
+function plain(ex: HttpExchange, status: number, text: string, extra: Record<string, string> = {}, error = true): void {
   if (!ex.open) return;
-  ex.respond(status, { ...CORS, 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Content-Length': String(Buffer.byteLength(text)) });
+  const headers: Record<string, string> = { ...CORS, 'Content-Type': 'text/plain; charset=utf-8', ...extra, 'Content-Length': String(Buffer.byteLength(text)) };
+  if (error) headers['X-Content-Type-Options'] = 'nosniff';
+  ex.respond(status, headers);
   ex.end(text);
 }
 

@@ -1,6 +1,8 @@
-// etcd's /health: healthy while no alarm is raised, a leader is known and a linearizable read
-// completes within a second (etcd 3.4 reads a key through Raft the same way).
+// etcd's /health: healthy while no alarm is raised (but those named by ?exclude=), a leader is
+// known and a linearizable read completes within a second (etcd 3.4 reads through Raft the same
+// way).
 import type { Alarm } from '../../../../storage/index.js';
+import { AlarmType } from '../../../../proto/gen/etcd/etcdserverpb/rpc.js';
 
 export interface HealthNode {
   readonly knownLeader: number;
@@ -10,8 +12,10 @@ export interface HealthNode {
 
 const READ_TIMEOUT_MS = 1000;
 
-export async function etcdHealthy(node: HealthNode): Promise<boolean> {
-  if ((await node.keyspace.alarms()).length > 0) return false;
+/** `excluded`: alarm names (NOSPACE, CORRUPT) that do not count, as etcd's ?exclude= asks. */
+export async function etcdHealthy(node: HealthNode, excluded: readonly string[] = []): Promise<boolean> {
+  const alarms = await node.keyspace.alarms();
+  if (alarms.some((a) => !excluded.includes(AlarmType[a.alarm]))) return false;
   if (!node.knownLeader) return false;
   try {
     await node.readBarrier(false, Date.now() + READ_TIMEOUT_MS);
