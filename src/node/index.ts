@@ -120,7 +120,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
   const placementServices = registerPlacementServices(server, node, { metrics, log, controller: { movesPerSecond: cfg.placementMovesPerSecond, burst: cfg.placementMovesPerSecond } });
   // etcd's JSON gateway over HTTP on the same port: a loopback into this server, and the hook that
   // tells HTTP from gRPC (both before bindAsync, which creates the port's HTTP/2 server).
-  const gatewayLoopback = cfg.enableGrpcGateway ? await GatewayLoopback.open(server) : null;
+  const gatewayLoopback = cfg.enableGrpcGateway ? await GatewayLoopback.open(server, cfg.dataDir) : null;
   const httpBeside = gatewayLoopback
     ? serveHttpBesideGrpc(
         server,

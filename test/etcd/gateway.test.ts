@@ -8,7 +8,7 @@ import { Agent, request as httpRequest, type RequestOptions } from 'node:http';
 import * as http2 from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type Cluster } from '../support/cluster.js';
@@ -124,7 +124,7 @@ describe('etcd JSON gateway: one port for HTTP and gRPC', () => {
     assert.equal(ok.status, 200);
   });
 
-  it('a graceful stop ends an open watch response; the member restarts and serves again', { timeout: 60_000 }, async () => {
+  it('a graceful stop ends an open watch response and removes the loopback socket; after kill -9 the member starts and serves again', { timeout: 60_000 }, async () => {
     const addr = c.nodes[0]!.grpcAddress;
     const [host, port] = addr.split(':');
     const lines: string[] = [];
@@ -141,9 +141,17 @@ describe('etcd JSON gateway: one port for HTTP and gRPC', () => {
     });
     await c.waitFor(async () => lines.length >= 1, { what: 'the watch created' });
     assert.equal(JSON.parse(lines[0]!).result.created, true);
+    const socket = join(c.nodes[0]!.dataDir, 'gateway.sock');
+    assert.ok(existsSync(socket), 'the loopback socket is in the data dir');
     const code = await c.stopNode(1, 20_000);
     assert.equal(code, 0, 'the member stopped by itself (nothing held it open)');
     await ended;
+    assert.equal(existsSync(socket), false, 'a graceful stop removes the socket');
+    // kill -9 leaves it behind; the next start replaces it.
+    await c.start(1);
+    await c.waitForLeader();
+    await c.kill(1, 'SIGKILL');
+    assert.ok(existsSync(socket), 'left behind by kill -9');
     await c.start(1);
     await c.waitForLeader();
     const r = await post(addr, '/v3/kv/range', JSON.stringify({ key: b64('x') }));

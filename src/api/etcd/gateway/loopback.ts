@@ -3,6 +3,11 @@
 // so every gateway request goes through exactly what a gRPC client's does: validation, auth, the
 // services, their errors. As with etcd's gateway, a TLS client certificate does not reach it (no
 // common-name auth through the gateway); a token in the Authorization header does.
+//
+// The socket lives in the member's data directory, which only its user may enter (a socket
+// anyone could reach would skip the client port's TLS), and is replaced at start if a killed run
+// left it behind. A data directory whose path is too long for a socket name gets a private
+// directory under the system's temporary one instead.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,20 +16,28 @@ import * as grpc from '@grpc/grpc-js';
 
 const identity = (b: Buffer): Buffer => b;
 
+/** Linux's limit on a socket path is 108 bytes with its terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = 100;
+
 export class GatewayLoopback {
   private constructor(
     private readonly client: grpc.Client,
     private readonly listener: NetServer,
     private readonly injector: ReturnType<grpc.Server['createConnectionInjector']>,
-    private readonly dir: string,
+    private readonly cleanup: () => void,
   ) {}
 
   /** Opens the socket and connects to it. Call before the server's bindAsync (grpc-js hooks apply). */
-  static async open(server: grpc.Server): Promise<GatewayLoopback> {
+  static async open(server: grpc.Server, dataDir: string): Promise<GatewayLoopback> {
     const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    // A directory only this user can enter holds the socket: nobody else can connect to it.
-    const dir = mkdtempSync(join(tmpdir(), 'placement-gw-'));
-    const path = join(dir, 'grpc.sock');
+    let path = join(dataDir, 'gateway.sock');
+    let cleanup = (): void => rmSync(path, { force: true });
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+      const dir = mkdtempSync(join(tmpdir(), 'placement-gw-'));
+      path = join(dir, 'grpc.sock');
+      cleanup = () => rmSync(dir, { recursive: true, force: true });
+    }
+    rmSync(path, { force: true });
     const listener = createServer((socket) => injector.injectConnection(socket));
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -34,7 +47,7 @@ export class GatewayLoopback {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
     });
-    return new GatewayLoopback(client, listener, injector, dir);
+    return new GatewayLoopback(client, listener, injector, cleanup);
   }
 
   unary(method: string, request: Buffer, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, reply?: Buffer) => void): grpc.ClientUnaryCall {
@@ -53,6 +66,6 @@ export class GatewayLoopback {
     this.client.close();
     this.injector.destroy();
     this.listener.close();
-    rmSync(this.dir, { recursive: true, force: true });
+    this.cleanup();
   }
 }
