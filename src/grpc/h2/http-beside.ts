@@ -12,7 +12,7 @@ import type * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
-import { http1Exchange, http2Exchange, type HttpExchange } from '../../api/etcd/gateway/exchange.js';
+import { http1Exchange, http2Exchange, type HttpExchange } from './http-exchange.js';
 
 /** The bytes every HTTP/2 connection starts with (RFC 9113, 3.4). */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');

@@ -1,15 +1,17 @@
 // etcd's JSON gateway on the client port: POST /v3/<service>/<method> with the request message as
 // JSON, answered with the response message as JSON (transcode.ts), streams as one
-// {"result": message} per line; /health and /version as etcd serves them. Requests become gRPC
-// calls on the member's own server (loopback.ts), so they are judged and answered exactly as a
-// gRPC client's; only the JSON around them is this module's.
+// {"result": message} per line (streams.ts); /health, /version and /metrics as etcd serves them.
+// Requests become gRPC calls on the member's own server (loopback.ts), so they are judged and
+// answered exactly as a gRPC client's; only the JSON around them is the gateway's.
 import * as grpc from '@grpc/grpc-js';
 import type { JsonValue } from '@bufbuild/protobuf';
-import type { HttpExchange } from './exchange.js';
+import type { HttpExchange } from '../../../grpc/h2/http-exchange.js';
 import type { GatewayLoopback } from './loopback.js';
 import { gatewayRoute, isGatewayPath, type GatewayRoute } from './routes.js';
-import { httpStatusOf } from './http-status.js';
+import { CORS, JSON_HEADERS, REPLY_HEADERS, json, plain, unaryError } from './answers.js';
+import { metadataOf } from './call-metadata.js';
 import { JsonValues } from './json-values.js';
+import { relay, serveBidi } from './streams.js';
 import { requestFromJson, responseToJson } from './transcode.js';
 
 export interface GatewayOptions {
@@ -41,16 +43,6 @@ export function gatewayBodyLimit(maxRequestBytes: number): number {
 
 /** The etcd API version /version reports for the cluster: the one these services implement. */
 export const CLUSTER_API_VERSION = '3.4.0';
-
-// etcd's gateway sends these on every answer (it allows browsers from anywhere: its API is
-// guarded by auth, not by origin).
-const CORS = {
-  'Access-Control-Allow-Headers': 'accept, content-type, authorization',
-  'Access-Control-Allow-Methods': 'POST, GET, OPTIONS, PUT, DELETE',
-  'Access-Control-Allow-Origin': '*',
-};
-const JSON_HEADERS = { ...CORS, 'Content-Type': 'application/json' };
-const REPLY_HEADERS = { ...JSON_HEADERS, 'Grpc-Metadata-Content-Type': 'application/grpc' };
 
 export function etcdGateway(opts: GatewayOptions): (ex: HttpExchange) => void {
   return (ex) => {
@@ -88,30 +80,6 @@ function serveMetrics(ex: HttpExchange, opts: GatewayOptions): void {
     .catch((err: Error) => unaryError(ex, grpc.status.INTERNAL, err.message));
 }
 
-const METADATA_HEADER = 'grpc-metadata-';
-
-/**
- * The call's metadata, as etcd's gateway builds it: the Authorization header, as is, is the auth
- * token; a `Grpc-Metadata-<name>` header is metadata `<name>` (e.g. Grpc-Metadata-Hasleader: true).
- */
-function metadataOf(ex: HttpExchange): grpc.Metadata {
-  const md = new grpc.Metadata();
-  for (const name of ex.headerNames()) {
-    if (!name.startsWith(METADATA_HEADER) || name.length === METADATA_HEADER.length) continue;
-    const key = name.slice(METADATA_HEADER.length);
-    if (key.endsWith('-bin')) continue; // binary metadata has no text form in a header
-    const value = ex.header(name);
-    try {
-      if (value !== undefined) md.set(key, value);
-    } catch {
-      // A name gRPC metadata does not allow (HTTP allows more characters): not forwarded.
-    }
-  }
-  const auth = ex.header('authorization');
-  if (auth) md.set('token', auth);
-  return md;
-}
-
 /** A unary call or a server stream: the first JSON value of the body is the request. */
 function serveOne(ex: HttpExchange, route: GatewayRoute, opts: GatewayOptions): void {
   readBody(ex, opts.maxBodyBytes).then(
@@ -144,117 +112,6 @@ function serveOne(ex: HttpExchange, route: GatewayRoute, opts: GatewayOptions): 
   );
 }
 
-/**
- * A bidirectional stream: each JSON value of the body is one request, sent as it arrives; each
- * response is one line. When the body ends the call stays open for Watch, as etcd's watch stream
- * stays open after its client stops sending; other streams are told the client is done.
- */
-function serveBidi(ex: HttpExchange, route: GatewayRoute, opts: GatewayOptions): void {
-  const values = new JsonValues(opts.maxBodyBytes);
-  let call: grpc.ClientDuplexStream<Buffer, Buffer> | null = null;
-  let done = false;
-  const open = (): grpc.ClientDuplexStream<Buffer, Buffer> => {
-    if (!call) {
-      call = opts.loopback.bidi(route.method, metadataOf(ex));
-      relay(ex, route, call);
-    }
-    return call;
-  };
-  const send = (vals: unknown[]): void => {
-    for (const v of vals) {
-      let request: Buffer;
-      try {
-        request = requestFromJson(route.request, v as JsonValue);
-      } catch (err) {
-        refuse(err as Error);
-        return;
-      }
-      if (done) return;
-      open().write(request);
-    }
-  };
-  // The client is done sending, or sent something that does not parse: etcd's gateway closes the
-  // sending side then (our Watch would end on that; etcd's keeps streaming, so the call stays
-  // open). A first request that does not parse fails the call instead (UNKNOWN, 500).
-  const stopSending = (): void => {
-    done = true;
-    const c = open();
-    if (route.method !== WATCH) c.end();
-  };
-  const refuse = (err: Error): void => {
-    ex.body.resume();
-    if (call) return stopSending();
-    done = true;
-    unaryError(ex, grpc.status.UNKNOWN, err.message);
-  };
-  ex.body.on('data', (chunk: Buffer) => {
-    if (done) return;
-    try {
-      send(values.push(chunk));
-    } catch (err) {
-      refuse(err as Error);
-    }
-  });
-  ex.body.once('end', () => {
-    if (done) return;
-    try {
-      send(values.end());
-    } catch (err) {
-      refuse(err as Error);
-    }
-    if (!done) stopSending();
-  });
-  ex.onClose(() => {
-    done = true;
-    call?.cancel();
-  });
-}
-
-const WATCH = '/etcdserverpb.Watch/Watch';
-
-type ResponseStream = grpc.ClientReadableStream<Buffer> | grpc.ClientDuplexStream<Buffer, Buffer>;
-
-/**
- * A stream's responses, one {"result": …} line each, flushed as they come; an error ends the
- * response with one {"error": {…}} object (grpc-gateway's stream error, with no line break after
- * it), whose HTTP status is the error's when nothing was sent before it.
- */
-function relay(ex: HttpExchange, route: GatewayRoute, call: ResponseStream): void {
-  let started = false;
-  const start = (status: number): void => {
-    if (started) return;
-    started = true;
-    ex.respond(status, REPLY_HEADERS);
-  };
-  const fail = (code: number, message: string): void => {
-    if (!ex.open) return;
-    const status = httpStatusOf(code);
-    start(status);
-    ex.end(JSON.stringify({ error: { grpc_code: code, http_code: status, message, http_status: httpStatusText(status) } }));
-  };
-  call.on('data', (bytes: Buffer) => {
-    if (!ex.open) return;
-    let out: JsonValue;
-    try {
-      out = responseToJson(route.response, bytes);
-    } catch (e) {
-      call.cancel();
-      fail(grpc.status.INTERNAL, (e as Error).message);
-      return;
-    }
-    start(200);
-    ex.write(JSON.stringify({ result: out }) + '\n');
-  });
-  // When the client went away first (the call was cancelled for it), nobody is left to tell.
-  call.on('error', (err: grpc.ServiceError) => fail(err.code, err.details));
-  call.on('end', () => {
-    if (!ex.open) return;
-    start(200);
-    ex.end();
-  });
-  ex.onClose(() => call.cancel());
-}
-
 /** A body past the gateway's limit: answered 413 (RESOURCE_EXHAUSTED) at once; the rest is read and dropped. */
 class BodyTooLarge extends Error {}
 
@@ -278,43 +135,4 @@ function readBody(ex: HttpExchange, max: number): Promise<Buffer> {
     });
     ex.body.once('error', reject);
   });
-}
-
-function unaryError(ex: HttpExchange, code: number, message: string): void {
-  json(ex, httpStatusOf(code), JSON_HEADERS, { error: message, message, code });
-}
-
-function json(ex: HttpExchange, status: number, headers: Record<string, string>, body: unknown): void {
-  if (!ex.open) return;
-  const text = JSON.stringify(body);
-  ex.respond(status, { ...headers, 'Content-Length': String(Buffer.byteLength(text)) });
-  ex.end(text);
-}
-
-/** A text answer as Go's http.Error writes one (nosniff), or as a handler's plain write (`error` false). */
-function plain(ex: HttpExchange, status: number, text: string, extra: Record<string, string> = {}, error = true): void {
-  if (!ex.open) return;
-  const headers: Record<string, string> = { ...CORS, 'Content-Type': 'text/plain; charset=utf-8', ...extra, 'Content-Length': String(Buffer.byteLength(text)) };
-  if (error) headers['X-Content-Type-Options'] = 'nosniff';
-  ex.respond(status, headers);
-  ex.end(text);
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  408: 'Request Timeout',
-  409: 'Conflict',
-  412: 'Precondition Failed',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  501: 'Not Implemented',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
-function httpStatusText(status: number): string {
-  return STATUS_TEXT[status] ?? 'Internal Server Error';
 }

@@ -22,3 +22,23 @@ const STATUS: Record<number, number> = {
 export function httpStatusOf(grpcCode: number): number {
   return STATUS[grpcCode] ?? 500;
 }
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** The reason phrase of `status` (Go's http.StatusText), for grpc-gateway's stream errors. */
+export function httpStatusText(status: number): string {
+  return STATUS_TEXT[status] ?? 'Internal Server Error';
+}

@@ -1,5 +1,5 @@
 // One HTTP request and its response, whether it came as HTTP/1.1 or as an HTTP/2 stream on the
-// client port: the gateway is written once against this.
+// client port (http-beside.ts): the gateway is written once against this.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as http2 from 'node:http2';
 import type { Readable } from 'node:stream';
