@@ -174,6 +174,10 @@ function eventBytes(list: readonly KeyEvent[], prevKv: boolean): Buffer {
 class WatchCall implements WatchSink {
   private readonly stream: HubStream;
   private ended = false;
+  /** The client closed its side: the stream ends once no watcher is left (endIfDone). */
+  private halfClosed = false;
+  /** Ending waits for the responses queued before it (a cancel's answer among them). */
+  private endWhenFlushed = false;
   /** Responses handed to the call whose bytes have not left yet. */
   private inFlight = 0;
   /** Waiting for room, in order: watchers' events (merged while they wait) and control responses. */
@@ -199,9 +203,13 @@ class WatchCall implements WatchSink {
     this.send = messageWriter(call);
     this.stream = hub.openStream(this);
     call.on('data', (req: Maybe<WatchRequest>) => this.onRequest(req));
-    // The client is done sending: the stream ends (etcd keeps it until the client cancels; our
-    // clients cancel or half-close only when they are done).
-    call.on('end', () => this.end());
+    // The client is done sending: as with etcd, its watchers keep streaming (grpcurl and the JSON
+    // gateway send a create and then close their side). Once it has none left, nothing can come
+    // on the stream any more, and it ends (etcd would hold it until the client cancels).
+    call.on('end', () => {
+      this.halfClosed = true;
+      this.endIfDone();
+    });
     call.on('error', () => this.finish());
     call.on('cancelled', () => this.finish());
     call.on('close', () => this.finish());
@@ -232,6 +240,14 @@ class WatchCall implements WatchSink {
       }
       this.handle(this.queued.shift()!);
     }
+    this.endIfDone();
+  }
+
+  /** Ends a half-closed stream with no watcher and no request waiting, after what it queued. */
+  private endIfDone(): void {
+    if (!this.halfClosed || this.ended || this.queued.length > 0 || this.stream.watchers.size > 0) return;
+    if (this.queueHead === this.queue.length) this.end();
+    else this.endWhenFlushed = true;
   }
 
   private handle(req: Maybe<WatchRequest>): void {
@@ -378,6 +394,7 @@ class WatchCall implements WatchSink {
   compacted(w: Watcher, compactRevision: number): void {
     // etcd 3.4 answers a compaction with header revision 0 (the filler would put the current one).
     this.control({ header: { ...this.header(this.hub.revision), revision: 0 }, watchId: w.id, canceled: true, compactRevision });
+    this.endIfDone();
   }
 
   progress(watchId: number, revision: number): void {
@@ -417,6 +434,7 @@ class WatchCall implements WatchSink {
     if (this.queueHead === this.queue.length) {
       this.queue = [];
       this.queueHead = 0;
+      if (this.endWhenFlushed) this.end();
     } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
