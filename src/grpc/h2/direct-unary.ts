@@ -19,8 +19,9 @@
 //
 // The hook uses two grpc-js members that are not in its typings: Server.register (already the
 // place auth wraps unary handlers, guard.ts) and Server.createHttp2Server, whose 'stream' listener
-// is grpc-js's dispatcher. If either is missing or shaped otherwise, nothing is hooked and grpc-js
-// serves every call (test/grpc/direct-unary.test.ts fails, so an upgrade cannot drop it silently).
+// is grpc-js's dispatcher (server-hook.ts). If either is missing or shaped otherwise, nothing is
+// hooked and grpc-js serves every call (test/grpc/direct-unary.test.ts fails, so an upgrade
+// cannot drop it silently).
 import { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
 import { TLSSocket } from 'node:tls';
@@ -30,6 +31,7 @@ import { encodeFrame, FrameDecoder } from './framing.js';
 import { metadataFromHeaders } from './metadata.js';
 import { parseGrpcTimeout } from './deadline.js';
 import { statusTrailers } from './status.js';
+import { canHookHttp2Servers, hookHttp2Servers } from './server-hook.js';
 
 interface Route {
   path: string;
@@ -52,11 +54,8 @@ export function messageLimits(options: grpc.ServerOptions): DirectUnaryLimits {
   };
 }
 
-type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => void;
-
 interface HookableServer {
   register: (name: string, handler: unknown, serialize: unknown, deserialize: unknown, type: string) => boolean;
-  createHttp2Server?: (credentials: unknown) => http2.Http2Server | http2.Http2SecureServer;
   onStreamOpened?: (stream: http2.ServerHttp2Stream) => void;
 }
 
@@ -92,7 +91,7 @@ export function serveUnaryDirectly(server: grpc.Server, limits: DirectUnaryLimit
     counts,
     hooked: false,
   };
-  if (typeof s.register !== 'function' || typeof s.createHttp2Server !== 'function') return hook;
+  if (typeof s.register !== 'function' || !canHookHttp2Servers(server)) return hook;
   hook.hooked = true;
 
   const register = s.register.bind(server);
@@ -104,17 +103,9 @@ export function serveUnaryDirectly(server: grpc.Server, limits: DirectUnaryLimit
     return ok;
   };
 
-  const create = s.createHttp2Server.bind(server);
-  s.createHttp2Server = (credentials) => {
-    const h2 = create(credentials);
-    const listeners = h2.listeners('stream') as StreamListener[];
-    if (listeners.length !== 1) {
-      hook.hooked = false;
-      return h2;
-    }
-    const grpcJs = listeners[0]!;
-    h2.removeListener('stream', grpcJs);
-    h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
+  hookHttp2Servers(
+    server,
+    (h2, grpcJs) => (stream, headers, flags) => {
       const route = routes.get(headers[':path'] as string);
       const timeout = route && takes(headers) ? timeoutOf(headers) : null;
       if (!route || timeout === null) {
@@ -125,9 +116,11 @@ export function serveUnaryDirectly(server: grpc.Server, limits: DirectUnaryLimit
       counts.direct++;
       s.onStreamOpened?.call(server, stream);
       serve(route, stream, headers, timeout, limits);
-    });
-    return h2;
-  };
+    },
+    () => {
+      hook.hooked = false;
+    },
+  );
   return hook;
 }
 

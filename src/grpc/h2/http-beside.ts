@@ -5,14 +5,15 @@
 // - TLS connections that negotiate no protocol or HTTP/1.1 (Node's HTTP/2 server hands them over
 //   as 'unknownProtocol');
 // - HTTP/2 requests that are not gRPC (no application/grpc content type) for the paths `takes`.
-// Everything else goes where it went before. Like direct-unary.ts it wraps grpc-js's
-// createHttp2Server (not in its typings); if that is missing, the port serves gRPC only.
+// Everything else goes where it went before. Like direct-unary.ts it wraps grpc-js's HTTP/2
+// servers (server-hook.ts); if they are not as expected, the port serves gRPC only.
 import { createServer as createHttp1Server, type Server as Http1Server } from 'node:http';
 import type * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
 import { http1Exchange, http2Exchange, type HttpExchange } from './http-exchange.js';
+import { canHookHttp2Servers, hookHttp2Servers } from './server-hook.js';
 
 /** The bytes every HTTP/2 connection starts with (RFC 9113, 3.4). */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -27,7 +28,6 @@ export interface HttpBeside {
 }
 
 export function serveHttpBesideGrpc(server: grpc.Server, takes: (path: string) => boolean, handle: (ex: HttpExchange) => void): HttpBeside {
-  const s = server as unknown as { createHttp2Server?: (credentials: unknown) => http2.Http2Server | http2.Http2SecureServer };
   // A handler that throws must not take the member down: the request gets a 500.
   const serve = (ex: HttpExchange): void => {
     try {
@@ -46,41 +46,37 @@ export function serveHttpBesideGrpc(server: grpc.Server, takes: (path: string) =
   // A gateway watch is a long response: no request or idle timeout ends it.
   http1.requestTimeout = 0;
   http1.headersTimeout = 60_000;
-  const state = { hooked: false };
-  if (typeof s.createHttp2Server !== 'function') return { hooked: false, close: () => undefined };
-  state.hooked = true;
-  const create = s.createHttp2Server.bind(server);
-  s.createHttp2Server = (credentials) => {
-    const h2 = create(credentials);
-    const streamListeners = h2.listeners('stream') as Listener[];
-    if (streamListeners.length !== 1) {
-      state.hooked = false;
-      return h2;
-    }
-    const grpcStream = streamListeners[0]!;
-    h2.removeListener('stream', grpcStream);
-    h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number) => {
-      const path = String(headers[':path'] ?? '');
-      const q = path.indexOf('?');
-      if (!isGrpc(headers) && takes(q < 0 ? path : path.slice(0, q))) {
-        stream.on('error', () => undefined);
-        serve(http2Exchange(stream, headers));
-        return;
+  const state = { hooked: canHookHttp2Servers(server) };
+  hookHttp2Servers(
+    server,
+    (h2, grpcJs) => {
+      if (h2 instanceof TlsServer) {
+        h2.on('unknownProtocol', (socket: Socket) => http1.emit('connection', socket));
+      } else {
+        const connectionListeners = h2.listeners('connection') as Listener[];
+        h2.removeAllListeners('connection');
+        h2.on('connection', (socket: Socket) =>
+          sniff(socket, (isH2) => {
+            if (isH2) for (const l of connectionListeners) l.call(h2, socket);
+            else http1.emit('connection', socket);
+          }),
+        );
       }
-      grpcStream.call(h2, stream, headers, flags);
-    });
-    if (h2 instanceof TlsServer) {
-      h2.on('unknownProtocol', (socket: Socket) => http1.emit('connection', socket));
-    } else {
-      const connectionListeners = h2.listeners('connection') as Listener[];
-      h2.removeAllListeners('connection');
-      h2.on('connection', (socket: Socket) => sniff(socket, (isH2) => {
-        if (isH2) for (const l of connectionListeners) l.call(h2, socket);
-        else http1.emit('connection', socket);
-      }));
-    }
-    return h2;
-  };
+      return (stream, headers, flags) => {
+        const path = String(headers[':path'] ?? '');
+        const q = path.indexOf('?');
+        if (!isGrpc(headers) && takes(q < 0 ? path : path.slice(0, q))) {
+          stream.on('error', () => undefined);
+          serve(http2Exchange(stream, headers));
+          return;
+        }
+        grpcJs.call(h2, stream, headers, flags);
+      };
+    },
+    () => {
+      state.hooked = false;
+    },
+  );
   return {
     get hooked() {
       return state.hooked;
