@@ -64,8 +64,17 @@ async function watchLeaseLock(ep: string): Promise<string> {
     return r.stdout;
   };
   let id = '';
-  const watched = await etcdctlWatch([ep], ['w/', '--prefix', '--prev-kv', '-w', 'json'], (out) => out.split('\n').filter((l) => l.startsWith('{')).length >= 6, {
-    whileRunning: async () => {
+  // The watch starts at the next revision and its first event is a marker: the writes below wait
+  // for it, so none races the watch's creation through the proxy (etcdctl prints nothing when its
+  // watch is created; a write made before would be missed, one caught up would share a response).
+  const head = await etcdctl([ep], ['get', 'w/', '--prefix', '-w', 'json']);
+  const from = Number(/"revision":(\d+)/.exec(head.stdout)?.[1]) + 1;
+  assert.ok(from > 1, `the current revision: ${head.stdout}${head.stderr}`);
+  const lines = (out: string): number => out.split('\n').filter((l) => l.startsWith('{')).length;
+  const watched = await etcdctlWatch([ep], ['w/', '--prefix', '--prev-kv', '--rev', String(from), '-w', 'json'], (out) => lines(out) >= 7, {
+    whileRunning: async (output) => {
+      await ctl('put', 'w/0', 'marker');
+      await until('the watch saw the marker', async () => lines(output()) >= 1);
       await ctl('put', 'w/1', 'a');
       await ctl('put', 'w/2', 'b');
       await ctl('del', 'w/1');

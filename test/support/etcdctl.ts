@@ -156,13 +156,14 @@ export function firstDifference(expected: Transcript, actual: Transcript, labels
 /**
  * Runs `etcdctl watch …` (which runs until killed) and collects its output until `done(stdout)`
  * holds or it exits by itself (a canceled watch); then kills it by pid. `whileRunning` runs once
- * it started (the writes the watch should see). Rejects on timeout with what was collected.
+ * it started (the writes the watch should see), with what it printed so far. etcdctl prints
+ * nothing when its watch is created: writes that must not race the creation wait for an event. Rejects on timeout with what was collected.
  */
 export function etcdctlWatch(
   endpoints: string[],
   args: string[],
   done: (stdout: string) => boolean,
-  opts: { timeoutMs?: number; whileRunning?: () => Promise<void> } = {},
+  opts: { timeoutMs?: number; whileRunning?: (output: () => string) => Promise<void> } = {},
 ): Promise<CtlResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(ETCDCTL_BIN, ['--endpoints', endpoints.join(','), '--dial-timeout', '2s', 'watch', ...args], {
@@ -192,6 +193,6 @@ export function etcdctlWatch(
     child.on('error', (err) => finish(null, new Error(`cannot run ${ETCDCTL_BIN}: ${err.message}`)));
     // Exited by itself (the server canceled the watch): what it printed is the result.
     child.on('close', (code) => setImmediate(() => finish(code ?? -1)));
-    opts.whileRunning?.().catch((err: Error) => finish(null, err));
+    opts.whileRunning?.(() => stdout).catch((err: Error) => finish(null, err));
   });
 }
