@@ -1473,6 +1473,11 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return this.leaderId;
   }
 
+  /** Whether this member is a learner in the membership it has applied. */
+  get isLearner(): boolean {
+    return this.members_.learners.includes(this.cfg.id);
+  }
+
   /** The Raft term this node last saw. */
   get raftTerm(): number {
     return this.term;

@@ -9,8 +9,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { LeaseGrantRequest, LeaseKeepAliveRequest, PutRequest, RangeRequest, StatusRequest, WatchRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { walkFields } from '../../proto/fields.js';
 import { etcdAndOurs } from '../support/differential.js';
+import { RawEtcd, outcome, varintField } from '../support/raw-etcd.js';
 
 interface Side {
   /** The member left alone. */
@@ -19,46 +19,11 @@ interface Side {
   killOthers(): Promise<void>;
 }
 
-/**
- * A top-level varint field of a response (0 when absent). etcd's ids exceed 2^53, so the generated
- * decoders (numbers) refuse its responses; these reads need only a count and "is there a leader".
- */
-function varintField(b: Buffer, field: number): number {
-  let v = 0;
-  walkFields(b, (f) => {
-    if (f.field === field && f.wireType === 0) v = f.value;
-  });
-  return v;
-}
-
-const insecure = grpc.credentials.createInsecure();
 const requireLeader = (): grpc.Metadata => {
   const md = new grpc.Metadata();
   md.set('hasleader', 'true');
   return md;
 };
-const deadline = (): grpc.CallOptions => ({ deadline: Date.now() + 5000 });
-const outcome = (err: grpc.ServiceError | null): string => (err ? `error ${grpc.status[err.code]}: ${err.details}` : 'ok');
-const raw = (b: Buffer): Buffer => b;
-
-/** A raw etcd client: requests encoded by the generated code, responses kept as bytes. */
-class RawEtcd {
-  private readonly c: grpc.Client;
-  constructor(at: string) {
-    this.c = new grpc.Client(at, insecure);
-  }
-  unary<T>(path: string, encode: { encode(m: T): { finish(): Uint8Array } }, req: T, md = new grpc.Metadata()): Promise<{ err: grpc.ServiceError | null; rep?: Buffer }> {
-    return new Promise((resolve) =>
-      this.c.makeUnaryRequest(path, (m: T) => Buffer.from(encode.encode(m).finish()), raw, req, md, deadline(), (err, rep) => resolve({ err: err ?? null, rep })),
-    );
-  }
-  stream<T>(path: string, encode: { encode(m: T): { finish(): Uint8Array } }, md: grpc.Metadata): grpc.ClientDuplexStream<T, Buffer> {
-    return this.c.makeBidiStreamRequest(path, (m: T) => Buffer.from(encode.encode(m).finish()), raw, md, {});
-  }
-  close(): void {
-    this.c.close();
-  }
-}
 
 /** A stream's end: its error (or 'ended') when the server ends it; 'still open' after 20 s. */
 function ended(s: grpc.ClientDuplexStream<never, Buffer>): Promise<string> {

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { freePorts, poll } from './cluster.js';
 
 export const ETCD_BIN = process.env.ETCD_BIN ?? 'etcd';
+/** The etcdctl that adds members (as test/support/etcdctl.ts picks it). */
+const ETCDCTL_FOR_MEMBERS = process.env.ETCDCTL_BIN ?? 'etcdctl';
 
 export interface EtcdMember {
   name: string;
@@ -32,6 +34,11 @@ export interface EtcdCluster {
   leader(): Promise<EtcdMember>;
   /** Kills every member by pid (SIGKILL), waits for them to exit, removes the data. */
   stop(): Promise<void>;
+  /**
+   * Adds a learner (etcdctl member add --learner) and starts it; resolves once it runs (a learner
+   * answers /health only once it caught up, so that is left to the caller). Not in `endpoints`.
+   */
+  addLearner(name: string): Promise<EtcdMember>;
 }
 
 export interface EtcdOptions {
@@ -69,8 +76,8 @@ export async function startEtcdCluster(opts: EtcdOptions = {}): Promise<EtcdClus
   const names = Array.from({ length: n }, (_, i) => `m${i + 1}`);
   const peerUrl = (i: number): string => `http://127.0.0.1:${ports[2 * i + 1]}`;
   const initialCluster = names.map((name, i) => `${name}=${peerUrl(i)}`).join(',');
-  const members: EtcdMember[] = names.map((name, i) => {
-    const clientUrl = `http://127.0.0.1:${ports[2 * i]}`;
+  const spawnMember = (name: string, clientPort: number, peerUrl: string, initial: string, state: 'new' | 'existing'): EtcdMember => {
+    const clientUrl = `http://127.0.0.1:${clientPort}`;
     const logFile = join(rootDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
     const proc = spawn(
@@ -80,11 +87,11 @@ export async function startEtcdCluster(opts: EtcdOptions = {}): Promise<EtcdClus
         '--data-dir', join(rootDir, name),
         '--listen-client-urls', clientUrl,
         '--advertise-client-urls', clientUrl,
-        '--listen-peer-urls', peerUrl(i),
-        '--initial-advertise-peer-urls', peerUrl(i),
-        '--initial-cluster', initialCluster,
+        '--listen-peer-urls', peerUrl,
+        '--initial-advertise-peer-urls', peerUrl,
+        '--initial-cluster', initial,
         '--initial-cluster-token', `ref-${ports[0]}`,
-        '--initial-cluster-state', 'new',
+        '--initial-cluster-state', state,
         '--logger', 'zap',
         '--log-level', 'warn',
         ...(opts.extraArgs ?? []),
@@ -94,8 +101,9 @@ export async function startEtcdCluster(opts: EtcdOptions = {}): Promise<EtcdClus
     closeSync(fd);
     if (proc.pid === undefined) throw new Error(`could not start ${ETCD_BIN}`);
     live.add(proc);
-    return { name, clientUrl, grpcAddress: `127.0.0.1:${ports[2 * i]}`, proc, pid: proc.pid, logFile };
-  });
+    return { name, clientUrl, grpcAddress: `127.0.0.1:${clientPort}`, proc, pid: proc.pid, logFile };
+  };
+  const members: EtcdMember[] = names.map((name, i) => spawnMember(name, ports[2 * i]!, peerUrl(i), initialCluster, 'new'));
   const stop = async (): Promise<void> => {
     await Promise.all(
       members.map((m) => {
@@ -112,17 +120,17 @@ export async function startEtcdCluster(opts: EtcdOptions = {}): Promise<EtcdClus
     for (const m of members) live.delete(m.proc);
     rmSync(rootDir, { recursive: true, force: true });
   };
+  const healthy = (m: EtcdMember): Promise<unknown> =>
+    poll(
+      async () => {
+        if (m.proc.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${readFileSync(m.logFile, 'utf8').slice(-2000)}`);
+        const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+        return ((await res.json()) as { health?: string }).health === 'true';
+      },
+      { what: `etcd ${m.name} healthy`, timeoutMs: opts.startTimeoutMs ?? 30_000 },
+    );
   try {
-    for (const m of members) {
-      await poll(
-        async () => {
-          if (m.proc.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${readFileSync(m.logFile, 'utf8').slice(-2000)}`);
-          const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-          return ((await res.json()) as { health?: string }).health === 'true';
-        },
-        { what: `etcd ${m.name} healthy`, timeoutMs: opts.startTimeoutMs ?? 30_000 },
-      );
-    }
+    for (const m of members) await healthy(m);
   } catch (err) {
     await stop();
     throw err;
@@ -138,5 +146,25 @@ export async function startEtcdCluster(opts: EtcdOptions = {}): Promise<EtcdClus
       },
       { what: 'an etcd leader', timeoutMs: 30_000 },
     );
-  return { members, endpoints: members.map((m) => m.grpcAddress), rootDir, leader, stop };
+  const endpoints = members.map((m) => m.grpcAddress);
+  const addLearner = async (name: string): Promise<EtcdMember> => {
+    const [clientPort, peerPort] = await freePorts(2);
+    const peer = `http://127.0.0.1:${peerPort}`;
+    // etcd refuses membership changes until its members have been connected for 5 s.
+    const add = await poll(
+      async () => {
+        const r = spawnSync(ETCDCTL_FOR_MEMBERS, ['--endpoints', endpoints.join(','), 'member', 'add', name, `--peer-urls=${peer}`, '--learner'], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+        if (r.status === 0) return r.stdout;
+        if (/unhealthy cluster/.test(r.stderr)) return null;
+        throw new Error(`member add ${name}: ${r.stderr}`);
+      },
+      { what: `member add ${name}`, timeoutMs: 30_000, intervalMs: 500 },
+    );
+    const initial = /ETCD_INITIAL_CLUSTER="([^"]*)"/.exec(add)?.[1];
+    if (!initial) throw new Error(`member add ${name} printed no ETCD_INITIAL_CLUSTER: ${add}`);
+    const m = spawnMember(name, clientPort!, peer, initial, 'existing');
+    members.push(m);
+    return m;
+  };
+  return { members, endpoints, rootDir, leader, stop, addLearner };
 }

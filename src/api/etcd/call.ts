@@ -1,5 +1,6 @@
-// A unary etcd handler as grpc-js wants it: refuses calls while the node shuts down, and calls
-// that require a leader while it knows none (require-leader.ts), bounds the server-side
+// A unary etcd handler as grpc-js wants it: refuses calls while the node shuts down, calls a
+// learner does not answer (learner.ts), and calls that require a leader while it knows none
+// (require-leader.ts), bounds the server-side
 // deadline, answers a malformed or oversized request before the handler runs, counts the call in
 // flight for graceful shutdown, and maps every failure to etcd's error (errors.ts).
 import * as grpc from '@grpc/grpc-js';
@@ -10,6 +11,7 @@ import { toEtcdError } from './errors.js';
 import type { EtcdNode } from './node.js';
 import { oversized } from './wire.js';
 import { noLeader, requiresLeader } from './require-leader.js';
+import { learnerRefusal, learnerServes } from './learner.js';
 
 export type EtcdHandler<Req, Rep> = (req: Req, deadline: number, call: grpc.ServerUnaryCall<Maybe<Req>, Rep>) => Rep | Promise<Rep>;
 
@@ -17,6 +19,10 @@ export function etcdUnary<Req, Rep>(node: EtcdNode, fn: EtcdHandler<Req, Rep>): 
   return (call, cb) => {
     if (!node.accepting()) {
       cb(toEtcdError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
+      return;
+    }
+    if (node.isLearner && !learnerServes(call.getPath(), call.request)) {
+      cb(learnerRefusal());
       return;
     }
     if (node.knownLeader === 0 && requiresLeader(call.metadata)) {

@@ -61,6 +61,7 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
     node: {
       accepting: () => node.accepting(),
       leaderId: () => node.knownLeader,
+      isLearner: () => node.isLearner,
       answeredWritesPending: () => (node.readsCurrent() ? undefined : node.readBarrier(true, Date.now() + node.cfg.requestTimeoutMs)),
     },
     header: headerFiller(node),

@@ -36,6 +36,7 @@ import { decodeGrant, decodeId, decodeTimeToLive, encodeKeepAliveResponse, type 
 import type { EtcdNode } from './node.js';
 import { messageWriter } from '../../grpc/stream-writer.js';
 import { noLeader, requiresLeader, type LeaderMonitor } from './require-leader.js';
+import { learnerRefusal } from './learner.js';
 
 /** etcd's lease.MaxLeaseTTL, in seconds. */
 export const ETCD_MAX_LEASE_TTL_S = 9_000_000_000;
@@ -146,6 +147,10 @@ export function registerLease(server: grpc.Server, node: LeaseNode, leaderMonito
   const keepAlive: grpc.handleBidiStreamingCall<Maybe<IdRequest>, LeaseKeepAliveResponse> = (call) => {
     if (!node.accepting()) {
       call.emit('error', toEtcdLeaseError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
+      return;
+    }
+    if (node.isLearner) {
+      call.emit('error', learnerRefusal());
       return;
     }
     // clientv3 opens its keep-alive streams requiring a leader: a member that has none sends the

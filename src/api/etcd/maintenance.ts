@@ -23,6 +23,7 @@ import type { Logger } from '../../log.js';
 import { PlacementError } from '../../errors.js';
 import { tolerant } from '../../grpc/malformed.js';
 import { etcdUnary } from './call.js';
+import { learnerRefusal } from './learner.js';
 import { ETCD_MEMBER_NOT_FOUND, type ClusterNode } from './cluster.js';
 import { ETCD_NO_LEADER, serviceError, toEtcdError } from './errors.js';
 import { openBackup } from '../../maintenance/backup-stream.js';
@@ -112,11 +113,17 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
       return header();
     }),
     snapshot: (call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>) => {
-      if (!node.accepting()) {
-        call.destroy(toEtcdError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
+      if (node.isLearner) {
+        call.emit('error', learnerRefusal());
         return;
       }
-      void node.track(streamBackup(node, call)).catch((err: unknown) => call.destroy(toEtcdError(err)));
+      // A status reaches the client through 'error' (grpc-js answers it); destroy() would only
+      // drop the stream, leaving the client waiting for its deadline.
+      if (!node.accepting()) {
+        call.emit('error', toEtcdError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
+        return;
+      }
+      void node.track(streamBackup(node, call)).catch((err: unknown) => call.emit('error', toEtcdError(err)));
     },
   };
 }

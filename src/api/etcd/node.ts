@@ -18,6 +18,8 @@ export interface EtcdNode {
   readonly raftTerm: number;
   /** The leader this member knows of; 0 when it knows none. */
   readonly knownLeader: number;
+  /** This member is a learner (etcd's API then answers Status and serializable Ranges only). */
+  readonly isLearner: boolean;
   /** Replicates a command (forwarding to the leader when needed); resolves with its applied result. */
   propose(cmd: Command, deadline: number, by: CommandCaller | undefined): Promise<CommandResult>;
   /** ReadIndex barrier (linearizable) or the wait for this node's answered writes (serializable). */

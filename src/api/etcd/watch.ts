@@ -33,6 +33,7 @@ import { malformedReason, tolerant, type Maybe } from '../../grpc/malformed.js';
 import type { Logger } from '../../log.js';
 import { ETCD_STOPPED, serviceError } from './errors.js';
 import { noLeader, requiresLeader, type LeaderMonitor } from './require-leader.js';
+import { learnerRefusal } from './learner.js';
 import type { HeaderFiller } from './header.js';
 import { watchCreateRefusal } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES } from './wire.js';
@@ -47,6 +48,8 @@ export interface WatchNode {
   accepting(): boolean;
   /** The leader this member knows (0: none). */
   leaderId(): number;
+  /** This member is a learner: it opens no watch stream (learner.ts). */
+  isLearner?(): boolean;
   /**
    * While writes this member has answered are still being written to its state machine (and so
    * not yet in the hub): resolves once they are; undefined when there are none.
@@ -113,6 +116,10 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
       const requireLeader = requiresLeader(call.metadata);
       if (!opts.node.accepting()) {
         call.emit('error', unavailable(ETCD_STOPPED));
+        return;
+      }
+      if (opts.node.isLearner?.()) {
+        call.emit('error', learnerRefusal());
         return;
       }
       if (requireLeader && opts.node.leaderId() === 0) {
