@@ -49,6 +49,7 @@ import {
   grpcCodeName,
   isConnectionFailure,
   isNotConnectedTimeout,
+  isLearnerRefusal,
   isRefused,
   leaderHintFrom,
   type AttemptFailure,
@@ -583,7 +584,7 @@ export class PlacementClient {
       }
       const timedOut = err.code === grpc.status.DEADLINE_EXCEEDED;
       const retryable = options.mutation
-        ? isRefused(err.code, message) || isNotConnectedTimeout(err.code, message)
+        ? isRefused(err.code, message) || isNotConnectedTimeout(err.code, message) || isLearnerRefusal(err.code, message)
         : err.code === grpc.status.UNAVAILABLE ||
         err.code === grpc.status.CANCELLED ||
         (timedOut && Date.now() < deadlineAt) ||

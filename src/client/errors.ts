@@ -249,6 +249,14 @@ export function isConnectionFailure(err: ServiceError): boolean {
   );
 }
 
+/**
+ * True when the member is a learner that does not answer this etcd call (etcd's rule, which the
+ * members follow): it did nothing, so even a write goes on to another member.
+ */
+export function isLearnerRefusal(code: number, message: string): boolean {
+  return code === GrpcStatus.UNAVAILABLE && message === 'etcdserver: rpc not supported for learner';
+}
+
 /** True when the endpoint refused the connection: nothing listens there (a definite, fast answer). */
 export function isRefused(code: number, message: string): boolean {
   return code === GrpcStatus.UNAVAILABLE && /ECONNREFUSED/.test(message);

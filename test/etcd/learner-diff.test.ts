@@ -22,6 +22,7 @@ import {
   TxnRequest,
   WatchRequest,
 } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
+import { PlacementClient } from '../../src/client/index.js';
 import { poll } from '../support/cluster.js';
 import { etcdAndOurs } from '../support/differential.js';
 import { etcdctl } from '../support/etcdctl.js';
@@ -125,5 +126,18 @@ describe('a learner answers etcd clients as etcd 3.4 does', () => {
     // Nothing the learner refused was done: the key is as it was, through a voter.
     const get = await etcdctl(ourEndpoints, ['get', KEY.toString(), '--print-value-only']);
     assert.equal(get.stdout, 'v\n');
+
+    // Our SDK, given the learner first, takes its refusal as "nothing done here" and goes on to a
+    // voter, for writes too (an etcd write, a lease, a lock's txn).
+    const sdk = new PlacementClient({ endpoints: [spare, ...ourEndpoints], deadlineMs: 10_000 });
+    try {
+      await sdk.etcd.put('learner/sdk', 'x');
+      const lease = await sdk.lease.grant(10_000);
+      await sdk.etcd.put('learner/leased', 'y', { lease: lease.id });
+      const r = await sdk.etcd.range('learner/sdk');
+      assert.equal(Buffer.from(r.kvs[0]!.value).toString(), 'x');
+    } finally {
+      sdk.close();
+    }
   });
 });
