@@ -136,19 +136,33 @@ function sessionOps(a: Authenticator, id: Identity, req: SessionRequest, call: g
 
 // ---------------------------------------------------------------- admin HTTP
 
+/** A refused HTTP request: the status the admin port answers it with, and etcd's message. */
+export interface HttpRefusal {
+  status: number;
+  grpcCode: number;
+  message: string;
+}
+
 /**
  * Who may read /metrics on the client port (etcd serves it there, src/api/etcd/gateway): the admin
- * port's rule for GET /metrics, with the caller named as etcd's gateway names it (the
- * Authorization header is the token). Undefined when allowed; the refusal otherwise.
+ * port's rule for GET /metrics, decided once, with the caller named as etcd's gateway names it
+ * (the Authorization header is the token) and refused with the admin port's statuses.
  */
-export async function clientPortMetricsRefusal(a: Authenticator, opts: HttpDecisionOptions, authorization: string | undefined): Promise<AuthError | undefined> {
+export function clientPortMetricsGuard(a: Authenticator, opts: HttpDecisionOptions): (authorization: string | undefined) => Promise<HttpRefusal | undefined> {
   const decision = httpDecisions(opts)['GET /metrics'];
-  if (decision === undefined || decision === 'open') return undefined;
-  const id = authorization ? await a.fromToken(authorization) : ANONYMOUS_IDENTITY;
-  return a.refusal(id, decision({} as Request));
+  if (decision === undefined || decision === 'open') return async () => undefined;
+  const need = decision({} as Request);
+  return async (authorization) => {
+    const id = authorization ? await a.fromToken(authorization) : ANONYMOUS_IDENTITY;
+    const e = a.refusal(id, need);
+    return e ? { status: httpStatusOfRefusal(e), grpcCode: e.grpcCode, message: e.message } : undefined;
+  };
 }
 
 const HTTP_STATUS: Record<number, number> = { [grpc.status.UNAUTHENTICATED]: 401, [grpc.status.PERMISSION_DENIED]: 403, [grpc.status.INVALID_ARGUMENT]: 401 };
+
+/** 401 for no valid caller, 403 for a caller without the permission. */
+const httpStatusOfRefusal = (e: AuthError): number => HTTP_STATUS[e.grpcCode] ?? 403;
 
 async function httpIdentity(a: Authenticator, req: Request): Promise<Identity> {
   if (!a.state.enabled) return ANONYMOUS_IDENTITY;
@@ -183,7 +197,7 @@ export function httpAuthMiddleware(a: Authenticator, opts: HttpDecisionOptions):
         }
         const e = a.refusal(id, need);
         if (e) {
-          const status = HTTP_STATUS[e.grpcCode] ?? 403;
+          const status = httpStatusOfRefusal(e);
           if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="placement-center", charset="UTF-8"');
           res.status(status).json({ code: e.grpcCode, data: null, error: e.message });
           return;

@@ -22,7 +22,7 @@ import { followCertificates } from '../tls/credentials.js';
 import { PlacementNode } from './node.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { TokenIssuer } from '../auth/tokens.js';
-import { clientPortMetricsRefusal, guardedGrpcServer, httpAuthMiddleware } from '../auth/guard.js';
+import { clientPortMetricsGuard, guardedGrpcServer, httpAuthMiddleware } from '../auth/guard.js';
 import { authKvGuard } from '../auth/kv-guard.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
@@ -132,7 +132,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
           maxBodyBytes: gatewayBodyLimit(cfg.maxRequestBytes),
           metrics: {
             render: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
-            refusal: (authorization) => clientPortMetricsRefusal(authn, { metricsAuth: cfg.metricsAuth ?? false }, authorization),
+            refusal: clientPortMetricsGuard(authn, { metricsAuth: cfg.metricsAuth ?? false }),
           },
         }),
       )

@@ -15,7 +15,12 @@ export const REPLY_HEADERS = { ...JSON_HEADERS, 'Grpc-Metadata-Content-Type': 'a
 
 /** A failed unary call: grpc-gateway's error body, with the HTTP status of its code. */
 export function unaryError(ex: HttpExchange, code: number, message: string): void {
-  json(ex, httpStatusOf(code), JSON_HEADERS, { error: message, message, code });
+  errorAnswer(ex, httpStatusOf(code), code, message);
+}
+
+/** grpc-gateway's error body (its message twice, and the gRPC code) with an HTTP status of our choosing. */
+export function errorAnswer(ex: HttpExchange, status: number, code: number, message: string): void {
+  json(ex, status, JSON_HEADERS, { error: message, message, code });
 }
 
 /** A JSON answer (etcd's gateway sends its messages and errors so, with their length). */

@@ -8,7 +8,7 @@ import type { JsonValue } from '@bufbuild/protobuf';
 import type { HttpExchange } from '../../../grpc/h2/http-exchange.js';
 import type { GatewayLoopback } from './loopback.js';
 import { gatewayRoute, isGatewayPath, type GatewayRoute } from './routes.js';
-import { CORS, JSON_HEADERS, REPLY_HEADERS, json, plain, unaryError } from './answers.js';
+import { CORS, JSON_HEADERS, REPLY_HEADERS, errorAnswer, json, plain, unaryError } from './answers.js';
 import { metadataOf } from './call-metadata.js';
 import { JsonValues } from './json-values.js';
 import { relay, serveBidi } from './streams.js';
@@ -23,8 +23,8 @@ export interface GatewayOptions {
   /** etcd's /metrics on the client URL: the member's Prometheus text, behind --metrics-auth's rule. */
   metrics?: {
     render(): Promise<{ contentType: string; text: string }>;
-    /** The refusal (with its gRPC code) for a caller with this Authorization header; undefined: allowed. */
-    refusal(authorization: string | undefined): Promise<{ grpcCode: number; message: string } | undefined>;
+    /** The refusal (HTTP status, gRPC code, message) of a caller with this Authorization header; undefined: allowed. */
+    refusal(authorization: string | undefined): Promise<{ status: number; grpcCode: number; message: string } | undefined>;
   };
   /**
    * The largest request body read, in bytes; etcd's --max-request-bytes then applies to the
@@ -70,8 +70,7 @@ function serveMetrics(ex: HttpExchange, opts: GatewayOptions): void {
   if (!m) return plain(ex, 404, '404 page not found\n');
   m.refusal(ex.header('authorization'))
     .then(async (refused) => {
-      // As the admin port answers it: 403 for a caller without the role, 401 for no valid caller.
-      if (refused) return json(ex, refused.grpcCode === grpc.status.PERMISSION_DENIED ? 403 : 401, JSON_HEADERS, { error: refused.message, message: refused.message, code: refused.grpcCode });
+      if (refused) return errorAnswer(ex, refused.status, refused.grpcCode, refused.message);
       const { contentType, text } = await m.render();
       if (!ex.open) return;
       ex.respond(200, { ...CORS, 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)) });
@@ -106,7 +105,7 @@ function serveOne(ex: HttpExchange, route: GatewayRoute, opts: GatewayOptions): 
       ex.onClose(() => call.cancel());
     },
     (err: Error) => {
-      if (err instanceof BodyTooLarge) json(ex, 413, JSON_HEADERS, { error: err.message, message: err.message, code: grpc.status.RESOURCE_EXHAUSTED });
+      if (err instanceof BodyTooLarge) errorAnswer(ex, 413, grpc.status.RESOURCE_EXHAUSTED, err.message);
       else unaryError(ex, grpc.status.INVALID_ARGUMENT, err.message);
     },
   );
