@@ -651,12 +651,24 @@ export class StateMachine {
    * that applied the same log prefix have the same hash.
    */
   async hash(): Promise<string> {
+    return (await this.digest()).hash;
+  }
+
+  /**
+   * hash() with the applied index and revision it is the hash of: all three read from one
+   * snapshot of the database (an applied batch and its applied index are written together), so
+   * no caller has to retry while entries keep being applied.
+   */
+  async digest(): Promise<{ appliedIndex: number; revision: number; hash: string }> {
     const snap = this.db.snapshot();
     try {
+      const meta = async (name: string): Promise<Buffer | undefined> => (await this.db.get(Buffer.from(`!meta!${name}`), { snapshot: snap })) ?? undefined;
+      const appliedRaw = await meta('applied');
+      const revisionRaw = await meta('revision');
       const h = createHash('sha256');
       const len = Buffer.allocUnsafe(4);
       const skip = new Set(['!meta!applied', '!meta!confState', '!meta!format']);
-      const compactRaw = await this.db.get(Buffer.from('!meta!compact'), { snapshot: snap });
+      const compactRaw = await meta('compact');
       const compacted = compactRaw ? readU64(compactRaw, 0) : -1;
       const pacer = new Pacer();
       for await (const batch of scanAll(this.db, snap)) {
@@ -672,7 +684,7 @@ export class StateMachine {
           if (p) await p;
         }
       }
-      return h.digest('hex');
+      return { appliedIndex: appliedRaw ? readU64(appliedRaw, 0) : 0, revision: revisionRaw ? readU64(revisionRaw, 0) : 1, hash: h.digest('hex') };
     } finally {
       await snap.close();
     }

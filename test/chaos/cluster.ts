@@ -310,7 +310,8 @@ export class ChaosCluster {
     }
   }
 
-  async stateHash(id: number, timeoutMs = 2000): Promise<StateHash | null> {
+  // A member hashes its whole state (a LevelDB scan): seconds on a loaded machine with a long history.
+  async stateHash(id: number, timeoutMs = 10_000): Promise<StateHash | null> {
     if (!this.isServing(id)) return null;
     try {
       return await getJson<StateHash>(`http://${this.node(id).httpAddress}/v1/debug/hash`, timeoutMs, this.o.secure);

@@ -15,6 +15,7 @@ import { checkHistory, type CheckResult } from './checker/index.js';
 import type { HistoryOp } from './checker/history.js';
 import { mulberry32 } from './checker/gen.js';
 import { ChaosCluster, REPO_ROOT, waitFor, type StateHash } from './cluster.js';
+import { ConvergenceTracker } from './convergence.js';
 import { Nemesis, type NemesisKind } from './nemesis.js';
 import { historyStats, writeReport, type AckedWritesResult, type ChaosReport, type ConvergenceResult } from './report.js';
 import { Workload } from './workload.js';
@@ -294,6 +295,7 @@ async function endMarker(cluster: ChaosCluster, prefixes: string[], sdk: Partial
 /** Waits until every node reports the same applied index and state hash. */
 async function waitConvergence(cluster: ChaosCluster, timeoutMs: number): Promise<ConvergenceResult> {
   let last: (StateHash | null)[] = [];
+  const tracker = new ConvergenceTracker();
   const snapshot = (): ConvergenceResult['nodes'] =>
     cluster.ids.map((id, i) => ({
       id,
@@ -302,19 +304,22 @@ async function waitConvergence(cluster: ChaosCluster, timeoutMs: number): Promis
       hash: last[i]?.hash ?? null,
     }));
   try {
-    await waitFor(
+    // A divergence ends the wait at once: no later report can undo it.
+    const outcome = await waitFor(
       async () => {
         last = await Promise.all(cluster.ids.map((id) => cluster.stateHash(id)));
-        if (last.some((h) => h === null)) return false;
-        const hashes = new Set(last.map((h) => `${h!.appliedIndex}/${h!.hash}`));
-        return hashes.size === 1;
+        last.forEach((h, i) => h && tracker.add(cluster.ids[i]!, h));
+        if (tracker.divergence !== null) return { diverged: tracker.divergence };
+        const agreed = tracker.agreed(cluster.ids);
+        return agreed && { agreed };
       },
-      'every node to report the same state hash',
+      'every node to report the same state hash at one applied index',
       timeoutMs,
       200,
     );
-    const h = last[0]!;
-    return { ok: true, nodes: snapshot(), message: `all ${cluster.ids.length} nodes at applied index ${h.appliedIndex}, revision ${h.revision}, hash ${h.hash.slice(0, 16)}…` };
+    if ('diverged' in outcome) return { ok: false, nodes: snapshot(), message: `diverged: ${outcome.diverged}` };
+    const { agreed } = outcome;
+    return { ok: true, nodes: snapshot(), message: `all ${cluster.ids.length} nodes reported hash ${agreed.hash.slice(0, 16)}… at applied index ${agreed.appliedIndex}` };
   } catch (err) {
     return { ok: false, nodes: snapshot(), message: (err as Error).message };
   }
