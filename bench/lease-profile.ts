@@ -14,6 +14,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster } from '../test/support/cluster.js';
+import { benchUsesDist } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LEASES = Number(process.env.BENCH_LEASES ?? 1000);
@@ -47,7 +48,7 @@ const m = (path: string, stream: boolean): grpc.MethodDefinition<Buffer, Map<num
 const Raw = grpc.makeGenericClientConstructor({ grant: m('/etcdserverpb.Lease/LeaseGrant', false), keepAlive: m('/etcdserverpb.Lease/LeaseKeepAlive', true) }, 'raw');
 
 const t00 = performance.now();
-const c = await startCluster({ nodes: 3, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${DIR}`] });
+const c = await startCluster({ nodes: 3, useDist: benchUsesDist(), env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${DIR}`] });
 try {
   const leaderId = await c.waitForLeader();
   const leader = c.node(leaderId);

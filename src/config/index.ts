@@ -86,6 +86,8 @@ export interface NodeConfig {
   authTokenTtlMs?: number;
   /** Put GET /metrics behind auth (root) when auth is enabled; off: probes and scrapers stay open. */
   metricsAuth?: boolean;
+  /** Also expose our metrics under etcd's names (etcd_server_has_leader, grpc_server_handled_total...). */
+  etcdMetricNames: boolean;
   /** etcd's --max-txn-ops: operations per list of a Txn on the etcd API. */
   maxTxnOps: number;
   /** etcd's --max-request-bytes: largest replicated etcd request. */
@@ -211,6 +213,7 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'authTokenKeyFile', flag: '--auth-token-key-file', env: 'PLACEMENT_AUTH_TOKEN_KEY_FILE', arg: '<file>', help: 'key (at least 32 characters) auth tokens are signed with, the same file on every member; default: derived from the peer secret' },
   { key: 'authTokenTtlMs', flag: '--auth-token-ttl-ms', env: 'PLACEMENT_AUTH_TOKEN_TTL_MS', arg: '<ms>', help: 'lifetime of a token from Authenticate (clients re-authenticate when it ends)', default: String(300_000) },
   { key: 'metricsAuth', flag: '--metrics-auth', env: 'PLACEMENT_METRICS_AUTH', arg: '[bool]', help: 'with auth enabled, GET /metrics needs the root role (default: open to scrapers)', default: 'false' },
+  { key: 'etcdMetricNames', flag: '--etcd-metric-names', env: 'PLACEMENT_ETCD_METRIC_NAMES', arg: '[bool]', help: 'also expose the metrics etcd\'s alerts and dashboards read under etcd\'s names (etcd_server_has_leader, etcd_disk_wal_fsync_duration_seconds, grpc_server_handled_total, ...) on /metrics', default: 'true' },
   { key: 'maxTxnOps', flag: '--max-txn-ops', env: 'PLACEMENT_MAX_TXN_OPS', arg: '<n>', help: `most operations in each list of an etcd Txn (etcd's flag; at most ${MAX_TXN_OPS_CEILING})`, default: String(DEFAULT_MAX_TXN_OPS) },
   { key: 'maxRequestBytes', flag: '--max-request-bytes', env: 'PLACEMENT_MAX_REQUEST_BYTES', arg: '<n>', help: 'largest etcd write request (Put, DeleteRange, Txn) in bytes (etcd\'s flag)', default: String(DEFAULT_MAX_REQUEST_BYTES) },
   { key: 'quotaBackendBytes', flag: '--quota-backend-bytes', env: 'PLACEMENT_QUOTA_BACKEND_BYTES', arg: '<n>', help: 'space quota of this member\'s state machine on disk: past it the NOSPACE alarm is raised and writes that grow the store are refused until compaction, defragmentation and `alarm disarm` (etcd\'s flag; 0: no quota)', default: String(2 * 1024 * 1024 * 1024) },
@@ -296,6 +299,7 @@ const schema = z
     authTokenKeyFile: z.string(),
     authTokenTtlMs: int(1000),
     metricsAuth: bool,
+    etcdMetricNames: bool,
     smCheckIntervalMs: int(1000),
     rejoin: bool,
     join: bool,

@@ -5,7 +5,7 @@
 //     instrumentGrpcService('placement.v1.KvService', kvHandlers, metrics, KvServiceService));
 //
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { Metrics } from './metrics.js';
+import type { GrpcType, Metrics } from './metrics.js';
 
 /** Name of a gRPC status code (`OK`, `UNAVAILABLE`, …); unknown numbers are returned as digits. */
 export function grpcCodeName(code: number | undefined | null): string {
@@ -24,7 +24,8 @@ interface StreamLike {
 }
 
 /**
- * Returns a copy of `handlers` in which every handler records
+ * Returns a copy of `handlers` in which every handler counts its calls in
+ * `placement_grpc_started_total{service,method}` as they start and records
  * `placement_grpc_requests_total{service,method,code}` and
  * `placement_grpc_request_duration_seconds{service,method}` when the call ends.
  *
@@ -53,10 +54,13 @@ export function instrumentGrpcService<T extends object>(
     const path = definition?.[key]?.path;
     const method = path ? path.slice(path.lastIndexOf('/') + 1) : key.charAt(0).toUpperCase() + key.slice(1);
     const fn = handler as AnyFn;
-    const streamingResponse = definition?.[key] && (definition[key] as { responseStream?: boolean }).responseStream;
+    const shape = definition?.[key] as { requestStream?: boolean; responseStream?: boolean } | undefined;
+    const streamingResponse = shape?.responseStream;
     const takesCallback = streamingResponse === undefined ? fn.length >= 2 : !streamingResponse;
+    const started = metrics.grpcMethod(service, method, callType(shape?.requestStream ?? !takesCallback, streamingResponse ?? !takesCallback));
     out[key] = takesCallback
       ? function instrumentedUnary(this: unknown, call: unknown, callback: (err: unknown, ...rest: unknown[]) => void) {
+          started.inc();
           const start = process.hrtime.bigint();
           let done = false;
           const wrapped = (err: unknown, ...rest: unknown[]) => {
@@ -69,6 +73,7 @@ export function instrumentGrpcService<T extends object>(
           return (fn as unknown as (c: unknown, cb: unknown) => unknown).call(this, call, wrapped);
         }
       : function instrumentedStream(this: unknown, call: StreamLike) {
+          started.inc();
           const start = process.hrtime.bigint();
           let done = false;
           const finish = (code: string) => {
@@ -83,6 +88,11 @@ export function instrumentGrpcService<T extends object>(
         };
   }
   return out as T;
+}
+
+function callType(requestStream: boolean, responseStream: boolean): GrpcType {
+  if (requestStream) return responseStream ? 'bidi_stream' : 'client_stream';
+  return responseStream ? 'server_stream' : 'unary';
 }
 
 function errorCode(err: unknown): string {

@@ -90,6 +90,9 @@ export const SIZE_BUCKETS = [
 
 type Getter<T> = () => T;
 
+/** The kinds of gRPC call, named as grpc-prometheus (and so etcd's metrics) name them. */
+export type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
+
 /**
  * Every Prometheus instrument of one node. Create one per node process (or per in-process node
  * in tests: each instance owns its own `registry`, nothing is global).
@@ -105,11 +108,16 @@ type Getter<T> = () => T;
 export class Metrics {
   /** The registry holding every instrument; `GET /metrics` renders it. */
   readonly registry: Registry;
+  /** Prefix of our metric names (`placement_`). */
+  readonly prefix: string;
   // Labelled children of the per-request and per-message instruments, looked up by a plain string:
   // prom-client hashes the label object on every inc()/observe() otherwise, a visible cost at
   // tens of thousands of calls per second. (Counters and histograms are never reset.)
   private readonly grpcCounterChildren = new Map<string, CounterChild>();
   private readonly grpcDurationChildren = new Map<string, HistogramChild>();
+  /** `service/method` → the kind of call, as grpc-prometheus labels it (etcd-names.ts). */
+  private readonly grpcTypes = new Map<string, GrpcType>();
+  private leaders = 0;
   private readonly sentChildren = new Map<string, CounterChild>();
   private readonly receivedChildren = new Map<string, CounterChild>();
 
@@ -195,6 +203,8 @@ export class Metrics {
   readonly grpcRequests: FastCounter<'service' | 'method' | 'code'>;
   /** `placement_grpc_request_duration_seconds{service,method}` histogram. */
   readonly grpcDuration: FastHistogram<'service' | 'method'>;
+  /** `placement_grpc_started_total{service,method}` counter. */
+  readonly grpcStarted: FastCounter<'service' | 'method'>;
   /** `placement_http_requests_total{method,route,code}` counter (route = Express route template). */
   readonly httpRequests: Counter<'method' | 'route' | 'code'>;
   /** `placement_http_request_duration_seconds{method,route}` histogram. */
@@ -207,6 +217,7 @@ export class Metrics {
 
   constructor(opts: MetricsOptions = {}) {
     const p = opts.prefix ?? 'placement_';
+    this.prefix = p;
     const registry = new Registry();
     if (opts.defaultLabels) registry.setDefaultLabels(opts.defaultLabels);
     this.registry = registry;
@@ -435,6 +446,12 @@ export class Metrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.grpcStarted = new FastCounter<'service' | 'method'>({
+      name: p + 'grpc_started_total',
+      help: 'gRPC calls started, by service and method (those still open: started minus placement_grpc_requests_total).',
+      labelNames: ['service', 'method'],
+      registers,
+    });
     this.httpRequests = new Counter<'method' | 'route' | 'code'>({
       name: p + 'http_requests_total',
       help: 'HTTP requests handled by the admin server, by method, route template and status code.',
@@ -489,7 +506,13 @@ export class Metrics {
     if (leaderId !== this.lastLeaderId) {
       this.lastLeaderId = leaderId;
       this.raftLeaderChanges.inc();
+      if (leaderId !== 0) this.leaders++;
     }
+  }
+
+  /** Times this node learned of a new leader (unlike raft_leader_changes_total, not its loss). */
+  get leadersSeen(): number {
+    return this.leaders;
   }
 
   /** Counts `n` proposals that committed (call when their result is delivered). */
@@ -569,6 +592,20 @@ export class Metrics {
   // ---------------------------------------------------------------- requests
 
   /** Records one finished gRPC call. `code` is the gRPC status name (`OK`, `UNAVAILABLE`, …). */
+  /**
+   * Declares a gRPC method and its kind once, where its handler is wrapped; the child counts the
+   * calls it starts.
+   */
+  grpcMethod(service: string, method: string, type: GrpcType): CounterChild {
+    this.grpcTypes.set(`${service}/${method}`, type);
+    return this.grpcStarted.child({ service, method });
+  }
+
+  /** The kind of a declared method (`unary` for one never declared, e.g. a Session operation). */
+  grpcType(service: string, method: string): GrpcType {
+    return this.grpcTypes.get(`${service}/${method}`) ?? 'unary';
+  }
+
   observeGrpc(service: string, method: string, code: string, seconds: number): void {
     const k = `${service}/${method}/${code}`;
     let c = this.grpcCounterChildren.get(k);

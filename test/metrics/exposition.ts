@@ -1,6 +1,7 @@
 // Helpers shared by the metrics tests: a parser for the Prometheus text format, promtool's
 // naming rules re-implemented in TypeScript, and promtool itself when installed.
 import { spawnSync } from 'node:child_process';
+import { isEtcdName } from '../../src/metrics/etcd-names.js';
 
 export interface Family {
   name: string;
@@ -84,4 +85,15 @@ export function sampleValue(families: Map<string, Family>, name: string, labels:
     }
   }
   return undefined;
+}
+
+/**
+ * `text` without the families named as etcd names them (src/metrics/etcd-names.ts): those follow
+ * etcd, not the naming rules (etcd-names.test.ts checks how).
+ */
+export function withoutEtcdNames(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => !isEtcdName(line.startsWith('# ') ? (line.split(' ')[2] ?? '') : line))
+    .join('\n');
 }

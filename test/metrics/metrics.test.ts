@@ -61,6 +61,7 @@ const ALL_PLACEMENT_METRICS = [
   'placement_state_machine_applied_entries_total',
   'placement_grpc_requests_total',
   'placement_grpc_request_duration_seconds',
+  'placement_grpc_started_total',
   'placement_grpc_sessions_open',
   'placement_http_requests_total',
   'placement_http_request_duration_seconds',

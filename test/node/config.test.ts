@@ -27,6 +27,8 @@ describe('config', () => {
     assert.equal(c.plantedBug, '');
     assert.equal(c.walPreallocateBytes, 4 * 1024 * 1024);
     assert.equal(c.grpcDirectUnary, true);
+    assert.equal(c.etcdMetricNames, true);
+    assert.equal(resolveConfig({ id: '2', peers, ...secret, etcdMetricNames: 'false' }, {}).etcdMetricNames, false);
   });
 
   it('uses precedence flag > env > file > default', () => {
@@ -67,6 +69,7 @@ describe('config', () => {
     bad({ id: '1', peers, walPreallocateBytes: String(128 * 1024 * 1024) }, /walPreallocateBytes .*must be <= 67108864/);
     bad({ id: '1', peers, raftLogMemoryBytes: '-1' }, /raftLogMemoryBytes \(--raft-log-memory-bytes \/ PLACEMENT_RAFT_LOG_MEMORY_BYTES\): must be >= 0/);
     bad({ id: '1', peers, raftLogMemoryBytes: '8MiB' }, /raftLogMemoryBytes/);
+    bad({ id: '1', peers, etcdMetricNames: 'maybe' }, /etcdMetricNames \(--etcd-metric-names \/ PLACEMENT_ETCD_METRIC_NAMES\): must be true or false/);
   });
 
   it('the executable exits 2 on bad configuration and 0 for --help', async () => {

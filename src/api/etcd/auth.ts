@@ -4,6 +4,8 @@
 // src/auth/decisions.ts (everything but Authenticate needs root once auth is on, except that a
 // user may get itself and the roles it holds, as in etcd).
 import * as grpc from '@grpc/grpc-js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { instrumentGrpcService } from '../../metrics/grpc.js';
 import {
   AuthService,
   type AuthServer,
@@ -111,7 +113,8 @@ export function authHandlers(node: EtcdNode, authn: Authenticator): AuthServer {
   };
 }
 
-export function registerAuth(server: grpc.Server, node: EtcdNode, authn: Authenticator): void {
+export function registerAuth(server: grpc.Server, node: EtcdNode, authn: Authenticator, metrics?: Metrics): void {
   // tolerant: a request that does not decode is answered INVALID_ARGUMENT by the handler.
-  server.addService(tolerant(AuthService), authHandlers(node, authn));
+  const handlers = authHandlers(node, authn);
+  server.addService(tolerant(AuthService), metrics ? instrumentGrpcService('etcdserverpb.Auth', handlers, metrics, AuthService) : handlers);
 }

@@ -6,6 +6,8 @@
 // looking through the current members. A member's `name` is `member-<id>`: the --id to start it
 // with. Peer and client URLs both name the member's gRPC address (one port serves both).
 import * as grpc from '@grpc/grpc-js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { instrumentGrpcService } from '../../metrics/grpc.js';
 import {
   ClusterService,
   type ClusterServer,
@@ -150,7 +152,8 @@ export function clusterHandlers(node: ClusterNode): ClusterServer {
   };
 }
 
-export function registerCluster(server: grpc.Server, node: ClusterNode): void {
+export function registerCluster(server: grpc.Server, node: ClusterNode, metrics?: Metrics): void {
   // tolerant: a request that does not decode is answered INVALID_ARGUMENT by the handler.
-  server.addService(tolerant(ClusterService), clusterHandlers(node));
+  const handlers = clusterHandlers(node);
+  server.addService(tolerant(ClusterService), metrics ? instrumentGrpcService('etcdserverpb.Cluster', handlers, metrics, ClusterService) : handlers);
 }

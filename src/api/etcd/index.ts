@@ -11,6 +11,7 @@ import { registerAuth } from './auth.js';
 import { registerCluster } from './cluster.js';
 import { registerMaintenance, type MaintenanceNode } from './maintenance.js';
 import { registerKv } from './kv.js';
+import { exposeEtcdMetricNames } from './metric-names.js';
 import { headerFiller } from './header.js';
 import { registerLease, type LeaseNode } from './lease.js';
 import { LeaderMonitor } from './require-leader.js';
@@ -69,10 +70,12 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
     // etcd fragments a watch response past its gRPC limit: --max-request-bytes plus the overhead.
     maxResponseBytes: opts.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
     log: opts.log,
+    metrics: opts.metrics,
   });
-  if (opts.authn) registerAuth(server, node, opts.authn);
-  registerCluster(server, node);
-  const stopQuota = registerMaintenance(server, node, opts.log);
+  if (opts.metrics && opts.cfg.etcdMetricNames) exposeEtcdMetricNames(opts.metrics, node, opts.cfg);
+  if (opts.authn) registerAuth(server, node, opts.authn, opts.metrics);
+  registerCluster(server, node, opts.metrics);
+  const stopQuota = registerMaintenance(server, node, opts.log, opts.metrics);
   return {
     hub,
     watch,

@@ -2,6 +2,8 @@
 // Alarm, Defragment and Snapshot (a backup streamed as etcd streams one: the bytes, then their
 // SHA-256 as the last message; storage/snapshot/backup.ts describes the file).
 import * as grpc from '@grpc/grpc-js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { instrumentGrpcService } from '../../metrics/grpc.js';
 import {
   AlarmRequest_AlarmAction,
   AlarmType,
@@ -161,8 +163,9 @@ function drained(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotRespon
 }
 
 /** Serves the Maintenance service and starts the space-quota check; returns the check's stop function. */
-export function registerMaintenance(server: grpc.Server, node: MaintenanceNode, log?: Logger): () => void {
-  server.addService(tolerant(MaintenanceService), maintenanceHandlers(node));
+export function registerMaintenance(server: grpc.Server, node: MaintenanceNode, log?: Logger, metrics?: Metrics): () => void {
+  const handlers = maintenanceHandlers(node);
+  server.addService(tolerant(MaintenanceService), metrics ? instrumentGrpcService('etcdserverpb.Maintenance', handlers, metrics, MaintenanceService) : handlers);
   return watchQuota({
     selfId: node.cfg.id,
     quotaBytes: node.cfg.quotaBackendBytes,

@@ -23,6 +23,8 @@
 // The watchers themselves live in the hub (src/watch/hub.ts); this module speaks the protocol.
 
 import * as grpc from '@grpc/grpc-js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { instrumentGrpcService } from '../../metrics/grpc.js';
 import { WatchRequest } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { WatchCreateRequest_FilterType as Filter, type WatchCreateRequest } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { decodeMessage } from '../../../proto/codec.js';
@@ -67,6 +69,7 @@ export interface WatchServiceOptions {
   /** A response larger than this is fragmented for watchers that allow it. */
   maxResponseBytes?: number;
   log?: Logger;
+  metrics?: Metrics;
 }
 
 export interface WatchService {
@@ -111,7 +114,7 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
   const calls = new Set<WatchCall>();
   const header = (revision: number): WireHeader => opts.header(revision);
   const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_WATCH_RESPONSE_BYTES;
-  server.addService(WATCH_DEFINITION, {
+  const handlers = {
     watch: (call: Call) => {
       const requireLeader = requiresLeader(call.metadata);
       if (!opts.node.accepting()) {
@@ -134,7 +137,8 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
       calls.add(c);
       if (requireLeader) unmonitor = opts.leaderMonitor.add((err) => c.fail(err));
     },
-  });
+  };
+  server.addService(WATCH_DEFINITION, opts.metrics ? instrumentGrpcService('etcdserverpb.Watch', handlers, opts.metrics, WATCH_DEFINITION as never) : handlers);
   return {
     get size() {
       return calls.size;

@@ -1,0 +1,23 @@
+// etcd's metric names on this member's /metrics (src/metrics/etcd-names.ts), labelled with the
+// member ids and the API level etcd clients see on this member.
+import type { NodeConfig } from '../../config/index.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import { exposeEtcdNames } from '../../metrics/etcd-names.js';
+import { VERSION } from '../../version.js';
+import { CLUSTER_API_VERSION } from './gateway/gateway.js';
+import { etcdMemberId } from './ids.js';
+import type { EtcdNode } from './node.js';
+
+export function exposeEtcdMetricNames(metrics: Metrics, node: Pick<EtcdNode, 'keyspace' | 'isLearner'>, cfg: Pick<NodeConfig, 'id' | 'clusterId' | 'quotaBackendBytes'>): void {
+  exposeEtcdNames(metrics, {
+    memberIdHex: (id) => etcdMemberId(cfg.clusterId, id).toString(16),
+    selfId: cfg.id,
+    serverVersion: VERSION,
+    // etcd labels its cluster version major.minor.
+    clusterVersion: CLUSTER_API_VERSION.split('.').slice(0, 2).join('.'),
+    quotaBackendBytes: cfg.quotaBackendBytes,
+    isLearner: () => node.isLearner,
+    revision: () => node.keyspace.revision,
+    compactRevision: () => node.keyspace.compactRevision,
+  });
+}
