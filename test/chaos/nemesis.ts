@@ -26,7 +26,7 @@
 //   mixed      any of kill, pause, partition, partition-leader, delay, chosen at random each round
 // A run takes a list; rounds rotate through it.
 
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor, type ChaosCluster } from './cluster.js';
 import type { PartitionFault } from './proxy.js';
@@ -290,7 +290,8 @@ export class Nemesis {
       const r = this.begin({ nemesis: 'restore-old-copy', what: `kill -9 ${t.role} ${t.id} and copy its data directory (backup for a later round)`, nodes: [t.id] });
       await c.kill(t.id);
       const dir = join(c.node(t.id).dataDir, `..`, `backup-${t.id}-${++this.backupSeq}`);
-      cpSync(c.node(t.id).dataDir, dir, { recursive: true });
+      // A disk snapshot's copy of a socket is dead anyway: the member makes its gateway socket anew.
+      cpSync(c.node(t.id).dataDir, dir, { recursive: true, filter: (path) => !lstatSync(path).isSocket() });
       this.backups.set(t.id, dir);
       await c.startNode(t.id);
       this.end(r);
