@@ -212,6 +212,7 @@ class Session {
   private run(op: SessionOp, by: CommandCaller | undefined): void {
     const start = this.metrics ? performance.now() : 0;
     const method = op.op ? METHOD_NAMES[op.op.$case] : 'Unknown';
+    this.metrics?.grpcStartedOp(SERVICE, method);
     this.inflight++;
     if (this.startedThisTurn++ === 0 && !this.turnResetScheduled) {
       this.turnResetScheduled = true;

@@ -117,6 +117,7 @@ export class Metrics {
   private readonly grpcDurationChildren = new Map<string, HistogramChild>();
   /** `service/method` → the kind of call, as grpc-prometheus labels it (etcd-names.ts). */
   private readonly grpcTypes = new Map<string, GrpcType>();
+  private readonly grpcStartedChildren = new Map<string, CounterChild>();
   private leaders = 0;
   private readonly sentChildren = new Map<string, CounterChild>();
   private readonly receivedChildren = new Map<string, CounterChild>();
@@ -599,6 +600,17 @@ export class Metrics {
   grpcMethod(service: string, method: string, type: GrpcType): CounterChild {
     this.grpcTypes.set(`${service}/${method}`, type);
     return this.grpcStarted.child({ service, method });
+  }
+
+  /**
+   * Counts one call started of a method never declared with grpcMethod: an operation on a
+   * KvService.Session stream, counted as the unary call it stands for.
+   */
+  grpcStartedOp(service: string, method: string): void {
+    const k = `${service}/${method}`;
+    let c = this.grpcStartedChildren.get(k);
+    if (!c) this.grpcStartedChildren.set(k, (c = this.grpcStarted.child({ service, method })));
+    c.inc();
   }
 
   /** The kind of a declared method (`unary` for one never declared, e.g. a Session operation). */

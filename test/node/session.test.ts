@@ -125,6 +125,11 @@ describe('KvService.Session', () => {
     const open_ = /^placement_grpc_sessions_open (\d+)/m.exec(metrics);
     assert.ok(open_ && Number(open_[1]) >= 1, `placement_grpc_sessions_open on the follower: ${open_?.[1]}`);
     assert.match(metrics, /^placement_grpc_requests_total\{[^}]*method="Set"[^}]*code="INVALID_ARGUMENT"[^}]*\} [1-9]/m, 'session operations are counted per method and code');
+    // ...and as started calls, under etcd's names too: each ended one was started.
+    const sum = (re: RegExp): number => [...metrics.matchAll(re)].reduce((t, m) => t + Number(m[1]), 0);
+    const started = sum(/^grpc_server_started_total\{[^}]*grpc_service="placement\.v1\.KvService",grpc_type="unary"[^}]*\} (\d+)/gm);
+    const handled = sum(/^grpc_server_handled_total\{[^}]*grpc_service="placement\.v1\.KvService",grpc_type="unary"[^}]*\} (\d+)/gm);
+    assert.ok(handled >= 4 && started === handled, `KvService unary calls on the follower: started ${started}, handled ${handled}`);
 
     // Linearizable reads on the same stream, at every node, see both writes; nothing else changed.
     for (const n of c.nodes) {
