@@ -138,7 +138,7 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
       if (requireLeader) unmonitor = opts.leaderMonitor.add((err) => c.fail(err));
     },
   };
-  server.addService(WATCH_DEFINITION, opts.metrics ? instrumentGrpcService('etcdserverpb.Watch', handlers, opts.metrics, WATCH_DEFINITION as never) : handlers);
+  server.addService(WATCH_DEFINITION, opts.metrics ? instrumentGrpcService('etcdserverpb.Watch', handlers, opts.metrics, WATCH_DEFINITION) : handlers);
   return {
     get size() {
       return calls.size;
