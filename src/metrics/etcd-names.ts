@@ -10,7 +10,7 @@
 // naming rules (a few gauges end in `_total`): queries written for etcd rely on them.
 //
 // What etcd has and this does not (no instrument of ours measures it): client and peer traffic in
-// bytes, peer send failures, snapshot and defragmentation timings, the v2 store's debugging series,
+// bytes, snapshot and defragmentation timings, the v2 store's debugging series,
 // and leases granted and revoked (etcd counts them on every member as it applies them, ours count
 // them on the member that was asked).
 import type { Metric, Registry } from 'prom-client';
@@ -165,6 +165,10 @@ export function exposeEtcdNames(metrics: Metrics, src: EtcdNamesSource): void {
 
   // Peers: etcd labels them by member id in hex.
   alias('etcd_network_peer_round_trip_time_seconds', 'raft_peer_round_trip_seconds', 'histogram', 'Round trips of Raft messages to each peer, by its member id in hex (placement_raft_peer_round_trip_seconds).', (l) => ({
+    To: src.memberIdHex(Number(l.peer)),
+  }));
+
+  alias('etcd_network_peer_sent_failures_total', 'raft_peer_send_failures_total', 'counter', 'Failures to send to each peer, by its member id in hex (placement_raft_peer_send_failures_total).', (l) => ({
     To: src.memberIdHex(Number(l.peer)),
   }));
 

@@ -173,6 +173,8 @@ export class Metrics {
   readonly raftSnapshotSize: Histogram<'operation'>;
   /** `placement_raft_peer_round_trip_seconds{peer}` histogram: heartbeat/append round trip. */
   readonly raftPeerRtt: Histogram<'peer'>;
+  /** `placement_raft_peer_send_failures_total{peer}` counter. */
+  readonly raftPeerSendFailures: Counter<'peer'>;
   /** `placement_raft_messages_sent_total{type}` counter. */
   readonly raftMessagesSent: FastCounter<'type'>;
   /** `placement_raft_messages_received_total{type}` counter. */
@@ -359,6 +361,12 @@ export class Metrics {
       help: 'Round-trip time of Raft messages to a peer (send to response).',
       labelNames: ['peer'],
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.raftPeerSendFailures = new Counter<'peer'>({
+      name: p + 'raft_peer_send_failures_total',
+      help: 'Times sending to a peer failed (its stream broke, it could not be reached or authenticated, or its queue was full); each tells Raft the peer is unreachable.',
+      labelNames: ['peer'],
       registers,
     });
     this.raftMessagesSent = new FastCounter<'type'>({
@@ -550,6 +558,11 @@ export class Metrics {
   }
 
   /** Observes one round trip to peer `peerId`, in seconds. */
+  /** Counts one failure to send to peer `peerId` (the transport reported it unreachable). */
+  peerSendFailed(peerId: number): void {
+    this.raftPeerSendFailures.inc({ peer: String(peerId) });
+  }
+
   observePeerRtt(peerId: number, seconds: number): void {
     this.raftPeerRtt.observe({ peer: String(peerId) }, seconds);
   }

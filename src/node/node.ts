@@ -226,6 +226,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         onSnapshotMessage: (m) => this.onMessages([m]),
         openSnapshot: (meta) => this.openSnapshot(meta),
         reportUnreachable: (id) => {
+          this.metrics?.peerSendFailed(id);
           if (this.raft) this.raft.reportUnreachable(id);
         },
         reportSnapshot: (id, ok) => {

@@ -203,6 +203,26 @@ describe('etcd metric names, compared with etcd 3.4', () => {
       const to = new Set(sc.flatMap((f) => (f.get('etcd_network_peer_round_trip_time_seconds')?.samples ?? []).map((x) => x.labels.To!)));
       assert.ok(to.size >= 2 && [...to].every((id) => r.memberIds.includes(id)), `${label}: To ${[...to].join(',')} of ${r.memberIds.join(',')}`);
     }
+
+    // A member killed: the leader counts failures to send to it, under its id (what etcd's
+    // "members down" alert reads). Last: the clusters run on two members after this.
+    const etcdLeader = await pair.etcd.leader();
+    const etcdVictim = pair.etcd.members.find((m) => m !== etcdLeader)!;
+    const ourLeader = pair.ours.node(await pair.ours.waitForLeader());
+    const ourVictim = pair.ours.nodes.find((n) => n.id !== ourLeader.id)!;
+    const cases = [
+      { label: 'etcd', leaderUrl: `${etcdLeader.clientUrl}/metrics`, victimUrl: `${etcdVictim.clientUrl}/metrics`, kill: async () => process.kill(etcdVictim.pid, 'SIGKILL') },
+      { label: 'ours', leaderUrl: `http://${ourLeader.grpcAddress}/metrics`, victimUrl: `http://${ourVictim.grpcAddress}/metrics`, kill: () => pair.ours.kill(ourVictim.id) },
+    ];
+    for (const k of cases) {
+      const one = async (url: string): Promise<Scrape> => scrape({ name: k.label, endpoints: [], metricsUrls: [url] });
+      const victimId = (await one(k.victimUrl))[0]!.get('etcd_server_id')?.samples[0]?.labels.server_id ?? '';
+      const failures = async (): Promise<number> => sum(await one(k.leaderUrl), 'etcd_network_peer_sent_failures_total', { To: victimId });
+      const before = await failures();
+      await k.kill();
+      await poll(async () => ((await failures()) > before ? true : null), { timeoutMs: 20_000, what: `${k.label}: the leader counts failures to send to the killed member ${victimId}` });
+      assert.equal(shape(await one(k.leaderUrl), 'etcd_network_peer_sent_failures_total'), 'counter {To}', k.label);
+    }
   });
 });
 

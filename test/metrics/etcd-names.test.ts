@@ -113,6 +113,8 @@ describe('etcd metric names', () => {
     for (const s of [0.0004, 0.003, 0.2]) metrics.observeWalSync(s);
     metrics.observeApply(0.001, 4);
     metrics.observePeerRtt(3, 0.002);
+    metrics.peerSendFailed(3);
+    metrics.peerSendFailed(3);
     metrics.walBytesWritten(999);
     fams = parseExposition(await metrics.render());
   });
@@ -172,6 +174,8 @@ describe('etcd metric names', () => {
   it('peers are labelled To with their member id in hex', () => {
     assert.equal(sampleValue(fams, 'etcd_network_peer_round_trip_time_seconds_count', { To: 'abc003' }), 1);
     assert.deepEqual(labelNames(fams.get('etcd_network_peer_round_trip_time_seconds')), ['To', 'le']);
+    assert.equal(sampleValue(fams, 'etcd_network_peer_sent_failures_total', { To: 'abc003' }), 2);
+    assert.equal(fams.get('etcd_network_peer_sent_failures_total')!.type, 'counter');
   });
 
   it('gRPC calls as grpc-prometheus counts them: kind, Go code names, started minus handled = open', () => {

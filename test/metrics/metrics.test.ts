@@ -48,6 +48,7 @@ const ALL_PLACEMENT_METRICS = [
   'placement_raft_peer_replication_lag_entries',
   'placement_raft_peer_match_index',
   'placement_raft_peer_round_trip_seconds',
+  'placement_raft_peer_send_failures_total',
   'placement_raft_messages_sent_total',
   'placement_raft_messages_received_total',
   'placement_storage_wal_sync_duration_seconds',
