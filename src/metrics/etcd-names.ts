@@ -14,25 +14,10 @@
 // and leases granted and revoked (etcd counts them on every member as it applies them, ours count
 // them on the member that was asked).
 import type { Metric, Registry } from 'prom-client';
+import type { Exposition, ExpositionSample as Sample } from './fast.js';
 import type { Metrics } from './metrics.js';
 
-type LabelValue = string | number;
-type Labels = Record<string, LabelValue>;
-
-interface Sample {
-  metricName?: string;
-  labels: Labels;
-  sharedLabels?: Labels;
-  value: number;
-}
-
-interface Exposition {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge' | 'histogram';
-  aggregator: 'sum';
-  values: Sample[];
-}
+type Labels = Sample['labels'];
 
 /** What the etcd series read besides our instruments. */
 export interface EtcdNamesSource {

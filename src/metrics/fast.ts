@@ -8,13 +8,21 @@
 // content type and `promtool check metrics` behave as before).
 import type { Metric, Registry } from 'prom-client';
 
+/** One sample as Registry.metrics() reads it: a histogram's child labels are `sharedLabels`. */
+export interface ExpositionSample {
+  metricName?: string;
+  labels: Record<string, string | number>;
+  sharedLabels?: Record<string, string | number>;
+  value: number;
+}
+
 /** What Registry.metrics() reads from a metric (prom-client's MetricObjectWithValues). */
-interface Exposition {
+export interface Exposition {
   name: string;
   help: string;
-  type: 'counter' | 'histogram';
+  type: 'counter' | 'gauge' | 'histogram';
   aggregator: 'sum';
-  values: Array<{ metricName?: string; labels: Record<string, string | number>; sharedLabels?: Record<string, string>; value: number }>;
+  values: ExpositionSample[];
 }
 
 type Labels<L extends string> = Record<L, string>;
@@ -150,7 +158,7 @@ export class FastHistogram<L extends string> extends Labelled<L, HistogramRecord
       values.push({ metricName: `${this.name}_sum`, labels: {}, sharedLabels: shared, value: c.sum });
       values.push({ metricName: `${this.name}_count`, labels: {}, sharedLabels: shared, value: c.count });
     }
-    return { name: this.name, help: this.help, type: 'histogram' as never, aggregator: this.aggregator, values };
+    return { name: this.name, help: this.help, type: 'histogram', aggregator: this.aggregator, values };
   }
 
   reset(): void {

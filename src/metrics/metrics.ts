@@ -217,6 +217,7 @@ export class Metrics {
   private storageSource: Getter<StorageStatusSnapshot> | null = null;
   private lastLeaderId = 0;
   private cachedRaft: { at: number; value: RaftStatusSnapshot } | null = null;
+  private cachedStorage: { at: number; value: StorageStatusSnapshot } | null = null;
 
   constructor(opts: MetricsOptions = {}) {
     const p = opts.prefix ?? 'placement_';
@@ -502,6 +503,7 @@ export class Metrics {
 
   bindStorageStatus(getter: () => StorageStatusSnapshot): void {
     this.storageSource = getter;
+    this.cachedStorage = null;
   }
 
   // ---------------------------------------------------------------- raft events
@@ -653,6 +655,7 @@ export class Metrics {
   /** The Prometheus text exposition of every metric. */
   render(): Promise<string> {
     this.cachedRaft = null;
+    this.cachedStorage = null;
     return this.registry.metrics();
   }
 
@@ -676,8 +679,12 @@ export class Metrics {
 
   private readStorage(): StorageStatusSnapshot | null {
     if (!this.storageSource) return null;
+    const now = Date.now();
+    if (this.cachedStorage && now - this.cachedStorage.at < 5) return this.cachedStorage.value;
     try {
-      return this.storageSource();
+      const value = this.storageSource();
+      this.cachedStorage = { at: now, value };
+      return value;
     } catch {
       return null;
     }

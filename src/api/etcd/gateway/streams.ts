@@ -72,9 +72,9 @@ export function serveBidi(ex: HttpExchange, route: GatewayRoute, opts: { loopbac
     }
     if (!done) stopSending();
   });
+  // The call, once open, is cancelled with the exchange by relay().
   ex.onClose(() => {
     done = true;
-    call?.cancel();
   });
 }
 
