@@ -58,6 +58,22 @@ const etcdRange = (r: RangeRequest): Need => keys({ key: r.key, rangeEnd: r.rang
 const etcdPut = (r: PutRequest): Need => commandNeed({ clientId: '', seq: 0, leaderTimeMs: 0, op: { $case: 'etcdPut', value: r } });
 const etcdDelete = (r: DeleteRangeRequest): Need => commandNeed({ clientId: '', seq: 0, leaderTimeMs: 0, op: { $case: 'etcdDeleteRange', value: r } });
 
+/**
+ * The methods whose handler makes its caller's KV requests through the KV operations, each
+ * checked by the KV guard (kv-guard.ts), as etcd's Lock and Election services act through its KV
+ * API for their caller (src/api/etcd/recipe-kv.ts); like the KV methods, only the caller's
+ * identity is resolved before the handler runs.
+ */
+export const RECIPE_METHODS = new Set([
+  '/v3lockpb.Lock/Lock',
+  '/v3lockpb.Lock/Unlock',
+  '/v3electionpb.Election/Campaign',
+  '/v3electionpb.Election/Proclaim',
+  '/v3electionpb.Election/Leader',
+  '/v3electionpb.Election/Observe',
+  '/v3electionpb.Election/Resign',
+]);
+
 export const GRPC_DECISIONS: Record<string, Decision> = {
   '/placement.v1.KvService/Set': (r) => keys(keyNeed((r as { key: string }).key, 'write')),
   '/placement.v1.KvService/Get': (r) => keys(keyNeed((r as { key: string }).key, 'read')),
@@ -128,6 +144,9 @@ export const GRPC_DECISIONS: Record<string, Decision> = {
   // Root, or (judged by the Auth service, src/api/etcd/auth.ts) a user getting itself or a role it holds.
   '/etcdserverpb.Auth/UserGet': user,
   '/etcdserverpb.Auth/RoleGet': user,
+  // Lock and Election: each KV request they make for the caller is checked on its own
+  // (RECIPE_METHODS above), as etcd's services go through its KV API; a user at least.
+  ...Object.fromEntries([...RECIPE_METHODS].map((m) => [m, user])),
   // Broker registry and shard placement: the keys they touch under /placement/ (src/api/placement/decisions.ts).
   ...PLACEMENT_GRPC_DECISIONS,
 };

@@ -15,7 +15,7 @@ import { commonNameOf } from '../tls/identity.js';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
 import { bearer, denial, grpcIdentity, guardUnary } from './grpc-unary.js';
 import { bindCaller } from './context.js';
-import { KV_GUARDED } from './kv-guard.js';
+import { checkedInService } from './kv-guard.js';
 import { refuseWatchCreate } from '../api/etcd/permissions.js';
 import { messageLimits, serveUnaryDirectly } from '../grpc/h2/direct-unary.js';
 import { grpcDecision, httpDecision, httpDecisions, sessionOpNeed, type HttpDecisionOptions } from './decisions.js';
@@ -43,7 +43,7 @@ export function guardedGrpcServer(options: grpc.ServerOptions, a: Authenticator,
   (server as unknown as { register: typeof register }).register = (name, handler, serialize, deserialize, type) => {
     const decision = grpcDecision(name);
     if (type !== 'unary' || decision === 'open' || decision === 'peer' || typeof handler !== 'function') return register(name, handler, serialize, deserialize, type);
-    const ok = register(name, guardUnary(a, name, decision, KV_GUARDED.has(name), handler as Parameters<typeof guardUnary>[4]), serialize, deserialize, type);
+    const ok = register(name, guardUnary(a, name, decision, checkedInService(name), handler as Parameters<typeof guardUnary>[4]), serialize, deserialize, type);
     if (ok) wrapped.add(name);
     return ok;
   };
@@ -64,7 +64,7 @@ export function grpcAuthInterceptor(a: Authenticator, judgedInHandler: ReadonlyS
     // The call's metadata, while its identity was resolved with auth off (credentials ignored).
     let unjudged: grpc.Metadata | null = null;
     const session = method.path === SESSION;
-    const inService = KV_GUARDED.has(method.path);
+    const inService = checkedInService(method.path);
     const watch = method.path === WATCH;
     const admit = (id: Identity, msg: unknown, next: (m: unknown) => void): void => {
       // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT

@@ -12,10 +12,15 @@ import { AUTH_ERR, type Need } from '../../storage/index.js';
 import type { KvGuard } from '../api/etcd/permissions.js';
 import { ANONYMOUS_IDENTITY, type Authenticator } from './authenticator.js';
 import { identityOf } from './context.js';
-import { GRPC_DECISIONS } from './decisions.js';
+import { GRPC_DECISIONS, RECIPE_METHODS } from './decisions.js';
 
 /** The etcd KV methods whose permission the service checks through this guard. */
 export const KV_GUARDED = new Set(['/etcdserverpb.KV/Range', '/etcdserverpb.KV/Put', '/etcdserverpb.KV/DeleteRange', '/etcdserverpb.KV/Txn', '/etcdserverpb.KV/Compact']);
+
+/** Methods whose permissions the service checks itself, per KV operation. */
+export function checkedInService(path: string): boolean {
+  return KV_GUARDED.has(path) || RECIPE_METHODS.has(path);
+}
 
 function needOf(path: string, req: unknown): Need {
   const d = GRPC_DECISIONS[path];

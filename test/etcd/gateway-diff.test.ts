@@ -291,6 +291,51 @@ describe('etcd JSON gateway on the client port, against etcd 3.4', () => {
     assert.equal((ours as { kept: { lines: unknown[]; ended: boolean } }).kept.lines.length, 2);
   });
 
+  test('lock and election: queue, unlock, campaign, proclaim, observe and their errors, as etcd answers them', { timeout: 60_000 }, async () => {
+    const run = async (base: string): Promise<unknown> => {
+      const post = async (path: string, body: string): Promise<unknown> => {
+        const r = await call(base, path, body);
+        return { status: r.status, body: normalize(r.body) };
+      };
+      // Client-chosen lease ids, so the keys (<name>/<lease id in hex>) are the same on both.
+      await call(base, '/v3/lease/grant', j({ TTL: 60, ID: 4343 }));
+      await call(base, '/v3/lease/grant', j({ TTL: 60, ID: 4344 }));
+      const out: Record<string, unknown> = {};
+      out.lock = await post('/v3/lock/lock', j({ name: b64('gw-lock'), lease: 4343 }));
+      out.lockAgainSameLease = await post('/v3/lock/lock', j({ name: b64('gw-lock'), lease: '4343' }));
+      out.unlock = await post('/v3/lock/unlock', j({ key: b64('gw-lock/10f7') }));
+      out.lockMissingLease = await post('/v3/lock/lock', j({ name: b64('gw-lock'), lease: 999 }));
+      out.unlockNoKey = await post('/v3/lock/unlock', j({}));
+      out.lockBadBody = codeOnly(await call(base, '/v3/lock/lock', j({ name: '!!!' })));
+      const campaign = await call(base, '/v3/election/campaign', j({ name: b64('gw-elect'), lease: 4343, value: b64('v1') }));
+      out.campaign = { status: campaign.status, body: normalize(campaign.body) };
+      const leader = (campaign.body as { leader: Record<string, unknown> }).leader;
+      // ("leader" is among the normalized names: /v3/maintenance/status's is a member id.)
+      out.leaderKey = leader;
+      // Observe: the leader, then what it proclaims, then the next leader once it resigns.
+      out.observe = await streamLines(base, '/v3/election/observe', j({ name: b64('gw-elect') }), 3, {
+        after: 1,
+        run: async () => {
+          await call(base, '/v3/election/proclaim', j({ leader, value: b64('v2') }));
+          await call(base, '/v3/kv/put', j({ key: b64('gw-elect/10f8'), value: b64('next'), lease: 4344 }));
+          await call(base, '/v3/election/resign', j({ leader }));
+        },
+      });
+      out.leaderNow = await post('/v3/election/leader', j({ name: b64('gw-elect') }));
+      out.proclaimStale = await post('/v3/election/proclaim', j({ leader, value: b64('v3') }));
+      out.proclaimNoLeader = await post('/v3/election/proclaim', j({ value: b64('v3') }));
+      out.resignStale = await post('/v3/election/resign', j({ leader }));
+      out.leaderOfNobody = await post('/v3/election/leader', j({ name: b64('gw-nobody') }));
+      await call(base, '/v3/lease/revoke', j({ ID: 4343 }));
+      await call(base, '/v3/lease/revoke', j({ ID: 4344 }));
+      return out;
+    };
+    const theirs = (await run(etcdBase())) as Record<string, { status?: number; lines?: unknown[] }>;
+    assert.equal(theirs.lock!.status, 200);
+    assert.equal(theirs.observe!.lines!.length, 3);
+    assert.deepEqual(await run(oursBase(1)), theirs);
+  });
+
   test('snapshot: pieces with no response header, the last one a SHA-256', async () => {
     const run = async (base: string): Promise<unknown> => {
       const r = await call(base, '/v3/maintenance/snapshot', '{}');

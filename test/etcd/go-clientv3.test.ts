@@ -1,9 +1,11 @@
 // Differential: Go's etcd client (clientv3 and its concurrency package, etcd 3.4 as Debian's
 // golang-etcd-server-dev ships it; etcdctl is built on the same client) runs the same session
 // (test/etcd/go-client/main.go: KV, Txn, STM, watches, leases and keep-alives, mutex, election,
-// the namespace, leasing and ordering wrappers, compaction, cluster and maintenance calls) against a fresh 3-member etcd and a fresh 3-member
-// Placement Center, and both transcripts must be equal, line by line: revisions, versions,
-// values, events, error strings, and whether clientv3 mapped each error to its typed error.
+// the namespace, leasing and ordering wrappers, compaction, cluster and maintenance calls, and
+// the server-side Lock and Election services through their own gRPC clients) against a fresh
+// 3-member etcd and a fresh 3-member Placement Center, and both transcripts must be equal, line
+// by line: revisions, versions, values, events, error strings, and whether clientv3 mapped each
+// error to its typed error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -67,7 +69,7 @@ test('Go clientv3: the same session gives the same transcript against etcd 3.4 a
 
     // The session itself must have exercised what it claims: a transcript of errors on both
     // sides would compare equal and prove nothing.
-    for (const expect of [/^\d+ get a: ok rev 7 count 1 \[a="2" c2 m3 v2\]$/m, /^\d+ counter: \[counter="3" /m, /^\d+ put of 1\.6 MiB: error: etcdserver: request is too large typed=true$/m, /^\d+ watch w\/ from \d+: rev \d+ events PUT w\/1="x"/m, /^\d+ mutex: session 2 then holds it: ok$/m, /^\d+ election: leader value ok "two"$/m, /^\d+ namespace: watch k prefix from the first put: \[PUT k1 PUT k2 PUT k3 DELETE k2 prev two\]$/m, /^\d+ leasing: client 1 get after client 2's write: ok \[cached="v2" /m, /typed=true$/m]) {
+    for (const expect of [/^\d+ get a: ok rev 7 count 1 \[a="2" c2 m3 v2\]$/m, /^\d+ counter: \[counter="3" /m, /^\d+ put of 1\.6 MiB: error: etcdserver: request is too large typed=true$/m, /^\d+ watch w\/ from \d+: rev \d+ events PUT w\/1="x"/m, /^\d+ mutex: session 2 then holds it: ok$/m, /^\d+ election: leader value ok "two"$/m, /^\d+ namespace: watch k prefix from the first put: \[PUT k1 PUT k2 PUT k3 DELETE k2 prev two\]$/m, /^\d+ leasing: client 1 get after client 2's write: ok \[cached="v2" /m, /typed=true$/m, /^\d+ lock service: then B's lock returns: ok key svc-lock\/two\/<lease B> rev \d+$/m, /^\d+ election service: observe: svc-elect\/one\/<lease B>="b" m\d+$/m, /^\d+ election service: proclaim with a stale leader key: error: Unknown "election: not leader"$/m]) {
       assert.match(theirs, expect, `etcd's transcript:\n${theirs}`);
     }
     assert.equal(mine, theirs, `transcripts differ\n--- etcd 3.4\n${theirs}\n--- Placement Center\n${mine}`);

@@ -11,9 +11,13 @@ import { registerAuth } from './auth.js';
 import { registerCluster } from './cluster.js';
 import { registerMaintenance, type MaintenanceNode } from './maintenance.js';
 import { registerKv } from './kv.js';
+import { registerLock } from './lock.js';
+import { registerElection } from './election.js';
+import { RecipeWaits } from './recipe-call.js';
+import type { RecipeKvDeps } from './recipe-kv.js';
 import { exposeEtcdMetricNames } from './metric-names.js';
 import { headerFiller } from './header.js';
-import { registerLease, type LeaseNode } from './lease.js';
+import { leaseOps, registerLease, type LeaseNode } from './lease.js';
 import { LeaderMonitor } from './require-leader.js';
 import type { KvGuard } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES } from './wire.js';
@@ -53,7 +57,7 @@ export interface EtcdServices {
 }
 
 export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode, opts: EtcdServicesOptions): EtcdServices {
-  registerKv(server, node, { metrics: opts.metrics, maxReplyBytes: opts.maxReplyBytes, guard: opts.kvGuard });
+  const kv = registerKv(server, node, { metrics: opts.metrics, maxReplyBytes: opts.maxReplyBytes, guard: opts.kvGuard });
   const leaderMonitor = new LeaderMonitor(() => node.knownLeader, opts.cfg.electionTicks * opts.cfg.tickMs);
   const lease = registerLease(server, node, leaderMonitor, opts.metrics);
   const hub = startWatchHub(node, opts.cfg, opts.metrics, opts.log);
@@ -72,6 +76,17 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
     log: opts.log,
     metrics: opts.metrics,
   });
+  // Lock and Election act through the KV operations and the watch hub, as etcd's through its in-process client.
+  const grant = leaseOps(node).grant;
+  const recipes: RecipeKvDeps = {
+    kv,
+    hub,
+    requestTimeoutMs: node.cfg.requestTimeoutMs,
+    grantLease: async (ttlS, deadline, by) => (await grant({ ttl: ttlS, id: 0 }, deadline, by)).ID,
+  };
+  const recipeWaits = new RecipeWaits();
+  registerLock(server, node, recipes, recipeWaits, opts.metrics);
+  registerElection(server, node, recipes, recipeWaits, opts.metrics);
   if (opts.metrics && opts.cfg.etcdMetricNames) exposeEtcdMetricNames(opts.metrics, node, opts.cfg);
   if (opts.authn) registerAuth(server, node, opts.authn, opts.metrics);
   registerCluster(server, node, opts.metrics);
@@ -81,6 +96,7 @@ export function registerEtcdServices(server: grpc.Server, node: EtcdServicesNode
     watch,
     closeStreams() {
       stopQuota();
+      recipeWaits.close();
       lease.closeStreams();
       watch.closeAll();
       leaderMonitor.close();

@@ -38,6 +38,7 @@ import type { EtcdNode } from './node.js';
 import { ALLOW_ALL, type KvGuard } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES, etcdDefinition, requestBytes } from './wire.js';
 import { callerOf } from '../../auth/context.js';
+import type { GrpcCallLike } from '../../auth/caller.js';
 import { textMetadata } from '../../grpc/h2/direct-unary.js';
 
 export interface KvServiceOptions {
@@ -74,7 +75,26 @@ function tooLarge(maxReplyBytes: number): PlacementError {
   );
 }
 
-export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceOptions): void {
+/** A KV operation as the service serves it: checked, guarded, proposed or read (no transport). */
+export type KvOperation<Req, Rep> = (req: Req, deadline: number, call: KvCall) => Rep | Promise<Rep>;
+
+/** What a KV operation reads of its call: the metadata (de-dup ids) and, through auth's binding, who asks. */
+export type KvCall = { readonly metadata: grpc.Metadata } & GrpcCallLike;
+
+export interface KvOperations {
+  range: KvOperation<RangeRequest, RangeResponse>;
+  put: KvOperation<PutRequest, PutResponse>;
+  deleteRange: KvOperation<DeleteRangeRequest, DeleteRangeResponse>;
+  txn: KvOperation<TxnRequest, TxnResponse>;
+  compact: KvOperation<CompactionRequest, CompactionResponse>;
+}
+
+/**
+ * The KV service's operations, transport-free: the service serves them, and the Lock and Election
+ * services make theirs through them for their caller (recipe-kv.ts), as etcd's act through its
+ * in-process client.
+ */
+export function kvOperations(node: EtcdNode, opts: KvServiceOptions): KvOperations {
   const ks = node.keyspace;
   const guard = opts.guard ?? ALLOW_ALL;
   const maxReply = opts.maxReplyBytes;
@@ -89,17 +109,17 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
     return { header: header(rr.revision), kvs: rr.kvs, more: rr.more, count: rr.count };
   };
 
-  const handlers = {
-    range: etcdUnary<RangeRequest, RangeResponse>(node, (req, deadline, call) => {
+  return {
+    range: (req, deadline, call) => {
       const bad = checkRange(req);
       if (bad) throw bad;
       guard.range(call, req);
       const read = (): Promise<RangeResponse> => ks.range(req, { maxBytes: maxReply }).then(rangeReply);
       if (req.serializable && node.readsCurrent()) return read();
       return node.readBarrier(req.serializable, deadline).then(read);
-    }),
+    },
 
-    put: etcdUnary<PutRequest, PutResponse>(node, (req, deadline, call) => {
+    put: (req, deadline, call) => {
       const bad = checkPut(req);
       if (bad) throw bad;
       writeCheck(req);
@@ -109,9 +129,9 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
         resp.header = header(resp.header?.revision);
         return resp;
       });
-    }),
+    },
 
-    deleteRange: etcdUnary<DeleteRangeRequest, DeleteRangeResponse>(node, (req, deadline, call) => {
+    deleteRange: (req, deadline, call) => {
       const bad = checkDeleteRange(req);
       if (bad) throw bad;
       writeCheck(req);
@@ -121,9 +141,9 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
         resp.header = header(resp.header?.revision);
         return resp;
       });
-    }),
+    },
 
-    txn: etcdUnary<TxnRequest, TxnResponse>(node, (req, deadline, call) => {
+    txn: (req, deadline, call) => {
       const bad = checkTxn(req, node.cfg.maxTxnOps);
       if (bad) throw bad;
       if (isReadOnlyTxn(req)) {
@@ -145,9 +165,9 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
         resp.header = header(resp.header?.revision);
         return resp;
       });
-    }),
+    },
 
-    compact: etcdUnary<CompactionRequest, CompactionResponse>(node, async (req, deadline, call) => {
+    compact: async (req, deadline, call) => {
       guard.compact(call, req);
       const r = await node.propose(command(call, { $case: 'etcdCompaction', value: req }), deadline, callerOf(call));
       etcdResponse(r, 'etcdCompaction');
@@ -155,9 +175,19 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
       if (req.physical) await waitUntil(ks.waitCompaction(req.revision), deadline);
       // etcd answers with the member's current revision.
       return { header: header() };
-    }),
+    },
   };
+}
 
+export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceOptions): KvOperations {
+  const ops = kvOperations(node, opts);
+  const handlers = {
+    range: etcdUnary<RangeRequest, RangeResponse>(node, ops.range),
+    put: etcdUnary<PutRequest, PutResponse>(node, ops.put),
+    deleteRange: etcdUnary<DeleteRangeRequest, DeleteRangeResponse>(node, ops.deleteRange),
+    txn: etcdUnary<TxnRequest, TxnResponse>(node, ops.txn),
+    compact: etcdUnary<CompactionRequest, CompactionResponse>(node, ops.compact),
+  };
   const def = etcdDefinition(
     KVService,
     {
@@ -170,6 +200,7 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
     node.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
   );
   server.addService(def, opts.metrics ? instrumentGrpcService('etcdserverpb.KV', handlers, opts.metrics, KVService) : handlers);
+  return ops;
 }
 
 /** `p`, or DEADLINE_EXCEEDED (etcd's "request timed out") once `deadline` passes. */

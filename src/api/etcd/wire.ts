@@ -21,6 +21,11 @@ export function requestBytes(req: object): number {
   return sizes.get(req) ?? 0;
 }
 
+/** Records the encoded size of a request made in the process (recipe-kv.ts), for the same checks. */
+export function noteRequestBytes(req: object, bytes: number): void {
+  sizes.set(req, bytes);
+}
+
 /** The gRPC error for a request refused as too large before decoding, or undefined. */
 export function oversized(req: unknown): grpc.ServiceError | undefined {
   if (!req || typeof req !== 'object' || !(OVERSIZED in req)) return undefined;

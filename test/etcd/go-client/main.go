@@ -80,6 +80,7 @@ func main() {
 	wrappers(ctx, c)
 	history(ctx, c)
 	cluster(ctx, c)
+	lockElectionServices(ctx, c)
 	auth(ctx, c, strings.Split(os.Args[1], ","))
 }
 

@@ -12,12 +12,15 @@ export interface GatewayRoute {
   readonly kind: RouteKind;
 }
 
-const route = (service: string, rpc: string, request: string, response: string, kind: RouteKind = 'unary'): GatewayRoute => ({
-  method: `/etcdserverpb.${service}/${rpc}`,
-  request: `etcdserverpb.${request}`,
-  response: `etcdserverpb.${response}`,
+const inPackage = (pkg: string) => (service: string, rpc: string, request: string, response: string, kind: RouteKind = 'unary'): GatewayRoute => ({
+  method: `/${pkg}.${service}/${rpc}`,
+  request: `${pkg}.${request}`,
+  response: `${pkg}.${response}`,
   kind,
 });
+const route = inPackage('etcdserverpb');
+const lock = inPackage('v3lockpb');
+const election = inPackage('v3electionpb');
 
 // etcd binds both Hash and HashKV to maintenance/hash; its gateway answers with Hash.
 const ROUTES: ReadonlyArray<[string, GatewayRoute]> = [
@@ -62,6 +65,13 @@ const ROUTES: ReadonlyArray<[string, GatewayRoute]> = [
   ['auth/role/delete', route('Auth', 'RoleDelete', 'AuthRoleDeleteRequest', 'AuthRoleDeleteResponse')],
   ['auth/role/grant', route('Auth', 'RoleGrantPermission', 'AuthRoleGrantPermissionRequest', 'AuthRoleGrantPermissionResponse')],
   ['auth/role/revoke', route('Auth', 'RoleRevokePermission', 'AuthRoleRevokePermissionRequest', 'AuthRoleRevokePermissionResponse')],
+  ['lock/lock', lock('Lock', 'Lock', 'LockRequest', 'LockResponse')],
+  ['lock/unlock', lock('Lock', 'Unlock', 'UnlockRequest', 'UnlockResponse')],
+  ['election/campaign', election('Election', 'Campaign', 'CampaignRequest', 'CampaignResponse')],
+  ['election/proclaim', election('Election', 'Proclaim', 'ProclaimRequest', 'ProclaimResponse')],
+  ['election/leader', election('Election', 'Leader', 'LeaderRequest', 'LeaderResponse')],
+  ['election/observe', election('Election', 'Observe', 'LeaderRequest', 'LeaderResponse', 'server-stream')],
+  ['election/resign', election('Election', 'Resign', 'ResignRequest', 'ResignResponse')],
 ];
 
 const BY_PATH = new Map<string, GatewayRoute>(ROUTES.flatMap(([p, r]) => [[`/v3/${p}`, r] as const, [`/v3beta/${p}`, r] as const]));
