@@ -41,6 +41,7 @@ test('short chaos run (pause, partition, kill) stays linearizable and converges,
   console.log(`# brokers: ${shards.message}`);
   assert.ok(shards.crashes >= 1 && shards.claims >= 8, `the broker nemesis crashed brokers and leaders were handed out: ${shards.message}`);
   assert.ok(locks.acquired >= 10 && locks.fencedWrites >= locks.ackedWrites && locks.ackedWrites >= 10, `the lockers made real progress: ${locks.message}`);
+  assert.ok(locks.acquiredViaService >= 3, `etcd's Lock service was held too: ${locks.message}`);
   assert.ok(s.ok > 200, `expected a real workload, got ${s.ok} ok ops`);
   // Every third client speaks the etcd API (Range, read-only Txn, Put, Txn, DeleteRange, CAS as a Txn).
   const etcdOk = out.report.history.filter((o) => o.client % 3 === 2 && o.status === 'ok');
@@ -74,7 +75,7 @@ test('short chaos run with TLS on every port and auth on (--secure): the same ch
   assert.ok(out.report.convergence.ok);
   assert.ok(out.report.ackedWrites.ok);
   assert.ok(out.report.watches?.ok, out.report.watches?.message);
-  assert.ok(out.report.locks?.ok && out.report.locks.acquired >= 5, out.report.locks?.message);
+  assert.ok(out.report.locks?.ok && out.report.locks.acquired >= 5 && out.report.locks.acquiredViaService >= 1, out.report.locks?.message);
   assert.ok(out.report.shards?.ok, out.report.shards?.message);
   assert.ok(s.ok > 150, `expected a real workload, got ${s.ok} ok ops`);
   const sec = out.report.security;
