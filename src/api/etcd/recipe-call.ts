@@ -64,10 +64,6 @@ export class RecipeWaits {
     };
   }
 
-  get stopping(): AbortSignal {
-    return this.stop.signal;
-  }
-
   close(): void {
     this.stop.abort(new RecipesStopped());
   }

@@ -156,10 +156,11 @@ export class RecipeKv {
       progressNotify: false,
       fragment: false,
     });
-    // The hub refuses a create only once it is closed: the member is stopping.
+    // The hub refuses a create only once it is closed (the member is stopping): told as an end
+    // of history, from a microtask, as the hub tells everything after the create returns.
     if ('error' in r) {
       stop();
-      onCompacted();
+      queueMicrotask(onCompacted);
     }
     return stop;
   }
