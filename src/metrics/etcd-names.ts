@@ -9,8 +9,8 @@
 // grpc-prometheus spells them). Types are etcd 3.4's, even where etcd's choice breaks Prometheus'
 // naming rules (a few gauges end in `_total`): queries written for etcd rely on them.
 //
-// What etcd has and this does not (no instrument of ours measures it): client and peer traffic in
-// bytes, snapshot and defragmentation timings, the v2 store's debugging series,
+// What etcd has and this does not (no instrument of ours measures it): peer traffic in bytes,
+// snapshot and defragmentation timings, the v2 store's debugging series,
 // and leases granted and revoked (etcd counts them on every member as it applies them, ours count
 // them on the member that was asked).
 import type { Metric, Registry } from 'prom-client';
@@ -156,6 +156,10 @@ export function exposeEtcdNames(metrics: Metrics, src: EtcdNamesSource): void {
   alias('etcd_network_peer_sent_failures_total', 'raft_peer_send_failures_total', 'counter', 'Failures to send to each peer, by its member id in hex (placement_raft_peer_send_failures_total).', (l) => ({
     To: src.memberIdHex(Number(l.peer)),
   }));
+
+  // Client traffic: the encoded messages, as etcd's gRPC codec counts them.
+  alias('etcd_network_client_grpc_received_bytes_total', 'grpc_received_bytes_total', 'counter', 'Bytes of the gRPC messages clients sent (placement_grpc_received_bytes_total).');
+  alias('etcd_network_client_grpc_sent_bytes_total', 'grpc_sent_bytes_total', 'counter', 'Bytes of the gRPC messages sent to clients (placement_grpc_sent_bytes_total).');
 
   // gRPC, as grpc-prometheus names it.
   alias('grpc_server_started_total', 'grpc_started_total', 'counter', 'gRPC calls started, by kind, service and method (placement_grpc_started_total).', grpc(false));

@@ -208,6 +208,9 @@ export class Metrics {
   readonly grpcDuration: FastHistogram<'service' | 'method'>;
   /** `placement_grpc_started_total{service,method}` counter. */
   readonly grpcStarted: FastCounter<'service' | 'method'>;
+  /** `placement_grpc_received_bytes_total` / `_sent_bytes_total`: message bytes on the client port (grpc-bytes.ts). */
+  readonly grpcReceivedBytes: CounterChild;
+  readonly grpcSentBytes: CounterChild;
   /** `placement_http_requests_total{method,route,code}` counter (route = Express route template). */
   readonly httpRequests: Counter<'method' | 'route' | 'code'>;
   /** `placement_http_request_duration_seconds{method,route}` histogram. */
@@ -462,6 +465,18 @@ export class Metrics {
       labelNames: ['service', 'method'],
       registers,
     });
+    this.grpcReceivedBytes = new FastCounter<never>({
+      name: p + 'grpc_received_bytes_total',
+      help: "Bytes of the gRPC messages clients sent to this member, encoded, as etcd counts them (the JSON gateway's requests included; Raft traffic between members not).",
+      labelNames: [],
+      registers,
+    }).child({});
+    this.grpcSentBytes = new FastCounter<never>({
+      name: p + 'grpc_sent_bytes_total',
+      help: "Bytes of the gRPC messages this member sent to clients, encoded, as etcd counts them (the JSON gateway's answers included; Raft traffic between members not).",
+      labelNames: [],
+      registers,
+    }).child({});
     this.httpRequests = new Counter<'method' | 'route' | 'code'>({
       name: p + 'http_requests_total',
       help: 'HTTP requests handled by the admin server, by method, route template and status code.',

@@ -29,11 +29,15 @@ import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
 import { confirmListed } from '../membership/join.js';
 import { readFileSync } from 'node:fs';
 import { GatewayLoopback } from '../api/etcd/gateway/loopback.js';
+import { countMessageBytes } from '../metrics/grpc-bytes.js';
 import { etcdGateway, gatewayBodyLimit } from '../api/etcd/gateway/gateway.js';
 import { etcdHealthy } from '../api/etcd/gateway/health.js';
 import { isGatewayPath } from '../api/etcd/gateway/routes.js';
 import { serveHttpBesideGrpc } from '../grpc/h2/http-beside.js';
 import { runningAllocator } from '../cli/allocator.js';
+
+/** The members' Raft traffic, on the client port unless a peer port is set: not client traffic. */
+const PEER_SERVICE_PREFIX = '/placement.v1.PeerService/';
 
 /** How long `--join` waits for the cluster to confirm it lists the new member. */
 const JOIN_CONFIRM_MS = 10_000;
@@ -113,6 +117,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     clientCertAuth: cfg.clientCertAuth,
   });
   const server = guardedGrpcServer(serverOptions, authn, { directUnary: cfg.grpcDirectUnary });
+  countMessageBytes(server, metrics, (path) => path.startsWith(PEER_SERVICE_PREFIX));
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
