@@ -9,8 +9,8 @@
 // grpc-prometheus spells them). Types are etcd 3.4's, even where etcd's choice breaks Prometheus'
 // naming rules (a few gauges end in `_total`): queries written for etcd rely on them.
 //
-// What etcd has and this does not (no instrument of ours measures it): peer traffic in bytes,
-// snapshot and defragmentation timings, the v2 store's debugging series,
+// What etcd has and this does not (no instrument of ours measures it): snapshot and
+// defragmentation timings, the v2 store's debugging series,
 // and leases granted and revoked (etcd counts them on every member as it applies them, ours count
 // them on the member that was asked).
 import type { Metric, Registry } from 'prom-client';
@@ -155,6 +155,13 @@ export function exposeEtcdNames(metrics: Metrics, src: EtcdNamesSource): void {
 
   alias('etcd_network_peer_sent_failures_total', 'raft_peer_send_failures_total', 'counter', 'Failures to send to each peer, by its member id in hex (placement_raft_peer_send_failures_total).', (l) => ({
     To: src.memberIdHex(Number(l.peer)),
+  }));
+
+  alias('etcd_network_peer_sent_bytes_total', 'raft_peer_sent_bytes_total', 'counter', 'Bytes sent to each peer, by its member id in hex (placement_raft_peer_sent_bytes_total).', (l) => ({
+    To: src.memberIdHex(Number(l.peer)),
+  }));
+  alias('etcd_network_peer_received_bytes_total', 'raft_peer_received_bytes_total', 'counter', 'Bytes received from each peer, by its member id in hex (placement_raft_peer_received_bytes_total).', (l) => ({
+    From: src.memberIdHex(Number(l.peer)),
   }));
 
   // Client traffic: the encoded messages, as etcd's gRPC codec counts them.

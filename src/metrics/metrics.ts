@@ -175,6 +175,11 @@ export class Metrics {
   readonly raftPeerRtt: Histogram<'peer'>;
   /** `placement_raft_peer_send_failures_total{peer}` counter. */
   readonly raftPeerSendFailures: Counter<'peer'>;
+  /** `placement_raft_peer_{sent,received}_bytes_total{peer}`: Raft batches (encoded) and snapshot data to and from each peer. */
+  readonly raftPeerSentBytes: FastCounter<'peer'>;
+  readonly raftPeerReceivedBytes: FastCounter<'peer'>;
+  private readonly peerSentChildren = new Map<number, CounterChild>();
+  private readonly peerReceivedChildren = new Map<number, CounterChild>();
   /** `placement_raft_messages_sent_total{type}` counter. */
   readonly raftMessagesSent: FastCounter<'type'>;
   /** `placement_raft_messages_received_total{type}` counter. */
@@ -365,6 +370,18 @@ export class Metrics {
       help: 'Round-trip time of Raft messages to a peer (send to response).',
       labelNames: ['peer'],
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.raftPeerSentBytes = new FastCounter<'peer'>({
+      name: p + 'raft_peer_sent_bytes_total',
+      help: 'Bytes sent to each peer: Raft message batches as encoded, and snapshot data.',
+      labelNames: ['peer'],
+      registers,
+    });
+    this.raftPeerReceivedBytes = new FastCounter<'peer'>({
+      name: p + 'raft_peer_received_bytes_total',
+      help: 'Bytes received from each peer: Raft message batches as encoded, and snapshot data.',
+      labelNames: ['peer'],
       registers,
     });
     this.raftPeerSendFailures = new Counter<'peer'>({
@@ -574,12 +591,26 @@ export class Metrics {
     c.inc(n);
   }
 
-  /** Observes one round trip to peer `peerId`, in seconds. */
   /** Counts one failure to send to peer `peerId` (the transport reported it unreachable). */
   peerSendFailed(peerId: number): void {
     this.raftPeerSendFailures.inc({ peer: String(peerId) });
   }
 
+  /** Counts `bytes` sent to peer `peerId`. */
+  peerBytesSent(peerId: number, bytes: number): void {
+    let c = this.peerSentChildren.get(peerId);
+    if (!c) this.peerSentChildren.set(peerId, (c = this.raftPeerSentBytes.child({ peer: String(peerId) })));
+    c.inc(bytes);
+  }
+
+  /** Counts `bytes` received from peer `peerId`. */
+  peerBytesReceived(peerId: number, bytes: number): void {
+    let c = this.peerReceivedChildren.get(peerId);
+    if (!c) this.peerReceivedChildren.set(peerId, (c = this.raftPeerReceivedBytes.child({ peer: String(peerId) })));
+    c.inc(bytes);
+  }
+
+  /** Observes one round trip to peer `peerId`, in seconds. */
   observePeerRtt(peerId: number, seconds: number): void {
     this.raftPeerRtt.observe({ peer: String(peerId) }, seconds);
   }
@@ -591,11 +622,11 @@ export class Metrics {
     this.raftSnapshotSize.observe({ operation: 'take' }, sizeBytes);
   }
 
-  /** Records a snapshot this node installed from the leader: duration (seconds) and size (bytes). */
   lateTick(): void {
     this.raftLateTicks.inc();
   }
 
+  /** Records a snapshot this node installed from the leader: duration (seconds) and size (bytes). */
   snapshotInstalled(seconds: number, sizeBytes: number): void {
     this.raftSnapshotsInstalled.inc();
     this.raftSnapshotDuration.observe({ operation: 'install' }, seconds);
@@ -622,7 +653,6 @@ export class Metrics {
 
   // ---------------------------------------------------------------- requests
 
-  /** Records one finished gRPC call. `code` is the gRPC status name (`OK`, `UNAVAILABLE`, …). */
   /**
    * Declares a gRPC method and its kind once, where its handler is wrapped; the child counts the
    * calls it starts.

@@ -215,6 +215,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     });
     this.reads = new ReadTable();
     this.reads.onOutcome = (failure, n) => this.metrics?.readIndex(failure, n);
+    const metrics = deps.metrics;
     this.transport = new PeerTransport({
       clusterId: cfg.clusterId,
       selfId: cfg.id,
@@ -237,6 +238,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
         forward: (req, deadline) => this.onForward(req, deadline),
         refusedAsNonMember: (peer) => this.removal.refused(peer, this.members_.voters),
       },
+      traffic: metrics && { sent: (peer, n) => metrics.peerBytesSent(peer, n), received: (peer, n) => metrics.peerBytesReceived(peer, n) },
     });
     this.membership = new MembershipOps(this.membershipHost());
     this.removal = new RemovalWatch(cfg.id, this.log);

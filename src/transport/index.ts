@@ -130,6 +130,14 @@ export interface TransportOptions {
   /** Max entry bytes in one batch on the wire (default 8 MiB). */
   maxBatchBytes?: number;
   snapshotChunkBytes?: number;
+  /** Told the bytes of each Raft batch (encoded) and snapshot chunk (its data) sent to and received from a peer. */
+  traffic?: PeerTraffic;
+}
+
+/** Where a transport reports its traffic, by peer (metrics: etcd's peer_{sent,received}_bytes_total). */
+export interface PeerTraffic {
+  sent(peer: number, bytes: number): void;
+  received(peer: number, bytes: number): void;
 }
 
 export interface TransportStats {
@@ -139,6 +147,25 @@ export interface TransportStats {
   rejected: number;
   snapshotsSent: number;
   snapshotsReceived: number;
+}
+
+/** The encoded size of each Raft batch received, by the decoded batch (countingReceives). */
+const wireBytes = new WeakMap<object, number>();
+
+/** PeerService with its Raft batches' sizes remembered as they are decoded (for PeerTraffic). */
+function countingReceives(def: typeof PeerService): typeof PeerService {
+  const raft = def.raft;
+  return {
+    ...def,
+    raft: {
+      ...raft,
+      requestDeserialize: (b: Buffer) => {
+        const batch = raft.requestDeserialize(b);
+        wireBytes.set(batch, b.length);
+        return batch;
+      },
+    },
+  };
 }
 
 function messageBytes(m: Message): number {
@@ -286,7 +313,18 @@ class PeerLink {
   private openStream(): grpc.ClientWritableStream<RaftBatch> {
     const session = this.session;
     const md = session ? session.metadata('Raft') : new grpc.Metadata();
-    const s = this.getClient().raft(md, (err: grpc.ServiceError | null, _ack: RaftStreamAck) => {
+    const def = PeerService.raft;
+    const traffic = this.t.traffic;
+    const peer = this.id;
+    // The batch is encoded once, as grpc-js would; its size is what the peer is sent.
+    const serialize = traffic
+      ? (b: RaftBatch): Buffer => {
+          const bytes = def.requestSerialize(b);
+          traffic.sent(peer, bytes.length);
+          return bytes;
+        }
+      : def.requestSerialize;
+    const s = this.getClient().makeClientStreamRequest(def.path, serialize, def.responseDeserialize, md, {}, (err: grpc.ServiceError | null, _ack?: RaftStreamAck) => {
       if (this.stream === s) {
         this.stream = null;
         this.waitingDrain = false;
@@ -404,6 +442,7 @@ class PeerLink {
               };
               first = false;
               offset += chunk.byteLength;
+              this.t.traffic?.sent(this.id, chunk.byteLength);
               if (!call.write(c)) await new Promise<void>((r) => call.once('drain', () => r()));
             }
             call.write({
@@ -464,6 +503,7 @@ export class PeerTransport {
   readonly maxQueueBytes: number;
   readonly maxBatchBytes: number;
   readonly snapshotChunkBytes: number;
+  readonly traffic: PeerTraffic | undefined;
   readonly stats: TransportStats = { sent: 0, received: 0, dropped: 0, rejected: 0, snapshotsSent: 0, snapshotsReceived: 0 };
   private readonly links = new Map<number, PeerLink>();
   private lastRejectLog = new Map<string, number>();
@@ -479,6 +519,7 @@ export class PeerTransport {
     this.maxQueueBytes = opts.maxQueueBytes ?? 64 * 1024 * 1024;
     this.maxBatchBytes = opts.maxBatchBytes ?? 8 * 1024 * 1024;
     this.snapshotChunkBytes = opts.snapshotChunkBytes ?? 256 * 1024;
+    this.traffic = opts.traffic;
   }
 
   /** How peers authenticate and what their messages may hold. Required before register() or any send. */
@@ -599,7 +640,7 @@ export class PeerTransport {
     const sec = this.security;
     const auth = new PeerAuthServer({ clusterId: this.clusterId, selfId: this.selfId, key: sec.key, requireCert: sec.requireCert, isMember: (id) => this.handler.isMember(id) });
     this.authServer = auth;
-    server.addService(PeerService, {
+    server.addService(this.traffic ? countingReceives(PeerService) : PeerService, {
       hello: (call: grpc.ServerUnaryCall<PeerHello, PeerHelloReply>, cb: grpc.sendUnaryData<PeerHelloReply>) => {
         try {
           cb(null, auth.hello(call.request, call.getAuthContext()));
@@ -638,6 +679,7 @@ export class PeerTransport {
             }
           }
           const msgs: Message[] = batch.messages.map((wm) => messageFromWire(wm));
+          this.traffic?.received(batch.from, wireBytes.get(batch) ?? 0);
           received += msgs.length;
           this.stats.received += msgs.length;
           const p = this.handler.onMessages(msgs);
@@ -711,6 +753,7 @@ export class PeerTransport {
         }
         if (chunk.offset !== expected) throw new Error(`snapshot chunk at offset ${chunk.offset}, expected ${expected}`);
         if (chunk.data.byteLength > 0) {
+          this.traffic?.received(chunk.from, chunk.data.byteLength);
           await sink!.write(chunk.data);
           expected += chunk.data.byteLength;
         }

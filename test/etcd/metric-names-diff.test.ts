@@ -41,6 +41,8 @@ const NAMES = [
   'etcd_debugging_lease_renewed_total',
   'etcd_debugging_server_lease_expired_total',
   'etcd_network_peer_round_trip_time_seconds',
+  'etcd_network_peer_sent_bytes_total',
+  'etcd_network_peer_received_bytes_total',
   'etcd_network_client_grpc_received_bytes_total',
   'etcd_network_client_grpc_sent_bytes_total',
   'grpc_server_started_total',
@@ -203,10 +205,13 @@ describe('etcd metric names, compared with etcd 3.4', () => {
         assert.ok((f.get('etcd_disk_wal_fsync_duration_seconds')?.samples.find((x) => x.name.endsWith('_count'))?.value ?? 0) > 0, `${label}: WAL syncs`);
       }
     }
-    // Peer round trips are labelled with the other members' ids.
+    // Peer round trips and traffic are labelled with the other members' ids.
     for (const [label, sc, r] of [['etcd', etcdPeers, etcd], ['ours', ourPeers, ours]] as const) {
-      const to = new Set(sc.flatMap((f) => (f.get('etcd_network_peer_round_trip_time_seconds')?.samples ?? []).map((x) => x.labels.To!)));
-      assert.ok(to.size >= 2 && [...to].every((id) => r.memberIds.includes(id)), `${label}: To ${[...to].join(',')} of ${r.memberIds.join(',')}`);
+      for (const [name, key] of [['etcd_network_peer_round_trip_time_seconds', 'To'], ['etcd_network_peer_sent_bytes_total', 'To'], ['etcd_network_peer_received_bytes_total', 'From']] as const) {
+        // (etcd also counts bytes its stream handler reads before it knows the sender, as From="0".)
+        const ids = new Set(sc.flatMap((f) => (f.get(name)?.samples ?? []).map((x) => x.labels[key]!)).filter((id) => id !== '0'));
+        assert.ok(ids.size >= 2 && [...ids].every((id) => r.memberIds.includes(id)), `${label}: ${name} ${key} ${[...ids].join(',')} of ${r.memberIds.join(',')}`);
+      }
     }
 
     // A member killed: the leader counts failures to send to it, under its id (what etcd's

@@ -1,6 +1,6 @@
-// Client traffic in bytes (src/metrics/grpc-bytes.ts): each gRPC message a client sends and gets
-// is counted at its encoded size, on the unary path and on streams, and the members' Raft traffic
-// is not.
+// Traffic in bytes. Client traffic (src/metrics/grpc-bytes.ts): each gRPC message a client sends
+// and gets is counted at its encoded size, on the unary path and on streams, and the members' Raft
+// traffic is not. Peer traffic (src/transport): each Raft batch, by peer, on both ends.
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
@@ -8,6 +8,11 @@ import { PutRequest, WatchRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.
 import { startCluster } from '../support/cluster.js';
 import { RawEtcd } from '../support/raw-etcd.js';
 import { parseExposition } from './exposition.js';
+
+async function peerBytes(grpcAddress: string, name: string, peer: number): Promise<number> {
+  const fams = parseExposition(await (await fetch(`http://${grpcAddress}/metrics`)).text());
+  return fams.get(name)?.samples.find((x) => x.labels.peer === String(peer))?.value ?? 0;
+}
 
 async function traffic(grpcAddress: string): Promise<{ received: number; sent: number }> {
   const fams = parseExposition(await (await fetch(`http://${grpcAddress}/metrics`)).text());
@@ -24,6 +29,10 @@ test('client traffic: every message at its encoded size, unary and streamed; Raf
     const followers = c.nodes.filter((n) => n.id !== leader.id);
     const idle = await Promise.all(followers.map((f) => traffic(f.grpcAddress)));
 
+    const f = followers[0]!;
+    const sentTo = (): Promise<number> => peerBytes(leader.grpcAddress, 'placement_raft_peer_sent_bytes_total', f.id);
+    const receivedFrom = (): Promise<number> => peerBytes(f.grpcAddress, 'placement_raft_peer_received_bytes_total', leader.id);
+    const [sent0, received0] = [await sentTo(), await receivedFrom()];
     const client = new RawEtcd(leader.grpcAddress);
     try {
       const before = await traffic(leader.grpcAddress);
@@ -54,6 +63,9 @@ test('client traffic: every message at its encoded size, unary and streamed; Raf
       client.close();
     }
 
+    // The writes (over 1,000 bytes of values) went to the follower in Raft batches: counted on both ends.
+    assert.ok((await sentTo()) - sent0 > 1000, 'the leader counted what it sent the follower');
+    assert.ok((await receivedFrom()) - received0 > 1000, 'the follower counted what it received from the leader');
     // The followers replicated the writes (Raft messages on the same port) and served no client.
     for (const [i, f] of followers.entries()) assert.deepEqual(await traffic(f.grpcAddress), idle[i], `follower ${f.id}`);
   } finally {
