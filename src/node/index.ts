@@ -133,7 +133,6 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
         etcdGateway({
           loopback: gatewayLoopback,
           healthy: (excluded) => etcdHealthy(node!, excluded),
-          serverVersion: VERSION,
           maxBodyBytes: gatewayBodyLimit(cfg.maxRequestBytes),
           metrics: {
             render: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),

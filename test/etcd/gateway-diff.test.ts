@@ -203,6 +203,20 @@ describe('etcd JSON gateway on the client port, against etcd 3.4', () => {
   const etcdBase = (i = 0): string => `http://${pair.etcd.endpoints[i]}`;
   const oursBase = (i = 0): string => `http://${pair.ours.nodes[i]!.grpcAddress}`;
 
+  test('/version and Status report the etcd release the API implements: the same major.minor as etcd 3.4 (clients check it: Patroni refuses a server below 3.0.4)', async () => {
+    const versions = async (base: string): Promise<{ server: string; cluster: string; status: string }> => {
+      const v = (await call(base, '/version', undefined, { method: 'GET' })).body as { etcdserver: string; etcdcluster: string };
+      const st = (await call(base, '/v3/maintenance/status', '{}')).body as { version: string };
+      return { server: v.etcdserver, cluster: v.etcdcluster, status: st.version };
+    };
+    const minor = (v: string): string => v.split('.').slice(0, 2).join('.');
+    const theirs = await versions(etcdBase());
+    const ours = await versions(oursBase());
+    assert.match(theirs.server, /^3\.4\.\d+$/);
+    assert.deepEqual({ server: minor(ours.server), cluster: ours.cluster, status: minor(ours.status) }, { server: minor(theirs.server), cluster: theirs.cluster, status: minor(theirs.status) });
+    assert.equal(ours.status, ours.server, 'Status and /version agree');
+  });
+
   test('/health answers as etcd does', async () => {
     const theirs = await health(etcdBase());
     assert.deepEqual(theirs, { status: 200, type: 'text/plain; charset=utf-8', text: '{"health":"true"}', nosniff: null });

@@ -32,6 +32,7 @@ import { openBackup } from '../../maintenance/backup-stream.js';
 import { memberStatus } from '../../maintenance/status.js';
 import { headerFiller } from './header.js';
 import { etcdMemberId } from './ids.js';
+import { ETCD_API_VERSION } from './version.js';
 
 export const ETCD_BAD_TRANSFEREE = 'etcdserver: bad leader transferee';
 /** Bytes per Snapshot message (etcd sends 32 KiB; larger pieces cost fewer messages). */
@@ -61,7 +62,8 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
       for (const a of st.alarms) errors.push(`memberID:${etcdMemberId(clusterId, a.memberId)} alarm:${AlarmType[a.alarm] ?? a.alarm} `);
       return {
         ...header(),
-        version: st.version,
+        // The etcd API's version (version.ts), as /version reports it; ours is on our own API.
+        version: ETCD_API_VERSION,
         dbSize: st.dbSize,
         dbSizeInUse: st.dbSize,
         leader: st.leaderId ? etcdMemberId(clusterId, st.leaderId) : 0,

@@ -3,8 +3,7 @@
 import type { NodeConfig } from '../../config/index.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { exposeEtcdNames } from '../../metrics/etcd-names.js';
-import { VERSION } from '../../version.js';
-import { CLUSTER_API_VERSION } from './gateway/gateway.js';
+import { ETCD_API_VERSION } from './version.js';
 import { etcdMemberId } from './ids.js';
 import type { EtcdNode } from './node.js';
 
@@ -12,9 +11,9 @@ export function exposeEtcdMetricNames(metrics: Metrics, node: Pick<EtcdNode, 'ke
   exposeEtcdNames(metrics, {
     memberIdHex: (id) => etcdMemberId(cfg.clusterId, id).toString(16),
     selfId: cfg.id,
-    serverVersion: VERSION,
+    serverVersion: ETCD_API_VERSION,
     // etcd labels its cluster version major.minor.
-    clusterVersion: CLUSTER_API_VERSION.split('.').slice(0, 2).join('.'),
+    clusterVersion: ETCD_API_VERSION.split('.').slice(0, 2).join('.'),
     quotaBackendBytes: cfg.quotaBackendBytes,
     isLearner: () => node.isLearner,
     revision: () => node.keyspace.revision,

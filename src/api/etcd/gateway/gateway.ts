@@ -13,13 +13,12 @@ import { metadataOf } from './call-metadata.js';
 import { JsonValues } from './json-values.js';
 import { relay, serveBidi } from './streams.js';
 import { requestFromJson, responseToJson } from './transcode.js';
+import { ETCD_API_VERSION } from '../version.js';
 
 export interface GatewayOptions {
   loopback: GatewayLoopback;
   /** etcd's /health (src/api/etcd/gateway/health.ts), with the alarms ?exclude= names left out. */
   healthy(excludedAlarms: readonly string[]): Promise<boolean>;
-  /** What /version reports as the server's version (Maintenance.Status reports the same). */
-  serverVersion: string;
   /** etcd's /metrics on the client URL: the member's Prometheus text, behind --metrics-auth's rule. */
   metrics?: {
     render(): Promise<{ contentType: string; text: string }>;
@@ -41,16 +40,13 @@ export function gatewayBodyLimit(maxRequestBytes: number): number {
   return 2 * maxRequestBytes + 1024 * 1024;
 }
 
-/** The etcd API version /version reports for the cluster: the one these services implement. */
-export const CLUSTER_API_VERSION = '3.4.0';
-
 export function etcdGateway(opts: GatewayOptions): (ex: HttpExchange) => void {
   return (ex) => {
     if (ex.method === 'OPTIONS') return plain(ex, 200, '');
     if (ex.path === '/health' || ex.path === '/version' || ex.path === '/metrics') {
       if (ex.method !== 'GET') return plain(ex, 405, 'Method Not Allowed\n', { Allow: 'GET' });
       if (ex.path === '/metrics') return serveMetrics(ex, opts);
-      if (ex.path === '/version') return json(ex, 200, JSON_HEADERS, { etcdserver: opts.serverVersion, etcdcluster: CLUSTER_API_VERSION });
+      if (ex.path === '/version') return json(ex, 200, JSON_HEADERS, { etcdserver: ETCD_API_VERSION, etcdcluster: ETCD_API_VERSION });
       // etcd writes a healthy answer as is and an unhealthy one as an HTTP error (a line, 503).
       const answer = (ok: boolean): void => (ok ? plain(ex, 200, '{"health":"true"}', {}, false) : plain(ex, 503, '{"health":"false"}\n'));
       void opts.healthy(ex.query.getAll('exclude')).then(answer, () => answer(false));
