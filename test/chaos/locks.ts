@@ -3,8 +3,9 @@
 // their fencing token. Even-numbered lockers use the SDK's Mutex (src/client/recipes), odd ones
 // etcd's Lock service (v3lockpb.Lock/Lock and Unlock, served by the member: src/api/etcd/lock.ts)
 // on their SDK session's lease; both queue on the same keys. A locker whose session expires under
-// a fault starts a new one. After the run, the committed history of the lock's keys is read by a fresh watch and
-// checked (checker/locks.ts): every protected write came from the lock's owner at its revision.
+// a fault starts a new one. After the run, the committed history of the lock's keys is read by a
+// fresh watch and checked (checker/locks.ts): every protected write came from the lock's owner at
+// its revision.
 import * as grpc from '@grpc/grpc-js';
 import { Mutex, PlacementClient, cmp, op, type PlacementClientOptions, type Session } from '../../src/client/index.js';
 import { LockRequest, LockResponse, UnlockRequest, UnlockResponse } from '../../proto/gen/etcd/v3lockpb/v3lock.js';
@@ -119,7 +120,8 @@ export class ChaosLockers {
    * the key is already gone (the session's lease ended meanwhile).
    */
   private async lockViaService(client: PlacementClient, session: Session, i: number, signal: AbortSignal): Promise<Held | undefined> {
-    const endpoints = this.addresses.map((a) => a.grpcAddress);
+    // The members the SDK knows now (they change in membership runs), a different one each time.
+    const endpoints = client.endpoints;
     const address = endpoints[(i + this.acquired) % endpoints.length]!;
     const channel = client.watchChannel(address);
     const md = await client.watchMetadata(address);
