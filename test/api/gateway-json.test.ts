@@ -9,6 +9,8 @@ import { gatewayMethods, gatewayRoute, isGatewayPath } from '../../src/api/etcd/
 import { httpStatusOf } from '../../src/api/etcd/gateway/http-status.js';
 import { AuthService, ClusterService, KVService, LeaseService, MaintenanceService, RangeRequest, RangeResponse, RangeRequest_SortOrder, WatchService } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Event, Event_EventType } from '../../proto/gen/etcd/mvccpb/kv.js';
+import { LockService } from '../../proto/gen/etcd/v3lockpb/v3lock.js';
+import { ElectionService } from '../../proto/gen/etcd/v3electionpb/v3election.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -72,7 +74,7 @@ describe('etcd JSON mapping', () => {
 
 describe('gateway routes', () => {
   it('name only methods the etcd services define, each with its own request and response types', () => {
-    const services = [KVService, WatchService, LeaseService, ClusterService, MaintenanceService, AuthService];
+    const services = [KVService, WatchService, LeaseService, ClusterService, MaintenanceService, AuthService, LockService, ElectionService];
     const defined = new Map<string, { requestStream: boolean; responseStream: boolean }>();
     for (const svc of services) for (const m of Object.values(svc)) defined.set(m.path, m);
     for (const method of gatewayMethods()) assert.ok(defined.has(method), method);
@@ -83,6 +85,8 @@ describe('gateway routes', () => {
       ['/v3/lease/keepalive', 'bidi'],
       ['/v3/maintenance/snapshot', 'server-stream'],
       ['/v3/kv/lease/revoke', 'unary'],
+      ['/v3/lock/lock', 'unary'],
+      ['/v3beta/election/observe', 'server-stream'],
     ] as const) {
       const r = gatewayRoute(path);
       assert.ok(r, path);
