@@ -182,7 +182,7 @@ export class LeaseKeeper {
 
   private maybePromote(): void {
     if (this.closed || this.table.isPrimary || this.leaderSince === 0 || this.appliedIndex < this.leaderSince) return;
-    this.table.promote(Date.now(), this.timing.graceMs, this.timing.toleranceMs);
+    this.table.promote(Date.now(), this.timing.graceMs);
     this.deps.log.info({ leases: this.table.size, term: this.term, graceMs: this.timing.graceMs }, 'lease expiry: this leader now ends leases');
     this.arm();
     void this.replicateLimits();

@@ -40,7 +40,7 @@ interface HeapItem {
 export class LeaseTable {
   private readonly leases = new Map<number, LeaseEntry>();
   private heap: HeapItem[] = [];
-  private primary: { promotedAtMs: number; graceMs: number; toleranceMs: number } | null = null;
+  private primary: { promotedAtMs: number; graceMs: number } | null = null;
   /** Expiries proposed and not settled yet: not proposed again meanwhile. */
   private readonly expiring = new Set<number>();
   /** Primary only: the earliest this leader may end each lease it answered a keep-alive for. */
@@ -83,12 +83,9 @@ export class LeaseTable {
     }
   }
 
-  /**
-   * The leader took office (and applied everything before its term) at `nowMs`. It ends a lease
-   * `toleranceMs` after its deadline (timing.ts: K), a renewal until then still counting.
-   */
-  promote(nowMs: number, graceMs: number, toleranceMs = 0): void {
-    this.primary = { promotedAtMs: nowMs, graceMs, toleranceMs };
+  /** The leader took office (and applied everything before its term) at `nowMs`. */
+  promote(nowMs: number, graceMs: number): void {
+    this.primary = { promotedAtMs: nowMs, graceMs };
     this.expiring.clear();
     this.floors.clear();
     this.rebuild();
@@ -120,8 +117,8 @@ export class LeaseTable {
   }
 
   /**
-   * Leases due at or before `nowMs` (their deadline plus the tolerance), at most `max` of them,
-   * each marked as being expired until settle() (so a slow commit does not propose it twice).
+   * Leases whose deadline is at or before `nowMs`, at most `max` of them, each marked as being
+   * expired until settle() (so a slow commit does not propose it twice).
    */
   due(nowMs: number, max = Infinity): DueLease[] {
     const out: DueLease[] = [];
@@ -130,10 +127,9 @@ export class LeaseTable {
       if (!top || top.at > nowMs) break;
       this.pop();
       const floor = this.floors.get(top.id);
-      const floorDue = floor === undefined ? undefined : floor + this.primary!.toleranceMs;
-      if (floorDue !== undefined && floorDue > top.at) {
+      if (floor !== undefined && floor > top.at) {
         // Held by a keep-alive answered at once: due at its floor instead.
-        this.heap.push({ at: floorDue, id: top.id, expiresAtMs: top.expiresAtMs });
+        this.heap.push({ at: floor, id: top.id, expiresAtMs: top.expiresAtMs });
         this.up(this.heap.length - 1);
         continue;
       }
@@ -177,17 +173,12 @@ export class LeaseTable {
   private rebuild(): void {
     this.heap = [];
     if (!this.primary) return;
-    for (const e of this.leases.values()) this.heap.push({ at: this.dueAt(e), id: e.id, expiresAtMs: e.expiresAtMs });
+    for (const e of this.leases.values()) this.heap.push({ at: this.deadlineOf(e)!, id: e.id, expiresAtMs: e.expiresAtMs });
     for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
   }
 
-  /** When the leader acts on a lease: its deadline plus the tolerance. */
-  private dueAt(e: LeaseEntry): number {
-    return this.deadlineOf(e)! + this.primary!.toleranceMs;
-  }
-
   private push(e: LeaseEntry): void {
-    this.heap.push({ at: this.dueAt(e), id: e.id, expiresAtMs: e.expiresAtMs });
+    this.heap.push({ at: this.deadlineOf(e)!, id: e.id, expiresAtMs: e.expiresAtMs });
     this.up(this.heap.length - 1);
   }
 

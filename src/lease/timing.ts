@@ -32,26 +32,18 @@ export interface LeaseTiming {
   /** Minimum TTL (1.5 × E, rounded up); shorter grants are raised to it. */
   minTtlMs: number;
   /**
-   * K: how long after its deadline a lease may still be renewed before the leader ends it. etcd
-   * looks for expired leases every 500 ms, so its leases outlive their TTL by up to that much, and
-   * clients count on it: tooz (OpenStack's coordination library) renews each lease exactly once
-   * per TTL, so every renewal reaches the server as its lease runs out.
-   */
-  toleranceMs: number;
-  /**
-   * S: the stated slack between a lease's deadline (plus K) and the commit of its deletion while a
-   * leader is in office: the expiry timer, one proposal, its replication and apply, with room for
-   * a loaded event loop.
+   * S: the stated slack between a lease's deadline and the commit of its deletion while a leader
+   * is in office: the expiry timer, one proposal, its replication and apply, with room for a
+   * loaded event loop.
    */
   slackMs: number;
 }
 
-export const EXPIRY_TOLERANCE_MS = 500;
 export const EXPIRY_SLACK_MS = 250;
 
 export function leaseTiming(cfg: LeaseTimingConfig): LeaseTiming {
   const e = 2 * cfg.electionTicks * cfg.tickMs;
-  return { electionTimeoutMs: e, graceMs: e, minTtlMs: Math.ceil(1.5 * e), toleranceMs: EXPIRY_TOLERANCE_MS, slackMs: EXPIRY_SLACK_MS };
+  return { electionTimeoutMs: e, graceMs: e, minTtlMs: Math.ceil(1.5 * e), slackMs: EXPIRY_SLACK_MS };
 }
 
 /**
@@ -64,11 +56,12 @@ export function expiryDeadline(expiresAtMs: number, promotedAtMs: number, graceM
 
 /**
  * The documented bound, beyond the TTL: a lease whose holder stopped renewing is deleted at most
- * G + K + S after its replicated expiry while a leader is in office then; if the office is vacant
- * at that moment, within K + S of the next leader taking office (it computes the same deadline).
+ * G + S after its replicated expiry while a leader is in office then; if the office is vacant at
+ * that moment, within S of the next leader taking office (it computes the same deadline, already
+ * past).
  */
 export function expiryMarginMs(t: LeaseTiming): number {
-  return t.graceMs + t.toleranceMs + t.slackMs;
+  return t.graceMs + t.slackMs;
 }
 
 /**

@@ -18,8 +18,7 @@ import { leaseTiming } from '../../src/lease/timing.js';
 // The cluster's default timing (--tick-ms 50, --election-ticks 10).
 const timing = leaseTiming({ tickMs: 50, electionTicks: 10 });
 const E = timing.electionTimeoutMs;
-// The leader ends a lease K after its deadline (renewals still count until then), then within S.
-const S = timing.toleranceMs + timing.slackMs;
+const S = timing.slackMs;
 /** How often the tests look at a key: the observation adds at most this to a measured time. */
 const POLL_MS = 50;
 
@@ -122,7 +121,7 @@ describe('leases on a real cluster', { timeout: 300_000 }, () => {
     assert.equal(await exists('/eph/live'), false, 'close() revokes the lease: its key is deleted');
   });
 
-  it('a holder that stops keeping alive loses its key within lastAck + T + E + K + S while the leader is taken out every second', async () => {
+  it('a holder that stops keeping alive loses its key within lastAck + T + E + S while the leader is taken out every second', async () => {
     const holder = new PlacementClient({ endpoints: c.nodes.map((n) => n.grpcAddress), deadlineMs: 10_000 });
     const session = await holder.session({ ttlMs: 2000 });
     await session.put('/eph/holder', 'x');

@@ -21,7 +21,7 @@ import { PlacementClient, type ShardInfo } from '../../src/client/index.js';
 const CLUSTER = 'mq';
 const TTL_MS = 3000;
 /** The cluster's expiry bound beyond the TTL with the default timing (src/lease/README.md). */
-const EXPIRY_BOUND_MS = 1750;
+const EXPIRY_BOUND_MS = 1250;
 const MOVES_PER_SECOND = 2;
 const ZONES: Record<number, string> = { 1: 'a', 2: 'b', 3: 'c', 4: 'a' };
 
