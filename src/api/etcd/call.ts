@@ -15,23 +15,22 @@ import { learnerRefusal, learnerServes } from './learner.js';
 
 export type EtcdHandler<Req, Rep> = (req: Req, deadline: number, call: grpc.ServerUnaryCall<Maybe<Req>, Rep>) => Rep | Promise<Rep>;
 
+/**
+ * What an etcd call is answered before its handler runs, if anything: the node is stopping, a
+ * learner does not serve it, it requires a leader the member does not know, or it is too large.
+ */
+export function refusalAtStart(node: EtcdNode, path: string, metadata: grpc.Metadata, request: unknown): grpc.ServiceError | undefined {
+  if (!node.accepting()) return toEtcdError(new PlacementError('UNAVAILABLE', 'node is shutting down'));
+  if (node.isLearner && !learnerServes(path, request)) return learnerRefusal();
+  if (node.knownLeader === 0 && requiresLeader(metadata)) return noLeader();
+  return oversized(request);
+}
+
 export function etcdUnary<Req, Rep>(node: EtcdNode, fn: EtcdHandler<Req, Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> {
   return (call, cb) => {
-    if (!node.accepting()) {
-      cb(toEtcdError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
-      return;
-    }
-    if (node.isLearner && !learnerServes(call.getPath(), call.request)) {
-      cb(learnerRefusal());
-      return;
-    }
-    if (node.knownLeader === 0 && requiresLeader(call.metadata)) {
-      cb(noLeader());
-      return;
-    }
-    const big = oversized(call.request);
-    if (big) {
-      cb(big);
+    const refused = refusalAtStart(node, call.getPath(), call.metadata, call.request);
+    if (refused) {
+      cb(refused);
       return;
     }
     let r: Rep | Promise<Rep>;

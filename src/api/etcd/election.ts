@@ -37,7 +37,8 @@ import { instrumentGrpcService } from '../../metrics/grpc.js';
 import { toEtcdError } from './errors.js';
 import { headerFiller } from './header.js';
 import type { EtcdNode } from './node.js';
-import { RecipeError, recipeUnary, refuseAtStart, toRecipeError, type RecipeWaits } from './recipe-call.js';
+import { refusalAtStart } from './call.js';
+import { RecipeError, recipeUnary, toRecipeError, type RecipeWaits } from './recipe-call.js';
 import { RecipeKv, contenderKey, createRevisionIs, deleteOp, firstCreated, namePrefix, putOp, rangeOp, type NextEvent, type RecipeKvDeps } from './recipe-kv.js';
 import { GRPC_OVERHEAD_BYTES, etcdDefinition } from './wire.js';
 
@@ -109,7 +110,7 @@ export function registerElection(server: grpc.Server, node: EtcdNode, deps: Reci
     }),
 
     observe: (call: grpc.ServerWritableStream<Maybe<LeaderRequest>, LeaderResponse>) => {
-      const refused = refuseAtStart(node, call.metadata, call.request);
+      const refused = refusalAtStart(node, call.getPath(), call.metadata, call.request);
       if (refused) {
         call.emit('error', refused);
         return;

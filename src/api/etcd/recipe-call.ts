@@ -11,10 +11,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { checkMalformed, type Maybe } from '../../grpc/malformed.js';
 import { ETCD_STOPPED, serviceError, toEtcdError } from './errors.js';
-import { learnerRefusal } from './learner.js';
+import { refusalAtStart } from './call.js';
 import type { EtcdNode } from './node.js';
-import { noLeader, requiresLeader } from './require-leader.js';
-import { oversized } from './wire.js';
 
 /** A refusal of the recipe itself (etcd's plain errors: `"leader" field must be provided`, ...). */
 export class RecipeError extends Error {}
@@ -33,14 +31,6 @@ export function toRecipeError(err: unknown): grpc.ServiceError {
   const e = toEtcdError(err);
   if (e.details.startsWith('etcdserver: ') || e.details.startsWith('mvcc: ')) return serviceError(grpc.status.UNKNOWN, e.details);
   return e;
-}
-
-/** The member's refusal of any etcd call before it starts, or undefined. */
-export function refuseAtStart(node: EtcdNode, metadata: grpc.Metadata, request: unknown): grpc.ServiceError | undefined {
-  if (!node.accepting()) return serviceError(grpc.status.UNAVAILABLE, ETCD_STOPPED);
-  if (node.isLearner) return learnerRefusal();
-  if (node.knownLeader === 0 && requiresLeader(metadata)) return noLeader();
-  return oversized(request);
 }
 
 /** Ends every wait of the services when the member stops. */
@@ -76,7 +66,7 @@ export function recipeUnary<Req, Rep>(
   fn: (req: Req, call: grpc.ServerUnaryCall<Maybe<Req>, Rep>, signal: AbortSignal) => Promise<Rep>,
 ): grpc.handleUnaryCall<Maybe<Req>, Rep> {
   return (call, cb) => {
-    const refused = refuseAtStart(node, call.metadata, call.request);
+    const refused = refusalAtStart(node, call.getPath(), call.metadata, call.request);
     if (refused) {
       cb(refused);
       return;
