@@ -57,6 +57,34 @@ export class FastInt64Reader extends BinaryReader {
 }
 
 /**
+ * A FastInt64Reader for etcd's requests, where every (u)int64 is a value compared with ours: a
+ * revision, a version, a lease id, a limit. A value beyond the safe integers (which the generated
+ * code refuses to turn into a number) is read as the nearest safe one, ±(2^53-1). No revision,
+ * version or count of this cluster gets that far and no lease has that id (LeaseGrant refuses
+ * it), so every comparison comes out as it would with the exact value: a revision of 2^60 is a
+ * future revision and a lease id of 2^60 does not exist, which is what etcd answers, instead of a
+ * malformed request.
+ */
+export class ClampingInt64Reader extends FastInt64Reader {
+  override uint64(): bigint | string {
+    return clamp(super.uint64());
+  }
+
+  override int64(): bigint | string {
+    return clamp(super.int64());
+  }
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+
+function clamp(v: bigint | string): bigint | string {
+  // The short path hands back a plain number (see FastInt64Reader): always within range.
+  if (typeof v !== 'bigint') return v;
+  return v > MAX_SAFE ? MAX_SAFE : v < MIN_SAFE ? MIN_SAFE : v;
+}
+
+/**
  * A FastInt64Reader that refuses a `string` field whose bytes are not valid UTF-8 (protobuf's own
  * rule for `string`) instead of replacing them with U+FFFD: the native API's keys are strings, and
  * two different byte keys must never decode to the same key.
@@ -106,6 +134,11 @@ export interface Decodes<T> {
 /** `fns.decode(bytes)`, reading (u)int64 fields through FastInt64Reader (and strings strictly, with `strictUtf8`). */
 export function decodeMessage<T>(fns: Decodes<T>, bytes: Uint8Array, strictUtf8 = false): T {
   return fns.decode(strictUtf8 ? new StrictUtf8Reader(bytes) : new FastInt64Reader(bytes));
+}
+
+/** `fns.decode(bytes)` with (u)int64 fields beyond the safe integers clamped (ClampingInt64Reader). */
+export function decodeClamped<T>(fns: Decodes<T>, bytes: Uint8Array): T {
+  return fns.decode(new ClampingInt64Reader(bytes));
 }
 
 /** A grpc-js serializer for `fns`, equivalent to the generated one. */

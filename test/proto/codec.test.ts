@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
-import { FastInt64Reader, FastInt64Writer, decodeMessage, encodeMessage } from '../../proto/codec.js';
+import { ClampingInt64Reader, FastInt64Reader, FastInt64Writer, decodeClamped, decodeMessage, encodeMessage } from '../../proto/codec.js';
 import { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import { Lease } from '../../proto/gen/placement/v1/command.js';
 
@@ -63,4 +63,21 @@ test('a truncated (u)int64 varint fails to decode as it does with the library', 
     assert.throws(() => KeyValue.decode(cut), /premature EOF|invalid varint/);
     assert.throws(() => decodeMessage(KeyValue, cut), /premature EOF|invalid varint/);
   }
+});
+
+test('ClampingInt64Reader reads values beyond the safe integers as ±(2^53-1), and every other one as the library does', () => {
+  const MAX = BigInt(Number.MAX_SAFE_INTEGER);
+  for (const [v, want] of [[2n ** 53n, MAX], [2n ** 60n + 5n, MAX], [9223372036854775807n, MAX], [-(2n ** 53n), -MAX], [-9223372036854775808n, -MAX], ...SIGNED.map((n) => [BigInt(n), BigInt(n)])] as [bigint, bigint][]) {
+    const bytes = new BinaryWriter().int64(v).uint32(99).finish();
+    const r = new ClampingInt64Reader(bytes);
+    assert.equal(BigInt(String(r.int64())), want, `int64 ${v}`);
+    assert.equal(r.uint32(), 99, 'the next field reads intact');
+  }
+  for (const [v, want] of [[18446744073709551615n, MAX], [2n ** 53n, MAX], ...UNSIGNED.map((n) => [BigInt(n), BigInt(n)])] as [bigint, bigint][]) {
+    assert.equal(BigInt(String(new ClampingInt64Reader(new BinaryWriter().uint64(v).finish()).uint64())), want, `uint64 ${v}`);
+  }
+  // Through a generated decoder, which refuses such a value with the plain readers.
+  const kv = new BinaryWriter().uint32(32).int64(2n ** 60n).finish(); // KeyValue.mod_revision (field 4)
+  assert.throws(() => decodeMessage(KeyValue, kv), /larger than Number.MAX_SAFE_INTEGER/);
+  assert.equal(decodeClamped(KeyValue, kv).modRevision, Number.MAX_SAFE_INTEGER);
 });

@@ -5,8 +5,9 @@
 // (1.5 × the longest election timeout, rounded up to a second here) is raised to it, as etcd does;
 // above etcd's maximum (9,000,000,000 s) or this cluster's --max-lease-ttl-ms it is refused with
 // etcd's "too large lease TTL". Ids are the cluster's (always below 2^53: the codec maps int64 to
-// number); a client-chosen id at or above 2^53 is refused with a clear message, while a revoke,
-// keep-alive or time-to-live naming one answers "not found" as for any lease that does not exist.
+// number); a client-chosen id at or above 2^53-1 is refused with a clear message, while a revoke,
+// keep-alive or time-to-live naming one answers "not found" as for any lease that does not exist
+// (and so do a Put, Txn, Lock or Campaign: see wire.ts).
 //
 // A keep-alive is answered only once its renewal is committed and applied (src/lease/renewals.ts),
 // with the lease's granted TTL (etcd's answer), or TTL 0 when the lease does not exist — or, on
@@ -49,9 +50,12 @@ export interface LeaseNode extends EtcdNode {
   leaseKeys(id: number): Promise<Buffer[]>;
 }
 
-/** A lease id this cluster could hold: a positive number below 2^53. */
+/**
+ * A lease id this cluster could hold: 1..2^53-2. Not 2^53-1: the KV, Lock and Election services
+ * read every larger id as that one (wire.ts), which must then name no lease.
+ */
 function ourId(id: WireId): number | undefined {
-  return typeof id === 'number' && id > 0 && Number.isSafeInteger(id) ? id : undefined;
+  return typeof id === 'number' && id > 0 && id < Number.MAX_SAFE_INTEGER && Number.isInteger(id) ? id : undefined;
 }
 
 const seconds = (ms: number): number => Math.ceil(ms / 1000);
@@ -69,7 +73,7 @@ export function leaseOps(node: LeaseNode) {
         throw etcdError(grpc.status.OUT_OF_RANGE, ETCD_LEASE_TTL_TOO_LARGE);
       }
       if (req.id !== 0 && ourId(req.id) === undefined) {
-        throw etcdError(grpc.status.INVALID_ARGUMENT, `lease ID ${req.id} is outside 1..${Number.MAX_SAFE_INTEGER} (2^53-1), the ids this cluster supports; give 0 to let the server choose`);
+        throw etcdError(grpc.status.INVALID_ARGUMENT, `lease ID ${req.id} is outside 1..${Number.MAX_SAFE_INTEGER - 1} (2^53-2), the ids this cluster supports; give 0 to let the server choose`);
       }
       const ttlS = Math.max(req.ttl, minTtlS);
       const lease = await node.leases.grant(ttlS * 1000, req.id as number, deadline, by);

@@ -27,7 +27,7 @@ import type { Metrics } from '../../metrics/metrics.js';
 import { instrumentGrpcService } from '../../metrics/grpc.js';
 import { WatchRequest } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { WatchCreateRequest_FilterType as Filter, type WatchCreateRequest } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { decodeMessage } from '../../../proto/codec.js';
+import { decodeClamped } from '../../../proto/codec.js';
 import { AUTH_ERR, DEFAULT_MAX_REQUEST_BYTES, type KeyEvent } from '../../../storage/index.js';
 import type { WatchHub, HubStream, WatchSink } from '../../watch/hub.js';
 import type { Watcher, WatchSpec } from '../../watch/watcher.js';
@@ -79,6 +79,9 @@ export interface WatchService {
   closeAll(): void;
 }
 
+/** Why a create choosing a watch id this server cannot represent is refused. */
+export const WATCH_ID_RANGE = `watch ID is outside 0..${Number.MAX_SAFE_INTEGER - 1} (2^53-2), the ids this server supports; give 0 to let the server choose`;
+
 type Call = grpc.ServerDuplexStream<Maybe<WatchRequest>, Buffer>;
 
 /** The grpc-js definition: requests decoded tolerantly (a malformed one is reported, not thrown), responses pre-encoded. */
@@ -88,7 +91,9 @@ const WATCH_DEFINITION: grpc.ServiceDefinition = tolerant({
     requestStream: true,
     responseStream: true,
     requestSerialize: (v: WatchRequest) => Buffer.from(WatchRequest.encode(v).finish()),
-    requestDeserialize: (b: Buffer): WatchRequest => decodeMessage(WatchRequest, b),
+    // Beyond-2^53 values read as ±(2^53-1) (wire.ts): a start revision that far is one that never
+    // comes, a cancel of such an id names no watch; a create choosing such an id is refused below.
+    requestDeserialize: (b: Buffer): WatchRequest => decodeClamped(WatchRequest, b),
     responseSerialize: (b: Buffer) => b,
     responseDeserialize: (b: Buffer) => b,
   },
@@ -309,6 +314,12 @@ class WatchCall implements WatchSink {
       fragment: req.fragment,
     };
     const rev = this.hub.revision;
+    if (req.watchId >= Number.MAX_SAFE_INTEGER) {
+      // The id was clamped (or is 2^53-1): answering with another id than the client chose
+      // would leave its watch unmatched, so this watch alone is refused (etcd would take it).
+      this.control({ header: this.header(rev), watchId: -1, created: true, canceled: true, cancelReason: WATCH_ID_RANGE });
+      return;
+    }
     const r = this.stream.watch(req.watchId, spec);
     if ('error' in r) this.control({ header: this.header(rev), watchId: -1, created: true, canceled: true, cancelReason: r.error });
     else this.control({ header: this.header(rev), watchId: r.id, created: true });
