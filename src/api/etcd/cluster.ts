@@ -12,11 +12,11 @@ import {
   ClusterService,
   type ClusterServer,
   type Member,
-  type MemberAddRequest,
-  type MemberListRequest,
-  type MemberPromoteRequest,
-  type MemberRemoveRequest,
-  type MemberUpdateRequest,
+  MemberAddRequest,
+  MemberListRequest,
+  MemberPromoteRequest,
+  MemberRemoveRequest,
+  MemberUpdateRequest,
   type ResponseHeader,
 } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { MembershipRequest } from '../../../proto/gen/placement/v1/peer.js';
@@ -24,6 +24,7 @@ import { PlacementError } from '../../errors.js';
 import type { ClusterStatus, MemberInfo } from '../../http/backend.js';
 import { tolerant } from '../../grpc/malformed.js';
 import { etcdUnary } from './call.js';
+import { clampedRequests } from './wire.js';
 import { serviceError } from './errors.js';
 import { headerFiller } from './header.js';
 import { etcdMemberId } from './ids.js';
@@ -155,5 +156,13 @@ export function clusterHandlers(node: ClusterNode): ClusterServer {
 export function registerCluster(server: grpc.Server, node: ClusterNode, metrics?: Metrics): void {
   // tolerant: a request that does not decode is answered INVALID_ARGUMENT by the handler.
   const handlers = clusterHandlers(node);
-  server.addService(tolerant(ClusterService), metrics ? instrumentGrpcService('etcdserverpb.Cluster', handlers, metrics, ClusterService) : handlers);
+  // Member ids beyond 2^53 (etcd's are 64-bit) read as 2^53-1, which names no member (ids.ts).
+  const def = clampedRequests(ClusterService, {
+    memberAdd: MemberAddRequest,
+    memberRemove: MemberRemoveRequest,
+    memberUpdate: MemberUpdateRequest,
+    memberList: MemberListRequest,
+    memberPromote: MemberPromoteRequest,
+  });
+  server.addService(tolerant(def), metrics ? instrumentGrpcService('etcdserverpb.Cluster', handlers, metrics, ClusterService) : handlers);
 }

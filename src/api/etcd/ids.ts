@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 function id53(text: string): number {
   const h = createHash('sha256').update(text).digest();
   const n = (h.readUInt32BE(0) & 0x1fffff) * 2 ** 32 + h.readUInt32BE(4);
-  return n === 0 ? 1 : n;
+  // Neither 0 (no member) nor 2^53-1: requests name every larger id (etcd's) as that (wire.ts).
+  return n === 0 ? 1 : n === Number.MAX_SAFE_INTEGER ? n - 1 : n;
 }
 
 /** etcd's cluster_id of the cluster named `clusterId`. */

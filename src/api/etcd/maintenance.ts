@@ -9,12 +9,15 @@ import {
   AlarmType,
   MaintenanceService,
   type AlarmMember,
-  type AlarmRequest,
-  type HashKVRequest,
+  AlarmRequest,
+  DefragmentRequest,
+  HashKVRequest,
+  HashRequest,
   type MaintenanceServer,
-  type MoveLeaderRequest,
+  MoveLeaderRequest,
   type ResponseHeader,
-  type SnapshotRequest,
+  SnapshotRequest,
+  StatusRequest,
   type SnapshotResponse,
 } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { Alarm } from '../../../storage/index.js';
@@ -25,6 +28,7 @@ import type { Logger } from '../../log.js';
 import { PlacementError } from '../../errors.js';
 import { tolerant } from '../../grpc/malformed.js';
 import { etcdUnary } from './call.js';
+import { clampedRequests } from './wire.js';
 import { learnerRefusal } from './learner.js';
 import { ETCD_MEMBER_NOT_FOUND, type ClusterNode } from './cluster.js';
 import { ETCD_NO_LEADER, serviceError, toEtcdError } from './errors.js';
@@ -167,7 +171,17 @@ function drained(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotRespon
 /** Serves the Maintenance service and starts the space-quota check; returns the check's stop function. */
 export function registerMaintenance(server: grpc.Server, node: MaintenanceNode, log?: Logger, metrics?: Metrics): () => void {
   const handlers = maintenanceHandlers(node);
-  server.addService(tolerant(MaintenanceService), metrics ? instrumentGrpcService('etcdserverpb.Maintenance', handlers, metrics, MaintenanceService) : handlers);
+  // Ids and revisions beyond 2^53 read as 2^53-1: no member, a future revision (wire.ts).
+  const def = clampedRequests(MaintenanceService, {
+    alarm: AlarmRequest,
+    status: StatusRequest,
+    defragment: DefragmentRequest,
+    hash: HashRequest,
+    hashKv: HashKVRequest,
+    snapshot: SnapshotRequest,
+    moveLeader: MoveLeaderRequest,
+  });
+  server.addService(tolerant(def), metrics ? instrumentGrpcService('etcdserverpb.Maintenance', handlers, metrics, MaintenanceService) : handlers);
   return watchQuota({
     selfId: node.cfg.id,
     quotaBytes: node.cfg.quotaBackendBytes,

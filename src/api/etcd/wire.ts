@@ -75,3 +75,17 @@ export function etcdDefinition<D extends Record<string, MethodDefinition>>(def: 
   }
   return tolerant(out as D);
 }
+
+/**
+ * A generated definition whose request decoders read (u)int64 values beyond 2^53 clamped, as
+ * etcdDefinition's do (for services without its size check: Cluster, Maintenance). `types` names
+ * each method's request message type.
+ */
+export function clampedRequests<D extends Record<string, MethodDefinition>>(def: D, types: { [K in keyof D]: Decodes<unknown> }): D {
+  const out: Record<string, unknown> = {};
+  for (const [name, m] of Object.entries(def)) {
+    const req = types[name as keyof D];
+    out[name] = { ...m, requestDeserialize: (b: Buffer) => decodeClamped(req, b) };
+  }
+  return out as D;
+}
