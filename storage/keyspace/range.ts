@@ -86,6 +86,15 @@ const filtered = (s: RangeSpec): boolean => s.minModRevision !== 0 || s.maxModRe
 const collects = (s: RangeSpec): boolean =>
   filtered(s) || (s.sortOrder !== Order.NONE && !(s.sortOrder === Order.ASCEND && s.sortTarget === Target.KEY)) || (s.sortOrder === Order.NONE && s.sortTarget !== Target.KEY);
 
+/**
+ * etcd 3.4 decides whether to read every key from the sort order as asked, before it turns NONE
+ * with another target than the key into ASCEND (etcdserver/apply.go Range). So with a limit and
+ * no filters it reads the first limit+1 keys in key order, sorts those by the target and cuts to
+ * the limit: the page holds the smallest targets among the first keys, not among all. etcdctl
+ * asks exactly that for `get --prefix --sort-by=CREATE --limit N` (no --order), so it is kept.
+ */
+const sortsFirstKeysOnly = (s: RangeSpec): boolean => s.limit > 0 && !filtered(s) && s.sortOrder === Order.NONE && s.sortTarget !== Target.KEY;
+
 function keep(s: RangeSpec, kv: KeyValue): boolean {
   if (s.maxModRevision !== 0 && kv.modRevision > s.maxModRevision) return false;
   if (s.minModRevision !== 0 && kv.modRevision < s.minModRevision) return false;
@@ -139,6 +148,7 @@ export async function range(view: View, s: RangeSpec, current: number, compactRe
     source = historySource(view, s.range, rev);
     if (indexed) source = indexedHistorySource(view, s.range, rev, indexed.keys, indexed.index, indexed.generation, source, indexed.pastLists);
   }
+  if (sortsFirstKeysOnly(s)) return firstKeysSorted(s, source, current, opts);
   return collects(s) ? collected(s, source, current, opts) : streamed(s, source, current, opts);
 }
 
@@ -230,6 +240,21 @@ async function streamed(s: RangeSpec, src: Source, current: number, opts: RangeO
   return { kvs, more: beyond !== undefined, count, revision: current, truncated };
 }
 
+/** The first limit+1 keys in key order, sorted by the target (ascending), cut to the limit. */
+async function firstKeysSorted(s: RangeSpec, src: Source, current: number, opts: RangeOptions): Promise<RangeResult> {
+  // etcd drops the values of keys_only after sorting: sorting by value reads them.
+  const byValue = s.sortTarget === Target.VALUE && s.keysOnly;
+  const r = await streamed({ ...s, limit: s.limit + 1, keysOnly: s.keysOnly && !byValue }, src, current, opts);
+  // Stable, as for `collected`: ties stay in key order.
+  r.kvs.sort(comparator(s.sortTarget));
+  if (r.kvs.length > s.limit) {
+    r.kvs.length = s.limit;
+    r.more = true;
+  }
+  if (byValue) r.kvs = r.kvs.map((kv) => ({ ...kv, value: EMPTY }));
+  return r;
+}
+
 /** Sort or filters: every key's metadata first, then filter, sort, cut, and load the page's values. */
 async function collected(s: RangeSpec, src: Source, current: number, opts: RangeOptions): Promise<RangeResult> {
   const byValue = s.sortTarget === Target.VALUE && !s.countOnly;
@@ -247,7 +272,7 @@ async function collected(s: RangeSpec, src: Source, current: number, opts: Range
     const cmp = comparator(s.sortTarget);
     const dir = order === Order.DESCEND ? -1 : 1;
     // Array.prototype.sort is stable: ties stay in key order in both directions.
-    all.sort((a, b) => dir * cmp(a, b));
+    all.sort((a, b) => dir * cmp(a.kv, b.kv));
   }
   let more = false;
   if (s.limit > 0 && all.length > s.limit) {
@@ -272,8 +297,8 @@ async function collected(s: RangeSpec, src: Source, current: number, opts: Range
   return { kvs, more, count, revision: current, truncated };
 }
 
-function comparator(t: Target): (a: Item, b: Item) => number {
-  const num = (f: (kv: KeyValue) => number) => (a: Item, b: Item) => f(a.kv) - f(b.kv);
+function comparator(t: Target): (a: KeyValue, b: KeyValue) => number {
+  const num = (f: (kv: KeyValue) => number) => (a: KeyValue, b: KeyValue) => f(a) - f(b);
   switch (t) {
     case Target.VERSION:
       return num((kv) => kv.version);
@@ -282,8 +307,8 @@ function comparator(t: Target): (a: Item, b: Item) => number {
     case Target.MOD:
       return num((kv) => kv.modRevision);
     case Target.VALUE:
-      return (a, b) => Buffer.compare(a.kv.value, b.kv.value);
+      return (a, b) => Buffer.compare(a.value, b.value);
     default:
-      return (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+      return (a, b) => Buffer.compare(a.key, b.key);
   }
 }

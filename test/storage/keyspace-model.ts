@@ -95,6 +95,10 @@ export class Model {
     let kvs = this.keysAt(b.from, b.to, b.single, rev).map(([, kv]) => ({ ...kv }));
     const count = kvs.length;
     if (r.countOnly) return { kvs: [], more: false, count, revision: cur };
+    // etcd reads every key only for an order other than NONE or a filter; NONE with another
+    // target is sorted ascending afterwards, among the first limit+1 keys it read.
+    const filters = r.maxModRevision || r.minModRevision || r.maxCreateRevision || r.minCreateRevision;
+    if (r.limit > 0 && !filters && r.sortOrder === Order.NONE) kvs = kvs.slice(0, r.limit + 1);
     if (r.maxModRevision) kvs = kvs.filter((x) => x.modRevision <= r.maxModRevision);
     if (r.minModRevision) kvs = kvs.filter((x) => x.modRevision >= r.minModRevision);
     if (r.maxCreateRevision) kvs = kvs.filter((x) => x.createRevision <= r.maxCreateRevision);
