@@ -27,10 +27,10 @@ import {
   type RequestOp,
 } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Permission_Type, type Permission } from '../../proto/gen/etcd/authpb/auth.js';
-import { walkFields } from '../../proto/fields.js';
 import { decodeClamped } from '../../proto/codec.js';
-import { etcdAndOurs } from '../support/differential.js';
-import { RawEtcd, outcome } from '../support/raw-etcd.js';
+import { etcdAndOurs, onBoth } from '../support/differential.js';
+import { RawEtcd, outcome, replyWithoutHeader, showRequest } from '../support/raw-etcd.js';
+import { rng } from '../support/rng.js';
 
 const SEED = Number(process.env.AUTH_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const KEYS = ['a', 'a/1', 'a/2', 'ab', 'b', 'b/x', 'c', 'd'];
@@ -38,18 +38,6 @@ const ENDS = ['', '', 'b', 'a0', 'c', '\0', 'd', 'e'];
 const USERS = 4;
 const ROLES = 4;
 const B = (s: string): Buffer => Buffer.from(s, 'latin1');
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 interface Call {
   /** Index of the user making it; USERS: no token. */
@@ -96,15 +84,6 @@ function scenario(seed: number): { grants: Permission[][]; roles: number[][]; ca
   return { grants, roles, calls };
 }
 
-/** A reply without its header (field 1: each cluster's ids and raft term) as hex. */
-function body(rep: Buffer): string {
-  const parts: string[] = [];
-  walkFields(rep, (f) => {
-    if (f.field !== 1) parts.push(rep.subarray(f.start, f.end).toString('hex'));
-  });
-  return parts.join(' ');
-}
-
 const withToken = (token?: string): grpc.Metadata => {
   const md = new grpc.Metadata();
   if (token) md.set('token', token);
@@ -137,7 +116,7 @@ async function answers(at: string, sc: ReturnType<typeof scenario>): Promise<str
     const out: string[] = [];
     for (const call of sc.calls) {
       const r = await c.unary(call.path, call.encoder, call.request as never, withToken(tokens[call.user]));
-      out.push(r.err ? outcome(r.err) : `ok ${body(r.rep!)}`);
+      out.push(r.err ? outcome(r.err) : `ok ${replyWithoutHeader(r.rep!)}`);
     }
     return out;
   } finally {
@@ -151,18 +130,15 @@ describe('etcd auth: who may read and write what, against etcd 3.4', () => {
   test(`seeded random roles, users and requests (seed ${SEED}; AUTH_FUZZ_SEED replays)`, { timeout: 120_000 }, async () => {
     console.log(`# auth-fuzz-diff seed ${SEED}`);
     const sc = scenario(SEED);
-    const etcdLeader = await pair.etcd.leader();
-    const ours = pair.ours.node(await pair.ours.waitForLeader());
-    const [theirs, mine] = await Promise.all([answers(etcdLeader.grpcAddress, sc), answers(ours.grpcAddress, sc)]);
+    const [theirs, mine] = await onBoth(pair, (at) => answers(at, sc));
     const denied = theirs.filter((t) => /permission denied/.test(t)).length;
     assert.ok(denied > 40 && denied < sc.calls.length - 40, `etcd refused some requests and allowed others (${denied} of ${sc.calls.length} refused)`);
     // Each answer depends on the writes before it: the first difference is the one to read.
-    const show = (q: unknown): string => JSON.stringify(q, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('latin1') : v));
     const first = theirs.findIndex((t, i) => t !== mine[i]);
     assert.equal(
       first,
       -1,
-      first < 0 ? '' : `call ${first} differs (seed ${SEED}): user u${sc.calls[first]!.user} roles ${show(sc.roles[sc.calls[first]!.user])} grants ${show(sc.grants)} ${sc.calls[first]!.path} ${show(sc.calls[first]!.request)}\n  etcd: ${theirs[first]}\n  ours: ${mine[first]}`,
+      first < 0 ? '' : `call ${first} differs (seed ${SEED}): user u${sc.calls[first]!.user} roles ${showRequest(sc.roles[sc.calls[first]!.user])} grants ${showRequest(sc.grants)} ${sc.calls[first]!.path} ${showRequest(sc.calls[first]!.request)}\n  etcd: ${theirs[first]}\n  ours: ${mine[first]}`,
     );
   });
 });

@@ -11,8 +11,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { walkFields } from '../../proto/fields.js';
-import { etcdAndOurs } from '../support/differential.js';
-import { RawEtcd, outcome } from '../support/raw-etcd.js';
+import { etcdAndOurs, onBoth } from '../support/differential.js';
+import { RawEtcd, outcome, replyWithoutHeader } from '../support/raw-etcd.js';
 import { etcdctl } from '../support/etcdctl.js';
 
 const BIG = 2n ** 60n + 5n;
@@ -35,15 +35,6 @@ const bytes = (field: number, content: number[] | string): number[] => {
 };
 /** A message given as its bytes (RawEtcd encodes through an `encode(m).finish()`). */
 const AS_IS = { encode: (m: number[]) => ({ finish: () => Uint8Array.from(m) }) };
-
-/** A reply without its header (field 1: ids, revisions and raft terms of each cluster) as hex. */
-function body(rep: Buffer): string {
-  const parts: string[] = [];
-  walkFields(rep, (f) => {
-    if (f.field !== 1) parts.push(rep.subarray(f.start, f.end).toString('hex'));
-  });
-  return parts.join(' ');
-}
 
 /** KV Range fields (etcd's numbers): key 1, limit 3, revision 4, min/max mod 10/11, min/max create 12/13. */
 const UNARY: [string, string, number[]][] = [
@@ -74,7 +65,7 @@ async function firstReply(c: RawEtcd, path: string, msgs: number[][]): Promise<s
   const result = new Promise<string>((resolve) => {
     s.on('data', (d: Buffer) => {
       replies.push(d);
-      if (replies.length === 1) resolve(body(d));
+      if (replies.length === 1) resolve(replyWithoutHeader(d));
     });
     s.on('error', (e: grpc.ServiceError) => resolve(outcome(e)));
   });
@@ -97,7 +88,7 @@ describe('etcd requests with 64-bit values beyond 2^53, against etcd 3.4', () =>
         assert.equal(setup.err, null, outcome(setup.err));
         for (const [name, path, msg] of UNARY) {
           const { err, rep } = await c.unary(path, AS_IS, msg);
-          lines.push(`${name}: ${err ? outcome(err) : `ok ${body(rep!)}`}`);
+          lines.push(`${name}: ${err ? outcome(err) : `ok ${replyWithoutHeader(rep!)}`}`);
         }
         // Watch: create_request 1 {key 1, start_revision 3}; cancel_request 2 {watch_id 1}. A watch
         // from revision 2^60 is created (and waits); cancelling an id of 2^60 names no watch, so
@@ -110,9 +101,7 @@ describe('etcd requests with 64-bit values beyond 2^53, against etcd 3.4', () =>
         c.close();
       }
     };
-    const etcdLeader = await pair.etcd.leader();
-    const ours = pair.ours.node(await pair.ours.waitForLeader());
-    const [theirs, mine] = await Promise.all([run(etcdLeader.grpcAddress), run(ours.grpcAddress)]);
+    const [theirs, mine] = await onBoth(pair, run);
     // The session reached etcd's answers that matter to clients, not only "ok"s.
     assert.match(theirs.join('\n'), /Put with lease 2\^60: error NOT_FOUND: etcdserver: requested lease not found/);
     assert.match(theirs.join('\n'), /Range at revision 2\^60: error OUT_OF_RANGE: etcdserver: mvcc: required revision is a future revision/);
@@ -144,10 +133,7 @@ describe('etcd requests with 64-bit values beyond 2^53, against etcd 3.4', () =>
       }
       return lines;
     };
-    const etcdLeader = await pair.etcd.leader();
-    const ours = pair.ours.node(await pair.ours.waitForLeader());
-    const theirs = await run(etcdLeader.grpcAddress);
-    const mine = await run(ours.grpcAddress);
+    const [theirs, mine] = await onBoth(pair, run);
     assert.match(theirs.join('\n'), /member remove 8e9e05c52164694d: exit 1 Error: etcdserver: member not found/);
     assert.match(theirs.join('\n'), /endpoint hashkv --rev=\d+: exit 1 Error: etcdserver: mvcc: required revision is a future revision/);
     assert.deepEqual(mine, theirs);

@@ -11,23 +11,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest, type Compare, type RequestOp } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { walkFields } from '../../proto/fields.js';
-import { etcdAndOurs } from '../support/differential.js';
-import { RawEtcd, outcome } from '../support/raw-etcd.js';
+import { etcdAndOurs, onBoth } from '../support/differential.js';
+import { RawEtcd, outcome, showRequest } from '../support/raw-etcd.js';
+import { rng } from '../support/rng.js';
 
 const SEED = Number(process.env.KV_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 const KEYS = 'abcdefghij'.split('');
 const B = (s: string): Buffer => Buffer.from(s, 'latin1');
@@ -107,18 +95,6 @@ function transactions(seed: number, n: number): TxnRequest[] {
   return Array.from({ length: n }, () => txn(0));
 }
 
-/** A reply without its header (field 1: each cluster's ids and raft term) as hex. */
-function body(rep: Buffer): string {
-  const parts: string[] = [];
-  walkFields(rep, (f) => {
-    if (f.field !== 1) parts.push(rep.subarray(f.start, f.end).toString('hex'));
-  });
-  return parts.join(' ');
-}
-
-const show = (q: object): string =>
-  JSON.stringify(q, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('latin1') : v));
-
 describe('etcd Range options and Txn shapes against etcd 3.4', () => {
   const pair = etcdAndOurs();
 
@@ -135,20 +111,13 @@ describe('etcd Range options and Txn shapes against etcd 3.4', () => {
               : await c.unary('/etcdserverpb.KV/DeleteRange', DeleteRangeRequest, DeleteRangeRequest.fromPartial({ key: B(w.del), rangeEnd: B(w.end) }));
           assert.equal(r.err, null, outcome(r.err));
         }
-        const out: string[] = [];
-        for (const q of ranges) {
-          const r = await c.unary('/etcdserverpb.KV/Range', RangeRequest, RangeRequest.fromPartial(q));
-          out.push(r.err ? outcome(r.err) : body(r.rep!));
-        }
-        return out;
+        return await c.answers('/etcdserverpb.KV/Range', RangeRequest, ranges.map((q) => RangeRequest.fromPartial(q)));
       } finally {
         c.close();
       }
     };
-    const etcdLeader = await pair.etcd.leader();
-    const ours = pair.ours.node(await pair.ours.waitForLeader());
-    const [theirs, mine] = await Promise.all([run(etcdLeader.grpcAddress), run(ours.grpcAddress)]);
-    const differing = ranges.flatMap((q, i) => (theirs[i] === mine[i] ? [] : [`${show(q)}\n  etcd: ${theirs[i]}\n  ours: ${mine[i]}`]));
+    const [theirs, mine] = await onBoth(pair, run);
+    const differing = ranges.flatMap((q, i) => (theirs[i] === mine[i] ? [] : [`${showRequest(q)}\n  etcd: ${theirs[i]}\n  ours: ${mine[i]}`]));
     assert.ok(theirs.filter((t) => t.startsWith('error')).length < ranges.length / 2, 'most requests are answered with data, not errors');
     assert.deepEqual(differing.slice(0, 5), [], `${differing.length} of ${ranges.length} replies differ (seed ${SEED})`);
   });
@@ -158,23 +127,16 @@ describe('etcd Range options and Txn shapes against etcd 3.4', () => {
     const run = async (at: string): Promise<string[]> => {
       const c = new RawEtcd(at);
       try {
-        const out: string[] = [];
-        for (const t of txns) {
-          const r = await c.unary('/etcdserverpb.KV/Txn', TxnRequest, t);
-          out.push(r.err ? outcome(r.err) : body(r.rep!));
-        }
-        return out;
+        return await c.answers('/etcdserverpb.KV/Txn', TxnRequest, txns);
       } finally {
         c.close();
       }
     };
-    const etcdLeader = await pair.etcd.leader();
-    const ours = pair.ours.node(await pair.ours.waitForLeader());
-    const [theirs, mine] = await Promise.all([run(etcdLeader.grpcAddress), run(ours.grpcAddress)]);
+    const [theirs, mine] = await onBoth(pair, run);
     const refused = theirs.filter((t) => t.startsWith('error')).length;
     assert.ok(refused > 0 && refused < txns.length / 2, `etcd refused some transactions and ran most (${refused} of ${txns.length})`);
     // Each reply depends on every write before it: the first difference is the one to read.
     const first = txns.findIndex((_t, i) => theirs[i] !== mine[i]);
-    assert.equal(first, -1, first < 0 ? '' : `transaction ${first} of ${txns.length} differs (seed ${SEED}): ${show(txns[first]!)}\n  etcd: ${theirs[first]}\n  ours: ${mine[first]}`);
+    assert.equal(first, -1, first < 0 ? '' : `transaction ${first} of ${txns.length} differs (seed ${SEED}): ${showRequest(txns[first]!)}\n  etcd: ${theirs[first]}\n  ours: ${mine[first]}`);
   });
 });

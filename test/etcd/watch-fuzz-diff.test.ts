@@ -23,26 +23,15 @@ import {
 } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { Event_EventType as EventType, type KeyValue } from '../../proto/gen/etcd/mvccpb/kv.js';
 import { decodeClamped } from '../../proto/codec.js';
-import { etcdAndOurs } from '../support/differential.js';
+import { etcdAndOurs, onBoth } from '../support/differential.js';
 import { RawEtcd, outcome } from '../support/raw-etcd.js';
+import { rng } from '../support/rng.js';
 
 const SEED = Number(process.env.WATCH_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const KEYS = 'abcdefgh'.split('');
 const COMPACT_AT = 8;
 const WATCHES = 30;
 const B = (s: string): Buffer => Buffer.from(s, 'latin1');
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 type Write = { put: string; value: string } | { del: string; end: string } | { txn: RequestOp[] };
 interface Spec {
@@ -180,9 +169,7 @@ describe('etcd watches of every shape against etcd 3.4', () => {
   test(`30 watches: ranges, past, compacted and future starts, prev_kv, filters (seed ${SEED}; WATCH_FUZZ_SEED replays)`, { timeout: 120_000 }, async () => {
     console.log(`# watch-fuzz-diff seed ${SEED}`);
     const sc = scenario(SEED);
-    const etcdLeader = await pair.etcd.leader();
-    const ours = pair.ours.node(await pair.ours.waitForLeader());
-    const [theirs, mine] = await Promise.all([transcripts('etcd', etcdLeader.grpcAddress, sc), transcripts('ours', ours.grpcAddress, sc)]);
+    const [theirs, mine] = await onBoth(pair, (at, system) => transcripts(system, at, sc));
     const events = theirs.join('\n').split('\n').filter((l) => /^(PUT|DELETE) /.test(l)).length;
     assert.ok(events > 200, `the watches saw events (${events})`);
     assert.ok(theirs.some((t) => t.includes(`compact revision ${COMPACT_AT}`)), 'some watch started below the compaction and was canceled');

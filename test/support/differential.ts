@@ -33,3 +33,13 @@ export function etcdAndOurs(onStop?: () => Promise<unknown>): ClusterPair {
     },
   };
 }
+
+/**
+ * `run` against etcd's leader and ours at once, given each one's gRPC address (and the system's
+ * name): [etcd's result, ours].
+ */
+export async function onBoth<T>(pair: ClusterPair, run: (grpcAddress: string, system: 'etcd' | 'ours') => Promise<T>): Promise<[T, T]> {
+  const etcdLeader = await pair.etcd.leader();
+  const ours = pair.ours.node(await pair.ours.waitForLeader());
+  return Promise.all([run(etcdLeader.grpcAddress, 'etcd'), run(ours.grpcAddress, 'ours')]);
+}

@@ -36,7 +36,30 @@ export class RawEtcd {
   serverStream<T>(path: string, encode: { encode(m: T): { finish(): Uint8Array } }, req: T): grpc.ClientReadableStream<Buffer> {
     return this.c.makeServerStreamRequest(path, (m: T) => Buffer.from(encode.encode(m).finish()), raw, req, new grpc.Metadata(), {});
   }
+  /** Each request in turn: its outcome line, or the reply without its header (replyWithoutHeader). */
+  async answers<T>(path: string, encode: { encode(m: T): { finish(): Uint8Array } }, requests: readonly T[], md = new grpc.Metadata()): Promise<string[]> {
+    const out: string[] = [];
+    for (const req of requests) {
+      const { err, rep } = await this.unary(path, encode, req, md);
+      out.push(err ? outcome(err) : replyWithoutHeader(rep!));
+    }
+    return out;
+  }
   close(): void {
     this.c.close();
   }
+}
+
+/** A reply without its header (field 1: each cluster's ids and raft term), as hex fields. */
+export function replyWithoutHeader(rep: Buffer): string {
+  const parts: string[] = [];
+  walkFields(rep, (f) => {
+    if (f.field !== 1) parts.push(rep.subarray(f.start, f.end).toString('hex'));
+  });
+  return parts.join(' ');
+}
+
+/** A generated request as JSON, its byte fields as latin1 text (for a failure message). */
+export function showRequest(q: unknown): string {
+  return JSON.stringify(q, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('latin1') : v));
 }
