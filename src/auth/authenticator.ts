@@ -19,6 +19,12 @@ export interface AuthenticatorOptions {
   auth: () => AuthSnapshot;
   tokens: TokenIssuer;
   clientCertAuth: boolean;
+  /**
+   * Resolves once this member has applied everything the leader had committed when it was called
+   * (a read barrier), or rejects at `deadline`. A call is refused only on auth state at least that
+   * new (see catchUp below).
+   */
+  catchUp?: (deadline: number) => Promise<void>;
 }
 
 export class Authenticator {
@@ -72,6 +78,23 @@ export class Authenticator {
     if (id.user === null) return new AuthError(AUTH_ERR.userEmpty);
     if (!permitted(auth.users.get(id.user), need, (r) => auth.roles.get(r))) return new AuthError(AUTH_ERR.permissionDenied);
     return undefined;
+  }
+
+  /**
+   * Before a refusal: a member that applies behind the leader may not have applied a change of
+   * auth a client already saw acknowledged elsewhere (auth disabled, a role granted, a token
+   * issued at a newer auth revision), and must not refuse on that older state. This waits until
+   * the member has caught up with the leader's commit index; the caller then decides again.
+   * False when there is nothing to wait with, or the wait failed (the refusal stands).
+   */
+  async catchUp(deadline: number): Promise<boolean> {
+    if (!this.opts.catchUp) return false;
+    try {
+      await this.opts.catchUp(deadline);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** What a proposed command records about who asked (storage/auth/recheck.ts). */

@@ -28,6 +28,14 @@ function needOf(path: string, req: unknown): Need {
   return d(req);
 }
 
+/** Marks the refusals of this guard: made before anything was proposed, so the call may be decided again. */
+const REFUSED_BEFORE_PROPOSAL = Symbol('refusedBeforeProposal');
+
+/** True for an error this guard threw: nothing of the call happened. */
+export function refusedBeforeProposal(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && REFUSED_BEFORE_PROPOSAL in err;
+}
+
 export function authKvGuard(a: Authenticator): KvGuard {
   const check = (call: object, path: string, req: unknown): void => {
     const refusal = a.refusal(identityOf(call) ?? ANONYMOUS_IDENTITY, needOf(path, req));
@@ -38,6 +46,7 @@ export function authKvGuard(a: Authenticator): KvGuard {
     e.code = code;
     e.details = refusal.message;
     e.metadata = new grpc.Metadata();
+    (e as unknown as Record<symbol, boolean>)[REFUSED_BEFORE_PROPOSAL] = true;
     throw e;
   };
   return {

@@ -115,6 +115,7 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     auth: () => node!.authState(),
     tokens: new TokenIssuer(security.authTokenKey, cfg.authTokenTtlMs ?? 300_000),
     clientCertAuth: cfg.clientCertAuth,
+    catchUp: (deadline) => node!.readBarrier(false, Math.min(deadline, Date.now() + cfg.requestTimeoutMs)),
   });
   const server = guardedGrpcServer(serverOptions, authn, { directUnary: cfg.grpcDirectUnary });
   countMessageBytes(server, metrics, (path) => path.startsWith(PEER_SERVICE_PREFIX));
