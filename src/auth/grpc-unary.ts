@@ -53,56 +53,55 @@ export function denial(e: AuthError, path: string): grpc.StatusObject {
  * resolved here.
  */
 export function guardUnary(a: Authenticator, path: string, decision: Exclude<Decision, 'open' | 'peer'>, checkedInService: boolean, handler: UnaryHandler): UnaryHandler {
-  return function guarded(this: unknown, call, cb) {
-    const self = this;
-    /**
-     * Decides, once on this member's auth state and, if that refuses, once more after catching up
-     * with the leader (Authenticator.catchUp): a refusal the member would no longer make then is
-     * one its state was merely behind on. `refused` answers the first refusal if catching up fails.
-     */
-    const attempt = (caughtUp: boolean): void => {
-      const decideAgain = (refused: () => void): void => {
-        if (caughtUp) {
-          refused();
+  /**
+   * Decides on this member's auth state; a refusal is decided once more after the member caught
+   * up with the leader (Authenticator.catchUp), since one that applies behind must not refuse
+   * what an auth change already acknowledged to the client allows. `refused` answers the first
+   * refusal if catching up fails.
+   */
+  const decideAgain = (self: unknown, call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>, refused: () => void): void => {
+    const d = call.getDeadline();
+    const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? d : Infinity;
+    void a.catchUp(deadline).then((ok) => (ok ? run(self, call, cb, true) : refused()));
+  };
+  const run = (self: unknown, call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>, caughtUp: boolean): void => {
+    const admit = (id: Identity): void => {
+      const req = call.request;
+      // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
+      // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
+      if (!checkedInService && malformedReason(req) === undefined) {
+        let need: Need;
+        try {
+          need = decision(req);
+        } catch (err) {
+          cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
           return;
         }
-        const d = call.getDeadline();
-        const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? d : Infinity;
-        void a.catchUp(deadline).then((ok) => (ok ? attempt(true) : refused()));
-      };
-      const admit = (id: Identity): void => {
-        const req = call.request;
-        // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
-        // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
-        if (!checkedInService && malformedReason(req) === undefined) {
-          let need: Need;
-          try {
-            need = decision(req);
-          } catch (err) {
-            cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
-            return;
-          }
-          const refusal = a.refusal(id, need);
-          if (refusal) {
-            decideAgain(() => cb(denial(refusal, path)));
-            return;
-          }
+        const refusal = a.refusal(id, need);
+        if (refusal) {
+          if (caughtUp) cb(denial(refusal, path));
+          else decideAgain(self, call, cb, () => cb(denial(refusal, path)));
+          return;
         }
-        bindCaller(call, a.caller(id), id);
-        // The etcd KV service checks permissions itself (kv-guard.ts), before it proposes anything.
-        const done: grpc.sendUnaryData<unknown> = checkedInService
+      }
+      bindCaller(call, a.caller(id), id);
+      // The etcd KV service checks permissions itself (kv-guard.ts), before it proposes anything;
+      // with auth off (on this member) it refuses nothing, and the answer goes straight back.
+      const done: grpc.sendUnaryData<unknown> =
+        checkedInService && !caughtUp && a.state.enabled
           ? (err, ...rest) => {
-              if (err && refusedBeforeProposal(err)) decideAgain(() => cb(err, ...rest));
+              if (err && refusedBeforeProposal(err)) decideAgain(self, call, cb, () => cb(err, ...rest));
               else cb(err, ...rest);
             }
           : cb;
-        handler.call(self, call, done);
-      };
-      // With auth off the metadata is not looked at (a directly answered call builds it on demand).
-      const id = a.state.enabled ? grpcIdentity(a, call.metadata, call) : ANONYMOUS_IDENTITY;
-      if (id instanceof Promise) id.then(admit, () => cb({ code: grpc.status.INTERNAL, details: 'auth check failed', metadata: new grpc.Metadata() }));
-      else admit(id);
+      handler.call(self, call, done);
     };
-    attempt(false);
+    // With auth off the metadata is not looked at (a directly answered call builds it on demand).
+    const id = a.state.enabled ? grpcIdentity(a, call.metadata, call) : ANONYMOUS_IDENTITY;
+    if (id instanceof Promise) id.then(admit, () => cb({ code: grpc.status.INTERNAL, details: 'auth check failed', metadata: new grpc.Metadata() }));
+    else admit(id);
+  };
+  return function guarded(this: unknown, call, cb) {
+    run(this, call, cb, false);
   };
 }

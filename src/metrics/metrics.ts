@@ -119,8 +119,8 @@ export class Metrics {
   private readonly grpcTypes = new Map<string, GrpcType>();
   private readonly grpcStartedChildren = new Map<string, CounterChild>();
   private leaders = 0;
-  private readonly sentChildren = new Map<string, CounterChild>();
-  private readonly receivedChildren = new Map<string, CounterChild>();
+  private readonly sentChildren = new ChildrenByKey<string>((type) => this.raftMessagesSent.child({ type }));
+  private readonly receivedChildren = new ChildrenByKey<string>((type) => this.raftMessagesReceived.child({ type }));
 
   // ---- Raft (pull) ----
   /** `placement_raft_term` gauge: current term. */
@@ -178,8 +178,8 @@ export class Metrics {
   /** `placement_raft_peer_{sent,received}_bytes_total{peer}`: Raft batches (encoded) and snapshot data to and from each peer. */
   readonly raftPeerSentBytes: FastCounter<'peer'>;
   readonly raftPeerReceivedBytes: FastCounter<'peer'>;
-  private readonly peerSentChildren = new Map<number, CounterChild>();
-  private readonly peerReceivedChildren = new Map<number, CounterChild>();
+  private readonly peerSentChildren = new ChildrenByKey<number>((peer) => this.raftPeerSentBytes.child({ peer: String(peer) }));
+  private readonly peerReceivedChildren = new ChildrenByKey<number>((peer) => this.raftPeerReceivedBytes.child({ peer: String(peer) }));
   /** `placement_raft_messages_sent_total{type}` counter. */
   readonly raftMessagesSent: FastCounter<'type'>;
   /** `placement_raft_messages_received_total{type}` counter. */
@@ -579,16 +579,12 @@ export class Metrics {
 
   /** Counts a Raft message sent to a peer; `type` e.g. `append`, `append_response`, `vote`, `heartbeat`, `snapshot`, `timeout_now`. */
   messageSent(type: string, n = 1): void {
-    let c = this.sentChildren.get(type);
-    if (!c) this.sentChildren.set(type, (c = this.raftMessagesSent.child({ type })));
-    c.inc(n);
+    this.sentChildren.get(type).inc(n);
   }
 
   /** Counts a Raft message received from a peer; same `type` vocabulary as `messageSent`. */
   messageReceived(type: string, n = 1): void {
-    let c = this.receivedChildren.get(type);
-    if (!c) this.receivedChildren.set(type, (c = this.raftMessagesReceived.child({ type })));
-    c.inc(n);
+    this.receivedChildren.get(type).inc(n);
   }
 
   /** Counts one failure to send to peer `peerId` (the transport reported it unreachable). */
@@ -598,16 +594,12 @@ export class Metrics {
 
   /** Counts `bytes` sent to peer `peerId`. */
   peerBytesSent(peerId: number, bytes: number): void {
-    let c = this.peerSentChildren.get(peerId);
-    if (!c) this.peerSentChildren.set(peerId, (c = this.raftPeerSentBytes.child({ peer: String(peerId) })));
-    c.inc(bytes);
+    this.peerSentChildren.get(peerId).inc(bytes);
   }
 
   /** Counts `bytes` received from peer `peerId`. */
   peerBytesReceived(peerId: number, bytes: number): void {
-    let c = this.peerReceivedChildren.get(peerId);
-    if (!c) this.peerReceivedChildren.set(peerId, (c = this.raftPeerReceivedBytes.child({ peer: String(peerId) })));
-    c.inc(bytes);
+    this.peerReceivedChildren.get(peerId).inc(bytes);
   }
 
   /** Observes one round trip to peer `peerId`, in seconds. */
@@ -810,4 +802,16 @@ function registerEventLoopBusy(registry: Registry, name: string): void {
       last = active;
     },
   });
+}
+
+/** A labelled counter's child per key, each made once: a labelled lookup hashes the labels on every call. */
+class ChildrenByKey<K> {
+  private readonly children = new Map<K, CounterChild>();
+  constructor(private readonly make: (key: K) => CounterChild) {}
+
+  get(key: K): CounterChild {
+    let c = this.children.get(key);
+    if (!c) this.children.set(key, (c = this.make(key)));
+    return c;
+  }
 }
