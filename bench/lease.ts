@@ -21,7 +21,9 @@
 // in rounds alternating etcd and ours, each round's ratio and their median — the machine's load
 // moves during a run),
 // BENCH_SS_SPREAD=1 (the steady sessions' streams spread over all members instead of the leader),
-// BENCH_SRC=1 (our members from src/ through tsx instead of dist/, which is used when built).
+// BENCH_SRC=1 (our members from src/ through tsx instead of dist/, which is used when built),
+// BENCH_NODE_ARGS (extra Node.js flags for our members, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof";
+// with any, our members are stopped gracefully at the end so that they write their profiles).
 import * as grpc from '@grpc/grpc-js';
 import { startCluster, type Cluster } from '../test/support/cluster.js';
 import { requireEtcd, startEtcdCluster, type EtcdCluster } from '../test/support/etcd.js';
@@ -48,6 +50,7 @@ const PARTS = new Set((process.env.BENCH_PARTS ?? 'tp,ss,hd').split(','));
 const SYSTEMS = new Set((process.env.BENCH_SYSTEMS ?? 'etcd,ours').split(','));
 /** Keep-alive throughput rounds, etcd and ours interleaved (1: one each, in the per-system rows). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const SS_SPREAD = process.env.BENCH_SS_SPREAD === '1';
 
 interface Target {
@@ -399,7 +402,7 @@ async function main(): Promise<void> {
     console.log(`starting ${[...SYSTEMS].map((s) => (s === 'etcd' ? `a 3-member etcd cluster (${version})` : `a 3-member Placement Center cluster (${useDist ? 'dist/' : 'src/ via tsx'})`)).join(' and ')} ...`);
     [etcd, ours] = await Promise.all([
       SYSTEMS.has('etcd') ? startEtcdCluster() : undefined,
-      SYSTEMS.has('ours') ? startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' } }) : undefined,
+      SYSTEMS.has('ours') ? startCluster({ nodes: 3, useDist, nodeArgs: NODE_ARGS, env: { PLACEMENT_LOG_LEVEL: 'warn' } }) : undefined,
     ]);
     const targets = [...(etcd ? [etcdTarget(etcd)] : []), ...(ours ? [ourTarget(ours)] : [])];
     const rows: Record<string, Record<string, Record<string, number>>> = {};
@@ -472,6 +475,7 @@ async function main(): Promise<void> {
     if (o.hd && e.hd) console.log(`holder death → key gone, p50: ${f(o.hd.p50! / e.hd.p50!, 2)}x, p99: ${f(o.hd.p99! / e.hd.p99!, 2)}x`);
   } finally {
     for (const pid of [...frozenPids]) process.kill(pid, 'SIGCONT');
+    if (ours && NODE_ARGS.length > 0) await Promise.all(ours.nodes.map((n) => ours!.stopNode(n.id, 30_000)));
     await Promise.all([etcd?.stop(), ours?.stop()]);
   }
 }

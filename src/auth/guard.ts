@@ -18,26 +18,33 @@ import { bindCaller } from './context.js';
 import { checkedInService } from './kv-guard.js';
 import { refuseWatchCreate } from '../api/etcd/permissions.js';
 import { messageLimits, serveUnaryDirectly } from '../grpc/h2/direct-unary.js';
+import { serveStreamsDirectly } from '../grpc/h2/direct-stream.js';
 import { grpcDecision, httpDecision, httpDecisions, sessionOpNeed, type HttpDecisionOptions } from './decisions.js';
 
 const SESSION = '/placement.v1.KvService/Session';
 const WATCH = '/etcdserverpb.Watch/Watch';
 
-function deny(call: grpc.ServerInterceptingCallInterface, e: AuthError, path = ''): void {
-  call.sendStatus(denial(e, path));
-}
+/**
+ * The stream methods the node serves from their HTTP/2 stream (src/grpc/h2/direct-stream.ts) when
+ * its --grpc-direct-streams is on, whose many small messages cost grpc-js's receive path more than
+ * their work: LeaseKeepAlive, and the Raft stream between members (a peer method, judged by the
+ * peer handshake in its handler, not here).
+ */
+export const DIRECT_STREAMS: ReadonlySet<string> = new Set(['/etcdserverpb.Lease/LeaseKeepAlive', '/placement.v1.PeerService/Raft']);
 
 /**
  * The client port's gRPC server: every call judged by auth. Unary handlers are wrapped with the
  * check as they are registered (grpc-unary.ts: cheaper than an interceptor, which grpc-js runs
  * around every call); the interceptor judges the streams and lets the wrapped paths through.
  */
-export function guardedGrpcServer(options: grpc.ServerOptions, a: Authenticator, opts: { directUnary?: boolean } = {}): grpc.Server {
+export function guardedGrpcServer(options: grpc.ServerOptions, a: Authenticator, opts: { directUnary?: boolean; directStreams?: ReadonlySet<string> } = {}): grpc.Server {
   const wrapped = new Set<string>();
   const server = new grpc.Server({ ...options, interceptors: [grpcAuthInterceptor(a, wrapped)] });
   // Hooked before the override below, so that the direct path serves the guarded handler that
   // grpc-js is given (src/grpc/h2/direct-unary.ts).
   if (opts.directUnary) serveUnaryDirectly(server, messageLimits(options));
+  // The streams served directly skip grpc-js's interceptors, so they run the same judge.
+  if (opts.directStreams?.size) serveStreamsDirectly(server, { paths: opts.directStreams, limits: messageLimits(options), judge: (path, call) => streamJudge(a, path, call) });
   // Server.register is where addService (and anything else) hands grpc-js a handler, with its type.
   const register = server.register.bind(server) as (name: string, handler: unknown, ...rest: unknown[]) => boolean;
   (server as unknown as { register: typeof register }).register = (name, handler, serialize, deserialize, type) => {
@@ -50,6 +57,103 @@ export function guardedGrpcServer(options: grpc.ServerOptions, a: Authenticator,
   return server;
 }
 
+/** The part of a stream call the judge uses: its TLS identity and, for Session, a reply channel. */
+export type JudgedCall = Pick<grpc.ServerInterceptingCallInterface, 'getAuthContext' | 'sendMessage'>;
+
+/**
+ * The auth check of one stream call: its credentials, from the metadata it opened with, judged
+ * for every message it sends. `start` takes the metadata; `message` hands each message on to
+ * `next` (bound to its caller) or ends the call with `deny`'s status, in the order received, also
+ * while a token is being verified.
+ */
+export interface StreamJudge {
+  start(md: grpc.Metadata): void;
+  message(msg: unknown, next: (m: unknown) => void, deny: (status: grpc.StatusObject) => void): void;
+  /** Runs `fn` once every message handed to message() so far has been judged. */
+  settled(fn: () => void): void;
+}
+
+/** The judge of a stream call of `path`, or null for paths auth does not judge (open, peer). */
+export function streamJudge(a: Authenticator, path: string, call: JudgedCall): StreamJudge | null {
+  const decision = grpcDecision(path);
+  if (decision === 'peer' || decision === 'open') return null;
+  let identity: Identity | Promise<Identity> = ANONYMOUS_IDENTITY;
+  // The call's metadata, while its identity was resolved with auth off (credentials ignored).
+  let unjudged: grpc.Metadata | null = null;
+  // Messages waiting behind one whose identity is still being verified.
+  let waiting: Promise<void> | null = null;
+  const session = path === SESSION;
+  const inService = checkedInService(path);
+  const watch = path === WATCH;
+  const admit = (id: Identity, msg: unknown, next: (m: unknown) => void, deny: (s: grpc.StatusObject) => void): void => {
+    // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
+    // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
+    if (malformedReason(msg) !== undefined) {
+      next(msg);
+      return;
+    }
+    // The etcd KV service checks its own requests (kv-guard.ts), after etcd's validation.
+    if (!inService) {
+      let need: Need;
+      try {
+        need = decision(msg);
+      } catch (err) {
+        deny({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
+        return;
+      }
+      const refusal = a.refusal(id, need);
+      // A refused watch create is answered on its own by the Watch service; the stream and its
+      // other watchers go on (etcd 3.4).
+      if (refusal && watch && msg !== null && typeof msg === 'object') refuseWatchCreate(msg, refusal.message);
+      else if (refusal) {
+        deny(denial(refusal, path));
+        return;
+      }
+    }
+    // The message is what its handler sees: it carries who it is served for (context.ts).
+    const m = session ? sessionOps(a, id, msg as SessionRequest, call) : msg;
+    if (m !== null && typeof m === 'object') bindCaller(m, a.caller(id), id);
+    next(m);
+  };
+  return {
+    start(md) {
+      identity = grpcIdentity(a, md, call);
+      unjudged = a.state.enabled ? null : md;
+    },
+    message(msg, next, deny) {
+      // A stream opened while this member's state had auth off (before it was enabled, or
+      // while the member replayed its log after a restart or a state-machine rebuild)
+      // carried its credentials all along: once auth is on, they decide, not "anonymous".
+      if (unjudged && a.state.enabled) {
+        identity = grpcIdentity(a, unjudged, call);
+        unjudged = null;
+      }
+      const id = identity;
+      if (!waiting && !(id instanceof Promise)) {
+        admit(id, msg, next, deny);
+        return;
+      }
+      const failed = (): void => deny({ code: grpc.status.INTERNAL, details: 'auth check failed', metadata: new grpc.Metadata() });
+      const p: Promise<void> = (waiting ?? Promise.resolve())
+        .then(() => id)
+        .then((i) => {
+          // Verified once: the messages that follow are judged at once.
+          if (identity === id) identity = i;
+          admit(i, msg, next, deny);
+        }, failed)
+        .catch(failed);
+      waiting = p;
+      void p.then(() => {
+        if (waiting === p) waiting = null;
+      });
+    },
+    settled(fn) {
+      if (waiting) void waiting.then(fn);
+      else fn();
+    },
+  };
+}
+
 /**
  * Judges every call except `judgedInHandler` (unary methods whose handler does it: grpc-unary.ts).
  * Calls it does not judge get the call itself back, not a pass-through wrapper: grpc-js chains
@@ -58,70 +162,24 @@ export function guardedGrpcServer(options: grpc.ServerOptions, a: Authenticator,
  */
 export function grpcAuthInterceptor(a: Authenticator, judgedInHandler: ReadonlySet<string> = new Set()): grpc.ServerInterceptor {
   return (method, call) => {
-    const decision = grpcDecision(method.path);
-    if (decision === 'peer' || decision === 'open' || judgedInHandler.has(method.path)) return call as grpc.ServerInterceptingCall;
-    let identity: Identity | Promise<Identity> = ANONYMOUS_IDENTITY;
-    // The call's metadata, while its identity was resolved with auth off (credentials ignored).
-    let unjudged: grpc.Metadata | null = null;
-    const session = method.path === SESSION;
-    const inService = checkedInService(method.path);
-    const watch = method.path === WATCH;
-    const admit = (id: Identity, msg: unknown, next: (m: unknown) => void): void => {
-      // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
-      // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
-      if (malformedReason(msg) !== undefined) {
-        next(msg);
-        return;
-      }
-      // The etcd KV service checks its own requests (kv-guard.ts), after etcd's validation.
-      if (!inService) {
-        let need: Need;
-        try {
-          need = decision(msg);
-        } catch (err) {
-          call.sendStatus({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
-          return;
-        }
-        const refusal = a.refusal(id, need);
-        // A refused watch create is answered on its own by the Watch service; the stream and its
-        // other watchers go on (etcd 3.4).
-        if (refusal && watch && msg !== null && typeof msg === 'object') refuseWatchCreate(msg, refusal.message);
-        else if (refusal) {
-          deny(call, refusal, method.path);
-          return;
-        }
-      }
-      // The message is what its handler sees: it carries who it is served for (context.ts).
-      const m = session ? sessionOps(a, id, msg as SessionRequest, call) : msg;
-      if (m !== null && typeof m === 'object') bindCaller(m, a.caller(id), id);
-      next(m);
-    };
+    const judge = judgedInHandler.has(method.path) ? null : streamJudge(a, method.path, call);
+    if (!judge) return call as grpc.ServerInterceptingCall;
+    const deny = (status: grpc.StatusObject): void => call.sendStatus(status);
     return new grpc.ServerInterceptingCall(call, {
       start: (next) =>
         next({
           onReceiveMetadata: (md, mdNext) => {
-            identity = grpcIdentity(a, md, call);
-            unjudged = a.state.enabled ? null : md;
+            judge.start(md);
             mdNext(md);
           },
-          onReceiveMessage: (msg, msgNext) => {
-            // A stream opened while this member's state had auth off (before it was enabled, or
-            // while the member replayed its log after a restart or a state-machine rebuild)
-            // carried its credentials all along: once auth is on, they decide, not "anonymous".
-            if (unjudged && a.state.enabled) {
-              identity = grpcIdentity(a, unjudged, call);
-              unjudged = null;
-            }
-            if (identity instanceof Promise) identity.then((id) => admit(id, msg, msgNext), () => deny(call, { grpcCode: grpc.status.INTERNAL, message: 'auth check failed' } as AuthError));
-            else admit(identity, msg, msgNext);
-          },
+          onReceiveMessage: (msg, msgNext) => judge.message(msg, msgNext, deny),
         }),
     });
   };
 }
 
 /** A Session's operations the caller may not do are answered on their own; the rest go on. */
-function sessionOps(a: Authenticator, id: Identity, req: SessionRequest, call: grpc.ServerInterceptingCallInterface): SessionRequest {
+function sessionOps(a: Authenticator, id: Identity, req: SessionRequest, call: JudgedCall): SessionRequest {
   if (!a.state.enabled) return req;
   const allowed: SessionOp[] = [];
   const refused: SessionReply = { results: [] };

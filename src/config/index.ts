@@ -34,6 +34,8 @@ export interface NodeConfig {
   walPreallocateBytes: number;
   /** Unary gRPC calls on the client port answered from their HTTP/2 stream (src/grpc/h2/direct-unary.ts), not through grpc-js. */
   grpcDirectUnary: boolean;
+  /** LeaseKeepAlive and peer Raft streams served from their HTTP/2 stream (src/grpc/h2/direct-stream.ts), not through grpc-js. */
+  grpcDirectStreams: boolean;
   /** etcd's JSON gateway, /health and /version over plain HTTP on the client port (src/api/etcd/gateway). */
   enableGrpcGateway: boolean;
   maxKeyBytes: number;
@@ -162,7 +164,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'snapshotCatchupEntries', flag: '--snapshot-catchup-entries', env: 'PLACEMENT_SNAPSHOT_CATCHUP_ENTRIES', arg: '<n>', help: 'after a snapshot the log keeps at most this many entries behind it (fewer when the previous snapshot is closer): a member further behind is sent the newest snapshot (etcd keeps 5,000)', default: '10000' },
   { key: 'raftLogMemoryBytes', flag: '--raft-log-memory-bytes', env: 'PLACEMENT_RAFT_LOG_MEMORY_BYTES', arg: '<bytes>', help: 'entry data the Raft log keeps in memory; older entries (durable and applied) are read back from the WAL when a member behind needs them', default: String(8 * 1024 * 1024) },
   { key: 'walPreallocateBytes', flag: '--wal-preallocate-bytes', env: 'PLACEMENT_WAL_PREALLOCATE_BYTES', arg: '<bytes>', help: 'keep the WAL\'s active segment zero-filled this far ahead of its data, so that a commit\'s fdatasync does not also grow the file (0: off)', default: String(4 * 1024 * 1024) },
-  { key: 'grpcDirectUnary', flag: '--grpc-direct-unary', env: 'PLACEMENT_GRPC_DIRECT_UNARY', arg: '[bool]', help: 'answer unary gRPC calls on the client port straight from their HTTP/2 stream instead of through grpc-js (streams always use grpc-js)', default: 'true' },
+  { key: 'grpcDirectUnary', flag: '--grpc-direct-unary', env: 'PLACEMENT_GRPC_DIRECT_UNARY', arg: '[bool]', help: 'answer unary gRPC calls on the client port straight from their HTTP/2 stream instead of through grpc-js (streams use grpc-js, except those --grpc-direct-streams takes)', default: 'true' },
+  { key: 'grpcDirectStreams', flag: '--grpc-direct-streams', env: 'PLACEMENT_GRPC_DIRECT_STREAMS', arg: '[bool]', help: 'serve LeaseKeepAlive streams and the Raft streams between members straight from their HTTP/2 stream instead of through grpc-js', default: 'true' },
   { key: 'enableGrpcGateway', flag: '--enable-grpc-gateway', env: 'PLACEMENT_ENABLE_GRPC_GATEWAY', arg: '[bool]', help: 'serve etcd\'s JSON gateway (POST /v3/kv/range, /v3/watch, ...), /health and /version over HTTP on the client port, as etcd does (etcd\'s flag)', default: 'true' },
   { key: 'maxKeyBytes', flag: '--max-key-bytes', env: 'PLACEMENT_MAX_KEY_BYTES', arg: '<n>', help: 'largest accepted key, in UTF-8 bytes', default: '4096' },
   { key: 'maxValueBytes', flag: '--max-value-bytes', env: 'PLACEMENT_MAX_VALUE_BYTES', arg: '<n>', help: 'largest accepted value, in bytes', default: String(1024 * 1024) },
@@ -270,6 +273,7 @@ const schema = z
     raftLogMemoryBytes: int(0),
     walPreallocateBytes: int(0).max(64 * 1024 * 1024, 'must be <= 67108864 (a WAL segment)'),
     grpcDirectUnary: bool,
+    grpcDirectStreams: bool,
     enableGrpcGateway: bool,
     maxKeyBytes: int(1),
     maxValueBytes: int(0),

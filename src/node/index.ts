@@ -22,7 +22,9 @@ import { followCertificates } from '../tls/credentials.js';
 import { PlacementNode } from './node.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { TokenIssuer } from '../auth/tokens.js';
-import { clientPortMetricsGuard, guardedGrpcServer, httpAuthMiddleware } from '../auth/guard.js';
+import { clientPortMetricsGuard, DIRECT_STREAMS, guardedGrpcServer, httpAuthMiddleware } from '../auth/guard.js';
+import { serveStreamsDirectly } from '../grpc/h2/direct-stream.js';
+import { messageLimits } from '../grpc/h2/direct-unary.js';
 import { authKvGuard } from '../auth/kv-guard.js';
 import { nodeSecurity } from './security.js';
 import { EXIT_REFUSED, StartupRefusal } from './refusal.js';
@@ -117,9 +119,10 @@ export async function startNode(cfg: NodeConfig, opts: { log?: Logger } = {}): P
     clientCertAuth: cfg.clientCertAuth,
     catchUp: (deadline) => node!.readBarrier(false, Math.min(deadline, Date.now() + cfg.requestTimeoutMs)),
   });
-  const server = guardedGrpcServer(serverOptions, authn, { directUnary: cfg.grpcDirectUnary });
+  const server = guardedGrpcServer(serverOptions, authn, { directUnary: cfg.grpcDirectUnary, directStreams: cfg.grpcDirectStreams ? DIRECT_STREAMS : undefined });
   countMessageBytes(server, metrics, (path) => path.startsWith(PEER_SERVICE_PREFIX));
   const peerServer = security.peerServer ? new grpc.Server(serverOptions) : null;
+  if (peerServer && cfg.grpcDirectStreams) serveStreamsDirectly(peerServer, { paths: DIRECT_STREAMS, limits: messageLimits(serverOptions) });
   node.transport.register(peerServer ?? server);
   const clientServices = registerClientServices(server, node, metrics);
   const etcdServices = registerEtcdServices(server, node, { cfg, metrics, log, maxReplyBytes: maxMessage, authn, kvGuard: authKvGuard(authn) });

@@ -12,6 +12,7 @@ import { Authenticator } from '../../src/auth/authenticator.js';
 import { callerOf } from '../../src/auth/context.js';
 import { guardedGrpcServer } from '../../src/auth/guard.js';
 import { isDirectCall } from '../../src/grpc/h2/direct-unary.js';
+import { isDirectStreamCall } from '../../src/grpc/h2/direct-stream.js';
 import { TokenIssuer } from '../../src/auth/tokens.js';
 import type { CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import type { AuthSnapshot } from '../../storage/index.js';
@@ -32,7 +33,7 @@ interface Call {
   details: string;
 }
 
-for (const directUnary of [false, true]) test(`unary calls are judged in their handler: auth toggled at runtime applies to the next call, callers are always stamped${directUnary ? ' (answered directly)' : ''}`, { timeout: 30_000 }, async () => {
+for (const directUnary of [false, true]) test(`unary calls are judged in their handler: auth toggled at runtime applies to the next call, callers are always stamped${directUnary ? ' (answered directly, the stream too)' : ''}`, { timeout: 30_000 }, async () => {
   let state: AuthSnapshot = { enabled: false, revision: 5, users: new Map(), roles: new Map() };
   const authn = new Authenticator({ auth: () => state, tokens: new TokenIssuer(new Uint8Array(32), 60_000), clientCertAuth: false });
   const seen: Array<{ method: string; caller: CommandCaller | undefined }> = [];
@@ -41,12 +42,15 @@ for (const directUnary of [false, true]) test(`unary calls are judged in their h
     seen.push({ method, caller: callerOf(c) });
     cb(null, Buffer.from('ok'));
   };
-  const server = guardedGrpcServer({}, authn, { directUnary });
+  // With directUnary the client stream is served from its HTTP/2 stream too, judged by the same
+  // stream judge as grpc-js's interceptor (src/grpc/h2/direct-stream.ts).
+  const server = guardedGrpcServer({}, authn, { directUnary, directStreams: directUnary ? new Set(['/test.Probe/Stream']) : undefined });
   server.addService(SERVICE, {
     probe: unary('probe'),
     defrag: unary('defrag'),
     health: unary('health'),
     stream: (c: grpc.ServerReadableStream<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => {
+      assert.equal(isDirectStreamCall(c), directUnary, `stream: served ${directUnary ? 'directly' : 'by grpc-js'}`);
       c.on('data', (m: Buffer) => seen.push({ method: 'stream', caller: callerOf(m) }));
       c.on('end', () => cb(null, Buffer.from('ok')));
     },

@@ -27,6 +27,8 @@ describe('config', () => {
     assert.equal(c.plantedBug, '');
     assert.equal(c.walPreallocateBytes, 4 * 1024 * 1024);
     assert.equal(c.grpcDirectUnary, true);
+    assert.equal(c.grpcDirectStreams, true);
+    assert.equal(resolveConfig({ id: '2', peers, ...secret }, { PLACEMENT_GRPC_DIRECT_STREAMS: 'false' }).grpcDirectStreams, false);
     assert.equal(c.etcdMetricNames, true);
     assert.equal(resolveConfig({ id: '2', peers, ...secret, etcdMetricNames: 'false' }, {}).etcdMetricNames, false);
   });

@@ -1,7 +1,9 @@
 // Peer transport (src/transport/) in one process: two endpoints on loopback exchange batched
 // Raft messages over one long-lived stream (after opening an authenticated session with the
 // cluster secret); foreign clusters and non-members are rejected; a snapshot file is streamed in
-// chunks; forwards reach the handler.
+// chunks; forwards reach the handler. All of it with the Raft stream served by grpc-js and served
+// straight from its HTTP/2 stream (src/grpc/h2/direct-stream.ts, the node's default), whose
+// pause/resume carries the driver's back-pressure.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -9,6 +11,8 @@ import { pino } from 'pino';
 import { PeerTransport, type TransportHandler, type SnapshotSink } from '../../src/transport/index.js';
 import { MessageType, type Message, type SnapshotMeta } from '../../raft/types.js';
 import { commandEntry, testSecurity } from '../support/peer.js';
+import { serveStreamsDirectly, type DirectStreamHook } from '../../src/grpc/h2/direct-stream.js';
+import { DIRECT_STREAMS } from '../../src/auth/guard.js';
 
 const log = pino({ level: 'silent' });
 
@@ -41,15 +45,21 @@ interface Endpoint {
   snapshots: { meta: SnapshotMeta; bytes: Buffer }[];
   snapshotReports: [number, boolean][];
   unreachable: number[];
+  /** Returned by the next onMessages (the driver's back-pressure), then cleared. */
+  hold?: Promise<void>;
+  hook?: DirectStreamHook;
 }
 
-async function endpoint(id: number, clusterId: string, members: number[]): Promise<Endpoint> {
+async function endpoint(id: number, clusterId: string, members: number[], direct = false): Promise<Endpoint> {
   const e = { received: [], batches: 0, snapshots: [], snapshotReports: [], unreachable: [] } as unknown as Endpoint;
   const handler: TransportHandler = {
     isMember: (x) => members.includes(x),
     onMessages: (ms) => {
       e.batches++;
       e.received.push(...ms);
+      const hold = e.hold;
+      e.hold = undefined;
+      return hold;
     },
     receiveSnapshot: async (meta): Promise<SnapshotSink> => {
       const parts: Buffer[] = [];
@@ -76,6 +86,7 @@ async function endpoint(id: number, clusterId: string, members: number[]): Promi
   e.t = new PeerTransport({ clusterId, selfId: id, log, handler });
   e.t.useSecurity(testSecurity(clusterId));
   e.server = new grpc.Server();
+  if (direct) e.hook = serveStreamsDirectly(e.server, { paths: DIRECT_STREAMS, limits: { maxReceiveMessageBytes: 64 << 20, maxSendMessageBytes: 64 << 20 } });
   e.t.register(e.server);
   e.port = await new Promise((res, rej) => e.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? rej(err) : res(p))));
   return e;
@@ -89,14 +100,14 @@ async function until(pred: () => boolean, what: string): Promise<void> {
   }
 }
 
-describe('peer transport', () => {
+for (const direct of [false, true]) describe(`peer transport (Raft stream served ${direct ? 'directly' : 'by grpc-js'})`, () => {
   let a: Endpoint;
   let b: Endpoint;
   let stranger: Endpoint;
   before(async () => {
-    a = await endpoint(1, 'c1', [1, 2]);
-    b = await endpoint(2, 'c1', [1, 2]);
-    stranger = await endpoint(2, 'other', [1, 2]);
+    a = await endpoint(1, 'c1', [1, 2], direct);
+    b = await endpoint(2, 'c1', [1, 2], direct);
+    stranger = await endpoint(2, 'other', [1, 2], direct);
     a.t.setPeer(2, `127.0.0.1:${b.port}`);
     b.t.setPeer(1, `127.0.0.1:${a.port}`);
   });
@@ -114,6 +125,25 @@ describe('peer transport', () => {
     assert.deepEqual(b.received.map((m) => m.index), Array.from({ length: n }, (_, i) => i));
     assert.deepEqual(b.received[42]!.entries[0]!.data, put('e42'));
     assert.ok(b.batches < n / 10, `${b.batches} batches for ${n} messages sent in one turn`);
+    if (direct) assert.ok(b.hook!.counts.direct >= 1, 'the Raft stream was served directly');
+  });
+
+  it('a busy driver pauses the stream: nothing more is delivered until it resumes, and nothing is lost or reordered', async () => {
+    b.received.length = 0;
+    let release!: () => void;
+    b.hold = new Promise<void>((r) => (release = r));
+    a.t.send([msg(1, 2, 0, put('first'))]);
+    await until(() => b.received.length === 1, 'the first batch');
+    const n = 300;
+    for (let i = 1; i <= n; i++) {
+      a.t.send([msg(1, 2, i, put(`e${i}`))]);
+      if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(b.received.length, 1, 'delivered while the driver held the stream');
+    release();
+    await until(() => b.received.length === n + 1, 'every message after the release');
+    assert.deepEqual(b.received.map((m) => m.index), Array.from({ length: n + 1 }, (_, i) => i));
   });
 
   it('streams a snapshot in chunks and reports the outcome', async () => {
@@ -148,7 +178,7 @@ describe('peer transport', () => {
   });
 
   it('bounds the queue to a dead peer: drops and reports unreachable instead of growing', async () => {
-    const d = await endpoint(1, 'c1', [1, 3]);
+    const d = await endpoint(1, 'c1', [1, 3], direct);
     try {
       const small = new PeerTransport({ clusterId: 'c1', selfId: 1, log, handler: { ...(d.t.handler), reportUnreachable: (x) => d.unreachable.push(x) }, maxQueueMessages: 10 });
       small.useSecurity(testSecurity('c1'));

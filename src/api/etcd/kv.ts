@@ -39,7 +39,7 @@ import { ALLOW_ALL, type KvGuard } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES, etcdDefinition, requestBytes } from './wire.js';
 import { callerOf } from '../../auth/context.js';
 import type { GrpcCallLike } from '../../auth/caller.js';
-import { textMetadata } from '../../grpc/h2/direct-unary.js';
+import { textMetadata } from '../../grpc/h2/call.js';
 
 export interface KvServiceOptions {
   metrics?: Metrics;

@@ -22,15 +22,11 @@
 // is grpc-js's dispatcher (server-hook.ts). If either is missing or shaped otherwise, nothing is
 // hooked and grpc-js serves every call (test/grpc/direct-unary.test.ts fails, so an upgrade
 // cannot drop it silently).
-import { EventEmitter } from 'node:events';
 import type * as http2 from 'node:http2';
-import { TLSSocket } from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { CODE, GrpcWireError } from './errors.js';
 import { encodeFrame, FrameDecoder } from './framing.js';
-import { metadataFromHeaders } from './metadata.js';
-import { parseGrpcTimeout } from './deadline.js';
-import { statusTrailers } from './status.js';
+import { DirectCall, endTrailers, RESPONSE_HEADERS, statusOfError, takes, timeoutOf, TRAILERS_ONLY_HEADERS } from './call.js';
 import { canHookHttp2Servers, hookHttp2Servers } from './server-hook.js';
 
 interface Route {
@@ -68,12 +64,6 @@ export interface DirectUnaryHook {
   /** False when grpc-js's shape was not the expected one: grpc-js serves everything. */
   readonly hooked: boolean;
 }
-
-// grpc-js's response headers (server-interceptors.ts: defaultResponseHeaders, plus
-// defaultCompressionHeaders before a message; a trailers-only status has no encoding headers),
-// so clients see the same server either way.
-const TRAILERS_ONLY_HEADERS = { ':status': 200, 'content-type': 'application/grpc+proto' } as const;
-const RESPONSE_HEADERS = { ...TRAILERS_ONLY_HEADERS, 'grpc-accept-encoding': 'identity,deflate,gzip', 'grpc-encoding': 'identity' } as const;
 
 /**
  * Serve `server`'s unary methods on its HTTP/2 streams directly. Call before anything wraps
@@ -124,79 +114,9 @@ export function serveUnaryDirectly(server: grpc.Server, limits: DirectUnaryLimit
   return hook;
 }
 
-/** A call this module serves: a gRPC POST with no compression (grpc-js decompresses the rest). */
-function takes(headers: http2.IncomingHttpHeaders): boolean {
-  if (headers[':method'] !== 'POST') return false;
-  const ct = headers['content-type'];
-  if (typeof ct !== 'string' || !(ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) return false;
-  const enc = headers['grpc-encoding'];
-  return enc === undefined || enc === 'identity';
-}
-
-/** The caller's timeout in ms, undefined for none, null when malformed (grpc-js answers those). */
-function timeoutOf(headers: http2.IncomingHttpHeaders): number | undefined | null {
-  try {
-    return parseGrpcTimeout(headers['grpc-timeout']);
-  } catch {
-    return null;
-  }
-}
-
 /** The ServerUnaryCall a handler gets. */
-class DirectUnaryCall extends EventEmitter {
+class DirectUnaryCall extends DirectCall {
   request: unknown = undefined;
-  cancelled = false;
-  /** Response metadata from sendMetadata(), sent with the response headers. */
-  responseMetadata: grpc.Metadata | null = null;
-  private md: grpc.Metadata | null = null;
-
-  constructor(
-    private readonly stream: http2.ServerHttp2Stream,
-    private readonly headers: http2.IncomingHttpHeaders,
-    private readonly path: string,
-    private readonly deadline: number,
-  ) {
-    super();
-  }
-
-  /** The request's metadata, built when first asked for (with auth off, nothing asks). */
-  get metadata(): grpc.Metadata {
-    return (this.md ??= metadataFromHeaders(this.headers));
-  }
-
-  /** The first value of a text (not -bin) metadata entry, as metadata.get(name)[0] gives it. */
-  textMetadata(name: string): string | undefined {
-    if (this.md) return firstText(this.md, name);
-    const v = this.headers[name];
-    return Array.isArray(v) ? v[0] : v;
-  }
-
-  getDeadline(): grpc.Deadline {
-    return this.deadline;
-  }
-
-  getPath(): string {
-    return this.path;
-  }
-
-  getPeer(): string {
-    const socket = this.stream.session?.socket;
-    if (!socket?.remoteAddress) return 'unknown';
-    return socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
-  }
-
-  /** As grpc-js: the verified client certificate of a TLS connection, nothing otherwise. */
-  getAuthContext(): ReturnType<grpc.ServerUnaryCall<unknown, unknown>['getAuthContext']> {
-    const socket = this.stream.session?.socket;
-    if (!(socket instanceof TLSSocket) || !socket.authorized) return {};
-    const cert = socket.getPeerCertificate();
-    return { transportSecurityType: 'ssl', sslPeerCertificate: cert.raw ? cert : undefined };
-  }
-
-  sendMetadata(md: grpc.Metadata): void {
-    this.responseMetadata = this.responseMetadata ?? new grpc.Metadata();
-    this.responseMetadata.merge(md);
-  }
 
   /** The call ends without an answer from its handler: the client went away or its deadline passed. */
   cancel(reason: 'cancelled' | 'deadline'): void {
@@ -205,26 +125,9 @@ class DirectUnaryCall extends EventEmitter {
   }
 }
 
-/** The trailers of every successful call without trailing metadata (most of them). */
-const OK_TRAILERS = statusTrailers(CODE.OK, 'OK');
-
 /** Whether a handler's call object came from this module (tests check that the hook took). */
 export function isDirectCall(call: unknown): boolean {
   return call instanceof DirectUnaryCall;
-}
-
-const firstText = (md: grpc.Metadata, name: string): string | undefined => {
-  const v = md.get(name)[0];
-  return v === undefined ? undefined : String(v);
-};
-
-/**
- * The first value of the text metadata entry `name` (lower case, not -bin) of a unary call: read
- * from the request's headers for a directly answered call, which then builds no Metadata (every
- * write through the etcd API reads its de-dup ids this way).
- */
-export function textMetadata(call: { readonly metadata: grpc.Metadata }, name: string): string | undefined {
-  return call instanceof DirectUnaryCall ? call.textMetadata(name) : firstText(call.metadata, name);
 }
 
 function serve(route: Route, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, timeoutMs: number | undefined, limits: DirectUnaryLimits): void {
@@ -237,8 +140,7 @@ function serve(route: Route, stream: http2.ServerHttp2Stream, headers: http2.Inc
     if (timer) clearTimeout(timer);
     if (stream.destroyed || stream.closed) return;
     const md = call.responseMetadata ? call.responseMetadata.toHttp2Headers() : undefined;
-    const base = code === CODE.OK ? OK_TRAILERS : statusTrailers(code, message);
-    const status = trailers ? { ...base, ...trailers.toHttp2Headers() } : base;
+    const status = endTrailers(code, message, trailers);
     try {
       if (reply === undefined) {
         // Trailers-only: the status with the headers, as grpc-js answers an error before any message.
@@ -305,12 +207,8 @@ function serve(route: Route, stream: http2.ServerHttp2Stream, headers: http2.Inc
     }
     const cb: grpc.sendUnaryData<unknown> = (err, value, trailer) => {
       if (err) {
-        // As grpc-js's serverErrorToStatus: an integer code with its details, else UNKNOWN with
-        // the error's message; the callback's trailers win over the error's metadata.
-        const e = err as Partial<grpc.ServiceError>;
-        const coded = typeof e.code === 'number' && Number.isInteger(e.code);
-        const details = coded && typeof e.details === 'string' ? e.details : 'message' in e ? String(e.message) : 'Unknown Error';
-        finish(coded ? e.code! : CODE.UNKNOWN, details, trailer ?? e.metadata);
+        const st = statusOfError(err, trailer);
+        finish(st.code, st.details, st.metadata);
         return;
       }
       let bytes: Buffer;

@@ -28,7 +28,14 @@ export class FrameDecoder {
   private need = -1;
   private failed: GrpcWireError | null = null;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  /**
+   * `tooLarge` words the refusal of a frame over the limit (grpc-js words it one way for unary
+   * calls and another for streams; clients see the same text from us as from it).
+   */
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly tooLarge: (len: number, max: number) => string = (len, max) => `Received message larger than max (${len} vs. ${max})`,
+  ) {}
 
   push(chunk: Buffer): Buffer[] {
     if (this.failed) throw this.failed;
@@ -42,7 +49,7 @@ export class FrameDecoder {
         const flag = buf[0]!;
         if (flag !== 0) throw this.fail(flag === 1 ? new GrpcWireError(CODE.INTERNAL, 'compressed message without a negotiated grpc-encoding') : new GrpcWireError(CODE.INTERNAL, `invalid message flag ${flag}`));
         const len = buf.readUInt32BE(1);
-        if (len > this.maxMessageBytes) throw this.fail(new GrpcWireError(CODE.RESOURCE_EXHAUSTED, `Received message larger than max (${len} vs. ${this.maxMessageBytes})`));
+        if (len > this.maxMessageBytes) throw this.fail(new GrpcWireError(CODE.RESOURCE_EXHAUSTED, this.tooLarge(len, this.maxMessageBytes)));
         this.need = len;
         buf = buf.subarray(PREFIX);
       }
