@@ -14,7 +14,8 @@
 // 'data' (each message, after the auth judge let it through), 'end' (the client half-closed),
 // 'cancelled' (the client reset the stream, its session went away, or its deadline passed),
 // write(message, done), end() (status OK), emit('error', err) (the status of err, as grpc-js's
-// serverErrorToStatus), 'finish' once the status is sent, pause()/resume(), cancelled,
+// serverErrorToStatus), 'finish' once the status is sent, 'close' once the HTTP/2 stream is
+// closed, pause()/resume(), cancelled,
 // writableEnded, destroyed, getPeer, getAuthContext, getDeadline, getPath, sendMetadata. The
 // wire behaviour is grpc-js's: its response headers, a trailers-only response when the call ends
 // before any message, RESOURCE_EXHAUSTED beyond the message size limits (in grpc-js's words), INTERNAL
@@ -165,10 +166,12 @@ export class DirectStreamCall extends DirectCall {
     const stream = this.stream;
     stream.once('error', noop); // a reset stream also closes: 'close' below handles it
     stream.once('close', () => {
-      if (this.ended) return;
-      this.ended = true;
-      if (this.timer) clearTimeout(this.timer);
-      this.cancel();
+      if (!this.ended) {
+        this.ended = true;
+        if (this.timer) clearTimeout(this.timer);
+        this.cancel();
+      }
+      super.emit('close');
     });
     judge?.start(this.metadata);
     try {
