@@ -26,9 +26,9 @@ import type * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { CODE, GrpcWireError } from './errors.js';
 import { encodeFrame, FrameDecoder } from './framing.js';
-import { DirectCall, endTrailers, RESPONSE_HEADERS, statusOfError, takes, timeoutOf, TRAILERS_ONLY_HEADERS } from './call.js';
+import { DirectCall, endTrailers, RESPONSE_HEADERS, statusOfError, TRAILERS_ONLY_HEADERS } from './call.js';
 import type { DirectUnaryLimits } from './direct-unary.js';
-import { canHookHttp2Servers, hookHttp2Servers } from './server-hook.js';
+import { serveRoutesDirectly, type DirectHook, type Route as DirectRoute } from './routes.js';
 
 type StreamHandler = (call: DirectStreamCall) => void;
 type ClientStreamHandler = (call: DirectStreamCall, cb: grpc.sendUnaryData<unknown>) => void;
@@ -41,27 +41,10 @@ export interface DirectStreamJudge {
   settled(fn: () => void): void;
 }
 
-interface Route {
-  path: string;
-  handler: StreamHandler;
-  serialize: (value: unknown) => Buffer;
-  deserialize: (bytes: Buffer) => unknown;
-}
-
-interface HookableServer {
-  register: (name: string, handler: unknown, serialize: unknown, deserialize: unknown, type: string) => boolean;
-  onStreamOpened?: (stream: http2.ServerHttp2Stream) => void;
-}
+type Route = DirectRoute<StreamHandler>;
 
 /** What a hooked server reports (tests check that the hook took). */
-export interface DirectStreamHook {
-  /** Stream paths served here. */
-  readonly paths: ReadonlySet<string>;
-  /** Calls served here so far, and calls of those paths handed to grpc-js. */
-  readonly counts: { direct: number; handedOver: number };
-  /** False when grpc-js's shape was not the expected one: grpc-js serves everything. */
-  readonly hooked: boolean;
-}
+export type DirectStreamHook = DirectHook;
 
 export interface DirectStreamOptions {
   /** The client- and bidi-streaming methods to serve here (full paths). */
@@ -76,54 +59,20 @@ export interface DirectStreamOptions {
  * before the services are added; the route holds each handler as grpc-js receives it.
  */
 export function serveStreamsDirectly(server: grpc.Server, opts: DirectStreamOptions): DirectStreamHook {
-  const s = server as unknown as HookableServer;
-  const routes = new Map<string, Route>();
-  const counts = { direct: 0, handedOver: 0 };
-  const hook = {
-    get paths(): ReadonlySet<string> {
-      return new Set(routes.keys());
-    },
-    counts,
-    hooked: false,
-  };
-  if (typeof s.register !== 'function' || !canHookHttp2Servers(server)) return hook;
-  hook.hooked = true;
-
-  const register = s.register.bind(server);
-  s.register = (name, handler, serialize, deserialize, type) => {
-    const ok = register(name, handler, serialize, deserialize, type);
-    if (ok && opts.paths.has(name) && (type === 'bidi' || type === 'clientStream') && typeof handler === 'function' && typeof serialize === 'function' && typeof deserialize === 'function') {
-      // A client stream is answered through its callback: one message, then the status.
-      const h = type === 'bidi' ? (handler as StreamHandler) : (call: DirectStreamCall) => (handler as ClientStreamHandler)(call, (err, value, trailer) => call.answer(err, value, trailer));
-      routes.set(name, { path: name, handler: h, serialize: serialize as Route['serialize'], deserialize: deserialize as Route['deserialize'] });
-    }
-    return ok;
-  };
-
-  hookHttp2Servers(
+  return serveRoutesDirectly<StreamHandler>(
     server,
-    (h2, next) => (stream, headers, flags) => {
-      const route = routes.get(headers[':path'] as string);
-      if (!route) {
-        next.call(h2, stream, headers, flags);
-        return;
-      }
-      const timeout = takes(headers) ? timeoutOf(headers) : null;
-      if (timeout === null) {
-        counts.handedOver++;
-        next.call(h2, stream, headers, flags);
-        return;
-      }
-      counts.direct++;
-      s.onStreamOpened?.call(server, stream);
-      const call = new DirectStreamCall(stream, headers, route, timeout, opts.limits);
+    (path, type, handler) => {
+      if (!opts.paths.has(path)) return undefined;
+      if (type === 'bidi') return handler as StreamHandler;
+      // A client stream is answered through its callback: one message, then the status.
+      if (type === 'clientStream') return (call) => (handler as ClientStreamHandler)(call, (err, value, trailer) => call.answer(err, value, trailer));
+      return undefined;
+    },
+    (route, stream, headers, timeoutMs) => {
+      const call = new DirectStreamCall(stream, headers, route, timeoutMs, opts.limits);
       call.begin(opts.judge?.(route.path, call) ?? null);
     },
-    () => {
-      hook.hooked = false;
-    },
   );
-  return hook;
 }
 
 /** Whether a handler's call object came from this module (tests check that the hook took). */

@@ -26,15 +26,11 @@ import type * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { CODE, GrpcWireError } from './errors.js';
 import { encodeFrame, FrameDecoder } from './framing.js';
-import { DirectCall, endTrailers, RESPONSE_HEADERS, statusOfError, takes, timeoutOf, TRAILERS_ONLY_HEADERS } from './call.js';
-import { canHookHttp2Servers, hookHttp2Servers } from './server-hook.js';
+import { DirectCall, endTrailers, RESPONSE_HEADERS, statusOfError, TRAILERS_ONLY_HEADERS } from './call.js';
+import { serveRoutesDirectly, type DirectHook, type Route as DirectRoute } from './routes.js';
 
-interface Route {
-  path: string;
-  handler: (call: DirectUnaryCall, cb: grpc.sendUnaryData<unknown>) => void;
-  serialize: (value: unknown) => Buffer;
-  deserialize: (bytes: Buffer) => unknown;
-}
+type UnaryHandler = (call: DirectUnaryCall, cb: grpc.sendUnaryData<unknown>) => void;
+type Route = DirectRoute<UnaryHandler>;
 
 export interface DirectUnaryLimits {
   maxReceiveMessageBytes: number;
@@ -50,20 +46,8 @@ export function messageLimits(options: grpc.ServerOptions): DirectUnaryLimits {
   };
 }
 
-interface HookableServer {
-  register: (name: string, handler: unknown, serialize: unknown, deserialize: unknown, type: string) => boolean;
-  onStreamOpened?: (stream: http2.ServerHttp2Stream) => void;
-}
-
 /** What a hooked server reports (tests check that the hook took). */
-export interface DirectUnaryHook {
-  /** Unary paths served here. */
-  readonly paths: ReadonlySet<string>;
-  /** Calls served here so far, and calls handed to grpc-js. */
-  readonly counts: { direct: number; handedOver: number };
-  /** False when grpc-js's shape was not the expected one: grpc-js serves everything. */
-  readonly hooked: boolean;
-}
+export type DirectUnaryHook = DirectHook;
 
 /**
  * Serve `server`'s unary methods on its HTTP/2 streams directly. Call before anything wraps
@@ -71,47 +55,11 @@ export interface DirectUnaryHook {
  * bindAsync.
  */
 export function serveUnaryDirectly(server: grpc.Server, limits: DirectUnaryLimits): DirectUnaryHook {
-  const s = server as unknown as HookableServer;
-  const routes = new Map<string, Route>();
-  const counts = { direct: 0, handedOver: 0 };
-  const hook = {
-    get paths(): ReadonlySet<string> {
-      return new Set(routes.keys());
-    },
-    counts,
-    hooked: false,
-  };
-  if (typeof s.register !== 'function' || !canHookHttp2Servers(server)) return hook;
-  hook.hooked = true;
-
-  const register = s.register.bind(server);
-  s.register = (name, handler, serialize, deserialize, type) => {
-    const ok = register(name, handler, serialize, deserialize, type);
-    if (ok && type === 'unary' && typeof handler === 'function' && typeof serialize === 'function' && typeof deserialize === 'function') {
-      routes.set(name, { path: name, handler: handler as Route['handler'], serialize: serialize as Route['serialize'], deserialize: deserialize as Route['deserialize'] });
-    }
-    return ok;
-  };
-
-  hookHttp2Servers(
+  return serveRoutesDirectly<UnaryHandler>(
     server,
-    (h2, grpcJs) => (stream, headers, flags) => {
-      const route = routes.get(headers[':path'] as string);
-      const timeout = route && takes(headers) ? timeoutOf(headers) : null;
-      if (!route || timeout === null) {
-        counts.handedOver++;
-        grpcJs.call(h2, stream, headers, flags);
-        return;
-      }
-      counts.direct++;
-      s.onStreamOpened?.call(server, stream);
-      serve(route, stream, headers, timeout, limits);
-    },
-    () => {
-      hook.hooked = false;
-    },
+    (_path, type, handler) => (type === 'unary' ? (handler as UnaryHandler) : undefined),
+    (route, stream, headers, timeoutMs) => serve(route, stream, headers, timeoutMs, limits),
   );
-  return hook;
 }
 
 /** The ServerUnaryCall a handler gets. */
