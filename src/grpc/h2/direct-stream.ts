@@ -1,27 +1,28 @@
 // Chosen stream methods served straight from their HTTP/2 stream, beside grpc-js.
 //
-// grpc-js's server spends most of a small stream message's cost in its own receive machinery: a
-// stream decoder, an intercepting call with closures per event, an object-mode Readable, the auth
-// interceptor's wrapper (bench:lease's steady sessions, a profile of the leader: about a third of
-// its event-loop time with 10,000 sessions keeping alive). A LeaseKeepAlive stream carries one
-// 8-byte message per keep-alive, so the methods named here (src/auth/guard.ts: DIRECT_STREAMS) are
-// served by this module instead, from the node:http2 server grpc-js created and with the handler
-// grpc-js was given. grpc-js keeps the sessions (keepalive, limits, graceful shutdown), every
-// other method, and every call this module does not take (a compressed request, a malformed
-// grpc-timeout), which it answers exactly as before.
+// grpc-js's server spends more on a small stream message than the message's own work: a stream
+// decoder, an intercepting call with closures per event, an object-mode Readable, the auth
+// interceptor's wrapper. Two streams carry nothing but such messages: LeaseKeepAlive (one 8-byte
+// message per keep-alive) and the Raft stream between members (every append and every ack). So
+// the methods named in src/auth/guard.ts (DIRECT_STREAMS) are served here instead, from the
+// node:http2 server grpc-js created and with the handler grpc-js was given (bench:ab with
+// PLACEMENT_GRPC_DIRECT_STREAMS=false: a write at 1 in flight costs 1.21x the CPU through
+// grpc-js). grpc-js keeps the sessions (keepalive, limits, graceful shutdown), every other method,
+// and every call this module does not take (a compressed request, a malformed grpc-timeout).
 //
 // The handler sees the part of grpc-js's ServerDuplexStream our stream handlers use: metadata,
 // 'data' (each message, after the auth judge let it through), 'end' (the client half-closed),
 // 'cancelled' (the client reset the stream, its session went away, or its deadline passed),
 // write(message, done), end() (status OK), emit('error', err) (the status of err, as grpc-js's
 // serverErrorToStatus), 'finish' once the status is sent, 'close' once the HTTP/2 stream is
-// closed, pause()/resume(), cancelled,
-// writableEnded, destroyed, getPeer, getAuthContext, getDeadline, getPath, sendMetadata. The
-// wire behaviour is grpc-js's: its response headers, a trailers-only response when the call ends
-// before any message, RESOURCE_EXHAUSTED beyond the message size limits (in grpc-js's words), INTERNAL
-// for a message that does not decode, DEADLINE_EXCEEDED when the caller's deadline passes. One
-// difference: a stream that ends inside a message is INTERNAL here (the gRPC spec's protocol
-// error), where grpc-js drops the partial message and takes it as a half-close.
+// closed, pause()/resume() (onto HTTP/2 flow control), cancelled, writableEnded, destroyed,
+// getPeer, getAuthContext, getDeadline, getPath, sendMetadata. A client-streaming handler's
+// callback answers one message and the status. The wire behaviour is grpc-js's: its response
+// headers, a trailers-only response when the call ends before any message, RESOURCE_EXHAUSTED
+// beyond the message size limits (in grpc-js's words), INTERNAL for a message that does not
+// decode, DEADLINE_EXCEEDED when the caller's deadline passes. One difference: a stream that ends
+// inside a message is INTERNAL here (the gRPC spec's protocol error), where grpc-js drops the
+// partial message and takes it as a half-close.
 import type * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { CODE, GrpcWireError } from './errors.js';
