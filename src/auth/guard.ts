@@ -57,14 +57,14 @@ export function guardedGrpcServer(options: grpc.ServerOptions, a: Authenticator,
   return server;
 }
 
-/** The part of a stream call the judge uses: its TLS identity and, for Session, a reply channel. */
-export type JudgedCall = Pick<grpc.ServerInterceptingCallInterface, 'getAuthContext' | 'sendMessage'>;
+/** The part of a stream call the judge uses: its deadline, TLS identity and, for Session, a reply channel. */
+export type JudgedCall = Pick<grpc.ServerInterceptingCallInterface, 'getAuthContext' | 'getDeadline' | 'sendMessage'>;
 
 /**
  * The auth check of one stream call: its credentials, from the metadata it opened with, judged
  * for every message it sends. `start` takes the metadata; `message` hands each message on to
  * `next` (bound to its caller) or ends the call with `deny`'s status, in the order received, also
- * while a token is being verified.
+ * while a token is being verified or the member catches up before a refusal.
  */
 export interface StreamJudge {
   start(md: grpc.Metadata): void;
@@ -73,6 +73,11 @@ export interface StreamJudge {
   settled(fn: () => void): void;
 }
 
+const deadlineOf = (call: JudgedCall): number => {
+  const d = call.getDeadline();
+  return d instanceof Date ? d.getTime() : Number.isFinite(d) ? d : Infinity;
+};
+
 /** The judge of a stream call of `path`, or null for paths auth does not judge (open, peer). */
 export function streamJudge(a: Authenticator, path: string, call: JudgedCall): StreamJudge | null {
   const decision = grpcDecision(path);
@@ -80,20 +85,31 @@ export function streamJudge(a: Authenticator, path: string, call: JudgedCall): S
   let identity: Identity | Promise<Identity> = ANONYMOUS_IDENTITY;
   // The call's metadata, while its identity was resolved with auth off (credentials ignored).
   let unjudged: grpc.Metadata | null = null;
-  // Messages waiting behind one whose identity is still being verified.
+  // Messages waiting behind one whose identity is still being verified, or whose refusal waits
+  // for the member to catch up.
   let waiting: Promise<void> | null = null;
   const session = path === SESSION;
   const inService = checkedInService(path);
   const watch = path === WATCH;
-  const admit = (id: Identity, msg: unknown, next: (m: unknown) => void, deny: (s: grpc.StatusObject) => void): void => {
+  const pass = (id: Identity, msg: unknown, next: (m: unknown) => void): void => {
+    // The message is what its handler sees: it carries who it is served for (context.ts).
+    const m = session ? sessionOps(a, id, msg as SessionRequest, call) : msg;
+    if (m !== null && typeof m === 'object') bindCaller(m, a.caller(id), id);
+    next(m);
+  };
+  const refuse = (refusal: AuthError, id: Identity, msg: unknown, next: (m: unknown) => void, deny: (s: grpc.StatusObject) => void): void => {
+    // A refused watch create is answered on its own by the Watch service; the stream and its
+    // other watchers go on (etcd 3.4).
+    if (watch && msg !== null && typeof msg === 'object') {
+      refuseWatchCreate(msg, refusal.message);
+      pass(id, msg, next);
+    } else deny(denial(refusal, path));
+  };
+  const admit = (id: Identity, msg: unknown, next: (m: unknown) => void, deny: (s: grpc.StatusObject) => void, caughtUp: boolean): Promise<void> | void => {
     // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
-    // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
-    if (malformedReason(msg) !== undefined) {
-      next(msg);
-      return;
-    }
-    // The etcd KV service checks its own requests (kv-guard.ts), after etcd's validation.
-    if (!inService) {
+    // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on. The
+    // etcd KV service checks its own requests (kv-guard.ts), after etcd's validation.
+    if (malformedReason(msg) === undefined && !inService) {
       let need: Need;
       try {
         need = decision(msg);
@@ -102,18 +118,25 @@ export function streamJudge(a: Authenticator, path: string, call: JudgedCall): S
         return;
       }
       const refusal = a.refusal(id, need);
-      // A refused watch create is answered on its own by the Watch service; the stream and its
-      // other watchers go on (etcd 3.4).
-      if (refusal && watch && msg !== null && typeof msg === 'object') refuseWatchCreate(msg, refusal.message);
-      else if (refusal) {
-        deny(denial(refusal, path));
+      if (refusal && !caughtUp) {
+        // As on the unary path (grpc-unary.ts): a member that applies behind the leader decides
+        // once more after catching up with it, so that it never refuses what an auth change
+        // already acknowledged to the client allows; if catching up fails, the refusal stands.
+        return a.catchUp(deadlineOf(call)).then((ok) => (ok ? admit(id, msg, next, deny, true) : refuse(refusal, id, msg, next, deny)));
+      }
+      if (refusal) {
+        refuse(refusal, id, msg, next, deny);
         return;
       }
     }
-    // The message is what its handler sees: it carries who it is served for (context.ts).
-    const m = session ? sessionOps(a, id, msg as SessionRequest, call) : msg;
-    if (m !== null && typeof m === 'object') bindCaller(m, a.caller(id), id);
-    next(m);
+    pass(id, msg, next);
+  };
+  const failed = (deny: (s: grpc.StatusObject) => void) => (): void => deny({ code: grpc.status.INTERNAL, details: 'auth check failed', metadata: new grpc.Metadata() });
+  const hold = (p: Promise<void>): void => {
+    waiting = p;
+    void p.then(() => {
+      if (waiting === p) waiting = null;
+    });
   };
   return {
     start(md) {
@@ -130,22 +153,20 @@ export function streamJudge(a: Authenticator, path: string, call: JudgedCall): S
       }
       const id = identity;
       if (!waiting && !(id instanceof Promise)) {
-        admit(id, msg, next, deny);
+        const later = admit(id, msg, next, deny, false);
+        if (later) hold(later.catch(failed(deny)));
         return;
       }
-      const failed = (): void => deny({ code: grpc.status.INTERNAL, details: 'auth check failed', metadata: new grpc.Metadata() });
-      const p: Promise<void> = (waiting ?? Promise.resolve())
-        .then(() => id)
-        .then((i) => {
-          // Verified once: the messages that follow are judged at once.
-          if (identity === id) identity = i;
-          admit(i, msg, next, deny);
-        }, failed)
-        .catch(failed);
-      waiting = p;
-      void p.then(() => {
-        if (waiting === p) waiting = null;
-      });
+      hold(
+        (waiting ?? Promise.resolve())
+          .then(() => id)
+          .then((i) => {
+            // Verified once: the messages that follow are judged at once.
+            if (identity === id) identity = i;
+            return admit(i, msg, next, deny, false);
+          }, failed(deny))
+          .catch(failed(deny)),
+      );
     },
     settled(fn) {
       if (waiting) void waiting.then(fn);

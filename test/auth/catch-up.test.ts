@@ -4,7 +4,8 @@
 // on another member answered "user name is empty"). A follower is stopped while auth is disabled
 // through the leader, an anonymous Put reaches it while it is stopped, and it is resumed: the put
 // is answered after the follower caught up — allowed — not refused on its old state. A call still
-// refused after catching up is refused as before.
+// refused after catching up is refused as before. The same for a stream: a watch created
+// anonymously on the stopped follower is created once it caught up, not canceled as refused.
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -17,6 +18,8 @@ import {
   AuthUserGrantRoleRequest,
   PutRequest,
   RangeRequest,
+  WatchRequest,
+  WatchResponse,
 } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { decodeClamped } from '../../proto/codec.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
@@ -27,6 +30,22 @@ const withToken = (token?: string): grpc.Metadata => {
   if (token) md.set('token', token);
   return md;
 };
+
+/** The first answer to a watch create on `onMember`'s Watch stream (the stream is then closed). */
+function firstWatchAnswer(onMember: RawEtcd, md = new grpc.Metadata()): { answer: Promise<WatchResponse> } {
+  const call = onMember.stream('/etcdserverpb.Watch/Watch', WatchRequest, md);
+  const answer = new Promise<WatchResponse>((resolve, reject) => {
+    call.on('data', (b: Buffer) => {
+      resolve(WatchResponse.decode(b));
+      call.cancel();
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      if (err.code !== grpc.status.CANCELLED) reject(err);
+    });
+  });
+  call.write(WatchRequest.fromPartial({ requestUnion: { $case: 'createRequest', value: { key: Buffer.from('k') } } }));
+  return { answer };
+}
 
 describe('auth: a member catches up with the leader before it refuses a call', () => {
   let c: Cluster;
@@ -61,7 +80,7 @@ describe('auth: a member catches up with the leader before it refuses a call', (
       }
 
       process.kill(follower.pid!, 'SIGSTOP');
-      let resumed = false;
+      let resumed: boolean = false;
       try {
         await must('/etcdserverpb.Auth/AuthDisable', AuthDisableRequest, {}, withToken(token));
         const put = onFollower.unary('/etcdserverpb.KV/Put', PutRequest, PutRequest.fromPartial({ key: Buffer.from('k'), value: Buffer.from('anonymous') }));
@@ -77,6 +96,26 @@ describe('auth: a member catches up with the leader before it refuses a call', (
       await must('/etcdserverpb.Auth/AuthEnable', AuthEnableRequest, {});
       const refused = await onFollower.unary('/etcdserverpb.KV/Put', PutRequest, PutRequest.fromPartial({ key: Buffer.from('k'), value: Buffer.from('again') }));
       assert.equal(refused.err?.details, 'etcdserver: user name is empty');
+
+      // A stream: the same with a watch created anonymously on the stopped follower.
+      for (;;) {
+        const r = await onFollower.unary('/etcdserverpb.KV/Range', RangeRequest, RangeRequest.fromPartial({ key: Buffer.from('k'), serializable: true }));
+        if (r.err?.details === 'etcdserver: user name is empty') break;
+      }
+      const stillRefused = await firstWatchAnswer(onFollower).answer;
+      assert.deepEqual([stillRefused.created, stillRefused.canceled, stillRefused.cancelReason], [true, true, 'rpc error: code = InvalidArgument desc = etcdserver: user name is empty']);
+      process.kill(follower.pid!, 'SIGSTOP');
+      resumed = false;
+      try {
+        await must('/etcdserverpb.Auth/AuthDisable', AuthDisableRequest, {}, withToken(token));
+        const watch = firstWatchAnswer(onFollower);
+        process.kill(follower.pid!, 'SIGCONT');
+        resumed = true;
+        const w = await watch.answer;
+        assert.deepEqual([w.created, w.canceled, w.cancelReason], [true, false, ''], 'the watch on the follower that was behind');
+      } finally {
+        if (!resumed) process.kill(follower.pid!, 'SIGCONT');
+      }
     } finally {
       leader.close();
       onFollower.close();
