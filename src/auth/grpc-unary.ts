@@ -39,6 +39,12 @@ export function grpcIdentity(a: Authenticator, md: grpc.Metadata, call: Pick<grp
   return a.fromCertificate(cert ? commonNameOf(cert) : '');
 }
 
+/** A call's deadline in ms since the epoch (Infinity without one), for Authenticator.catchUp. */
+export function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
+  const d = call.getDeadline();
+  return d instanceof Date ? d.getTime() : Number.isFinite(d) ? d : Infinity;
+}
+
 /** The status a refused call gets. */
 export function denial(e: AuthError, path: string): grpc.StatusObject {
   // The etcd services answer an anonymous caller with etcd's own code (INVALID_ARGUMENT) so etcd
@@ -60,9 +66,7 @@ export function guardUnary(a: Authenticator, path: string, decision: Exclude<Dec
    * refusal if catching up fails.
    */
   const decideAgain = (self: unknown, call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>, refused: () => void): void => {
-    const d = call.getDeadline();
-    const deadline = d instanceof Date ? d.getTime() : Number.isFinite(d) ? d : Infinity;
-    void a.catchUp(deadline).then((ok) => (ok ? run(self, call, cb, true) : refused()));
+    void a.catchUp(deadlineOf(call)).then((ok) => (ok ? run(self, call, cb, true) : refused()));
   };
   const run = (self: unknown, call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>, caughtUp: boolean): void => {
     const admit = (id: Identity): void => {

@@ -13,7 +13,7 @@ import { malformedReason } from '../grpc/malformed.js';
 import { TLSSocket } from 'node:tls';
 import { commonNameOf } from '../tls/identity.js';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
-import { bearer, denial, grpcIdentity, guardUnary } from './grpc-unary.js';
+import { bearer, deadlineOf, denial, grpcIdentity, guardUnary } from './grpc-unary.js';
 import { bindCaller } from './context.js';
 import { checkedInService } from './kv-guard.js';
 import { refuseWatchCreate } from '../api/etcd/permissions.js';
@@ -72,11 +72,6 @@ export interface StreamJudge {
   /** Runs `fn` once every message handed to message() so far has been judged. */
   settled(fn: () => void): void;
 }
-
-const deadlineOf = (call: JudgedCall): number => {
-  const d = call.getDeadline();
-  return d instanceof Date ? d.getTime() : Number.isFinite(d) ? d : Infinity;
-};
 
 /** The judge of a stream call of `path`, or null for paths auth does not judge (open, peer). */
 export function streamJudge(a: Authenticator, path: string, call: JudgedCall): StreamJudge | null {
