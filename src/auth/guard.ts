@@ -269,15 +269,24 @@ export function httpAuthMiddleware(a: Authenticator, opts: HttpDecisionOptions):
           next(err);
           return;
         }
-        const e = a.refusal(id, need);
-        if (e) {
+        const allow = (): void => {
+          bindCaller(req, a.caller(id), id);
+          next();
+        };
+        const refuse = (e: AuthError): void => {
           const status = httpStatusOfRefusal(e);
           if (status === 401) res.setHeader('WWW-Authenticate', 'Basic realm="placement-center", charset="UTF-8"');
           res.status(status).json({ code: e.grpcCode, data: null, error: e.message });
-          return;
-        }
-        bindCaller(req, a.caller(id), id);
-        next();
+        };
+        const e = a.refusal(id, need);
+        if (!e) return allow();
+        // As on the gRPC paths: a member that applies behind the leader decides once more after
+        // catching up with it (bounded by --request-timeout-ms); if that fails, the refusal stands.
+        void a.catchUp(Infinity).then((ok) => {
+          const again = ok ? a.refusal(id, need) : e;
+          if (again) refuse(again);
+          else allow();
+        });
       },
       next,
     );

@@ -4,10 +4,12 @@
 // on another member answered "user name is empty"). A follower is stopped while auth is disabled
 // through the leader, an anonymous Put reaches it while it is stopped, and it is resumed: the put
 // is answered after the follower caught up — allowed — not refused on its old state. A call still
-// refused after catching up is refused as before. The same for a stream: a watch created
-// anonymously on the stopped follower is created once it caught up, not canceled as refused.
+// refused after catching up is refused as before. The same for a stream (a watch created
+// anonymously on the stopped follower is created once it caught up, not canceled as refused) and
+// for the admin API (an anonymous read answered 200, not 401).
 import { describe, test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import {
   AuthDisableRequest,
@@ -113,6 +115,46 @@ describe('auth: a member catches up with the leader before it refuses a call', (
         resumed = true;
         const w = await watch.answer;
         assert.deepEqual([w.created, w.canceled, w.cancelReason], [true, false, ''], 'the watch on the follower that was behind');
+      } finally {
+        if (!resumed) process.kill(follower.pid!, 'SIGCONT');
+      }
+
+      // The admin API: an anonymous read of the follower's /v1/kv is refused with auth on, and
+      // allowed once the follower caught up with auth disabled through the leader.
+      await must('/etcdserverpb.Auth/AuthEnable', AuthEnableRequest, {});
+      // The status, and when the request has left for the member's socket (it is accepted by the
+      // kernel while the member is stopped).
+      const adminRequest = (): { sent: Promise<void>; status: Promise<number> } => {
+        const [host, port] = follower.httpAddress.split(':');
+        let sent!: () => void;
+        const sentP = new Promise<void>((r) => (sent = r));
+        const status = new Promise<number>((resolve, reject) => {
+          const req = http.request({ host, port: Number(port), path: '/v1/kv/k', method: 'GET', agent: false }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.on('finish', sent);
+          req.end();
+        });
+        return { sent: sentP, status };
+      };
+      const adminGet = (): Promise<number> => adminRequest().status;
+      let status = 0;
+      for (let i = 0; i < 200 && status !== 401; i++) {
+        status = await adminGet();
+        if (status !== 401) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(status, 401, 'the follower applied auth enable');
+      process.kill(follower.pid!, 'SIGSTOP');
+      resumed = false;
+      try {
+        await must('/etcdserverpb.Auth/AuthDisable', AuthDisableRequest, {}, withToken(token));
+        const get = adminRequest();
+        await get.sent;
+        process.kill(follower.pid!, 'SIGCONT');
+        resumed = true;
+        assert.equal(await get.status, 200, 'the admin read on the follower that was behind');
       } finally {
         if (!resumed) process.kill(follower.pid!, 'SIGCONT');
       }
