@@ -45,6 +45,15 @@ export function deadlineOf(call: { getDeadline(): grpc.Deadline }): number {
   return d instanceof Date ? d.getTime() : Number.isFinite(d) ? d : Infinity;
 }
 
+/** What `req` needs under `decision`, or the INVALID_ARGUMENT status of a request it cannot read. */
+export function needOf(decision: Exclude<Decision, 'open' | 'peer'>, req: unknown): Need | grpc.StatusObject {
+  try {
+    return decision(req);
+  } catch (err) {
+    return { code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() };
+  }
+}
+
 /** The status a refused call gets. */
 export function denial(e: AuthError, path: string): grpc.StatusObject {
   // The etcd services answer an anonymous caller with etcd's own code (INVALID_ARGUMENT) so etcd
@@ -74,11 +83,9 @@ export function guardUnary(a: Authenticator, path: string, decision: Exclude<Dec
       // A request that did not decode goes on to its handler, which answers INVALID_ARGUMENT
       // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on.
       if (!checkedInService && malformedReason(req) === undefined) {
-        let need: Need;
-        try {
-          need = decision(req);
-        } catch (err) {
-          cb({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
+        const need = needOf(decision, req);
+        if ('code' in need) {
+          cb(need);
           return;
         }
         const refusal = a.refusal(id, need);

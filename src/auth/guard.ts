@@ -13,7 +13,7 @@ import { malformedReason } from '../grpc/malformed.js';
 import { TLSSocket } from 'node:tls';
 import { commonNameOf } from '../tls/identity.js';
 import { ANONYMOUS_IDENTITY, type Authenticator, type Identity } from './authenticator.js';
-import { bearer, deadlineOf, denial, grpcIdentity, guardUnary } from './grpc-unary.js';
+import { bearer, deadlineOf, denial, grpcIdentity, guardUnary, needOf } from './grpc-unary.js';
 import { bindCaller } from './context.js';
 import { checkedInService } from './kv-guard.js';
 import { refuseWatchCreate } from '../api/etcd/permissions.js';
@@ -105,11 +105,9 @@ export function streamJudge(a: Authenticator, path: string, call: JudgedCall): S
     // (src/grpc/malformed.ts) and does nothing else: there is nothing in it to decide on. The
     // etcd KV service checks its own requests (kv-guard.ts), after etcd's validation.
     if (malformedReason(msg) === undefined && !inService) {
-      let need: Need;
-      try {
-        need = decision(msg);
-      } catch (err) {
-        deny({ code: grpc.status.INVALID_ARGUMENT, details: `malformed request: ${(err as Error).message}`, metadata: new grpc.Metadata() });
+      const need = needOf(decision, msg);
+      if ('code' in need) {
+        deny(need);
         return;
       }
       const refusal = a.refusal(id, need);

@@ -9,6 +9,7 @@ import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { isDirectStreamCall, serveStreamsDirectly, type DirectStreamHook } from '../../src/grpc/h2/direct-stream.js';
 import { encodeFrame } from '../../src/grpc/h2/framing.js';
+import { servePair, withoutDate, type Served as PairServed, type ServedPair } from '../support/grpc-pair.js';
 
 const raw = (b: Buffer): Buffer => b;
 const method = (path: string, requestStream: boolean, responseStream: boolean) => ({ path, requestStream, responseStream, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw });
@@ -94,24 +95,7 @@ const handlers = {
   },
 };
 
-interface Served {
-  server: grpc.Server;
-  client: grpc.Client;
-  port: number;
-  hook?: DirectStreamHook;
-}
-const served: Served[] = [];
-
-async function serve(direct: boolean): Promise<Served> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_IN, 'grpc.max_send_message_length': MAX_OUT });
-  const hook = direct ? serveStreamsDirectly(server, { paths: DIRECT, limits: { maxReceiveMessageBytes: MAX_IN, maxSendMessageBytes: MAX_OUT } }) : undefined;
-  server.addService(service, handlers as unknown as grpc.UntypedServiceImplementation);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 1024 * 1024, 'grpc.max_send_message_length': 1024 * 1024 });
-  const s = { server, client, port, hook };
-  served.push(s);
-  return s;
-}
+type Served = PairServed<DirectStreamHook>;
 
 interface Outcome {
   messages: string[];
@@ -121,11 +105,6 @@ interface Outcome {
   headers?: Record<string, unknown>;
 }
 
-/** Headers without the HTTP date, which depends on the second a reply was sent. */
-function withoutDate(m: Record<string, unknown>): Record<string, unknown> {
-  const { date: _date, ...rest } = m;
-  return rest;
-}
 
 /** A bidi call: sends `messages` (then half-closes unless `keepOpen`), collects what comes back. */
 function chatOn(s: Served, path: string, messages: Buffer[], opts: { deadlineMs?: number; md?: grpc.Metadata; cancelAfterMs?: number; keepOpen?: boolean } = {}): Promise<Outcome> {
@@ -153,18 +132,17 @@ const u32 = (n: number): Buffer => {
   return b;
 };
 
+let pair: ServedPair<DirectStreamHook> | undefined;
 let direct: Served;
 let plain: Served;
 before(async () => {
-  direct = await serve(true);
-  plain = await serve(false);
+  pair = await servePair(service, handlers, { maxIn: MAX_IN, maxOut: MAX_OUT }, (server) => serveStreamsDirectly(server, { paths: DIRECT, limits: { maxReceiveMessageBytes: MAX_IN, maxSendMessageBytes: MAX_OUT } }), {
+    'grpc.max_receive_message_length': 1024 * 1024,
+    'grpc.max_send_message_length': 1024 * 1024,
+  });
+  ({ direct, plain } = pair);
 });
-after(() => {
-  for (const s of served) {
-    s.client.close();
-    s.server.forceShutdown();
-  }
-});
+after(() => pair?.close());
 
 describe('direct stream calls (src/grpc/h2/direct-stream.ts)', () => {
   test('the hook takes the chosen stream methods; the others go to grpc-js', async () => {

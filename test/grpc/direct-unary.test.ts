@@ -9,6 +9,7 @@ import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { serveUnaryDirectly, type DirectUnaryHook } from '../../src/grpc/h2/direct-unary.js';
 import { encodeFrame } from '../../src/grpc/h2/framing.js';
+import { servePair, withoutDate, type Served as PairServed, type ServedPair } from '../support/grpc-pair.js';
 
 const raw = (b: Buffer): Buffer => b;
 const unary = (path: string) => ({ path, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw });
@@ -59,24 +60,7 @@ const handlers = {
   },
 };
 
-interface Served {
-  server: grpc.Server;
-  client: grpc.Client;
-  port: number;
-  hook?: DirectUnaryHook;
-}
-const served: Served[] = [];
-
-async function serve(direct: boolean): Promise<Served> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_IN, 'grpc.max_send_message_length': MAX_OUT });
-  const hook = direct ? serveUnaryDirectly(server, { maxReceiveMessageBytes: MAX_IN, maxSendMessageBytes: MAX_OUT }) : undefined;
-  server.addService(service, handlers as unknown as grpc.UntypedServiceImplementation);
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 1024 * 1024 });
-  const s = { server, client, port, hook };
-  served.push(s);
-  return s;
-}
+type Served = PairServed<DirectUnaryHook>;
 
 interface Outcome {
   reply?: string;
@@ -86,11 +70,6 @@ interface Outcome {
   headers?: Record<string, unknown>;
 }
 
-/** Headers without the HTTP date, which depends on the second a reply was sent. */
-function withoutDate(m: Record<string, unknown>): Record<string, unknown> {
-  const { date: _date, ...rest } = m;
-  return rest;
-}
 
 function callOn(s: Served, path: string, req: Buffer, opts: { deadlineMs?: number; md?: grpc.Metadata; cancelAfterMs?: number } = {}): Promise<Outcome> {
   return new Promise((resolve) => {
@@ -116,18 +95,14 @@ function callOn(s: Served, path: string, req: Buffer, opts: { deadlineMs?: numbe
   });
 }
 
+let pair: ServedPair<DirectUnaryHook> | undefined;
 let direct: Served;
 let plain: Served;
 before(async () => {
-  direct = await serve(true);
-  plain = await serve(false);
+  pair = await servePair(service, handlers, { maxIn: MAX_IN, maxOut: MAX_OUT }, (server) => serveUnaryDirectly(server, { maxReceiveMessageBytes: MAX_IN, maxSendMessageBytes: MAX_OUT }));
+  ({ direct, plain } = pair);
 });
-after(() => {
-  for (const s of served) {
-    s.client.close();
-    s.server.forceShutdown();
-  }
-});
+after(() => pair?.close());
 
 describe('direct unary calls (src/grpc/h2/direct-unary.ts)', () => {
   test('the hook takes: unary calls are served directly, the stream and an unknown method go to grpc-js', async () => {
