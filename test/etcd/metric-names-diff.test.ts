@@ -150,12 +150,14 @@ describe('etcd metric names, compared with etcd 3.4', () => {
     const [etcd, ours] = [await session(systems[0]!), await session(systems[1]!)];
 
     // etcd measures peer round trips on every member every few seconds; ours on the leader as it
-    // replicates. Both have them for every peer once the cluster has run a little.
+    // replicates. Both have them for at least two peers once the cluster has run a little (etcd's
+    // prober starts on each member at its own time: one scrape can show a single peer measured).
     const peers = async (s: System): Promise<Scrape> =>
       poll(async () => {
         const sc = await scrape(s);
-        return sc.some((f) => (f.get('etcd_network_peer_round_trip_time_seconds')?.samples.length ?? 0) > 0) ? sc : null;
-      }, { timeoutMs: 30_000, what: `${s.name}: peer round trips measured` });
+        const measured = new Set(sc.flatMap((f) => (f.get('etcd_network_peer_round_trip_time_seconds')?.samples ?? []).map((x) => x.labels.To)));
+        return measured.size >= 2 ? sc : null;
+      }, { timeoutMs: 30_000, what: `${s.name}: round trips to two peers measured` });
     const [etcdPeers, ourPeers] = [await peers(systems[0]!), await peers(systems[1]!)];
 
     for (const name of NAMES) {

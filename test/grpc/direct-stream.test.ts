@@ -24,8 +24,15 @@ const service = {
   slow: bidi('/test.Str/Slow'),
   sum: method('/test.Str/Sum', true, false),
   other: bidi('/test.Str/Other'),
+  picky: {
+    ...bidi('/test.Str/Picky'),
+    requestDeserialize: (b: Buffer) => {
+      if (b.toString() === 'bad') throw new Error('not a request');
+      return b;
+    },
+  },
 } as unknown as grpc.ServiceDefinition;
-const DIRECT = new Set(['/test.Str/Chat', '/test.Str/Fail', '/test.Str/FailFirst', '/test.Str/Meta', '/test.Str/Hang', '/test.Str/Big', '/test.Str/Slow', '/test.Str/Sum']);
+const DIRECT = new Set(['/test.Str/Picky', '/test.Str/Chat', '/test.Str/Fail', '/test.Str/FailFirst', '/test.Str/Meta', '/test.Str/Hang', '/test.Str/Big', '/test.Str/Slow', '/test.Str/Sum']);
 
 const MAX_IN = 64 * 1024;
 const MAX_OUT = 32 * 1024;
@@ -87,6 +94,10 @@ const handlers = {
     let total = 0;
     call.on('data', (m: Buffer) => (total += m.readUInt32BE(0)));
     call.on('end', () => (total > 1000 ? cb({ code: grpc.status.OUT_OF_RANGE, details: `total ${total} too large` }, null) : cb(null, Buffer.from(`sum:${total}`))));
+  },
+  picky: (call: Duplex) => {
+    call.on('data', (m: Buffer) => call.write(Buffer.concat([Buffer.from('picky:'), m])));
+    call.on('end', () => call.end());
   },
   other: (call: Duplex) => {
     note('other', call);
@@ -210,6 +221,13 @@ describe('direct stream calls (src/grpc/h2/direct-stream.ts)', () => {
       assert.equal(a.code, grpc.status.RESOURCE_EXHAUSTED, what);
       assert.deepEqual(a, b, what);
     }
+  });
+
+  test('a message its method cannot decode ends the call INTERNAL, after the answers before it, as grpc-js does', async () => {
+    const msgs = ['one', 'bad', 'three'].map((m) => Buffer.from(m));
+    const [a, b] = await Promise.all([chatOn(direct, '/test.Str/Picky', msgs, { keepOpen: true }), chatOn(plain, '/test.Str/Picky', msgs, { keepOpen: true })]);
+    assert.deepEqual(a, b);
+    assert.deepEqual([a.messages, a.code, a.details], [['picky:one'], grpc.status.INTERNAL, 'Error deserializing request']);
   });
 
   test('a handler that pauses gets every message, in order, and the half-close after them', async () => {

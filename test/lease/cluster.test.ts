@@ -4,7 +4,10 @@
 //   - a holder that stops (its client closed: no more keep-alives) loses its key within the
 //     documented bound (src/lease/README.md) while the leader is taken out every second;
 //   - a client cut from the cluster (fault proxy) sees `suspended`, then `expired`, and by then
-//     its key is gone for everyone.
+//     its key is gone for everyone;
+//   - bad input on the etcd LeaseKeepAlive stream (served from its HTTP/2 stream,
+//     src/grpc/h2/direct-stream.ts): a malformed message ends that stream INVALID_ARGUMENT and
+//     changes nothing; keep-alives on a new stream go on.
 // Leaders are taken out by freezing them (SIGSTOP): a frozen leader is a partitioned one, the
 // others elect a new leader within an election timeout, and a thawed one steps down. That keeps a
 // quorum without restarting processes.
@@ -14,11 +17,18 @@ import { startCluster, type Cluster } from '../support/cluster.js';
 import { LinkProxy } from '../chaos/proxy.js';
 import { PlacementClient, type SessionState } from '../../src/client/index.js';
 import { leaseTiming } from '../../src/lease/timing.js';
+import * as grpc from '@grpc/grpc-js';
 
 // The cluster's default timing (--tick-ms 50, --election-ticks 10).
 const timing = leaseTiming({ tickMs: 50, electionTicks: 10 });
 const E = timing.electionTimeoutMs;
 const S = timing.slackMs;
+const varint = (n: number): number[] => {
+  const out: number[] = [];
+  for (; n > 0x7f; n = Math.floor(n / 128)) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return out;
+};
 /** How often the tests look at a key: the observation adds at most this to a measured time. */
 const POLL_MS = 50;
 
@@ -68,6 +78,40 @@ describe('leases on a real cluster', { timeout: 300_000 }, () => {
     client?.close();
     for (const id of [...frozen]) thaw(id);
     await c?.stop();
+  });
+
+  it('LeaseKeepAlive bad input: a malformed message ends the stream INVALID_ARGUMENT and changes nothing', async () => {
+    const lease = await client.lease.grant(60_000);
+    const raw = (b: Buffer): Buffer => b;
+    const rpc = new grpc.Client(c.node(await c.waitForLeader()).grpcAddress, grpc.credentials.createInsecure());
+    // One keep-alive stream: its answers and how it ended.
+    const keepAlive = (messages: Buffer[]): Promise<{ answers: number; code: number; details: string }> =>
+      new Promise((resolve) => {
+        const s = rpc.makeBidiStreamRequest('/etcdserverpb.Lease/LeaseKeepAlive', raw, raw, new grpc.Metadata(), {});
+        let answers = 0;
+        s.on('data', () => {
+          answers++;
+          if (answers === messages.length) s.end();
+        });
+        s.on('error', () => undefined);
+        s.on('status', (st) => resolve({ answers, code: st.code, details: st.details }));
+        for (const m of messages) s.write(m);
+      });
+    const idMessage = Buffer.from([0x08, ...varint(lease.id)]); // field 1 (ID), varint
+    try {
+      const before = await client.lease.timeToLive(lease.id);
+      // A field 1 whose varint never ends: not a LeaseKeepAliveRequest.
+      const bad = await keepAlive([idMessage, Buffer.from([0x08, 0xff, 0xff])]);
+      assert.equal(bad.code, grpc.status.INVALID_ARGUMENT, `${bad.code} ${bad.details}`);
+      assert.match(bad.details, /malformed request/);
+      const ok = await keepAlive([idMessage, idMessage]);
+      assert.deepEqual([ok.answers, ok.code], [2, grpc.status.OK]);
+      const after = await client.lease.timeToLive(lease.id);
+      assert.equal(after?.grantedTtlMs, before?.grantedTtlMs);
+    } finally {
+      rpc.close();
+      await client.lease.revoke(lease.id);
+    }
   });
 
   it('grant, attach keys, timeToLive with keys, keepAlive, list, revoke (every key in one revision)', async () => {

@@ -146,8 +146,9 @@ export class DirectStreamCall extends DirectCall {
         let msg: unknown;
         try {
           msg = this.route.deserialize(bytes);
-        } catch (err) {
-          this.wireFailure(new GrpcWireError(CODE.INTERNAL, `Error deserializing request: ${(err as Error).message}`));
+        } catch {
+          // grpc-js's words (it adds the reason only with GRPC_NODE_DEBUG_SEND_ERROR_DETAILS).
+          this.wireFailure(new GrpcWireError(CODE.INTERNAL, 'Error deserializing request'));
           return;
         }
         if (judge) judge.message(msg, deliver, deny);
