@@ -5,7 +5,9 @@
 // interleaved for BENCH_ROUNDS rounds (default 5), each round a fresh cluster per side. Rows
 // (BENCH_ROWS, a comma list; default put@1,put@64), each with the raw unary client of
 // bench:etcd-api on the leader: etcd KV Put (`put@N`), linearizable Range of one key
-// (`range@N`) and serializable Range (`rs@N`) at N in flight, over 1,000 keys written first.
+// (`range@N`) and serializable Range (`rs@N`) at N in flight, over 1,000 keys written first, and
+// `watch@N`: a Put whose operation ends when a watcher on a follower received its event
+// (put-to-event latency on the member that did not take the write, bench:watch's figure).
 // It prints each round, then per row the median of the rounds and the median of the paired
 // ratios (B / A): the VM's speed moves within minutes, so only pairs taken back to back are
 // compared. Options (env): BENCH_SECONDS (5 per row), BENCH_ROUNDS (5), BENCH_ROWS,
@@ -14,6 +16,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { startCluster } from '../test/support/cluster.js';
 import { CHANNEL_OPTIONS, put, range } from './etcd-raw.js';
+import { WatchRequest, WatchResponse } from '../proto/gen/etcd/etcdserverpb/rpc.js';
+import { decodeWatchResponse } from '../src/client/watch-decode.js';
 import { benchUsesDist, cpuSeconds, drive, keepRawOutput, rssMiB } from './measure.js';
 import { median } from './compare-table.js';
 
@@ -23,12 +27,58 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const AT = process.env.BENCH_AT ?? 'leader';
 if (AT !== 'leader' && AT !== 'follower') throw new Error(`BENCH_AT must be leader or follower, not ${AT}`);
 
-type Op = (client: grpc.Client, i: number) => Promise<unknown>;
+/** A watcher on a follower: resolves the wait for a key once its event arrived. */
+class FollowerWatch {
+  private readonly waiting = new Map<string, () => void>();
+  private readonly client: grpc.Client;
+  private readonly call: grpc.ClientDuplexStream<WatchRequest, WatchResponse>;
+  readonly created: Promise<void>;
+
+  constructor(address: string, prefix: string) {
+    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const encode = (r: WatchRequest): Buffer => Buffer.from(WatchRequest.encode(r).finish());
+    this.call = this.client.makeBidiStreamRequest('/etcdserverpb.Watch/Watch', encode, decodeWatchResponse, new grpc.Metadata());
+    this.created = new Promise((resolve, reject) => {
+      this.call.on('error', reject);
+      this.call.on('data', (r: WatchResponse) => {
+        if (r.created) resolve();
+        for (const e of r.events) {
+          const key = Buffer.from(e.kv!.key).toString();
+          this.waiting.get(key)?.();
+          this.waiting.delete(key);
+        }
+      });
+    });
+    const key = Buffer.from(prefix);
+    const rangeEnd = Buffer.from(prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1));
+    this.call.write({ requestUnion: { $case: 'createRequest', value: { key, rangeEnd, startRevision: 0, progressNotify: false, filters: [], prevKv: false, watchId: 0, fragment: false } } });
+  }
+
+  event(key: string): Promise<void> {
+    return new Promise((resolve) => this.waiting.set(key, resolve));
+  }
+
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
+}
+
+interface Ctx {
+  client: grpc.Client;
+  watch: FollowerWatch;
+}
+type Op = (ctx: Ctx, i: number) => Promise<unknown>;
 const KEY = (i: number): string => `bench/ab/${i % 1000}`;
+const WATCHED = 'bench/ab-watched/';
 const OPS: Record<string, Op> = {
-  put: (c, i) => put(c, KEY(i)),
-  range: (c, i) => range(c, KEY(i)),
-  rs: (c, i) => range(c, KEY(i), { serializable: true }),
+  put: (c, i) => put(c.client, KEY(i)),
+  range: (c, i) => range(c.client, KEY(i)),
+  rs: (c, i) => range(c.client, KEY(i), { serializable: true }),
+  watch: (c, i) => {
+    const key = `${WATCHED}${i % 1000}`;
+    return Promise.all([c.watch.event(key), put(c.client, key)]);
+  },
 };
 interface RowSpec {
   name: string;
@@ -36,9 +86,9 @@ interface RowSpec {
   op: Op;
 }
 const ROWS: RowSpec[] = (process.env.BENCH_ROWS ?? 'put@1,put@64').split(',').map((spec) => {
-  const m = /^(put|range|rs)@([1-9][0-9]*)$/.exec(spec.trim());
+  const m = /^(put|range|rs|watch)@([1-9][0-9]*)$/.exec(spec.trim());
   if (!m) {
-    console.error(`bench:ab: BENCH_ROWS: "${spec}" is not put@N, range@N or rs@N (N in flight, e.g. rs@64)`);
+    console.error(`bench:ab: BENCH_ROWS: "${spec}" is not put@N, range@N, rs@N or watch@N (N in flight, e.g. rs@64)`);
     process.exit(2);
   }
   return { name: `${m[1]}@${m[2]}`, inFlight: Number(m[2]), op: OPS[m[1]!]! };
@@ -79,21 +129,26 @@ async function side(env: Record<string, string>, nodeArgs: string[]): Promise<Ro
     const leaderId = await c.waitForLeader();
     const target = AT === 'follower' ? c.nodes.find((n) => n.id !== leaderId)! : c.node(leaderId);
     const client = new grpc.Client(target.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const watcherAt = c.nodes.find((n) => n.id !== leaderId && n.id !== target.id)!;
+    const watch = new FollowerWatch(watcherAt.grpcAddress, WATCHED);
+    const ctx: Ctx = { client, watch };
     try {
+      await watch.created;
       // The keys the reads read, then some of each row's operation: the first calls of a fresh
       // process run through the interpreter, so both sides are warmed alike.
       for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => put(client, KEY(i + k))));
-      for (const row of ROWS) await drive('warm-up', 4, 1, (i) => row.op(client, i));
+      for (const row of ROWS) await drive('warm-up', 4, 1, (i) => row.op(ctx, i));
       const rows: Row[] = [];
       for (const row of ROWS) {
         const pids = c.nodes.map((n) => n.pid);
         const c0 = pids.map(cpuSeconds);
-        const r = await drive(row.name, row.inFlight, SECONDS, (i) => row.op(client, i));
+        const r = await drive(row.name, row.inFlight, SECONDS, (i) => row.op(ctx, i));
         const cpu = pids.reduce<number>((s, p, i) => s + cpuSeconds(p) - c0[i]!, 0);
         rows.push({ perSecond: r.ops / r.seconds, p50: r.p50, p99: r.p99, cpuUs: (cpu / r.ops) * 1e6, rssMiB: Math.max(...pids.map((p) => Number(rssMiB(p)) || 0)) });
       }
       return rows;
     } finally {
+      watch.close();
       client.close();
     }
   } finally {
