@@ -62,6 +62,7 @@ export { verifyLevelDb } from './state-machine/leveldb-verify.js';
 export type { LevelDbProblem } from './state-machine/leveldb-verify.js';
 // etcd's auth model (users, roles, the auth revision) and the permission check shared with src/.
 export { AUTH_ERR, AuthError, codeOfAuthMessage } from './auth/errors.js';
+export { callerRefusal, snapshotView, type AuthView } from './auth/recheck.js';
 export { commandNeed, covers, hasRootRole, permitted, prefixEnd, ROOT, txnNeeds } from './auth/perms.js';
 export type { Access, KeyNeed, Need } from './auth/perms.js';
 export { tokenCurrent, EMPTY_AUTH } from './auth/store.js';

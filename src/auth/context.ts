@@ -8,19 +8,27 @@
 // process once used, and every request used it. `npm run bench:ab` with it replaced: etcd Put at
 // 1 in flight 1.08x the writes/s and 0.91x the CPU per write, at 64 in flight 1.05x and 0.95x.
 import type { CommandCaller } from '../../proto/gen/placement/v1/command.js';
+import type { Need } from '../../storage/index.js';
 import type { Identity } from './authenticator.js';
 
 export interface RequestAuth {
   caller: CommandCaller;
   /** Who the check resolved (a token that did not verify carries its error). */
   identity: Identity;
+  /** What the request was judged to need, where the entry point decided it (read-recheck.ts). */
+  need?: Need;
 }
 
 const bound = new WeakMap<object, RequestAuth>();
 
 /** Records who `request` (a call, a stream message, an HTTP request) is served for. */
-export function bindCaller(request: object, caller: CommandCaller, identity: Identity): void {
-  bound.set(request, { caller, identity });
+export function bindCaller(request: object, caller: CommandCaller, identity: Identity, need?: Need): void {
+  bound.set(request, need === undefined ? { caller, identity } : { caller, identity, need });
+}
+
+/** Who `request` is served for and what it was judged to need. */
+export function authOf(request: object): RequestAuth | undefined {
+  return bound.get(request);
 }
 
 /**

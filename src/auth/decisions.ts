@@ -156,6 +156,13 @@ export function grpcDecision(path: string): Decision {
   return GRPC_DECISIONS[path] ?? root;
 }
 
+/** What a request of a method that is decided per request needs (throws for any other method). */
+export function methodNeed(path: string, req: unknown): Need {
+  const d = GRPC_DECISIONS[path];
+  if (typeof d !== 'function') throw new Error(`${path}: no permission decision`);
+  return d(req);
+}
+
 // ---------------------------------------------------------------- admin HTTP
 
 type HttpDecision = 'open' | ((req: Request) => Need);

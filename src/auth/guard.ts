@@ -268,7 +268,7 @@ export function httpAuthMiddleware(a: Authenticator, opts: HttpDecisionOptions):
           return;
         }
         const allow = (): void => {
-          bindCaller(req, a.caller(id), id);
+          bindCaller(req, a.caller(id), id, need);
           next();
         };
         const refuse = (e: AuthError): void => {

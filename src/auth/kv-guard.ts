@@ -8,11 +8,11 @@
 // resolves the caller's identity, a token that is not valid included, and runs the handler as it.
 import * as grpc from '@grpc/grpc-js';
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
-import { AUTH_ERR, type Need } from '../../storage/index.js';
+import { AUTH_ERR } from '../../storage/index.js';
 import type { KvGuard } from '../api/etcd/permissions.js';
 import { ANONYMOUS_IDENTITY, type Authenticator } from './authenticator.js';
 import { identityOf } from './context.js';
-import { GRPC_DECISIONS, RECIPE_METHODS } from './decisions.js';
+import { methodNeed, RECIPE_METHODS } from './decisions.js';
 
 /** The etcd KV methods whose permission the service checks through this guard. */
 export const KV_GUARDED = new Set(['/etcdserverpb.KV/Range', '/etcdserverpb.KV/Put', '/etcdserverpb.KV/DeleteRange', '/etcdserverpb.KV/Txn', '/etcdserverpb.KV/Compact']);
@@ -20,12 +20,6 @@ export const KV_GUARDED = new Set(['/etcdserverpb.KV/Range', '/etcdserverpb.KV/P
 /** Methods whose permissions the service checks itself, per KV operation. */
 export function checkedInService(path: string): boolean {
   return KV_GUARDED.has(path) || RECIPE_METHODS.has(path);
-}
-
-function needOf(path: string, req: unknown): Need {
-  const d = GRPC_DECISIONS[path];
-  if (typeof d !== 'function') throw new Error(`${path}: no permission decision`);
-  return d(req);
 }
 
 /** Marks the refusals of this guard: made before anything was proposed, so the call may be decided again. */
@@ -38,7 +32,7 @@ export function refusedBeforeProposal(err: unknown): boolean {
 
 export function authKvGuard(a: Authenticator): KvGuard {
   const check = (call: object, path: string, req: unknown): void => {
-    const refusal = a.refusal(identityOf(call) ?? ANONYMOUS_IDENTITY, needOf(path, req));
+    const refusal = a.refusal(identityOf(call) ?? ANONYMOUS_IDENTITY, methodNeed(path, req));
     if (!refusal) return;
     // etcd answers a caller without a user INVALID_ARGUMENT (rpctypes.ErrGRPCUserEmpty).
     const code = refusal.message === AUTH_ERR.userEmpty ? grpc.status.INVALID_ARGUMENT : (refusal.grpcCode as grpc.status);

@@ -45,6 +45,9 @@ import { KvService } from '../../proto/services.js';
 import { tolerant, type Maybe } from './malformed.js';
 import { unaryHandler, type Handler } from './unary.js';
 import { SessionHub } from './session.js';
+import { methodNeed } from '../auth/decisions.js';
+import { assertStillPermitted } from '../auth/read-recheck.js';
+import type { AuthSnapshot } from '../../storage/index.js';
 import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -63,6 +66,8 @@ export interface ServingNode {
   readBarrier(serializable: boolean, deadline: number): Promise<void>;
   /** True when a serializable read needs no readBarrier (nothing answered is still unwritten). */
   readsCurrent?(): boolean;
+  /** The auth state reads are served on (src/auth/read-recheck.ts); none: auth is not in use. */
+  authState?(): AuthSnapshot;
   getKv(key: string): Promise<KeyValue | null>;
   /** getKv without waiting, when the value can be read synchronously; `undefined` = use getKv. */
   getKvSync?(key: string): KeyValue | null | undefined;
@@ -155,8 +160,15 @@ export interface KvOps {
 
 const h = <Req, Rep>(fn: Handler<Req, Rep>): Handler<Req, Rep> => fn;
 
+const GET = '/placement.v1.KvService/Get';
+const EXISTS = '/placement.v1.KvService/Exists';
+const LIST = '/placement.v1.KvService/List';
+
 export function kvOps(node: ServingNode): KvOps {
   const lim = node.limits;
+  // A read is served from the state its barrier waited for: judged again there if auth moved since
+  // it arrived (src/auth/read-recheck.ts).
+  const stillPermitted = (by: CommandCaller | undefined, path: string, req: unknown): void => assertStillPermitted(node.authState?.(), by, () => methodNeed(path, req));
   return {
     set: h<SetRequest, SetReply>(async (req, deadline, by) => {
       validateKey(req.key, lim.maxKeyBytes);
@@ -170,7 +182,7 @@ export function kvOps(node: ServingNode): KvOps {
       );
       return { header: { ...node.header(), revision: r.revision }, prevKv: r.prevKv };
     }),
-    get: h<GetRequest, GetReply>((req, deadline) => {
+    get: h<GetRequest, GetReply>((req, deadline, by) => {
       validateKey(req.key, lim.maxKeyBytes);
       const slim = req.kvMetadataOnly;
       const reply = (kv: KeyValue | null): GetReply => ({
@@ -180,6 +192,7 @@ export function kvOps(node: ServingNode): KvOps {
         kv: kv === null ? undefined : slim ? { ...kv, key: '', value: EMPTY } : kv,
       });
       const read = (): GetReply | Promise<GetReply> => {
+        stillPermitted(by, GET, req);
         const kv = node.getKvSync?.(req.key);
         return kv !== undefined ? reply(kv) : node.getKv(req.key).then(reply);
       };
@@ -195,17 +208,19 @@ export function kvOps(node: ServingNode): KvOps {
       const deleted = r.succeeded || r.prevKv !== undefined;
       return { header: { ...node.header(), revision: r.revision }, deleted, prevKv: req.prevKv ? r.prevKv : undefined };
     }),
-    exists: h<ExistsRequest, ExistsReply>(async (req, deadline) => {
+    exists: h<ExistsRequest, ExistsReply>(async (req, deadline, by) => {
       validateKey(req.key, lim.maxKeyBytes);
       await node.readBarrier(req.serializable, deadline);
+      stillPermitted(by, EXISTS, req);
       const sync = node.getKvSync?.(req.key);
       const kv = sync !== undefined ? sync : await node.getKv(req.key);
       return { header: node.header(), exists: kv !== null };
     }),
-    list: h<ListRequest, ListReply>(async (req, deadline) => {
+    list: h<ListRequest, ListReply>(async (req, deadline, by) => {
       if (Buffer.byteLength(req.prefix, 'utf8') > lim.maxKeyBytes) throw invalidArgument(`prefix is over the limit of ${lim.maxKeyBytes} bytes (max-key-bytes)`);
       if (req.limit > lim.maxListLimit) throw invalidArgument(`limit ${req.limit} is over the maximum of ${lim.maxListLimit} (max-list-limit)`);
       await node.readBarrier(req.serializable, deadline);
+      stillPermitted(by, LIST, req);
       const page = await node.listKv(req.prefix, req.startAfter, req.limit === 0 ? lim.maxListLimit : req.limit, req.keysOnly);
       return { header: node.header(), kvs: page.kvs, more: page.more, nextKey: page.nextKey };
     }),

@@ -27,6 +27,7 @@ import { mountUi } from './ui.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { hashPassword } from './passwords.js';
 import { callerOf } from '../auth/context.js';
+import { assertRequestStillPermitted } from '../auth/read-recheck.js';
 import {
   configNameSchema,
   configPutBodySchema,
@@ -366,6 +367,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
     checkKey(key, 'key', maxKeyBytes);
     const q = parse(readQuerySchema, req.query, 'query');
     const kv = await backend.get(key, readOpts(q));
+    assertRequestStillPermitted(backend.authState?.(), req);
     if (!kv) throw fail('NOT_FOUND', `key not found: ${key}`);
     ok(res, kvJson(kv, q.encoding));
   };
@@ -427,6 +429,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
         readOpts(q),
         maxKeyBytes,
       );
+      assertRequestStillPermitted(backend.authState?.(), req);
       ok(res, {
         kvs: tree.kvs.map((kv) => kvJson(kv, q.encoding, keysOnly)),
         prefixes: tree.prefixes,
@@ -439,6 +442,7 @@ export function createAdminApp(opts: AdminAppOptions): express.Express {
       { prefix: q.prefix, startAfter: q.startAfter, limit: q.limit, keysOnly },
       readOpts(q),
     );
+    assertRequestStillPermitted(backend.authState?.(), req);
     ok(res, {
       kvs: page.kvs.map((kv) => kvJson(kv, q.encoding, keysOnly)),
       more: page.more,

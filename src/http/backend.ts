@@ -4,6 +4,7 @@
 import type { Command, CommandCaller, CommandResult, ConfigEntry, Lease, User } from '../../proto/gen/placement/v1/command.js';
 import type { KeyValue } from '../../proto/gen/placement/v1/kv.js';
 import type { MembershipRequest } from '../../proto/gen/placement/v1/peer.js';
+import type { AuthSnapshot } from '../../storage/index.js';
 
 export type MemberRole = 'voter' | 'learner';
 
@@ -73,6 +74,8 @@ export interface AdminBackend {
 
   get(key: string, opts?: ReadOptions): Promise<KeyValue | null>;
   list(opts: ListOptions, read?: ReadOptions): Promise<ListPage>;
+  /** The auth state reads are served on; a read past its barrier is judged on it again (src/auth/read-recheck.ts). */
+  authState?(): AuthSnapshot;
   getUser(name: string, opts?: ReadOptions): Promise<User | null>;
   listUsers(opts?: ReadOptions): Promise<User[]>;
   getConfig(name: string, opts?: ReadOptions): Promise<ConfigEntry | null>;

@@ -1,25 +1,62 @@
 // The apply-time re-check: a command carries the user that asked and the auth revision its
 // permission was checked at (Command.caller). If the auth state moved since (a permission revoked
 // while the command was being forwarded or waited in the log), every replica checks it again here,
-// against the state at the command's own place in the log, and refuses it the same way.
+// against the state at the command's own place in the log, and refuses it the same way. A
+// linearizable read is checked again by the same rule once its barrier is passed, against the
+// state it is served from (callerRefusal; src/auth/read-recheck.ts).
 
-import type { Command } from '../../proto/gen/placement/v1/command.js';
+import type { AuthRole, Command, CommandCaller, User } from '../../proto/gen/placement/v1/command.js';
 import type { Tx } from '../state-machine/tx.js';
 import { AUTH_ERR } from './errors.js';
 import { commandNeed, permitted, type Need } from './perms.js';
-import { authEnabledIn, authRevisionIn, roleIn, userIn } from './store.js';
+import { authEnabledIn, authRevisionIn, roleIn, userIn, type AuthSnapshot } from './store.js';
+
+/** The auth state a caller is checked against again: a batch being applied, or the last applied one. */
+export interface AuthView {
+  readonly revision: number;
+  readonly enabled: boolean;
+  user(name: string): User | undefined;
+  role(name: string): AuthRole | undefined;
+}
+
+/**
+ * etcd's message when `caller`, checked at an older auth revision, may no longer do what `need`
+ * asks in `view`; undefined when it may, or when nothing changed since its check (the common
+ * case: `need` is not even computed). No caller: made by the cluster itself.
+ */
+export function callerRefusal(view: AuthView, caller: CommandCaller | undefined, need: () => Need): string | undefined {
+  if (!caller) return undefined;
+  if (caller.authRevision === view.revision) return undefined; // checked against this very state
+  if (!view.enabled) return undefined;
+  if (!caller.user) return AUTH_ERR.userEmpty;
+  const n = need();
+  if (n.kind === 'none') return undefined;
+  if (!permitted(view.user(caller.user), n, (name) => view.role(name))) return AUTH_ERR.permissionDenied;
+  return undefined;
+}
+
+/** The last applied auth state, for the read-time re-check (src/auth/read-recheck.ts). */
+export function snapshotView(a: AuthSnapshot): AuthView {
+  return { revision: a.revision, enabled: a.enabled, user: (name) => a.users.get(name), role: (name) => a.roles.get(name) };
+}
+
+function txView(tx: Tx): AuthView {
+  return {
+    get revision() {
+      return authRevisionIn(tx);
+    },
+    get enabled() {
+      return authEnabledIn(tx);
+    },
+    user: (name) => userIn(tx, name),
+    role: (name) => roleIn(tx, name),
+  };
+}
 
 /** etcd's message when the command's caller may no longer do what it asks; undefined when it may. */
 export function recheck(tx: Tx, cmd: Command): string | undefined {
-  const c = cmd.caller;
-  if (!c) return undefined; // made by the cluster itself
-  if (c.authRevision === authRevisionIn(tx)) return undefined; // checked against this very state
-  if (!authEnabledIn(tx)) return undefined;
-  if (!c.user) return AUTH_ERR.userEmpty;
-  const need = commandNeed(cmd);
-  if (need.kind === 'none') return undefined;
-  if (!permitted(userIn(tx, c.user), need, (name) => roleIn(tx, name))) return AUTH_ERR.permissionDenied;
-  return undefined;
+  if (!cmd.caller || cmd.caller.authRevision === authRevisionIn(tx)) return undefined; // no view built on the hot path
+  return callerRefusal(txView(tx), cmd.caller, () => commandNeed(cmd));
 }
 
 /**

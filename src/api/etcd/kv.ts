@@ -3,7 +3,9 @@
 //
 // - Requests are checked before anything is proposed, with etcd's checks and limits
 //   (storage's validate functions, --max-txn-ops, --max-request-bytes on the writes), then by the
-//   permission guard (permissions.ts).
+//   permission guard (permissions.ts); a read that waits for a barrier is judged after it, on the
+//   state it is served from (etcd's order: a permission revoked before the read arrived holds on a
+//   member that applied the revoke late).
 // - Writes go through the node's propose path (forwarded to the leader); the applied result is
 //   answered through the result table (errors.ts), never a non-OK result as success.
 // - Range is linearizable by default (a ReadIndex barrier, then a local read) and local when
@@ -113,10 +115,16 @@ export function kvOperations(node: EtcdNode, opts: KvServiceOptions): KvOperatio
     range: (req, deadline, call) => {
       const bad = checkRange(req);
       if (bad) throw bad;
-      guard.range(call, req);
       const read = (): Promise<RangeResponse> => ks.range(req, { maxBytes: maxReply }).then(rangeReply);
-      if (req.serializable && node.readsCurrent()) return read();
-      return node.readBarrier(req.serializable, deadline).then(read);
+      if (req.serializable && node.readsCurrent()) {
+        guard.range(call, req);
+        return read();
+      }
+      // As etcd: judged on the state the read is served from, once the barrier is passed.
+      return node.readBarrier(req.serializable, deadline).then(() => {
+        guard.range(call, req);
+        return read();
+      });
     },
 
     put: (req, deadline, call) => {
@@ -147,7 +155,6 @@ export function kvOperations(node: EtcdNode, opts: KvServiceOptions): KvOperatio
       const bad = checkTxn(req, node.cfg.maxTxnOps);
       if (bad) throw bad;
       if (isReadOnlyTxn(req)) {
-        guard.txn(call, req);
         const read = (): Promise<TxnResponse> =>
           ks.readTxn(req, { maxBytes: maxReply }).then(({ response, truncated }) => {
             if (truncated) throw tooLarge(maxReply);
@@ -155,8 +162,14 @@ export function kvOperations(node: EtcdNode, opts: KvServiceOptions): KvOperatio
             return response;
           });
         const serializable = txnSerializable(req);
-        if (serializable && node.readsCurrent()) return read();
-        return node.readBarrier(serializable, deadline).then(read);
+        if (serializable && node.readsCurrent()) {
+          guard.txn(call, req);
+          return read();
+        }
+        return node.readBarrier(serializable, deadline).then(() => {
+          guard.txn(call, req);
+          return read();
+        });
       }
       writeCheck(req);
       guard.txn(call, req);
