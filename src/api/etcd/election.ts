@@ -12,7 +12,9 @@
 //   Resign answers as if done.
 // - Leader reads the oldest key ("election: no leader" if none); Observe sends it, then each value
 //   it proclaims, and after it is gone the next leader (or, while nobody leads, the first value
-//   put under the name), until the client cancels.
+//   put under the name), until the client cancels. Each is read from the stored history once the
+//   previous ones were taken by the client (HTTP/2 flow control), so a client that stops reading
+//   costs the member a bounded queue, whatever is proclaimed meanwhile.
 //
 // One departure: an Observe whose read fails (permission denied, no leader) ends with that error;
 // etcd's ends the stream without one.
@@ -123,7 +125,10 @@ export function registerElection(server: grpc.Server, node: EtcdNode, deps: Reci
         return;
       }
       const scope = waits.forCall(call);
-      observeLeaders(new RecipeKv(deps, call.request as object), namePrefix(req.name), header, scope.signal, (resp) => call.write(resp)).then(
+      // A client that does not read holds the loop here, not a growing queue of responses: the
+      // next event is read from the stored history once the stream drained.
+      const send = (resp: LeaderResponse): Promise<void> | undefined => (call.write(resp) ? undefined : drained(call, scope.signal));
+      observeLeaders(new RecipeKv(deps, call.request as object), namePrefix(req.name), header, scope.signal, send).then(
         () => {
           scope.done();
           call.end();
@@ -157,6 +162,19 @@ export function registerElection(server: grpc.Server, node: EtcdNode, deps: Reci
   server.addService(def, metrics ? instrumentGrpcService('v3electionpb.Election', handlers, metrics, ElectionService) : handlers);
 }
 
+/** Resolves once `stream` drained its queued responses, or `signal` aborted (the loop then ends). */
+function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** The event, or the error that ends an Observe whose history was compacted under it. */
 function orCompacted(e: NextEvent | 'compacted'): NextEvent {
   if (e === 'compacted') throw new RecipeError('etcdserver: mvcc: required revision has been compacted');
@@ -173,7 +191,7 @@ async function observeLeaders(
   prefix: Buffer,
   header: ReturnType<typeof headerFiller>,
   signal: AbortSignal,
-  send: (resp: LeaderResponse) => void,
+  send: (resp: LeaderResponse) => Promise<void> | undefined,
 ): Promise<void> {
   for (;;) {
     if (signal.aborted) throw signal.reason;
@@ -186,14 +204,14 @@ async function observeLeaders(
       current = KeyValue.decode(first.kv);
       at = header(current.modRevision);
     }
-    send({ header: at, kv: current });
+    await send({ header: at, kv: current });
     // Its puts (proclaims) until it is deleted.
     let from = (at?.revision ?? 0) + 1;
     for (;;) {
       const ev = orCompacted(await kv.nextEvent(Buffer.from(current.key), { prefix: false, fromRevision: from }, () => true, signal));
       if (ev.isDelete) break;
       const kvNow = KeyValue.decode(ev.kv);
-      send({ header: header(ev.revision), kv: kvNow });
+      await send({ header: header(ev.revision), kv: kvNow });
       from = kvNow.modRevision + 1;
     }
   }
