@@ -12,7 +12,8 @@
 // ratios (B / A): the VM's speed moves within minutes, so only pairs taken back to back are
 // compared. Options (env): BENCH_SECONDS (5 per row), BENCH_ROUNDS (5), BENCH_ROWS,
 // BENCH_AT=follower (the client calls a follower: writes take the forward path),
-// BENCH_SRC=1 (members from src/ through tsx).
+// BENCH_SRC=1 (members from src/ through tsx), BENCH_WATCH_AT=leader (watch@N's watcher on the
+// leader instead of a follower).
 import * as grpc from '@grpc/grpc-js';
 import { startCluster } from '../test/support/cluster.js';
 import { CHANNEL_OPTIONS, put, range } from './etcd-raw.js';
@@ -129,7 +130,7 @@ async function side(env: Record<string, string>, nodeArgs: string[]): Promise<Ro
     const leaderId = await c.waitForLeader();
     const target = AT === 'follower' ? c.nodes.find((n) => n.id !== leaderId)! : c.node(leaderId);
     const client = new grpc.Client(target.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-    const watcherAt = c.nodes.find((n) => n.id !== leaderId && n.id !== target.id)!;
+    const watcherAt = process.env.BENCH_WATCH_AT === 'leader' ? c.node(leaderId) : c.nodes.find((n) => n.id !== leaderId && n.id !== target.id)!;
     const watch = new FollowerWatch(watcherAt.grpcAddress, WATCHED);
     const ctx: Ctx = { client, watch };
     try {
