@@ -7,7 +7,10 @@
 //     its key is gone for everyone;
 //   - bad input on the etcd LeaseKeepAlive stream (served from its HTTP/2 stream,
 //     src/grpc/h2/direct-stream.ts): a malformed message ends that stream INVALID_ARGUMENT and
-//     changes nothing; keep-alives on a new stream go on.
+//     changes nothing; keep-alives on a new stream go on;
+//   - a LeaseKeepAlive client that sends without reading the answers stops being read once a
+//     bounded number of answers wait for it (as etcd's loop), and is answered for every keep-alive
+//     once it reads again.
 // Leaders are taken out by freezing them (SIGSTOP): a frozen leader is a partitioned one, the
 // others elect a new leader within an election timeout, and a thawed one steps down. That keeps a
 // quorum without restarting processes.
@@ -108,6 +111,57 @@ describe('leases on a real cluster', { timeout: 300_000 }, () => {
       assert.deepEqual([ok.answers, ok.code], [2, grpc.status.OK]);
       const after = await client.lease.timeToLive(lease.id);
       assert.equal(after?.grantedTtlMs, before?.grantedTtlMs);
+    } finally {
+      rpc.close();
+      await client.lease.revoke(lease.id);
+    }
+  });
+
+  it('LeaseKeepAlive with a client that does not read its answers: the member stops reading it, and answers everything once it reads again', async () => {
+    const lease = await client.lease.grant(60_000);
+    const leaderId = await c.waitForLeader();
+    const member = c.node(leaderId);
+    const raw = (b: Buffer): Buffer => b;
+    const rpc = new grpc.Client(member.grpcAddress, grpc.credentials.createInsecure());
+    const answered = async (): Promise<number> => {
+      const text = await (await fetch(`http://${member.httpAddress}/metrics`)).text();
+      return Number(/^placement_lease_keepalives_total (\S+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const SENT = 40_000;
+    try {
+      const s = rpc.makeBidiStreamRequest('/etcdserverpb.Lease/LeaseKeepAlive', raw, raw, new grpc.Metadata(), {});
+      let answers = 0;
+      let allAnswered!: () => void;
+      const done = new Promise<void>((r) => (allAnswered = r));
+      s.on('data', () => {
+        if (++answers === SENT) allAnswered();
+      });
+      s.on('error', () => undefined);
+      const status = new Promise<grpc.StatusObject>((r) => s.on('status', r));
+      s.pause();
+      const from = await answered();
+      const idMessage = Buffer.from([0x08, ...varint(lease.id)]);
+      for (let i = 0; i < SENT; i++) s.write(idMessage);
+      // The member answers what it reads; it stops once the answers the client leaves wait
+      // (a bounded number, plus what HTTP/2 flow control lets through). A member that kept
+      // reading would answer them all.
+      let last = -1;
+      let still = 0;
+      for (;;) {
+        const n = (await answered()) - from;
+        if (n >= SENT) break;
+        still = n === last ? still + 1 : 0;
+        last = n;
+        if (still >= 5) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const whilePaused = (await answered()) - from;
+      assert.ok(whilePaused < SENT / 4, `the member answered ${whilePaused} of ${SENT} keep-alives for a client that did not read them`);
+      s.resume();
+      await done;
+      s.end();
+      assert.equal((await status).code, grpc.status.OK);
+      assert.equal((await answered()) - from, SENT, 'every keep-alive answered once the client read again');
     } finally {
       rpc.close();
       await client.lease.revoke(lease.id);

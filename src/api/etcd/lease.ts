@@ -60,6 +60,10 @@ function ourId(id: WireId): number | undefined {
 
 const seconds = (ms: number): number => Math.ceil(ms / 1000);
 
+/** Keep-alive answers a stream may have that its client has not taken before it stops being read. */
+export const KEEPALIVE_MAX_UNTAKEN = 256;
+const KEEPALIVE_RESUME_BELOW = KEEPALIVE_MAX_UNTAKEN / 2;
+
 /** The operations, transport-free (the tests drive them directly too). */
 export function leaseOps(node: LeaseNode) {
   const header = headerFiller(node);
@@ -166,7 +170,27 @@ export function registerLease(server: grpc.Server, node: LeaseNode, leaderMonito
     }
     streams.add(call);
     // The keep-alives one renewal answers leave together (src/grpc/stream-writer.ts).
-    const send = messageWriter(call);
+    const write = messageWriter(call);
+    // A client that sends keep-alives without reading the answers stops being read (HTTP/2 flow
+    // control then holds its requests), as etcd's loop, which sends each answer before it receives
+    // the next request: the answers it has not taken stay bounded.
+    let untaken = 0;
+    let paused = false;
+    const taken = (): void => {
+      untaken--;
+      if (paused && untaken <= KEEPALIVE_RESUME_BELOW) {
+        paused = false;
+        call.resume();
+      }
+    };
+    const send = (rep: LeaseKeepAliveResponse): void => {
+      untaken++;
+      write(rep, taken);
+      if (!paused && untaken >= KEEPALIVE_MAX_UNTAKEN) {
+        paused = true;
+        call.pause();
+      }
+    };
     let inFlight = 0;
     let ended = false;
     let failed = false;
