@@ -224,9 +224,12 @@ export function clientPortMetricsGuard(a: Authenticator, opts: HttpDecisionOptio
   const decision = httpDecisions(opts)['GET /metrics'];
   if (decision === undefined || decision === 'open') return async () => undefined;
   const need = decision({} as Request);
+  const decide = async (authorization: string | undefined): Promise<AuthError | undefined> => a.refusal(authorization ? await a.fromToken(authorization) : ANONYMOUS_IDENTITY, need);
   return async (authorization) => {
-    const id = authorization ? await a.fromToken(authorization) : ANONYMOUS_IDENTITY;
-    const e = a.refusal(id, need);
+    let e = await decide(authorization);
+    // As every other entry point: refused only on auth state at least as new as the leader's
+    // commit index (the token too is judged again: it may name a user this member has not applied).
+    if (e && (await a.catchUp(Infinity))) e = await decide(authorization);
     return e ? { status: httpStatusOfRefusal(e), grpcCode: e.grpcCode, message: e.message } : undefined;
   };
 }
@@ -267,8 +270,8 @@ export function httpAuthMiddleware(a: Authenticator, opts: HttpDecisionOptions):
           next(err);
           return;
         }
-        const allow = (): void => {
-          bindCaller(req, a.caller(id), id, need);
+        const allow = (who: Identity): void => {
+          bindCaller(req, a.caller(who), who, need);
           next();
         };
         const refuse = (e: AuthError): void => {
@@ -277,14 +280,19 @@ export function httpAuthMiddleware(a: Authenticator, opts: HttpDecisionOptions):
           res.status(status).json({ code: e.grpcCode, data: null, error: e.message });
         };
         const e = a.refusal(id, need);
-        if (!e) return allow();
+        if (!e) return allow(id);
         // As on the gRPC paths: a member that applies behind the leader decides once more after
         // catching up with it (bounded by --request-timeout-ms); if that fails, the refusal stands.
-        void a.catchUp(Infinity).then((ok) => {
-          const again = ok ? a.refusal(id, need) : e;
+        // A token is verified again (it may name a user, or carry a revision, this member had not
+        // applied); a password is not tried twice (each failure counts against its user).
+        void a.catchUp(Infinity).then(async (ok) => {
+          if (!ok) return refuse(e);
+          const token = bearer(req.headers.authorization);
+          const who = id.error && token ? await a.fromToken(token) : id;
+          const again = a.refusal(who, need);
           if (again) refuse(again);
-          else allow();
-        });
+          else allow(who);
+        }, next);
       },
       next,
     );

@@ -6,7 +6,7 @@
 // is answered after the follower caught up — allowed — not refused on its old state. A call still
 // refused after catching up is refused as before. The same for a stream (a watch created
 // anonymously on the stopped follower is created once it caught up, not canceled as refused) and
-// for the admin API (an anonymous read answered 200, not 401).
+// for the admin API and /metrics on the client port (an anonymous read answered 200, not 401).
 //
 // The other way round (src/auth/read-recheck.ts): a read permission revoked through the leader
 // while a follower is stopped must not be read through that follower once it runs again. The
@@ -63,7 +63,7 @@ function firstWatchAnswer(onMember: RawEtcd, md = new grpc.Metadata()): { answer
 describe('auth: a member catches up with the leader before it refuses a call', () => {
   let c: Cluster;
   before(async () => {
-    c = await startCluster({ nodes: 3 });
+    c = await startCluster({ nodes: 3, extraArgs: ['--metrics-auth', 'true'] });
   });
   after(async () => {
     await c?.stop();
@@ -135,12 +135,12 @@ describe('auth: a member catches up with the leader before it refuses a call', (
       await must('/etcdserverpb.Auth/AuthEnable', AuthEnableRequest, {});
       // The status, and when the request has left for the member's socket (it is accepted by the
       // kernel while the member is stopped).
-      const adminRequest = (): { sent: Promise<void>; status: Promise<number> } => {
-        const [host, port] = follower.httpAddress.split(':');
+      const adminRequest = (address = follower.httpAddress, path = '/v1/kv/k', headers: Record<string, string> = {}): { sent: Promise<void>; status: Promise<number> } => {
+        const [host, port] = address.split(':');
         let sent!: () => void;
         const sentP = new Promise<void>((r) => (sent = r));
         const status = new Promise<number>((resolve, reject) => {
-          const req = http.request({ host, port: Number(port), path: '/v1/kv/k', method: 'GET', agent: false }, (res) => {
+          const req = http.request({ host, port: Number(port), path, method: 'GET', agent: false, headers }, (res) => {
             res.resume();
             resolve(res.statusCode ?? 0);
           });
@@ -157,15 +157,49 @@ describe('auth: a member catches up with the leader before it refuses a call', (
         if (status !== 401) await new Promise((r) => setTimeout(r, 20));
       }
       assert.equal(status, 401, 'the follower applied auth enable');
+      // /metrics on the client port (etcd's gateway; root only with --metrics-auth) likewise.
+      const clientPortMetrics = (): { sent: Promise<void>; status: Promise<number> } => adminRequest(follower.grpcAddress, '/metrics');
+      assert.equal(await clientPortMetrics().status, 401, 'anonymous /metrics on the client port with auth on');
       process.kill(follower.pid!, 'SIGSTOP');
       resumed = false;
       try {
         await must('/etcdserverpb.Auth/AuthDisable', AuthDisableRequest, {}, withToken(token));
         const get = adminRequest();
+        const metrics = clientPortMetrics();
         await get.sent;
+        await metrics.sent;
         process.kill(follower.pid!, 'SIGCONT');
         resumed = true;
         assert.equal(await get.status, 200, 'the admin read on the follower that was behind');
+        assert.equal(await metrics.status, 200, '/metrics on the client port of the follower that was behind');
+      } finally {
+        if (!resumed) process.kill(follower.pid!, 'SIGCONT');
+      }
+
+      // A token the leader issued for a user the stopped follower has not applied yet: the
+      // follower verifies it again once it caught up (admin API and client-port /metrics).
+      await must('/etcdserverpb.Auth/AuthEnable', AuthEnableRequest, {});
+      const rootToken = decodeClamped(AuthenticateResponse, await must('/etcdserverpb.Auth/Authenticate', AuthenticateRequest, { name: 'root', password: 'rootpw' })).token;
+      status = 0;
+      for (let i = 0; i < 200 && status !== 401; i++) {
+        status = await adminGet();
+        if (status !== 401) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(status, 401, 'the follower applied auth enable');
+      process.kill(follower.pid!, 'SIGSTOP');
+      resumed = false;
+      try {
+        await must('/etcdserverpb.Auth/UserAdd', AuthUserAddRequest, AuthUserAddRequest.fromPartial({ name: 'newcomer', password: 'newpw' }), withToken(rootToken));
+        await must('/etcdserverpb.Auth/UserGrantRole', AuthUserGrantRoleRequest, { user: 'newcomer', role: 'root' }, withToken(rootToken));
+        const newToken = decodeClamped(AuthenticateResponse, await must('/etcdserverpb.Auth/Authenticate', AuthenticateRequest, { name: 'newcomer', password: 'newpw' })).token;
+        const get = adminRequest(follower.httpAddress, '/v1/kv/k', { authorization: `Bearer ${newToken}` });
+        const metrics = adminRequest(follower.grpcAddress, '/metrics', { authorization: newToken });
+        await get.sent;
+        await metrics.sent;
+        process.kill(follower.pid!, 'SIGCONT');
+        resumed = true;
+        assert.equal(await get.status, 200, "the admin read with a token for a user the follower had not applied");
+        assert.equal(await metrics.status, 200, "client-port /metrics with a token for a user the follower had not applied");
       } finally {
         if (!resumed) process.kill(follower.pid!, 'SIGCONT');
       }
