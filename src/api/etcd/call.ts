@@ -19,16 +19,25 @@ export type EtcdHandler<Req, Rep> = (req: Req, deadline: number, call: grpc.Serv
  * What an etcd call is answered before its handler runs, if anything: the node is stopping, a
  * learner does not serve it, it requires a leader the member does not know, or it is too large.
  */
-export function refusalAtStart(node: EtcdNode, path: string, metadata: grpc.Metadata, request: unknown): grpc.ServiceError | undefined {
+export function refusalAtStart(node: EtcdNode, call: StartingCall): grpc.ServiceError | undefined {
   if (!node.accepting()) return toEtcdError(new PlacementError('UNAVAILABLE', 'node is shutting down'));
-  if (node.isLearner && !learnerServes(path, request)) return learnerRefusal();
-  if (node.knownLeader === 0 && requiresLeader(metadata)) return noLeader();
-  return oversized(request);
+  if (node.isLearner && !learnerServes(call.getPath(), call.request)) return learnerRefusal();
+  // The metadata only when it matters: a call answered from its HTTP/2 stream builds it when first
+  // asked for, and every etcd write would (1% of a busy leader's time).
+  if (node.knownLeader === 0 && requiresLeader(call.metadata)) return noLeader();
+  return oversized(call.request);
+}
+
+/** What refusalAtStart reads of a call. */
+export interface StartingCall {
+  getPath(): string;
+  readonly metadata: grpc.Metadata;
+  readonly request: unknown;
 }
 
 export function etcdUnary<Req, Rep>(node: EtcdNode, fn: EtcdHandler<Req, Rep>): grpc.handleUnaryCall<Maybe<Req>, Rep> {
   return (call, cb) => {
-    const refused = refusalAtStart(node, call.getPath(), call.metadata, call.request);
+    const refused = refusalAtStart(node, call);
     if (refused) {
       cb(refused);
       return;

@@ -112,7 +112,7 @@ export function registerElection(server: grpc.Server, node: EtcdNode, deps: Reci
     }),
 
     observe: (call: grpc.ServerWritableStream<Maybe<LeaderRequest>, LeaderResponse>) => {
-      const refused = refusalAtStart(node, call.getPath(), call.metadata, call.request);
+      const refused = refusalAtStart(node, call);
       if (refused) {
         call.emit('error', refused);
         return;

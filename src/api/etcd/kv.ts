@@ -105,7 +105,10 @@ export function kvOperations(node: EtcdNode, opts: KvServiceOptions): KvOperatio
     const bad = checkRequestSize(requestBytes(req), node.cfg.maxRequestBytes);
     if (bad) throw bad;
   };
-  const command = (call: { readonly metadata: grpc.Metadata }, op: Command['op']): Command => ({ ...dedupOf(call), leaderTimeMs: 0, op });
+  const command = (call: { readonly metadata: grpc.Metadata }, op: Command['op']): Command => {
+    const { clientId, seq } = dedupOf(call);
+    return { clientId, seq, leaderTimeMs: 0, op };
+  };
   const rangeReply = (rr: RangeResult): RangeResponse => {
     if (rr.truncated) throw tooLarge(maxReply);
     return { header: header(rr.revision), kvs: rr.kvs, more: rr.more, count: rr.count };
@@ -115,16 +118,13 @@ export function kvOperations(node: EtcdNode, opts: KvServiceOptions): KvOperatio
     range: (req, deadline, call) => {
       const bad = checkRange(req);
       if (bad) throw bad;
-      const read = (): Promise<RangeResponse> => ks.range(req, { maxBytes: maxReply }).then(rangeReply);
-      if (req.serializable && node.readsCurrent()) {
+      // As etcd: judged on the state the read is served from, after a barrier when it needs one.
+      const read = (): Promise<RangeResponse> => {
         guard.range(call, req);
-        return read();
-      }
-      // As etcd: judged on the state the read is served from, once the barrier is passed.
-      return node.readBarrier(req.serializable, deadline).then(() => {
-        guard.range(call, req);
-        return read();
-      });
+        return ks.range(req, { maxBytes: maxReply }).then(rangeReply);
+      };
+      if (req.serializable && node.readsCurrent()) return read();
+      return node.readBarrier(req.serializable, deadline).then(read);
     },
 
     put: (req, deadline, call) => {
@@ -155,21 +155,17 @@ export function kvOperations(node: EtcdNode, opts: KvServiceOptions): KvOperatio
       const bad = checkTxn(req, node.cfg.maxTxnOps);
       if (bad) throw bad;
       if (isReadOnlyTxn(req)) {
-        const read = (): Promise<TxnResponse> =>
-          ks.readTxn(req, { maxBytes: maxReply }).then(({ response, truncated }) => {
+        const read = (): Promise<TxnResponse> => {
+          guard.txn(call, req);
+          return ks.readTxn(req, { maxBytes: maxReply }).then(({ response, truncated }) => {
             if (truncated) throw tooLarge(maxReply);
             response.header = header(response.header?.revision);
             return response;
           });
+        };
         const serializable = txnSerializable(req);
-        if (serializable && node.readsCurrent()) {
-          guard.txn(call, req);
-          return read();
-        }
-        return node.readBarrier(serializable, deadline).then(() => {
-          guard.txn(call, req);
-          return read();
-        });
+        if (serializable && node.readsCurrent()) return read();
+        return node.readBarrier(serializable, deadline).then(read);
       }
       writeCheck(req);
       guard.txn(call, req);

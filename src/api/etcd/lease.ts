@@ -61,7 +61,7 @@ function ourId(id: WireId): number | undefined {
 const seconds = (ms: number): number => Math.ceil(ms / 1000);
 
 /** Keep-alive answers a stream may have that its client has not taken before it stops being read. */
-export const KEEPALIVE_MAX_UNTAKEN = 256;
+const KEEPALIVE_MAX_UNTAKEN = 256;
 const KEEPALIVE_RESUME_BELOW = KEEPALIVE_MAX_UNTAKEN / 2;
 
 /** The operations, transport-free (the tests drive them directly too). */

@@ -66,7 +66,7 @@ export function recipeUnary<Req, Rep>(
   fn: (req: Req, call: grpc.ServerUnaryCall<Maybe<Req>, Rep>, signal: AbortSignal) => Promise<Rep>,
 ): grpc.handleUnaryCall<Maybe<Req>, Rep> {
   return (call, cb) => {
-    const refused = refusalAtStart(node, call.getPath(), call.metadata, call.request);
+    const refused = refusalAtStart(node, call);
     if (refused) {
       cb(refused);
       return;
