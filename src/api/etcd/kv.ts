@@ -30,6 +30,7 @@ import {
 import type { Command } from '../../../proto/gen/placement/v1/command.js';
 import { checkDeleteRange, checkPut, checkRange, checkRequestSize, checkTxn, isReadOnlyTxn, type RangeResult } from '../../../storage/index.js';
 import { PlacementError, invalidArgument } from '../../errors.js';
+import { encodePutResponse } from './kv-wire.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import { instrumentGrpcService } from '../../metrics/grpc.js';
 import { etcdUnary } from './call.js';
@@ -208,7 +209,8 @@ export function registerKv(server: grpc.Server, node: EtcdNode, opts: KvServiceO
     } as never,
     node.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
   );
-  server.addService(def, opts.metrics ? instrumentGrpcService('etcdserverpb.KV', handlers, opts.metrics, KVService) : handlers);
+  const served = { ...def, put: { ...def.put, responseSerialize: encodePutResponse } };
+  server.addService(served, opts.metrics ? instrumentGrpcService('etcdserverpb.KV', handlers, opts.metrics, KVService) : handlers);
   return ops;
 }
 

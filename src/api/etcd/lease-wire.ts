@@ -16,6 +16,7 @@
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { LeaseKeepAliveResponse } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { encodeMessage } from '../../../proto/codec.js';
+import { plain, plainHeader, scratch, varintField, writeHeader } from './header-wire.js';
 
 /** A lease id as received: a number when it fits one exactly, else the bigint. */
 export type WireId = number | bigint;
@@ -98,35 +99,10 @@ export function decodeTimeToLive(bytes: Uint8Array): TimeToLiveRequest {
 
 // ---- the keep-alive response ---------------------------------------------------------------
 
-const scratch = new Uint8Array(128);
-
-const plain = (v: unknown): v is number => typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER && Number.isInteger(v);
-
-/** Writes field `tag`'s varint `v` (a plain number) when it is not 0, as proto3 does; returns the new position. */
-function field(pos: number, tag: number, v: number): number {
-  if (v === 0) return pos;
-  scratch[pos++] = tag;
-  while (v >= 0x80) {
-    scratch[pos++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  scratch[pos++] = v;
-  return pos;
-}
-
 /** LeaseKeepAliveResponse's bytes, the same as the generated encoder's. */
 export function encodeKeepAliveResponse(m: LeaseKeepAliveResponse): Buffer {
   const h = m.header;
-  if (!plain(m.ID) || !plain(m.TTL) || (h && !(plain(h.clusterId) && plain(h.memberId) && plain(h.revision) && plain(h.raftTerm)))) {
-    return encodeMessage(LeaseKeepAliveResponse, m);
-  }
-  let pos = 0;
-  if (h) {
-    // The header is at most 4 × 9 bytes: its length is one byte.
-    pos = field(field(field(field(2, 8, h.clusterId), 16, h.memberId), 24, h.revision), 32, h.raftTerm);
-    scratch[0] = 10;
-    scratch[1] = pos - 2;
-  }
-  pos = field(field(pos, 16, m.ID), 24, m.TTL);
+  if (!plain(m.ID) || !plain(m.TTL) || (h && !plainHeader(h))) return encodeMessage(LeaseKeepAliveResponse, m);
+  const pos = varintField(varintField(h ? writeHeader(h) : 0, 16, m.ID), 24, m.TTL);
   return Buffer.from(scratch.subarray(0, pos));
 }
