@@ -60,6 +60,25 @@ function firstWatchAnswer(onMember: RawEtcd, md = new grpc.Metadata()): { answer
   return { answer };
 }
 
+/** Raw etcd clients of the leader and of one follower, and a call through the leader that must succeed. */
+async function leaderAndFollower(c: Cluster): Promise<{
+  follower: Cluster['nodes'][number];
+  leader: RawEtcd;
+  onFollower: RawEtcd;
+  must: (path: string, enc: unknown, req: unknown, md?: grpc.Metadata) => Promise<Buffer>;
+}> {
+  const leaderId = await c.waitForLeader();
+  const follower = c.nodes.find((n) => n.id !== leaderId)!;
+  const leader = new RawEtcd(c.node(leaderId).grpcAddress);
+  const onFollower = new RawEtcd(follower.grpcAddress);
+  const must = async (path: string, enc: unknown, req: unknown, md?: grpc.Metadata): Promise<Buffer> => {
+    const r = await leader.unary(path, enc as never, req as never, md);
+    assert.equal(r.err, null, `${path}: ${outcome(r.err)}`);
+    return r.rep!;
+  };
+  return { follower, leader, onFollower, must };
+}
+
 describe('auth: a member catches up with the leader before it refuses a call', () => {
   let c: Cluster;
   before(async () => {
@@ -70,16 +89,8 @@ describe('auth: a member catches up with the leader before it refuses a call', (
   });
 
   test('auth disabled through the leader while a follower is stopped: an anonymous put on that follower is allowed', { timeout: 60_000 }, async () => {
-    const leaderId = await c.waitForLeader();
-    const follower = c.nodes.find((n) => n.id !== leaderId)!;
-    const leader = new RawEtcd(c.node(leaderId).grpcAddress);
-    const onFollower = new RawEtcd(follower.grpcAddress);
+    const { follower, leader, onFollower, must } = await leaderAndFollower(c);
     try {
-      const must = async (path: string, enc: unknown, req: unknown, md?: grpc.Metadata): Promise<Buffer> => {
-        const r = await leader.unary(path, enc as never, req as never, md);
-        assert.equal(r.err, null, `${path}: ${outcome(r.err)}`);
-        return r.rep!;
-      };
       await must('/etcdserverpb.Auth/UserAdd', AuthUserAddRequest, AuthUserAddRequest.fromPartial({ name: 'root', password: 'rootpw' }));
       await must('/etcdserverpb.Auth/UserGrantRole', AuthUserGrantRoleRequest, { user: 'root', role: 'root' });
       await must('/etcdserverpb.Auth/AuthEnable', AuthEnableRequest, {});
@@ -220,16 +231,8 @@ describe('auth: a linearizable read on a member that applied a revoke late is re
   });
 
   test('read permission revoked through the leader while a follower is stopped: the read on that follower is refused', { timeout: 60_000 }, async () => {
-    const leaderId = await c.waitForLeader();
-    const follower = c.nodes.find((n) => n.id !== leaderId)!;
-    const leader = new RawEtcd(c.node(leaderId).grpcAddress);
-    const onFollower = new RawEtcd(follower.grpcAddress);
+    const { follower, leader, onFollower, must } = await leaderAndFollower(c);
     try {
-      const must = async (path: string, enc: unknown, req: unknown, md?: grpc.Metadata): Promise<Buffer> => {
-        const r = await leader.unary(path, enc as never, req as never, md);
-        assert.equal(r.err, null, `${path}: ${outcome(r.err)}`);
-        return r.rep!;
-      };
       const tokenOf = async (name: string, password: string): Promise<string> =>
         decodeClamped(AuthenticateResponse, await must('/etcdserverpb.Auth/Authenticate', AuthenticateRequest, { name, password })).token;
       await must('/etcdserverpb.Auth/UserAdd', AuthUserAddRequest, AuthUserAddRequest.fromPartial({ name: 'root', password: 'rootpw' }));
