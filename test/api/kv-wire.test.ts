@@ -4,17 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PutResponse } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { encodePutResponse } from '../../src/api/etcd/kv-wire.js';
-
-function seeded(): () => number {
-  let s = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
-  console.log(`# kv-wire: seed ${s} (rerun with TEST_SEED=${s})`);
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { printedRng } from '../support/rng.js';
 
 const generated = (m: PutResponse): Buffer => Buffer.from(PutResponse.encode(m).finish());
 
@@ -30,7 +20,7 @@ describe('Put response encoding', () => {
       { header: { ...H, revision: 2 ** 60 }, prevKv: undefined },
     ];
     for (const m of cases) assert.deepEqual(encodePutResponse(m), generated(m), JSON.stringify(m));
-    const rnd = seeded();
+    const rnd = printedRng('kv-wire');
     const n = (): number => Math.floor(rnd() ** 4 * Number.MAX_SAFE_INTEGER);
     for (let i = 0; i < 2000; i++) {
       const m: PutResponse = { header: { clusterId: n(), memberId: n(), revision: n(), raftTerm: n() }, prevKv: undefined };

@@ -8,17 +8,7 @@ import assert from 'node:assert/strict';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { LeaseKeepAliveResponse } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { decodeId, encodeKeepAliveResponse } from '../../src/api/etcd/lease-wire.js';
-
-function seeded(): () => number {
-  let s = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : Math.floor(Math.random() * 2 ** 31);
-  console.log(`# lease-wire: seed ${s} (rerun with TEST_SEED=${s})`);
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { printedRng } from '../support/rng.js';
 
 const generated = (m: LeaseKeepAliveResponse): Buffer => Buffer.from(LeaseKeepAliveResponse.encode(m).finish());
 
@@ -34,7 +24,7 @@ describe('keep-alive response encoding', () => {
       { header: { ...H, revision: 2 ** 40 }, ID: 127, TTL: 128 },
     ];
     for (const m of cases) assert.deepEqual(encodeKeepAliveResponse(m), generated(m), JSON.stringify(m));
-    const rnd = seeded();
+    const rnd = printedRng('lease-wire');
     const n = (): number => Math.floor(rnd() ** 4 * Number.MAX_SAFE_INTEGER);
     for (let i = 0; i < 2000; i++) {
       const m: LeaseKeepAliveResponse = { header: { clusterId: n(), memberId: n(), revision: n(), raftTerm: n() }, ID: n(), TTL: n() };

@@ -12,3 +12,10 @@ export function rng(seed: number): () => number {
     return s / 4294967296;
   };
 }
+
+/** rng() from TEST_SEED, or a fresh seed, printed with `label` so that a failure can be replayed. */
+export function printedRng(label: string): () => number {
+  const seed = process.env.TEST_SEED ? Number(process.env.TEST_SEED) : Math.floor(Math.random() * 2 ** 31) + 1;
+  console.log(`# ${label}: seed ${seed} (rerun with TEST_SEED=${seed})`);
+  return rng(seed);
+}
