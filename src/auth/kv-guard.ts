@@ -31,8 +31,9 @@ export function refusedBeforeProposal(err: unknown): boolean {
 }
 
 export function authKvGuard(a: Authenticator): KvGuard {
-  const check = (call: object, path: string, req: unknown): void => {
-    const refusal = a.refusal(identityOf(call) ?? ANONYMOUS_IDENTITY, methodNeed(path, req));
+  const check = (call: object, path: string, req: unknown, caughtUp = false): void => {
+    const id = identityOf(call) ?? ANONYMOUS_IDENTITY;
+    const refusal = a.refusal(id, methodNeed(path, req));
     if (!refusal) return;
     // etcd answers a caller without a user INVALID_ARGUMENT (rpctypes.ErrGRPCUserEmpty).
     const code = refusal.message === AUTH_ERR.userEmpty ? grpc.status.INVALID_ARGUMENT : (refusal.grpcCode as grpc.status);
@@ -40,14 +41,16 @@ export function authKvGuard(a: Authenticator): KvGuard {
     e.code = code;
     e.details = refusal.message;
     e.metadata = new grpc.Metadata();
-    (e as unknown as Record<symbol, boolean>)[REFUSED_BEFORE_PROPOSAL] = true;
+    // Decided again once the member caught up (grpc-unary.ts), unless it already had; a token
+    // was verified on arrival, before that, so one that did not verify is always tried again.
+    if (!caughtUp || id.error) (e as unknown as Record<symbol, boolean>)[REFUSED_BEFORE_PROPOSAL] = true;
     throw e;
   };
   return {
-    range: (call, req: RangeRequest) => check(call, '/etcdserverpb.KV/Range', req),
+    range: (call, req: RangeRequest, caughtUp?: boolean) => check(call, '/etcdserverpb.KV/Range', req, caughtUp),
     put: (call, req: PutRequest) => check(call, '/etcdserverpb.KV/Put', req),
     deleteRange: (call, req: DeleteRangeRequest) => check(call, '/etcdserverpb.KV/DeleteRange', req),
-    txn: (call, req: TxnRequest) => check(call, '/etcdserverpb.KV/Txn', req),
+    txn: (call, req: TxnRequest, caughtUp?: boolean) => check(call, '/etcdserverpb.KV/Txn', req, caughtUp),
     compact: (call, req: CompactionRequest) => check(call, '/etcdserverpb.KV/Compact', req),
   };
 }

@@ -119,9 +119,10 @@ export function kvOperations(node: EtcdNode, opts: KvServiceOptions): KvOperatio
     range: (req, deadline, call) => {
       const bad = checkRange(req);
       if (bad) throw bad;
-      // As etcd: judged on the state the read is served from, after a barrier when it needs one.
+      // As etcd: judged on the state the read is served from, after a barrier when it needs one
+      // (a linearizable read's barrier catches the member up: its refusal is final).
       const read = (): Promise<RangeResponse> => {
-        guard.range(call, req);
+        guard.range(call, req, !req.serializable);
         return ks.range(req, { maxBytes: maxReply }).then(rangeReply);
       };
       if (req.serializable && node.readsCurrent()) return read();
@@ -156,15 +157,15 @@ export function kvOperations(node: EtcdNode, opts: KvServiceOptions): KvOperatio
       const bad = checkTxn(req, node.cfg.maxTxnOps);
       if (bad) throw bad;
       if (isReadOnlyTxn(req)) {
+        const serializable = txnSerializable(req);
         const read = (): Promise<TxnResponse> => {
-          guard.txn(call, req);
+          guard.txn(call, req, !serializable);
           return ks.readTxn(req, { maxBytes: maxReply }).then(({ response, truncated }) => {
             if (truncated) throw tooLarge(maxReply);
             response.header = header(response.header?.revision);
             return response;
           });
         };
-        const serializable = txnSerializable(req);
         if (serializable && node.readsCurrent()) return read();
         return node.readBarrier(serializable, deadline).then(read);
       }

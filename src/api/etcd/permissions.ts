@@ -6,11 +6,15 @@
 import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, TxnRequest } from '../../../proto/gen/etcd/etcdserverpb/rpc.js';
 import type { GrpcCallLike } from '../../auth/caller.js';
 
+/**
+ * `caughtUp`: the request is judged after its read barrier, on state at least as new as the
+ * leader's commit when it arrived; its refusal is final (no catching up to decide it again).
+ */
 export interface KvGuard {
-  range(call: GrpcCallLike, req: RangeRequest): void;
+  range(call: GrpcCallLike, req: RangeRequest, caughtUp?: boolean): void;
   put(call: GrpcCallLike, req: PutRequest): void;
   deleteRange(call: GrpcCallLike, req: DeleteRangeRequest): void;
-  txn(call: GrpcCallLike, req: TxnRequest): void;
+  txn(call: GrpcCallLike, req: TxnRequest, caughtUp?: boolean): void;
   compact(call: GrpcCallLike, req: CompactionRequest): void;
 }
 
