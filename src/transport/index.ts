@@ -654,6 +654,10 @@ export class PeerTransport {
           cb(ident);
           return;
         }
+        // Response headers at once: until a grpc-js client sees them, it keeps every message it
+        // sent on the stream for a retry that never comes (even with retries off), up to 256 KiB of
+        // them; each small acknowledgement kept its 8 KiB pool slab, ~30-60 MiB on a follower.
+        call.sendMetadata(new grpc.Metadata());
         const limits = sec.limits;
         let received = 0;
         let done = false;

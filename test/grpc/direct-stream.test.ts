@@ -199,6 +199,26 @@ describe('direct stream calls (src/grpc/h2/direct-stream.ts)', () => {
     assert.equal(a.headers?.['x-server'], 'yes');
   });
 
+  test('sendMetadata sends the response headers at once, before any message, as grpc-js does', async () => {
+    // A client-streaming call may answer nothing before its end; a grpc-js client keeps every
+    // message it sent until it sees the headers.
+    const headersOf = (s: Served): Promise<Record<string, unknown> | 'none'> =>
+      new Promise((resolve) => {
+        const call = s.client.makeBidiStreamRequest('/test.Str/Meta', raw, raw, new grpc.Metadata());
+        call.on('error', () => undefined);
+        const timer = setTimeout(() => resolve('none'), 5_000);
+        call.on('metadata', (md) => {
+          clearTimeout(timer);
+          resolve(withoutDate(md.getMap()));
+          call.cancel();
+        });
+      });
+    const [a, b] = await Promise.all([headersOf(direct), headersOf(plain)]);
+    assert.deepEqual(a, b);
+    assert.notEqual(a, 'none');
+    assert.equal((a as Record<string, unknown>)['x-server'], 'yes');
+  });
+
   test('a deadline that passes ends the call DEADLINE_EXCEEDED, a client cancel cancels it; the handler is told', async () => {
     cancelSeen.length = 0;
     const [a, b] = await Promise.all([chatOn(direct, '/test.Str/Hang', [Buffer.from('d1')], { deadlineMs: 150, keepOpen: true }), chatOn(plain, '/test.Str/Hang', [Buffer.from('d2')], { deadlineMs: 150, keepOpen: true })]);

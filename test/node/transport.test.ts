@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { PeerTransport, type TransportHandler, type SnapshotSink } from '../../src/transport/index.js';
 import { MessageType, type Message, type SnapshotMeta } from '../../raft/types.js';
-import { commandEntry, testSecurity } from '../support/peer.js';
+import { commandEntry, PeerProbe, TEST_SECRET, testSecurity } from '../support/peer.js';
 import { serveStreamsDirectly, type DirectStreamHook } from '../../src/grpc/h2/direct-stream.js';
 import { DIRECT_STREAMS } from '../../src/auth/guard.js';
 
@@ -126,6 +126,19 @@ for (const direct of [false, true]) describe(`peer transport (Raft stream served
     assert.deepEqual(b.received[42]!.entries[0]!.data, put('e42'));
     assert.ok(b.batches < n / 10, `${b.batches} batches for ${n} messages sent in one turn`);
     if (direct) assert.ok(b.hook!.counts.direct >= 1, 'the Raft stream was served directly');
+  });
+
+  it('answers a Raft stream with its response headers at once, before any message', async () => {
+    // A grpc-js sender keeps every message it wrote until it sees them (up to 256 KiB of
+    // messages, each small acknowledgement pinning an 8 KiB buffer): a follower held ~40 MiB so.
+    const probe = new PeerProbe({ address: `127.0.0.1:${b.port}`, clusterId: 'c1', from: 1, to: 2, secret: TEST_SECRET });
+    try {
+      await probe.authenticate();
+      const headers = await Promise.race([probe.raftHeaders(), new Promise<'none'>((r) => setTimeout(() => r('none'), 5_000).unref())]);
+      assert.ok(Array.isArray(headers), `response headers before any message: got ${String(headers)}`);
+    } finally {
+      probe.client.close();
+    }
   });
 
   it('a busy driver pauses the stream: nothing more is delivered until it resumes, and nothing is lost or reordered', async () => {

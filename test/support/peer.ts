@@ -89,6 +89,21 @@ export class PeerProbe {
     return this.session ? this.session.metadata(method) : new grpc.Metadata();
   }
 
+  /**
+   * Opens a Raft stream and sends nothing: resolves with the response headers' keys once they
+   * arrive, or with null if the stream ends first. The stream is then cancelled.
+   */
+  raftHeaders(): Promise<string[] | null> {
+    return new Promise((resolve) => {
+      const s = this.client.raft(this.md('Raft'), () => resolve(null));
+      s.on('error', () => {});
+      s.on('metadata', (md) => {
+        resolve(Object.keys(md.getMap()));
+        s.cancel();
+      });
+    });
+  }
+
   /** Sends batches on one Raft stream; resolves with the stream's error (null when it ended cleanly). */
   raft(batches: RaftBatch[]): Promise<grpc.ServiceError | null> {
     return new Promise((resolve) => {

@@ -111,6 +111,25 @@ export class DirectStreamCall extends DirectCall {
     }
   }
 
+  /**
+   * As grpc-js on a stream: the response headers go out now, not with the first message. A
+   * client-streaming call may never send one before its end, and until a grpc-js client sees the
+   * headers it keeps every message it sent (see the Raft handler in src/transport).
+   */
+  override sendMetadata(md: grpc.Metadata): void {
+    super.sendMetadata(md);
+    if (this.headersSent || this.ended) return;
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return;
+    this.headersSent = true;
+    const extra = this.responseMetadata?.toHttp2Headers();
+    try {
+      stream.respond(extra ? { ...RESPONSE_HEADERS, ...extra } : RESPONSE_HEADERS, { waitForTrailers: true });
+    } catch {
+      // The session went away: its 'close' cancels the call.
+    }
+  }
+
   /** Starts the call: the judge sees the metadata, the handler gets the call, messages flow. */
   begin(judge: DirectStreamJudge | null): void {
     const stream = this.stream;
