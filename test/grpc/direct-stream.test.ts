@@ -206,7 +206,10 @@ describe('direct stream calls (src/grpc/h2/direct-stream.ts)', () => {
       new Promise((resolve) => {
         const call = s.client.makeBidiStreamRequest('/test.Str/Meta', raw, raw, new grpc.Metadata());
         call.on('error', () => undefined);
-        const timer = setTimeout(() => resolve('none'), 5_000);
+        const timer = setTimeout(() => {
+          resolve('none');
+          call.cancel();
+        }, 5_000);
         call.on('metadata', (md) => {
           clearTimeout(timer);
           resolve(withoutDate(md.getMap()));

@@ -132,11 +132,13 @@ for (const direct of [false, true]) describe(`peer transport (Raft stream served
     // A grpc-js sender keeps every message it wrote until it sees them (up to 256 KiB of
     // messages, each small acknowledgement pinning an 8 KiB buffer): a follower held ~40 MiB so.
     const probe = new PeerProbe({ address: `127.0.0.1:${b.port}`, clusterId: 'c1', from: 1, to: 2, secret: TEST_SECRET });
+    let timer: NodeJS.Timeout | undefined;
     try {
       await probe.authenticate();
-      const headers = await Promise.race([probe.raftHeaders(), new Promise<'none'>((r) => setTimeout(() => r('none'), 5_000).unref())]);
+      const headers = await Promise.race([probe.raftHeaders(), new Promise<'none'>((r) => (timer = setTimeout(() => r('none'), 5_000)))]);
       assert.ok(Array.isArray(headers), `response headers before any message: got ${String(headers)}`);
     } finally {
+      clearTimeout(timer);
       probe.client.close();
     }
   });
