@@ -13,7 +13,12 @@
 // compared. Options (env): BENCH_SECONDS (5 per row), BENCH_ROUNDS (5), BENCH_ROWS,
 // BENCH_AT=follower (the client calls a follower: writes take the forward path),
 // BENCH_SRC=1 (members from src/ through tsx), BENCH_WATCH_AT=leader (watch@N's watcher on the
-// leader instead of a follower).
+// leader instead of a follower), BENCH_B_CHECKOUT=DIR (side B runs the compiled server of another
+// checkout of this repository, e.g. a `git worktree` of another commit after `npm run build`
+// there: a code change measured in paired rounds; both sides start node with this checkout's
+// flags, and B may then need no environment or flags of its own).
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startCluster } from '../test/support/cluster.js';
 import { CHANNEL_OPTIONS, put, range } from './etcd-raw.js';
@@ -95,6 +100,21 @@ const ROWS: RowSpec[] = (process.env.BENCH_ROWS ?? 'put@1,put@64').split(',').ma
   return { name: `${m[1]}@${m[2]}`, inFlight: Number(m[2]), op: OPS[m[1]!]! };
 });
 
+/** Side B's checkout (BENCH_B_CHECKOUT), checked before any cluster starts. */
+const B_CHECKOUT = process.env.BENCH_B_CHECKOUT ? resolve(process.env.BENCH_B_CHECKOUT) : undefined;
+if (B_CHECKOUT !== undefined) {
+  if (!benchUsesDist()) {
+    console.error('bench:ab: BENCH_B_CHECKOUT compares compiled servers: run `npm run build` here first (and not BENCH_SRC=1)');
+    process.exit(2);
+  }
+  for (const f of ['bin/placement-center.js', 'dist/src/cli/server.js']) {
+    if (!existsSync(join(B_CHECKOUT, f))) {
+      console.error(`bench:ab: BENCH_B_CHECKOUT=${B_CHECKOUT} has no ${f} (a checkout of this repository, built with \`npm run build\`)`);
+      process.exit(2);
+    }
+  }
+}
+
 const variant: Record<string, string> = {};
 const variantFlags: string[] = [];
 for (const a of process.argv.slice(2)) {
@@ -109,7 +129,7 @@ for (const a of process.argv.slice(2)) {
   }
   variant[m[1]!] = m[2]!;
 }
-if (Object.keys(variant).length === 0 && variantFlags.length === 0) {
+if (Object.keys(variant).length === 0 && variantFlags.length === 0 && B_CHECKOUT === undefined) {
   console.error('bench:ab: give the environment or Node.js flags of side B, e.g. npm run bench:ab -- PLACEMENT_WAL_PREALLOCATE_BYTES=0');
   process.exit(2);
 }
@@ -124,8 +144,8 @@ interface Row {
   rssMiB: number;
 }
 
-async function side(env: Record<string, string>, nodeArgs: string[]): Promise<Row[]> {
-  const c = await startCluster({ nodes: 3, useDist: benchUsesDist(), env: { PLACEMENT_LOG_LEVEL: 'warn', ...env }, nodeArgs });
+async function side(env: Record<string, string>, nodeArgs: string[], checkout?: string): Promise<Row[]> {
+  const c = await startCluster({ nodes: 3, useDist: benchUsesDist(), checkout, env: { PLACEMENT_LOG_LEVEL: 'warn', ...env }, nodeArgs });
   try {
     const leaderId = await c.waitForLeader();
     const target = AT === 'follower' ? c.nodes.find((n) => n.id !== leaderId)! : c.node(leaderId);
@@ -160,14 +180,14 @@ async function side(env: Record<string, string>, nodeArgs: string[]): Promise<Ro
 const raw = keepRawOutput('ab');
 const log = (s: string): void => console.log(s);
 const f = (x: number, d = 0): string => x.toFixed(d);
-const label = [...Object.entries(variant).map(([k, v]) => `${k}=${v}`), ...variantFlags].join(' ');
+const label = [...(B_CHECKOUT ? [`the server of ${B_CHECKOUT}`] : []), ...Object.entries(variant).map(([k, v]) => `${k}=${v}`), ...variantFlags].join(' ');
 log(`A: defaults; B: ${label}; ${ROUNDS} rounds, ${SECONDS} s per row, members from ${benchUsesDist() ? 'dist/' : 'src/ via tsx'}`);
 const rounds: { a: Row[]; b: Row[] }[] = [];
 for (let r = 1; r <= ROUNDS; r++) {
   // Alternate which side goes first, so that a drift of the VM's speed does not favour one.
   const first = r % 2 === 1 ? 'a' : 'b';
-  const x = first === 'a' ? await side({}, []) : await side(variant, variantFlags);
-  const y = first === 'a' ? await side(variant, variantFlags) : await side({}, []);
+  const x = first === 'a' ? await side({}, []) : await side(variant, variantFlags, B_CHECKOUT);
+  const y = first === 'a' ? await side(variant, variantFlags, B_CHECKOUT) : await side({}, []);
   const round = first === 'a' ? { a: x, b: y } : { a: y, b: x };
   rounds.push(round);
   for (const [i, row] of ROWS.entries()) {

@@ -29,6 +29,8 @@
 //               every launcher passes, src/cli/v8-heap.ts; [] for none)
 //   nodeArgs    extra Node.js runtime flags for every node, after nodeFlags (e.g. ['--cpu-prof'])
 //   useDist     run the compiled server (dist/, needs `npm run build`) instead of src/ through tsx
+//   checkout    with useDist: run the compiled server of another checkout of this repository
+//               (its bin/placement-center.js and dist/; bench:ab's BENCH_B_CHECKOUT), not this one's
 //   https       { ca, cert?, key? }: the nodes' admin HTTP is HTTPS (TLS tests); status polling
 //               trusts `ca` and presents cert/key
 //
@@ -108,6 +110,7 @@ export interface StartOptions {
   waitForLeader?: boolean;
   startTimeoutMs?: number;
   useDist?: boolean;
+  checkout?: string;
   nodeFlags?: readonly string[];
   nodeArgs?: string[];
   https?: HttpsClientOptions;
@@ -328,7 +331,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     const args = [
       ...(opts.nodeFlags ?? SERVER_NODE_FLAGS),
       ...(opts.nodeArgs ?? []),
-      ...(opts.useDist ? [join(REPO_ROOT, 'bin', 'placement-center.js')] : ['--import', 'tsx', SERVER_ENTRY]),
+      ...(opts.useDist ? [join(opts.checkout ?? REPO_ROOT, 'bin', 'placement-center.js')] : ['--import', 'tsx', SERVER_ENTRY]),
       '--id',
       String(id),
       '--cluster-id',
