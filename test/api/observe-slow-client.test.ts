@@ -12,7 +12,7 @@ import { CompactionRequest, LeaseGrantRequest } from '../../proto/gen/etcd/etcds
 import { CampaignRequest, CampaignResponse, LeaderRequest, LeaderResponse, ProclaimRequest, ProclaimResponse } from '../../proto/gen/etcd/v3electionpb/v3election.js';
 import { decodeClamped } from '../../proto/codec.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
-import { RawEtcd, outcome } from '../support/raw-etcd.js';
+import { leaderAndFollower, outcome } from '../support/raw-etcd.js';
 
 const CAMPAIGN = '/v3electionpb.Election/Campaign';
 const PROCLAIM = '/v3electionpb.Election/Proclaim';
@@ -34,14 +34,7 @@ describe('Election.Observe with a client that stops reading', () => {
   });
 
   test('a paused observer loses nothing when it reads again, and the member queued only a bounded part', { timeout: 120_000 }, async () => {
-    const leaderId = await c.waitForLeader();
-    const leader = new RawEtcd(c.node(leaderId).grpcAddress);
-    const follower = new RawEtcd(c.nodes.find((n) => n.id !== leaderId)!.grpcAddress);
-    const must = async (path: string, enc: unknown, req: unknown): Promise<Buffer> => {
-      const r = await leader.unary(path, enc as never, req as never);
-      assert.equal(r.err, null, `${path}: ${outcome(r.err)}`);
-      return r.rep!;
-    };
+    const { leader, onFollower: follower, must } = await leaderAndFollower(c);
     try {
       await must('/etcdserverpb.Lease/LeaseGrant', LeaseGrantRequest, { TTL: 120, ID: 0x51 });
       const campaign = decodeClamped(CampaignResponse, await must(CAMPAIGN, CampaignRequest, { name: Buffer.from('obs'), lease: 0x51, value: Buffer.from('0:0:') }));

@@ -36,7 +36,7 @@ import {
 import { decodeClamped } from '../../proto/codec.js';
 import { Permission_Type } from '../../proto/gen/etcd/authpb/auth.js';
 import { startCluster, type Cluster } from '../support/cluster.js';
-import { RawEtcd, outcome } from '../support/raw-etcd.js';
+import { RawEtcd, leaderAndFollower, outcome } from '../support/raw-etcd.js';
 
 const withToken = (token?: string): grpc.Metadata => {
   const md = new grpc.Metadata();
@@ -61,22 +61,19 @@ function firstWatchAnswer(onMember: RawEtcd, md = new grpc.Metadata()): { answer
 }
 
 /** Raw etcd clients of the leader and of one follower, and a call through the leader that must succeed. */
-async function leaderAndFollower(c: Cluster): Promise<{
-  follower: Cluster['nodes'][number];
-  leader: RawEtcd;
-  onFollower: RawEtcd;
-  must: (path: string, enc: unknown, req: unknown, md?: grpc.Metadata) => Promise<Buffer>;
-}> {
-  const leaderId = await c.waitForLeader();
-  const follower = c.nodes.find((n) => n.id !== leaderId)!;
-  const leader = new RawEtcd(c.node(leaderId).grpcAddress);
-  const onFollower = new RawEtcd(follower.grpcAddress);
-  const must = async (path: string, enc: unknown, req: unknown, md?: grpc.Metadata): Promise<Buffer> => {
-    const r = await leader.unary(path, enc as never, req as never, md);
-    assert.equal(r.err, null, `${path}: ${outcome(r.err)}`);
-    return r.rep!;
-  };
-  return { follower, leader, onFollower, must };
+/**
+ * Runs `fn` with the process `pid` stopped, and resumes it as soon as `fn` is done (or failed).
+ * `fn` changes things through the leader and sends the requests the stopped member reads when it
+ * resumes; it returns their pending answers inside an object (a promise returned bare would be
+ * awaited here, before the member can answer).
+ */
+async function whileStopped<T extends object>(pid: number, fn: () => Promise<T>): Promise<T> {
+  process.kill(pid, 'SIGSTOP');
+  try {
+    return await fn();
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
 }
 
 describe('auth: a member catches up with the leader before it refuses a call', () => {
@@ -103,18 +100,12 @@ describe('auth: a member catches up with the leader before it refuses a call', (
         assert.equal(r.err, null, outcome(r.err));
       }
 
-      process.kill(follower.pid!, 'SIGSTOP');
-      let resumed: boolean = false;
-      try {
+      const { put } = await whileStopped(follower.pid!, async () => {
         await must('/etcdserverpb.Auth/AuthDisable', AuthDisableRequest, {}, withToken(token));
-        const put = onFollower.unary('/etcdserverpb.KV/Put', PutRequest, PutRequest.fromPartial({ key: Buffer.from('k'), value: Buffer.from('anonymous') }));
-        process.kill(follower.pid!, 'SIGCONT');
-        resumed = true;
-        const r = await put;
-        assert.equal(r.err, null, `the put on the follower that was behind: ${outcome(r.err)}`);
-      } finally {
-        if (!resumed) process.kill(follower.pid!, 'SIGCONT');
-      }
+        return { put: onFollower.unary('/etcdserverpb.KV/Put', PutRequest, PutRequest.fromPartial({ key: Buffer.from('k'), value: Buffer.from('anonymous') })) };
+      });
+      const r = await put;
+      assert.equal(r.err, null, `the put on the follower that was behind: ${outcome(r.err)}`);
 
       // Still refused after catching up: refused (auth back on, an anonymous put).
       await must('/etcdserverpb.Auth/AuthEnable', AuthEnableRequest, {});
@@ -128,18 +119,12 @@ describe('auth: a member catches up with the leader before it refuses a call', (
       }
       const stillRefused = await firstWatchAnswer(onFollower).answer;
       assert.deepEqual([stillRefused.created, stillRefused.canceled, stillRefused.cancelReason], [true, true, 'rpc error: code = InvalidArgument desc = etcdserver: user name is empty']);
-      process.kill(follower.pid!, 'SIGSTOP');
-      resumed = false;
-      try {
+      const watch = await whileStopped(follower.pid!, async () => {
         await must('/etcdserverpb.Auth/AuthDisable', AuthDisableRequest, {}, withToken(token));
-        const watch = firstWatchAnswer(onFollower);
-        process.kill(follower.pid!, 'SIGCONT');
-        resumed = true;
-        const w = await watch.answer;
-        assert.deepEqual([w.created, w.canceled, w.cancelReason], [true, false, ''], 'the watch on the follower that was behind');
-      } finally {
-        if (!resumed) process.kill(follower.pid!, 'SIGCONT');
-      }
+        return firstWatchAnswer(onFollower);
+      });
+      const w = await watch.answer;
+      assert.deepEqual([w.created, w.canceled, w.cancelReason], [true, false, ''], 'the watch on the follower that was behind');
 
       // The admin API: an anonymous read of the follower's /v1/kv is refused with auth on, and
       // allowed once the follower caught up with auth disabled through the leader.
@@ -171,21 +156,16 @@ describe('auth: a member catches up with the leader before it refuses a call', (
       // /metrics on the client port (etcd's gateway; root only with --metrics-auth) likewise.
       const clientPortMetrics = (): { sent: Promise<void>; status: Promise<number> } => adminRequest(follower.grpcAddress, '/metrics');
       assert.equal(await clientPortMetrics().status, 401, 'anonymous /metrics on the client port with auth on');
-      process.kill(follower.pid!, 'SIGSTOP');
-      resumed = false;
-      try {
+      const behind = await whileStopped(follower.pid!, async () => {
         await must('/etcdserverpb.Auth/AuthDisable', AuthDisableRequest, {}, withToken(token));
         const get = adminRequest();
         const metrics = clientPortMetrics();
         await get.sent;
         await metrics.sent;
-        process.kill(follower.pid!, 'SIGCONT');
-        resumed = true;
-        assert.equal(await get.status, 200, 'the admin read on the follower that was behind');
-        assert.equal(await metrics.status, 200, '/metrics on the client port of the follower that was behind');
-      } finally {
-        if (!resumed) process.kill(follower.pid!, 'SIGCONT');
-      }
+        return { get, metrics };
+      });
+      assert.equal(await behind.get.status, 200, 'the admin read on the follower that was behind');
+      assert.equal(await behind.metrics.status, 200, '/metrics on the client port of the follower that was behind');
 
       // A token the leader issued for a user the stopped follower has not applied yet: the
       // follower verifies it again once it caught up (admin API and client-port /metrics).
@@ -197,9 +177,7 @@ describe('auth: a member catches up with the leader before it refuses a call', (
         if (status !== 401) await new Promise((r) => setTimeout(r, 20));
       }
       assert.equal(status, 401, 'the follower applied auth enable');
-      process.kill(follower.pid!, 'SIGSTOP');
-      resumed = false;
-      try {
+      const newcomer = await whileStopped(follower.pid!, async () => {
         await must('/etcdserverpb.Auth/UserAdd', AuthUserAddRequest, AuthUserAddRequest.fromPartial({ name: 'newcomer', password: 'newpw' }), withToken(rootToken));
         await must('/etcdserverpb.Auth/UserGrantRole', AuthUserGrantRoleRequest, { user: 'newcomer', role: 'root' }, withToken(rootToken));
         const newToken = decodeClamped(AuthenticateResponse, await must('/etcdserverpb.Auth/Authenticate', AuthenticateRequest, { name: 'newcomer', password: 'newpw' })).token;
@@ -207,13 +185,10 @@ describe('auth: a member catches up with the leader before it refuses a call', (
         const metrics = adminRequest(follower.grpcAddress, '/metrics', { authorization: newToken });
         await get.sent;
         await metrics.sent;
-        process.kill(follower.pid!, 'SIGCONT');
-        resumed = true;
-        assert.equal(await get.status, 200, "the admin read with a token for a user the follower had not applied");
-        assert.equal(await metrics.status, 200, "client-port /metrics with a token for a user the follower had not applied");
-      } finally {
-        if (!resumed) process.kill(follower.pid!, 'SIGCONT');
-      }
+        return { get, metrics };
+      });
+      assert.equal(await newcomer.get.status, 200, "the admin read with a token for a user the follower had not applied");
+      assert.equal(await newcomer.metrics.status, 200, "client-port /metrics with a token for a user the follower had not applied");
     } finally {
       leader.close();
       onFollower.close();
@@ -252,23 +227,17 @@ describe('auth: a linearizable read on a member that applied a revoke late is re
       assert.equal(first.err, null, outcome(first.err));
       assert.equal(Buffer.from(decodeClamped(RangeResponse, first.rep!).kvs[0]!.value).toString(), 's3cr3t');
 
-      process.kill(follower.pid!, 'SIGSTOP');
-      let resumed = false;
-      try {
+      const { read } = await whileStopped(follower.pid!, async () => {
         await must('/etcdserverpb.Auth/RoleRevokePermission', AuthRoleRevokePermissionRequest, { role: 'reader', key: Buffer.from('secret'), rangeEnd: Buffer.alloc(0) }, withToken(rootToken));
-        const read = readOnFollower();
-        process.kill(follower.pid!, 'SIGCONT');
-        resumed = true;
-        const r = await read;
-        // Refused, whichever the follower saw first: the permission gone (judged after the
-        // barrier), or alice's token issued before her role changed (judged on arrival).
-        assert.ok(
-          r.err?.details === 'etcdserver: permission denied' || r.err?.details === 'etcdserver: invalid auth token',
-          `the read on the follower that applied the revoke late: ${outcome(r.err)}`,
-        );
-      } finally {
-        if (!resumed) process.kill(follower.pid!, 'SIGCONT');
-      }
+        return { read: readOnFollower() };
+      });
+      const r = await read;
+      // Refused, whichever the follower saw first: the permission gone (judged after the
+      // barrier), or alice's token issued before her role changed (judged on arrival).
+      assert.ok(
+        r.err?.details === 'etcdserver: permission denied' || r.err?.details === 'etcdserver: invalid auth token',
+        `the read on the follower that applied the revoke late: ${outcome(r.err)}`,
+      );
     } finally {
       leader.close();
       onFollower.close();

@@ -1,8 +1,10 @@
 // A raw etcd gRPC client for differential tests that compare answers call by call: requests
 // encoded by the generated code, responses kept as bytes (etcd's ids exceed 2^53, so the
 // generated decoders, which use numbers, refuse its responses), outcomes as one line each.
+import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { walkFields } from '../../proto/fields.js';
+import type { Cluster } from './cluster.js';
 
 /** A top-level varint field of a response (0 when absent): a count, a leader id's presence. */
 export function varintField(b: Buffer, field: number): number {
@@ -62,4 +64,26 @@ export function replyWithoutHeader(rep: Buffer): string {
 /** A generated request as JSON, its byte fields as latin1 text (for a failure message). */
 export function showRequest(q: unknown): string {
   return JSON.stringify(q, (_k, v: unknown) => (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('latin1') : v));
+}
+
+/**
+ * Raw clients of a cluster's leader and of one follower, and `must`: a call through the leader
+ * that has to succeed (its reply bytes). The caller closes both clients.
+ */
+export async function leaderAndFollower(c: Cluster): Promise<{
+  follower: Cluster['nodes'][number];
+  leader: RawEtcd;
+  onFollower: RawEtcd;
+  must: (path: string, enc: unknown, req: unknown, md?: grpc.Metadata) => Promise<Buffer>;
+}> {
+  const leaderId = await c.waitForLeader();
+  const follower = c.nodes.find((n) => n.id !== leaderId)!;
+  const leader = new RawEtcd(c.node(leaderId).grpcAddress);
+  const onFollower = new RawEtcd(follower.grpcAddress);
+  const must = async (path: string, enc: unknown, req: unknown, md?: grpc.Metadata): Promise<Buffer> => {
+    const r = await leader.unary(path, enc as never, req as never, md);
+    assert.equal(r.err, null, `${path}: ${outcome(r.err)}`);
+    return r.rep!;
+  };
+  return { follower, leader, onFollower, must };
 }
