@@ -102,6 +102,9 @@ export function maintenanceHandlers(node: MaintenanceNode): MaintenanceServer {
     }),
     alarm: unary(async (req: AlarmRequest, deadline, call) => {
       const wire = (a: Alarm): AlarmMember => ({ memberID: etcdMemberId(clusterId, a.memberId), alarm: a.alarm });
+      // etcd answers every Alarm request through Raft: the list is the cluster's, not what this
+      // member had written when the request came (an acknowledged change may still be in flight).
+      await node.readBarrier(false, deadline);
       const raised = await sm.alarms();
       // etcd answers Alarm without a response header, whatever the action.
       if (req.action === AlarmRequest_AlarmAction.GET) return { alarms: raised.map(wire) };
