@@ -35,6 +35,7 @@ function member(sm: StateMachine) {
       timing: { minTtlMs: 1_000 },
       grant: () => Promise.reject(new Error('not in this test')),
       renew: () => Promise.resolve(null),
+      renewNow: () => undefined,
     },
   } satisfies RegistryNode & { isLeader(): boolean; cfg: { requestTimeoutMs: number } };
   const registry = new Registry(node);
