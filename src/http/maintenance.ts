@@ -22,6 +22,7 @@ import { answerResult } from '../results.js';
 import type { Command, CommandResult, CommandCaller } from '../../proto/gen/placement/v1/command.js';
 import { callerOf } from '../auth/context.js';
 import { alarmDisarmBodySchema, emptyBodySchema, hashKvQuerySchema, noQuerySchema } from './schemas.js';
+import { drained } from '../grpc/drained.js';
 
 /** What the routes need from the node (PlacementNode has it all). */
 export interface MaintenanceHost extends BackupHost, StatusHost {
@@ -178,14 +179,3 @@ async function sendBackup(host: MaintenanceHost, res: Response): Promise<void> {
   }
 }
 
-function drained(res: Response): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}

@@ -43,6 +43,7 @@ import { refusalAtStart } from './call.js';
 import { RecipeError, recipeUnary, toRecipeError, type RecipeWaits } from './recipe-call.js';
 import { RecipeKv, contenderKey, createRevisionIs, deleteOp, firstCreated, namePrefix, putOp, rangeOp, type NextEvent, type RecipeKvDeps } from './recipe-kv.js';
 import { GRPC_OVERHEAD_BYTES, etcdDefinition } from './wire.js';
+import { drained } from '../../grpc/drained.js';
 
 export const ERR_MISSING_LEADER_KEY = '"leader" field must be provided';
 export const ERR_NOT_LEADER = 'election: not leader';
@@ -162,18 +163,6 @@ export function registerElection(server: grpc.Server, node: EtcdNode, deps: Reci
   server.addService(def, metrics ? instrumentGrpcService('v3electionpb.Election', handlers, metrics, ElectionService) : handlers);
 }
 
-/** Resolves once `stream` drained its queued responses, or `signal` aborted (the loop then ends). */
-function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    stream.once('drain', done);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** The event, or the error that ends an Observe whose history was compacted under it. */
 function orCompacted(e: NextEvent | 'compacted'): NextEvent {

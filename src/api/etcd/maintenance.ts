@@ -37,6 +37,7 @@ import { memberStatus } from '../../maintenance/status.js';
 import { headerFiller } from './header.js';
 import { etcdMemberId } from './ids.js';
 import { ETCD_API_VERSION } from './version.js';
+import { drained } from '../../grpc/drained.js';
 
 export const ETCD_BAD_TRANSFEREE = 'etcdserver: bad leader transferee';
 /** Bytes per Snapshot message (etcd sends 32 KiB; larger pieces cost fewer messages). */
@@ -156,20 +157,6 @@ async function streamBackup(node: MaintenanceNode, call: grpc.ServerWritableStre
   }
 }
 
-/** Resolves when `call` can take more, or when it ends (cancelled by the client, closed). */
-function drained(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotResponse>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      call.off('close', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-    call.on('close', done);
-  });
-}
 
 /** Serves the Maintenance service and starts the space-quota check; returns the check's stop function. */
 export function registerMaintenance(server: grpc.Server, node: MaintenanceNode, log?: Logger, metrics?: Metrics): () => void {

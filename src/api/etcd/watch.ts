@@ -163,6 +163,15 @@ export function registerWatch(server: grpc.Server, opts: WatchServiceOptions): W
  */
 const MAX_IN_FLIGHT = 16;
 
+/**
+ * Control responses (created, canceled, progress) waiting for room plus requests waiting to be
+ * handled, at which the call stops reading its client until they are down to half. A client that
+ * sends requests without reading the answers then stops at HTTP/2 flow control, as etcd's stops
+ * when its stream's control channel is full, instead of making this member queue an answer for
+ * each. Watchers' events are bounded by the hub, not here.
+ */
+export const WATCH_READ_PAUSE_AT = 256;
+
 /** A watcher's events waiting for the call: whole batches in order, the last one's revision. */
 interface PendingEvents {
   w: Watcher;
@@ -206,6 +215,10 @@ class WatchCall implements WatchSink {
 
   /** Requests not handled yet: they wait, in order, for the writes answered before they came. */
   private readonly queued: Maybe<WatchRequest>[] = [];
+  /** Control responses in `queue`. */
+  private controlQueued = 0;
+  /** The client is not read (WATCH_READ_PAUSE_AT). */
+  private readPaused = false;
 
   constructor(
     private readonly call: Call,
@@ -242,6 +255,19 @@ class WatchCall implements WatchSink {
     if (this.ended) return;
     this.queued.push(req);
     if (this.queued.length === 1) this.drain();
+    this.pauseIfFull();
+  }
+
+  private pauseIfFull(): void {
+    if (this.readPaused || this.ended || this.controlQueued + this.queued.length < WATCH_READ_PAUSE_AT) return;
+    this.readPaused = true;
+    this.call.pause();
+  }
+
+  private resumeIfRoom(): void {
+    if (!this.readPaused || this.ended || this.controlQueued + this.queued.length > WATCH_READ_PAUSE_AT / 2) return;
+    this.readPaused = false;
+    this.call.resume();
   }
 
   private drain(): void {
@@ -256,6 +282,7 @@ class WatchCall implements WatchSink {
       }
       this.handle(this.queued.shift()!);
     }
+    this.resumeIfRoom();
     this.endIfDone();
   }
 
@@ -437,6 +464,8 @@ class WatchCall implements WatchSink {
     if (this.idle()) this.write(bytes);
     else {
       this.queue.push(bytes);
+      this.controlQueued++;
+      this.pauseIfFull();
       // Events queued before it stay before it: later batches get a response of their own.
       this.mergeable.clear();
     }
@@ -447,8 +476,10 @@ class WatchCall implements WatchSink {
     while (!this.ended && this.inFlight < MAX_IN_FLIGHT && this.queueHead < this.queue.length) {
       const item = this.queue[this.queueHead]!;
       this.queue[this.queueHead++] = undefined as unknown as QueueItem;
-      if (Buffer.isBuffer(item)) this.write(item);
-      else {
+      if (Buffer.isBuffer(item)) {
+        this.controlQueued--;
+        this.write(item);
+      } else {
         if (this.mergeable.get(item.w) === item) this.mergeable.delete(item.w);
         this.sendEvents(item);
       }
@@ -461,6 +492,7 @@ class WatchCall implements WatchSink {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
     }
+    this.resumeIfRoom();
   }
 
   private write(bytes: Buffer, done?: () => void): void {

@@ -23,11 +23,15 @@ import type { Metrics } from '../../metrics/metrics.js';
 import type { Registry } from '../../registry/registry.js';
 import { deadlineOf, unary, type CallNode } from './call.js';
 import { callerOf } from '../../auth/context.js';
+import { drained } from '../../grpc/drained.js';
 
 export interface RegistryService {
   /** Ends open heartbeat streams (graceful stop: brokers resume on another member). */
   closeStreams(): void;
 }
+
+/** Heartbeats received on one stream and not yet answered, at which the stream is not read. */
+export const HEARTBEAT_BACKLOG = 64;
 
 export function registerRegistry(server: grpc.Server, node: CallNode, registry: Registry, metrics?: Metrics): RegistryService {
   const streams = new Set<grpc.ServerDuplexStream<Maybe<HeartbeatRequest>, HeartbeatReply>>();
@@ -39,7 +43,9 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
     drainNode: unary<DrainNodeRequest, DrainNodeReply>(node, async (req, deadline, by) => ({ node: await registry.drain(req.clusterName, req.nodeId, req.draining, deadline, by) })),
   };
   // Heartbeats in order, one reply each; the first failure ends the stream with its status (the
-  // broker re-registers on NOT_FOUND).
+  // broker re-registers on NOT_FOUND). A broker that sends faster than its heartbeats are handled,
+  // or does not read the replies, is not read either once HEARTBEAT_BACKLOG wait (HTTP/2 flow
+  // control then holds it) instead of this member queueing them all.
   const heartbeatStream: grpc.handleBidiStreamingCall<Maybe<HeartbeatRequest>, HeartbeatReply> = (call) => {
     if (!node.accepting()) {
       call.emit('error', toServiceError(new PlacementError('UNAVAILABLE', 'node is shutting down')));
@@ -48,6 +54,8 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
     streams.add(call);
     let chain = Promise.resolve();
     let ended = false;
+    let backlog = 0;
+    let paused = false;
     const fail = (err: unknown): void => {
       if (ended) return;
       ended = true;
@@ -55,14 +63,24 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
       call.emit('error', toServiceError(err));
     };
     call.on('data', (raw: Maybe<HeartbeatRequest>) => {
+      if (++backlog >= HEARTBEAT_BACKLOG && !paused) {
+        paused = true;
+        call.pause();
+      }
       chain = chain.then(async () => {
-        if (ended) return;
         try {
+          if (ended) return;
           const req = checkMalformed(raw);
           const rep = await node.track(registry.heartbeat(req.clusterName, req.nodeId, req.load, deadlineOf(node, call), callerOf(raw as object)));
-          if (!ended) call.write(rep);
+          // A reply the broker does not read holds the next heartbeat back.
+          if (!ended && !call.write(rep)) await drained(call);
         } catch (err) {
           fail(err);
+        } finally {
+          if (--backlog <= HEARTBEAT_BACKLOG / 2 && paused && !ended) {
+            paused = false;
+            call.resume();
+          }
         }
       });
     });
