@@ -7,7 +7,8 @@
 // bench:etcd-api on the leader: etcd KV Put (`put@N`), linearizable Range of one key
 // (`range@N`) and serializable Range (`rs@N`) at N in flight, over 1,000 keys written first, and
 // `watch@N`: a Put whose operation ends when a watcher on a follower received its event
-// (put-to-event latency on the member that did not take the write, bench:watch's figure).
+// (put-to-event latency on the member that did not take the write, bench:watch's figure), and
+// `sdk@N`: our SDK's kv.set (operations multiplexed on its session stream, every member known).
 // It prints each round, then per row the median of the rounds and the median of the paired
 // ratios (B / A): the VM's speed moves within minutes, so only pairs taken back to back are
 // compared. Options (env): BENCH_SECONDS (5 per row), BENCH_ROUNDS (5), BENCH_ROWS,
@@ -21,7 +22,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startCluster } from '../test/support/cluster.js';
-import { CHANNEL_OPTIONS, put, range } from './etcd-raw.js';
+import { CHANNEL_OPTIONS, put, range, VALUE } from './etcd-raw.js';
+import { PlacementClient } from '../src/client/index.js';
 import { WatchRequest, WatchResponse } from '../proto/gen/etcd/etcdserverpb/rpc.js';
 import { decodeWatchResponse } from '../src/client/watch-decode.js';
 import { benchUsesDist, cpuSeconds, drive, keepRawOutput, rssMiB } from './measure.js';
@@ -73,6 +75,7 @@ class FollowerWatch {
 interface Ctx {
   client: grpc.Client;
   watch: FollowerWatch;
+  sdk: PlacementClient;
 }
 type Op = (ctx: Ctx, i: number) => Promise<unknown>;
 const KEY = (i: number): string => `bench/ab/${i % 1000}`;
@@ -85,6 +88,7 @@ const OPS: Record<string, Op> = {
     const key = `${WATCHED}${i % 1000}`;
     return Promise.all([c.watch.event(key), put(c.client, key)]);
   },
+  sdk: (c, i) => c.sdk.kv.set(KEY(i), VALUE),
 };
 interface RowSpec {
   name: string;
@@ -92,9 +96,9 @@ interface RowSpec {
   op: Op;
 }
 const ROWS: RowSpec[] = (process.env.BENCH_ROWS ?? 'put@1,put@64').split(',').map((spec) => {
-  const m = /^(put|range|rs|watch)@([1-9][0-9]*)$/.exec(spec.trim());
+  const m = /^(put|range|rs|watch|sdk)@([1-9][0-9]*)$/.exec(spec.trim());
   if (!m) {
-    console.error(`bench:ab: BENCH_ROWS: "${spec}" is not put@N, range@N, rs@N or watch@N (N in flight, e.g. rs@64)`);
+    console.error(`bench:ab: BENCH_ROWS: "${spec}" is not put@N, range@N, rs@N, watch@N or sdk@N (N in flight, e.g. rs@64)`);
     process.exit(2);
   }
   return { name: `${m[1]}@${m[2]}`, inFlight: Number(m[2]), op: OPS[m[1]!]! };
@@ -152,9 +156,11 @@ async function side(env: Record<string, string>, nodeArgs: string[], checkout?: 
     const client = new grpc.Client(target.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     const watcherAt = process.env.BENCH_WATCH_AT === 'leader' ? c.node(leaderId) : c.nodes.find((n) => n.id !== leaderId && n.id !== target.id)!;
     const watch = new FollowerWatch(watcherAt.grpcAddress, WATCHED);
-    const ctx: Ctx = { client, watch };
+    const sdk = new PlacementClient({ endpoints: c.nodes.map((n) => n.grpcAddress) });
+    const ctx: Ctx = { client, watch, sdk };
     try {
       await watch.created;
+      await sdk.connect();
       // The keys the reads read, then some of each row's operation: the first calls of a fresh
       // process run through the interpreter, so both sides are warmed alike.
       for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => put(client, KEY(i + k))));
@@ -169,6 +175,7 @@ async function side(env: Record<string, string>, nodeArgs: string[], checkout?: 
       }
       return rows;
     } finally {
+      sdk.close();
       watch.close();
       client.close();
     }

@@ -1,5 +1,5 @@
 // bench:ab refuses what it cannot compare before it starts any cluster: an argument that is
-// neither NAME=VALUE nor a flag, nothing to compare, and a BENCH_B_CHECKOUT that is not a built
+// neither NAME=VALUE nor a flag, an unknown row, nothing to compare, and a BENCH_B_CHECKOUT that is not a built
 // checkout of this repository.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +24,12 @@ describe('bench:ab arguments', () => {
     const r = ab(['lowercase=1']);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /"lowercase=1" is neither NAME=VALUE nor a --node-flag/);
+  });
+
+  it('refuses a row it does not know, naming the ones it does', () => {
+    const r = ab(['X=1'], { BENCH_ROWS: 'put@64,sdk@0' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /"sdk@0" is not put@N, range@N, rs@N, watch@N or sdk@N/);
   });
 
   it('refuses to run with nothing on side B', () => {
