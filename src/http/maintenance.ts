@@ -178,4 +178,3 @@ async function sendBackup(host: MaintenanceHost, res: Response): Promise<void> {
     await backup.close();
   }
 }
-

@@ -163,7 +163,6 @@ export function registerElection(server: grpc.Server, node: EtcdNode, deps: Reci
   server.addService(def, metrics ? instrumentGrpcService('v3electionpb.Election', handlers, metrics, ElectionService) : handlers);
 }
 
-
 /** The event, or the error that ends an Observe whose history was compacted under it. */
 function orCompacted(e: NextEvent | 'compacted'): NextEvent {
   if (e === 'compacted') throw new RecipeError('etcdserver: mvcc: required revision has been compacted');

@@ -157,7 +157,6 @@ async function streamBackup(node: MaintenanceNode, call: grpc.ServerWritableStre
   }
 }
 
-
 /** Serves the Maintenance service and starts the space-quota check; returns the check's stop function. */
 export function registerMaintenance(server: grpc.Server, node: MaintenanceNode, log?: Logger, metrics?: Metrics): () => void {
   const handlers = maintenanceHandlers(node);
