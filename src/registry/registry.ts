@@ -99,8 +99,9 @@ export class Registry {
       leaseId = lease.id;
       ttlMs = lease.ttlMs;
     } else {
-      // The caller's lease (its session's): renewing it proves it exists and tells its TTL.
-      const lease = await this.node.leases.renew(leaseId);
+      // The caller's lease (its session's): renewing it proves it exists and tells its TTL (at
+      // once on the leader when it can, as a heartbeat).
+      const lease = this.node.leases.renewNow(leaseId, Date.now()) ?? (await this.node.leases.renew(leaseId));
       if (!lease) throw new PlacementError('NOT_FOUND', `lease ${leaseId} does not exist (expired or revoked): register with lease_id 0 or a live lease`);
       ttlMs = lease.ttlMs;
     }

@@ -1,4 +1,4 @@
-// A broker's heartbeat is a lease keep-alive: on the leader it is answered at once when the lease's
+// A broker's heartbeat (and a registration with the caller's own lease) is a lease keep-alive: on the leader it is answered at once when the lease's
 // replicated expiry covers it (keeper.renewNow, as etcd's LeaseKeepAlive is), and waits for a
 // renewal command only otherwise. Before, every heartbeat waited to share a renewal command, up to
 // 200 ms each, which also held a HeartbeatStream to about five heartbeats a second.
@@ -55,5 +55,12 @@ describe('registry heartbeat', () => {
 
     await assert.rejects(registry.heartbeat(CL, 2, undefined, FAR(), undefined), /not registered/);
     assert.equal(calls.renewNow, 2, 'an unknown node renews nothing');
+
+    // Registering with the caller's own lease renews it the same way.
+    await node.propose(Command.fromPartial({ op: { $case: 'leaseGrant', value: { id: 7, ttlMs: 30_000 } } }));
+    covered = true;
+    const reg = await registry.register({ clusterName: CL, nodeId: 3, nodeType: 'broker', addresses: [], zone: 'c', capacity: 0, extendInfo: '', leaseId: 7, ttlSeconds: 0 } as never, FAR(), undefined);
+    assert.equal(reg.ttlSeconds, 30);
+    assert.deepEqual(calls, { renew: 1, renewNow: 3 }, 'the caller\'s lease renewed at once');
   });
 });
