@@ -6,7 +6,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WatchRequest, WatchResponse } from '../../proto/gen/etcd/etcdserverpb/rpc.js';
 import { startCluster } from '../support/cluster.js';
-import { settled } from '../support/settled.js';
 import { rawStream } from '../support/raw-grpc-stream.js';
 
 const REQUESTS = 30_000;
@@ -23,15 +22,12 @@ test('a Watch client that does not read its answers is not read either, and gets
     if (++answers === REQUESTS) onAll();
   });
   try {
-    call.pause();
-    const w = call.sendEach(WatchRequest.encode({ requestUnion: { $case: 'progressRequest', value: {} } }).finish(), REQUESTS);
-    const heldAt = await settled(w.sent, 1_000, 30_000);
+    const { heldAt, finish } = await call.sendUnread(WatchRequest.encode({ requestUnion: { $case: 'progressRequest', value: {} } }).finish(), REQUESTS, 30_000);
     // What the flow-control window and a few hundred waiting answers hold, not all of them.
     assert.ok(heldAt < REQUESTS / 2, `the member kept reading a client that reads nothing: ${heldAt} of ${REQUESTS} requests left the client`);
     console.log(`# ${heldAt} of ${REQUESTS} requests left the client while it read nothing`);
 
-    call.resume();
-    await w.done;
+    await finish();
     await all;
     assert.equal(answers, REQUESTS, 'every request answered once');
   } finally {

@@ -9,7 +9,6 @@ import { etcdctl } from '../support/etcdctl.js';
 import { runCtl } from '../cli/support/run-ctl.js';
 import { PlacementClient } from '../../src/client/index.js';
 import * as grpc from '@grpc/grpc-js';
-import { settled } from '../support/settled.js';
 import { rawStream } from '../support/raw-grpc-stream.js';
 
 const EXIT = { OK: 0, USAGE: 2, NOT_FOUND: 4 };
@@ -177,14 +176,11 @@ describe('registry and placement on one member', { timeout: 180_000 }, () => {
       if (++replies === HEARTBEATS) onAll();
     });
     try {
-      call.pause();
-      const w = call.sendEach(HeartbeatRequest.encode({ clusterName: CL, nodeId: 1 }).finish(), HEARTBEATS);
-      const heldAt = await settled(w.sent, 1_000, 60_000);
+      const { heldAt, finish } = await call.sendUnread(HeartbeatRequest.encode({ clusterName: CL, nodeId: 1 }).finish(), HEARTBEATS, 60_000);
       // What the flow-control windows both ways hold and a backlog of 64 heartbeats, not all of them.
       assert.ok(heldAt < HEARTBEATS / 2, `the member kept reading a broker that reads nothing: ${heldAt} of ${HEARTBEATS} heartbeats left it`);
       console.log(`# ${heldAt} of ${HEARTBEATS} heartbeats left the broker while it read nothing`);
-      call.resume();
-      await w.done;
+      await finish();
       await all;
       assert.equal(replies, HEARTBEATS, 'one reply per heartbeat');
     } finally {

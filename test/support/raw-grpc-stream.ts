@@ -3,13 +3,17 @@
 // only buffered, and node:http2 confirms a batch of queued writes only as a whole).
 import * as http2 from 'node:http2';
 import { encodeFrame, FrameDecoder } from '../../src/grpc/h2/framing.js';
+import { settled } from './settled.js';
 
 export interface RawStream {
-  /** Stops reading the member's responses (flow control then holds the member's writes). */
-  pause(): void;
-  resume(): void;
   /** Writes `message` `count` times, each once the one before left; `sent()` counts those that left. */
   sendEach(message: Uint8Array, count: number): { sent: () => number; done: Promise<void> };
+  /**
+   * Without reading the responses, sends `message` `count` times until nothing more leaves (for a
+   * second, at most `limitMs`): `heldAt` is how many left. `finish()` reads again and resolves once
+   * every one left.
+   */
+  sendUnread(message: Uint8Array, count: number, limitMs: number): Promise<{ heldAt: number; finish: () => Promise<void> }>;
   close(): void;
 }
 
@@ -24,8 +28,6 @@ export function rawStream(address: string, path: string, onMessage: (m: Buffer) 
     for (const m of decoder.push(chunk)) onMessage(m);
   });
   return {
-    pause: () => stream.pause(),
-    resume: () => stream.resume(),
     sendEach(message, count) {
       const frame = encodeFrame(message);
       let sent = 0;
@@ -36,6 +38,18 @@ export function rawStream(address: string, path: string, onMessage: (m: Buffer) 
         }
       })();
       return { sent: () => sent, done };
+    },
+    async sendUnread(message, count, limitMs) {
+      stream.pause();
+      const w = this.sendEach(message, count);
+      const heldAt = await settled(w.sent, 1_000, limitMs);
+      return {
+        heldAt,
+        finish: () => {
+          stream.resume();
+          return w.done;
+        },
+      };
     },
     close() {
       stream.close();

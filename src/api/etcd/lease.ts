@@ -38,6 +38,7 @@ import type { EtcdNode } from './node.js';
 import { messageWriter } from '../../grpc/stream-writer.js';
 import { noLeader, requiresLeader, type LeaderMonitor } from './require-leader.js';
 import { learnerRefusal } from './learner.js';
+import { ReadGate } from '../../grpc/read-gate.js';
 
 /** etcd's lease.MaxLeaseTTL, in seconds. */
 export const ETCD_MAX_LEASE_TTL_S = 9_000_000_000;
@@ -62,7 +63,6 @@ const seconds = (ms: number): number => Math.ceil(ms / 1000);
 
 /** Keep-alive answers a stream may have that its client has not taken before it stops being read. */
 const KEEPALIVE_MAX_UNTAKEN = 256;
-const KEEPALIVE_RESUME_BELOW = KEEPALIVE_MAX_UNTAKEN / 2;
 
 /** The operations, transport-free (the tests drive them directly too). */
 export function leaseOps(node: LeaseNode) {
@@ -174,22 +174,10 @@ export function registerLease(server: grpc.Server, node: LeaseNode, leaderMonito
     // A client that sends keep-alives without reading the answers stops being read (HTTP/2 flow
     // control then holds its requests), as etcd's loop, which sends each answer before it receives
     // the next request: the answers it has not taken stay bounded.
-    let untaken = 0;
-    let paused = false;
-    const taken = (): void => {
-      untaken--;
-      if (paused && untaken <= KEEPALIVE_RESUME_BELOW) {
-        paused = false;
-        call.resume();
-      }
-    };
+    const untaken = new ReadGate(call, KEEPALIVE_MAX_UNTAKEN);
     const send = (rep: LeaseKeepAliveResponse): void => {
-      untaken++;
-      write(rep, taken);
-      if (!paused && untaken >= KEEPALIVE_MAX_UNTAKEN) {
-        paused = true;
-        call.pause();
-      }
+      untaken.add();
+      write(rep, () => untaken.done());
     };
     let inFlight = 0;
     let ended = false;

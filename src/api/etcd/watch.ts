@@ -41,6 +41,7 @@ import { watchCreateRefusal } from './permissions.js';
 import { GRPC_OVERHEAD_BYTES } from './wire.js';
 import { encodeEvents, encodeSplicedEvents, encodeWatchResponse, wireBaseSize, wireEventSize, type WireEvent, type WireHeader, type WireResponse } from './watch-wire.js';
 import { messageWriter, type MessageWriter } from '../../grpc/stream-writer.js';
+import { ReadGate } from '../../grpc/read-gate.js';
 
 /** etcd's limit of a response before it is fragmented: --max-request-bytes plus gRPC overhead. */
 export const DEFAULT_MAX_WATCH_RESPONSE_BYTES = DEFAULT_MAX_REQUEST_BYTES + GRPC_OVERHEAD_BYTES;
@@ -215,10 +216,8 @@ class WatchCall implements WatchSink {
 
   /** Requests not handled yet: they wait, in order, for the writes answered before they came. */
   private readonly queued: Maybe<WatchRequest>[] = [];
-  /** Control responses in `queue`. */
-  private controlQueued = 0;
-  /** The client is not read (WATCH_READ_PAUSE_AT). */
-  private readPaused = false;
+  /** Control responses in `queue` and requests in `queued`: the client is not read while too many wait. */
+  private readonly waiting: ReadGate;
 
   constructor(
     private readonly call: Call,
@@ -230,6 +229,7 @@ class WatchCall implements WatchSink {
     private readonly log?: Logger,
   ) {
     this.send = messageWriter(call);
+    this.waiting = new ReadGate(call, WATCH_READ_PAUSE_AT);
     this.stream = hub.openStream(this);
     call.on('data', (req: Maybe<WatchRequest>) => this.onRequest(req));
     // The client is done sending: as with etcd, its watchers keep streaming (grpcurl and the JSON
@@ -254,20 +254,8 @@ class WatchCall implements WatchSink {
   private onRequest(req: Maybe<WatchRequest>): void {
     if (this.ended) return;
     this.queued.push(req);
+    this.waiting.add();
     if (this.queued.length === 1) this.drain();
-    this.pauseIfFull();
-  }
-
-  private pauseIfFull(): void {
-    if (this.readPaused || this.ended || this.controlQueued + this.queued.length < WATCH_READ_PAUSE_AT) return;
-    this.readPaused = true;
-    this.call.pause();
-  }
-
-  private resumeIfRoom(): void {
-    if (!this.readPaused || this.ended || this.controlQueued + this.queued.length > WATCH_READ_PAUSE_AT / 2) return;
-    this.readPaused = false;
-    this.call.resume();
   }
 
   private drain(): void {
@@ -281,8 +269,8 @@ class WatchCall implements WatchSink {
         return;
       }
       this.handle(this.queued.shift()!);
+      this.waiting.done();
     }
-    this.resumeIfRoom();
     this.endIfDone();
   }
 
@@ -464,8 +452,7 @@ class WatchCall implements WatchSink {
     if (this.idle()) this.write(bytes);
     else {
       this.queue.push(bytes);
-      this.controlQueued++;
-      this.pauseIfFull();
+      this.waiting.add();
       // Events queued before it stay before it: later batches get a response of their own.
       this.mergeable.clear();
     }
@@ -477,7 +464,7 @@ class WatchCall implements WatchSink {
       const item = this.queue[this.queueHead]!;
       this.queue[this.queueHead++] = undefined as unknown as QueueItem;
       if (Buffer.isBuffer(item)) {
-        this.controlQueued--;
+        this.waiting.done();
         this.write(item);
       } else {
         if (this.mergeable.get(item.w) === item) this.mergeable.delete(item.w);
@@ -492,7 +479,6 @@ class WatchCall implements WatchSink {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
     }
-    this.resumeIfRoom();
   }
 
   private write(bytes: Buffer, done?: () => void): void {

@@ -24,6 +24,7 @@ import type { Registry } from '../../registry/registry.js';
 import { deadlineOf, unary, type CallNode } from './call.js';
 import { callerOf } from '../../auth/context.js';
 import { drained } from '../../grpc/drained.js';
+import { ReadGate } from '../../grpc/read-gate.js';
 
 export interface RegistryService {
   /** Ends open heartbeat streams (graceful stop: brokers resume on another member). */
@@ -54,8 +55,7 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
     streams.add(call);
     let chain = Promise.resolve();
     let ended = false;
-    let backlog = 0;
-    let paused = false;
+    const backlog = new ReadGate(call, HEARTBEAT_BACKLOG);
     const fail = (err: unknown): void => {
       if (ended) return;
       ended = true;
@@ -63,10 +63,7 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
       call.emit('error', toServiceError(err));
     };
     call.on('data', (raw: Maybe<HeartbeatRequest>) => {
-      if (++backlog >= HEARTBEAT_BACKLOG && !paused) {
-        paused = true;
-        call.pause();
-      }
+      backlog.add();
       chain = chain.then(async () => {
         try {
           if (ended) return;
@@ -77,10 +74,7 @@ export function registerRegistry(server: grpc.Server, node: CallNode, registry: 
         } catch (err) {
           fail(err);
         } finally {
-          if (--backlog <= HEARTBEAT_BACKLOG / 2 && paused && !ended) {
-            paused = false;
-            call.resume();
-          }
+          backlog.done();
         }
       });
     });

@@ -118,16 +118,20 @@ export class DirectStreamCall extends DirectCall {
    */
   override sendMetadata(md: grpc.Metadata): void {
     super.sendMetadata(md);
-    if (this.headersSent || this.ended) return;
-    const stream = this.stream;
-    if (stream.destroyed || stream.closed) return;
-    this.headersSent = true;
-    const extra = this.responseMetadata?.toHttp2Headers();
+    if (this.ended || this.stream.destroyed || this.stream.closed) return;
     try {
-      stream.respond(extra ? { ...RESPONSE_HEADERS, ...extra } : RESPONSE_HEADERS, { waitForTrailers: true });
+      this.respondOnce();
     } catch {
       // The session went away: its 'close' cancels the call.
     }
+  }
+
+  /** The response headers (with the handler's metadata), unless they went out already. May throw if the session went away. */
+  private respondOnce(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    const md = this.responseMetadata?.toHttp2Headers();
+    this.stream.respond(md ? { ...RESPONSE_HEADERS, ...md } : RESPONSE_HEADERS, { waitForTrailers: true });
   }
 
   /** Starts the call: the judge sees the metadata, the handler gets the call, messages flow. */
@@ -212,11 +216,7 @@ export class DirectStreamCall extends DirectCall {
       return false;
     }
     try {
-      if (!this.headersSent) {
-        this.headersSent = true;
-        const md = this.responseMetadata?.toHttp2Headers();
-        this.stream.respond(md ? { ...RESPONSE_HEADERS, ...md } : RESPONSE_HEADERS, { waitForTrailers: true });
-      }
+      this.respondOnce();
       return this.stream.write(encodeFrame(bytes), done);
     } catch {
       // The session went away between the check and the write: its 'close' cancels the call.
