@@ -37,6 +37,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, closeSync, writeFileSync, chmodSync, statSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -165,18 +166,20 @@ if (tls) console.log(`  TLS everywhere; CA ${cert('ca.crt')}, client certificate
 
 async function status(n) {
   try {
-    if (tls) return (await httpsJson(`https://${n.http}/v1/cluster/status`)).data;
-    const res = await fetch(`http://${n.http}/v1/cluster/status`, { signal: AbortSignal.timeout(1000) });
-    return (await res.json()).data;
+    return (await getJson(`${scheme}://${n.http}/v1/cluster/status`)).data;
   } catch {
     return null;
   }
 }
 
-/** GET over HTTPS trusting the cluster's CA (fetch() cannot be given a CA). */
-function httpsJson(url) {
+/**
+ * GET with node:http(s): fetch() refuses the ports browsers block (6000, 6665-6669, 10080, ...),
+ * which --base-port may give, and cannot be given the cluster's CA.
+ */
+function getJson(url) {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { ca: readFileSync(cert('ca.crt')), timeout: 1000 }, (res) => {
+    const request = tls ? httpsRequest : httpRequest;
+    const req = request(url, tls ? { ca: readFileSync(cert('ca.crt')) } : {}, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => {
@@ -186,8 +189,10 @@ function httpsJson(url) {
           reject(err);
         }
       });
+      res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
+    const timer = setTimeout(() => req.destroy(new Error('timeout')), 1000);
+    req.on('close', () => clearTimeout(timer));
     req.on('error', reject);
     req.end();
   });

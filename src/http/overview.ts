@@ -4,7 +4,8 @@
 // behind other certificates, maybe at addresses only the nodes can reach. So the node asks each
 // member's admin HTTP API (GET /v1/cluster/status and /readyz) and answers with what came back or
 // why nothing did.
-import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import type { AdminBackend, ClusterStatus, HealthCheck, MemberInfo } from './backend.js';
 
 /** What one node says about itself: GET /v1/cluster/status plus the fields the admin plane adds. */
@@ -37,13 +38,13 @@ export interface ClusterOverview {
   members: MemberOverview[];
 }
 
-/** A GET to another member's admin API; the default is plain HTTP (`fetch`). */
+/** A GET to another member's admin API; the default is plain HTTP. */
 export type PeerGet = (httpAddress: string, path: string, opts: { timeoutMs: number; headers: Record<string, string> }) => Promise<{ status: number; body: unknown }>;
 
-export const httpPeerGet: PeerGet = async (httpAddress, path, { timeoutMs, headers }) => {
-  const res = await fetch(`http://${httpAddress}${path}`, { headers, signal: AbortSignal.timeout(timeoutMs) });
-  return { status: res.status, body: await res.json() };
-};
+// node:http, not fetch(): fetch refuses the ports browsers block (6000, 6665-6669, 10080, ...), and
+// a member's admin port may be any port its operator chose.
+export const httpPeerGet: PeerGet = (httpAddress, path, { timeoutMs, headers }) =>
+  getJson(httpRequest, `http://${httpAddress}${path}`, { headers }, timeoutMs);
 
 /** The certificate a member shows and trusts (read at each request, so a rotation is picked up). */
 export interface PeerTls {
@@ -59,25 +60,32 @@ export interface PeerTls {
  * as trust anchor.
  */
 export function httpsPeerGet(tls: () => PeerTls): PeerGet {
-  return (httpAddress, path, { timeoutMs, headers }) =>
-    new Promise((resolve, reject) => {
-      const { ca, cert, key } = tls();
-      const req = httpsRequest(`https://${httpAddress}${path}`, { headers, ca, cert, key, timeout: timeoutMs }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (d: Buffer) => parts.push(d));
-        res.on('end', () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown });
-          } catch (err) {
-            reject(err as Error);
-          }
-        });
-        res.on('error', reject);
+  return (httpAddress, path, { timeoutMs, headers }) => {
+    const { ca, cert, key } = tls();
+    return getJson(httpsRequest, `https://${httpAddress}${path}`, { headers, ca, cert, key }, timeoutMs);
+  };
+}
+
+/** One GET whose answer is JSON, within timeoutMs in all (a TimeoutError after, as AbortSignal.timeout gives). */
+function getJson(request: typeof httpRequest, url: string, options: HttpsRequestOptions, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, options, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown });
+        } catch (err) {
+          reject(err as Error);
+        }
       });
-      req.on('timeout', () => req.destroy(Object.assign(new Error('no answer in time'), { name: 'TimeoutError' })));
-      req.on('error', reject);
-      req.end();
+      res.on('error', reject);
     });
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error('no answer in time'), { name: 'TimeoutError' })), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export interface OverviewOptions {

@@ -166,6 +166,7 @@ export async function freePorts(n: number): Promise<number[]> {
     for (let tried = 0; ports.length < n; tried++) {
       if (tried >= PORT_SPAN) throw new Error(`freePorts: no ${n} free ports in ${PORT_LOW}-${PORT_LOW + PORT_SPAN - 1}`);
       const port = PORT_LOW + (portCursor++ % PORT_SPAN);
+      if (FETCH_BLOCKED_PORTS.has(port)) continue;
       const s = await bindOrNull(port);
       if (s) {
         held.push(s);
@@ -187,6 +188,13 @@ function ephemeralLow(): number {
     return 32768;
   }
 }
+
+/**
+ * Ports fetch() refuses ("bad port", the Fetch standard's list browsers block) at or above 6000.
+ * Tests ask members' admin APIs with fetch, so no test hands these out by chance; the product
+ * itself never uses fetch between processes (test/http/blocked-ports.test.ts).
+ */
+export const FETCH_BLOCKED_PORTS: ReadonlySet<number> = new Set([6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080]);
 
 const PORT_LOW = 10_000;
 const PORT_SPAN = Math.max(1000, ephemeralLow() - PORT_LOW);
