@@ -9,7 +9,7 @@ import * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { serveUnaryDirectly, type DirectUnaryHook } from '../../src/grpc/h2/direct-unary.js';
 import { encodeFrame } from '../../src/grpc/h2/framing.js';
-import { servePair, withoutDate, type Served as PairServed, type ServedPair } from '../support/grpc-pair.js';
+import { servePair, appMetadata, type Served as PairServed, type ServedPair } from '../support/grpc-pair.js';
 
 const raw = (b: Buffer): Buffer => b;
 const unary = (path: string) => ({ path, requestStream: false, responseStream: false, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw });
@@ -79,7 +79,7 @@ function callOn(s: Served, path: string, req: Buffer, opts: { deadlineMs?: numbe
       if (err) {
         out.code = err.code;
         out.details = err.details;
-        out.trailers = withoutDate(err.metadata.getMap());
+        out.trailers = appMetadata(err.metadata.getMap());
       } else {
         out.reply = value?.toString('utf8');
         out.code = 0;
@@ -87,9 +87,9 @@ function callOn(s: Served, path: string, req: Buffer, opts: { deadlineMs?: numbe
       // The status (and its trailers) can come after the callback; give it the turn.
       setImmediate(() => resolve(out));
     });
-    call.on('metadata', (md) => (out.headers = withoutDate(md.getMap())));
+    call.on('metadata', (md) => (out.headers = appMetadata(md.getMap())));
     call.on('status', (st) => {
-      if (st.code === 0) out.trailers = withoutDate(st.metadata.getMap());
+      if (st.code === 0) out.trailers = appMetadata(st.metadata.getMap());
     });
     if (opts.cancelAfterMs !== undefined) setTimeout(() => call.cancel(), opts.cancelAfterMs);
   });

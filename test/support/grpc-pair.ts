@@ -50,8 +50,12 @@ export async function servePair<H>(
   };
 }
 
-/** Headers without the HTTP date, which depends on the second a reply was sent. */
-export function withoutDate(m: Record<string, unknown>): Record<string, unknown> {
-  const { date: _date, ...rest } = m;
+/**
+ * Metadata without what the transport sets: the HTTP date (grpc-js sends the second a reply was
+ * sent) and the content-type (the direct path sends etcd's, application/grpc, where grpc-js sends
+ * application/grpc+proto; test/etcd/wire-headers-diff.test.ts checks the direct path's headers).
+ */
+export function appMetadata(m: Record<string, unknown>): Record<string, unknown> {
+  const { date: _date, 'content-type': _contentType, ...rest } = m;
   return rest;
 }

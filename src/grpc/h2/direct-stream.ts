@@ -14,20 +14,20 @@
 // 'data' (each message, after the auth judge let it through), 'end' (the client half-closed),
 // 'cancelled' (the client reset the stream, its session went away, or its deadline passed),
 // write(message, done), end() (status OK), emit('error', err) (the status of err, as grpc-js's
-// serverErrorToStatus), 'finish' once the status is sent, 'close' once the HTTP/2 stream is
-// closed, pause()/resume() (onto HTTP/2 flow control), cancelled, writableEnded, destroyed,
-// getPeer, getAuthContext, getDeadline, getPath, sendMetadata. A client-streaming handler's
-// callback answers one message and the status. The wire behaviour is grpc-js's: its response
-// headers, a trailers-only response when the call ends before any message, RESOURCE_EXHAUSTED
-// beyond the message size limits (in grpc-js's words), INTERNAL for a message that does not
-// decode, DEADLINE_EXCEEDED when the caller's deadline passes. One difference: a stream that ends
-// inside a message is INTERNAL here (the gRPC spec's protocol error), where grpc-js drops the
+// serverErrorToStatus), 'finish' once the status is sent, 'close' once the HTTP/2 stream is closed,
+// pause()/resume() (onto HTTP/2 flow control), cancelled, writableEnded, destroyed, getPeer,
+// getAuthContext, getDeadline, getPath, sendMetadata. A client-streaming handler's callback answers
+// one message and the status. The wire behaviour is grpc-js's, with etcd's response headers
+// (call.ts): a trailers-only response when the call ends before any message, RESOURCE_EXHAUSTED
+// beyond the message size limits (in grpc-js's words), INTERNAL for a message that does not decode,
+// DEADLINE_EXCEEDED when the caller's deadline passes. One difference: a stream that ends inside a
+// message is INTERNAL here (the gRPC spec's protocol error), where grpc-js drops the
 // partial message and takes it as a half-close.
 import type * as http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { CODE, GrpcWireError } from './errors.js';
 import { encodeFrame, FrameDecoder } from './framing.js';
-import { DirectCall, endTrailers, RESPONSE_HEADERS, statusOfError, TRAILERS_ONLY_HEADERS } from './call.js';
+import { DirectCall, endTrailers, RESPOND_TRAILERS_ONLY, RESPOND_WITH_TRAILERS, RESPONSE_HEADERS, statusOfError, TRAILERS_ONLY_HEADERS } from './call.js';
 import type { DirectUnaryLimits } from './direct-unary.js';
 import { serveRoutesDirectly, type DirectHook, type Route as DirectRoute } from './routes.js';
 
@@ -131,7 +131,7 @@ export class DirectStreamCall extends DirectCall {
     if (this.headersSent) return;
     this.headersSent = true;
     const md = this.responseMetadata?.toHttp2Headers();
-    this.stream.respond(md ? { ...RESPONSE_HEADERS, ...md } : RESPONSE_HEADERS, { waitForTrailers: true });
+    this.stream.respond(md ? { ...RESPONSE_HEADERS, ...md } : RESPONSE_HEADERS, RESPOND_WITH_TRAILERS);
   }
 
   /** Starts the call: the judge sees the metadata, the handler gets the call, messages flow. */
@@ -314,7 +314,7 @@ export class DirectStreamCall extends DirectCall {
       if (!this.headersSent) {
         this.headersSent = true;
         const md = this.responseMetadata?.toHttp2Headers();
-        stream.respond({ ...TRAILERS_ONLY_HEADERS, ...md, ...status }, { endStream: true });
+        stream.respond({ ...TRAILERS_ONLY_HEADERS, ...md, ...status }, RESPOND_TRAILERS_ONLY);
       } else {
         stream.once('wantTrailers', () => {
           if (!stream.destroyed) stream.sendTrailers(status);

@@ -10,10 +10,10 @@
 // call this module does not take (not POST, not a gRPC content type, a compressed request, a bad
 // grpc-timeout, an unknown method), which it answers exactly as before.
 //
-// What a handler sees is the part of grpc-js's ServerUnaryCall our handlers use: request,
-// metadata, getDeadline, getPeer, getAuthContext, getPath, cancelled and its 'cancelled' event,
-// sendMetadata. The wire behaviour follows grpc-js's: the same response headers, one message,
-// the status in trailers (or a trailers-only response for an error before any message),
+// What a handler sees is the part of grpc-js's ServerUnaryCall our handlers use: request, metadata,
+// getDeadline, getPeer, getAuthContext, getPath, cancelled and its 'cancelled' event, sendMetadata.
+// The wire behaviour follows grpc-js's, with etcd's response headers (call.ts): one message, the
+// status in trailers (or a trailers-only response for an error before any message),
 // RESOURCE_EXHAUSTED beyond the message size limits, DEADLINE_EXCEEDED when the caller's deadline
 // passes first, UNIMPLEMENTED (grpc-js's code) for a unary call without exactly one message.
 //
@@ -26,7 +26,7 @@ import type * as http2 from 'node:http2';
 import type * as grpc from '@grpc/grpc-js';
 import { CODE, GrpcWireError } from './errors.js';
 import { encodeFrame, FrameDecoder } from './framing.js';
-import { DirectCall, endTrailers, RESPONSE_HEADERS, statusOfError, TRAILERS_ONLY_HEADERS } from './call.js';
+import { DirectCall, endTrailers, RESPOND_TRAILERS_ONLY, RESPOND_WITH_TRAILERS, RESPONSE_HEADERS, statusOfError, TRAILERS_ONLY_HEADERS } from './call.js';
 import { serveRoutesDirectly, type DirectHook, type Route as DirectRoute } from './routes.js';
 
 type UnaryHandler = (call: DirectUnaryCall, cb: grpc.sendUnaryData<unknown>) => void;
@@ -92,10 +92,10 @@ function serve(route: Route, stream: http2.ServerHttp2Stream, headers: http2.Inc
     try {
       if (reply === undefined) {
         // Trailers-only: the status with the headers, as grpc-js answers an error before any message.
-        stream.respond({ ...TRAILERS_ONLY_HEADERS, ...md, ...status }, { endStream: true });
+        stream.respond({ ...TRAILERS_ONLY_HEADERS, ...md, ...status }, RESPOND_TRAILERS_ONLY);
         return;
       }
-      stream.respond(md ? { ...RESPONSE_HEADERS, ...md } : RESPONSE_HEADERS, { waitForTrailers: true });
+      stream.respond(md ? { ...RESPONSE_HEADERS, ...md } : RESPONSE_HEADERS, RESPOND_WITH_TRAILERS);
       stream.once('wantTrailers', () => {
         if (!stream.destroyed) stream.sendTrailers(status);
       });
