@@ -7,9 +7,12 @@ import { createServer, type Server } from 'node:http';
 import { httpPeerGet } from '../../src/http/overview.js';
 import { FETCH_BLOCKED_PORTS } from '../support/cluster.js';
 
+// Not 6000: test/scripts/start-cluster.test.ts gives its first cluster's node 1 that port.
+const CANDIDATES = [...FETCH_BLOCKED_PORTS].filter((p) => p !== 6000);
+
 /** An HTTP server on the first fetch-blocked port that is free, or null when none is. */
 async function listenOnBlockedPort(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; port: number } | null> {
-  for (const port of FETCH_BLOCKED_PORTS) {
+  for (const port of CANDIDATES) {
     const server = createServer(handler);
     const ok = await new Promise<boolean>((resolve) => {
       server.once('error', () => resolve(false));
@@ -28,7 +31,7 @@ test('httpPeerGet reaches an admin port that fetch() refuses, and times out when
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ data: { path: req.url } }));
   });
-  assert.ok(got, `one of ${[...FETCH_BLOCKED_PORTS].join(', ')} is free on this machine`);
+  assert.ok(got, `one of ${CANDIDATES.join(', ')} is free on this machine`);
   const { server, port } = got;
   try {
     await assert.rejects(fetch(`http://127.0.0.1:${port}/v1/cluster/status`), (e: Error) => /bad port/.test(String((e.cause as Error | undefined)?.message)));
