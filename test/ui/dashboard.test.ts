@@ -38,7 +38,9 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
     await client.kv.set('/brokers/1/shards/a', 'leader');
     await client.kv.set('/config/bytes', Buffer.from([0, 1, 2, 255]));
     for (const [id, zone] of [[1, 'eu-1a'], [2, 'eu-1b'], [3, 'eu-1c'], [4, 'eu-1a']] as const) {
-      await client.registry.register(BROKERS, id, { zone, addresses: [`10.0.1.${id}:9092`], ttlSeconds: 60 });
+      // Nobody heartbeats for them: the TTL outlasts every test before the Brokers page's, however
+      // slow a run (60 s once ran out in CI after two slow tests, and the page showed no brokers).
+      await client.registry.register(BROKERS, id, { zone, addresses: [`10.0.1.${id}:9092`], ttlSeconds: 900 });
     }
     await client.placement.createShard(BROKERS, 'orders-0', 3);
     await client.placement.createShard(BROKERS, 'payments-0', 2);
@@ -102,8 +104,11 @@ describe('dashboard in a browser, served by a follower of a 3-node cluster', { t
 
   it('creates a key in the browser; the SDK reads it over gRPC', async () => {
     await b.page.goto(`${origin}/ui/#/keys?prefix=/brokers/`);
-    await b.page.waitForSelector('#new-key-button');
-    await b.page.click('#new-key-button');
+    // The page was already on the keys page: wait until it shows this folder, then click in the
+    // page. A mouse click at the button's place could land elsewhere when the folder's list arrives
+    // in between and moves the button (once in CI: no form, 30 s lost).
+    await b.page.waitForSelector('#key-entries a[data-key="/brokers/1"]');
+    await clickButton('New key…');
     await b.page.waitForSelector('#new-key');
     await b.page.$eval('#new-key', (el) => ((el as HTMLInputElement).value = ''));
     await b.page.type('#new-key', '/brokers/ui-1');
