@@ -93,7 +93,7 @@ const nodes = [1, 2, 3].map((id) => ({
 const peers = nodes.map((n) => `${n.id}=${n.grpc}`).join(',');
 const peerHttp = nodes.map((n) => `${n.id}=${n.http}`).join(',');
 
-const built = ['src/cli/server.js', 'src/cli/v8-heap.js', 'src/cli/allocator.js', 'ui/index.html'];
+const built = ['src/cli/server.js', 'src/cli/v8-heap.js', 'src/cli/allocator.js', 'src/http/get-json.js', 'ui/index.html'];
 if (built.some((f) => !existsSync(join(root, 'dist', f)))) {
   console.log('dist/ is missing: building (npm run build) ...');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -109,6 +109,7 @@ if (built.some((f) => !existsSync(join(root, 'dist', f)))) {
 // before anything is written.
 const { SERVER_NODE_FLAGS } = await import(pathToFileURL(join(root, 'dist', 'src', 'cli', 'v8-heap.js')).href);
 const { allocatorEnv } = await import(pathToFileURL(join(root, 'dist', 'src', 'cli', 'allocator.js')).href);
+const { getJson } = await import(pathToFileURL(join(root, 'dist', 'src', 'http', 'get-json.js')).href);
 let nodeEnv;
 try {
   nodeEnv = { ...process.env, ...allocatorEnv(process.env) };
@@ -164,38 +165,15 @@ for (const n of nodes) {
 }
 if (tls) console.log(`  TLS everywhere; CA ${cert('ca.crt')}, client certificate ${cert('client-root.crt')} (key ${cert('client-root.key')})`);
 
+// node:http(s), not fetch() (src/http/get-json.ts): --base-port may give a port fetch refuses.
 async function status(n) {
   try {
-    return (await getJson(`${scheme}://${n.http}/v1/cluster/status`)).data;
+    const url = `${scheme}://${n.http}/v1/cluster/status`;
+    const { body } = await getJson(tls ? httpsRequest : httpRequest, url, tls ? { ca: readFileSync(cert('ca.crt')) } : {}, 1000);
+    return body.data;
   } catch {
     return null;
   }
-}
-
-/**
- * GET with node:http(s): fetch() refuses the ports browsers block (6000, 6665-6669, 10080, ...),
- * which --base-port may give, and cannot be given the cluster's CA.
- */
-function getJson(url) {
-  return new Promise((resolve, reject) => {
-    const request = tls ? httpsRequest : httpRequest;
-    const req = request(url, tls ? { ca: readFileSync(cert('ca.crt')) } : {}, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(body));
-        } catch (err) {
-          reject(err);
-        }
-      });
-      res.on('error', reject);
-    });
-    const timer = setTimeout(() => req.destroy(new Error('timeout')), 1000);
-    req.on('close', () => clearTimeout(timer));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 // Report once a leader is elected.

@@ -5,7 +5,8 @@
 // member's admin HTTP API (GET /v1/cluster/status and /readyz) and answers with what came back or
 // why nothing did.
 import { request as httpRequest } from 'node:http';
-import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
+import { request as httpsRequest } from 'node:https';
+import { getJson } from './get-json.js';
 import type { AdminBackend, ClusterStatus, HealthCheck, MemberInfo } from './backend.js';
 
 /** What one node says about itself: GET /v1/cluster/status plus the fields the admin plane adds. */
@@ -41,8 +42,7 @@ export interface ClusterOverview {
 /** A GET to another member's admin API; the default is plain HTTP. */
 export type PeerGet = (httpAddress: string, path: string, opts: { timeoutMs: number; headers: Record<string, string> }) => Promise<{ status: number; body: unknown }>;
 
-// node:http, not fetch(): fetch refuses the ports browsers block (6000, 6665-6669, 10080, ...), and
-// a member's admin port may be any port its operator chose.
+// node:http, not fetch() (get-json.ts): a member's admin port may be any port its operator chose.
 export const httpPeerGet: PeerGet = (httpAddress, path, { timeoutMs, headers }) =>
   getJson(httpRequest, `http://${httpAddress}${path}`, { headers }, timeoutMs);
 
@@ -66,27 +66,6 @@ export function httpsPeerGet(tls: () => PeerTls): PeerGet {
   };
 }
 
-/** One GET whose answer is JSON, within timeoutMs in all (a TimeoutError after, as AbortSignal.timeout gives). */
-function getJson(request: typeof httpRequest, url: string, options: HttpsRequestOptions, timeoutMs: number): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, options, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown });
-        } catch (err) {
-          reject(err as Error);
-        }
-      });
-      res.on('error', reject);
-    });
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error('no answer in time'), { name: 'TimeoutError' })), timeoutMs);
-    req.on('close', () => clearTimeout(timer));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 export interface OverviewOptions {
   backend: AdminBackend;

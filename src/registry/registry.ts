@@ -99,9 +99,8 @@ export class Registry {
       leaseId = lease.id;
       ttlMs = lease.ttlMs;
     } else {
-      // The caller's lease (its session's): renewing it proves it exists and tells its TTL (at
-      // once on the leader when it can, as a heartbeat).
-      const lease = this.node.leases.renewNow(leaseId, Date.now()) ?? (await this.node.leases.renew(leaseId));
+      // The caller's lease (its session's): renewing it proves it exists and tells its TTL.
+      const lease = await this.keepAlive(leaseId);
       if (!lease) throw new PlacementError('NOT_FOUND', `lease ${leaseId} does not exist (expired or revoked): register with lease_id 0 or a live lease`);
       ttlMs = lease.ttlMs;
     }
@@ -128,6 +127,15 @@ export class Registry {
     throw new PlacementError('ABORTED', `node ${req.nodeId} is being registered concurrently; retry`);
   }
 
+  /**
+   * One keep-alive of a registration's lease (null: it does not exist). As etcd's LeaseKeepAlive:
+   * the leader answers at once when the replicated expiry covers it, instead of waiting to share a
+   * renewal command (up to 200 ms) with others.
+   */
+  private async keepAlive(leaseId: number): Promise<{ id: number; ttlMs: number } | null> {
+    return this.node.leases.renewNow(leaseId, Date.now()) ?? (await this.node.leases.renew(leaseId));
+  }
+
   /** Keeps a registration alive (renews its lease); a load report is stored with it. */
   async heartbeat(cluster: string, nodeId: number, load: NodeLoad | undefined, deadline: number, by: CommandCaller | undefined): Promise<{ ttlSeconds: number }> {
     checkClusterName(cluster);
@@ -135,9 +143,7 @@ export class Registry {
     const key = nodeKey(cluster, nodeId);
     const { kv } = await this.kv.get(key, deadline);
     if (!kv) throw new PlacementError('NOT_FOUND', `node ${nodeId} is not registered in cluster ${cluster} (its lease expired, or it never registered): register again`);
-    // As an etcd keep-alive: the leader answers at once when it can, instead of waiting to share a
-    // renewal command (up to 200 ms) with others.
-    const lease = this.node.leases.renewNow(kv.lease, Date.now()) ?? (await this.node.leases.renew(kv.lease));
+    const lease = await this.keepAlive(kv.lease);
     if (!lease) throw new PlacementError('NOT_FOUND', `node ${nodeId}'s lease ${kv.lease} has expired: register again`);
     if (load) {
       const s = JSON.parse(Buffer.from(kv.value).toString('utf8')) as StoredNode;
