@@ -61,14 +61,15 @@ export function instrumentGrpcService<T extends object>(
     out[key] = takesCallback
       ? function instrumentedUnary(this: unknown, call: unknown, callback: (err: unknown, ...rest: unknown[]) => void) {
           started.inc();
-          const start = process.hrtime.bigint();
+          // A number and fixed arguments, not a bigint and rest arrays: this lives as long as the call.
+          const start = performance.now();
           let done = false;
-          const wrapped = (err: unknown, ...rest: unknown[]) => {
+          const wrapped = (err: unknown, value?: unknown, trailer?: unknown, flags?: unknown) => {
             if (!done) {
               done = true;
-              metrics.observeGrpc(service, method, errorCode(err), elapsed(start));
+              metrics.observeGrpc(service, method, errorCode(err), (performance.now() - start) / 1000);
             }
-            callback(err, ...rest);
+            callback(err, value, trailer, flags);
           };
           return (fn as unknown as (c: unknown, cb: unknown) => unknown).call(this, call, wrapped);
         }

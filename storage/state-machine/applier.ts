@@ -292,23 +292,30 @@ function then<T, U>(v: T | Promise<T>, f: (v: T) => U): U | Promise<U> {
 
 /** Runs an etcd command; its KeyspaceError becomes the result (code and etcd's message), with nothing applied. */
 function etcd(tx: Tx, run: () => EtcdResponse | Promise<EtcdResponse>): CommandResult | Promise<CommandResult> {
-  const ok = (response: EtcdResponse): CommandResult => result(ResultCode.RESULT_OK, tx.revision, { response });
-  const fail = (e: unknown): CommandResult => {
-    if (!(e instanceof KeyspaceError)) throw e;
-    const code =
-      e.grpcCode === GRPC.OUT_OF_RANGE
-        ? ResultCode.RESULT_OUT_OF_RANGE
-        : e.grpcCode === GRPC.NOT_FOUND
-          ? ResultCode.RESULT_NOT_FOUND
-          : e.grpcCode === GRPC.RESOURCE_EXHAUSTED
-            ? ResultCode.RESULT_LIMIT_EXCEEDED
-            : ResultCode.RESULT_INVALID;
-    return result(code, tx.revision, { message: e.message });
-  };
+  // No closures on the synchronous path (a Put's): a result lives until the batch is answered.
+  let r: EtcdResponse | Promise<EtcdResponse>;
   try {
-    const r = run();
-    return r instanceof Promise ? r.then(ok, fail) : ok(r);
+    r = run();
   } catch (e) {
-    return fail(e);
+    return etcdFailure(tx, e);
   }
+  return r instanceof Promise ? r.then((response) => etcdSuccess(tx, response), (e: unknown) => etcdFailure(tx, e)) : etcdSuccess(tx, r);
+}
+
+function etcdSuccess(tx: Tx, response: EtcdResponse): CommandResult {
+  return result(ResultCode.RESULT_OK, tx.revision, { response });
+}
+
+/** A KeyspaceError becomes the result (code and etcd's message); anything else is no answer but a failure. */
+function etcdFailure(tx: Tx, e: unknown): CommandResult {
+  if (!(e instanceof KeyspaceError)) throw e;
+  const code =
+    e.grpcCode === GRPC.OUT_OF_RANGE
+      ? ResultCode.RESULT_OUT_OF_RANGE
+      : e.grpcCode === GRPC.NOT_FOUND
+        ? ResultCode.RESULT_NOT_FOUND
+        : e.grpcCode === GRPC.RESOURCE_EXHAUSTED
+          ? ResultCode.RESULT_LIMIT_EXCEEDED
+          : ResultCode.RESULT_INVALID;
+  return result(code, tx.revision, { message: e.message });
 }

@@ -5,6 +5,15 @@
 import { CODE, GrpcWireError } from './errors.js';
 
 const PREFIX = 5;
+export const FRAME_PREFIX = PREFIX;
+
+/**
+ * Does `chunk` hold exactly one whole, uncompressed message of at most `maxMessageBytes`? (Most
+ * unary requests arrive so: the message is then a view of the chunk, without a decoder.)
+ */
+export function isOneFrame(chunk: Buffer, maxMessageBytes: number): boolean {
+  return chunk.length >= PREFIX && chunk[0] === 0 && chunk.readUInt32BE(1) === chunk.length - PREFIX && chunk.length - PREFIX <= maxMessageBytes;
+}
 
 /** One message framed for the wire. */
 export function encodeFrame(message: Uint8Array): Buffer {
