@@ -66,7 +66,6 @@ export function httpsPeerGet(tls: () => PeerTls): PeerGet {
   };
 }
 
-
 export interface OverviewOptions {
   backend: AdminBackend;
   /** This node's own status (asked in-process, not over HTTP). */

@@ -61,13 +61,13 @@ export function instrumentGrpcService<T extends object>(
     out[key] = takesCallback
       ? function instrumentedUnary(this: unknown, call: unknown, callback: (err: unknown, ...rest: unknown[]) => void) {
           started.inc();
-          // A number and fixed arguments, not a bigint and rest arrays: this lives as long as the call.
+          // Fixed arguments, not rest arrays: this closure lives as long as the call.
           const start = performance.now();
           let done = false;
           const wrapped = (err: unknown, value?: unknown, trailer?: unknown, flags?: unknown) => {
             if (!done) {
               done = true;
-              metrics.observeGrpc(service, method, errorCode(err), (performance.now() - start) / 1000);
+              metrics.observeGrpc(service, method, errorCode(err), elapsed(start));
             }
             callback(err, value, trailer, flags);
           };
@@ -75,7 +75,7 @@ export function instrumentGrpcService<T extends object>(
         }
       : function instrumentedStream(this: unknown, call: StreamLike) {
           started.inc();
-          const start = process.hrtime.bigint();
+          const start = performance.now();
           let done = false;
           const finish = (code: string) => {
             if (done) return;
@@ -104,6 +104,7 @@ function errorCode(err: unknown): string {
   return 'UNKNOWN';
 }
 
-function elapsed(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e9;
+/** Seconds since `start` (a performance.now() reading): a number, not a bigint kept per call. */
+function elapsed(start: number): number {
+  return (performance.now() - start) / 1000;
 }

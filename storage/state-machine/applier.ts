@@ -292,7 +292,7 @@ function then<T, U>(v: T | Promise<T>, f: (v: T) => U): U | Promise<U> {
 
 /** Runs an etcd command; its KeyspaceError becomes the result (code and etcd's message), with nothing applied. */
 function etcd(tx: Tx, run: () => EtcdResponse | Promise<EtcdResponse>): CommandResult | Promise<CommandResult> {
-  // No closures on the synchronous path (a Put's): a result lives until the batch is answered.
+  // No closures of its own on the synchronous path (a Put's): a result lives until the batch is answered.
   let r: EtcdResponse | Promise<EtcdResponse>;
   try {
     r = run();
