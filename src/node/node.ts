@@ -9,6 +9,8 @@
 //                 leader counts itself for commit only once its entries are stable)
 //     2. send     every other message, only after step 1 completed
 //     3. apply    install a received snapshot, then committed entries as one state-machine batch
+//                 (those already on disk from an earlier Ready are queued before step 1 instead,
+//                 to apply while this Ready syncs: durable-commits.ts)
 //     4. reads    ReadStates complete once the applied index reaches them
 //     advance(rd)
 //
@@ -61,6 +63,7 @@ import { AddressBook } from '../membership/address-book.js';
 import { MembershipOps, type MembershipHost } from '../membership/ops.js';
 import { withRecentContact } from '../membership/policy.js';
 import { RemovalWatch, tellRemoved } from '../membership/removal.js';
+import { splitCommitted } from './durable-commits.js';
 import { LateTicks } from './late-ticks.js';
 import { ForwardOutcomes } from './forward-outcomes.js';
 import { compactionPoint, SnapshotBytes } from './compaction-hold.js';
@@ -540,18 +543,13 @@ export class PlacementNode implements AdminBackend, ServingNode {
       sentToPeers = this.send(early);
     }
 
-    // Committed entries this member already holds durably (below this Ready's new entries) need
-    // not wait for the fsync of those: under a steady stream of writes every Ready carries both,
-    // and applying behind the next batch's fsync held each answer and each watch event one
-    // fsync longer than needed (the entries are committed and on disk; a crash replays them).
+    // Committed entries already on this member's disk are applied while this Ready's are synced
+    // (durable-commits.ts); a snapshot, installed after the sync, goes before any of them.
     let committed = rd.committedEntries;
-    if (!rd.snapshot && committed.length > 0 && rd.entries.length > 0) {
-      const firstNew = rd.entries[0]!.index;
-      const durable = committed[committed.length - 1]!.index < firstNew ? committed.length : committed.findIndex((e) => e.index >= firstNew);
-      if (durable > 0) {
-        this.queueApply(durable === committed.length ? committed : committed.slice(0, durable), sentToPeers);
-        committed = durable === committed.length ? [] : committed.slice(durable);
-      }
+    if (!rd.snapshot) {
+      const split = splitCommitted(committed, rd.entries);
+      if (split.durable.length > 0) this.queueApply(split.durable, sentToPeers);
+      committed = split.afterSync;
     }
 
     // 1. persist. A hard state that only moves the commit index (term and vote unchanged) needs no
