@@ -226,11 +226,21 @@ describe('metrics of a busy node', () => {
     }
     const afterSpin = await busy();
     assert.ok(afterSpin - before >= 0.075, `80 ms of busy loop counted as ${afterSpin - before} s`);
-    const waitStart = performance.now();
-    await new Promise((r) => setTimeout(r, 200));
-    const waited = (performance.now() - waitStart) / 1000;
-    const afterWait = await busy();
-    assert.ok(afterWait - afterSpin < waited / 2, `a ${waited} s wait counted as ${afterWait - afterSpin} s busy`);
+    // A wait must not count as busy. On a loaded machine a GC or a collector can land in one wait,
+    // so the quietest of three waits is judged: a counter of wall time would fail all three.
+    const tries: string[] = [];
+    let mark = afterSpin;
+    for (let i = 0; i < 3; i++) {
+      const waitStart = performance.now();
+      await new Promise((r) => setTimeout(r, 200));
+      const waited = (performance.now() - waitStart) / 1000;
+      const afterWait = await busy();
+      const counted = afterWait - mark;
+      mark = afterWait;
+      if (counted < waited / 2) return;
+      tries.push(`a ${waited} s wait counted as ${counted} s busy`);
+    }
+    assert.fail(tries.join('; '));
   });
 
   it('re-exposes prom-client\'s *_total gauges under conforming names', () => {
