@@ -68,6 +68,7 @@ import { LateTicks } from './late-ticks.js';
 import { ForwardOutcomes } from './forward-outcomes.js';
 import { compactionPoint, SnapshotBytes } from './compaction-hold.js';
 import { rankOf, snapshotDue, type Rank } from './snapshot-schedule.js';
+import { clusterStatusOf, readinessChecks } from './status-view.js';
 
 /** The log kept after a snapshot on its way to a member is bounded by this many --snapshot-bytes... */
 const COMPACTION_HOLD_SNAPSHOTS = 4;
@@ -1529,36 +1530,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   clusterStatus(): ClusterStatus {
-    const st = this.livenessStatus();
-    const isLearner = st.confState.learners.includes(this.cfg.id);
-    const role: ClusterStatus['role'] = isLearner ? 'learner' : (st.softState.role as ClusterStatus['role']);
-    const progress = new Map(st.progress.map((p) => [p.id, p]));
-    const ids = [...st.confState.voters.map((id) => [id, 'voter'] as const), ...st.confState.learners.map((id) => [id, 'learner'] as const)];
-    return {
-      clusterId: this.cfg.clusterId,
-      id: this.cfg.id,
-      leaderId: st.softState.leader,
-      term: st.hardState.term,
-      role,
-      commitIndex: st.hardState.commit,
-      appliedIndex: this.appliedIndex,
-      lastIndex: st.lastIndex,
-      snapshotIndex: this.lastSnapIndex,
-      revision: this.sm.revision,
-      members: ids.map(([id, r]) => {
-        const p = progress.get(id);
-        return {
-          id,
-          address: this.cfg.peers.get(id) ?? '',
-          httpAddress: this.cfg.peerHttp.get(id) ?? (id === this.cfg.id ? this.cfg.http : ''),
-          role: r,
-          isLeader: id === st.softState.leader,
-          matchIndex: p ? p.match : null,
-          lag: p ? Math.max(0, st.lastIndex - p.match) : null,
-          active: p ? id === this.cfg.id || p.recentActive : null,
-        };
-      }),
-    };
+    return clusterStatusOf(this.livenessStatus(), this.cfg, { appliedIndex: this.appliedIndex, snapshotIndex: this.lastSnapIndex, revision: this.sm.revision });
   }
 
   // ------------------------------------------------------------------ AdminBackend
@@ -1657,20 +1629,13 @@ export class PlacementNode implements AdminBackend, ServingNode {
   }
 
   async readyz(): Promise<HealthCheck[]> {
-    const st = this.raft.status();
-    const lag = st.hardState.commit - this.appliedIndex;
-    return [
-      this.smHealth.readyCheck(),
-      {
-        name: 'rejoin',
-        ok: !st.rejoining,
-        detail: st.rejoining ? 'rejoining after lost state: catching up from the leader before it votes or counts towards a quorum' : 'not rejoining',
-      },
-      { name: 'leader', ok: st.softState.leader !== 0, detail: st.softState.leader ? `leader ${st.softState.leader}` : 'no leader known' },
-      { name: 'applied', ok: lag <= 1000, detail: `applied ${this.appliedIndex} of committed ${st.hardState.commit}` },
-      { name: 'storage', ok: this.storageError === null && !this.stopped, detail: this.storageError ? this.storageError.message : this.stopped ? 'closed' : 'writable' },
-      { name: 'accepting', ok: this.accepting(), detail: this.accepting() ? 'serving' : 'shutting down' },
-    ];
+    return readinessChecks(this.raft.status(), {
+      stateMachine: this.smHealth.readyCheck(),
+      appliedIndex: this.appliedIndex,
+      storageError: this.storageError,
+      stopped: this.stopped,
+      accepting: this.accepting(),
+    });
   }
 }
 
