@@ -4,18 +4,10 @@
 // words it, so the wording can be tested without a running member.
 import type { RaftStatus } from '../../raft/index.js';
 import type { ClusterStatus, HealthCheck } from '../http/backend.js';
+import type { NodeConfig } from '../config/index.js';
 
-/** The parts of the configuration a status names. */
-export interface StatusConfig {
-  clusterId: string;
-  id: number;
-  /** gRPC address of every member this one knows (its own included). */
-  peers: ReadonlyMap<number, string>;
-  /** Admin HTTP address of the members, where configured. */
-  peerHttp: ReadonlyMap<number, string>;
-  /** This member's own admin HTTP address (the fallback for its own entry). */
-  http: string;
-}
+/** The parts of the configuration a status names (this member's own `http` is its entry's fallback). */
+export type StatusConfig = Pick<NodeConfig, 'clusterId' | 'id' | 'peers' | 'peerHttp' | 'http'>;
 
 /** What the node tracks beside Raft. */
 export interface StatusCounters {
