@@ -22,7 +22,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startCluster } from '../test/support/cluster.js';
-import { CHANNEL_OPTIONS, put, range, VALUE } from './etcd-raw.js';
+import { CHANNEL_OPTIONS, put, range, RAW_CLIENT, rawClient, VALUE, type RawClient } from './etcd-raw.js';
 import { PlacementClient } from '../src/client/index.js';
 import { WatchRequest, WatchResponse } from '../proto/gen/etcd/etcdserverpb/rpc.js';
 import { decodeWatchResponse } from '../src/client/watch-decode.js';
@@ -73,7 +73,7 @@ class FollowerWatch {
 }
 
 interface Ctx {
-  client: grpc.Client;
+  client: RawClient;
   watch: FollowerWatch;
   sdk: PlacementClient;
 }
@@ -153,7 +153,7 @@ async function side(env: Record<string, string>, nodeArgs: string[], checkout?: 
   try {
     const leaderId = await c.waitForLeader();
     const target = AT === 'follower' ? c.nodes.find((n) => n.id !== leaderId)! : c.node(leaderId);
-    const client = new grpc.Client(target.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const client = rawClient(target.grpcAddress);
     const watcherAt = process.env.BENCH_WATCH_AT === 'leader' ? c.node(leaderId) : c.nodes.find((n) => n.id !== leaderId && n.id !== target.id)!;
     const watch = new FollowerWatch(watcherAt.grpcAddress, WATCHED);
     const sdk = new PlacementClient({ endpoints: c.nodes.map((n) => n.grpcAddress) });
@@ -188,7 +188,7 @@ const raw = keepRawOutput('ab');
 const log = (s: string): void => console.log(s);
 const f = (x: number, d = 0): string => x.toFixed(d);
 const label = [...(B_CHECKOUT ? [`the server of ${B_CHECKOUT}`] : []), ...Object.entries(variant).map(([k, v]) => `${k}=${v}`), ...variantFlags].join(' ');
-log(`A: defaults; B: ${label}; ${ROUNDS} rounds, ${SECONDS} s per row, members from ${benchUsesDist() ? 'dist/' : 'src/ via tsx'}`);
+log(`A: defaults; B: ${label}; ${ROUNDS} rounds, ${SECONDS} s per row, members from ${benchUsesDist() ? 'dist/' : 'src/ via tsx'}, raw client on ${RAW_CLIENT}`);
 const rounds: { a: Row[]; b: Row[] }[] = [];
 for (let r = 1; r <= ROUNDS; r++) {
   // Alternate which side goes first, so that a drift of the VM's speed does not favour one.

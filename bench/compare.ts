@@ -21,11 +21,10 @@
 // "etcd-api,sdk": which clients drive Placement Center), BENCH_PROFILE=DIR (our nodes run with
 // --cpu-prof into DIR; the profiles are written when the nodes are stopped gracefully at the end
 // of each Placement Center round).
-import * as grpc from '@grpc/grpc-js';
 import { PlacementClient } from '../src/client/index.js';
 import { startCluster } from '../test/support/cluster.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
-import { CHANNEL_OPTIONS, VALUE, put, range } from './etcd-raw.js';
+import { RAW_CLIENT, VALUE, put, range, rawClient, type RawClient } from './etcd-raw.js';
 import { benchUsesDist, cpuSeconds, drive, header, keepRawOutput, line, rssMiB, type Result } from './measure.js';
 import { findLeader, getData, open, populate, setData, startZooKeeper, sync, versions, create } from './zk-ensemble.js';
 import { ratioTable, type Sample } from './compare-table.js';
@@ -83,8 +82,8 @@ function recordRss(system: string, pids: number[], round: number, samples: Sampl
 async function etcdRound(round: number, samples: Sample[]): Promise<void> {
   console.log(`\n[round ${round}] etcd (${requireEtcd()}) ...`);
   const etcd = await startEtcdCluster();
-  const leader = new grpc.Client((await etcd.leader()).grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-  const members = etcd.members.map((m) => new grpc.Client(m.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS));
+  const leader = rawClient((await etcd.leader()).grpcAddress);
+  const members = etcd.members.map((m) => rawClient(m.grpcAddress));
   try {
     const pids = etcd.members.map((m) => m.pid);
     console.log(header());
@@ -97,7 +96,7 @@ async function etcdRound(round: number, samples: Sample[]): Promise<void> {
   }
 }
 
-function rawDriver(system: string, leader: grpc.Client, members: grpc.Client[]): Driver {
+function rawDriver(system: string, leader: RawClient, members: RawClient[]): Driver {
   return {
     system,
     write: (k) => put(leader, `bench/kv/${k}`),
@@ -138,8 +137,8 @@ async function placementRound(round: number, samples: Sample[]): Promise<void> {
   console.log(`\n[round ${round}] Placement Center (${useDist ? 'dist/' : 'src/ via tsx'}${NODE_ARGS.length > 0 ? `, node ${NODE_ARGS.join(' ')}` : ''}) ...`);
   const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeArgs: [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), ...NODE_ARGS] });
   const leaderAddress = c.node(await c.waitForLeader()).grpcAddress;
-  const leader = new grpc.Client(leaderAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-  const members = c.nodes.map((n) => new grpc.Client(n.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS));
+  const leader = rawClient(leaderAddress);
+  const members = c.nodes.map((n) => rawClient(n.grpcAddress));
   const endpoints = c.nodes.map((n) => n.grpcAddress);
   const writer = new PlacementClient({ endpoints, discoverMembers: true, channelOptions: { 'grpc.enable_channelz': 0 } });
   const readers = endpoints.map((e) => new PlacementClient({ endpoints: [e], discoverMembers: false, channelOptions: { 'grpc.enable_channelz': 0 } }));
@@ -178,7 +177,7 @@ const ROUND_OF: Record<string, (round: number, samples: Sample[]) => Promise<voi
 async function main(): Promise<void> {
   for (const s of SYSTEMS) if (!ROUND_OF[s]) throw new Error(`BENCH_SYSTEMS: unknown system "${s}" (etcd, zookeeper, placement)`);
   const raw = keepRawOutput('compare');
-  console.log(`bench:compare — ${ROUNDS} rounds of ${SYSTEMS.join(', ')}; ${SECONDS} s per row after ${WARMUP} s + ${WARMUP} s of warm-up; 256-byte values`);
+  console.log(`bench:compare — ${ROUNDS} rounds of ${SYSTEMS.join(', ')}; ${SECONDS} s per row after ${WARMUP} s + ${WARMUP} s of warm-up; 256-byte values; raw etcd-API client on ${RAW_CLIENT === 'h2' ? 'node:http2' : 'grpc-js'} (BENCH_RAW_CLIENT)`);
   const samples: Sample[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     // Rotate the order every round so that the VM's drift is spread over the systems.
@@ -186,7 +185,7 @@ async function main(): Promise<void> {
     for (const s of order) await ROUND_OF[s]!(round, samples);
   }
   console.log(`\n${ratioTable(samples, ROUNDS).join('\n')}`);
-  raw.json({ rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, systems: SYSTEMS, samples });
+  raw.json({ rounds: ROUNDS, seconds: SECONDS, warmup: WARMUP, systems: SYSTEMS, rawClient: RAW_CLIENT, samples });
   console.log(`\nraw output: ${raw.textPath} and ${raw.jsonPath}`);
 }
 

@@ -18,9 +18,8 @@
 // Options (env): BENCH_SECONDS, BENCH_WARMUP (1.5), BENCH_HISTORY (0 skips the history rows), BENCH_ORDER, BENCH_SRC=1
 // (run the nodes from src/ through tsx instead of dist/), BENCH_NODE_ARGS="--flag ..." (extra
 // Node.js/V8 flags for our members, e.g. --trace-gc, whose lines go to each member's log).
-import * as grpc from '@grpc/grpc-js';
 import { Compare, Compare_CompareResult, Compare_CompareTarget, PutRequest, TxnRequest } from '../proto/gen/etcd/etcdserverpb/rpc.js';
-import { VALUE, call, put, range, revisionOf, varintAt } from './etcd-raw.js';
+import { RAW_CLIENT, VALUE, call, put, range, rawClient, revisionOf, varintAt } from './etcd-raw.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
 import { startCluster } from '../test/support/cluster.js';
 import { benchUsesDist, cpuSeconds, drive, header, keepRawOutput, line, rssMiB, type Result } from './measure.js';
@@ -79,9 +78,8 @@ async function startPlacement(): Promise<System> {
 }
 
 async function measure(sys: System): Promise<Result[]> {
-  const opts = { 'grpc.max_concurrent_streams': 1000, 'grpc.enable_channelz': 0 } as grpc.ChannelOptions;
-  const leader = new grpc.Client(sys.leaderAddress, grpc.credentials.createInsecure(), opts);
-  const members = sys.addresses.map((a) => new grpc.Client(a, grpc.credentials.createInsecure(), opts));
+  const leader = rawClient(sys.leaderAddress);
+  const members = sys.addresses.map((a) => rawClient(a));
   const results: Result[] = [];
   const row = async (name: string, op: (i: number, worker: number) => Promise<unknown>): Promise<void> => {
     const n0 = sys.pids.reduce((a, p) => a + cpuSeconds(p), 0);
@@ -93,7 +91,7 @@ async function measure(sys: System): Promise<Result[]> {
     results.push(r);
   };
   try {
-    console.log(`${sys.name}: ${SECONDS} s per row, ${IN_FLIGHT} in flight, 256-byte values\n${header()}`);
+    console.log(`${sys.name}: ${SECONDS} s per row, ${IN_FLIGHT} in flight, 256-byte values, raw client on ${RAW_CLIENT}\n${header()}`);
     await drive('warm-up', 16, WARMUP, (i) => put(leader, `bench/warm/${i % 1000}`));
     await drive('warm-up', 16, (WARMUP * 2) / 3, (i, w) => range(members[w % 3]!, `bench/warm/${i % 1000}`));
     await row('Put', (i) => put(leader, `bench/kv/${i % KEYS}`));

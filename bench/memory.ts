@@ -10,11 +10,10 @@
 // src/cli/v8-heap.ts; "none" runs with no flags at all; anything else replaces the defaults, e.g.
 // "none;default;--max-semi-space-size=2"), BENCH_SRC=1 (nodes from src/ through tsx).
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as grpc from '@grpc/grpc-js';
 import { startCluster } from '../test/support/cluster.js';
 import { requireEtcd, startEtcdCluster } from '../test/support/etcd.js';
 import { SERVER_NODE_FLAGS } from '../src/cli/v8-heap.js';
-import { CHANNEL_OPTIONS, put, range } from './etcd-raw.js';
+import { put, range, rawClient, type RawClient } from './etcd-raw.js';
 import { benchUsesDist, cpuSeconds, keepRawOutput, rssMiB } from './measure.js';
 
 const count = (name: string, fallback: number): number => {
@@ -54,7 +53,7 @@ interface Row {
   readSeconds: number;
 }
 
-async function workload(system: string, round: number, pids: number[], leader: grpc.Client, members: grpc.Client[]): Promise<Row> {
+async function workload(system: string, round: number, pids: number[], leader: RawClient, members: RawClient[]): Promise<Row> {
   const cpu0 = pids.reduce((a, p) => a + cpuSeconds(p), 0);
   const writeSeconds = await run(WRITES, (i) => put(leader, `bench/mem/${i % KEYS}`));
   const readSeconds = await run(READS, (i) => range(members[i % members.length]!, `bench/mem/${i % KEYS}`));
@@ -66,8 +65,8 @@ async function workload(system: string, round: number, pids: number[], leader: g
 
 async function etcdRound(round: number): Promise<Row> {
   const etcd = await startEtcdCluster();
-  const leader = new grpc.Client((await etcd.leader()).grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-  const members = etcd.members.map((m) => new grpc.Client(m.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS));
+  const leader = rawClient((await etcd.leader()).grpcAddress);
+  const members = etcd.members.map((m) => rawClient(m.grpcAddress));
   try {
     return await workload('etcd', round, etcd.members.map((m) => m.pid), leader, members);
   } finally {
@@ -80,8 +79,8 @@ async function etcdRound(round: number): Promise<Row> {
 async function placementRound(round: number, config: string): Promise<Row> {
   const useDist = benchUsesDist();
   const c = await startCluster({ nodes: 3, useDist, env: { PLACEMENT_LOG_LEVEL: 'warn' }, nodeFlags: flagsOf(config) });
-  const leader = new grpc.Client(c.node(await c.waitForLeader()).grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-  const members = c.nodes.map((n) => new grpc.Client(n.grpcAddress, grpc.credentials.createInsecure(), CHANNEL_OPTIONS));
+  const leader = rawClient(c.node(await c.waitForLeader()).grpcAddress);
+  const members = c.nodes.map((n) => rawClient(n.grpcAddress));
   try {
     return await workload(`placement [${config}]${useDist ? '' : ' (src/)'}`, round, c.nodes.map((n) => n.pid ?? 0), leader, members);
   } finally {
