@@ -40,14 +40,14 @@ import type {
   MemberInfo,
   ReadOptions,
 } from '../http/backend.js';
-import { PlacementError, invalidArgument, leaderUnreachable, toGrpcStatus, type ErrorCode, type LeaderUnreachableError } from '../errors.js';
+import { PlacementError, invalidArgument, toGrpcStatus, type LeaderUnreachableError } from '../errors.js';
 import { commandProblem } from '../validation/command.js';
 import { compactKeyspace } from '../compaction/compact.js';
 import type { NodeConfig } from '../config/index.js';
 import { dialAddress } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { forwardNotSent, PeerTransport, type SnapshotSink, type SnapshotSource } from '../transport/index.js';
+import { PeerTransport, type SnapshotSink, type SnapshotSource } from '../transport/index.js';
 import type { ServingNode } from '../grpc/services.js';
 import { ProposalTable, ReadTable } from './waiters.js';
 import { markRejoining, openDurableState, rejoinMarkerPath } from './durable-state.js';
@@ -66,6 +66,8 @@ import { RemovalWatch, tellRemoved } from '../membership/removal.js';
 import { splitCommitted } from './durable-commits.js';
 import { LateTicks } from './late-ticks.js';
 import { ForwardOutcomes } from './forward-outcomes.js';
+import { errorOfReply, forwardCommand, type ForwardHost } from './forward-command.js';
+import { LeaderWait } from './leader-wait.js';
 import { compactionPoint, SnapshotBytes } from './compaction-hold.js';
 import { rankOf, snapshotDue, type Rank } from './snapshot-schedule.js';
 import { clusterStatusOf, readinessChecks } from './status-view.js';
@@ -75,12 +77,6 @@ const COMPACTION_HOLD_SNAPSHOTS = 4;
 /** ...and never below this: with small --snapshot-bytes a tight bound would release every hold
  *  before the stream ends, and the member would never catch up. */
 const COMPACTION_HOLD_MIN_BYTES = 64 * 1024 * 1024;
-
-const grpcToCode = new Map<number, ErrorCode>(
-  (['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'DEADLINE_EXCEEDED', 'PERMISSION_DENIED', 'UNAUTHENTICATED', 'RESOURCE_EXHAUSTED', 'ABORTED', 'INTERNAL'] as ErrorCode[]).map(
-    (c) => [toGrpcStatus(c) as number, c],
-  ),
-);
 
 /** Hears about every applied batch once it is visible to reads (the watch hub, src/watch). */
 export interface ApplyListener {
@@ -146,7 +142,8 @@ export class PlacementNode implements AdminBackend, ServingNode {
    */
   private transferAskedAt = 0;
   private readonly reads: ReadTable;
-  private leaderWaiters: (() => void)[] = [];
+  private readonly leaderWait: LeaderWait;
+  private readonly forwardHost: ForwardHost;
 
   private tickTimer: NodeJS.Timeout | null = null;
   private readonly lateTicks: LateTicks;
@@ -247,6 +244,14 @@ export class PlacementNode implements AdminBackend, ServingNode {
     this.membership = new MembershipOps(this.membershipHost());
     this.removal = new RemovalWatch(cfg.id, this.log);
     this.forwards = new ForwardOutcomes(cfg.id);
+    this.leaderWait = new LeaderWait({ leaderId: () => this.leaderId, stopped: () => this.stopped, noLeader: () => this.noLeader() }, cfg.leaderWaitMs);
+    this.forwardHost = {
+      term: () => this.term,
+      forward: (to, req, deadline) => this.transport.forward(to, req, deadline),
+      forwards: this.forwards,
+      addressOf: (id) => this.addressOf(id),
+      log: this.log,
+    };
     // Late from a quarter of the election timeout: well before followers give up on a leader.
     this.lateTicks = new LateTicks(cfg.tickMs, Math.max(5 * cfg.tickMs, (cfg.tickMs * cfg.electionTicks) / 4), (gap) => this.onLateTick(gap));
   }
@@ -452,7 +457,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
     const stopping = (): PlacementError => new PlacementError('UNAVAILABLE', 'node is shutting down');
     this.proposals.failAll(stopping);
     this.reads.failAll(stopping);
-    for (const w of this.leaderWaiters.splice(0)) w();
+    this.leaderWait.wake();
     this.transport.close();
     if (this.deferredHardState) await this.wal.save({ hardState: this.deferredHardState });
     await this.wal.close();
@@ -750,7 +755,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       if (n > 0) this.metrics?.proposalFailed('leadership-lost', n);
     }
     if (leader) {
-      for (const w of this.leaderWaiters.splice(0)) w();
+      this.leaderWait.wake();
       this.kickReads();
     }
     // A new leader ends leases once it applied its own first entry (the no-op at lastIndex).
@@ -891,10 +896,10 @@ export class PlacementNode implements AdminBackend, ServingNode {
         this.raft.transferLeadership(to);
         this.schedule();
       },
-      leaderChangeOrTimeout: (ms) => this.leaderChangeOrTimeout(ms),
+      leaderChangeOrTimeout: (ms) => this.leaderWait.changeOrTimeout(ms),
       forward: (leader, req, deadline) => this.transport.forward(leader, { kind: { $case: 'membership', value: req } }, deadline),
       caughtUpWithLeader: (deadline) => this.readBarrier(false, deadline),
-      errorFromReply: (reply) => new PlacementError(grpcToCode.get(reply.errorCode) ?? 'INTERNAL', reply.errorMessage, reply.leaderId, this.addressOf(reply.leaderId)),
+      errorFromReply: (reply) => errorOfReply(reply, (id) => this.addressOf(id)),
     };
   }
 
@@ -1203,35 +1208,6 @@ export class PlacementNode implements AdminBackend, ServingNode {
     return new PlacementError('UNAVAILABLE', `no leader (member ${this.cfg.id} is ${this.role} in term ${this.term}); retry later`, this.leaderId, this.addressOf(this.leaderId));
   }
 
-  /** Resolves with the leader id; waits at most leaderWaitMs (and never past `deadline`). */
-  private async awaitLeader(deadline: number): Promise<number> {
-    if (this.leaderId) return this.leaderId;
-    const until = Math.min(deadline, Date.now() + this.cfg.leaderWaitMs);
-    while (!this.leaderId) {
-      if (this.stopped) throw new PlacementError('UNAVAILABLE', 'node is shutting down');
-      const left = until - Date.now();
-      if (left <= 0) throw this.noLeader();
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.leaderWaiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    return this.leaderId;
-  }
-
-  private async leaderChangeOrTimeout(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.leaderWaiters.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-  }
-
   // ------------------------------------------------------------------ writes
 
   /**
@@ -1263,12 +1239,12 @@ export class PlacementNode implements AdminBackend, ServingNode {
     let unreachable: LeaderUnreachableError | null = null;
     for (;;) {
       if (this.stopped) throw new PlacementError('UNAVAILABLE', 'node is shutting down');
-      const leader = await this.awaitLeader(deadline);
+      const leader = await this.leaderWait.leader(deadline);
       if (leader === this.cfg.id) {
         const r = this.proposeLocal(cmd, deadline);
         if (r) return r;
       } else {
-        const r = await this.forwardCommand(leader, cmd, deadline);
+        const r = await forwardCommand(this.forwardHost, leader, cmd, deadline);
         if (r instanceof PlacementError) {
           // Once one attempt's outcome is unknown (a command with a client id is sent again),
           // the request's stays unknown, whatever later attempts say.
@@ -1278,7 +1254,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
       // Nothing was proposed (not leader / transferring / leader unreachable): wait for the next
       // leader and retry.
       if (Date.now() >= giveUp) throw unreachable ?? this.noLeader();
-      await this.leaderChangeOrTimeout(Math.min(this.cfg.tickMs * 2, Math.max(1, giveUp - Date.now())));
+      await this.leaderWait.changeOrTimeout(Math.min(this.cfg.tickMs * 2, Math.max(1, giveUp - Date.now())));
     }
   }
 
@@ -1298,51 +1274,6 @@ export class PlacementNode implements AdminBackend, ServingNode {
     }
     this.schedule();
     return this.proposals.add(r.index, r.term, deadline);
-  }
-
-  /**
-   * The caller may send the command again when this returns null (the leader said it is not the
-   * leader: nothing was proposed) or an error: the request never reached the leader (down or
-   * unreachable), reached one whose term ended before it committed, or carries a client id (its
-   * repeat is answered from the de-duplication record). The caller waits for the members to elect
-   * another leader and sends it there, as a write to etcd waits out an election, and reports this
-   * error if none comes in time.
-   */
-  private async forwardCommand(leader: number, cmd: Command, deadline: number): Promise<CommandResult | LeaderUnreachableError | null> {
-    // The leader proposes it only in the term this member knows it leads (see forward-outcomes.ts).
-    const term = this.term;
-    // Only a command without a client id needs its stamp (see below): no listening otherwise.
-    const pending = cmd.clientId === '' ? this.forwards.stamp(cmd, term) : undefined;
-    try {
-      let reply: ForwardReply;
-      try {
-        reply = await this.transport.forward(leader, { kind: { $case: 'command', value: cmd }, term }, deadline);
-      } catch (err) {
-        const e = err as grpc.ServiceError;
-        const detail = e.details ?? e.message;
-        if (forwardNotSent(err)) return leaderUnreachable(leader, this.addressOf(leader), detail, 'not-sent');
-        // It left; its reply did not come. A command with a client id may go to the next leader
-        // at once (the state machine answers a repeat from its de-duplication record). Any other
-        // waits for this member's log to tell: applied (its result), or never to be (send it
-        // again), or neither by the deadline (its outcome is unknown, as etcd's would be).
-        if (!pending) return leaderUnreachable(leader, this.addressOf(leader), detail, 'unknown');
-        const o = await this.forwards.outcome(pending, deadline);
-        if (o === 'never-committed') {
-          this.log.info({ leader, term, details: detail }, 'forwarded write lost with its leader and never committed: sending it to the next leader');
-          return leaderUnreachable(leader, this.addressOf(leader), detail, 'not-committed');
-        }
-        if (o !== 'unknown') return o.applied;
-        if (e.code === grpc.status.DEADLINE_EXCEEDED) throw new PlacementError('DEADLINE_EXCEEDED', `forwarded write to leader ${leader} timed out; its outcome is unknown`);
-        this.log.warn({ leader, code: e.code, details: detail }, 'forwarded write lost on its way to the leader; its outcome is still unknown at the deadline');
-        throw leaderUnreachable(leader, this.addressOf(leader), detail, 'unknown');
-      }
-      if (reply.errorCode === 0 && reply.result) return reply.result;
-      if (reply.errorCode === grpc.status.FAILED_PRECONDITION && reply.errorMessage.startsWith('not leader')) return null;
-      const code = grpcToCode.get(reply.errorCode) ?? 'INTERNAL';
-      throw new PlacementError(code, reply.errorMessage, reply.leaderId, this.addressOf(reply.leaderId));
-    } finally {
-      if (pending) this.forwards.release(pending);
-    }
   }
 
   /** Leader side of Forward. Never forwards again (no multi-hop). */
@@ -1392,7 +1323,7 @@ export class PlacementNode implements AdminBackend, ServingNode {
 
   private async readBarrierSlow(deadline: number): Promise<void> {
     try {
-      await this.awaitLeader(deadline);
+      await this.leaderWait.leader(deadline);
     } catch (err) {
       this.metrics?.readIndex((err as PlacementError).code ?? 'error');
       throw err;
