@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { PutRequest, RangeRequest } from '../proto/gen/etcd/etcdserverpb/rpc.js';
 import { encodeFrame, FrameDecoder } from '../src/grpc/h2/framing.js';
+import { decodeGrpcMessage } from '../src/grpc/h2/status.js';
 
 export const VALUE = Buffer.alloc(256, 0x61);
 
@@ -32,16 +33,22 @@ if (RAW_CLIENT !== 'h2' && RAW_CLIENT !== 'grpc-js') throw new Error(`BENCH_RAW_
 /** Channel options of every bench grpc-js channel: many streams on one connection, no channelz bookkeeping. */
 export const CHANNEL_OPTIONS = { 'grpc.max_concurrent_streams': 1000, 'grpc.enable_channelz': 0 } as grpc.ChannelOptions;
 
+/** One unary call through a grpc-js Client, the request already encoded. */
+function grpcJsUnary(c: grpc.Client, path: string, body: Uint8Array): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    c.makeUnaryRequest(
+      path,
+      (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+      (b: Buffer) => b,
+      body,
+      (err, reply) => (err || !reply ? reject(err ?? new Error('empty reply')) : resolve(reply)),
+    );
+  });
+}
+
 function grpcJsClient(address: string): RawClient {
   const c = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-  const same = (b: Buffer): Buffer => b;
-  return {
-    unary: (path, body) =>
-      new Promise((resolve, reject) => {
-        c.makeUnaryRequest(path, (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength), same, body, (err, reply) => (err || !reply ? reject(err ?? new Error('empty reply')) : resolve(reply)));
-      }),
-    close: () => c.close(),
-  };
+  return { unary: (path, body) => grpcJsUnary(c, path, body), close: () => c.close() };
 }
 
 class H2Error extends Error {
@@ -76,7 +83,7 @@ function h2Client(address: string): RawClient {
         const statusFrom = (h: http2.IncomingHttpHeaders): void => {
           if (h['grpc-status'] === undefined) return;
           status = String(h['grpc-status']);
-          message = decodeURIComponent(String(h['grpc-message'] ?? ''));
+          message = decodeGrpcMessage(String(h['grpc-message'] ?? ''));
         };
         stream.on('response', statusFrom);
         stream.on('trailers', statusFrom);
@@ -106,16 +113,8 @@ export function rawClient(address: string): RawClient {
  */
 export function call<Req>(client: RawClient | grpc.Client, method: string, req: Encoder<Req>, message: Req): Promise<Buffer> {
   const path = `/etcdserverpb.KV/${method}`;
-  if (!(client instanceof grpc.Client)) return client.unary(path, req.encode(message).finish());
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      path,
-      (m: Req) => Buffer.from(req.encode(m).finish()),
-      (b: Buffer) => b,
-      message,
-      (err, reply) => (err || !reply ? reject(err ?? new Error('empty reply')) : resolve(reply)),
-    );
-  });
+  const body = req.encode(message).finish();
+  return client instanceof grpc.Client ? grpcJsUnary(client, path, body) : client.unary(path, body);
 }
 
 /** The first varint at a path of field numbers through nested messages (0 when absent). */
